@@ -1,0 +1,49 @@
+# Two commands on a fresh machine: `make run` (set up + run the training DAG) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ENV := source scripts/env.sh &&
+CONF ?= {}
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+$(STAMP): requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.txt
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)  ## virtualenv with the pinned stack, Airflow metadata DB, MLflow store folder
+	@$(ENV) mkdir -p "$$AIRFLOW_HOME" "$$MODELOPS_HOME/mlflow" && \
+	  $(VENV)/bin/airflow db migrate > "$$AIRFLOW_HOME/db-migrate.log" 2>&1 || \
+	  { tail -20 "$$AIRFLOW_HOME/db-migrate.log"; exit 1; }
+
+run: setup  ## run the training DAG through Airflow on the bundled data and print its summary (CONF='{"dataset": "anes96_vote"}')
+	@$(ENV) scripts/run_training.sh '$(CONF)'
+
+up: setup  ## start Airflow (api-server, scheduler, dag-processor, triggerer) + MLflow UI on 127.0.0.1
+	@$(ENV) scripts/stack.sh up
+
+down:  ## stop what `make up` started
+	@$(ENV) scripts/stack.sh down
+
+test: $(STAMP)  ## the whole test suite
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)  ## ruff, including the Airflow (AIR) rules
+	$(VENV)/bin/ruff check .
+
+bench-parse: $(STAMP)  ## DAG parse time
+	@$(ENV) $(PY) benchmarks/bench_dag_parse.py
+
+bench-training: setup  ## the training DAG on 1M synthetic voters: wall time and peak memory
+	@$(ENV) $(PY) benchmarks/bench_training.py
+
+clean:  ## remove everything generated (keeps the virtualenv)
+	rm -rf .local
+
+.PHONY: help setup run up down test lint bench-parse bench-training clean

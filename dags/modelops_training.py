@@ -1,0 +1,193 @@
+"""
+### ModelOps training pipeline
+
+Collect a dataset → validate it with Great Expectations → train candidate pipelines in parallel →
+evaluate the best against the majority and rule-based baselines and the current champion →
+register it in MLflow → promote it to `champion` only when every gate passes (else `challenger`).
+
+**Trigger with parameters** (Trigger DAG w/ config): `dataset` (any spec in
+`include/config/modelops.yaml`), `sample_rows`, `candidates`, `max_fit_rows`, `source_path`
+(a CSV/Parquet that replaces the configured source).
+
+**Outputs**: an immutable batch (path + content hash), a validation report (GX data docs), one MLflow
+run per candidate under an umbrella run, a registered model version carrying lineage tags (data hash,
+validation id, git commit, config hash, dag/run ids, verdict), an alias change recorded in the
+`alias_history` table, and the asset `modelops://registry/champion` when a new champion is promoted.
+
+A batch that fails validation is moved to `quarantine/` with its report and the run fails with the
+list of failed expectations: nothing is trained or registered.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from modelops.config import load_settings
+from modelops.handoffs import CHAMPION_ASSET_URI, KEEP_TASK_ID, PROMOTE_TASK_ID, TRAINING_DAG_ID
+
+CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
+_SETTINGS = load_settings()  # one small YAML read: gives the UI its dataset and candidate choices
+
+default_args = {
+    "owner": "modelops",
+    "retries": 1,
+    "retry_delay": timedelta(seconds=20),
+    "execution_timeout": timedelta(minutes=45),
+}
+
+
+def _settings_and_spec():
+    settings = load_settings()
+    return settings, settings.dataset(get_current_context()["params"]["dataset"])
+
+
+@dag(
+    dag_id=TRAINING_DAG_ID,
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["modelops", "training"],
+    default_args=default_args,
+    params={
+        "dataset": Param(_SETTINGS.default_dataset, type="string", enum=sorted(_SETTINGS.datasets),
+                         description="Dataset spec to train on."),
+        "sample_rows": Param(None, type=["null", "integer"], minimum=1,
+                             description="Rows to generate (synthetic) or sample (other sources); empty = configured."),
+        "candidates": Param(list(_SETTINGS.training["candidates"]), type="array",
+                            items={"type": "string", "enum": sorted(_SETTINGS.search_spaces)},
+                            description="Candidate model families, trained as parallel mapped tasks."),
+        "max_fit_rows": Param(None, type=["null", "integer"], minimum=100,
+                              description="Cap on training rows (search and final fit); empty = configured."),
+        "source_path": Param(None, type=["null", "string"],
+                             description="CSV/Parquet replacing the dataset's configured main source."),
+    },
+)
+def modelops_training():
+    @task(retries=2, execution_timeout=timedelta(minutes=20))
+    def collect() -> dict:
+        """Read and join the sources and freeze an immutable, content-hashed batch."""
+        from modelops.sources import collect_batch, sql_url_from_uri
+
+        settings, spec = _settings_and_spec()
+        params = get_current_context()["params"]
+        sql_url = None
+        if spec.source["kind"] == "sql":
+            from airflow.sdk import BaseHook
+
+            sql_url = sql_url_from_uri(BaseHook.get_connection(spec.source["conn_id"]).get_uri())
+        batch = collect_batch(spec, sample_rows=params["sample_rows"], seed=int(settings.training["seed"]),
+                              sql_url=sql_url, path=params["source_path"])
+        return batch.to_dict()
+
+    @task(retries=0)
+    def validate(batch: dict) -> dict:
+        """Great Expectations gate: pass, or quarantine the batch and fail with the reasons."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from modelops.validation import DataValidationError, validate_batch
+
+        _, spec = _settings_and_spec()
+        try:
+            return validate_batch(batch, spec).to_dict()
+        except DataValidationError as exc:
+            raise AirflowFailException(str(exc)) from exc  # bad data: retrying cannot help
+
+    @task
+    def prepare(batch: dict, validation: dict) -> dict:
+        """Write the train/calibration/holdout splits and open the umbrella MLflow run."""
+        from modelops.workflow import prepare_training, training_options
+
+        settings, spec = _settings_and_spec()
+        context = get_current_context()
+        params = context["params"]
+        training = training_options(settings, params["candidates"], params["max_fit_rows"])
+        ids = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"]}
+        return prepare_training(batch, validation, spec, settings, training, ids)
+
+    @task
+    def list_candidates(plan: dict) -> list[str]:
+        """The candidate families this run trains (from the `candidates` param)."""
+        return plan["candidates"]
+
+    @task(max_active_tis_per_dagrun=2)
+    def train_candidate(plan: dict, candidate: str) -> dict:
+        """Search, fit, calibrate and log one candidate family."""
+        from modelops.workflow import run_candidate
+
+        settings, spec = _settings_and_spec()
+        return run_candidate(plan, candidate, spec, settings)
+
+    @task
+    def evaluate(plan: dict, results: list[dict]) -> dict:
+        """Best candidate vs baselines and champion: metrics, slices, paired test, verdict."""
+        from modelops.workflow import evaluate_candidates
+
+        settings, spec = _settings_and_spec()
+        return evaluate_candidates(plan, list(results), spec, settings)
+
+    @task
+    def register(plan: dict, report: dict) -> dict:
+        """Register the best candidate as a new model version with lineage tags."""
+        from modelops.workflow import register_best
+
+        _, spec = _settings_and_spec()
+        return register_best(plan, report, spec)
+
+    @task.branch
+    def choose_alias(registration: dict) -> str:
+        """Champion only when every gate passed."""
+        return PROMOTE_TASK_ID if registration["promote"] else KEEP_TASK_ID
+
+    def _actor() -> tuple[str, str]:
+        context = get_current_context()
+        user = getattr(context["dag_run"], "triggering_user_name", None) or "scheduler"
+        return f"{user} via airflow {context['dag'].dag_id}", context["run_id"]
+
+    @task(task_id=PROMOTE_TASK_ID, outlets=[CHAMPION_PROMOTED])
+    def promote_champion(registration: dict) -> dict:
+        """Point the `champion` alias at the new version and announce it as an asset event."""
+        from modelops.registry import CHAMPION
+        from modelops.workflow import apply_alias
+
+        actor, run_id = _actor()
+        outcome = apply_alias(registration, CHAMPION, actor, run_id)
+        get_current_context()["outlet_events"][CHAMPION_PROMOTED].extra = {
+            "model_name": outcome["model_name"], "version": outcome["version"]}
+        return outcome
+
+    @task(task_id=KEEP_TASK_ID)
+    def mark_challenger(registration: dict) -> dict:
+        """Keep the champion; the new version becomes `challenger`."""
+        from modelops.registry import CHALLENGER
+        from modelops.workflow import apply_alias
+
+        actor, run_id = _actor()
+        return apply_alias(registration, CHALLENGER, actor, run_id)
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def summarize(batch: dict, validation: dict, plan: dict, report: dict) -> str:
+        """Print and store the run summary (data, validation, candidates, comparison, decision)."""
+        from modelops.workflow import render_summary, write_summary
+
+        ti = get_current_context()["ti"]
+        outcome = ti.xcom_pull(task_ids=PROMOTE_TASK_ID) or ti.xcom_pull(task_ids=KEEP_TASK_ID)
+        text = render_summary(batch, validation, plan, report, outcome)
+        print(text)
+        return write_summary(text, batch["dataset"], get_current_context()["run_id"], plan["parent_run_id"])
+
+    batch = collect()
+    validation = validate(batch)
+    plan = prepare(batch, validation)
+    results = train_candidate.partial(plan=plan).expand(candidate=list_candidates(plan))
+    report = evaluate(plan, results)
+    registration = register(plan, report)
+    branches = [promote_champion(registration), mark_challenger(registration)]
+    choose_alias(registration) >> branches
+    branches >> summarize(batch, validation, plan, report)
+
+
+modelops_training()

@@ -1,0 +1,1 @@
+"""modelops: the domain library behind the Airflow DAGs. Never imports Airflow."""

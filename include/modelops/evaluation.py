@@ -1,0 +1,289 @@
+"""Evaluation: metrics, baselines, per-slice quality, the paired champion test and the promotion gate.
+
+Everything here takes arrays and plain dicts and returns plain numbers and a verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelops.config import DatasetSpec
+
+EPS = 1e-6
+
+
+def _binary(fn: Callable) -> Callable[[np.ndarray, np.ndarray], float]:
+    def metric(y: np.ndarray, proba: np.ndarray) -> float:
+        return float(fn(y, (proba >= 0.5).astype(int)))
+
+    return metric
+
+
+def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, proba)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    from sklearn.metrics import log_loss
+
+    return float(log_loss(y, np.clip(proba, EPS, 1 - EPS), labels=[0, 1]))
+
+
+def _brier(y: np.ndarray, proba: np.ndarray) -> float:
+    return float(np.mean((proba - y) ** 2))
+
+
+def _metric_table() -> dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]]:
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    def zero_safe(fn):
+        return lambda y, p: fn(y, p, zero_division=0)
+
+    return {
+        "accuracy": (_binary(accuracy_score), True),
+        "precision": (_binary(zero_safe(precision_score)), True),
+        "recall": (_binary(zero_safe(recall_score)), True),
+        "f1": (_binary(zero_safe(f1_score)), True),
+        "roc_auc": (_roc_auc, True),
+        "log_loss": (_log_loss, False),
+        "brier": (_brier, False),
+    }
+
+
+METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
+
+
+def higher_is_better(metric: str) -> bool:
+    """Direction of a metric: False for losses."""
+    return _metric_table()[metric][1]
+
+
+def score(metric: str, y: np.ndarray, proba: np.ndarray) -> float:
+    """One metric of positive-class probabilities against 0/1 labels."""
+    return _metric_table()[metric][0](np.asarray(y), np.asarray(proba, dtype=float))
+
+
+def compute_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """All metrics; empty input gives NaNs rather than an exception."""
+    if len(y) == 0:
+        return dict.fromkeys(METRIC_NAMES, float("nan"))
+    return {name: score(name, y, proba) for name in METRIC_NAMES}
+
+
+def improvement(metric: str, new: float, old: float) -> float:
+    """How much better `new` is than `old`, positive when better whatever the direction."""
+    return new - old if higher_is_better(metric) else old - new
+
+
+# --- baselines -------------------------------------------------------------------------------
+
+_OPS: dict[str, Callable[[pd.Series, Any], pd.Series]] = {
+    "==": lambda s, v: s == v,
+    "!=": lambda s, v: s != v,
+    ">": lambda s, v: s > v,
+    ">=": lambda s, v: s >= v,
+    "<": lambda s, v: s < v,
+    "<=": lambda s, v: s <= v,
+    "in": lambda s, v: s.isin(v),
+}
+
+
+def rule_holds(frame: pd.DataFrame, rule: dict[str, Any]) -> np.ndarray:
+    """Rows where every condition of a configured rule (`all: [{column, op, value}]`) holds."""
+    holds = np.ones(len(frame), dtype=bool)
+    for cond in rule.get("all", []):
+        holds &= _OPS[cond["op"]](frame[cond["column"]], cond["value"]).fillna(False).to_numpy(dtype=bool)
+    return holds
+
+
+@dataclass(frozen=True)
+class RuleBaseline:
+    """Rule-based model: the positive rate where the rule holds, and where it does not."""
+
+    rule: dict[str, Any]
+    rate_if_true: float
+    rate_if_false: float
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Positive-class probability per row."""
+        return np.where(rule_holds(frame, self.rule), self.rate_if_true, self.rate_if_false)
+
+
+def fit_rule_baseline(frame: pd.DataFrame, y: np.ndarray, rule: dict[str, Any]) -> RuleBaseline:
+    """Estimate the rule's two rates on training rows (falling back to the base rate if empty)."""
+    holds = rule_holds(frame, rule)
+    base = float(y.mean()) if len(y) else 0.5
+    rate_true = float(y[holds].mean()) if holds.any() else base
+    rate_false = float(y[~holds].mean()) if (~holds).any() else base
+    return RuleBaseline(rule=rule, rate_if_true=rate_true, rate_if_false=rate_false)
+
+
+# --- slices ----------------------------------------------------------------------------------
+
+
+def slice_labels(frame: pd.DataFrame, column: str, bins: list[float] | None) -> pd.Series:
+    """Slice label per row: the bin for binned numeric columns, the value otherwise."""
+    if bins:
+        return pd.cut(frame[column], bins=bins, right=False).astype(str)
+    return frame[column].astype(object).where(frame[column].notna(), "missing").astype(str)
+
+
+def slice_metrics(
+    frame: pd.DataFrame, y: np.ndarray, proba: np.ndarray, spec: DatasetSpec, metric: str
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per protected column and slice: rows, positive rate, mean score and the metric."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for column, bins in spec.protected.items():
+        if column not in frame:
+            continue
+        labels = slice_labels(frame, column, bins).to_numpy()
+        out[column] = {}
+        for label in sorted(set(labels)):
+            mask = labels == label
+            out[column][label] = {
+                "rows": int(mask.sum()),
+                "positive_rate": float(y[mask].mean()),
+                "mean_score": float(proba[mask].mean()),
+                metric: score(metric, y[mask], proba[mask]),
+            }
+    return out
+
+
+def compare_slices(
+    challenger: dict[str, dict[str, dict[str, float]]],
+    champion: dict[str, dict[str, dict[str, float]]],
+    metric: str,
+    tolerance: float,
+    min_rows: int,
+) -> list[dict[str, Any]]:
+    """Slices where the challenger loses more than `tolerance` to the champion (gated sizes only)."""
+    worse = []
+    for column, slices in challenger.items():
+        for label, stats in slices.items():
+            old = champion.get(column, {}).get(label)
+            if old is None or stats["rows"] < min_rows:
+                continue
+            new_value, old_value = stats[metric], old[metric]
+            if math.isnan(new_value) or math.isnan(old_value):
+                continue
+            gain = improvement(metric, new_value, old_value)
+            if gain < -tolerance:
+                worse.append({"column": column, "slice": label, "rows": stats["rows"],
+                              "challenger": new_value, "champion": old_value, "change": gain})
+    return worse
+
+
+# --- champion comparison ---------------------------------------------------------------------
+
+
+def paired_bootstrap(
+    y: np.ndarray,
+    proba_new: np.ndarray,
+    proba_old: np.ndarray,
+    metric: str,
+    resamples: int,
+    confidence: float,
+    max_rows: int,
+    seed: int,
+) -> dict[str, float]:
+    """CI of the improvement (new over old) in `metric`, resampling the same rows for both models."""
+    rng = np.random.default_rng(seed)
+    y, proba_new, proba_old = np.asarray(y), np.asarray(proba_new), np.asarray(proba_old)
+    if len(y) > max_rows:  # a fixed random subset keeps the cost bounded on large holdouts
+        keep = rng.choice(len(y), size=max_rows, replace=False)
+        y, proba_new, proba_old = y[keep], proba_new[keep], proba_old[keep]
+    point = improvement(metric, score(metric, y, proba_new), score(metric, y, proba_old))
+    diffs = np.empty(resamples)
+    for i in range(resamples):
+        idx = rng.integers(0, len(y), len(y))
+        diffs[i] = improvement(metric, score(metric, y[idx], proba_new[idx]), score(metric, y[idx], proba_old[idx]))
+    diffs = diffs[~np.isnan(diffs)]
+    alpha = (1 - confidence) / 2
+    return {
+        "improvement": float(point),
+        "ci_low": float(np.quantile(diffs, alpha)) if len(diffs) else float("nan"),
+        "ci_high": float(np.quantile(diffs, 1 - alpha)) if len(diffs) else float("nan"),
+        "rows": len(y),
+        "resamples": len(diffs),
+    }
+
+
+# --- the gate --------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """The promotion decision with every check that made it."""
+
+    promote: bool
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        """One line per check, failures first."""
+        ordered = sorted(self.checks, key=lambda c: c["passed"])
+        return [("PASS " if c["passed"] else "FAIL ") + c["detail"] for c in ordered]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for XCom, tags and reports."""
+        return {**asdict(self), "reasons": self.reasons}
+
+
+def decide_promotion(
+    metrics: dict[str, float],
+    baselines: dict[str, dict[str, float]],
+    champion: dict[str, Any] | None,
+    evaluation: dict[str, Any],
+) -> Verdict:
+    """Apply floors, baseline margins, the paired champion test and the slice tolerance.
+
+    `champion` is None when there is no champion yet; otherwise it holds `version`, and either
+    `bootstrap` + `worse_slices`, or `error` when the champion could not score this holdout.
+    """
+    primary = evaluation["primary_metric"]
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, passed: bool, detail: str) -> None:
+        checks.append({"check": name, "passed": bool(passed), "detail": detail})
+
+    for metric, floor in evaluation.get("floors", {}).items():
+        value = metrics[metric]
+        ok = value >= floor if higher_is_better(metric) else value <= floor
+        check(f"floor_{metric}", ok, f"{metric} {value:.4f} {'meets' if ok else 'misses'} floor {floor}")
+    majority = baselines["majority"][primary]
+    gain = improvement(primary, metrics[primary], majority)
+    check("beats_majority", gain > 0, f"{primary} {metrics[primary]:.4f} vs majority-class baseline {majority:.4f}")
+    rule = baselines["rule"][primary]
+    margin = float(evaluation.get("baseline_margin", 0.0))
+    gain = improvement(primary, metrics[primary], rule)
+    check("beats_rule", gain >= margin,
+          f"{primary} {metrics[primary]:.4f} vs rule-based baseline {rule:.4f} (gain {gain:+.4f}, needs {margin:+.4f})")
+    if champion is None:
+        check("champion", True, "no champion yet: the first model that passes the gates becomes champion")
+    elif champion.get("error"):
+        check("champion", False, f"champion v{champion['version']} could not be compared: {champion['error']}")
+    else:
+        boot = champion["bootstrap"]
+        needed = float(evaluation.get("champion_margin", 0.0))
+        ok = boot["ci_low"] > needed
+        check("champion", ok,
+              f"{primary} change vs champion v{champion['version']}: {boot['improvement']:+.4f} "
+              f"({evaluation.get('confidence', 0.95):.0%} CI {boot['ci_low']:+.4f} .. {boot['ci_high']:+.4f}; "
+              f"promotion needs the lower bound > {needed:+.4f})")
+        worse = champion.get("worse_slices", [])
+        detail = (
+            "no protected slice loses more than the tolerance vs the champion"
+            if not worse
+            else "protected slices worse than the champion beyond tolerance: "
+            + ", ".join(f"{w['column']}={w['slice']} ({w['change']:+.4f})" for w in worse)
+        )
+        check("slices", not worse, detail)
+    return Verdict(promote=all(c["passed"] for c in checks), checks=checks)

@@ -1,0 +1,10 @@
+"""Names other DAGs and tools rely on, declared once (DAG ids, asset URIs, task ids)."""
+
+TRAINING_DAG_ID = "modelops_training"
+MONITORING_DAG_ID = "modelops_monitoring"
+
+# Emitted when a new champion is promoted; its extra carries model name and version.
+CHAMPION_ASSET_URI = "modelops://registry/champion"
+
+PROMOTE_TASK_ID = "promote_champion"
+KEEP_TASK_ID = "mark_challenger"

@@ -1,0 +1,87 @@
+"""Audit tables kept beside MLflow: which version held which alias, when, why and by whom.
+
+SQLAlchemy Core on `MODELOPS_DB_URL` (default: SQLite in the workspace; PostgreSQL in production).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from modelops.config import workspace_root
+
+metadata = sa.MetaData()
+
+alias_history = sa.Table(
+    "alias_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_name", sa.String(200), nullable=False, index=True),
+    sa.Column("alias", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("previous_version", sa.String(32)),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(250)),
+)
+
+
+def db_url() -> str:
+    """Where the audit tables live."""
+    default = workspace_root() / "modelops.db"
+    return os.environ.get("MODELOPS_DB_URL", f"sqlite:///{default}")
+
+
+_engines: dict[str, sa.Engine] = {}
+
+
+def get_engine(url: str | None = None) -> sa.Engine:
+    """One engine per URL, with the tables created on first use."""
+    url = url or db_url()
+    if url not in _engines:
+        if url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url)
+        metadata.create_all(engine)
+        _engines[url] = engine
+    return _engines[url]
+
+
+def alias_change(
+    connection: sa.Connection,
+    model_name: str,
+    alias: str,
+    version: str,
+    previous_version: str | None,
+    actor: str,
+    reason: str,
+    run_id: str | None,
+) -> None:
+    """Append one alias change inside the caller's transaction."""
+    connection.execute(
+        alias_history.insert().values(
+            model_name=model_name,
+            alias=alias,
+            version=str(version),
+            previous_version=None if previous_version is None else str(previous_version),
+            changed_at=datetime.now(UTC),
+            actor=actor,
+            reason=reason,
+            run_id=run_id,
+        )
+    )
+
+
+def read_alias_history(model_name: str, url: str | None = None) -> list[dict[str, Any]]:
+    """Every alias change of a model, oldest first."""
+    with get_engine(url).connect() as connection:
+        rows = connection.execute(
+            sa.select(alias_history).where(alias_history.c.model_name == model_name).order_by(alias_history.c.id)
+        )
+        return [dict(row._mapping) for row in rows]

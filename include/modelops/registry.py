@@ -1,0 +1,241 @@
+"""The only module that talks to MLflow: tracking runs, logged models, versions and aliases.
+
+Aliases (`champion`, `challenger`) are the promotion mechanism; stages are never used. Every alias
+change is written to the audit table in the same transaction that allows it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import Any
+
+from modelops import history
+from modelops.config import DatasetSpec, workspace_root
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+_RUNTIME_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "pyarrow")
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI, or a SQLite store in the workspace (tracking + registry)."""
+    default = workspace_root() / "mlflow" / "mlflow.db"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default}"
+
+
+def artifact_root() -> str:
+    """Where new experiments keep artifacts (MODELOPS_ARTIFACT_ROOT overrides)."""
+    return os.environ.get("MODELOPS_ARTIFACT_ROOT") or (workspace_root() / "mlflow" / "artifacts").as_uri()
+
+
+def _mlflow():
+    import mlflow
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow
+
+
+def client():
+    """An MlflowClient on the configured store."""
+    return _mlflow().MlflowClient()
+
+
+def experiment_id(name: str) -> str:
+    """Id of experiment `name`, created with our artifact root if missing."""
+    mlflow = _mlflow()
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    return mlflow.create_experiment(name, artifact_location=f"{artifact_root()}/{name}")
+
+
+def training_experiment(spec: DatasetSpec) -> str:
+    """Experiment that holds a dataset's training runs."""
+    return experiment_id(f"modelops/{spec.name}/training")
+
+
+def _find_run(experiment: str, tags: dict[str, str]) -> Any | None:
+    """A finished run carrying all `tags`, if one exists (makes task reruns idempotent)."""
+    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    runs = client().search_runs([experiment], filter_string=f"{query} and attributes.status = 'FINISHED'",
+                                max_results=1)
+    return runs[0] if runs else None
+
+
+def start_parent_run(spec: DatasetSpec, lineage: dict[str, str]) -> str:
+    """The DAG run's umbrella MLflow run (reused on rerun), tagged with lineage."""
+    mlflow = _mlflow()
+    experiment = training_experiment(spec)
+    key = {"modelops.role": "training", "airflow.run_id": lineage["airflow.run_id"]}
+    existing = _find_run(experiment, key)
+    if existing is not None:
+        return existing.info.run_id
+    with mlflow.start_run(experiment_id=experiment, run_name=f"train {spec.name}", tags={**lineage, **key}) as run:
+        mlflow.log_params({"dataset": spec.name, "target": spec.target, "features": ",".join(spec.features)})
+    return run.info.run_id
+
+
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+
+
+def skops_trusted_types(model: Any) -> list[str]:
+    """Types skops must be told to trust for `model`: stock sklearn/numpy/scipy only, else an error."""
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if foreign:
+        raise TypeError(f"model holds types outside sklearn/numpy/scipy, refusing to save it: {foreign}")
+    return untrusted
+
+
+def pip_requirements() -> list[str]:
+    """Exact pins of what the logged pipelines need at load time (no slow inference)."""
+    return [f"{name}=={installed_version(name)}" for name in _RUNTIME_PACKAGES]
+
+
+def log_candidate(
+    trained: Any,
+    spec: DatasetSpec,
+    parent_run_id: str,
+    holdout_metrics: dict[str, float],
+    example: Any,
+    lineage: dict[str, str],
+) -> dict[str, Any]:
+    """Log one trained candidate as a nested run with params, metrics, signature and model."""
+    mlflow = _mlflow()
+    from mlflow.models import infer_signature
+
+    experiment = training_experiment(spec)
+    key = {"modelops.role": "candidate", "airflow.run_id": lineage["airflow.run_id"], "candidate": trained.name}
+    existing = _find_run(experiment, key)
+    if existing is not None:
+        return {"candidate": trained.name, "run_id": existing.info.run_id,
+                "model_uri": existing.data.tags["model_uri"],
+                "selection_score": float(existing.data.metrics["calibration_selection"]),
+                "holdout": {k.removeprefix("holdout_"): v for k, v in existing.data.metrics.items()
+                            if k.startswith("holdout_")}}
+    with mlflow.start_run(experiment_id=experiment, run_name=trained.name, parent_run_id=parent_run_id,
+                          tags={**lineage, **key}) as run:
+        mlflow.log_params({f"param_{k}": v for k, v in trained.params.items()})
+        mlflow.log_params({
+            "candidate": trained.name, "fit_rows": trained.fit_rows,
+            "search_rounds": trained.search.rounds_completed, "search_configs": trained.search.configs_evaluated,
+            "search_stopped_by_budget": trained.search.stopped_by_budget,
+        })
+        mlflow.log_metrics({f"calibration_{k}": v for k, v in trained.calibration_metrics.items()})
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in holdout_metrics.items()})
+        mlflow.log_metric("search_best_score", trained.search.best_score)
+        mlflow.log_metric("fit_seconds", trained.fit_seconds)
+        mlflow.log_dict({"trace": trained.search.trace}, "search_trace.json")
+        selection = trained.calibration_metrics[lineage["modelops.primary_metric"]]
+        mlflow.log_metric("calibration_selection", selection)
+        signature = infer_signature(example, trained.pipeline.predict_proba(example)[:, 1])
+        info = mlflow.sklearn.log_model(
+            trained.pipeline,
+            name="model",
+            signature=signature,
+            input_example=example,
+            pip_requirements=pip_requirements(),
+            serialization_format="skops",
+            skops_trusted_types=skops_trusted_types(trained.pipeline),
+        )
+        mlflow.set_tag("model_uri", info.model_uri)
+    return {"candidate": trained.name, "run_id": run.info.run_id, "model_uri": info.model_uri,
+            "selection_score": selection, "holdout": holdout_metrics}
+
+
+def log_evaluation(parent_run_id: str, report: dict[str, Any]) -> None:
+    """Attach the evaluation report to the umbrella run and log its headline numbers."""
+    mlflow = _mlflow()
+    with mlflow.start_run(run_id=parent_run_id):
+        mlflow.log_dict(report, "evaluation.json")
+        mlflow.log_metrics({f"best_holdout_{k}": v for k, v in report["metrics"].items()})
+        for name, metrics in report["baselines"].items():
+            mlflow.log_metrics({f"baseline_{name}_{k}": v for k, v in metrics.items()})
+        mlflow.set_tag("modelops.verdict", "promote" if report["verdict"]["promote"] else "keep_champion")
+
+
+def load_model(model_uri: str) -> Any:
+    """The sklearn pipeline behind a model URI (models:/name@alias, models:/name/3, runs:/...).
+
+    MLflow refuses to deserialize any model unless MLFLOW_ALLOW_PICKLE_DESERIALIZATION is true. The
+    only models loaded here are ones this pipeline saved (skops format, type list vetted at save
+    time by `skops_trusted_types`) into its own store, so the flag is set for this process.
+    """
+    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
+    return _mlflow().sklearn.load_model(model_uri)
+
+
+def version_by_alias(model_name: str, alias: str) -> Any | None:
+    """The ModelVersion holding `alias`, or None (no model, or alias unset)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client().get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+
+
+def register_version(model_name: str, model_uri: str, run_id: str, tags: dict[str, str], description: str) -> str:
+    """Register `model_uri` as a new version (or return the version already made from this run)."""
+    mlflow = _mlflow()
+    mlflow_client = client()
+    try:
+        mlflow_client.create_registered_model(
+            model_name, description="Managed by modelops: promotion by aliases, audit in alias_history."
+        )
+    except mlflow.exceptions.MlflowException as exc:
+        if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+            raise
+    for existing in mlflow_client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'"):
+        return existing.version
+    version = mlflow_client.create_model_version(
+        model_name, source=model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()},
+        description=description,
+    )
+    return version.version
+
+
+def set_alias(model_name: str, alias: str, version: str, actor: str, reason: str, run_id: str | None) -> bool:
+    """Point `alias` at `version` and append the change to the audit table; False if already so."""
+    mlflow_client = client()
+    current = version_by_alias(model_name, alias)
+    previous = current.version if current is not None else None
+    if previous == str(version):
+        return False
+    with history.get_engine().begin() as connection:  # the audit row commits only if MLflow accepted
+        history.alias_change(connection, model_name, alias, str(version), previous, actor, reason, run_id)
+        mlflow_client.set_registered_model_alias(model_name, alias, str(version))
+    mlflow_client.set_model_version_tag(model_name, str(version), f"{alias}_since", _now())
+    if alias == CHAMPION:
+        if previous is not None:
+            mlflow_client.set_model_version_tag(model_name, previous, "champion_until", _now())
+        challenger = version_by_alias(model_name, CHALLENGER)
+        if challenger is not None and challenger.version == str(version):
+            mlflow_client.delete_registered_model_alias(model_name, CHALLENGER)
+    return True
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_json_artifact(parent_run_id: str, payload: dict[str, Any], name: str) -> None:
+    """Store a JSON document on a run (used for the final run summary)."""
+    mlflow = _mlflow()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_text(json.dumps(payload, indent=2, default=str))
+        with mlflow.start_run(run_id=parent_run_id):
+            mlflow.log_artifact(str(path))
