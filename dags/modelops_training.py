@@ -53,17 +53,33 @@ def _settings_and_spec():
     tags=["modelops", "training"],
     default_args=default_args,
     params={
-        "dataset": Param(_SETTINGS.default_dataset, type="string", enum=sorted(_SETTINGS.datasets),
-                         description="Dataset spec to train on."),
-        "sample_rows": Param(None, type=["null", "integer"], minimum=1,
-                             description="Rows to generate (synthetic) or sample (other sources); empty = configured."),
-        "candidates": Param(list(_SETTINGS.training["candidates"]), type="array",
-                            items={"type": "string", "enum": sorted(_SETTINGS.search_spaces)},
-                            description="Candidate model families, trained as parallel mapped tasks."),
-        "max_fit_rows": Param(None, type=["null", "integer"], minimum=100,
-                              description="Cap on training rows (search and final fit); empty = configured."),
-        "source_path": Param(None, type=["null", "string"],
-                             description="CSV/Parquet replacing the dataset's configured main source."),
+        "dataset": Param(
+            _SETTINGS.default_dataset,
+            type="string",
+            enum=sorted(_SETTINGS.datasets),
+            description="Dataset spec to train on.",
+        ),
+        "sample_rows": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="Rows to generate (synthetic) or sample (other sources); empty = configured.",
+        ),
+        "candidates": Param(
+            list(_SETTINGS.training["candidates"]),
+            type="array",
+            items={"type": "string", "enum": sorted(_SETTINGS.search_spaces)},
+            description="Candidate model families, trained as parallel mapped tasks.",
+        ),
+        "max_fit_rows": Param(
+            None,
+            type=["null", "integer"],
+            minimum=100,
+            description="Cap on training rows (search and final fit); empty = configured.",
+        ),
+        "source_path": Param(
+            None, type=["null", "string"], description="CSV/Parquet replacing the dataset's configured main source."
+        ),
     },
 )
 def modelops_training():
@@ -79,8 +95,13 @@ def modelops_training():
             from airflow.sdk import BaseHook
 
             sql_url = sql_url_from_uri(BaseHook.get_connection(spec.source["conn_id"]).get_uri())
-        batch = collect_batch(spec, sample_rows=params["sample_rows"], seed=int(settings.training["seed"]),
-                              sql_url=sql_url, path=params["source_path"])
+        batch = collect_batch(
+            spec,
+            sample_rows=params["sample_rows"],
+            seed=int(settings.training["seed"]),
+            sql_url=sql_url,
+            path=params["source_path"],
+        )
         return batch.to_dict()
 
     @task(retries=0)
@@ -144,7 +165,8 @@ def modelops_training():
 
     def _actor() -> tuple[str, str]:
         context = get_current_context()
-        user = getattr(context["dag_run"], "triggering_user_name", None) or "scheduler"
+        dag_run = context["dag_run"]
+        user = getattr(dag_run, "triggering_user_name", None) or f"{dag_run.run_type} run"
         return f"{user} via airflow {context['dag'].dag_id}", context["run_id"]
 
     @task(task_id=PROMOTE_TASK_ID, outlets=[CHAMPION_PROMOTED])
@@ -156,7 +178,9 @@ def modelops_training():
         actor, run_id = _actor()
         outcome = apply_alias(registration, CHAMPION, actor, run_id)
         get_current_context()["outlet_events"][CHAMPION_PROMOTED].extra = {
-            "model_name": outcome["model_name"], "version": outcome["version"]}
+            "model_name": outcome["model_name"],
+            "version": outcome["version"],
+        }
         return outcome
 
     @task(task_id=KEEP_TASK_ID)

@@ -131,9 +131,12 @@ def fit_rule_baseline(frame: pd.DataFrame, y: np.ndarray, rule: dict[str, Any]) 
 
 def slice_labels(frame: pd.DataFrame, column: str, bins: list[float] | None) -> pd.Series:
     """Slice label per row: the bin for binned numeric columns, the value otherwise."""
+    values = frame[column]
     if bins:
-        return pd.cut(frame[column], bins=bins, right=False).astype(str)
-    return frame[column].astype(object).where(frame[column].notna(), "missing").astype(str)
+        cut = pd.cut(values, bins=bins, right=False)
+        fallback = np.where(values.isna(), "missing", "outside bins")  # pd.cut gives NaN for both
+        return pd.Series(np.where(cut.notna(), cut.astype(object).astype(str), fallback), index=frame.index)
+    return values.astype(object).where(values.notna(), "missing").astype(str)
 
 
 def slice_metrics(
@@ -176,8 +179,16 @@ def compare_slices(
                 continue
             gain = improvement(metric, new_value, old_value)
             if gain < -tolerance:
-                worse.append({"column": column, "slice": label, "rows": stats["rows"],
-                              "challenger": new_value, "champion": old_value, "change": gain})
+                worse.append(
+                    {
+                        "column": column,
+                        "slice": label,
+                        "rows": stats["rows"],
+                        "challenger": new_value,
+                        "champion": old_value,
+                        "change": gain,
+                    }
+                )
     return worse
 
 
@@ -264,8 +275,11 @@ def decide_promotion(
     rule = baselines["rule"][primary]
     margin = float(evaluation.get("baseline_margin", 0.0))
     gain = improvement(primary, metrics[primary], rule)
-    check("beats_rule", gain >= margin,
-          f"{primary} {metrics[primary]:.4f} vs rule-based baseline {rule:.4f} (gain {gain:+.4f}, needs {margin:+.4f})")
+    check(
+        "beats_rule",
+        gain >= margin,
+        f"{primary} {metrics[primary]:.4f} vs rule-based baseline {rule:.4f} (gain {gain:+.4f}, needs {margin:+.4f})",
+    )
     if champion is None:
         check("champion", True, "no champion yet: the first model that passes the gates becomes champion")
     elif champion.get("error"):
@@ -274,10 +288,13 @@ def decide_promotion(
         boot = champion["bootstrap"]
         needed = float(evaluation.get("champion_margin", 0.0))
         ok = boot["ci_low"] > needed
-        check("champion", ok,
-              f"{primary} change vs champion v{champion['version']}: {boot['improvement']:+.4f} "
-              f"({evaluation.get('confidence', 0.95):.0%} CI {boot['ci_low']:+.4f} .. {boot['ci_high']:+.4f}; "
-              f"promotion needs the lower bound > {needed:+.4f})")
+        check(
+            "champion",
+            ok,
+            f"{primary} change vs champion v{champion['version']}: {boot['improvement']:+.4f} "
+            f"({evaluation.get('confidence', 0.95):.0%} CI {boot['ci_low']:+.4f} .. {boot['ci_high']:+.4f}; "
+            f"promotion needs the lower bound > {needed:+.4f})",
+        )
         worse = champion.get("worse_slices", [])
         detail = (
             "no protected slice loses more than the tolerance vs the champion"

@@ -9,6 +9,7 @@ import pandas as pd
 
 from modelops.config import DatasetSpec
 
+
 def build_preprocessor(spec: DatasetSpec):
     """ColumnTransformer: impute+scale numeric columns, one-hot categorical ones."""
     from sklearn.compose import ColumnTransformer

@@ -65,8 +65,9 @@ def training_experiment(spec: DatasetSpec) -> str:
 def _find_run(experiment: str, tags: dict[str, str]) -> Any | None:
     """A finished run carrying all `tags`, if one exists (makes task reruns idempotent)."""
     query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-    runs = client().search_runs([experiment], filter_string=f"{query} and attributes.status = 'FINISHED'",
-                                max_results=1)
+    runs = client().search_runs(
+        [experiment], filter_string=f"{query} and attributes.status = 'FINISHED'", max_results=1
+    )
     return runs[0] if runs else None
 
 
@@ -118,19 +119,28 @@ def log_candidate(
     key = {"modelops.role": "candidate", "airflow.run_id": lineage["airflow.run_id"], "candidate": trained.name}
     existing = _find_run(experiment, key)
     if existing is not None:
-        return {"candidate": trained.name, "run_id": existing.info.run_id,
-                "model_uri": existing.data.tags["model_uri"],
-                "selection_score": float(existing.data.metrics["calibration_selection"]),
-                "holdout": {k.removeprefix("holdout_"): v for k, v in existing.data.metrics.items()
-                            if k.startswith("holdout_")}}
-    with mlflow.start_run(experiment_id=experiment, run_name=trained.name, parent_run_id=parent_run_id,
-                          tags={**lineage, **key}) as run:
+        return {
+            "candidate": trained.name,
+            "run_id": existing.info.run_id,
+            "model_uri": existing.data.tags["model_uri"],
+            "selection_score": float(existing.data.metrics["calibration_selection"]),
+            "holdout": {
+                k.removeprefix("holdout_"): v for k, v in existing.data.metrics.items() if k.startswith("holdout_")
+            },
+        }
+    with mlflow.start_run(
+        experiment_id=experiment, run_name=trained.name, parent_run_id=parent_run_id, tags={**lineage, **key}
+    ) as run:
         mlflow.log_params({f"param_{k}": v for k, v in trained.params.items()})
-        mlflow.log_params({
-            "candidate": trained.name, "fit_rows": trained.fit_rows,
-            "search_rounds": trained.search.rounds_completed, "search_configs": trained.search.configs_evaluated,
-            "search_stopped_by_budget": trained.search.stopped_by_budget,
-        })
+        mlflow.log_params(
+            {
+                "candidate": trained.name,
+                "fit_rows": trained.fit_rows,
+                "search_rounds": trained.search.rounds_completed,
+                "search_configs": trained.search.configs_evaluated,
+                "search_stopped_by_budget": trained.search.stopped_by_budget,
+            }
+        )
         mlflow.log_metrics({f"calibration_{k}": v for k, v in trained.calibration_metrics.items()})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in holdout_metrics.items()})
         mlflow.log_metric("search_best_score", trained.search.best_score)
@@ -138,6 +148,9 @@ def log_candidate(
         mlflow.log_dict({"trace": trained.search.trace}, "search_trace.json")
         selection = trained.calibration_metrics[lineage["modelops.primary_metric"]]
         mlflow.log_metric("calibration_selection", selection)
+        # Integers are declared as doubles so a missing value at scoring time is not a schema error.
+        ints = example.select_dtypes("integer").columns
+        example = example.astype(dict.fromkeys(ints, "float64"))
         signature = infer_signature(example, trained.pipeline.predict_proba(example)[:, 1])
         info = mlflow.sklearn.log_model(
             trained.pipeline,
@@ -149,8 +162,13 @@ def log_candidate(
             skops_trusted_types=skops_trusted_types(trained.pipeline),
         )
         mlflow.set_tag("model_uri", info.model_uri)
-    return {"candidate": trained.name, "run_id": run.info.run_id, "model_uri": info.model_uri,
-            "selection_score": selection, "holdout": holdout_metrics}
+    return {
+        "candidate": trained.name,
+        "run_id": run.info.run_id,
+        "model_uri": info.model_uri,
+        "selection_score": selection,
+        "holdout": holdout_metrics,
+    }
 
 
 def log_evaluation(parent_run_id: str, report: dict[str, Any]) -> None:
@@ -197,19 +215,22 @@ def register_version(model_name: str, model_uri: str, run_id: str, tags: dict[st
         if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
             raise
     for existing in mlflow_client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'"):
-        return existing.version
+        return str(existing.version)
     version = mlflow_client.create_model_version(
-        model_name, source=model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()},
+        model_name,
+        source=model_uri,
+        run_id=run_id,
+        tags={k: str(v) for k, v in tags.items()},
         description=description,
     )
-    return version.version
+    return str(version.version)  # MLflow 3 hands back ints; aliases and tags speak strings
 
 
 def set_alias(model_name: str, alias: str, version: str, actor: str, reason: str, run_id: str | None) -> bool:
     """Point `alias` at `version` and append the change to the audit table; False if already so."""
     mlflow_client = client()
     current = version_by_alias(model_name, alias)
-    previous = current.version if current is not None else None
+    previous = str(current.version) if current is not None else None
     if previous == str(version):
         return False
     with history.get_engine().begin() as connection:  # the audit row commits only if MLflow accepted
@@ -220,7 +241,7 @@ def set_alias(model_name: str, alias: str, version: str, actor: str, reason: str
         if previous is not None:
             mlflow_client.set_model_version_tag(model_name, previous, "champion_until", _now())
         challenger = version_by_alias(model_name, CHALLENGER)
-        if challenger is not None and challenger.version == str(version):
+        if challenger is not None and str(challenger.version) == str(version):
             mlflow_client.delete_registered_model_alias(model_name, CHALLENGER)
     return True
 

@@ -91,12 +91,16 @@ def _read_primary(spec: DatasetSpec, sample_rows: int | None, sql_url: str | Non
         return read_table(spec.resolve_path(source["path"]))
     if kind == "sql":
         if not sql_url:
-            raise SourceError(f"dataset {spec.name!r}: a sql source needs a connection URL (conn_id {source.get('conn_id')!r})")
+            raise SourceError(
+                f"dataset {spec.name!r}: a sql source needs a connection URL (conn_id {source.get('conn_id')!r})"
+            )
         return read_sql(sql_url, source["query"])
     if kind == "synthetic_voters":
         from modelops.synthetic import CycleScenario, generate_voter_file
 
-        scenarios = [CycleScenario(**s) if isinstance(s, dict) else CycleScenario(year=int(s)) for s in source["cycles"]]
+        scenarios = [
+            CycleScenario(**s) if isinstance(s, dict) else CycleScenario(year=int(s)) for s in source["cycles"]
+        ]
         paths = generate_voter_file(
             spec.raw_dir(),
             rows=int(sample_rows or source["rows"]),
@@ -119,12 +123,17 @@ def join_sources(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, 
                 raise SourceError(f"join key {key!r} missing from {name} table of dataset {spec.name!r}")
         overlap = (set(side.columns) & set(frame.columns)) - {key}
         side = side.drop(columns=sorted(overlap))  # the main table wins on shared columns
+        cast = str(frame[key].dtype) != str(side[key].dtype)
+        if cast:  # e.g. a CSV extract read codes as integers: compare as text; misses show as unmatched
+            frame = frame.assign(**{key: frame[key].astype(str)})
+            side = side.assign(**{key: side[key].astype(str)})
         before = len(frame)
         frame = frame.merge(side, on=key, how="left", indicator="_match")
         report["joins"].append(
             {
                 "path": join["path"],
                 "key": key,
+                "key_compared_as_text": cast,
                 "columns": sorted(set(side.columns) - {key}),
                 "unmatched_rows": int((frame["_match"] == "left_only").sum()),
                 "added_rows": len(frame) - before,
@@ -143,7 +152,9 @@ def content_hash(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def write_batch(frame: pd.DataFrame, spec: DatasetSpec, source: dict[str, Any], join_report: dict[str, Any]) -> BatchRef:
+def write_batch(
+    frame: pd.DataFrame, spec: DatasetSpec, source: dict[str, Any], join_report: dict[str, Any]
+) -> BatchRef:
     """Freeze a frame as an immutable batch; an identical batch already written is reused."""
     digest = content_hash(frame)
     root = workspace_root() / "batches" / spec.name

@@ -20,12 +20,52 @@ INCOME = ["under_25k", "25k_50k", "50k_75k", "75k_100k", "100k_150k", "over_150k
 RACES = ["white", "black", "hispanic", "asian", "other"]
 URBAN = ["urban", "suburban", "rural"]
 FIRST_NAMES = np.array(
-    ["Mary", "James", "Linda", "Robert", "Maria", "John", "Aisha", "Wei", "Jose", "Emily", "Michael",
-     "Fatima", "David", "Sofia", "Daniel", "Grace", "Carlos", "Hannah", "Kevin", "Olivia"]
+    [
+        "Mary",
+        "James",
+        "Linda",
+        "Robert",
+        "Maria",
+        "John",
+        "Aisha",
+        "Wei",
+        "Jose",
+        "Emily",
+        "Michael",
+        "Fatima",
+        "David",
+        "Sofia",
+        "Daniel",
+        "Grace",
+        "Carlos",
+        "Hannah",
+        "Kevin",
+        "Olivia",
+    ]
 )
 LAST_NAMES = np.array(
-    ["Smith", "Johnson", "Garcia", "Nguyen", "Brown", "Williams", "Lee", "Martinez", "Davis", "Lopez",
-     "Wilson", "Anderson", "Thomas", "Patel", "Jackson", "Kim", "Clark", "Lewis", "Walker", "Young"]
+    [
+        "Smith",
+        "Johnson",
+        "Garcia",
+        "Nguyen",
+        "Brown",
+        "Williams",
+        "Lee",
+        "Martinez",
+        "Davis",
+        "Lopez",
+        "Wilson",
+        "Anderson",
+        "Thomas",
+        "Patel",
+        "Jackson",
+        "Kim",
+        "Clark",
+        "Lewis",
+        "Walker",
+        "Young",
+    ]
 )
 STREETS = np.array(["Oak St", "Maple Ave", "Main St", "Cedar Ln", "Elm St", "Pine Rd", "Lake Dr", "Hill St"])
 
@@ -65,8 +105,7 @@ def generate_counties(n_counties: int, seed: int) -> tuple[pd.DataFrame, pd.Data
         }
     )
     dem_share = np.clip(
-        np.where(urban == "urban", 0.62, np.where(urban == "suburban", 0.49, 0.36))
-        + rng.normal(0, 0.06, n_counties),
+        np.where(urban == "urban", 0.62, np.where(urban == "suburban", 0.49, 0.36)) + rng.normal(0, 0.06, n_counties),
         0.15,
         0.85,
     )
@@ -101,7 +140,9 @@ def turnout_logit(frame: pd.DataFrame, scenario: CycleScenario) -> np.ndarray:
     edu = frame["education"].map(dict(zip(EDUCATION, [-0.5, -0.2, 0.0, 0.3, 0.5], strict=True)))
     party = frame["party"].map({"DEM": 0.2, "REP": 0.25, "IND": -0.1, "LIB": 0.0, "GRN": 0.0, "UNA": -0.35})
     contact = 0.15 * np.minimum(frame["contact_attempts"].to_numpy(), 4)
-    county = 2.0 * (frame["county_turnout_prev"].to_numpy() - 0.6) - 4.0 * (frame["unemployment_rate"].to_numpy() - 0.055)
+    county = 2.0 * (frame["county_turnout_prev"].to_numpy() - 0.6) - 4.0 * (
+        frame["unemployment_rate"].to_numpy() - 0.055
+    )
     cycle = 0.45 if scenario.presidential else -0.35
     return (
         -1.3
@@ -163,9 +204,10 @@ def _voter_chunk(
             + " "
             + STREETS[rng.integers(0, len(STREETS), n)],
             "date_of_birth": birth.dt.strftime("%Y-%m-%d").to_numpy(),
-            "phone": pd.Series(rng.integers(2000000, 9999999, n)).astype(str).str.replace(
-                r"^(\d{3})(\d{4})$", r"555-\1-\2", regex=True
-            ).to_numpy(),
+            "phone": pd.Series(rng.integers(2000000, 9999999, n))
+            .astype(str)
+            .str.replace(r"^(\d{3})(\d{4})$", r"555-\1-\2", regex=True)
+            .to_numpy(),
             "age": age,
             "gender": rng.choice(["F", "M", "X"], n, p=[0.52, 0.47, 0.01]),
             "race_ethnicity": rng.choice(RACES, n, p=[0.6, 0.13, 0.17, 0.06, 0.04]),
@@ -224,9 +266,9 @@ def generate_voter_file(
         "generator_version": 1,
     }
     manifest_path = out_dir / "manifest.json"
-    if manifest_path.exists() and json.loads(manifest_path.read_text()) == manifest:
-        if all(Path(p).exists() for p in paths.values()):
-            return paths
+    unchanged = manifest_path.exists() and json.loads(manifest_path.read_text()) == manifest
+    if unchanged and all(Path(p).exists() for p in paths.values()):
+        return paths
 
     economics, results = generate_counties(n_counties, seed)
     economics.to_parquet(paths["county_economics"], index=False)

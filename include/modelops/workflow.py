@@ -31,10 +31,16 @@ from modelops.sources import BatchRef, load_batch
 def git_commit() -> str:
     """HEAD of the project checkout, with `-dirty` when it has uncommitted changes."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -68,8 +74,9 @@ def prepare_training(
     ref = BatchRef.from_dict(batch)
     frame = load_batch(ref)
     split_key = hashlib.sha256(
-        json.dumps([ref.content_hash, training["seed"], training["holdout_fraction"],
-                    training["calibration_fraction"]]).encode()
+        json.dumps(
+            [ref.content_hash, training["seed"], training["holdout_fraction"], training["calibration_fraction"]]
+        ).encode()
     ).hexdigest()[:16]
     folder = workspace_root() / "splits" / spec.name / split_key
     paths = {name: str(folder / f"{name}.parquet") for name in ("train", "calibration", "holdout")}
@@ -93,8 +100,15 @@ def prepare_training(
     }
     parent = registry.start_parent_run(spec, lineage)
     sizes = {name: int(pd.read_parquet(p, columns=[spec.target]).shape[0]) for name, p in paths.items()}
-    return {"dataset": spec.name, "splits": paths, "split_rows": sizes, "parent_run_id": parent,
-            "lineage": lineage, "training": training, "candidates": training["candidates"]}
+    return {
+        "dataset": spec.name,
+        "splits": paths,
+        "split_rows": sizes,
+        "parent_run_id": parent,
+        "lineage": lineage,
+        "training": training,
+        "candidates": training["candidates"],
+    }
 
 
 def run_candidate(plan: dict[str, Any], candidate: str, spec: DatasetSpec, settings: Settings) -> dict[str, Any]:
@@ -105,8 +119,9 @@ def run_candidate(plan: dict[str, Any], candidate: str, spec: DatasetSpec, setti
     calibration = pd.read_parquet(plan["splits"]["calibration"])
     holdout = pd.read_parquet(plan["splits"]["holdout"])
     primary = settings.evaluation["primary_metric"]
-    trained = train_candidate(candidate, spec, train, calibration, plan["training"],
-                              settings.search_spaces[candidate], primary)
+    trained = train_candidate(
+        candidate, spec, train, calibration, plan["training"], settings.search_spaces[candidate], primary
+    )
     proba = trained.pipeline.predict_proba(holdout[spec.features])[:, 1]
     holdout_metrics = compute_metrics(target_vector(holdout, spec), proba)
     example = train[spec.features].head(5)
@@ -114,7 +129,11 @@ def run_candidate(plan: dict[str, Any], candidate: str, spec: DatasetSpec, setti
 
 
 def _champion_comparison(
-    spec: DatasetSpec, settings: Settings, holdout: pd.DataFrame, y: np.ndarray, proba: np.ndarray,
+    spec: DatasetSpec,
+    settings: Settings,
+    holdout: pd.DataFrame,
+    y: np.ndarray,
+    proba: np.ndarray,
     slices: dict[str, Any],
 ) -> dict[str, Any] | None:
     """Score the current champion on the same holdout and compare it pairwise with the challenger."""
@@ -132,18 +151,26 @@ def _champion_comparison(
         return out
     out["metrics"] = compute_metrics(y, champion_proba)
     out["bootstrap"] = paired_bootstrap(
-        y, proba, champion_proba, primary, int(evaluation["bootstrap_resamples"]), float(evaluation["confidence"]),
-        int(evaluation["bootstrap_max_rows"]), int(settings.training["seed"]),
+        y,
+        proba,
+        champion_proba,
+        primary,
+        int(evaluation["bootstrap_resamples"]),
+        float(evaluation["confidence"]),
+        int(evaluation["bootstrap_max_rows"]),
+        int(settings.training["seed"]),
     )
     champion_slices = slice_metrics(holdout, y, champion_proba, spec, primary)
     out["slices"] = champion_slices
-    out["worse_slices"] = compare_slices(slices, champion_slices, primary, float(evaluation["slice_tolerance"]),
-                                         int(evaluation["min_slice_rows"]))
+    out["worse_slices"] = compare_slices(
+        slices, champion_slices, primary, float(evaluation["slice_tolerance"]), int(evaluation["min_slice_rows"])
+    )
     return out
 
 
-def evaluate_candidates(plan: dict[str, Any], results: list[dict[str, Any]], spec: DatasetSpec,
-                        settings: Settings) -> dict[str, Any]:
+def evaluate_candidates(
+    plan: dict[str, Any], results: list[dict[str, Any]], spec: DatasetSpec, settings: Settings
+) -> dict[str, Any]:
     """Pick the best candidate, score it against baselines and the champion, and decide."""
     from modelops.evaluation import higher_is_better
 
@@ -168,13 +195,23 @@ def evaluate_candidates(plan: dict[str, Any], results: list[dict[str, Any]], spe
         "dataset": spec.name,
         "primary_metric": primary,
         "best": best,
-        "ranking": [{"candidate": r["candidate"], "selection_score": r["selection_score"], "run_id": r["run_id"],
-                     "holdout": r["holdout"]} for r in ranked],
+        "ranking": [
+            {
+                "candidate": r["candidate"],
+                "selection_score": r["selection_score"],
+                "run_id": r["run_id"],
+                "holdout": r["holdout"],
+            }
+            for r in ranked
+        ],
         "holdout_rows": len(y),
         "metrics": metrics,
         "baselines": baselines,
-        "rule_baseline": {"rule": spec.baseline_rule, "rate_if_true": rule.rate_if_true,
-                          "rate_if_false": rule.rate_if_false},
+        "rule_baseline": {
+            "rule": spec.baseline_rule,
+            "rate_if_true": rule.rate_if_true,
+            "rate_if_false": rule.rate_if_false,
+        },
         "slices": slices,
         "champion": champion,
         "verdict": verdict.to_dict(),
@@ -195,12 +232,22 @@ def register_best(plan: dict[str, Any], report: dict[str, Any], spec: DatasetSpe
         "modelops.compared_to": f"v{champion['version']}" if champion else "none",
         f"modelops.holdout_{report['primary_metric']}": f"{report['metrics'][report['primary_metric']]:.4f}",
     }
-    description = "\n".join([f"{report['best']['candidate']} trained on batch {plan['lineage']['modelops.data_hash'][:16]}",
-                             *verdict["reasons"]])
-    version = registry.register_version(spec.model_name, report["best"]["model_uri"], report["best"]["run_id"],
-                                        tags, description)
-    return {"model_name": spec.model_name, "version": version, "promote": verdict["promote"],
-            "reasons": verdict["reasons"], "parent_run_id": plan["parent_run_id"]}
+    description = "\n".join(
+        [
+            f"{report['best']['candidate']} trained on batch {plan['lineage']['modelops.data_hash'][:16]}",
+            *verdict["reasons"],
+        ]
+    )
+    version = registry.register_version(
+        spec.model_name, report["best"]["model_uri"], report["best"]["run_id"], tags, description
+    )
+    return {
+        "model_name": spec.model_name,
+        "version": version,
+        "promote": verdict["promote"],
+        "reasons": verdict["reasons"],
+        "parent_run_id": plan["parent_run_id"],
+    }
 
 
 def apply_alias(registration: dict[str, Any], alias: str, actor: str, run_id: str) -> dict[str, Any]:
@@ -210,37 +257,52 @@ def apply_alias(registration: dict[str, Any], alias: str, actor: str, run_id: st
     return {**registration, "alias": alias, "alias_changed": changed}
 
 
-def render_summary(batch: dict[str, Any], validation: dict[str, Any], plan: dict[str, Any],
-                   report: dict[str, Any], outcome: dict[str, Any]) -> str:
+def render_summary(
+    batch: dict[str, Any],
+    validation: dict[str, Any],
+    plan: dict[str, Any],
+    report: dict[str, Any],
+    outcome: dict[str, Any],
+) -> str:
     """The human summary `make run` prints: data, validation, candidates, comparison, decision."""
     primary = report["primary_metric"]
     lines = [
         f"Training run for dataset {batch['dataset']!r}",
         f"  data      batch {batch['content_hash'][:16]} ({batch['rows']} rows, {len(batch['columns'])} columns) "
         f"at {batch['path']}",
-        f"  splits    " + ", ".join(f"{k} {v}" for k, v in plan["split_rows"].items()),
+        "  splits    " + ", ".join(f"{k} {v}" for k, v in plan["split_rows"].items()),
         f"  validation passed: {validation['evaluated']} expectations, id {validation['validation_id']} "
         f"(report {validation['report_dir']}/report.html)",
         f"  candidates (ranked by calibration-split {primary}):",
     ]
     for r in report["ranking"]:
         h = r["holdout"]
-        lines.append(f"    {r['candidate']:<24} selection {r['selection_score']:.4f}  holdout "
-                     + " ".join(f"{m}={h[m]:.4f}" for m in ("roc_auc", "accuracy", "f1", "log_loss", "brier")))
-    lines.append("  baselines on the holdout: " + ", ".join(
-        f"{name} {primary}={m[primary]:.4f}" for name, m in report["baselines"].items()))
+        lines.append(
+            f"    {r['candidate']:<24} selection {r['selection_score']:.4f}  holdout "
+            + " ".join(f"{m}={h[m]:.4f}" for m in ("roc_auc", "accuracy", "f1", "log_loss", "brier"))
+        )
+    lines.append(
+        "  baselines on the holdout: "
+        + ", ".join(f"{name} {primary}={m[primary]:.4f}" for name, m in report["baselines"].items())
+    )
     champion = report["champion"]
     if champion is None:
         lines.append("  champion  none yet")
     elif champion.get("error"):
         lines.append(f"  champion  v{champion['version']} could not score this holdout: {champion['error']}")
     else:
-        lines.append(f"  champion  v{champion['version']} {primary}={champion['metrics'][primary]:.4f} on the same holdout")
-    lines.append(f"  decision  {'PROMOTE' if outcome['promote'] else 'KEEP CHAMPION'}: "
-                 f"{outcome['model_name']} v{outcome['version']} -> alias '{outcome['alias']}'")
+        lines.append(
+            f"  champion  v{champion['version']} {primary}={champion['metrics'][primary]:.4f} on the same holdout"
+        )
+    lines.append(
+        f"  decision  {'PROMOTE' if outcome['promote'] else 'KEEP CHAMPION'}: "
+        f"{outcome['model_name']} v{outcome['version']} -> alias '{outcome['alias']}'"
+    )
     lines.extend(f"    {reason}" for reason in report["verdict"]["reasons"])
-    lines.append(f"  MLflow    {registry.tracking_uri()}: experiment modelops/{batch['dataset']}/training, "
-                 f"run {plan['parent_run_id']}, model {outcome['model_name']} v{outcome['version']}")
+    lines.append(
+        f"  MLflow    {registry.tracking_uri()}: experiment modelops/{batch['dataset']}/training, "
+        f"run {plan['parent_run_id']}, model {outcome['model_name']} v{outcome['version']}"
+    )
     return "\n".join(lines)
 
 

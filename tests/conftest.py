@@ -1,0 +1,91 @@
+"""Shared fixtures: every test session gets its own Airflow home, metadata DB, MLflow store and workspace.
+
+The environment is set at import time, before anything imports Airflow (it reads its config once).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="modelops-tests-"))
+
+os.environ.update(
+    {
+        "MODELOPS_HOME": str(_SESSION_DIR / "workspace"),
+        "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_SESSION_DIR / 'airflow' / 'airflow.db'}",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{_SESSION_DIR / 'workspace' / 'mlflow' / 'mlflow.db'}",
+        "GX_ANALYTICS_ENABLED": "False",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
+)
+os.environ.pop("MODELOPS_CONFIG", None)
+os.environ.pop("MODELOPS_DB_URL", None)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's stores."""
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata DB (SQLite) for whole-DAG runs."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    airflow = Path(sys.executable).parent / "airflow"
+    result = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return home / "airflow.db"
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    """A fresh workspace, MLflow store and audit DB for one test."""
+    root = tmp_path / "workspace"
+    monkeypatch.setenv("MODELOPS_HOME", str(root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    monkeypatch.delenv("MODELOPS_DB_URL", raising=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def settings():
+    """The bundled parameters file."""
+    from modelops.config import load_settings
+
+    return load_settings()
+
+
+def postgres_url(database: str = "test") -> str:
+    """The machine's PostgreSQL (trust auth on 127.0.0.1); tests fail loudly if it is down."""
+    return os.environ.get("MODELOPS_TEST_PG_URL", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A reachable PostgreSQL URL; started by .ci/run when the service is down."""
+    import sqlalchemy as sa
+
+    url = postgres_url()
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("select 1"))
+    finally:
+        engine.dispose()
+    return url

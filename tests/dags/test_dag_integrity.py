@@ -1,0 +1,44 @@
+"""Every DAG file imports cleanly, quickly and lightly, and follows the house rules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HEAVY = ("pandas", "sklearn", "mlflow", "great_expectations", "scipy", "matplotlib")
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "modelops_training" in dagbag.dag_ids
+
+
+def test_house_rules(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags and "modelops" in dag.tags, dag_id
+        assert dag.doc_md and dag.doc_md.strip(), dag_id
+        assert dag.catchup is False, dag_id
+        assert dag.max_active_runs == 1, dag_id
+        for task in dag.tasks:
+            assert task.retries is not None and task.execution_timeout is not None, (dag_id, task.task_id)
+
+
+@pytest.mark.parametrize("dag_file", sorted(p.name for p in (REPO / "dags").glob("*.py")))
+def test_dag_files_import_nothing_heavy(dag_file):
+    code = f"import runpy, sys; runpy.run_path(sys.argv[1]);print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(REPO / "dags" / dag_file)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1:] in ([""], []), f"heavy modules imported at parse: {out.stdout}"

@@ -1,0 +1,54 @@
+"""The training DAG's shape: the chain, the mapped candidates, the branch and the join."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelops.handoffs import CHAMPION_ASSET_URI, KEEP_TASK_ID, PROMOTE_TASK_ID, TRAINING_DAG_ID
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags")).get_dag(TRAINING_DAG_ID)
+
+
+def test_chain(dag):
+    expected = {
+        "collect": {"validate", "prepare", "summarize"},
+        "validate": {"prepare", "summarize"},
+        "prepare": {"list_candidates", "train_candidate", "evaluate", "register", "summarize"},
+        "list_candidates": {"train_candidate"},
+        "train_candidate": {"evaluate"},
+        "evaluate": {"register", "summarize"},
+        "register": {"choose_alias", PROMOTE_TASK_ID, KEEP_TASK_ID},
+        "choose_alias": {PROMOTE_TASK_ID, KEEP_TASK_ID},
+        PROMOTE_TASK_ID: {"summarize"},
+        KEEP_TASK_ID: {"summarize"},
+        "summarize": set(),
+    }
+    assert set(dag.task_ids) == set(expected)
+    for task_id, downstream in expected.items():
+        assert dag.get_task(task_id).downstream_task_ids == downstream, task_id
+
+
+def test_candidates_are_mapped_and_join_tolerates_the_skipped_branch(dag):
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    assert isinstance(dag.get_task("train_candidate"), MappedOperator)
+    assert dag.get_task("summarize").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("validate").retries == 0  # bad data: a retry cannot help
+
+
+def test_promotion_emits_the_champion_asset_and_params_are_exposed(dag):
+    assert [a.uri for a in dag.get_task(PROMOTE_TASK_ID).outlets] == [CHAMPION_ASSET_URI]
+    assert dag.get_task(KEEP_TASK_ID).outlets == []
+    params = dag.params.dump()
+    assert set(params) == {"dataset", "sample_rows", "candidates", "max_fit_rows", "source_path"}
+    assert params["dataset"] == "voter_turnout"
+    assert dag.params.get_param("dataset").schema["enum"] == ["anes96_vote", "voter_turnout"]

@@ -1,0 +1,231 @@
+"""Unit tests for modelops.config: loading the parameters file, its checks and the dataset specs."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelops.config import (
+    DEFAULT_CONFIG_PATH,
+    REPO_ROOT,
+    ConfigError,
+    DatasetSpec,
+    config_path,
+    dataset_names,
+    load_settings,
+    workspace_root,
+)
+
+MINIMAL = {
+    "default_dataset": "alpha",
+    "training": {"seed": 1, "candidates": ["logistic_regression"]},
+    "search_spaces": {"logistic_regression": {"C": {"log_uniform": [0.1, 1.0]}}},
+    "evaluation": {"primary_metric": "roc_auc"},
+    "datasets": {
+        "alpha": {
+            "description": "first",
+            "source": {"kind": "file", "path": "{raw}/alpha.csv"},
+            "id_column": "id",
+            "time_column": "year",
+            "target": "label",
+            "positive_class": "yes",
+            "numeric": ["age", "income"],
+            "categorical": ["region"],
+            "protected": {"age": [18, 65, 120], "gender": None},
+            "pii": ["name"],
+            "baseline_rule": {"all": [{"column": "income", "op": ">", "value": 10}]},
+        },
+        "beta": {
+            "source": {"kind": "sql", "query": "select 1"},
+            "target": "y",
+            "numeric": ["x"],
+        },
+    },
+}
+
+
+def _write(tmp_path, raw, name="modelops.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _with(mutate):
+    raw = copy.deepcopy(MINIMAL)
+    mutate(raw)
+    return raw
+
+
+# --- the bundled file ------------------------------------------------------------------------
+
+
+def test_bundled_config_loads():
+    settings = load_settings(DEFAULT_CONFIG_PATH)
+    assert settings.default_dataset == "voter_turnout"
+    assert {"voter_turnout", "anes96_vote"} <= set(settings.datasets)
+    assert set(settings.training["candidates"]) <= set(settings.search_spaces)
+    assert settings.evaluation["primary_metric"] == "roc_auc"
+    assert len(settings.digest) == 64
+    int(settings.digest, 16)
+
+
+def test_bundled_voter_spec_roles():
+    spec = load_settings(DEFAULT_CONFIG_PATH).dataset("voter_turnout")
+    assert spec.target == "voted"
+    assert spec.id_column == "voter_id"
+    assert spec.time_column == "cycle"
+    assert spec.model_name == "voter_turnout_model"
+    assert spec.source["kind"] == "synthetic_voters"
+    assert spec.features == [*spec.numeric, *spec.categorical]
+    assert not set(spec.pii) & set(spec.features)
+    assert "first_name" in spec.pii
+    assert spec.protected["age"] == [18, 30, 45, 65, 120]
+    assert spec.protected["race_ethnicity"] is None
+    assert "race_ethnicity" not in spec.features
+    kept = spec.kept_columns
+    assert kept[:3] == ["voter_id", "cycle", "voted"]
+    assert len(kept) == len(set(kept))  # age is a feature and protected: kept once
+    assert "race_ethnicity" in kept
+    assert not set(spec.pii) & set(kept)
+
+
+def test_bundled_file_spec_resolves_repo_path():
+    spec = load_settings(DEFAULT_CONFIG_PATH).dataset("anes96_vote")
+    assert spec.time_column is None
+    path = spec.resolve_path(spec.source["path"])
+    assert path == REPO_ROOT / "include" / "data" / "anes96.csv"
+    assert path.exists()
+
+
+def test_default_config_path_and_dataset_names(monkeypatch):
+    monkeypatch.delenv("MODELOPS_CONFIG", raising=False)
+    assert config_path() == DEFAULT_CONFIG_PATH.resolve()
+    names = dataset_names()
+    assert names == sorted(names)
+    assert {"voter_turnout", "anes96_vote"} <= set(names)
+
+
+def test_modelops_config_env_overrides_the_file(tmp_path, monkeypatch):
+    path = _write(tmp_path, MINIMAL)
+    monkeypatch.setenv("MODELOPS_CONFIG", str(path))
+    assert config_path() == path.resolve()
+    assert dataset_names() == ["alpha", "beta"]
+    assert load_settings().default_dataset == "alpha"
+
+
+# --- a hand-made file ------------------------------------------------------------------------
+
+
+def test_minimal_file_fields_and_defaults(tmp_path):
+    settings = load_settings(_write(tmp_path, MINIMAL))
+    alpha = settings.dataset("alpha")
+    assert alpha.features == ["age", "income", "region"]
+    assert alpha.positive_class == "yes"
+    assert alpha.pii == ("name",)
+    assert alpha.kept_columns == ["id", "year", "label", "age", "income", "region", "gender"]
+    beta = settings.dataset("beta")
+    assert beta.positive_class == 1
+    assert beta.description == ""
+    assert beta.id_column is None
+    assert beta.time_column is None
+    assert beta.protected == {}
+    assert beta.pii == ()
+    assert beta.kept_columns == ["y", "x"]
+
+
+def test_default_dataset_falls_back_to_the_first(tmp_path):
+    raw = _with(lambda r: r.pop("default_dataset"))
+    assert load_settings(_write(tmp_path, raw)).default_dataset == "alpha"
+
+
+def test_raw_dir_and_resolve_path_follow_the_workspace(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELOPS_HOME", str(tmp_path / "ws"))
+    assert workspace_root() == (tmp_path / "ws").resolve()
+    spec = load_settings(_write(tmp_path, MINIMAL)).dataset("alpha")
+    assert spec.raw_dir() == (tmp_path / "ws").resolve() / "raw" / "alpha"
+    raw_dir = (tmp_path / "ws").resolve() / "raw" / "alpha"
+    assert spec.resolve_path(spec.source["path"]) == raw_dir / "alpha.csv"
+    assert spec.resolve_path("{repo}/x.csv") == REPO_ROOT / "x.csv"
+
+
+def test_specs_are_immutable(tmp_path):
+    spec = load_settings(_write(tmp_path, MINIMAL)).dataset("alpha")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.target = "other"
+
+
+def test_digest_identifies_content_not_key_order(tmp_path):
+    first = load_settings(_write(tmp_path, MINIMAL, "a.yaml")).digest
+    reordered = dict(reversed(list(copy.deepcopy(MINIMAL).items())))
+    assert load_settings(_write(tmp_path, reordered, "b.yaml")).digest == first
+    changed = _with(lambda r: r["training"].update(seed=2))
+    assert load_settings(_write(tmp_path, changed, "c.yaml")).digest != first
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def test_unknown_dataset_lists_known_ones(tmp_path):
+    settings = load_settings(_write(tmp_path, MINIMAL))
+    with pytest.raises(ConfigError, match=r"unknown dataset 'gamma'; configured datasets: alpha, beta"):
+        settings.dataset("gamma")
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_pii_listed_as_feature_is_rejected(tmp_path):
+    raw = _with(lambda r: r["datasets"]["alpha"]["categorical"].append("name"))
+    with pytest.raises(ConfigError, match=r"'alpha': PII columns listed as features: \['name'\]"):
+        load_settings(_write(tmp_path, raw))
+
+
+@pytest.mark.parametrize("column", ["label", "id", "year"])
+def test_target_id_or_time_listed_as_feature_is_rejected(tmp_path, column):
+    raw = _with(lambda r: r["datasets"]["alpha"]["numeric"].append(column))
+    with pytest.raises(ConfigError, match=rf"target/id/time columns listed as features: \['{column}'\]"):
+        load_settings(_write(tmp_path, raw))
+
+
+def test_dataset_without_features_is_rejected(tmp_path):
+    raw = _with(lambda r: r["datasets"]["beta"].pop("numeric"))
+    with pytest.raises(ConfigError, match="'beta': no numeric or categorical features"):
+        load_settings(_write(tmp_path, raw))
+
+
+def test_source_without_kind_is_rejected(tmp_path):
+    raw = _with(lambda r: r["datasets"]["beta"]["source"].pop("kind"))
+    with pytest.raises(ConfigError, match="source needs a `kind`"):
+        load_settings(_write(tmp_path, raw))
+
+
+def test_unknown_rule_operator_is_rejected(tmp_path):
+    raw = _with(lambda r: r["datasets"]["alpha"]["baseline_rule"]["all"][0].update(op="=~"))
+    with pytest.raises(ConfigError, match="baseline rule has unknown op '=~'"):
+        load_settings(_write(tmp_path, raw))
+
+
+def test_unknown_candidate_is_rejected(tmp_path):
+    raw = _with(lambda r: r["training"]["candidates"].extend(["xgboost", "svm"]))
+    expected = r"training candidates without a search space: \['svm', 'xgboost'\]"
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(_write(tmp_path, raw))
+
+
+def test_dataset_spec_features_order_is_numeric_then_categorical():
+    spec = DatasetSpec(
+        name="d",
+        description="",
+        source={"kind": "file"},
+        target="t",
+        positive_class=1,
+        numeric=("b", "a"),
+        categorical=("z", "c"),
+    )
+    assert spec.features == ["b", "a", "z", "c"]
+    assert spec.kept_columns == ["t", "b", "a", "z", "c"]
