@@ -12,7 +12,7 @@ register it in MLflow → promote it to `champion` only when every gate passes (
 **Outputs**: an immutable batch (path + content hash), a validation report (GX data docs), one MLflow
 run per candidate under an umbrella run, a registered model version carrying lineage tags (data hash,
 validation id, git commit, config hash, dag/run ids, verdict), an alias change recorded in the
-`alias_history` table, and the asset `modelops://registry/champion` when a new champion is promoted.
+`alias_history` table, and the asset `x-modelops://registry/champion` when a new champion is promoted.
 
 A batch that fails validation is moved to `quarantine/` with its report and the run fails with the
 list of failed expectations: nothing is trained or registered.

@@ -4,7 +4,8 @@ TRAINING_DAG_ID = "modelops_training"
 MONITORING_DAG_ID = "modelops_monitoring"
 
 # Emitted when a new champion is promoted; its extra carries model name and version.
-CHAMPION_ASSET_URI = "modelops://registry/champion"
+# "x-" marks a private scheme: Airflow skips provider URI normalizers (and their parse-time imports).
+CHAMPION_ASSET_URI = "x-modelops://registry/champion"
 
 PROMOTE_TASK_ID = "promote_champion"
 KEEP_TASK_ID = "mark_challenger"

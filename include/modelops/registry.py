@@ -103,6 +103,22 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={installed_version(name)}" for name in _RUNTIME_PACKAGES]
 
 
+def find_candidate(spec: DatasetSpec, lineage: dict[str, str], candidate: str) -> dict[str, Any] | None:
+    """The finished candidate run of this Airflow run, if a previous try already logged it."""
+    key = {"modelops.role": "candidate", "airflow.run_id": lineage["airflow.run_id"], "candidate": candidate}
+    existing = _find_run(training_experiment(spec), key)
+    if existing is None:
+        return None
+    metrics = existing.data.metrics
+    return {
+        "candidate": candidate,
+        "run_id": existing.info.run_id,
+        "model_uri": existing.data.tags["model_uri"],
+        "selection_score": float(metrics["calibration_selection"]),
+        "holdout": {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")},
+    }
+
+
 def log_candidate(
     trained: Any,
     spec: DatasetSpec,
@@ -115,19 +131,11 @@ def log_candidate(
     mlflow = _mlflow()
     from mlflow.models import infer_signature
 
+    existing = find_candidate(spec, lineage, trained.name)
+    if existing is not None:
+        return existing
     experiment = training_experiment(spec)
     key = {"modelops.role": "candidate", "airflow.run_id": lineage["airflow.run_id"], "candidate": trained.name}
-    existing = _find_run(experiment, key)
-    if existing is not None:
-        return {
-            "candidate": trained.name,
-            "run_id": existing.info.run_id,
-            "model_uri": existing.data.tags["model_uri"],
-            "selection_score": float(existing.data.metrics["calibration_selection"]),
-            "holdout": {
-                k.removeprefix("holdout_"): v for k, v in existing.data.metrics.items() if k.startswith("holdout_")
-            },
-        }
     with mlflow.start_run(
         experiment_id=experiment, run_name=trained.name, parent_run_id=parent_run_id, tags={**lineage, **key}
     ) as run:

@@ -115,6 +115,9 @@ def run_candidate(plan: dict[str, Any], candidate: str, spec: DatasetSpec, setti
     """Train, calibrate and log one candidate; returns its run, model URI and scores."""
     from modelops.training import train_candidate
 
+    done = registry.find_candidate(spec, plan["lineage"], candidate)
+    if done is not None:  # a retry after the run was logged: same result, no retraining
+        return done
     train = pd.read_parquet(plan["splits"]["train"])
     calibration = pd.read_parquet(plan["splits"]["calibration"])
     holdout = pd.read_parquet(plan["splits"]["holdout"])
