@@ -9,6 +9,7 @@ store), sampling the RSS of the whole process tree every 0.2 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -28,10 +29,8 @@ def tree_rss(proc: psutil.Process) -> int:
     """Resident memory of a process and all its descendants, in bytes."""
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
@@ -55,8 +54,12 @@ def main() -> None:
     conf = json.dumps({"sample_rows": args.rows, "max_fit_rows": args.max_fit_rows})
     started = time.monotonic()
     with log_path.open("w") as log:
-        proc = subprocess.Popen([airflow, "dags", "test", "modelops_training", "--conf", conf], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [airflow, "dags", "test", "modelops_training", "--conf", conf],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         watcher = psutil.Process(proc.pid)
         peak = 0
         while proc.poll() is None:
