@@ -1,0 +1,345 @@
+"""Drift statistics against a stored reference profile (never the training data itself).
+
+A reference profile is a small JSON-able dict made once when a model version is trained: per
+numeric column a quantile grid (unique edges + the exact reference CDF at each edge), per
+categorical column the category frequencies, the score distribution and the holdout metrics.
+
+Current data is compared in one pass per column (a binary search into the grid: no sort of the
+current rows), which is what keeps 1M rows x 20 columns under a second. Significance alone cries
+wolf on large samples, so a column drifts only when its Benjamini-Hochberg adjusted p-value is
+below `alpha` AND its effect size (Wasserstein distance / reference std for numeric columns,
+Jensen-Shannon distance for categorical ones) reaches the configured minimum.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+GRID_BINS = 2048
+MAX_CATEGORIES = 50
+OTHER = "__other__"
+MISSING = "__missing__"
+EPS = 1e-4
+
+
+# --- reference profile ---------------------------------------------------------------------
+
+
+def profile_numeric(values: np.ndarray | pd.Series, bins: int = GRID_BINS) -> dict[str, Any]:
+    """Quantile grid of one numeric column: unique edges and the exact reference CDF there."""
+    x = np.asarray(values, dtype=float)
+    n_total = len(x)
+    x = np.sort(x[~np.isnan(x)])
+    if len(x) == 0:
+        return {"rows": 0, "null_fraction": 1.0 if n_total else 0.0, "edges": [], "cdf": []}
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)))
+    cdf = np.searchsorted(x, edges, side="right") / len(x)
+    return {
+        "rows": len(x),
+        "null_fraction": 1 - len(x) / n_total,
+        "mean": float(x.mean()),
+        "std": float(x.std()),
+        "min": float(x[0]),
+        "max": float(x[-1]),
+        "edges": edges.tolist(),
+        "cdf": cdf.tolist(),
+    }
+
+
+def profile_categorical(values: pd.Series, max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
+    """Category frequencies (the most common ones, the rest pooled), missing values as a level."""
+    labels = values.astype(object).where(values.notna(), MISSING).astype(str)
+    counts = labels.value_counts()
+    kept = counts.iloc[:max_categories]
+    freq = {str(k): int(v) for k, v in kept.items()}
+    if len(counts) > max_categories:
+        freq[OTHER] = int(counts.iloc[max_categories:].sum())
+    return {"rows": len(values), "counts": freq}
+
+
+def build_profile(
+    features: pd.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    scores: np.ndarray,
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    """The reference profile stored with a model version."""
+    return {
+        "version": 1,
+        "rows": len(features),
+        "numeric": {c: profile_numeric(features[c]) for c in numeric},
+        "categorical": {c: profile_categorical(features[c]) for c in categorical},
+        "score": profile_numeric(scores),
+        "metrics": metrics,
+        "expected_accuracy": float(np.mean(np.maximum(scores, 1 - scores))) if len(scores) else float("nan"),
+    }
+
+
+# --- statistics ----------------------------------------------------------------------------
+
+
+LUT_CELLS = 1 << 16
+
+
+def edge_index(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """np.searchsorted(edges, x, side="left"), exact, but mostly without a binary search.
+
+    A uniform table of LUT_CELLS cells over the central edges answers every value whose cell holds
+    no edge by arithmetic; only values in cells that hold an edge (a few percent for continuous
+    data) or in the tails are searched. 1M normal values: ~30 ms instead of ~70 ms.
+    """
+    trim = len(edges) // 100  # the table spans the central ~98% of edges, so long tails stay fine-grained
+    lo, hi = float(edges[trim]), float(edges[-1 - trim])
+    if len(edges) < 64 or hi <= lo:  # few distinct values: the binary search is short anyway
+        return np.searchsorted(edges, x, side="left")
+    scale = LUT_CELLS / (hi - lo)
+    bounds = lo + np.arange(LUT_CELLS + 1) / scale
+    first = np.searchsorted(edges, bounds[:-1], side="left").astype(np.int32)
+    # A cell is unsure when an edge lies inside it; the two end cells also take every clipped value
+    # outside [lo, hi], so they are always searched.
+    unsure_cell = first != np.searchsorted(edges, bounds[1:], side="left")
+    unsure_cell[[0, -1]] = True
+    cell = np.clip((x - lo) * scale, 0, LUT_CELLS - 1).astype(np.int32)
+    idx = first[cell]
+    unsure = unsure_cell[cell]
+    idx[unsure] = np.searchsorted(edges, x[unsure], side="left")
+    return idx
+
+
+def _grid_cdf(profile: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reference edges and the current CDF at those edges (fraction of x <= edge)."""
+    edges = np.asarray(profile["edges"])
+    idx = edge_index(edges, x)  # x <= edges[k]  <=>  idx <= k
+    counts = np.bincount(idx, minlength=len(edges) + 1)
+    return edges, np.cumsum(counts)[: len(edges)] / len(x)
+
+
+def numeric_drift(profile: dict[str, Any], values: np.ndarray | pd.Series) -> dict[str, float]:
+    """KS statistic and p-value, Wasserstein distance / reference std, and decile PSI.
+
+    Empty input (or an empty reference) gives a p-value of 1 and zero effect: no evidence.
+    """
+    from scipy.special import kolmogorov
+
+    x = np.asarray(values, dtype=float)
+    n_total = len(x)
+    x = x[~np.isnan(x)]
+    null_fraction = 1 - len(x) / n_total if n_total else 0.0
+    if len(x) == 0 or profile["rows"] == 0:
+        return {
+            "ks": 0.0,
+            "p_value": 1.0,
+            "wasserstein": 0.0,
+            "psi": 0.0,
+            "rows": len(x),
+            "null_fraction": null_fraction,
+        }
+    edges, cur_cdf = _grid_cdf(profile, x)
+    ref_cdf = np.asarray(profile["cdf"])
+    gaps = np.abs(cur_cdf - ref_cdf)
+    ks = float(gaps.max())
+    n, m = profile["rows"], len(x)
+    p_value = float(kolmogorov(ks * math.sqrt(n * m / (n + m))))
+    # Wasserstein-1 = integral of |F_ref - F_cur|: grid intervals plus the tails outside the reference range.
+    inside = float(np.sum(np.diff(edges) * gaps[:-1]))
+    below = x < edges[0]
+    above = x > edges[-1]
+    tails = (float(np.sum(edges[0] - x[below])) + float(np.sum(x[above] - edges[-1]))) / m
+    wasserstein = (inside + tails) / max(profile["std"], 1e-12)
+    # PSI over reference deciles, read off the same grid.
+    cut = np.unique(np.searchsorted(ref_cdf, np.linspace(0.1, 0.9, 9)))
+    cut = cut[cut < len(edges) - 1]
+    ref_p = np.diff(np.concatenate([[0.0], ref_cdf[cut], [1.0]]))
+    cur_p = np.diff(np.concatenate([[0.0], cur_cdf[cut], [1.0]]))
+    # values above the reference max fall in the last bin; below the min in the first
+    return {
+        "ks": ks,
+        "p_value": p_value,
+        "wasserstein": float(wasserstein),
+        "psi": psi(ref_p, cur_p),
+        "rows": m,
+        "null_fraction": null_fraction,
+    }
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index of two discrete distributions (proportions)."""
+    e = np.clip(np.asarray(expected, dtype=float), EPS, None)
+    a = np.clip(np.asarray(actual, dtype=float), EPS, None)
+    e, a = e / e.sum(), a / a.sum()
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def categorical_drift(profile: dict[str, Any], values: pd.Series) -> dict[str, Any]:
+    """Chi-squared test of the two samples' category counts, Jensen-Shannon distance and PSI."""
+    from scipy.spatial.distance import jensenshannon
+    from scipy.stats import chi2_contingency
+
+    if len(values) == 0 or profile["rows"] == 0:
+        return {"chi2": 0.0, "p_value": 1.0, "js_distance": 0.0, "psi": 0.0, "rows": len(values), "unseen": []}
+    ref_counts = profile["counts"]
+    current: dict[str, int] = {}
+    for key, count in values.value_counts(dropna=False).items():  # counts first: labels are few
+        label = MISSING if pd.isna(key) else str(key)
+        current[label] = current.get(label, 0) + int(count)
+    unseen = sorted(k for k in current if k not in ref_counts)
+    levels = list(ref_counts) + ([OTHER] if unseen and OTHER not in ref_counts else [])
+    cur = np.array([current.get(k, 0) for k in levels], dtype=float)
+    if unseen:
+        cur[levels.index(OTHER)] += sum(current[k] for k in unseen)
+    ref = np.array([ref_counts.get(k, 0) for k in levels], dtype=float)
+    table = np.vstack([ref, cur])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        chi2, p_value = 0.0, 1.0
+    else:
+        chi2, p_value, _, _ = chi2_contingency(table, correction=False)
+    ref_p, cur_p = ref / ref.sum(), cur / cur.sum()
+    return {
+        "chi2": float(chi2),
+        "p_value": float(p_value),
+        "js_distance": float(jensenshannon(ref_p, cur_p, base=2)),
+        "psi": psi(ref_p, cur_p),
+        "rows": int(cur.sum()),
+        "unseen": unseen[:20],
+    }
+
+
+def benjamini_hochberg(p_values: list[float]) -> list[float]:
+    """BH-adjusted p-values (false discovery rate), in input order."""
+    if not p_values:
+        return []
+    from scipy.stats import false_discovery_control
+
+    return [float(v) for v in false_discovery_control(np.asarray(p_values, dtype=float), method="bh")]
+
+
+# --- the data-drift report -----------------------------------------------------------------
+
+
+@dataclass
+class DriftReport:
+    """Per-column verdicts and the dataset-level verdict."""
+
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drift_share: float = 0.0
+    dataset_drift: bool = False
+    thresholds: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> list[str]:
+        """Columns judged drifted."""
+        return [c for c, r in self.columns.items() if r["drifted"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON, XCom and the history table."""
+        return {**asdict(self), "drifted": self.drifted}
+
+
+def detect_drift(profile: dict[str, Any], frame: pd.DataFrame, thresholds: dict[str, Any]) -> DriftReport:
+    """Compare every profiled column of `frame` with the reference; BH across columns + effect size.
+
+    thresholds: alpha, numeric_min_effect (Wasserstein / std), categorical_min_effect (JS
+    distance), dataset_drift_share, and optional feature_weights {column: weight}.
+    """
+    results: dict[str, dict[str, Any]] = {}
+    for column, col_profile in profile["numeric"].items():
+        if column in frame:
+            stats = numeric_drift(col_profile, frame[column].to_numpy(dtype=float, na_value=np.nan))
+            results[column] = {"kind": "numeric", "effect": stats["wasserstein"], **stats}
+    for column, col_profile in profile["categorical"].items():
+        if column in frame:
+            stats = categorical_drift(col_profile, frame[column])
+            results[column] = {"kind": "categorical", "effect": stats["js_distance"], **stats}
+    adjusted = benjamini_hochberg([r["p_value"] for r in results.values()])
+    alpha = float(thresholds.get("alpha", 0.05))
+    weights = thresholds.get("feature_weights") or {}
+    total = drifted_weight = 0.0
+    for (column, result), p_adj in zip(results.items(), adjusted, strict=True):
+        minimum = float(thresholds["numeric_min_effect" if result["kind"] == "numeric" else "categorical_min_effect"])
+        result["p_adjusted"] = p_adj
+        result["drifted"] = bool(p_adj < alpha and result["effect"] >= minimum)
+        weight = float(weights.get(column, 1.0))
+        total += weight
+        drifted_weight += weight * result["drifted"]
+    share = drifted_weight / total if total else 0.0
+    return DriftReport(
+        columns=results,
+        drift_share=share,
+        dataset_drift=bool(share >= float(thresholds["dataset_drift_share"])),
+        thresholds={
+            k: thresholds[k]
+            for k in ("alpha", "numeric_min_effect", "categorical_min_effect", "dataset_drift_share")
+            if k in thresholds
+        },
+    )
+
+
+def prediction_drift(profile: dict[str, Any], scores: np.ndarray, thresholds: dict[str, Any]) -> dict[str, Any]:
+    """The champion's score distribution against its reference: KS p-value and PSI must both breach."""
+    stats = numeric_drift(profile["score"], scores)
+    stats["drifted"] = bool(
+        stats["p_value"] < float(thresholds.get("alpha", 0.05)) and stats["psi"] >= float(thresholds["prediction_psi"])
+    )
+    return stats
+
+
+# --- label-free and labelled performance -------------------------------------------------
+
+
+def estimate_accuracy(scores: np.ndarray, z: float = 1.96) -> dict[str, float]:
+    """Confidence-based performance estimation: expected accuracy from calibrated probabilities.
+
+    Each row is right with probability q = max(p, 1-p); the estimate is mean(q) and its standard
+    error sqrt(sum q(1-q)) / n. Valid only while the model stays calibrated (no concept drift).
+    """
+    p = np.asarray(scores, dtype=float)
+    if len(p) == 0:
+        return {"expected_accuracy": float("nan"), "low": float("nan"), "high": float("nan"), "rows": 0}
+    q = np.maximum(p, 1 - p)
+    se = math.sqrt(float(np.sum(q * (1 - q)))) / len(q)
+    mean = float(q.mean())
+    return {"expected_accuracy": mean, "low": mean - z * se, "high": mean + z * se, "rows": len(q)}
+
+
+def calibration_test(y: np.ndarray, p: np.ndarray, groups: np.ndarray, min_rows: int) -> dict[str, Any]:
+    """Do observed outcomes match predicted probabilities within groups? (grouped chi-squared test)
+
+    Under calibration, for each group (O - E)^2 / sum p(1-p) is about chi-squared(1), O the positives
+    and E the summed probabilities; the sum over groups is chi-squared(#groups). The effect is the
+    largest |O - E| / rows among groups with at least `min_rows` rows.
+    """
+    from scipy.stats import chi2
+
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    stat, used, gap, worst = 0.0, 0, 0.0, None
+    for label in pd.unique(groups):
+        mask = groups == label
+        rows = int(mask.sum())
+        if rows < min_rows:
+            continue
+        observed, expected = y[mask].sum(), p[mask].sum()
+        variance = float(np.sum(p[mask] * (1 - p[mask])))
+        if variance <= 0:
+            continue
+        stat += (observed - expected) ** 2 / variance
+        used += 1
+        if abs(observed - expected) / rows > gap:
+            gap, worst = abs(observed - expected) / rows, str(label)
+    p_value = float(chi2.sf(stat, used)) if used else 1.0
+    return {"statistic": float(stat), "groups": used, "p_value": p_value, "max_gap": float(gap), "worst_group": worst}
+
+
+def grid_bins(profile: dict[str, Any], values: np.ndarray, quantiles: int) -> np.ndarray:
+    """Bin labels of `values` by the reference's quantiles (read from its grid)."""
+    edges, cdf = np.asarray(profile["edges"]), np.asarray(profile["cdf"])
+    if len(edges) == 0:
+        return np.zeros(len(values), dtype=int)
+    cuts = edges[np.unique(np.searchsorted(cdf, np.linspace(0, 1, quantiles + 1)[1:-1]))]
+    return np.searchsorted(np.unique(cuts), np.asarray(values, dtype=float), side="right")
