@@ -7,7 +7,9 @@ register it in MLflow → promote it to `champion` only when every gate passes (
 
 **Trigger with parameters** (Trigger DAG w/ config): `dataset` (any spec in
 `include/config/modelops.yaml`), `sample_rows`, `candidates`, `max_fit_rows`, `source_path`
-(a CSV/Parquet that replaces the configured source).
+(a CSV/Parquet that replaces the configured source), `extra_batches` (labelled Parquet batches
+added to the data, e.g. recent production windows) and `reason`. The monitoring DAG triggers it
+with the last two when drift persists.
 
 **Outputs**: an immutable batch (path + content hash), a validation report (GX data docs), one MLflow
 run per candidate under an umbrella run, a registered model version carrying lineage tags (data hash,
@@ -80,6 +82,13 @@ def _settings_and_spec():
         "source_path": Param(
             None, type=["null", "string"], description="CSV/Parquet replacing the dataset's configured main source."
         ),
+        "extra_batches": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="Labelled Parquet batches (e.g. recent production windows) added to the data.",
+        ),
+        "reason": Param(None, type=["null", "string"], description="Why this run was triggered (lineage tag)."),
     },
 )
 def modelops_training():
@@ -101,6 +110,7 @@ def modelops_training():
             seed=int(settings.training["seed"]),
             sql_url=sql_url,
             path=params["source_path"],
+            extra_paths=params["extra_batches"],
         )
         return batch.to_dict()
 
@@ -126,7 +136,7 @@ def modelops_training():
         context = get_current_context()
         params = context["params"]
         training = training_options(settings, params["candidates"], params["max_fit_rows"])
-        ids = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"]}
+        ids = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"], "reason": params["reason"]}
         return prepare_training(batch, validation, spec, settings, training, ids)
 
     @task

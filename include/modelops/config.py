@@ -88,6 +88,7 @@ class Settings:
     training: dict[str, Any]
     search_spaces: dict[str, dict[str, Any]]
     evaluation: dict[str, Any]
+    monitoring: dict[str, Any]
     datasets: dict[str, DatasetSpec]
     digest: str
 
@@ -149,6 +150,7 @@ def load_settings(path: Path | None = None) -> Settings:
         training=raw["training"],
         search_spaces=raw.get("search_spaces", {}),
         evaluation=raw["evaluation"],
+        monitoring=raw.get("monitoring", {}),
         datasets=datasets,
         digest=digest,
     )

@@ -68,9 +68,11 @@ def build_profile(
     categorical: list[str],
     scores: np.ndarray,
     metrics: dict[str, float],
+    y: np.ndarray | None = None,
+    quantiles: int = 5,
 ) -> dict[str, Any]:
-    """The reference profile stored with a model version."""
-    return {
+    """The reference profile stored with a model version (with labels: per-group calibration too)."""
+    profile: dict[str, Any] = {
         "version": 1,
         "rows": len(features),
         "numeric": {c: profile_numeric(features[c]) for c in numeric},
@@ -78,7 +80,17 @@ def build_profile(
         "score": profile_numeric(scores),
         "metrics": metrics,
         "expected_accuracy": float(np.mean(np.maximum(scores, 1 - scores))) if len(scores) else float("nan"),
+        "calibration_quantiles": quantiles,
+        "calibration": {},
     }
+    if y is not None:
+        groups = {"score": group_labels(profile["score"], "numeric", scores, quantiles)}
+        for column in numeric:
+            groups[column] = group_labels(profile["numeric"][column], "numeric", features[column], quantiles)
+        for column in categorical:
+            groups[column] = group_labels({}, "categorical", features[column], quantiles)
+        profile["calibration"] = {c: calibration_groups(y, scores, g) for c, g in groups.items()}
+    return profile
 
 
 # --- statistics ----------------------------------------------------------------------------
@@ -308,32 +320,60 @@ def estimate_accuracy(scores: np.ndarray, z: float = 1.96) -> dict[str, float]:
     return {"expected_accuracy": mean, "low": mean - z * se, "high": mean + z * se, "rows": len(q)}
 
 
-def calibration_test(y: np.ndarray, p: np.ndarray, groups: np.ndarray, min_rows: int) -> dict[str, Any]:
-    """Do observed outcomes match predicted probabilities within groups? (grouped chi-squared test)
+def calibration_groups(y: np.ndarray, p: np.ndarray, groups: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per group: rows, the calibration gap mean(y - p) and its variance sum p(1-p) / n^2."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    out = {}
+    for label in pd.unique(groups):
+        mask = groups == label
+        n = int(mask.sum())
+        if n:
+            out[str(label)] = {
+                "rows": n,
+                "gap": float((y[mask] - p[mask]).mean()),
+                "var": float(np.sum(p[mask] * (1 - p[mask]))) / n**2,
+            }
+    return out
 
-    Under calibration, for each group (O - E)^2 / sum p(1-p) is about chi-squared(1), O the positives
-    and E the summed probabilities; the sum over groups is chi-squared(#groups). The effect is the
-    largest |O - E| / rows among groups with at least `min_rows` rows.
+
+def calibration_change(
+    y: np.ndarray, p: np.ndarray, groups: np.ndarray, reference: dict[str, dict[str, float]], min_rows: int
+) -> dict[str, Any]:
+    """Has the relation between inputs and outcome moved since the reference? (grouped chi-squared)
+
+    Per group, the calibration gap mean(y - p) is compared with the same group's gap on the
+    reference holdout, so a model's own, stable misfit is not mistaken for drift. Under no change,
+    (gap - gap_ref)^2 / (var + var_ref) is about chi-squared(1); the sum over groups with at least
+    `min_rows` rows on both sides is chi-squared(#groups). The effect is the largest |gap - gap_ref|.
     """
     from scipy.stats import chi2
 
-    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
-    stat, used, gap, worst = 0.0, 0, 0.0, None
-    for label in pd.unique(groups):
-        mask = groups == label
-        rows = int(mask.sum())
-        if rows < min_rows:
+    current = calibration_groups(y, p, groups)
+    stat, used, shift, worst = 0.0, 0, 0.0, None
+    for label, now in current.items():
+        ref = reference.get(label)
+        if ref is None or now["rows"] < min_rows or ref["rows"] < min_rows:
             continue
-        observed, expected = y[mask].sum(), p[mask].sum()
-        variance = float(np.sum(p[mask] * (1 - p[mask])))
+        variance = now["var"] + ref["var"]
         if variance <= 0:
             continue
-        stat += (observed - expected) ** 2 / variance
+        change = now["gap"] - ref["gap"]
+        stat += change**2 / variance
         used += 1
-        if abs(observed - expected) / rows > gap:
-            gap, worst = abs(observed - expected) / rows, str(label)
+        if abs(change) > shift:
+            shift, worst = abs(change), label
     p_value = float(chi2.sf(stat, used)) if used else 1.0
-    return {"statistic": float(stat), "groups": used, "p_value": p_value, "max_gap": float(gap), "worst_group": worst}
+    return {"statistic": float(stat), "groups": used, "p_value": p_value, "max_gap": float(shift), "worst_group": worst}
+
+
+def group_labels(profile: dict[str, Any], kind: str, values: np.ndarray | pd.Series, quantiles: int) -> np.ndarray:
+    """Calibration groups of a column: reference-quantile bins for numeric columns, levels otherwise."""
+    if kind == "categorical":
+        series = pd.Series(values)
+        return series.astype(object).where(series.notna(), MISSING).astype(str).to_numpy()
+    x = np.asarray(values, dtype=float)
+    labels = np.char.add("q", grid_bins(profile, x, quantiles).astype(str))
+    return np.where(np.isnan(x), MISSING, labels)
 
 
 def grid_bins(profile: dict[str, Any], values: np.ndarray, quantiles: int) -> np.ndarray:

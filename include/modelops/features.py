@@ -35,8 +35,9 @@ def target_vector(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
 def split_indices(frame: pd.DataFrame, spec: DatasetSpec, training: dict[str, Any]) -> dict[str, np.ndarray]:
     """Row positions of train / calibration / holdout.
 
-    The holdout is the latest value of the time column when there are at least two (train on
-    past cycles, judge on the newest); otherwise a stratified random fraction.
+    With a time column of at least two values the holdout comes from the latest period (a
+    `latest_period_train_fraction` share of that period trains, so models learn the newest
+    regime); otherwise the holdout is a stratified random fraction.
     """
     from sklearn.model_selection import train_test_split
 
@@ -45,9 +46,12 @@ def split_indices(frame: pd.DataFrame, spec: DatasetSpec, training: dict[str, An
     positions = np.arange(len(frame))
     time_values = frame[spec.time_column].dropna().unique() if spec.time_column in frame else []
     if len(time_values) >= 2:
-        latest = max(time_values)
-        is_holdout = (frame[spec.time_column] == latest).to_numpy()
-        holdout, rest = positions[is_holdout], positions[~is_holdout]
+        latest = (frame[spec.time_column] == max(time_values)).to_numpy()
+        holdout, rest = positions[latest], positions[~latest]
+        share = float(training.get("latest_period_train_fraction", 0.0))
+        if share > 0:
+            learn, holdout = train_test_split(holdout, train_size=share, stratify=y[holdout], random_state=seed)
+            rest = np.concatenate([rest, learn])
     else:
         rest, holdout = train_test_split(
             positions, test_size=float(training["holdout_fraction"]), stratify=y, random_state=seed

@@ -30,6 +30,34 @@ alias_history = sa.Table(
 )
 
 
+monitoring_history = sa.Table(
+    "monitoring_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset", sa.String(200), nullable=False, index=True),
+    sa.Column("window_id", sa.String(200), nullable=False),
+    sa.Column("window_end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("model_name", sa.String(200), nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("data_quality_ok", sa.Boolean, nullable=False),
+    sa.Column("drift_share", sa.Float, nullable=False),
+    sa.Column("drifted_columns", sa.JSON, nullable=False),
+    sa.Column("prediction_psi", sa.Float),
+    sa.Column("prediction_drift", sa.Boolean, nullable=False),
+    sa.Column("expected_accuracy", sa.Float),
+    sa.Column("labeled_window", sa.String(200)),
+    sa.Column("labeled_metrics", sa.JSON),
+    sa.Column("breach", sa.Boolean, nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False, default=False),
+    sa.Column("run_id", sa.String(250)),
+    sa.Column("report_path", sa.Text),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def db_url() -> str:
     """Where the audit tables live."""
     default = workspace_root() / "modelops.db"
@@ -83,5 +111,30 @@ def read_alias_history(model_name: str, url: str | None = None) -> list[dict[str
     with get_engine(url).connect() as connection:
         rows = connection.execute(
             sa.select(alias_history).where(alias_history.c.model_name == model_name).order_by(alias_history.c.id)
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+def record_window(row: dict[str, Any]) -> None:
+    """Append one monitoring window's figures and verdict (idempotent per dataset, window and run)."""
+    with get_engine().begin() as connection:
+        table = monitoring_history
+        connection.execute(
+            table.delete().where(
+                (table.c.dataset == row["dataset"])
+                & (table.c.window_id == row["window_id"])
+                & (table.c.run_id == row.get("run_id"))
+            )
+        )
+        connection.execute(table.insert().values(**row, recorded_at=datetime.now(UTC)))
+
+
+def read_monitoring_history(dataset: str, url: str | None = None) -> list[dict[str, Any]]:
+    """Every recorded window of a dataset, oldest first (query it to plot trends)."""
+    with get_engine(url).connect() as connection:
+        rows = connection.execute(
+            sa.select(monitoring_history)
+            .where(monitoring_history.c.dataset == dataset)
+            .order_by(monitoring_history.c.window_end, monitoring_history.c.id)
         )
         return [dict(row._mapping) for row in rows]

@@ -16,6 +16,8 @@ from typing import Any
 from modelops import history
 from modelops.config import DatasetSpec, workspace_root
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps task logs readable
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 _RUNTIME_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "pyarrow")
@@ -268,3 +270,45 @@ def write_json_artifact(parent_run_id: str, payload: dict[str, Any], name: str) 
         path.write_text(json.dumps(payload, indent=2, default=str))
         with mlflow.start_run(run_id=parent_run_id):
             mlflow.log_artifact(str(path))
+
+
+PROFILE_ARTIFACT = "reference_profile.json"
+
+
+def log_profile(run_id: str, profile: dict[str, Any]) -> None:
+    """Store a model's reference profile on its training run (monitoring never reloads training data)."""
+    client().log_dict(run_id, profile, PROFILE_ARTIFACT)
+
+
+def load_profile(run_id: str) -> dict[str, Any]:
+    """The reference profile stored with a run."""
+    _mlflow()
+    import mlflow.artifacts
+
+    return mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROFILE_ARTIFACT}")
+
+
+def monitoring_experiment(dataset: str) -> str:
+    """Experiment that holds a dataset's monitoring windows."""
+    return experiment_id(f"modelops/{dataset}/monitoring")
+
+
+def log_monitoring(
+    dataset: str,
+    window_id: str,
+    metrics: dict[str, float],
+    report: dict[str, Any],
+    html_path: str,
+    tags: dict[str, str],
+) -> str:
+    """One MLflow run per monitored window: figures as metrics, report JSON and HTML as artifacts."""
+    mlflow = _mlflow()
+    with mlflow.start_run(
+        experiment_id=monitoring_experiment(dataset),
+        run_name=f"window {window_id}",
+        tags={"modelops.window_id": window_id, **tags},
+    ) as run:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+        mlflow.log_dict(report, "drift_report.json")
+        mlflow.log_artifact(html_path)
+    return run.info.run_id

@@ -191,6 +191,7 @@ def collect_batch(
     seed: int = 0,
     sql_url: str | None = None,
     path: str | None = None,
+    extra_paths: list[str] | None = None,
 ) -> BatchRef:
     """Read, join, sample and freeze a dataset's batch; PII and unused columns never reach it.
 
@@ -205,7 +206,21 @@ def collect_batch(
     kept = [c for c in spec.kept_columns if c in frame.columns]
     join_report["dropped_columns"] = sorted(set(frame.columns) - set(kept))
     frame = frame[kept]
-    source = {**spec.source, **({"path": path} if path else {}), "sample_rows": sample_rows}
+    if extra_paths:  # recent labelled production windows, already in the batch's shape
+        extras = [read_table(Path(p)) for p in extra_paths]
+        for p, extra in zip(extra_paths, extras, strict=True):
+            missing = sorted(set(kept) - set(extra.columns))
+            if missing:
+                raise SourceError(f"extra batch {p} lacks columns {missing}")
+        frame = pd.concat([frame, *[e[kept] for e in extras]], ignore_index=True)
+        join_report["extra_rows"] = sum(len(e) for e in extras)
+        join_report["source_rows"] = join_report["source_rows"] + join_report["extra_rows"]
+    source = {
+        **spec.source,
+        **({"path": path} if path else {}),
+        "sample_rows": sample_rows,
+        "extra_batches": list(extra_paths or []),
+    }
     return write_batch(frame, spec, source, join_report)
 
 

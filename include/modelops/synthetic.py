@@ -78,6 +78,7 @@ class CycleScenario:
     young_registrant_share: float = 0.0  # extra share of new 18-24 registrants (covariate shift)
     age_effect: float = 1.0  # multiplier on the age-turnout slope (concept drift)
     turnout_shift: float = 0.0  # added to the turnout log-odds (prior shift)
+    civic_shift: float = 0.0  # shifts the latent civic propensity (history, education, income move)
 
     @property
     def presidential(self) -> bool:
@@ -172,7 +173,7 @@ def _voter_chunk(
     years_registered = np.minimum(age - 18, np.floor(rng.exponential(11, n))).astype(int)
     years_registered = np.where(young, np.minimum(years_registered, 1), years_registered)
     # A latent civic propensity links vote history, education and income.
-    propensity = rng.normal(0, 1, n) + 0.02 * (age - 45)
+    propensity = rng.normal(scenario.civic_shift, 1, n) + 0.02 * (age - 45)
     income_level = np.clip(np.round(2 + 0.7 * propensity + rng.normal(0, 1.2, n)), 0, 5).astype(int)
     edu_level = np.clip(np.round(2 + 0.5 * propensity + rng.normal(0, 1.0, n)), 0, 4).astype(int)
     urban_dem = county_rows["urban_class"].map({"urban": 0.45, "suburban": 0.33, "rural": 0.22}).to_numpy()

@@ -82,8 +82,11 @@ def _gx():
     return gx, gxe
 
 
-def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str]):
-    """The expectation suite for one batch of `spec`, each expectation tagged with its reason."""
+def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], production: bool = False):
+    """The expectation suite for one batch of `spec`, each expectation tagged with its reason.
+
+    `production`: the form for model inputs in production (no target column, no join checks).
+    """
     gx, gxe = _gx()
     rules = spec.validation
     suite = gx.ExpectationSuite(name=f"{spec.name}_suite")
@@ -92,13 +95,14 @@ def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str]):
         expectation.meta = {"why": why}
         suite.add_expectation(expectation)
 
+    columns = [c for c in spec.kept_columns if not (production and c == spec.target)]
     add(
-        gxe.ExpectTableColumnsToMatchSet(column_set=spec.kept_columns, exact_match=True),
+        gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
         "schema: exactly the configured columns (no PII or unlisted column reaches the features)",
     )
     low, high = rules.get("row_count", [1, None])
     add(gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high), "row count bounds")
-    if spec.joins:
+    if spec.joins and not production:
         source_rows = batch.join_report.get("source_rows", batch.rows)
         add(gxe.ExpectTableRowCountToEqual(value=source_rows), "join coverage: the joins added no duplicated rows")
         for join in batch.join_report.get("joins", []):
@@ -110,14 +114,15 @@ def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str]):
                     )
     if spec.id_column:
         add(gxe.ExpectColumnValuesToBeUnique(column=spec.id_column), "unique ids")
-    add(
-        gxe.ExpectColumnDistinctValuesToContainSet(column=spec.target, value_set=[spec.positive_class]),
-        "target holds the positive class",
-    )
-    add(gxe.ExpectColumnUniqueValueCountToBeBetween(column=spec.target, min_value=2, max_value=2), "binary target")
+    if not production:
+        add(
+            gxe.ExpectColumnDistinctValuesToContainSet(column=spec.target, value_set=[spec.positive_class]),
+            "target holds the positive class",
+        )
+        add(gxe.ExpectColumnUniqueValueCountToBeBetween(column=spec.target, min_value=2, max_value=2), "binary target")
     null_rules = rules.get("null_fraction", {})
     default_null = float(null_rules.get("default", 0.0))
-    for column in spec.kept_columns:
+    for column in columns:
         allowed = float(null_rules.get(column, default_null))
         if allowed < 1.0:
             add(
@@ -128,6 +133,8 @@ def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str]):
     for column, (low, high) in rules.get("ranges", {}).items():
         add(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high), "value range")
     for column, allowed in rules.get("categories", {}).items():
+        if column not in columns:
+            continue
         add(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(allowed)), "allowed categories")
     for column in text_columns:
         add(
@@ -173,8 +180,10 @@ def format_failures(failed: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def validate_frame(frame: pd.DataFrame, spec: DatasetSpec, batch: BatchRef) -> tuple[ValidationReport, Any]:
-    """Run the spec's suite on a frame; returns the report and the raw GX result."""
+def validate_frame(
+    frame: pd.DataFrame, spec: DatasetSpec, batch: BatchRef, production: bool = False
+) -> tuple[ValidationReport, Any]:
+    """Run the spec's suite (or its production form) on a frame; returns the report and the raw GX result."""
     gx, _ = _gx()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
@@ -184,7 +193,7 @@ def validate_frame(frame: pd.DataFrame, spec: DatasetSpec, batch: BatchRef) -> t
         .add_batch_definition_whole_dataframe("whole")
     )
     text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    suite = context.suites.add(build_suite(spec, batch, text_columns))
+    suite = context.suites.add(build_suite(spec, batch, text_columns, production))
     result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="SUMMARY")
     # GX gives every expectation a random id: hash only what the expectations check.
     checks = [{k: v for k, v in e.items() if k != "id"} for e in suite.to_json_dict()["expectations"]]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from modelops import registry
 from modelops.config import REPO_ROOT, DatasetSpec, Settings, workspace_root
+from modelops.drift import build_profile
 from modelops.evaluation import (
     compare_slices,
     compute_metrics,
@@ -97,6 +98,8 @@ def prepare_training(
         "modelops.primary_metric": settings.evaluation["primary_metric"],
         "airflow.dag_id": airflow_ids["dag_id"],
         "airflow.run_id": airflow_ids["run_id"],
+        "modelops.trigger_reason": (airflow_ids.get("reason") or "manual")[:4000],
+        "modelops.extra_batches": str(len(ref.source.get("extra_batches") or [])),
     }
     parent = registry.start_parent_run(spec, lineage)
     sizes = {name: int(pd.read_parquet(p, columns=[spec.target]).shape[0]) for name, p in paths.items()}
@@ -192,6 +195,17 @@ def evaluate_candidates(
         "rule": compute_metrics(y, rule.predict_proba(holdout)),
     }
     slices = slice_metrics(holdout, y, proba, spec, primary)
+    # What monitoring will compare production against: the holdout's inputs and scores.
+    profile = build_profile(
+        holdout,
+        list(spec.numeric),
+        list(spec.categorical),
+        proba,
+        metrics,
+        y=y,
+        quantiles=int(settings.monitoring.get("calibration_quantiles", 5)),
+    )
+    registry.log_profile(best["run_id"], profile)
     champion = _champion_comparison(spec, settings, holdout, y, proba, slices)
     verdict = decide_promotion(metrics, baselines, champion, settings.evaluation)
     report = {
