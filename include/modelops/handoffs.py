@@ -9,3 +9,6 @@ CHAMPION_ASSET_URI = "x-modelops://registry/champion"
 
 PROMOTE_TASK_ID = "promote_champion"
 KEEP_TASK_ID = "mark_challenger"
+
+RETRAIN_TASK_ID = "trigger_retraining"
+NO_ACTION_TASK_ID = "no_action"
