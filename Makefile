@@ -22,7 +22,14 @@ setup: $(STAMP)  ## virtualenv with the pinned stack, Airflow metadata DB, MLflo
 	  $(VENV)/bin/airflow db migrate > "$$AIRFLOW_HOME/db-migrate.log" 2>&1 || \
 	  { tail -20 "$$AIRFLOW_HOME/db-migrate.log"; exit 1; }
 
-run: setup  ## run the training DAG through Airflow on the bundled data and print its summary (CONF='{"dataset": "anes96_vote"}')
+run: $(STAMP)  ## the whole lifecycle through the real scheduler, in a fresh workspace .local/lifecycle/<time>
+	@ts=$$(date -u +%Y%m%dT%H%M%S); export MODELOPS_HOME="$(CURDIR)/.local/lifecycle/$$ts"; \
+	  $(ENV) mkdir -p "$$AIRFLOW_HOME" && ln -sfn "$$ts" .local/lifecycle/latest && \
+	  { $(VENV)/bin/airflow db migrate > "$$AIRFLOW_HOME/db-migrate.log" 2>&1 || \
+	    { tail -20 "$$AIRFLOW_HOME/db-migrate.log"; exit 1; }; } && \
+	  $(PY) scripts/lifecycle.py $(ARGS)
+
+train: setup  ## one training DAG run via `airflow dags test` in .local (CONF='{"dataset": "anes96_vote"}')
 	@$(ENV) scripts/run_training.sh '$(CONF)'
 
 up: setup  ## start Airflow (api-server, scheduler, dag-processor, triggerer) + MLflow UI on 127.0.0.1
@@ -46,4 +53,7 @@ bench-training: setup  ## the training DAG on 1M synthetic voters: wall time and
 clean:  ## remove everything generated (keeps the virtualenv)
 	rm -rf .local
 
-.PHONY: help setup run up down test lint bench-parse bench-training clean
+bench-drift: $(STAMP)  ## drift check at 1M rows x 20 columns vs Evidently (own venv)
+	@$(ENV) $(PY) benchmarks/bench_drift.py
+
+.PHONY: help setup run train up down test lint bench-parse bench-training bench-drift clean

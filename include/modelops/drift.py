@@ -111,13 +111,17 @@ def edge_index(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
     if len(edges) < 64 or hi <= lo:  # few distinct values: the binary search is short anyway
         return np.searchsorted(edges, x, side="left")
     scale = LUT_CELLS / (hi - lo)
-    bounds = lo + np.arange(LUT_CELLS + 1) / scale
-    first = np.searchsorted(edges, bounds[:-1], side="left").astype(np.int32)
-    # A cell is unsure when an edge lies inside it; the two end cells also take every clipped value
-    # outside [lo, hi], so they are always searched.
-    unsure_cell = first != np.searchsorted(edges, bounds[1:], side="left")
-    unsure_cell[[0, -1]] = True
-    cell = np.clip((x - lo) * scale, 0, LUT_CELLS - 1).astype(np.int32)
+
+    def cell_of(values: np.ndarray) -> np.ndarray:
+        return np.clip((values - lo) * scale, 0, LUT_CELLS - 1).astype(np.int32)
+
+    # The same (monotone) arithmetic places values and edges in cells, so for a value whose cell
+    # holds no edge, "edges below it" is exactly "edges in earlier cells". Cells holding an edge,
+    # including the two end cells that collect everything outside [lo, hi], are searched.
+    per_cell = np.bincount(cell_of(edges), minlength=LUT_CELLS)
+    first = np.concatenate([[0], np.cumsum(per_cell)[:-1]]).astype(np.int32)
+    unsure_cell = per_cell > 0
+    cell = cell_of(x)
     idx = first[cell]
     unsure = unsure_cell[cell]
     idx[unsure] = np.searchsorted(edges, x[unsure], side="left")
@@ -159,7 +163,7 @@ def numeric_drift(profile: dict[str, Any], values: np.ndarray | pd.Series) -> di
     n, m = profile["rows"], len(x)
     p_value = float(kolmogorov(ks * math.sqrt(n * m / (n + m))))
     # Wasserstein-1 = integral of |F_ref - F_cur|: grid intervals plus the tails outside the reference range.
-    inside = float(np.sum(np.diff(edges) * gaps[:-1]))
+    inside = float(np.sum(np.diff(edges) * (gaps[:-1] + gaps[1:]) / 2))  # trapezoid: unbiased on wide tail cells
     below = x < edges[0]
     above = x > edges[-1]
     tails = (float(np.sum(edges[0] - x[below])) + float(np.sum(x[above] - edges[-1]))) / m
@@ -198,6 +202,8 @@ def categorical_drift(profile: dict[str, Any], values: pd.Series) -> dict[str, A
     ref_counts = profile["counts"]
     current: dict[str, int] = {}
     for key, count in values.value_counts(dropna=False).items():  # counts first: labels are few
+        if count == 0:  # a categorical dtype lists declared but absent levels
+            continue
         label = MISSING if pd.isna(key) else str(key)
         current[label] = current.get(label, 0) + int(count)
     unseen = sorted(k for k in current if k not in ref_counts)

@@ -1,0 +1,136 @@
+"""Election-cycle scenarios with known answers, run window by window through assess -> decide -> record.
+
+One champion (trained through the workflow functions on a real MLflow store) is monitored over
+sequences of production windows drawn by the voter-file generator.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from modelops import history, monitoring, scenarios, workflow
+from modelops.sources import collect_batch
+from modelops.validation import validate_batch
+
+START = datetime(2028, 9, 1, tzinfo=UTC)
+ROWS = 3000
+
+
+@pytest.fixture(scope="module")
+def champion(tmp_path_factory, settings):
+    """Train and promote a champion once for the module (its MLflow store outlives each test's workspace)."""
+    mp = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("champion")
+    mp.setenv("MODELOPS_HOME", str(root / "workspace"))
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    spec = settings.dataset("voter_turnout")
+    batch = collect_batch(spec, sample_rows=20000)
+    validation = validate_batch(batch, spec)
+    training = workflow.training_options(settings, ["logistic_regression"], None)
+    plan = workflow.prepare_training(
+        batch.to_dict(), validation.to_dict(), spec, settings, training, {"dag_id": "test", "run_id": "champion"}
+    )
+    results = [workflow.run_candidate(plan, "logistic_regression", spec, settings)]
+    report = workflow.evaluate_candidates(plan, results, spec, settings)
+    workflow.apply_alias(workflow.register_best(plan, report, spec), "champion", "tests", "champion")
+    yield spec
+    mp.undo()
+
+
+@pytest.fixture
+def fresh_windows(champion, tmp_path, monkeypatch):
+    """Each test gets its own production folder and history DB (the champion stays)."""
+    monkeypatch.setenv("MODELOPS_HOME", str(tmp_path / "workspace"))
+    monkeypatch.delenv("MODELOPS_DB_URL", raising=False)
+    return champion
+
+
+def run_windows(
+    spec, settings, scenario: str, count: int, label_delay: int | None = 1, seed: int = 0, overrides: dict | None = None
+) -> list[dict]:
+    """Monitor `count` daily windows of `scenario`; labels of window i arrive at window i + label_delay."""
+    thresholds = monitoring.thresholds_for(settings, overrides)
+    outcomes, ids = [], []
+    for i in range(count):
+        window_id = f"{scenario}-{seed:04d}-{i:03d}"
+        ids.append(window_id)
+        scenarios.write_window(spec, window_id, scenario, ROWS, seed=seed * 1000 + i)
+        if label_delay is not None and i >= label_delay:
+            scenarios.release_labels(spec, ids[i - label_delay])
+        rows = history.read_monitoring_history(spec.name)
+        judged = {r["labeled_window"] for r in rows if r["labeled_window"]}
+        report, _ = monitoring.assess_window(spec, settings, window_id, thresholds, judged)
+        window_end = START + timedelta(days=i)
+        decision = monitoring.decide_action(report, rows, thresholds, window_end)
+        history.record_window(monitoring.history_row(report, decision, window_end, f"run-{i}", False, None))
+        outcomes.append({"report": report, **decision})
+    return outcomes
+
+
+def test_stable_windows_rarely_raise_a_false_alarm(fresh_windows, settings):
+    outcomes = run_windows(fresh_windows, settings, "stable", 50, label_delay=1, seed=1)
+    retrains = sum(o["action"] == "retrain" for o in outcomes)
+    breaches = sum(o["report"]["breach"] for o in outcomes)
+    assert retrains / len(outcomes) <= 0.02, [o["report"]["reasons"] for o in outcomes if o["report"]["breach"]]
+    assert breaches / len(outcomes) <= 0.1
+    labelled = [o["report"]["labelled"] for o in outcomes if o["report"]["labelled"]]
+    assert len(labelled) == 49  # every window but the last had its labels judged exactly once
+    assert len(history.read_monitoring_history(fresh_windows.name)) == 50
+
+
+@pytest.mark.parametrize("scenario", ["covariate_shift", "prediction_drift", "realignment"])
+def test_input_drift_scenarios_trigger_retraining_within_persistence(fresh_windows, settings, scenario):
+    persistence = int(settings.monitoring["persistence"])
+    outcomes = run_windows(fresh_windows, settings, scenario, persistence, label_delay=None, seed=2)
+    assert [o["action"] for o in outcomes] == ["watch"] * (persistence - 1) + ["retrain"]
+    first = outcomes[0]["report"]
+    assert first["data_drift"]["dataset_drift"] and first["prediction"]["drifted"]
+    if scenario == "covariate_shift":
+        assert {"age", "years_registered"} <= set(first["data_drift"]["drifted"])
+    if scenario == "prediction_drift":
+        assert "age" not in first["data_drift"]["drifted"]
+    conf = monitoring.retrain_conf(fresh_windows, outcomes[-1]["report"], outcomes[-1])
+    assert conf["dataset"] == "voter_turnout" and "breach persisted for 2 windows" in conf["reason"]
+
+
+def test_concept_drift_is_caught_by_the_performance_path_while_inputs_look_the_same(fresh_windows, settings):
+    persistence = int(settings.monitoring["persistence"])
+    outcomes = run_windows(fresh_windows, settings, "concept_drift", persistence + 1, label_delay=1, seed=3)
+    for o in outcomes:  # input and score distributions are untouched
+        assert not o["report"]["data_drift"]["dataset_drift"] and not o["report"]["data_drift"]["drifted"]
+        assert not o["report"]["prediction"]["drifted"]
+    assert outcomes[0]["action"] == "none"  # no labels yet: nothing to see
+    assert [o["action"] for o in outcomes[1:]] == ["watch"] * (persistence - 1) + ["retrain"]
+    labelled = outcomes[1]["report"]["labelled"]
+    assert labelled["performance_breach"] and labelled["calibration_breach"]
+    assert labelled["calibration"]["age"]["breach"]
+    conf = monitoring.retrain_conf(fresh_windows, outcomes[-1]["report"], outcomes[-1])
+    assert len(conf["extra_batches"]) == persistence  # the labelled windows go to the training DAG
+
+
+def test_a_data_quality_break_alerts_but_never_retrains(fresh_windows, settings):
+    outcomes = run_windows(fresh_windows, settings, "quality_break", 3, label_delay=None, seed=4)
+    assert [o["action"] for o in outcomes] == ["alert"] * 3
+    failed = {f["column"] for f in outcomes[0]["report"]["quality"]["failed"]}
+    assert {"age", "party"} <= failed
+
+
+def test_cooldown_holds_back_a_second_retrain(fresh_windows, settings):
+    outcomes = run_windows(
+        fresh_windows,
+        settings,
+        "covariate_shift",
+        4,
+        label_delay=None,
+        seed=5,
+        overrides={"persistence": 2, "cooldown_hours": 72},
+    )
+    assert [o["action"] for o in outcomes] == ["watch", "retrain", "cooldown", "cooldown"]
+
+
+def test_threshold_overrides_are_checked(settings):
+    with pytest.raises(ValueError, match="unknown threshold overrides"):
+        monitoring.thresholds_for(settings, {"alpah": 0.1})
+    assert monitoring.thresholds_for(settings, {"alpha": 0.01})["alpha"] == 0.01
