@@ -376,7 +376,8 @@ def calibration_change(
     Per group, the calibration gap mean(y - p) is compared with the same group's gap on the
     reference holdout, so a model's own, stable misfit is not mistaken for drift. Under no change,
     (gap - gap_ref)^2 / (var + var_ref) is about chi-squared(1); the sum over groups with at least
-    `min_rows` rows on both sides is chi-squared(#groups). The effect is the largest |gap - gap_ref|.
+    `min_rows` rows on both sides is chi-squared(#groups). The effect is the largest |gap - gap_ref|
+    among groups whose own change is at least two standard errors.
     """
     from scipy.stats import chi2
 
@@ -392,7 +393,9 @@ def calibration_change(
         change = now["gap"] - ref["gap"]
         stat += change**2 / variance
         used += 1
-        if abs(change) > shift:
+        # The effect counts only groups whose own change stands out from their noise (|z| >= 2):
+        # a small group's chance wobble must not supply the size of a change the column test saw.
+        if change**2 / variance >= 4 and abs(change) > shift:
             shift, worst = abs(change), label
     p_value = float(chi2.sf(stat, used)) if used else 1.0
     return {"statistic": float(stat), "groups": used, "p_value": p_value, "max_gap": float(shift), "worst_group": worst}

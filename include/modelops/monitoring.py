@@ -126,7 +126,8 @@ def _performance(
         tests.values(), drift.benjamini_hochberg([x["p_value"] for x in tests.values()]), strict=True
     ):
         test["p_adjusted"] = p_adj
-        test["breach"] = bool(p_adj < float(t["alpha"]) and test["max_gap"] >= float(t["calibration_max_gap"]))
+        level = float(t.get("calibration_alpha", t["alpha"]))
+        test["breach"] = bool(p_adj < level and test["max_gap"] >= float(t["calibration_max_gap"]))
     enough = len(y) >= int(t["min_labeled_rows"])
     return {
         "window_id": window_id,

@@ -49,6 +49,14 @@ def test_promotion_emits_the_champion_asset_and_params_are_exposed(dag):
     assert [a.uri for a in dag.get_task(PROMOTE_TASK_ID).outlets] == [CHAMPION_ASSET_URI]
     assert dag.get_task(KEEP_TASK_ID).outlets == []
     params = dag.params.dump()
-    assert set(params) == {"dataset", "sample_rows", "candidates", "max_fit_rows", "source_path"}
+    assert set(params) == {
+        "dataset",
+        "sample_rows",
+        "candidates",
+        "max_fit_rows",
+        "source_path",
+        "extra_batches",
+        "reason",
+    }
     assert params["dataset"] == "voter_turnout"
     assert dag.params.get_param("dataset").schema["enum"] == ["anes96_vote", "voter_turnout"]

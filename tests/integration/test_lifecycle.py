@@ -34,10 +34,13 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
     }
     env.pop("MODELOPS_DB_URL", None)
     (home / "airflow").mkdir(parents=True)
-    command = ("source scripts/env.sh && .venv/bin/airflow db migrate > /dev/null && "
-               ".venv/bin/python scripts/lifecycle.py --rows 8000 --window-rows 4000")
-    result = subprocess.run(["bash", "-c", command], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=1500)
+    command = (
+        "source scripts/env.sh && .venv/bin/airflow db migrate > /dev/null && "
+        ".venv/bin/python scripts/lifecycle.py --rows 8000 --window-rows 4000"
+    )
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1500
+    )
     out = result.stdout
     assert result.returncode == 0, out[-5000:] + result.stderr[-3000:]
     assert "action WATCH" in out and "action RETRAIN" in out

@@ -1,0 +1,46 @@
+"""The monitoring DAG's shape: assess, a branch to the retraining trigger or nothing, a join that records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelops.handoffs import MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags")).get_dag(MONITORING_DAG_ID)
+
+
+def test_chain_and_branch(dag):
+    expected = {
+        "assess": {"decide", "record"},
+        "decide": {RETRAIN_TASK_ID, NO_ACTION_TASK_ID},
+        RETRAIN_TASK_ID: {"record"},
+        NO_ACTION_TASK_ID: {"record"},
+        "record": set(),
+    }
+    assert set(dag.task_ids) == set(expected)
+    for task_id, downstream in expected.items():
+        assert dag.get_task(task_id).downstream_task_ids == downstream, task_id
+    assert dag.get_task("record").trigger_rule == "none_failed_min_one_success"
+
+
+def test_trigger_targets_training_with_a_native_conf_and_alerts_are_wired(dag):
+    trigger = dag.get_task(RETRAIN_TASK_ID)
+    assert trigger.trigger_dag_id == TRAINING_DAG_ID
+    assert "retrain_conf" in trigger.conf and dag.render_template_as_native_obj
+    callbacks = dag.get_task("record").on_success_callback
+    callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+    assert [type(c).__name__ for c in callbacks] == ["BreachNotifier"]
+
+
+def test_schedule_and_params(dag):
+    assert dag.timetable.expression == "0 0 * * *"  # @daily, from the config
+    assert set(dag.params.dump()) == {"dataset", "window", "thresholds", "dry_run"}
