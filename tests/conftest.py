@@ -89,3 +89,22 @@ def pg_url() -> str:
     finally:
         engine.dispose()
     return url
+
+
+def train_and_promote(settings, rows: int, run_id: str, candidates: tuple[str, ...] = ("logistic_regression",)):
+    """Run the training workflow's steps without Airflow and make the result champion; returns the spec."""
+    from modelops import registry, workflow
+    from modelops.sources import collect_batch
+    from modelops.validation import validate_batch
+
+    spec = settings.dataset("voter_turnout")
+    batch = collect_batch(spec, sample_rows=rows)
+    validation = validate_batch(batch, spec)
+    training = workflow.training_options(settings, list(candidates), None)
+    plan = workflow.prepare_training(
+        batch.to_dict(), validation.to_dict(), spec, settings, training, {"dag_id": "tests", "run_id": run_id}
+    )
+    results = [workflow.run_candidate(plan, name, spec, settings) for name in candidates]
+    report = workflow.evaluate_candidates(plan, results, spec, settings)
+    workflow.apply_alias(workflow.register_best(plan, report, spec), registry.CHAMPION, "tests", run_id)
+    return spec

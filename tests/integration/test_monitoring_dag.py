@@ -11,12 +11,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import train_and_promote
 
-from modelops import history, registry, scenarios, workflow
+from modelops import history, registry, scenarios
 from modelops.config import REPO_ROOT
 from modelops.handoffs import MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
-from modelops.sources import collect_batch
-from modelops.validation import validate_batch
 
 pytestmark = pytest.mark.integration
 
@@ -52,17 +51,7 @@ def _states(run) -> dict[str, str]:
 
 
 def test_persistent_drift_triggers_retraining_and_alerts(airflow_db, workspace, settings, webhook):
-    spec = settings.dataset("voter_turnout")
-    batch = collect_batch(spec, sample_rows=12000)
-    validation = validate_batch(batch, spec)
-    training = workflow.training_options(settings, ["logistic_regression"], None)
-    plan = workflow.prepare_training(
-        batch.to_dict(), validation.to_dict(), spec, settings, training, {"dag_id": "test", "run_id": "v1"}
-    )
-    report = workflow.evaluate_candidates(
-        plan, [workflow.run_candidate(plan, "logistic_regression", spec, settings)], spec, settings
-    )
-    workflow.apply_alias(workflow.register_best(plan, report, spec), registry.CHAMPION, "tests", "v1")
+    spec = train_and_promote(settings, 12000, "v1")
     # The trigger needs the training DAG in the metadata DB, as the dag-processor would have put it.
     out = subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), "dags", "reserialize"],

@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import train_and_promote
 
-from modelops import history, monitoring, scenarios, workflow
-from modelops.sources import collect_batch
-from modelops.validation import validate_batch
+from modelops import history, monitoring, scenarios
 
 START = datetime(2028, 9, 1, tzinfo=UTC)
 ROWS = 3000
@@ -25,16 +24,7 @@ def champion(tmp_path_factory, settings):
     root = tmp_path_factory.mktemp("champion")
     mp.setenv("MODELOPS_HOME", str(root / "workspace"))
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    spec = settings.dataset("voter_turnout")
-    batch = collect_batch(spec, sample_rows=20000)
-    validation = validate_batch(batch, spec)
-    training = workflow.training_options(settings, ["logistic_regression"], None)
-    plan = workflow.prepare_training(
-        batch.to_dict(), validation.to_dict(), spec, settings, training, {"dag_id": "test", "run_id": "champion"}
-    )
-    results = [workflow.run_candidate(plan, "logistic_regression", spec, settings)]
-    report = workflow.evaluate_candidates(plan, results, spec, settings)
-    workflow.apply_alias(workflow.register_best(plan, report, spec), "champion", "tests", "champion")
+    spec = train_and_promote(settings, 20000, "champion")
     yield spec
     mp.undo()
 
