@@ -93,9 +93,15 @@ def _labelled_window(spec: DatasetSpec, upto: str, evaluated: set[str]) -> str |
 
 
 def _performance(
-    spec: DatasetSpec, model: Any, profile: dict[str, Any], window_id: str, primary: str, t: dict[str, Any]
+    spec: DatasetSpec,
+    model: Any,
+    profile: dict[str, Any],
+    window_id: str,
+    primary: str,
+    t: dict[str, Any],
+    floors: dict[str, float],
 ) -> dict[str, Any]:
-    """Labelled metrics vs the champion's holdout, and the grouped calibration tests."""
+    """Labelled metrics vs the absolute floors and the champion's holdout, and the calibration tests."""
     paths = window_paths(spec, window_id)
     labelled = pd.read_parquet(paths["inputs"]).merge(pd.read_parquet(paths["labels"]), on=spec.id_column, how="inner")
     if not paths["labeled"].exists():  # materialised once: the retraining DAG can use it
@@ -104,6 +110,11 @@ def _performance(
     y = (labelled[spec.target] == spec.positive_class).to_numpy(dtype=int)
     p = model.predict_proba(labelled[spec.features])[:, 1]
     metrics = compute_metrics(y, p)
+    below = {
+        name: {"value": metrics[name], "floor": floor}
+        for name, floor in floors.items()
+        if not (metrics[name] >= floor if higher_is_better(name) else metrics[name] <= floor)
+    }
     reference = profile["metrics"][primary]
     drop = (
         (reference - metrics[primary]) / abs(reference)
@@ -136,6 +147,7 @@ def _performance(
         "reference": reference,
         "relative_drop": float(drop),
         "performance_breach": bool(enough and drop > float(t["max_relative_drop"])),
+        "below_floors": below if enough else {},
         "calibration": tests,
         "calibration_breach": bool(enough and any(x["breach"] for x in tests.values())),
         "judged": enough,
@@ -200,13 +212,21 @@ def assess_window(
             f"(95% {estimate['low']:.3f}..{estimate['high']:.3f}) is {estimate['drop']:.3f} below reference"
         )
     labelled_id = _labelled_window(spec, window_id, evaluated_labels)
-    report["labelled"] = _performance(spec, model, profile, labelled_id, primary, thresholds) if labelled_id else None
+    floors = settings.evaluation.get("floors", {})
+    report["labelled"] = (
+        _performance(spec, model, profile, labelled_id, primary, thresholds, floors) if labelled_id else None
+    )
     if report["labelled"]:
         lab = report["labelled"]
         if lab["performance_breach"]:
             reasons.append(
                 f"performance: {primary} {lab['metrics'][primary]:.3f} on labelled window {labelled_id} is "
                 f"{lab['relative_drop']:.1%} below the champion's {lab['reference']:.3f}"
+            )
+        for name, value in lab["below_floors"].items():
+            reasons.append(
+                f"performance: {name} {value['value']:.3f} on labelled window {labelled_id} misses the floor "
+                f"{value['floor']}"
             )
         if lab["calibration_breach"]:
             worst = [

@@ -124,3 +124,50 @@ def test_threshold_overrides_are_checked(settings):
     with pytest.raises(ValueError, match="unknown threshold overrides"):
         monitoring.thresholds_for(settings, {"alpah": 0.1})
     assert monitoring.thresholds_for(settings, {"alpha": 0.01})["alpha"] == 0.01
+
+
+def test_labelled_metrics_below_the_floors_are_a_breach(fresh_windows, settings):
+    import dataclasses
+
+    # No model reaches this floor, so every judged window breaches.
+    strict = dataclasses.replace(settings, evaluation={**settings.evaluation, "floors": {"roc_auc": 0.99}})
+    outcomes = run_windows(fresh_windows, strict, "stable", 2, label_delay=1, seed=6)
+    labelled = outcomes[1]["report"]["labelled"]
+    assert labelled["below_floors"]["roc_auc"]["floor"] == 0.99
+    assert any("misses the floor 0.99" in r for r in outcomes[1]["report"]["reasons"])
+
+
+def test_monitoring_history_on_postgres(pg_url, monkeypatch):
+    import uuid
+
+    monkeypatch.setenv("MODELOPS_DB_URL", pg_url)
+    dataset = f"pg_{uuid.uuid4().hex[:8]}"
+    row = {
+        "dataset": dataset,
+        "window_id": "w1",
+        "window_end": START,
+        "model_name": "m",
+        "model_version": "1",
+        "rows": 10,
+        "data_quality_ok": True,
+        "drift_share": 0.5,
+        "drifted_columns": ["age"],
+        "prediction_psi": 0.2,
+        "prediction_drift": True,
+        "expected_accuracy": 0.7,
+        "labeled_window": None,
+        "labeled_metrics": None,
+        "breach": True,
+        "reasons": ["data drift"],
+        "action": "watch",
+        "dry_run": False,
+        "run_id": "r",
+        "report_path": None,
+    }
+    history.record_window(row)
+    history.record_window(row)  # a rerun of the same Airflow run replaces its row
+    (stored,) = history.read_monitoring_history(dataset)
+    assert stored["drifted_columns"] == ["age"] and stored["action"] == "watch"
+    with history.get_engine().begin() as connection:
+        table = history.monitoring_history
+        connection.execute(table.delete().where(table.c.dataset == dataset))
