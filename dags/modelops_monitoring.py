@@ -30,7 +30,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import Param, dag, get_current_context, task
 from modelops_notifiers import BreachNotifier
 
-from modelops.config import load_settings
+from modelops.config import load_settings, settings_and_spec
 from modelops.handoffs import MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
 
 _SETTINGS = load_settings()  # one small YAML read: schedule and the dataset dropdown
@@ -44,8 +44,7 @@ default_args = {
 
 
 def _settings_and_spec():
-    settings = load_settings()
-    return settings, settings.dataset(get_current_context()["params"]["dataset"])
+    return settings_and_spec(get_current_context()["params"]["dataset"])
 
 
 @dag(

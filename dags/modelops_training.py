@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
-from modelops.config import load_settings
+from modelops.config import load_settings, settings_and_spec
 from modelops.handoffs import CHAMPION_ASSET_URI, KEEP_TASK_ID, PROMOTE_TASK_ID, TRAINING_DAG_ID
 
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
@@ -41,8 +41,7 @@ default_args = {
 
 
 def _settings_and_spec():
-    settings = load_settings()
-    return settings, settings.dataset(get_current_context()["params"]["dataset"])
+    return settings_and_spec(get_current_context()["params"]["dataset"])
 
 
 @dag(

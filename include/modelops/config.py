@@ -160,6 +160,12 @@ def load_settings(path: Path | None = None) -> Settings:
     return settings
 
 
+def settings_and_spec(dataset: str) -> tuple[Settings, DatasetSpec]:
+    """The parameters file in force and the spec a run asked for (what every DAG task starts from)."""
+    settings = load_settings()
+    return settings, settings.dataset(dataset)
+
+
 def dataset_names() -> list[str]:
     """Configured dataset names, for the DAG's dropdown Param."""
     return sorted(load_settings().datasets)

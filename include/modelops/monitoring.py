@@ -63,7 +63,7 @@ def champion_reference(spec: DatasetSpec) -> tuple[Any, dict[str, Any]]:
 def _quality(frame: pd.DataFrame, spec: DatasetSpec, window_id: str) -> dict[str, Any]:
     """The dataset's GX suite in production form (no target), on the window's inputs."""
     from modelops.sources import BatchRef, content_hash
-    from modelops.validation import _write_report, validate_frame
+    from modelops.validation import validate_frame, write_report
 
     batch = BatchRef(
         dataset=spec.name,
@@ -75,7 +75,7 @@ def _quality(frame: pd.DataFrame, spec: DatasetSpec, window_id: str) -> dict[str
     )
     report, result = validate_frame(frame, spec, batch, production=True)
     folder = production_dir(spec) / "reports" / window_id / "validation"
-    _write_report(report, result, folder)
+    write_report(report, result, folder)
     return {
         "ok": report.success,
         "validation_id": report.validation_id,

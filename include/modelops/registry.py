@@ -6,9 +6,7 @@ change is written to the audit table in the same transaction that allows it.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
@@ -260,16 +258,6 @@ def _now() -> str:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def write_json_artifact(parent_run_id: str, payload: dict[str, Any], name: str) -> None:
-    """Store a JSON document on a run (used for the final run summary)."""
-    mlflow = _mlflow()
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / name
-        path.write_text(json.dumps(payload, indent=2, default=str))
-        with mlflow.start_run(run_id=parent_run_id):
-            mlflow.log_artifact(str(path))
 
 
 PROFILE_ARTIFACT = "reference_profile.json"

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from modelops.config import DatasetSpec, workspace_root
-from modelops.synthetic import CycleScenario, _voter_chunk, draw_outcome, generate_counties
+from modelops.synthetic import CycleScenario, draw_outcome, generate_counties, voter_chunk
 
 # Known answers: what each scenario should make the monitoring do.
 SCENARIOS: dict[str, dict] = {
@@ -66,7 +66,7 @@ def simulate_window(spec: DatasetSpec, scenario: str, rows: int, seed: int, year
     world = replace(CycleScenario(year=year or max(cycles) + 4), **SCENARIOS[scenario])
     economics, results = generate_counties(int(source.get("counties", 40)), int(source.get("seed", 0)))
     rng = np.random.default_rng([seed, 7])
-    voters = _voter_chunk(rng, rows, 0, world, economics[["county_fips", "urban_class"]])
+    voters = voter_chunk(rng, rows, 0, world, economics[["county_fips", "urban_class"]])
     voters["voter_id"] = [f"P{seed}-{i:08d}" for i in range(rows)]
     county = results.merge(economics[["county_fips", "unemployment_rate"]], on="county_fips")
     voters["voted"] = draw_outcome(voters, county, world, rng)

@@ -158,14 +158,14 @@ def turnout_logit(frame: pd.DataFrame, scenario: CycleScenario) -> np.ndarray:
     )
 
 
-def _voter_chunk(
+def voter_chunk(
     rng: np.random.Generator,
     n: int,
     start: int,
     scenario: CycleScenario,
     counties: pd.DataFrame,
 ) -> pd.DataFrame:
-    """One chunk of voters for one cycle, outcome drawn from the known model."""
+    """One chunk of voters for one cycle (no outcome yet: `draw_outcome` adds it)."""
     county_idx = rng.integers(0, len(counties), n)
     county_rows = counties.iloc[county_idx].reset_index(drop=True)
     young = rng.random(n) < scenario.young_registrant_share
@@ -284,7 +284,7 @@ def generate_voter_file(
             rng = np.random.default_rng([seed, 2, cycle_index])
             for start in range(0, cycle_rows, chunk_rows):
                 n = min(chunk_rows, cycle_rows - start)
-                chunk = _voter_chunk(rng, n, start, scenario, county_lookup)
+                chunk = voter_chunk(rng, n, start, scenario, county_lookup)
                 chunk["voted"] = draw_outcome(chunk, county_table, scenario, rng)
                 table = pa.Table.from_pandas(chunk, preserve_index=False)
                 if writer is None:

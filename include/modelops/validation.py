@@ -211,7 +211,7 @@ def validate_frame(
     return report, result
 
 
-def _write_report(report: ValidationReport, result: Any, folder: Path) -> None:
+def write_report(report: ValidationReport, result: Any, folder: Path) -> None:
     """GX data-docs HTML plus the full JSON result and our summary."""
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
@@ -232,7 +232,7 @@ def quarantine_batch(batch: BatchRef, report: ValidationReport, result: Any) -> 
         if target.exists():  # the same batch was rejected before: keep one copy, the newest report
             shutil.rmtree(target)
         shutil.move(str(source_dir), str(target))
-    _write_report(report, result, target / "validation")
+    write_report(report, result, target / "validation")
     return target
 
 
@@ -243,7 +243,7 @@ def validate_batch(batch: BatchRef | dict[str, Any], spec: DatasetSpec) -> Valid
     report, result = validate_frame(frame, spec, batch)
     if report.success:
         folder = workspace_root() / "validations" / spec.name / report.validation_id
-        _write_report(report, result, folder)
+        write_report(report, result, folder)
         return ValidationReport(**{**report.to_dict(), "report_dir": str(folder)})
     target = quarantine_batch(batch, report, result)
     report = ValidationReport(**{**report.to_dict(), "report_dir": str(target / "validation")})

@@ -330,5 +330,5 @@ def write_summary(text: str, dataset: str, run_id: str, parent_run_id: str) -> s
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n")
     (path.parent / "latest.txt").write_text(text + "\n")
-    registry.write_json_artifact(parent_run_id, {"summary": text.splitlines()}, "summary.json")
+    registry.client().log_dict(parent_run_id, {"summary": text.splitlines()}, "summary.json")
     return str(path)
