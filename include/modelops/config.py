@@ -1,11 +1,16 @@
-"""Load the one parameters file into typed, immutable specs.
+"""Load the one parameters file into typed, checked, immutable specs.
 
 Light on purpose (stdlib + PyYAML only): DAG files import it at parse time to build Params.
+Every section is checked at load against a schema (known keys, types, ranges), every column a
+dataset spec names is checked against the spec's declared columns, and YAML 1.1's surprise
+booleans (`yes`, `no`, `on`, `off`, `y`, `n`) are refused with a hint instead of becoming True/False.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -32,9 +37,183 @@ def config_path() -> Path:
     return Path(os.environ.get("MODELOPS_CONFIG", DEFAULT_CONFIG_PATH)).resolve()
 
 
+# --- YAML without surprise booleans --------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that accepts only `true`/`false` as booleans."""
+
+
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    text = str(node.value)
+    if text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    raise ConfigError(
+        f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}: `{text}` is read by YAML as "
+        f"a boolean; quote it ('{text}') if you mean the text, or write true/false"
+    )
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML with booleans only from true/false (see module docstring)."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}") from None
+
+
+# --- section schemas -----------------------------------------------------------------------
+
+NUMBER = (int, float)
+# key: (accepted types, default or REQUIRED). A default of None means "optional, no value".
+REQUIRED = object()
+
+TRAINING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "seed": ((int,), REQUIRED),
+    "candidates": ((list,), REQUIRED),
+    "holdout_fraction": (NUMBER, 0.25),
+    "latest_period_train_fraction": (NUMBER, 0.0),
+    "calibration_fraction": (NUMBER, 0.15),
+    "max_fit_rows": ((int,), 250000),
+    "calibration_method": ((str,), "sigmoid"),
+    "missing_indicators": ((bool,), True),
+    "search": ((dict,), None),
+}
+SEARCH_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "n_configs": ((int,), 6),
+    "max_rounds": ((int,), 4),
+    "min_rows": ((int,), 2000),
+    "max_rows": ((int,), 60000),
+    "factor": ((int,), 3),
+    "safety_stop_seconds": (NUMBER, 900),
+}
+EVALUATION_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "primary_metric": ((str,), REQUIRED),
+    "floors": ((dict,), None),
+    "baseline_margin": (NUMBER, 0.0),
+    "champion_margin": (NUMBER, 0.0),
+    "confidence": (NUMBER, 0.95),
+    "bootstrap_resamples": ((int,), 400),
+    "bootstrap_max_rows": ((int,), 40000),
+    "slice_tolerance": (NUMBER, 0.03),
+    "min_slice_rows": ((int,), 100),
+    "min_comparison_rows": ((int,), 100),
+}
+MONITORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "schedule": ((str,), "@daily"),
+    "alpha": (NUMBER, 0.05),
+    "numeric_min_effect": (NUMBER, 0.1),
+    "categorical_min_effect": (NUMBER, 0.1),
+    "dataset_drift_share": (NUMBER, 0.25),
+    "feature_weights": ((dict,), None),
+    "prediction_psi": (NUMBER, 0.1),
+    "max_relative_drop": (NUMBER, 0.05),
+    "estimated_accuracy_drop": (NUMBER, 0.05),
+    "calibration_max_gap": (NUMBER, 0.1),
+    "calibration_alpha": (NUMBER, 0.01),
+    "calibration_min_group_rows": ((int,), 300),
+    "calibration_quantiles": ((int,), 5),
+    "min_labeled_rows": ((int,), 500),
+    "persistence": ((int,), 2),
+    "cooldown_hours": (NUMBER, 24),
+    "retrain_on": ((list,), None),
+}
+# Signals monitoring may retrain on (see monitoring.RETRAIN_SIGNALS); input drift alone only watches.
+RETRAIN_SIGNALS = ("performance", "calibration", "prediction_drift", "estimated_accuracy", "data_drift")
+DEFAULT_RETRAIN_ON = ["performance", "calibration", "prediction_drift", "estimated_accuracy"]
+FRACTIONS = {
+    "training": ("holdout_fraction", "latest_period_train_fraction", "calibration_fraction"),
+    "evaluation": ("confidence",),
+    "monitoring": ("alpha", "dataset_drift_share", "calibration_alpha"),
+}
+DATASET_KEYS = {
+    "description",
+    "source",
+    "joins",
+    "id_column",
+    "time_column",
+    "target",
+    "positive_class",
+    "labels",
+    "numeric",
+    "categorical",
+    "protected",
+    "pii",
+    "baseline_rule",
+    "validation",
+}
+SOURCE_KEYS = {
+    "file": {"kind", "path", "filter"},
+    "sql": {"kind", "conn_id", "query", "filter"},
+    "synthetic_voters": {"kind", "rows", "seed", "cycles", "counties", "filter"},
+}
+VALIDATION_KEYS = {"row_count", "null_fraction", "ranges", "categories", "max_unlabelled_share"}
+RULE_OPS = {"==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null"}
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
+CANDIDATE_FAMILIES = ("logistic_regression", "hist_gradient_boosting", "random_forest")  # training.make_estimator
+OPEN_FRACTIONS = ("holdout_fraction", "calibration_fraction")  # 0 or 1 leaves a split empty
+
+
+def _unknown(where: str, keys: Any, known: Any) -> None:
+    """Refuse keys a section does not know, suggesting the closest known one."""
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {sorted(map(str, known))}"
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+
+
+def _section(where: str, body: Any, schema: dict[str, tuple[tuple[type, ...], Any]]) -> dict[str, Any]:
+    """Check one section against its schema and fill its defaults."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(body).__name__}")
+    _unknown(where, body, schema)
+    out: dict[str, Any] = {}
+    for key, (types, default) in schema.items():
+        if key not in body:
+            if default is REQUIRED:
+                raise ConfigError(f"{where}: missing required key {key!r}")
+            out[key] = {} if default is None and dict in types else default
+            continue
+        value = body[key]
+        if value is None and default is not REQUIRED:  # `key:` with no value means the default
+            out[key] = {} if default is None and dict in types else default
+            continue
+        # bool is an int to Python; a true/false where a number is expected is a mistake
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"{where}.{key}: expected {names}, got {value!r}")
+        out[key] = value
+    return out
+
+
+def _fractions(where: str, body: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        value = body.get(key)
+        if value is None:
+            continue
+        if key in OPEN_FRACTIONS and not 0 < float(value) < 1:
+            raise ConfigError(f"{where}.{key}: must be strictly between 0 and 1 (a split would be empty), got {value}")
+        if not 0 <= float(value) <= 1:
+            raise ConfigError(f"{where}.{key}: must be between 0 and 1, got {value}")
+
+
+# --- dataset specs ---------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Everything the pipeline needs to know about one tabular dataset."""
+    """Everything the pipeline needs to know about one tabular dataset.
+
+    Labels: a row is labelled when its target is one of `positive_labels` (1) or, when
+    `negative_labels` is set, one of those (0); without `negative_labels`, every present value
+    that is not positive is negative. A missing target is never an outcome.
+    """
 
     name: str
     description: str
@@ -50,6 +229,12 @@ class DatasetSpec:
     joins: tuple[dict[str, Any], ...] = ()
     baseline_rule: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    negative_labels: tuple[Any, ...] | None = None
+    positive_labels: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.positive_labels:  # specs built in code may give only positive_class
+            object.__setattr__(self, "positive_labels", (self.positive_class,))
 
     @property
     def features(self) -> list[str]:
@@ -71,6 +256,32 @@ class DatasetSpec:
         """Registered model name in MLflow."""
         return f"{self.name}_model"
 
+    @property
+    def row_filter(self) -> list[dict[str, Any]]:
+        """The source's row filter as a list of conditions (empty: every row)."""
+        from modelops.rules import conditions
+
+        return conditions(self.source.get("filter"))
+
+    @property
+    def max_unlabelled_share(self) -> float:
+        """The largest share of rows without an outcome that validation lets through."""
+        return float(self.validation.get("max_unlabelled_share", 0.5))
+
+    @property
+    def limitations(self) -> list[str]:
+        """What this spec cannot do, in words (stated at load, in summaries and reports)."""
+        notes = []
+        if not self.id_column:
+            notes.append(
+                "no id_column: labels arriving after the inputs cannot be joined, so labelled monitoring "
+                "needs windows delivered with their target (labeled/<window>.parquet); the holdout is "
+                "keyed on row content, so identical rows always fall on the same side"
+            )
+        if not self.time_column:
+            notes.append("no time_column: the holdout is a stable hash-based fraction, not the latest period")
+        return notes
+
     def raw_dir(self) -> Path:
         """Where generated raw inputs for this dataset live."""
         return workspace_root() / "raw" / self.name
@@ -78,6 +289,226 @@ class DatasetSpec:
     def resolve_path(self, template: str) -> Path:
         """Expand `{repo}` and `{raw}` in a configured path."""
         return Path(template.format(repo=REPO_ROOT, raw=self.raw_dir()))
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec as plain data, paths expanded: what a run logs so its population is on record."""
+        from dataclasses import asdict
+
+        body = asdict(self)
+        if "path" in self.source:
+            body["source"] = {**self.source, "resolved_path": str(self.resolve_path(self.source["path"]))}
+        body["limitations"] = self.limitations
+        return json.loads(json.dumps(body, default=str))
+
+
+def _same_label(a: Any, b: Any) -> bool:
+    """Two configured label values that a target column could not tell apart."""
+    if str(a).strip() == str(b).strip():
+        return True
+    try:
+        return not isinstance(a, bool) and not isinstance(b, bool) and float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_validation(where: str, rules: dict[str, Any]) -> None:
+    """The shapes of a spec's validation section: bounds are numbers, sets are lists."""
+    at = f"{where}.validation"
+    _unknown(at, rules, VALIDATION_KEYS)
+
+    def number(value: Any) -> bool:
+        return isinstance(value, NUMBER) and not isinstance(value, bool)
+
+    count = rules.get("row_count")
+    if count is not None and not (
+        isinstance(count, list) and len(count) == 2 and number(count[0]) and (count[1] is None or number(count[1]))
+    ):
+        raise ConfigError(f"{at}.row_count: expected [min, max] (max may be null), got {count!r}")
+    for column, value in (rules.get("null_fraction") or {}).items():
+        if not number(value) or not 0 <= value <= 1:
+            raise ConfigError(f"{at}.null_fraction.{column}: a fraction between 0 and 1, got {value!r}")
+    for column, bounds in (rules.get("ranges") or {}).items():
+        ok = isinstance(bounds, list) and len(bounds) == 2 and all(b is None or number(b) for b in bounds)
+        if not ok or (bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]):
+            raise ConfigError(
+                f"{at}.ranges.{column}: expected [low, high] numbers (either may be null), got {bounds!r}"
+            )
+    for column, allowed in (rules.get("categories") or {}).items():
+        if not isinstance(allowed, list) or not allowed:
+            raise ConfigError(f"{at}.categories.{column}: expected a non-empty list of allowed values, got {allowed!r}")
+
+
+def _columns_of_rule(rule: Any) -> list[str]:
+    from modelops.rules import conditions
+
+    return [str(c.get("column")) for c in conditions(rule)]
+
+
+def _check_rule(where: str, rule: Any) -> None:
+    from modelops.rules import LIST_OPS, NULL_OPS, conditions
+
+    if rule and not isinstance(rule, dict | list):
+        raise ConfigError(f"{where}: expected {{all: [conditions]}} or a list of conditions, got {rule!r}")
+    if isinstance(rule, dict):
+        if "column" in rule:
+            raise ConfigError(f"{where}: write a list of conditions ([{{column, op, value}}]) or {{all: [...]}}")
+        _unknown(where, rule, {"all"})
+    for i, cond in enumerate(conditions(rule)):
+        at = f"{where}[{i}]"
+        if not isinstance(cond, dict):
+            raise ConfigError(f"{at}: a condition is {{column, op, value}}, got {cond!r}")
+        _unknown(at, cond, {"column", "op", "value"})
+        if "column" not in cond:
+            raise ConfigError(f"{at}: condition without a column")
+        op = cond.get("op")
+        if op not in RULE_OPS:
+            raise ConfigError(f"{at}: unknown op {op!r}; known: {sorted(RULE_OPS)}")
+        if op in LIST_OPS and not isinstance(cond.get("value"), list):
+            raise ConfigError(f"{at}: op {op!r} needs a list value, got {cond.get('value')!r}")
+        if op not in NULL_OPS and "value" not in cond:
+            raise ConfigError(f"{at}: op {op!r} needs a value")
+
+
+def _check_dataset(spec: DatasetSpec, raw: dict[str, Any]) -> None:
+    """Reject specs whose column roles contradict each other or name undeclared columns."""
+    where = f"dataset {spec.name!r}"
+    pii_in_features = sorted(set(spec.pii) & set(spec.features))
+    if pii_in_features:
+        raise ConfigError(f"{where}: PII columns listed as features: {pii_in_features}")
+    roles = {spec.target, spec.id_column, spec.time_column} - {None}
+    leaking = sorted(roles & set(spec.features))
+    if leaking:
+        raise ConfigError(f"{where}: target/id/time columns listed as features: {leaking}")
+    if not spec.features:
+        raise ConfigError(f"{where}: no numeric or categorical features configured")
+    both = sorted(set(spec.numeric) & set(spec.categorical))
+    if both:
+        raise ConfigError(f"{where}: columns listed as numeric and categorical: {both}")
+    kind = spec.source.get("kind")
+    if kind not in SOURCE_KEYS:
+        raise ConfigError(f"{where}: source needs a `kind` (one of {sorted(SOURCE_KEYS)}), got {kind!r}")
+    _unknown(f"{where}.source", spec.source, SOURCE_KEYS[kind])
+    for key in {"file": ("path",), "sql": ("conn_id", "query"), "synthetic_voters": ("rows", "cycles")}[kind]:
+        if key not in spec.source:
+            raise ConfigError(f"{where}.source: a {kind} source needs {key!r}")
+    _check_rule(f"{where}.source.filter", spec.source.get("filter"))
+    _check_rule(f"{where}.baseline_rule", spec.baseline_rule)
+    for i, join in enumerate(spec.joins):
+        if not isinstance(join, dict) or not {"path", "key"} <= set(join):
+            raise ConfigError(f"{where}.joins[{i}]: a join is {{path, key}}, got {join!r}")
+        _unknown(f"{where}.joins[{i}]", join, {"path", "key"})
+    _check_validation(where, spec.validation)
+    share = spec.validation.get("max_unlabelled_share", 0.5)
+    if not isinstance(share, NUMBER) or isinstance(share, bool) or not 0 <= share <= 1:
+        raise ConfigError(f"{where}.validation.max_unlabelled_share: a fraction between 0 and 1, got {share!r}")
+    # Labels: positive and negative values must be distinct (by value: 1, 1.0 and "1" are one) and
+    # never missing or blank.
+    for value in (*spec.positive_labels, *(spec.negative_labels or ())):
+        if (
+            value is None
+            or (isinstance(value, float) and value != value)
+            or (isinstance(value, str) and not value.strip())
+        ):
+            raise ConfigError(
+                f"{where}.labels: {value!r} is a missing value, which can never be an outcome; leave it unlabelled"
+            )
+    overlap = sorted(repr(p) for p in spec.positive_labels for n in spec.negative_labels or () if _same_label(p, n))
+    if overlap:
+        raise ConfigError(f"{where}.labels: values both positive and negative (compared by value): {overlap}")
+    named_roles = [c for c in (spec.target, spec.id_column, spec.time_column) if c]
+    if len(set(named_roles)) < len(named_roles):
+        raise ConfigError(f"{where}: target, id_column and time_column must be different columns, got {named_roles}")
+    # Every column named in the spec must be one of its declared columns.
+    declared = set(spec.kept_columns)
+    named: list[tuple[str, str]] = []
+    for key in ("ranges", "categories"):
+        named += [(f"validation.{key}", c) for c in spec.validation.get(key) or {}]
+    named += [("validation.null_fraction", c) for c in spec.validation.get("null_fraction") or {} if c != "default"]
+    named += [("baseline_rule", c) for c in _columns_of_rule(spec.baseline_rule)]
+    for key, column in named:
+        if column not in declared:
+            raise ConfigError(
+                f"{where}.{key}: column {column!r} is not one of the spec's columns "
+                f"(id, time, target, numeric, categorical, protected): {sorted(declared)}"
+            )
+    for column, bins in spec.protected.items():
+        numbers = isinstance(bins, list) and all(isinstance(b, NUMBER) and not isinstance(b, bool) for b in bins)
+        if bins is not None and not (numbers and len(bins) >= 2 and all(a < b for a, b in itertools.pairwise(bins))):
+            raise ConfigError(
+                f"{where}.protected.{column}: bins must be a strictly increasing list of numbers, got {bins!r}"
+            )
+    overlap = sorted(set(spec.pii) & declared)
+    if overlap:
+        raise ConfigError(f"{where}: PII columns also listed in a kept role: {overlap}")
+
+
+def _labels(name: str, body: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...] | None, Any]:
+    """(positive values, negative values or None, the primary positive value) of a dataset body."""
+    labels = body.get("labels")
+    if labels is None:
+        positive = body.get("positive_class", 1)
+        return (positive,), None, positive
+    if not isinstance(labels, dict):
+        raise ConfigError(f"dataset {name!r}.labels: expected {{positive: [...], negative: [...]}}, got {labels!r}")
+    _unknown(f"dataset {name!r}.labels", labels, {"positive", "negative"})
+    if "positive_class" in body:
+        raise ConfigError(f"dataset {name!r}: give either `labels` or `positive_class`, not both")
+
+    def as_tuple(value: Any) -> tuple[Any, ...]:
+        return tuple(value) if isinstance(value, list) else (value,)
+
+    if "positive" not in labels:
+        raise ConfigError(f"dataset {name!r}.labels: needs `positive`")
+    positive = as_tuple(labels["positive"])
+    negative = as_tuple(labels["negative"]) if labels.get("negative") is not None else None
+    if not positive or negative == ():
+        raise ConfigError(f"dataset {name!r}.labels: positive and negative need at least one value each")
+    return positive, negative, positive[0]
+
+
+def _tuple_of_names(where: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of column names, got {value!r}")
+    return tuple(value)
+
+
+def _dataset(name: str, body: Any) -> DatasetSpec:
+    where = f"dataset {name!r}"
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {body!r}")
+    _unknown(where, body, DATASET_KEYS)
+    for key in ("source", "target"):
+        if body.get(key) is None:
+            raise ConfigError(f"{where}: missing required key {key!r}")
+    if not isinstance(body["source"], dict):
+        raise ConfigError(f"{where}.source: expected a mapping, got {body['source']!r}")
+    for key in ("target", "id_column", "time_column"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise ConfigError(f"{where}.{key}: expected a column name, got {body[key]!r}")
+    positive, negative, primary = _labels(name, body)
+    protected = body.get("protected") or {}
+    if not isinstance(protected, dict):
+        raise ConfigError(f"{where}.protected: expected {{column: bins or null}}, got {protected!r}")
+    return DatasetSpec(
+        name=name,
+        description=str(body.get("description") or ""),
+        source=dict(body["source"]),
+        target=body["target"],
+        positive_class=primary,
+        positive_labels=positive,
+        negative_labels=negative,
+        id_column=body.get("id_column"),
+        time_column=body.get("time_column"),
+        numeric=_tuple_of_names(f"{where}.numeric", body.get("numeric")),
+        categorical=_tuple_of_names(f"{where}.categorical", body.get("categorical")),
+        protected=dict(protected),
+        pii=_tuple_of_names(f"{where}.pii", body.get("pii")),
+        joins=tuple(body.get("joins") or ()),
+        baseline_rule=dict(body.get("baseline_rule") or {}),
+        validation=dict(body.get("validation") or {}),
+    )
 
 
 @dataclass(frozen=True)
@@ -91,6 +522,7 @@ class Settings:
     monitoring: dict[str, Any]
     datasets: dict[str, DatasetSpec]
     digest: str
+    path: str = ""
 
     def dataset(self, name: str) -> DatasetSpec:
         """The spec called `name`, or a ConfigError listing the known ones."""
@@ -100,64 +532,108 @@ class Settings:
             known = ", ".join(sorted(self.datasets))
             raise ConfigError(f"unknown dataset {name!r}; configured datasets: {known}") from None
 
+    def resolved(self, dataset: str) -> dict[str, Any]:
+        """Everything a run of `dataset` used: sections with defaults filled, and the resolved spec."""
+        return {
+            "config_path": self.path,
+            "config_digest": self.digest,
+            "training": self.training,
+            "search_spaces": self.search_spaces,
+            "evaluation": self.evaluation,
+            "monitoring": self.monitoring,
+            "dataset": self.dataset(dataset).resolved(),
+        }
 
-def _check_dataset(spec: DatasetSpec, search_spaces: dict[str, Any]) -> None:
-    """Reject specs whose column roles contradict each other."""
-    pii_in_features = sorted(set(spec.pii) & set(spec.features))
-    if pii_in_features:
-        raise ConfigError(f"dataset {spec.name!r}: PII columns listed as features: {pii_in_features}")
-    roles = {spec.target, spec.id_column, spec.time_column} - {None}
-    leaking = sorted(roles & set(spec.features))
-    if leaking:
-        raise ConfigError(f"dataset {spec.name!r}: target/id/time columns listed as features: {leaking}")
-    if not spec.features:
-        raise ConfigError(f"dataset {spec.name!r}: no numeric or categorical features configured")
-    if "kind" not in spec.source:
-        raise ConfigError(f"dataset {spec.name!r}: source needs a `kind` (file, sql, synthetic_voters)")
-    for rule in spec.baseline_rule.get("all", []):
-        if rule.get("op") not in {"==", "!=", ">", ">=", "<", "<=", "in"}:
-            raise ConfigError(f"dataset {spec.name!r}: baseline rule has unknown op {rule.get('op')!r}")
+
+def _check_search_spaces(spaces: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(spaces, dict):
+        raise ConfigError(f"search_spaces: expected a mapping, got {spaces!r}")
+    for name, space in spaces.items():
+        if not isinstance(space, dict):
+            raise ConfigError(f"search_spaces.{name}: expected a mapping of parameters")
+        for param, dist in space.items():
+            at = f"search_spaces.{name}.{param}"
+            if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in {"log_uniform", "choice"}:
+                raise ConfigError(f"{at}: expected {{log_uniform: [lo, hi]}} or {{choice: [...]}}, got {dist!r}")
+            if "log_uniform" in dist:
+                bounds = dist["log_uniform"]
+                numbers = isinstance(bounds, list) and all(isinstance(b, int | float) for b in bounds)
+                if not (numbers and len(bounds) == 2 and 0 < bounds[0] < bounds[1]):
+                    raise ConfigError(f"{at}: log_uniform needs [lo, hi] with 0 < lo < hi, got {bounds!r}")
+            elif not isinstance(dist["choice"], list) or not dist["choice"]:
+                raise ConfigError(f"{at}: choice needs a non-empty list, got {dist['choice']!r}")
+    return spaces
+
+
+def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
+    """Check a parsed parameters file section by section and build the Settings."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the parameters file must be a mapping of sections, got {type(raw).__name__}")
+    _unknown(
+        "parameters file",
+        raw,
+        {"default_dataset", "training", "search_spaces", "evaluation", "monitoring", "datasets"},
+    )
+    training = _section("training", raw.get("training"), TRAINING_SCHEMA)
+    training["search"] = _section("training.search", training.get("search"), SEARCH_SCHEMA)
+    evaluation = _section("evaluation", raw.get("evaluation"), EVALUATION_SCHEMA)
+    monitoring = _section("monitoring", raw.get("monitoring"), MONITORING_SCHEMA)
+    for name, body in (("training", training), ("evaluation", evaluation), ("monitoring", monitoring)):
+        _fractions(name, body, FRACTIONS[name])
+    if evaluation["primary_metric"] not in METRICS:
+        raise ConfigError(f"evaluation.primary_metric: unknown metric {evaluation['primary_metric']!r}; {METRICS}")
+    _unknown("evaluation.floors", evaluation["floors"], METRICS)
+    if monitoring["retrain_on"] is None:
+        monitoring["retrain_on"] = list(DEFAULT_RETRAIN_ON)
+    _unknown("monitoring.retrain_on", monitoring["retrain_on"], RETRAIN_SIGNALS)
+    search_spaces = _check_search_spaces(raw.get("search_spaces") or {})
+    unknown = sorted(set(training["candidates"]) - set(search_spaces))
+    if unknown:
+        raise ConfigError(f"training candidates without a search space: {unknown}")
+    foreign = sorted(set(training["candidates"]) - set(CANDIDATE_FAMILIES))
+    if foreign:
+        raise ConfigError(f"training.candidates: unknown model families {foreign}; known: {list(CANDIDATE_FAMILIES)}")
+    datasets_raw = raw.get("datasets") or {}
+    if not isinstance(datasets_raw, dict) or not datasets_raw:
+        raise ConfigError("datasets: at least one dataset spec is needed")
+    datasets = {}
+    for name, body in datasets_raw.items():
+        spec = _dataset(str(name), body)
+        _check_dataset(spec, raw)
+        datasets[str(name)] = spec
+    weights = monitoring["feature_weights"] or {}
+    all_features = {f for s in datasets.values() for f in s.features}
+    stray = sorted(set(weights) - all_features)
+    if stray:
+        raise ConfigError(f"monitoring.feature_weights: columns that are no dataset's feature: {stray}")
+    default = raw.get("default_dataset") or next(iter(datasets))
+    if default not in datasets:
+        raise ConfigError(f"default_dataset {default!r} is not configured; datasets: {sorted(datasets)}")
+    return Settings(
+        default_dataset=default,
+        training=training,
+        search_spaces=search_spaces,
+        evaluation=evaluation,
+        monitoring=monitoring,
+        datasets=datasets,
+        digest=digest,
+        path=path,
+    )
 
 
 def load_settings(path: Path | None = None) -> Settings:
     """Read and check the parameters file; the digest identifies it in lineage tags."""
     path = path or config_path()
     text = path.read_text(encoding="utf-8")
-    raw = yaml.safe_load(text)
-    datasets = {}
-    for name, body in raw.get("datasets", {}).items():
-        spec = DatasetSpec(
-            name=name,
-            description=body.get("description", ""),
-            source=dict(body["source"]),
-            target=body["target"],
-            positive_class=body.get("positive_class", 1),
-            id_column=body.get("id_column"),
-            time_column=body.get("time_column"),
-            numeric=tuple(body.get("numeric", [])),
-            categorical=tuple(body.get("categorical", [])),
-            protected=dict(body.get("protected") or {}),
-            pii=tuple(body.get("pii", [])),
-            joins=tuple(body.get("joins", [])),
-            baseline_rule=dict(body.get("baseline_rule") or {}),
-            validation=dict(body.get("validation") or {}),
-        )
-        _check_dataset(spec, raw.get("search_spaces", {}))
-        datasets[name] = spec
+    try:
+        raw = read_yaml(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
-    settings = Settings(
-        default_dataset=raw.get("default_dataset") or next(iter(datasets)),
-        training=raw["training"],
-        search_spaces=raw.get("search_spaces", {}),
-        evaluation=raw["evaluation"],
-        monitoring=raw.get("monitoring", {}),
-        datasets=datasets,
-        digest=digest,
-    )
-    unknown = sorted(set(settings.training["candidates"]) - set(settings.search_spaces))
-    if unknown:
-        raise ConfigError(f"training candidates without a search space: {unknown}")
-    return settings
+    try:
+        return parse_settings(raw, digest, str(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def settings_and_spec(dataset: str) -> tuple[Settings, DatasetSpec]:
@@ -169,3 +645,17 @@ def settings_and_spec(dataset: str) -> tuple[Settings, DatasetSpec]:
 def dataset_names() -> list[str]:
     """Configured dataset names, for the DAG's dropdown Param."""
     return sorted(load_settings().datasets)
+
+
+def main() -> None:
+    """`python -m modelops.config`: check the parameters file and say what each dataset can and cannot do."""
+    settings = load_settings()
+    print(f"{settings.path}: ok (digest {settings.digest[:16]})")
+    for name, spec in sorted(settings.datasets.items()):
+        print(f"  {name}: {len(spec.features)} features, target {spec.target!r}")
+        for note in spec.limitations:
+            print(f"    - {note}")
+
+
+if __name__ == "__main__":
+    main()

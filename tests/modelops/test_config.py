@@ -40,7 +40,7 @@ MINIMAL = {
             "baseline_rule": {"all": [{"column": "income", "op": ">", "value": 10}]},
         },
         "beta": {
-            "source": {"kind": "sql", "query": "select 1"},
+            "source": {"kind": "sql", "conn_id": "warehouse", "query": "select 1"},
             "target": "y",
             "numeric": ["x"],
         },
@@ -206,7 +206,7 @@ def test_source_without_kind_is_rejected(tmp_path):
 
 def test_unknown_rule_operator_is_rejected(tmp_path):
     raw = _with(lambda r: r["datasets"]["alpha"]["baseline_rule"]["all"][0].update(op="=~"))
-    with pytest.raises(ConfigError, match="baseline rule has unknown op '=~'"):
+    with pytest.raises(ConfigError, match=r"baseline_rule\[0\]: unknown op '=~'"):
         load_settings(_write(tmp_path, raw))
 
 
@@ -229,3 +229,47 @@ def test_dataset_spec_features_order_is_numeric_then_categorical():
     )
     assert spec.features == ["b", "a", "z", "c"]
     assert spec.kept_columns == ["t", "b", "a", "z", "c"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r["training"].update(holdout_fraction=1.0), r"holdout_fraction: must be strictly between 0 and 1"),
+        (lambda r: r["training"].update(calibration_fraction=0), r"calibration_fraction: must be strictly between"),
+        (lambda r: r["training"].update(candidates=["xgboost"]), r"without a search space|unknown model families"),
+        (lambda r: r["datasets"]["alpha"].update(validation={"row_count": 100}), r"row_count: expected \[min, max\]"),
+        (lambda r: r["datasets"]["alpha"].update(validation={"ranges": {"age": 18}}), r"ranges.age: expected"),
+        (lambda r: r["datasets"]["alpha"].update(validation={"null_fraction": {"age": 5}}), r"null_fraction.age"),
+        (lambda r: r["datasets"]["alpha"].update(validation={"categories": {"region": "DEM"}}), r"categories.region"),
+        (lambda r: r["datasets"]["alpha"].update(id_column="label"), r"must be different columns"),
+        (lambda r: r["datasets"]["alpha"].update(target=None), r"missing required key 'target'"),
+        (lambda r: r["datasets"]["alpha"]["protected"].update(age=[18, "x"]), r"strictly increasing list of numbers"),
+        (lambda r: r["datasets"]["alpha"]["protected"].update(age=[18, 18, 30]), r"strictly increasing"),
+        (
+            lambda r: r["datasets"]["alpha"]["source"].update(filter={"column": "a", "op": "==", "value": 1}),
+            r"write a list of conditions",
+        ),
+        (
+            lambda r: (
+                r["datasets"]["alpha"].pop("positive_class"),
+                r["datasets"]["alpha"].update(labels={"positive": [1], "negative": ["1.0"]}),
+            ),
+            r"both positive and negative \(compared by value\)",
+        ),
+        (
+            lambda r: (
+                r["datasets"]["alpha"].pop("positive_class"),
+                r["datasets"]["alpha"].update(labels={"positive": ["Y"], "negative": ["", "N"]}),
+            ),
+            r"'' is a missing value",
+        ),
+    ],
+)
+def test_invalid_sections_are_refused_with_a_message_naming_them(tmp_path, mutate, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(_write(tmp_path, _with(mutate)))
+
+
+def test_a_key_left_empty_takes_its_default(tmp_path):
+    settings = load_settings(_write(tmp_path, _with(lambda r: r["training"].update(holdout_fraction=None))))
+    assert settings.training["holdout_fraction"] == 0.25
