@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from modelops.config import DatasetSpec
+from modelops.rules import rule_holds
 
 EPS = 1e-6
 
@@ -85,24 +86,6 @@ def improvement(metric: str, new: float, old: float) -> float:
 
 # --- baselines -------------------------------------------------------------------------------
 
-_OPS: dict[str, Callable[[pd.Series, Any], pd.Series]] = {
-    "==": lambda s, v: s == v,
-    "!=": lambda s, v: s != v,
-    ">": lambda s, v: s > v,
-    ">=": lambda s, v: s >= v,
-    "<": lambda s, v: s < v,
-    "<=": lambda s, v: s <= v,
-    "in": lambda s, v: s.isin(v),
-}
-
-
-def rule_holds(frame: pd.DataFrame, rule: dict[str, Any]) -> np.ndarray:
-    """Rows where every condition of a configured rule (`all: [{column, op, value}]`) holds."""
-    holds = np.ones(len(frame), dtype=bool)
-    for cond in rule.get("all", []):
-        holds &= _OPS[cond["op"]](frame[cond["column"]], cond["value"]).fillna(False).to_numpy(dtype=bool)
-    return holds
-
 
 @dataclass(frozen=True)
 class RuleBaseline:
@@ -136,7 +119,11 @@ def slice_labels(frame: pd.DataFrame, column: str, bins: list[float] | None) -> 
         cut = pd.cut(values, bins=bins, right=False)
         fallback = np.where(values.isna(), "missing", "outside bins")  # pd.cut gives NaN for both
         return pd.Series(np.where(cut.notna(), cut.astype(object).astype(str), fallback), index=frame.index)
-    return values.astype(object).where(values.notna(), "missing").astype(str)
+    from modelops.drift import MISSING, category_labels
+
+    # by value: an int-coded column that gained a gap (now float) keeps its slice names ("1", not "1.0")
+    labels = category_labels(values)
+    return pd.Series(np.where(labels == MISSING, "missing", labels), index=frame.index)
 
 
 def slice_metrics(

@@ -55,10 +55,12 @@ def sample_configs(space: dict[str, dict[str, Any]], n: int, seed: int) -> list[
     return list(unique.values())
 
 
-def _pipeline(spec: DatasetSpec, name: str, params: dict[str, Any], seed: int):
+def _pipeline(spec: DatasetSpec, name: str, params: dict[str, Any], seed: int, missing_indicators: bool = True):
     from sklearn.pipeline import Pipeline
 
-    return Pipeline([("features", build_preprocessor(spec)), ("model", make_estimator(name, params, seed))])
+    return Pipeline(
+        [("features", build_preprocessor(spec, missing_indicators)), ("model", make_estimator(name, params, seed))]
+    )
 
 
 @dataclass
@@ -82,11 +84,14 @@ def successive_halving(
     search: dict[str, Any],
     metric: str,
     seed: int,
+    missing_indicators: bool = True,
 ) -> SearchResult:
     """Race configurations on growing row budgets, keeping the best 1/factor each round.
 
-    Scores come from a fixed 25% validation part of the search sample. A round that would start
-    after `time_budget_seconds` is not run; the best of the last completed round wins.
+    Scores come from a fixed 25% validation part of the search sample. The budget is a count:
+    `n_configs` configurations over at most `max_rounds` rounds, so a rerun gives the same model.
+    `safety_stop_seconds` is only a guard against a runaway search: a round that would start after
+    it is not run, and the result says so (`stopped_by_budget`), since that run is not reproducible.
     """
     from sklearn.model_selection import train_test_split
 
@@ -97,7 +102,9 @@ def successive_halving(
     X_val, y_val = X_cap.iloc[val_idx], y_cap[val_idx]
     pool_X, pool_y = X_cap.iloc[fit_idx], y_cap[fit_idx]
     rows = min(int(search["min_rows"]), len(pool_X))
-    budget = float(search.get("time_budget_seconds", math.inf))
+    stop = search.get("safety_stop_seconds")
+    budget = math.inf if stop is None else float(stop)
+    max_rounds = int(search.get("max_rounds") or 1_000)
     started = time.monotonic()
     survivors = [(c, float("nan")) for c in configs]
     trace: list[dict[str, Any]] = []
@@ -111,14 +118,14 @@ def successive_halving(
         X_round, y_round = stratified_cap(pool_X, pool_y, rows, seed + rounds)
         scored = []
         for config, _ in survivors:
-            model = _pipeline(spec, name, config, seed).fit(X_round, y_round)
+            model = _pipeline(spec, name, config, seed, missing_indicators).fit(X_round, y_round)
             value = score(metric, y_val, model.predict_proba(X_val)[:, 1])
             scored.append((config, value))
             trace.append({"round": rounds, "rows": len(X_round), "params": config, metric: value})
         rounds += 1
         scored.sort(key=lambda item: -sign * item[1] if not math.isnan(item[1]) else math.inf)
         survivors = scored
-        if len(survivors) == 1 or rows >= len(pool_X):
+        if len(survivors) == 1 or rows >= len(pool_X) or rounds >= max_rounds:
             break
         survivors = scored[: max(1, math.ceil(len(scored) / factor))]
         rows = min(rows * factor, len(pool_X))
@@ -166,9 +173,10 @@ def train_candidate(
     seed = int(training["seed"])
     X, y = train[spec.features], target_vector(train, spec)
     started = time.monotonic()
-    search = successive_halving(spec, name, X, y, space, training["search"], metric, seed)
+    indicators = bool(training.get("missing_indicators", True))
+    search = successive_halving(spec, name, X, y, space, training["search"], metric, seed, indicators)
     X_fit, y_fit = stratified_cap(X, y, int(training["max_fit_rows"]), seed)
-    fitted = _pipeline(spec, name, search.best_params, seed).fit(X_fit, y_fit)
+    fitted = _pipeline(spec, name, search.best_params, seed, indicators).fit(X_fit, y_fit)
     X_cal, y_cal = calibration[spec.features], target_vector(calibration, spec)
     features = fitted.named_steps["features"]
     calibrated = CalibratedClassifierCV(

@@ -145,7 +145,11 @@ def test_rule_holds_combines_conditions_with_and(four_rows):
     ("op", "value", "expected"),
     [
         ("==", 2, [False, True, False, False]),
-        ("!=", 2, [True, False, True, True]),
+        ("!=", 2, [True, False, True, False]),  # a comparison never holds on a missing value
+        ("not_in", [1.0, 3.0], [False, True, False, False]),
+        ("in", [1.0, 3.0], [True, False, True, False]),
+        ("is_null", None, [False, False, False, True]),
+        ("not_null", None, [True, True, True, False]),
         (">", 2, [False, False, True, False]),
         (">=", 2, [False, True, True, False]),
         ("<", 2, [True, False, False, False]),

@@ -42,7 +42,7 @@ def _data(n=600, seed=0):
 
 
 def _search(**overrides):
-    search = {"n_configs": 4, "min_rows": 60, "max_rows": 600, "factor": 2, "time_budget_seconds": 600}
+    search = {"n_configs": 4, "min_rows": 60, "max_rows": 600, "factor": 2, "safety_stop_seconds": 600}
     return {**search, **overrides}
 
 
@@ -171,13 +171,21 @@ def test_successive_halving_rows_stop_at_the_pool_size():
 
 
 def test_successive_halving_zero_budget_stops_after_the_first_round():
-    result = _halve(time_budget_seconds=0)
+    result = _halve(safety_stop_seconds=0)
     assert result.stopped_by_budget is True
     assert result.rounds_completed == 1
     assert len(result.trace) == 4
     assert {row["round"] for row in result.trace} == {0}
     best_first_round = max(row["roc_auc"] for row in result.trace)
     assert result.best_score == best_first_round
+
+
+def test_successive_halving_budget_is_a_count_of_rounds():
+    result = _halve(n_configs=8, min_rows=60, factor=2, max_rounds=2)
+    assert result.rounds_completed == 2
+    assert result.stopped_by_budget is False
+    again = _halve(n_configs=8, min_rows=60, factor=2, max_rounds=2)
+    assert again.best_params == result.best_params and again.trace == result.trace
 
 
 @pytest.mark.parametrize(("metric", "pick"), [("roc_auc", max), ("log_loss", min)])
