@@ -6,9 +6,11 @@ each other the `BatchRef` (path + content hash), never the frame.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -18,12 +20,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from modelops.config import DatasetSpec, workspace_root
+from modelops.rules import describe, rule_holds
 
 
 class SourceError(ValueError):
     """A source could not be read or joined as configured."""
+
+
+class BadFileError(SourceError):
+    """A file that cannot be used as it is: the message names the file and the problem in words."""
+
+    def __init__(self, path: Path | str, problem: str, quarantined: Path | None = None):
+        self.path = Path(path)
+        self.problem = problem
+        self.quarantined = quarantined
+        message = f"cannot use {self.path}: {problem}"
+        if quarantined:
+            message += f"\nthe file was copied to {quarantined} (note.txt says why); no batch was written"
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -50,15 +67,166 @@ class BatchRef:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file, by its suffix."""
+    """Read a CSV (UTF-8) or Parquet file, by its suffix; an unreadable file raises BadFileError saying why."""
+    path = Path(path)
     if not path.exists():
         raise SourceError(f"source file not found: {path}")
     suffix = path.suffix.lower()
+    if suffix not in {".parquet", ".csv", ".txt"}:
+        raise SourceError(f"unsupported file type {suffix!r} for {path} (use .csv or .parquet)")
+    if path.is_file() and path.stat().st_size == 0:
+        raise BadFileError(path, "file is empty (0 bytes)")
     if suffix == ".parquet":
+        return _read_parquet(path)
+    return _read_csv(path)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet file, or BadFileError saying how it is damaged."""
+    try:
         return pd.read_parquet(path)
-    if suffix in {".csv", ".txt"}:
-        return pd.read_csv(path)
-    raise SourceError(f"unsupported file type {suffix!r} for {path} (use .csv or .parquet)")
+    except (pa.ArrowException, OSError) as exc:
+        raise BadFileError(path, _parquet_problem(path, exc)) from None
+
+
+def _parquet_problem(path: Path, exc: Exception) -> str:
+    """Why pyarrow could not read a Parquet file, in words: cut short, not Parquet at all, or damaged inside."""
+    detail = str(exc).replace(f"Could not open Parquet input source '{path}': ", "")
+    if path.is_file():
+        with path.open("rb") as handle:
+            head = handle.read(4)
+            handle.seek(max(path.stat().st_size - 4, 0))
+            tail = handle.read(4)
+        if head != b"PAR1":
+            return (
+                "truncated or corrupt Parquet: the file does not start with the Parquet marker PAR1 "
+                f"(its first bytes are {head!r}; a CSV or another format saved as .parquet?)"
+            )
+        if tail != b"PAR1":
+            return (
+                "truncated or corrupt Parquet: the file ends without the Parquet footer, so it was cut short "
+                "(an interrupted copy or download?); fetch or write it again"
+            )
+    return f"truncated or corrupt Parquet ({detail})"
+
+
+_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A UTF-8 CSV file with a header, or BadFileError naming the encoding or the row at fault."""
+    # low_memory=False: the whole column is typed at once (chunks could mix numbers and text in one column).
+    try:
+        frame = pd.read_csv(path, low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise BadFileError(path, _encoding_problem(path, exc)) from None
+    except pd.errors.EmptyDataError:
+        raise BadFileError(path, "file is empty (no header, only blank lines)") from None
+    except pd.errors.ParserError as exc:
+        ragged = _RAGGED.search(str(exc))
+        if ragged:
+            expected, line, saw = ragged.groups()
+            problem = (
+                f"row {line} has {saw} fields, the header has {expected} (line {line} of the file; "
+                "an unquoted delimiter inside a value, or a wrong delimiter?)"
+            )
+        else:
+            problem = f"not a well-formed CSV ({str(exc).strip()})"
+        raise BadFileError(path, problem) from None
+    except OSError as exc:
+        raise BadFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas silently turns extra leading fields into an index when the first data row is longer than the header
+        fields = frame.index.nlevels + len(frame.columns)
+        raise BadFileError(
+            path,
+            f"row 2 has {fields} fields, the header has {len(frame.columns)} (line 2 of the file; "
+            "an unquoted delimiter inside a value, or a wrong delimiter?)",
+        )
+    return frame
+
+
+def _encoding_problem(path: Path, exc: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8: the first offending byte and its offset in the file."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        handle.seek(0)
+        while True:
+            chunk = handle.read(1 << 20)
+            pending = decoder.getstate()[0]
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as bad:
+                data = pending + chunk
+                where = offset - len(pending) + bad.start
+                byte = data[bad.start]
+                break
+            if not chunk:
+                return f"not UTF-8 text ({exc.reason}); save it as UTF-8"
+            offset += len(chunk)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        hint = " (it starts with a UTF-16 byte-order mark: it is UTF-16 text)"
+    else:
+        hint = " (Latin-1 or Windows-1252 text, perhaps)"
+    return f"not UTF-8 text (byte 0x{byte:02x} at offset {where}); save it as UTF-8{hint}"
+
+
+def quarantine_file(dataset: str, error: BadFileError) -> Path:
+    """Copy a bad source file to `<workspace>/quarantine/<dataset>/raw-<hash>/` with a note saying why."""
+    path = error.path
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    root = workspace_root() / "quarantine" / dataset
+    target = root / f"raw-{digest.hexdigest()[:12]}"
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-raw-", dir=root))
+    try:
+        shutil.copy2(path, staging / path.name)
+        note = {
+            "dataset": dataset,
+            "file": str(path),
+            "sha256": digest.hexdigest(),
+            "bytes": path.stat().st_size,
+            "problem": error.problem,
+            "message": str(error),
+            "quarantined_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        (staging / "note.txt").write_text(str(error) + "\n", encoding="utf-8")
+        (staging / "note.json").write_text(json.dumps(note, indent=2), encoding="utf-8")
+        if target.exists():  # the same bytes were refused before: keep one copy, the newest note
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _header_hint(columns: list[Any]) -> str:
+    """What the header looked like (shortened, personal data masked) and which delimiter it seems to use."""
+    from modelops.validation import redact_pii
+
+    header = ",".join(map(str, columns))
+    shown = redact_pii(header[:400])[:200] + ("..." if len(header) > 200 else "")  # masked before it is cut
+    hint = f"it was read as {len(columns)} column{'s' if len(columns) != 1 else ''} with the header {shown!r}"
+    for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+        if delimiter in header:
+            return f"{hint}; the delimiter may be wrong: the header is separated by {name}, the reader expects commas"
+    return f"{hint}; the delimiter may be wrong, or this is not the dataset's file"
+
+
+def _require_columns(frame: pd.DataFrame, spec: DatasetSpec, path: Path | None) -> None:
+    """Refuse a main table holding none of the columns the batch keeps or joins on (e.g. a wrong delimiter)."""
+    wanted = [*spec.kept_columns, *[j["key"] for j in spec.joins if j["key"] not in spec.kept_columns]]
+    if set(wanted) & set(frame.columns):
+        return
+    missing = f"(missing: {', '.join(wanted)}); {_header_hint(list(frame.columns))}"
+    if path is not None:
+        raise BadFileError(path, f"none of the configured columns is in it {missing}")
+    raise SourceError(f"dataset {spec.name!r}: none of the configured columns is in the main source {missing}")
 
 
 def sql_url_from_uri(uri: str) -> str:
@@ -112,6 +280,23 @@ def _read_primary(spec: DatasetSpec, sample_rows: int | None, sql_url: str | Non
     raise SourceError(f"dataset {spec.name!r}: unknown source kind {kind!r} (file, sql, synthetic_voters)")
 
 
+def apply_filter(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """Keep the rows the spec's `source.filter` selects (main table, before sampling and joins)."""
+    conditions = spec.row_filter
+    if not conditions:
+        return frame, None
+    for i, cond in enumerate(conditions):
+        if cond["column"] not in frame.columns:
+            shown = ", ".join(map(str, list(frame.columns)[:30]))
+            raise SourceError(
+                f"dataset {spec.name!r}: source.filter[{i}] names column {cond['column']!r}, which the main "
+                f"table does not have (its columns: {shown})"
+            )
+    keep = rule_holds(frame, conditions)
+    report = {"rule": describe(conditions), "rows_before": len(frame), "rows_after": int(keep.sum())}
+    return frame.loc[keep].reset_index(drop=True), report
+
+
 def join_sources(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Left-join every configured side table; report unmatched and duplicated rows per join."""
     report: dict[str, Any] = {"source_rows": len(frame), "joins": []}
@@ -145,44 +330,138 @@ def join_sources(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, 
 
 
 def content_hash(frame: pd.DataFrame) -> str:
-    """Order-sensitive SHA-256 of a frame's columns, dtypes and values."""
+    """Order-sensitive SHA-256 of a frame's columns, value types and values, as its Parquet copy reads back.
+
+    Representations that a Parquet round trip changes hash alike: column names compare as text, text
+    in `object` columns as the `str` dtype, numbers in `object` columns as numbers, categorical columns
+    as their values, and a column mixing numbers and text as text (the way write_batch stores it).
+    """
+    canonical = _canonical(frame)
     digest = hashlib.sha256()
-    digest.update(json.dumps([[c, str(t)] for c, t in frame.dtypes.items()]).encode())
-    digest.update(np.ascontiguousarray(pd.util.hash_pandas_object(frame, index=False).to_numpy()).tobytes())
+    digest.update(json.dumps([[str(c), str(t)] for c, t in canonical.dtypes.items()]).encode())
+    if len(canonical.columns):
+        hashed = pd.util.hash_pandas_object(canonical, index=False).to_numpy()
+        digest.update(np.ascontiguousarray(hashed).tobytes())
     return digest.hexdigest()
+
+
+_ARROW_TYPED = {"integer", "floating", "mixed-integer-float", "datetime", "datetime64", "timedelta", "timedelta64"}
+
+
+def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with representation-only differences removed (see content_hash)."""
+    columns = {}
+    for i, (_, series) in enumerate(frame.items()):
+        series = series.reset_index(drop=True)
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = pd.Series(np.asarray(series))
+        if series.dtype == object:
+            series = _canonical_object(series)
+        elif pd.api.types.is_string_dtype(series.dtype) and series.dtype != "str":
+            series = series.astype("str")  # the `string` dtypes (python or pyarrow storage) hash as `str`
+        columns[i] = series
+    canonical = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
+    canonical.columns = [str(c) for c in frame.columns]
+    return canonical
+
+
+def _canonical_object(series: pd.Series) -> pd.Series:
+    """An `object` column as Parquet gives it back: text as `str`, numbers typed, a mix of both as text."""
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind in {"string", "empty"}:
+        return series.astype("str")
+    if not _arrow_holds(series):
+        return series.astype("str")
+    if kind in _ARROW_TYPED:  # Parquet gives these back typed: 1, 2 as int64; 1, None as float64
+        return pa.array(series, from_pandas=True).to_pandas()
+    if kind == "mixed":  # lists or mappings (a SQL array, a JSON column): hash their JSON text
+        return series.map(lambda v: json.dumps(_plain(v), sort_keys=True, default=str), na_action="ignore")
+    return series
+
+
+def _plain(value: Any) -> Any:
+    """Containers as plain lists and dicts, whichever way they were read (numpy arrays after Parquet)."""
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _arrow_holds(series: pd.Series) -> bool:
+    """Whether Parquet can store an object column as it is (a mix of numbers and text cannot)."""
+    try:
+        pa.array(series, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def _storable(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The frame as Parquet can hold it: text column names, and columns mixing numbers and text stored as text."""
+    names = [str(c) for c in frame.columns]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise SourceError(f"the batch would hold duplicated column names {duplicated}")
+    frame = frame.set_axis(names, axis=1)
+    as_text = [n for n in names if frame[n].dtype == object and not _arrow_holds(frame[n])]
+    if as_text:  # e.g. codes 1, 2 and "DK" in one column: kept as written, as text ("1", "2", "DK")
+        frame = frame.assign(**{name: frame[name].astype("str") for name in as_text})
+    return frame, as_text
 
 
 def write_batch(
     frame: pd.DataFrame, spec: DatasetSpec, source: dict[str, Any], join_report: dict[str, Any]
 ) -> BatchRef:
-    """Freeze a frame as an immutable batch; an identical batch already written is reused."""
-    digest = content_hash(frame)
+    """Freeze a frame as an immutable batch; an identical batch already written is reused.
+
+    The hash is taken from the Parquet file read back, so `load_batch` sees exactly what was hashed.
+    """
+    frame, as_text = _storable(frame)
+    if as_text:
+        join_report = {**join_report, "stored_as_text": as_text}
     root = workspace_root() / "batches" / spec.name
-    final = root / digest[:16]
-    manifest_path = final / "manifest.json"
-    if manifest_path.exists():
-        return BatchRef.from_dict(json.loads(manifest_path.read_text()))
-    ref = BatchRef(
-        dataset=spec.name,
-        path=str(final / "batch.parquet"),
-        content_hash=digest,
-        rows=len(frame),
-        columns=list(frame.columns),
-        source=source,
-        join_report=join_report,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
-        frame.to_parquet(staging / "batch.parquet", index=False)
+        try:
+            frame.to_parquet(staging / "batch.parquet", index=False)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise SourceError(f"dataset {spec.name!r}: the batch cannot be stored as Parquet ({exc})") from exc
+        stored = pd.read_parquet(staging / "batch.parquet")
+        digest = content_hash(stored)
+        final = root / digest[:16]
+        manifest_path = final / "manifest.json"
+        if manifest_path.exists():
+            return BatchRef.from_dict(json.loads(manifest_path.read_text()))
+        ref = BatchRef(
+            dataset=spec.name,
+            path=str(final / "batch.parquet"),
+            content_hash=digest,
+            rows=len(stored),
+            columns=list(stored.columns),
+            source=source,
+            join_report=join_report,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         (staging / "manifest.json").write_text(json.dumps(ref.to_dict(), indent=2))
-        os.replace(staging, final)  # atomic: readers see the whole batch or none of it
-    except OSError:
+        try:
+            os.replace(staging, final)  # atomic: readers see the whole batch or none of it
+        except OSError:
+            if not manifest_path.exists():
+                raise
+        return ref
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        if not manifest_path.exists():
-            raise
-    return ref
+
+
+def _main_path(spec: DatasetSpec, path: str | None) -> Path | None:
+    """The main source's file, when it is a file."""
+    if path:
+        return Path(path)
+    if spec.source.get("kind") == "file":
+        return spec.resolve_path(spec.source["path"])
+    return None
 
 
 def collect_batch(
@@ -196,22 +475,67 @@ def collect_batch(
     """Read, join, sample and freeze a dataset's batch; PII and unused columns never reach it.
 
     `sample_rows` sets the generated size for synthetic sources and a seeded random sample for
-    the others. `path` replaces the configured main source with a CSV/Parquet file.
+    the others. `path` replaces the configured main source with a CSV/Parquet file. A file that
+    cannot be used (unreadable, or without any configured column) raises BadFileError naming the
+    problem, and a copy goes to `<workspace>/quarantine/<dataset>/raw-<hash>/` with a note.
     """
+    try:
+        frame, source, join_report = _collect(spec, sample_rows, seed, sql_url, path, extra_paths)
+    except BadFileError as exc:
+        if not exc.path.is_file():
+            raise
+        target = quarantine_file(spec.name, exc)
+        raise BadFileError(exc.path, exc.problem, quarantined=target) from None
+    return write_batch(frame, spec, source, join_report)
+
+
+def _collect(
+    spec: DatasetSpec,
+    sample_rows: int | None,
+    seed: int,
+    sql_url: str | None,
+    path: str | None,
+    extra_paths: list[str] | None,
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """The batch's frame, its source description and join report (collect_batch without the writing)."""
     frame = _read_primary(spec, sample_rows, sql_url, path)
+    _require_columns(frame, spec, _main_path(spec, path))
+    frame, filter_report = apply_filter(frame, spec)
     if sample_rows and spec.source["kind"] != "synthetic_voters" and len(frame) > sample_rows:
         frame = frame.sample(n=int(sample_rows), random_state=seed).sort_index()
     frame, join_report = join_sources(frame.reset_index(drop=True), spec)
     # Only configured roles are kept: PII and anything unlisted stay in the source system.
     kept = [c for c in spec.kept_columns if c in frame.columns]
+    if not kept:
+        raise SourceError(
+            f"dataset {spec.name!r}: none of the configured columns ({', '.join(spec.kept_columns)}) is in the "
+            "joined sources; nothing to keep"
+        )
     join_report["dropped_columns"] = sorted(set(frame.columns) - set(kept))
+    if filter_report:
+        join_report["filter"] = filter_report
     frame = frame[kept]
     if extra_paths:  # recent labelled production windows, already in the batch's shape
         extras = [read_table(Path(p)) for p in extra_paths]
         for p, extra in zip(extra_paths, extras, strict=True):
-            missing = sorted(set(kept) - set(extra.columns))
+            missing = [c for c in kept if c not in extra.columns]
+            if len(missing) == len(kept):
+                raise BadFileError(
+                    Path(p),
+                    f"none of the batch's columns is in it (missing: {', '.join(missing)}); "
+                    f"{_header_hint(list(extra.columns))}",
+                )
             if missing:
-                raise SourceError(f"extra batch {p} lacks columns {missing}")
+                raise BadFileError(Path(p), f"an extra batch lacks columns {missing}")
+        # The population the filter defines holds for added batches too, where they carry its columns.
+        filter_columns = {c["column"] for c in spec.row_filter}
+        if filter_columns:
+            checked = [all(c in e.columns for c in filter_columns) for e in extras]
+            extras = [e.loc[rule_holds(e, spec.row_filter)] if ok else e for e, ok in zip(extras, checked, strict=True)]
+            join_report["extra_filter"] = {
+                "applied_to": [p for p, ok in zip(extra_paths, checked, strict=True) if ok],
+                "not_applicable": [p for p, ok in zip(extra_paths, checked, strict=True) if not ok],
+            }
         frame = pd.concat([frame, *[e[kept] for e in extras]], ignore_index=True)
         join_report["extra_rows"] = sum(len(e) for e in extras)
         join_report["source_rows"] = join_report["source_rows"] + join_report["extra_rows"]
@@ -221,7 +545,7 @@ def collect_batch(
         "sample_rows": sample_rows,
         "extra_batches": list(extra_paths or []),
     }
-    return write_batch(frame, spec, source, join_report)
+    return frame, source, join_report
 
 
 def load_batch(ref: BatchRef | dict[str, Any]) -> pd.DataFrame:

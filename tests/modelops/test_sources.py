@@ -8,6 +8,7 @@ import json
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,6 +20,7 @@ from modelops.sources import (
     join_sources,
     load_batch,
     sql_url_from_uri,
+    write_batch,
 )
 
 ANES_SHA256 = "eea949100c18b7aceff105f8b9e38f5f4eda09c9d32f5468397ac742e68b12dd"
@@ -144,3 +146,56 @@ def test_airflow_connection_uris_become_sqlalchemy_urls():
     assert sql_url_from_uri("postgres://u:p@h:5432/db") == "postgresql+psycopg2://u:p@h:5432/db"
     assert sql_url_from_uri("postgresql://h/db") == "postgresql+psycopg2://h/db"
     assert sql_url_from_uri("sqlite:///x.db") == "sqlite:///x.db"
+
+
+SHAPES = {
+    "all-null object column": lambda: pd.DataFrame({"a": [1, 2, 3], "b": pd.Series([None] * 3, dtype=object)}),
+    "all-NaN float column": lambda: pd.DataFrame({"a": [1, 2, 3], "b": [np.nan] * 3}),
+    "mixed object column": lambda: pd.DataFrame({"a": pd.Series([1, "DK", 2.5, None], dtype=object)}),
+    "numbers in an object column": lambda: pd.DataFrame({"a": pd.Series([1, None, 3], dtype=object)}),
+    "text as object": lambda: pd.DataFrame({"a": pd.Series(["x", None, "y"], dtype=object)}),
+    "text as str": lambda: pd.DataFrame({"a": pd.Series(["x", None, "y"], dtype="str")}),
+    "text as string": lambda: pd.DataFrame({"a": pd.Series(["x", None, "y"], dtype="string")}),
+    "categorical text": lambda: pd.DataFrame({"a": pd.Categorical(["x", "y", None, "x"])}),
+    "categorical codes": lambda: pd.DataFrame({"a": pd.Categorical([1, 2, None, 1])}),
+    "single column": lambda: pd.DataFrame({"only": [0.5]}),
+    "zero rows": lambda: pd.DataFrame({"a": pd.Series([], dtype="int64"), "b": pd.Series([], dtype=object)}),
+    "integer column names": lambda: pd.DataFrame({0: [1, 2], 1: ["a", "b"]}),
+    "a non-range index": lambda: pd.DataFrame({"a": [1, 2, 3]}, index=[10, 20, 5]),
+    "nullable integers and booleans": lambda: pd.DataFrame(
+        {"a": pd.array([1, None], dtype="Int64"), "b": pd.array([True, None], dtype="boolean")}
+    ),
+    "timestamps": lambda: pd.DataFrame({"a": pd.to_datetime(["2024-11-05", None]), "b": [True, False]}),
+    "lists": lambda: pd.DataFrame({"a": [[1, 2], [3]]}),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+def test_content_hash_survives_the_parquet_round_trip(workspace, settings, shape):
+    frame = shape()
+    batch = write_batch(frame, settings.dataset("anes96_vote"), {"kind": "file"}, {})
+    assert content_hash(frame) == batch.content_hash == content_hash(pd.read_parquet(batch.path))
+    assert len(load_batch(batch)) == len(frame)  # never a false "changed since collection"
+
+
+def test_equivalent_representations_hash_alike_and_other_content_does_not():
+    text = ["x", None, "y"]
+    assert content_hash(pd.DataFrame({"a": pd.Series(text, dtype=object)})) == content_hash(
+        pd.DataFrame({"a": pd.Series(text, dtype="str")})
+    )
+    assert content_hash(pd.DataFrame({0: [1]})) == content_hash(pd.DataFrame({"0": [1]}))
+    assert content_hash(pd.DataFrame({"a": ["x", "y"]})) != content_hash(pd.DataFrame({"a": ["x", "z"]}))
+    assert content_hash(pd.DataFrame({"a": [1, 2]})) != content_hash(pd.DataFrame({"a": ["1", "2"]}))
+
+
+def test_a_column_mixing_numbers_and_text_is_stored_as_text(workspace, settings, tmp_path):
+    spec = settings.dataset("anes96_vote")
+    source = pd.read_csv(REPO_ROOT / "include" / "data" / "anes96.csv")
+    source.head(100).to_parquet(tmp_path / "main.parquet", index=False)
+    extra = source.tail(20).astype({"educ": object})
+    extra.loc[extra.index[3], "educ"] = "DK"  # an extract holding one text code: its whole column reads as text
+    extra.to_csv(tmp_path / "extra.csv", index=False)
+    batch = collect_batch(spec, path=str(tmp_path / "main.parquet"), extra_paths=[str(tmp_path / "extra.csv")])
+    frame = load_batch(batch)
+    assert batch.join_report["stored_as_text"] == ["educ"]
+    assert frame["educ"].tolist()[:3] == [str(v) for v in source["educ"][:3]] and "DK" in set(frame["educ"])

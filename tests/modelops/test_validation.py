@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from modelops.sources import collect_batch
-from modelops.validation import DataValidationError, validate_batch
+from modelops.config import DatasetSpec
+from modelops.sources import BatchRef, collect_batch, content_hash, read_table, write_batch
+from modelops.validation import (
+    MAX_TEXT_LENGTH,
+    PII_EXPECTATION,
+    PII_PATTERNS,
+    REDACTED,
+    DataValidationError,
+    format_failures,
+    validate_batch,
+    validate_frame,
+)
 
 
 @pytest.fixture
@@ -58,7 +69,7 @@ def test_bad_batch_is_quarantined_and_every_problem_is_named(workspace, voter_sp
     assert ("expect_column_values_to_be_between", "age") in failed
     assert ("expect_column_values_to_be_in_set", "party") in failed
     assert ("expect_column_values_to_not_be_null", "education") in failed
-    assert ("expect_column_values_to_be_unique", "voter_id") in failed
+    assert ("expect_compound_columns_to_be_unique", "voter_id+cycle") in failed  # a voter once per cycle
     assert ("expect_column_values_to_not_match_regex_list", "gender") in failed
     assert "150" in message and "XYZ" in message and "nothing was trained or registered" in message
     quarantined = Path(caught.value.report.report_dir).parent
@@ -90,4 +101,192 @@ def test_missing_column_and_single_class_target_fail(workspace, settings, tmp_pa
         validate_batch(collect_batch(spec, path=str(tmp_path / "broken.csv")), spec)
     failed = {f["expectation"]: f for f in caught.value.report.failed}
     assert failed["expect_table_columns_to_match_set"]["details"]["mismatched"]["missing"] == ["TVnews"]
-    assert "expect_column_unique_value_count_to_be_between" in failed
+    assert failed["labelled_rows_hold_negative_class"]["observed_value"] == "0 negative rows among 944 labelled"
+
+
+# --- Bad files, told plainly: linear checks, no PII copied, truly bad rows, readable reports -------------
+
+SURVEY = DatasetSpec(
+    name="survey",
+    description="a small survey extract",
+    source={"kind": "file", "path": "unused.csv"},
+    target="voted",
+    positive_class=1,
+    id_column="id",
+    numeric=("age",),
+    categorical=("comment", "code"),
+    validation={
+        "row_count": [1, None],
+        "ranges": {"age": [18, 110]},
+        "categories": {"code": [1, 2, 3, 4, 5, 6, 7], "voted": [0, 1]},
+    },
+    positive_labels=(1,),
+    negative_labels=(0,),
+)
+
+
+def _survey_csv(path: Path, rows: int = 200, **cells: dict[int, str]) -> pd.DataFrame:
+    """A survey extract as a CSV on disk (codes written as numbers), read back the way collection reads it."""
+    frame = pd.DataFrame(
+        {
+            "id": range(rows),
+            "age": [18 + i % 60 for i in range(rows)],
+            "comment": [("fine", "call back later", "moved away")[i % 3] for i in range(rows)],
+            "code": [1 + i % 7 for i in range(rows)],
+            "voted": [i % 2 for i in range(rows)],
+        }
+    ).astype({"comment": object, "code": object, "voted": object})
+    for column, values in cells.items():
+        frame[column] = frame[column].astype(object)
+        for row, value in values.items():
+            frame.loc[row, column] = value
+    frame.to_csv(path, index=False)
+    return read_table(path)
+
+
+def _ref(frame: pd.DataFrame) -> BatchRef:
+    return BatchRef(
+        dataset=SURVEY.name,
+        path="",
+        content_hash=content_hash(frame),
+        rows=len(frame),
+        columns=list(frame.columns),
+        source={},
+    )
+
+
+def _fail(workspace: Path, frame: pd.DataFrame) -> DataValidationError:
+    batch = write_batch(frame, SURVEY, {"kind": "file"}, {})
+    with pytest.raises(DataValidationError) as caught:
+        validate_batch(batch, SURVEY)
+    return caught.value
+
+
+def _written_reports(error: DataValidationError) -> dict[str, bytes]:
+    """Every file the gate wrote under the quarantine folder (the moved batch data itself aside)."""
+    folder = Path(error.report.report_dir).parent
+    return {str(p): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != "batch.parquet"}
+
+
+def test_twenty_very_long_values_fail_on_length_without_being_scanned(workspace, tmp_path):
+    long_values = {row: "x" * 200_000 for row in range(20)}
+    long_values[19] = "x" * 199_980 + " joe@example.com"  # PII inside over-long text: refused unread
+    frame = _survey_csv(tmp_path / "long.csv", comment=long_values)
+
+    error = _fail(workspace, frame)
+
+    (length,) = [f for f in error.report.failed if f["expectation"] == "text_length_at_most"]
+    assert length["column"] == "comment" and length["unexpected_count"] == 20 and length["rows"] == [0, 1, 2, 3, 4]
+    assert "values longer than 1000 characters in column 'comment': 20 rows (longest 200000)" in str(error)
+    assert not [f for f in error.report.failed if f["expectation"] == PII_EXPECTATION]  # never fed to the regex
+    assert len(str(error)) < 3000
+    assert all(b"x" * (MAX_TEXT_LENGTH + 1) not in data for data in _written_reports(error).values())
+    assert (Path(error.report.report_dir).parent / "batch.parquet").exists()  # quarantined
+
+
+@pytest.mark.parametrize(
+    ("text", "personal"),
+    [
+        ("write to joe.bloggs@example.com today", True),
+        ("a+b@mail.example.co.uk", True),
+        ("x@y.io", True),
+        ("ssn 123-45-6789", True),
+        ("(555) 123-4567", True),
+        ("555.123.4567", True),
+        ("call back later", False),
+        ("user@localhost", False),
+        ("name@domain.c", False),
+        ("2024-01-15", False),
+        ("12-345-6789", False),
+        ("x" * 5000, False),
+        ("@" * 5000, False),
+        ("a@" * 2500, False),
+    ],
+)
+def test_pii_patterns_find_what_the_former_ones_found(text, personal):
+    current = any(re.search(p, text) for p in PII_PATTERNS)
+    former = any(re.search(p, text) for p in [r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", *PII_PATTERNS[1:]])
+    assert current == former == personal
+
+
+def test_pii_values_are_never_copied_into_messages_or_reports(workspace, tmp_path):
+    pii = {
+        "comment": {3: "write to joe.bloggs@example.com", 7: "ssn 123-45-6789", 11: "(555) 123-4567"},
+        "code": {20: "555-867-5309"},  # also an unexpected category: its example must not be the value
+        "voted": {30: "jane@example.org"},  # also an unlabelled row: label counts must not show it
+    }
+    error = _fail(workspace, _survey_csv(tmp_path / "pii.csv", **pii))
+
+    values = [v for cells in pii.values() for v in cells.values()]
+    written = _written_reports(error)
+    assert {Path(p).name for p in written} >= {"report.html", "result.json", "summary.json"}
+    for value in values:
+        assert value not in str(error)
+        assert value not in json.dumps(error.report.to_dict())
+        for path, data in written.items():
+            assert value.encode() not in data, (value, path)
+    checks = {(f["expectation"], f["column"]): f for f in error.report.failed}
+    comment = checks[(PII_EXPECTATION, "comment")]
+    assert comment["unexpected_count"] == 3 and comment["rows"] == [3, 7, 11] and "examples" not in comment
+    assert "3 bad rows at row positions 3, 7, 11\n" in str(error)
+    assert checks[(PII_EXPECTATION, "code")]["rows"] == [20]
+    assert checks[("expect_column_values_to_be_in_set", "code")]["examples"] == [REDACTED]
+    assert error.report.labels["other_values"] == {REDACTED: 1}
+
+
+def test_numeric_codes_read_as_text_count_only_the_truly_bad_rows(tmp_path):
+    frame = _survey_csv(tmp_path / "dk.csv", code={57: "DK"})
+    assert not pd.api.types.is_numeric_dtype(frame["code"])  # one text value: the whole column reads as text
+    before = frame["code"].tolist()
+
+    report, _ = validate_frame(frame, SURVEY, _ref(frame))
+
+    (bad,) = report.failed
+    assert (bad["expectation"], bad["column"]) == ("expect_column_values_to_be_in_set", "code")
+    assert bad["unexpected_count"] == 1 and bad["examples"] == ["DK"] and bad["rows"] == [57]
+    assert "1 bad row at row position 57; e.g. ['DK']" in format_failures(report.failed)
+    assert frame["code"].tolist() == before  # the batch itself is not changed
+    clean = _survey_csv(tmp_path / "clean.csv")
+    assert validate_frame(clean, SURVEY, _ref(clean))[0].success
+
+
+def test_a_numeric_column_read_as_text_names_only_the_values_that_are_not_numbers(tmp_path):
+    frame = _survey_csv(tmp_path / "age.csv", age={4: "DK", 11: "joe@example.com"})
+    report, _ = validate_frame(frame, SURVEY, _ref(frame))
+    checks = {f["expectation"]: f for f in report.failed if f["column"] == "age"}
+    numbers = checks["values_are_numbers"]
+    assert numbers["unexpected_count"] == 2 and numbers["rows"] == [4, 11]
+    assert numbers["examples"] == ["DK", REDACTED]
+    assert checks["expect_column_values_to_be_in_type_list"]["observed_value"] == "str"
+
+
+def test_the_failure_message_reads_headline_rules_then_where_things_lie(workspace, tmp_path):
+    error = _fail(workspace, _survey_csv(tmp_path / "bad.csv", code={5: "DK"}, age={9: 150}))
+    lines = str(error).splitlines()
+    folder = Path(error.report.report_dir).parent
+    assert re.fullmatch(
+        r"batch [0-9a-f]{16} of dataset 'survey' failed validation: 2 of \d+ expectations failed", lines[0]
+    )
+    assert lines[1].startswith("  - expect_column_values_to_be_between on 'age' (value range): 1 bad row at row")
+    assert lines[2].startswith("  - expect_column_values_to_be_in_set on 'code' (allowed categories): 1 bad row")
+    assert lines[3:] == [
+        f"batch quarantined at {folder}",
+        f"report: {folder / 'validation' / 'report.html'}",
+        "nothing was trained or registered",
+    ]
+
+
+def test_the_report_loads_nothing_from_the_network_and_shows_failures_first(workspace, tmp_path):
+    error = _fail(workspace, _survey_csv(tmp_path / "bad.csv", code={5: "DK"}, comment={8: "x" * 2000}))
+    page = (Path(error.report.report_dir) / "report.html").read_text()
+
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"<script[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//", page, re.IGNORECASE)
+    assert not re.search(r"<link[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//", page, re.IGNORECASE)
+    assert not re.search(r"\b(?:src|href)\s*=\s*[\"']?https?://|url\(\s*[\"']?https?://", page, re.IGNORECASE)
+    assert "<style>" in page
+    summary = page.index('class="modelops-summary failed"')
+    assert summary < page.index("text_length_at_most") < page.index('id="section-1"')  # our checks on top
+    icons = re.findall(r'<i class="fas (fa-times|fa-check-circle) text-(?:danger|success)" >', page)
+    assert icons[0] == "fa-times" and "fa-check-circle" in icons  # the GX rows: failed ones first
+    assert icons.index("fa-check-circle") == icons.count("fa-times")

@@ -1,0 +1,239 @@
+"""Bad files, told plainly: an unusable source fails at once in collect, naming the file and the problem,
+with a copy of the raw file quarantined beside a note; nothing reaches the batch store."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from modelops.config import REPO_ROOT
+from modelops.sources import BadFileError, SourceError, collect_batch, read_table
+
+ANES = REPO_ROOT / "include" / "data" / "anes96.csv"
+
+
+def _anes(rows: int = 30) -> pd.DataFrame:
+    return pd.read_csv(ANES).head(rows)
+
+
+def _csv_text(rows: int = 30) -> str:
+    return _anes(rows).to_csv(index=False)
+
+
+def _empty(tmp_path: Path) -> tuple[Path, str]:
+    path = tmp_path / "extract.csv"
+    path.write_bytes(b"")
+    return path, "file is empty"
+
+
+def _latin1(tmp_path: Path) -> tuple[Path, str]:
+    frame = _anes()
+    frame["respondent_id"] = frame["respondent_id"].astype(str)
+    frame.loc[4, "respondent_id"] = "café-4"
+    path = tmp_path / "extract.csv"
+    data = frame.to_csv(index=False).encode("latin-1")
+    path.write_bytes(data)
+    offset = data.index("é".encode("latin-1"))
+    return path, f"not UTF-8 text (byte 0xe9 at offset {offset}); save it as UTF-8"
+
+
+def _utf16(tmp_path: Path) -> tuple[Path, str]:
+    path = tmp_path / "extract.csv"
+    path.write_bytes(_csv_text().encode("utf-16"))
+    return path, "not UTF-8 text (byte 0xff at offset 0); save it as UTF-8 (it starts with a UTF-16 byte-order mark"
+
+
+def _truncated_parquet(tmp_path: Path) -> tuple[Path, str]:
+    path = tmp_path / "extract.parquet"
+    _anes(300).to_parquet(path, index=False)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path, "truncated or corrupt Parquet: the file ends without the Parquet footer"
+
+
+def _ragged(tmp_path: Path) -> tuple[Path, str]:
+    lines = _csv_text().splitlines()
+    lines[11] += ",oops"  # line 12 of the file (the header is line 1)
+    path = tmp_path / "extract.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path, "row 12 has 12 fields, the header has 11"
+
+
+def _ragged_first_row(tmp_path: Path) -> tuple[Path, str]:
+    lines = _csv_text().splitlines()
+    lines[1] += ",oops"  # pandas would silently make the first column an index
+    path = tmp_path / "extract.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path, "row 2 has 12 fields, the header has 11"
+
+
+BAD_FILES = {
+    "zero bytes": _empty,
+    "latin-1 text": _latin1,
+    "utf-16 text": _utf16,
+    "truncated parquet": _truncated_parquet,
+    "a row with more fields than the header": _ragged,
+    "a first row with more fields than the header": _ragged_first_row,
+}
+
+
+def _batches(workspace: Path) -> list[Path]:
+    root = workspace / "batches"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+@pytest.mark.parametrize("make", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_read_table_names_the_file_and_the_problem(tmp_path, make):
+    path, problem = make(tmp_path)
+    with pytest.raises(BadFileError) as caught:
+        read_table(path)
+    assert str(caught.value).startswith(f"cannot use {path}: ")
+    assert problem in str(caught.value)
+    assert isinstance(caught.value, SourceError)  # the DAG's collect task fails without retrying on this
+
+
+@pytest.mark.parametrize("make", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_collect_quarantines_an_unusable_file_with_a_note_and_writes_no_batch(workspace, settings, tmp_path, make):
+    path, problem = make(tmp_path)
+    with pytest.raises(SourceError) as caught:
+        collect_batch(settings.dataset("anes96_vote"), path=str(path))
+
+    message = str(caught.value)
+    assert str(path) in message and problem in message
+    (folder,) = (workspace / "quarantine" / "anes96_vote").glob("raw-*")
+    assert f"the file was copied to {folder}" in message
+    assert (folder / path.name).read_bytes() == path.read_bytes()
+    assert problem in (folder / "note.txt").read_text()
+    note = json.loads((folder / "note.json").read_text())
+    assert note["file"] == str(path) and problem in note["problem"]
+    assert _batches(workspace) == []
+
+
+def test_the_offset_of_a_bad_byte_is_its_place_in_the_whole_file(tmp_path):
+    path = tmp_path / "big.csv"
+    head = ("a,b\n" + "1,plain ascii text\n" * 70_000).encode()  # past the 1 MiB read chunk
+    path.write_bytes(head + "2,Zoë\n".encode("latin-1"))
+    with pytest.raises(BadFileError, match=rf"byte 0xeb at offset {len(head) + 4}\)"):
+        read_table(path)
+
+
+def test_a_truncated_extra_batch_is_named_and_quarantined(workspace, settings, tmp_path):
+    path, problem = _truncated_parquet(tmp_path)
+    with pytest.raises(SourceError) as caught:
+        collect_batch(settings.dataset("anes96_vote"), extra_paths=[str(path)])
+    assert str(path) in str(caught.value) and problem in str(caught.value)
+    assert len(list((workspace / "quarantine" / "anes96_vote").glob("raw-*"))) == 1
+    assert _batches(workspace) == []
+
+
+def test_a_semicolon_file_is_refused_naming_the_missing_columns_and_the_delimiter(workspace, settings, tmp_path):
+    spec = settings.dataset("anes96_vote")
+    path = tmp_path / "extract.csv"
+    frame = _anes().assign(**{f"extra_{i}": i for i in range(30)})  # a long header: shown shortened
+    frame.to_csv(path, index=False, sep=";")
+
+    with pytest.raises(SourceError) as caught:
+        collect_batch(spec, path=str(path))
+
+    message = str(caught.value)
+    assert f"cannot use {path}: none of the configured columns is in it" in message
+    assert f"(missing: {', '.join(spec.kept_columns)})" in message
+    assert "it was read as 1 column with the header 'respondent_id;popul;TVnews;" in message
+    assert "extra_29" not in message and "...'" in message  # the header is shown shortened
+    assert "the delimiter may be wrong: the header is separated by semicolons" in message
+    assert _batches(workspace) == []  # no column-less batch left behind
+    (folder,) = (workspace / "quarantine" / spec.name).glob("raw-*")
+    assert "the delimiter may be wrong" in (folder / "note.txt").read_text()
+
+
+def test_a_file_missing_some_columns_is_collected_for_validation_to_judge(workspace, settings, tmp_path):
+    path = tmp_path / "extract.csv"
+    _anes(200).drop(columns=["TVnews", "income"]).to_csv(path, index=False)
+    batch = collect_batch(settings.dataset("anes96_vote"), path=str(path))
+    assert "TVnews" not in batch.columns and "age" in batch.columns
+
+
+def _fake_airflow(tmp_path: Path, log: str) -> dict[str, str]:
+    """A working copy where `.venv/bin/airflow dags test` prints `log` and fails, as a real failed run does."""
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / "canned.log").write_text(log)
+    airflow = tmp_path / ".venv" / "bin" / "airflow"
+    airflow.write_text(f"#!/usr/bin/env bash\ncat {tmp_path / 'canned.log'}\nexit 1\n")
+    airflow.chmod(airflow.stat().st_mode | stat.S_IEXEC)
+    return {**os.environ, "MODELOPS_HOME": str(tmp_path / "home")}
+
+
+def _task_log(message: str) -> str:
+    """The tail of a real `airflow dags test` log whose task raised AirflowFailException(message) from exc."""
+    return "\n".join(
+        [
+            "2026-11-23T11:29:58.100000Z [info     ] [DAG TEST] starting task_id=validate map_index=-1 [airflow]",
+            "2026-11-23T11:30:01.634034Z [error    ] Task failed with exception     [task] loc=task_runner.py:1639",
+            "Traceback (most recent call last):",
+            '  File "/work/main/dags/modelops_training.py", line 130, in validate',
+            "    return validate_batch(batch, spec).to_dict()",
+            "           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^",
+            '  File "/work/main/include/modelops/validation.py", line 612, in validate_batch',
+            "    raise DataValidationError(message, report)",
+            f"modelops.validation.DataValidationError: {message}",
+            "",
+            "The above exception was the direct cause of the following exception:",
+            "",
+            "Traceback (most recent call last):",
+            '  File "/work/main/.venv/lib/python3.11/site-packages/airflow/sdk/execution_time/task_runner.py", line 1',
+            "    result = _execute_task(context=context, ti=ti, log=log)",
+            '  File "/work/main/dags/modelops_training.py", line 132, in validate',
+            "    raise AirflowFailException(str(exc)) from exc",
+            f"airflow.sdk.exceptions.AirflowFailException: {message}",
+            "2026-11-23T11:30:01.640681Z [info     ] ::group::Post Execute          [task] loc=task_runner.py:1640",
+            "2026-11-23T11:30:01.666769Z [info     ] Task instance state updated [airflow] new_state=failed",
+            "2026-11-23T11:30:01.697252Z [info     ] [DAG TEST] end task task_id=validate map_index=-1 [airflow]",
+            "DagRun failed",
+            "",
+        ]
+    )
+
+
+def _run_training(tmp_path: Path, message: str) -> str:
+    env = _fake_airflow(tmp_path, _task_log(message))
+    done = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "run_training.sh"), "{}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    return done.stdout.split("The DAG run FAILED:\n", 1)[1]
+
+
+def test_run_training_prints_the_headline_rules_and_report_path_first(tmp_path):
+    message = (
+        "batch 1fa4f08c71d7bcd0 of dataset 'anes96_vote' failed validation: 2 of 34 expectations failed\n"
+        "  - expect_column_values_to_be_between on 'age' (value range): 1 bad row at row position 3; e.g. ['999']\n"
+        "  - text_length_at_most on 'comment' (text values at most 1000 characters): 2 bad rows at row positions 0, 1\n"
+        "batch quarantined at /w/quarantine/anes96_vote/1fa4f08c71d7bcd0\n"
+        "report: /w/quarantine/anes96_vote/1fa4f08c71d7bcd0/validation/report.html\n"
+        "nothing was trained or registered"
+    )
+    shown = _run_training(tmp_path, message)
+    assert shown.startswith(message + "\n")  # whole, in order, the headline first
+    assert "raise AirflowFailException" not in shown and "Traceback" not in shown
+    assert shown.count("failed validation") == 1
+
+
+def test_run_training_prints_why_a_source_file_was_refused(tmp_path):
+    message = (
+        "cannot use /data/extract.parquet: truncated or corrupt Parquet: the file ends without the Parquet footer, "
+        "so it was cut short (an interrupted copy or download?); fetch or write it again\n"
+        "the file was copied to /w/quarantine/anes96_vote/raw-8a35eadb35d9 (note.txt says why); no batch was written"
+    )
+    shown = _run_training(tmp_path, message)
+    assert shown.startswith(message + "\n")
