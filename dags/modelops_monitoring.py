@@ -6,19 +6,35 @@ dataset's GX suite in production form), data drift per feature against the champ
 reference profile (KS / chi-squared p-values with Benjamini-Hochberg correction **and** an effect
 size: Wasserstein/std, Jensen-Shannon; PSI reported), prediction drift (score distribution), a
 label-free expected accuracy (CBPE) with its uncertainty, and — when labels have arrived for an
-earlier window — labelled performance against the champion's holdout and a calibration-change test
-(has the relation between inputs and outcome moved?).
+earlier window — labelled performance against the champion's holdout (overall and per protected
+slice) and a calibration-change test (has the relation between inputs and outcome moved?).
+Without an `id_column`, labels count only when a window is delivered with its target
+(`labeled/<window>.parquet`); otherwise labelled monitoring is skipped and the report says why.
 
-**Decision** (`decide` branch): `trigger_retraining` only when the breach persisted for
-`persistence` consecutive windows and no retraining was triggered within `cooldown_hours`; then the
-training DAG runs with a conf saying why and which labelled windows to add. A data-quality break
-alerts but never retrains. Every window's figures and verdict are appended to the
-`monitoring_history` table; the HTML report (a plot per drifted feature and the scores) and JSON go
-to the workspace and to the MLflow experiment `modelops/<dataset>/monitoring`. A breach sends a
-structured alert (log line, and the `modelops_alerts` connection's webhook when defined).
+**Each window is judged once.** A run without a `window` param judges the newest window and
+*skips* (every task) when that window was judged already, saying when; pass `window` to re-judge
+one on purpose.
 
-**Params**: `dataset`, `window` (default: newest), `thresholds` (overrides of `monitoring:` in
-`include/config/modelops.yaml`), `dry_run` (measure and report, but record nothing and trigger nothing).
+**Retraining needs evidence that the model suffers** (`decide` branch): `trigger_retraining` only
+when a signal listed in `monitoring.retrain_on` breached (default: `performance` = a labelled metric
+drop or a missed floor, `calibration` = concept drift, `prediction_drift`, `estimated_accuracy`),
+persisted for `persistence` consecutive windows, and no retraining was triggered within
+`cooldown_hours` (every retrain counts, one on the same window too). Input drift alone is `watch`
+and an alert. A labelled result judged within tolerance vetoes a retrain that only drift signals
+(data drift, prediction drift, estimated accuracy) ask for. A data-quality break or NaN/inf scores
+alert but never retrain. The training DAG runs with a conf saying why and which labelled windows
+to add.
+
+Every window's figures, signals and verdict are appended to the `monitoring_history` table; the
+HTML report (decision and signals, labelled performance per slice, the label-free estimate,
+calibration groups, plots) and JSON go to the workspace and to the MLflow experiment
+`modelops/<dataset>/monitoring`, with the run's resolved configuration. A breach sends a structured
+alert (log line, and the `modelops_alerts` connection's webhook when defined); a dry run never
+alerts; a failed `assess` sends a `modelops.monitoring.failure` alert.
+
+**Params**: `dataset`, `window` (default: newest, once), `thresholds` (overrides of `monitoring:` in
+`include/config/modelops.yaml`, `retrain_on` included), `dry_run` (measure and report, but record
+nothing, trigger nothing, alert nothing).
 """
 
 from __future__ import annotations
@@ -28,7 +44,7 @@ from datetime import datetime, timedelta
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, get_current_context, task
-from modelops_notifiers import BreachNotifier
+from modelops_notifiers import BreachNotifier, FailureNotifier
 
 from modelops.config import load_settings, settings_and_spec
 from modelops.handoffs import MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
@@ -59,60 +75,40 @@ def _settings_and_spec():
     render_template_as_native_obj=True,  # the retrain conf reaches the training DAG as a dict
     params={
         "dataset": Param(_SETTINGS.default_dataset, type="string", enum=sorted(_SETTINGS.datasets)),
-        "window": Param(None, type=["null", "string"], description="Window id to check; empty = the newest."),
+        "window": Param(
+            None, type=["null", "string"], description="Window id to (re-)judge; empty = the newest, once."
+        ),
         "thresholds": Param({}, type="object", description="Overrides of the configured monitoring thresholds."),
-        "dry_run": Param(False, type="boolean", description="Measure and report only: no history, no trigger."),
+        "dry_run": Param(
+            False, type="boolean", description="Measure and report only: no history, no trigger, no alert."
+        ),
     },
 )
 def modelops_monitoring():
-    @task
+    @task(on_failure_callback=FailureNotifier())
     def assess() -> dict:
-        """Measure the window, decide, write the report; nothing is recorded yet."""
-        from modelops import history, monitoring, registry, reports
-        from modelops.scenarios import list_windows
+        """Measure the window, decide, write the report, log the MLflow run; nothing is recorded yet."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from modelops import history, monitoring
 
         settings, spec = _settings_and_spec()
         context = get_current_context()
         params = context["params"]
-        window_id = params["window"] or (list_windows(spec) or [None])[-1]
-        if window_id is None:
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            raise AirflowSkipException(f"no production windows for {spec.name} yet")
-        thresholds = monitoring.thresholds_for(settings, params["thresholds"])
         rows = history.read_monitoring_history(spec.name)
-        judged = {r["labeled_window"] for r in rows if r["labeled_window"] and not r["dry_run"]}
-        report, plot = monitoring.assess_window(spec, settings, window_id, thresholds, judged)
-        window_end = context["dag_run"].run_after
-        decision = monitoring.decide_action(report, rows, thresholds, window_end)
-        html = reports.render_window_report(report, decision, plot, monitoring.report_folder(spec, window_id))
-        run_id = registry.log_monitoring(
-            spec.name,
+        window_id, skip = monitoring.choose_window(spec, params["window"], rows)
+        if window_id is None:
+            raise AirflowSkipException(skip)
+        return monitoring.monitor_window(
+            spec,
+            settings,
             window_id,
-            monitoring.summary_metrics(report),
-            monitoring.to_json(report),
-            str(html),
-            {"modelops.action": decision["action"], "airflow.run_id": context["run_id"]},
+            params["thresholds"],
+            bool(params["dry_run"]),
+            context["dag_run"].run_after,
+            context["run_id"],
+            rows,
         )
-        return {
-            "dataset": spec.name,
-            "window_id": window_id,
-            "window_end": window_end.isoformat(),
-            "model_name": report["model_name"],
-            "model_version": report["model_version"],
-            "breach": report["breach"],
-            "reasons": report["reasons"],
-            **decision,
-            "dry_run": bool(params["dry_run"]),
-            "report_path": str(html),
-            "mlflow_run_id": run_id,
-            "history_row": monitoring.to_json(
-                monitoring.history_row(
-                    report, decision, window_end, context["run_id"], bool(params["dry_run"]), str(html)
-                )
-            ),
-            "retrain_conf": monitoring.retrain_conf(spec, report, decision),
-        }
 
     @task.branch
     def decide(outcome: dict) -> str:
@@ -130,17 +126,9 @@ def modelops_monitoring():
     @task(trigger_rule="none_failed_min_one_success", on_success_callback=BreachNotifier())
     def record(outcome: dict) -> dict:
         """Append the window's figures and verdict to monitoring_history (not in a dry run)."""
-        from datetime import datetime as dt
+        from modelops import monitoring
 
-        from modelops import history
-
-        if not outcome["dry_run"]:
-            row = dict(outcome["history_row"])
-            row["window_end"] = dt.fromisoformat(row["window_end"])
-            history.record_window(row)
-        return {k: v for k, v in outcome.items() if k not in {"history_row", "retrain_conf"}} | {
-            "run_id": get_current_context()["run_id"]
-        }
+        return monitoring.record_outcome(outcome, get_current_context()["run_id"])
 
     outcome = assess()
     branch = decide(outcome)

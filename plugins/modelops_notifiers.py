@@ -1,14 +1,15 @@
-"""Airflow notifier for monitoring breaches: a structured log line, and a webhook when configured.
+"""Airflow notifiers for monitoring: breaches and failures, as a structured log line and a webhook.
 
 The webhook URL comes from the Airflow connection `modelops_alerts` (optional), e.g.
 `AIRFLOW_CONN_MODELOPS_ALERTS=http://127.0.0.1:9000/hooks/modelops`. Delivery problems are logged,
-never fatal: the monitoring verdict is already recorded when the notifier runs.
+never fatal: the monitoring verdict is already recorded when the breach notifier runs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from airflow.sdk import BaseNotifier
 
@@ -31,8 +32,8 @@ def _webhook_url(conn_id: str) -> str | None:
     return f"{conn.conn_type or 'http'}://{conn.host}{port}{path}"
 
 
-class BreachNotifier(BaseNotifier):
-    """Alerts when the task it is attached to returned an outcome with `breach: true`."""
+class _AlertNotifier(BaseNotifier):
+    """Logs an alert and posts it to the `conn_id` webhook when one is defined."""
 
     template_fields = ("conn_id",)
 
@@ -40,15 +41,11 @@ class BreachNotifier(BaseNotifier):
         super().__init__()
         self.conn_id = conn_id
 
-    def notify(self, context) -> None:
-        from modelops.alerts import build_alert, post_webhook
+    def deliver(self, alert: dict[str, Any]) -> None:
+        """Log the alert, then POST it (a delivery failure is logged, never raised)."""
+        from modelops.alerts import post_webhook
 
-        ti = context["ti"]
-        outcome = ti.xcom_pull(task_ids=ti.task_id)
-        if not outcome or not outcome.get("breach"):
-            return
-        alert = build_alert(outcome)
-        log.warning("MODELOPS ALERT %s", json.dumps(alert))
+        log.warning("MODELOPS ALERT %s", json.dumps(alert, default=str))
         url = _webhook_url(self.conn_id)
         if url is None:
             return
@@ -57,3 +54,35 @@ class BreachNotifier(BaseNotifier):
             log.info("alert delivered to %s (HTTP %s)", url, status)
         except OSError as exc:
             log.error("alert delivery to %s failed: %s", url, exc)
+
+
+class BreachNotifier(_AlertNotifier):
+    """Alerts when the task it is attached to returned an outcome with `breach: true` (never for a dry run)."""
+
+    def notify(self, context) -> None:
+        from modelops.alerts import build_alert, should_alert
+
+        ti = context["ti"]
+        outcome = ti.xcom_pull(task_ids=ti.task_id)
+        if should_alert(outcome):
+            self.deliver(build_alert(outcome))
+
+
+class FailureNotifier(_AlertNotifier):
+    """Alerts when the task it is attached to failed (as its on_failure_callback): kind modelops.monitoring.failure."""
+
+    def notify(self, context) -> None:
+        from modelops.alerts import build_failure_alert
+
+        ti = context["ti"]
+        if (context.get("params") or {}).get("dry_run"):  # a dry run alerts nobody, even when it fails
+            return
+        self.deliver(
+            build_failure_alert(
+                ti.dag_id,
+                ti.task_id,
+                context.get("run_id"),
+                dict(context.get("params") or {}),
+                context.get("exception"),
+            )
+        )

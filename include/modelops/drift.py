@@ -9,6 +9,10 @@ current rows), which is what keeps 1M rows x 20 columns under a second. Signific
 wolf on large samples, so a column drifts only when its Benjamini-Hochberg adjusted p-value is
 below `alpha` AND its effect size (Wasserstein distance / reference std for numeric columns,
 Jensen-Shannon distance for categorical ones) reaches the configured minimum.
+
+Categories are compared by value, never by their text: `category_labels` is the one place that
+names a level, so an integer-coded column that gained a missing value (and became float) still
+reads 1, 2, 3 and not 1.0, 2.0, 3.0.
 """
 
 from __future__ import annotations
@@ -25,6 +29,56 @@ MAX_CATEGORIES = 50
 OTHER = "__other__"
 MISSING = "__missing__"
 EPS = 1e-4
+
+
+# --- category labels -----------------------------------------------------------------------
+
+
+def category_label(value: Any) -> str:
+    """One category value as text, by value: 1, 1.0, np.int8(1) and "1" are all "1"; missing is MISSING."""
+    if value is None or (not isinstance(value, str) and _is_missing(value)):
+        return MISSING
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else str(number)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    return str(value)
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # an array-like "value" is no missing scalar
+        return False
+
+
+def category_labels(values: np.ndarray | pd.Series) -> np.ndarray:
+    """Per row, the category label (see `category_label`); labels only the distinct values, so 1M rows are cheap."""
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    names = np.array([category_label(u) for u in uniques] + [MISSING], dtype=object)
+    return names[codes]  # code -1 (missing) picks the last name
+
+
+def category_counts(values: pd.Series) -> dict[str, int]:
+    """Rows per category label, most frequent first (levels a categorical dtype declares but lacks are left out)."""
+    counts: dict[str, int] = {}
+    for key, count in values.value_counts(dropna=False).items():  # counts first: labels are few
+        if count:
+            label = category_label(key)
+            counts[label] = counts.get(label, 0) + int(count)
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _legacy_label(key: str) -> str:
+    """A profile key written before labels were by value: a float-coded level was stored as "1.0"."""
+    head, dot, tail = key.partition(".")
+    if dot and tail.strip("0") == "" and head.lstrip("-").isdigit():
+        return head
+    return key
 
 
 # --- reference profile ---------------------------------------------------------------------
@@ -52,14 +106,16 @@ def profile_numeric(values: np.ndarray | pd.Series, bins: int = GRID_BINS) -> di
 
 
 def profile_categorical(values: pd.Series, max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
-    """Category frequencies (the most common ones, the rest pooled), missing values as a level."""
-    labels = values.astype(object).where(values.notna(), MISSING).astype(str)
-    counts = labels.value_counts()
-    kept = counts.iloc[:max_categories]
-    freq = {str(k): int(v) for k, v in kept.items()}
+    """Category frequencies (the most common ones, the rest pooled), missing values as a level.
+
+    `by_value` marks a profile whose keys come from `category_labels`; older profiles spelt a
+    float-coded level "1.0", which `categorical_drift` reads as 1.
+    """
+    counts = list(category_counts(values).items())
+    freq = dict(counts[:max_categories])
     if len(counts) > max_categories:
-        freq[OTHER] = int(counts.iloc[max_categories:].sum())
-    return {"rows": len(values), "counts": freq}
+        freq[OTHER] = sum(count for _, count in counts[max_categories:])
+    return {"rows": len(values), "counts": freq, "by_value": True}
 
 
 def build_profile(
@@ -70,8 +126,15 @@ def build_profile(
     metrics: dict[str, float],
     y: np.ndarray | None = None,
     quantiles: int = 5,
+    slices: dict[str, dict[str, dict[str, float]]] | None = None,
+    labelled: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The reference profile stored with a model version (with labels: per-group calibration too)."""
+    """The reference profile stored with a model version (with labels: per-group calibration too).
+
+    `slices` (evaluation.slice_metrics of the holdout) lets monitoring set each protected slice of a
+    labelled window beside the reference's. `labelled` marks the rows whose `y` is an outcome: the
+    inputs and scores describe every row (production scores them all), calibration only those.
+    """
     profile: dict[str, Any] = {
         "version": 1,
         "rows": len(features),
@@ -82,6 +145,7 @@ def build_profile(
         "expected_accuracy": float(np.mean(np.maximum(scores, 1 - scores))) if len(scores) else float("nan"),
         "calibration_quantiles": quantiles,
         "calibration": {},
+        "slices": slices or {},
     }
     if y is not None:
         groups = {"score": group_labels(profile["score"], "numeric", scores, quantiles)}
@@ -89,7 +153,11 @@ def build_profile(
             groups[column] = group_labels(profile["numeric"][column], "numeric", features[column], quantiles)
         for column in categorical:
             groups[column] = group_labels({}, "categorical", features[column], quantiles)
-        profile["calibration"] = {c: calibration_groups(y, scores, g) for c, g in groups.items()}
+        keep = np.ones(len(scores), dtype=bool) if labelled is None else np.asarray(labelled, dtype=bool)
+        y_kept, scores_kept = np.asarray(y)[keep], np.asarray(scores)[keep]
+        profile["calibration"] = {
+            c: calibration_groups(y_kept, scores_kept, np.asarray(g)[keep]) for c, g in groups.items()
+        }
     return profile
 
 
@@ -205,14 +273,22 @@ def categorical_drift(profile: dict[str, Any], values: pd.Series) -> dict[str, A
     from scipy.stats import chi2_contingency
 
     if len(values) == 0 or profile["rows"] == 0:
-        return {"chi2": 0.0, "p_value": 1.0, "js_distance": 0.0, "psi": 0.0, "rows": len(values), "unseen": []}
+        return {
+            "chi2": 0.0,
+            "p_value": 1.0,
+            "js_distance": 0.0,
+            "psi": 0.0,
+            "rows": len(values),
+            "unseen": [],
+            "missing_rows": 0,
+        }
     ref_counts = profile["counts"]
-    current: dict[str, int] = {}
-    for key, count in values.value_counts(dropna=False).items():  # counts first: labels are few
-        if count == 0:  # a categorical dtype lists declared but absent levels
-            continue
-        label = MISSING if pd.isna(key) else str(key)
-        current[label] = current.get(label, 0) + int(count)
+    if not profile.get("by_value"):
+        legacy: dict[str, int] = {}
+        for key, count in ref_counts.items():
+            legacy[_legacy_label(key)] = legacy.get(_legacy_label(key), 0) + count
+        ref_counts = legacy
+    current = category_counts(values)
     unseen = sorted(k for k in current if k not in ref_counts)
     levels = list(ref_counts) + ([OTHER] if unseen and OTHER not in ref_counts else [])
     cur = np.array([current.get(k, 0) for k in levels], dtype=float)
@@ -232,7 +308,9 @@ def categorical_drift(profile: dict[str, Any], values: pd.Series) -> dict[str, A
         "js_distance": float(jensenshannon(ref_p, cur_p, base=2)),
         "psi": psi(ref_p, cur_p),
         "rows": int(cur.sum()),
-        "unseen": unseen[:20],
+        # levels the reference never had (a missing value is no level: it counts in the test, not here)
+        "unseen": [k for k in unseen if k != MISSING][:20],
+        "missing_rows": current.get(MISSING, 0),
     }
 
 
@@ -377,20 +455,28 @@ def calibration_change(
     reference holdout, so a model's own, stable misfit is not mistaken for drift. Under no change,
     (gap - gap_ref)^2 / (var + var_ref) is about chi-squared(1); the sum over groups with at least
     `min_rows` rows on both sides is chi-squared(#groups). The effect is the largest |gap - gap_ref|
-    among groups whose own change is at least two standard errors.
+    among groups whose own change is at least two standard errors. `by_group` lists every current
+    group: rows, gap, the reference gap (None when the reference lacks it) and whether it was used.
     """
     from scipy.stats import chi2
 
     current = calibration_groups(y, p, groups)
     stat, used, shift, worst = 0.0, 0, 0.0, None
+    detail: dict[str, dict[str, Any]] = {}
     for label, now in current.items():
         ref = reference.get(label)
-        if ref is None or now["rows"] < min_rows or ref["rows"] < min_rows:
+        row: dict[str, Any] = {"rows": now["rows"], "gap": now["gap"], "reference_gap": None, "used": False}
+        detail[label] = row
+        if ref is None:
+            continue
+        row["reference_gap"] = ref["gap"]
+        if now["rows"] < min_rows or ref["rows"] < min_rows:
             continue
         variance = now["var"] + ref["var"]
         if variance <= 0:
             continue
         change = now["gap"] - ref["gap"]
+        row.update(used=True, z=float(change / math.sqrt(variance)))
         stat += change**2 / variance
         used += 1
         # The effect counts only groups whose own change stands out from their noise (|z| >= 2):
@@ -398,14 +484,20 @@ def calibration_change(
         if change**2 / variance >= 4 and abs(change) > shift:
             shift, worst = abs(change), label
     p_value = float(chi2.sf(stat, used)) if used else 1.0
-    return {"statistic": float(stat), "groups": used, "p_value": p_value, "max_gap": float(shift), "worst_group": worst}
+    return {
+        "statistic": float(stat),
+        "groups": used,
+        "p_value": p_value,
+        "max_gap": float(shift),
+        "worst_group": worst,
+        "by_group": detail,
+    }
 
 
 def group_labels(profile: dict[str, Any], kind: str, values: np.ndarray | pd.Series, quantiles: int) -> np.ndarray:
     """Calibration groups of a column: reference-quantile bins for numeric columns, levels otherwise."""
     if kind == "categorical":
-        series = pd.Series(values)
-        return series.astype(object).where(series.notna(), MISSING).astype(str).to_numpy()
+        return category_labels(values)
     x = np.asarray(values, dtype=float)
     labels = np.char.add("q", grid_bins(profile, x, quantiles).astype(str))
     return np.where(np.isnan(x), MISSING, labels)

@@ -50,7 +50,9 @@ monitoring_history = sa.Table(
     sa.Column("labeled_metrics", sa.JSON),
     sa.Column("breach", sa.Boolean, nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("signals", sa.JSON),  # which signals breached (monitoring.SIGNALS); None on rows from before
     sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("why", sa.Text),  # the decision in words (e.g. a labelled veto)
     sa.Column("dry_run", sa.Boolean, nullable=False, default=False),
     sa.Column("run_id", sa.String(250)),
     sa.Column("report_path", sa.Text),
@@ -77,8 +79,21 @@ def get_engine(url: str | None = None) -> sa.Engine:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url)
         metadata.create_all(engine)
+        _add_missing_columns(engine)
         _engines[url] = engine
     return _engines[url]
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Add nullable columns introduced after a table was created (create_all never alters a table)."""
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=engine.dialect)
+                with engine.begin() as connection:
+                    connection.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def alias_change(

@@ -2,14 +2,32 @@
 
 `assess_window` measures (data quality, data drift, prediction drift, label-free expected
 accuracy, and — when labels have arrived for an earlier window — labelled performance and
-calibration); `decide_action` turns the breach into an action using the history: retrain only
-when the breach persists for `persistence` windows and no retrain ran within the cooldown.
+calibration) and names the **signals** that breached; `decide_action` turns them into an action
+using the history; `monitor_window` is the whole step a DAG task runs (measure, decide, report,
+log to MLflow).
+
+Policy: retraining needs evidence that the model suffers.
+
+- Each window is judged once. A run that names no window judges the newest one, and skips when
+  it was judged already (`choose_window`); naming a window re-judges it on purpose.
+- `data_quality` (the production GX suite failed) and `invalid_scores` (the champion returned NaN
+  or inf scores) alert and never retrain: retraining on a broken extract makes it worse.
+- A window retrains only when a signal listed in `retrain_on` breached: `performance` (a labelled
+  metric dropped more than `max_relative_drop` below the champion's holdout, or missed a floor),
+  `calibration` (outcomes no longer match predicted probabilities within groups: concept drift),
+  `prediction_drift`, `estimated_accuracy` (the label-free estimate dropped), and `data_drift` only
+  when listed. Any other breach (input drift alone, by default) is `watch` and an alert.
+- A labelled result that was judged (enough rows) and is within tolerance (no drop beyond the
+  tolerance, no floor missed, calibration unchanged) vetoes a retrain asked for only by drift
+  signals (data drift, prediction drift, estimated accuracy): `watch`, saying so.
+- The retrain signals must persist for `persistence` consecutive windows, and no retrain may
+  have been triggered within `cooldown_hours` (every retrain counts, one on this same window too).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +35,9 @@ import numpy as np
 import pandas as pd
 
 from modelops import drift, registry
-from modelops.config import DatasetSpec, Settings
-from modelops.evaluation import compute_metrics, higher_is_better
+from modelops.config import DEFAULT_RETRAIN_ON, RETRAIN_SIGNALS, DatasetSpec, Settings
+from modelops.evaluation import compute_metrics, higher_is_better, slice_metrics
+from modelops.features import label_summary, labelled_mask, target_vector
 from modelops.scenarios import list_windows, production_dir, window_paths
 
 THRESHOLD_KEYS = (
@@ -31,12 +50,18 @@ THRESHOLD_KEYS = (
     "max_relative_drop",
     "estimated_accuracy_drop",
     "calibration_max_gap",
+    "calibration_alpha",
     "calibration_min_group_rows",
     "calibration_quantiles",
     "min_labeled_rows",
     "persistence",
     "cooldown_hours",
+    "retrain_on",
 )
+# Signals a window can raise, in report order. The first two alert only; see the module docstring.
+ALERT_ONLY_SIGNALS = ("data_quality", "invalid_scores")
+DRIFT_SIGNALS = ("data_drift", "prediction_drift", "estimated_accuracy")
+SIGNALS = (*ALERT_ONLY_SIGNALS, *DRIFT_SIGNALS, "performance", "calibration")
 
 
 class NoChampionError(RuntimeError):
@@ -44,11 +69,15 @@ class NoChampionError(RuntimeError):
 
 
 def thresholds_for(settings: Settings, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The configured monitoring thresholds with run-time overrides (unknown keys rejected)."""
+    """The configured monitoring thresholds with run-time overrides (unknown keys and signals rejected)."""
     overrides = overrides or {}
     unknown = sorted(set(overrides) - set(THRESHOLD_KEYS))
     if unknown:
         raise ValueError(f"unknown threshold overrides {unknown}; known: {sorted(THRESHOLD_KEYS)}")
+    if "retrain_on" in overrides:
+        retrain_on = overrides["retrain_on"]
+        if not isinstance(retrain_on, list) or set(map(str, retrain_on)) - set(RETRAIN_SIGNALS):
+            raise ValueError(f"retrain_on must be a list of {list(RETRAIN_SIGNALS)}, got {retrain_on!r}")
     return {**{k: settings.monitoring[k] for k in THRESHOLD_KEYS if k in settings.monitoring}, **overrides}
 
 
@@ -84,12 +113,74 @@ def _quality(frame: pd.DataFrame, spec: DatasetSpec, window_id: str) -> dict[str
     }
 
 
+# --- labels ----------------------------------------------------------------------------------
+
+
+def labelled_source(spec: DatasetSpec, window_id: str) -> str | None:
+    """How a window's outcomes can be read: "join" (labels + inputs on the id), "delivered", or None.
+
+    With an id column, labels arriving later are joined to the inputs. Without one they cannot be:
+    only a window delivered with its target beside the inputs (`labeled/<window>.parquet`) counts.
+    """
+    paths = window_paths(spec, window_id)
+    if spec.id_column and paths["labels"].exists():
+        return "join"
+    if paths["labeled"].exists():
+        return "delivered"
+    return None
+
+
 def _labelled_window(spec: DatasetSpec, upto: str, evaluated: set[str]) -> str | None:
     """The newest window up to `upto` whose labels arrived and were not judged before."""
     for window_id in reversed([w for w in list_windows(spec) if w <= upto]):
-        if window_id not in evaluated and window_paths(spec, window_id)["labels"].exists():
+        if window_id not in evaluated and labelled_source(spec, window_id):
             return window_id
     return None
+
+
+def _unjoinable_labels(spec: DatasetSpec, upto: str, evaluated: set[str]) -> list[str]:
+    """Windows whose labels arrived on their own although the spec has no id to join them on."""
+    if spec.id_column:
+        return []
+    return [
+        w
+        for w in list_windows(spec)
+        if w <= upto
+        and w not in evaluated
+        and window_paths(spec, w)["labels"].exists()
+        and not labelled_source(spec, w)
+    ]
+
+
+def load_labelled(spec: DatasetSpec, window_id: str) -> tuple[pd.DataFrame | None, str]:
+    """A window's inputs with its target (every delivered row, labelled or not), or None and why not."""
+    paths = window_paths(spec, window_id)
+    source = labelled_source(spec, window_id)
+    if source == "join":
+        labels = pd.read_parquet(paths["labels"])
+        missing = [c for c in (spec.id_column, spec.target) if c not in labels]
+        if missing:
+            return None, f"labels/{window_id}.parquet lacks {missing}"
+        inputs = pd.read_parquet(paths["inputs"]).drop(columns=[spec.target], errors="ignore")
+        frame = inputs.merge(labels[[spec.id_column, spec.target]], on=spec.id_column, how="inner")
+        if not paths["labeled"].exists():  # materialised once: the retraining DAG can use it
+            paths["labeled"].parent.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(paths["labeled"], index=False)
+        return frame, f"joined labels/{window_id}.parquet to the inputs on {spec.id_column!r}"
+    if source == "delivered":
+        frame = pd.read_parquet(paths["labeled"])
+        if spec.target not in frame:
+            return None, f"labeled/{window_id}.parquet has no target column {spec.target!r}"
+        return frame, f"labeled/{window_id}.parquet (inputs delivered with their target)"
+    return None, f"no labels for window {window_id}"
+
+
+def score_frame(model: Any, frame: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The model's positive-class scores and a mask of the finite ones (NaN/inf are counted, never dropped silently)."""
+    if len(frame) == 0:
+        return np.array([], dtype=float), np.array([], dtype=bool)
+    scores = np.asarray(model.predict_proba(frame[features])[:, 1], dtype=float)
+    return scores, np.isfinite(scores)
 
 
 def _performance(
@@ -97,23 +188,24 @@ def _performance(
     model: Any,
     profile: dict[str, Any],
     window_id: str,
+    frame: pd.DataFrame,
     primary: str,
     t: dict[str, Any],
     floors: dict[str, float],
 ) -> dict[str, Any]:
-    """Labelled metrics vs the absolute floors and the champion's holdout, and the calibration tests."""
-    paths = window_paths(spec, window_id)
-    labelled = pd.read_parquet(paths["inputs"]).merge(pd.read_parquet(paths["labels"]), on=spec.id_column, how="inner")
-    if not paths["labeled"].exists():  # materialised once: the retraining DAG can use it
-        paths["labeled"].parent.mkdir(parents=True, exist_ok=True)
-        labelled.to_parquet(paths["labeled"], index=False)
-    y = (labelled[spec.target] == spec.positive_class).to_numpy(dtype=int)
-    p = model.predict_proba(labelled[spec.features])[:, 1]
+    """Labelled metrics vs the absolute floors and the champion's holdout, per protected slice, and calibration."""
+    summary = label_summary(frame, spec)
+    labelled = frame.loc[labelled_mask(frame, spec)]  # a row without an outcome is never judged
+    p_all, finite = score_frame(model, labelled, spec.features)
+    nonfinite = int((~finite).sum())
+    labelled, p = labelled.loc[finite], p_all[finite]
+    y = target_vector(labelled, spec)
     metrics = compute_metrics(y, p)
     below = {
         name: {"value": metrics[name], "floor": floor}
         for name, floor in floors.items()
-        if not (metrics[name] >= floor if higher_is_better(name) else metrics[name] <= floor)
+        if not np.isnan(metrics[name])
+        and not (metrics[name] >= floor if higher_is_better(name) else metrics[name] <= floor)
     }
     reference = profile["metrics"][primary]
     drop = (
@@ -125,33 +217,49 @@ def _performance(
     min_rows = int(t["calibration_min_group_rows"])
     groups = {"score": drift.group_labels(profile["score"], "numeric", p, quantiles)}
     for column, col_profile in profile["numeric"].items():
-        values = labelled[column].to_numpy(dtype=float, na_value=np.nan)
-        groups[column] = drift.group_labels(col_profile, "numeric", values, quantiles)
+        if column in labelled:
+            values = labelled[column].to_numpy(dtype=float, na_value=np.nan)
+            groups[column] = drift.group_labels(col_profile, "numeric", values, quantiles)
     for column in profile["categorical"]:
-        groups[column] = drift.group_labels({}, "categorical", labelled[column], quantiles)
+        if column in labelled:
+            groups[column] = drift.group_labels({}, "categorical", labelled[column], quantiles)
     tests = {
         column: drift.calibration_change(y, p, g, profile["calibration"].get(column, {}), min_rows)
         for column, g in groups.items()
     }
+    level = float(t.get("calibration_alpha", t["alpha"]))
     for test, p_adj in zip(
         tests.values(), drift.benjamini_hochberg([x["p_value"] for x in tests.values()]), strict=True
     ):
         test["p_adjusted"] = p_adj
-        level = float(t.get("calibration_alpha", t["alpha"]))
         test["breach"] = bool(p_adj < level and test["max_gap"] >= float(t["calibration_max_gap"]))
-    enough = len(y) >= int(t["min_labeled_rows"])
+    # Judged only with enough rows, both outcomes present and a finite primary metric: a one-class
+    # window has no AUC, and "no drop" from a NaN must not pass for good news.
+    enough = bool(len(y) >= int(t["min_labeled_rows"]) and len(np.unique(y)) == 2 and np.isfinite(metrics[primary]))
     return {
         "window_id": window_id,
         "rows": len(y),
+        "delivered_rows": summary["rows"],
+        "unlabelled_rows": summary["unlabelled"],
+        "unlabelled_values": summary["other_values"],
+        "nonfinite_scores": nonfinite,
+        "primary": primary,
         "metrics": metrics,
         "reference": reference,
+        "reference_metrics": dict(profile["metrics"]),
         "relative_drop": float(drop),
         "performance_breach": bool(enough and drop > float(t["max_relative_drop"])),
         "below_floors": below if enough else {},
+        "floors": dict(floors),
+        "slices": slice_metrics(labelled, y, p, spec, primary) if len(y) else {},
+        "reference_slices": profile.get("slices") or {},
         "calibration": tests,
         "calibration_breach": bool(enough and any(x["breach"] for x in tests.values())),
         "judged": enough,
     }
+
+
+# --- one window ------------------------------------------------------------------------------
 
 
 def assess_window(
@@ -161,7 +269,10 @@ def assess_window(
     thresholds: dict[str, Any],
     evaluated_labels: set[str],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Measure one window; returns (report, plot data) with no decision and nothing recorded."""
+    """Measure one window; returns (report, plot data) with no decision and nothing recorded.
+
+    report["signals"] names what breached (see SIGNALS); report["reasons"] says it in words.
+    """
     champion, profile = champion_reference(spec)
     inputs_path = window_paths(spec, window_id)["inputs"]
     if not inputs_path.exists():
@@ -175,28 +286,49 @@ def assess_window(
         "model_name": spec.model_name,
         "model_version": str(champion.version),
         "thresholds": thresholds,
+        "limitations": spec.limitations,
     }
     report["quality"] = _quality(frame, spec, window_id)
     reasons: list[str] = []
+    signals: list[str] = []
     plot: dict[str, Any] = {"frame": frame, "profile": profile, "scores": None}
     if not report["quality"]["ok"]:
         failed = ", ".join(f"{f['expectation']}({f.get('column') or ''})" for f in report["quality"]["failed"])
         reasons.append(f"data quality: {len(report['quality']['failed'])} expectations failed: {failed}")
-        report.update(data_drift=None, prediction=None, estimate=None, labelled=None, breach=True, reasons=reasons)
+        report.update(
+            data_drift=None,
+            prediction=None,
+            estimate=None,
+            labelled=None,
+            labelled_status="not measured: the window failed data quality",
+            breach=True,
+            signals=["data_quality"],
+            reasons=reasons,
+        )
         return report, plot
 
     model = registry.load_model(f"models:/{spec.model_name}/{champion.version}")
-    scores = model.predict_proba(frame[spec.features])[:, 1]
+    raw_scores, finite = score_frame(model, frame, spec.features)
+    scores = raw_scores[finite]  # the statistics need numbers; the rest is a breach of its own
+    report["nonfinite_scores"] = int((~finite).sum())
+    if report["nonfinite_scores"]:
+        signals.append("invalid_scores")
+        reasons.append(
+            f"invalid scores: {report['nonfinite_scores']} scores were NaN/inf (of {len(raw_scores)}); "
+            "drift and the estimate use the finite ones"
+        )
     plot["scores"] = scores
     data = drift.detect_drift(profile, frame, thresholds)
     report["data_drift"] = data.to_dict()
     if data.dataset_drift:
+        signals.append("data_drift")
         reasons.append(
             f"data drift: {data.drift_share:.0%} of features drifted ({', '.join(data.drifted)}) "
             f">= {thresholds['dataset_drift_share']:.0%}"
         )
     report["prediction"] = drift.prediction_drift(profile, scores, thresholds)
     if report["prediction"]["drifted"]:
+        signals.append("prediction_drift")
         reasons.append(
             f"prediction drift: score PSI {report['prediction']['psi']:.3f} >= {thresholds['prediction_psi']}"
             f" (KS p={report['prediction']['p_value']:.2g})"
@@ -207,81 +339,200 @@ def assess_window(
     estimate["breach"] = bool(estimate["drop"] > float(thresholds["estimated_accuracy_drop"]))
     report["estimate"] = estimate
     if estimate["breach"]:
+        signals.append("estimated_accuracy")
         reasons.append(
             f"estimated accuracy {estimate['expected_accuracy']:.3f} "
             f"(95% {estimate['low']:.3f}..{estimate['high']:.3f}) is {estimate['drop']:.3f} below reference"
         )
+    report["labelled"], report["labelled_status"] = None, ""
     labelled_id = _labelled_window(spec, window_id, evaluated_labels)
-    floors = settings.evaluation.get("floors", {})
-    report["labelled"] = (
-        _performance(spec, model, profile, labelled_id, primary, thresholds, floors) if labelled_id else None
-    )
-    if report["labelled"]:
-        lab = report["labelled"]
-        if lab["performance_breach"]:
-            reasons.append(
-                f"performance: {primary} {lab['metrics'][primary]:.3f} on labelled window {labelled_id} is "
-                f"{lab['relative_drop']:.1%} below the champion's {lab['reference']:.3f}"
-            )
-        for name, value in lab["below_floors"].items():
-            reasons.append(
-                f"performance: {name} {value['value']:.3f} on labelled window {labelled_id} misses the floor "
-                f"{value['floor']}"
-            )
-        if lab["calibration_breach"]:
-            worst = [
-                f"{k} (gap {v['max_gap']:.3f} in {v['worst_group']})"
-                for k, v in lab["calibration"].items()
-                if v["breach"]
-            ]
-            reasons.append(f"concept drift: outcomes no longer match predicted probabilities by {', '.join(worst)}")
-    report["breach"] = bool(reasons)
+    labelled_frame, how = load_labelled(spec, labelled_id) if labelled_id else (None, "")
+    if labelled_frame is not None:
+        floors = settings.evaluation.get("floors") or {}
+        lab = _performance(spec, model, profile, labelled_id, labelled_frame, primary, thresholds, floors)
+        report["labelled"] = lab
+        report["labelled_status"] = (
+            f"window {labelled_id}: {how}; {lab['rows']} labelled rows judged"
+            + (f", {lab['unlabelled_rows']} rows without an outcome left out" if lab["unlabelled_rows"] else "")
+            + ("" if lab["judged"] else f" (fewer than {thresholds['min_labeled_rows']}: reported, not judged)")
+        )
+        _labelled_reasons(lab, primary, signals, reasons)
+    else:
+        report["labelled_status"] = _no_labels_status(spec, window_id, evaluated_labels, how)
+    report["signals"] = [s for s in SIGNALS if s in signals]
+    report["breach"] = bool(signals)
     report["reasons"] = reasons
     return report, plot
+
+
+def _labelled_reasons(lab: dict[str, Any], primary: str, signals: list[str], reasons: list[str]) -> None:
+    """Signals and reason lines of a labelled result."""
+    window = lab["window_id"]
+    if lab["nonfinite_scores"]:
+        signals.append("invalid_scores")
+        reasons.append(f"invalid scores: {lab['nonfinite_scores']} scores were NaN/inf on labelled window {window}")
+    if lab["performance_breach"] or lab["below_floors"]:
+        signals.append("performance")
+    if lab["performance_breach"]:
+        reasons.append(
+            f"performance: {primary} {lab['metrics'][primary]:.3f} on labelled window {window} is "
+            f"{lab['relative_drop']:.1%} below the champion's {lab['reference']:.3f}"
+        )
+    for name, value in lab["below_floors"].items():
+        reasons.append(
+            f"performance: {name} {value['value']:.3f} on labelled window {window} misses the floor {value['floor']}"
+        )
+    if lab["calibration_breach"]:
+        signals.append("calibration")
+        worst = [
+            f"{k} (gap {v['max_gap']:.3f} in {v['worst_group']})" for k, v in lab["calibration"].items() if v["breach"]
+        ]
+        reasons.append(f"concept drift: outcomes no longer match predicted probabilities by {', '.join(worst)}")
+
+
+def _no_labels_status(spec: DatasetSpec, window_id: str, evaluated: set[str], problem: str) -> str:
+    """Why this window has no labelled judgement, in words."""
+    if problem:
+        return f"labelled monitoring skipped: {problem}"
+    stranded = _unjoinable_labels(spec, window_id, evaluated)
+    if stranded:
+        return (
+            f"labelled monitoring skipped: labels arrived for {', '.join(stranded)} but the spec has no id_column "
+            "to join them to their inputs; deliver labeled/<window>.parquet (the inputs with the target) instead"
+        )
+    if not spec.id_column:
+        return "no labelled window waiting (no id_column: only windows delivered as labeled/<window>.parquet count)"
+    return "no labelled window waiting"
 
 
 def decide_action(
     report: dict[str, Any], history_rows: list[dict[str, Any]], thresholds: dict[str, Any], window_end: datetime
 ) -> dict[str, Any]:
-    """retrain / watch / cooldown / alert / none, with the reasons.
-
-    A data-quality break alerts but never retrains (retraining on a broken extract makes it worse).
-    """
-    previous = [
-        r
-        for r in history_rows
-        if not r["dry_run"] and r["window_id"] != report["window_id"] and _aware(r["window_end"]) <= window_end
-    ]
-    streak = 1
-    for row in reversed(previous):
-        if not (row["breach"] and row["data_quality_ok"]):
-            break
-        streak += 1
-    retrains = [_aware(r["window_end"]) for r in previous if r["action"] == "retrain"]
+    """retrain / watch / cooldown / alert / none, with the reasons (the policy is in the module docstring)."""
+    configured = thresholds.get("retrain_on")
+    retrain_on = list(DEFAULT_RETRAIN_ON if configured is None else configured)  # [] means: never retrain
+    signals = list(report.get("signals", []))
+    asking = [s for s in signals if s in retrain_on]
+    recorded = [r for r in history_rows if not r["dry_run"] and _aware(r["window_end"]) <= window_end]
+    streak, streak_windows = 0, [report["window_id"]]
+    if asking:
+        streak = 1
+        # A streak is the same model suffering in consecutive windows: it restarts after a retrain
+        # and when another version took over.
+        for row in reversed(_latest_per_window([r for r in recorded if r["window_id"] != report["window_id"]])):
+            version = row.get("model_version")
+            if row["action"] == "retrain" or (version is not None and str(version) != str(report.get("model_version"))):
+                break
+            if not _asked_to_retrain(row, retrain_on):
+                break
+            streak += 1
+            streak_windows.append(row["window_id"])
+    retrains = [_aware(r["window_end"]) for r in recorded if r["action"] == "retrain"]  # this window's too
     cooldown = timedelta(hours=float(thresholds["cooldown_hours"]))
     persistence = int(thresholds["persistence"])
+    veto = _labelled_veto(report, asking, streak_windows)
     if not report["quality"]["ok"]:
         action, why = "alert", "data-quality break: alert only, retraining on broken data would make it worse"
-    elif not report["breach"]:
+    elif "invalid_scores" in signals:
+        action, why = (
+            "alert",
+            "the champion returned NaN/inf scores: alert only, a broken input or model needs a person",
+        )
+    elif not signals:
         action, why = "none", "no threshold breached"
+    elif not asking:
+        action, why = (
+            "watch",
+            f"{' and '.join(signals)} alone is no evidence the model suffers (retrain_on: {', '.join(retrain_on)}): "
+            "watch and alert",
+        )
+    elif veto:
+        action, why = "watch", veto
     elif streak < persistence:
-        action, why = "watch", f"breach {streak} of {persistence} consecutive windows needed"
-    elif retrains and window_end - max(retrains) < cooldown:
+        action, why = "watch", f"{', '.join(asking)}: breach {streak} of {persistence} consecutive windows needed"
+    elif retrains and window_end - max(retrains) <= cooldown:  # a daily run 24 h later is still inside 24 h
         action, why = "cooldown", f"breach persists but a retrain was triggered at {max(retrains).isoformat()}"
     else:
-        action, why = "retrain", f"breach persisted for {streak} windows (>= {persistence}); no retrain in cooldown"
-    return {"action": action, "why": why, "streak": streak}
+        action, why = (
+            "retrain",
+            f"{', '.join(asking)}: breach persisted for {streak} windows (>= {persistence}); no retrain in cooldown",
+        )
+    return {"action": action, "why": why, "streak": streak, "signals": signals, "retrain_signals": asking}
+
+
+def _labelled_veto(report: dict[str, Any], asking: list[str], streak_windows: list[str]) -> str | None:
+    """Why a judged, within-tolerance labelled result overrules drift-only signals (None: no veto).
+
+    Only labels of a window inside the current breach streak may veto: labels from before the drift
+    say nothing about the model in the drifted world.
+    """
+    lab = report.get("labelled")
+    if not asking or not set(asking) <= set(DRIFT_SIGNALS) or not lab or not lab["judged"]:
+        return None
+    if lab["window_id"] not in streak_windows:
+        return None
+    if lab["performance_breach"] or lab["below_floors"] or lab["calibration_breach"]:
+        return None
+    primary = lab["primary"]
+    return (
+        f"labelled performance on window {lab['window_id']} ({lab['rows']} rows) is within tolerance "
+        f"({primary} {lab['metrics'][primary]:.3f} vs the champion's {lab['reference']:.3f}, calibration unchanged): "
+        f"it vetoes a retrain asked for only by drift signals ({', '.join(asking)}); watch"
+    )
+
+
+def _asked_to_retrain(row: dict[str, Any], retrain_on: list[str]) -> bool:
+    """Did a recorded window raise a retrain signal? (rows from before signals were kept: any clean breach)"""
+    if row.get("signals") is not None:
+        return any(s in retrain_on for s in row["signals"])
+    return bool(row["breach"] and row["data_quality_ok"])
+
+
+def _latest_per_window(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per window (its latest judgement), in the order windows were first judged."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        latest[row["window_id"]] = row  # a re-judged window keeps its place, with the newest verdict
+    return list(latest.values())
 
 
 def _aware(moment: datetime) -> datetime:
-    from datetime import UTC
-
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def choose_window(
+    spec: DatasetSpec, requested: str | None, history_rows: list[dict[str, Any]]
+) -> tuple[str | None, str]:
+    """(window to judge, "") or (None, why the run skips).
+
+    A named window is judged on request. Otherwise windows are judged once each, in order: the
+    oldest window after the last judged one, so two windows arriving between runs are both judged
+    and persistence counts consecutive windows.
+    """
+    if requested:
+        return requested, ""
+    windows = list_windows(spec)
+    if not windows:
+        return None, f"no production windows for {spec.name} yet"
+    judged = {r["window_id"]: r for r in history_rows if not r["dry_run"]}
+    last_judged = max((w for w in windows if w in judged), default=None)
+    waiting = [w for w in windows if w not in judged and (last_judged is None or w > last_judged)]
+    if waiting:
+        return waiting[0], ""
+    last = judged[last_judged]
+    when = last.get("recorded_at") or last["window_end"]
+    when = when.isoformat(timespec="seconds") if isinstance(when, datetime) else str(when)
+    return None, (
+        f"window {last_judged} of {spec.name} was already judged at {when} (action {last['action']}, "
+        f"run {last.get('run_id')}) and no newer window arrived; scheduled runs judge each window once: trigger "
+        f"with window={last_judged!r} to re-judge it on purpose"
+    )
 
 
 def retrain_conf(spec: DatasetSpec, report: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
     """What the training DAG is told: why, and the recent labelled windows to add to the reference data."""
-    labelled = sorted(str(p) for p in (production_dir(spec) / "labeled").glob("*.parquet"))
+    folder = production_dir(spec) / "labeled"
+    labelled = sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
     return {
         "dataset": spec.name,
         "extra_batches": labelled,
@@ -317,7 +568,9 @@ def history_row(
         "labeled_window": labelled.get("window_id"),
         "labeled_metrics": labelled.get("metrics"),
         "breach": report["breach"],
+        "signals": list(report.get("signals", [])),
         "reasons": report["reasons"],
+        "why": decision["why"],
         "action": decision["action"],
         "dry_run": dry_run,
         "run_id": run_id,
@@ -332,6 +585,8 @@ def summary_metrics(report: dict[str, Any]) -> dict[str, float]:
         "breach": float(report["breach"]),
         "data_quality_ok": float(report["quality"]["ok"]),
     }
+    if "nonfinite_scores" in report:
+        out["nonfinite_scores"] = float(report["nonfinite_scores"])
     if report.get("data_drift"):
         out["drift_share"] = report["data_drift"]["drift_share"]
         for column, stats in report["data_drift"]["columns"].items():
@@ -343,6 +598,8 @@ def summary_metrics(report: dict[str, Any]) -> dict[str, float]:
         out["expected_accuracy"] = report["estimate"]["expected_accuracy"]
     if report.get("labelled"):
         out.update({f"labelled_{k}": v for k, v in report["labelled"]["metrics"].items()})
+        out["labelled_rows"] = float(report["labelled"]["rows"])
+        out["labelled_unlabelled_rows"] = float(report["labelled"]["unlabelled_rows"])
     return out
 
 
@@ -351,6 +608,78 @@ def to_json(report: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(report, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
-def report_folder(spec: DatasetSpec, window_id: str) -> Path:
-    """Where a window's HTML report and JSON go."""
-    return production_dir(spec) / "reports" / window_id
+def report_folder(spec: DatasetSpec, window_id: str, dry_run: bool = False) -> Path:
+    """Where a window's HTML report and JSON go (a dry run's beside it, never over the recorded one)."""
+    folder = production_dir(spec) / "reports" / window_id
+    return folder / "dry_run" if dry_run else folder
+
+
+# --- the workflow step a DAG task runs --------------------------------------------------------
+
+
+def monitor_window(
+    spec: DatasetSpec,
+    settings: Settings,
+    window_id: str,
+    overrides: dict[str, Any] | None,
+    dry_run: bool,
+    window_end: datetime,
+    airflow_run_id: str,
+    history_rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Measure, decide, write the report and log the MLflow run (with the resolved config); record nothing.
+
+    Returns the outcome the DAG branches on: the decision, the history row to record and the
+    retraining conf, all JSON-safe.
+    """
+    from modelops import reports
+
+    thresholds = thresholds_for(settings, overrides)
+    # A rerun of this Airflow run (a cleared task) decides as the first try did: its own row is not history.
+    history_rows = [r for r in history_rows if r.get("run_id") != airflow_run_id]
+    judged = {r["labeled_window"] for r in history_rows if r["labeled_window"] and not r["dry_run"]}
+    report, plot = assess_window(spec, settings, window_id, thresholds, judged)
+    decision = decide_action(report, history_rows, thresholds, window_end)
+    html = str(reports.render_window_report(report, decision, plot, report_folder(spec, window_id, dry_run)))
+    run_id = registry.log_monitoring(
+        spec.name,
+        window_id,
+        summary_metrics(report),
+        to_json(report),
+        html,
+        {
+            "modelops.action": decision["action"],
+            "modelops.signals": ",".join(report["signals"]) or "none",
+            "modelops.dry_run": str(bool(dry_run)).lower(),
+            "airflow.run_id": airflow_run_id,
+        },
+    )
+    registry.log_resolved_config(run_id, settings.resolved(spec.name))
+    return to_json(
+        {
+            "dataset": spec.name,
+            "window_id": window_id,
+            "window_end": window_end.isoformat(),
+            "model_name": report["model_name"],
+            "model_version": report["model_version"],
+            "breach": report["breach"],
+            "reasons": report["reasons"],
+            **decision,
+            "dry_run": bool(dry_run),
+            "report_path": html,
+            "mlflow_run_id": run_id,
+            "history_row": history_row(report, decision, window_end, airflow_run_id, bool(dry_run), html),
+            "retrain_conf": retrain_conf(spec, report, decision),
+        }
+    )
+
+
+def record_outcome(outcome: dict[str, Any], airflow_run_id: str) -> dict[str, Any]:
+    """Append the window's history row (never for a dry run); returns the outcome the notifier reads."""
+    from modelops import history
+
+    if not outcome["dry_run"]:
+        row = dict(outcome["history_row"])
+        row["window_end"] = datetime.fromisoformat(row["window_end"])
+        history.record_window(row)
+    return {k: v for k, v in outcome.items() if k not in {"history_row", "retrain_conf"}} | {"run_id": airflow_run_id}

@@ -1,4 +1,10 @@
-"""The monitoring window's HTML report: verdict, reasons, a plot per drifted feature and the scores."""
+"""The monitoring window's HTML report: what a person reads to see why the monitor acted.
+
+Sections: the decision and the signals behind it, the reasons, labelled performance (overall
+against the champion's reference, and per protected slice), the label-free estimate with its
+interval, the calibration groups per column, plots (scores and every drifted feature), the
+per-feature drift table, and every figure as JSON.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import base64
 import html
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 from modelops import drift
+
+TOP_LEVELS = 12  # a categorical plot shows this many levels; the rest are pooled as "other"
+OTHER_LEVELS = "other"
 
 
 def _png(fig) -> str:
@@ -26,7 +36,7 @@ def _cdf_plot(title: str, profile: dict[str, Any], values: np.ndarray) -> str:
     import matplotlib.pyplot as plt
 
     edges, ref = np.asarray(profile["edges"]), np.asarray(profile["cdf"])
-    x = values[~np.isnan(values)]
+    x = values[np.isfinite(values)]
     _, cur = drift._grid_cdf(profile, x) if len(x) else (edges, np.zeros_like(ref))
     fig, ax = plt.subplots(figsize=(5.5, 3.0))
     ax.step(edges, ref, where="post", label="reference", color="#4c72b0")
@@ -39,24 +49,176 @@ def _cdf_plot(title: str, profile: dict[str, Any], values: np.ndarray) -> str:
     return png
 
 
+def category_shares(profile: dict[str, Any], values: pd.Series, top: int = TOP_LEVELS) -> pd.DataFrame:
+    """Reference and current share per level: the `top` levels by combined share, the rest as "other".
+
+    Levels are named by `drift.category_labels`, as the drift test names them, so 1 and 1.0 are one bar.
+    """
+    ref = pd.Series(profile["counts"], dtype=float)
+    ref = ref / ref.sum() if ref.sum() else ref
+    cur = pd.Series(drift.category_counts(values), dtype=float)
+    cur = cur / cur.sum() if cur.sum() else cur
+    table = pd.DataFrame({"reference": ref, "current": cur}).fillna(0.0)
+    pooled = table.index == drift.OTHER  # the profile's own pool of rare levels
+    ranked = table.loc[~pooled].assign(both=lambda t: t["reference"] + t["current"])
+    ranked = ranked.sort_values("both", ascending=False, kind="stable").drop(columns="both")
+    shown, rest = ranked.iloc[:top], pd.concat([ranked.iloc[top:], table.loc[pooled]])
+    if len(rest):
+        shown = pd.concat([shown, rest.sum().to_frame(f"{OTHER_LEVELS} ({len(rest)} levels)").T])
+    return shown
+
+
 def _bar_plot(title: str, profile: dict[str, Any], values: pd.Series) -> str:
-    """Category shares, reference against current."""
+    """Category shares, reference against current, as horizontal bars (top levels + other)."""
     import matplotlib.pyplot as plt
 
-    ref = pd.Series(profile["counts"], dtype=float)
-    ref /= ref.sum()
-    cur = values.astype(object).where(values.notna(), drift.MISSING).astype(str).value_counts(normalize=True)
-    levels = list(dict.fromkeys([*ref.index, *cur.index]))
-    fig, ax = plt.subplots(figsize=(5.5, 3.0))
-    positions = np.arange(len(levels))
-    ax.bar(positions - 0.2, [ref.get(k, 0) for k in levels], 0.4, label="reference", color="#4c72b0")
-    ax.bar(positions + 0.2, [cur.get(k, 0) for k in levels], 0.4, label="current", color="#dd8452")
-    ax.set_xticks(positions, levels, rotation=30, ha="right")
+    table = category_shares(profile, values)
+    positions = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(5.5, 1.0 + 0.32 * len(table)))
+    ax.barh(positions - 0.2, table["reference"], 0.4, label="reference", color="#4c72b0")
+    ax.barh(positions + 0.2, table["current"], 0.4, label="current", color="#dd8452")
+    ax.set_yticks(positions, [_short(str(k)) for k in table.index])
+    ax.invert_yaxis()  # the most common level on top
+    ax.set_xlabel("share of rows")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(loc="best")
     png = _png(fig)
     plt.close(fig)
     return png
+
+
+def _short(label: str, width: int = 28) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    return format(value, spec) if isinstance(value, int | float) else html.escape(str(value))
+
+
+def _table(header: list[str], rows: list[list[str]], marks: list[bool] | None = None) -> str:
+    marks = marks or [False] * len(rows)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        f"<tr{' class=drift' if mark else ''}>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+        for row, mark in zip(rows, marks, strict=True)
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _labelled_section(report: dict[str, Any]) -> str:
+    """Overall metrics against the reference and the floors, then each protected slice."""
+    lab = report.get("labelled")
+    status = html.escape(report.get("labelled_status") or "")
+    if not lab:
+        return f"<h2>Labelled performance</h2><p>{status or 'no labelled window'}</p>"
+    primary = lab["primary"]
+    reference = lab.get("reference_metrics") or {}
+    floors = lab.get("floors") or {}
+    rows, marks = [], []
+    for name, value in lab["metrics"].items():
+        ref = reference.get(name)
+        change = value - ref if isinstance(ref, int | float) and not math.isnan(value) else None
+        missed = name in lab["below_floors"]
+        rows.append(
+            [html.escape(name), _fmt(value), _fmt(ref), _fmt(change, "+.3f"), _fmt(floors.get(name)), "yes" * missed]
+        )
+        marks.append(missed or (name == primary and lab["performance_breach"]))
+    verdict = (
+        f"{primary} is {lab['relative_drop']:.1%} below the champion's reference "
+        f"(tolerance {report['thresholds'].get('max_relative_drop')}): "
+        + ("<b>breach</b>" if lab["performance_breach"] else "within tolerance")
+        if lab["judged"]
+        else "too few labelled rows: reported, not judged"
+    )
+    parts = [
+        "<h2>Labelled performance</h2>",
+        f"<p>{status}. {lab['delivered_rows']} rows delivered, {lab['unlabelled_rows']} without an outcome "
+        f"(left out), {lab['nonfinite_scores']} NaN/inf scores (left out). {verdict}.</p>",
+        _table(["metric", "window", "reference", "change", "floor", "misses floor"], rows, marks),
+    ]
+    ref_slices = lab.get("reference_slices") or {}
+    for column, slices in (lab.get("slices") or {}).items():
+        slice_rows = []
+        for label, stats in slices.items():
+            old = (ref_slices.get(column) or {}).get(label) or {}
+            slice_rows.append(
+                [
+                    html.escape(str(label)),
+                    str(stats["rows"]),
+                    _fmt(stats["positive_rate"]),
+                    _fmt(stats["mean_score"]),
+                    _fmt(stats[primary]),
+                    _fmt(old.get(primary)),
+                ]
+            )
+        parts.append(f"<h3>By {html.escape(column)}</h3>")
+        parts.append(
+            _table(["slice", "rows", "outcome rate", "mean score", primary, f"reference {primary}"], slice_rows)
+        )
+    if not lab.get("slices"):
+        parts.append("<p>No protected column is in the window's inputs: no slices.</p>")
+    return "".join(parts)
+
+
+def _estimate_section(report: dict[str, Any]) -> str:
+    est = report.get("estimate")
+    if not est:
+        return ""
+    verdict = "<b>breach</b>" if est["breach"] else "within tolerance"
+    return (
+        "<h2>Estimated accuracy without labels</h2>"
+        f"<p>{_fmt(est['expected_accuracy'])} (95% interval {_fmt(est['low'])} to {_fmt(est['high'])}, "
+        f"{est['rows']} scores) against the reference {_fmt(est['reference'])}: a drop of {_fmt(est['drop'])} "
+        f"(tolerance {report['thresholds'].get('estimated_accuracy_drop')}), {verdict}. The estimate assumes the "
+        "model is still calibrated; the labelled checks are what see concept drift.</p>"
+    )
+
+
+def _calibration_section(report: dict[str, Any]) -> str:
+    lab = report.get("labelled")
+    if not lab or not lab.get("calibration"):
+        return ""
+    summary, details, marks = [], [], []
+    for column, test in lab["calibration"].items():
+        summary.append(
+            [
+                html.escape(column),
+                str(test["groups"]),
+                _fmt(test["max_gap"]),
+                html.escape(str(test["worst_group"] or "")),
+                _fmt(test["p_value"], ".3g"),
+                _fmt(test.get("p_adjusted"), ".3g"),
+                "yes" if test.get("breach") else "",
+            ]
+        )
+        marks.append(bool(test.get("breach")))
+        group_rows = [
+            [
+                html.escape(label),
+                str(g["rows"]),
+                _fmt(g["gap"], "+.3f"),
+                _fmt(g["reference_gap"], "+.3f"),
+                _fmt(g["gap"] - g["reference_gap"], "+.3f") if g["reference_gap"] is not None else "",
+                "" if g["used"] else "no",
+            ]
+            for label, g in (test.get("by_group") or {}).items()
+        ]
+        details.append(
+            f"<details><summary>{html.escape(column)}</summary>"
+            + _table(["group", "rows", "gap (observed - predicted)", "reference gap", "change", "tested"], group_rows)
+            + "</details>"
+        )
+    return (
+        "<h2>Calibration groups</h2><p>Per column, each group's observed-minus-predicted outcome rate against the "
+        "same group's gap on the reference holdout (a model's stable misfit is no drift); a column breaches when "
+        "its BH-adjusted p is below the level and a group moved by at least the minimum gap.</p>"
+        + _table(["column", "groups tested", "largest change", "in group", "p", "p (BH)", "breach"], summary, marks)
+        + "".join(details)
+    )
 
 
 def render_window_report(report: dict[str, Any], decision: dict[str, Any], plot: dict[str, Any], out_dir: Path) -> Path:
@@ -75,30 +237,44 @@ def render_window_report(report: dict[str, Any], decision: dict[str, Any], plot:
             figures.append((column, _cdf_plot(column, profile["numeric"][column], values)))
         elif column in profile["categorical"]:
             figures.append((column, _bar_plot(column, profile["categorical"][column], frame[column])))
-    rows = []
+    rows, marks = [], []
     for column, stats in ((report.get("data_drift") or {}).get("columns") or {}).items():
         rows.append(
-            f"<tr class={'drift' if stats['drifted'] else ''}><td>{html.escape(column)}</td><td>{stats['kind']}</td>"
-            f"<td>{stats['p_value']:.3g}</td><td>{stats['p_adjusted']:.3g}</td><td>{stats['effect']:.4f}</td>"
-            f"<td>{stats['psi']:.4f}</td><td>{'yes' if stats['drifted'] else ''}</td></tr>"
+            [
+                html.escape(column),
+                stats["kind"],
+                _fmt(stats["p_value"], ".3g"),
+                _fmt(stats["p_adjusted"], ".3g"),
+                _fmt(stats["effect"], ".4f"),
+                _fmt(stats["psi"], ".4f"),
+                "yes" if stats["drifted"] else "",
+            ]
         )
+        marks.append(bool(stats["drifted"]))
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in report["reasons"]) or "<li>none</li>"
+    limitations = "".join(f"<li>{html.escape(n)}</li>" for n in report.get("limitations") or [])
     images = "".join(
         f"<figure><img src='data:image/png;base64,{png}' alt='{html.escape(name)}'><figcaption>{html.escape(name)}"
         "</figcaption></figure>"
         for name, png in figures
     )
+    signals = ", ".join(report.get("signals") or []) or "none"
     title = html.escape(report["window_id"])
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Monitoring {title}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
-padding:2px 8px}}tr.drift{{background:#fde2d6}}figure{{display:inline-block;margin:0.5em}}</style></head><body>
-<h1>{html.escape(report["dataset"])}: window {html.escape(report["window_id"])}</h1>
+<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:0.5em 0}}
+td,th{{border:1px solid #ccc;padding:2px 8px}}tr.drift{{background:#fde2d6}}figure{{display:inline-block;
+margin:0.5em;vertical-align:top}}details{{margin:0.2em 0}}</style></head><body>
+<h1>{html.escape(report["dataset"])}: window {title}</h1>
 <p>Champion {html.escape(report["model_name"])} v{html.escape(report["model_version"])}; {report["rows"]} rows.
-Decision: <b>{html.escape(decision["action"])}</b> ({html.escape(decision["why"])}).</p>
+Decision: <b>{html.escape(decision["action"])}</b> ({html.escape(decision["why"])}).<br>
+Signals that breached: {html.escape(signals)}.</p>
 <h2>Reasons</h2><ul>{reasons}</ul>
+{f"<h2>What this dataset's spec cannot do</h2><ul>{limitations}</ul>" if limitations else ""}
+{_labelled_section(report)}
+{_estimate_section(report)}
+{_calibration_section(report)}
 <h2>Plots</h2>{images or "<p>no plots (data-quality break)</p>"}
-<h2>Features</h2><table><tr><th>column</th><th>kind</th><th>p</th><th>p (BH)</th><th>effect</th><th>PSI</th>
-<th>drifted</th></tr>{"".join(rows)}</table>
+<h2>Features</h2>{_table(["column", "kind", "p", "p (BH)", "effect", "PSI", "drifted"], rows, marks)}
 <h2>All figures</h2><pre>{html.escape(json.dumps(report, indent=1, default=str))}</pre></body></html>"""
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")

@@ -2,6 +2,8 @@
 
 A window is `<workspace>/production/<dataset>/inputs/<window_id>.parquet` (the collected columns
 without the target) and, once the election is over, `labels/<window_id>.parquet` (id + target).
+A dataset without an id column cannot join late labels to inputs, so its outcomes arrive as
+`labeled/<window_id>.parquet`: the inputs with the target beside them.
 Scenarios with known answers exercise the monitoring DAG.
 """
 
@@ -34,7 +36,7 @@ def production_dir(spec: DatasetSpec) -> Path:
 
 
 def window_paths(spec: DatasetSpec, window_id: str) -> dict[str, Path]:
-    """Input, label and labelled (inputs + labels) files of one window."""
+    """Input, label and labelled (inputs + target) files of one window."""
     root = production_dir(spec)
     return {
         "inputs": root / "inputs" / f"{window_id}.parquet",
@@ -85,18 +87,25 @@ def write_window(
     frame = simulate_window(spec, scenario, rows, seed)
     paths = window_paths(spec, window_id)
     _write(frame.drop(columns=[spec.target]), paths["inputs"])
-    label_frame = frame[[spec.id_column, spec.target]]
-    # Labels arrive later (after the election): kept aside until `release_labels`.
-    _write(label_frame, paths["labels"].with_name(f".pending-{window_id}.parquet"))
+    # Labels arrive later (after the election): kept aside until `release_labels`. Without an id
+    # they can only come with the inputs beside them.
+    label_frame = frame[[spec.id_column, spec.target]] if spec.id_column else frame
+    _write(label_frame, _pending(spec, window_id))
     if with_labels:
         release_labels(spec, window_id)
     return paths
 
 
+def _pending(spec: DatasetSpec, window_id: str) -> Path:
+    return window_paths(spec, window_id)["labels"].with_name(f".pending-{window_id}.parquet")
+
+
 def release_labels(spec: DatasetSpec, window_id: str) -> Path:
-    """The election is over: a window's labels become available to monitoring."""
+    """The election is over: a window's labels (or, without an id, its labelled file) reach monitoring."""
     paths = window_paths(spec, window_id)
-    pending = paths["labels"].with_name(f".pending-{window_id}.parquet")
+    target = paths["labels"] if spec.id_column else paths["labeled"]
+    pending = _pending(spec, window_id)
     if pending.exists():
-        pending.replace(paths["labels"])
-    return paths["labels"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pending.replace(target)
+    return target

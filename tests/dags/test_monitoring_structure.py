@@ -39,6 +39,14 @@ def test_trigger_targets_training_with_a_native_conf_and_alerts_are_wired(dag):
     callbacks = dag.get_task("record").on_success_callback
     callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
     assert [type(c).__name__ for c in callbacks] == ["BreachNotifier"]
+    on_failure = dag.get_task("assess").on_failure_callback
+    on_failure = on_failure if isinstance(on_failure, list) else [on_failure]
+    assert [type(c).__name__ for c in on_failure] == ["FailureNotifier"]
+
+
+def test_the_policy_is_documented(dag):
+    for words in ("judged once", "retrain_on", "vetoes", "cooldown_hours", "dry run never", "Without an `id_column`"):
+        assert words in " ".join(dag.doc_md.split()), words
 
 
 def test_schedule_and_params(dag):

@@ -1,4 +1,6 @@
-"""The monitoring DAG through Airflow: branch to retraining on a persistent breach, alert to a webhook, record."""
+"""The monitoring DAG through Airflow: branch to retraining on a persistent breach, alert to a webhook, record;
+judge each window once, hold a second retrain of the same window in the cooldown, never alert from a dry
+run, alert when `assess` fails."""
 
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def _states(run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in run.get_task_instances()}
 
 
-def test_persistent_drift_triggers_retraining_and_alerts(airflow_db, workspace, settings, webhook):
+def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, workspace, settings, webhook):
     spec = train_and_promote(settings, 12000, "v1")
     # The trigger needs the training DAG in the metadata DB, as the dag-processor would have put it.
     out = subprocess.run(
@@ -97,6 +99,44 @@ def test_persistent_drift_triggers_retraining_and_alerts(airflow_db, workspace, 
     runs = client.search_runs([experiment.experiment_id])
     assert {r.data.tags["modelops.action"] for r in runs} == {"watch", "retrain"}
     assert all("drift_share" in r.data.metrics for r in runs)
+    for r in runs:  # the configuration each window was judged with
+        assert registry.RESOLVED_CONFIG_ARTIFACT in {a.path for a in client.list_artifacts(r.info.run_id)}
+    assert rows[-1]["signals"] == ["data_drift", "prediction_drift"]
+
+    # A scheduled run (no window named) finds the newest window judged already: every task skips.
+    # (A freshly parsed DAG, as each scheduled run gets: in-process dag.test() runs share Param objects,
+    # so a previous run's conf would otherwise stand in for the defaults.)
+    scheduled = DagBag(dag_folder=str(REPO_ROOT / "dags")).get_dag(MONITORING_DAG_ID).test()
+    assert scheduled.state == "success"
+    assert set(_states(scheduled).values()) == {"skipped"}, _states(scheduled)
+    assert len(history.read_monitoring_history(spec.name)) == 2 and len(webhook) == 2
+
+    # Naming the window re-judges it on purpose; the breach persists, but the retrain this same window
+    # triggered minutes ago holds a second one back.
+    again = dag.test(run_conf={"window": "2028-10-02"})
+    states = _states(again)
+    assert states[RETRAIN_TASK_ID] == "skipped" and states[NO_ACTION_TASK_ID] == "success", states
+    rows = history.read_monitoring_history(spec.name)
+    assert [(r["window_id"], r["action"]) for r in rows][-1] == ("2028-10-02", "cooldown")
+    assert webhook[-1]["action"] == "cooldown" and len(webhook) == 3
+
+    # A dry run measures and reports, but records nothing and alerts nobody.
+    dry = dag.test(run_conf={"window": "2028-10-02", "dry_run": True})
+    assert dry.state == "success" and _states(dry)["record"] == "success"
+    assert len(history.read_monitoring_history(spec.name)) == 3 and len(webhook) == 3
+
+    with create_session() as session:
+        triggered = session.query(DagRun).filter(DagRun.dag_id == TRAINING_DAG_ID).count()
+    assert triggered == len(confs)  # no retraining beyond the one on 2028-10-02
+
+    # A failing assess (no such window) alerts once, after its retry, with the error.
+    # (dry_run named: in-process dag.test() runs share Param objects, so the dry run's True would linger.)
+    failed = dag.test(run_conf={"window": "2028-10-09", "dry_run": False})
+    assert failed.state == "failed" and _states(failed)["assess"] == "failed"
+    (failure,) = [a for a in webhook if a["kind"] == "modelops.monitoring.failure"]
+    assert failure["window_id"] == "2028-10-09" and failure["task"] == f"{MONITORING_DAG_ID}.assess"
+    assert failure["error"].startswith("FileNotFoundError: no production inputs for window '2028-10-09'")
+    assert len(history.read_monitoring_history(spec.name)) == 3
 
 
 def test_no_production_data_yet_skips_cleanly(airflow_db, workspace, settings):

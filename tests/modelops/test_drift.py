@@ -19,6 +19,8 @@ from modelops.drift import (
     calibration_change,
     calibration_groups,
     categorical_drift,
+    category_label,
+    category_labels,
     detect_drift,
     edge_index,
     estimate_accuracy,
@@ -218,7 +220,7 @@ def _categories(rng, probs, n):
 
 def test_profile_categorical_counts_missing_and_other():
     prof = profile_categorical(pd.Series(["x", "y", None, "x", np.nan, "z"]))
-    assert prof == {"rows": 6, "counts": {"x": 2, MISSING: 2, "y": 1, "z": 1}}
+    assert prof == {"rows": 6, "counts": {"x": 2, MISSING: 2, "y": 1, "z": 1}, "by_value": True}
     pooled = profile_categorical(pd.Series(["a"] * 3 + ["b"] * 2 + ["c", "d"]), max_categories=2)
     assert pooled["counts"] == {"a": 3, "b": 2, OTHER: 2}
 
@@ -285,6 +287,46 @@ def test_categorical_dtype_with_declared_but_absent_levels_matches_strings():
     assert as_category["unseen"] == [], "a level with zero rows is reported as unseen"
     assert as_category["psi"] == pytest.approx(plain["psi"])
     assert as_category == plain
+
+
+def test_category_labels_compare_by_value():
+    values = pd.Series([1, 2.0, np.nan, None, "3", 2.5, np.int8(4), -0.0], dtype=object)
+    assert category_labels(values).tolist() == ["1", "2", MISSING, MISSING, "3", "2.5", "4", "0"]
+    assert category_labels(pd.Series([True, False, None])).tolist() == ["True", "False", MISSING]
+    assert category_label(np.float32(7.0)) == "7" and category_label(pd.NA) == MISSING
+    # a float column that gained a missing value reads as the integer codes it holds
+    assert category_labels(pd.Series([1.0, 2.0, np.nan])).tolist() == ["1", "2", MISSING]
+    assert category_labels(np.array([3, 1, 3])).tolist() == ["3", "1", "3"]
+    assert category_labels(pd.Series([1.0, np.nan], dtype="category")).tolist() == ["1", MISSING]
+
+
+def test_int_codes_against_the_same_codes_as_floats_with_one_nan_do_not_drift():
+    rng = np.random.default_rng(24)
+    reference = pd.Series(rng.choice([1, 2, 3], size=3_000, p=[0.5, 0.3, 0.2]))
+    current = pd.Series(rng.choice([1, 2, 3], size=3_000, p=[0.5, 0.3, 0.2])).astype(float)
+    current.iloc[0] = np.nan  # one missing value turns the int column into floats
+    assert current.astype(str).iloc[1] in {"1.0", "2.0", "3.0"}  # what plain text comparison saw
+    prof = profile_categorical(reference)
+    assert set(prof["counts"]) == {"1", "2", "3"}
+    result = categorical_drift(prof, current)
+    assert result["unseen"] == [] and result["missing_rows"] == 1
+    assert result["js_distance"] < 0.05 and result["p_value"] > 0.01
+    frame_ref = pd.DataFrame({"code": reference})
+    profile = build_profile(frame_ref, [], ["code"], rng.uniform(0, 1, 3_000), {})
+    assert detect_drift(profile, pd.DataFrame({"code": current}), THRESHOLDS).drifted == []
+    # calibration groups of the two spellings are the same levels
+    assert set(group_labels({}, "categorical", current, 5)) == {"1", "2", "3", MISSING}
+    assert set(group_labels({}, "categorical", reference, 5)) == {"1", "2", "3"}
+
+
+def test_profiles_from_before_labels_by_value_still_match():
+    # A profile stored by an older version spelt a float-coded level "1.0".
+    legacy = {"rows": 300, "counts": {"1.0": 150, "2.0": 100, MISSING: 50}}
+    result = categorical_drift(legacy, pd.Series([1] * 150 + [2] * 100 + [None] * 50))
+    assert result["unseen"] == [] and result["js_distance"] == pytest.approx(0.0, abs=1e-9)
+    # a profile built now keeps text that merely looks like a number as it is
+    modern = profile_categorical(pd.Series(["1.0", "2.0"] * 50))
+    assert categorical_drift(modern, pd.Series(["1.0", "2.0"] * 50))["unseen"] == []
 
 
 def test_categorical_empty_current():
@@ -517,6 +559,9 @@ def test_calibration_change_detects_moved_group():
     assert result["p_value"] < 1e-6
     assert result["max_gap"] == pytest.approx(0.2, abs=0.03)
     assert result["worst_group"] == "b"
+    moved = result["by_group"]["b"]
+    assert moved["used"] and moved["gap"] - moved["reference_gap"] == pytest.approx(0.2, abs=0.03)
+    assert moved["rows"] == pytest.approx(5_000, rel=0.1) and moved["z"] > 2
 
 
 def test_calibration_change_min_rows():
@@ -530,6 +575,8 @@ def test_calibration_change_min_rows():
     ref_with_e = {**reference, "e": {"rows": 10, "gap": 0.0, "var": 0.01}}
     result = calibration_change(y, p, g, ref_with_e, min_rows=50)
     assert result["groups"] == 4 and result["worst_group"] != "e"
+    assert result["by_group"]["e"] == {"rows": 10, "gap": pytest.approx(0.9), "reference_gap": 0.0, "used": False}
+    assert calibration_change(y, p, g, reference, min_rows=50)["by_group"]["e"]["reference_gap"] is None
     assert result["p_value"] > 0.01
     none = calibration_change(y, p, g, reference, min_rows=1_000_000)
     assert none["groups"] == 0 and none["p_value"] == 1.0 and none["worst_group"] is None

@@ -71,18 +71,71 @@ def test_stable_windows_rarely_raise_a_false_alarm(fresh_windows, settings):
 
 
 @pytest.mark.parametrize("scenario", ["covariate_shift", "prediction_drift", "realignment"])
-def test_input_drift_scenarios_trigger_retraining_within_persistence(fresh_windows, settings, scenario):
+def test_without_labels_a_persisting_prediction_drift_retrains(fresh_windows, settings, scenario):
+    # No labelled evidence either way: prediction drift is in retrain_on, so it retrains once it persists.
     persistence = int(settings.monitoring["persistence"])
     outcomes = run_windows(fresh_windows, settings, scenario, persistence, label_delay=None, seed=2)
     assert [o["action"] for o in outcomes] == ["watch"] * (persistence - 1) + ["retrain"]
     first = outcomes[0]["report"]
-    assert first["data_drift"]["dataset_drift"] and first["prediction"]["drifted"]
+    assert first["prediction"]["drifted"] and first["labelled"] is None
+    assert "prediction_drift" in first["signals"]
+    if scenario == "covariate_shift":
+        assert first["signals"] == ["data_drift", "prediction_drift"]
+    if scenario == "realignment":  # 4-5 of 20 features drift: right at the 25% dataset line, either side
+        assert {"age", "years_registered"} <= set(first["data_drift"]["drifted"])
+    assert outcomes[-1]["retrain_signals"] == ["prediction_drift"]  # data drift alone would not retrain
     if scenario == "covariate_shift":
         assert {"age", "years_registered"} <= set(first["data_drift"]["drifted"])
     if scenario == "prediction_drift":
         assert "age" not in first["data_drift"]["drifted"]
     conf = monitoring.retrain_conf(fresh_windows, outcomes[-1]["report"], outcomes[-1])
-    assert conf["dataset"] == "voter_turnout" and "breach persisted for 2 windows" in conf["reason"]
+    assert conf["dataset"] == "voter_turnout" and "prediction_drift: breach persisted for 2 windows" in conf["reason"]
+    (row,) = [r for r in history.read_monitoring_history(fresh_windows.name) if r["action"] == "retrain"]
+    assert "prediction_drift" in row["signals"] and row["why"] == outcomes[-1]["why"]
+
+
+def test_input_drift_alone_watches_and_alerts_but_never_retrains(fresh_windows, settings):
+    # Scores may not move at all (prediction_psi out of reach): what is left is input drift alone.
+    outcomes = run_windows(
+        fresh_windows, settings, "covariate_shift", 3, label_delay=None, seed=7, overrides={"prediction_psi": 10.0}
+    )
+    assert [o["action"] for o in outcomes] == ["watch"] * 3
+    for o in outcomes:
+        assert o["report"]["breach"] and o["report"]["signals"] == ["data_drift"]  # a breach: the notifier alerts
+        assert "data_drift alone is no evidence the model suffers" in o["why"] and o["streak"] == 0
+
+
+def test_input_drift_retrains_when_retrain_on_lists_it(fresh_windows, settings):
+    overrides = {"prediction_psi": 10.0, "retrain_on": ["data_drift"]}
+    outcomes = run_windows(fresh_windows, settings, "covariate_shift", 2, label_delay=None, seed=8, overrides=overrides)
+    assert [o["action"] for o in outcomes] == ["watch", "retrain"]
+    assert outcomes[-1]["retrain_signals"] == ["data_drift"]
+
+
+@pytest.mark.parametrize("scenario", ["covariate_shift", "prediction_drift"])
+def test_strong_drift_with_unchanged_labelled_performance_does_not_retrain(fresh_windows, settings, scenario):
+    outcomes = run_windows(fresh_windows, settings, scenario, 4, label_delay=1, seed=2)
+    assert [o["action"] for o in outcomes] == ["watch"] * 4
+    for o in outcomes:
+        assert o["report"]["breach"]  # watched and alerted, every window
+        assert o["report"]["data_drift"]["dataset_drift"] and o["report"]["prediction"]["drifted"]
+    assert "breach 1 of 2" in outcomes[0]["why"]  # no labels yet
+    for o in outcomes[1:]:  # the previous window's labels: judged, within tolerance
+        lab = o["report"]["labelled"]
+        assert lab["judged"] and not lab["performance_breach"] and not lab["calibration_breach"]
+        assert o["streak"] >= 2  # persistent, yet vetoed
+        assert "vetoes a retrain asked for only by drift signals (prediction_drift)" in o["why"]
+    if scenario == "covariate_shift":
+        assert outcomes[0]["report"]["data_drift"]["drift_share"] >= 0.25
+
+
+def test_realignment_with_labels_retrains_on_labelled_evidence(fresh_windows, settings):
+    # scripts/lifecycle.py's story: the flattened age effect is concept drift, so labels confirm the breach.
+    outcomes = run_windows(fresh_windows, settings, "realignment", 2, label_delay=1, seed=2)
+    assert [o["action"] for o in outcomes] == ["watch", "retrain"]
+    assert {"performance", "calibration"} <= set(outcomes[1]["retrain_signals"])
+    lab = outcomes[1]["report"]["labelled"]
+    assert lab["performance_breach"] and lab["calibration"]["age"]["breach"]
 
 
 def test_concept_drift_is_caught_by_the_performance_path_while_inputs_look_the_same(fresh_windows, settings):
@@ -93,6 +146,7 @@ def test_concept_drift_is_caught_by_the_performance_path_while_inputs_look_the_s
         assert not o["report"]["prediction"]["drifted"]
     assert outcomes[0]["action"] == "none"  # no labels yet: nothing to see
     assert [o["action"] for o in outcomes[1:]] == ["watch"] * (persistence - 1) + ["retrain"]
+    assert outcomes[-1]["retrain_signals"] == ["performance", "calibration"]
     labelled = outcomes[1]["report"]["labelled"]
     assert labelled["performance_breach"] and labelled["calibration_breach"]
     assert labelled["calibration"]["age"]["breach"]
@@ -117,13 +171,22 @@ def test_cooldown_holds_back_a_second_retrain(fresh_windows, settings):
         seed=5,
         overrides={"persistence": 2, "cooldown_hours": 72},
     )
-    assert [o["action"] for o in outcomes] == ["watch", "retrain", "cooldown", "cooldown"]
+    # after a retrain the streak starts again; once it persists again, the cooldown holds it back
+    assert [o["action"] for o in outcomes] == ["watch", "retrain", "watch", "cooldown"]
+    assert "a retrain was triggered at" in outcomes[-1]["why"]
 
 
 def test_threshold_overrides_are_checked(settings):
     with pytest.raises(ValueError, match="unknown threshold overrides"):
         monitoring.thresholds_for(settings, {"alpah": 0.1})
     assert monitoring.thresholds_for(settings, {"alpha": 0.01})["alpha"] == 0.01
+    configured = monitoring.thresholds_for(settings)
+    assert configured["retrain_on"] == ["performance", "calibration", "prediction_drift", "estimated_accuracy"]
+    assert configured["calibration_alpha"] == settings.monitoring["calibration_alpha"]
+    assert monitoring.thresholds_for(settings, {"retrain_on": ["performance"]})["retrain_on"] == ["performance"]
+    for bad in (["performance", "vibes"], "performance"):
+        with pytest.raises(ValueError, match="retrain_on must be a list"):
+            monitoring.thresholds_for(settings, {"retrain_on": bad})
 
 
 def test_labelled_metrics_below_the_floors_are_a_breach(fresh_windows, settings):
@@ -135,6 +198,7 @@ def test_labelled_metrics_below_the_floors_are_a_breach(fresh_windows, settings)
     labelled = outcomes[1]["report"]["labelled"]
     assert labelled["below_floors"]["roc_auc"]["floor"] == 0.99
     assert any("misses the floor 0.99" in r for r in outcomes[1]["report"]["reasons"])
+    assert "performance" in outcomes[1]["report"]["signals"]
 
 
 def test_monitoring_history_on_postgres(pg_url, monkeypatch):
@@ -158,8 +222,10 @@ def test_monitoring_history_on_postgres(pg_url, monkeypatch):
         "labeled_window": None,
         "labeled_metrics": None,
         "breach": True,
+        "signals": ["data_drift"],
         "reasons": ["data drift"],
         "action": "watch",
+        "why": "data_drift alone is no evidence the model suffers",
         "dry_run": False,
         "run_id": "r",
         "report_path": None,
@@ -168,6 +234,7 @@ def test_monitoring_history_on_postgres(pg_url, monkeypatch):
     history.record_window(row)  # a rerun of the same Airflow run replaces its row
     (stored,) = history.read_monitoring_history(dataset)
     assert stored["drifted_columns"] == ["age"] and stored["action"] == "watch"
+    assert stored["signals"] == ["data_drift"] and stored["why"].startswith("data_drift alone")
     with history.get_engine().begin() as connection:
         table = history.monitoring_history
         connection.execute(table.delete().where(table.c.dataset == dataset))

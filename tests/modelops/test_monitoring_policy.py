@@ -1,0 +1,317 @@
+"""The monitoring decision and its plumbing on small hand-made inputs with known answers: each window
+judged once, the cooldown, persistence, the labelled veto, alerts (never for a dry run, also on a
+failure), the report's category plot data and the history table's added columns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from modelops import alerts, drift, history, monitoring, reports
+
+REPO = Path(__file__).resolve().parents[2]
+START = datetime(2028, 9, 1, tzinfo=UTC)
+THRESHOLDS = {
+    "persistence": 2,
+    "cooldown_hours": 24,
+    "retrain_on": ["performance", "calibration", "prediction_drift", "estimated_accuracy"],
+}
+
+
+def _report(window_id: str, signals: list[str], labelled: dict | None = None, quality_ok: bool = True) -> dict:
+    return {
+        "window_id": window_id,
+        "signals": signals,
+        "breach": bool(signals),
+        "quality": {"ok": quality_ok},
+        "labelled": labelled,
+    }
+
+
+def _row(window_id: str, hours: float, action: str, signals: list[str] | None, dry_run: bool = False) -> dict:
+    return {
+        "window_id": window_id,
+        "window_end": START + timedelta(hours=hours),
+        "action": action,
+        "signals": signals,
+        "breach": bool(signals),
+        "data_quality_ok": True,
+        "dry_run": dry_run,
+        "run_id": f"run-{window_id}-{hours}",
+        "recorded_at": START + timedelta(hours=hours, minutes=5),
+    }
+
+
+def _labelled(
+    performance_breach: bool = False, calibration_breach: bool = False, judged: bool = True, window_id: str = "w1"
+) -> dict:
+    return {
+        "window_id": window_id,
+        "rows": 3000,
+        "judged": judged,
+        "primary": "roc_auc",
+        "metrics": {"roc_auc": 0.80},
+        "reference": 0.79,
+        "performance_breach": performance_breach,
+        "below_floors": {},
+        "calibration_breach": calibration_breach,
+    }
+
+
+def _decide(report: dict, rows: list[dict], hours: float, **overrides) -> dict:
+    return monitoring.decide_action(report, rows, {**THRESHOLDS, **overrides}, START + timedelta(hours=hours))
+
+
+# --- decide_action ---------------------------------------------------------------------------
+
+
+def test_the_cooldown_counts_a_retrain_triggered_on_the_same_window():
+    rows = [_row("w1", 0, "watch", ["prediction_drift"]), _row("w2", 24, "retrain", ["prediction_drift"])]
+    # w2 re-judged two hours after its own retrain: the breach persists, the retrain is recent
+    again = _decide(_report("w2", ["prediction_drift"]), rows, 26)
+    assert again["action"] == "cooldown" and again["streak"] == 2
+    assert (START + timedelta(hours=24)).isoformat() in again["why"]
+    # outside the cooldown the persisting breach may retrain again
+    assert _decide(_report("w2", ["prediction_drift"]), rows, 49)["action"] == "retrain"
+
+
+def test_persistence_counts_each_window_once_and_ignores_dry_runs():
+    rows = [
+        _row("w1", 0, "watch", ["prediction_drift"]),
+        _row("w1", 2, "watch", ["prediction_drift"]),  # re-judged on purpose
+        _row("w0", 3, "watch", ["prediction_drift"], dry_run=True),
+    ]
+    decision = _decide(_report("w2", ["prediction_drift"]), rows, 24, persistence=3)
+    assert decision["action"] == "watch" and decision["streak"] == 2
+    assert "breach 2 of 3" in decision["why"]
+
+
+def test_a_window_without_a_retrain_signal_breaks_the_streak():
+    rows = [_row("w1", 0, "watch", ["prediction_drift"]), _row("w2", 24, "watch", ["data_drift"])]
+    assert _decide(_report("w3", ["prediction_drift"]), rows, 48)["streak"] == 1
+    # rows recorded before signals were kept: any breach with good data counts
+    legacy = [_row("w1", 0, "watch", None) | {"breach": True}]
+    assert _decide(_report("w2", ["prediction_drift"]), legacy, 24)["action"] == "retrain"
+
+
+def test_signals_outside_retrain_on_watch_and_alert():
+    decision = _decide(_report("w1", ["data_drift"]), [], 0)
+    assert decision["action"] == "watch" and decision["retrain_signals"] == [] and decision["streak"] == 0
+    assert "data_drift alone is no evidence the model suffers" in decision["why"]
+    assert _decide(_report("w1", ["data_drift"]), [], 0, retrain_on=["data_drift"], persistence=1)["action"] == (
+        "retrain"
+    )
+
+
+def test_a_judged_labelled_result_within_tolerance_vetoes_drift_only_retrains():
+    rows = [_row("w1", 0, "watch", ["prediction_drift"])]
+    vetoed = _decide(_report("w2", ["data_drift", "prediction_drift", "estimated_accuracy"], _labelled()), rows, 24)
+    assert vetoed["action"] == "watch" and vetoed["streak"] == 2
+    assert "within tolerance" in vetoed["why"]
+    assert "vetoes a retrain asked for only by drift signals (prediction_drift, estimated_accuracy)" in vetoed["why"]
+    # labels from before the breach began say nothing about the drifted world: no veto
+    stale = _report("w2", ["prediction_drift"], _labelled(window_id="w0"))
+    assert _decide(stale, rows, 24)["action"] == "retrain"
+    # no veto from a result too small to judge, or one that is itself a breach
+    assert _decide(_report("w2", ["prediction_drift"], _labelled(judged=False)), rows, 24)["action"] == "retrain"
+    worse = _report("w2", ["prediction_drift", "performance"], _labelled(performance_breach=True))
+    assert _decide(worse, rows, 24)["action"] == "retrain"
+    # calibration moved but is not a retrain signal here: the labelled result is not clean, so no veto
+    moved = _report("w2", ["prediction_drift", "calibration"], _labelled(calibration_breach=True))
+    assert _decide(moved, rows, 24, retrain_on=["prediction_drift"])["action"] == "retrain"
+
+
+def test_quality_breaks_and_invalid_scores_alert_only():
+    rows = [_row("w1", 0, "watch", ["prediction_drift"])]
+    broken = _decide(_report("w2", ["data_quality"], quality_ok=False), rows, 24)
+    assert broken["action"] == "alert"
+    nan = _decide(_report("w2", ["invalid_scores", "prediction_drift"]), rows, 24)
+    assert nan["action"] == "alert" and "NaN/inf" in nan["why"]
+    assert _decide(_report("w2", []), rows, 24)["action"] == "none"
+
+
+# --- choose_window ---------------------------------------------------------------------------
+
+
+def _windows(spec, names: list[str]) -> None:
+    folder = monitoring.production_dir(spec) / "inputs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / f"{name}.parquet").write_bytes(b"")
+
+
+def test_a_run_without_a_window_judges_each_window_once_in_order(workspace, settings):
+    spec = settings.dataset("voter_turnout")
+    assert monitoring.choose_window(spec, None, []) == (None, "no production windows for voter_turnout yet")
+    _windows(spec, ["2028-10-01", "2028-10-02"])
+    # two windows arrived between runs: both are judged, the older first
+    assert monitoring.choose_window(spec, None, []) == ("2028-10-01", "")
+    assert monitoring.choose_window(spec, None, [_row("2028-10-01", 0, "none", [])]) == ("2028-10-02", "")
+    # a dry run records nothing, so it does not count as judged
+    assert monitoring.choose_window(spec, None, [_row("2028-10-01", 0, "watch", [], dry_run=True)])[0] == "2028-10-01"
+    judged = [_row("2028-10-01", 0, "none", []), _row("2028-10-02", 24, "watch", ["data_drift"])]
+    window, why = monitoring.choose_window(spec, None, judged)
+    assert window is None
+    assert "window 2028-10-02 of voter_turnout was already judged at 2028-09-02T00:05:00+00:00" in why
+    assert "action watch" in why and "window='2028-10-02'" in why
+    # naming a window re-judges it on purpose
+    assert monitoring.choose_window(spec, "2028-10-02", judged) == ("2028-10-02", "")
+    _windows(spec, ["2028-10-03"])  # a new window arrived: the next run judges it
+    assert monitoring.choose_window(spec, None, judged) == ("2028-10-03", "")
+
+
+# --- alerts and notifiers --------------------------------------------------------------------
+
+
+def _outcome(**changes) -> dict:
+    return {
+        "dataset": "voter_turnout",
+        "window_id": "w1",
+        "model_name": "voter_turnout_model",
+        "model_version": "1",
+        "action": "watch",
+        "why": "data_drift alone",
+        "reasons": ["data drift: 40% of features drifted"],
+        "breach": True,
+        "dry_run": False,
+    } | changes
+
+
+def test_dry_runs_never_alert():
+    assert alerts.should_alert(_outcome())
+    assert not alerts.should_alert(_outcome(dry_run=True))
+    assert not alerts.should_alert(_outcome(breach=False))
+    assert not alerts.should_alert(None)
+
+
+class _TI:
+    def __init__(self, task_id: str, xcom: dict | None = None):
+        self.dag_id, self.task_id, self._xcom = "modelops_monitoring", task_id, xcom
+
+    def xcom_pull(self, task_ids: str) -> dict | None:
+        assert task_ids == self.task_id
+        return self._xcom
+
+
+@pytest.fixture
+def notifiers(monkeypatch):
+    """The plugins' notifiers, with delivery captured instead of logged and posted."""
+    monkeypatch.syspath_prepend(str(REPO / "plugins"))
+    import modelops_notifiers
+
+    sent: list[dict] = []
+    monkeypatch.setattr(modelops_notifiers._AlertNotifier, "deliver", lambda self, alert: sent.append(alert))
+    return modelops_notifiers, sent
+
+
+def test_breach_notifier_skips_dry_runs(notifiers):
+    module, sent = notifiers
+    module.BreachNotifier().notify({"ti": _TI("record", _outcome(dry_run=True))})
+    assert sent == []
+    module.BreachNotifier().notify({"ti": _TI("record", _outcome())})
+    assert [a["kind"] for a in sent] == ["modelops.monitoring.breach"]
+
+
+def test_failure_notifier_sends_the_error(notifiers):
+    module, sent = notifiers
+    context = {
+        "ti": _TI("assess"),
+        "run_id": "manual__1",
+        "params": {"dataset": "voter_turnout", "window": "2028-10-09"},
+        "exception": FileNotFoundError("no production inputs for window '2028-10-09'"),
+    }
+    module.FailureNotifier().notify(context)
+    (alert,) = sent
+    assert alert["kind"] == "modelops.monitoring.failure" and alert["severity"] == "critical"
+    assert alert["error"] == "FileNotFoundError: no production inputs for window '2028-10-09'"
+    assert alert["task"] == "modelops_monitoring.assess" and alert["window_id"] == "2028-10-09"
+    assert alert["dataset"] == "voter_turnout" and alert["airflow_run_id"] == "manual__1"
+
+
+# --- report plot data ------------------------------------------------------------------------
+
+
+def test_category_shares_show_the_top_levels_and_pool_the_rest():
+    rng = np.random.default_rng(5)
+    levels = [f"level_{i:02d}" for i in range(30)]
+    weights = np.linspace(30, 1, 30) / np.linspace(30, 1, 30).sum()
+    profile = drift.profile_categorical(pd.Series(rng.choice(levels, 5_000, p=weights)))
+    table = reports.category_shares(profile, pd.Series(rng.choice(levels, 5_000, p=weights)))
+    assert len(table) == reports.TOP_LEVELS + 1
+    assert table.index[-1] == "other (18 levels)"
+    assert table.index[0] == "level_00"
+    assert table["reference"].sum() == pytest.approx(1.0) and table["current"].sum() == pytest.approx(1.0)
+    # levels are matched by value, as the drift test matches them
+    codes = reports.category_shares(drift.profile_categorical(pd.Series([1, 2, 2])), pd.Series([1.0, 2.0, np.nan]))
+    assert list(codes.index) == ["2", "1", drift.MISSING]
+
+
+def test_bar_plot_renders_many_levels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    levels = pd.Series([f"a rather long category name {i}" for i in range(40)] * 5)
+    png = reports._bar_plot("many", drift.profile_categorical(levels), levels)
+    assert len(png) > 1000
+
+
+# --- history table ---------------------------------------------------------------------------
+
+
+def test_history_gains_the_new_columns_on_an_existing_table(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.MetaData()
+    columns = [
+        sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        for c in history.monitoring_history.columns
+        if c.name not in {"signals", "why"}
+    ]
+    sa.Table("monitoring_history", old, *columns)
+    engine = sa.create_engine(url)
+    old.create_all(engine)
+    engine.dispose()
+    monkeypatch.setenv("MODELOPS_DB_URL", url)
+    names = {c["name"] for c in sa.inspect(history.get_engine()).get_columns("monitoring_history")}
+    assert {"signals", "why"} <= names
+    row = {
+        "dataset": "d",
+        "window_id": "w1",
+        "window_end": START,
+        "model_name": "m",
+        "model_version": "1",
+        "rows": 1,
+        "data_quality_ok": True,
+        "drift_share": 0.0,
+        "drifted_columns": [],
+        "prediction_drift": False,
+        "breach": False,
+        "reasons": [],
+        "action": "none",
+        "dry_run": False,
+    }
+    history.record_window(row)
+    history.record_window(row | {"window_id": "w2", "signals": ["performance"], "why": "labels say so"})
+    stored = history.read_monitoring_history("d")
+    assert [(r["signals"], r["why"]) for r in stored] == [(None, None), (["performance"], "labels say so")]
+
+
+def test_a_daily_run_24_hours_after_a_retrain_is_still_in_the_cooldown():
+    rows = [_row("w1", 0, "watch", ["prediction_drift"]), _row("w2", 24, "retrain", ["prediction_drift"])]
+    assert _decide(_report("w3", ["prediction_drift"]), rows, 48, persistence=1)["action"] == "cooldown"
+
+
+def test_the_streak_restarts_after_a_retrain_and_with_another_model():
+    rows = [_row("w1", 0, "watch", ["prediction_drift"]), _row("w2", 24, "retrain", ["prediction_drift"])]
+    assert _decide(_report("w3", ["prediction_drift"]), rows, 96)["streak"] == 1
+    other = [_row("w1", 0, "watch", ["prediction_drift"]) | {"model_version": "7"}]
+    assert _decide(_report("w2", ["prediction_drift"]) | {"model_version": "8"}, other, 24)["streak"] == 1
+
+
+def test_an_empty_retrain_on_means_never_retrain():
+    decision = _decide(_report("w1", ["prediction_drift", "performance"]), [], 0, retrain_on=[], persistence=1)
+    assert decision["action"] == "watch" and decision["retrain_signals"] == []
