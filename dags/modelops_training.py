@@ -94,7 +94,7 @@ def modelops_training():
     @task(retries=2, execution_timeout=timedelta(minutes=20))
     def collect() -> dict:
         """Read and join the sources and freeze an immutable, content-hashed batch."""
-        from modelops.sources import collect_batch, sql_url_from_uri
+        from modelops.sources import SourceError, collect_batch, sql_url_from_uri
 
         settings, spec = _settings_and_spec()
         params = get_current_context()["params"]
@@ -103,14 +103,19 @@ def modelops_training():
             from airflow.sdk import BaseHook
 
             sql_url = sql_url_from_uri(BaseHook.get_connection(spec.source["conn_id"]).get_uri())
-        batch = collect_batch(
-            spec,
-            sample_rows=params["sample_rows"],
-            seed=int(settings.training["seed"]),
-            sql_url=sql_url,
-            path=params["source_path"],
-            extra_paths=params["extra_batches"],
-        )
+        try:
+            batch = collect_batch(
+                spec,
+                sample_rows=params["sample_rows"],
+                seed=int(settings.training["seed"]),
+                sql_url=sql_url,
+                path=params["source_path"],
+                extra_paths=params["extra_batches"],
+            )
+        except SourceError as exc:  # an unreadable or misshapen file: retrying cannot help
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(exc)) from exc
         return batch.to_dict()
 
     @task(retries=0)
@@ -206,9 +211,10 @@ def modelops_training():
         """Print and store the run summary (data, validation, candidates, comparison, decision)."""
         from modelops.workflow import render_summary, write_summary
 
+        settings, _ = _settings_and_spec()
         ti = get_current_context()["ti"]
         outcome = ti.xcom_pull(task_ids=PROMOTE_TASK_ID) or ti.xcom_pull(task_ids=KEEP_TASK_ID)
-        text = render_summary(batch, validation, plan, report, outcome)
+        text = render_summary(batch, validation, plan, report, outcome, int(settings.evaluation["min_slice_rows"]))
         print(text)
         return write_summary(text, batch["dataset"], get_current_context()["run_id"], plan["parent_run_id"])
 

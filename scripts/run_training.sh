@@ -17,8 +17,26 @@ wait "$pid"; status=$?
 sleep 0.5
 echo "Finished in $(( $(date +%s) - started )) s"
 if [ "$status" -ne 0 ]; then
-  echo "The DAG run FAILED. The reason, from the task log:"
-  grep -E "AirflowFailException|Error:|failed validation|  - expect" "$log" | grep -v "^Traceback" | sort -u | head -30
+  # The reason is the message of the last exception in the log, kept whole and in order: for a failed
+  # validation the headline, the failed rules, then where the quarantined batch and its report lie;
+  # for an unusable file the file, the problem and where its copy lies. Traceback frames are left out.
+  reason=$(awk '
+    /^Traceback \(most recent call last\):/ { in_tb = 1; in_msg = 0; next }
+    in_tb && /^[A-Za-z_][A-Za-z0-9_.]*(: |$)/ {
+      msg = $0; sub(/^airflow[.a-z]*\.AirflowFailException: /, "", msg); in_tb = 0; in_msg = 1; next
+    }
+    in_msg && (/^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T/ || /^$/ || /^The above exception/ || /^During handling/) { in_msg = 0 }
+    in_msg { msg = msg "\n" $0 }
+    END { if (msg != "") printf "%s\n", msg }
+  ' "$log")
+  echo "The DAG run FAILED:"
+  if [ -n "$reason" ]; then
+    printf '%s\n' "$reason"
+  else
+    echo "(no exception message in the log; its last lines:)"
+    tail -n 15 "$log"
+  fi
+  echo "Full log: $log"
   exit "$status"
 fi
 dataset=$(.venv/bin/python -c "import json,sys; from modelops.config import load_settings; print(json.loads(sys.argv[1]).get('dataset') or load_settings().default_dataset)" "$conf")

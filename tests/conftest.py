@@ -91,20 +91,41 @@ def pg_url() -> str:
     return url
 
 
-def train_and_promote(settings, rows: int, run_id: str, candidates: tuple[str, ...] = ("logistic_regression",)):
-    """Run the training workflow's steps without Airflow and make the result champion; returns the spec."""
+def run_training(
+    settings,
+    dataset: str,
+    run_id: str,
+    candidates: tuple[str, ...] = ("logistic_regression",),
+    rows: int | None = None,
+    path: str | None = None,
+    extra: list[str] | None = None,
+    training_overrides: dict | None = None,
+) -> dict:
+    """The training workflow's steps without Airflow (collect to alias), as the DAG chains them."""
     from modelops import registry, workflow
     from modelops.sources import collect_batch
     from modelops.validation import validate_batch
 
-    spec = settings.dataset("voter_turnout")
-    batch = collect_batch(spec, sample_rows=rows)
+    spec = settings.dataset(dataset)
+    batch = collect_batch(spec, sample_rows=rows, path=path, extra_paths=extra)
     validation = validate_batch(batch, spec)
-    training = workflow.training_options(settings, list(candidates), None)
+    training = {**workflow.training_options(settings, list(candidates), None), **(training_overrides or {})}
     plan = workflow.prepare_training(
         batch.to_dict(), validation.to_dict(), spec, settings, training, {"dag_id": "tests", "run_id": run_id}
     )
     results = [workflow.run_candidate(plan, name, spec, settings) for name in candidates]
     report = workflow.evaluate_candidates(plan, results, spec, settings)
-    workflow.apply_alias(workflow.register_best(plan, report, spec), registry.CHAMPION, "tests", run_id)
-    return spec
+    registration = workflow.register_best(plan, report, spec)
+    alias = registry.CHAMPION if registration["promote"] else registry.CHALLENGER
+    outcome = workflow.apply_alias(registration, alias, "tests", run_id)
+    return {"spec": spec, "batch": batch, "validation": validation, "plan": plan, "report": report, "outcome": outcome}
+
+
+def train_and_promote(settings, rows: int, run_id: str, candidates: tuple[str, ...] = ("logistic_regression",)):
+    """Train the voter dataset without Airflow and make the result champion; returns the spec."""
+    from modelops import registry, workflow
+
+    done = run_training(settings, "voter_turnout", run_id, candidates, rows=rows)
+    if done["outcome"]["alias"] != registry.CHAMPION:
+        workflow.apply_alias(done["outcome"], registry.CHAMPION, "tests", run_id)
+    return done["spec"]

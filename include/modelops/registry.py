@@ -197,8 +197,22 @@ def load_model(model_uri: str) -> Any:
     only models loaded here are ones this pipeline saved (skops format, type list vetted at save
     time by `skops_trusted_types`) into its own store, so the flag is set for this process.
     """
+    import logging
+    import warnings
+
     os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
-    return _mlflow().sklearn.load_model(model_uri)
+    mlflow = _mlflow()
+    # skops' import scan touches every loaded module (Airflow's deprecated shims included) and each
+    # one warns; none of that is about the model, and it buried the task log.
+    quiet = logging.getLogger("mlflow")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return mlflow.sklearn.load_model(model_uri)
+    finally:
+        quiet.setLevel(level)
 
 
 def version_by_alias(model_name: str, alias: str) -> Any | None:
@@ -258,6 +272,50 @@ def _now() -> str:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+RESOLVED_CONFIG_ARTIFACT = "resolved_config.json"
+TRAINED_ROWS_ARTIFACT = "trained_row_keys.parquet"
+
+
+def log_artifact(run_id: str, path: str) -> None:
+    """Attach a local file to a run."""
+    client().log_artifact(run_id, path)
+
+
+def load_trained_keys(run_id: str) -> Any | None:
+    """The row keys a training run learned from (uint64 array), or None when not on record."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    _mlflow()
+    import mlflow.artifacts
+
+    try:
+        local = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/{TRAINED_ROWS_ARTIFACT}")
+    except (MlflowException, OSError):
+        return None
+    return pd.read_parquet(local)["key"].to_numpy()
+
+
+def find_identical_version(model_name: str, identity: dict[str, str]) -> dict[str, str] | None:
+    """A registered version whose tags equal `identity` (data hash, config digest, training options), if any."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client().search_model_versions(f"name = '{model_name}'")
+    except MlflowException:
+        return None
+    for found in sorted(versions, key=lambda v: int(v.version)):
+        tags = found.tags or {}
+        if all(tags.get(k) == v for k, v in identity.items()):
+            return {"version": str(found.version), "run_id": found.run_id}
+    return None
+
+
+def log_resolved_config(run_id: str, resolved: dict[str, Any]) -> None:
+    """Store the whole configuration a run used (spec with its filter and labels, every section)."""
+    client().log_dict(run_id, resolved, RESOLVED_CONFIG_ARTIFACT)
 
 
 PROFILE_ARTIFACT = "reference_profile.json"

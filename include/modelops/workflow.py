@@ -25,8 +25,29 @@ from modelops.evaluation import (
     paired_bootstrap,
     slice_metrics,
 )
-from modelops.features import split_indices, target_vector
+from modelops.features import (
+    key_columns,
+    label_summary,
+    row_keys,
+    split_indices,
+    target_vector,
+    unlabelled_holdout_side,
+)
+from modelops.rules import describe
 from modelops.sources import BatchRef, load_batch
+
+
+def json_safe(value: Any) -> Any:
+    """A copy with NaN/inf floats as None and numpy scalars as Python ones (XCom and JSON refuse them)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def git_commit() -> str:
@@ -63,6 +84,35 @@ def training_options(settings: Settings, candidates: list[str] | None, max_fit_r
     return training
 
 
+SPLIT_SCHEME = "hash-v3"  # bump when split_indices changes how rows are assigned
+
+
+def split_key(ref: BatchRef, spec: DatasetSpec, training: dict[str, Any]) -> str:
+    """Cache key of a batch's splits: every setting that shapes which row lands where."""
+    shaping = {
+        "scheme": SPLIT_SCHEME,
+        "batch": ref.content_hash,
+        "seed": training["seed"],
+        "holdout_fraction": training["holdout_fraction"],
+        "calibration_fraction": training["calibration_fraction"],
+        "latest_period_train_fraction": training.get("latest_period_train_fraction", 0.0),
+        "id_column": spec.id_column,
+        "time_column": spec.time_column,
+        "target": spec.target,
+        "positive": [repr(v) for v in spec.positive_labels],
+        "negative": None if spec.negative_labels is None else [repr(v) for v in spec.negative_labels],
+        "key_columns": key_columns(spec),
+    }
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write atomically: readers see the whole file or none."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
 def prepare_training(
     batch: dict[str, Any],
     validation: dict[str, Any],
@@ -71,22 +121,27 @@ def prepare_training(
     training: dict[str, Any],
     airflow_ids: dict[str, str],
 ) -> dict[str, Any]:
-    """Write the deterministic splits of a validated batch and open the umbrella MLflow run."""
+    """Write the deterministic splits of a validated batch (labelled rows only) and open the umbrella run."""
     ref = BatchRef.from_dict(batch)
     frame = load_batch(ref)
-    split_key = hashlib.sha256(
-        json.dumps(
-            [ref.content_hash, training["seed"], training["holdout_fraction"], training["calibration_fraction"]]
-        ).encode()
-    ).hexdigest()[:16]
-    folder = workspace_root() / "splits" / spec.name / split_key
-    paths = {name: str(folder / f"{name}.parquet") for name in ("train", "calibration", "holdout")}
-    if not all(Path(p).exists() for p in paths.values()):
+    labels = label_summary(frame, spec)
+    folder = workspace_root() / "splits" / spec.name / split_key(ref, spec, training)
+    names = ("train", "calibration", "holdout")
+    paths = {name: str(folder / f"{name}.parquet") for name in names}
+    trained_rows = folder / registry.TRAINED_ROWS_ARTIFACT
+    unlabelled_side = folder / "holdout_unlabelled.parquet"
+    if not all(Path(p).exists() for p in [*paths.values(), trained_rows, unlabelled_side]):
         folder.mkdir(parents=True, exist_ok=True)
-        for name, rows in split_indices(frame, spec, training).items():
-            tmp = Path(paths[name] + ".tmp")
-            frame.iloc[rows].to_parquet(tmp, index=False)
-            tmp.replace(paths[name])
+        parts = split_indices(frame, spec, training)
+        for name in names:
+            _write_parquet(frame.iloc[parts[name]], Path(paths[name]))
+        # The rows this version learns from, by stable key: later challengers are compared to it
+        # only on rows neither model saw.
+        keys = row_keys(frame, spec)[np.concatenate([parts["train"], parts["calibration"]])]
+        _write_parquet(pd.DataFrame({"key": np.unique(keys)}), trained_rows)
+        # Rows without an outcome on the holdout side: never evaluated, but production scores rows
+        # like them, so they belong in the drift reference.
+        _write_parquet(frame.iloc[unlabelled_holdout_side(frame, spec, training)], unlabelled_side)
     lineage = {
         "modelops.dataset": spec.name,
         "modelops.data_hash": ref.content_hash,
@@ -100,13 +155,25 @@ def prepare_training(
         "airflow.run_id": airflow_ids["run_id"],
         "modelops.trigger_reason": (airflow_ids.get("reason") or "manual")[:4000],
         "modelops.extra_batches": str(len(ref.source.get("extra_batches") or [])),
+        "modelops.rows_labelled": str(labels["labelled"]),
+        "modelops.rows_unlabelled": str(labels["unlabelled"]),
+        "modelops.row_filter": describe(spec.row_filter)[:4000],
+        "modelops.split_scheme": SPLIT_SCHEME,
+        # what a row's key is made of: a later comparison must key the holdout the same way
+        "modelops.row_key_columns": json.dumps(key_columns(spec, frame))[:5000],
+        # run-time overrides (candidates, max_fit_rows) shape the model as much as the file does
+        "modelops.training_hash": hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:16],
     }
     parent = registry.start_parent_run(spec, lineage)
+    registry.log_resolved_config(parent, settings.resolved(spec.name))
+    registry.log_artifact(parent, str(trained_rows))
     sizes = {name: int(pd.read_parquet(p, columns=[spec.target]).shape[0]) for name, p in paths.items()}
     return {
         "dataset": spec.name,
         "splits": paths,
+        "holdout_unlabelled": str(unlabelled_side),
         "split_rows": sizes,
+        "labels": labels,
         "parent_run_id": parent,
         "lineage": lineage,
         "training": training,
@@ -140,22 +207,57 @@ def _champion_comparison(
     holdout: pd.DataFrame,
     y: np.ndarray,
     proba: np.ndarray,
-    slices: dict[str, Any],
 ) -> dict[str, Any] | None:
-    """Score the current champion on the same holdout and compare it pairwise with the challenger."""
+    """Score the champion and compare it pairwise with the challenger on rows neither model trained on.
+
+    The champion's training rows come from its recorded lineage (the row keys its run logged); a
+    holdout row the champion learned from would bias the comparison toward it, so it is left out,
+    and the comparison says how many rows remain. If the champion's rows cannot be read, or too few
+    remain, the comparison is refused (and the champion stays).
+    """
     evaluation = settings.evaluation
     primary = evaluation["primary_metric"]
     champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
     if champion is None:
         return None
-    out: dict[str, Any] = {"version": champion.version}
+    out: dict[str, Any] = {"version": str(champion.version), "holdout_rows": len(y)}
+    parent = (champion.tags or {}).get("modelops.parent_run_id")
+    seen = registry.load_trained_keys(parent) if parent else None
+    if seen is None:
+        out["error"] = (
+            f"the rows champion v{champion.version} trained on are not on record (run {parent}), so a fair "
+            "comparison cannot be guaranteed"
+        )
+        return out
+    tags = champion.tags or {}
+    columns = json.loads(tags.get("modelops.row_key_columns") or "null")
+    if tags.get("modelops.split_scheme") != SPLIT_SCHEME or not columns or not set(columns) <= set(holdout.columns):
+        out["error"] = (
+            f"champion v{champion.version} keyed its training rows differently (scheme "
+            f"{tags.get('modelops.split_scheme')!r}, columns {columns}); this holdout cannot be matched to them, "
+            "so a fair comparison cannot be guaranteed"
+        )
+        return out
+    # keyed the champion's way, whatever this spec's key is now (e.g. a feature added since)
+    fresh = ~np.isin(row_keys(holdout, spec, columns), seen)
+    out["comparison_rows"] = int(fresh.sum())
+    out["excluded_rows"] = int((~fresh).sum())
+    needed = int(evaluation.get("min_comparison_rows", 100))
+    if fresh.sum() < needed or len(np.unique(y[fresh])) < 2:
+        out["error"] = (
+            f"only {int(fresh.sum())} holdout rows are new to both models (need {needed} with both classes); "
+            f"{out['excluded_rows']} were in champion v{champion.version}'s training data"
+        )
+        return out
+    rows, y, proba = holdout.loc[fresh], y[fresh], proba[fresh]
     try:
         model = registry.load_model(f"models:/{spec.model_name}/{champion.version}")
-        champion_proba = model.predict_proba(holdout[spec.features])[:, 1]
+        champion_proba = model.predict_proba(rows[spec.features])[:, 1]
     except (KeyError, ValueError) as exc:  # e.g. the champion needs columns this batch lacks
         out["error"] = f"{type(exc).__name__}: {exc}"
         return out
     out["metrics"] = compute_metrics(y, champion_proba)
+    out["challenger_metrics"] = compute_metrics(y, proba)
     out["bootstrap"] = paired_bootstrap(
         y,
         proba,
@@ -166,10 +268,15 @@ def _champion_comparison(
         int(evaluation["bootstrap_max_rows"]),
         int(settings.training["seed"]),
     )
-    champion_slices = slice_metrics(holdout, y, champion_proba, spec, primary)
+    challenger_slices = slice_metrics(rows, y, proba, spec, primary)
+    champion_slices = slice_metrics(rows, y, champion_proba, spec, primary)
     out["slices"] = champion_slices
     out["worse_slices"] = compare_slices(
-        slices, champion_slices, primary, float(evaluation["slice_tolerance"]), int(evaluation["min_slice_rows"])
+        challenger_slices,
+        champion_slices,
+        primary,
+        float(evaluation["slice_tolerance"]),
+        int(evaluation["min_slice_rows"]),
     )
     return out
 
@@ -187,7 +294,8 @@ def evaluate_candidates(
     train = pd.read_parquet(plan["splits"]["train"])
     holdout = pd.read_parquet(plan["splits"]["holdout"])
     y_train, y = target_vector(train, spec), target_vector(holdout, spec)
-    proba = registry.load_model(best["model_uri"]).predict_proba(holdout[spec.features])[:, 1]
+    model = registry.load_model(best["model_uri"])
+    proba = model.predict_proba(holdout[spec.features])[:, 1]
     metrics = compute_metrics(y, proba)
     rule = fit_rule_baseline(train, y_train, spec.baseline_rule)
     baselines = {
@@ -195,18 +303,29 @@ def evaluate_candidates(
         "rule": compute_metrics(y, rule.predict_proba(holdout)),
     }
     slices = slice_metrics(holdout, y, proba, spec, primary)
-    # What monitoring will compare production against: the holdout's inputs and scores.
+    # What monitoring compares production against: the inputs and scores of every holdout-side
+    # row (unlabelled ones too: production scores them all); calibration from the labelled ones.
+    reference, scores, y_all = holdout, proba, y
+    side = plan.get("holdout_unlabelled")
+    unlabelled = pd.read_parquet(side) if side and Path(side).exists() else holdout.iloc[:0]
+    if len(unlabelled):
+        reference = pd.concat([holdout, unlabelled], ignore_index=True)
+        scores = np.concatenate([proba, model.predict_proba(unlabelled[spec.features])[:, 1]])
+        y_all = np.concatenate([y, np.full(len(unlabelled), -1)])  # no outcome: masked out of calibration
     profile = build_profile(
-        holdout,
+        reference,
         list(spec.numeric),
         list(spec.categorical),
-        proba,
+        scores,
         metrics,
-        y=y,
+        y=y_all,
         quantiles=int(settings.monitoring.get("calibration_quantiles", 5)),
+        slices=json_safe(slices),
+        labelled=np.arange(len(reference)) < len(holdout),
     )
+    profile["unlabelled_rows"] = len(unlabelled)
     registry.log_profile(best["run_id"], profile)
-    champion = _champion_comparison(spec, settings, holdout, y, proba, slices)
+    champion = _champion_comparison(spec, settings, holdout, y, proba)
     verdict = decide_promotion(metrics, baselines, champion, settings.evaluation)
     report = {
         "dataset": spec.name,
@@ -222,6 +341,8 @@ def evaluate_candidates(
             for r in ranked
         ],
         "holdout_rows": len(y),
+        "labels": plan.get("labels", {}),
+        "limitations": spec.limitations,
         "metrics": metrics,
         "baselines": baselines,
         "rule_baseline": {
@@ -233,6 +354,7 @@ def evaluate_candidates(
         "champion": champion,
         "verdict": verdict.to_dict(),
     }
+    report = json_safe(report)  # a one-class slice has no AUC: NaN becomes null, not an XCom error
     registry.log_evaluation(plan["parent_run_id"], report)
     return report
 
@@ -255,12 +377,30 @@ def register_best(plan: dict[str, Any], report: dict[str, Any], spec: DatasetSpe
             *verdict["reasons"],
         ]
     )
+    same = registry.find_identical_version(
+        spec.model_name,
+        {k: plan["lineage"][k] for k in ("modelops.data_hash", "modelops.config_hash", "modelops.training_hash")},
+    )
+    if same is not None and same["run_id"] != report["best"]["run_id"]:
+        why = (
+            f"not registered again: v{same['version']} was trained on the same data "
+            f"({plan['lineage']['modelops.data_hash'][:16]}) with the same configuration and training options"
+        )
+        return {
+            "model_name": spec.model_name,
+            "version": same["version"],
+            "duplicate_of": same["version"],
+            "promote": False,
+            "reasons": [why],
+            "parent_run_id": plan["parent_run_id"],
+        }
     version = registry.register_version(
         spec.model_name, report["best"]["model_uri"], report["best"]["run_id"], tags, description
     )
     return {
         "model_name": spec.model_name,
         "version": version,
+        "duplicate_of": None,
         "promote": verdict["promote"],
         "reasons": verdict["reasons"],
         "parent_run_id": plan["parent_run_id"],
@@ -268,10 +408,26 @@ def register_best(plan: dict[str, Any], report: dict[str, Any], spec: DatasetSpe
 
 
 def apply_alias(registration: dict[str, Any], alias: str, actor: str, run_id: str) -> dict[str, Any]:
-    """Set `alias` on the registered version and return what happened."""
+    """Set `alias` on the registered version and return what happened (nothing for a duplicate)."""
+    if registration.get("duplicate_of"):
+        return {**registration, "alias": None, "alias_changed": False}
     reason = "; ".join(registration["reasons"])
     changed = registry.set_alias(registration["model_name"], alias, registration["version"], actor, reason, run_id)
     return {**registration, "alias": alias, "alias_changed": changed}
+
+
+def _slice_lines(slices: dict[str, Any], primary: str, min_rows: int) -> list[str]:
+    """Per protected column, one line of its slices: rows, positive rate and the metric."""
+    lines = []
+    for column, groups in slices.items():
+        parts = []
+        for label, stats in groups.items():
+            flag = "" if stats["rows"] >= min_rows else " (too few to gate)"
+            value = stats[primary]
+            shown = "n/a" if value is None or value != value else f"{value:.3f}"  # one class only: no AUC
+            parts.append(f"{label}: n={stats['rows']} {primary}={shown}{flag}")
+        lines.append(f"    {column:<14} " + "; ".join(parts))
+    return lines
 
 
 def render_summary(
@@ -280,13 +436,28 @@ def render_summary(
     plan: dict[str, Any],
     report: dict[str, Any],
     outcome: dict[str, Any],
+    min_slice_rows: int = 100,
 ) -> str:
-    """The human summary `make run` prints: data, validation, candidates, comparison, decision."""
+    """The human summary `make run` prints: data, labels, validation, candidates, slices, comparison, decision."""
     primary = report["primary_metric"]
+    labels = plan.get("labels") or {}
     lines = [
         f"Training run for dataset {batch['dataset']!r}",
         f"  data      batch {batch['content_hash'][:16]} ({batch['rows']} rows, {len(batch['columns'])} columns) "
         f"at {batch['path']}",
+    ]
+    row_filter = (batch.get("join_report") or {}).get("filter")
+    if row_filter:
+        lines.append(
+            f"  filter    {row_filter['rule']}: kept {row_filter['rows_after']} of {row_filter['rows_before']} rows"
+        )
+    if labels:
+        lines.append(
+            f"  labels    {labels['labelled']} labelled ({labels['positive']} positive, {labels['negative']} "
+            f"negative), {labels['unlabelled']} unlabelled ({labels['missing_target']} blank, other values "
+            f"{labels['other_values'] or 'none'}): never trained on or evaluated"
+        )
+    lines += [
         "  splits    " + ", ".join(f"{k} {v}" for k, v in plan["split_rows"].items()),
         f"  validation passed: {validation['evaluated']} expectations, id {validation['validation_id']} "
         f"(report {validation['report_dir']}/report.html)",
@@ -302,20 +473,30 @@ def render_summary(
         "  baselines on the holdout: "
         + ", ".join(f"{name} {primary}={m[primary]:.4f}" for name, m in report["baselines"].items())
     )
+    if report.get("slices"):
+        lines.append("  slices of the best candidate on the holdout:")
+        lines += _slice_lines(report["slices"], primary, min_slice_rows)
     champion = report["champion"]
     if champion is None:
         lines.append("  champion  none yet")
     elif champion.get("error"):
-        lines.append(f"  champion  v{champion['version']} could not score this holdout: {champion['error']}")
+        lines.append(f"  champion  v{champion['version']} could not be compared: {champion['error']}")
     else:
         lines.append(
-            f"  champion  v{champion['version']} {primary}={champion['metrics'][primary]:.4f} on the same holdout"
+            f"  champion  v{champion['version']} {primary}={champion['metrics'][primary]:.4f} vs challenger "
+            f"{champion['challenger_metrics'][primary]:.4f} on {champion['comparison_rows']} holdout rows neither "
+            f"model trained on ({champion['excluded_rows']} left out: in the champion's training data)"
         )
-    lines.append(
-        f"  decision  {'PROMOTE' if outcome['promote'] else 'KEEP CHAMPION'}: "
-        f"{outcome['model_name']} v{outcome['version']} -> alias '{outcome['alias']}'"
-    )
-    lines.extend(f"    {reason}" for reason in report["verdict"]["reasons"])
+    if outcome.get("duplicate_of"):
+        lines.append(f"  decision  NOTHING REGISTERED: {outcome['reasons'][0]}")
+    else:
+        lines.append(
+            f"  decision  {'PROMOTE' if outcome['promote'] else 'KEEP CHAMPION'}: "
+            f"{outcome['model_name']} v{outcome['version']} -> alias '{outcome['alias']}'"
+        )
+        lines.extend(f"    {reason}" for reason in report["verdict"]["reasons"])
+    for note in report.get("limitations") or []:
+        lines.append(f"  note      {note}")
     lines.append(
         f"  MLflow    {registry.tracking_uri()}: experiment modelops/{batch['dataset']}/training, "
         f"run {plan['parent_run_id']}, model {outcome['model_name']} v{outcome['version']}"

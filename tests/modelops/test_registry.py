@@ -115,3 +115,17 @@ def test_target_vector_marks_the_positive_class(settings):
     spec = settings.dataset("anes96_vote")
     frame = pd.DataFrame({spec.target: [0, 1, 1, 0]})
     assert target_vector(frame, spec).tolist() == [0, 1, 1, 0]
+
+
+def test_loading_a_model_does_not_flood_the_log_with_warnings(workspace, settings, caplog):
+    import warnings
+
+    import airflow.sdk  # noqa: F401  (its deprecated shims are what skops' import scan trips over)
+    from conftest import run_training
+
+    done = run_training(settings, "anes96_vote", "quiet")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        registry.load_model(done["report"]["best"]["model_uri"])
+    assert caught == []
+    assert not [r for r in caplog.records if r.levelname == "WARNING" and r.name.startswith("mlflow")]
