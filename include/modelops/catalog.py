@@ -1,0 +1,222 @@
+"""Where everything lives in the workspace, and how it is written: the one place that knows both.
+
+Every location a task reads or writes (raw inputs, batches, splits, validations, quarantine,
+production snapshots and labels, scoring outputs, monitoring reports, model cards, run summaries)
+is a function of this module, keyed by dataset name and an id. Producers (the collection task, the
+scoring DAG, the scenario generator, a person dropping a file) write through `atomic_file` or
+`atomic_dir`, so a reader sees a whole file or folder or none of it: the temp name lives in the
+same folder as the final one, then one rename publishes it.
+
+Layout under `$MODELOPS_HOME` (default `<repo>/.local`):
+
+    raw/<dataset>/                                 generated raw sources (the synthetic voter file)
+    batches/<dataset>/<hash16>/                    batch.parquet + manifest.json (immutable)
+    splits/<dataset>/<key>/                        train/valid/holdout Parquet of one split
+    validations/<dataset>/<validation_id>/         GX report (HTML, JSON) of a batch that passed
+    quarantine/<dataset>/<id>/                     a rejected batch or raw file, with a note
+    production/<dataset>/inputs/<snapshot>.parquet a snapshot to score (a voter-file delivery)
+    production/<dataset>/labels/<snapshot>.parquet outcomes that arrived later (id + target)
+    production/<dataset>/labeled/<snapshot>.parquet outcomes beside inputs (datasets without an id)
+    scoring/<dataset>/<snapshot>/                  predictions/part-*.parquet + manifest.json
+    reports/<dataset>/<window>/                    monitoring report (dry runs under dry_run/)
+    cards/<dataset>/<model>/<version>/             model cards
+    runs/<dataset>/                                run summaries (text)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from modelops.config import workspace_root
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}$")
+
+
+def safe_id(value: str, what: str = "id") -> str:
+    """An id used as a path part: letters, digits and `._=+-`, no separators, no leading dot."""
+    text = str(value)
+    if not _SAFE_ID.match(text) or ".." in text:
+        raise ValueError(
+            f"{what} {text!r} cannot name a folder: use letters, digits and . _ = + - (no '/', no leading dot)"
+        )
+    return text
+
+
+def root() -> Path:
+    """The workspace root (`MODELOPS_HOME`)."""
+    return workspace_root()
+
+
+def raw_dir(dataset: str) -> Path:
+    """Generated raw inputs of a dataset."""
+    return root() / "raw" / dataset
+
+
+def batches_dir(dataset: str) -> Path:
+    """Immutable collected batches of a dataset, one folder per content hash."""
+    return root() / "batches" / dataset
+
+
+def split_dir(dataset: str, key: str) -> Path:
+    """The train/valid/holdout files of one split (the key covers every setting that shapes it)."""
+    return root() / "splits" / dataset / safe_id(key, "split key")
+
+
+def validation_dir(dataset: str, validation_id: str) -> Path:
+    """GX validation report of a batch that passed."""
+    return root() / "validations" / dataset / safe_id(validation_id, "validation id")
+
+
+def quarantine_dir(dataset: str, item: str | None = None) -> Path:
+    """Rejected batches and raw files of a dataset (or one of them), kept for inspection."""
+    folder = root() / "quarantine" / dataset
+    return folder / safe_id(item, "quarantine id") if item else folder
+
+
+def production_dir(dataset: str) -> Path:
+    """Snapshots delivered for scoring, and the labels that arrive for them later."""
+    return root() / "production" / dataset
+
+
+def snapshot_inputs(dataset: str, snapshot: str) -> Path:
+    """A snapshot's input file (the collected columns, without the target)."""
+    return production_dir(dataset) / "inputs" / f"{safe_id(snapshot, 'snapshot id')}.parquet"
+
+
+def snapshot_labels(dataset: str, snapshot: str) -> Path:
+    """Outcomes of a snapshot's rows (id + target), once known."""
+    return production_dir(dataset) / "labels" / f"{safe_id(snapshot, 'snapshot id')}.parquet"
+
+
+def snapshot_labeled(dataset: str, snapshot: str) -> Path:
+    """A snapshot's inputs with the target beside them (how datasets without an id get outcomes)."""
+    return production_dir(dataset) / "labeled" / f"{safe_id(snapshot, 'snapshot id')}.parquet"
+
+
+def pending_labels(dataset: str, snapshot: str) -> Path:
+    """Outcomes held back until released (the simulator's election day)."""
+    return production_dir(dataset) / "labels" / f".pending-{safe_id(snapshot, 'snapshot id')}.parquet"
+
+
+def list_snapshots(dataset: str) -> list[str]:
+    """Snapshot ids with inputs, oldest first (ids sort in time order)."""
+    return sorted(p.stem for p in (production_dir(dataset) / "inputs").glob("*.parquet"))
+
+
+def scoring_dir(dataset: str, snapshot: str | None = None) -> Path:
+    """Scoring outputs of a dataset, or of one snapshot (predictions/ + manifest.json)."""
+    folder = root() / "scoring" / dataset
+    return folder / safe_id(snapshot, "snapshot id") if snapshot else folder
+
+
+def scoring_manifest(dataset: str, snapshot: str) -> Path:
+    """The committed manifest of a snapshot's scoring (present only once the output is whole)."""
+    return scoring_dir(dataset, snapshot) / "manifest.json"
+
+
+def list_scored(dataset: str) -> list[str]:
+    """Snapshots whose scoring output is committed, oldest first."""
+    folder = scoring_dir(dataset)
+    return sorted(p.parent.name for p in folder.glob("*/manifest.json") if not p.parent.name.startswith("."))
+
+
+def report_dir(dataset: str, window_id: str, dry_run: bool = False) -> Path:
+    """A monitoring report (a dry run's goes beside, never over, the recorded one)."""
+    folder = root() / "reports" / dataset / safe_id(window_id, "window id")
+    return folder / "dry_run" if dry_run else folder
+
+
+def card_dir(dataset: str, model_name: str, version: str) -> Path:
+    """Model cards of one registered version."""
+    return root() / "cards" / dataset / safe_id(model_name, "model name") / safe_id(str(version), "version")
+
+
+def runs_dir(dataset: str) -> Path:
+    """Run summaries of a dataset."""
+    return root() / "runs" / dataset
+
+
+def audit_db() -> Path:
+    """The default SQLite audit database (alias history, monitoring history)."""
+    return root() / "modelops.db"
+
+
+# --- atomic writes ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path | str) -> Iterator[Path]:
+    """Yield a temp path beside `path`; on success it replaces `path` in one rename, on error it is removed."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path | str, replace: bool = True) -> Iterator[Path]:
+    """Yield an empty staging folder beside `path`; on success it becomes `path`.
+
+    With `replace`, an existing folder is swapped out (renamed aside, then removed): readers see the
+    old whole, the new whole, or (between the two renames) no folder, never a mix. Without it, an
+    existing folder wins and the staging is dropped (the content-addressed case: the same content
+    was already published).
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{final.name}-", dir=final.parent))
+    old: Path | None = None
+    try:
+        yield staging
+        if final.exists():
+            if not replace:
+                return
+            old = Path(tempfile.mkdtemp(prefix=f".old-{final.name}-", dir=final.parent))
+            os.replace(final, old / final.name)
+        try:
+            os.replace(staging, final)
+        except OSError:
+            if not final.exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def write_text(path: Path | str, text: str) -> Path:
+    """Write a text file atomically."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: Path | str, payload: Any) -> Path:
+    """Write JSON atomically (indented, non-JSON values as strings)."""
+    return write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def write_parquet(frame: Any, path: Path | str) -> Path:
+    """Write a DataFrame as Parquet atomically (no index)."""
+    with atomic_file(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def read_json(path: Path | str) -> Any:
+    """Read a JSON file."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
