@@ -69,7 +69,11 @@ class BreachNotifier(_AlertNotifier):
 
 
 class FailureNotifier(_AlertNotifier):
-    """Alerts when the task it is attached to failed (as its on_failure_callback): kind modelops.monitoring.failure."""
+    """Alerts when the task it is attached to failed (as its on_failure_callback), as alert `kind`."""
+
+    def __init__(self, conn_id: str = "modelops_alerts", kind: str = "modelops.monitoring.failure"):
+        super().__init__(conn_id)
+        self.kind = kind
 
     def notify(self, context) -> None:
         from modelops.alerts import build_failure_alert
@@ -84,5 +88,18 @@ class FailureNotifier(_AlertNotifier):
                 context.get("run_id"),
                 dict(context.get("params") or {}),
                 context.get("exception"),
+                kind=self.kind,
             )
         )
+
+
+class ScoringNotifier(_AlertNotifier):
+    """Alerts when a committed scoring output fell back beyond single rows (a chunk, or the whole model)."""
+
+    def notify(self, context) -> None:
+        from modelops.alerts import build_scoring_alert
+
+        ti = context["ti"]
+        alert = build_scoring_alert(ti.xcom_pull(task_ids=ti.task_id) or {})
+        if alert is not None:
+            self.deliver(alert)

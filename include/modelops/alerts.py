@@ -1,4 +1,4 @@
-"""Structured alerts for monitoring breaches and failures, and delivery to an optional webhook."""
+"""Structured alerts for monitoring breaches, scoring fallbacks and task failures, and delivery to a webhook."""
 
 from __future__ import annotations
 
@@ -30,24 +30,58 @@ def should_alert(outcome: dict[str, Any] | None) -> bool:
     return bool(outcome and outcome.get("breach") and not outcome.get("dry_run"))
 
 
+# What a failed task of each kind leaves undone, for the alert's "why".
+_FAILURE_CONSEQUENCE = {
+    "modelops.monitoring.failure": "the window was not judged",
+    "modelops.scoring.failure": "the snapshot was not scored (no output was committed)",
+}
+
+
 def build_failure_alert(
-    dag_id: str, task_id: str, run_id: str | None, params: dict[str, Any], error: BaseException | str | None
+    dag_id: str,
+    task_id: str,
+    run_id: str | None,
+    params: dict[str, Any],
+    error: BaseException | str | None,
+    kind: str = "modelops.monitoring.failure",
 ) -> dict[str, Any]:
-    """The alert payload when a monitoring task failed: nothing was judged, a person must look."""
+    """The alert payload when a task failed: a person must look."""
     if isinstance(error, BaseException):
         message = f"{type(error).__name__}: {error}"
     else:
         message = str(error) if error else "unknown error (see the task log)"
+    what = kind.split(".")[1] if kind.count(".") >= 2 else "modelops"
     return {
-        "kind": "modelops.monitoring.failure",
+        "kind": kind,
         "severity": "critical",
         "dataset": params.get("dataset"),
         "window_id": params.get("window"),
+        "snapshot": params.get("snapshot"),
         "task": f"{dag_id}.{task_id}",
         "action": "investigate",
-        "why": f"monitoring task {task_id} failed: the window was not judged",
+        "why": f"{what} task {task_id} failed: {_FAILURE_CONSEQUENCE.get(kind, 'see the task log')}",
         "error": message,
         "airflow_run_id": run_id,
+    }
+
+
+def build_scoring_alert(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """An alert when scoring fell back beyond single rows (a whole chunk, or an unloadable model); else None."""
+    alerts = list(manifest.get("alerts") or [])
+    if not alerts:
+        return None
+    return {
+        "kind": "modelops.scoring.fallback",
+        "severity": "critical",
+        "dataset": manifest.get("dataset"),
+        "snapshot": manifest.get("snapshot"),
+        "model": f"{manifest.get('model_name')} v{manifest.get('model_version')}",
+        "action": "investigate",
+        "why": f"{manifest.get('rows_fallback', 0)} of {manifest.get('rows', 0)} rows were scored by the rule-based "
+        "fallback",
+        "reasons": alerts,
+        "mlflow_run_id": manifest.get("mlflow_run_id"),
+        "airflow_run_id": manifest.get("airflow_run_id"),
     }
 
 

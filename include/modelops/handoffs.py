@@ -12,3 +12,8 @@ KEEP_TASK_ID = "mark_challenger"
 
 RETRAIN_TASK_ID = "trigger_retraining"
 NO_ACTION_TASK_ID = "no_action"
+
+SCORING_DAG_ID = "modelops_scoring"
+SNAPSHOT_DAG_ID = "modelops_register_snapshot"
+# Emitted when a voter-file snapshot is registered; its extra carries {dataset, snapshot, input}.
+SNAPSHOT_ASSET_URI = "x-modelops://production/snapshots"

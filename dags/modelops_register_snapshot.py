@@ -1,0 +1,52 @@
+"""
+### Register a voter-file snapshot (and so start its scoring)
+
+Checks that the snapshot's input exists (a Parquet/CSV file or a folder of Parquet partitions;
+empty `input` = the snapshot's file under `production/<dataset>/inputs/`) and emits the asset
+`x-modelops://production/snapshots` with `{dataset, snapshot, input}` in the event's extra. The
+`modelops_scoring` DAG is scheduled on that asset, so registering a snapshot scores it with the
+champion. Another system can do the same through the REST API
+(`POST /api/v2/assets/events` with the same extra).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from modelops.config import load_settings
+from modelops.handoffs import SNAPSHOT_ASSET_URI, SNAPSHOT_DAG_ID
+
+SNAPSHOT_REGISTERED = Asset(SNAPSHOT_ASSET_URI)
+_SETTINGS = load_settings()
+
+
+@dag(
+    dag_id=SNAPSHOT_DAG_ID,
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["modelops", "scoring"],
+    params={
+        "dataset": Param(_SETTINGS.default_dataset, type="string", enum=sorted(_SETTINGS.datasets)),
+        "input": Param(None, type=["null", "string"], description="Parquet/CSV file or folder of Parquet parts."),
+        "snapshot": Param(None, type=["null", "string"], description="Snapshot id; empty = from the input name."),
+    },
+)
+def modelops_register_snapshot():
+    @task(outlets=[SNAPSHOT_REGISTERED])
+    def register(*, outlet_events=None) -> dict:
+        """Check the snapshot is there and announce it (the event's extra names it)."""
+        from modelops.snapshots import describe
+
+        params = get_current_context()["params"]
+        extra = describe(params["dataset"], params["input"], params["snapshot"])
+        outlet_events[SNAPSHOT_REGISTERED].extra = extra
+        return extra
+
+    register()
+
+
+modelops_register_snapshot()

@@ -1,0 +1,127 @@
+"""
+### ModelOps scoring: the champion scores a voter file, row for row
+
+Loads the model behind `alias` (default `champion`), records the exact version in every output row
+and in the MLflow run `modelops/<dataset>/scoring`, and streams the input in Arrow record batches
+(memory stays flat whatever the file size). A folder of Parquet partitions fans out as mapped
+`score_group` tasks, one per group of partitions; `commit` combines their parts into
+`scoring/<dataset>/<snapshot>/` atomically (a rerun of the snapshot replaces it, never duplicates)
+and, when `scoring.output_table` is set, loads the rows into PostgreSQL with `COPY` (idempotent per
+snapshot and version).
+
+**Rows in = rows out.** Rows failing the input checks compiled from the spec (required values,
+ranges, unseen categories beyond the tolerated share, non-finite numbers) are scored by the
+rule-based baseline and flagged `source = fallback` with the reason; a chunk whose score
+distribution is unusual against the reference falls back whole, and so does everything when the
+model cannot be loaded (both alert). With a `challenger` alias, shadow scores and an agreement
+report go to MLflow and the HTML report; a configured canary share gets the challenger's
+decisions (`source = canary`).
+
+**Started** manually (Params below) or by the asset `x-modelops://production/snapshots`, which the
+`modelops_register_snapshot` DAG emits with `{dataset, snapshot, input}` in the event's extra.
+
+**Params**: `dataset`; `input` (a Parquet/CSV file or a folder of Parquet partitions; empty = the
+snapshot's file in the workspace); `conn_id` + `query` (a SQL source through an Airflow connection,
+instead of `input`); `snapshot` (id of this delivery; default from the input's name); `alias`;
+`groups` (partition groups to fan out; empty = configured).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+from modelops_notifiers import FailureNotifier, ScoringNotifier
+
+from modelops.config import load_settings
+from modelops.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI
+
+SNAPSHOT_REGISTERED = Asset(SNAPSHOT_ASSET_URI)
+_SETTINGS = load_settings()
+
+default_args = {
+    "owner": "modelops",
+    "retries": 1,
+    "retry_delay": timedelta(seconds=20),
+    "execution_timeout": timedelta(minutes=60),
+}
+
+
+def _request() -> dict:
+    """What this run scores: the Params, or the triggering snapshot event's extra."""
+    from modelops.snapshots import request_from
+
+    context = get_current_context()
+    events = [e.extra for evs in (context.get("triggering_asset_events") or {}).values() for e in evs]
+    return request_from(dict(context["params"]), events)
+
+
+@dag(
+    dag_id=SCORING_DAG_ID,
+    doc_md=__doc__,
+    schedule=[SNAPSHOT_REGISTERED],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["modelops", "scoring"],
+    default_args=default_args,
+    params={
+        "dataset": Param(_SETTINGS.default_dataset, type="string", enum=sorted(_SETTINGS.datasets)),
+        "input": Param(None, type=["null", "string"], description="Parquet/CSV file or folder of Parquet parts."),
+        "conn_id": Param(None, type=["null", "string"], description="Airflow connection of a SQL source."),
+        "query": Param(None, type=["null", "string"], description="SQL query returning the rows to score."),
+        "snapshot": Param(None, type=["null", "string"], description="Snapshot id; empty = from the input name."),
+        "alias": Param("champion", type="string", description="Registered-model alias to score with."),
+        "groups": Param(None, type=["null", "integer"], minimum=1, description="Partition groups (mapped tasks)."),
+    },
+)
+def modelops_scoring():
+    @task(on_failure_callback=FailureNotifier(kind="modelops.scoring.failure"))
+    def plan() -> dict:
+        """Resolve the input, the snapshot id, the exact model version(s) and the partition groups."""
+        from modelops.config import settings_and_spec
+        from modelops.scoring import plan_scoring
+
+        request = _request()
+        settings, spec = settings_and_spec(request["dataset"])
+        sql_url = None
+        if request.get("conn_id"):
+            from airflow.sdk import BaseHook
+
+            sql_url = BaseHook.get_connection(request["conn_id"]).get_uri()
+        return plan_scoring(
+            spec,
+            settings,
+            request.get("input"),
+            request.get("snapshot"),
+            alias=request.get("alias") or "champion",
+            sql_url=sql_url,
+            query=request.get("query"),
+            groups=request.get("groups"),
+        ).to_dict()
+
+    @task
+    def group_indices(plan: dict) -> list[int]:
+        """One mapped task per partition group."""
+        return list(range(len(plan["groups"])))
+
+    @task(max_active_tis_per_dagrun=4, on_failure_callback=FailureNotifier(kind="modelops.scoring.failure"))
+    def score_group(plan: dict, group_index: int) -> dict:
+        """Score one group of partitions chunk by chunk; its parts wait in staging for the commit."""
+        from modelops.scoring import ScoringPlan, score_group
+
+        return score_group(ScoringPlan.from_dict(plan), group_index)
+
+    @task(on_success_callback=ScoringNotifier(), on_failure_callback=FailureNotifier(kind="modelops.scoring.failure"))
+    def commit(plan: dict, parts: list[dict]) -> dict:
+        """Combine the groups' parts atomically (rows in = rows out), load the table, log the run."""
+        from modelops.scoring import ScoringPlan, commit_scoring
+
+        return commit_scoring(ScoringPlan.from_dict(plan), list(parts), get_current_context()["run_id"])
+
+    planned = plan()
+    scored = score_group.partial(plan=planned).expand(group_index=group_indices(planned))
+    commit(planned, scored)
+
+
+modelops_scoring()
