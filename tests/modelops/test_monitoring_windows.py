@@ -181,9 +181,9 @@ def test_the_assess_adapter_judges_each_waiting_window_once_then_skips(fresh_win
     assert judged == ["w-000", "w-001"]  # the older first, each once
     with pytest.raises(monitoring_flow.NothingToJudge, match="window w-001 of voter_turnout was already judged"):
         monitoring_flow.judge_window(spec.name, None, {}, False, END, "scheduled__3")
-    # a named window is re-judged on purpose; a rerun of the same Airflow run does not count its own row
-    again = monitoring_flow.judge_window(spec.name, "w-001", {"persistence": 1}, False, END, "scheduled__2")
-    assert again.verdict.window_id == "w-001" and again.history_row["run_id"] == "scheduled__2"
+    # a named window is re-judged on purpose
+    again = monitoring_flow.judge_window(spec.name, "w-001", {"persistence": 1}, False, END, "manual__9")
+    assert again.verdict.window_id == "w-001" and again.history_row["run_id"] == "manual__9"
     with pytest.raises(monitoring_flow.NothingToJudge):  # nothing recorded yet: still nothing new
         monitoring_flow.judge_window(spec.name, None, {}, False, END, "scheduled__4")
     with pytest.raises(ValueError, match="unknown threshold overrides"):
