@@ -46,7 +46,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import Param, dag, get_current_context, task
 from modelops_notifiers import BreachNotifier, FailureNotifier
 
-from modelops.config import load_settings, settings_and_spec
+from modelops.config import load_settings
 from modelops.handoffs import MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
 
 _SETTINGS = load_settings()  # one small YAML read: schedule and the dataset dropdown
@@ -57,10 +57,6 @@ default_args = {
     "retry_delay": timedelta(seconds=20),
     "execution_timeout": timedelta(minutes=20),
 }
-
-
-def _settings_and_spec():
-    return settings_and_spec(get_current_context()["params"]["dataset"])
 
 
 @dag(
@@ -90,30 +86,29 @@ def modelops_monitoring():
         """Measure the window, decide, write the report, log the MLflow run; nothing is recorded yet."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from modelops import history, monitoring
+        from modelops.monitoring_flow import NothingToJudge, judge_window
 
-        settings, spec = _settings_and_spec()
         context = get_current_context()
         params = context["params"]
-        rows = history.read_monitoring_history(spec.name)
-        window_id, skip = monitoring.choose_window(spec, params["window"], rows)
-        if window_id is None:
-            raise AirflowSkipException(skip)
-        return monitoring.monitor_window(
-            spec,
-            settings,
-            window_id,
-            params["thresholds"],
-            bool(params["dry_run"]),
-            context["dag_run"].run_after,
-            context["run_id"],
-            rows,
-        )
+        try:
+            outcome = judge_window(
+                params["dataset"],
+                params["window"],
+                params["thresholds"],
+                bool(params["dry_run"]),
+                context["dag_run"].run_after,
+                context["run_id"],
+            )
+        except NothingToJudge as exc:  # no window waits: every task skips, saying why
+            raise AirflowSkipException(str(exc)) from exc
+        return outcome.to_xcom()
 
     @task.branch
     def decide(outcome: dict) -> str:
         """Retrain only on a persistent breach outside the cooldown (never in a dry run)."""
-        return RETRAIN_TASK_ID if outcome["action"] == "retrain" and not outcome["dry_run"] else NO_ACTION_TASK_ID
+        from modelops.monitoring_flow import WindowOutcome
+
+        return RETRAIN_TASK_ID if WindowOutcome.from_xcom(outcome).retrains else NO_ACTION_TASK_ID
 
     trigger = TriggerDagRunOperator(
         task_id=RETRAIN_TASK_ID,
@@ -126,9 +121,9 @@ def modelops_monitoring():
     @task(trigger_rule="none_failed_min_one_success", on_success_callback=BreachNotifier())
     def record(outcome: dict) -> dict:
         """Append the window's figures and verdict to monitoring_history (not in a dry run)."""
-        from modelops import monitoring
+        from modelops.monitoring_flow import WindowOutcome, record_verdict
 
-        return monitoring.record_outcome(outcome, get_current_context()["run_id"])
+        return record_verdict(WindowOutcome.from_xcom(outcome), get_current_context()["run_id"]).to_xcom()
 
     outcome = assess()
     branch = decide(outcome)

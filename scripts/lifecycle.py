@@ -20,9 +20,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from modelops import history, registry, scenarios
+from modelops import catalog, history, registry, scenarios
 from modelops.config import REPO_ROOT as REPO
-from modelops.config import load_settings, workspace_root
+from modelops.config import load_settings
 from modelops.handoffs import MONITORING_DAG_ID, TRAINING_DAG_ID
 
 API = f"http://127.0.0.1:{os.environ.get('AIRFLOW__API__PORT', '8080')}"
@@ -107,7 +107,7 @@ def stack(action: str) -> None:
 
 
 def summary_of(dataset: str) -> str:
-    return (workspace_root() / "runs" / dataset / "latest.txt").read_text().rstrip()
+    return catalog.latest_summary(dataset).read_text().rstrip()
 
 
 def main() -> int:
@@ -121,7 +121,7 @@ def main() -> int:
     persistence = int(settings.monitoring["persistence"])
     airflow = Airflow()
     started = time.monotonic()
-    say(f"Workspace {workspace_root()} (Airflow DB, MLflow store, batches, reports)")
+    say(f"Workspace {catalog.root()} (Airflow DB, MLflow store, batches, reports)")
     say("[1/5] Starting Airflow (api-server, scheduler, dag-processor, triggerer) and MLflow on 127.0.0.1")
     stack("up")
     try:
@@ -179,9 +179,9 @@ def main() -> int:
             say(f"    {row['changed_at']:%H:%M:%S} {row['alias']:<10} -> v{row['version']:<3} by {row['actor']}")
         champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
         say(f"    champion now: {spec.model_name} v{champion.version}")
-        say(f"    monitoring reports: {workspace_root() / 'production' / spec.name / 'reports'}")
+        say(f"    monitoring reports: {catalog.reports_dir(spec.name)}")
         say(
-            f"Done in {time.monotonic() - started:.0f} s. Browse it: MODELOPS_HOME={workspace_root()} make up "
+            f"Done in {time.monotonic() - started:.0f} s. Browse it: MODELOPS_HOME={catalog.root()} make up "
             f"(Airflow {API}, MLflow {MLFLOW})"
         )
         return 0

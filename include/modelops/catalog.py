@@ -20,7 +20,12 @@ Layout under `$MODELOPS_HOME` (default `<repo>/.local`):
     scoring/<dataset>/<snapshot>/                  predictions/part-*.parquet + manifest.json
     reports/<dataset>/<window>/                    monitoring report (dry runs under dry_run/)
     cards/<dataset>/<model>/<version>/             model cards
-    runs/<dataset>/                                run summaries (text)
+    runs/<dataset>/                                run summaries (text; latest.txt is the newest)
+    mlflow/                                        default MLflow store (mlflow.db, artifacts/)
+    modelops.db                                    default audit database (alias and monitoring history)
+
+`MODELOPS_HOME` itself is read by `config.workspace_root` (a setting, like `MODELOPS_CONFIG`); every
+location below it is named here and nowhere else.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import json
 import os
 import re
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,6 +68,11 @@ def raw_dir(dataset: str) -> Path:
 def batches_dir(dataset: str) -> Path:
     """Immutable collected batches of a dataset, one folder per content hash."""
     return root() / "batches" / dataset
+
+
+def batch_dir(dataset: str, content_hash: str) -> Path:
+    """One batch (batch.parquet + manifest.json), named by the first 16 hex digits of its content hash."""
+    return batches_dir(dataset) / safe_id(content_hash[:16], "content hash")
 
 
 def split_dir(dataset: str, key: str) -> Path:
@@ -108,7 +118,17 @@ def pending_labels(dataset: str, snapshot: str) -> Path:
 
 def list_snapshots(dataset: str) -> list[str]:
     """Snapshot ids with inputs, oldest first (ids sort in time order)."""
-    return sorted(p.stem for p in (production_dir(dataset) / "inputs").glob("*.parquet"))
+    return _stems(production_dir(dataset) / "inputs")
+
+
+def list_labeled(dataset: str) -> list[str]:
+    """Snapshot ids whose inputs with the target (`labeled/`) are on disk, oldest first."""
+    return _stems(production_dir(dataset) / "labeled")
+
+
+def _stems(folder: Path) -> list[str]:
+    """Names of the published Parquet files of a folder (hidden temp and pending files left out)."""
+    return sorted(p.stem for p in folder.glob("*.parquet") if not p.name.startswith("."))
 
 
 def scoring_dir(dataset: str, snapshot: str | None = None) -> Path:
@@ -128,9 +148,14 @@ def list_scored(dataset: str) -> list[str]:
     return sorted(p.parent.name for p in folder.glob("*/manifest.json") if not p.parent.name.startswith("."))
 
 
+def reports_dir(dataset: str) -> Path:
+    """Monitoring reports of a dataset, one folder per window."""
+    return root() / "reports" / dataset
+
+
 def report_dir(dataset: str, window_id: str, dry_run: bool = False) -> Path:
     """A monitoring report (a dry run's goes beside, never over, the recorded one)."""
-    folder = root() / "reports" / dataset / safe_id(window_id, "window id")
+    folder = reports_dir(dataset) / safe_id(window_id, "window id")
     return folder / "dry_run" if dry_run else folder
 
 
@@ -144,6 +169,21 @@ def runs_dir(dataset: str) -> Path:
     return root() / "runs" / dataset
 
 
+def run_summary(dataset: str, run_id: str) -> Path:
+    """One run's summary text (any run id: characters outside `[A-Za-z0-9._-]` become `_`)."""
+    return runs_dir(dataset) / ("".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id) + ".txt")
+
+
+def latest_summary(dataset: str) -> Path:
+    """The newest run summary of a dataset."""
+    return runs_dir(dataset) / "latest.txt"
+
+
+def mlflow_dir() -> Path:
+    """The default MLflow store (used when MLFLOW_TRACKING_URI / MODELOPS_ARTIFACT_ROOT are not set)."""
+    return root() / "mlflow"
+
+
 def audit_db() -> Path:
     """The default SQLite audit database (alias history, monitoring history)."""
     return root() / "modelops.db"
@@ -152,14 +192,21 @@ def audit_db() -> Path:
 # --- atomic writes ---------------------------------------------------------------------------
 
 
+def _temp_name(final: Path, kind: str) -> Path:
+    """A hidden, unique name beside `final` (same folder, so the publishing rename stays on one filesystem)."""
+    return final.parent / f".{kind}-{final.name}-{uuid.uuid4().hex[:12]}"
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path | str) -> Iterator[Path]:
-    """Yield a temp path beside `path`; on success it replaces `path` in one rename, on error it is removed."""
+    """Yield a temp path beside `path` for the caller to create; on success it replaces `path` in one rename.
+
+    On error the temp file is removed and `path` is left as it was. The temp file is not created in
+    advance, so it gets the same permissions as any file the process writes.
+    """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _temp_name(final, "tmp")
     try:
         yield tmp
         os.replace(tmp, final)
@@ -178,19 +225,20 @@ def atomic_dir(path: Path | str, replace: bool = True) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{final.name}-", dir=final.parent))
+    staging = _temp_name(final, "staging")
+    staging.mkdir()
     old: Path | None = None
     try:
         yield staging
         if final.exists():
             if not replace:
                 return
-            old = Path(tempfile.mkdtemp(prefix=f".old-{final.name}-", dir=final.parent))
-            os.replace(final, old / final.name)
+            old = _temp_name(final, "old")
+            os.replace(final, old)
         try:
             os.replace(staging, final)
         except OSError:
-            if not final.exists():
+            if not final.exists():  # else a concurrent writer published first: its whole folder stands
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -28,7 +28,10 @@ class ConfigError(ValueError):
 
 
 def workspace_root() -> Path:
-    """Folder for everything generated at run time (batches, stores, reports)."""
+    """Folder for everything generated at run time (the `MODELOPS_HOME` setting).
+
+    Only the root is read here; every location under it is a function of `modelops.catalog`.
+    """
     return Path(os.environ.get("MODELOPS_HOME", REPO_ROOT / ".local")).resolve()
 
 
@@ -283,8 +286,10 @@ class DatasetSpec:
         return notes
 
     def raw_dir(self) -> Path:
-        """Where generated raw inputs for this dataset live."""
-        return workspace_root() / "raw" / self.name
+        """Where generated raw inputs for this dataset live (`catalog.raw_dir`)."""
+        from modelops import catalog  # the catalog imports this module: looked up at call time
+
+        return catalog.raw_dir(self.name)
 
     def resolve_path(self, template: str) -> Path:
         """Expand `{repo}` and `{raw}` in a configured path."""

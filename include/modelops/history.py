@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from modelops.config import workspace_root
+from modelops import catalog
 
 metadata = sa.MetaData()
 
@@ -62,7 +62,7 @@ monitoring_history = sa.Table(
 
 def db_url() -> str:
     """Where the audit tables live."""
-    default = workspace_root() / "modelops.db"
+    default = catalog.audit_db()
     return os.environ.get("MODELOPS_DB_URL", f"sqlite:///{default}")
 
 

@@ -3,8 +3,8 @@
 `assess_window` measures (data quality, data drift, prediction drift, label-free expected
 accuracy, and — when labels have arrived for an earlier window — labelled performance and
 calibration) and names the **signals** that breached; `decide_action` turns them into an action
-using the history; `monitor_window` is the whole step a DAG task runs (measure, decide, report,
-log to MLflow).
+using the history; `history_row` is what the window leaves in `monitoring_history`. The step a DAG
+task runs (measure, decide, report, log to MLflow, record) is `modelops.monitoring_flow`.
 
 Policy: retraining needs evidence that the model suffers.
 
@@ -28,17 +28,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from modelops import drift, registry
+from modelops import catalog, drift, registry
 from modelops.config import DEFAULT_RETRAIN_ON, RETRAIN_SIGNALS, DatasetSpec, Settings
 from modelops.evaluation import compute_metrics, higher_is_better, slice_metrics
 from modelops.features import label_summary, labelled_mask, target_vector
-from modelops.scenarios import list_windows, production_dir, window_paths
 
 THRESHOLD_KEYS = (
     "alpha",
@@ -89,7 +87,7 @@ def champion_reference(spec: DatasetSpec) -> tuple[Any, dict[str, Any]]:
     return champion, registry.load_profile(champion.run_id)
 
 
-def _quality(frame: pd.DataFrame, spec: DatasetSpec, window_id: str) -> dict[str, Any]:
+def _quality(frame: pd.DataFrame, spec: DatasetSpec, window_id: str, dry_run: bool) -> dict[str, Any]:
     """The dataset's GX suite in production form (no target), on the window's inputs."""
     from modelops.sources import BatchRef, content_hash
     from modelops.validation import validate_frame, write_report
@@ -103,7 +101,7 @@ def _quality(frame: pd.DataFrame, spec: DatasetSpec, window_id: str) -> dict[str
         source={"window": window_id},
     )
     report, result = validate_frame(frame, spec, batch, production=True)
-    folder = production_dir(spec) / "reports" / window_id / "validation"
+    folder = catalog.report_dir(spec.name, window_id, dry_run) / "validation"
     write_report(report, result, folder)
     return {
         "ok": report.success,
@@ -122,17 +120,16 @@ def labelled_source(spec: DatasetSpec, window_id: str) -> str | None:
     With an id column, labels arriving later are joined to the inputs. Without one they cannot be:
     only a window delivered with its target beside the inputs (`labeled/<window>.parquet`) counts.
     """
-    paths = window_paths(spec, window_id)
-    if spec.id_column and paths["labels"].exists():
+    if spec.id_column and catalog.snapshot_labels(spec.name, window_id).exists():
         return "join"
-    if paths["labeled"].exists():
+    if catalog.snapshot_labeled(spec.name, window_id).exists():
         return "delivered"
     return None
 
 
 def _labelled_window(spec: DatasetSpec, upto: str, evaluated: set[str]) -> str | None:
     """The newest window up to `upto` whose labels arrived and were not judged before."""
-    for window_id in reversed([w for w in list_windows(spec) if w <= upto]):
+    for window_id in reversed([w for w in catalog.list_snapshots(spec.name) if w <= upto]):
         if window_id not in evaluated and labelled_source(spec, window_id):
             return window_id
     return None
@@ -144,31 +141,33 @@ def _unjoinable_labels(spec: DatasetSpec, upto: str, evaluated: set[str]) -> lis
         return []
     return [
         w
-        for w in list_windows(spec)
+        for w in catalog.list_snapshots(spec.name)
         if w <= upto
         and w not in evaluated
-        and window_paths(spec, w)["labels"].exists()
+        and catalog.snapshot_labels(spec.name, w).exists()
         and not labelled_source(spec, w)
     ]
 
 
 def load_labelled(spec: DatasetSpec, window_id: str) -> tuple[pd.DataFrame | None, str]:
     """A window's inputs with its target (every delivered row, labelled or not), or None and why not."""
-    paths = window_paths(spec, window_id)
+    labels_path = catalog.snapshot_labels(spec.name, window_id)
+    labeled_path = catalog.snapshot_labeled(spec.name, window_id)
     source = labelled_source(spec, window_id)
     if source == "join":
-        labels = pd.read_parquet(paths["labels"])
+        labels = pd.read_parquet(labels_path)
         missing = [c for c in (spec.id_column, spec.target) if c not in labels]
         if missing:
             return None, f"labels/{window_id}.parquet lacks {missing}"
-        inputs = pd.read_parquet(paths["inputs"]).drop(columns=[spec.target], errors="ignore")
+        inputs = pd.read_parquet(catalog.snapshot_inputs(spec.name, window_id)).drop(
+            columns=[spec.target], errors="ignore"
+        )
         frame = inputs.merge(labels[[spec.id_column, spec.target]], on=spec.id_column, how="inner")
-        if not paths["labeled"].exists():  # materialised once: the retraining DAG can use it
-            paths["labeled"].parent.mkdir(parents=True, exist_ok=True)
-            frame.to_parquet(paths["labeled"], index=False)
+        if not labeled_path.exists():  # materialised once: the retraining DAG can use it
+            catalog.write_parquet(frame, labeled_path)
         return frame, f"joined labels/{window_id}.parquet to the inputs on {spec.id_column!r}"
     if source == "delivered":
-        frame = pd.read_parquet(paths["labeled"])
+        frame = pd.read_parquet(labeled_path)
         if spec.target not in frame:
             return None, f"labeled/{window_id}.parquet has no target column {spec.target!r}"
         return frame, f"labeled/{window_id}.parquet (inputs delivered with their target)"
@@ -268,13 +267,15 @@ def assess_window(
     window_id: str,
     thresholds: dict[str, Any],
     evaluated_labels: set[str],
+    dry_run: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Measure one window; returns (report, plot data) with no decision and nothing recorded.
 
-    report["signals"] names what breached (see SIGNALS); report["reasons"] says it in words.
+    report["signals"] names what breached (see SIGNALS); report["reasons"] says it in words. The
+    validation report goes to the window's report folder (a dry run's to its own).
     """
     champion, profile = champion_reference(spec)
-    inputs_path = window_paths(spec, window_id)["inputs"]
+    inputs_path = catalog.snapshot_inputs(spec.name, window_id)
     if not inputs_path.exists():
         raise FileNotFoundError(f"no production inputs for window {window_id!r} at {inputs_path}")
     frame = pd.read_parquet(inputs_path)
@@ -288,7 +289,7 @@ def assess_window(
         "thresholds": thresholds,
         "limitations": spec.limitations,
     }
-    report["quality"] = _quality(frame, spec, window_id)
+    report["quality"] = _quality(frame, spec, window_id, dry_run)
     reasons: list[str] = []
     signals: list[str] = []
     plot: dict[str, Any] = {"frame": frame, "profile": profile, "scores": None}
@@ -511,7 +512,7 @@ def choose_window(
     """
     if requested:
         return requested, ""
-    windows = list_windows(spec)
+    windows = catalog.list_snapshots(spec.name)
     if not windows:
         return None, f"no production windows for {spec.name} yet"
     judged = {r["window_id"]: r for r in history_rows if not r["dry_run"]}
@@ -527,17 +528,6 @@ def choose_window(
         f"run {last.get('run_id')}) and no newer window arrived; scheduled runs judge each window once: trigger "
         f"with window={last_judged!r} to re-judge it on purpose"
     )
-
-
-def retrain_conf(spec: DatasetSpec, report: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
-    """What the training DAG is told: why, and the recent labelled windows to add to the reference data."""
-    folder = production_dir(spec) / "labeled"
-    labelled = sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
-    return {
-        "dataset": spec.name,
-        "extra_batches": labelled,
-        "reason": f"monitoring window {report['window_id']}: {decision['why']}; " + "; ".join(report["reasons"]),
-    }
 
 
 def history_row(
@@ -606,80 +596,3 @@ def summary_metrics(report: dict[str, Any]) -> dict[str, float]:
 def to_json(report: dict[str, Any]) -> dict[str, Any]:
     """JSON-safe copy (numpy scalars and NaN made plain)."""
     return json.loads(json.dumps(report, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-
-
-def report_folder(spec: DatasetSpec, window_id: str, dry_run: bool = False) -> Path:
-    """Where a window's HTML report and JSON go (a dry run's beside it, never over the recorded one)."""
-    folder = production_dir(spec) / "reports" / window_id
-    return folder / "dry_run" if dry_run else folder
-
-
-# --- the workflow step a DAG task runs --------------------------------------------------------
-
-
-def monitor_window(
-    spec: DatasetSpec,
-    settings: Settings,
-    window_id: str,
-    overrides: dict[str, Any] | None,
-    dry_run: bool,
-    window_end: datetime,
-    airflow_run_id: str,
-    history_rows: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """Measure, decide, write the report and log the MLflow run (with the resolved config); record nothing.
-
-    Returns the outcome the DAG branches on: the decision, the history row to record and the
-    retraining conf, all JSON-safe.
-    """
-    from modelops import reports
-
-    thresholds = thresholds_for(settings, overrides)
-    # A rerun of this Airflow run (a cleared task) decides as the first try did: its own row is not history.
-    history_rows = [r for r in history_rows if r.get("run_id") != airflow_run_id]
-    judged = {r["labeled_window"] for r in history_rows if r["labeled_window"] and not r["dry_run"]}
-    report, plot = assess_window(spec, settings, window_id, thresholds, judged)
-    decision = decide_action(report, history_rows, thresholds, window_end)
-    html = str(reports.render_window_report(report, decision, plot, report_folder(spec, window_id, dry_run)))
-    run_id = registry.log_monitoring(
-        spec.name,
-        window_id,
-        summary_metrics(report),
-        to_json(report),
-        html,
-        {
-            "modelops.action": decision["action"],
-            "modelops.signals": ",".join(report["signals"]) or "none",
-            "modelops.dry_run": str(bool(dry_run)).lower(),
-            "airflow.run_id": airflow_run_id,
-        },
-    )
-    registry.log_resolved_config(run_id, settings.resolved(spec.name))
-    return to_json(
-        {
-            "dataset": spec.name,
-            "window_id": window_id,
-            "window_end": window_end.isoformat(),
-            "model_name": report["model_name"],
-            "model_version": report["model_version"],
-            "breach": report["breach"],
-            "reasons": report["reasons"],
-            **decision,
-            "dry_run": bool(dry_run),
-            "report_path": html,
-            "mlflow_run_id": run_id,
-            "history_row": history_row(report, decision, window_end, airflow_run_id, bool(dry_run), html),
-            "retrain_conf": retrain_conf(spec, report, decision),
-        }
-    )
-
-
-def record_outcome(outcome: dict[str, Any], airflow_run_id: str) -> dict[str, Any]:
-    """Append the window's history row (never for a dry run); returns the outcome the notifier reads."""
-    from modelops import history
-
-    if not outcome["dry_run"]:
-        row = dict(outcome["history_row"])
-        row["window_end"] = datetime.fromisoformat(row["window_end"])
-        history.record_window(row)
-    return {k: v for k, v in outcome.items() if k not in {"history_row", "retrain_conf"}} | {"run_id": airflow_run_id}

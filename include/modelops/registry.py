@@ -11,8 +11,8 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
-from modelops import history
-from modelops.config import DatasetSpec, workspace_root
+from modelops import catalog, history
+from modelops.config import DatasetSpec
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps task logs readable
 
@@ -23,13 +23,13 @@ _RUNTIME_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "pyarrow")
 
 def tracking_uri() -> str:
     """MLFLOW_TRACKING_URI, or a SQLite store in the workspace (tracking + registry)."""
-    default = workspace_root() / "mlflow" / "mlflow.db"
+    default = catalog.mlflow_dir() / "mlflow.db"
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default}"
 
 
 def artifact_root() -> str:
     """Where new experiments keep artifacts (MODELOPS_ARTIFACT_ROOT overrides)."""
-    return os.environ.get("MODELOPS_ARTIFACT_ROOT") or (workspace_root() / "mlflow" / "artifacts").as_uri()
+    return os.environ.get("MODELOPS_ARTIFACT_ROOT") or (catalog.mlflow_dir() / "artifacts").as_uri()
 
 
 def _mlflow():

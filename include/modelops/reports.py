@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelops import drift
+from modelops import catalog, drift
 
 TOP_LEVELS = 12  # a categorical plot shows this many levels; the rest are pooled as "other"
 OTHER_LEVELS = "other"
@@ -222,11 +222,14 @@ def _calibration_section(report: dict[str, Any]) -> str:
 
 
 def render_window_report(report: dict[str, Any], decision: dict[str, Any], plot: dict[str, Any], out_dir: Path) -> Path:
-    """Write report.html and report.json for one window; returns the HTML path."""
+    """Write report.json and report.html (each atomically, the JSON first) for one window; returns the HTML path.
+
+    Other things live in `out_dir` too (the validation report, a dry run's folder): files, not the
+    folder, are replaced.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
-    out_dir.mkdir(parents=True, exist_ok=True)
     profile, frame = plot["profile"], plot["frame"]
     figures: list[tuple[str, str]] = []
     if plot.get("scores") is not None:
@@ -276,7 +279,5 @@ Signals that breached: {html.escape(signals)}.</p>
 <h2>Plots</h2>{images or "<p>no plots (data-quality break)</p>"}
 <h2>Features</h2>{_table(["column", "kind", "p", "p (BH)", "effect", "PSI", "drifted"], rows, marks)}
 <h2>All figures</h2><pre>{html.escape(json.dumps(report, indent=1, default=str))}</pre></body></html>"""
-    path = out_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1, default=str))
-    return path
+    catalog.write_json(out_dir / "report.json", report)
+    return catalog.write_text(out_dir / "report.html", page)

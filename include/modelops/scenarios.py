@@ -1,10 +1,11 @@
-"""Production windows for the voter-file generator: what the champion scores, and labels later.
+"""A producer of production windows: the voter-file generator, drifted by scenarios with known answers.
 
-A window is `<workspace>/production/<dataset>/inputs/<window_id>.parquet` (the collected columns
-without the target) and, once the election is over, `labels/<window_id>.parquet` (id + target).
-A dataset without an id column cannot join late labels to inputs, so its outcomes arrive as
-`labeled/<window_id>.parquet`: the inputs with the target beside them.
-Scenarios with known answers exercise the monitoring DAG.
+It simulates frames and delivers them through the catalog like any real feed would: a window's
+inputs (the collected columns, without the target) to `catalog.snapshot_inputs`, its outcomes held
+back at `catalog.pending_labels` until the election is over, then released to
+`catalog.snapshot_labels` (id + target) or, for a dataset without an id column (late labels cannot
+be joined), to `catalog.snapshot_labeled` (the inputs with the target beside them). Nothing reads
+the layout from here: monitoring asks the catalog.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from modelops.config import DatasetSpec, workspace_root
+from modelops import catalog
+from modelops.config import DatasetSpec
 from modelops.synthetic import CycleScenario, draw_outcome, generate_counties, voter_chunk
 
 # Known answers: what each scenario should make the monitoring do.
@@ -28,33 +30,6 @@ SCENARIOS: dict[str, dict] = {
     # A realigning electorate: young registrants surge and the age-turnout slope flattens.
     "realignment": {"young_registrant_share": 0.3, "age_effect": 0.0},
 }
-
-
-def production_dir(spec: DatasetSpec) -> Path:
-    """Where a dataset's production windows live."""
-    return workspace_root() / "production" / spec.name
-
-
-def window_paths(spec: DatasetSpec, window_id: str) -> dict[str, Path]:
-    """Input, label and labelled (inputs + target) files of one window."""
-    root = production_dir(spec)
-    return {
-        "inputs": root / "inputs" / f"{window_id}.parquet",
-        "labels": root / "labels" / f"{window_id}.parquet",
-        "labeled": root / "labeled" / f"{window_id}.parquet",
-    }
-
-
-def list_windows(spec: DatasetSpec) -> list[str]:
-    """Window ids with inputs, oldest first (ids sort in time order)."""
-    return sorted(p.stem for p in (production_dir(spec) / "inputs").glob("*.parquet"))
-
-
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
 
 
 def simulate_window(spec: DatasetSpec, scenario: str, rows: int, seed: int, year: int | None = None) -> pd.DataFrame:
@@ -82,30 +57,24 @@ def simulate_window(spec: DatasetSpec, scenario: str, rows: int, seed: int, year
 
 def write_window(
     spec: DatasetSpec, window_id: str, scenario: str, rows: int, seed: int, with_labels: bool = False
-) -> dict[str, Path]:
-    """Write a window's inputs (and its labels when `with_labels`); returns the paths."""
+) -> Path:
+    """Deliver a window's inputs (and release its labels when `with_labels`); returns the inputs' path."""
     frame = simulate_window(spec, scenario, rows, seed)
-    paths = window_paths(spec, window_id)
-    _write(frame.drop(columns=[spec.target]), paths["inputs"])
+    inputs = catalog.write_parquet(frame.drop(columns=[spec.target]), catalog.snapshot_inputs(spec.name, window_id))
     # Labels arrive later (after the election): kept aside until `release_labels`. Without an id
     # they can only come with the inputs beside them.
     label_frame = frame[[spec.id_column, spec.target]] if spec.id_column else frame
-    _write(label_frame, _pending(spec, window_id))
+    catalog.write_parquet(label_frame, catalog.pending_labels(spec.name, window_id))
     if with_labels:
         release_labels(spec, window_id)
-    return paths
-
-
-def _pending(spec: DatasetSpec, window_id: str) -> Path:
-    return window_paths(spec, window_id)["labels"].with_name(f".pending-{window_id}.parquet")
+    return inputs
 
 
 def release_labels(spec: DatasetSpec, window_id: str) -> Path:
     """The election is over: a window's labels (or, without an id, its labelled file) reach monitoring."""
-    paths = window_paths(spec, window_id)
-    target = paths["labels"] if spec.id_column else paths["labeled"]
-    pending = _pending(spec, window_id)
+    target = (catalog.snapshot_labels if spec.id_column else catalog.snapshot_labeled)(spec.name, window_id)
+    pending = catalog.pending_labels(spec.name, window_id)
     if pending.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        pending.replace(target)
+        pending.replace(target)  # a whole file, renamed: readers never see part of it
     return target

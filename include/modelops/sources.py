@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import io
 import json
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from modelops.config import DatasetSpec, workspace_root
+from modelops import catalog
+from modelops.config import DatasetSpec
 from modelops.rules import describe, rule_holds
 
 
@@ -180,28 +180,21 @@ def quarantine_file(dataset: str, error: BadFileError) -> Path:
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    root = workspace_root() / "quarantine" / dataset
-    target = root / f"raw-{digest.hexdigest()[:12]}"
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-raw-", dir=root))
-    try:
+    target = catalog.quarantine_dir(dataset, f"raw-{digest.hexdigest()[:12]}")
+    note = {
+        "dataset": dataset,
+        "file": str(path),
+        "sha256": digest.hexdigest(),
+        "bytes": path.stat().st_size,
+        "problem": error.problem,
+        "message": str(error),
+        "quarantined_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    # The same bytes refused again replace the earlier copy: one copy, the newest note.
+    with catalog.atomic_dir(target) as staging:
         shutil.copy2(path, staging / path.name)
-        note = {
-            "dataset": dataset,
-            "file": str(path),
-            "sha256": digest.hexdigest(),
-            "bytes": path.stat().st_size,
-            "problem": error.problem,
-            "message": str(error),
-            "quarantined_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
         (staging / "note.txt").write_text(str(error) + "\n", encoding="utf-8")
         (staging / "note.json").write_text(json.dumps(note, indent=2), encoding="utf-8")
-        if target.exists():  # the same bytes were refused before: keep one copy, the newest note
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
@@ -420,39 +413,33 @@ def write_batch(
     frame, as_text = _storable(frame)
     if as_text:
         join_report = {**join_report, "stored_as_text": as_text}
-    root = workspace_root() / "batches" / spec.name
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    buffer = io.BytesIO()  # hashed as read back, before its folder (named by the hash) exists
     try:
-        try:
-            frame.to_parquet(staging / "batch.parquet", index=False)
-        except (pa.ArrowException, TypeError, ValueError) as exc:
-            raise SourceError(f"dataset {spec.name!r}: the batch cannot be stored as Parquet ({exc})") from exc
-        stored = pd.read_parquet(staging / "batch.parquet")
-        digest = content_hash(stored)
-        final = root / digest[:16]
-        manifest_path = final / "manifest.json"
-        if manifest_path.exists():
-            return BatchRef.from_dict(json.loads(manifest_path.read_text()))
-        ref = BatchRef(
-            dataset=spec.name,
-            path=str(final / "batch.parquet"),
-            content_hash=digest,
-            rows=len(stored),
-            columns=list(stored.columns),
-            source=source,
-            join_report=join_report,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
+        frame.to_parquet(buffer, index=False)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise SourceError(f"dataset {spec.name!r}: the batch cannot be stored as Parquet ({exc})") from exc
+    buffer.seek(0)
+    stored = pd.read_parquet(buffer)
+    digest = content_hash(stored)
+    final = catalog.batch_dir(spec.name, digest)
+    manifest_path = final / "manifest.json"
+    if manifest_path.exists():
+        return BatchRef.from_dict(catalog.read_json(manifest_path))
+    ref = BatchRef(
+        dataset=spec.name,
+        path=str(final / "batch.parquet"),
+        content_hash=digest,
+        rows=len(stored),
+        columns=list(stored.columns),
+        source=source,
+        join_report=join_report,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    # Readers see the whole batch or none of it; a concurrent writer of the same content wins.
+    with catalog.atomic_dir(final, replace=False) as staging:
+        (staging / "batch.parquet").write_bytes(buffer.getbuffer())
         (staging / "manifest.json").write_text(json.dumps(ref.to_dict(), indent=2))
-        try:
-            os.replace(staging, final)  # atomic: readers see the whole batch or none of it
-        except OSError:
-            if not manifest_path.exists():
-                raise
-        return ref
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return ref
 
 
 def _main_path(spec: DatasetSpec, path: str | None) -> Path | None:

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from modelops import catalog
+
 PARTIES = ["DEM", "REP", "IND", "LIB", "GRN", "UNA"]
 EDUCATION = ["less_than_hs", "high_school", "some_college", "bachelors", "graduate"]
 INCOME = ["under_25k", "25k_50k", "50k_75k", "75k_100k", "100k_150k", "over_150k"]
@@ -271,28 +273,28 @@ def generate_voter_file(
     if unchanged and all(Path(p).exists() for p in paths.values()):
         return paths
 
+    manifest_path.unlink(missing_ok=True)  # files half-replaced by a crash are never vouched for
     economics, results = generate_counties(n_counties, seed)
-    economics.to_parquet(paths["county_economics"], index=False)
-    results.to_parquet(paths["county_results"], index=False)
+    catalog.write_parquet(economics, paths["county_economics"])
+    catalog.write_parquet(results, paths["county_results"])
     county_lookup = economics[["county_fips", "urban_class"]]
     county_table = results.merge(economics[["county_fips", "unemployment_rate"]], on="county_fips")
-    tmp_path = Path(paths["voters"] + ".tmp")
-    writer = None
     per_cycle = np.diff(np.linspace(0, rows, len(scenarios) + 1).astype(int))
-    try:
-        for cycle_index, (scenario, cycle_rows) in enumerate(zip(scenarios, per_cycle, strict=True)):
-            rng = np.random.default_rng([seed, 2, cycle_index])
-            for start in range(0, cycle_rows, chunk_rows):
-                n = min(chunk_rows, cycle_rows - start)
-                chunk = voter_chunk(rng, n, start, scenario, county_lookup)
-                chunk["voted"] = draw_outcome(chunk, county_table, scenario, rng)
-                table = pa.Table.from_pandas(chunk, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp_path, table.schema)
-                writer.write_table(table.cast(writer.schema))
-    finally:
-        if writer is not None:
-            writer.close()
-    tmp_path.replace(paths["voters"])
-    manifest_path.write_text(json.dumps(manifest, indent=2))
+    with catalog.atomic_file(paths["voters"]) as tmp_path:
+        writer = None
+        try:
+            for cycle_index, (scenario, cycle_rows) in enumerate(zip(scenarios, per_cycle, strict=True)):
+                rng = np.random.default_rng([seed, 2, cycle_index])
+                for start in range(0, cycle_rows, chunk_rows):
+                    n = min(chunk_rows, cycle_rows - start)
+                    chunk = voter_chunk(rng, n, start, scenario, county_lookup)
+                    chunk["voted"] = draw_outcome(chunk, county_table, scenario, rng)
+                    table = pa.Table.from_pandas(chunk, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp_path, table.schema)
+                    writer.write_table(table.cast(writer.schema))
+        finally:
+            if writer is not None:
+                writer.close()
+    catalog.write_json(manifest_path, manifest)  # last: a manifest vouches for the files beside it
     return paths

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelops.config import DatasetSpec, workspace_root
+from modelops import catalog
+from modelops.config import DatasetSpec
 from modelops.sources import BatchRef, load_batch
 
 NUMERIC_TYPES = [
@@ -541,18 +542,22 @@ def render_report(report: ValidationReport, result: Any) -> str:
 
 
 def write_report(report: ValidationReport, result: Any, folder: Path) -> None:
-    """Offline HTML report (failures first) plus the full JSON result and our summary, all without PII values."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Offline HTML report (failures first) plus the full JSON result and our summary, all without PII values.
+
+    The folder is published whole (an earlier report in it is replaced).
+    """
     _scrub_result(result)  # a result from elsewhere is scrubbed too (idempotent)
-    (folder / "report.html").write_text(render_report(report, result), encoding="utf-8")
-    (folder / "result.json").write_text(json.dumps(result.to_json_dict(), indent=2, default=str))
-    (folder / "summary.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    page = render_report(report, result)
+    with catalog.atomic_dir(folder) as staging:
+        (staging / "report.html").write_text(page, encoding="utf-8")
+        (staging / "result.json").write_text(json.dumps(result.to_json_dict(), indent=2, default=str))
+        (staging / "summary.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
 
 
 def quarantine_batch(batch: BatchRef, report: ValidationReport, result: Any) -> Path:
     """Move a rejected batch out of the batch store, its report beside it; nothing is deleted."""
     source_dir = Path(batch.path).parent
-    target = workspace_root() / "quarantine" / batch.dataset / source_dir.name
+    target = catalog.quarantine_dir(batch.dataset, source_dir.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     if source_dir.exists():
         if target.exists():  # the same batch was rejected before: keep one copy, the newest report
@@ -571,7 +576,7 @@ def validate_batch(batch: BatchRef | dict[str, Any], spec: DatasetSpec) -> Valid
     frame = load_batch(batch)
     report, result = validate_frame(frame, spec, batch)
     if report.success:
-        folder = workspace_root() / "validations" / spec.name / report.validation_id
+        folder = catalog.validation_dir(spec.name, report.validation_id)
         write_report(report, result, folder)
         return ValidationReport(**{**report.to_dict(), "report_dir": str(folder)})
     target = quarantine_batch(batch, report, result)

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelops import registry
-from modelops.config import REPO_ROOT, DatasetSpec, Settings, workspace_root
+from modelops import catalog, registry
+from modelops.config import REPO_ROOT, DatasetSpec, Settings
 from modelops.drift import build_profile
 from modelops.evaluation import (
     compare_slices,
@@ -106,13 +106,6 @@ def split_key(ref: BatchRef, spec: DatasetSpec, training: dict[str, Any]) -> str
     return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write atomically: readers see the whole file or none."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
-
-
 def prepare_training(
     batch: dict[str, Any],
     validation: dict[str, Any],
@@ -125,23 +118,22 @@ def prepare_training(
     ref = BatchRef.from_dict(batch)
     frame = load_batch(ref)
     labels = label_summary(frame, spec)
-    folder = workspace_root() / "splits" / spec.name / split_key(ref, spec, training)
+    folder = catalog.split_dir(spec.name, split_key(ref, spec, training))
     names = ("train", "calibration", "holdout")
     paths = {name: str(folder / f"{name}.parquet") for name in names}
     trained_rows = folder / registry.TRAINED_ROWS_ARTIFACT
     unlabelled_side = folder / "holdout_unlabelled.parquet"
     if not all(Path(p).exists() for p in [*paths.values(), trained_rows, unlabelled_side]):
-        folder.mkdir(parents=True, exist_ok=True)
         parts = split_indices(frame, spec, training)
         for name in names:
-            _write_parquet(frame.iloc[parts[name]], Path(paths[name]))
+            catalog.write_parquet(frame.iloc[parts[name]], paths[name])
         # The rows this version learns from, by stable key: later challengers are compared to it
         # only on rows neither model saw.
         keys = row_keys(frame, spec)[np.concatenate([parts["train"], parts["calibration"]])]
-        _write_parquet(pd.DataFrame({"key": np.unique(keys)}), trained_rows)
+        catalog.write_parquet(pd.DataFrame({"key": np.unique(keys)}), trained_rows)
         # Rows without an outcome on the holdout side: never evaluated, but production scores rows
         # like them, so they belong in the drift reference.
-        _write_parquet(frame.iloc[unlabelled_holdout_side(frame, spec, training)], unlabelled_side)
+        catalog.write_parquet(frame.iloc[unlabelled_holdout_side(frame, spec, training)], unlabelled_side)
     lineage = {
         "modelops.dataset": spec.name,
         "modelops.data_hash": ref.content_hash,
@@ -506,10 +498,7 @@ def render_summary(
 
 def write_summary(text: str, dataset: str, run_id: str, parent_run_id: str) -> str:
     """Keep the summary in the workspace and on the MLflow run; returns its path."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
-    path = workspace_root() / "runs" / dataset / f"{safe}.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
-    (path.parent / "latest.txt").write_text(text + "\n")
+    path = catalog.write_text(catalog.run_summary(dataset, run_id), text + "\n")
+    catalog.write_text(catalog.latest_summary(dataset), text + "\n")
     registry.client().log_dict(parent_run_id, {"summary": text.splitlines()}, "summary.json")
     return str(path)

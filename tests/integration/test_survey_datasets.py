@@ -366,17 +366,17 @@ def _monitor(settings, dataset: str, window_id: str) -> dict:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from modelops import history, monitoring
+    from modelops import history, monitoring_flow
 
     spec = settings.dataset(dataset)
     rows = history.read_monitoring_history(spec.name)
-    outcome = monitoring.monitor_window(spec, settings, window_id, None, False, datetime.now(UTC), "tests", rows)
-    monitoring.record_outcome(outcome, "tests")
-    return json.loads(Path(outcome["report_path"]).with_name("report.json").read_text()) | {"outcome": outcome}
+    outcome = monitoring_flow.monitor_window(spec, settings, window_id, None, False, datetime.now(UTC), "tests", rows)
+    verdict = monitoring_flow.record_verdict(outcome, "tests")
+    return json.loads(Path(verdict.report_path).with_name("report.json").read_text()) | {"outcome": verdict.to_xcom()}
 
 
 def test_a_survey_with_non_outcome_codes_is_monitored_on_its_labelled_rows(workspace, tmp_path):
-    from modelops.scenarios import window_paths
+    from modelops import catalog
 
     frame = _respondents(N, seed=13)
     frame["vote"] = np.where(_outcome(frame, seed=13), "Y", "N")
@@ -390,11 +390,8 @@ def test_a_survey_with_non_outcome_codes_is_monitored_on_its_labelled_rows(works
     outcome = np.where(_outcome(window, seed=14), "Y", "N").astype(object)
     outcome[::10] = "U"
     outcome[1::10] = None
-    paths = window_paths(spec, "2026-11-w1")
-    paths["inputs"].parent.mkdir(parents=True)
-    paths["labels"].parent.mkdir(parents=True)
-    window.to_parquet(paths["inputs"], index=False)
-    window[["resp_id"]].assign(vote=outcome).to_parquet(paths["labels"], index=False)
+    catalog.write_parquet(window, catalog.snapshot_inputs(spec.name, "2026-11-w1"))
+    catalog.write_parquet(window[["resp_id"]].assign(vote=outcome), catalog.snapshot_labels(spec.name, "2026-11-w1"))
     report = _monitor(settings, "panel", "2026-11-w1")
     labelled = report["labelled"]
     assert labelled["delivered_rows"] == 1500
@@ -404,7 +401,7 @@ def test_a_survey_with_non_outcome_codes_is_monitored_on_its_labelled_rows(works
 
 
 def test_without_an_id_labels_come_with_the_inputs_or_monitoring_says_why(workspace, tmp_path):
-    from modelops.scenarios import window_paths
+    from modelops import catalog
 
     frame = _respondents(N, seed=15).drop(columns="resp_id")
     frame["vote"] = _outcome(frame, seed=15).astype(int)
@@ -414,26 +411,23 @@ def test_without_an_id_labels_come_with_the_inputs_or_monitoring_says_why(worksp
     spec = settings.dataset("anon")
     window = _respondents(1200, seed=16).drop(columns="resp_id")
     window["vote"] = _outcome(window, seed=16).astype(int)
-    first, second = window_paths(spec, "w1"), window_paths(spec, "w2")
-    for path in (first["inputs"], first["labels"], second["labeled"]):
-        path.parent.mkdir(parents=True, exist_ok=True)
     # w1: labels arrived on their own, with nothing to join them on
-    window.drop(columns="vote").to_parquet(first["inputs"], index=False)
-    window[["vote"]].to_parquet(first["labels"], index=False)
+    catalog.write_parquet(window.drop(columns="vote"), catalog.snapshot_inputs(spec.name, "w1"))
+    catalog.write_parquet(window[["vote"]], catalog.snapshot_labels(spec.name, "w1"))
     report = _monitor(settings, "anon", "w1")
     assert report["labelled"] is None
     assert report["labelled_status"].startswith(
         "labelled monitoring skipped: labels arrived for w1 but the spec has no"
     )
     # w2: delivered with the inputs beside the target: judged
-    window.drop(columns="vote").to_parquet(second["inputs"], index=False)
-    window.to_parquet(second["labeled"], index=False)
+    catalog.write_parquet(window.drop(columns="vote"), catalog.snapshot_inputs(spec.name, "w2"))
+    catalog.write_parquet(window, catalog.snapshot_labeled(spec.name, "w2"))
     report = _monitor(settings, "anon", "w2")
     assert report["labelled"]["rows"] == 1200 and report["labelled"]["judged"]
 
 
 def test_integer_codes_that_gained_a_gap_do_not_look_like_drift(workspace, tmp_path):
-    from modelops.scenarios import window_paths
+    from modelops import catalog
 
     frame = _respondents(N, seed=17)
     frame["vote"] = _outcome(frame, seed=17).astype(int)
@@ -443,9 +437,7 @@ def test_integer_codes_that_gained_a_gap_do_not_look_like_drift(workspace, tmp_p
     window = _respondents(1500, seed=18)
     window["educ"] = window["educ"].astype(float)
     window.loc[window.index[0], "educ"] = np.nan  # one gap: the extract now reads 1.0, 2.0, ...
-    path = window_paths(settings.dataset("coded"), "w1")["inputs"]
-    path.parent.mkdir(parents=True)
-    window.to_parquet(path, index=False)
+    catalog.write_parquet(window, catalog.snapshot_inputs("coded", "w1"))
     report = _monitor(settings, "coded", "w1")
     educ = report["data_drift"]["columns"]["educ"]
     assert educ["unseen"] == [] and not educ["drifted"]

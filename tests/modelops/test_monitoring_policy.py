@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from modelops import alerts, drift, history, monitoring, reports
+from modelops import alerts, catalog, drift, history, monitoring, reports
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2028, 9, 1, tzinfo=UTC)
@@ -139,10 +139,10 @@ def test_quality_breaks_and_invalid_scores_alert_only():
 
 
 def _windows(spec, names: list[str]) -> None:
-    folder = monitoring.production_dir(spec) / "inputs"
-    folder.mkdir(parents=True, exist_ok=True)
     for name in names:
-        (folder / f"{name}.parquet").write_bytes(b"")
+        path = catalog.snapshot_inputs(spec.name, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
 
 
 def test_a_run_without_a_window_judges_each_window_once_in_order(workspace, settings):

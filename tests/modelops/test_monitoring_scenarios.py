@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import train_and_promote
 
-from modelops import history, monitoring, scenarios
+from modelops import history, monitoring, monitoring_flow, scenarios
 
 START = datetime(2028, 9, 1, tzinfo=UTC)
 ROWS = 3000
@@ -88,7 +88,7 @@ def test_without_labels_a_persisting_prediction_drift_retrains(fresh_windows, se
         assert {"age", "years_registered"} <= set(first["data_drift"]["drifted"])
     if scenario == "prediction_drift":
         assert "age" not in first["data_drift"]["drifted"]
-    conf = monitoring.retrain_conf(fresh_windows, outcomes[-1]["report"], outcomes[-1])
+    conf = monitoring_flow.retrain_conf(fresh_windows, outcomes[-1]["report"], outcomes[-1])
     assert conf["dataset"] == "voter_turnout" and "prediction_drift: breach persisted for 2 windows" in conf["reason"]
     (row,) = [r for r in history.read_monitoring_history(fresh_windows.name) if r["action"] == "retrain"]
     assert "prediction_drift" in row["signals"] and row["why"] == outcomes[-1]["why"]
@@ -150,7 +150,7 @@ def test_concept_drift_is_caught_by_the_performance_path_while_inputs_look_the_s
     labelled = outcomes[1]["report"]["labelled"]
     assert labelled["performance_breach"] and labelled["calibration_breach"]
     assert labelled["calibration"]["age"]["breach"]
-    conf = monitoring.retrain_conf(fresh_windows, outcomes[-1]["report"], outcomes[-1])
+    conf = monitoring_flow.retrain_conf(fresh_windows, outcomes[-1]["report"], outcomes[-1])
     assert len(conf["extra_batches"]) == persistence  # the labelled windows go to the training DAG
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import test_monitoring_scenarios as scenario_tests
 
-from modelops import alerts, history, monitoring, registry, scenarios
+from modelops import alerts, catalog, history, monitoring, monitoring_flow, registry, scenarios
 
 END = datetime(2028, 11, 10, tzinfo=UTC)
 ROWS = scenario_tests.ROWS
@@ -34,16 +34,16 @@ def _assess(spec, settings, window_id, judged=frozenset(), overrides=None):
 def test_without_an_id_labels_delivered_with_the_inputs_are_judged(no_id, settings):
     assert "voter_id" not in no_id.kept_columns
     scenarios.write_window(no_id, "w-000", "stable", ROWS, seed=11, with_labels=True)
-    paths = scenarios.window_paths(no_id, "w-000")
-    assert paths["labeled"].exists() and not paths["labels"].exists()
-    delivered = pd.read_parquet(paths["labeled"])
+    labeled = catalog.snapshot_labeled(no_id.name, "w-000")
+    assert labeled.exists() and not catalog.snapshot_labels(no_id.name, "w-000").exists()
+    delivered = pd.read_parquet(labeled)
     assert "voter_id" not in delivered and no_id.target in delivered
     # some outcomes are unknown (blank) or not an outcome at all (a code the spec does not list)
     target = delivered[no_id.target].astype(float)
     target.iloc[:100] = np.nan
     target.iloc[100:150] = 7
     delivered[no_id.target] = target
-    delivered.to_parquet(paths["labeled"], index=False)
+    delivered.to_parquet(labeled, index=False)
     scenarios.write_window(no_id, "w-001", "stable", ROWS, seed=12)
 
     report, _ = _assess(no_id, settings, "w-001")
@@ -60,10 +60,9 @@ def test_without_an_id_labels_delivered_with_the_inputs_are_judged(no_id, settin
 
 def test_without_an_id_labels_on_their_own_are_skipped_with_a_reason(no_id, settings):
     scenarios.write_window(no_id, "w-000", "stable", ROWS, seed=13)
-    paths = scenarios.window_paths(no_id, "w-000")
     outcome = scenarios.simulate_window(no_id, "stable", ROWS, seed=13)[[no_id.target]]
-    paths["labels"].parent.mkdir(parents=True, exist_ok=True)
-    outcome.to_parquet(paths["labels"], index=False)  # a target column and nothing to join it on
+    # a target column and nothing to join it on
+    catalog.write_parquet(outcome, catalog.snapshot_labels(no_id.name, "w-000"))
     scenarios.write_window(no_id, "w-001", "stable", ROWS, seed=14)
 
     report, _ = _assess(no_id, settings, "w-001")  # never a pandas MergeError
@@ -71,13 +70,13 @@ def test_without_an_id_labels_on_their_own_are_skipped_with_a_reason(no_id, sett
     status = report["labelled_status"]
     assert status.startswith("labelled monitoring skipped: labels arrived for w-000")
     assert "no id_column" in status and "deliver labeled/<window>.parquet" in status
-    assert not paths["labeled"].exists()
+    assert not catalog.snapshot_labeled(no_id.name, "w-000").exists()
 
 
 def test_with_an_id_rows_without_an_outcome_are_dropped_and_counted(fresh_windows, settings):
     spec = fresh_windows
     scenarios.write_window(spec, "w-000", "stable", ROWS, seed=15, with_labels=True)
-    labels_path = scenarios.window_paths(spec, "w-000")["labels"]
+    labels_path = catalog.snapshot_labels(spec.name, "w-000")
     labels = pd.read_parquet(labels_path)
     labels[spec.target] = labels[spec.target].astype(float)
     labels.loc[labels.index[:80], spec.target] = np.nan
@@ -123,9 +122,13 @@ def test_monitor_window_reports_logs_the_config_records_once(fresh_windows, sett
     scenarios.write_window(spec, "w-000", "concept_drift", ROWS, seed=18, with_labels=True)
     scenarios.write_window(spec, "w-001", "concept_drift", ROWS, seed=19)
 
-    outcome = monitoring.monitor_window(spec, settings, "w-001", {}, False, END, "manual__1", [])
-    assert outcome["action"] == "watch" and outcome["signals"] == ["performance", "calibration"]
-    page = Path(outcome["report_path"]).read_text(encoding="utf-8")
+    outcome = monitoring_flow.monitor_window(spec, settings, "w-001", {}, False, END, "manual__1", [])
+    verdict = outcome.verdict
+    assert verdict.action == "watch" and verdict.signals == ("performance", "calibration")
+    assert not outcome.retrains
+    assert Path(verdict.report_path) == catalog.report_dir(spec.name, "w-001") / "report.html"
+    assert (catalog.report_dir(spec.name, "w-001") / "validation" / "report.html").exists()
+    page = Path(verdict.report_path).read_text(encoding="utf-8")
     for section in (
         "Labelled performance",
         "By gender",
@@ -138,13 +141,15 @@ def test_monitor_window_reports_logs_the_config_records_once(fresh_windows, sett
         "Signals that breached: performance, calibration",
     ):
         assert section in page, section
-    artifacts = {a.path for a in registry.client().list_artifacts(outcome["mlflow_run_id"])}
+    artifacts = {a.path for a in registry.client().list_artifacts(verdict.mlflow_run_id)}
     assert registry.RESOLVED_CONFIG_ARTIFACT in artifacts
-    run = registry.client().get_run(outcome["mlflow_run_id"])
+    run = registry.client().get_run(verdict.mlflow_run_id)
     assert run.data.tags["modelops.signals"] == "performance,calibration"
+    # labels joined on the id were materialised beside the inputs: the retraining DAG is told of them
+    assert outcome.retrain_conf["extra_batches"] == [str(catalog.snapshot_labeled(spec.name, "w-000"))]
 
-    recorded = monitoring.record_outcome(outcome, "manual__1")
-    assert "history_row" not in recorded and alerts.should_alert(recorded)
+    recorded = monitoring_flow.record_verdict(outcome, "manual__1")
+    assert recorded.run_id == "manual__1" and alerts.should_alert(recorded.to_xcom())
     rows = history.read_monitoring_history(spec.name)
     assert [(r["window_id"], r["signals"], r["labeled_window"]) for r in rows] == [
         ("w-001", ["performance", "calibration"], "w-000")
@@ -153,9 +158,33 @@ def test_monitor_window_reports_logs_the_config_records_once(fresh_windows, sett
     assert window is None and "window w-001 of voter_turnout was already judged" in why
 
     # a dry run measures and reports, but records nothing and never alerts
-    dry = monitoring.monitor_window(spec, settings, "w-001", {}, True, END, "manual__2", rows)
-    assert dry["dry_run"] and dry["breach"] is False  # w-000's labels were judged once, by the real run
-    assert Path(dry["report_path"]).parent.name == "dry_run"  # the recorded report stays as it was
-    assert "Signals that breached: performance, calibration" in Path(outcome["report_path"]).read_text()
-    assert not alerts.should_alert(monitoring.record_outcome(dry | {"breach": True}, "manual__2"))
+    dry = monitoring_flow.monitor_window(spec, settings, "w-001", {}, True, END, "manual__2", rows)
+    assert dry.verdict.dry_run and dry.verdict.breach is False  # w-000's labels were judged once, by the real run
+    assert Path(dry.verdict.report_path).parent == catalog.report_dir(spec.name, "w-001", dry_run=True)
+    assert (catalog.report_dir(spec.name, "w-001", dry_run=True) / "validation" / "report.html").exists()
+    assert "Signals that breached: performance, calibration" in Path(verdict.report_path).read_text()
+    breached = dataclasses.replace(dry, verdict=dataclasses.replace(dry.verdict, breach=True, action="retrain"))
+    assert not breached.retrains  # a dry run never triggers retraining
+    assert not alerts.should_alert(monitoring_flow.record_verdict(breached, "manual__2").to_xcom())
     assert len(history.read_monitoring_history(spec.name)) == 1
+
+
+def test_the_assess_adapter_judges_each_waiting_window_once_then_skips(fresh_windows, settings):
+    spec = fresh_windows
+    for i, window in enumerate(("w-000", "w-001")):
+        scenarios.write_window(spec, window, "stable", ROWS, seed=20 + i)
+    judged = []
+    for run in ("scheduled__1", "scheduled__2"):
+        outcome = monitoring_flow.judge_window(spec.name, None, {}, False, END, run)
+        monitoring_flow.record_verdict(outcome, run)
+        judged.append(outcome.verdict.window_id)
+    assert judged == ["w-000", "w-001"]  # the older first, each once
+    with pytest.raises(monitoring_flow.NothingToJudge, match="window w-001 of voter_turnout was already judged"):
+        monitoring_flow.judge_window(spec.name, None, {}, False, END, "scheduled__3")
+    # a named window is re-judged on purpose
+    again = monitoring_flow.judge_window(spec.name, "w-001", {"persistence": 1}, False, END, "manual__9")
+    assert again.verdict.window_id == "w-001" and again.history_row["run_id"] == "manual__9"
+    with pytest.raises(monitoring_flow.NothingToJudge):  # nothing recorded yet: still nothing new
+        monitoring_flow.judge_window(spec.name, None, {}, False, END, "scheduled__4")
+    with pytest.raises(ValueError, match="unknown threshold overrides"):
+        monitoring_flow.judge_window(spec.name, "w-001", {"psi": 1}, False, END, "manual__1")

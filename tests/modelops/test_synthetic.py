@@ -192,7 +192,7 @@ def test_small_chunks_write_every_row(tmp_path):
     assert voters.groupby("cycle").size().to_dict() == {2020: 125, 2022: 125}
     expected = [f"V2020-{i:09d}" for i in range(125)] + [f"V2022-{i:09d}" for i in range(125)]
     assert voters["voter_id"].tolist() == expected
-    assert not (tmp_path / "voters.parquet.tmp").exists()
+    assert not list(tmp_path.glob(".*"))  # no temp file left beside the published ones
 
 
 def test_young_registrant_share_lowers_mean_age(tmp_path):
