@@ -11,7 +11,7 @@ champion. Another system can do the same through the REST API
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
@@ -28,7 +28,9 @@ _SETTINGS = load_settings()
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    max_active_runs=1,
     tags=["modelops", "scoring"],
+    default_args={"owner": "modelops", "retries": 0, "execution_timeout": timedelta(minutes=5)},
     params={
         "dataset": Param(_SETTINGS.default_dataset, type="string", enum=sorted(_SETTINGS.datasets)),
         "input": Param(None, type=["null", "string"], description="Parquet/CSV file or folder of Parquet parts."),
