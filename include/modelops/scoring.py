@@ -393,7 +393,7 @@ class _Reasons:
 
 def _blank(series: pd.Series) -> np.ndarray:
     """Missing, or text that is empty once spaces are stripped."""
-    missing = series.isna().to_numpy(dtype=bool)
+    missing = series.isna().to_numpy(dtype=bool, copy=True)
     if not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         codes, uniques = pd.factorize(series)  # strip only the distinct values
         blank_unique = np.array([isinstance(u, str) and not u.strip() for u in uniques] + [False], dtype=bool)
@@ -800,9 +800,11 @@ def _output_schema():
 
 
 def _const(value: str | None, n: int):
+    """One value repeated (a dictionary column: one entry, n small indices); None gives nulls."""
     import pyarrow as pa
 
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int8)), pa.array([value], pa.string()))
+    indices = pa.array(np.zeros(n, dtype=np.int8), mask=np.ones(n, dtype=bool) if value is None else None)
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value or ""], pa.string()))
 
 
 def _chunk_table(
@@ -824,7 +826,7 @@ def _chunk_table(
     canary = source == 1
     source_arr = pa.DictionaryArray.from_arrays(pa.array(source), pa.array([MODEL, CANARY, FALLBACK]))
     reason_arr = pa.DictionaryArray.from_arrays(
-        pa.array(codes.astype(np.int16), mask=codes == 0), pa.array(reasons.names, pa.string())
+        pa.array(codes.astype(np.int16), mask=codes == 0), pa.array([r or "" for r in reasons.names], pa.string())
     )
     versions = pa.array([plan.version, plan.challenger_version or plan.version], pa.string())
     aliases = pa.array([plan.alias, "challenger"], pa.string())
