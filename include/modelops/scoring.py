@@ -439,6 +439,7 @@ class _Model:
     known: dict[str, set[str]]
     numeric_codes: set[str]  # categorical columns the model learned as numbers
     score_profile: dict[str, Any] | None
+    fast: bool | None = None  # the one-hot by distinct values agrees with the pipeline (None: not yet checked)
 
 
 def _load_model(plan: ScoringPlan, version: str, run_id: str) -> _Model:
@@ -652,8 +653,60 @@ def _try_load(plan: ScoringPlan, version: str, run_id: str, alerts: list[str], w
         return None
 
 
-def _predict(model: _Model, X: pd.DataFrame) -> np.ndarray:
+def _one_hot_by_uniques(encoder: Any, X: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The encoder's output, computed on each column's distinct values and gathered per row.
+
+    A chunk holds a handful of distinct codes per column, so encoding those (with the encoder
+    itself, so unknown/infrequent/missing handling is exactly sklearn's) and indexing by each
+    row's code costs a gather instead of a per-row Python lookup over text.
+    """
+    factorized = [pd.factorize(X[c], use_na_sentinel=False) for c in columns]
+    height = max(1, *(len(u) for _, u in factorized))
+    small = pd.DataFrame(
+        {
+            c: pd.Series(u).take(np.minimum(np.arange(height), max(len(u) - 1, 0))).to_numpy()
+            for c, (_, u) in zip(columns, factorized, strict=True)
+        }
+    )
+    encoded = np.asarray(encoder.transform(small), dtype="float64")
+    widths = list(encoder._n_features_outs)  # private, so `_fast_path_agrees` checks it once
+    blocks, start = [], 0
+    for (codes, _), width in zip(factorized, widths, strict=True):
+        blocks.append(encoded[:, start : start + width][codes])
+        start += width
+    return np.hstack(blocks) if blocks else np.empty((len(X), 0))
+
+
+def _fast_matrix(model: _Model, X: pd.DataFrame, numeric: list[str], categorical: list[str]) -> np.ndarray:
+    transformer = model.pipeline.named_steps["features"]
+    parts = [np.asarray(transformer.named_transformers_["numeric"].transform(X[numeric]), dtype="float64")]
+    parts.append(_one_hot_by_uniques(transformer.named_transformers_["categorical"], X, categorical))
+    return np.hstack(parts)
+
+
+def _predict(model: _Model, X: pd.DataFrame, checks: dict[str, Any] | None = None) -> np.ndarray:
+    """Positive-class probabilities; the one-hot step by distinct values when it matches sklearn's own."""
+    if checks is not None and model.fast is None:
+        model.fast = _fast_path_agrees(model, X, checks)
+    if checks is not None and model.fast:
+        Z = _fast_matrix(model, X, checks["numeric"], checks["categorical"])
+        return np.asarray(model.pipeline.named_steps["model"].predict_proba(Z)[:, 1], dtype="float64")
     return np.asarray(model.pipeline.predict_proba(X)[:, 1], dtype="float64")
+
+
+def _fast_path_agrees(model: _Model, X: pd.DataFrame, checks: dict[str, Any]) -> bool:
+    """Whether the fast feature matrix equals the pipeline's own on a sample (else the plain path is used)."""
+    try:
+        transformer = model.pipeline.named_steps["features"]
+        names = [name for name, _, _ in transformer.transformers_ if name != "remainder"]
+        if names != ["numeric", "categorical"]:
+            return False
+        sample = X.iloc[: min(len(X), 2000)]
+        fast = _fast_matrix(model, sample, checks["numeric"], checks["categorical"])
+        plain = np.asarray(transformer.transform(sample), dtype="float64")
+        return fast.shape == plain.shape and bool(np.allclose(fast, plain, equal_nan=True))
+    except (AttributeError, KeyError, ValueError, TypeError):
+        return False
 
 
 def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[str, Any]:
@@ -703,10 +756,10 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
                 chall = np.full(n, np.nan)
                 if ok.any():
                     X_ok = X if ok.all() else X.loc[ok]
-                    champ[ok] = _predict(champion, X_ok)
+                    champ[ok] = _predict(champion, X_ok, checks)
                     reasons.mark(codes, ok & ~np.isfinite(champ), "invalid_score")
                     if challenger is not None:
-                        chall[ok] = _predict(challenger, X_ok)
+                        chall[ok] = _predict(challenger, X_ok, checks)
                     scored = codes == 0
                     profile = champion.score_profile
                     if profile and scored.sum() >= int(options["score_check_min_rows"]):
