@@ -18,6 +18,7 @@ Layout under `$MODELOPS_HOME` (default `<repo>/.local`):
     production/<dataset>/labels/<snapshot>.parquet outcomes that arrived later (id + target)
     production/<dataset>/labeled/<snapshot>.parquet outcomes beside inputs (datasets without an id)
     scoring/<dataset>/<snapshot>/                  predictions/part-*.parquet + manifest.json
+    scoring/<dataset>/.parts/<snapshot>/group-*/   a scoring run's parts until the commit
     reports/<dataset>/<window>/                    monitoring report (dry runs under dry_run/)
     cards/<dataset>/<model>/<version>/             model cards
     runs/<dataset>/                                run summaries (text; latest.txt is the newest)
@@ -140,6 +141,11 @@ def scoring_dir(dataset: str, snapshot: str | None = None) -> Path:
 def scoring_manifest(dataset: str, snapshot: str) -> Path:
     """The committed manifest of a snapshot's scoring (present only once the output is whole)."""
     return scoring_dir(dataset, snapshot) / "manifest.json"
+
+
+def scoring_staging(dataset: str, snapshot: str) -> Path:
+    """Where a snapshot's scoring groups write their parts before the commit publishes them."""
+    return scoring_dir(dataset) / ".parts" / safe_id(snapshot, "snapshot id")
 
 
 def list_scored(dataset: str) -> list[str]:

@@ -124,6 +124,19 @@ MONITORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "cooldown_hours": (NUMBER, 24),
     "retrain_on": ((list,), None),
 }
+SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "chunk_rows": ((int,), 250000),
+    "threshold": (NUMBER, 0.5),
+    "unseen_category_share": (NUMBER, 0.01),
+    "score_psi_limit": (NUMBER, 0.25),
+    "score_check_min_rows": ((int,), 2000),
+    "shadow": ((bool,), True),
+    "canary_share": (NUMBER, 0.0),
+    "partition_groups": ((int,), 4),
+    "output_table": ((str,), None),
+}
+# Per-dataset scoring options (`datasets.<name>.scoring`): columns that depend on the data.
+DATASET_SCORING_KEYS = {"canary_key", "geography"}
 # Signals monitoring may retrain on (see monitoring.RETRAIN_SIGNALS); input drift alone only watches.
 RETRAIN_SIGNALS = ("performance", "calibration", "prediction_drift", "estimated_accuracy", "data_drift")
 DEFAULT_RETRAIN_ON = ["performance", "calibration", "prediction_drift", "estimated_accuracy"]
@@ -131,6 +144,7 @@ FRACTIONS = {
     "training": ("holdout_fraction", "latest_period_train_fraction", "calibration_fraction"),
     "evaluation": ("confidence",),
     "monitoring": ("alpha", "dataset_drift_share", "calibration_alpha"),
+    "scoring": ("threshold", "unseen_category_share", "canary_share"),
 }
 DATASET_KEYS = {
     "description",
@@ -147,6 +161,7 @@ DATASET_KEYS = {
     "pii",
     "baseline_rule",
     "validation",
+    "scoring",
 }
 SOURCE_KEYS = {
     "file": {"kind", "path", "filter"},
@@ -232,6 +247,7 @@ class DatasetSpec:
     joins: tuple[dict[str, Any], ...] = ()
     baseline_rule: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    scoring: dict[str, Any] = field(default_factory=dict)
     negative_labels: tuple[Any, ...] | None = None
     positive_labels: tuple[Any, ...] = ()
 
@@ -246,13 +262,23 @@ class DatasetSpec:
 
     @property
     def kept_columns(self) -> list[str]:
-        """Columns a collected batch keeps: id, time, target, features and protected attributes."""
-        wanted = [self.id_column, self.time_column, self.target, *self.features, *self.protected]
+        """Columns a collected batch keeps: id, time, target, features, protected attributes, geography."""
+        wanted = [self.id_column, self.time_column, self.target, *self.features, *self.protected, self.geography]
         seen: dict[str, None] = {}
         for column in wanted:
             if column and column not in seen:
                 seen[column] = None
         return list(seen)
+
+    @property
+    def geography(self) -> str | None:
+        """The column scoring reports break down by (e.g. county), kept but never a feature; None if unset."""
+        return self.scoring.get("geography")
+
+    @property
+    def canary_key(self) -> str | None:
+        """The column whose stable hash picks canary rows (e.g. the voter id or the county); None: the id."""
+        return self.scoring.get("canary_key") or self.id_column
 
     @property
     def model_name(self) -> str:
@@ -445,6 +471,18 @@ def _check_dataset(spec: DatasetSpec, raw: dict[str, Any]) -> None:
     overlap = sorted(set(spec.pii) & declared)
     if overlap:
         raise ConfigError(f"{where}: PII columns also listed in a kept role: {overlap}")
+    _unknown(f"{where}.scoring", spec.scoring, DATASET_SCORING_KEYS)
+    for key in sorted(DATASET_SCORING_KEYS):
+        value = spec.scoring.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{where}.scoring.{key}: expected a column name, got {value!r}")
+    if spec.geography and spec.geography in spec.features:
+        raise ConfigError(f"{where}.scoring.geography: {spec.geography!r} is a feature; name a reporting column")
+    if spec.scoring.get("canary_key") and spec.scoring["canary_key"] not in declared:
+        raise ConfigError(
+            f"{where}.scoring.canary_key: column {spec.scoring['canary_key']!r} is not one of the spec's columns: "
+            f"{sorted(declared)}"
+        )
 
 
 def _labels(name: str, body: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...] | None, Any]:
@@ -513,7 +551,16 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         joins=tuple(body.get("joins") or ()),
         baseline_rule=dict(body.get("baseline_rule") or {}),
         validation=dict(body.get("validation") or {}),
+        scoring=_dataset_scoring(where, body.get("scoring")),
     )
+
+
+def _dataset_scoring(where: str, body: Any) -> dict[str, Any]:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}.scoring: expected {{canary_key, geography}}, got {body!r}")
+    return dict(body)
 
 
 @dataclass(frozen=True)
@@ -528,6 +575,7 @@ class Settings:
     datasets: dict[str, DatasetSpec]
     digest: str
     path: str = ""
+    scoring: dict[str, Any] = field(default_factory=lambda: _section("scoring", None, SCORING_SCHEMA))
 
     def dataset(self, name: str) -> DatasetSpec:
         """The spec called `name`, or a ConfigError listing the known ones."""
@@ -546,6 +594,7 @@ class Settings:
             "search_spaces": self.search_spaces,
             "evaluation": self.evaluation,
             "monitoring": self.monitoring,
+            "scoring": self.scoring,
             "dataset": self.dataset(dataset).resolved(),
         }
 
@@ -577,14 +626,25 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     _unknown(
         "parameters file",
         raw,
-        {"default_dataset", "training", "search_spaces", "evaluation", "monitoring", "datasets"},
+        {"default_dataset", "training", "search_spaces", "evaluation", "monitoring", "scoring", "datasets"},
     )
     training = _section("training", raw.get("training"), TRAINING_SCHEMA)
     training["search"] = _section("training.search", training.get("search"), SEARCH_SCHEMA)
     evaluation = _section("evaluation", raw.get("evaluation"), EVALUATION_SCHEMA)
     monitoring = _section("monitoring", raw.get("monitoring"), MONITORING_SCHEMA)
-    for name, body in (("training", training), ("evaluation", evaluation), ("monitoring", monitoring)):
+    scoring = _section("scoring", raw.get("scoring"), SCORING_SCHEMA)
+    for name, body in (
+        ("training", training),
+        ("evaluation", evaluation),
+        ("monitoring", monitoring),
+        ("scoring", scoring),
+    ):
         _fractions(name, body, FRACTIONS[name])
+    for key in ("chunk_rows", "partition_groups", "score_check_min_rows"):
+        if scoring[key] < 1:
+            raise ConfigError(f"scoring.{key}: must be at least 1, got {scoring[key]}")
+    if scoring["score_psi_limit"] <= 0:
+        raise ConfigError(f"scoring.score_psi_limit: must be above 0, got {scoring['score_psi_limit']}")
     if evaluation["primary_metric"] not in METRICS:
         raise ConfigError(f"evaluation.primary_metric: unknown metric {evaluation['primary_metric']!r}; {METRICS}")
     _unknown("evaluation.floors", evaluation["floors"], METRICS)
@@ -623,6 +683,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
         datasets=datasets,
         digest=digest,
         path=path,
+        scoring=scoring,
     )
 
 

@@ -334,6 +334,70 @@ def load_profile(run_id: str) -> dict[str, Any]:
     return mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROFILE_ARTIFACT}")
 
 
+BASELINE_ARTIFACT = "baseline.json"
+
+
+class MissingArtifactError(LookupError):
+    """A registered version lacks an artifact a task needs (e.g. registered before it was recorded)."""
+
+
+def log_baseline(run_id: str, baseline: dict[str, Any]) -> None:
+    """Store the rule-based baseline's rule and two rates on a model's run (the scoring fallback)."""
+    client().log_dict(run_id, baseline, BASELINE_ARTIFACT)
+
+
+def load_baseline(model_name: str, version: str, run_id: str) -> dict[str, Any]:
+    """The baseline stored with a version's run: {rule, rate_if_true, rate_if_false}, or a clear error."""
+    from mlflow.exceptions import MlflowException
+
+    _mlflow()
+    import mlflow.artifacts
+
+    try:
+        baseline = mlflow.artifacts.load_dict(f"runs:/{run_id}/{BASELINE_ARTIFACT}")
+    except (MlflowException, OSError) as exc:
+        raise MissingArtifactError(
+            f"{model_name} v{version} (run {run_id}) has no {BASELINE_ARTIFACT}: it was registered before the "
+            "rule-based fallback was recorded, so it cannot be served by batch scoring; retrain, or log the "
+            f"baseline on its run with registry.log_baseline ({type(exc).__name__})"
+        ) from None
+    missing = sorted({"rule", "rate_if_true", "rate_if_false"} - set(baseline))
+    if missing:
+        raise MissingArtifactError(f"{model_name} v{version}: {BASELINE_ARTIFACT} lacks {missing}")
+    return baseline
+
+
+def scoring_experiment(dataset: str) -> str:
+    """Experiment that holds a dataset's batch-scoring runs (one per snapshot)."""
+    return experiment_id(f"modelops/{dataset}/scoring")
+
+
+def log_scoring(
+    dataset: str,
+    snapshot: str,
+    metrics: dict[str, float],
+    summary: dict[str, Any],
+    html_path: str | None,
+    tags: dict[str, str],
+) -> str:
+    """One MLflow run per scored snapshot and served version: counts as metrics, versions as tags."""
+    mlflow = _mlflow()
+    experiment = scoring_experiment(dataset)
+    key = {"modelops.snapshot": snapshot, "modelops.model_version": tags.get("modelops.model_version", "")}
+    existing = _find_run(experiment, key)  # a rescore of the snapshot by the same version updates its run
+    with mlflow.start_run(
+        run_id=existing.info.run_id if existing is not None else None,
+        experiment_id=None if existing is not None else experiment,
+        run_name=None if existing is not None else f"score {snapshot}",
+        tags={**tags, **key},
+    ) as run:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+        mlflow.log_dict(summary, "scoring_summary.json")
+        if html_path:
+            mlflow.log_artifact(html_path)
+    return run.info.run_id
+
+
 def monitoring_experiment(dataset: str) -> str:
     """Experiment that holds a dataset's monitoring windows."""
     return experiment_id(f"modelops/{dataset}/monitoring")

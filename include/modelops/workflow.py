@@ -386,6 +386,8 @@ def register_best(plan: dict[str, Any], report: dict[str, Any], spec: DatasetSpe
             "reasons": [why],
             "parent_run_id": plan["parent_run_id"],
         }
+    # The rule baseline's rates go with the version: batch scoring falls back to them row by row.
+    registry.log_baseline(report["best"]["run_id"], report["rule_baseline"])
     version = registry.register_version(
         spec.model_name, report["best"]["model_uri"], report["best"]["run_id"], tags, description
     )

@@ -1,0 +1,250 @@
+"""Batch-scoring throughput and peak memory on a synthetic voter file (10M rows by default).
+
+    python benchmarks/bench_scoring.py [--rows 10000000] [--families logistic_regression ...]
+
+Everything goes to .local/bench_scoring/ (git-ignored): the voter file (kept columns, no target,
+written in chunks), an 8-partition copy, a workspace with its own MLflow store where one small
+model per candidate family is trained on a 60k-row sample and registered. Each measurement runs
+in a fresh child process (`--measure`): plan + every group + commit, as `score_snapshot` does; the
+child reports its wall time and peak RSS (VmHWM from /proc/self/status). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HOME = REPO / ".local" / "bench_scoring"
+os.environ.setdefault("MODELOPS_HOME", str(HOME / "workspace"))
+os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{HOME / 'workspace' / 'mlflow' / 'mlflow.db'}")
+sys.path.insert(0, str(REPO / "include"))
+
+DATASET = "voter_turnout"
+CHUNK = 250_000
+SMALL_SPACES = {  # small models: the figure is about the engine, not the biggest forest
+    "logistic_regression": {"C": {"choice": [1.0]}},
+    "hist_gradient_boosting": {
+        "learning_rate": {"choice": [0.1]},
+        "max_leaf_nodes": {"choice": [31]},
+        "min_samples_leaf": {"choice": [50]},
+        "l2_regularization": {"choice": [0.1]},
+    },
+    "random_forest": {
+        "n_estimators": {"choice": [30]},
+        "max_depth": {"choice": [10]},
+        "min_samples_leaf": {"choice": [20]},
+        "max_features": {"choice": ["sqrt"]},
+    },
+}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_voter_file(spec, rows: int, path: Path, parts_dir: Path, parts: int = 8) -> None:
+    """The production voter file (kept columns without the target) in 250k-row chunks, and an 8-file copy."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from modelops.synthetic import CycleScenario, generate_counties, voter_chunk
+
+    done = path.with_suffix(".done")
+    if done.exists() and json.loads(done.read_text()) == {"rows": rows}:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    economics, results = generate_counties(int(spec.source.get("counties", 40)), int(spec.source.get("seed", 0)))
+    counties = economics.merge(results, on="county_fips")
+    world = CycleScenario(year=2028)
+    rng = np.random.default_rng([2028, 9])
+    columns = [c for c in spec.kept_columns if c != spec.target]
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    per_part = -(-rows // parts)
+    writer = None
+    part_writer, part_index, part_rows = None, -1, per_part
+    tmp = path.with_suffix(".tmp")
+    for start in range(0, rows, CHUNK):
+        n = min(CHUNK, rows - start)
+        voters = voter_chunk(rng, n, start, world, economics[["county_fips", "urban_class"]])
+        joined = voters.drop(columns=["urban_class"], errors="ignore").merge(counties, on="county_fips", how="left")
+        table = pa.Table.from_pandas(joined[columns], preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(tmp, table.schema)
+        writer.write_table(table)
+        offset = 0
+        while offset < n:  # the same rows, cut into `parts` files
+            if part_rows >= per_part:
+                if part_writer is not None:
+                    part_writer.close()
+                part_index += 1
+                part_writer = pq.ParquetWriter(parts_dir / f"part-{part_index:02d}.parquet", table.schema)
+                part_rows = 0
+            take = min(per_part - part_rows, n - offset)
+            part_writer.write_table(table.slice(offset, take))
+            part_rows += take
+            offset += take
+        print(f"  wrote {start + n:,} rows", file=sys.stderr, flush=True)
+    writer.close()
+    part_writer.close()
+    tmp.replace(path)
+    done.write_text(json.dumps({"rows": rows}))
+
+
+def first_rows(source: Path, rows: int, path: Path) -> None:
+    """The first `rows` rows of the file (the 1M-row measurement)."""
+    import pyarrow.parquet as pq
+
+    if path.exists() and pq.ParquetFile(path).metadata.num_rows == rows:
+        return
+    handle = pq.ParquetFile(source)
+    with pq.ParquetWriter(path.with_suffix(".tmp"), handle.schema_arrow) as writer:
+        left = rows
+        for batch in handle.iter_batches(batch_size=CHUNK):
+            writer.write_batch(batch.slice(0, min(left, batch.num_rows)))
+            left -= min(left, batch.num_rows)
+            if left <= 0:
+                break
+    path.with_suffix(".tmp").replace(path)
+
+
+def train_families(families: list[str]) -> dict[str, str]:
+    """One small registered model per family (reused when already trained): {family: version}."""
+    from modelops import registry, workflow
+    from modelops.config import load_settings
+    from modelops.sources import collect_batch
+    from modelops.validation import validate_batch
+
+    record = HOME / "models.json"
+    known = json.loads(record.read_text()) if record.exists() else {}
+    settings = load_settings()
+    settings = dataclasses.replace(settings, search_spaces={**settings.search_spaces, **SMALL_SPACES})
+    spec = settings.dataset(DATASET)
+    for family in families:
+        if family in known:
+            continue
+        batch = collect_batch(spec, sample_rows=60_000)
+        validation = validate_batch(batch, spec)
+        training = workflow.training_options(settings, [family], None)
+        training["search"] = {**training["search"], "n_configs": 1, "max_rounds": 1}
+        plan = workflow.prepare_training(
+            batch.to_dict(), validation.to_dict(), spec, settings, training, {"dag_id": "bench", "run_id": family}
+        )
+        result = workflow.run_candidate(plan, family, spec, settings)
+        report = workflow.evaluate_candidates(plan, [result], spec, settings)
+        registration = workflow.register_best(plan, report, spec)
+        known[family] = registration["version"]
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(known))
+        print(f"  {family}: v{registration['version']}", file=sys.stderr, flush=True)
+    del registry
+    return known
+
+
+def measure(family: str, challenger: str | None, path: str, groups: int | None) -> dict:
+    """(child process) Point the aliases, score the file, report time and peak memory."""
+    from modelops import registry, scoring
+    from modelops.config import load_settings
+
+    versions = json.loads((HOME / "models.json").read_text())
+    settings = load_settings()
+    spec = settings.dataset(DATASET)
+    registry.set_alias(spec.model_name, registry.CHAMPION, versions[family], "bench", "bench", None)
+    if challenger:
+        registry.set_alias(spec.model_name, registry.CHALLENGER, versions[challenger], "bench", "bench", None)
+    else:
+        current = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
+        if current is not None:
+            registry.client().delete_registered_model_alias(spec.model_name, registry.CHALLENGER)
+    started = time.perf_counter()
+    plan = scoring.plan_scoring(spec, settings, path, snapshot="bench", groups=groups)
+    planned = time.perf_counter()
+    parts = [scoring.score_group(plan, i) for i in range(len(plan.groups))]
+    scored = time.perf_counter()
+    result = scoring.commit_scoring(plan, parts)
+    done = time.perf_counter()
+    return {
+        "rows": result["rows"],
+        "groups": len(plan.groups),
+        "shadow": bool(plan.shadow),
+        "plan_s": planned - started,
+        "score_s": scored - planned,
+        "commit_s": done - scored,
+        "total_s": done - started,
+        "peak_rss_mb": peak_rss_mb(),
+        "sources": result["sources"],
+    }
+
+
+def child(family: str, challenger: str | None, path: Path, groups: int | None) -> dict:
+    cmd = [sys.executable, __file__, "--measure", family, str(path), "--challenger", challenger or "", "--groups"]
+    cmd.append(str(groups or 0))
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"measurement failed: {' '.join(cmd)}\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--small-rows", type=int, default=1_000_000)
+    parser.add_argument("--families", nargs="*", default=None)
+    parser.add_argument("--measure", nargs=2, metavar=("FAMILY", "PATH"))
+    parser.add_argument("--challenger", default="")
+    parser.add_argument("--groups", type=int, default=0)
+    parser.add_argument("--only", choices=["small", "full", "shadow", "parts"], nargs="*", default=None)
+    args = parser.parse_args()
+    if args.measure:
+        family, path = args.measure
+        print(json.dumps(measure(family, args.challenger or None, path, args.groups or None)))
+        return
+    from modelops.config import CANDIDATE_FAMILIES, load_settings
+
+    spec = load_settings().dataset(DATASET)
+    families = args.families or list(CANDIDATE_FAMILIES)
+    full = HOME / "data" / f"voters_{args.rows}.parquet"
+    parts = HOME / "data" / f"voters_{args.rows}_parts"
+    small = HOME / "data" / f"voters_{args.small_rows}.parquet"
+    print(f"generating {args.rows:,} voters (cached)", file=sys.stderr)
+    write_voter_file(spec, args.rows, full, parts)
+    first_rows(full, args.small_rows, small)
+    print("training one small model per family (cached)", file=sys.stderr)
+    train_families(list(CANDIDATE_FAMILIES))
+    only = set(args.only or ["small", "full", "shadow", "parts"])
+    print("| family | input | shadow | groups | rows | total s | score s | rows/s (total) | peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for family in families:
+        other = next(f for f in CANDIDATE_FAMILIES if f != family)
+        runs = []
+        if "small" in only:
+            runs.append(("1M file", None, small, None))
+        if "full" in only:
+            runs.append(("10M file", None, full, None))
+        if "shadow" in only:
+            runs.append(("10M file", other, full, None))
+        if "parts" in only:
+            runs.append(("8 partitions", None, parts, 8))
+        for label, challenger, path, groups in runs:
+            r = child(family, challenger, path, groups)
+            shadow = f"yes ({other})" if r["shadow"] else "no"
+            print(
+                f"| {family} | {label} | {shadow} | {r['groups']} | {r['rows']:,} | {r['total_s']:.1f} | "
+                f"{r['score_s']:.1f} | **{r['rows'] / r['total_s']:,.0f}** | **{r['peak_rss_mb']:,.0f} MiB** |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1272 @@
+"""Batch scoring of a snapshot: streamed in chunks, rows in = rows out, shadow and canary, atomic commit.
+
+Flow: `plan_scoring` resolves everything a run needs once (the input and its partition groups, the
+exact model version behind the alias, the challenger's version, the baseline's rates, the input
+checks compiled from the spec) into a small frozen `ScoringPlan`; `score_group` streams one group
+of files chunk by chunk (Arrow record batches, so memory stays flat) and writes one part file to
+the snapshot's staging area; `commit_scoring` publishes every part and the manifest in one folder
+swap, checks rows in == rows out, reports the shadow agreement, logs an MLflow run and optionally
+loads the rows into PostgreSQL. `score_snapshot` chains the three in one process.
+
+Every input row leaves with exactly one prediction (`row` is its position in the snapshot):
+- `source = model`: the served model scored it;
+- `source = fallback`: the rule-based baseline scored it, `reason` says why (a required value is
+  missing, a number is out of range, infinite or not a number, a code is not allowed, too many
+  categories unseen at training, the chunk's scores look unlike the reference, the model could
+  not be loaded or returned no score);
+- `source = canary`: a stable-hash share of rows decided by the challenger.
+Missing values are never filled here: the checks decide from the spec which rows fall back, and
+the model's own imputation handles the missing values the spec allows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelops import catalog
+from modelops.config import DatasetSpec, Settings
+
+MODEL, FALLBACK, CANARY = "model", "fallback", "canary"
+SOURCES = (MODEL, FALLBACK, CANARY)
+DECILES = 10
+TOP_GEOGRAPHIES = 25  # the HTML lists the geographies that differ most; the JSON keeps them all
+_CANARY_SALT = 0x5851F42D4C957F2D
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+# Output columns, in order (PostgreSQL types for the COPY target).
+OUTPUT_COLUMNS = {
+    "snapshot_id": "text",
+    "row": "bigint",
+    "id": "text",
+    "score": "double precision",
+    "decision": "boolean",
+    "source": "text",
+    "reason": "text",
+    "model_name": "text",
+    "model_version": "text",
+    "alias": "text",
+    "served_version": "text",
+    "champion_score": "double precision",
+    "challenger_score": "double precision",
+    "challenger_version": "text",
+    "scored_at": "timestamptz",
+}
+
+
+class ScoringError(RuntimeError):
+    """A scoring run cannot go on (bad input, missing model version, broken invariant)."""
+
+
+class RowCountError(ScoringError):
+    """Rows in != rows out: something was lost or duplicated; nothing is committed."""
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """Everything one scoring run needs, resolved once (JSON-able for XCom via to_dict/from_dict)."""
+
+    dataset: str
+    snapshot: str
+    alias: str
+    model_name: str
+    version: str
+    run_id: str
+    input_kind: str  # parquet | csv | parquet_folder | sql
+    input: str | None
+    groups: tuple[tuple[str, ...], ...]
+    group_rows: tuple[int | None, ...]
+    baseline: dict[str, Any]
+    checks: dict[str, Any]
+    options: dict[str, Any]
+    scored_at: str
+    config_digest: str = ""
+    challenger_version: str | None = None
+    challenger_run_id: str | None = None
+    query: str | None = None
+    sql_url: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (tuples as lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoringPlan:
+        """Rebuild a plan from `to_dict` output."""
+        body = dict(data)
+        body["groups"] = tuple(tuple(g) for g in body["groups"])
+        body["group_rows"] = tuple(body["group_rows"])
+        body["notes"] = tuple(body.get("notes") or ())
+        return cls(**body)
+
+    def offset(self, group_index: int) -> int:
+        """Position in the snapshot of the group's first row (groups of unknown size are alone)."""
+        return int(sum(r or 0 for r in self.group_rows[:group_index]))
+
+    @property
+    def shadow(self) -> bool:
+        """Whether the challenger scores the rows beside the served model."""
+        return self.challenger_version is not None and bool(self.options.get("shadow"))
+
+    @property
+    def canary_share(self) -> float:
+        """Share of rows the challenger decides (0 without a challenger)."""
+        return float(self.options.get("canary_share") or 0.0) if self.challenger_version is not None else 0.0
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+def compile_checks(spec: DatasetSpec) -> dict[str, Any]:
+    """The per-row input checks of a spec: required features, ranges, allowed codes (plain data)."""
+    rules = spec.validation
+    nulls = rules.get("null_fraction") or {}
+    default_null = float(nulls.get("default", 0.0))
+    features = spec.features
+    return {
+        "id_column": spec.id_column,
+        "numeric": list(spec.numeric),
+        "categorical": list(spec.categorical),
+        # the validation suite allows no missing value in these columns: a row lacking one falls back
+        "required": [c for c in features if float(nulls.get(c, default_null)) == 0.0],
+        "ranges": {c: list(b) for c, b in (rules.get("ranges") or {}).items() if c in features},
+        "categories": {c: list(v) for c, v in (rules.get("categories") or {}).items() if c in features},
+        "protected": {c: bins for c, bins in spec.protected.items()},
+        "geography": spec.geography,
+        "canary_key": spec.canary_key,
+    }
+
+
+def _parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except Exception as exc:  # pyarrow raises several types for a broken footer
+        raise ScoringError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+
+
+def _split_groups(files: list[Path], rows: list[int], groups: int) -> list[list[int]]:
+    """Contiguous groups of file indices with about the same number of rows each (none empty)."""
+    groups = max(1, min(groups, len(files)))
+    total = sum(rows)
+    out: list[list[int]] = [[] for _ in range(groups)]
+    done = 0
+    for i, n in enumerate(rows):
+        target = min(groups - 1, int(done * groups / total)) if total else i * groups // len(files)
+        out[target].append(i)
+        done += n
+    return [g for g in out if g]
+
+
+def _schema_columns(kind: str, path: Path) -> list[str] | None:
+    if kind in ("parquet", "parquet_folder"):
+        import pyarrow.parquet as pq
+
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    if kind == "csv":
+        return _csv_header(path)
+    return None
+
+
+def _csv_header(path: Path) -> list[str]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        try:
+            return next(csv.reader(handle))
+        except StopIteration:
+            raise ScoringError(f"{path}: empty CSV file (no header)") from None
+
+
+def plan_scoring(
+    spec: DatasetSpec,
+    settings: Settings,
+    input: str | None = None,
+    snapshot: str | None = None,
+    alias: str = "champion",
+    sql_url: str | None = None,
+    query: str | None = None,
+    groups: int | None = None,
+) -> ScoringPlan:
+    """Resolve input, snapshot id, model versions, baseline and partition groups for one run."""
+    from modelops import registry
+
+    options = dict(settings.scoring)
+    if query:
+        if not sql_url:
+            raise ScoringError("a SQL query needs a connection (sql_url)")
+        kind, where, files = "sql", None, [[]]
+        snapshot = snapshot or f"sql-{hashlib.sha256(query.encode()).hexdigest()[:12]}"
+        rows: list[int | None] = [None]
+    else:
+        if input is None and snapshot is None:
+            raise ScoringError("give an input (file or folder) or a snapshot id to score")
+        path = Path(input) if input else catalog.snapshot_inputs(spec.name, str(snapshot))
+        if not path.exists():
+            raise ScoringError(f"input {path} does not exist")
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.parquet") if not any(s.startswith(".") for s in p.parts[-2:]))
+            if not found:
+                raise ScoringError(f"input folder {path} holds no Parquet partitions (*.parquet)")
+            kind = "parquet_folder"
+            sizes = [_parquet_rows(p) for p in found]
+            split = _split_groups(found, sizes, groups or int(options["partition_groups"]))
+            files = [[str(found[i]) for i in g] for g in split]
+            rows = [sum(sizes[i] for i in g) for g in split]
+            schema_of = found[0]
+        elif path.suffix.lower() in (".parquet", ".pq"):
+            kind, files, rows, schema_of = "parquet", [[str(path)]], [_parquet_rows(path)], path
+        elif path.suffix.lower() == ".csv":
+            kind, files, rows, schema_of = "csv", [[str(path)]], [None], path
+        else:
+            raise ScoringError(f"input {path}: expected a .parquet or .csv file, or a folder of Parquet partitions")
+        where = str(path)
+        snapshot = snapshot or path.stem
+        _check_columns(spec, _schema_columns(kind, schema_of) or [], where)
+    snapshot = catalog.safe_id(str(snapshot), "snapshot id")
+    served = registry.version_by_alias(spec.model_name, alias)
+    if served is None:
+        raise ScoringError(f"no version of {spec.model_name} holds the alias {alias!r}: nothing to score with")
+    version = str(served.version)
+    baseline = registry.load_baseline(spec.model_name, version, served.run_id)
+    notes: list[str] = []
+    challenger_version = challenger_run = None
+    wants_challenger = bool(options["shadow"]) or float(options["canary_share"]) > 0
+    if wants_challenger and alias != registry.CHALLENGER:
+        challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
+        if challenger is not None and str(challenger.version) != version:
+            challenger_version, challenger_run = str(challenger.version), challenger.run_id
+        else:
+            notes.append("no challenger distinct from the served version: no shadow, no canary")
+    if float(options["canary_share"]) > 0 and not spec.canary_key:
+        raise ScoringError(f"dataset {spec.name!r}: canary_share is set but no scoring.canary_key (and no id column)")
+    return ScoringPlan(
+        dataset=spec.name,
+        snapshot=snapshot,
+        alias=alias,
+        model_name=spec.model_name,
+        version=version,
+        run_id=served.run_id,
+        input_kind=kind,
+        input=where,
+        groups=tuple(tuple(g) for g in files),
+        group_rows=tuple(rows),
+        baseline=baseline,
+        checks=compile_checks(spec),
+        options=options,
+        scored_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        config_digest=settings.digest,
+        challenger_version=challenger_version,
+        challenger_run_id=challenger_run,
+        query=query,
+        sql_url=sql_url,
+        notes=tuple(notes),
+    )
+
+
+def _check_columns(spec: DatasetSpec, columns: list[str], where: str) -> None:
+    """An input lacking the id column (when the spec has one) cannot carry predictions back: refuse it."""
+    if spec.id_column and spec.id_column not in columns:
+        raise ScoringError(
+            f"input {where} has no id column {spec.id_column!r}: predictions could not be joined back; "
+            f"its columns: {columns[:30]}"
+        )
+
+
+# --- reading chunks ----------------------------------------------------------------------------
+
+
+def _wanted_columns(plan: ScoringPlan) -> list[str]:
+    checks = plan.checks
+    extra = [checks["id_column"], checks["geography"], checks["canary_key"], *checks["protected"]]
+    rule_columns = [c["column"] for c in _conditions(plan.baseline["rule"])]
+    wanted = [*checks["numeric"], *checks["categorical"], *rule_columns, *extra]
+    return list(dict.fromkeys(c for c in wanted if c))
+
+
+def _conditions(rule: Any) -> list[dict[str, Any]]:
+    from modelops.rules import conditions
+
+    return conditions(rule)
+
+
+def iter_chunks(plan: ScoringPlan, group_index: int) -> Iterator[pd.DataFrame]:
+    """The group's rows as DataFrames of at most `chunk_rows` rows (only the columns scoring uses)."""
+    chunk_rows = int(plan.options["chunk_rows"])
+    wanted = _wanted_columns(plan)
+    if plan.input_kind == "sql":
+        yield from _sql_chunks(plan, chunk_rows, wanted)
+        return
+    for name in plan.groups[group_index]:
+        path = Path(name)
+        if plan.input_kind == "csv":
+            yield from _csv_chunks(path, chunk_rows, wanted, plan.checks)
+            continue
+        import pyarrow.parquet as pq
+
+        handle = pq.ParquetFile(path)
+        present = [c for c in wanted if c in handle.schema_arrow.names]
+        for batch in handle.iter_batches(batch_size=chunk_rows, columns=present, use_threads=True):
+            yield batch.to_pandas()
+
+
+def _csv_chunks(path: Path, chunk_rows: int, wanted: list[str], checks: dict[str, Any]) -> Iterator[pd.DataFrame]:
+    """CSV blocks read as text, so a stray value never breaks type inference of a later block."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    header = _csv_header(path)
+    present = [c for c in wanted if c in header]
+    if checks["id_column"] and checks["id_column"] not in header:
+        raise ScoringError(f"input {path} has no id column {checks['id_column']!r}")
+    reader = pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(block_size=max(1 << 20, min(chunk_rows * 160, 1 << 30))),
+        convert_options=pcsv.ConvertOptions(
+            column_types=dict.fromkeys(present, pa.string()),
+            include_columns=present,
+            null_values=[""],
+            strings_can_be_null=True,
+        ),
+    )
+    for batch in reader:
+        frame = batch.to_pandas()
+        for start in range(0, len(frame), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows].reset_index(drop=True)
+
+
+def _sql_chunks(plan: ScoringPlan, chunk_rows: int, wanted: list[str]) -> Iterator[pd.DataFrame]:
+    """Rows of the query through a server-side cursor, `chunk_rows` at a time."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(plan.sql_url)
+    try:
+        with engine.connect() as connection:
+            result = connection.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(
+                sa.text(plan.query)
+            )
+            keys = list(result.keys())
+            id_column = plan.checks["id_column"]
+            if id_column and id_column not in keys:
+                raise ScoringError(f"the query's rows have no id column {id_column!r}; its columns: {keys}")
+            keep = [c for c in wanted if c in keys]
+            for rows in result.partitions(chunk_rows):
+                yield pd.DataFrame.from_records(rows, columns=keys)[keep]
+    finally:
+        engine.dispose()
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+class _Reasons:
+    """Reason strings of one group, coded as small integers per row (0 = no reason)."""
+
+    def __init__(self) -> None:
+        self.names: list[str | None] = [None]
+        self.codes: dict[str, int] = {}
+
+    def code(self, reason: str) -> int:
+        if reason not in self.codes:
+            self.codes[reason] = len(self.names)
+            self.names.append(reason)
+        return self.codes[reason]
+
+    def mark(self, reasons: np.ndarray, mask: np.ndarray, reason: str) -> None:
+        """Give `reason` to the rows of `mask` that have none yet (the first failed check is the reason)."""
+        hit = mask & (reasons == 0)
+        if hit.any():
+            reasons[hit] = self.code(reason)
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    """Missing, or text that is empty once spaces are stripped."""
+    missing = series.isna().to_numpy(dtype=bool, copy=True)
+    if not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        codes, uniques = pd.factorize(series)  # strip only the distinct values
+        blank_unique = np.array([isinstance(u, str) and not u.strip() for u in uniques] + [False], dtype=bool)
+        missing |= blank_unique[codes]
+    return missing
+
+
+def _as_numbers(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """(the column as float64, rows holding something that is no number); blanks stay missing."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype("float64"), np.zeros(len(series), dtype=bool)
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype("float64"), np.zeros(len(series), dtype=bool)
+    blank = _blank(series)
+    codes, uniques = pd.factorize(series)
+    parsed_unique = pd.to_numeric(pd.Series(uniques, dtype=object).str.strip(), errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )
+    parsed = np.append(parsed_unique, np.nan)[codes]
+    return pd.Series(parsed, index=series.index), np.isnan(parsed) & ~blank
+
+
+def _label_set(values: list[Any]) -> set[str]:
+    from modelops.drift import category_label
+
+    return {category_label(v) for v in values}
+
+
+def _labels_of_uniques(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(codes per row, label per distinct value) by value: 1, 1.0 and "1" are one code."""
+    from modelops.drift import category_label
+
+    codes, uniques = pd.factorize(series)
+    labels = np.array([category_label(u) for u in uniques], dtype=object)
+    return codes, labels
+
+
+@dataclass
+class _Model:
+    """A loaded pipeline with what the checks need: input dtypes and the categories it learned."""
+
+    pipeline: Any
+    known: dict[str, set[str]]
+    numeric_codes: set[str]  # categorical columns the model learned as numbers
+    score_profile: dict[str, Any] | None
+    fast: bool | None = None  # the one-hot by distinct values agrees with the pipeline (None: not yet checked)
+
+
+def _load_model(plan: ScoringPlan, version: str, run_id: str) -> _Model:
+    from modelops import registry
+
+    pipeline = registry.load_model(f"models:/{plan.model_name}/{version}")
+    known: dict[str, set[str]] = {}
+    numeric_codes: set[str] = set()
+    try:
+        encoder = pipeline.named_steps["features"].named_transformers_["categorical"]
+        for column, cats in zip(plan.checks["categorical"], encoder.categories_, strict=True):
+            known[column] = _label_set([c for c in cats if not _missing_scalar(c)])
+            if np.issubdtype(np.asarray(cats).dtype, np.number):
+                numeric_codes.add(column)
+    except (AttributeError, KeyError, ValueError):  # another pipeline shape: no unseen-category check
+        known = {}
+    try:
+        profile = registry.load_profile(run_id)["score"]
+    except Exception:
+        profile = None
+    return _Model(pipeline=pipeline, known=known, numeric_codes=numeric_codes, score_profile=profile)
+
+
+def _missing_scalar(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def check_chunk(
+    frame: pd.DataFrame, plan: ScoringPlan, model: _Model | None, reasons: _Reasons
+) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """(the model's input frame, a reason code per row (0 = passes), chunk-level alerts).
+
+    Never fills a missing value: a missing required value is a reason; an allowed one stays missing
+    for the model's own imputation. Text in a numeric column is read by value ("3" is 3) or, when
+    it is no number, is a reason.
+    """
+    checks = plan.checks
+    n = len(frame)
+    codes = np.zeros(n, dtype=np.int16)
+    alerts: list[str] = []
+    features = [*checks["numeric"], *checks["categorical"]]
+    absent = [c for c in features if c not in frame.columns]
+    X = {}
+    for column in absent:
+        reasons.mark(codes, np.ones(n, dtype=bool), f"missing_column:{column}")
+    if absent:
+        alerts.append(f"input lacks feature columns {absent}: those rows fell back")
+    required = set(checks["required"])
+    for column in checks["numeric"]:
+        if column in absent:
+            continue
+        values, not_number = _as_numbers(frame[column])
+        x = values.to_numpy(dtype="float64", na_value=np.nan)
+        if column in required:
+            reasons.mark(codes, np.isnan(x) & ~not_number, f"missing:{column}")
+        reasons.mark(codes, not_number, f"not_a_number:{column}")
+        reasons.mark(codes, np.isinf(x), f"non_finite:{column}")
+        if column in checks["ranges"]:
+            low, high = checks["ranges"][column]
+            with np.errstate(invalid="ignore"):
+                outside = np.zeros(n, dtype=bool)
+                if low is not None:
+                    outside |= x < low
+                if high is not None:
+                    outside |= x > high
+            reasons.mark(codes, outside & np.isfinite(x), f"out_of_range:{column}")
+        X[column] = values
+    share = float(plan.options["unseen_category_share"])
+    for column in checks["categorical"]:
+        if column in absent:
+            continue
+        series = frame[column]
+        blank = _blank(series)
+        if model is not None and column in model.numeric_codes and not pd.api.types.is_numeric_dtype(series):
+            series, not_number = _as_numbers(series)  # CSV text of a code the model learned as a number
+            reasons.mark(codes, not_number, f"not_allowed:{column}")
+        elif blank.any() and not series.isna().all():
+            series = series.where(~blank)  # blank text is a missing value, as validation reads it
+        if column in required:
+            reasons.mark(codes, blank, f"missing:{column}")
+        row_codes, labels = _labels_of_uniques(series)
+        if column in checks["categories"]:
+            allowed = _label_set(checks["categories"][column])
+            bad = np.array([label not in allowed for label in labels] + [False], dtype=bool)
+            reasons.mark(codes, bad[row_codes], f"not_allowed:{column}")
+        if model is not None and column in model.known:
+            unseen_u = np.array([label not in model.known[column] for label in labels] + [False], dtype=bool)
+            unseen = unseen_u[row_codes] & (codes == 0)
+            if unseen.any() and unseen.mean() > share:
+                reasons.mark(codes, unseen, f"unseen_category:{column}")
+                alerts.append(
+                    f"{int(unseen.sum())} rows ({unseen.mean():.1%}) with categories of {column!r} the model never "
+                    f"saw, above the tolerated {share:.1%}: they fell back"
+                )
+        X[column] = series
+    X_frame = pd.DataFrame(X, index=frame.index)
+    return X_frame, codes, alerts
+
+
+# --- scoring one group -------------------------------------------------------------------------
+
+
+def _baseline_scores(frame: pd.DataFrame, baseline: dict[str, Any]) -> np.ndarray:
+    """The rule-based baseline's probability per row (the rule never holds on a missing value)."""
+    from modelops.rules import rule_holds
+
+    present = frame.copy()
+    for cond in _conditions(baseline["rule"]):
+        if cond["column"] not in present:
+            present[cond["column"]] = np.nan  # a column the input lacks: the condition cannot hold
+    return np.where(
+        rule_holds(present, baseline["rule"]), float(baseline["rate_if_true"]), float(baseline["rate_if_false"])
+    )
+
+
+def canary_mask(values: pd.Series, share: float) -> np.ndarray:
+    """Rows whose key hashes below `share`: the same key is always on the same side."""
+    from modelops.features import _column_hash
+
+    if share <= 0:
+        return np.zeros(len(values), dtype=bool)
+    mixed = pd.util.hash_array(_column_hash(values) ^ np.uint64(_CANARY_SALT), categorize=False)
+    return (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53) < share
+
+
+def _decile_edges(profile: dict[str, Any] | None) -> np.ndarray | None:
+    """The reference score's nine decile edges, read off the profile's quantile grid."""
+    if not profile or not profile.get("edges"):
+        return None
+    edges, cdf = np.asarray(profile["edges"]), np.asarray(profile["cdf"])
+    idx = np.minimum(np.searchsorted(cdf, np.linspace(0.1, 0.9, DECILES - 1)), len(edges) - 1)
+    return edges[idx]
+
+
+class _Agreement:
+    """Mergeable shadow statistics of one group (sums and counts only)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.sums = np.zeros(5)  # x, y, xx, yy, xy
+        self.deciles = np.zeros((DECILES, DECILES), dtype=np.int64)
+        self.decisions = np.zeros((2, 2), dtype=np.int64)
+        self.slices: dict[str, dict[str, list[float]]] = {}
+
+    def add(
+        self,
+        champion: np.ndarray,
+        challenger: np.ndarray,
+        threshold: float,
+        edges: tuple[np.ndarray | None, np.ndarray | None],
+        groups: dict[str, np.ndarray],
+    ) -> None:
+        x, y = champion, challenger
+        self.n += len(x)
+        self.sums += [x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()]
+        dx = np.searchsorted(edges[0], x, side="right") if edges[0] is not None else np.zeros(len(x), int)
+        dy = np.searchsorted(edges[1], y, side="right") if edges[1] is not None else np.zeros(len(y), int)
+        self.deciles += np.bincount(dx * DECILES + dy, minlength=DECILES * DECILES).reshape(DECILES, DECILES)
+        cx, cy = (x >= threshold).astype(int), (y >= threshold).astype(int)
+        self.decisions += np.bincount(cx * 2 + cy, minlength=4).reshape(2, 2)
+        for column, labels in groups.items():
+            table = self.slices.setdefault(column, {})
+            codes, uniques = pd.factorize(labels)
+            # rows, sum champion, sum challenger, decisions agree, champion positive, challenger positive
+            parts = [
+                np.bincount(codes, minlength=len(uniques)),
+                np.bincount(codes, weights=x, minlength=len(uniques)),
+                np.bincount(codes, weights=y, minlength=len(uniques)),
+                np.bincount(codes, weights=(cx == cy), minlength=len(uniques)),
+                np.bincount(codes, weights=cx, minlength=len(uniques)),
+                np.bincount(codes, weights=cy, minlength=len(uniques)),
+            ]
+            for i, label in enumerate(uniques):
+                row = table.setdefault(str(label), [0.0] * 6)
+                for k in range(6):
+                    row[k] += float(parts[k][i])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "sums": self.sums.tolist(),
+            "deciles": self.deciles.tolist(),
+            "decisions": self.decisions.tolist(),
+            "slices": self.slices,
+        }
+
+
+def _slice_groups(frame: pd.DataFrame, checks: dict[str, Any], keep: np.ndarray) -> dict[str, np.ndarray]:
+    """Slice labels (protected columns, geography) of the kept rows."""
+    from modelops.evaluation import slice_labels
+
+    out: dict[str, np.ndarray] = {}
+    for column, bins in checks["protected"].items():
+        if column in frame:
+            out[column] = slice_labels(frame.loc[keep, [column]], column, bins).to_numpy()
+    geo = checks.get("geography")
+    if geo and geo in frame:
+        out[f"geography:{geo}"] = slice_labels(frame.loc[keep, [geo]], geo, None).to_numpy()
+    return out
+
+
+def _try_load(plan: ScoringPlan, version: str, run_id: str, alerts: list[str], who: str) -> _Model | None:
+    """The model, or None with an alert: a model that cannot be loaded falls back, it never stops the run."""
+    try:
+        return _load_model(plan, version, run_id)
+    except Exception as exc:
+        alerts.append(f"{who} {plan.model_name} v{version} could not be loaded ({type(exc).__name__}: {exc})")
+        return None
+
+
+def _one_hot_by_uniques(encoder: Any, X: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The encoder's output, computed on each column's distinct values and gathered per row.
+
+    A chunk holds a handful of distinct codes per column, so encoding those (with the encoder
+    itself, so unknown/infrequent/missing handling is exactly sklearn's) and indexing by each
+    row's code costs a gather instead of a per-row Python lookup over text.
+    """
+    factorized = [pd.factorize(X[c], use_na_sentinel=False) for c in columns]
+    height = max(1, *(len(u) for _, u in factorized))
+    small = pd.DataFrame(
+        {
+            c: pd.Series(u).take(np.minimum(np.arange(height), max(len(u) - 1, 0))).to_numpy()
+            for c, (_, u) in zip(columns, factorized, strict=True)
+        }
+    )
+    encoded = np.asarray(encoder.transform(small), dtype="float64")
+    widths = list(encoder._n_features_outs)  # private, so `_fast_path_agrees` checks it once
+    blocks, start = [], 0
+    for (codes, _), width in zip(factorized, widths, strict=True):
+        blocks.append(encoded[:, start : start + width][codes])
+        start += width
+    return np.hstack(blocks) if blocks else np.empty((len(X), 0))
+
+
+def _fast_matrix(model: _Model, X: pd.DataFrame, numeric: list[str], categorical: list[str]) -> np.ndarray:
+    transformer = model.pipeline.named_steps["features"]
+    parts = [np.asarray(transformer.named_transformers_["numeric"].transform(X[numeric]), dtype="float64")]
+    parts.append(_one_hot_by_uniques(transformer.named_transformers_["categorical"], X, categorical))
+    return np.hstack(parts)
+
+
+def _predict(model: _Model, X: pd.DataFrame, checks: dict[str, Any] | None = None) -> np.ndarray:
+    """Positive-class probabilities; the one-hot step by distinct values when it matches sklearn's own."""
+    if checks is not None and model.fast is None:
+        model.fast = _fast_path_agrees(model, X, checks)
+    if checks is not None and model.fast:
+        Z = _fast_matrix(model, X, checks["numeric"], checks["categorical"])
+        return np.asarray(model.pipeline.named_steps["model"].predict_proba(Z)[:, 1], dtype="float64")
+    return np.asarray(model.pipeline.predict_proba(X)[:, 1], dtype="float64")
+
+
+def _fast_path_agrees(model: _Model, X: pd.DataFrame, checks: dict[str, Any]) -> bool:
+    """Whether the fast feature matrix equals the pipeline's own on a sample (else the plain path is used)."""
+    try:
+        transformer = model.pipeline.named_steps["features"]
+        names = [name for name, _, _ in transformer.transformers_ if name != "remainder"]
+        if names != ["numeric", "categorical"]:
+            return False
+        sample = X.iloc[: min(len(X), 2000)]
+        fast = _fast_matrix(model, sample, checks["numeric"], checks["categorical"])
+        plain = np.asarray(transformer.transform(sample), dtype="float64")
+        return fast.shape == plain.shape and bool(np.allclose(fast, plain, equal_nan=True))
+    except (AttributeError, KeyError, ValueError, TypeError):
+        return False
+
+
+def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[str, Any]:
+    """Score one group chunk by chunk into its part file in the snapshot's staging area; returns counts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from modelops import drift
+
+    plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_dict(plan)
+    if not 0 <= group_index < len(plan.groups):
+        raise ScoringError(f"group {group_index} does not exist: the plan has {len(plan.groups)} groups")
+    options, checks = plan.options, plan.checks
+    threshold = float(options["threshold"])
+    alerts: list[str] = []
+    champion = _try_load(plan, plan.version, plan.run_id, alerts, plan.alias)
+    challenger = None
+    if plan.challenger_version is not None:
+        challenger = _try_load(plan, plan.challenger_version, plan.challenger_run_id, alerts, "challenger")
+    edges = (
+        _decile_edges(champion.score_profile if champion else None),
+        _decile_edges(challenger.score_profile if challenger else None),
+    )
+    reasons = _Reasons()
+    agreement = _Agreement()
+    reason_counts: dict[str, int] = {}
+    source_counts = dict.fromkeys(SOURCES, 0)
+    rows_in = rows_out = 0
+    offset = plan.offset(group_index)
+    folder = catalog.scoring_staging(plan.dataset, plan.snapshot) / f"group-{group_index:05d}"
+    scored_at = pd.Timestamp(plan.scored_at)
+    schema = _output_schema()
+    chunk_alerts: list[str] = []
+    with catalog.atomic_dir(folder) as staging:
+        part = staging / f"part-{group_index:05d}.parquet"
+        with pq.ParquetWriter(part, schema, compression="zstd") as writer:
+            for frame in iter_chunks(plan, group_index):
+                n = len(frame)
+                if n == 0:
+                    continue
+                X, codes, found = check_chunk(frame, plan, champion, reasons)
+                chunk_alerts += found
+                if champion is None:
+                    reasons.mark(codes, np.ones(n, dtype=bool), "model_unavailable")
+                ok = codes == 0
+                champ = np.full(n, np.nan)
+                chall = np.full(n, np.nan)
+                if ok.any():
+                    X_ok = X if ok.all() else X.loc[ok]
+                    champ[ok] = _predict(champion, X_ok, checks)
+                    reasons.mark(codes, ok & ~np.isfinite(champ), "invalid_score")
+                    if challenger is not None:
+                        chall[ok] = _predict(challenger, X_ok, checks)
+                    scored = codes == 0
+                    profile = champion.score_profile
+                    if profile and scored.sum() >= int(options["score_check_min_rows"]):
+                        value = drift.numeric_drift(profile, champ[scored])["psi"]
+                        if value >= float(options["score_psi_limit"]):
+                            reasons.mark(codes, scored, "score_distribution")
+                            chunk_alerts.append(
+                                f"rows {offset + rows_in}..{offset + rows_in + n - 1}: score PSI {value:.3f} >= "
+                                f"{float(options['score_psi_limit'])} against the reference: the chunk fell back"
+                            )
+                model_rows = codes == 0
+                canary = np.zeros(n, dtype=bool)
+                if plan.canary_share > 0 and challenger is not None:
+                    key = checks["canary_key"]
+                    canary = model_rows & np.isfinite(chall) & canary_mask(frame[key], plan.canary_share)
+                fallback = ~model_rows
+                score = np.where(canary, chall, champ)
+                if fallback.any():
+                    rows_back = frame.loc[fallback].copy()
+                    for column in X.columns:  # the rule reads values as the checks did ("1" is 1)
+                        rows_back[column] = X.loc[fallback, column]
+                    score[fallback] = _baseline_scores(rows_back, plan.baseline)
+                source = np.where(fallback, 2, np.where(canary, 1, 0)).astype(np.int8)  # model, canary, fallback
+                if plan.shadow and challenger is not None:
+                    both = model_rows & np.isfinite(chall)
+                    if both.any():
+                        agreement.add(champ[both], chall[both], threshold, edges, _slice_groups(frame, checks, both))
+                table = _chunk_table(plan, frame, offset + rows_in, score, source, codes, reasons, champ, chall)
+                table = table.append_column("scored_at", pa.array(np.full(n, scored_at.value // 1000), pa.int64()))
+                writer.write_table(table.cast(schema))
+                rows_in += n
+                rows_out += table.num_rows
+                for name, count in zip(*np.unique(codes[codes > 0], return_counts=True), strict=True):
+                    reason = reasons.names[int(name)]
+                    reason_counts[reason] = reason_counts.get(reason, 0) + int(count)
+                counts = np.bincount(source, minlength=3)
+                source_counts[MODEL] += int(counts[0])
+                source_counts[CANARY] += int(counts[1])
+                source_counts[FALLBACK] += int(counts[2])
+        written = pq.ParquetFile(part).metadata.num_rows
+        if written != rows_in or rows_out != rows_in:
+            raise RowCountError(f"group {group_index}: {rows_in} rows read, {rows_out} scored, {written} written")
+        expected = plan.group_rows[group_index]
+        if expected is not None and expected != rows_in:
+            raise RowCountError(f"group {group_index}: the plan counted {expected} rows, {rows_in} were read")
+        result = {
+            "group": group_index,
+            "rows_in": rows_in,
+            "rows_out": rows_out,
+            "first_row": offset,
+            "sources": source_counts,
+            "reasons": dict(sorted(reason_counts.items())),
+            "alerts": alerts + _dedupe(chunk_alerts),
+            "shadow": plan.shadow and challenger is not None,
+            "part": str(folder / part.name),
+            "stats": str(folder / "agreement.json"),
+        }
+        catalog.write_json(staging / "agreement.json", agreement.to_dict())
+        catalog.write_json(staging / "result.json", result)
+    return result
+
+
+def _dedupe(items: list[str], limit: int = 20) -> list[str]:
+    unique = list(dict.fromkeys(items))
+    return unique[:limit] + ([f"... and {len(unique) - limit} more"] if len(unique) > limit else [])
+
+
+def _output_schema():
+    import pyarrow as pa
+
+    dictionary = pa.dictionary(pa.int8(), pa.string())
+    return pa.schema(
+        [
+            ("snapshot_id", dictionary),
+            ("row", pa.int64()),
+            ("id", pa.string()),
+            ("score", pa.float64()),
+            ("decision", pa.bool_()),
+            ("source", dictionary),
+            ("reason", pa.dictionary(pa.int16(), pa.string())),
+            ("model_name", dictionary),
+            ("model_version", dictionary),
+            ("alias", dictionary),
+            ("served_version", dictionary),
+            ("champion_score", pa.float64()),
+            ("challenger_score", pa.float64()),
+            ("challenger_version", dictionary),
+            ("scored_at", pa.timestamp("us", tz="UTC")),
+        ]
+    )
+
+
+def _const(value: str | None, n: int):
+    """One value repeated (a dictionary column: one entry, n small indices); None gives nulls."""
+    import pyarrow as pa
+
+    indices = pa.array(np.zeros(n, dtype=np.int8), mask=np.ones(n, dtype=bool) if value is None else None)
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value or ""], pa.string()))
+
+
+def _chunk_table(
+    plan: ScoringPlan,
+    frame: pd.DataFrame,
+    first_row: int,
+    score: np.ndarray,
+    source: np.ndarray,
+    codes: np.ndarray,
+    reasons: _Reasons,
+    champ: np.ndarray,
+    chall: np.ndarray,
+):
+    import pyarrow as pa
+
+    n = len(frame)
+    id_column = plan.checks["id_column"]
+    ids = pa.array(frame[id_column], from_pandas=True).cast(pa.string()) if id_column else pa.nulls(n, pa.string())
+    canary = source == 1
+    source_arr = pa.DictionaryArray.from_arrays(pa.array(source), pa.array([MODEL, CANARY, FALLBACK]))
+    reason_arr = pa.DictionaryArray.from_arrays(
+        pa.array(codes.astype(np.int16), mask=codes == 0), pa.array([r or "" for r in reasons.names], pa.string())
+    )
+    versions = pa.array([plan.version, plan.challenger_version or plan.version], pa.string())
+    aliases = pa.array([plan.alias, "challenger"], pa.string())
+    which = pa.array(canary.astype(np.int8))
+    return pa.table(
+        {
+            "snapshot_id": _const(plan.snapshot, n),
+            "row": pa.array(np.arange(first_row, first_row + n, dtype=np.int64)),
+            "id": ids,
+            "score": pa.array(score),
+            "decision": pa.array(score >= float(plan.options["threshold"])),
+            "source": source_arr,
+            "reason": reason_arr,
+            "model_name": _const(plan.model_name, n),
+            "model_version": pa.DictionaryArray.from_arrays(which, versions),
+            "alias": pa.DictionaryArray.from_arrays(which, aliases),
+            "served_version": _const(plan.version, n),
+            "champion_score": pa.array(champ, mask=np.isnan(champ)),
+            "challenger_score": pa.array(chall, mask=np.isnan(chall)),
+            "challenger_version": _const(plan.challenger_version, n),
+        }
+    )
+
+
+# --- shadow agreement --------------------------------------------------------------------------
+
+
+def merge_agreement(stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum the groups' shadow statistics."""
+    merged: dict[str, Any] = {
+        "n": 0,
+        "sums": np.zeros(5),
+        "deciles": np.zeros((DECILES, DECILES), dtype=np.int64),
+        "decisions": np.zeros((2, 2), dtype=np.int64),
+        "slices": {},
+    }
+    for s in stats:
+        merged["n"] += int(s["n"])
+        merged["sums"] += np.asarray(s["sums"], dtype=float)
+        merged["deciles"] += np.asarray(s["deciles"], dtype=np.int64)
+        merged["decisions"] += np.asarray(s["decisions"], dtype=np.int64)
+        for column, table in s["slices"].items():
+            into = merged["slices"].setdefault(column, {})
+            for label, row in table.items():
+                into[label] = [a + b for a, b in zip(into.get(label, [0.0] * 6), row, strict=True)]
+    return merged
+
+
+def agreement_report(stats: list[dict[str, Any]], min_slice_rows: int = 100) -> dict[str, Any]:
+    """Champion vs challenger on the same rows: correlation, deciles, top decile, decisions, slices.
+
+    Deciles are each model's reference deciles (its training holdout), so the transition matrix
+    and the top-decile overlap compare like with like across snapshots.
+    """
+    m = merge_agreement(stats)
+    n = m["n"]
+    if n == 0:
+        return {"rows": 0, "note": "no row was scored by both models"}
+    sx, sy, sxx, syy, sxy = m["sums"]
+    cov = sxy / n - (sx / n) * (sy / n)
+    var_x, var_y = sxx / n - (sx / n) ** 2, syy / n - (sy / n) ** 2
+    corr = float(cov / np.sqrt(var_x * var_y)) if var_x > 0 and var_y > 0 else float("nan")
+    deciles = m["deciles"]
+    diagonal = float(np.trace(deciles) / n)
+    near = float(sum(deciles[i, j] for i in range(DECILES) for j in range(DECILES) if abs(i - j) <= 1) / n)
+    top_champion = int(deciles[-1].sum())
+    top_both = int(deciles[-1, -1])
+    decisions = m["decisions"]
+    slices: dict[str, dict[str, dict[str, float]]] = {}
+    for column, table in m["slices"].items():
+        out = {}
+        for label, (rows, s_c, s_h, agree, pos_c, pos_h) in sorted(table.items()):
+            out[label] = {
+                "rows": int(rows),
+                "champion_mean": s_c / rows,
+                "challenger_mean": s_h / rows,
+                "mean_difference": (s_h - s_c) / rows,
+                "decision_agreement": agree / rows,
+                "champion_positive_rate": pos_c / rows,
+                "challenger_positive_rate": pos_h / rows,
+                "small": rows < min_slice_rows,
+            }
+        slices[column] = out
+    return {
+        "rows": int(n),
+        "score_correlation": corr,
+        "mean_difference": float((sy - sx) / n),
+        "decile_transition": deciles.tolist(),
+        "same_decile_share": diagonal,
+        "within_one_decile_share": near,
+        "top_decile_overlap": top_both / top_champion if top_champion else float("nan"),
+        "top_decile_rows": top_champion,
+        "decision_agreement": float(np.trace(decisions) / n),
+        "decisions": {
+            "both_negative": int(decisions[0, 0]),
+            "champion_only": int(decisions[1, 0]),
+            "challenger_only": int(decisions[0, 1]),
+            "both_positive": int(decisions[1, 1]),
+        },
+        "slices": slices,
+    }
+
+
+# --- commit ------------------------------------------------------------------------------------
+
+
+def _manifest_parts(plan: ScoringPlan, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_group = {}
+    for part in parts:
+        if part["group"] in by_group:
+            raise RowCountError(f"group {part['group']} was handed to the commit twice")
+        by_group[part["group"]] = part
+    missing = sorted(set(range(len(plan.groups))) - set(by_group))
+    if missing:
+        raise ScoringError(f"groups {missing} have no scored part: score them before committing")
+    return [by_group[i] for i in range(len(plan.groups))]
+
+
+def commit_scoring(
+    plan: ScoringPlan | dict[str, Any], parts: list[dict[str, Any]], output_url: str | None = None
+) -> dict[str, Any]:
+    """Publish the snapshot's predictions + manifest in one folder swap; rows in == rows out or nothing."""
+    import pyarrow.parquet as pq
+
+    from modelops import registry
+
+    plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_dict(plan)
+    ordered = _manifest_parts(plan, parts)
+    rows_in = sum(p["rows_in"] for p in ordered)
+    files = []
+    rows_out = 0
+    for part in ordered:
+        path = Path(part["part"])
+        if not path.exists():
+            raise ScoringError(f"group {part['group']}: its part file {path} is gone; score the group again")
+        written = pq.ParquetFile(path).metadata.num_rows
+        if written != part["rows_in"]:
+            raise RowCountError(f"group {part['group']}: {part['rows_in']} rows read, {written} in {path.name}")
+        rows_out += written
+        files.append(path)
+    if rows_out != rows_in:
+        raise RowCountError(f"snapshot {plan.snapshot}: {rows_in} rows in, {rows_out} rows out")
+    sources = {s: sum(p["sources"][s] for p in ordered) for s in SOURCES}
+    reasons: dict[str, int] = {}
+    for part in ordered:
+        for reason, count in part["reasons"].items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    alerts = _dedupe([a for p in ordered for a in p["alerts"]], limit=50)
+    shadow = any(p["shadow"] for p in ordered)
+    agreement = agreement_report([catalog.read_json(p["stats"]) for p in ordered if p["shadow"]]) if shadow else None
+    final = catalog.scoring_dir(plan.dataset, plan.snapshot)
+    manifest = {
+        "dataset": plan.dataset,
+        "snapshot": plan.snapshot,
+        "input": plan.input if plan.input_kind != "sql" else "sql query",
+        "input_kind": plan.input_kind,
+        "model_name": plan.model_name,
+        "alias": plan.alias,
+        "model_version": plan.version,
+        "model_run_id": plan.run_id,
+        "challenger_version": plan.challenger_version,
+        "shadow": shadow,
+        "canary_share": plan.canary_share,
+        "threshold": float(plan.options["threshold"]),
+        "scored_at": plan.scored_at,
+        "config_digest": plan.config_digest,
+        "rows_in": rows_in,
+        "rows_out": rows_out,
+        "sources": sources,
+        "fallback_reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "alerts": alerts,
+        "notes": list(plan.notes),
+        "groups": len(ordered),
+        "parts": [{"file": f"predictions/{f.name}", "rows": p["rows_in"]} for f, p in zip(files, ordered, strict=True)],
+        "agreement": agreement,
+    }
+    with catalog.atomic_dir(final) as staging:
+        (staging / "predictions").mkdir()
+        for path in files:
+            os.link(path, staging / "predictions" / path.name)  # a link: a failed commit keeps the parts
+        html_path = render_scoring_report(manifest, staging / "report.html")
+        catalog.write_json(staging / "manifest.json", manifest)
+    html_final = final / html_path.name
+    metrics = {"rows": rows_in, **{f"rows_{s}": c for s, c in sources.items()}}
+    metrics.update({f"fallback_{_metric_name(r)}": c for r, c in reasons.items()})
+    if agreement and agreement.get("rows"):
+        for key in ("score_correlation", "decision_agreement", "top_decile_overlap", "same_decile_share"):
+            metrics[f"shadow_{key}"] = agreement[key]
+    tags = {
+        "modelops.model_name": plan.model_name,
+        "modelops.alias": plan.alias,
+        "modelops.model_version": plan.version,
+        "modelops.challenger_version": plan.challenger_version or "none",
+        "modelops.input": manifest["input"] or "",
+        "modelops.alerts": str(len(alerts)),
+    }
+    run_id = registry.log_scoring(plan.dataset, plan.snapshot, metrics, manifest, str(html_final), tags)
+    loaded = None
+    table = plan.options.get("output_table")
+    if table:
+        if not output_url:
+            raise ScoringError(f"scoring.output_table is {table!r} but no database URL was given to load it into")
+        loaded = load_postgres(output_url, table, plan, [final / "predictions" / f.name for f in files])
+    import shutil
+
+    shutil.rmtree(catalog.scoring_staging(plan.dataset, plan.snapshot), ignore_errors=True)
+    return {
+        "dataset": plan.dataset,
+        "snapshot": plan.snapshot,
+        "folder": str(final),
+        "manifest": str(final / "manifest.json"),
+        "report": str(html_final),
+        "mlflow_run_id": run_id,
+        "rows": rows_in,
+        "sources": sources,
+        "fallback_reasons": manifest["fallback_reasons"],
+        "alerts": alerts,
+        "model_version": plan.version,
+        "challenger_version": plan.challenger_version,
+        "agreement": {k: v for k, v in (agreement or {}).items() if k not in ("slices", "decile_transition")},
+        "output_table": table,
+        "table_rows": loaded,
+    }
+
+
+def _metric_name(reason: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-/ ]", "_", reason.replace(":", "."))
+
+
+def load_postgres(url: str, table: str, plan: ScoringPlan, files: list[Path]) -> int:
+    """COPY the predictions into `table`, replacing the snapshot's rows of this served version, in one transaction."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+    import sqlalchemy as sa
+
+    if not _TABLE_NAME.match(table):
+        raise ScoringError(f"scoring.output_table {table!r}: expected [schema.]table made of letters, digits, _")
+    columns = ", ".join(f'"{c}" {t}' for c, t in OUTPUT_COLUMNS.items())
+    names = ", ".join(f'"{c}"' for c in OUTPUT_COLUMNS)
+    engine = sa.create_engine(url)
+    loaded = 0
+    try:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(f"create table if not exists {table} ({columns})")
+            cursor.execute(
+                f"create index if not exists {table.split('.')[-1]}_snapshot_idx "
+                f"on {table} (snapshot_id, served_version)"
+            )
+            cursor.execute(
+                f"delete from {table} where snapshot_id = %s and served_version = %s", (plan.snapshot, plan.version)
+            )
+            options = pcsv.WriteOptions(include_header=False)
+            for path in files:
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=200_000):
+                    arrays = [
+                        batch.column(c).cast(pa.string()) if c == "scored_at" else batch.column(c)
+                        for c in OUTPUT_COLUMNS
+                    ]
+                    plain = [a.dictionary_decode() if pa.types.is_dictionary(a.type) else a for a in arrays]
+                    buffer = io.BytesIO()
+                    pcsv.write_csv(pa.RecordBatch.from_arrays(plain, names=list(OUTPUT_COLUMNS)), buffer, options)
+                    buffer.seek(0)
+                    cursor.copy_expert(f"copy {table} ({names}) from stdin with (format csv)", buffer)
+                    loaded += batch.num_rows
+            raw.commit()
+        except Exception:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+    return loaded
+
+
+def score_snapshot(
+    spec: DatasetSpec,
+    settings: Settings,
+    input: str | None = None,
+    snapshot: str | None = None,
+    alias: str = "champion",
+    sql_url: str | None = None,
+    query: str | None = None,
+    groups: int | None = None,
+    output_url: str | None = None,
+) -> dict[str, Any]:
+    """Plan, score every group one after another, and commit (tests, scripts, small files)."""
+    plan = plan_scoring(spec, settings, input, snapshot, alias, sql_url, query, groups)
+    parts = [score_group(plan, i) for i in range(len(plan.groups))]
+    return commit_scoring(plan, parts, output_url)
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
+    """The snapshot's HTML report: counts per source and reason, alerts, and the shadow agreement."""
+    import html
+
+    from modelops.reports import _fmt, _table
+
+    esc = html.escape
+    sources = _table(["source", "rows"], [[esc(s), str(c)] for s, c in manifest["sources"].items()])
+    reasons = _table(["fallback reason", "rows"], [[esc(r), str(c)] for r, c in manifest["fallback_reasons"].items()])
+    alerts = "".join(f"<li>{esc(a)}</li>" for a in manifest["alerts"]) or "<li>none</li>"
+    shadow = "<p>no shadow scoring (no challenger, or shadow off)</p>"
+    agreement = manifest.get("agreement")
+    if agreement and agreement.get("rows"):
+        head = _table(
+            [
+                "rows",
+                "score correlation",
+                "same decile",
+                "within one decile",
+                "top-decile overlap",
+                "decision agreement",
+            ],
+            [
+                [
+                    str(agreement["rows"]),
+                    _fmt(agreement["score_correlation"]),
+                    _fmt(agreement["same_decile_share"]),
+                    _fmt(agreement["within_one_decile_share"]),
+                    _fmt(agreement["top_decile_overlap"]),
+                    _fmt(agreement["decision_agreement"]),
+                ]
+            ],
+        )
+        matrix = _table(
+            ["champion decile \\ challenger", *[str(i + 1) for i in range(DECILES)]],
+            [[str(i + 1), *[str(c) for c in row]] for i, row in enumerate(agreement["decile_transition"])],
+        )
+        blocks = []
+        for column, table in agreement["slices"].items():
+            items = sorted(table.items(), key=lambda kv: -abs(kv[1]["mean_difference"]))
+            if column.startswith("geography:"):
+                items = items[:TOP_GEOGRAPHIES]
+            rows = [
+                [
+                    esc(label),
+                    str(s["rows"]),
+                    _fmt(s["champion_mean"]),
+                    _fmt(s["challenger_mean"]),
+                    _fmt(s["mean_difference"], "+.3f"),
+                    _fmt(s["decision_agreement"]),
+                    _fmt(s["champion_positive_rate"]),
+                    _fmt(s["challenger_positive_rate"]),
+                ]
+                for label, s in items
+            ]
+            blocks.append(
+                f"<h3>{esc(column)}</h3>"
+                + _table(
+                    [
+                        "slice",
+                        "rows",
+                        "champion mean",
+                        "challenger mean",
+                        "difference",
+                        "agreement",
+                        "champion +",
+                        "challenger +",
+                    ],
+                    rows,
+                    [s["small"] for _, s in items],
+                )
+            )
+        shadow = (
+            f"<p>Challenger v{esc(str(manifest['challenger_version']))} scored the same rows; it decided none of them"
+            f" (canary rows aside). Deciles are each model's reference deciles.</p>{head}<h3>Decile transitions</h3>"
+            f"{matrix}{''.join(blocks)}"
+        )
+    title = f"{manifest['dataset']}: scoring {manifest['snapshot']}"
+    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:0.5em 0}}
+td,th{{border:1px solid #ccc;padding:2px 8px}}tr.drift{{color:#888}}</style></head><body>
+<h1>{esc(title)}</h1>
+<p>{esc(manifest["model_name"])} v{esc(manifest["model_version"])} (alias {esc(manifest["alias"])}),
+{manifest["rows_in"]} rows in, {manifest["rows_out"]} rows out, threshold {manifest["threshold"]},
+scored at {esc(manifest["scored_at"])}.</p>
+<h2>Sources</h2>{sources}<h2>Fallback reasons</h2>{reasons}<h2>Alerts</h2><ul>{alerts}</ul>
+<h2>Shadow agreement</h2>{shadow}
+<h2>Manifest</h2><pre>{esc(json.dumps(manifest, indent=1, default=str))}</pre></body></html>"""
+    catalog.write_text(path, page)
+    return path

@@ -1,0 +1,343 @@
+"""Batch scoring: rows in = rows out, fallback reasons, shadow and canary, reruns, partitions, CSV, SQL, COPY.
+
+One MLflow store for the module: a real champion (logistic regression) and a real challenger
+(histogram gradient boosting) trained on synthetic voters; each test scores its own snapshot
+built here, on small real-shaped frames (blanks, unknown codes, inf, text in number columns).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from conftest import run_training, train_and_promote
+
+from modelops import catalog, registry, scoring
+from modelops.scenarios import simulate_window
+
+DATASET = "voter_turnout"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, settings):
+    """Champion v1 and challenger v2 in one module-wide workspace and MLflow store."""
+    root = tmp_path_factory.mktemp("scoring") / "workspace"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELOPS_HOME", str(root))
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+        patch.delenv("MODELOPS_DB_URL", raising=False)
+        spec = train_and_promote(settings, 4000, "score-champion")
+        done = run_training(settings, DATASET, "score-challenger", ("hist_gradient_boosting",), rows=5000)
+        version = done["outcome"]["version"]
+        if registry.version_by_alias(spec.model_name, registry.CHALLENGER) is None:
+            registry.set_alias(spec.model_name, registry.CHALLENGER, version, "tests", "shadow test", None)
+        yield {"root": root, "spec": spec}
+
+
+@pytest.fixture
+def env(store, monkeypatch):
+    """The module's store for one test."""
+    root = store["root"]
+    monkeypatch.setenv("MODELOPS_HOME", str(root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    return store
+
+
+def _settings(settings, **scoring_options):
+    return dataclasses.replace(settings, scoring={**settings.scoring, **scoring_options})
+
+
+def _frame(spec, rows: int, seed: int) -> pd.DataFrame:
+    return simulate_window(spec, "stable", rows, seed).drop(columns=[spec.target])
+
+
+def _messy(spec, rows: int = 400, seed: int = 5) -> pd.DataFrame:
+    """Production rows with the problems a vendor extract has, at known positions."""
+    frame = _frame(spec, rows, seed)
+    frame["age"] = frame["age"].astype("float64")
+    frame.loc[0, "age"] = np.nan  # required (null_fraction 0): falls back
+    frame.loc[1, "age"] = 150  # out of the spec's range
+    frame.loc[2, "unemployment_rate"] = np.inf  # not a finite number
+    frame.loc[3, "party"] = "Whig"  # not an allowed code
+    frame.loc[4, "income_bracket"] = None  # allowed missing (5%): the model imputes, no fallback
+    frame.loc[5, "party"] = "   "  # blank text is missing, and party is required
+    return frame
+
+
+def _predictions(result) -> pd.DataFrame:
+    return pd.read_parquet(Path(result["folder"]) / "predictions")
+
+
+def test_every_row_once_with_fallback_reasons(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _messy(spec)
+    path = tmp_path / "snap-messy.parquet"
+    frame.to_parquet(path, index=False)
+    result = scoring.score_snapshot(spec, _settings(settings, shadow=False), str(path))
+    out = _predictions(result)
+    assert len(out) == len(frame)
+    assert sorted(out["id"]) == sorted(frame["voter_id"])
+    assert out["row"].tolist() == list(range(len(frame)))
+    by_row = out.set_index("row")
+    expected = {0: "missing:age", 1: "out_of_range:age", 2: "non_finite:unemployment_rate", 3: "not_allowed:party"}
+    for row, reason in expected.items():
+        assert by_row.loc[row, "source"] == "fallback"
+        assert by_row.loc[row, "reason"] == reason
+    assert by_row.loc[5, "reason"] == "missing:party"
+    assert by_row.loc[4, "source"] == "model" and pd.isna(by_row.loc[4, "reason"])
+    # fallback rows carry the baseline's rates, and every row the exact served version
+    baseline = registry.load_baseline(spec.model_name, result["model_version"], _run_of(spec, result))
+    rates = {baseline["rate_if_true"], baseline["rate_if_false"]}
+    assert set(by_row.loc[list(expected), "score"]) <= rates
+    assert (out["model_version"] == result["model_version"]).all()
+    assert (out["decision"] == (out["score"] >= 0.5)).all()
+    assert out.loc[out["source"] == "model", "reason"].isna().all()
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["rows_in"] == manifest["rows_out"] == len(frame)
+    assert manifest["fallback_reasons"]["missing:age"] == 1
+    assert sum(manifest["sources"].values()) == len(frame)
+    assert manifest["sources"]["fallback"] == 5
+
+
+def _run_of(spec, result) -> str:
+    return registry.client().get_model_version(spec.model_name, result["model_version"]).run_id
+
+
+def test_unseen_categories_fall_back_beyond_the_tolerated_share(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _frame(spec, 300, 11)
+    # an allowed code the model never saw: pretend a new party level appears in 10% of rows
+    allowed = dataclasses.replace(
+        spec,
+        validation={
+            **spec.validation,
+            "categories": {**spec.validation["categories"], "party": [*spec.validation["categories"]["party"], "NEW"]},
+        },
+    )
+    frame.loc[frame.index[:30], "party"] = "NEW"
+    path = tmp_path / "snap-unseen.parquet"
+    frame.to_parquet(path, index=False)
+    strict = scoring.score_snapshot(allowed, _settings(settings, shadow=False, unseen_category_share=0.05), str(path))
+    out = _predictions(strict)
+    assert (out.set_index("row").loc[range(30), "reason"] == "unseen_category:party").all()
+    assert any("never saw" in a for a in strict["alerts"])
+    tolerant = scoring.score_snapshot(
+        allowed, _settings(settings, shadow=False, unseen_category_share=0.2), str(path), snapshot="snap-unseen-ok"
+    )
+    assert tolerant["sources"]["fallback"] == 0
+
+
+def test_unusual_score_distribution_falls_back_whole_and_alerts(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _frame(spec, 3000, 12)
+    # everyone a habitual voter: scores far above the reference
+    for column in ("voted_general_lag1", "voted_general_lag2", "voted_general_lag3"):
+        frame[column] = 1
+    path = tmp_path / "snap-shifted.parquet"
+    frame.to_parquet(path, index=False)
+    result = scoring.score_snapshot(
+        spec, _settings(settings, shadow=False, score_check_min_rows=500, score_psi_limit=0.25), str(path)
+    )
+    assert result["sources"] == {"model": 0, "fallback": 3000, "canary": 0}
+    assert result["fallback_reasons"] == {"score_distribution": 3000}
+    assert any("PSI" in a for a in result["alerts"])
+
+
+def test_shadow_and_canary(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _frame(spec, 2000, 13)
+    path = tmp_path / "snap-shadow.parquet"
+    frame.to_parquet(path, index=False)
+    options = _settings(settings, shadow=True, canary_share=0.2)
+    result = scoring.score_snapshot(spec, options, str(path))
+    out = _predictions(result)
+    challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
+    assert result["challenger_version"] == str(challenger.version)
+    canary = out[out["source"] == "canary"]
+    model = out[out["source"] == "model"]
+    assert 0.1 < len(canary) / len(out) < 0.3
+    # canary rows: the challenger decides and is named; model rows: the champion decides
+    assert (canary["model_version"] == str(challenger.version)).all() and (canary["alias"] == "challenger").all()
+    assert np.allclose(canary["score"], canary["challenger_score"])
+    assert np.allclose(model["score"], model["champion_score"])
+    assert (model["model_version"] == result["model_version"]).all()
+    # shadow: the challenger scored every model row but decided none of them
+    assert model["challenger_score"].notna().all()
+    # the same keys are canary on a rerun (stable hash), and the choice follows the key
+    again = _predictions(scoring.score_snapshot(spec, options, str(path), snapshot="snap-shadow-2"))
+    assert set(again.loc[again["source"] == "canary", "id"]) == set(canary["id"])
+    agreement = json.loads(Path(result["manifest"]).read_text())["agreement"]
+    assert agreement["rows"] == len(model) + len(canary)
+    assert -1 <= agreement["score_correlation"] <= 1 and agreement["score_correlation"] > 0.5
+    assert np.asarray(agreement["decile_transition"]).sum() == agreement["rows"]
+    assert 0 <= agreement["decision_agreement"] <= 1 and 0 <= agreement["top_decile_overlap"] <= 1
+    assert set(agreement["slices"]) >= {"gender", "age", "race_ethnicity", "geography:county_fips"}
+    assert sum(s["rows"] for s in agreement["slices"]["gender"].values()) == agreement["rows"]
+    report = Path(result["report"]).read_text()
+    assert "Decile transitions" in report and "geography:county_fips" in report
+    run = registry.client().get_run(result["mlflow_run_id"])
+    assert run.data.tags["modelops.model_version"] == result["model_version"]
+    assert run.data.tags["modelops.challenger_version"] == str(challenger.version)
+    assert run.data.metrics["rows"] == 2000
+
+
+def test_rerun_replaces_the_snapshot(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _frame(spec, 500, 14)
+    path = tmp_path / "snap-rerun.parquet"
+    frame.to_parquet(path, index=False)
+    options = _settings(settings, shadow=False)
+    first = scoring.score_snapshot(spec, options, str(path))
+    second = scoring.score_snapshot(spec, options, str(path))
+    assert first["folder"] == second["folder"]
+    out = _predictions(second)
+    assert len(out) == 500 and out["id"].is_unique
+    assert len(list((Path(second["folder"]) / "predictions").glob("*.parquet"))) == 1
+    assert first["mlflow_run_id"] == second["mlflow_run_id"]  # one run per snapshot and version
+    assert not catalog.scoring_staging(DATASET, "snap-rerun").exists()
+
+
+def test_folder_of_partitions_in_groups(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _messy(spec, 1000, 15)
+    folder = tmp_path / "snap-parts"
+    folder.mkdir()
+    for i, piece in enumerate(np.array_split(np.arange(len(frame)), 8)):
+        frame.iloc[piece].to_parquet(folder / f"part-{i}.parquet", index=False)
+    options = _settings(settings, shadow=False, chunk_rows=50)
+    plan = scoring.plan_scoring(spec, options, str(folder), groups=3)
+    assert len(plan.groups) == 3 and sum(len(g) for g in plan.groups) == 8
+    plan = scoring.ScoringPlan.from_dict(json.loads(json.dumps(plan.to_dict())))  # through XCom
+    parts = [scoring.score_group(plan, i) for i in reversed(range(3))]  # any order
+    with pytest.raises(scoring.ScoringError, match="no scored part"):
+        scoring.commit_scoring(plan, parts[:2])
+    result = scoring.commit_scoring(plan, parts)
+    out = _predictions(result)
+    assert out["row"].sort_values().tolist() == list(range(1000))
+    assert sorted(out["id"]) == sorted(frame["voter_id"])
+    assert result["fallback_reasons"]["missing:age"] == 1
+    with pytest.raises(scoring.RowCountError, match="twice"):
+        scoring.commit_scoring(plan, [*parts, parts[0]])
+
+
+def test_csv_input_reads_text_by_value(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _messy(spec, 300, 16)
+    frame["contact_attempts"] = frame["contact_attempts"].astype(object)
+    frame.loc[6, "contact_attempts"] = "lots"  # text in a number column
+    path = tmp_path / "snap-csv.csv"
+    frame.to_csv(path, index=False)
+    parquet = tmp_path / "snap-csv-ref.parquet"
+    clean = frame.drop(index=[6]).reset_index(drop=True)
+    clean["contact_attempts"] = clean["contact_attempts"].astype("int64")
+    clean.to_parquet(parquet, index=False)
+    options = _settings(settings, shadow=False)
+    out = _predictions(scoring.score_snapshot(spec, options, str(path))).set_index("id")
+    assert len(out) == 300
+    assert out.loc[frame.loc[6, "voter_id"], "reason"] == "not_a_number:contact_attempts"
+    assert out.loc[frame.loc[0, "voter_id"], "reason"] == "missing:age"
+    assert out.loc[frame.loc[5, "voter_id"], "reason"] == "missing:party"
+    # the model sees the CSV's numbers as the Parquet's: same scores
+    ref = _predictions(scoring.score_snapshot(spec, options, str(parquet))).set_index("id")
+    common = ref.index[ref["source"] == "model"]
+    assert np.allclose(out.loc[common, "score"], ref.loc[common, "score"])
+
+
+def test_sql_input_streams_a_query(env, settings, tmp_path):
+    import sqlalchemy as sa
+
+    spec = env["spec"]
+    frame = _messy(spec, 300, 17)
+    url = f"sqlite:///{tmp_path / 'voters.db'}"
+    engine = sa.create_engine(url)
+    frame.replace({np.inf: 1e308}).to_sql("voters", engine, index=False)  # SQLite stores no inf
+    engine.dispose()
+    options = _settings(settings, shadow=False, chunk_rows=64)
+    result = scoring.score_snapshot(
+        spec, options, sql_url=url, query="select * from voters order by voter_id", snapshot="snap-sql"
+    )
+    out = _predictions(result)
+    assert len(out) == 300 and sorted(out["id"]) == sorted(frame["voter_id"])
+    assert result["fallback_reasons"]["missing:age"] == 1
+    assert result["fallback_reasons"]["out_of_range:unemployment_rate"] == 1
+
+
+def test_dataset_without_id_numbers_rows(env, settings, tmp_path):
+    spec = env["spec"]
+    no_id = dataclasses.replace(spec, id_column=None, scoring={"geography": "county_fips"})
+    frame = _frame(spec, 200, 18).drop(columns=["voter_id"])
+    path = tmp_path / "snap-noid.parquet"
+    frame.to_parquet(path, index=False)
+    out = _predictions(scoring.score_snapshot(no_id, _settings(settings, shadow=False), str(path)))
+    assert out["row"].tolist() == list(range(200)) and out["id"].isna().all()
+    # a dataset with ids refuses an input without them
+    with pytest.raises(scoring.ScoringError, match="no id column 'voter_id'"):
+        scoring.plan_scoring(spec, settings, str(path))
+
+
+def test_unloadable_model_falls_back_whole(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _frame(spec, 100, 19)
+    path = tmp_path / "snap-broken.parquet"
+    frame.to_parquet(path, index=False)
+    plan = scoring.plan_scoring(spec, _settings(settings, shadow=False), str(path))
+    broken = dataclasses.replace(plan, model_name="no_such_model")  # the registry cannot serve it
+    result = scoring.commit_scoring(broken, [scoring.score_group(broken, 0)])
+    assert result["fallback_reasons"] == {"model_unavailable": 100}
+    assert any("could not be loaded" in a for a in result["alerts"])
+
+
+def test_plan_errors_are_plain(env, settings, tmp_path):
+    spec = env["spec"]
+    with pytest.raises(scoring.ScoringError, match="does not exist"):
+        scoring.plan_scoring(spec, settings, str(tmp_path / "nothing.parquet"))
+    with pytest.raises(scoring.ScoringError, match="alias 'gold'"):
+        scoring.plan_scoring(spec, settings, snapshot="x", alias="gold", input=str(_write(spec, tmp_path)))
+    other = dataclasses.replace(spec, name="voter_turnout", source=spec.source)
+    run = registry.version_by_alias(spec.model_name, registry.CHAMPION)
+    with pytest.raises(registry.MissingArtifactError, match=f"v{run.version}"):
+        registry.load_baseline(other.model_name, str(run.version), "0" * 32)
+
+
+def _write(spec, tmp_path) -> Path:
+    path = tmp_path / "small.parquet"
+    _frame(spec, 20, 20).to_parquet(path, index=False)
+    return path
+
+
+def test_postgres_copy_is_idempotent(env, settings, tmp_path, pg_url):
+    import sqlalchemy as sa
+
+    spec = env["spec"]
+    frame = _messy(spec, 300, 21)
+    path = tmp_path / "snap-pg.parquet"
+    frame.to_parquet(path, index=False)
+    table = f"scoring_test_{abs(hash(str(tmp_path))) % 10**8}"
+    options = _settings(settings, shadow=False, output_table=table)
+    with pytest.raises(scoring.ScoringError, match="no database URL"):
+        scoring.score_snapshot(spec, options, str(path))
+    engine = sa.create_engine(pg_url)
+    try:
+        for _ in range(2):
+            result = scoring.score_snapshot(spec, options, str(path), output_url=pg_url)
+            assert result["table_rows"] == 300
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text(
+                    f"select count(*), count(distinct id), "
+                    f"sum(case when source = 'fallback' then 1 else 0 end) from {table}"
+                )
+            ).one()
+            reason = connection.execute(sa.text(f"select reason from {table} where row = 0")).scalar()
+        assert rows == (300, 300, result["sources"]["fallback"])
+        assert reason == "missing:age"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"drop table if exists {table}"))
+        engine.dispose()
+    assert pq.ParquetFile(Path(result["folder"]) / "predictions" / "part-00000.parquet").metadata.num_rows == 300
