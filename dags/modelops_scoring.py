@@ -56,6 +56,27 @@ def _request() -> dict:
     return request_from(dict(context["params"]), events)
 
 
+def _uri(conn_id: str | None) -> str | None:
+    """The SQLAlchemy URL of an Airflow connection (None without one)."""
+    if not conn_id:
+        return None
+    from airflow.sdk import BaseHook
+
+    uri = BaseHook.get_connection(conn_id).get_uri()
+    return uri.replace("postgres://", "postgresql://", 1) if uri.startswith("postgres://") else uri
+
+
+def _plan(data: dict):
+    """The plan from XCom, with the SQL source's URL resolved again from its connection."""
+    from dataclasses import replace
+
+    from modelops.scoring import ScoringPlan
+
+    conn_id = data.get("conn_id")
+    plan = ScoringPlan.from_dict({k: v for k, v in data.items() if k != "conn_id"})
+    return replace(plan, sql_url=_uri(conn_id)) if conn_id else plan
+
+
 @dag(
     dag_id=SCORING_DAG_ID,
     doc_md=__doc__,
@@ -84,21 +105,18 @@ def modelops_scoring():
 
         request = _request()
         settings, spec = settings_and_spec(request["dataset"])
-        sql_url = None
-        if request.get("conn_id"):
-            from airflow.sdk import BaseHook
-
-            sql_url = BaseHook.get_connection(request["conn_id"]).get_uri()
-        return plan_scoring(
+        planned = plan_scoring(
             spec,
             settings,
             request.get("input"),
             request.get("snapshot"),
             alias=request.get("alias") or "champion",
-            sql_url=sql_url,
+            sql_url=_uri(request.get("conn_id")),
             query=request.get("query"),
             groups=request.get("groups"),
         ).to_dict()
+        # The database URL (credentials included) never goes to XCom: each task resolves the connection.
+        return {**planned, "sql_url": None, "conn_id": request.get("conn_id")}
 
     @task
     def group_indices(plan: dict) -> list[int]:
@@ -107,17 +125,20 @@ def modelops_scoring():
 
     @task(max_active_tis_per_dagrun=4, on_failure_callback=FailureNotifier(kind="modelops.scoring.failure"))
     def score_group(plan: dict, group_index: int) -> dict:
-        """Score one group of partitions chunk by chunk; its parts wait in staging for the commit."""
-        from modelops.scoring import ScoringPlan, score_group
+        """Score one group of partitions chunk by chunk; its part waits in staging for the commit."""
+        from modelops.scoring import score_group
 
-        return score_group(ScoringPlan.from_dict(plan), group_index)
+        return score_group(_plan(plan), group_index)
 
     @task(on_success_callback=ScoringNotifier(), on_failure_callback=FailureNotifier(kind="modelops.scoring.failure"))
     def commit(plan: dict, parts: list[dict]) -> dict:
         """Combine the groups' parts atomically (rows in = rows out), load the table, log the run."""
-        from modelops.scoring import ScoringPlan, commit_scoring
+        from modelops.config import load_settings
+        from modelops.scoring import commit_scoring
 
-        return commit_scoring(ScoringPlan.from_dict(plan), list(parts), get_current_context()["run_id"])
+        scoring = load_settings().scoring
+        output_url = _uri(scoring["output_conn_id"]) if scoring.get("output_table") else None
+        return commit_scoring(_plan(plan), list(parts), output_url)
 
     planned = plan()
     scored = score_group.partial(plan=planned).expand(group_index=group_indices(planned))

@@ -134,6 +134,7 @@ SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "canary_share": (NUMBER, 0.0),
     "partition_groups": ((int,), 4),
     "output_table": ((str,), None),
+    "output_conn_id": ((str,), "modelops_scoring_db"),
 }
 # Per-dataset scoring options (`datasets.<name>.scoring`): columns that depend on the data.
 DATASET_SCORING_KEYS = {"canary_key", "geography"}
