@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, Param, dag, get_current_context, task
+from modelops_approval import ANSWER_KEY, approval_task
 
 from modelops.config import load_settings
 from modelops.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, PROMOTION_DAG_ID
@@ -95,11 +95,11 @@ def modelops_promotion():
         print(plan.describe())
         return plan.to_dict()
 
-    approval = ApprovalOperator(
-        task_id=APPROVAL_TASK_ID,
-        subject="{{ ti.xcom_pull(task_ids='check')['action'] | capitalize }} "
+    approval = approval_task(
+        APPROVAL_TASK_ID,
+        "{{ ti.xcom_pull(task_ids='check')['action'] | capitalize }} "
         "{{ ti.xcom_pull(task_ids='check')['model_name'] }} v{{ ti.xcom_pull(task_ids='check')['version'] }}?",
-        body=(
+        (
             "{% set p = ti.xcom_pull(task_ids='check') %}"
             "**{{ p['action'] | capitalize }} {{ p['model_name'] }}**: champion now "
             "{{ 'v' ~ p['current_champion'] if p['current_champion'] else 'none' }}, "
@@ -109,11 +109,7 @@ def modelops_promotion():
             "Gate evidence:\n\n{% for g in p['gates'] %}- {{ g }}\n{% else %}- none on record\n{% endfor %}\n"
             "Approve carries it out now; Reject (or no answer in time) changes nothing."
         ),
-        defaults="Reject",  # an unanswered request is refused at the timeout, never approved
-        params={"comment": Param("", type="string", description="Why you approve or refuse (recorded).")},
-        response_timeout=timedelta(hours=float(_PROMOTION["approval_timeout_hours"])),
-        assigned_users=[{"id": a, "name": a} for a in _PROMOTION["approvers"]] or None,
-        retries=0,
+        _PROMOTION,
     )
 
     @task(outlets=[CHAMPION_PROMOTED])
@@ -122,7 +118,7 @@ def modelops_promotion():
         from modelops.promotion import PromotionPlan, apply_promotion, read_approval
 
         context = get_current_context()
-        answer = read_approval(context["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID))
+        answer = read_approval(context["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
         outcome = apply_promotion(PromotionPlan.from_dict(plan), answer, context["run_id"])
         if outcome["alias_changed"]:
             context["outlet_events"][CHAMPION_PROMOTED].extra = {
@@ -140,7 +136,7 @@ def modelops_promotion():
         ti = context["ti"]
         outcome = ti.xcom_pull(task_ids="apply")
         if outcome is None:
-            answer = read_approval(ti.xcom_pull(task_ids=APPROVAL_TASK_ID))
+            answer = read_approval(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
             outcome = record_refusal(PromotionPlan.from_dict(plan), answer, context["run_id"])
         text = render_outcome(outcome)
         print(text)

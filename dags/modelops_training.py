@@ -36,7 +36,6 @@ from modelops.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, KEEP_TASK_ID
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
 _SETTINGS = load_settings()  # one small YAML read: gives the UI its dataset and candidate choices
 REQUIRE_APPROVAL = bool(_SETTINGS.promotion["require_approval"])
-APPROVE_DEFAULT = "Reject"  # what an unanswered approval becomes at its timeout: the alias stays
 
 default_args = {
     "owner": "modelops",
@@ -199,7 +198,9 @@ def modelops_training():
 
         if not REQUIRE_APPROVAL:
             return None
-        response = get_current_context()["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID)
+        from modelops_approval import ANSWER_KEY
+
+        response = get_current_context()["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY)
         return read_approval(response) if response else None
 
     @task(task_id=PROMOTE_TASK_ID, outlets=[CHAMPION_PROMOTED])
@@ -256,24 +257,20 @@ def modelops_training():
     registration = register(plan, report)
     promote, keep = promote_champion(registration), mark_challenger(registration)
     if REQUIRE_APPROVAL:
-        from airflow.providers.standard.operators.hitl import ApprovalOperator
+        from modelops_approval import approval_task
 
-        approval = ApprovalOperator(
-            task_id=APPROVAL_TASK_ID,
-            subject=(
+        approval = approval_task(
+            APPROVAL_TASK_ID,
+            (
                 "Promote {{ ti.xcom_pull(task_ids='register')['model_name'] }} "
                 "v{{ ti.xcom_pull(task_ids='register')['version'] }} to champion?"
             ),
-            body=(
+            (
                 "Training run {{ run_id }} passed every gate:\n\n"
                 "{% for r in ti.xcom_pull(task_ids='register')['reasons'] %}- {{ r }}\n{% endfor %}\n"
                 "Approve moves `champion`; Reject (or no answer in time) keeps the current champion."
             ),
-            defaults=APPROVE_DEFAULT,
-            params={"comment": Param("", type="string", description="Why you approve or refuse (recorded).")},
-            response_timeout=timedelta(hours=float(_SETTINGS.promotion["approval_timeout_hours"])),
-            assigned_users=[{"id": a, "name": a} for a in _SETTINGS.promotion["approvers"]] or None,
-            retries=0,
+            _SETTINGS.promotion,
         )
         choose_alias(registration) >> [approval, keep]
         approval >> promote
