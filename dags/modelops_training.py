@@ -16,6 +16,10 @@ run per candidate under an umbrella run, a registered model version carrying lin
 validation id, git commit, config hash, dag/run ids, verdict), an alias change recorded in the
 `alias_history` table, and the asset `x-modelops://registry/champion` when a new champion is promoted.
 
+With `promotion.require_approval: true` (production), the promotion waits for a human in
+**Browse → Required Actions** (task `approve_promotion`): Approve moves `champion`, Reject (or no
+answer within `approval_timeout_hours`) leaves it and the summary says who refused.
+
 A batch that fails validation is moved to `quarantine/` with its report and the run fails with the
 list of failed expectations: nothing is trained or registered.
 """
@@ -27,10 +31,11 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from modelops.config import load_settings, settings_and_spec
-from modelops.handoffs import CHAMPION_ASSET_URI, KEEP_TASK_ID, PROMOTE_TASK_ID, TRAINING_DAG_ID
+from modelops.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, KEEP_TASK_ID, PROMOTE_TASK_ID, TRAINING_DAG_ID
 
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
 _SETTINGS = load_settings()  # one small YAML read: gives the UI its dataset and candidate choices
+REQUIRE_APPROVAL = bool(_SETTINGS.promotion["require_approval"])
 
 default_args = {
     "owner": "modelops",
@@ -174,14 +179,29 @@ def modelops_training():
 
     @task.branch
     def choose_alias(registration: dict) -> str:
-        """Champion only when every gate passed."""
-        return PROMOTE_TASK_ID if registration["promote"] else KEEP_TASK_ID
+        """Champion only when every gate passed (and, when configured, after a human approves)."""
+        if not registration["promote"]:
+            return KEEP_TASK_ID
+        return APPROVAL_TASK_ID if REQUIRE_APPROVAL else PROMOTE_TASK_ID
 
     def _actor() -> tuple[str, str]:
+        from modelops.registry import dag_actor
+
         context = get_current_context()
         dag_run = context["dag_run"]
         user = getattr(dag_run, "triggering_user_name", None) or f"{dag_run.run_type} run"
-        return f"{user} via airflow {context['dag'].dag_id}", context["run_id"]
+        return dag_actor(context["dag"].dag_id, user), context["run_id"]
+
+    def _approval():
+        """The human answer to approve_promotion, or None when this DAG asks for none."""
+        from modelops.promotion import read_approval
+
+        if not REQUIRE_APPROVAL:
+            return None
+        from modelops_approval import ANSWER_KEY
+
+        response = get_current_context()["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY)
+        return read_approval(response) if response else None
 
     @task(task_id=PROMOTE_TASK_ID, outlets=[CHAMPION_PROMOTED])
     def promote_champion(registration: dict) -> dict:
@@ -190,7 +210,13 @@ def modelops_training():
         from modelops.workflow import apply_alias
 
         actor, run_id = _actor()
-        outcome = apply_alias(registration, CHAMPION, actor, run_id)
+        approval = _approval()
+        if REQUIRE_APPROVAL and (approval is None or not approval.approved):
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"promotion needs an approval; none on record ({approval})")
+        extra = {} if approval is None else {"approver": approval.approver, "approved_at": approval.decided_at}
+        outcome = apply_alias(registration, CHAMPION, actor, run_id, **extra, comment=approval and approval.comment)
         get_current_context()["outlet_events"][CHAMPION_PROMOTED].extra = {
             "model_name": outcome["model_name"],
             "version": outcome["version"],
@@ -214,6 +240,11 @@ def modelops_training():
         settings, _ = _settings_and_spec()
         ti = get_current_context()["ti"]
         outcome = ti.xcom_pull(task_ids=PROMOTE_TASK_ID) or ti.xcom_pull(task_ids=KEEP_TASK_ID)
+        if outcome is None and REQUIRE_APPROVAL:  # the approver refused: nothing moved
+            from modelops.workflow import refused_outcome
+
+            approval = _approval()
+            outcome = refused_outcome(ti.xcom_pull(task_ids="register"), approval and approval.approver)
         text = render_summary(batch, validation, plan, report, outcome, int(settings.evaluation["min_slice_rows"]))
         print(text)
         return write_summary(text, batch["dataset"], get_current_context()["run_id"], plan["parent_run_id"])
@@ -224,9 +255,28 @@ def modelops_training():
     results = train_candidate.partial(plan=plan).expand(candidate=list_candidates(plan))
     report = evaluate(plan, results)
     registration = register(plan, report)
-    branches = [promote_champion(registration), mark_challenger(registration)]
-    choose_alias(registration) >> branches
-    branches >> summarize(batch, validation, plan, report)
+    promote, keep = promote_champion(registration), mark_challenger(registration)
+    if REQUIRE_APPROVAL:
+        from modelops_approval import approval_task
+
+        approval = approval_task(
+            APPROVAL_TASK_ID,
+            (
+                "Promote {{ ti.xcom_pull(task_ids='register')['model_name'] }} "
+                "v{{ ti.xcom_pull(task_ids='register')['version'] }} to champion?"
+            ),
+            (
+                "Training run {{ run_id }} passed every gate:\n\n"
+                "{% for r in ti.xcom_pull(task_ids='register')['reasons'] %}- {{ r }}\n{% endfor %}\n"
+                "Approve moves `champion`; Reject (or no answer in time) keeps the current champion."
+            ),
+            _SETTINGS.promotion,
+        )
+        choose_alias(registration) >> [approval, keep]
+        approval >> promote
+    else:
+        choose_alias(registration) >> [promote, keep]
+    [promote, keep] >> summarize(batch, validation, plan, report)
 
 
 modelops_training()

@@ -103,6 +103,7 @@ def run_training(
 ) -> dict:
     """The training workflow's steps without Airflow (collect to alias), as the DAG chains them."""
     from modelops import registry, workflow
+    from modelops.handoffs import TRAINING_DAG_ID
     from modelops.sources import collect_batch
     from modelops.validation import validate_batch
 
@@ -117,15 +118,17 @@ def run_training(
     report = workflow.evaluate_candidates(plan, results, spec, settings)
     registration = workflow.register_best(plan, report, spec)
     alias = registry.CHAMPION if registration["promote"] else registry.CHALLENGER
-    outcome = workflow.apply_alias(registration, alias, "tests", run_id)
+    actor = registry.dag_actor(TRAINING_DAG_ID, "tests")  # as the training DAG: only it may move champion
+    outcome = workflow.apply_alias(registration, alias, actor, run_id)
     return {"spec": spec, "batch": batch, "validation": validation, "plan": plan, "report": report, "outcome": outcome}
 
 
 def train_and_promote(settings, rows: int, run_id: str, candidates: tuple[str, ...] = ("logistic_regression",)):
     """Train the voter dataset without Airflow and make the result champion; returns the spec."""
     from modelops import registry, workflow
+    from modelops.handoffs import TRAINING_DAG_ID
 
     done = run_training(settings, "voter_turnout", run_id, candidates, rows=rows)
     if done["outcome"]["alias"] != registry.CHAMPION:
-        workflow.apply_alias(done["outcome"], registry.CHAMPION, "tests", run_id)
+        workflow.apply_alias(done["outcome"], registry.CHAMPION, registry.dag_actor(TRAINING_DAG_ID, "tests"), run_id)
     return done["spec"]

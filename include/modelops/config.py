@@ -138,6 +138,13 @@ SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
 }
 # Per-dataset scoring options (`datasets.<name>.scoring`): columns that depend on the data.
 DATASET_SCORING_KEYS = {"canary_key", "geography"}
+PROMOTION_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    # true: the training DAG's own promotion waits for a human approval (Required Actions), like the
+    # promotion DAG always does; false (the embedded demo): gates alone decide.
+    "require_approval": ((bool,), False),
+    "approval_timeout_hours": (NUMBER, 72),  # no answer by then = refused (the alias stays)
+    "approvers": ((list,), None),  # Airflow user ids allowed to answer; empty = any user with access
+}
 # Signals monitoring may retrain on (see monitoring.RETRAIN_SIGNALS); input drift alone only watches.
 RETRAIN_SIGNALS = ("performance", "calibration", "prediction_drift", "estimated_accuracy", "data_drift")
 DEFAULT_RETRAIN_ON = ["performance", "calibration", "prediction_drift", "estimated_accuracy"]
@@ -577,6 +584,7 @@ class Settings:
     digest: str
     path: str = ""
     scoring: dict[str, Any] = field(default_factory=lambda: _section("scoring", None, SCORING_SCHEMA))
+    promotion: dict[str, Any] = field(default_factory=lambda: _section("promotion", None, PROMOTION_SCHEMA))
 
     def dataset(self, name: str) -> DatasetSpec:
         """The spec called `name`, or a ConfigError listing the known ones."""
@@ -596,6 +604,7 @@ class Settings:
             "evaluation": self.evaluation,
             "monitoring": self.monitoring,
             "scoring": self.scoring,
+            "promotion": self.promotion,
             "dataset": self.dataset(dataset).resolved(),
         }
 
@@ -627,12 +636,28 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     _unknown(
         "parameters file",
         raw,
-        {"default_dataset", "training", "search_spaces", "evaluation", "monitoring", "scoring", "datasets"},
+        {
+            "default_dataset",
+            "training",
+            "search_spaces",
+            "evaluation",
+            "monitoring",
+            "scoring",
+            "promotion",
+            "datasets",
+        },
     )
     training = _section("training", raw.get("training"), TRAINING_SCHEMA)
     training["search"] = _section("training.search", training.get("search"), SEARCH_SCHEMA)
     evaluation = _section("evaluation", raw.get("evaluation"), EVALUATION_SCHEMA)
     monitoring = _section("monitoring", raw.get("monitoring"), MONITORING_SCHEMA)
+    promotion = _section("promotion", raw.get("promotion"), PROMOTION_SCHEMA)
+    if promotion["approvers"] is None:
+        promotion["approvers"] = []
+    if not all(isinstance(a, str) and a.strip() for a in promotion["approvers"]):
+        raise ConfigError(f"promotion.approvers: expected a list of Airflow user ids, got {promotion['approvers']!r}")
+    if float(promotion["approval_timeout_hours"]) <= 0:
+        raise ConfigError(f"promotion.approval_timeout_hours: must be > 0, got {promotion['approval_timeout_hours']!r}")
     scoring = _section("scoring", raw.get("scoring"), SCORING_SCHEMA)
     for name, body in (
         ("training", training),
@@ -681,6 +706,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
         search_spaces=search_spaces,
         evaluation=evaluation,
         monitoring=monitoring,
+        promotion=promotion,
         datasets=datasets,
         digest=digest,
         path=path,

@@ -2,6 +2,10 @@
 
 TRAINING_DAG_ID = "modelops_training"
 MONITORING_DAG_ID = "modelops_monitoring"
+PROMOTION_DAG_ID = "modelops_promotion"
+
+# The only actors that may move the `champion` alias (registry.set_alias refuses any other).
+CHAMPION_MOVERS = (TRAINING_DAG_ID, PROMOTION_DAG_ID)
 
 # Emitted when a new champion is promoted; its extra carries model name and version.
 # "x-" marks a private scheme: Airflow skips provider URI normalizers (and their parse-time imports).
@@ -9,6 +13,9 @@ CHAMPION_ASSET_URI = "x-modelops://registry/champion"
 
 PROMOTE_TASK_ID = "promote_champion"
 KEEP_TASK_ID = "mark_challenger"
+# The human approval (Airflow Required Actions) before `champion` moves: training DAG (when
+# promotion.require_approval is on) and promotion DAG.
+APPROVAL_TASK_ID = "approve_promotion"
 
 RETRAIN_TASK_ID = "trigger_retraining"
 NO_ACTION_TASK_ID = "no_action"

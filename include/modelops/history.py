@@ -27,6 +27,29 @@ alias_history = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("run_id", sa.String(250)),
+    # What moved it (promote, rollback, training) and the human approval (Airflow's Required
+    # Actions) before the move; None when no approval was asked (or on rows from before).
+    sa.Column("action", sa.String(32)),
+    sa.Column("approver", sa.String(200)),
+    sa.Column("approved_at", sa.DateTime(timezone=True)),
+)
+
+
+# Every promotion request the promotion DAG decided (approved, refused or timed out), moved or not.
+promotion_decisions = sa.Table(
+    "promotion_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_name", sa.String(200), nullable=False, index=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("version", sa.String(32)),
+    sa.Column("previous_version", sa.String(32)),
+    sa.Column("decision", sa.String(32), nullable=False),
+    sa.Column("approver", sa.String(200)),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("run_id", sa.String(250)),
 )
 
 
@@ -105,6 +128,9 @@ def alias_change(
     actor: str,
     reason: str,
     run_id: str | None,
+    approver: str | None = None,
+    approved_at: datetime | None = None,
+    action: str | None = None,
 ) -> None:
     """Append one alias change inside the caller's transaction."""
     connection.execute(
@@ -117,17 +143,56 @@ def alias_change(
             actor=actor,
             reason=reason,
             run_id=run_id,
+            approver=approver,
+            approved_at=approved_at,
+            action=action,
         )
     )
 
 
-def read_alias_history(model_name: str, url: str | None = None) -> list[dict[str, Any]]:
-    """Every alias change of a model, oldest first."""
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back naive; they were written in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def read_alias_history(model_name: str, url: str | None = None, alias: str | None = None) -> list[dict[str, Any]]:
+    """Every alias change of a model (of one alias when given), oldest first; timestamps in UTC."""
+    query = sa.select(alias_history).where(alias_history.c.model_name == model_name)
+    if alias is not None:
+        query = query.where(alias_history.c.alias == alias)
     with get_engine(url).connect() as connection:
-        rows = connection.execute(
-            sa.select(alias_history).where(alias_history.c.model_name == model_name).order_by(alias_history.c.id)
+        rows = [dict(row._mapping) for row in connection.execute(query.order_by(alias_history.c.id))]
+    for row in rows:
+        row["changed_at"] = _utc(row["changed_at"])
+        row["approved_at"] = _utc(row["approved_at"])
+    return rows
+
+
+def record_promotion_decision(row: dict[str, Any]) -> None:
+    """Append one decided promotion request (idempotent per model, run and action)."""
+    table = promotion_decisions
+    with get_engine().begin() as connection:
+        connection.execute(
+            table.delete().where(
+                (table.c.model_name == row["model_name"])
+                & (table.c.run_id == row.get("run_id"))
+                & (table.c.action == row["action"])
+            )
         )
-        return [dict(row._mapping) for row in rows]
+        connection.execute(table.insert().values(**row))
+
+
+def read_promotion_decisions(model_name: str, url: str | None = None) -> list[dict[str, Any]]:
+    """Every decided promotion request of a model, oldest first."""
+    table = promotion_decisions
+    with get_engine(url).connect() as connection:
+        rows = connection.execute(sa.select(table).where(table.c.model_name == model_name).order_by(table.c.id))
+        out = [dict(row._mapping) for row in rows]
+    for row in out:
+        row["decided_at"] = _utc(row["decided_at"])
+    return out
 
 
 def record_window(row: dict[str, Any]) -> None:

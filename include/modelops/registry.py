@@ -7,12 +7,14 @@ change is written to the audit table in the same transaction that allows it.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
 from modelops import catalog, history
 from modelops.config import DatasetSpec
+from modelops.handoffs import CHAMPION_MOVERS, PROMOTION_DAG_ID
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps task logs readable
 
@@ -248,20 +250,82 @@ def register_version(model_name: str, model_uri: str, run_id: str, tags: dict[st
     return str(version.version)  # MLflow 3 hands back ints; aliases and tags speak strings
 
 
-def set_alias(model_name: str, alias: str, version: str, actor: str, reason: str, run_id: str | None) -> bool:
-    """Point `alias` at `version` and append the change to the audit table; False if already so."""
+def dag_actor(dag_id: str, who: str | None = None) -> str:
+    """The actor string of an alias change: the DAG id first (what the champion guard reads), then who."""
+    return f"{dag_id} ({who})" if who else dag_id
+
+
+def actor_dag_id(actor: str) -> str:
+    """The DAG id an actor string starts with (see `dag_actor`)."""
+    return actor.split(" ", 1)[0]
+
+
+class AliasGuardError(PermissionError):
+    """An actor other than the training or promotion DAG tried to move `champion`."""
+
+
+def check_champion_actor(actor: str) -> None:
+    """Refuse to move `champion` unless the actor is one of handoffs.CHAMPION_MOVERS."""
+    if actor_dag_id(actor) not in CHAMPION_MOVERS:
+        raise AliasGuardError(
+            f"only the DAGs {list(CHAMPION_MOVERS)} may move the {CHAMPION!r} alias; actor {actor!r} may not "
+            f"(use the {PROMOTION_DAG_ID} DAG to promote, roll back or retire a version)"
+        )
+
+
+def _tag(value: str) -> str:
+    return value if len(value) <= 5000 else value[:4997] + "..."
+
+
+def set_alias(
+    model_name: str,
+    alias: str,
+    version: str,
+    actor: str,
+    reason: str,
+    run_id: str | None,
+    *,
+    approver: str | None = None,
+    approved_at: datetime | None = None,
+    action: str | None = None,
+) -> bool:
+    """Point `alias` at `version` and append the change to the audit table; False if already so.
+
+    Moving `champion` needs an actor naming one of the two DAGs allowed to (`check_champion_actor`).
+    Who approved, when and why go to the audit row and to the version's `<alias>_*` tags.
+    """
+    if alias == CHAMPION:
+        check_champion_actor(actor)
     mlflow_client = client()
     current = version_by_alias(model_name, alias)
     previous = str(current.version) if current is not None else None
     if previous == str(version):
         return False
     with history.get_engine().begin() as connection:  # the audit row commits only if MLflow accepted
-        history.alias_change(connection, model_name, alias, str(version), previous, actor, reason, run_id)
+        history.alias_change(
+            connection,
+            model_name,
+            alias,
+            str(version),
+            previous,
+            actor,
+            reason,
+            run_id,
+            approver=approver,
+            approved_at=approved_at,
+            action=action,
+        )
         mlflow_client.set_registered_model_alias(model_name, alias, str(version))
-    mlflow_client.set_model_version_tag(model_name, str(version), f"{alias}_since", _now())
+    now = _now()
+    tags = {f"{alias}_since": now, f"{alias}_by": _tag(actor), f"{alias}_reason": _tag(reason or "")}
+    if approver is not None:
+        tags[f"{alias}_approved_by"] = approver
+        tags[f"{alias}_approved_at"] = (approved_at or datetime.now(UTC)).isoformat(timespec="seconds")
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(model_name, str(version), key, value)
     if alias == CHAMPION:
         if previous is not None:
-            mlflow_client.set_model_version_tag(model_name, previous, "champion_until", _now())
+            mlflow_client.set_model_version_tag(model_name, previous, "champion_until", now)
         challenger = version_by_alias(model_name, CHALLENGER)
         if challenger is not None and str(challenger.version) == str(version):
             mlflow_client.delete_registered_model_alias(model_name, CHALLENGER)
@@ -269,9 +333,66 @@ def set_alias(model_name: str, alias: str, version: str, actor: str, reason: str
 
 
 def _now() -> str:
-    from datetime import UTC, datetime
-
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def alias_history(model_name: str, alias: str = CHAMPION) -> list[dict[str, Any]]:
+    """Every change of one alias of a model, oldest first (version, previous_version, changed_at UTC, ...)."""
+    return history.read_alias_history(model_name, alias=alias)
+
+
+def served_on(model_name: str, when: datetime, alias: str = CHAMPION) -> str | None:
+    """The version that held `alias` at instant `when` (timezone-aware), from the alias history.
+
+    One answer per instant: a change takes effect at its recorded `changed_at`, so at the exact
+    instant of a change the new version serves. None before the alias was first set.
+    """
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"served_on needs a timezone-aware instant, got naive {when.isoformat()}")
+    serving = None
+    for row in alias_history(model_name, alias):
+        if row["changed_at"] > when:
+            break
+        serving = row["version"]
+    return serving
+
+
+def describe_serving(model_name: str, when: datetime | None = None, alias: str = CHAMPION) -> str:
+    """One line for run summaries: which version held `alias` at `when` (default: now)."""
+    when = when or datetime.now(UTC)
+    version = served_on(model_name, when, alias)
+    shown = f"v{version}" if version is not None else "no version"
+    return f"{model_name}@{alias} served {shown} at {when.isoformat(timespec='seconds')}"
+
+
+def model_version(model_name: str, version: str) -> Any | None:
+    """A registered ModelVersion (with its tags), or None when it does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client().get_model_version(model_name, str(version))
+    except MlflowException:
+        return None
+
+
+def retire_version(model_name: str, version: str, actor: str, reason: str, **approval: Any) -> list[str]:
+    """Tag `version` retired and remove its aliases (never `champion`); returns the aliases removed."""
+    found = model_version(model_name, version)
+    if found is None:
+        raise ValueError(f"{model_name} has no version {version!r}")
+    aliases = [str(a) for a in (found.aliases or [])]
+    if CHAMPION in aliases:
+        raise ValueError(f"{model_name} v{version} is the serving champion: promote or roll back to another first")
+    mlflow_client = client()
+    tags = {"modelops.retired": "true", "retired_at": _now(), "retired_by": _tag(actor), "retired_reason": _tag(reason)}
+    if approval.get("approver") is not None:
+        tags["retired_approved_by"] = approval["approver"]
+        tags["retired_approved_at"] = (approval.get("approved_at") or datetime.now(UTC)).isoformat(timespec="seconds")
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(model_name, str(version), key, value)
+    for alias in aliases:
+        mlflow_client.delete_registered_model_alias(model_name, alias)
+    return aliases
 
 
 RESOLVED_CONFIG_ARTIFACT = "resolved_config.json"

@@ -401,13 +401,42 @@ def register_best(plan: dict[str, Any], report: dict[str, Any], spec: DatasetSpe
     }
 
 
-def apply_alias(registration: dict[str, Any], alias: str, actor: str, run_id: str) -> dict[str, Any]:
-    """Set `alias` on the registered version and return what happened (nothing for a duplicate)."""
+def apply_alias(
+    registration: dict[str, Any],
+    alias: str,
+    actor: str,
+    run_id: str,
+    approver: str | None = None,
+    approved_at: Any = None,
+    comment: str | None = None,
+) -> dict[str, Any]:
+    """Set `alias` on the registered version and return what happened (nothing for a duplicate).
+
+    `approver`/`approved_at`/`comment`: the human approval asked before a promotion, when the
+    configuration requires one (promotion.require_approval).
+    """
     if registration.get("duplicate_of"):
         return {**registration, "alias": None, "alias_changed": False}
     reason = "; ".join(registration["reasons"])
-    changed = registry.set_alias(registration["model_name"], alias, registration["version"], actor, reason, run_id)
-    return {**registration, "alias": alias, "alias_changed": changed}
+    if comment:
+        reason += f"; approver: {comment}"
+    changed = registry.set_alias(
+        registration["model_name"],
+        alias,
+        registration["version"],
+        actor,
+        reason,
+        run_id,
+        approver=approver,
+        approved_at=approved_at,
+        action="training" if approver is None else "training (approved)",
+    )
+    return {**registration, "alias": alias, "alias_changed": changed, "approver": approver}
+
+
+def refused_outcome(registration: dict[str, Any], approver: str | None) -> dict[str, Any]:
+    """What a training run reports when its promotion was refused (or not answered): nothing moved."""
+    return {**registration, "alias": None, "alias_changed": False, "approver": approver, "refused": True}
 
 
 def _slice_lines(slices: dict[str, Any], primary: str, min_rows: int) -> list[str]:
@@ -483,12 +512,22 @@ def render_summary(
         )
     if outcome.get("duplicate_of"):
         lines.append(f"  decision  NOTHING REGISTERED: {outcome['reasons'][0]}")
+    elif outcome.get("refused"):
+        who = outcome.get("approver") or "nobody before the timeout"
+        lines.append(
+            f"  decision  PROMOTION REFUSED by {who}: {outcome['model_name']} v{outcome['version']} registered, "
+            "no alias moved"
+        )
+        lines.extend(f"    {reason}" for reason in report["verdict"]["reasons"])
     else:
         lines.append(
             f"  decision  {'PROMOTE' if outcome['promote'] else 'KEEP CHAMPION'}: "
             f"{outcome['model_name']} v{outcome['version']} -> alias '{outcome['alias']}'"
         )
         lines.extend(f"    {reason}" for reason in report["verdict"]["reasons"])
+    if outcome.get("approver"):
+        lines.append(f"  approval  approved by {outcome['approver']}")
+    lines.append(f"  serving   {registry.describe_serving(outcome['model_name'])}")
     for note in report.get("limitations") or []:
         lines.append(f"  note      {note}")
     lines.append(

@@ -10,6 +10,7 @@ import pytest
 
 from modelops import history, registry
 from modelops.features import target_vector
+from modelops.handoffs import TRAINING_DAG_ID
 from modelops.training import train_candidate
 
 
@@ -68,10 +69,11 @@ def test_alias_changes_are_audited_once_and_challenger_is_cleared_on_promotion(w
         versions.append(registry.register_version(name, logged["model_uri"], logged["run_id"], {}, ""))
     v1, v2 = versions
 
-    assert registry.set_alias(name, registry.CHAMPION, v1, "tester", "first model", "run-a")
-    assert not registry.set_alias(name, registry.CHAMPION, v1, "tester", "again", "run-a")  # no-op, no row
-    assert registry.set_alias(name, registry.CHALLENGER, v2, "tester", "not better", "run-b")
-    assert registry.set_alias(name, registry.CHAMPION, v2, "tester", "better now", "run-c")
+    tester = registry.dag_actor(TRAINING_DAG_ID, "tester")  # only the training/promotion DAGs move champion
+    assert registry.set_alias(name, registry.CHAMPION, v1, tester, "first model", "run-a")
+    assert not registry.set_alias(name, registry.CHAMPION, v1, tester, "again", "run-a")  # no-op, no row
+    assert registry.set_alias(name, registry.CHALLENGER, v2, tester, "not better", "run-b")
+    assert registry.set_alias(name, registry.CHAMPION, v2, tester, "better now", "run-c")
 
     assert str(registry.version_by_alias(name, registry.CHAMPION).version) == v2
     assert registry.version_by_alias(name, registry.CHALLENGER) is None
@@ -82,7 +84,7 @@ def test_alias_changes_are_audited_once_and_challenger_is_cleared_on_promotion(w
         ("challenger", v2, None, "not better"),
         ("champion", v2, v1, "better now"),
     ]
-    assert all(r["actor"] == "tester" and r["changed_at"] is not None for r in rows)
+    assert all(r["actor"] == tester and r["changed_at"] is not None for r in rows)
 
 
 def test_models_with_foreign_types_are_refused():

@@ -1,0 +1,149 @@
+"""
+### ModelOps manual promotion, rollback and retirement (with a human approval)
+
+**Trigger with parameters**: `dataset`, `action` (`promote` | `rollback` | `retire`), `version`
+(empty for a rollback: the previous champion is found in the alias history), `reason` (required),
+`override` + `override_reason` (promote a version whose gates failed, saying why).
+
+1. `check` plans the request and refuses what may not happen (a failed-gates version without an
+   override, a rollback with no previous champion, retiring the serving champion).
+2. `approve_promotion` waits for a human in **Browse → Required Actions** (or the task's
+   *Required Action* tab): the subject and body say what would change and show the gate evidence;
+   the approver may leave a comment. Approve carries it out; Reject, or no answer within
+   `promotion.approval_timeout_hours`, leaves the registry untouched.
+3. `apply` moves `champion` (or retires the version) and writes who approved, when and why to the
+   `alias_history` table and to the version's tags; a new champion is announced on the asset
+   `x-modelops://registry/champion`.
+4. `finish` records the decision (approved, refused or timed out) in `promotion_decisions` and
+   prints which version serves now.
+
+Only this DAG and the training DAG may move `champion` (the registry module refuses other actors).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+from modelops_approval import ANSWER_KEY, approval_task
+
+from modelops.config import load_settings
+from modelops.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, PROMOTION_DAG_ID
+
+CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
+_SETTINGS = load_settings()  # one small YAML read: datasets for the dropdown, approval settings
+_PROMOTION = _SETTINGS.promotion
+
+default_args = {
+    "owner": "modelops",
+    "retries": 1,
+    "retry_delay": timedelta(seconds=20),
+    "execution_timeout": timedelta(minutes=10),
+}
+
+
+@dag(
+    dag_id=PROMOTION_DAG_ID,
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["modelops", "promotion"],
+    default_args=default_args,
+    params={
+        "dataset": Param(
+            _SETTINGS.default_dataset,
+            type="string",
+            enum=sorted(_SETTINGS.datasets),
+            description="Dataset whose model is promoted, rolled back or retired.",
+        ),
+        "action": Param("promote", type="string", enum=["promote", "rollback", "retire"], description="What to do."),
+        "version": Param(
+            None,
+            type=["null", "string"],
+            description="Model version (promote/retire). Empty for rollback: the previous champion.",
+        ),
+        "reason": Param(type="string", minLength=3, description="Why (required; recorded with the change)."),
+        "override": Param(False, type="boolean", description="Promote even though the version failed its gates."),
+        "override_reason": Param(
+            None, type=["null", "string"], description="Required with override: why the gates may be ignored."
+        ),
+    },
+)
+def modelops_promotion():
+    @task(retries=0)
+    def check() -> dict:
+        """Plan the request: what changes, the gate evidence; refuse what may not happen."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from modelops.promotion import PromotionError, plan_promotion
+
+        params = get_current_context()["params"]
+        spec = _SETTINGS.dataset(params["dataset"])
+        try:
+            plan = plan_promotion(
+                spec.model_name,
+                params["action"],
+                params["version"],
+                params["reason"],
+                bool(params["override"]),
+                params["override_reason"],
+            )
+        except PromotionError as exc:  # a refused request: retrying cannot help
+            raise AirflowFailException(str(exc)) from exc
+        print(plan.describe())
+        return plan.to_dict()
+
+    approval = approval_task(
+        APPROVAL_TASK_ID,
+        "{{ ti.xcom_pull(task_ids='check')['action'] | capitalize }} "
+        "{{ ti.xcom_pull(task_ids='check')['model_name'] }} v{{ ti.xcom_pull(task_ids='check')['version'] }}?",
+        (
+            "{% set p = ti.xcom_pull(task_ids='check') %}"
+            "**{{ p['action'] | capitalize }} {{ p['model_name'] }}**: champion now "
+            "{{ 'v' ~ p['current_champion'] if p['current_champion'] else 'none' }}, "
+            "{{ 'retires' if p['action'] == 'retire' else 'becomes' }} v{{ p['version'] }}.\n\n"
+            "Requested by {{ dag_run.triggering_user_name or 'unknown' }}: {{ p['reason'] }}\n\n"
+            "{% if p['override'] %}**OVERRIDE of failed gates**: {{ p['override_reason'] }}\n\n{% endif %}"
+            "Gate evidence:\n\n{% for g in p['gates'] %}- {{ g }}\n{% else %}- none on record\n{% endfor %}\n"
+            "Approve carries it out now; Reject (or no answer in time) changes nothing."
+        ),
+        _PROMOTION,
+    )
+
+    @task(outlets=[CHAMPION_PROMOTED])
+    def apply(plan: dict) -> dict:
+        """Approved: move `champion` (or retire) with who approved, when and why on record."""
+        from modelops.promotion import PromotionPlan, apply_promotion, read_approval
+
+        context = get_current_context()
+        answer = read_approval(context["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
+        outcome = apply_promotion(PromotionPlan.from_dict(plan), answer, context["run_id"])
+        if outcome["alias_changed"]:
+            context["outlet_events"][CHAMPION_PROMOTED].extra = {
+                "model_name": outcome["model_name"],
+                "version": outcome["version"],
+            }
+        return outcome
+
+    @task(trigger_rule="none_failed")
+    def finish(plan: dict) -> str:
+        """Record a refusal (apply was skipped) and print which version serves now."""
+        from modelops.promotion import PromotionPlan, read_approval, record_refusal, render_outcome
+
+        context = get_current_context()
+        ti = context["ti"]
+        outcome = ti.xcom_pull(task_ids="apply")
+        if outcome is None:
+            answer = read_approval(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
+            outcome = record_refusal(PromotionPlan.from_dict(plan), answer, context["run_id"])
+        text = render_outcome(outcome)
+        print(text)
+        return text
+
+    plan = check()
+    plan >> approval >> apply(plan) >> finish(plan)
+
+
+modelops_promotion()

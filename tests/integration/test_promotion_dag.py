@@ -1,0 +1,209 @@
+"""The promotion DAG end to end with a real human-in-the-loop answer.
+
+`dag.test()` runs the DAG in this process and parks `approve_promotion` in Airflow's
+AWAITING_INPUT state; a thread answers it the way the UI's Required Actions page does: a PATCH to
+the api-server's HITL endpoint (Airflow's own FastAPI app, in process, on the same metadata DB) with
+a JWT issued by Airflow's auth manager for a named user. Nothing of the operator is patched.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from modelops import history, registry
+from modelops.handoffs import APPROVAL_TASK_ID, PROMOTION_DAG_ID, TRAINING_DAG_ID
+
+pytestmark = pytest.mark.integration
+TRAINING = registry.dag_actor(TRAINING_DAG_ID, "tests")
+
+
+@pytest.fixture(scope="module")
+def api(airflow_db):
+    """Airflow's REST API app (the one behind the UI), answering in this process."""
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "alice:admin,bob:admin,victor:viewer")
+    with TestClient(create_app(apps="core")) as client:
+        yield client
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def promotion_dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from modelops.config import REPO_ROOT
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert bag.import_errors == {}
+    return bag.get_dag(PROMOTION_DAG_ID)
+
+
+@pytest.fixture
+def model(workspace, settings) -> str:
+    """Three registered versions: v1 and v2 passed their gates, v3 failed them; v1 is champion."""
+    from modelops.training import train_candidate
+
+    spec = settings.dataset("anes96_vote")
+    frame = pd.read_csv(spec.resolve_path(spec.source["path"]))
+    training = {**settings.training, "search": {"n_configs": 1, "min_rows": 200, "max_rows": 400, "factor": 2}}
+    fitted = train_candidate(
+        "logistic_regression", spec, frame.iloc[:600], frame.iloc[600:800], training, {}, "roc_auc"
+    )
+    lineage = {"airflow.run_id": "p", "airflow.dag_id": "test", "modelops.primary_metric": "roc_auc"}
+    parent = registry.start_parent_run(spec, lineage)
+    logged = registry.log_candidate(fitted, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)
+    for verdict in ("promote", "promote", "keep_champion"):
+        run = registry.client().create_run(registry.training_experiment(spec)).info.run_id
+        registry.register_version(spec.model_name, logged["model_uri"], run, {"modelops.verdict": verdict}, "")
+    registry.set_alias(spec.model_name, registry.CHAMPION, "1", TRAINING, "first model", None)
+    return spec.model_name
+
+
+def _token(user: str, role: str = "admin") -> dict[str, str]:
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return {
+        "Authorization": f"Bearer {get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=user, role=role))}"
+    }
+
+
+class Responder(threading.Thread):
+    """Waits for the parked approval of the promotion DAG, then answers it through the REST API."""
+
+    def __init__(self, api, user: str, option: str, comment: str, intruder: str | None = None):
+        super().__init__(daemon=True)
+        self.api, self.user, self.option, self.comment, self.intruder = api, user, option, comment, intruder
+        self.seen: dict = {}
+
+    def run(self) -> None:
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            with create_session() as session:
+                run_id = session.scalar(
+                    select(TaskInstance.run_id).where(
+                        TaskInstance.dag_id == PROMOTION_DAG_ID,
+                        TaskInstance.task_id == APPROVAL_TASK_ID,
+                        TaskInstance.state == "awaiting_input",
+                    )
+                )
+            if run_id:
+                break
+            time.sleep(0.5)
+        else:
+            self.seen["error"] = "the approval never waited for input"
+            return
+        url = f"/api/v2/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}/-1/hitlDetails"
+        self.seen["request"] = self.api.get(url, headers=_token(self.user)).json()
+        answer = {"chosen_options": [self.option], "params_input": {"comment": self.comment}}
+        if self.intruder:  # a viewer may look but not answer
+            self.seen["intruder_status"] = self.api.patch(
+                url, json=answer, headers=_token(self.intruder, "viewer")
+            ).status_code
+        response = self.api.patch(url, json=answer, headers=_token(self.user))
+        self.seen["status"], self.seen["answer"] = response.status_code, response.json()
+
+
+def _conf(**given) -> dict:
+    """Every param given (in-process dag.test runs can carry a previous run's values over)."""
+    base = {"dataset": "anes96_vote", "version": None, "override": False, "override_reason": None}
+    return {**base, **given}
+
+
+def _run(dag, api, conf: dict, *answer, **kwargs):
+    responder = Responder(api, *answer, **kwargs)
+    responder.start()
+    run = dag.test(run_conf=_conf(**conf))
+    responder.join(10)
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    return run, states, responder.seen
+
+
+def _champion(name: str) -> str:
+    return str(registry.version_by_alias(name, registry.CHAMPION).version)
+
+
+def test_override_promotion_approved_then_rollback(promotion_dag, api, model):
+    conf = {
+        "action": "promote",
+        "version": "3",
+        "reason": "needed for the primary",
+        "override": True,
+        "override_reason": "slice gate flagged a 40-row group",
+    }
+    run, states, seen = _run(promotion_dag, api, conf, "alice", "Approve", "checked the slice by hand")
+    assert run.state == "success", (states, seen)
+    assert seen["status"] == 200, seen
+    request = seen["request"]
+    assert request["subject"] == f"Promote {model} v3?"
+    assert "champion now v1, becomes v3" in request["body"] and "OVERRIDE of failed gates" in request["body"]
+    assert "verdict: keep_champion" in request["body"]
+    assert states == {"check": "success", APPROVAL_TASK_ID: "success", "apply": "success", "finish": "success"}
+    assert _champion(model) == "3"
+    last = registry.alias_history(model)[-1]
+    assert (last["version"], last["previous_version"], last["approver"], last["action"]) == (
+        "3",
+        "1",
+        "alice",
+        "promote",
+    )
+    assert last["run_id"] == run.run_id and last["approved_at"] is not None
+    assert "gates overridden: slice gate flagged a 40-row group" in last["reason"]
+    assert "approver: checked the slice by hand" in last["reason"]
+    tags = registry.model_version(model, "3").tags
+    assert tags["champion_approved_by"] == "alice" and tags["modelops.gates_overridden"]
+
+    run, states, seen = _run(
+        promotion_dag, api, {"action": "rollback", "reason": "v3 misbehaves"}, "bob", "Approve", ""
+    )
+    assert run.state == "success", (states, seen)
+    assert "champion now v3, becomes v1" in seen["request"]["body"]
+    assert _champion(model) == "1"
+    rows = registry.alias_history(model)
+    assert [(r["version"], r["approver"], r["action"]) for r in rows[-2:]] == [
+        ("3", "alice", "promote"),
+        ("1", "bob", "rollback"),
+    ]
+    # which version served when: the history answers for every instant
+    assert registry.served_on(model, rows[-2]["changed_at"]) == "3"
+    assert registry.served_on(model, rows[-1]["changed_at"]) == "1"
+    decisions = history.read_promotion_decisions(model)
+    assert [(d["action"], d["decision"], d["approver"]) for d in decisions] == [
+        ("promote", "approved", "alice"),
+        ("rollback", "approved", "bob"),
+    ]
+
+
+def test_failed_gates_are_refused_and_a_rejected_promotion_moves_nothing(promotion_dag, api, model):
+    run = promotion_dag.test(run_conf=_conf(action="promote", version="3", reason="try"))
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "failed" and states["check"] == "failed", states
+    assert states[APPROVAL_TASK_ID] == "upstream_failed"  # nobody is even asked
+
+    conf = {"action": "promote", "version": "2", "reason": "better on the 2024 cycle"}
+    run, states, seen = _run(promotion_dag, api, conf, "bob", "Reject", "wait for the audit", intruder="victor")
+    assert seen["intruder_status"] == 403, seen  # a viewer cannot answer
+    assert seen["status"] == 200 and seen["answer"]["responded_by"]["name"] == "bob", seen
+    assert run.state == "success", states
+    assert states == {"check": "success", APPROVAL_TASK_ID: "success", "apply": "skipped", "finish": "success"}
+    assert _champion(model) == "1"
+    assert [r["version"] for r in registry.alias_history(model)] == ["1"]
+    assert "champion_approved_by" not in registry.model_version(model, "2").tags
+    (decision,) = history.read_promotion_decisions(model)
+    assert (decision["decision"], decision["approver"], decision["comment"], decision["run_id"]) == (
+        "refused",
+        "bob",
+        "wait for the audit",
+        run.run_id,
+    )
