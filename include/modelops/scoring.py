@@ -240,6 +240,15 @@ def plan_scoring(
     if served is None:
         raise ScoringError(f"no version of {spec.model_name} holds the alias {alias!r}: nothing to score with")
     version = str(served.version)
+    scored_at = datetime.now(UTC)
+    if alias == registry.CHAMPION:  # "which model served on date D" has one answer: the alias history
+        on_record = registry.served_on(spec.model_name, scored_at)
+        if on_record != version:
+            raise ScoringError(
+                f"{spec.model_name}: MLflow's champion alias points at v{version} but the alias history says "
+                f"v{on_record} serves; the alias was moved outside the training/promotion DAGs. Move it back "
+                "through the promotion DAG so the record and the registry agree, then score again"
+            )
     baseline = registry.load_baseline(spec.model_name, version, served.run_id)
     notes: list[str] = []
     challenger_version = challenger_run = None
@@ -266,7 +275,7 @@ def plan_scoring(
         baseline=baseline,
         checks=compile_checks(spec),
         options=options,
-        scored_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        scored_at=scored_at.isoformat(timespec="microseconds"),
         config_digest=settings.digest,
         challenger_version=challenger_version,
         challenger_run_id=challenger_run,
@@ -1055,6 +1064,8 @@ def commit_scoring(
         "groups": len(ordered),
         "parts": [{"file": f"predictions/{f.name}", "rows": p["rows_in"]} for f, p in zip(files, ordered, strict=True)],
         "agreement": agreement,
+        # one answer to "which model served on date D", from the alias history (see registry.served_on)
+        "serving": registry.describe_serving(plan.model_name, datetime.fromisoformat(plan.scored_at), plan.alias),
     }
     with catalog.atomic_dir(final) as staging:
         (staging / "predictions").mkdir()
@@ -1094,10 +1105,13 @@ def commit_scoring(
         "report": str(html_final),
         "mlflow_run_id": run_id,
         "rows": rows_in,
+        "rows_fallback": int(sources.get("fallback", 0)),
         "sources": sources,
         "fallback_reasons": manifest["fallback_reasons"],
         "alerts": alerts,
+        "model_name": plan.model_name,
         "model_version": plan.version,
+        "serving": manifest["serving"],
         "challenger_version": plan.challenger_version,
         "agreement": {k: v for k, v in (agreement or {}).items() if k not in ("slices", "decile_transition")},
         "output_table": table,
