@@ -160,7 +160,8 @@ def measure(family: str, challenger: str | None, path: str, groups: int | None) 
     versions = json.loads((HOME / "models.json").read_text())
     settings = load_settings()
     spec = settings.dataset(DATASET)
-    registry.set_alias(spec.model_name, registry.CHAMPION, versions[family], "bench", "bench", None)
+    # its own alias per family: the champion alias is guarded (only the training/promotion DAGs move it)
+    registry.set_alias(spec.model_name, f"bench_{family}", versions[family], "bench", "bench", None)
     if challenger:
         registry.set_alias(spec.model_name, registry.CHALLENGER, versions[challenger], "bench", "bench", None)
     else:
@@ -168,7 +169,7 @@ def measure(family: str, challenger: str | None, path: str, groups: int | None) 
         if current is not None:
             registry.client().delete_registered_model_alias(spec.model_name, registry.CHALLENGER)
     started = time.perf_counter()
-    plan = scoring.plan_scoring(spec, settings, path, snapshot="bench", groups=groups)
+    plan = scoring.plan_scoring(spec, settings, path, snapshot="bench", alias=f"bench_{family}", groups=groups)
     planned = time.perf_counter()
     parts = [scoring.score_group(plan, i) for i in range(len(plan.groups))]
     scored = time.perf_counter()
