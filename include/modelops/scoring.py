@@ -426,11 +426,21 @@ class _Reasons:
             reasons[hit] = self.code(reason)
 
 
+def _factorize(series: pd.Series) -> tuple[np.ndarray, Any]:
+    """(codes per row, -1 = missing; the distinct values): a categorical's own codes, else pd.factorize.
+
+    A categorical may declare values no row holds; callers only gather per-value results by code.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return np.asarray(series.cat.codes, dtype=np.intp), series.cat.categories
+    return pd.factorize(series)
+
+
 def _blank(series: pd.Series) -> np.ndarray:
     """Missing, or text that is empty once spaces are stripped."""
     missing = series.isna().to_numpy(dtype=bool, copy=True)
     if not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        codes, uniques = pd.factorize(series)  # strip only the distinct values
+        codes, uniques = _factorize(series)  # strip only the distinct values
         blank_unique = np.array([isinstance(u, str) and not u.strip() for u in uniques] + [False], dtype=bool)
         missing |= blank_unique[codes]
     return missing
@@ -443,7 +453,7 @@ def _as_numbers(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_numeric_dtype(series):
         return series.astype("float64"), np.zeros(len(series), dtype=bool)
     blank = _blank(series)
-    codes, uniques = pd.factorize(series)
+    codes, uniques = _factorize(series)
     parsed_unique = pd.to_numeric(pd.Series(uniques, dtype=object).str.strip(), errors="coerce").to_numpy(
         dtype="float64", na_value=np.nan
     )
@@ -461,7 +471,7 @@ def _labels_of_uniques(series: pd.Series) -> tuple[np.ndarray, np.ndarray, Any]:
     """(codes per row (-1 = missing), label per distinct value, the distinct values); 1, 1.0 and "1" share a label."""
     from modelops.drift import category_label
 
-    codes, uniques = pd.factorize(series)
+    codes, uniques = _factorize(series)
     labels = np.array([category_label(u) for u in uniques], dtype=object)
     return codes, labels, uniques
 
@@ -731,6 +741,7 @@ class _Compiled:
     encoder: Any
     widths: list[int]
     estimator: Any
+    encoded: dict[tuple, np.ndarray] = field(default_factory=dict)  # the encoder's output per set of distinct values
 
     def matrix(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:
         """The model's input matrix, column-major (each feature written contiguously)."""
@@ -758,7 +769,7 @@ class _Compiled:
     def _one_hot(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]], Z: np.ndarray, start: int) -> None:
         coded = []
         for c in self.categorical:
-            codes, uniques = factors[c] if c in factors else pd.factorize(X[c])
+            codes, uniques = factors[c] if c in factors else _factorize(X[c])
             values = pd.Series(uniques).reindex(range(len(uniques) + 1))  # the last one: the column's missing value
             coded.append((np.where(codes < 0, len(uniques), codes), values))
         height = max(len(v) for _, v in coded)
@@ -768,7 +779,12 @@ class _Compiled:
                 for c, (_, v) in zip(self.categorical, coded, strict=True)
             }
         )
-        encoded = np.asarray(self.encoder.transform(small), dtype="float64")
+        key = tuple((c, tuple(map(repr, small[c]))) for c in self.categorical)
+        encoded = self.encoded.get(key)
+        if encoded is None:  # chunks of one file mostly hold the same distinct values: encode them once
+            encoded = np.asarray(self.encoder.transform(small), dtype="float64")
+            if len(self.encoded) < 64:
+                self.encoded[key] = encoded
         if encoded.shape[1] != sum(self.widths):
             raise ValueError(f"the encoder gave {encoded.shape[1]} columns, expected {sum(self.widths)}")
         offset = 0
