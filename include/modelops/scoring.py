@@ -1108,6 +1108,10 @@ def _prefetch(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             put(end)
         except BaseException as exc:  # handed to the consumer, raised there
             put(_Failed(exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:  # a consumer that stopped early: the source's own clean-up runs (SQL engine)
+                close()
 
     reader = threading.Thread(target=read, name="scoring-reader", daemon=True)
     reader.start()
