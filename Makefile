@@ -56,4 +56,7 @@ clean:  ## remove everything generated (keeps the virtualenv)
 bench-drift: $(STAMP)  ## drift check at 1M rows x 20 columns vs Evidently (own venv)
 	@$(ENV) $(PY) benchmarks/bench_drift.py
 
-.PHONY: help setup run train up down test lint bench-parse bench-training bench-drift clean
+bench-scoring: $(STAMP)  ## batch scoring of 10M voters per family, shadow, 8 partitions: rows/s and peak RSS
+	@$(PY) benchmarks/bench_scoring.py  # its own workspace under .local/bench_scoring (not scripts/env.sh's)
+
+.PHONY: help setup run train up down test lint bench-parse bench-training bench-drift bench-scoring clean

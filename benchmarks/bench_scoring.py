@@ -23,6 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 HOME = REPO / ".local" / "bench_scoring"
 os.environ.setdefault("MODELOPS_HOME", str(HOME / "workspace"))
+# the shared venv sets PYTHONDONTWRITEBYTECODE: without a cache folder every child compiles sklearn from source
+os.environ.setdefault("PYTHONPYCACHEPREFIX", str(REPO / ".local" / "pycache"))
 os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{HOME / 'workspace' / 'mlflow' / 'mlflow.db'}")
 sys.path.insert(0, str(REPO / "include"))
 
@@ -152,48 +154,98 @@ def train_families(families: list[str]) -> dict[str, str]:
     return known
 
 
-def measure(family: str, challenger: str | None, path: str, groups: int | None) -> dict:
-    """(child process) Point the aliases, score the file, report time and peak memory."""
+def load_average() -> float:
+    """The 1-minute load average (other work sharing the cores)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def score_groups(plan: dict, indices: list[int]) -> tuple[list[dict], float, float]:
+    """(worker process) Score some groups of a plan: (their results, seconds to load the model, peak RSS)."""
+    from modelops import scoring
+
+    started = time.perf_counter()
+    scoring._load_model(scoring.ScoringPlan.from_dict(plan), plan["version"], plan["run_id"])  # one-off imports
+    loaded = time.perf_counter() - started
+    return [scoring.score_group(plan, i) for i in indices], loaded, peak_rss_mb()
+
+
+def measure(family: str, challenger: str | None, path: str, groups: int | None, workers: int = 1) -> dict:
+    """(child process) Point the aliases, score the file, report times and peak memory.
+
+    The one-off cost (imports of mlflow/sklearn/skops, first model load) is timed apart, so the
+    figure is given with and without it; the parent also times the whole child process.
+    """
+    started = time.perf_counter()
     from modelops import registry, scoring
     from modelops.config import load_settings
 
     versions = json.loads((HOME / "models.json").read_text())
     settings = load_settings()
     spec = settings.dataset(DATASET)
-    registry.set_alias(spec.model_name, registry.CHAMPION, versions[family], "bench", "bench", None)
+    alias = f"bench_{family}"  # not `champion`: only the training/promotion DAGs may move that alias
+    registry.set_alias(spec.model_name, alias, versions[family], "bench", "bench", None)
     if challenger:
         registry.set_alias(spec.model_name, registry.CHALLENGER, versions[challenger], "bench", "bench", None)
     else:
         current = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
         if current is not None:
             registry.client().delete_registered_model_alias(spec.model_name, registry.CHALLENGER)
-    started = time.perf_counter()
-    plan = scoring.plan_scoring(spec, settings, path, snapshot="bench", groups=groups)
-    planned = time.perf_counter()
-    parts = [scoring.score_group(plan, i) for i in range(len(plan.groups))]
+    imported = time.perf_counter()
+    plan = scoring.plan_scoring(spec, settings, path, snapshot="bench", alias=alias, groups=groups)
+    for version, run_id in ((plan.version, plan.run_id), (plan.challenger_version, plan.challenger_run_id)):
+        if version is not None and workers == 1:
+            scoring._load_model(plan, version, run_id)  # the one-off import + load, timed apart
+    loaded = time.perf_counter()
+    worker_load = 0.0
+    worker_rss: list[float] = []
+    if workers == 1:
+        parts = [scoring.score_group(plan, i) for i in range(len(plan.groups))]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # one native thread per process: the processes share the cores
+        os.environ["MODELOPS_SCORING_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+        share = [list(range(len(plan.groups)))[w::workers] for w in range(workers)]
+        context = multiprocessing.get_context("spawn")  # each worker pays its own imports, as an Airflow task does
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            done = list(pool.map(score_groups, [plan.to_dict()] * workers, share))
+        parts = [p for results, _, _ in done for p in results]
+        worker_load = max(w for _, w, _ in done)
+        worker_rss = [r for _, _, r in done]
     scored = time.perf_counter()
     result = scoring.commit_scoring(plan, parts)
-    done = time.perf_counter()
+    done_at = time.perf_counter()
     return {
         "rows": result["rows"],
         "groups": len(plan.groups),
+        "workers": workers,
         "shadow": bool(plan.shadow),
-        "plan_s": planned - started,
-        "score_s": scored - planned,
-        "commit_s": done - scored,
-        "total_s": done - started,
+        "import_s": imported - started,
+        "plan_s": loaded - imported,  # plan + first model load(s) when in this process
+        "worker_load_s": worker_load,
+        "score_s": scored - loaded,
+        "commit_s": done_at - scored,
+        "steady_s": done_at - loaded - worker_load,  # plan excluded too: scoring + commit
         "peak_rss_mb": peak_rss_mb(),
+        "worker_rss_mb": worker_rss,
         "sources": result["sources"],
+        "fast_path": json.loads(Path(result["manifest"]).read_text())["fast_path"],
     }
 
 
-def child(family: str, challenger: str | None, path: Path, groups: int | None) -> dict:
+def child(family: str, challenger: str | None, path: Path, groups: int | None, workers: int = 1) -> dict:
     cmd = [sys.executable, __file__, "--measure", family, str(path), "--challenger", challenger or "", "--groups"]
-    cmd.append(str(groups or 0))
+    cmd += [str(groups or 0), "--workers", str(workers)]
+    load_before = load_average()
+    started = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
     if out.returncode != 0:
         raise SystemExit(f"measurement failed: {' '.join(cmd)}\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result.update(wall_s=wall, load_before=load_before, load_after=load_average())
+    return result
 
 
 def main() -> None:
@@ -204,11 +256,12 @@ def main() -> None:
     parser.add_argument("--measure", nargs=2, metavar=("FAMILY", "PATH"))
     parser.add_argument("--challenger", default="")
     parser.add_argument("--groups", type=int, default=0)
-    parser.add_argument("--only", choices=["small", "full", "shadow", "parts"], nargs="*", default=None)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--only", choices=["small", "full", "shadow", "parts", "parts2"], nargs="*", default=None)
     args = parser.parse_args()
     if args.measure:
         family, path = args.measure
-        print(json.dumps(measure(family, args.challenger or None, path, args.groups or None)))
+        print(json.dumps(measure(family, args.challenger or None, path, args.groups or None, args.workers)))
         return
     from modelops.config import CANDIDATE_FAMILIES, load_settings
 
@@ -222,26 +275,41 @@ def main() -> None:
     first_rows(full, args.small_rows, small)
     print("training one small model per family (cached)", file=sys.stderr)
     train_families(list(CANDIDATE_FAMILIES))
-    only = set(args.only or ["small", "full", "shadow", "parts"])
-    print("| family | input | shadow | groups | rows | total s | score s | rows/s (total) | peak RSS |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    only = set(args.only or ["small", "full", "shadow", "parts", "parts2"])
+    print(f"nproc {os.cpu_count()}, load average before: {load_average():.2f}")
+    print(
+        "| family | input | shadow | groups x processes | rows | wall s (process) | one-off s (imports + load) "
+        "| steady s | rows/s incl. load | rows/s excl. load | peak RSS | load avg (before/after) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for family in families:
         other = next(f for f in CANDIDATE_FAMILIES if f != family)
         runs = []
         if "small" in only:
-            runs.append(("1M file", None, small, None))
+            runs.append(("1M file", None, small, None, 1))
         if "full" in only:
-            runs.append(("10M file", None, full, None))
+            runs.append(("10M file", None, full, None, 1))
         if "shadow" in only:
-            runs.append(("10M file", other, full, None))
+            runs.append(("10M file", other, full, None, 1))
         if "parts" in only:
-            runs.append(("8 partitions", None, parts, 8))
-        for label, challenger, path, groups in runs:
-            r = child(family, challenger, path, groups)
+            runs.append(("8 partitions", None, parts, 8, 1))
+        if "parts2" in only:
+            runs.append(("8 partitions", None, parts, 8, 2))
+        for label, challenger, path, groups, workers in runs:
+            r = child(family, challenger, path, groups, workers)
             shadow = f"yes ({other})" if r["shadow"] else "no"
+            one_off = r["wall_s"] - r["steady_s"]
+            rss = (
+                f"{r['peak_rss_mb']:,.0f} MiB"
+                if workers == 1
+                else f"{max(r['worker_rss_mb']):,.0f} MiB per worker ({sum(r['worker_rss_mb']):,.0f} MiB both)"
+            )
+            fast = all(v["fast"] for v in r["fast_path"].values())
             print(
-                f"| {family} | {label} | {shadow} | {r['groups']} | {r['rows']:,} | {r['total_s']:.1f} | "
-                f"{r['score_s']:.1f} | **{r['rows'] / r['total_s']:,.0f}** | **{r['peak_rss_mb']:,.0f} MiB** |",
+                f"| {family} | {label} | {shadow} | {r['groups']} x {workers} | {r['rows']:,} | {r['wall_s']:.1f} | "
+                f"{one_off:.1f} | {r['steady_s']:.1f} | {r['rows'] / r['wall_s']:,.0f} | "
+                f"**{r['rows'] / r['steady_s']:,.0f}** | **{rss}** | {r['load_before']:.1f}/{r['load_after']:.1f}"
+                f"{'' if fast else ' (plain path!)'} |",
                 flush=True,
             )
 

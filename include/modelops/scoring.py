@@ -22,6 +22,7 @@ the model's own imputation handles the missing values the spec allows.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -325,10 +326,44 @@ def iter_chunks(plan: ScoringPlan, group_index: int) -> Iterator[pd.DataFrame]:
             continue
         import pyarrow.parquet as pq
 
-        handle = pq.ParquetFile(path)
-        present = [c for c in wanted if c in handle.schema_arrow.names]
+        schema = pq.ParquetFile(path).schema_arrow
+        present = [c for c in wanted if c in schema.names]
+        coded = _dictionary_columns(plan.checks, schema, present)
+        handle = pq.ParquetFile(path, read_dictionary=coded)
         for batch in handle.iter_batches(batch_size=chunk_rows, columns=present, use_threads=True):
-            yield batch.to_pandas()
+            yield _batch_frame(batch, coded)
+
+
+def _dictionary_columns(checks: dict[str, Any], schema: Any, present: list[str]) -> list[str]:
+    """Text columns read as Arrow dictionaries: the categorical features and the slice columns (few values)."""
+    import pyarrow as pa
+
+    few_values = [*checks["categorical"], *checks["protected"], checks.get("geography")]
+    keys = {checks["id_column"], checks.get("canary_key")}
+    return [
+        c
+        for c in present
+        if c in few_values
+        and c not in keys
+        and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))
+    ]
+
+
+def _batch_frame(batch: Any, coded: list[str]) -> pd.DataFrame:
+    """A record batch as a DataFrame; dictionary columns become pandas categoricals (codes, no text per row)."""
+    import pyarrow.compute as pc
+
+    plain = [c for c in batch.schema.names if c not in coded]
+    frame = batch.select(plain).to_pandas() if plain else pd.DataFrame(index=pd.RangeIndex(batch.num_rows))
+    for column in coded:
+        array = batch.column(column)
+        try:
+            codes = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False)
+            values = pd.Categorical.from_codes(codes, categories=pd.Index(array.dictionary.to_pylist(), dtype=object))
+        except (ValueError, AttributeError):  # a dictionary with repeats or nulls: decode it
+            values = array.dictionary_decode().to_pandas() if hasattr(array, "dictionary_decode") else array.to_pandas()
+        frame[column] = values
+    return frame[list(batch.schema.names)]
 
 
 def _csv_chunks(path: Path, chunk_rows: int, wanted: list[str], checks: dict[str, Any]) -> Iterator[pd.DataFrame]:
@@ -400,11 +435,21 @@ class _Reasons:
             reasons[hit] = self.code(reason)
 
 
+def _factorize(series: pd.Series) -> tuple[np.ndarray, Any]:
+    """(codes per row, -1 = missing; the distinct values): a categorical's own codes, else pd.factorize.
+
+    A categorical may declare values no row holds; callers only gather per-value results by code.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return np.asarray(series.cat.codes, dtype=np.intp), series.cat.categories
+    return pd.factorize(series)
+
+
 def _blank(series: pd.Series) -> np.ndarray:
     """Missing, or text that is empty once spaces are stripped."""
     missing = series.isna().to_numpy(dtype=bool, copy=True)
     if not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        codes, uniques = pd.factorize(series)  # strip only the distinct values
+        codes, uniques = _factorize(series)  # strip only the distinct values
         blank_unique = np.array([isinstance(u, str) and not u.strip() for u in uniques] + [False], dtype=bool)
         missing |= blank_unique[codes]
     return missing
@@ -417,7 +462,7 @@ def _as_numbers(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_numeric_dtype(series):
         return series.astype("float64"), np.zeros(len(series), dtype=bool)
     blank = _blank(series)
-    codes, uniques = pd.factorize(series)
+    codes, uniques = _factorize(series)
     parsed_unique = pd.to_numeric(pd.Series(uniques, dtype=object).str.strip(), errors="coerce").to_numpy(
         dtype="float64", na_value=np.nan
     )
@@ -431,13 +476,13 @@ def _label_set(values: list[Any]) -> set[str]:
     return {category_label(v) for v in values}
 
 
-def _labels_of_uniques(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(codes per row, label per distinct value) by value: 1, 1.0 and "1" are one code."""
+def _labels_of_uniques(series: pd.Series) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(codes per row (-1 = missing), label per distinct value, the distinct values); 1, 1.0 and "1" share a label."""
     from modelops.drift import category_label
 
-    codes, uniques = pd.factorize(series)
+    codes, uniques = _factorize(series)
     labels = np.array([category_label(u) for u in uniques], dtype=object)
-    return codes, labels
+    return codes, labels, uniques
 
 
 @dataclass
@@ -448,7 +493,11 @@ class _Model:
     known: dict[str, set[str]]
     numeric_codes: set[str]  # categorical columns the model learned as numbers
     score_profile: dict[str, Any] | None
-    fast: bool | None = None  # the one-hot by distinct values agrees with the pipeline (None: not yet checked)
+    version: str = ""
+    compiled: _Compiled | None = None
+    fast: bool | None = None  # the compiled path agrees with the pipeline (None: not yet checked)
+    max_diff: float | None = None  # its largest difference on the first chunk
+    note: str | None = None  # why the plain path is used
 
 
 def _load_model(plan: ScoringPlan, version: str, run_id: str) -> _Model:
@@ -469,7 +518,14 @@ def _load_model(plan: ScoringPlan, version: str, run_id: str) -> _Model:
         profile = registry.load_profile(run_id)["score"]
     except Exception:
         profile = None
-    return _Model(pipeline=pipeline, known=known, numeric_codes=numeric_codes, score_profile=profile)
+    return _Model(
+        pipeline=pipeline,
+        known=known,
+        numeric_codes=numeric_codes,
+        score_profile=profile,
+        version=version,
+        compiled=_compile(pipeline, plan.checks),
+    )
 
 
 def _missing_scalar(value: Any) -> bool:
@@ -480,9 +536,16 @@ def _missing_scalar(value: Any) -> bool:
 
 
 def check_chunk(
-    frame: pd.DataFrame, plan: ScoringPlan, model: _Model | None, reasons: _Reasons
+    frame: pd.DataFrame,
+    plan: ScoringPlan,
+    model: _Model | None,
+    reasons: _Reasons,
+    factors: dict[str, tuple[np.ndarray, Any]] | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     """(the model's input frame, a reason code per row (0 = passes), chunk-level alerts).
+
+    `factors`, when given, receives each categorical column's (codes, distinct values) of the frame
+    handed to the model, so the fast path encodes the distinct values without factorizing again.
 
     Never fills a missing value: a missing required value is a reason; an allowed one stays missing
     for the model's own imputation. Text in a numeric column is read by value ("3" is 3) or, when
@@ -532,7 +595,9 @@ def check_chunk(
             series = series.where(~blank)  # blank text is a missing value, as validation reads it
         if column in required:
             reasons.mark(codes, blank, f"missing:{column}")
-        row_codes, labels = _labels_of_uniques(series)
+        row_codes, labels, uniques = _labels_of_uniques(series)
+        if factors is not None:
+            factors[column] = (row_codes, uniques)
         if column in checks["categories"]:
             allowed = _label_set(checks["categories"][column])
             bad = np.array([label not in allowed for label in labels] + [False], dtype=bool)
@@ -662,60 +727,219 @@ def _try_load(plan: ScoringPlan, version: str, run_id: str, alerts: list[str], w
         return None
 
 
-def _one_hot_by_uniques(encoder: Any, X: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """The encoder's output, computed on each column's distinct values and gathered per row.
+FAST_TOLERANCE = 1e-9  # largest |fast - pipeline| probability accepted on the first chunk
+_VERIFY_ROWS = 20_000  # rows of the first chunk scored both ways
 
-    A chunk holds a handful of distinct codes per column, so encoding those (with the encoder
-    itself, so unknown/infrequent/missing handling is exactly sklearn's) and indexing by each
-    row's code costs a gather instead of a per-row Python lookup over text.
+
+@dataclass
+class _Compiled:
+    """The fitted preprocessing as numpy, fed straight to the pipeline's final estimator.
+
+    Numbers: the imputer's fill values, its was-missing indicators and the scaler's mean and scale
+    (the same float64 operations sklearn applies). Categories: the encoder itself run on each
+    column's distinct values, gathered per row by code. Only trusted once it matches the
+    pipeline's own predict_proba on the first chunk (`_verify_fast`).
     """
-    factorized = [pd.factorize(X[c], use_na_sentinel=False) for c in columns]
-    height = max(1, *(len(u) for _, u in factorized))
-    small = pd.DataFrame(
-        {
-            c: pd.Series(u).take(np.minimum(np.arange(height), max(len(u) - 1, 0))).to_numpy()
-            for c, (_, u) in zip(columns, factorized, strict=True)
-        }
-    )
-    encoded = np.asarray(encoder.transform(small), dtype="float64")
-    widths = list(encoder._n_features_outs)  # private, so `_fast_path_agrees` checks it once
-    blocks, start = [], 0
-    for (codes, _), width in zip(factorized, widths, strict=True):
-        blocks.append(encoded[:, start : start + width][codes])
-        start += width
-    return np.hstack(blocks) if blocks else np.empty((len(X), 0))
+
+    numeric: list[str]
+    categorical: list[str]
+    fill: np.ndarray
+    indicate: np.ndarray
+    mean: np.ndarray | None
+    scale: np.ndarray | None
+    encoder: Any
+    widths: list[int]
+    estimator: Any
+    encoded: dict[tuple, np.ndarray] = field(default_factory=dict)  # the encoder's output per set of distinct values
+
+    def matrix(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:
+        """The model's input matrix, column-major (each feature written contiguously)."""
+        n, k, m = len(X), len(self.numeric), len(self.indicate)
+        Z = np.empty((n, k + m + sum(self.widths)), dtype="float64", order="F")
+        if k:
+            missing = {}
+            for i, column in enumerate(self.numeric):
+                target = Z[:, i]
+                target[:] = X[column].to_numpy(dtype="float64", na_value=np.nan)
+                gaps = np.isnan(target)
+                target[gaps] = self.fill[i]
+                missing[i] = gaps
+            for j, i in enumerate(self.indicate):
+                Z[:, k + j] = missing[int(i)]
+            block = Z[:, : k + m]
+            if self.mean is not None:
+                block -= self.mean
+            if self.scale is not None:
+                block /= self.scale
+        if self.categorical:
+            self._one_hot(X, factors or {}, Z, k + m)
+        return Z
+
+    def _one_hot(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]], Z: np.ndarray, start: int) -> None:
+        coded = []
+        for c in self.categorical:
+            codes, uniques = factors[c] if c in factors else _factorize(X[c])
+            values = pd.Series(uniques).reindex(range(len(uniques) + 1))  # the last one: the column's missing value
+            coded.append((np.where(codes < 0, len(uniques), codes), values))
+        height = max(len(v) for _, v in coded)
+        small = pd.DataFrame(
+            {
+                c: v.take(np.minimum(np.arange(height), len(v) - 1)).to_numpy()
+                for c, (_, v) in zip(self.categorical, coded, strict=True)
+            }
+        )
+        key = tuple((c, tuple(map(repr, small[c]))) for c in self.categorical)
+        encoded = self.encoded.get(key)
+        if encoded is None:  # chunks of one file mostly hold the same distinct values: encode them once
+            encoded = np.asarray(self.encoder.transform(small), dtype="float64")
+            if len(self.encoded) < 64:
+                self.encoded[key] = encoded
+        if encoded.shape[1] != sum(self.widths):
+            raise ValueError(f"the encoder gave {encoded.shape[1]} columns, expected {sum(self.widths)}")
+        offset = 0
+        for (codes, _), width in zip(coded, self.widths, strict=True):
+            for j in range(offset, offset + width):
+                np.take(encoded[:, j], codes, out=Z[:, start + j])
+            offset += width
+
+    def predict(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:
+        return _predict_rows(self.estimator, self.matrix(X, factors))
 
 
-def _fast_matrix(model: _Model, X: pd.DataFrame, numeric: list[str], categorical: list[str]) -> np.ndarray:
-    transformer = model.pipeline.named_steps["features"]
-    parts = [np.asarray(transformer.named_transformers_["numeric"].transform(X[numeric]), dtype="float64")]
-    parts.append(_one_hot_by_uniques(transformer.named_transformers_["categorical"], X, categorical))
-    return np.hstack(parts)
+def _compile(pipeline: Any, checks: dict[str, Any]) -> _Compiled | None:
+    """The pipeline's preprocessing as a `_Compiled`, or None when it has another shape than ours."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-
-def _predict(model: _Model, X: pd.DataFrame, checks: dict[str, Any] | None = None) -> np.ndarray:
-    """Positive-class probabilities; the one-hot step by distinct values when it matches sklearn's own."""
-    if checks is not None and model.fast is None:
-        model.fast = _fast_path_agrees(model, X, checks)
-    if checks is not None and model.fast:
-        Z = _fast_matrix(model, X, checks["numeric"], checks["categorical"])
-        return np.asarray(model.pipeline.named_steps["model"].predict_proba(Z)[:, 1], dtype="float64")
-    return np.asarray(model.pipeline.predict_proba(X)[:, 1], dtype="float64")
-
-
-def _fast_path_agrees(model: _Model, X: pd.DataFrame, checks: dict[str, Any]) -> bool:
-    """Whether the fast feature matrix equals the pipeline's own on a sample (else the plain path is used)."""
     try:
-        transformer = model.pipeline.named_steps["features"]
-        names = [name for name, _, _ in transformer.transformers_ if name != "remainder"]
-        if names != ["numeric", "categorical"]:
-            return False
-        sample = X.iloc[: min(len(X), 2000)]
-        fast = _fast_matrix(model, sample, checks["numeric"], checks["categorical"])
-        plain = np.asarray(transformer.transform(sample), dtype="float64")
-        return fast.shape == plain.shape and bool(np.allclose(fast, plain, equal_nan=True))
-    except (AttributeError, KeyError, ValueError, TypeError):
-        return False
+        if list(pipeline.named_steps) != ["features", "model"]:
+            return None
+        features = pipeline.named_steps["features"]
+        if not isinstance(features, ColumnTransformer):
+            return None
+        parts = {name: (step, list(cols)) for name, step, cols in features.transformers_ if name != "remainder"}
+        if set(parts) != {"numeric", "categorical"} or features.remainder != "drop":
+            return None
+        numeric, numeric_columns = parts["numeric"]
+        encoder, categorical_columns = parts["categorical"]
+        if numeric_columns != list(checks["numeric"]) or categorical_columns != list(checks["categorical"]):
+            return None
+        if [name for name, _, _ in features.transformers_ if name != "remainder"] != ["numeric", "categorical"]:
+            return None
+        if not isinstance(encoder, OneHotEncoder) or not isinstance(numeric, Pipeline):
+            return None
+        steps = numeric.named_steps
+        if list(steps) != ["impute", "scale"]:
+            return None
+        imputer, scaler = steps["impute"], steps["scale"]
+        if not isinstance(imputer, SimpleImputer) or not isinstance(scaler, StandardScaler):
+            return None
+        fill = np.asarray(imputer.statistics_, dtype="float64")
+        if not (isinstance(imputer.missing_values, float) and np.isnan(imputer.missing_values)):
+            return None
+        if not np.isfinite(fill).all():  # a column empty at fit time is dropped by sklearn: not mirrored here
+            return None
+        indicate = np.asarray(imputer.indicator_.features_ if imputer.indicator_ is not None else [], dtype=np.intp)
+        width = len(fill) + len(indicate)
+        mean = np.asarray(scaler.mean_, dtype="float64") if scaler.with_mean else None
+        scale = np.asarray(scaler.scale_, dtype="float64") if scaler.with_std else None
+        if (mean is not None and mean.shape != (width,)) or (scale is not None and scale.shape != (width,)):
+            return None
+        return _Compiled(
+            numeric=numeric_columns,
+            categorical=categorical_columns,
+            fill=fill,
+            indicate=indicate,
+            mean=mean,
+            scale=scale,
+            encoder=encoder,
+            widths=[int(w) for w in encoder._n_features_outs],  # private: the first-chunk check guards it
+            estimator=pipeline.named_steps["model"],
+        )
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _verify_fast(model: _Model, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]]) -> None:
+    """Score up to `_VERIFY_ROWS` rows of the first chunk both ways; the fast path only if they agree."""
+    if model.compiled is None:
+        model.fast = False
+        model.note = f"v{model.version}: pipeline shape not compiled to numpy; scored by the plain sklearn path"
+        return
+    take = min(len(X), _VERIFY_ROWS)
+    sample = X.iloc[:take]
+    sample_factors = {c: (codes[:take], uniques) for c, (codes, uniques) in factors.items()}
+    try:
+        fast = model.compiled.predict(sample, sample_factors)
+        plain = np.asarray(model.pipeline.predict_proba(_plain_frame(sample))[:, 1], dtype="float64")
+        diff = float(np.max(np.abs(fast - plain), initial=0.0)) if fast.shape == plain.shape else float("inf")
+        if np.isnan(fast).any() != np.isnan(plain).any() or np.isnan(diff):
+            diff = float("inf")
+    except Exception as exc:  # any failure of the fast path means the plain path
+        model.fast = False
+        model.note = f"v{model.version}: fast path failed on the first chunk ({type(exc).__name__}: {exc}); plain path"
+        return
+    model.max_diff = diff
+    model.fast = diff <= FAST_TOLERANCE
+    if not model.fast:
+        model.note = (
+            f"v{model.version}: fast path differed from the pipeline's predict_proba by {diff:.3g} "
+            f"(> {FAST_TOLERANCE}) on the first chunk; scored by the plain sklearn path"
+        )
+
+
+def _plain_frame(X: pd.DataFrame) -> pd.DataFrame:
+    """The frame as the pipeline was fitted on it (categorical dtypes as plain values)."""
+    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    return X.astype(dict.fromkeys(cats, object)) if cats else X
+
+
+def _predict(model: _Model, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:
+    """Positive-class probabilities: the compiled path once verified on the first chunk, else sklearn's own."""
+    factors = factors or {}
+    if model.fast is None:
+        _verify_fast(model, X, factors)
+    if model.fast:
+        return model.compiled.predict(X, factors)
+    return _predict_rows(model.pipeline, _plain_frame(X))
+
+
+_SPLIT_MIN_ROWS = 20_000  # smaller inputs are predicted in one call
+
+
+def _predict_rows(estimator: Any, X: Any) -> np.ndarray:
+    """predict_proba(X)[:, 1], rows split over one thread per core (each row's score does not depend on the others).
+
+    The trees' and the linear model's predict release the GIL, so the halves run on both cores;
+    the native thread pools (OpenMP, BLAS) are held to one thread meanwhile (`score_group`).
+    """
+    threads = _predict_threads()
+    n = len(X)
+    if threads < 2 or n < _SPLIT_MIN_ROWS:
+        return np.asarray(estimator.predict_proba(X)[:, 1], dtype="float64")
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    take = (lambda a, b: X.iloc[a:b]) if isinstance(X, pd.DataFrame) else (lambda a, b: X[a:b])
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="scoring-predict") as pool:
+        parts = pool.map(
+            lambda ab: np.asarray(estimator.predict_proba(take(*ab))[:, 1], dtype="float64"),
+            itertools.pairwise(bounds),
+        )
+        return np.concatenate(list(parts))
+
+
+def _predict_threads() -> int:
+    """Threads for predict: the cores this process may use (MODELOPS_SCORING_THREADS overrides)."""
+    configured = os.environ.get("MODELOPS_SCORING_THREADS")
+    if configured:
+        return max(1, int(configured))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
 
 
 def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[str, Any]:
@@ -749,14 +973,20 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
     scored_at = pd.Timestamp(plan.scored_at)
     schema = _output_schema()
     chunk_alerts: list[str] = []
-    with catalog.atomic_dir(folder) as staging:
+    from threadpoolctl import threadpool_limits
+
+    with catalog.atomic_dir(folder) as staging, threadpool_limits(1):  # one native thread per predict thread
         part = staging / f"part-{group_index:05d}.parquet"
-        with pq.ParquetWriter(part, schema, compression="zstd") as writer:
-            for frame in iter_chunks(plan, group_index):
+        with (
+            pq.ParquetWriter(part, schema, compression="zstd", use_dictionary=_DICTIONARY_COLUMNS) as writer,
+            _Background(writer) as background,
+        ):
+            for frame in _prefetch(iter_chunks(plan, group_index)):
                 n = len(frame)
                 if n == 0:
                     continue
-                X, codes, found = check_chunk(frame, plan, champion, reasons)
+                factors: dict[str, tuple[np.ndarray, Any]] = {}
+                X, codes, found = check_chunk(frame, plan, champion, reasons, factors)
                 chunk_alerts += found
                 if champion is None:
                     reasons.mark(codes, np.ones(n, dtype=bool), "model_unavailable")
@@ -764,11 +994,15 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
                 champ = np.full(n, np.nan)
                 chall = np.full(n, np.nan)
                 if ok.any():
-                    X_ok = X if ok.all() else X.loc[ok]
-                    champ[ok] = _predict(champion, X_ok, checks)
+                    if ok.all():
+                        X_ok, factors_ok = X, factors
+                    else:
+                        X_ok = X.loc[ok]
+                        factors_ok = {c: (row_codes[ok], uniques) for c, (row_codes, uniques) in factors.items()}
+                    champ[ok] = _predict(champion, X_ok, factors_ok)
                     reasons.mark(codes, ok & ~np.isfinite(champ), "invalid_score")
                     if challenger is not None:
-                        chall[ok] = _predict(challenger, X_ok, checks)
+                        chall[ok] = _predict(challenger, X_ok, factors_ok)
                     scored = codes == 0
                     profile = champion.score_profile
                     if profile and scored.sum() >= int(options["score_check_min_rows"]):
@@ -790,6 +1024,7 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
                     rows_back = frame.loc[fallback].copy()
                     for column in X.columns:  # the rule reads values as the checks did ("1" is 1)
                         rows_back[column] = X.loc[fallback, column]
+                    rows_back = _plain_frame(rows_back)
                     score[fallback] = _baseline_scores(rows_back, plan.baseline)
                 source = np.where(fallback, 2, np.where(canary, 1, 0)).astype(np.int8)  # model, canary, fallback
                 if plan.shadow and challenger is not None:
@@ -798,7 +1033,7 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
                         agreement.add(champ[both], chall[both], threshold, edges, _slice_groups(frame, checks, both))
                 table = _chunk_table(plan, frame, offset + rows_in, score, source, codes, reasons, champ, chall)
                 table = table.append_column("scored_at", pa.array(np.full(n, scored_at.value // 1000), pa.int64()))
-                writer.write_table(table.cast(schema))
+                background.write(table.cast(schema))
                 rows_in += n
                 rows_out += table.num_rows
                 for name, count in zip(*np.unique(codes[codes > 0], return_counts=True), strict=True):
@@ -823,12 +1058,109 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
             "reasons": dict(sorted(reason_counts.items())),
             "alerts": alerts + _dedupe(chunk_alerts),
             "shadow": plan.shadow and challenger is not None,
+            "fast_path": {
+                who: {"version": m.version, "fast": bool(m.fast), "max_diff": m.max_diff}
+                for who, m in (("served", champion), ("challenger", challenger))
+                if m is not None and m.fast is not None
+            },
+            "notes": [m.note for m in (champion, challenger) if m is not None and m.note],
             "part": str(folder / part.name),
             "stats": str(folder / "agreement.json"),
         }
         catalog.write_json(staging / "agreement.json", agreement.to_dict())
         catalog.write_json(staging / "result.json", result)
     return result
+
+
+_DICTIONARY_COLUMNS = [  # output columns worth Parquet dictionary pages (the others are mostly unique)
+    "snapshot_id",
+    "decision",
+    "source",
+    "reason",
+    "model_name",
+    "model_version",
+    "alias",
+    "served_version",
+    "challenger_version",
+    "scored_at",
+]
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _prefetch(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """The chunks, read one ahead on a thread (Parquet decoding releases the GIL while the model scores)."""
+    import queue
+    import threading
+
+    ready: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(end)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_Failed(exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:  # a consumer that stopped early: the source's own clean-up runs (SQL engine)
+                close()
+
+    reader = threading.Thread(target=read, name="scoring-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is end:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
+class _Background:
+    """Writes tables on one thread, in order, at most one pending (compression overlaps the next chunk)."""
+
+    def __init__(self, writer: Any) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.writer = writer
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring-writer")
+        self.pending = None
+
+    def write(self, table: Any) -> None:
+        if self.pending is not None:
+            self.pending.result()  # raises the previous write's error here
+        self.pending = self.pool.submit(self.writer.write_table, table)
+
+    def __enter__(self) -> _Background:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self.pending is not None:
+                self.pending.result()
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 def _dedupe(items: list[str], limit: int = 20) -> list[str]:
@@ -1060,7 +1392,8 @@ def commit_scoring(
         "sources": sources,
         "fallback_reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
         "alerts": alerts,
-        "notes": list(plan.notes),
+        "notes": list(plan.notes) + _dedupe([n for p in ordered for n in p.get("notes", [])]),
+        "fast_path": _fast_summary(ordered),
         "groups": len(ordered),
         "parts": [{"file": f"predictions/{f.name}", "rows": p["rows_in"]} for f, p in zip(files, ordered, strict=True)],
         "agreement": agreement,
@@ -1117,6 +1450,18 @@ def commit_scoring(
         "output_table": table,
         "table_rows": loaded,
     }
+
+
+def _fast_summary(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per model, whether every group scored through the compiled path, and its largest first-chunk difference."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for who, entry in part.get("fast_path", {}).items():
+            into = out.setdefault(who, {"version": entry["version"], "fast": True, "max_diff": 0.0})
+            into["fast"] = into["fast"] and entry["fast"]
+            if entry["max_diff"] is not None:
+                into["max_diff"] = max(into["max_diff"], entry["max_diff"])
+    return out
 
 
 def _metric_name(reason: str) -> str:

@@ -1,0 +1,189 @@
+"""The compiled (numpy) scoring path equals the pipeline's own predict_proba, for every candidate family.
+
+One MLflow store for the module with one real model per family in config.CANDIDATE_FAMILIES, each
+behind its own alias (`fast_<family>`); the frames are small, real-shaped and messy (blanks, codes
+the model never saw, inf, text in number columns), read from Parquet (text as Arrow dictionaries)
+and from CSV (everything as text).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_training
+
+from modelops import registry, scoring
+from modelops.config import CANDIDATE_FAMILIES
+from modelops.scenarios import simulate_window
+
+DATASET = "voter_turnout"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, settings):
+    """One registered version per candidate family, each behind alias fast_<family>."""
+    root = tmp_path_factory.mktemp("scoring-fast") / "workspace"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELOPS_HOME", str(root))
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+        patch.delenv("MODELOPS_DB_URL", raising=False)
+        spec = None
+        for family in CANDIDATE_FAMILIES:
+            done = run_training(settings, DATASET, f"fast-{family}", (family,), rows=3000)
+            spec = done["spec"]
+            registry.set_alias(spec.model_name, f"fast_{family}", done["outcome"]["version"], "tests", "fast", None)
+        yield {"root": root, "spec": spec}
+
+
+@pytest.fixture
+def env(models, monkeypatch):
+    root = models["root"]
+    monkeypatch.setenv("MODELOPS_HOME", str(root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    return models
+
+
+def _options(settings, **extra):
+    return dataclasses.replace(settings, scoring={**settings.scoring, "shadow": False, "canary_share": 0.0, **extra})
+
+
+def _messy(spec, rows: int = 600, seed: int = 31) -> pd.DataFrame:
+    frame = simulate_window(spec, "stable", rows, seed).drop(columns=[spec.target])
+    frame["age"] = frame["age"].astype("float64")
+    frame.loc[0, "age"] = np.nan  # required: falls back
+    frame.loc[1, "unemployment_rate"] = np.inf  # not finite: falls back
+    frame.loc[2, "party"] = "Whig"  # not allowed: falls back
+    frame.loc[3, "party"] = "  "  # blank: missing, required
+    frame.loc[[4, 5, 6, 7, 8], "income_bracket"] = None  # allowed missing: the model imputes it
+    frame.loc[9:20, "gender"] = "X"  # allowed; rare or never seen at training: the encoder decides
+    frame.loc[21:24, "income_bracket"] = "   "  # blank text in an allowed-missing column: missing, scored
+    return frame
+
+
+def _compare(plan, frame_chunks) -> tuple[float, int]:
+    """Largest |compiled - pipeline| over the rows the checks pass, and how many rows that was."""
+    model = scoring._load_model(plan, plan.version, plan.run_id)
+    assert model.compiled is not None, "our pipeline shape compiles"
+    reasons = scoring._Reasons()
+    worst, rows = 0.0, 0
+    for frame in frame_chunks:
+        factors: dict = {}
+        X, codes, _ = scoring.check_chunk(frame, plan, model, reasons, factors)
+        ok = codes == 0
+        X_ok = X.loc[ok]
+        factors_ok = {c: (row_codes[ok], uniques) for c, (row_codes, uniques) in factors.items()}
+        fast = model.compiled.predict(X_ok, factors_ok)
+        plain = model.pipeline.predict_proba(scoring._plain_frame(X_ok))[:, 1]
+        assert fast.shape == plain.shape and np.isfinite(fast).all()
+        worst = max(worst, float(np.max(np.abs(fast - plain))))
+        rows += int(ok.sum())
+    return worst, rows
+
+
+@pytest.mark.parametrize("family", CANDIDATE_FAMILIES)
+def test_compiled_path_equals_the_pipeline_on_parquet(env, settings, tmp_path, family):
+    spec = env["spec"]
+    frame = _messy(spec)
+    path = tmp_path / f"fast-{family}.parquet"
+    frame.to_parquet(path, index=False)
+    plan = scoring.plan_scoring(spec, _options(settings, chunk_rows=256), str(path), alias=f"fast_{family}")
+    chunks = list(scoring.iter_chunks(plan, 0))
+    assert isinstance(chunks[0]["party"].dtype, pd.CategoricalDtype)  # text read as Arrow dictionaries
+    worst, rows = _compare(plan, chunks)
+    assert rows >= len(frame) - 10
+    assert worst <= scoring.FAST_TOLERANCE
+    # end to end: the run used the compiled path and says so
+    result = scoring.score_snapshot(spec, _options(settings, chunk_rows=256), str(path), alias=f"fast_{family}")
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["fast_path"]["served"]["fast"] is True
+    assert manifest["fast_path"]["served"]["max_diff"] <= scoring.FAST_TOLERANCE
+    out = pd.read_parquet(Path(result["folder"]) / "predictions").set_index("row")
+    assert out.loc[0, "reason"] == "missing:age" and out.loc[1, "reason"] == "non_finite:unemployment_rate"
+    assert out.loc[2, "reason"] == "not_allowed:party" and out.loc[3, "reason"] == "missing:party"
+    assert (out.loc[[4, 21], "source"] == "model").all()
+
+
+@pytest.mark.parametrize("family", CANDIDATE_FAMILIES)
+def test_compiled_path_equals_the_pipeline_on_csv_text(env, settings, tmp_path, family):
+    spec = env["spec"]
+    frame = _messy(spec, 400, 32)
+    frame["contact_attempts"] = frame["contact_attempts"].astype(object)
+    frame.loc[30, "contact_attempts"] = "lots"  # text in a number column: falls back
+    frame.loc[31, "contact_attempts"] = " 3 "  # a number written as text: read by value
+    path = tmp_path / f"fast-{family}.csv"
+    frame.to_csv(path, index=False)
+    plan = scoring.plan_scoring(spec, _options(settings, chunk_rows=150), str(path), alias=f"fast_{family}")
+    worst, rows = _compare(plan, scoring.iter_chunks(plan, 0))
+    assert rows >= len(frame) - 12
+    assert worst <= scoring.FAST_TOLERANCE
+
+
+def test_a_compiled_path_that_disagrees_is_not_used(env, settings, tmp_path, monkeypatch):
+    """A wrong compiled step (here: a shifted scaler) is caught on the first chunk; the plain path scores."""
+    spec = env["spec"]
+    family = CANDIDATE_FAMILIES[0]
+    frame = _messy(spec, 300, 33)
+    path = tmp_path / "fast-broken.parquet"
+    frame.to_parquet(path, index=False)
+    real_compile = scoring._compile
+
+    def shifted(pipeline, checks):
+        compiled = real_compile(pipeline, checks)
+        return dataclasses.replace(compiled, mean=compiled.mean + 0.5)
+
+    monkeypatch.setattr(scoring, "_compile", shifted)
+    options = _options(settings)
+    result = scoring.score_snapshot(spec, options, str(path), snapshot="fast-broken", alias=f"fast_{family}")
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["fast_path"]["served"]["fast"] is False
+    assert manifest["fast_path"]["served"]["max_diff"] > scoring.FAST_TOLERANCE
+    assert any("plain sklearn path" in n for n in manifest["notes"])
+    # the scores are the pipeline's own
+    monkeypatch.setattr(scoring, "_compile", real_compile)
+    plan = scoring.plan_scoring(spec, options, str(path), alias=f"fast_{family}")
+    model = scoring._load_model(plan, plan.version, plan.run_id)
+    X, codes, _ = scoring.check_chunk(next(scoring.iter_chunks(plan, 0)), plan, model, scoring._Reasons())
+    expected = model.pipeline.predict_proba(scoring._plain_frame(X.loc[codes == 0]))[:, 1]
+    out = pd.read_parquet(Path(result["folder"]) / "predictions").set_index("row").sort_index()
+    assert np.allclose(out.loc[codes == 0, "champion_score"].to_numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_prefetch_hands_on_the_reader_error_and_keeps_order():
+    def chunks():
+        yield 1
+        yield 2
+        raise ValueError("broken file")
+
+    seen = []
+    with pytest.raises(ValueError, match="broken file"):
+        for item in scoring._prefetch(chunks()):
+            seen.append(item)
+    assert seen == [1, 2]
+    # a consumer that stops early does not leave the reader hanging
+    stream = scoring._prefetch(iter(range(100)))
+    assert next(stream) == 0
+    stream.close()
+
+
+def test_predict_split_over_threads_equals_one_call(env, settings, tmp_path, monkeypatch):
+    spec = env["spec"]
+    frame = simulate_window(spec, "stable", 30_000, 34).drop(columns=[spec.target])
+    path = tmp_path / "fast-split.parquet"
+    frame.to_parquet(path, index=False)
+    family = CANDIDATE_FAMILIES[-1]
+    plan = scoring.plan_scoring(spec, _options(settings), str(path), alias=f"fast_{family}")
+    model = scoring._load_model(plan, plan.version, plan.run_id)
+    factors: dict = {}
+    X, _, _ = scoring.check_chunk(next(scoring.iter_chunks(plan, 0)), plan, model, scoring._Reasons(), factors)
+    Z = model.compiled.matrix(X, factors)
+    monkeypatch.setenv("MODELOPS_SCORING_THREADS", "1")
+    one = scoring._predict_rows(model.compiled.estimator, Z)
+    monkeypatch.setenv("MODELOPS_SCORING_THREADS", "3")
+    split = scoring._predict_rows(model.compiled.estimator, Z)
+    assert len(one) == len(split) == len(X) >= scoring._SPLIT_MIN_ROWS
+    assert np.max(np.abs(one - split)) <= 1e-12
