@@ -1036,6 +1036,8 @@ def commit_scoring(
         "snapshot": plan.snapshot,
         "input": plan.input if plan.input_kind != "sql" else "sql query",
         "input_kind": plan.input_kind,
+        # the files in the order their rows were scored (row = position): monitoring reads them back
+        "input_files": [f for group in plan.groups for f in group] if plan.input_kind != "sql" else [],
         "model_name": plan.model_name,
         "alias": plan.alias,
         "model_version": plan.version,

@@ -1,7 +1,8 @@
-"""Election-cycle scenarios with known answers, run window by window through assess -> decide -> record.
+"""Election-cycle scenarios with known answers, run window by window: score -> assess -> decide -> record.
 
-One champion (trained through the workflow functions on a real MLflow store) is monitored over
-sequences of production windows drawn by the voter-file generator.
+One champion (trained through the workflow functions on a real MLflow store) serves sequences of
+production snapshots drawn by the voter-file generator (scoring.score_snapshot, as the scoring DAG
+does); monitoring judges what was served.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import train_and_promote
 
-from modelops import history, monitoring, monitoring_flow, scenarios
+from modelops import history, monitoring, monitoring_flow, scenarios, scoring
 
 START = datetime(2028, 9, 1, tzinfo=UTC)
 ROWS = 3000
@@ -47,6 +48,7 @@ def run_windows(
         window_id = f"{scenario}-{seed:04d}-{i:03d}"
         ids.append(window_id)
         scenarios.write_window(spec, window_id, scenario, ROWS, seed=seed * 1000 + i)
+        scoring.score_snapshot(spec, settings, snapshot=window_id)  # the champion serves the snapshot
         if label_delay is not None and i >= label_delay:
             scenarios.release_labels(spec, ids[i - label_delay])
         rows = history.read_monitoring_history(spec.name)
