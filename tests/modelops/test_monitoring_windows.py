@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import test_monitoring_scenarios as scenario_tests
+from conftest import run_training, train_and_promote
 
 from modelops import alerts, catalog, history, monitoring, monitoring_flow, registry, scenarios, scoring, windows
 from modelops.config import load_settings
@@ -230,7 +231,7 @@ def test_inputs_that_are_not_the_scored_rows_are_a_clear_error(fresh_windows, se
     with pytest.raises(windows.WindowError, match=rf"{ROWS - 5} input rows but {ROWS} served predictions"):
         _assess(spec, settings, "w-000")
     scenarios.write_window(spec, "w-001", "stable", ROWS, seed=32)  # delivered, never scored
-    with pytest.raises(FileNotFoundError, match="no committed scoring output .*score the snapshot first"):
+    with pytest.raises(FileNotFoundError, match=r"no committed scoring output .*score the snapshot first"):
         _assess(spec, settings, "w-001")
     assert monitoring.choose_window(spec, None, [])[0] == "w-000"  # w-001 is no window until it is scored
 
@@ -289,3 +290,36 @@ def test_without_an_id_delivered_labels_must_match_the_served_row_count(no_id, s
     report, _ = _assess(no_id, settings, "w-001")
     assert report["labelled"] is None
     assert f"holds {ROWS - 1} rows but {ROWS} were served" in report["labelled_status"]
+
+
+def test_canary_and_champion_outcomes_are_each_judged_on_their_own_rows(workspace, settings):
+    spec = train_and_promote(settings, 6000, "v1")
+    run_training(settings, "voter_turnout", "v2", rows=9000)  # a second version (champion or challenger)
+    champion = str(registry.version_by_alias(spec.model_name, registry.CHAMPION).version)
+    other = "1" if champion == "2" else "2"
+    registry.set_alias(spec.model_name, registry.CHALLENGER, other, "tests", "canary under test", None)
+    canary = dataclasses.replace(settings, scoring={**settings.scoring, "canary_share": 0.3})
+    for i, window in enumerate(("w-000", "w-001")):
+        scenarios.write_window(spec, window, "stable", ROWS, seed=40 + i, with_labels=i == 0)
+        scoring.score_snapshot(spec, canary, snapshot=window)
+    served = windows.load_scored_window(spec, "w-000").predictions
+    canary_rows = int((served["source"] == "canary").sum())
+    assert 0.2 * ROWS < canary_rows < 0.4 * ROWS
+
+    outcome = monitoring_flow.monitor_window(spec, settings, "w-001", {}, False, END, "manual__1", [])
+    report = catalog.read_json(catalog.report_dir(spec.name, "w-001") / "report.json")
+    assert report["model_version"] == champion and report["canary"]["version"] == other
+    lab = report["labelled"]
+    by_source = lab["by_source"]
+    assert by_source["canary"]["rows"] == canary_rows and by_source["canary"]["versions"] == [other]
+    assert by_source["model"]["rows"] == ROWS - canary_rows and by_source["model"]["versions"] == [champion]
+    assert by_source["served"]["rows"] == ROWS
+    assert lab["rows"] == ROWS - canary_rows  # the champion is judged on the rows it served, against its profile
+    assert lab["canary"]["canary_rows"] == canary_rows and lab["canary"]["champion_version"] == champion
+    assert lab["canary"]["difference"] == pytest.approx(by_source["canary"]["roc_auc"] - by_source["model"]["roc_auc"])
+    assert "canary" not in report["signals"] and outcome.verdict.action in {"none", "watch"}
+    metrics = registry.client().get_run(outcome.verdict.mlflow_run_id).data.metrics
+    assert metrics["labelled_canary_rows"] == canary_rows and metrics["labelled_model_rows"] == ROWS - canary_rows
+    assert "labelled_canary_roc_auc" in metrics and metrics["canary_rows"] > 0
+    page = Path(outcome.verdict.report_path).read_text(encoding="utf-8")
+    assert "What was served, each on its own rows" in page and f"Canary: v{other}" in page
