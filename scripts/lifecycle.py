@@ -5,8 +5,9 @@ runs for real: each snapshot of a drifted election cycle is delivered as scoring
 by the scoring DAG (the champion serves it; the manifest says who served which rows); the
 monitoring DAG judges what was served, and triggers retraining once the breach persists; the
 retrained version is judged against v1 (promoted, or kept as challenger); the next snapshot is
-scored with it in shadow (or serving, if it won). Prints every step and which version served which
-snapshot, and stops the stack it started. Run with the environment of scripts/env.sh.
+scored with it in shadow (or serving, if it won), and the shadow agreement is printed. Prints every
+step and which version served which snapshot, and stops the stack it started. Run with the
+environment of scripts/env.sh.
 
     python scripts/lifecycle.py [--rows 30000] [--window-rows 8000] [--scenario realignment]
 """
@@ -210,7 +211,6 @@ def main() -> int:
         challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
         snapshot = f"{time.strftime('%Y%m%dT%H%M%S')}-s{len(snapshots)}"
         scenarios.write_window(spec, snapshot, args.scenario, args.window_rows, seed=1000 + len(snapshots))
-        scenarios.release_labels(spec, snapshots[-1])
         snapshots.append(snapshot)
         if challenger is not None:
             say(f"[5/6] Shadow: v{challenger.version} (challenger) scores the next snapshot beside v{champion.version}")
@@ -225,7 +225,6 @@ def main() -> int:
                 f"same decile {agreement['same_decile_share']:.1%}, top-decile overlap "
                 f"{agreement['top_decile_overlap']:.1%} (MLflow modelops/{spec.name}/scoring)"
             )
-        monitor(airflow, spec.name, snapshot)
 
         say("[6/6] Registry, audit trail, and which version served which snapshot")
         for row in history.read_alias_history(spec.model_name):

@@ -752,6 +752,7 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
                 if champion is None:
                     reasons.mark(codes, np.ones(n, dtype=bool), "model_unavailable")
                 ok = codes == 0
+                withheld = np.zeros(n, dtype=bool)  # scored by the model, held back by the score guard
                 champ = np.full(n, np.nan)
                 chall = np.full(n, np.nan)
                 if ok.any():
@@ -765,6 +766,7 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
                     if profile and scored.sum() >= int(options["score_check_min_rows"]):
                         value = drift.numeric_drift(profile, champ[scored])["psi"]
                         if value >= float(options["score_psi_limit"]):
+                            withheld = scored.copy()
                             reasons.mark(codes, scored, "score_distribution")
                             chunk_alerts.append(
                                 f"rows {offset + rows_in}..{offset + rows_in + n - 1}: score PSI {value:.3f} >= "
@@ -784,7 +786,9 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
                     score[fallback] = _baseline_scores(rows_back, plan.baseline)
                 source = np.where(fallback, 2, np.where(canary, 1, 0)).astype(np.int8)  # model, canary, fallback
                 if plan.shadow and challenger is not None:
-                    both = model_rows & np.isfinite(chall)
+                    # Both models scored these rows; a chunk the guard withheld still tells how far apart
+                    # they are (the drifted world a challenger is trained for is where it matters most).
+                    both = (model_rows | withheld) & np.isfinite(chall)
                     if both.any():
                         agreement.add(champ[both], chall[both], threshold, edges, _slice_groups(frame, checks, both))
                 table = _chunk_table(plan, frame, offset + rows_in, score, source, codes, reasons, champ, chall)
