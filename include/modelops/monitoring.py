@@ -396,13 +396,11 @@ def assess_window(
     report["quality"] = _quality(frame, spec, window_id, dry_run)
     reasons: list[str] = []
     signals: list[str] = []
-    if served["fallback_breach"]:
-        signals.append("fallback")
-        reasons.append(_fallback_reason(served))
+    fallback = [_fallback_reason(served)] if served["fallback_breach"] else []  # said last, as SIGNALS orders it
     plot: dict[str, Any] = {"frame": frame, "profile": profile, "scores": None}
     if not report["quality"]["ok"]:
         failed = ", ".join(f"{f['expectation']}({f.get('column') or ''})" for f in report["quality"]["failed"])
-        reasons.insert(0, f"data quality: {len(report['quality']['failed'])} expectations failed: {failed}")
+        reasons.append(f"data quality: {len(report['quality']['failed'])} expectations failed: {failed}")
         report.update(
             data_drift=None,
             prediction=None,
@@ -410,8 +408,8 @@ def assess_window(
             labelled=None,
             labelled_status="not measured: the window failed data quality",
             breach=True,
-            signals=[s for s in SIGNALS if s in ["data_quality", *signals]],
-            reasons=reasons,
+            signals=["data_quality", *(["fallback"] if fallback else [])],
+            reasons=reasons + fallback,
         )
         return report, plot
 
@@ -479,9 +477,11 @@ def assess_window(
         _labelled_reasons(lab, primary, signals, reasons)
     else:
         report["labelled_status"] = _no_labels_status(spec, window_id, evaluated_labels, how)
+    if fallback:
+        signals.append("fallback")
     report["signals"] = [s for s in SIGNALS if s in signals]
     report["breach"] = bool(signals)
-    report["reasons"] = reasons
+    report["reasons"] = reasons + fallback
     return report, plot
 
 
