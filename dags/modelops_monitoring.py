@@ -1,15 +1,22 @@
 """
 ### ModelOps monitoring: is the champion still right for the world it scores?
 
-For the newest production window (or the `window` param) this DAG checks data quality (the
-dataset's GX suite in production form), data drift per feature against the champion's stored
-reference profile (KS / chi-squared p-values with Benjamini-Hochberg correction **and** an effect
-size: Wasserstein/std, Jensen-Shannon; PSI reported), prediction drift (score distribution), a
-label-free expected accuracy (CBPE) with its uncertainty, and — when labels have arrived for an
-earlier window — labelled performance against the champion's holdout (overall and per protected
-slice) and a calibration-change test (has the relation between inputs and outcome moved?).
-Without an `id_column`, labels count only when a window is delivered with its target
-(`labeled/<window>.parquet`); otherwise labelled monitoring is skipped and the report says why.
+A **window is a scored snapshot**: the output the `modelops_scoring` DAG committed with the
+`champion` alias. Monitoring reads what was served (the predictions) and the inputs the manifest
+names, checked to be the same rows (count, and ids), and scores nothing again. For the oldest
+window not judged yet (or the `window` param) it checks data quality (the dataset's GX suite in
+production form), data drift per feature against the reference profile of the version that served
+(KS / chi-squared p-values with Benjamini-Hochberg correction **and** an effect size:
+Wasserstein/std, Jensen-Shannon; PSI reported), prediction drift and a label-free expected accuracy
+(CBPE) on that version's own scores (rows the rule-based baseline served are left out; a chunk the
+scoring guard withheld keeps its model scores), the **fallback share** (rows served by the baseline,
+with reasons; `monitoring.fallback_share`), canary rows apart, and — when labels have arrived for
+an earlier window — labelled performance of the served scores (labels join the served predictions
+by id) against that version's holdout (overall and per protected slice), a calibration-change test,
+and what was served (champion, canary, fallback) judged each on its own rows. Without an
+`id_column`, labels count only when a window is delivered with its target
+(`labeled/<window>.parquet`, in the scored row order); otherwise labelled monitoring is skipped and
+the report says why.
 
 **Each window is judged once.** A run without a `window` param judges the newest window and
 *skips* (every task) when that window was judged already, saying when; pass `window` to re-judge
@@ -22,8 +29,9 @@ persisted for `persistence` consecutive windows, and no retraining was triggered
 `cooldown_hours` (every retrain counts, one on the same window too). Input drift alone is `watch`
 and an alert. A labelled result judged within tolerance vetoes a retrain that only drift signals
 (data drift, prediction drift, estimated accuracy) ask for. A data-quality break or NaN/inf scores
-alert but never retrain. The training DAG runs with a conf saying why and which labelled windows
-to add.
+alert but never retrain; a fallback share above its limit alerts (and retrains only when
+`retrain_on` lists `fallback`). The training DAG runs with a conf saying why and which labelled
+windows to add.
 
 Every window's figures, signals and verdict are appended to the `monitoring_history` table; the
 HTML report (decision and signals, labelled performance per slice, the label-free estimate,

@@ -1,9 +1,13 @@
 """The whole model lifecycle through the real Airflow scheduler (what `make run` shows).
 
-Starts the embedded stack (scripts/stack.sh), trains and promotes v1, feeds production windows from
-a drifted election cycle, lets the monitoring DAG detect the drift and trigger retraining, waits for
-the retrained challenger to be judged against v1, prints a summary of every step, and stops the
-stack it started. Run with the environment of scripts/env.sh.
+Starts the embedded stack (scripts/stack.sh), trains and promotes v1, then runs production as it
+runs for real: each snapshot of a drifted election cycle is delivered as scoring input and scored
+by the scoring DAG (the champion serves it; the manifest says who served which rows); the
+monitoring DAG judges what was served, and triggers retraining once the breach persists; the
+retrained version is judged against v1 (promoted, or kept as challenger); the next snapshot is
+scored with it in shadow (or serving, if it won), and the shadow agreement is printed. Prints every
+step and which version served which snapshot, and stops the stack it started. Run with the
+environment of scripts/env.sh.
 
     python scripts/lifecycle.py [--rows 30000] [--window-rows 8000] [--scenario realignment]
 """
@@ -18,12 +22,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 from modelops import catalog, history, registry, scenarios
 from modelops.config import REPO_ROOT as REPO
 from modelops.config import load_settings
-from modelops.handoffs import MONITORING_DAG_ID, TRAINING_DAG_ID
+from modelops.handoffs import MONITORING_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
 
 API = f"http://127.0.0.1:{os.environ.get('AIRFLOW__API__PORT', '8080')}"
 MLFLOW = f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
@@ -110,10 +115,43 @@ def summary_of(dataset: str) -> str:
     return catalog.latest_summary(dataset).read_text().rstrip()
 
 
+def score(airflow: Airflow, dataset: str, snapshot: str) -> dict:
+    """Score a delivered snapshot through the scoring DAG; returns its committed manifest."""
+    run = airflow.trigger(SCORING_DAG_ID, {"dataset": dataset, "snapshot": snapshot})
+    if airflow.follow(SCORING_DAG_ID, run) != "success":
+        raise RuntimeError(f"scoring {snapshot} failed; see the Airflow UI")
+    manifest = catalog.read_json(catalog.scoring_manifest(dataset, snapshot))
+    sources = manifest["sources"]
+    reasons = ", ".join(f"{r} {c}" for r, c in list(manifest["fallback_reasons"].items())[:3])
+    say(
+        f"    scored {snapshot}: {manifest['rows_out']} rows by v{manifest['model_version']} "
+        f"(model {sources['model']}, fallback {sources['fallback']}, canary {sources['canary']})"
+        + (f"; fallback reasons: {reasons}" if reasons else "")
+        + (f"; shadow v{manifest['challenger_version']}" if manifest.get("shadow") else "")
+    )
+    return manifest
+
+
+def monitor(airflow: Airflow, dataset: str, snapshot: str) -> dict:
+    """Judge a scored snapshot through the monitoring DAG; returns its monitoring_history row."""
+    run = airflow.trigger(MONITORING_DAG_ID, {"dataset": dataset, "window": snapshot})
+    if airflow.follow(MONITORING_DAG_ID, run) != "success":
+        raise RuntimeError(f"monitoring {snapshot} failed; see the Airflow UI")
+    row = [r for r in history.read_monitoring_history(dataset) if r["window_id"] == snapshot][-1]
+    say(
+        f"    -> action {row['action'].upper()} (judged v{row['model_version']}'s served scores): "
+        f"drift share {row['drift_share']:.0%}, prediction PSI {row['prediction_psi'] or 0:.3f}, "
+        f"fallback share {row['fallback_share'] or 0:.0%}, signals {', '.join(row['signals']) or 'none'}"
+    )
+    for reason in row["reasons"]:
+        say(f"       - {reason[:160]}")
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=30000, help="synthetic voters for the first training run")
-    parser.add_argument("--window-rows", type=int, default=8000, help="voters per production window")
+    parser.add_argument("--window-rows", type=int, default=8000, help="voters per production snapshot")
     parser.add_argument("--scenario", default="realignment", choices=sorted(scenarios.SCENARIOS))
     args = parser.parse_args()
     settings = load_settings()
@@ -121,65 +159,90 @@ def main() -> int:
     persistence = int(settings.monitoring["persistence"])
     airflow = Airflow()
     started = time.monotonic()
-    say(f"Workspace {catalog.root()} (Airflow DB, MLflow store, batches, reports)")
-    say("[1/5] Starting Airflow (api-server, scheduler, dag-processor, triggerer) and MLflow on 127.0.0.1")
+    say(f"Workspace {catalog.root()} (Airflow DB, MLflow store, batches, scored snapshots, reports)")
+    say("[1/6] Starting Airflow (api-server, scheduler, dag-processor, triggerer) and MLflow on 127.0.0.1")
     stack("up")
     try:
         airflow.login()
-        airflow.wait_for_dags([TRAINING_DAG_ID, MONITORING_DAG_ID])
-        for dag_id in (TRAINING_DAG_ID, MONITORING_DAG_ID):
+        dag_ids = [TRAINING_DAG_ID, SCORING_DAG_ID, MONITORING_DAG_ID]
+        airflow.wait_for_dags(dag_ids)
+        for dag_id in dag_ids:
             airflow.unpause(dag_id)
-        airflow.idle(MONITORING_DAG_ID)  # its first scheduled run finds no production data and skips
+        airflow.idle(MONITORING_DAG_ID)  # its first scheduled run finds no scored snapshot and skips
 
-        say(f"[2/5] Training v1 on {args.rows} synthetic voters (three cycles), through the scheduler")
+        say(f"[2/6] Training v1 on {args.rows} synthetic voters (three cycles), through the scheduler")
         run = airflow.trigger(TRAINING_DAG_ID, {"sample_rows": args.rows, "reason": "make run: first model"})
         if airflow.follow(TRAINING_DAG_ID, run) != "success":
             say("training failed; see the Airflow UI")
             return 1
         say(summary_of(spec.name))
 
-        say(f"[3/5] Production: the next cycle brings a '{args.scenario}' electorate; monitoring each window")
-        windows: list[str] = []
+        say(
+            f"[3/6] Production: the next cycle brings a '{args.scenario}' electorate. Each snapshot is scored by "
+            "the scoring DAG, then monitoring judges what was served"
+        )
+        snapshots: list[str] = []
         retrain_run = None
         for i in range(persistence + 1):
-            window_id = f"{time.strftime('%Y%m%dT%H%M%S')}-w{i}"
-            scenarios.write_window(spec, window_id, args.scenario, args.window_rows, seed=1000 + i)
-            if windows:  # the previous window's election is over: its labels arrive
-                scenarios.release_labels(spec, windows[-1])
-            windows.append(window_id)
+            snapshot = f"{time.strftime('%Y%m%dT%H%M%S')}-s{i}"
+            scenarios.write_window(spec, snapshot, args.scenario, args.window_rows, seed=1000 + i)
+            if snapshots:  # the previous snapshot's election is over: its labels arrive
+                scenarios.release_labels(spec, snapshots[-1])
+            snapshots.append(snapshot)
+            say(f"    snapshot {snapshot}: {args.window_rows} voters delivered")
+            score(airflow, spec.name, snapshot)
             before = {r["dag_run_id"] for r in airflow.runs(TRAINING_DAG_ID)}
-            say(f"    window {window_id}: {args.window_rows} voters scored by the champion")
-            run = airflow.trigger(MONITORING_DAG_ID, {"window": window_id})
-            if airflow.follow(MONITORING_DAG_ID, run) != "success":
-                say("monitoring failed; see the Airflow UI")
-                return 1
-            row = history.read_monitoring_history(spec.name)[-1]
-            say(
-                f"    -> action {row['action'].upper()}: drift share {row['drift_share']:.0%}, "
-                f"prediction PSI {row['prediction_psi'] or 0:.3f}"
-            )
-            for reason in row["reasons"]:
-                say(f"       - {reason[:160]}")
+            monitor(airflow, spec.name, snapshot)
             new = [r for r in airflow.runs(TRAINING_DAG_ID) if r["dag_run_id"] not in before]
             if new:
                 retrain_run = new[0]["dag_run_id"]
                 break
 
         if retrain_run is None:
-            say("[4/5] No retraining was triggered (the breach did not persist).")
+            say("[4/6] No retraining was triggered (the breach did not persist).")
         else:
-            say(f"[4/5] Retraining triggered by monitoring (run {retrain_run}): challenger vs the champion")
+            say(f"[4/6] Retraining triggered by monitoring (run {retrain_run}): the retrained version vs the champion")
             if airflow.follow(TRAINING_DAG_ID, retrain_run) != "success":
                 say("retraining failed; see the Airflow UI")
                 return 1
             say(summary_of(spec.name))
 
-        say("[5/5] Registry and audit trail")
+        champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
+        challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
+        snapshot = f"{time.strftime('%Y%m%dT%H%M%S')}-s{len(snapshots)}"
+        scenarios.write_window(spec, snapshot, args.scenario, args.window_rows, seed=1000 + len(snapshots))
+        snapshots.append(snapshot)
+        if challenger is not None:
+            say(f"[5/6] Shadow: v{challenger.version} (challenger) scores the next snapshot beside v{champion.version}")
+        else:
+            say(f"[5/6] v{champion.version} is champion: it serves the next snapshot")
+        manifest = score(airflow, spec.name, snapshot)
+        agreement = manifest.get("agreement") or {}
+        if agreement.get("rows"):
+            say(
+                f"    shadow agreement on {agreement['rows']} rows: score correlation "
+                f"{agreement['score_correlation']:.3f}, decision agreement {agreement['decision_agreement']:.1%}, "
+                f"same decile {agreement['same_decile_share']:.1%}, top-decile overlap "
+                f"{agreement['top_decile_overlap']:.1%} (MLflow modelops/{spec.name}/scoring)"
+            )
+
+        say("[6/6] Registry, audit trail, and which version served which snapshot")
         for row in history.read_alias_history(spec.model_name):
             say(f"    {row['changed_at']:%H:%M:%S} {row['alias']:<10} -> v{row['version']:<3} by {row['actor']}")
+        for name in snapshots:
+            served = catalog.read_json(catalog.scoring_manifest(spec.name, name))
+            when = datetime.fromisoformat(served["scored_at"])
+            shadow = f", v{served['challenger_version']} in shadow" if served.get("shadow") else ""
+            say(
+                f"    snapshot {name}: served by v{served['model_version']}{shadow} "
+                f"({registry.describe_serving(spec.model_name, when)})"
+            )
         champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
         say(f"    champion now: {spec.model_name} v{champion.version}")
-        say(f"    monitoring reports: {catalog.reports_dir(spec.name)}")
+        say(
+            f"    scored snapshots: {catalog.scoring_dir(spec.name)}; "
+            f"monitoring reports: {catalog.reports_dir(spec.name)}"
+        )
         say(
             f"Done in {time.monotonic() - started:.0f} s. Browse it: MODELOPS_HOME={catalog.root()} make up "
             f"(Airflow {API}, MLflow {MLFLOW})"

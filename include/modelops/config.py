@@ -123,6 +123,7 @@ MONITORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "persistence": ((int,), 2),
     "cooldown_hours": (NUMBER, 24),
     "retrain_on": ((list,), None),
+    "fallback_share": (NUMBER, 0.05),
 }
 SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "chunk_rows": ((int,), 250000),
@@ -146,12 +147,12 @@ PROMOTION_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "approvers": ((list,), None),  # Airflow user ids allowed to answer; empty = any user with access
 }
 # Signals monitoring may retrain on (see monitoring.RETRAIN_SIGNALS); input drift alone only watches.
-RETRAIN_SIGNALS = ("performance", "calibration", "prediction_drift", "estimated_accuracy", "data_drift")
+RETRAIN_SIGNALS = ("performance", "calibration", "prediction_drift", "estimated_accuracy", "data_drift", "fallback")
 DEFAULT_RETRAIN_ON = ["performance", "calibration", "prediction_drift", "estimated_accuracy"]
 FRACTIONS = {
     "training": ("holdout_fraction", "latest_period_train_fraction", "calibration_fraction"),
     "evaluation": ("confidence",),
-    "monitoring": ("alpha", "dataset_drift_share", "calibration_alpha"),
+    "monitoring": ("alpha", "dataset_drift_share", "calibration_alpha", "fallback_share"),
     "scoring": ("threshold", "unseen_category_share", "canary_share"),
 }
 DATASET_KEYS = {

@@ -69,6 +69,7 @@ monitoring_history = sa.Table(
     sa.Column("prediction_psi", sa.Float),
     sa.Column("prediction_drift", sa.Boolean, nullable=False),
     sa.Column("expected_accuracy", sa.Float),
+    sa.Column("fallback_share", sa.Float),  # rows served by the baseline / rows; None on rows from before
     sa.Column("labeled_window", sa.String(200)),
     sa.Column("labeled_metrics", sa.JSON),
     sa.Column("breach", sa.Boolean, nullable=False),

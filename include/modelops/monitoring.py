@@ -1,10 +1,16 @@
-"""Monitoring one production window against the champion's reference profile, and the decision.
+"""Monitoring one production window (a snapshot the champion scored) from what was served, and the decision.
 
-`assess_window` measures (data quality, data drift, prediction drift, label-free expected
-accuracy, and — when labels have arrived for an earlier window — labelled performance and
-calibration) and names the **signals** that breached; `decide_action` turns them into an action
-using the history; `history_row` is what the window leaves in `monitoring_history`. The step a DAG
-task runs (measure, decide, report, log to MLflow, record) is `modelops.monitoring_flow`.
+A window is a snapshot whose scoring output the `champion` alias committed (`windows.list_windows`).
+`assess_window` reads the served predictions and the inputs they were made from (never scoring
+again) and measures, against the reference profile of the version that actually served: data
+quality, data drift, prediction drift and the label-free expected accuracy on the served version's
+own scores (rows the baseline served are no part of them), the fallback share (rows served by the
+rule-based baseline, and why), canary rows apart, and — when labels have arrived for an earlier
+window — labelled performance and calibration of the served scores (labels join the served
+predictions by id), with what was served (model, canary, fallback) judged each on its own rows. It
+names the **signals** that breached; `decide_action` turns them into an action using the history;
+`history_row` is what the window leaves in `monitoring_history`. The step a DAG task runs
+(measure, decide, report, log to MLflow, record) is `modelops.monitoring_flow`.
 
 Policy: retraining needs evidence that the model suffers.
 
@@ -12,8 +18,10 @@ Policy: retraining needs evidence that the model suffers.
   it was judged already (`choose_window`); naming a window re-judges it on purpose.
 - `data_quality` (the production GX suite failed) and `invalid_scores` (the champion returned NaN
   or inf scores) alert and never retrain: retraining on a broken extract makes it worse.
+- `fallback` (more than `fallback_share` of the rows were served by the baseline) alerts and
+  watches; it retrains only when `retrain_on` lists it.
 - A window retrains only when a signal listed in `retrain_on` breached: `performance` (a labelled
-  metric dropped more than `max_relative_drop` below the champion's holdout, or missed a floor),
+  metric dropped more than `max_relative_drop` below the served version's holdout, or missed a floor),
   `calibration` (outcomes no longer match predicted probabilities within groups: concept drift),
   `prediction_drift`, `estimated_accuracy` (the label-free estimate dropped), and `data_drift` only
   when listed. Any other breach (input drift alone, by default) is `watch` and an alert.
@@ -33,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelops import catalog, drift, registry
+from modelops import catalog, drift, registry, windows
 from modelops.config import DEFAULT_RETRAIN_ON, RETRAIN_SIGNALS, DatasetSpec, Settings
 from modelops.evaluation import compute_metrics, higher_is_better, slice_metrics
 from modelops.features import label_summary, labelled_mask, target_vector
@@ -55,11 +63,15 @@ THRESHOLD_KEYS = (
     "persistence",
     "cooldown_hours",
     "retrain_on",
+    "fallback_share",
 )
 # Signals a window can raise, in report order. The first two alert only; see the module docstring.
 ALERT_ONLY_SIGNALS = ("data_quality", "invalid_scores")
 DRIFT_SIGNALS = ("data_drift", "prediction_drift", "estimated_accuracy")
-SIGNALS = (*ALERT_ONLY_SIGNALS, *DRIFT_SIGNALS, "performance", "calibration")
+# `fallback`: more rows than `fallback_share` were served by the rule-based baseline (alerts; retrains
+# only when listed in retrain_on).
+SIGNALS = (*ALERT_ONLY_SIGNALS, *DRIFT_SIGNALS, "performance", "calibration", "fallback")
+MODEL, CANARY, FALLBACK = "model", "canary", "fallback"  # scoring's sources
 
 
 class NoChampionError(RuntimeError):
@@ -115,21 +127,17 @@ def _quality(frame: pd.DataFrame, spec: DatasetSpec, window_id: str, dry_run: bo
 
 
 def labelled_source(spec: DatasetSpec, window_id: str) -> str | None:
-    """How a window's outcomes can be read: "join" (labels + inputs on the id), "delivered", or None.
+    """How a window's outcomes can be read: "join" (labels + served predictions on the id), "delivered", or None.
 
-    With an id column, labels arriving later are joined to the inputs. Without one they cannot be:
-    only a window delivered with its target beside the inputs (`labeled/<window>.parquet`) counts.
+    With an id column, labels arriving later are joined to the served predictions. Without one they
+    cannot be: only a window delivered with its target beside the inputs (`labeled/<window>.parquet`) counts.
     """
-    if spec.id_column and catalog.snapshot_labels(spec.name, window_id).exists():
-        return "join"
-    if catalog.snapshot_labeled(spec.name, window_id).exists():
-        return "delivered"
-    return None
+    return windows.labelled_source(spec, window_id)
 
 
 def _labelled_window(spec: DatasetSpec, upto: str, evaluated: set[str]) -> str | None:
-    """The newest window up to `upto` whose labels arrived and were not judged before."""
-    for window_id in reversed([w for w in catalog.list_snapshots(spec.name) if w <= upto]):
+    """The newest scored window up to `upto` whose labels arrived and were not judged before."""
+    for window_id in reversed([w for w in windows.list_windows(spec) if w <= upto]):
         if window_id not in evaluated and labelled_source(spec, window_id):
             return window_id
     return None
@@ -141,7 +149,7 @@ def _unjoinable_labels(spec: DatasetSpec, upto: str, evaluated: set[str]) -> lis
         return []
     return [
         w
-        for w in catalog.list_snapshots(spec.name)
+        for w in windows.list_windows(spec)
         if w <= upto
         and w not in evaluated
         and catalog.snapshot_labels(spec.name, w).exists()
@@ -149,55 +157,70 @@ def _unjoinable_labels(spec: DatasetSpec, upto: str, evaluated: set[str]) -> lis
     ]
 
 
-def load_labelled(spec: DatasetSpec, window_id: str) -> tuple[pd.DataFrame | None, str]:
-    """A window's inputs with its target (every delivered row, labelled or not), or None and why not."""
-    labels_path = catalog.snapshot_labels(spec.name, window_id)
-    labeled_path = catalog.snapshot_labeled(spec.name, window_id)
-    source = labelled_source(spec, window_id)
-    if source == "join":
-        labels = pd.read_parquet(labels_path)
-        missing = [c for c in (spec.id_column, spec.target) if c not in labels]
-        if missing:
-            return None, f"labels/{window_id}.parquet lacks {missing}"
-        inputs = pd.read_parquet(catalog.snapshot_inputs(spec.name, window_id)).drop(
-            columns=[spec.target], errors="ignore"
-        )
-        frame = inputs.merge(labels[[spec.id_column, spec.target]], on=spec.id_column, how="inner")
-        if not labeled_path.exists():  # materialised once: the retraining DAG can use it
-            catalog.write_parquet(frame, labeled_path)
-        return frame, f"joined labels/{window_id}.parquet to the inputs on {spec.id_column!r}"
-    if source == "delivered":
-        frame = pd.read_parquet(labeled_path)
-        if spec.target not in frame:
-            return None, f"labeled/{window_id}.parquet has no target column {spec.target!r}"
-        return frame, f"labeled/{window_id}.parquet (inputs delivered with their target)"
-    return None, f"no labels for window {window_id}"
+def _unscored_labels(spec: DatasetSpec, upto: str, evaluated: set[str]) -> list[str]:
+    """Snapshots whose labels arrived but that were never scored by the champion (nothing served to judge)."""
+    scored = set(windows.list_windows(spec))
+    return [
+        s
+        for s in catalog.list_snapshots(spec.name)
+        if s <= upto and s not in evaluated and s not in scored and labelled_source(spec, s)
+    ]
 
 
-def score_frame(model: Any, frame: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The model's positive-class scores and a mask of the finite ones (NaN/inf are counted, never dropped silently)."""
-    if len(frame) == 0:
-        return np.array([], dtype=float), np.array([], dtype=bool)
-    scores = np.asarray(model.predict_proba(frame[features])[:, 1], dtype=float)
-    return scores, np.isfinite(scores)
+def load_labelled(spec: DatasetSpec, window_id: str) -> tuple[pd.DataFrame | None, str, dict[str, Any]]:
+    """A scored window's inputs, served predictions (`served_*`) and target (every served row), or None and why not."""
+    return windows.attach_labels(spec, windows.load_scored_window(spec, window_id))
+
+
+def reference_of(spec: DatasetSpec, version: str) -> dict[str, Any]:
+    """The stored reference profile of one registered version (the one that served a window)."""
+    found = registry.model_version(spec.model_name, str(version))
+    if found is None:
+        raise NoChampionError(f"{spec.model_name} has no version {version!r} (it served the window being judged)")
+    return registry.load_profile(found.run_id)
+
+
+def _metrics_of(frame: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray) -> dict[str, Any]:
+    y = target_vector(frame, spec)
+    return {"rows": len(y), "positive_rate": float(y.mean()) if len(y) else float("nan"), **compute_metrics(y, scores)}
+
+
+def outcomes_by_source(labelled: pd.DataFrame, spec: DatasetSpec) -> dict[str, dict[str, Any]]:
+    """What was served, judged on its own rows: the served score's metrics per source, and over all rows."""
+    served = labelled["served_score"].to_numpy(dtype=float, na_value=np.nan)
+    source = labelled["served_source"].astype(str).to_numpy()
+    out: dict[str, dict[str, Any]] = {}
+    for name in (MODEL, CANARY, FALLBACK):
+        mask = (source == name) & np.isfinite(served)
+        if mask.any():
+            versions = sorted(set(labelled.loc[mask, "served_model_version"].astype(str)))
+            out[name] = {**_metrics_of(labelled.loc[mask], spec, served[mask]), "versions": versions}
+    finite = np.isfinite(served)
+    out["served"] = _metrics_of(labelled.loc[finite], spec, served[finite])
+    return out
 
 
 def _performance(
     spec: DatasetSpec,
-    model: Any,
     profile: dict[str, Any],
-    window_id: str,
+    window: windows.ScoredWindow,
     frame: pd.DataFrame,
+    counts: dict[str, Any],
     primary: str,
     t: dict[str, Any],
     floors: dict[str, float],
 ) -> dict[str, Any]:
-    """Labelled metrics vs the absolute floors and the champion's holdout, per protected slice, and calibration."""
+    """The served version's labelled metrics (its own scores) vs the floors and its holdout, per slice, calibration;
+    and what was served (model, canary, fallback) judged each on its own rows."""
     summary = label_summary(frame, spec)
-    labelled = frame.loc[labelled_mask(frame, spec)]  # a row without an outcome is never judged
-    p_all, finite = score_frame(model, labelled, spec.features)
-    nonfinite = int((~finite).sum())
-    labelled, p = labelled.loc[finite], p_all[finite]
+    labelled_all = frame.loc[labelled_mask(frame, spec)]  # a row without an outcome is never judged
+    invalid = labelled_all["served_reason"].astype(str) == "invalid_score"
+    nonfinite = int(invalid.sum())
+    own = windows.model_rows(
+        labelled_all["served_source"], labelled_all["served_reason"], labelled_all["served_champion_score"]
+    )
+    labelled = labelled_all.loc[own]
+    p = labelled["served_champion_score"].to_numpy(dtype=float, na_value=np.nan)
     y = target_vector(labelled, spec)
     metrics = compute_metrics(y, p)
     below = {
@@ -235,13 +258,30 @@ def _performance(
     # Judged only with enough rows, both outcomes present and a finite primary metric: a one-class
     # window has no AUC, and "no drop" from a NaN must not pass for good news.
     enough = bool(len(y) >= int(t["min_labeled_rows"]) and len(np.unique(y)) == 2 and np.isfinite(metrics[primary]))
+    by_source = outcomes_by_source(labelled_all, spec)
+    canary = None
+    if CANARY in by_source:  # reported, never a retrain signal
+        champion_rows, canary_rows = by_source.get(MODEL, {}), by_source[CANARY]
+        canary = {
+            "champion_version": window.served_version,
+            "canary_version": window.challenger_version,
+            "champion_rows": int(champion_rows.get("rows", 0)),
+            "canary_rows": int(canary_rows["rows"]),
+            "primary": primary,
+            "champion": champion_rows.get(primary, float("nan")),
+            "canary": canary_rows[primary],
+            "difference": canary_rows[primary] - champion_rows.get(primary, float("nan")),
+        }
     return {
-        "window_id": window_id,
+        "window_id": window.snapshot,
+        "served_version": window.served_version,
         "rows": len(y),
         "delivered_rows": summary["rows"],
         "unlabelled_rows": summary["unlabelled"],
         "unlabelled_values": summary["other_values"],
+        "unmatched_labels": int(counts.get("unmatched_labels", 0)),
         "nonfinite_scores": nonfinite,
+        "withheld_rows": int((labelled["served_source"].astype(str) == FALLBACK).sum()),
         "primary": primary,
         "metrics": metrics,
         "reference": reference,
@@ -255,10 +295,68 @@ def _performance(
         "calibration": tests,
         "calibration_breach": bool(enough and any(x["breach"] for x in tests.values())),
         "judged": enough,
+        "by_source": by_source,
+        "canary": canary,
     }
 
 
 # --- one window ------------------------------------------------------------------------------
+
+
+def _served_summary(window: windows.ScoredWindow, t: dict[str, Any]) -> dict[str, Any]:
+    """Who served the window's rows, and the fallback share against its threshold."""
+    p = window.predictions
+    rows = len(p)
+    sources = {name: int(window.source_mask(name).sum()) for name in (MODEL, CANARY, FALLBACK)}
+    reasons = p.loc[window.source_mask(FALLBACK), "reason"].astype(str).value_counts()
+    share = sources[FALLBACK] / rows if rows else 0.0
+    limit = float(t["fallback_share"])
+    return {
+        "manifest": str(catalog.scoring_manifest(window.manifest["dataset"], window.snapshot)),
+        "scored_at": window.manifest.get("scored_at"),
+        "alias": window.manifest.get("alias"),
+        "served_version": window.served_version,
+        "challenger_version": window.challenger_version,
+        "shadow": bool(window.manifest.get("shadow")),
+        "sources": sources,
+        "fallback_share": share,
+        "fallback_reasons": {str(k): int(v) for k, v in reasons.items()},
+        "fallback_limit": limit,
+        "fallback_breach": bool(share > limit),
+        "withheld_rows": int(reasons.get(windows.WITHHELD_REASON, 0)),
+        "alerts": list(window.manifest.get("alerts") or []),
+    }
+
+
+def _fallback_reason(served: dict[str, Any]) -> str:
+    top = ", ".join(f"{r} {c}" for r, c in list(served["fallback_reasons"].items())[:4])
+    return (
+        f"fallback: {served['sources'][FALLBACK]} of {sum(served['sources'].values())} rows "
+        f"({served['fallback_share']:.1%}) were served by the rule-based baseline, "
+        f"above {served['fallback_limit']:.1%} ({top})"
+    )
+
+
+def _canary_rows(spec: DatasetSpec, window: windows.ScoredWindow, t: dict[str, Any]) -> dict[str, Any] | None:
+    """The challenger's served canary rows, against the challenger's own reference (reported, never a signal)."""
+    mask = window.source_mask(CANARY)
+    if not mask.any():
+        return None
+    scores = window.predictions.loc[mask, "score"].to_numpy(dtype=float, na_value=np.nan)
+    scores = scores[np.isfinite(scores)]
+    out: dict[str, Any] = {
+        "version": window.challenger_version,
+        "rows": int(mask.sum()),
+        "mean_score": float(scores.mean()),
+    }
+    try:
+        profile = reference_of(spec, str(window.challenger_version))
+        out["prediction"] = drift.prediction_drift(profile, scores, t)
+        out["expected_accuracy"] = drift.estimate_accuracy(scores)["expected_accuracy"]
+        out["reference_expected_accuracy"] = profile["expected_accuracy"]
+    except Exception as exc:  # a canary without a profile is still counted
+        out["note"] = f"no reference profile for v{window.challenger_version}: {type(exc).__name__}: {exc}"
+    return out
 
 
 def assess_window(
@@ -269,29 +367,36 @@ def assess_window(
     evaluated_labels: set[str],
     dry_run: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Measure one window; returns (report, plot data) with no decision and nothing recorded.
+    """Measure one scored window from what was served; returns (report, plot data), no decision, nothing recorded.
 
-    report["signals"] names what breached (see SIGNALS); report["reasons"] says it in words. The
-    validation report goes to the window's report folder (a dry run's to its own).
+    Nothing is scored again: prediction drift and the estimate read the served version's own scores
+    (`windows.model_rows`), judged against that version's reference profile; the fallback share is
+    a figure of its own; canary rows are reported apart. report["signals"] names what breached (see
+    SIGNALS); report["reasons"] says it in words. The validation report goes to the window's report
+    folder (a dry run's to its own).
     """
-    champion, profile = champion_reference(spec)
-    inputs_path = catalog.snapshot_inputs(spec.name, window_id)
-    if not inputs_path.exists():
-        raise FileNotFoundError(f"no production inputs for window {window_id!r} at {inputs_path}")
-    frame = pd.read_parquet(inputs_path)
+    window = windows.load_scored_window(spec, window_id)
+    frame = window.inputs
+    served_version = window.served_version
+    profile = reference_of(spec, served_version)
+    champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
     primary = settings.evaluation["primary_metric"]
     report: dict[str, Any] = {
         "dataset": spec.name,
         "window_id": window_id,
         "rows": len(frame),
         "model_name": spec.model_name,
-        "model_version": str(champion.version),
+        "model_version": served_version,
+        "champion_version": str(champion.version) if champion is not None else None,
         "thresholds": thresholds,
         "limitations": spec.limitations,
     }
+    report["served"] = served = _served_summary(window, thresholds)
+    report["canary"] = _canary_rows(spec, window, thresholds)
     report["quality"] = _quality(frame, spec, window_id, dry_run)
     reasons: list[str] = []
     signals: list[str] = []
+    fallback = [_fallback_reason(served)] if served["fallback_breach"] else []  # said last, as SIGNALS orders it
     plot: dict[str, Any] = {"frame": frame, "profile": profile, "scores": None}
     if not report["quality"]["ok"]:
         failed = ", ".join(f"{f['expectation']}({f.get('column') or ''})" for f in report["quality"]["failed"])
@@ -303,20 +408,20 @@ def assess_window(
             labelled=None,
             labelled_status="not measured: the window failed data quality",
             breach=True,
-            signals=["data_quality"],
-            reasons=reasons,
+            signals=["data_quality", *(["fallback"] if fallback else [])],
+            reasons=reasons + fallback,
         )
         return report, plot
 
-    model = registry.load_model(f"models:/{spec.model_name}/{champion.version}")
-    raw_scores, finite = score_frame(model, frame, spec.features)
-    scores = raw_scores[finite]  # the statistics need numbers; the rest is a breach of its own
-    report["nonfinite_scores"] = int((~finite).sum())
-    if report["nonfinite_scores"]:
+    invalid = int((window.predictions["reason"].astype(str) == "invalid_score").sum())
+    scores = window.model_scores()  # the served version's own scores: no baseline score among them
+    report["nonfinite_scores"] = invalid
+    report["model_scored_rows"] = len(scores)
+    if invalid:
         signals.append("invalid_scores")
         reasons.append(
-            f"invalid scores: {report['nonfinite_scores']} scores were NaN/inf (of {len(raw_scores)}); "
-            "drift and the estimate use the finite ones"
+            f"invalid scores: the served model returned NaN/inf for {invalid} rows (of {len(frame)}; they fell back); "
+            "drift and the estimate use its finite scores"
         )
     plot["scores"] = scores
     data = drift.detect_drift(profile, frame, thresholds)
@@ -333,6 +438,11 @@ def assess_window(
         reasons.append(
             f"prediction drift: score PSI {report['prediction']['psi']:.3f} >= {thresholds['prediction_psi']}"
             f" (KS p={report['prediction']['p_value']:.2g})"
+            + (
+                f"; {served['withheld_rows']} of these scores were withheld by the scoring guard"
+                if served["withheld_rows"]
+                else ""
+            )
         )
     estimate = drift.estimate_accuracy(scores)
     estimate["reference"] = profile["expected_accuracy"]
@@ -347,22 +457,31 @@ def assess_window(
         )
     report["labelled"], report["labelled_status"] = None, ""
     labelled_id = _labelled_window(spec, window_id, evaluated_labels)
-    labelled_frame, how = load_labelled(spec, labelled_id) if labelled_id else (None, "")
+    labelled_frame, how, counts = load_labelled(spec, labelled_id) if labelled_id else (None, "", {})
     if labelled_frame is not None:
         floors = settings.evaluation.get("floors") or {}
-        lab = _performance(spec, model, profile, labelled_id, labelled_frame, primary, thresholds, floors)
+        labelled_window = window if labelled_id == window_id else windows.load_scored_window(spec, labelled_id)
+        labelled_profile = (
+            profile
+            if labelled_window.served_version == served_version
+            else reference_of(spec, labelled_window.served_version)
+        )
+        lab = _performance(spec, labelled_profile, labelled_window, labelled_frame, counts, primary, thresholds, floors)
         report["labelled"] = lab
         report["labelled_status"] = (
-            f"window {labelled_id}: {how}; {lab['rows']} labelled rows judged"
+            f"window {labelled_id} (served by v{lab['served_version']}): {how}; {lab['rows']} labelled rows of the "
+            "served model judged"
             + (f", {lab['unlabelled_rows']} rows without an outcome left out" if lab["unlabelled_rows"] else "")
             + ("" if lab["judged"] else f" (fewer than {thresholds['min_labeled_rows']}: reported, not judged)")
         )
         _labelled_reasons(lab, primary, signals, reasons)
     else:
         report["labelled_status"] = _no_labels_status(spec, window_id, evaluated_labels, how)
+    if fallback:
+        signals.append("fallback")
     report["signals"] = [s for s in SIGNALS if s in signals]
     report["breach"] = bool(signals)
-    report["reasons"] = reasons
+    report["reasons"] = reasons + fallback
     return report, plot
 
 
@@ -376,8 +495,8 @@ def _labelled_reasons(lab: dict[str, Any], primary: str, signals: list[str], rea
         signals.append("performance")
     if lab["performance_breach"]:
         reasons.append(
-            f"performance: {primary} {lab['metrics'][primary]:.3f} on labelled window {window} is "
-            f"{lab['relative_drop']:.1%} below the champion's {lab['reference']:.3f}"
+            f"performance: {primary} {lab['metrics'][primary]:.3f} of v{lab['served_version']} on labelled window "
+            f"{window} is {lab['relative_drop']:.1%} below its reference {lab['reference']:.3f}"
         )
     for name, value in lab["below_floors"].items():
         reasons.append(
@@ -399,7 +518,14 @@ def _no_labels_status(spec: DatasetSpec, window_id: str, evaluated: set[str], pr
     if stranded:
         return (
             f"labelled monitoring skipped: labels arrived for {', '.join(stranded)} but the spec has no id_column "
-            "to join them to their inputs; deliver labeled/<window>.parquet (the inputs with the target) instead"
+            "to join them to the served predictions; deliver labeled/<window>.parquet (the inputs with the target, "
+            "in the scored row order) instead"
+        )
+    unscored = _unscored_labels(spec, window_id, evaluated)
+    if unscored:
+        return (
+            f"labelled monitoring skipped: labels arrived for {', '.join(unscored)}, which the champion never scored "
+            "(no served predictions to judge)"
         )
     if not spec.id_column:
         return "no labelled window waiting (no id_column: only windows delivered as labeled/<window>.parquet count)"
@@ -512,12 +638,15 @@ def choose_window(
     """
     if requested:
         return requested, ""
-    windows = catalog.list_snapshots(spec.name)
-    if not windows:
-        return None, f"no production windows for {spec.name} yet"
+    scored = windows.list_windows(spec)
+    if not scored:
+        waiting = catalog.list_snapshots(spec.name)
+        return None, f"no scored production windows for {spec.name} yet" + (
+            f" ({len(waiting)} snapshots have inputs: the scoring DAG scores them)" if waiting else ""
+        )
     judged = {r["window_id"]: r for r in history_rows if not r["dry_run"]}
-    last_judged = max((w for w in windows if w in judged), default=None)
-    waiting = [w for w in windows if w not in judged and (last_judged is None or w > last_judged)]
+    last_judged = max((w for w in scored if w in judged), default=None)
+    waiting = [w for w in scored if w not in judged and (last_judged is None or w > last_judged)]
     if waiting:
         return waiting[0], ""
     last = judged[last_judged]
@@ -555,6 +684,7 @@ def history_row(
         "prediction_psi": prediction.get("psi"),
         "prediction_drift": bool(prediction.get("drifted", False)),
         "expected_accuracy": (report.get("estimate") or {}).get("expected_accuracy"),
+        "fallback_share": (report.get("served") or {}).get("fallback_share"),
         "labeled_window": labelled.get("window_id"),
         "labeled_metrics": labelled.get("metrics"),
         "breach": report["breach"],
@@ -586,10 +716,23 @@ def summary_metrics(report: dict[str, Any]) -> dict[str, float]:
         out["prediction_ks"] = report["prediction"]["ks"]
     if report.get("estimate"):
         out["expected_accuracy"] = report["estimate"]["expected_accuracy"]
+    served = report.get("served")
+    if served:
+        out["fallback_share"] = served["fallback_share"]
+        out.update({f"rows_{source}": float(count) for source, count in served["sources"].items()})
+    if report.get("canary"):
+        out["canary_rows"] = float(report["canary"]["rows"])
+        if "prediction" in report["canary"]:
+            out["canary_prediction_psi"] = report["canary"]["prediction"]["psi"]
     if report.get("labelled"):
-        out.update({f"labelled_{k}": v for k, v in report["labelled"]["metrics"].items()})
-        out["labelled_rows"] = float(report["labelled"]["rows"])
-        out["labelled_unlabelled_rows"] = float(report["labelled"]["unlabelled_rows"])
+        lab = report["labelled"]
+        out.update({f"labelled_{k}": v for k, v in lab["metrics"].items()})
+        out["labelled_rows"] = float(lab["rows"])
+        out["labelled_unlabelled_rows"] = float(lab["unlabelled_rows"])
+        for source, figures in (lab.get("by_source") or {}).items():  # what was served, each on its own rows
+            out[f"labelled_{source}_rows"] = float(figures["rows"])
+            out[f"labelled_{source}_{lab['primary']}"] = figures[lab["primary"]]
+            out[f"labelled_{source}_accuracy"] = figures["accuracy"]
     return out
 
 

@@ -161,7 +161,74 @@ def _labelled_section(report: dict[str, Any]) -> str:
         )
     if not lab.get("slices"):
         parts.append("<p>No protected column is in the window's inputs: no slices.</p>")
+    by_source = lab.get("by_source") or {}
+    if by_source:
+        parts.append(
+            "<h3>What was served, each on its own rows</h3><p>The served score of each row (the champion's, the "
+            "canary challenger's, or the baseline's) against its outcome.</p>"
+        )
+        parts.append(
+            _table(
+                ["served by", "versions", "rows", "outcome rate", primary, "accuracy", "brier"],
+                [
+                    [
+                        html.escape(name),
+                        html.escape(", ".join(f"v{v}" for v in f.get("versions", []))),
+                        str(f["rows"]),
+                        _fmt(f["positive_rate"]),
+                        _fmt(f[primary]),
+                        _fmt(f["accuracy"]),
+                        _fmt(f["brier"]),
+                    ]
+                    for name, f in by_source.items()
+                ],
+            )
+        )
+    canary = lab.get("canary")
+    if canary:
+        parts.append(
+            f"<p>Canary: v{html.escape(str(canary['canary_version']))} {primary} {_fmt(canary['canary'])} on its "
+            f"{canary['canary_rows']} rows vs champion v{html.escape(str(canary['champion_version']))} "
+            f"{_fmt(canary['champion'])} on its {canary['champion_rows']} rows (difference "
+            f"{_fmt(canary['difference'], '+.3f')}; reported, never a retrain signal).</p>"
+        )
     return "".join(parts)
+
+
+def _served_section(report: dict[str, Any]) -> str:
+    """Who served the window's rows: sources, the fallback share and its reasons, canary rows."""
+    served = report.get("served")
+    if not served:
+        return ""
+    sources = _table(["source", "rows"], [[html.escape(k), str(v)] for k, v in served["sources"].items()])
+    reasons = _table(
+        ["fallback reason", "rows"], [[html.escape(k), str(v)] for k, v in served["fallback_reasons"].items()]
+    )
+    share = (
+        f"<p>Fallback share {served['fallback_share']:.1%} (limit {served['fallback_limit']:.1%}): "
+        + ("<b>breach</b>" if served["fallback_breach"] else "within the limit")
+        + f". Scored at {html.escape(str(served['scored_at']))} by v{html.escape(served['served_version'])}"
+        + (f", challenger v{html.escape(served['challenger_version'])}" if served["challenger_version"] else "")
+        + (
+            f"; {served['withheld_rows']} rows were withheld by the scoring guard (their model scores count for "
+            "prediction drift)"
+            if served["withheld_rows"]
+            else ""
+        )
+        + ".</p>"
+    )
+    canary = report.get("canary")
+    canary_html = ""
+    if canary:
+        psi = (canary.get("prediction") or {}).get("psi")
+        canary_html = (
+            f"<p>Canary: {canary['rows']} rows decided by v{html.escape(str(canary['version']))}, mean score "
+            f"{_fmt(canary['mean_score'])}"
+            + (f", score PSI {_fmt(psi)} against its own reference" if psi is not None else "")
+            + (f" ({html.escape(canary['note'])})" if canary.get("note") else "")
+            + ".</p>"
+        )
+    return f"<h2>Served predictions</h2>{share}{sources}{reasons if served['fallback_reasons'] else ''}{canary_html}"
 
 
 def _estimate_section(report: dict[str, Any]) -> str:
@@ -233,7 +300,7 @@ def render_window_report(report: dict[str, Any], decision: dict[str, Any], plot:
     profile, frame = plot["profile"], plot["frame"]
     figures: list[tuple[str, str]] = []
     if plot.get("scores") is not None:
-        figures.append(("champion scores", _cdf_plot("score distribution", profile["score"], plot["scores"])))
+        figures.append(("served model scores", _cdf_plot("score distribution", profile["score"], plot["scores"])))
     for column in (report.get("data_drift") or {}).get("drifted", []):
         if column in profile["numeric"]:
             values = frame[column].to_numpy(dtype=float, na_value=np.nan)
@@ -268,11 +335,13 @@ def render_window_report(report: dict[str, Any], decision: dict[str, Any], plot:
 td,th{{border:1px solid #ccc;padding:2px 8px}}tr.drift{{background:#fde2d6}}figure{{display:inline-block;
 margin:0.5em;vertical-align:top}}details{{margin:0.2em 0}}</style></head><body>
 <h1>{html.escape(report["dataset"])}: window {title}</h1>
-<p>Champion {html.escape(report["model_name"])} v{html.escape(report["model_version"])}; {report["rows"]} rows.
+<p>Served by {html.escape(report["model_name"])} v{html.escape(report["model_version"])} (the champion's scores as
+served; judged against that version's reference); {report["rows"]} rows.
 Decision: <b>{html.escape(decision["action"])}</b> ({html.escape(decision["why"])}).<br>
 Signals that breached: {html.escape(signals)}.</p>
 <h2>Reasons</h2><ul>{reasons}</ul>
 {f"<h2>What this dataset's spec cannot do</h2><ul>{limitations}</ul>" if limitations else ""}
+{_served_section(report)}
 {_labelled_section(report)}
 {_estimate_section(report)}
 {_calibration_section(report)}

@@ -991,6 +991,7 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
                 if champion is None:
                     reasons.mark(codes, np.ones(n, dtype=bool), "model_unavailable")
                 ok = codes == 0
+                withheld = np.zeros(n, dtype=bool)  # scored by the model, held back by the score guard
                 champ = np.full(n, np.nan)
                 chall = np.full(n, np.nan)
                 if ok.any():
@@ -1008,6 +1009,7 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
                     if profile and scored.sum() >= int(options["score_check_min_rows"]):
                         value = drift.numeric_drift(profile, champ[scored])["psi"]
                         if value >= float(options["score_psi_limit"]):
+                            withheld = scored.copy()
                             reasons.mark(codes, scored, "score_distribution")
                             chunk_alerts.append(
                                 f"rows {offset + rows_in}..{offset + rows_in + n - 1}: score PSI {value:.3f} >= "
@@ -1028,7 +1030,9 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
                     score[fallback] = _baseline_scores(rows_back, plan.baseline)
                 source = np.where(fallback, 2, np.where(canary, 1, 0)).astype(np.int8)  # model, canary, fallback
                 if plan.shadow and challenger is not None:
-                    both = model_rows & np.isfinite(chall)
+                    # Both models scored these rows; a chunk the guard withheld still tells how far apart
+                    # they are (the drifted world a challenger is trained for is where it matters most).
+                    both = (model_rows | withheld) & np.isfinite(chall)
                     if both.any():
                         agreement.add(champ[both], chall[both], threshold, edges, _slice_groups(frame, checks, both))
                 table = _chunk_table(plan, frame, offset + rows_in, score, source, codes, reasons, champ, chall)
@@ -1377,6 +1381,8 @@ def commit_scoring(
         "snapshot": plan.snapshot,
         "input": plan.input if plan.input_kind != "sql" else "sql query",
         "input_kind": plan.input_kind,
+        # the files in the order their rows were scored (row = position): monitoring reads them back
+        "input_files": [f for group in plan.groups for f in group] if plan.input_kind != "sql" else [],
         "model_name": plan.model_name,
         "alias": plan.alias,
         "model_version": plan.version,

@@ -1,4 +1,5 @@
-"""`make run`'s lifecycle, for real: scheduler, train v1, drifted cycle, monitoring, retraining, verdict, stop."""
+"""`make run`'s lifecycle, for real: scheduler, train v1, then scoring -> monitoring -> retraining -> shadow ->
+promotion on a drifted cycle, the verdict of who served what, stop."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import subprocess
 
 import pytest
 
-from modelops import history, registry
+from modelops import catalog, history, registry
 from modelops.config import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -45,16 +46,42 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
     assert result.returncode == 0, out[-5000:] + result.stderr[-3000:]
     assert "action WATCH" in out and "action RETRAIN" in out
     assert "Retraining triggered by monitoring" in out
+    assert out.count("rows by v1 (model") >= 2  # the scoring DAG served the snapshots before retraining
     assert out.rstrip().endswith("Stopped everything this run started.")
     assert not list((home / "run").glob("*.pid"))
 
     monkeypatch.setenv("MODELOPS_HOME", str(home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
-    actions = [r["action"] for r in history.read_monitoring_history("voter_turnout")]
-    assert actions[-2:] == ["watch", "retrain"]
+    # scoring: every snapshot was scored by the scoring DAG (committed output, an MLflow run each)
+    scored = catalog.list_scored("voter_turnout")
+    assert len(scored) == 3 and scored == sorted(scored)
+    manifests = [catalog.read_json(catalog.scoring_manifest("voter_turnout", s)) for s in scored]
+    assert all(m["rows_out"] == m["rows_in"] == 4000 for m in manifests)
+    client = registry.client()
+    experiment = client.get_experiment_by_name("modelops/voter_turnout/scoring")
+    assert len(client.search_runs([experiment.experiment_id])) == 3
+    # monitoring judged what was served, snapshot by snapshot, against the version that served it
+    rows = history.read_monitoring_history("voter_turnout")
+    assert [r["window_id"] for r in rows] == scored[:2]  # the shadow snapshot is scored, not judged here
+    assert [r["action"] for r in rows] == ["watch", "retrain"]
+    assert [r["model_version"] for r in rows] == [m["model_version"] for m in manifests[:2]]
+    assert all(r["fallback_share"] is not None for r in rows)
+    assert rows[1]["labeled_window"] == scored[0]  # labels joined the first snapshot's served predictions
+    # retraining, then promotion: judged against v1 either way
     aliases = [(r["alias"], r["version"]) for r in history.read_alias_history("voter_turnout_model")]
     assert aliases[0] == ("champion", "1")
-    assert aliases[-1] in {("champion", "2"), ("challenger", "2")}  # judged against v1 either way
+    assert aliases[-1] in {("champion", "2"), ("challenger", "2")}
+    # shadow: the next snapshot is scored with the retrained version beside v1 (or by it, if it won)
+    last = manifests[-1]
+    assert [m["model_version"] for m in manifests[:2]] == ["1", "1"]
+    if aliases[-1] == ("challenger", "2"):
+        assert last["model_version"] == "1" and last["challenger_version"] == "2" and last["shadow"]
+        # every row, although the guard withheld v1's drifted scores and the baseline served them
+        assert last["agreement"]["rows"] == 4000 and "shadow agreement on 4000 rows" in out
+        assert f"snapshot {scored[-1]}: served by v1, v2 in shadow" in out
+    else:
+        assert last["model_version"] == "2" and f"snapshot {scored[-1]}: served by v2" in out
+    assert f"snapshot {scored[0]}: served by v1 (voter_turnout_model@champion served v1 at" in out
     retrained = registry.client().get_model_version("voter_turnout_model", "2")
     assert retrained.tags["modelops.trigger_reason"].startswith("monitoring window")
     assert retrained.tags["modelops.compared_to"] == "v1"

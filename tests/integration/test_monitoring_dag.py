@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import train_and_promote
 
-from modelops import history, registry, scenarios
+from modelops import history, registry, scenarios, scoring
 from modelops.config import REPO_ROOT
 from modelops.handoffs import MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
 
@@ -66,8 +66,9 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(REPO_ROOT / "dags")).get_dag(MONITORING_DAG_ID)
-    for i in range(2):
+    for i in range(2):  # delivered, then served by the champion (the scoring DAG's domain call)
         scenarios.write_window(spec, f"2028-10-0{i + 1}", "covariate_shift", 3000, seed=50 + i)
+        scoring.score_snapshot(spec, settings, snapshot=f"2028-10-0{i + 1}")
     first = dag.test(run_conf={"window": "2028-10-01"})
     assert first.state == "success", _states(first)
     assert _states(first)[RETRAIN_TASK_ID] == "skipped" and _states(first)[NO_ACTION_TASK_ID] == "success"
@@ -101,7 +102,11 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     assert all("drift_share" in r.data.metrics for r in runs)
     for r in runs:  # the configuration each window was judged with
         assert registry.RESOLVED_CONFIG_ARTIFACT in {a.path for a in client.list_artifacts(r.info.run_id)}
-    assert rows[-1]["signals"] == ["data_drift", "prediction_drift"]
+    # the scoring guard withheld the drifted scores (the baseline served every row): a fallback alert too,
+    # while prediction drift is still measured on the champion's own (withheld) scores
+    assert rows[-1]["signals"] == ["data_drift", "prediction_drift", "fallback"]
+    assert rows[-1]["fallback_share"] == 1.0
+    assert all(r.data.metrics["fallback_share"] == 1.0 for r in runs)
 
     # A scheduled run (no window named) finds the newest window judged already: every task skips.
     # (A freshly parsed DAG, as each scheduled run gets: in-process dag.test() runs share Param objects,
@@ -135,7 +140,7 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     assert failed.state == "failed" and _states(failed)["assess"] == "failed"
     (failure,) = [a for a in webhook if a["kind"] == "modelops.monitoring.failure"]
     assert failure["window_id"] == "2028-10-09" and failure["task"] == f"{MONITORING_DAG_ID}.assess"
-    assert failure["error"].startswith("FileNotFoundError: no production inputs for window '2028-10-09'")
+    assert failure["error"].startswith("FileNotFoundError: window '2028-10-09' of voter_turnout has no committed")
     assert len(history.read_monitoring_history(spec.name)) == 3
 
 

@@ -78,7 +78,7 @@ def test_the_branch_retrains_only_on_a_recorded_retrain(action, dry_run, retrain
 
 
 def test_assess_skips_when_no_window_waits_saying_why(workspace):
-    with pytest.raises(NothingToJudge, match="no production windows for voter_turnout yet"):
+    with pytest.raises(NothingToJudge, match="no scored production windows for voter_turnout yet"):
         monitoring_flow.judge_window("voter_turnout", None, {}, False, END, "scheduled__1")
 
 

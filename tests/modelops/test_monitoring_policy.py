@@ -138,16 +138,23 @@ def test_quality_breaks_and_invalid_scores_alert_only():
 # --- choose_window ---------------------------------------------------------------------------
 
 
-def _windows(spec, names: list[str]) -> None:
+def _windows(spec, names: list[str], alias: str = "champion") -> None:
+    """Snapshots delivered and scored (a committed scoring manifest: what makes a snapshot a window)."""
     for name in names:
         path = catalog.snapshot_inputs(spec.name, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"")
+        catalog.write_json(catalog.scoring_manifest(spec.name, name), {"snapshot": name, "alias": alias})
 
 
 def test_a_run_without_a_window_judges_each_window_once_in_order(workspace, settings):
     spec = settings.dataset("voter_turnout")
-    assert monitoring.choose_window(spec, None, []) == (None, "no production windows for voter_turnout yet")
+    assert monitoring.choose_window(spec, None, []) == (None, "no scored production windows for voter_turnout yet")
+    _windows(spec, ["2028-09-30"], alias="challenger")  # scored by another alias: no production window
+    assert monitoring.choose_window(spec, None, []) == (
+        None,
+        "no scored production windows for voter_turnout yet (1 snapshots have inputs: the scoring DAG scores them)",
+    )
     _windows(spec, ["2028-10-01", "2028-10-02"])
     # two windows arrived between runs: both are judged, the older first
     assert monitoring.choose_window(spec, None, []) == ("2028-10-01", "")

@@ -1,7 +1,8 @@
-"""Election-cycle scenarios with known answers, run window by window through assess -> decide -> record.
+"""Election-cycle scenarios with known answers, run window by window: score -> assess -> decide -> record.
 
-One champion (trained through the workflow functions on a real MLflow store) is monitored over
-sequences of production windows drawn by the voter-file generator.
+One champion (trained through the workflow functions on a real MLflow store) serves sequences of
+production snapshots drawn by the voter-file generator (scoring.score_snapshot, as the scoring DAG
+does); monitoring judges what was served.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import train_and_promote
 
-from modelops import history, monitoring, monitoring_flow, scenarios
+from modelops import history, monitoring, monitoring_flow, scenarios, scoring
 
 START = datetime(2028, 9, 1, tzinfo=UTC)
 ROWS = 3000
@@ -47,6 +48,7 @@ def run_windows(
         window_id = f"{scenario}-{seed:04d}-{i:03d}"
         ids.append(window_id)
         scenarios.write_window(spec, window_id, scenario, ROWS, seed=seed * 1000 + i)
+        scoring.score_snapshot(spec, settings, snapshot=window_id)  # the champion serves the snapshot
         if label_delay is not None and i >= label_delay:
             scenarios.release_labels(spec, ids[i - label_delay])
         rows = history.read_monitoring_history(spec.name)
@@ -80,7 +82,12 @@ def test_without_labels_a_persisting_prediction_drift_retrains(fresh_windows, se
     assert first["prediction"]["drifted"] and first["labelled"] is None
     assert "prediction_drift" in first["signals"]
     if scenario == "covariate_shift":
-        assert first["signals"] == ["data_drift", "prediction_drift"]
+        # The young wave moves the scores so far (PSI ~0.43) that the scoring guard (score_psi_limit 0.25)
+        # withheld them and the baseline served every row: a fallback alert besides, while prediction drift
+        # is measured on the champion's own withheld scores.
+        assert first["signals"] == ["data_drift", "prediction_drift", "fallback"]
+        assert first["served"]["fallback_reasons"] == {"score_distribution": ROWS}
+        assert first["prediction"]["rows"] == ROWS
     if scenario == "realignment":  # 4-5 of 20 features drift: right at the 25% dataset line, either side
         assert {"age", "years_registered"} <= set(first["data_drift"]["drifted"])
     assert outcomes[-1]["retrain_signals"] == ["prediction_drift"]  # data drift alone would not retrain
@@ -101,8 +108,10 @@ def test_input_drift_alone_watches_and_alerts_but_never_retrains(fresh_windows, 
     )
     assert [o["action"] for o in outcomes] == ["watch"] * 3
     for o in outcomes:
-        assert o["report"]["breach"] and o["report"]["signals"] == ["data_drift"]  # a breach: the notifier alerts
-        assert "data_drift alone is no evidence the model suffers" in o["why"] and o["streak"] == 0
+        # a breach: the notifier alerts. The scoring guard withheld the moved scores (the baseline served
+        # every row): fallback, which watches and alerts too.
+        assert o["report"]["breach"] and o["report"]["signals"] == ["data_drift", "fallback"]
+        assert "data_drift and fallback alone is no evidence the model suffers" in o["why"] and o["streak"] == 0
 
 
 def test_input_drift_retrains_when_retrain_on_lists_it(fresh_windows, settings):

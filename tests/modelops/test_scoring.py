@@ -146,6 +146,16 @@ def test_unusual_score_distribution_falls_back_whole_and_alerts(env, settings, t
     assert result["sources"] == {"model": 0, "fallback": 3000, "canary": 0}
     assert result["fallback_reasons"] == {"score_distribution": 3000}
     assert any("PSI" in a for a in result["alerts"])
+    # with a challenger in shadow, the withheld chunk is still compared: both models scored it
+    shadowed = scoring.score_snapshot(
+        spec,
+        _settings(settings, shadow=True, score_check_min_rows=500, score_psi_limit=0.25),
+        str(path),
+        snapshot="snap-shifted-shadow",
+    )
+    assert shadowed["sources"]["fallback"] == 3000 and shadowed["agreement"]["rows"] == 3000
+    out = _predictions(shadowed)
+    assert out["champion_score"].notna().all() and out["challenger_score"].notna().all()
 
 
 def test_shadow_and_canary(env, settings, tmp_path):
