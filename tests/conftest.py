@@ -132,3 +132,19 @@ def train_and_promote(settings, rows: int, run_id: str, candidates: tuple[str, .
     if done["outcome"]["alias"] != registry.CHAMPION:
         workflow.apply_alias(done["outcome"], registry.CHAMPION, registry.dag_actor(TRAINING_DAG_ID, "tests"), run_id)
     return done["spec"]
+
+
+def carry_serving_record(spec) -> None:
+    """Copy who serves now into the audit DB in force (a test that gives each case its own workspace keeps
+    the module's MLflow store: the alias history must travel with it, as it does in one deployment)."""
+    from datetime import UTC, datetime
+
+    from modelops import history, registry
+
+    current = registry.version_by_alias(spec.model_name, registry.CHAMPION)
+    if current is None or registry.served_on(spec.model_name, datetime.now(UTC)) == str(current.version):
+        return
+    with history.get_engine().begin() as connection:
+        history.alias_change(
+            connection, spec.model_name, registry.CHAMPION, str(current.version), None, "tests", "carried", None
+        )

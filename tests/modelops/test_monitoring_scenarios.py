@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import train_and_promote
+from conftest import carry_serving_record, train_and_promote
 
 from modelops import history, monitoring, monitoring_flow, scenarios, scoring
 
@@ -35,6 +35,7 @@ def fresh_windows(champion, tmp_path, monkeypatch):
     """Each test gets its own production folder and history DB (the champion stays)."""
     monkeypatch.setenv("MODELOPS_HOME", str(tmp_path / "workspace"))
     monkeypatch.delenv("MODELOPS_DB_URL", raising=False)
+    carry_serving_record(champion)
     return champion
 
 
