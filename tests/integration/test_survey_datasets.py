@@ -361,14 +361,16 @@ def test_a_new_survey_csv_with_blank_outcomes_runs_through_the_training_dag(
 
 
 def _monitor(settings, dataset: str, window_id: str) -> dict:
-    """One monitoring step as the DAG runs it; returns the window's report.json."""
+    """The champion serves the snapshot (as the scoring DAG does), then one monitoring step as the DAG runs
+    it; returns the window's report.json."""
     import json
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from modelops import history, monitoring_flow
+    from modelops import history, monitoring_flow, scoring
 
     spec = settings.dataset(dataset)
+    scoring.score_snapshot(spec, settings, snapshot=window_id)
     rows = history.read_monitoring_history(spec.name)
     outcome = monitoring_flow.monitor_window(spec, settings, window_id, None, False, datetime.now(UTC), "tests", rows)
     verdict = monitoring_flow.record_verdict(outcome, "tests")
