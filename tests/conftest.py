@@ -53,14 +53,18 @@ def airflow_db() -> Path:
     return home / "airflow.db"
 
 
+def use_workspace(patch: pytest.MonkeyPatch, root: Path) -> Path:
+    """Point the workspace, its MLflow store and its audit DB at `root` (undone with `patch`)."""
+    patch.setenv("MODELOPS_HOME", str(root))
+    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    patch.delenv("MODELOPS_DB_URL", raising=False)
+    return root
+
+
 @pytest.fixture
 def workspace(tmp_path, monkeypatch) -> Path:
     """A fresh workspace, MLflow store and audit DB for one test."""
-    root = tmp_path / "workspace"
-    monkeypatch.setenv("MODELOPS_HOME", str(root))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
-    monkeypatch.delenv("MODELOPS_DB_URL", raising=False)
-    return root
+    return use_workspace(monkeypatch, tmp_path / "workspace")
 
 
 @pytest.fixture(scope="session")

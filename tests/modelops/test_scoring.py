@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_training, train_and_promote
+from conftest import run_training, train_and_promote, use_workspace
 
 from modelops import catalog, registry, scoring
 from modelops.scenarios import simulate_window
@@ -28,9 +28,7 @@ def store(tmp_path_factory, settings):
     """Champion v1 and challenger v2 in one module-wide workspace and MLflow store."""
     root = tmp_path_factory.mktemp("scoring") / "workspace"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELOPS_HOME", str(root))
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
-        patch.delenv("MODELOPS_DB_URL", raising=False)
+        use_workspace(patch, root)
         spec = train_and_promote(settings, 4000, "score-champion")
         done = run_training(settings, DATASET, "score-challenger", ("hist_gradient_boosting",), rows=5000)
         version = done["outcome"]["version"]
@@ -42,9 +40,7 @@ def store(tmp_path_factory, settings):
 @pytest.fixture
 def env(store, monkeypatch):
     """The module's store for one test."""
-    root = store["root"]
-    monkeypatch.setenv("MODELOPS_HOME", str(root))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    use_workspace(monkeypatch, store["root"])
     return store
 
 

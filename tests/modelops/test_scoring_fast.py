@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_training
+from conftest import run_training, use_workspace
 
 from modelops import registry, scoring
 from modelops.config import CANDIDATE_FAMILIES
@@ -29,9 +29,7 @@ def models(tmp_path_factory, settings):
     """One registered version per candidate family, each behind alias fast_<family>."""
     root = tmp_path_factory.mktemp("scoring-fast") / "workspace"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELOPS_HOME", str(root))
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
-        patch.delenv("MODELOPS_DB_URL", raising=False)
+        use_workspace(patch, root)
         spec = None
         for family in CANDIDATE_FAMILIES:
             done = run_training(settings, DATASET, f"fast-{family}", (family,), rows=3000)
@@ -42,9 +40,7 @@ def models(tmp_path_factory, settings):
 
 @pytest.fixture
 def env(models, monkeypatch):
-    root = models["root"]
-    monkeypatch.setenv("MODELOPS_HOME", str(root))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    use_workspace(monkeypatch, models["root"])
     return models
 
 
