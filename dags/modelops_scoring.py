@@ -62,8 +62,9 @@ def _uri(conn_id: str | None) -> str | None:
         return None
     from airflow.sdk import BaseHook
 
-    uri = BaseHook.get_connection(conn_id).get_uri()
-    return uri.replace("postgres://", "postgresql://", 1) if uri.startswith("postgres://") else uri
+    from modelops.sources import sql_url_from_uri
+
+    return sql_url_from_uri(BaseHook.get_connection(conn_id).get_uri())
 
 
 def _plan(data: dict):
