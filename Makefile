@@ -13,7 +13,9 @@ help:  ## list targets
 $(STAMP): requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.txt
+	# bytecode compiled once here: the environment sets PYTHONDONTWRITEBYTECODE, so without it every task
+	# process, CLI call and test compiles mlflow/sklearn/airflow from source again (mlflow import 7 s -> 3 s)
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -r requirements.txt
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 

@@ -23,8 +23,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 HOME = REPO / ".local" / "bench_scoring"
 os.environ.setdefault("MODELOPS_HOME", str(HOME / "workspace"))
-# the shared venv sets PYTHONDONTWRITEBYTECODE: without a cache folder every child compiles sklearn from source
-os.environ.setdefault("PYTHONPYCACHEPREFIX", str(REPO / ".local" / "pycache"))
 os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{HOME / 'workspace' / 'mlflow' / 'mlflow.db'}")
 sys.path.insert(0, str(REPO / "include"))
 

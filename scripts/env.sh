@@ -16,9 +16,8 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MA
 export AIRFLOW__LOGGING__BASE_LOG_FOLDER="$AIRFLOW_HOME/logs"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$MODELOPS_HOME/mlflow/mlflow.db}"
-# bytecode cache outside the tree: the venv sets PYTHONDONTWRITEBYTECODE, and without a cache every task
-# process compiles sklearn/skops/mlflow from source again (about 10 s of a scoring task's start-up)
-export PYTHONPYCACHEPREFIX="${PYTHONPYCACHEPREFIX:-$MODELOPS_HOME/pycache}"
+# no PYTHONPYCACHEPREFIX: the venv's bytecode is compiled at install (`make setup`), and a prefix would make
+# Python look for it elsewhere and compile every import from source again
 export GX_ANALYTICS_ENABLED=False
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false
 export NO_PROXY="*"
