@@ -185,6 +185,17 @@ def latest_summary(dataset: str) -> Path:
     return runs_dir(dataset) / "latest.txt"
 
 
+@contextlib.contextmanager
+def scratch_dir(purpose: str) -> Iterator[Path]:
+    """A fresh, private folder under `scratch/<purpose>/` for files a step only passes on (removed after)."""
+    folder = root() / "scratch" / safe_id(purpose, "scratch purpose") / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def mlflow_dir() -> Path:
     """The default MLflow store (used when MLFLOW_TRACKING_URI / MODELOPS_ARTIFACT_ROOT are not set)."""
     return root() / "mlflow"

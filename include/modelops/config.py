@@ -730,6 +730,28 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(f"{path}: {exc}") from None
 
 
+def settings_from_resolved(resolved: dict[str, Any]) -> Settings:
+    """The Settings a run logged (`Settings.resolved`), rebuilt and checked as a parameters file again.
+
+    Only the run's dataset comes back (the resolved record holds one); paths the spec expanded are
+    dropped (they are recomputed), and anything today's schema cannot read is a ConfigError naming it.
+    """
+    body = dict(resolved["dataset"])
+    name = body.pop("name")
+    source = {k: v for k, v in body.pop("source").items() if k != "resolved_path"}
+    labels = {"positive": body.pop("positive_labels"), "negative": body.pop("negative_labels")}
+    for derived in ("positive_class", "limitations"):
+        body.pop(derived, None)
+    raw = {
+        "default_dataset": name,
+        **{key: resolved[key] for key in ("training", "search_spaces", "evaluation", "monitoring") if key in resolved},
+        **{key: resolved[key] for key in ("scoring", "promotion") if key in resolved},
+        "datasets": {name: {**body, "source": source, "labels": labels}},
+    }
+    raw = json.loads(json.dumps(raw))  # a private copy: the caller's record is never touched
+    return parse_settings(raw, str(resolved.get("config_digest") or ""), str(resolved.get("config_path") or ""))
+
+
 def settings_and_spec(dataset: str) -> tuple[Settings, DatasetSpec]:
     """The parameters file in force and the spec a run asked for (what every DAG task starts from)."""
     settings = load_settings()

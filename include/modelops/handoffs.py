@@ -24,3 +24,6 @@ SCORING_DAG_ID = "modelops_scoring"
 SNAPSHOT_DAG_ID = "modelops_register_snapshot"
 # Emitted when a voter-file snapshot is registered; its extra carries {dataset, snapshot, input}.
 SNAPSHOT_ASSET_URI = "x-modelops://production/snapshots"
+
+# Rebuilds a registered version from its record and checks its holdout predictions (reproduce.py).
+REPRODUCE_DAG_ID = "modelops_reproduce"

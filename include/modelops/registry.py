@@ -543,3 +543,102 @@ def log_monitoring(
         mlflow.log_dict(report, "drift_report.json")
         mlflow.log_artifact(html_path)
     return run.info.run_id
+
+
+# --- reproduction: what a version needs on record to be rebuilt, and the verdict on it ---------
+
+TRAINING_OPTIONS_ARTIFACT = "training_options.json"
+HOLDOUT_PREDICTIONS_ARTIFACT = "holdout_predictions.parquet"
+REPRODUCTION_ARTIFACT = "reproduction.json"
+
+
+def log_training_options(run_id: str, options: dict[str, Any]) -> None:
+    """Store the training options a run used (the training section with its run-time overrides)."""
+    client().log_dict(run_id, options, TRAINING_OPTIONS_ARTIFACT)
+
+
+def log_holdout_predictions(run_id: str, keys: Any, scores: Any) -> None:
+    """Store a model's holdout scores by stable row key (`key`, `score`) on its run: what a rebuild must match."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"key": keys, "score": scores})
+    with catalog.scratch_dir("holdout-predictions") as folder:
+        path = catalog.write_parquet(frame, folder / HOLDOUT_PREDICTIONS_ARTIFACT)
+        client().log_artifact(run_id, str(path))
+
+
+def _download(run_id: str, artifact: str, folder: Path) -> Path | None:
+    """One artifact of a run copied into `folder`, or None when the run does not hold it."""
+    from mlflow.exceptions import MlflowException
+
+    _mlflow()
+    import mlflow.artifacts
+
+    try:
+        return Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/{artifact}", dst_path=str(folder)))
+    except (MlflowException, OSError):
+        return None
+
+
+def load_run_json(run_id: str, artifact: str) -> Any | None:
+    """A JSON artifact of a run (e.g. resolved_config.json), or None when it is not on record."""
+    with catalog.scratch_dir("artifacts") as folder:
+        local = _download(run_id, artifact, folder)
+        return None if local is None else catalog.read_json(local)
+
+
+def load_holdout_predictions(run_id: str) -> Any | None:
+    """The holdout scores a run recorded (`key`, `score`), or None when it recorded none."""
+    import pandas as pd
+
+    with catalog.scratch_dir("artifacts") as folder:
+        local = _download(run_id, HOLDOUT_PREDICTIONS_ARTIFACT, folder)
+        return None if local is None else pd.read_parquet(local)
+
+
+def run_record(run_id: str) -> dict[str, dict[str, Any]]:
+    """A run's params, metrics and tags as plain dicts."""
+    data = client().get_run(run_id).data
+    return {"params": dict(data.params), "metrics": dict(data.metrics), "tags": dict(data.tags)}
+
+
+def set_version_tags(model_name: str, version: str, tags: dict[str, str]) -> None:
+    """Set tags on a registered version (values longer than MLflow allows are shortened)."""
+    mlflow_client = client()
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(model_name, str(version), key, _tag(str(value)))
+
+
+def reproduce_experiment(dataset: str) -> str:
+    """Experiment that holds a dataset's reproduction runs (one per check)."""
+    return experiment_id(f"modelops/{dataset}/reproduce")
+
+
+def find_reproduction(dataset: str, key: dict[str, str]) -> dict[str, Any] | None:
+    """The verdict a finished reproduction run with `key` recorded, if one exists (a retried check reuses it)."""
+    existing = _find_run(reproduce_experiment(dataset), key)
+    if existing is None:
+        return None
+    return load_run_json(existing.info.run_id, REPRODUCTION_ARTIFACT)
+
+
+def log_reproduction(dataset: str, verdict: dict[str, Any], key: dict[str, str]) -> str:
+    """One run per reproduction check (reused for the same `key`): the verdict as JSON, its figures as metrics."""
+    import math
+
+    mlflow = _mlflow()
+    experiment = reproduce_experiment(dataset)
+    existing = _find_run(experiment, key)
+    metrics = {"reproduced": float(bool(verdict["reproduced"]))}
+    diff = (verdict.get("predictions") or {}).get("max_abs_diff")
+    if diff is not None and math.isfinite(diff):
+        metrics["max_abs_diff"] = float(diff)
+    with mlflow.start_run(
+        run_id=existing.info.run_id if existing is not None else None,
+        experiment_id=None if existing is not None else experiment,
+        run_name=None if existing is not None else f"reproduce {verdict['model_name']} v{verdict['version']}",
+        tags={**key, "modelops.reproduced": str(bool(verdict["reproduced"])).lower()},
+    ) as run:
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict({**verdict, "run_id": run.info.run_id}, REPRODUCTION_ARTIFACT)
+    return run.info.run_id

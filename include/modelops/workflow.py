@@ -84,6 +84,11 @@ def training_options(settings: Settings, candidates: list[str] | None, max_fit_r
     return training
 
 
+def training_hash(training: dict[str, Any]) -> str:
+    """Short digest of the training options (the version's `modelops.training_hash` tag)."""
+    return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:16]
+
+
 SPLIT_SCHEME = "hash-v3"  # bump when split_indices changes how rows are assigned
 
 
@@ -154,10 +159,11 @@ def prepare_training(
         # what a row's key is made of: a later comparison must key the holdout the same way
         "modelops.row_key_columns": json.dumps(key_columns(spec, frame))[:5000],
         # run-time overrides (candidates, max_fit_rows) shape the model as much as the file does
-        "modelops.training_hash": hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:16],
+        "modelops.training_hash": training_hash(training),
     }
     parent = registry.start_parent_run(spec, lineage)
     registry.log_resolved_config(parent, settings.resolved(spec.name))
+    registry.log_training_options(parent, training)  # with the run's overrides: what a rebuild trains with
     registry.log_artifact(parent, str(trained_rows))
     sizes = {name: int(pd.read_parquet(p, columns=[spec.target]).shape[0]) for name, p in paths.items()}
     return {
@@ -317,6 +323,8 @@ def evaluate_candidates(
     )
     profile["unlabelled_rows"] = len(unlabelled)
     registry.log_profile(best["run_id"], profile)
+    # The registered model's own holdout scores by row key: a rebuild of this version must match them.
+    registry.log_holdout_predictions(best["run_id"], row_keys(holdout, spec), proba)
     champion = _champion_comparison(spec, settings, holdout, y, proba)
     verdict = decide_promotion(metrics, baselines, champion, settings.evaluation)
     report = {

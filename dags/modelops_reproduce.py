@@ -1,0 +1,88 @@
+"""
+### ModelOps reproduction check of a registered version
+
+Rebuilds `model_name` v`version` from what its training recorded: the batch (its content hash is
+checked first), the resolved configuration and training options (not today's YAML), the splits,
+the candidate family and its seed; then scores the holdout and compares every prediction with the
+recorded ones (equal within 1e-9) and the metrics. The git commit trained at is compared with the
+current one and reported; the predictions decide.
+
+**Trigger with parameters**: `model_name` (default: the default dataset's model) and `version`.
+
+**Outputs**: tags `modelops.reproduced` (true/false), `modelops.reproduced_at`,
+`modelops.reproduce_detail` and `modelops.reproduce_run_id` on the version, and a run with
+`reproduction.json` in the MLflow experiment `modelops/<dataset>/reproduce`. The `report` task
+fails (red) when the version was not reproduced, after the verdict is recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from modelops.config import load_settings
+from modelops.handoffs import REPRODUCE_DAG_ID
+
+_SETTINGS = load_settings()  # one small YAML read: the default model name for the form
+
+default_args = {
+    "owner": "modelops",
+    "retries": 1,
+    "retry_delay": timedelta(seconds=20),
+    "execution_timeout": timedelta(minutes=10),
+}
+
+
+@dag(
+    dag_id=REPRODUCE_DAG_ID,
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["modelops", "governance"],
+    default_args=default_args,
+    params={
+        "model_name": Param(
+            _SETTINGS.dataset(_SETTINGS.default_dataset).model_name,
+            type="string",
+            minLength=1,
+            description="Registered model to check.",
+        ),
+        "version": Param(
+            type=["integer", "string"],
+            minLength=1,
+            minimum=1,
+            description="Version to rebuild (required).",
+        ),
+    },
+)
+def modelops_reproduce():
+    @task(execution_timeout=timedelta(minutes=45))
+    def reproduce() -> dict:
+        """Rebuild the version from its record, compare its holdout predictions, record the verdict."""
+        from modelops.reproduce import reproduce_version
+
+        context = get_current_context()
+        params = context["params"]
+        return reproduce_version(params["model_name"], params["version"], run_key=context["run_id"])
+
+    @task(retries=0)
+    def report(verdict: dict) -> dict:
+        """Print the verdict; fail (red) when the version was not reproduced."""
+        from modelops.reproduce import describe_verdict
+
+        print(describe_verdict(verdict))
+        if not verdict["reproduced"]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(
+                f"{verdict['model_name']} v{verdict['version']} was not reproduced: {verdict['reason']}"
+            )
+        return {k: verdict[k] for k in ("model_name", "version", "reproduced", "detail")}
+
+    report(reproduce())
+
+
+modelops_reproduce()
