@@ -146,6 +146,17 @@ PROMOTION_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "approval_timeout_hours": (NUMBER, 72),  # no answer by then = refused (the alias stays)
     "approvers": ((list,), None),  # Airflow user ids allowed to answer; empty = any user with access
 }
+FAIRNESS_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "threshold": (NUMBER, 0.5),  # decision = score >= threshold, for the group rates
+    "min_group_rows": ((int,), 50),  # smaller groups are reported, never gated
+    "champion_tolerance": (NUMBER, 0.02),  # a gap may not grow beyond the champion's by more
+    "limits": ((dict,), None),
+}
+# fairness.limits: the largest gap allowed; an explicit null makes that gap report-only.
+FAIRNESS_LIMITS_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "demographic_parity_difference": (NUMBER, 0.25),
+    "equalized_odds_difference": (NUMBER, 0.25),
+}
 # Signals monitoring may retrain on (see monitoring.RETRAIN_SIGNALS); input drift alone only watches.
 RETRAIN_SIGNALS = ("performance", "calibration", "prediction_drift", "estimated_accuracy", "data_drift", "fallback")
 DEFAULT_RETRAIN_ON = ["performance", "calibration", "prediction_drift", "estimated_accuracy"]
@@ -171,6 +182,7 @@ DATASET_KEYS = {
     "baseline_rule",
     "validation",
     "scoring",
+    "fairness",
 }
 SOURCE_KEYS = {
     "file": {"kind", "path", "filter"},
@@ -257,6 +269,7 @@ class DatasetSpec:
     baseline_rule: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     scoring: dict[str, Any] = field(default_factory=dict)
+    fairness: dict[str, Any] = field(default_factory=dict)  # overrides of the fairness section (+ report_only)
     negative_labels: tuple[Any, ...] | None = None
     positive_labels: tuple[Any, ...] = ()
 
@@ -561,7 +574,24 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         baseline_rule=dict(body.get("baseline_rule") or {}),
         validation=dict(body.get("validation") or {}),
         scoring=_dataset_scoring(where, body.get("scoring")),
+        fairness=_dataset_fairness(where, body.get("fairness"), protected),
     )
+
+
+def _dataset_fairness(where: str, body: Any, protected: dict[str, Any]) -> dict[str, Any]:
+    """A dataset's overrides of the fairness section, plus `report_only`: protected columns never gated."""
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}.fairness: expected a mapping, got {body!r}")
+    _unknown(f"{where}.fairness", body, {*FAIRNESS_SCHEMA, "report_only"})
+    report_only = _tuple_of_names(f"{where}.fairness.report_only", body.get("report_only"))
+    stray = sorted(set(report_only) - set(protected))
+    if stray:
+        raise ConfigError(f"{where}.fairness.report_only: {stray} are not protected columns: {sorted(protected)}")
+    overrides = {k: v for k, v in body.items() if k != "report_only"}
+    _fairness(overrides)  # the same checks as the global section
+    return {**overrides, "report_only": list(report_only)}
 
 
 def _dataset_scoring(where: str, body: Any) -> dict[str, Any]:
@@ -586,6 +616,7 @@ class Settings:
     path: str = ""
     scoring: dict[str, Any] = field(default_factory=lambda: _section("scoring", None, SCORING_SCHEMA))
     promotion: dict[str, Any] = field(default_factory=lambda: _section("promotion", None, PROMOTION_SCHEMA))
+    fairness: dict[str, Any] = field(default_factory=lambda: _fairness(None))
 
     def dataset(self, name: str) -> DatasetSpec:
         """The spec called `name`, or a ConfigError listing the known ones."""
@@ -594,6 +625,13 @@ class Settings:
         except KeyError:
             known = ", ".join(sorted(self.datasets))
             raise ConfigError(f"unknown dataset {name!r}; configured datasets: {known}") from None
+
+    def fairness_for(self, dataset: str) -> dict[str, Any]:
+        """The fairness section with the dataset's overrides applied (limits key by key), plus its report_only."""
+        overrides = dict(self.dataset(dataset).fairness)
+        report_only = overrides.pop("report_only", [])
+        limits = {**self.fairness["limits"], **(overrides.pop("limits", None) or {})}
+        return {**_fairness({**self.fairness, **overrides, "limits": limits}), "report_only": list(report_only)}
 
     def resolved(self, dataset: str) -> dict[str, Any]:
         """Everything a run of `dataset` used: sections with defaults filled, and the resolved spec."""
@@ -606,6 +644,7 @@ class Settings:
             "monitoring": self.monitoring,
             "scoring": self.scoring,
             "promotion": self.promotion,
+            "fairness": self.fairness_for(dataset),
             "dataset": self.dataset(dataset).resolved(),
         }
 
@@ -630,6 +669,26 @@ def _check_search_spaces(spaces: Any) -> dict[str, dict[str, Any]]:
     return spaces
 
 
+def _fairness(body: Any) -> dict[str, Any]:
+    """The fairness section with defaults; a limit given as null stays None (that gap is report-only)."""
+    fairness = _section("fairness", body, FAIRNESS_SCHEMA)
+    given = fairness["limits"]
+    limits = _section("fairness.limits", given, FAIRNESS_LIMITS_SCHEMA)
+    for key in FAIRNESS_LIMITS_SCHEMA:
+        if key in given and given[key] is None:
+            limits[key] = None
+        elif not 0 <= float(limits[key]) <= 1:
+            raise ConfigError(f"fairness.limits.{key}: a difference of rates is between 0 and 1, got {limits[key]}")
+    fairness["limits"] = limits
+    if not 0 <= float(fairness["threshold"]) <= 1:
+        raise ConfigError(f"fairness.threshold: must be between 0 and 1, got {fairness['threshold']}")
+    if fairness["min_group_rows"] < 1:
+        raise ConfigError(f"fairness.min_group_rows: must be at least 1, got {fairness['min_group_rows']}")
+    if fairness["champion_tolerance"] < 0:
+        raise ConfigError(f"fairness.champion_tolerance: must be >= 0, got {fairness['champion_tolerance']}")
+    return fairness
+
+
 def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     """Check a parsed parameters file section by section and build the Settings."""
     if not isinstance(raw, dict):
@@ -645,6 +704,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
             "monitoring",
             "scoring",
             "promotion",
+            "fairness",
             "datasets",
         },
     )
@@ -660,6 +720,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     if float(promotion["approval_timeout_hours"]) <= 0:
         raise ConfigError(f"promotion.approval_timeout_hours: must be > 0, got {promotion['approval_timeout_hours']!r}")
     scoring = _section("scoring", raw.get("scoring"), SCORING_SCHEMA)
+    fairness = _fairness(raw.get("fairness"))
     for name, body in (
         ("training", training),
         ("evaluation", evaluation),
@@ -712,6 +773,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
         digest=digest,
         path=path,
         scoring=scoring,
+        fairness=fairness,
     )
 
 

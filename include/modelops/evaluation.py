@@ -240,11 +240,14 @@ def decide_promotion(
     baselines: dict[str, dict[str, float]],
     champion: dict[str, Any] | None,
     evaluation: dict[str, Any],
+    fairness: dict[str, Any] | None = None,
 ) -> Verdict:
-    """Apply floors, baseline margins, the paired champion test and the slice tolerance.
+    """Apply floors, baseline margins, the paired champion test, the slice tolerance and the fairness gate.
 
     `champion` is None when there is no champion yet; otherwise it holds `version`, and either
     `bootstrap` + `worse_slices`, or `error` when the champion could not score this holdout.
+    `fairness` is a `fairness.assess_fairness` report (with the champion's gaps when compared);
+    None leaves the fairness check out.
     """
     primary = evaluation["primary_metric"]
     checks: list[dict[str, Any]] = []
@@ -290,4 +293,8 @@ def decide_promotion(
             + ", ".join(f"{w['column']}={w['slice']} ({w['change']:+.4f})" for w in worse)
         )
         check("slices", not worse, detail)
+    if fairness is not None:
+        from modelops.fairness import describe
+
+        check("fairness", fairness["passed"], describe(fairness))
     return Verdict(promote=all(c["passed"] for c in checks), checks=checks)

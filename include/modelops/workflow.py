@@ -25,6 +25,8 @@ from modelops.evaluation import (
     paired_bootstrap,
     slice_metrics,
 )
+from modelops.fairness import assess_fairness, compare_to_champion, paired_gaps
+from modelops.fairness import summary_lines as fairness_lines
 from modelops.features import (
     key_columns,
     label_summary,
@@ -276,6 +278,9 @@ def _champion_comparison(
         float(evaluation["slice_tolerance"]),
         int(evaluation["min_slice_rows"]),
     )
+    # both models' parity gaps on these same rows: the fairness gate refuses a worsening beyond tolerance
+    fair = settings.fairness_for(spec.name)
+    out["fairness"] = paired_gaps(rows, y, proba, champion_proba, spec, fair, float(fair["threshold"]))
     return out
 
 
@@ -326,7 +331,11 @@ def evaluate_candidates(
     # The registered model's own holdout scores by row key: a rebuild of this version must match them.
     registry.log_holdout_predictions(best["run_id"], row_keys(holdout, spec), proba)
     champion = _champion_comparison(spec, settings, holdout, y, proba)
-    verdict = decide_promotion(metrics, baselines, champion, settings.evaluation)
+    fair = settings.fairness_for(spec.name)
+    fairness = assess_fairness(holdout, y, proba, spec, fair, float(fair["threshold"]))
+    if champion and champion.get("fairness"):
+        fairness = compare_to_champion(fairness, champion["fairness"], champion["version"])
+    verdict = decide_promotion(metrics, baselines, champion, settings.evaluation, fairness)
     report = {
         "dataset": spec.name,
         "primary_metric": primary,
@@ -352,6 +361,7 @@ def evaluate_candidates(
         },
         "slices": slices,
         "champion": champion,
+        "fairness": fairness,
         "verdict": verdict.to_dict(),
     }
     report = json_safe(report)  # a one-class slice has no AUC: NaN becomes null, not an XCom error
@@ -507,6 +517,15 @@ def render_summary(
     if report.get("slices"):
         lines.append("  slices of the best candidate on the holdout:")
         lines += _slice_lines(report["slices"], primary, min_slice_rows)
+    fairness = report.get("fairness")
+    if fairness and fairness["columns"]:
+        lines.append(
+            f"  fairness  of the best candidate on the holdout (decision = score >= {fairness['threshold']}; "
+            f"groups under {fairness['min_group_rows']} rows reported, not gated): "
+            + ("passed" if fairness["passed"] else "BREACHED")
+        )
+        lines += fairness_lines(fairness)
+        lines.extend(f"    breach: {b}" for b in fairness["breaches"])
     champion = report["champion"]
     if champion is None:
         lines.append("  champion  none yet")
