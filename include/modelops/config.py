@@ -555,7 +555,9 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         if body.get(key) is not None and not isinstance(body[key], str):
             raise ConfigError(f"{where}.{key}: expected text, got {body[key]!r}")
     stated = body.get("limitations")
-    if stated is not None and (not isinstance(stated, list) or not all(isinstance(s, str) and s.strip() for s in stated)):
+    if stated is not None and (
+        not isinstance(stated, list) or not all(isinstance(s, str) and s.strip() for s in stated)
+    ):
         raise ConfigError(f"{where}.limitations: expected a list of sentences, got {stated!r}")
     return DatasetSpec(
         name=name,

@@ -543,3 +543,43 @@ def log_monitoring(
         mlflow.log_dict(report, "drift_report.json")
         mlflow.log_artifact(html_path)
     return run.info.run_id
+
+
+# --- model cards -----------------------------------------------------------------------------
+
+EVALUATION_ARTIFACT = "evaluation.json"
+TRAINING_OPTIONS_ARTIFACT = "training_options.json"
+CARD_ARTIFACT_PATH = "model_card"
+CARD_TAG = "modelops.card"  # the card's HTML as an artifact URI (runs:/<run>/model_card/card.html)
+CARD_PATH_TAG = "modelops.card_path"  # the card's HTML in the workspace
+
+
+def log_training_options(run_id: str, training: dict[str, Any]) -> None:
+    """Store the training options a run used (the section with run-time overrides): splits can be rebuilt."""
+    client().log_dict(run_id, training, TRAINING_OPTIONS_ARTIFACT)
+
+
+def load_run_dict(run_id: str, name: str) -> dict[str, Any] | None:
+    """A JSON artifact of a run (evaluation.json, resolved_config.json, ...), or None when it is not there."""
+    from mlflow.exceptions import MlflowException
+
+    _mlflow()
+    import mlflow.artifacts
+
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{name}")
+    except (MlflowException, OSError):
+        return None
+
+
+def log_card(model_name: str, version: str, run_id: str, folder: str, html_name: str, local_html: str) -> str:
+    """Log a card folder on the version's run (under model_card/) and link it from the version's tags.
+
+    Re-logging replaces the files of the same name; returns the card's artifact URI.
+    """
+    mlflow_client = client()
+    mlflow_client.log_artifacts(run_id, folder, CARD_ARTIFACT_PATH)
+    uri = f"runs:/{run_id}/{CARD_ARTIFACT_PATH}/{html_name}"
+    mlflow_client.set_model_version_tag(model_name, str(version), CARD_TAG, uri)
+    mlflow_client.set_model_version_tag(model_name, str(version), CARD_PATH_TAG, _tag(local_html))
+    return uri

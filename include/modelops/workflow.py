@@ -118,7 +118,8 @@ def prepare_training(
     ref = BatchRef.from_dict(batch)
     frame = load_batch(ref)
     labels = label_summary(frame, spec)
-    folder = catalog.split_dir(spec.name, split_key(ref, spec, training))
+    key = split_key(ref, spec, training)
+    folder = catalog.split_dir(spec.name, key)
     names = ("train", "calibration", "holdout")
     paths = {name: str(folder / f"{name}.parquet") for name in names}
     trained_rows = folder / registry.TRAINED_ROWS_ARTIFACT
@@ -151,6 +152,7 @@ def prepare_training(
         "modelops.rows_unlabelled": str(labels["unlabelled"]),
         "modelops.row_filter": describe(spec.row_filter)[:4000],
         "modelops.split_scheme": SPLIT_SCHEME,
+        "modelops.split_key": key,  # where the splits are (a model card finds, or rebuilds, its holdout)
         # what a row's key is made of: a later comparison must key the holdout the same way
         "modelops.row_key_columns": json.dumps(key_columns(spec, frame))[:5000],
         # run-time overrides (candidates, max_fit_rows) shape the model as much as the file does
@@ -158,6 +160,7 @@ def prepare_training(
     }
     parent = registry.start_parent_run(spec, lineage)
     registry.log_resolved_config(parent, settings.resolved(spec.name))
+    registry.log_training_options(parent, training)
     registry.log_artifact(parent, str(trained_rows))
     sizes = {name: int(pd.read_parquet(p, columns=[spec.target]).shape[0]) for name, p in paths.items()}
     return {
