@@ -463,6 +463,7 @@ def render_summary(
     report: dict[str, Any],
     outcome: dict[str, Any],
     min_slice_rows: int = 100,
+    card: dict[str, Any] | None = None,
 ) -> str:
     """The human summary `make run` prints: data, labels, validation, candidates, slices, comparison, decision."""
     primary = report["primary_metric"]
@@ -531,6 +532,12 @@ def render_summary(
     if outcome.get("approver"):
         lines.append(f"  approval  approved by {outcome['approver']}")
     lines.append(f"  serving   {registry.describe_serving(outcome['model_name'])}")
+    if card:
+        lines.append(
+            f"  card      {card['card_html']} ({card['primary_metric']} {card['value']:.4f}, "
+            f"CI {card['ci_low']:.4f} .. {card['ci_high']:.4f}; errs most on {card['worst_segment'] or 'no segment'}; "
+            f"fairness {card['fairness']})"
+        )
     for note in report.get("limitations") or []:
         lines.append(f"  note      {note}")
     lines.append(
