@@ -143,7 +143,11 @@ def _holdout(
     expected = report.get("holdout_rows")
     if (folder / "holdout.parquet").exists():
         holdout = pd.read_parquet(folder / "holdout.parquet")
-        sizes = {n: _rows(folder / f"{n}.parquet") for n in ("train", "calibration", "holdout")}
+        sizes = {
+            n: _rows(folder / f"{n}.parquet")
+            for n in ("train", "calibration", "holdout")
+            if (folder / f"{n}.parquet").exists()
+        }
         source = f"split files {folder}"
     else:
         if not Path(batch_path).exists():
