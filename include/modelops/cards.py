@@ -243,6 +243,10 @@ def partial_dependence_curves(
     from sklearn.inspection import partial_dependence
 
     sample = X.sample(n=min(len(X), PD_MAX_ROWS), random_state=seed) if len(X) else X
+    # scikit-learn refuses integer columns as numeric PD features (grid values would be rounded); the
+    # pipeline takes them as doubles anyway (the logged signature declares integers as doubles)
+    integers = [c for c in sample.columns if c not in categorical and pd.api.types.is_integer_dtype(sample[c])]
+    sample = sample.astype(dict.fromkeys(integers, "float64"))
     curves = []
     for feature in features:
         values = sample[feature].dropna()
@@ -251,6 +255,8 @@ def partial_dependence_curves(
         is_categorical = feature in categorical or not pd.api.types.is_numeric_dtype(values)
         if is_categorical:
             grid = np.array(list(values.value_counts().index[:PD_LEVELS]), dtype=object)
+        elif values.nunique() <= PD_GRID:  # counts, flags, codes: their own values, never 2.65 votes
+            grid = np.sort(values.astype(float).unique())
         else:
             grid = np.unique(np.quantile(values.astype(float), np.linspace(0.05, 0.95, PD_GRID)))
         result = partial_dependence(

@@ -50,12 +50,13 @@ def _survey(n: int, seed: int) -> pd.DataFrame:
             "age": rng.integers(18, 90, n).astype(float),
             "signal": rng.normal(size=n),
             "noise": rng.normal(size=n),
+            "contacts": rng.integers(0, 6, n),  # an integer feature that matters a little
             "region": rng.choice(["north", "south", "east", "island"], n, p=[0.3, 0.3, 0.3, 0.1]),
             "gender": rng.choice(["F", "M"], n),
         }
     )
     frame.loc[frame.index[::25], "age"] = np.nan  # gaps, as real extracts have
-    logit = 2.5 * frame["signal"]
+    logit = 2.5 * frame["signal"] + 0.5 * (frame["contacts"] - 2.5)
     logit = np.where(frame["region"] == "island", -logit, logit)  # the trend reverses on the island
     frame["vote"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     frame.loc[frame.index[1::40], "vote"] = np.nan  # unlabelled rows: counted, never evaluated
@@ -73,7 +74,7 @@ def _config(tmp_path: Path, csv: Path) -> Path:
             "source": {"kind": "file", "path": str(csv)},
             "id_column": "resp_id",
             "target": "vote",
-            "numeric": ["age", "signal", "noise"],
+            "numeric": ["age", "signal", "noise", "contacts"],
             "categorical": ["region", "gender"],
             "protected": {"gender": None, "age": [18, 30, 45, 65, 120]},
             "pii": ["full_name"],
@@ -140,7 +141,9 @@ def test_card_has_every_section_and_the_numbers_of_the_version(trained):
     assert ranked[0] == "signal" and ranked.index("signal") < ranked.index("noise")
     assert data["importance"][0]["importance"] > 0.1 > abs(data["importance"][ranked.index("noise")]["importance"])
     curves = [c["feature"] for c in data["partial_dependence"]]
-    assert curves[0] == "signal" and curves == ranked[: len(curves)] and "noise" not in curves  # noise: no curve
+    assert curves[:2] == ["signal", "contacts"] and curves == ranked[: len(curves)] and "noise" not in curves
+    contacts = data["partial_dependence"][1]
+    assert contacts["grid"] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] and contacts["average"][-1] > contacts["average"][0]
     assert summary["top_features"] == curves and "Relies most on (drop in roc_auc when shuffled): signal (" in md
     signal_curve = data["partial_dependence"][0]
     assert signal_curve["average"][-1] > signal_curve["average"][0]  # more signal, more likely
