@@ -290,9 +290,11 @@ def _segment_labels(frame: pd.DataFrame, column: str, spec: DatasetSpec) -> np.n
         return slice_labels(frame, column, bins).to_numpy(dtype=object)
     if pd.api.types.is_numeric_dtype(values) and values.nunique() > SEGMENT_QUANTILES:
         numbers = values.astype(float)
-        cut = pd.qcut(numbers, SEGMENT_QUANTILES, duplicates="drop")
-        names = cut.map(lambda i: f"[{i.left:.4g}, {i.right:.4g}]").astype(object)
-        return np.where(numbers.isna(), "missing", names.astype(str)).astype(object)
+        codes = pd.qcut(numbers, SEGMENT_QUANTILES, duplicates="drop", labels=False)
+        # named by the values each bucket holds (qcut widens the lowest edge below the minimum)
+        spans = numbers.groupby(codes).agg(["min", "max"])
+        names = {c: f"{lo:.4g} to {hi:.4g}" if lo != hi else f"{lo:.4g}" for c, (lo, hi) in spans.iterrows()}
+        return np.array([names[c] if c == c else "missing" for c in codes], dtype=object)
     labels = category_labels(values)
     return np.where(labels == MISSING, "missing", labels).astype(object)
 
@@ -511,11 +513,9 @@ margin:0.5em;vertical-align:top}}h2{{border-bottom:1px solid #ddd;margin-top:1.6
 
 
 def _labels_text(spec: DatasetSpec) -> str:
-    negative = "any other value" if spec.negative_labels is None else ", ".join(map(str, spec.negative_labels))
-    return (
-        f"{spec.target} in ({', '.join(map(str, spec.positive_labels))}) = 1, {negative} = 0; "
-        "blank or other = unlabelled"
-    )
+    negative = "any other value" if spec.negative_labels is None else " or ".join(map(str, spec.negative_labels))
+    other = "blank is unlabelled" if spec.negative_labels is None else "blank or other values are unlabelled"
+    return f"{spec.target} (1 when {' or '.join(map(str, spec.positive_labels))}, 0 when {negative}; {other})"
 
 
 def _roles(spec: DatasetSpec) -> list[list[str]]:
@@ -525,7 +525,7 @@ def _roles(spec: DatasetSpec) -> list[list[str]]:
         if column:
             roles.setdefault(column, []).append(role)
 
-    add(spec.target, "target (" + _labels_text(spec) + ")")
+    add(spec.target, "target: " + _labels_text(spec))
     add(spec.id_column, "id (row key; never a feature)")
     add(spec.time_column, "time (holdout = latest period when it has 2+ values)")
     for column in spec.numeric:
