@@ -13,7 +13,8 @@ with the last two when drift persists.
 
 **Outputs**: an immutable batch (path + content hash), a validation report (GX data docs), one MLflow
 run per candidate under an umbrella run, a registered model version carrying lineage tags (data hash,
-validation id, git commit, config hash, dag/run ids, verdict), an alias change recorded in the
+validation id, git commit, config hash, dag/run ids, verdict), its model card (task `model_card`:
+Markdown + HTML, logged on the version's run, linked by the tag `modelops.card`), an alias change recorded in the
 `alias_history` table, and the asset `x-modelops://registry/champion` when a new champion is promoted.
 
 With `promotion.require_approval: true` (production), the promotion waits for a human in
@@ -31,7 +32,14 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from modelops.config import load_settings, settings_and_spec
-from modelops.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, KEEP_TASK_ID, PROMOTE_TASK_ID, TRAINING_DAG_ID
+from modelops.handoffs import (
+    APPROVAL_TASK_ID,
+    CARD_TASK_ID,
+    CHAMPION_ASSET_URI,
+    KEEP_TASK_ID,
+    PROMOTE_TASK_ID,
+    TRAINING_DAG_ID,
+)
 
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
 _SETTINGS = load_settings()  # one small YAML read: gives the UI its dataset and candidate choices
@@ -177,6 +185,17 @@ def modelops_training():
         _, spec = _settings_and_spec()
         return register_best(plan, report, spec)
 
+    # Before the alias: every registered version has a card, and an approver can read it. A card that
+    # cannot be made fails the run loudly and holds the alias (the version stays registered; clear the
+    # task to retry). A duplicate registration refreshes the existing version's card.
+    @task(task_id=CARD_TASK_ID, execution_timeout=timedelta(minutes=20))
+    def model_card(registration: dict) -> dict:
+        """Write the version's model card (Markdown + HTML), log it on its run and link it from its tags."""
+        from modelops.cards import build_card
+
+        settings, _ = _settings_and_spec()
+        return build_card(registration["model_name"], registration["version"], settings)
+
     @task.branch
     def choose_alias(registration: dict) -> str:
         """Champion only when every gate passed (and, when configured, after a human approves)."""
@@ -245,7 +264,10 @@ def modelops_training():
 
             approval = _approval()
             outcome = refused_outcome(ti.xcom_pull(task_ids="register"), approval and approval.approver)
-        text = render_summary(batch, validation, plan, report, outcome, int(settings.evaluation["min_slice_rows"]))
+        card = ti.xcom_pull(task_ids=CARD_TASK_ID)
+        text = render_summary(
+            batch, validation, plan, report, outcome, int(settings.evaluation["min_slice_rows"]), card=card
+        )
         print(text)
         return write_summary(text, batch["dataset"], get_current_context()["run_id"], plan["parent_run_id"])
 
@@ -255,6 +277,7 @@ def modelops_training():
     results = train_candidate.partial(plan=plan).expand(candidate=list_candidates(plan))
     report = evaluate(plan, results)
     registration = register(plan, report)
+    card = model_card(registration)
     promote, keep = promote_champion(registration), mark_challenger(registration)
     if REQUIRE_APPROVAL:
         from modelops_approval import approval_task
@@ -272,10 +295,10 @@ def modelops_training():
             ),
             _SETTINGS.promotion,
         )
-        choose_alias(registration) >> [approval, keep]
+        card >> choose_alias(registration) >> [approval, keep]
         approval >> promote
     else:
-        choose_alias(registration) >> [promote, keep]
+        card >> choose_alias(registration) >> [promote, keep]
     [promote, keep] >> summarize(batch, validation, plan, report)
 
 

@@ -168,6 +168,9 @@ FRACTIONS = {
 }
 DATASET_KEYS = {
     "description",
+    "intended_use",
+    "limitations",
+    "owner",
     "source",
     "joins",
     "id_column",
@@ -272,6 +275,11 @@ class DatasetSpec:
     fairness: dict[str, Any] = field(default_factory=dict)  # overrides of the fairness section (+ report_only)
     negative_labels: tuple[Any, ...] | None = None
     positive_labels: tuple[Any, ...] = ()
+    # What the owner states for the model card (`intended_use`, `limitations`, `owner` in the YAML);
+    # `limitations` (below) is what the spec's shape cannot do, derived, so the stated ones get their own name.
+    intended_use: str = ""
+    owner: str = ""
+    stated_limitations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.positive_labels:  # specs built in code may give only positive_class
@@ -556,9 +564,20 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
     protected = body.get("protected") or {}
     if not isinstance(protected, dict):
         raise ConfigError(f"{where}.protected: expected {{column: bins or null}}, got {protected!r}")
+    for key in ("description", "intended_use", "owner"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise ConfigError(f"{where}.{key}: expected text, got {body[key]!r}")
+    stated = body.get("limitations")
+    if stated is not None and (
+        not isinstance(stated, list) or not all(isinstance(s, str) and s.strip() for s in stated)
+    ):
+        raise ConfigError(f"{where}.limitations: expected a list of sentences, got {stated!r}")
     return DatasetSpec(
         name=name,
         description=str(body.get("description") or ""),
+        intended_use=str(body.get("intended_use") or "").strip(),
+        owner=str(body.get("owner") or "").strip(),
+        stated_limitations=tuple(s.strip() for s in stated or ()),
         source=dict(body["source"]),
         target=body["target"],
         positive_class=primary,

@@ -214,6 +214,90 @@ def paired_bootstrap(
     }
 
 
+def weighted_metrics(y: np.ndarray, proba: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Every metric of `METRIC_NAMES` under each row of `weights` (shape resamples x rows), as arrays.
+
+    A bootstrap resample is a vector of row counts, so all resamples are weighted sums over the same
+    rows: a few matrix products instead of one scikit-learn call per metric and resample (40 000 rows
+    x 400 resamples: about 2 s instead of a minute). With weights of one it equals `compute_metrics`.
+    """
+    y = np.asarray(y, dtype=float)
+    proba = np.asarray(proba, dtype=float)
+    w = np.atleast_2d(np.asarray(weights, dtype=float))
+    pred = (proba >= 0.5).astype(float)
+    total = w.sum(axis=1)
+    tp, fp, fn = w @ (y * pred), w @ ((1 - y) * pred), w @ (y * (1 - pred))
+    tn = total - tp - fp - fn
+
+    def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # zero_division=0, as compute_metrics
+        return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+    clipped = np.clip(proba, EPS, 1 - EPS)
+    losses = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+    # ROC AUC: P(positive scores above negative) + half the ties, summed over groups of equal scores
+    order = np.argsort(proba, kind="stable")
+    sorted_scores, ys = proba[order], y[order]
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ws = w[:, order]
+    pos = np.add.reduceat(ws * ys, starts, axis=1)
+    neg = np.add.reduceat(ws * (1 - ys), starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    pairs = pos.sum(axis=1) * neg.sum(axis=1)
+    auc = np.full(len(w), np.nan)
+    np.divide((pos * (below + 0.5 * neg)).sum(axis=1), pairs, out=auc, where=pairs > 0)
+    return {
+        "accuracy": ratio(tp + tn, total),
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "roc_auc": auc,
+        "log_loss": ratio(w @ losses, total),
+        "brier": ratio(w @ (proba - y) ** 2, total),
+    }
+
+
+def bootstrap_metrics(
+    y: np.ndarray,
+    proba: np.ndarray,
+    resamples: int,
+    confidence: float,
+    max_rows: int,
+    seed: int,
+    chunk: int = 50,
+) -> dict[str, dict[str, float]]:
+    """Per metric: the value on every row and a seeded percentile-bootstrap interval {value, ci_low, ci_high}.
+
+    The interval resamples at most `max_rows` rows (a fixed seeded subset; then `rows` says so), so the
+    cost is bounded on large holdouts; an empty input gives NaNs.
+    """
+    y, proba = np.asarray(y), np.asarray(proba, dtype=float)
+    point = compute_metrics(y, proba)
+    rng = np.random.default_rng(seed)
+    if len(y) > max_rows:
+        keep = rng.choice(len(y), size=max_rows, replace=False)
+        y, proba = y[keep], proba[keep]
+    n = len(y)
+    draws: dict[str, list[np.ndarray]] = {name: [] for name in METRIC_NAMES}
+    for start in range(0, resamples if n else 0, chunk):
+        size = min(chunk, resamples - start)
+        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)])
+        for name, values in weighted_metrics(y, proba, counts).items():
+            draws[name].append(values)
+    alpha = (1 - confidence) / 2
+    out = {}
+    for name in METRIC_NAMES:
+        values = np.concatenate(draws[name]) if draws[name] else np.array([])
+        values = values[~np.isnan(values)]
+        out[name] = {
+            "value": point[name],
+            "ci_low": float(np.quantile(values, alpha)) if len(values) else float("nan"),
+            "ci_high": float(np.quantile(values, 1 - alpha)) if len(values) else float("nan"),
+            "rows": n,
+            "resamples": len(values),
+        }
+    return out
+
+
 # --- the gate --------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 TRAINING_DAG_ID = "modelops_training"
 MONITORING_DAG_ID = "modelops_monitoring"
 PROMOTION_DAG_ID = "modelops_promotion"
+MODEL_CARD_DAG_ID = "modelops_model_card"  # on demand: the card of any registered version
 
 # The only actors that may move the `champion` alias (registry.set_alias refuses any other).
 CHAMPION_MOVERS = (TRAINING_DAG_ID, PROMOTION_DAG_ID)
@@ -16,6 +17,9 @@ KEEP_TASK_ID = "mark_challenger"
 # The human approval (Airflow Required Actions) before `champion` moves: training DAG (when
 # promotion.require_approval is on) and promotion DAG.
 APPROVAL_TASK_ID = "approve_promotion"
+
+# The model card of the registered version (training DAG, after register; on-demand card DAG).
+CARD_TASK_ID = "model_card"
 
 RETRAIN_TASK_ID = "trigger_retraining"
 NO_ACTION_TASK_ID = "no_action"

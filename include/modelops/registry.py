@@ -545,6 +545,14 @@ def log_monitoring(
     return run.info.run_id
 
 
+# --- model cards -----------------------------------------------------------------------------
+
+EVALUATION_ARTIFACT = "evaluation.json"
+CARD_ARTIFACT_PATH = "model_card"
+CARD_TAG = "modelops.card"  # the card's HTML as an artifact URI (runs:/<run>/model_card/card.html)
+CARD_PATH_TAG = "modelops.card_path"  # the card's HTML in the workspace
+
+
 # --- reproduction: what a version needs on record to be rebuilt, and the verdict on it ---------
 
 TRAINING_OPTIONS_ARTIFACT = "training_options.json"
@@ -580,7 +588,7 @@ def _download(run_id: str, artifact: str, folder: Path) -> Path | None:
         return None
 
 
-def load_run_json(run_id: str, artifact: str) -> Any | None:
+def load_run_dict(run_id: str, artifact: str) -> Any | None:
     """A JSON artifact of a run (e.g. resolved_config.json), or None when it is not on record."""
     with catalog.scratch_dir("artifacts") as folder:
         local = _download(run_id, artifact, folder)
@@ -619,7 +627,7 @@ def find_reproduction(dataset: str, key: dict[str, str]) -> dict[str, Any] | Non
     existing = _find_run(reproduce_experiment(dataset), key)
     if existing is None:
         return None
-    return load_run_json(existing.info.run_id, REPRODUCTION_ARTIFACT)
+    return load_run_dict(existing.info.run_id, REPRODUCTION_ARTIFACT)
 
 
 def log_reproduction(dataset: str, verdict: dict[str, Any], key: dict[str, str]) -> str:
@@ -642,3 +650,16 @@ def log_reproduction(dataset: str, verdict: dict[str, Any], key: dict[str, str])
         mlflow.log_metrics(metrics)
         mlflow.log_dict({**verdict, "run_id": run.info.run_id}, REPRODUCTION_ARTIFACT)
     return run.info.run_id
+
+
+def log_card(model_name: str, version: str, run_id: str, folder: str, html_name: str, local_html: str) -> str:
+    """Log a card folder on the version's run (under model_card/) and link it from the version's tags.
+
+    Re-logging replaces the files of the same name; returns the card's artifact URI.
+    """
+    mlflow_client = client()
+    mlflow_client.log_artifacts(run_id, folder, CARD_ARTIFACT_PATH)
+    uri = f"runs:/{run_id}/{CARD_ARTIFACT_PATH}/{html_name}"
+    mlflow_client.set_model_version_tag(model_name, str(version), CARD_TAG, uri)
+    mlflow_client.set_model_version_tag(model_name, str(version), CARD_PATH_TAG, _tag(local_html))
+    return uri

@@ -122,7 +122,7 @@ def _recorded_options(parent: str, resolved: dict[str, Any], recorded_hash: str)
     """The training options the version was trained with, checked against its `modelops.training_hash` tag."""
     from modelops.workflow import training_hash
 
-    options = registry.load_run_json(parent, registry.TRAINING_OPTIONS_ARTIFACT)
+    options = registry.load_run_dict(parent, registry.TRAINING_OPTIONS_ARTIFACT)
     source = registry.TRAINING_OPTIONS_ARTIFACT
     if options is None:  # recorded before the options were: the resolved section, if nothing overrode it
         options, source = resolved.get("training"), f"{registry.RESOLVED_CONFIG_ARTIFACT} (training section)"
@@ -150,7 +150,7 @@ def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
         raise NotReproducible(
             f"split scheme changed: the version used {tags.get('modelops.split_scheme')!r}, this code {SPLIT_SCHEME!r}"
         )
-    resolved = registry.load_run_json(parent, registry.RESOLVED_CONFIG_ARTIFACT)
+    resolved = registry.load_run_dict(parent, registry.RESOLVED_CONFIG_ARTIFACT)
     if resolved is None:
         raise NotReproducible(f"configuration not on record: run {parent} has no {registry.RESOLVED_CONFIG_ARTIFACT}")
     if resolved.get("config_digest") != tags.get("modelops.config_hash"):

@@ -125,7 +125,8 @@ def prepare_training(
     ref = BatchRef.from_dict(batch)
     frame = load_batch(ref)
     labels = label_summary(frame, spec)
-    folder = catalog.split_dir(spec.name, split_key(ref, spec, training))
+    key = split_key(ref, spec, training)
+    folder = catalog.split_dir(spec.name, key)
     names = ("train", "calibration", "holdout")
     paths = {name: str(folder / f"{name}.parquet") for name in names}
     trained_rows = folder / registry.TRAINED_ROWS_ARTIFACT
@@ -158,6 +159,7 @@ def prepare_training(
         "modelops.rows_unlabelled": str(labels["unlabelled"]),
         "modelops.row_filter": describe(spec.row_filter)[:4000],
         "modelops.split_scheme": SPLIT_SCHEME,
+        "modelops.split_key": key,  # where the splits are (a model card finds, or rebuilds, its holdout)
         # what a row's key is made of: a later comparison must key the holdout the same way
         "modelops.row_key_columns": json.dumps(key_columns(spec, frame))[:5000],
         # run-time overrides (candidates, max_fit_rows) shape the model as much as the file does
@@ -478,6 +480,7 @@ def render_summary(
     report: dict[str, Any],
     outcome: dict[str, Any],
     min_slice_rows: int = 100,
+    card: dict[str, Any] | None = None,
 ) -> str:
     """The human summary `make run` prints: data, labels, validation, candidates, slices, comparison, decision."""
     primary = report["primary_metric"]
@@ -555,6 +558,12 @@ def render_summary(
     if outcome.get("approver"):
         lines.append(f"  approval  approved by {outcome['approver']}")
     lines.append(f"  serving   {registry.describe_serving(outcome['model_name'])}")
+    if card:
+        lines.append(
+            f"  card      {card['card_html']} ({card['primary_metric']} {card['value']:.4f}, "
+            f"CI {card['ci_low']:.4f} .. {card['ci_high']:.4f}; errs most on {card['worst_segment'] or 'no segment'}; "
+            f"fairness {card['fairness']})"
+        )
     for note in report.get("limitations") or []:
         lines.append(f"  note      {note}")
     lines.append(

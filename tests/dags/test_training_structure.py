@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from modelops.handoffs import CHAMPION_ASSET_URI, KEEP_TASK_ID, PROMOTE_TASK_ID, TRAINING_DAG_ID
+from modelops.handoffs import (
+    CARD_TASK_ID,
+    CHAMPION_ASSET_URI,
+    KEEP_TASK_ID,
+    MODEL_CARD_DAG_ID,
+    PROMOTE_TASK_ID,
+    TRAINING_DAG_ID,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +33,8 @@ def test_chain(dag):
         "list_candidates": {"train_candidate"},
         "train_candidate": {"evaluate"},
         "evaluate": {"register", "summarize"},
-        "register": {"choose_alias", PROMOTE_TASK_ID, KEEP_TASK_ID},
+        "register": {CARD_TASK_ID, "choose_alias", PROMOTE_TASK_ID, KEEP_TASK_ID},
+        CARD_TASK_ID: {"choose_alias"},  # every registered version gets its card before any alias moves
         "choose_alias": {PROMOTE_TASK_ID, KEEP_TASK_ID},
         PROMOTE_TASK_ID: {"summarize"},
         KEEP_TASK_ID: {"summarize"},
@@ -60,3 +68,15 @@ def test_promotion_emits_the_champion_asset_and_params_are_exposed(dag):
     }
     assert params["dataset"] == "voter_turnout"
     assert dag.params.get_param("dataset").schema["enum"] == ["anes96_vote", "voter_turnout"]
+
+
+def test_on_demand_card_dag_makes_the_card_of_a_named_version(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(REPO / "dags")).get_dag(MODEL_CARD_DAG_ID)
+    assert dag.task_ids == [CARD_TASK_ID] and type(dag.timetable).__name__ == "NullTimetable"  # on demand only
+    params = dag.params.dump()
+    assert set(params) == {"model_name", "version"}
+    assert params["model_name"] == "voter_turnout_model"
+    assert dag.params.get_param("model_name").schema["examples"] == ["anes96_vote_model", "voter_turnout_model"]
+    assert dag.params.get_param("version").schema["minLength"] == 1  # no default: the form asks for one

@@ -46,7 +46,7 @@ def _states(run) -> dict[str, str]:
 
 def _recorded_verdict(version: str) -> tuple[dict, dict]:
     tags = registry.model_version(MODEL, version).tags
-    return tags, registry.load_run_json(tags["modelops.reproduce_run_id"], registry.REPRODUCTION_ARTIFACT)
+    return tags, registry.load_run_dict(tags["modelops.reproduce_run_id"], registry.REPRODUCTION_ARTIFACT)
 
 
 def _assert_reproduced(verdict: dict, done: dict) -> None:

@@ -11,7 +11,14 @@ import yaml
 
 from modelops import history, registry
 from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_settings
-from modelops.handoffs import CHAMPION_ASSET_URI, KEEP_TASK_ID, PROMOTE_TASK_ID, TRAINING_DAG_ID
+from modelops.handoffs import (
+    CARD_TASK_ID,
+    CHAMPION_ASSET_URI,
+    KEEP_TASK_ID,
+    MODEL_CARD_DAG_ID,
+    PROMOTE_TASK_ID,
+    TRAINING_DAG_ID,
+)
 
 pytestmark = pytest.mark.integration
 MODEL = "voter_turnout_model"
@@ -92,6 +99,14 @@ def test_first_run_promotes_a_champion_with_lineage(training_dag, module_workspa
     assert _asset_events() == events_before + 1
     summary = (module_workspace / "runs" / "voter_turnout" / "latest.txt").read_text()
     assert "PROMOTE" in summary and "champion  none yet" in summary
+    # every registered version has its card, linked from its tags, before the alias moved
+    assert states[CARD_TASK_ID] == "success"
+    card = Path(tags[registry.CARD_PATH_TAG])
+    assert card == module_workspace / "cards" / "voter_turnout" / MODEL / "1" / "card.html" and card.exists()
+    assert tags[registry.CARD_TAG] == f"runs:/{champion.run_id}/model_card/card.html"
+    assert f"  card      {card} (roc_auc" in summary
+    text = card.with_name("card.md").read_text()
+    assert "## At a glance" in text and "Fairness" in text and "| voted_general_lag1 |" in text
 
 
 def test_worse_challenger_keeps_the_champion_and_says_why(training_dag, module_workspace):
@@ -112,6 +127,20 @@ def test_worse_challenger_keeps_the_champion_and_says_why(training_dag, module_w
     summary = (module_workspace / "runs" / "voter_turnout" / "latest.txt").read_text()
     assert "KEEP CHAMPION" in summary and "champion  v1" in summary
     assert _asset_events() == events_before
+    assert "Against champion v1" in Path(challenger.tags[registry.CARD_PATH_TAG]).with_name("card.md").read_text()
+
+
+def test_on_demand_card_dag_remakes_an_older_versions_card(airflow_db, module_workspace):
+    from airflow.dag_processing.dagbag import DagBag
+
+    card = module_workspace / "cards" / "voter_turnout" / MODEL / "1" / "card.html"
+    card.unlink()
+    dag = DagBag(dag_folder=str(REPO_ROOT / "dags")).get_dag(MODEL_CARD_DAG_ID)
+    run = dag.test(run_conf={"model_name": MODEL, "version": "champion"})
+    assert run.state == "success", _states(run)
+    assert card.exists() and registry.model_version(MODEL, "1").tags[registry.CARD_PATH_TAG] == str(card)
+    missing = dag.test(run_conf={"model_name": MODEL, "version": "99"})
+    assert missing.state == "failed" and _states(missing)[CARD_TASK_ID] == "failed"
 
 
 def test_bad_batch_fails_validation_is_quarantined_and_registry_is_untouched(training_dag, module_workspace, tmp_path):

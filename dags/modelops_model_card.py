@@ -1,0 +1,72 @@
+"""
+### ModelOps model card, on demand
+
+Make (or remake) the model card of any registered version, e.g. one registered before cards existed,
+or after its split files were cleaned up (the holdout is then rebuilt from the recorded batch).
+
+**Trigger with parameters**: `model_name` (e.g. `voter_turnout_model`) and `version` (a number, or an
+alias: `champion`, `challenger`).
+
+**Outputs**: `card.md` and a self-contained `card.html` under `cards/<dataset>/<model>/<version>/` in the
+workspace, logged on the version's MLflow run (`model_card/`) and linked from its tags `modelops.card`
+and `modelops.card_path`. Running it again replaces the card. The training DAG makes the card of every
+version it registers (task `model_card`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from modelops.config import load_settings
+from modelops.handoffs import CARD_TASK_ID, MODEL_CARD_DAG_ID
+
+_SETTINGS = load_settings()  # one small YAML read: the configured model names for the form
+
+default_args = {
+    "owner": "modelops",
+    "retries": 1,
+    "retry_delay": timedelta(seconds=20),
+    "execution_timeout": timedelta(minutes=20),
+}
+
+
+@dag(
+    dag_id=MODEL_CARD_DAG_ID,
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["modelops", "governance"],
+    default_args=default_args,
+    params={
+        "model_name": Param(
+            _SETTINGS.dataset(_SETTINGS.default_dataset).model_name,
+            type="string",
+            examples=sorted(spec.model_name for spec in _SETTINGS.datasets.values()),
+            description="Registered model name.",
+        ),
+        "version": Param(type="string", minLength=1, description="Version number, or an alias (champion, challenger)."),
+    },
+)
+def modelops_model_card():
+    @task(task_id=CARD_TASK_ID)
+    def model_card() -> dict:
+        """Write the version's card, log it on its run and link it from its tags."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from modelops.cards import CardError, build_card, resolve_version
+
+        params = get_current_context()["params"]
+        try:
+            version = resolve_version(params["model_name"], params["version"])
+            return build_card(params["model_name"], version, load_settings())
+        except CardError as exc:  # no such version, or its record is gone: retrying cannot help
+            raise AirflowFailException(str(exc)) from exc
+
+    model_card()
+
+
+modelops_model_card()
