@@ -185,7 +185,7 @@ def log_evaluation(parent_run_id: str, report: dict[str, Any]) -> None:
     """Attach the evaluation report to the umbrella run and log its headline numbers."""
     mlflow = _mlflow()
     with mlflow.start_run(run_id=parent_run_id):
-        mlflow.log_dict(report, "evaluation.json")
+        mlflow.log_dict(report, EVALUATION_ARTIFACT)
         mlflow.log_metrics({f"best_holdout_{k}": v for k, v in report["metrics"].items()})
         for name, metrics in report["baselines"].items():
             mlflow.log_metrics({f"baseline_{name}_{k}": v for k, v in metrics.items()})
