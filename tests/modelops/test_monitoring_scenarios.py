@@ -89,7 +89,8 @@ def test_without_labels_a_persisting_prediction_drift_retrains(fresh_windows, se
         # The young wave moves the scores so far (PSI ~0.43) that the scoring guard (score_psi_limit 0.25)
         # withheld them and the baseline served every row: a fallback alert besides, while prediction drift
         # is measured on the champion's own withheld scores.
-        assert first["signals"] == ["data_drift", "prediction_drift", "fallback"]
+        # a shift of the marginals is a joint shift too: the domain classifier sees it as well
+        assert first["signals"] == ["data_drift", "multivariate_drift", "prediction_drift", "fallback"]
         assert first["served"]["fallback_reasons"] == {"score_distribution": ROWS}
         assert first["prediction"]["rows"] == ROWS
     if scenario == "realignment":  # 4-5 of 20 features drift: right at the 25% dataset line, either side
@@ -114,8 +115,9 @@ def test_input_drift_alone_watches_and_alerts_but_never_retrains(fresh_windows, 
     for o in outcomes:
         # a breach: the notifier alerts. The scoring guard withheld the moved scores (the baseline served
         # every row): fallback, which watches and alerts too.
-        assert o["report"]["breach"] and o["report"]["signals"] == ["data_drift", "fallback"]
-        assert "data_drift and fallback alone is no evidence the model suffers" in o["why"] and o["streak"] == 0
+        assert o["report"]["breach"] and o["report"]["signals"] == ["data_drift", "multivariate_drift", "fallback"]
+        assert "data_drift and multivariate_drift and fallback alone is no evidence the model suffers" in o["why"]
+        assert o["streak"] == 0
 
 
 def test_input_drift_retrains_when_retrain_on_lists_it(fresh_windows, settings):
