@@ -57,7 +57,8 @@ class _AlertNotifier(BaseNotifier):
 
 
 class BreachNotifier(_AlertNotifier):
-    """Alerts when the task it is attached to returned an outcome with `breach: true` (never for a dry run)."""
+    """Alerts when the task it is attached to returned an outcome with a breach or a retrain (`alerts.should_alert`;
+    never for a dry run)."""
 
     def notify(self, context) -> None:
         from modelops.alerts import build_alert, should_alert

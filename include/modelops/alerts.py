@@ -26,8 +26,11 @@ def build_alert(outcome: dict[str, Any]) -> dict[str, Any]:
 
 
 def should_alert(outcome: dict[str, Any] | None) -> bool:
-    """A recorded outcome alerts on a breach; a dry run never does (it measures, it does not act)."""
-    return bool(outcome and outcome.get("breach") and not outcome.get("dry_run"))
+    """A recorded outcome alerts on a breach, or on a retrain without one (the champion's age bound); a dry run
+    never does (it measures, it does not act)."""
+    return bool(
+        outcome and (outcome.get("breach") or outcome.get("action") == "retrain") and not outcome.get("dry_run")
+    )
 
 
 # What a failed task of each kind leaves undone, for the alert's "why".

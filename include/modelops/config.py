@@ -124,7 +124,23 @@ MONITORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "cooldown_hours": (NUMBER, 24),
     "retrain_on": ((list,), None),
     "fallback_share": (NUMBER, 0.05),
+    # Upper bound of retraining: a champion older than this (days since it became champion) is retrained
+    # even without a breach (never inside the cooldown). None: no bound. Per dataset: datasets.<name>.monitoring.
+    "max_champion_age_days": (NUMBER, None),
+    "domain_classifier": ((dict,), None),  # the multivariate drift test (DOMAIN_CLASSIFIER_SCHEMA)
 }
+# `monitoring.domain_classifier`: a classifier told to separate reference rows from window rows.
+DOMAIN_CLASSIFIER_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "enabled": ((bool,), True),
+    "max_rows": ((int,), 4000),  # rows the classifier sees (half reference, half window; balanced)
+    "folds": ((int,), 5),  # stratified folds of the cross-validated AUC
+    "auc_margin": (NUMBER, 0.05),  # fires when the AUC's lower confidence bound exceeds 0.5 + this
+    "confidence": (NUMBER, 0.95),  # two-sided level of the AUC interval
+    "reference_rows": ((int,), 5000),  # reference rows stored with a version at training time
+    "top_features": ((int,), 5),  # features reported by importance
+}
+# Per-dataset monitoring options (`datasets.<name>.monitoring`), overriding the global ones.
+DATASET_MONITORING_KEYS = {"max_champion_age_days"}
 SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "chunk_rows": ((int,), 250000),
     "threshold": (NUMBER, 0.5),
@@ -158,7 +174,15 @@ FAIRNESS_LIMITS_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "equalized_odds_difference": (NUMBER, 0.25),
 }
 # Signals monitoring may retrain on (see monitoring.RETRAIN_SIGNALS); input drift alone only watches.
-RETRAIN_SIGNALS = ("performance", "calibration", "prediction_drift", "estimated_accuracy", "data_drift", "fallback")
+RETRAIN_SIGNALS = (
+    "performance",
+    "calibration",
+    "prediction_drift",
+    "estimated_accuracy",
+    "data_drift",
+    "multivariate_drift",
+    "fallback",
+)
 DEFAULT_RETRAIN_ON = ["performance", "calibration", "prediction_drift", "estimated_accuracy"]
 FRACTIONS = {
     "training": ("holdout_fraction", "latest_period_train_fraction", "calibration_fraction"),
@@ -186,6 +210,7 @@ DATASET_KEYS = {
     "validation",
     "scoring",
     "fairness",
+    "monitoring",
 }
 SOURCE_KEYS = {
     "file": {"kind", "path", "filter"},
@@ -273,6 +298,7 @@ class DatasetSpec:
     validation: dict[str, Any] = field(default_factory=dict)
     scoring: dict[str, Any] = field(default_factory=dict)
     fairness: dict[str, Any] = field(default_factory=dict)  # overrides of the fairness section (+ report_only)
+    monitoring: dict[str, Any] = field(default_factory=dict)  # per-dataset overrides (DATASET_MONITORING_KEYS)
     negative_labels: tuple[Any, ...] | None = None
     positive_labels: tuple[Any, ...] = ()
     # What the owner states for the model card (`intended_use`, `limitations`, `owner` in the YAML);
@@ -594,6 +620,7 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         validation=dict(body.get("validation") or {}),
         scoring=_dataset_scoring(where, body.get("scoring")),
         fairness=_dataset_fairness(where, body.get("fairness"), protected),
+        monitoring=_dataset_monitoring(where, body.get("monitoring")),
     )
 
 
@@ -619,6 +646,36 @@ def _dataset_scoring(where: str, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ConfigError(f"{where}.scoring: expected {{canary_key, geography}}, got {body!r}")
     return dict(body)
+
+
+def _dataset_monitoring(where: str, body: Any) -> dict[str, Any]:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}.monitoring: expected {{max_champion_age_days}}, got {body!r}")
+    _unknown(f"{where}.monitoring", body, DATASET_MONITORING_KEYS)
+    _champion_age(f"{where}.monitoring", body.get("max_champion_age_days"))
+    return dict(body)
+
+
+def _champion_age(where: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, NUMBER) or isinstance(value, bool) or value <= 0):
+        raise ConfigError(f"{where}.max_champion_age_days: a number of days above 0 (or null), got {value!r}")
+
+
+def _check_domain_classifier(body: dict[str, Any]) -> None:
+    where = "monitoring.domain_classifier"
+    if body["folds"] < 2:
+        raise ConfigError(f"{where}.folds: at least 2, got {body['folds']}")
+    for key in ("max_rows", "reference_rows"):
+        if body[key] < 20 * body["folds"]:
+            raise ConfigError(f"{where}.{key}: at least 20 rows per fold ({20 * body['folds']}), got {body[key]}")
+    if not 0 <= body["auc_margin"] < 0.5:
+        raise ConfigError(f"{where}.auc_margin: between 0 and 0.5, got {body['auc_margin']}")
+    if not 0 < body["confidence"] < 1:
+        raise ConfigError(f"{where}.confidence: strictly between 0 and 1, got {body['confidence']}")
+    if body["top_features"] < 1:
+        raise ConfigError(f"{where}.top_features: at least 1, got {body['top_features']}")
 
 
 @dataclass(frozen=True)
@@ -731,6 +788,11 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     training["search"] = _section("training.search", training.get("search"), SEARCH_SCHEMA)
     evaluation = _section("evaluation", raw.get("evaluation"), EVALUATION_SCHEMA)
     monitoring = _section("monitoring", raw.get("monitoring"), MONITORING_SCHEMA)
+    monitoring["domain_classifier"] = _section(
+        "monitoring.domain_classifier", monitoring.get("domain_classifier"), DOMAIN_CLASSIFIER_SCHEMA
+    )
+    _check_domain_classifier(monitoring["domain_classifier"])
+    _champion_age("monitoring", monitoring["max_champion_age_days"])
     promotion = _section("promotion", raw.get("promotion"), PROMOTION_SCHEMA)
     if promotion["approvers"] is None:
         promotion["approvers"] = []

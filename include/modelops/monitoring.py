@@ -30,6 +30,18 @@ Policy: retraining needs evidence that the model suffers.
   signals (data drift, prediction drift, estimated accuracy): `watch`, saying so.
 - The retrain signals must persist for `persistence` consecutive windows, and no retrain may
   have been triggered within `cooldown_hours` (every retrain counts, one on this same window too).
+- `multivariate_drift` (a domain classifier separates the reference sample from the window's rows
+  better than chance plus a margin: how features move together changed) is input drift: it watches
+  and alerts like `data_drift`, and retrains only when `retrain_on` lists it. A version registered
+  before reference samples were stored has none: the test says "not available", nothing breaches.
+- The upper bound: a champion that has served longer than `max_champion_age_days` (since it became
+  champion: the alias history; else its `champion_since` tag; else the version's creation time, and
+  the reason says which) is retrained even without a breach, past a labelled veto or an unfinished
+  streak, and the reason says so. The cooldown is the lower bound and wins: the age bound never
+  retrains inside it (the decision is `cooldown`, saying the champion is overdue). A data-quality
+  break or invalid scores still only alert (retrain on clean data). The age restarts only when
+  another version becomes champion: a retrain whose model is not promoted leaves the champion
+  overdue, so it retrains again once per cooldown until one is.
 """
 
 from __future__ import annotations
@@ -64,13 +76,16 @@ THRESHOLD_KEYS = (
     "cooldown_hours",
     "retrain_on",
     "fallback_share",
+    "max_champion_age_days",
+    "domain_classifier",
 )
 # Signals a window can raise, in report order. The first two alert only; see the module docstring.
 ALERT_ONLY_SIGNALS = ("data_quality", "invalid_scores")
-DRIFT_SIGNALS = ("data_drift", "prediction_drift", "estimated_accuracy")
+DRIFT_SIGNALS = ("data_drift", "multivariate_drift", "prediction_drift", "estimated_accuracy")
 # `fallback`: more rows than `fallback_share` were served by the rule-based baseline (alerts; retrains
 # only when listed in retrain_on).
 SIGNALS = (*ALERT_ONLY_SIGNALS, *DRIFT_SIGNALS, "performance", "calibration", "fallback")
+AGE_BOUND_NOTE = "the age bound never retrains inside the cooldown"
 MODEL, CANARY, FALLBACK = "model", "canary", "fallback"  # scoring's sources
 
 
@@ -78,9 +93,12 @@ class NoChampionError(RuntimeError):
     """There is no champion to monitor yet."""
 
 
-def thresholds_for(settings: Settings, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The configured monitoring thresholds with run-time overrides (unknown keys and signals rejected)."""
-    overrides = overrides or {}
+def thresholds_for(
+    settings: Settings, overrides: dict[str, Any] | None = None, spec: DatasetSpec | None = None
+) -> dict[str, Any]:
+    """The configured monitoring thresholds, the dataset's own (`datasets.<name>.monitoring`), then run-time
+    overrides (unknown keys and signals rejected)."""
+    overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(THRESHOLD_KEYS))
     if unknown:
         raise ValueError(f"unknown threshold overrides {unknown}; known: {sorted(THRESHOLD_KEYS)}")
@@ -88,7 +106,16 @@ def thresholds_for(settings: Settings, overrides: dict[str, Any] | None = None) 
         retrain_on = overrides["retrain_on"]
         if not isinstance(retrain_on, list) or set(map(str, retrain_on)) - set(RETRAIN_SIGNALS):
             raise ValueError(f"retrain_on must be a list of {list(RETRAIN_SIGNALS)}, got {retrain_on!r}")
-    return {**{k: settings.monitoring[k] for k in THRESHOLD_KEYS if k in settings.monitoring}, **overrides}
+    configured = {k: settings.monitoring[k] for k in THRESHOLD_KEYS if k in settings.monitoring}
+    if spec is not None:
+        configured.update({k: v for k, v in spec.monitoring.items() if v is not None})
+    if "domain_classifier" in overrides:  # a partial override of the test's options
+        base = dict(configured.get("domain_classifier") or {})
+        given = overrides["domain_classifier"]
+        if not isinstance(given, dict) or set(given) - set(base):
+            raise ValueError(f"domain_classifier overrides must be a mapping of {sorted(base)}, got {given!r}")
+        overrides["domain_classifier"] = {**base, **given}
+    return {**configured, **overrides}
 
 
 def champion_reference(spec: DatasetSpec) -> tuple[Any, dict[str, Any]]:
@@ -359,6 +386,71 @@ def _canary_rows(spec: DatasetSpec, window: windows.ScoredWindow, t: dict[str, A
     return out
 
 
+def champion_tenure(model_name: str, champion: Any | None) -> dict[str, Any] | None:
+    """Since when the current champion serves: the alias history (its current stint), else its `champion_since`
+    tag, else the version's creation time; `source` and `note` say which. None without a champion."""
+    if champion is None:
+        return None
+    version = str(champion.version)
+    since = None
+    for row in registry.alias_history(model_name):  # oldest first: the last row naming it starts its stint
+        if str(row["version"]) == version:
+            since = row["changed_at"]
+    source, note = "alias history", ""
+    if since is None:
+        tag = (champion.tags or {}).get(f"{registry.CHAMPION}_since")
+        if tag:
+            since = _aware(datetime.fromisoformat(tag))
+            source = "champion_since tag"
+            note = "the alias history has no promotion of this version: read from its champion_since tag"
+        else:
+            since = datetime.fromtimestamp(int(champion.creation_timestamp) / 1000, UTC)
+            source = "version creation time"
+            note = (
+                "no record of when this version became champion (no alias history, no champion_since tag): "
+                "measured from when it was registered, so it may be older as a model than as a champion"
+            )
+    return {"version": version, "since": _aware(since).isoformat(timespec="seconds"), "source": source, "note": note}
+
+
+def _multivariate(
+    spec: DatasetSpec, served_version: str, frame: pd.DataFrame, t: dict[str, Any], seed: int
+) -> dict[str, Any]:
+    """The domain-classifier test of the window against the served version's stored reference sample."""
+    from modelops import multivariate
+
+    options = t.get("domain_classifier") or {}
+    if not options.get("enabled", False):
+        return {"available": False, "judged": False, "drifted": False, "status": "disabled in the configuration"}
+    found = registry.model_version(spec.model_name, str(served_version))
+    sample = registry.load_reference_sample(found.run_id) if found is not None else None
+    if sample is None:
+        return {
+            "available": False,
+            "judged": False,
+            "drifted": False,
+            "status": f"not available: v{served_version} was registered without a reference sample "
+            f"({registry.REFERENCE_SAMPLE_ARTIFACT}); retrain to get one",
+        }
+    result = multivariate.domain_classifier(sample, frame, list(spec.numeric), list(spec.categorical), options, seed)
+    if not result["status"]:
+        result["status"] = (
+            f"AUC {result['auc']:.3f} ({result['confidence']:.0%} {result['low']:.3f}..{result['high']:.3f}) on "
+            f"{result['rows_per_side']} reference and {result['rows_per_side']} window rows, {result['folds']} folds; "
+            f"fires above {result['threshold']:.2f}"
+        )
+    return result
+
+
+def _multivariate_reason(result: dict[str, Any]) -> str:
+    top = ", ".join(f"{f['feature']} ({f['importance']:.3f})" for f in result["top_features"]) or "none stands out"
+    return (
+        f"multivariate drift: a classifier tells the window from the reference with AUC {result['auc']:.3f} "
+        f"({result['confidence']:.0%} interval {result['low']:.3f}..{result['high']:.3f}, lower bound above "
+        f"{result['threshold']:.2f}); what separates them most: {top}"
+    )
+
+
 def assess_window(
     spec: DatasetSpec,
     settings: Settings,
@@ -390,6 +482,7 @@ def assess_window(
         "champion_version": str(champion.version) if champion is not None else None,
         "thresholds": thresholds,
         "limitations": spec.limitations,
+        "champion_tenure": champion_tenure(spec.model_name, champion),
     }
     report["served"] = served = _served_summary(window, thresholds)
     report["canary"] = _canary_rows(spec, window, thresholds)
@@ -403,6 +496,7 @@ def assess_window(
         reasons.append(f"data quality: {len(report['quality']['failed'])} expectations failed: {failed}")
         report.update(
             data_drift=None,
+            multivariate=None,
             prediction=None,
             estimate=None,
             labelled=None,
@@ -432,6 +526,10 @@ def assess_window(
             f"data drift: {data.drift_share:.0%} of features drifted ({', '.join(data.drifted)}) "
             f">= {thresholds['dataset_drift_share']:.0%}"
         )
+    report["multivariate"] = _multivariate(spec, served_version, frame, thresholds, int(settings.training["seed"]))
+    if report["multivariate"]["drifted"]:
+        signals.append("multivariate_drift")
+        reasons.append(_multivariate_reason(report["multivariate"]))
     report["prediction"] = drift.prediction_drift(profile, scores, thresholds)
     if report["prediction"]["drifted"]:
         signals.append("prediction_drift")
@@ -558,6 +656,8 @@ def decide_action(
     cooldown = timedelta(hours=float(thresholds["cooldown_hours"]))
     persistence = int(thresholds["persistence"])
     veto = _labelled_veto(report, asking, streak_windows)
+    in_cooldown = bool(retrains and window_end - max(retrains) <= cooldown)  # a daily run 24 h later is inside
+    age = champion_age(report, thresholds, window_end)
     if not report["quality"]["ok"]:
         action, why = "alert", "data-quality break: alert only, retraining on broken data would make it worse"
     elif "invalid_scores" in signals:
@@ -577,14 +677,59 @@ def decide_action(
         action, why = "watch", veto
     elif streak < persistence:
         action, why = "watch", f"{', '.join(asking)}: breach {streak} of {persistence} consecutive windows needed"
-    elif retrains and window_end - max(retrains) <= cooldown:  # a daily run 24 h later is still inside 24 h
+    elif in_cooldown:
         action, why = "cooldown", f"breach persists but a retrain was triggered at {max(retrains).isoformat()}"
     else:
         action, why = (
             "retrain",
             f"{', '.join(asking)}: breach persisted for {streak} windows (>= {persistence}); no retrain in cooldown",
         )
-    return {"action": action, "why": why, "streak": streak, "signals": signals, "retrain_signals": asking}
+    if age and age["exceeded"]:
+        action, why = _age_bound(action, why, age, max(retrains) if in_cooldown else None)
+    return {
+        "action": action,
+        "why": why,
+        "streak": streak,
+        "signals": signals,
+        "retrain_signals": asking,
+        "champion_age": age,
+    }
+
+
+def champion_age(report: dict[str, Any], thresholds: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """How long the current champion has served at `now` against `max_champion_age_days` (None: no bound or
+    no champion); `why` says it in words, naming where the start came from when not the alias history."""
+    limit = thresholds.get("max_champion_age_days")
+    tenure = report.get("champion_tenure")
+    if limit is None or not tenure:
+        return None
+    limit = float(limit)
+    since = _aware(datetime.fromisoformat(tenure["since"]))
+    days = max(0.0, (now - since).total_seconds() / 86400)
+    exceeded = days > limit
+    shown = f"{days:.0f}" if abs(days - limit) >= 1 else f"{days:.2f}"
+    why = (
+        f"champion v{tenure['version']} has served {shown} days (> {limit:g} allowed)"
+        if exceeded
+        else f"champion v{tenure['version']} has served {shown} of {limit:g} days allowed"
+    )
+    if tenure["source"] != "alias history":
+        why += f" (measured from its {tenure['source']}: {tenure['note']})"
+    return {**tenure, "days": days, "max_days": limit, "exceeded": exceeded, "why": why}
+
+
+def _age_bound(action: str, why: str, age: dict[str, Any], cooldown_from: datetime | None) -> tuple[str, str]:
+    """The decision once the champion is past its maximum age (see the module docstring)."""
+    if action == "alert":  # broken data or scores: a person first, retraining on clean data later
+        return action, f"{why}; {age['why']}, but the age bound waits for clean data"
+    if action == "retrain":
+        return action, f"{why}; {age['why']} besides"
+    if cooldown_from is not None:
+        return "cooldown", (
+            f"{age['why']}, but a retrain was triggered at {cooldown_from.isoformat()}: {AGE_BOUND_NOTE}"
+            + ("" if action != "cooldown" else f"; {why}")
+        )
+    return "retrain", f"{age['why']}: the age bound retrains even without a breach (otherwise: {action}, {why})"
 
 
 def _labelled_veto(report: dict[str, Any], asking: list[str], streak_windows: list[str]) -> str | None:
@@ -698,8 +843,8 @@ def history_row(
     }
 
 
-def summary_metrics(report: dict[str, Any]) -> dict[str, float]:
-    """Headline numbers of a window for MLflow."""
+def summary_metrics(report: dict[str, Any], decision: dict[str, Any] | None = None) -> dict[str, float]:
+    """Headline numbers of a window for MLflow (with the decision: the champion's age against its bound)."""
     out: dict[str, float] = {
         "rows": report["rows"],
         "breach": float(report["breach"]),
@@ -711,6 +856,15 @@ def summary_metrics(report: dict[str, Any]) -> dict[str, float]:
         out["drift_share"] = report["data_drift"]["drift_share"]
         for column, stats in report["data_drift"]["columns"].items():
             out[f"effect_{column}"] = stats["effect"]
+    multivariate = report.get("multivariate") or {}
+    if multivariate.get("judged"):
+        out["multivariate_auc"] = multivariate["auc"]
+        out["multivariate_auc_low"] = multivariate["low"]
+        out["multivariate_drift"] = float(multivariate["drifted"])
+    age = (decision or {}).get("champion_age")
+    if age:
+        out["champion_age_days"] = age["days"]
+        out["champion_max_age_days"] = age["max_days"]
     if report.get("prediction"):
         out["prediction_psi"] = report["prediction"]["psi"]
         out["prediction_ks"] = report["prediction"]["ks"]

@@ -131,7 +131,7 @@ def monitor_window(
     """Measure, decide, write the report and log the MLflow run (with the resolved config); record nothing."""
     from modelops import monitoring, registry, reports
 
-    thresholds = monitoring.thresholds_for(settings, overrides)
+    thresholds = monitoring.thresholds_for(settings, overrides, spec)
     # A rerun of this Airflow run (a cleared task) decides as the first try did: its own row is not history.
     history_rows = [r for r in history_rows if r.get("run_id") != airflow_run_id]
     judged = {r["labeled_window"] for r in history_rows if r["labeled_window"] and not r["dry_run"]}
@@ -142,7 +142,7 @@ def monitor_window(
     run_id = registry.log_monitoring(
         spec.name,
         window_id,
-        monitoring.summary_metrics(report),
+        monitoring.summary_metrics(report, decision),
         monitoring.to_json(report),
         html,
         {

@@ -419,6 +419,29 @@ def load_trained_keys(run_id: str) -> Any | None:
     return pd.read_parquet(local)["key"].to_numpy()
 
 
+REFERENCE_SAMPLE_ARTIFACT = "reference_sample.parquet"
+
+
+def log_reference_sample(run_id: str, path: str) -> None:
+    """Store a version's bounded reference sample (feature columns only) on its run: the multivariate drift test."""
+    client().log_artifact(run_id, path)
+
+
+def load_reference_sample(run_id: str) -> Any | None:
+    """The reference sample stored with a run (a DataFrame), or None when the run has none (an older version)."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    _mlflow()
+    import mlflow.artifacts
+
+    try:
+        local = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/{REFERENCE_SAMPLE_ARTIFACT}")
+    except (MlflowException, OSError):
+        return None
+    return pd.read_parquet(local)
+
+
 def find_identical_version(model_name: str, identity: dict[str, str]) -> dict[str, str] | None:
     """A registered version whose tags equal `identity` (data hash, config digest, training options), if any."""
     from mlflow.exceptions import MlflowException

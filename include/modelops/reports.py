@@ -245,6 +245,43 @@ def _estimate_section(report: dict[str, Any]) -> str:
     )
 
 
+def _multivariate_section(report: dict[str, Any]) -> str:
+    """The domain classifier: can the window's rows be told from the reference's? and by which features."""
+    result = report.get("multivariate")
+    if not result:
+        return ""
+    head = (
+        "<h2>Multivariate drift (domain classifier)</h2><p>A classifier trained to tell a sample of the reference "
+        "rows from the window's rows: a cross-validated AUC near 0.5 means they look alike, jointly; it sees a "
+        "change in how features move together that every per-column test misses.</p>"
+    )
+    if not result.get("judged"):
+        return f"{head}<p>{html.escape(result.get('status') or 'not measured')}.</p>"
+    verdict = "<b>breach</b>" if result["drifted"] else "no breach"
+    top = result.get("top_features") or []
+    table = (
+        _table(
+            ["feature", "importance (AUC lost when shuffled)"],
+            [[html.escape(f["feature"]), _fmt(f["importance"], ".4f")] for f in top],
+        )
+        if top
+        else ""
+    )
+    return (
+        f"{head}<p>AUC {_fmt(result['auc'])} ({result['confidence']:.0%} interval {_fmt(result['low'])} to "
+        f"{_fmt(result['high'])}; folds {', '.join(_fmt(a) for a in result['fold_aucs'])}) on "
+        f"{result['rows_per_side']} reference and {result['rows_per_side']} window rows; it fires when the lower "
+        f"bound exceeds {_fmt(result['threshold'], '.2f')}: {verdict}.</p>{table}"
+    )
+
+
+def _age_line(decision: dict[str, Any]) -> str:
+    age = decision.get("champion_age")
+    if not age:
+        return ""
+    return f"<br>Champion age: {html.escape(age['why'])} (champion since {html.escape(age['since'])})."
+
+
 def _calibration_section(report: dict[str, Any]) -> str:
     lab = report.get("labelled")
     if not lab or not lab.get("calibration"):
@@ -338,12 +375,13 @@ margin:0.5em;vertical-align:top}}details{{margin:0.2em 0}}</style></head><body>
 <p>Served by {html.escape(report["model_name"])} v{html.escape(report["model_version"])} (the champion's scores as
 served; judged against that version's reference); {report["rows"]} rows.
 Decision: <b>{html.escape(decision["action"])}</b> ({html.escape(decision["why"])}).<br>
-Signals that breached: {html.escape(signals)}.</p>
+Signals that breached: {html.escape(signals)}.{_age_line(decision)}</p>
 <h2>Reasons</h2><ul>{reasons}</ul>
 {f"<h2>What this dataset's spec cannot do</h2><ul>{limitations}</ul>" if limitations else ""}
 {_served_section(report)}
 {_labelled_section(report)}
 {_estimate_section(report)}
+{_multivariate_section(report)}
 {_calibration_section(report)}
 <h2>Plots</h2>{images or "<p>no plots (data-quality break)</p>"}
 <h2>Features</h2>{_table(["column", "kind", "p", "p (BH)", "effect", "PSI", "drifted"], rows, marks)}

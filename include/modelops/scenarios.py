@@ -29,6 +29,9 @@ SCENARIOS: dict[str, dict] = {
     "quality_break": {},  # a broken extract: validation fails, alert only, no retraining
     # A realigning electorate: young registrants surge and the age-turnout slope flattens.
     "realignment": {"young_registrant_share": 0.3, "age_effect": 0.0},
+    # A campaign now contacts older voters: age and contact attempts become correlated, each keeping its
+    # own distribution. Every per-column test stays quiet; only the multivariate (domain classifier) test sees it.
+    "correlation_shift": {"contact_age_coupling": 0.8},
 }
 
 

@@ -8,6 +8,7 @@ the chunk, not the file. A `CycleScenario` carries the knobs later drift scenari
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -81,6 +82,9 @@ class CycleScenario:
     age_effect: float = 1.0  # multiplier on the age-turnout slope (concept drift)
     turnout_shift: float = 0.0  # added to the turnout log-odds (prior shift)
     civic_shift: float = 0.0  # shifts the latent civic propensity (history, education, income move)
+    # Rank correlation forced between age and contact attempts (a campaign now contacts older voters):
+    # each column keeps its distribution, only how the two move together changes.
+    contact_age_coupling: float = 0.0
 
     @property
     def presidential(self) -> bool:
@@ -226,7 +230,30 @@ def voter_chunk(
     )
     # Self-reported income is missing for some voters (the validation allows up to 5%).
     frame.loc[rng.random(n) < 0.02, "income_bracket"] = None
+    if scenario.contact_age_coupling:  # after every other draw: the other scenarios' streams are untouched
+        frame["contact_attempts"] = couple_ranks(
+            frame["age"].to_numpy(), frame["contact_attempts"].to_numpy(), scenario.contact_age_coupling, rng
+        )
     return frame
+
+
+def couple_ranks(x: np.ndarray, y: np.ndarray, rho: float, rng: np.random.Generator) -> np.ndarray:
+    """`y`'s own values, reordered so they follow `x` with about this (normal-score) correlation.
+
+    A Gaussian copula: each row gets z = rho * normal score of x + sqrt(1 - rho^2) * noise, and the
+    sorted values of y are handed out in the order of z. The multiset of y is unchanged (so is x), so
+    every per-column distribution stays exactly the same; only the joint one moves.
+    """
+    from scipy.stats import norm, rankdata
+
+    if not -1 <= rho <= 1:
+        raise ValueError(f"rho must be within [-1, 1], got {rho}")
+    n = len(x)
+    scores = norm.ppf((rankdata(x) - 0.5) / n)
+    z = rho * scores + math.sqrt(1 - rho**2) * rng.standard_normal(n)
+    out = np.empty_like(y)
+    out[np.argsort(z, kind="stable")] = np.sort(y, kind="stable")
+    return out
 
 
 def draw_outcome(

@@ -35,6 +35,7 @@ from modelops.features import (
     target_vector,
     unlabelled_holdout_side,
 )
+from modelops.multivariate import reference_sample
 from modelops.rules import describe
 from modelops.sources import BatchRef, load_batch
 
@@ -332,6 +333,14 @@ def evaluate_candidates(
     registry.log_profile(best["run_id"], profile)
     # The registered model's own holdout scores by row key: a rebuild of this version must match them.
     registry.log_holdout_predictions(best["run_id"], row_keys(holdout, spec), proba)
+    # A bounded sample of the same reference rows (features only: no id, no PII) for the multivariate
+    # drift test, which needs rows, not a summary.
+    options = settings.monitoring["domain_classifier"]
+    sample = reference_sample(reference, spec.features, int(options["reference_rows"]), int(settings.training["seed"]))
+    folder = Path(plan["splits"]["holdout"]).parent
+    registry.log_reference_sample(
+        best["run_id"], str(catalog.write_parquet(sample, folder / registry.REFERENCE_SAMPLE_ARTIFACT))
+    )
     champion = _champion_comparison(spec, settings, holdout, y, proba)
     fair = settings.fairness_for(spec.name)
     fairness = assess_fairness(holdout, y, proba, spec, fair, float(fair["threshold"]))

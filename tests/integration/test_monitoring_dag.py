@@ -104,7 +104,7 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
         assert registry.RESOLVED_CONFIG_ARTIFACT in {a.path for a in client.list_artifacts(r.info.run_id)}
     # the scoring guard withheld the drifted scores (the baseline served every row): a fallback alert too,
     # while prediction drift is still measured on the champion's own (withheld) scores
-    assert rows[-1]["signals"] == ["data_drift", "prediction_drift", "fallback"]
+    assert rows[-1]["signals"] == ["data_drift", "multivariate_drift", "prediction_drift", "fallback"]
     assert rows[-1]["fallback_share"] == 1.0
     assert all(r.data.metrics["fallback_share"] == 1.0 for r in runs)
 

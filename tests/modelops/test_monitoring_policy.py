@@ -322,3 +322,85 @@ def test_the_streak_restarts_after_a_retrain_and_with_another_model():
 def test_an_empty_retrain_on_means_never_retrain():
     decision = _decide(_report("w1", ["prediction_drift", "performance"]), [], 0, retrain_on=[], persistence=1)
     assert decision["action"] == "watch" and decision["retrain_signals"] == []
+
+
+# --- the champion's maximum age (the upper bound) ----------------------------------------------
+
+
+def _tenure(days_before_start: float, source: str = "alias history", version: str = "3") -> dict:
+    since = START - timedelta(days=days_before_start)
+    note = "" if source == "alias history" else "no record of when this version became champion"
+    return {"version": version, "since": since.isoformat(timespec="seconds"), "source": source, "note": note}
+
+
+def _aged(window_id: str, signals: list[str], days: float, **changes) -> dict:
+    return _report(window_id, signals, **changes) | {"champion_tenure": _tenure(days)}
+
+
+def test_an_old_champion_is_retrained_without_a_breach_and_the_reason_says_why():
+    decision = _decide(_aged("w1", [], 97), [], 0, max_champion_age_days=90)
+    assert decision["action"] == "retrain" and decision["retrain_signals"] == []
+    assert decision["why"].startswith("champion v3 has served 97 days (> 90 allowed): the age bound retrains")
+    assert decision["champion_age"]["exceeded"] and decision["champion_age"]["days"] == pytest.approx(97)
+    # the same champion, younger than the bound (or no bound configured): nothing happens
+    young = _decide(_aged("w1", [], 30), [], 0, max_champion_age_days=90)
+    assert young["action"] == "none" and young["why"] == "no threshold breached"
+    assert young["champion_age"]["why"] == "champion v3 has served 30 of 90 days allowed"
+    assert _decide(_aged("w1", [], 970), [], 0)["champion_age"] is None  # default: no bound
+    # measured at the window's end: the bound is crossed between two windows
+    assert _decide(_aged("w1", [], 89.5), [], 0, max_champion_age_days=90)["action"] == "none"
+    assert _decide(_aged("w1", [], 89.5), [], 13, max_champion_age_days=90)["action"] == "retrain"
+
+
+def test_the_age_bound_never_retrains_inside_the_cooldown():
+    rows = [_row("w1", 0, "retrain", ["prediction_drift"])]
+    held = _decide(_aged("w2", [], 97), rows, 20, max_champion_age_days=90)
+    assert held["action"] == "cooldown"
+    assert held["why"] == (
+        f"champion v3 has served 98 days (> 90 allowed), but a retrain was triggered at {START.isoformat()}: "
+        "the age bound never retrains inside the cooldown"
+    )
+    # once the cooldown is over, it retrains
+    assert _decide(_aged("w2", [], 97), rows, 25, max_champion_age_days=90)["action"] == "retrain"
+
+
+def test_the_age_bound_passes_a_veto_and_an_unfinished_streak_but_not_broken_data():
+    labelled = _labelled(window_id="w1")
+    vetoed = _decide(_aged("w1", ["prediction_drift"], 120, labelled=labelled), [], 0, max_champion_age_days=90)
+    assert vetoed["action"] == "retrain"
+    assert "the age bound retrains even without a breach (otherwise: watch, labelled performance" in vetoed["why"]
+    streak = _decide(_aged("w1", ["data_drift"], 120), [], 0, max_champion_age_days=90)
+    assert streak["action"] == "retrain" and "data_drift alone is no evidence" in streak["why"]
+    broken = _decide(_aged("w1", ["data_quality"], 120, quality_ok=False), [], 0, max_champion_age_days=90)
+    assert broken["action"] == "alert" and broken["why"].endswith("but the age bound waits for clean data")
+    # a persisting breach retrains anyway: the age is said besides
+    rows = [_row("w0", -24, "watch", ["prediction_drift"])]
+    both = _decide(_aged("w1", ["prediction_drift"], 120), rows, 0, max_champion_age_days=90)
+    assert both["action"] == "retrain" and both["why"].endswith(
+        "champion v3 has served 120 days (> 90 allowed) besides"
+    )
+
+
+def test_a_champion_age_without_alias_history_says_where_it_was_measured_from():
+    report = _report("w1", []) | {"champion_tenure": _tenure(200, source="version creation time")}
+    decision = _decide(report, [], 0, max_champion_age_days=90)
+    assert decision["action"] == "retrain"
+    assert (
+        "(measured from its version creation time: no record of when this version became champion)" in (decision["why"])
+    )
+
+
+def test_an_age_retrain_alerts_even_without_a_breach_but_never_from_a_dry_run():
+    assert alerts.should_alert(_outcome(breach=False, action="retrain"))
+    assert not alerts.should_alert(_outcome(breach=False, action="retrain", dry_run=True))
+    assert not alerts.should_alert(_outcome(breach=False, action="cooldown"))
+
+
+def test_multivariate_drift_watches_and_alerts_unless_retrain_on_lists_it():
+    decision = _decide(_report("w1", ["multivariate_drift"]), [], 0, persistence=1)
+    assert decision["action"] == "watch" and "multivariate_drift alone is no evidence" in decision["why"]
+    listed = _decide(_report("w1", ["multivariate_drift"]), [], 0, persistence=1, retrain_on=["multivariate_drift"])
+    assert listed["action"] == "retrain" and listed["retrain_signals"] == ["multivariate_drift"]
+    # it is a drift signal: labels judged within tolerance veto a retrain it alone asks for
+    vetoed = _report("w1", ["multivariate_drift"], _labelled(window_id="w1"))
+    assert _decide(vetoed, [], 0, persistence=1, retrain_on=["multivariate_drift"])["action"] == "watch"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import carry_serving_record, train_and_promote
 
-from modelops import history, monitoring, monitoring_flow, scenarios, scoring
+from modelops import history, monitoring, monitoring_flow, multivariate, registry, scenarios, scoring
 
 START = datetime(2028, 9, 1, tzinfo=UTC)
 ROWS = 3000
@@ -71,6 +71,9 @@ def test_stable_windows_rarely_raise_a_false_alarm(fresh_windows, settings):
     labelled = [o["report"]["labelled"] for o in outcomes if o["report"]["labelled"]]
     assert len(labelled) == 49  # every window but the last had its labels judged exactly once
     assert len(history.read_monitoring_history(fresh_windows.name)) == 50
+    # the multivariate test judged every window against the champion's reference sample, and never fired
+    multivariate = [o["report"]["multivariate"] for o in outcomes]
+    assert all(m["judged"] and not m["drifted"] for m in multivariate), [m["status"] for m in multivariate]
 
 
 @pytest.mark.parametrize("scenario", ["covariate_shift", "prediction_drift", "realignment"])
@@ -86,7 +89,8 @@ def test_without_labels_a_persisting_prediction_drift_retrains(fresh_windows, se
         # The young wave moves the scores so far (PSI ~0.43) that the scoring guard (score_psi_limit 0.25)
         # withheld them and the baseline served every row: a fallback alert besides, while prediction drift
         # is measured on the champion's own withheld scores.
-        assert first["signals"] == ["data_drift", "prediction_drift", "fallback"]
+        # a shift of the marginals is a joint shift too: the domain classifier sees it as well
+        assert first["signals"] == ["data_drift", "multivariate_drift", "prediction_drift", "fallback"]
         assert first["served"]["fallback_reasons"] == {"score_distribution": ROWS}
         assert first["prediction"]["rows"] == ROWS
     if scenario == "realignment":  # 4-5 of 20 features drift: right at the 25% dataset line, either side
@@ -111,8 +115,9 @@ def test_input_drift_alone_watches_and_alerts_but_never_retrains(fresh_windows, 
     for o in outcomes:
         # a breach: the notifier alerts. The scoring guard withheld the moved scores (the baseline served
         # every row): fallback, which watches and alerts too.
-        assert o["report"]["breach"] and o["report"]["signals"] == ["data_drift", "fallback"]
-        assert "data_drift and fallback alone is no evidence the model suffers" in o["why"] and o["streak"] == 0
+        assert o["report"]["breach"] and o["report"]["signals"] == ["data_drift", "multivariate_drift", "fallback"]
+        assert "data_drift and multivariate_drift and fallback alone is no evidence the model suffers" in o["why"]
+        assert o["streak"] == 0
 
 
 def test_input_drift_retrains_when_retrain_on_lists_it(fresh_windows, settings):
@@ -248,3 +253,118 @@ def test_monitoring_history_on_postgres(pg_url, monkeypatch):
     with history.get_engine().begin() as connection:
         table = history.monitoring_history
         connection.execute(table.delete().where(table.c.dataset == dataset))
+
+
+# --- multivariate drift: a change only in how features move together ---------------------------
+
+
+def test_a_correlation_shift_is_caught_only_by_the_multivariate_test(fresh_windows, settings):
+    # A campaign now contacts older voters: age and contact attempts become correlated, each column keeping
+    # its distribution. Input drift: it watches and alerts, and retrains only when retrain_on lists it.
+    outcomes = run_windows(fresh_windows, settings, "correlation_shift", 2, label_delay=None, seed=9)
+    for o in outcomes:
+        report = o["report"]
+        columns = report["data_drift"]["columns"]
+        assert len(columns) == len(fresh_windows.features)
+        assert not any(c["drifted"] for c in columns.values()), report["data_drift"]["drifted"]  # every column quiet
+        assert not report["prediction"]["drifted"] and not report["estimate"]["breach"]
+        mv = report["multivariate"]
+        assert mv["judged"] and mv["drifted"] and mv["low"] > mv["threshold"]
+        assert {f["feature"] for f in mv["top_features"][:2]} == {"age", "contact_attempts"}
+        assert report["signals"] == ["multivariate_drift"]
+        assert any(r.startswith("multivariate drift: a classifier tells the window") for r in report["reasons"])
+        assert o["action"] == "watch" and "multivariate_drift alone is no evidence the model suffers" in o["why"]
+
+
+def test_a_correlation_shift_retrains_when_retrain_on_lists_multivariate_drift(fresh_windows, settings):
+    overrides = {"retrain_on": [*settings.monitoring["retrain_on"], "multivariate_drift"]}
+    outcomes = run_windows(
+        fresh_windows, settings, "correlation_shift", 2, label_delay=None, seed=10, overrides=overrides
+    )
+    assert [o["action"] for o in outcomes] == ["watch", "retrain"]
+    assert outcomes[-1]["retrain_signals"] == ["multivariate_drift"]
+    assert "multivariate_drift: breach persisted for 2 windows" in outcomes[-1]["why"]
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_stable_windows_keep_the_multivariate_test_quiet(champion, settings, seed):
+    """The champion's stored reference sample against stable windows of other seeds: no false alarm."""
+    version = registry.version_by_alias(champion.model_name, registry.CHAMPION)
+    sample = registry.load_reference_sample(version.run_id)
+    options = settings.monitoring["domain_classifier"]
+    assert list(sample.columns) == champion.features and len(sample) <= options["reference_rows"]
+    assert not set(sample.columns) & {*champion.pii, champion.id_column, champion.target}
+    window = scenarios.simulate_window(champion, "stable", ROWS, seed=seed)
+    numeric, categorical = list(champion.numeric), list(champion.categorical)
+    result = multivariate.domain_classifier(sample, window, numeric, categorical, options, seed=seed)
+    assert result["judged"] and not result["drifted"], result
+    assert result["low"] < 0.5 + options["auc_margin"] / 2
+
+
+def test_champion_tenure_reads_the_alias_history_then_falls_back(fresh_windows):
+    from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
+
+    champion = registry.version_by_alias(fresh_windows.model_name, registry.CHAMPION)
+    tenure = monitoring.champion_tenure(fresh_windows.model_name, champion)
+    last = [r for r in registry.alias_history(fresh_windows.model_name) if r["version"] == str(champion.version)][-1]
+    assert tenure["source"] == "alias history" and tenure["since"] == last["changed_at"].isoformat(timespec="seconds")
+    # a version the audit table never saw become champion: its champion_since tag, else its creation time
+    other = ModelVersion(
+        fresh_windows.model_name,
+        "99",
+        champion.creation_timestamp,
+        tags=[ModelVersionTag("champion_since", "2027-01-02T03:04:05+00:00")],
+    )
+    tagged = monitoring.champion_tenure(fresh_windows.model_name, other)
+    assert tagged["source"] == "champion_since tag" and tagged["since"] == "2027-01-02T03:04:05+00:00"
+    bare = monitoring.champion_tenure(fresh_windows.model_name, ModelVersion(fresh_windows.model_name, "99", 0))
+    assert bare["source"] == "version creation time" and bare["since"] == "1970-01-01T00:00:00+00:00"
+    assert "measured from when it was registered" in bare["note"]
+    assert monitoring.champion_tenure(fresh_windows.model_name, None) is None
+
+
+def test_an_overdue_champion_is_retrained_through_the_workflow_step_and_said_everywhere(fresh_windows, settings):
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    spec = fresh_windows
+    scenarios.write_window(spec, "w-000", "stable", ROWS, seed=31)
+    scoring.score_snapshot(spec, settings, snapshot="w-000")
+    end = datetime.now(UTC) + timedelta(days=400)
+    outcome = monitoring_flow.monitor_window(
+        spec, settings, "w-000", {"max_champion_age_days": 365}, False, end, "m1", []
+    )
+    verdict = outcome.verdict
+    assert verdict.action == "retrain" and outcome.retrains and not verdict.signals
+    assert f"champion v{verdict.model_version} has served 400 days (> 365 allowed)" in verdict.why
+    assert "the age bound retrains even without a breach" in outcome.retrain_conf["reason"]
+    page = Path(verdict.report_path).read_text(encoding="utf-8")
+    assert "Champion age: champion v" in page and "Multivariate drift (domain classifier)" in page
+    metrics = registry.client().get_run(verdict.mlflow_run_id).data.metrics
+    assert metrics["champion_age_days"] == pytest.approx(400, abs=0.1) and metrics["champion_max_age_days"] == 365
+    assert 0.4 < metrics["multivariate_auc"] < 0.6 and metrics["multivariate_drift"] == 0.0
+    # a dry run says the same and triggers nothing; inside the cooldown the age bound waits
+    dry = monitoring_flow.monitor_window(spec, settings, "w-000", {"max_champion_age_days": 365}, True, end, "m2", [])
+    assert dry.verdict.action == "retrain" and not dry.retrains
+    row = outcome.history_row
+    held = monitoring_flow.monitor_window(
+        spec, settings, "w-000", {"max_champion_age_days": 365}, False, end + timedelta(hours=1), "m3", [row]
+    )
+    assert held.verdict.action == "cooldown" and "the age bound never retrains inside the cooldown" in held.verdict.why
+
+
+def test_a_version_without_a_reference_sample_reports_the_test_not_available(workspace, settings):
+    from modelops.config import DatasetSpec
+
+    mlflow = registry._mlflow()
+    spec = DatasetSpec(name="legacy", description="", source={}, target="y", positive_class=1, numeric=("x",))
+    with mlflow.start_run(experiment_id=registry.experiment_id("legacy")) as run:  # registered before samples
+        mlflow.log_dict({"version": 1}, registry.PROFILE_ARTIFACT)
+    version = registry.register_version(spec.model_name, f"runs:/{run.info.run_id}/model", run.info.run_id, {}, "")
+    assert registry.load_reference_sample(run.info.run_id) is None
+    frame = __import__("pandas").DataFrame({"x": range(500)})
+    result = monitoring._multivariate(spec, version, frame, monitoring.thresholds_for(settings), 0)
+    assert not result["available"] and not result["drifted"]
+    assert result["status"].startswith(f"not available: v{version} was registered without a reference sample")
+    off = monitoring.thresholds_for(settings, {"domain_classifier": {"enabled": False}})
+    assert monitoring._multivariate(spec, version, frame, off, 0)["status"] == "disabled in the configuration"
