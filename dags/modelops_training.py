@@ -245,7 +245,10 @@ def modelops_training():
 
             approval = _approval()
             outcome = refused_outcome(ti.xcom_pull(task_ids="register"), approval and approval.approver)
+        from modelops_figures import log_figures
+
         text = render_summary(batch, validation, plan, report, outcome, int(settings.evaluation["min_slice_rows"]))
+        text += "\n" + "\n".join(f"  run       {line}" for line in log_figures(plan["parent_run_id"]))
         print(text)
         return write_summary(text, batch["dataset"], get_current_context()["run_id"], plan["parent_run_id"])
 

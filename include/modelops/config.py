@@ -124,6 +124,14 @@ MONITORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "cooldown_hours": (NUMBER, 24),
     "retrain_on": ((list,), None),
     "fallback_share": (NUMBER, 0.05),
+    # operational figures: a finished run is flagged when its wall time (peak memory, bytes written) is
+    # above factor x the median of the previous `ops_history_runs` runs AND by more than the floor
+    "ops_history_runs": ((int,), 10),
+    "ops_min_history": ((int,), 3),
+    "ops_slower_factor": (NUMBER, 2.0),
+    "ops_larger_factor": (NUMBER, 2.0),
+    "ops_min_seconds": (NUMBER, 60),
+    "ops_min_mb": (NUMBER, 256),
 }
 SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "chunk_rows": ((int,), 250000),
