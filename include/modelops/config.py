@@ -183,7 +183,8 @@ DATASET_KEYS = {
 SOURCE_KEYS = {
     "file": {"kind", "path", "filter"},
     "sql": {"kind", "conn_id", "query", "filter"},
-    "synthetic_voters": {"kind", "rows", "seed", "cycles", "counties", "filter"},
+    # pii_marker: every generated PII value starts with it (a honeytoken for leak scans)
+    "synthetic_voters": {"kind", "rows", "seed", "cycles", "counties", "filter", "pii_marker"},
 }
 VALIDATION_KEYS = {"row_count", "null_fraction", "ranges", "categories", "max_unlabelled_share"}
 RULE_OPS = {"==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null"}

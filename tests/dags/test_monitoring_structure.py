@@ -49,7 +49,15 @@ def test_trigger_targets_training_with_a_native_conf_and_alerts_are_wired(dag):
 
 
 def test_the_policy_is_documented(dag):
-    for words in ("markedly slower or larger", "judged once", "retrain_on", "vetoes", "cooldown_hours", "dry run never", "Without an `id_column`"):
+    for words in (
+        "markedly slower or larger",
+        "judged once",
+        "retrain_on",
+        "vetoes",
+        "cooldown_hours",
+        "dry run never",
+        "Without an `id_column`",
+    ):
         assert words in " ".join(dag.doc_md.split()), words
 
 
