@@ -40,7 +40,9 @@ def _hits(data: bytes, name: str) -> list[str]:
         found = [f"column name {c}" for c in table.column_names if MARKER in c]
         for column in table.column_names:
             values = table.column(column)
-            if (pa.types.is_string(values.type) or pa.types.is_dictionary(values.type)) and any(
+            kind = values.type
+            plain = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+            if not (plain or pa.types.is_temporal(kind)) and any(
                 MARKER in str(v) for v in values.to_pylist() if v is not None
             ):
                 found.append(f"column {column}")
