@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import socket
 import subprocess
 import zipfile
@@ -29,21 +30,22 @@ def _free_port() -> int:
 
 
 # Every name, address, birth date and phone of the voter file starts with this (synthetic `pii_marker`).
+# A value is the marker followed by a letter or digit; the bare marker in a copy of the config is no value.
 MARKER = "Qz7PiiLeak"
+VALUE = re.compile(MARKER + "[A-Za-z0-9]")
 
 
 def _hits(data: bytes, name: str) -> list[str]:
     """Where MARKER occurs in a file's content, looking inside Parquet columns, zip members and gzip."""
-    needle = MARKER.encode()
     if name.endswith(".parquet"):
         table = pq.read_table(io.BytesIO(data))
-        found = [f"column name {c}" for c in table.column_names if MARKER in c]
+        found = [f"column name {c}" for c in table.column_names if VALUE.search(c)]
         for column in table.column_names:
             values = table.column(column)
             kind = values.type
             plain = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
             if not (plain or pa.types.is_temporal(kind)) and any(
-                MARKER in str(v) for v in values.to_pylist() if v is not None
+                VALUE.search(str(v)) for v in values.to_pylist() if v is not None
             ):
                 found.append(f"column {column}")
         return found
@@ -52,7 +54,7 @@ def _hits(data: bytes, name: str) -> list[str]:
             return [f"{m}: {h}" for m in archive.namelist() for h in _hits(archive.read(m), m)]
     if data[:2] == b"\x1f\x8b":
         return _hits(gzip.decompress(data), name.removesuffix(".gz"))
-    return ["bytes"] if needle in data else []
+    return ["bytes"] if re.search(VALUE.pattern.encode(), data) else []
 
 
 def _scan(root: Path, skip: list[Path]) -> dict[str, list[str]]:
