@@ -40,6 +40,13 @@ calibration groups, plots) and JSON go to the workspace and to the MLflow experi
 alert (log line, and the `modelops_alerts` connection's webhook when defined); a dry run never
 alerts; a failed `assess` sends a `modelops.monitoring.failure` alert.
 
+**Operational figures**: every task of the training, scoring and monitoring DAGs records its wall
+time, peak memory and bytes written as it ends (listener plugin `modelops_figures`, table
+`task_figures`); each DAG's last task logs its run's figures to MLflow (`ops.*` metrics,
+`operations/figures.json`). Task `check_operations` judges every finished run once against the
+runs before it and alerts (`modelops.operations.unusual_run`) on one markedly slower or larger than
+its recent history (`monitoring.ops_*` settings).
+
 **Params**: `dataset`, `window` (default: newest, once), `thresholds` (overrides of `monitoring:` in
 `include/config/modelops.yaml`, `retrain_on` included), `dry_run` (measure and report, but record
 nothing, trigger nothing, alert nothing).
@@ -52,7 +59,7 @@ from datetime import datetime, timedelta
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, get_current_context, task
-from modelops_notifiers import BreachNotifier, FailureNotifier
+from modelops_notifiers import BreachNotifier, FailureNotifier, OperationsNotifier
 
 from modelops.config import load_settings
 from modelops.handoffs import MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
@@ -129,10 +136,23 @@ def modelops_monitoring():
     @task(trigger_rule="none_failed_min_one_success", on_success_callback=BreachNotifier())
     def record(outcome: dict) -> dict:
         """Append the window's figures and verdict to monitoring_history (not in a dry run)."""
+        from modelops_figures import log_figures
+
         from modelops.monitoring_flow import WindowOutcome, record_verdict
 
-        return record_verdict(WindowOutcome.from_xcom(outcome), get_current_context()["run_id"]).to_xcom()
+        verdict = record_verdict(WindowOutcome.from_xcom(outcome), get_current_context()["run_id"])
+        return {**verdict.to_xcom(), "operations": log_figures(verdict.mlflow_run_id)}
 
+    @task(on_success_callback=OperationsNotifier())
+    def check_operations() -> list[dict]:
+        """Finished training/scoring/monitoring runs markedly slower or larger than their history (each once)."""
+        from modelops.operations import unusual_runs
+
+        params = get_current_context()["params"]
+        settings = load_settings()
+        return unusual_runs(params["dataset"], settings.monitoring, remember=not params["dry_run"])
+
+    check_operations()
     outcome = assess()
     branch = decide(outcome)
     branch >> [trigger, no_action]

@@ -134,12 +134,15 @@ def modelops_scoring():
     @task(on_success_callback=ScoringNotifier(), on_failure_callback=FailureNotifier(kind="modelops.scoring.failure"))
     def commit(plan: dict, parts: list[dict]) -> dict:
         """Combine the groups' parts atomically (rows in = rows out), load the table, log the run."""
+        from modelops_figures import log_figures
+
         from modelops.config import load_settings
         from modelops.scoring import commit_scoring
 
         scoring = load_settings().scoring
         output_url = _uri(scoring["output_conn_id"]) if scoring.get("output_table") else None
-        return commit_scoring(_plan(plan), list(parts), output_url)
+        result = commit_scoring(_plan(plan), list(parts), output_url)
+        return {**result, "operations": log_figures(result.get("mlflow_run_id"))}
 
     planned = plan()
     scored = score_group.partial(plan=planned).expand(group_index=group_indices(planned))

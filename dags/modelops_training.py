@@ -264,10 +264,13 @@ def modelops_training():
 
             approval = _approval()
             outcome = refused_outcome(ti.xcom_pull(task_ids="register"), approval and approval.approver)
+        from modelops_figures import log_figures
+
         card = ti.xcom_pull(task_ids=CARD_TASK_ID)
         text = render_summary(
             batch, validation, plan, report, outcome, int(settings.evaluation["min_slice_rows"]), card=card
         )
+        text += "\n" + "\n".join(f"  run       {line}" for line in log_figures(plan["parent_run_id"]))
         print(text)
         return write_summary(text, batch["dataset"], get_current_context()["run_id"], plan["parent_run_id"])
 

@@ -104,3 +104,16 @@ class ScoringNotifier(_AlertNotifier):
         alert = build_scoring_alert(ti.xcom_pull(task_ids=ti.task_id) or {})
         if alert is not None:
             self.deliver(alert)
+
+
+class OperationsNotifier(_AlertNotifier):
+    """Alerts on the runs the task found markedly slower or larger than their recent history (not in a dry run)."""
+
+    def notify(self, context) -> None:
+        from modelops.alerts import build_operations_alert
+
+        if (context.get("params") or {}).get("dry_run"):
+            return
+        ti = context["ti"]
+        for found in ti.xcom_pull(task_ids=ti.task_id) or []:
+            self.deliver(build_operations_alert(found))

@@ -88,6 +88,20 @@ def build_scoring_alert(manifest: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def build_operations_alert(found: dict[str, Any]) -> dict[str, Any]:
+    """An alert for one run whose wall time, peak memory or bytes written jumped above its recent history."""
+    return {
+        "kind": "modelops.operations.unusual_run",
+        "severity": "warning",
+        "dataset": found.get("dataset"),
+        "dag_id": found["dag_id"],
+        "airflow_run_id": found["run_id"],
+        "action": "investigate",
+        "why": f"run {found['run_id']} of {found['dag_id']} was markedly slower or larger than its recent history",
+        "reasons": [f["detail"] for f in found["findings"]],
+    }
+
+
 def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0) -> int:
     """POST the payload as JSON; returns the HTTP status (raises on network errors)."""
     request = urllib.request.Request(

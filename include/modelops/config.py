@@ -128,6 +128,14 @@ MONITORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     # even without a breach (never inside the cooldown). None: no bound. Per dataset: datasets.<name>.monitoring.
     "max_champion_age_days": (NUMBER, None),
     "domain_classifier": ((dict,), None),  # the multivariate drift test (DOMAIN_CLASSIFIER_SCHEMA)
+    # operational figures: a finished run is flagged when its wall time (peak memory, bytes written) is
+    # above factor x the median of the previous `ops_history_runs` runs AND by more than the floor
+    "ops_history_runs": ((int,), 10),
+    "ops_min_history": ((int,), 3),
+    "ops_slower_factor": (NUMBER, 2.0),
+    "ops_larger_factor": (NUMBER, 2.0),
+    "ops_min_seconds": (NUMBER, 60),
+    "ops_min_mb": (NUMBER, 256),
 }
 # `monitoring.domain_classifier`: a classifier told to separate reference rows from window rows.
 DOMAIN_CLASSIFIER_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
@@ -215,7 +223,8 @@ DATASET_KEYS = {
 SOURCE_KEYS = {
     "file": {"kind", "path", "filter"},
     "sql": {"kind", "conn_id", "query", "filter"},
-    "synthetic_voters": {"kind", "rows", "seed", "cycles", "counties", "filter"},
+    # pii_marker: every generated PII value starts with it (a honeytoken for leak scans)
+    "synthetic_voters": {"kind", "rows", "seed", "cycles", "counties", "filter", "pii_marker"},
 }
 VALIDATION_KEYS = {"row_count", "null_fraction", "ranges", "categories", "max_unlabelled_share"}
 RULE_OPS = {"==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null"}

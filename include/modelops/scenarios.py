@@ -35,8 +35,10 @@ SCENARIOS: dict[str, dict] = {
 }
 
 
-def simulate_window(spec: DatasetSpec, scenario: str, rows: int, seed: int, year: int | None = None) -> pd.DataFrame:
-    """A joined, labelled window of voters drawn from `scenario`."""
+def simulate_window(
+    spec: DatasetSpec, scenario: str, rows: int, seed: int, year: int | None = None, with_pii: bool = False
+) -> pd.DataFrame:
+    """A joined, labelled window of voters drawn from `scenario` (with the spec's PII columns when `with_pii`)."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {sorted(SCENARIOS)}")
     source = spec.source
@@ -46,12 +48,13 @@ def simulate_window(spec: DatasetSpec, scenario: str, rows: int, seed: int, year
     world = replace(CycleScenario(year=year or max(cycles) + 4), **SCENARIOS[scenario])
     economics, results = generate_counties(int(source.get("counties", 40)), int(source.get("seed", 0)))
     rng = np.random.default_rng([seed, 7])
-    voters = voter_chunk(rng, rows, 0, world, economics[["county_fips", "urban_class"]])
+    voters = voter_chunk(rng, rows, 0, world, economics[["county_fips", "urban_class"]], source.get("pii_marker"))
     voters["voter_id"] = [f"P{seed}-{i:08d}" for i in range(rows)]
     county = results.merge(economics[["county_fips", "unemployment_rate"]], on="county_fips")
     voters["voted"] = draw_outcome(voters, county, world, rng)
     joined = voters.merge(economics, on="county_fips").merge(results, on="county_fips")
-    frame = joined[spec.kept_columns].copy()
+    pii = [c for c in spec.pii if c in joined.columns and c not in spec.kept_columns] if with_pii else []
+    frame = joined[[*spec.kept_columns, *pii]].copy()
     if scenario == "quality_break":  # a new vendor extract: lower-case party codes, ages missing
         frame["party"] = frame["party"].str.lower()
         frame.loc[frame.sample(frac=0.2, random_state=seed).index, "age"] = np.nan
@@ -62,11 +65,12 @@ def write_window(
     spec: DatasetSpec, window_id: str, scenario: str, rows: int, seed: int, with_labels: bool = False
 ) -> Path:
     """Deliver a window's inputs (and release its labels when `with_labels`); returns the inputs' path."""
-    frame = simulate_window(spec, scenario, rows, seed)
+    # a delivery is the whole voter file, names and addresses included (a campaign contacts these voters)
+    frame = simulate_window(spec, scenario, rows, seed, with_pii=True)
     inputs = catalog.write_parquet(frame.drop(columns=[spec.target]), catalog.snapshot_inputs(spec.name, window_id))
     # Labels arrive later (after the election): kept aside until `release_labels`. Without an id
     # they can only come with the inputs beside them.
-    label_frame = frame[[spec.id_column, spec.target]] if spec.id_column else frame
+    label_frame = frame[[spec.id_column, spec.target]] if spec.id_column else frame[[*spec.kept_columns]]
     catalog.write_parquet(label_frame, catalog.pending_labels(spec.name, window_id))
     if with_labels:
         release_labels(spec, window_id)

@@ -268,6 +268,7 @@ def _read_primary(spec: DatasetSpec, sample_rows: int | None, sql_url: str | Non
             seed=int(source.get("seed", 0)),
             scenarios=scenarios,
             n_counties=int(source.get("counties", 40)),
+            pii_marker=source.get("pii_marker"),
         )
         return pd.read_parquet(paths["voters"])
     raise SourceError(f"dataset {spec.name!r}: unknown source kind {kind!r} (file, sql, synthetic_voters)")

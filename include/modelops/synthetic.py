@@ -70,6 +70,7 @@ LAST_NAMES = np.array(
         "Young",
     ]
 )
+PII_COLUMNS = ("first_name", "last_name", "street_address", "date_of_birth", "phone")
 STREETS = np.array(["Oak St", "Maple Ave", "Main St", "Cedar Ln", "Elm St", "Pine Rd", "Lake Dr", "Hill St"])
 
 
@@ -170,8 +171,13 @@ def voter_chunk(
     start: int,
     scenario: CycleScenario,
     counties: pd.DataFrame,
+    pii_marker: str | None = None,
 ) -> pd.DataFrame:
-    """One chunk of voters for one cycle (no outcome yet: `draw_outcome` adds it)."""
+    """One chunk of voters for one cycle (no outcome yet: `draw_outcome` adds it).
+
+    `pii_marker`: a string every name, address, birth date and phone starts with, so a leak scan
+    can find any copy of any of them (a honeytoken); None gives plain values.
+    """
     county_idx = rng.integers(0, len(counties), n)
     county_rows = counties.iloc[county_idx].reset_index(drop=True)
     young = rng.random(n) < scenario.young_registrant_share
@@ -234,6 +240,9 @@ def voter_chunk(
         frame["contact_attempts"] = couple_ranks(
             frame["age"].to_numpy(), frame["contact_attempts"].to_numpy(), scenario.contact_age_coupling, rng
         )
+    if pii_marker:
+        for column in PII_COLUMNS:
+            frame[column] = pii_marker + frame[column].astype(str)
     return frame
 
 
@@ -272,6 +281,7 @@ def generate_voter_file(
     scenarios: list[CycleScenario],
     n_counties: int = 40,
     chunk_rows: int = 200_000,
+    pii_marker: str | None = None,
 ) -> dict[str, str]:
     """Write voters.parquet (chunked) plus the two county tables; return their paths.
 
@@ -294,6 +304,7 @@ def generate_voter_file(
         "n_counties": n_counties,
         "chunk_rows": chunk_rows,
         "generator_version": 1,
+        **({"pii_marker": pii_marker} if pii_marker else {}),
     }
     manifest_path = out_dir / "manifest.json"
     unchanged = manifest_path.exists() and json.loads(manifest_path.read_text()) == manifest
@@ -314,7 +325,7 @@ def generate_voter_file(
                 rng = np.random.default_rng([seed, 2, cycle_index])
                 for start in range(0, cycle_rows, chunk_rows):
                     n = min(chunk_rows, cycle_rows - start)
-                    chunk = voter_chunk(rng, n, start, scenario, county_lookup)
+                    chunk = voter_chunk(rng, n, start, scenario, county_lookup, pii_marker)
                     chunk["voted"] = draw_outcome(chunk, county_table, scenario, rng)
                     table = pa.Table.from_pandas(chunk, preserve_index=False)
                     if writer is None:

@@ -25,6 +25,7 @@ def test_chain_and_branch(dag):
         RETRAIN_TASK_ID: {"record"},
         NO_ACTION_TASK_ID: {"record"},
         "record": set(),
+        "check_operations": set(),  # independent of the window: runs even when there is nothing to judge
     }
     assert set(dag.task_ids) == set(expected)
     for task_id, downstream in expected.items():
@@ -42,10 +43,21 @@ def test_trigger_targets_training_with_a_native_conf_and_alerts_are_wired(dag):
     on_failure = dag.get_task("assess").on_failure_callback
     on_failure = on_failure if isinstance(on_failure, list) else [on_failure]
     assert [type(c).__name__ for c in on_failure] == ["FailureNotifier"]
+    on_success = dag.get_task("check_operations").on_success_callback
+    on_success = on_success if isinstance(on_success, list) else [on_success]
+    assert [type(c).__name__ for c in on_success] == ["OperationsNotifier"]
 
 
 def test_the_policy_is_documented(dag):
-    for words in ("judged once", "retrain_on", "vetoes", "cooldown_hours", "dry run never", "Without an `id_column`"):
+    for words in (
+        "markedly slower or larger",
+        "judged once",
+        "retrain_on",
+        "vetoes",
+        "cooldown_hours",
+        "dry run never",
+        "Without an `id_column`",
+    ):
         assert words in " ".join(dag.doc_md.split()), words
 
 

@@ -3,14 +3,22 @@ promotion on a drifted cycle, the verdict of who served what, stop."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
+import re
 import socket
 import subprocess
+import zipfile
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from modelops import catalog, history, registry
-from modelops.config import REPO_ROOT
+from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -21,10 +29,54 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# Every name, address, birth date and phone of the voter file starts with this (synthetic `pii_marker`).
+# A value is the marker followed by a letter or digit; the bare marker in a copy of the config is no value.
+MARKER = "Qz7PiiLeak"
+VALUE = re.compile(MARKER + "[A-Za-z0-9]")
+
+
+def _hits(data: bytes, name: str) -> list[str]:
+    """Where MARKER occurs in a file's content, looking inside Parquet columns, zip members and gzip."""
+    if name.endswith(".parquet"):
+        table = pq.read_table(io.BytesIO(data))
+        found = [f"column name {c}" for c in table.column_names if VALUE.search(c)]
+        for column in table.column_names:
+            values = table.column(column)
+            kind = values.type
+            plain = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+            if not (plain or pa.types.is_temporal(kind)) and any(
+                VALUE.search(str(v)) for v in values.to_pylist() if v is not None
+            ):
+                found.append(f"column {column}")
+        return found
+    if data[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return [f"{m}: {h}" for m in archive.namelist() for h in _hits(archive.read(m), m)]
+    if data[:2] == b"\x1f\x8b":
+        return _hits(gzip.decompress(data), name.removesuffix(".gz"))
+    return ["bytes"] if re.search(VALUE.pattern.encode(), data) else []
+
+
+def _scan(root: Path, skip: list[Path]) -> dict[str, list[str]]:
+    """Every file under root but the skipped folders, with where the marker was found in it."""
+    out = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if any(path.is_relative_to(s) for s in skip):
+            continue
+        found = _hits(path.read_bytes(), path.name)
+        if found:
+            out[str(path.relative_to(root))] = found
+    return out
+
+
 def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
     home = tmp_path / "workspace"
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config["datasets"]["voter_turnout"]["source"]["pii_marker"] = MARKER
+    (tmp_path / "modelops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {
         **os.environ,
+        "MODELOPS_CONFIG": str(tmp_path / "modelops.yaml"),
         "MODELOPS_HOME": str(home),
         "AIRFLOW_HOME": str(home / "airflow"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow' / 'airflow.db'}",
@@ -86,3 +138,17 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
     assert retrained.tags["modelops.trigger_reason"].startswith("monitoring window")
     assert retrained.tags["modelops.compared_to"] == "v1"
     assert int(retrained.tags["modelops.extra_batches"]) >= 1
+
+    # PII, end to end: the voter file and every delivery carry names, addresses, birth dates and phones,
+    # each value marked; nothing the run wrote holds any of them (batches, splits, validation and
+    # monitoring reports, MLflow store and artifacts, model cards, scoring outputs, summaries, task
+    # logs, the Airflow metadata DB with its XComs, the audit DB). Only the inputs themselves (the
+    # generated voter file and the delivered snapshots) and the quarantine (kept as evidence) hold them.
+    inputs = [home / "raw", home / "production" / "voter_turnout" / "inputs", home / "quarantine"]
+    assert _scan(home / "raw", [])  # the scan sees the marked values where they are, so it can fail
+    assert _scan(home / "production" / "voter_turnout" / "inputs", [])
+    written = [p for p in home.rglob("*") if p.is_file() and not any(p.is_relative_to(s) for s in inputs)]
+    kinds = {p.suffix for p in written}
+    assert {".parquet", ".html", ".json", ".db", ".log"} <= kinds, kinds  # the scan covers every kind of output
+    assert any(p.is_relative_to(home / "airflow" / "logs") for p in written)
+    assert _scan(home, inputs) == {}

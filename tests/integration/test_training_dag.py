@@ -108,6 +108,19 @@ def test_first_run_promotes_a_champion_with_lineage(training_dag, module_workspa
     text = card.with_name("card.md").read_text()
     assert "## At a glance" in text and "Fairness" in text and "| voted_general_lag1 |" in text
 
+    # operational figures: every task measured as it ended (the listener plugin), logged to MLflow by summarize
+    from modelops import operations
+
+    figures = operations.run_figures(TRAINING_DAG_ID, run.run_id)
+    measured = {t["task"] for t in figures["tasks"]}
+    ran = {name for name, state in states.items() if state == "success"}
+    assert ran <= measured, ran - measured
+    assert all(t["peak_rss_mb"] and t["peak_rss_mb"] > 50 for t in figures["tasks"])
+    assert sum(t["bytes_written"] or 0 for t in figures["tasks"]) > 0  # batch, splits, models were written
+    parent = registry.client().get_run(tags["modelops.parent_run_id"])
+    assert parent.data.metrics["ops.run.task_s"] > 0 and "ops.train_candidate_0.wall_s" in parent.data.metrics
+    assert "  run       " in summary and "slowest:" in summary
+
 
 def test_worse_challenger_keeps_the_champion_and_says_why(training_dag, module_workspace):
     events_before = _asset_events()

@@ -55,6 +55,10 @@ def test_without_an_id_labels_delivered_with_the_inputs_are_judged(no_id, settin
     delivered.to_parquet(labeled, index=False)
     _deliver(no_id, "w-001", "stable", ROWS, seed=12)
 
+    # the delivery is a whole voter file, names and phones included; monitoring reads the kept columns only
+    assert set(no_id.pii) <= set(pd.read_parquet(catalog.snapshot_inputs(no_id.name, "w-001")).columns)
+    assert not set(no_id.pii) & set(windows.load_scored_window(no_id, "w-001").inputs.columns)
+
     report, _ = _assess(no_id, settings, "w-001")
     lab = report["labelled"]
     assert lab["window_id"] == "w-000" and lab["judged"]
