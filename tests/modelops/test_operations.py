@@ -6,9 +6,9 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import use_workspace
 
 from modelops import history, operations
-from tests.conftest import use_workspace
 
 SETTINGS = {
     "ops_history_runs": 10,
