@@ -894,10 +894,21 @@ def settings_from_resolved(resolved: dict[str, Any]) -> Settings:
     labels = {"positive": body.pop("positive_labels"), "negative": body.pop("negative_labels")}
     for derived in ("positive_class", "limitations"):
         body.pop(derived, None)
+    for override in ("fairness", "monitoring"):  # per-dataset overrides: an empty one was never written
+        if not body.get(override):
+            body.pop(override, None)
+    if "stated_limitations" in body:  # the owner's `limitations` key, kept apart from the derived ones
+        body["limitations"] = list(body.pop("stated_limitations"))
+    sections = ("training", "search_spaces", "evaluation", "monitoring", "scoring", "promotion")
     raw = {
         "default_dataset": name,
-        **{key: resolved[key] for key in ("training", "search_spaces", "evaluation", "monitoring") if key in resolved},
-        **{key: resolved[key] for key in ("scoring", "promotion") if key in resolved},
+        **{key: resolved[key] for key in sections if key in resolved},
+        # the dataset's fairness as applied (its own overrides come back with the dataset below)
+        **(
+            {"fairness": {k: v for k, v in resolved["fairness"].items() if k != "report_only"}}
+            if "fairness" in resolved
+            else {}
+        ),
         "datasets": {name: {**body, "source": source, "labels": labels}},
     }
     raw = json.loads(json.dumps(raw))  # a private copy: the caller's record is never touched

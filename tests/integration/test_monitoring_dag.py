@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import train_and_promote
 
-from modelops import history, registry, scenarios, scoring
+from modelops import history, operations, registry, scenarios, scoring
 from modelops.config import REPO_ROOT
 from modelops.handoffs import MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
 
@@ -71,6 +71,10 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
         scoring.score_snapshot(spec, settings, snapshot=f"2028-10-0{i + 1}")
     first = dag.test(run_conf={"window": "2028-10-01"})
     assert first.state == "success", _states(first)
+    figures = operations.run_figures(MONITORING_DAG_ID, first.run_id)
+    assert {"assess", "decide", "record", "check_operations"} <= {t["task"] for t in figures["tasks"]}
+    judged = registry.client().search_runs([registry.monitoring_experiment(spec.name)])
+    assert any({"ops.assess.wall_s", "ops.decide.peak_rss_mb", "ops.run.task_s"} <= set(r.data.metrics) for r in judged)
     assert _states(first)[RETRAIN_TASK_ID] == "skipped" and _states(first)[NO_ACTION_TASK_ID] == "success"
     assert [a["action"] for a in webhook] == ["watch"]
 
@@ -108,12 +112,15 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     assert rows[-1]["fallback_share"] == 1.0
     assert all(r.data.metrics["fallback_share"] == 1.0 for r in runs)
 
-    # A scheduled run (no window named) finds the newest window judged already: every task skips.
+    # A scheduled run (no window named) finds the newest window judged already: every window task skips;
+    # the operational check, which judges earlier runs, still runs.
     # (A freshly parsed DAG, as each scheduled run gets: in-process dag.test() runs share Param objects,
     # so a previous run's conf would otherwise stand in for the defaults.)
     scheduled = DagBag(dag_folder=str(REPO_ROOT / "dags")).get_dag(MONITORING_DAG_ID).test()
     assert scheduled.state == "success"
-    assert set(_states(scheduled).values()) == {"skipped"}, _states(scheduled)
+    states = _states(scheduled)
+    assert states.pop("check_operations") == "success"
+    assert set(states.values()) == {"skipped"}, states
     assert len(history.read_monitoring_history(spec.name)) == 2 and len(webhook) == 2
 
     # Naming the window re-judges it on purpose; the breach persists, but the retrain this same window

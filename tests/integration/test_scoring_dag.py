@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import run_training, train_and_promote
 
-from modelops import catalog, registry
+from modelops import catalog, operations, registry
 from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT
 from modelops.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI, SNAPSHOT_DAG_ID
 from modelops.scenarios import simulate_window
@@ -88,6 +88,20 @@ def test_scoring_dag_fans_out_and_keeps_every_row_once(airflow_db, workspace, se
     assert out.loc[~checked, "challenger_score"].isna().all()
     manifest = catalog.read_json(catalog.scoring_manifest(spec.name, "2028-10-01"))
     assert manifest["rows_in"] == manifest["rows_out"] == len(frame)
+    # operational figures: every task measured as it ended, the run's figures on its MLflow run
+    figures = operations.run_figures(SCORING_DAG_ID, run.run_id)
+    assert {t["task"] for t in figures["tasks"]} == {
+        "plan",
+        "group_indices",
+        "score_group[0]",
+        "score_group[1]",
+        "score_group[2]",
+        "commit",
+    }
+    assert {t["state"] for t in figures["tasks"]} == {"success"}  # commit's "so far" row replaced at its end
+    assert all(t["peak_rss_mb"] > 50 and t["wall_seconds"] > 0 for t in figures["tasks"])
+    logged = registry.client().get_run(manifest["mlflow_run_id"]).data.metrics
+    assert {"ops.plan.wall_s", "ops.score_group_2.peak_rss_mb", "ops.run.wall_s"} <= set(logged)
 
     # A rerun replaces the snapshot's output: one copy, the same canary rows.
     again = dag.test(run_conf=conf)
