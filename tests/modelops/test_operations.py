@@ -176,3 +176,15 @@ def test_the_alert_names_the_run_and_every_finding():
     alert = build_operations_alert(found)
     assert alert["kind"] == "modelops.operations.unusual_run" and alert["airflow_run_id"] == "r9"
     assert alert["reasons"] == ["wall_seconds 400.0 s is 4.0x the median"]
+
+
+def test_an_audit_engine_made_before_these_tables_existed_gets_them(tmp_path, monkeypatch):
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    monkeypatch.setenv("MODELOPS_DB_URL", url)
+    engine = sa.create_engine(url)
+    history.alias_history.create(engine)  # a process that used the audit DB before importing operations
+    monkeypatch.setitem(history._engines, url, engine)
+    operations.record_task("modelops_scoring", "r", "plan", T0, "success", ended_at=T0 + timedelta(seconds=1))
+    assert [t["task"] for t in operations.run_figures("modelops_scoring", "r")["tasks"]] == ["plan"]
