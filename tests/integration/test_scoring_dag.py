@@ -100,8 +100,8 @@ def test_scoring_dag_fans_out_and_keeps_every_row_once(airflow_db, workspace, se
     }
     assert {t["state"] for t in figures["tasks"]} == {"success"}  # commit's "so far" row replaced at its end
     assert all(t["peak_rss_mb"] > 50 and t["wall_seconds"] > 0 for t in figures["tasks"])
-    logged = registry.client().get_run(manifest["mlflow_run_id"]).data.metrics
-    assert {"ops.plan.wall_s", "ops.score_group_2.peak_rss_mb", "ops.run.wall_s"} <= set(logged)
+    (scored,) = registry.client().search_runs([registry.scoring_experiment(spec.name)])
+    assert {"ops.plan.wall_s", "ops.score_group_2.peak_rss_mb", "ops.run.wall_s"} <= set(scored.data.metrics)
 
     # A rerun replaces the snapshot's output: one copy, the same canary rows.
     again = dag.test(run_conf=conf)
