@@ -91,21 +91,29 @@ def db_url() -> str:
 
 
 _engines: dict[str, sa.Engine] = {}
+_created: dict[str, frozenset[str]] = {}  # per URL: the tables create_all has seen
 
 
 def get_engine(url: str | None = None) -> sa.Engine:
-    """One engine per URL, with the tables created on first use."""
+    """One engine per URL, with every table of `metadata` created on first use.
+
+    Modules register their own tables here (e.g. `operations`); one imported after the engine was made
+    gets its tables on the next call.
+    """
     url = url or db_url()
     if url not in _engines:
         if url.startswith("sqlite:///"):
             from pathlib import Path
 
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url)
+        _engines[url] = sa.create_engine(url)
+        _created.pop(url, None)  # a new engine (the DB may be new too): create again
+    engine = _engines[url]
+    if _created.get(url) != frozenset(metadata.tables):
         metadata.create_all(engine)
         _add_missing_columns(engine)
-        _engines[url] = engine
-    return _engines[url]
+        _created[url] = frozenset(metadata.tables)
+    return engine
 
 
 def _add_missing_columns(engine: sa.Engine) -> None:

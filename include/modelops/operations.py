@@ -54,19 +54,6 @@ operations_checks = sa.Table(
 )
 
 
-_ready: set[str] = set()
-
-
-def _engine() -> sa.Engine:
-    """The audit DB with this module's tables (an engine made before this module was imported lacks them)."""
-    engine = history.get_engine()
-    key = str(engine.url)
-    if key not in _ready:
-        history.metadata.create_all(engine, tables=[task_figures, operations_checks])
-        _ready.add(key)
-    return engine
-
-
 def _proc_value(path: str, key: str) -> int | None:
     try:
         for line in Path(path).read_text().splitlines():
@@ -120,7 +107,7 @@ def record_task(
         "bytes_written": measured.get("bytes_written"),
     }
     t = task_figures.c
-    with _engine().begin() as connection:
+    with history.get_engine().begin() as connection:
         connection.execute(
             task_figures.delete().where(
                 (t.dag_id == dag_id)
@@ -141,7 +128,7 @@ def _rows(dag_id: str, run_id: str | None = None, dataset: str | None = None) ->
         query = query.where(t.run_id == run_id)
     if dataset is not None:
         query = query.where(t.dataset == dataset)
-    with _engine().connect() as connection:
+    with history.get_engine().connect() as connection:
         rows = [dict(r._mapping) for r in connection.execute(query.order_by(t.started_at, t.id))]
     for row in rows:
         row["started_at"], row["ended_at"] = _utc(row["started_at"]), _utc(row["ended_at"])
@@ -288,7 +275,7 @@ def unusual_runs(dataset: str | None, settings: dict[str, Any], remember: bool =
     """
     found = []
     history_runs = int(settings["ops_history_runs"])
-    with _engine().connect() as connection:
+    with history.get_engine().connect() as connection:
         done = {(r.dag_id, r.run_id) for r in connection.execute(sa.select(operations_checks))}
     for dag_id in MEASURED_DAGS:
         runs = _run_totals(dag_id, dataset)
@@ -301,7 +288,7 @@ def unusual_runs(dataset: str | None, settings: dict[str, Any], remember: bool =
                 found.append({"dag_id": dag_id, "run_id": run_id, "dataset": dataset, "findings": findings})
             if not remember:
                 continue
-            with _engine().begin() as connection:
+            with history.get_engine().begin() as connection:
                 connection.execute(
                     operations_checks.insert().values(
                         dag_id=dag_id,
