@@ -5,11 +5,14 @@ The environment is set at import time, before anything imports Airflow (it reads
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -152,3 +155,51 @@ def carry_serving_record(spec) -> None:
         history.alias_change(
             connection, spec.model_name, registry.CHAMPION, str(current.version), None, "tests", "carried", None
         )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack(action: str, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess:
+    """`scripts/stack.sh <action>` with scripts/env.sh sourced under `env`."""
+    return subprocess.run(
+        ["bash", "-c", f"source scripts/env.sh && scripts/stack.sh {action}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def http_json(url: str, token: str | None = None, method: str = "GET", body: dict | None = None) -> dict:
+    """One JSON request (bearer token optional) to a server of the stack."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def listening_addresses(root_pids: list[int]) -> set[str]:
+    """The addresses the processes (and their children) listen on."""
+    import psutil
+
+    addresses = set()
+    for pid in root_pids:
+        try:
+            procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in procs:
+            try:
+                for conn in proc.net_connections(kind="inet"):
+                    if conn.status == psutil.CONN_LISTEN:
+                        addresses.add(conn.laddr.ip)
+            except psutil.Error:
+                pass
+    return addresses

@@ -7,7 +7,6 @@ import gzip
 import io
 import os
 import re
-import socket
 import subprocess
 import zipfile
 from pathlib import Path
@@ -16,17 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import free_port
 
 from modelops import catalog, history, registry
 from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # Every name, address, birth date and phone of the voter file starts with this (synthetic `pii_marker`).
@@ -81,8 +75,8 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
         "AIRFLOW_HOME": str(home / "airflow"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow' / 'airflow.db'}",
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
-        "AIRFLOW__API__PORT": str(_free_port()),
-        "MLFLOW_PORT": str(_free_port()),
+        "AIRFLOW__API__PORT": str(free_port()),
+        "MLFLOW_PORT": str(free_port()),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
     }
     env.pop("MODELOPS_DB_URL", None)

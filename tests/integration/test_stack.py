@@ -4,66 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
+from conftest import free_port, http_json, listening_addresses, stack
 
-from modelops.config import REPO_ROOT
 from modelops.handoffs import TRAINING_DAG_ID
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stack(action: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", "-c", f"source scripts/env.sh && scripts/stack.sh {action}"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-
-
-def _request(url: str, token: str | None = None, method: str = "GET", body: dict | None = None) -> dict:
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    data = json.dumps(body).encode() if body is not None else None
-    with urllib.request.urlopen(
-        urllib.request.Request(url, data=data, headers=headers, method=method), timeout=30
-    ) as response:
-        return json.loads(response.read() or b"{}")
-
-
-def _listening_addresses(root_pids: list[int]) -> set[str]:
-    addresses = set()
-    for pid in root_pids:
-        try:
-            procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-        for proc in procs:
-            try:
-                for conn in proc.net_connections(kind="inet"):
-                    if conn.status == psutil.CONN_LISTEN:
-                        addresses.add(conn.laddr.ip)
-            except psutil.Error:
-                pass
-    return addresses
-
-
 def test_stack_runs_the_dag_on_loopback_and_stops(airflow_db, workspace):
-    api_port, mlflow_port = _free_port(), _free_port()
+    api_port, mlflow_port = free_port(), free_port()
     env = {
         **os.environ,
         "AIRFLOW__API__PORT": str(api_port),
@@ -73,29 +27,29 @@ def test_stack_runs_the_dag_on_loopback_and_stops(airflow_db, workspace):
     run_dir = workspace / "run"
     pids: list[int] = []
     try:
-        started = _stack("up", env)
+        started = stack("up", env)
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"http://127.0.0.1:{api_port}" in started.stdout
         pids = [int(p.read_text()) for p in run_dir.glob("*.pid")]
         assert len(pids) == 5
-        listening = _listening_addresses(pids)
+        listening = listening_addresses(pids)
         assert listening and listening <= {"127.0.0.1", "::1"}, listening
 
         base = f"http://127.0.0.1:{api_port}"
         password = json.loads(
             Path(os.environ["AIRFLOW_HOME"], "simple_auth_manager_passwords.json.generated").read_text()
         )["admin"]
-        token = _request(f"{base}/auth/token", method="POST", body={"username": "admin", "password": password})[
+        token = http_json(f"{base}/auth/token", method="POST", body={"username": "admin", "password": password})[
             "access_token"
         ]
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:  # the dag-processor must have serialized the DAG first
-            dags = _request(f"{base}/api/v2/dags", token)["dags"]
+            dags = http_json(f"{base}/api/v2/dags", token)["dags"]
             if any(d["dag_id"] == TRAINING_DAG_ID for d in dags):
                 break
             time.sleep(2)
-        _request(f"{base}/api/v2/dags/{TRAINING_DAG_ID}", token, "PATCH", {"is_paused": False})
-        run = _request(
+        http_json(f"{base}/api/v2/dags/{TRAINING_DAG_ID}", token, "PATCH", {"is_paused": False})
+        run = http_json(
             f"{base}/api/v2/dags/{TRAINING_DAG_ID}/dagRuns",
             token,
             "POST",
@@ -106,19 +60,19 @@ def test_stack_runs_the_dag_on_loopback_and_stops(airflow_db, workspace):
         state = run["state"]
         while state not in {"success", "failed"} and time.monotonic() < deadline:
             time.sleep(3)
-            state = _request(url, token)["state"]
-        tis = _request(f"{url}/taskInstances", token)["task_instances"]
+            state = http_json(url, token)["state"]
+        tis = http_json(f"{url}/taskInstances", token)["task_instances"]
         assert state == "success", [(t["task_id"], t["map_index"], t["state"]) for t in tis]
         mapped = sorted((t["start_date"], t["end_date"]) for t in tis if t["task_id"] == "train_candidate")
         assert len(mapped) == 3
         assert mapped[1][0] < mapped[0][1], "two candidates should train at the same time under the scheduler"
 
-        model = _request(f"http://127.0.0.1:{mlflow_port}/api/2.0/mlflow/registered-models/get?name=anes96_vote_model")[
-            "registered_model"
-        ]
+        model = http_json(
+            f"http://127.0.0.1:{mlflow_port}/api/2.0/mlflow/registered-models/get?name=anes96_vote_model"
+        )["registered_model"]
         assert {"alias": "champion", "version": "1"} in model["aliases"]
     finally:
-        stopped = _stack("down", env)
+        stopped = stack("down", env)
     assert stopped.returncode == 0, stopped.stderr
     assert not list(run_dir.glob("*.pid"))
     for pid in pids:
