@@ -21,3 +21,7 @@ export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$MODELOPS_HOME/mlfl
 export GX_ANALYTICS_ENABLED=False
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false
 export NO_PROXY="*"
+# The MLflow server's job runner (GenAI judges/scorers; 8 huey worker processes) and usage telemetry serve
+# nothing here: without them the server starts in 6 s instead of 13 and holds 399 MiB PSS instead of 1663.
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
+export MLFLOW_DISABLE_TELEMETRY="${MLFLOW_DISABLE_TELEMETRY:-true}"
