@@ -316,10 +316,7 @@ def test_init_runs_the_migrations_and_scripts_that_exist(services):
         assert (REPO / args[1].removeprefix("/opt/modelops/")).is_file(), line
     assert services["airflow-init"]["command"][:2] == ["bash", "-ec"]  # the first failing step fails the service
     init_env = services["airflow-init"]["environment"]
-    assert (
-        init_env["MLFLOW_BACKEND_STORE_URI"]
-        == command_args(services["mlflow"]["command"])[services["mlflow"]["command"].index("--backend-store-uri") + 1]
-    )
+    assert init_env["MLFLOW_BACKEND_STORE_URI"] == services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"]
     postgres = services["postgres"]
     assert "./deploy/postgres-init.sh:/docker-entrypoint-initdb.d/10-modelops.sh:ro" in postgres["volumes"]
     assert os.access(REPO / "deploy" / "postgres-init.sh", os.X_OK)
@@ -387,7 +384,14 @@ def test_mlflow_server_options(services):
 
     args = command_args(services["mlflow"]["command"])
     assert args[:2] == ["mlflow", "server"]
-    params = cli.commands["server"].make_context("server", args[2:]).params
+    environment = services["mlflow"]["environment"]
+    with pytest.MonkeyPatch.context() as patch:  # click reads the options' environment variables as well
+        for name in [n for n in os.environ if n.startswith("MLFLOW_")]:
+            patch.delenv(name)
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        params = cli.commands["server"].make_context("server", args[2:]).params
+    assert not any("://" in arg and "@" in arg for arg in args), "a credential on the command line"
     with pytest.raises(click.UsageError):
         cli.commands["server"].make_context("server", ["--serve-artifact"])
     assert params["host"] == "0.0.0.0" and params["port"] == 5000
