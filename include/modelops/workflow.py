@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,13 @@ def json_safe(value: Any) -> Any:
 
 
 def git_commit() -> str:
-    """HEAD of the project checkout, with `-dirty` when it has uncommitted changes."""
+    """HEAD of the project checkout, with `-dirty` when it has uncommitted changes.
+
+    MODELOPS_GIT_COMMIT, when set, is the answer: an image has no .git (the Dockerfile records the commit
+    it was built from there).
+    """
+    if pinned := os.environ.get("MODELOPS_GIT_COMMIT", "").strip():
+        return pinned
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=10
