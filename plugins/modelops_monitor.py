@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from modelops.monitor_view import ApprovalList, DatasetList, DatasetView
@@ -145,12 +145,6 @@ def page(request: Request, user: User, dataset: str | None = None) -> HTMLRespon
     view = _dataset_view(dataset) if dataset is not None else None
     html = monitor_page.render(view, datasets, _approvals(user), _ui_base(request))
     return HTMLResponse(html)
-
-
-@app.get("", include_in_schema=False)
-def page_without_slash(request: Request, user: User) -> RedirectResponse:
-    """Relative links need the trailing slash."""
-    return RedirectResponse(request.scope.get("root_path", "").rstrip("/") + "/")
 
 
 class ModelopsMonitorPlugin(AirflowPlugin):
