@@ -213,23 +213,26 @@ def svg_chart(trend: Trend, width: int = 520, height: int = 170) -> str:
     if high - low < 1e-12:
         low, high = low - 0.5 * (abs(low) or 1), high + 0.5 * (abs(high) or 1)
     pad = (high - low) * 0.08
-    low, high = low - pad, high + pad
+    # a series that never goes below zero (shares, PSI, accuracy) keeps zero as its floor
+    low, high = (low - pad if low < 0 else max(0.0, low - pad)), high + pad
     plot_w, plot_h = width - left - right, height - top - bottom
+    count = len(trend.points)  # every recorded window has its place on the x axis, with a value or not
 
     def x(i: int) -> float:
-        return left + (plot_w * i / (len(points) - 1) if len(points) > 1 else plot_w / 2)
+        return left + (plot_w * i / (count - 1) if count > 1 else plot_w / 2)
 
     def y(v: float) -> float:
         return top + plot_h * (1 - (v - low) / (high - low))
 
+    placed = [(i, p) for i, p in enumerate(trend.points) if p.value is not None]
     parts = [
         head,
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#a0aec0"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#a0aec0"/>',
         f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{high:.3g}</text>',
         f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">{low:.3g}</text>',
-        f'<text x="{left}" y="{height - 8}">{_e(points[0].window_id)}</text>',
-        f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end">{_e(points[-1].window_id)}</text>',
+        f'<text x="{left}" y="{height - 8}">{_e(trend.points[0].window_id)}</text>',
+        f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end">{_e(trend.points[-1].window_id)}</text>',
     ]
     if trend.limit is not None:
         ly = y(trend.limit)
@@ -238,9 +241,9 @@ def svg_chart(trend: Trend, width: int = 520, height: int = 170) -> str:
             f'stroke="#c53030" stroke-dasharray="5 4" data-limit="{trend.limit:g}"/>'
             f'<text x="{left + plot_w}" y="{ly - 3:.1f}" text-anchor="end">limit {trend.limit:g}</text>'
         )
-    coords = " ".join(f"{x(i):.1f},{y(p.value):.1f}" for i, p in enumerate(points))
+    coords = " ".join(f"{x(i):.1f},{y(p.value):.1f}" for i, p in placed)
     parts.append(f'<polyline points="{coords}" fill="none" stroke="#2b6cb0" stroke-width="2"/>')
-    for i, p in enumerate(points):
+    for i, p in placed:
         fill = "#c53030" if p.breach else "#2b6cb0"
         parts.append(
             f'<circle cx="{x(i):.1f}" cy="{y(p.value):.1f}" r="{5 if p.breach else 3.5}" fill="{fill}" '

@@ -534,7 +534,7 @@ def dataset_list(settings: Settings | None = None) -> DatasetList:
 
 # Airflow's human-in-the-loop details of every DAG and run, not yet answered.
 HITL_PATH = "/api/v2/dags/~/dagRuns/~/hitlDetails?response_received=false&limit=100"
-WAITING_STATES = ("deferred", "running", "queued", "scheduled", "up_for_reschedule")
+WAITING_STATES = ("awaiting_input", "deferred", "running", "queued", "scheduled", "up_for_reschedule")
 
 
 def parse_approvals(payload: dict[str, Any]) -> list[Approval]:

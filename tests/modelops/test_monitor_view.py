@@ -212,7 +212,7 @@ def _hitl_payload() -> dict:
     return {
         "hitl_details": [
             {
-                "task_instance": {**task, "dag_run_id": "manual__pending", "state": "deferred"},
+                "task_instance": {**task, "dag_run_id": "manual__pending", "state": "awaiting_input"},
                 "subject": "Promote voter_turnout_model v2?",
                 "body": "gate evidence",
                 "options": ["Approve", "Reject"],
@@ -271,3 +271,28 @@ def test_the_dataset_list_summarizes_every_configured_dataset(state, view):
     assert (mine.champion_version, mine.windows, mine.latest_window) == (view.champion.version, 2, "s-001")
     assert mine.latest_action == view.verdicts[0].action
     assert listed["anes96_vote"].champion_version is None and listed["anes96_vote"].windows == 0
+
+
+def test_a_trend_chart_places_every_window_and_marks_breaches():
+    points = [
+        monitor_view.TrendPoint(window_id=f"w-{i}", window_end=END, model_version="1", value=v, breach=b)
+        for i, (v, b) in enumerate([(0.1, False), (None, False), (0.3, True), (0.2, False)])
+    ]
+    trend = monitor_view.Trend(
+        key="drift_share", label="Share", signal="data_drift", limit=0.25, higher_is_worse=True, points=points
+    )
+    page = _Hooks()
+    page.feed(monitor_page.svg_chart(trend))
+    circles = page.find("circle", within="trend-drift_share", data_window=True, data_breach=True)
+    assert [(c["data-window"], c["data-breach"]) for c in circles] == [
+        ("w-0", "false"),
+        ("w-2", "true"),
+        ("w-3", "false"),
+    ]
+    xs = [float(c["cx"]) for c in circles]
+    assert xs[1] - xs[0] == pytest.approx(2 * (xs[2] - xs[1]), abs=0.2)  # the window without a value keeps its place
+    ys = [float(c["cy"]) for c in circles]
+    assert ys[1] < ys[2] < ys[0]  # higher values are drawn higher
+    assert page.find("line", data_limit="0.25")
+    empty = trend.model_copy(update={"points": []})
+    assert "no recorded window has this figure yet" in monitor_page.svg_chart(empty)
