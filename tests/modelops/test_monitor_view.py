@@ -296,3 +296,20 @@ def test_a_trend_chart_places_every_window_and_marks_breaches():
     assert page.find("line", data_limit="0.25")
     empty = trend.model_copy(update={"points": []})
     assert "no recorded window has this figure yet" in monitor_page.svg_chart(empty)
+
+
+def test_the_plugin_imports_nothing_heavy():
+    """Every Airflow component loads plugins: the monitor's MLflow, pandas and friends wait for a request."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    plugins = Path(__file__).resolve().parents[2] / "plugins"
+    heavy = ("mlflow", "sklearn", "pandas", "numpy", "scipy", "pyarrow", "great_expectations")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import modelops_monitor; "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(plugins)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
