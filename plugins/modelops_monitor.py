@@ -26,6 +26,9 @@ from modelops.monitor_view import ApprovalList, DatasetList, DatasetView
 
 URL_PREFIX = "/modelops-monitor"
 ROUTE = "modelops-monitor"
+# Served files are shown as documents of their own origin with no script: a report is same-origin with the
+# Airflow UI (and its login cookie), so whatever text a report quotes from the data must never run.
+FILE_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 API_URL_ENV = "MODELOPS_AIRFLOW_API_URL"  # where the plugin asks Airflow's REST API (default: this api-server)
 
 _bearer = HTTPBearer(auto_error=False, description="An Airflow JWT (POST /auth/token), or the UI's `_token` cookie")
@@ -129,7 +132,7 @@ def get_file(name: str, user: User) -> FileResponse:
     except monitor_view.RefusedFile as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     media = "text/html; charset=utf-8" if path.suffix == ".html" else "application/json"
-    return FileResponse(path, media_type=media)
+    return FileResponse(path, media_type=media, headers={"Content-Security-Policy": FILE_CSP})
 
 
 @app.get("/", response_class=HTMLResponse)

@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from modelops.monitor_view import (
+    RECENT_SNAPSHOTS,
     ApprovalList,
     DatasetList,
     DatasetView,
@@ -169,7 +170,8 @@ def _served(view: DatasetView) -> str:
     share = view.recent_fallback_share
     value = "" if share is None else f' data-value="{share:.6f}"'
     return (
-        f"<p>Recent fallback share (rows served by the rule-based baseline, {len(view.served[:5])} newest scorings): "
+        "<p>Recent fallback share (rows served by the rule-based baseline, "
+        f"{len(view.served[:RECENT_SNAPSHOTS])} newest scorings): "
         f'<strong id="recent-fallback-share"{value}>{_share(share)}</strong></p>'
         "<table><caption>Scored snapshots: which version served them (newest first)</caption><thead><tr>"
         + "".join(

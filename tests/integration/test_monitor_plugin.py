@@ -153,6 +153,7 @@ def test_files_are_served_only_from_the_reports_cards_and_scoring_folders(live):
     assert json.loads(body)["snapshot"] == "s-000"
     status, headers, _ = _get(base + "scoring/voter_turnout/s-000/report.html", token)
     assert status == 200 and headers["content-type"].startswith("text/html")
+    assert headers["content-security-policy"].startswith("sandbox;")  # a report never runs script as the UI
     for name in (
         "../../modelops.db",
         "scoring/voter_turnout/..%2F..%2F..%2Fmodelops.db",
