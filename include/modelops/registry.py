@@ -511,9 +511,14 @@ def load_baseline(model_name: str, version: str, run_id: str) -> dict[str, Any]:
     return baseline
 
 
+def scoring_experiment_name(dataset: str) -> str:
+    """Name of the experiment that holds a dataset's batch-scoring runs."""
+    return f"modelops/{dataset}/scoring"
+
+
 def scoring_experiment(dataset: str) -> str:
     """Experiment that holds a dataset's batch-scoring runs (one per snapshot)."""
-    return experiment_id(f"modelops/{dataset}/scoring")
+    return experiment_id(scoring_experiment_name(dataset))
 
 
 def log_scoring(
@@ -542,9 +547,48 @@ def log_scoring(
     return run.info.run_id
 
 
+def monitoring_experiment_name(dataset: str) -> str:
+    """Name of the experiment that holds a dataset's monitoring windows."""
+    return f"modelops/{dataset}/monitoring"
+
+
 def monitoring_experiment(dataset: str) -> str:
     """Experiment that holds a dataset's monitoring windows."""
-    return experiment_id(f"modelops/{dataset}/monitoring")
+    return experiment_id(monitoring_experiment_name(dataset))
+
+
+def run_experiment(run_id: str) -> str | None:
+    """The experiment id of a run, or None when the run does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client().get_run(run_id).info.experiment_id
+    except MlflowException:
+        return None
+
+
+def runs_by_tag(
+    experiment_name: str, tag: str, second: str | None = None, limit: int = 1000
+) -> dict[tuple[str, str | None], tuple[str, str]]:
+    """Runs of an experiment (never created here) keyed by a tag's value: {(value, second tag's value): (exp, run)}.
+
+    Each value is also keyed with None as the second part, holding its newest run; an experiment that
+    does not exist yet gives an empty mapping.
+    """
+    found = _mlflow().get_experiment_by_name(experiment_name)
+    if found is None:
+        return {}
+    runs = client().search_runs([found.experiment_id], max_results=limit, order_by=["attributes.start_time ASC"])
+    out: dict[tuple[str, str | None], tuple[str, str]] = {}
+    for run in runs:
+        tags = run.data.tags
+        if tag not in tags:
+            continue
+        where = (found.experiment_id, run.info.run_id)
+        if second is not None and second in tags:
+            out[(tags[tag], tags[second])] = where
+        out[(tags[tag], None)] = where
+    return out
 
 
 def log_monitoring(

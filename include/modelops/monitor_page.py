@@ -1,0 +1,334 @@
+"""The "Model monitor" page: server-rendered HTML with inline SVG charts from `monitor_view`'s records.
+
+No JavaScript framework and nothing fetched from elsewhere (the machine may be offline): one HTML
+document with its CSS, tables with captions and header scopes, and one SVG line chart per trend
+(every point a circle carrying its window and whether the signal breached, with a text title).
+Element ids and data attributes named in `HOOKS` are what browser tests and people's scripts read:
+keep them stable.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from modelops.monitor_view import (
+    RECENT_SNAPSHOTS,
+    ApprovalList,
+    DatasetList,
+    DatasetView,
+    Link,
+    Trend,
+    VersionInfo,
+)
+
+HOOKS = (
+    "#champion-version[data-version]",
+    "#challenger-version",
+    "#alias-history tbody tr[data-alias][data-version]",
+    "#serving tr",
+    "svg#trend-<key> circle[data-window][data-breach]",
+    "#verdicts tr[data-window][data-action]",
+    "#recent-fallback-share[data-value]",
+    "#approvals tr[data-run-id]",
+    "#required-actions-link",
+)
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:1rem 1.5rem;color:#1a202c;background:#fff}
+h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.15rem;margin:1.4rem 0 .4rem}h3{font-size:1rem;margin:.8rem 0 .3rem}
+nav a{margin-right:.8rem}nav a[aria-current]{font-weight:700;text-decoration:none}
+table{border-collapse:collapse;margin:.3rem 0 .8rem;min-width:40%}
+caption{text-align:left;font-weight:600;padding:.2rem 0}
+th,td{border:1px solid #cbd5e0;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#edf2f7}
+.pass{color:#22543d}.fail{color:#9b2c2c;font-weight:600}.muted{color:#4a5568}
+.cards{display:flex;flex-wrap:wrap;gap:1rem}
+.card{border:1px solid #cbd5e0;border-radius:6px;padding:.6rem .9rem;flex:1 1 28rem}
+.charts{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0;border:1px solid #e2e8f0;padding:.4rem}
+figcaption{font-weight:600}svg text{font-size:11px;fill:#4a5568}
+.action-retrain,.action-alert{color:#9b2c2c;font-weight:600}.action-watch{color:#975a16;font-weight:600}
+.links a{margin-right:.6rem}.note{font-size:.9em;color:#4a5568}
+"""
+
+# Inside the Airflow UI the page is an iframe sandboxed without popups or top navigation. Links into
+# the Airflow UI itself (same origin) move the UI's router instead of loading the UI in the frame.
+SCRIPT = """
+document.querySelectorAll('a[data-airflow-route]').forEach(function (a) {
+  a.addEventListener('click', function (event) {
+    try {
+      if (window.top === window) return;
+      window.top.history.pushState({}, '', a.getAttribute('href'));
+      window.top.dispatchEvent(new PopStateEvent('popstate'));
+      event.preventDefault();
+    } catch (e) { /* not reachable: follow the link in the frame */ }
+  });
+});
+"""
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _links(links: list[Link]) -> str:
+    if not links:
+        return '<span class="muted">none</span>'
+    parts = []
+    for link in links:
+        extra = ' target="_blank" rel="noopener noreferrer"' if link.external else ""
+        parts.append(f'<a href="{_e(link.href)}"{extra}>{_e(link.label)}</a>')
+    return '<span class="links">' + "".join(parts) + "</span>"
+
+
+def _reasons(reasons: dict[str, int]) -> str:
+    if not reasons:
+        return ""
+    return '<br><span class="note">' + _e(", ".join(f"{k} {v}" for k, v in reasons.items())) + "</span>"
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _when(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
+
+
+def _version_card(role: str, info: VersionInfo | None) -> str:
+    hook = f"{role}-version"
+    if info is None:
+        return (
+            f'<section class="card" aria-labelledby="{role}-title"><h2 id="{role}-title">{role.title()}: '
+            f'<span id="{hook}">none</span></h2><p class="muted">No version holds the {role} alias.</p></section>'
+        )
+    gates = "".join(
+        f'<tr data-gate="{_e(g.name)}" data-passed="{str(g.passed).lower()}"><td>{_e(g.name)}</td>'
+        f'<td class="{"pass" if g.passed else "fail"}">{"PASS" if g.passed else "FAIL"}</td>'
+        f"<td>{_e(g.detail)}</td></tr>"
+        for g in info.gates
+    )
+    gates_table = (
+        f"<table><caption>Promotion gate of v{_e(info.version)} (at registration)</caption>"
+        '<thead><tr><th scope="col">check</th><th scope="col">result</th><th scope="col">detail</th></tr></thead>'
+        f"<tbody>{gates}</tbody></table>"
+        if info.gates
+        else '<p class="muted">No gate record on this version\'s training run.</p>'
+    )
+    metric = (
+        f"{_e(info.primary_metric)} on holdout {info.holdout_value:.4f}"
+        if info.primary_metric and info.holdout_value is not None
+        else ""
+    )
+    facts = [
+        f"candidate {_e(info.candidate)}" if info.candidate else "",
+        metric,
+        f"verdict {_e(info.verdict)} (compared to {_e(info.compared_to)})" if info.verdict else "",
+        f"champion since {_e(info.champion_since)}" if info.champion_since and role == "champion" else "",
+        "retired" if info.retired else "",
+    ]
+    return (
+        f'<section class="card" aria-labelledby="{role}-title"><h2 id="{role}-title">{role.title()}: '
+        f'<span id="{hook}" data-version="{_e(info.version)}">v{_e(info.version)}</span></h2>'
+        f"<p>{'; '.join(f for f in facts if f)}</p>{gates_table}<p>Links: {_links(info.links)}</p></section>"
+    )
+
+
+def _alias_history(view: DatasetView) -> str:
+    rows = "".join(
+        f'<tr data-alias="{_e(c.alias)}" data-version="{_e(c.version)}"><td>{_e(_when(c.changed_at))}</td>'
+        f"<td>{_e(c.alias)}</td><td>v{_e(c.version)}</td>"
+        f"<td>{'v' + _e(c.previous_version) if c.previous_version else '-'}</td>"
+        f"<td>{_e(c.action or '')}</td><td>{_e(c.actor)}</td><td>{_e(c.approver or '')}"
+        f"{' at ' + _e(_when(c.approved_at)) if c.approved_at else ''}</td><td>{_e(c.reason)}</td></tr>"
+        for c in view.alias_history
+    )
+    return (
+        '<table id="alias-history"><caption>Alias history: which version held which alias, from when '
+        "(newest first)</caption><thead><tr>"
+        + "".join(
+            f'<th scope="col">{h}</th>'
+            for h in ("changed at (UTC)", "alias", "version", "previous", "action", "actor", "approved by", "reason")
+        )
+        + f"</tr></thead><tbody>{rows}</tbody></table>"
+        + ("" if view.alias_history else '<p class="muted">No alias was ever set.</p>')
+    )
+
+
+def _served(view: DatasetView) -> str:
+    rows = "".join(
+        f'<tr data-snapshot="{_e(s.snapshot)}" data-version="{_e(s.model_version)}"><td>{_e(s.snapshot)}</td>'
+        f"<td>{_e(s.scored_at)}</td><td>v{_e(s.model_version)} ({_e(s.alias)})</td>"
+        f"<td>{'v' + _e(s.challenger_version) if s.challenger_version else '-'}</td><td>{s.rows}</td>"
+        f'<td data-value="{"" if s.fallback_share is None else f"{s.fallback_share:.6f}"}">{s.fallback_rows} '
+        f"({_share(s.fallback_share)})"
+        f"{_reasons(s.fallback_reasons)}"
+        f"</td><td>{_e(s.serving)}</td><td>{_links(s.links)}</td></tr>"
+        for s in view.served
+    )
+    share = view.recent_fallback_share
+    value = "" if share is None else f' data-value="{share:.6f}"'
+    return (
+        "<p>Recent fallback share (rows served by the rule-based baseline, "
+        f"{len(view.served[:RECENT_SNAPSHOTS])} newest scorings): "
+        f'<strong id="recent-fallback-share"{value}>{_share(share)}</strong></p>'
+        "<table><caption>Scored snapshots: which version served them (newest first)</caption><thead><tr>"
+        + "".join(
+            f'<th scope="col">{h}</th>'
+            for h in (
+                "snapshot",
+                "scored at",
+                "served by",
+                "shadow/canary",
+                "rows",
+                "fallback",
+                "alias history says",
+                "links",
+            )
+        )
+        + f'</tr></thead><tbody id="serving">{rows}</tbody></table>'
+        + ("" if view.served else '<p class="muted">No snapshot was scored yet.</p>')
+    )
+
+
+def svg_chart(trend: Trend, width: int = 520, height: int = 170) -> str:
+    """One trend as an inline SVG line chart; breached windows as filled red points, the limit dashed."""
+    left, right, top, bottom = 48, 12, 12, 34
+    points = [p for p in trend.points if p.value is not None]
+    values = [p.value for p in points] + ([trend.limit] if trend.limit is not None else [])
+    title_id, desc_id = f"trend-{trend.key}-title", f"trend-{trend.key}-desc"
+    breaches = sum(p.breach for p in trend.points)
+    desc = (
+        f"{len(points)} windows with a value, {breaches} breached"
+        + (f"; limit {trend.limit:g}" if trend.limit is not None else "")
+        + (f"; latest {points[-1].value:.4g} in {points[-1].window_id}" if points else "")
+    )
+    head = (
+        f'<svg id="trend-{_e(trend.key)}" role="img" aria-labelledby="{title_id} {desc_id}" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" data-points="{len(points)}">'
+        f'<title id="{title_id}">{_e(trend.label)}</title><desc id="{desc_id}">{_e(desc)}</desc>'
+    )
+    if not points:
+        return head + f'<text x="{left}" y="{height / 2:.0f}">no recorded window has this figure yet</text></svg>'
+    low, high = min(values), max(values)
+    if high - low < 1e-12:
+        low, high = low - 0.5 * (abs(low) or 1), high + 0.5 * (abs(high) or 1)
+    pad = (high - low) * 0.08
+    # a series that never goes below zero (shares, PSI, accuracy) keeps zero as its floor
+    low, high = (low - pad if low < 0 else max(0.0, low - pad)), high + pad
+    plot_w, plot_h = width - left - right, height - top - bottom
+    count = len(trend.points)  # every recorded window has its place on the x axis, with a value or not
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (count - 1) if count > 1 else plot_w / 2)
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - (v - low) / (high - low))
+
+    placed = [(i, p) for i, p in enumerate(trend.points) if p.value is not None]
+    parts = [
+        head,
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#a0aec0"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#a0aec0"/>',
+        f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{high:.3g}</text>',
+        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">{low:.3g}</text>',
+        f'<text x="{left}" y="{height - 8}">{_e(trend.points[0].window_id)}</text>',
+        f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end">{_e(trend.points[-1].window_id)}</text>',
+    ]
+    if trend.limit is not None:
+        ly = y(trend.limit)
+        parts.append(
+            f'<line class="limit" x1="{left}" y1="{ly:.1f}" x2="{left + plot_w}" y2="{ly:.1f}" '
+            f'stroke="#c53030" stroke-dasharray="5 4" data-limit="{trend.limit:g}"/>'
+            f'<text x="{left + plot_w}" y="{ly - 3:.1f}" text-anchor="end">limit {trend.limit:g}</text>'
+        )
+    coords = " ".join(f"{x(i):.1f},{y(p.value):.1f}" for i, p in placed)
+    parts.append(f'<polyline points="{coords}" fill="none" stroke="#2b6cb0" stroke-width="2"/>')
+    for i, p in placed:
+        fill = "#c53030" if p.breach else "#2b6cb0"
+        parts.append(
+            f'<circle cx="{x(i):.1f}" cy="{y(p.value):.1f}" r="{5 if p.breach else 3.5}" fill="{fill}" '
+            f'data-window="{_e(p.window_id)}" data-breach="{str(p.breach).lower()}" data-value="{p.value:.6g}">'
+            f"<title>{_e(p.window_id)} (v{_e(p.model_version)}): {p.value:.4g}"
+            f"{' - breach' if p.breach else ''}</title></circle>"
+        )
+    return "".join(parts) + "</svg>"
+
+
+def _verdicts(view: DatasetView) -> str:
+    rows = "".join(
+        f'<tr data-window="{_e(v.window_id)}" data-action="{_e(v.action)}" data-breach="{str(v.breach).lower()}">'
+        f"<td>{_e(v.window_id)}</td><td>{_e(_when(v.window_end))}</td><td>v{_e(v.model_version)}</td><td>{v.rows}</td>"
+        f'<td class="action-{_e(v.action)}">{_e(v.action)}</td><td>{_e(", ".join(v.signals) or "none")}</td>'
+        f"<td>{_share(v.fallback_share)}</td><td>{_e(v.why or '')}"
+        + (("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in v.reasons) + "</ul>") if v.reasons else "")
+        + f"</td><td>{_links(v.links)}</td></tr>"
+        for v in view.verdicts[:20]
+    )
+    return (
+        '<table id="verdicts"><caption>Latest monitoring verdicts (newest first)</caption><thead><tr>'
+        + "".join(
+            f'<th scope="col">{h}</th>'
+            for h in ("window", "window end", "judged", "rows", "action", "signals", "fallback", "why", "links")
+        )
+        + f"</tr></thead><tbody>{rows}</tbody></table>"
+        + ("" if view.verdicts else '<p class="muted">No monitoring window was recorded yet.</p>')
+    )
+
+
+def _approvals(approvals: ApprovalList, ui_base: str) -> str:
+    href = f"{ui_base.rstrip('/')}/{approvals.required_actions_path}"
+    rows = "".join(
+        f'<tr data-run-id="{_e(a.run_id)}" data-dag-id="{_e(a.dag_id)}"><td>{_e(a.dag_id)}</td><td>{_e(a.run_id)}</td>'
+        f"<td>{_e(a.task_id)}</td><td>{_e(a.subject)}</td><td>{_e(_when(a.created_at))}</td>"
+        f"<td>{_e(', '.join(a.assigned_users) or 'anyone allowed')}</td></tr>"
+        for a in approvals.approvals
+    )
+    error = f'<p class="fail" role="alert">{_e(approvals.error)}</p>' if approvals.error else ""
+    return (
+        f'{error}<table id="approvals"><caption>Approvals waiting ({len(approvals.approvals)})</caption><thead><tr>'
+        + "".join(f'<th scope="col">{h}</th>' for h in ("DAG", "run", "task", "subject", "asked at", "who may answer"))
+        + f"</tr></thead><tbody>{rows}</tbody></table>"
+        f'<p>Answer them in <a id="required-actions-link" href="{_e(href)}" data-airflow-route="true">'
+        "Browse &rarr; Required Actions</a>.</p>"
+    )
+
+
+def render(view: DatasetView | None, datasets: DatasetList, approvals: ApprovalList, ui_base: str = "/") -> str:
+    """The whole page for one dataset (`view`; None when no dataset is configured)."""
+    nav = "".join(
+        f'<a href="?dataset={_e(d.dataset)}"{" aria-current=page" if view and d.dataset == view.dataset else ""}>'
+        f"{_e(d.dataset)}</a>"
+        for d in datasets.datasets
+    )
+    if view is None:
+        body = '<p class="muted">No dataset is configured.</p>'
+    else:
+        charts = "".join(f"<figure><figcaption>{_e(t.label)}</figcaption>{svg_chart(t)}</figure>" for t in view.trends)
+        mlflow = (
+            f'<a href="{_e(view.mlflow_ui)}" target="_blank" rel="noopener noreferrer">MLflow UI</a>'
+            if view.mlflow_ui
+            else "MLflow UI address not set (MODELOPS_MLFLOW_UI_URL)"
+        )
+        body = (
+            f"<p><strong>{_e(view.serving_now)}</strong></p>"
+            f'<p class="note">{mlflow}. Inside the Airflow UI this page is a sandboxed frame that cannot open new '
+            "tabs: open MLflow links with the browser's context menu, or open this page on its own at its address.</p>"
+            f'<div class="cards">{_version_card("champion", view.champion)}'
+            f"{_version_card('challenger', view.challenger)}</div>"
+            f"<h2>Which model served when</h2>{_alias_history(view)}{_served(view)}"
+            '<h2>Drift and performance trends</h2><p class="note">One point per recorded monitoring window; '
+            "filled red points breached that signal; the dashed line is the configured limit.</p>"
+            f'<div class="charts">{charts}</div>'
+            f"<h2>Latest verdicts</h2>{_verdicts(view)}"
+        )
+    title = f"Model monitor: {view.dataset}" if view else "Model monitor"
+    generated = f'<p class="note">Generated {_e(_when(view.generated_at))} UTC.</p>' if view else ""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body>'
+        f'<header><h1>{_e(title)}</h1><nav aria-label="datasets">{nav}</nav></header><main>{body}'
+        f"<h2>Pending approvals</h2>{_approvals(approvals, ui_base)}{generated}</main>"
+        f"<script>{SCRIPT}</script></body></html>"
+    )

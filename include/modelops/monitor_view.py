@@ -1,0 +1,588 @@
+"""What the "Model monitor" view shows, per dataset: typed records built from the registry and audit tables.
+
+One function per question the page answers: who is champion and challenger (with the promotion
+gates each passed or failed), which version held which alias when (the alias history), which
+version served each scored snapshot and how much fell back to the rule-based baseline, the drift
+and performance trends of the monitoring history, the latest verdicts, and the approvals waiting in
+Airflow's Required Actions. The records are pydantic models: the plugin's JSON endpoints return them
+as they are (so they are typed in its OpenAPI), and `monitor_page` renders them as HTML.
+
+No Airflow import here: pending approvals are read over Airflow's REST API with the caller's token.
+Files the page links to (monitoring reports, model cards, scoring reports and manifests) are named by
+their path under the workspace and served only through `resolve_file`, which refuses anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from modelops import catalog, history
+from modelops.config import DatasetSpec, Settings, load_settings
+
+MLFLOW_UI_ENV = "MODELOPS_MLFLOW_UI_URL"  # e.g. http://127.0.0.1:5000; unset: runs are named, not linked
+FILE_KINDS = ("reports", "cards", "scoring")  # the only top folders of the workspace the view serves
+FILE_SUFFIXES = (".html", ".json")
+RECENT_SNAPSHOTS = 5  # the recent fallback share covers this many newest scored snapshots
+REQUIRED_ACTIONS_ROUTE = "required_actions"  # the Airflow UI's page of pending approvals (Browse -> Required Actions)
+
+
+# --- records --------------------------------------------------------------------------------
+
+
+class Link(BaseModel):
+    """A link the page shows: a workspace file served by the plugin, or an MLflow UI page."""
+
+    label: str
+    href: str
+    external: bool = Field(description="True for MLflow UI pages (another server), false for files the view serves")
+
+
+class GateCheck(BaseModel):
+    """One check of the promotion gate as the version's evaluation recorded it."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+class VersionInfo(BaseModel):
+    """A registered model version with its aliases, verdict, gate checks and links."""
+
+    model_name: str
+    version: str
+    aliases: list[str]
+    run_id: str | None
+    candidate: str | None
+    created_at: datetime | None
+    verdict: str | None = Field(description="the gate's verdict at registration: promote or keep_champion")
+    compared_to: str | None
+    primary_metric: str | None
+    holdout_value: float | None
+    gates: list[GateCheck]
+    retired: bool
+    champion_since: str | None
+    links: list[Link]
+
+
+class AliasChange(BaseModel):
+    """One row of the alias history: which version an alias moved to, from which, when, by whom and why."""
+
+    alias: str
+    version: str
+    previous_version: str | None
+    changed_at: datetime
+    actor: str
+    reason: str
+    action: str | None
+    approver: str | None
+    approved_at: datetime | None
+    run_id: str | None
+
+
+class ServedSnapshot(BaseModel):
+    """One committed scoring of a snapshot: who served it, how many rows, how many fell back."""
+
+    snapshot: str
+    scored_at: str
+    model_version: str
+    alias: str
+    challenger_version: str | None
+    rows: int
+    fallback_rows: int
+    fallback_share: float | None
+    fallback_reasons: dict[str, int]
+    serving: str = Field(description="which version held the alias at scoring time, from the alias history")
+    links: list[Link]
+
+
+class TrendPoint(BaseModel):
+    """One monitoring window's value of a trend, and whether that signal breached in the window."""
+
+    window_id: str
+    window_end: datetime
+    model_version: str
+    value: float | None
+    breach: bool
+
+
+class Trend(BaseModel):
+    """A series over the recorded windows (oldest first), with the configured limit where one applies."""
+
+    key: str
+    label: str
+    signal: str
+    limit: float | None
+    higher_is_worse: bool
+    points: list[TrendPoint]
+
+
+class WindowVerdict(BaseModel):
+    """A recorded monitoring verdict: the action taken and why."""
+
+    window_id: str
+    window_end: datetime
+    model_version: str
+    rows: int
+    breach: bool
+    action: str
+    signals: list[str]
+    reasons: list[str]
+    why: str | None
+    fallback_share: float | None
+    airflow_run_id: str | None
+    links: list[Link]
+
+
+class Approval(BaseModel):
+    """A human approval waiting in Airflow's Required Actions."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    subject: str
+    body: str | None
+    options: list[str]
+    assigned_users: list[str]
+    created_at: datetime
+
+
+class ApprovalList(BaseModel):
+    """Pending approvals (never answered, task still waiting), and an error when Airflow could not be asked."""
+
+    approvals: list[Approval]
+    required_actions_path: str = Field(description="the Airflow UI route where they are answered")
+    error: str | None = None
+
+
+class DatasetSummary(BaseModel):
+    """One configured dataset: its model, who serves, and the latest monitoring action."""
+
+    dataset: str
+    model_name: str
+    champion_version: str | None
+    challenger_version: str | None
+    windows: int
+    latest_action: str | None
+    latest_window: str | None
+
+
+class DatasetList(BaseModel):
+    """Every configured dataset."""
+
+    datasets: list[DatasetSummary]
+
+
+class DatasetView(BaseModel):
+    """Everything the monitor shows for one dataset."""
+
+    dataset: str
+    model_name: str
+    generated_at: datetime
+    serving_now: str
+    champion: VersionInfo | None
+    challenger: VersionInfo | None
+    alias_history: list[AliasChange] = Field(description="every alias change, newest first")
+    served: list[ServedSnapshot] = Field(description="committed scorings, newest first")
+    recent_fallback_share: float | None = Field(
+        description=f"rows served by the rule-based baseline / rows, over the {RECENT_SNAPSHOTS} newest scorings"
+    )
+    trends: list[Trend]
+    verdicts: list[WindowVerdict] = Field(description="recorded monitoring verdicts, newest first")
+    mlflow_ui: str | None
+
+
+# --- links ----------------------------------------------------------------------------------
+
+
+def mlflow_ui() -> str | None:
+    """The MLflow UI's address (MODELOPS_MLFLOW_UI_URL) without a trailing slash, or None."""
+    url = os.environ.get(MLFLOW_UI_ENV, "").strip()
+    return url.rstrip("/") or None
+
+
+def mlflow_run_link(label: str, experiment_id: str | None, run_id: str | None) -> list[Link]:
+    """A link to a run in the MLflow UI (none when the UI address or the run is unknown)."""
+    ui = mlflow_ui()
+    if not ui or not experiment_id or not run_id:
+        return []
+    return [Link(label=label, href=f"{ui}/#/experiments/{experiment_id}/runs/{run_id}", external=True)]
+
+
+def mlflow_version_link(model_name: str, version: str) -> list[Link]:
+    """A link to a registered version in the MLflow UI (none without the UI address)."""
+    ui = mlflow_ui()
+    if not ui:
+        return []
+    href = f"{ui}/#/models/{urllib.parse.quote(model_name)}/versions/{urllib.parse.quote(str(version))}"
+    return [Link(label=f"MLflow: {model_name} v{version}", href=href, external=True)]
+
+
+def file_name(path: str | Path | None) -> str | None:
+    """The name under which the view serves a workspace file (its path below the workspace), or None.
+
+    None when the file is outside the workspace, not a report/card/scoring file, or missing.
+    """
+    if not path:
+        return None
+    try:
+        relative = Path(path).resolve().relative_to(catalog.root().resolve()).as_posix()
+        resolve_file(relative)
+    except (ValueError, FileNotFoundError):
+        return None
+    return relative
+
+
+def file_link(label: str, path: str | Path | None) -> list[Link]:
+    """A link to a served workspace file (none when it cannot be served)."""
+    name = file_name(path)
+    return [] if name is None else [Link(label=label, href=f"files/{name}", external=False)]
+
+
+class RefusedFile(FileNotFoundError):
+    """A file name the view does not serve (outside the reports, cards and scoring folders, or missing)."""
+
+
+def resolve_file(name: str) -> Path:
+    """The workspace file a served name points to; `RefusedFile` for anything else.
+
+    Served: `.html` and `.json` files under `reports/`, `cards/` and `scoring/` of the workspace. Every
+    part of the name must be a plain file or folder name (no `..`, no absolute path, no hidden part),
+    and the resolved file (symlinks followed) must still lie in that folder.
+    """
+    text = str(name)
+    parts = text.split("/")
+    if not parts or parts[0] not in FILE_KINDS or len(parts) < 3:
+        raise RefusedFile(f"{text!r} is not a file of {'/, '.join(FILE_KINDS)}/ in the workspace")
+    try:
+        for part in parts[1:]:
+            catalog.safe_id(part, "path part")
+    except ValueError as exc:
+        raise RefusedFile(f"{text!r} is refused: {exc}") from None
+    if not text.endswith(FILE_SUFFIXES):
+        raise RefusedFile(f"{text!r} is refused: only {' and '.join(FILE_SUFFIXES)} files are served")
+    base = (catalog.root() / parts[0]).resolve()
+    path = (base / Path(*parts[1:])).resolve()
+    if not path.is_relative_to(base):
+        raise RefusedFile(f"{text!r} is refused: it resolves outside {parts[0]}/")
+    if not path.is_file():
+        raise RefusedFile(f"{text!r} does not exist")
+    return path
+
+
+# --- registry -------------------------------------------------------------------------------
+
+
+def _gate_checks(parent_run_id: str | None) -> list[GateCheck]:
+    """The promotion gate's checks recorded with a version's training run (evaluation.json), if any."""
+    from modelops import registry
+
+    if not parent_run_id:
+        return []
+    report = registry.load_run_dict(parent_run_id, registry.EVALUATION_ARTIFACT) or {}
+    checks = (report.get("verdict") or {}).get("checks") or []
+    return [GateCheck(name=str(c["check"]), passed=bool(c["passed"]), detail=str(c["detail"])) for c in checks]
+
+
+def version_info(spec: DatasetSpec, version: Any) -> VersionInfo:
+    """A registered ModelVersion as the view shows it (gate checks read from its training run)."""
+    from modelops import registry
+
+    tags = dict(version.tags or {})
+    primary = tags.get("modelops.primary_metric")
+    holdout = tags.get(f"modelops.holdout_{primary}") if primary else None
+    parent = tags.get("modelops.parent_run_id")
+    number = str(version.version)
+    links = file_link("model card", catalog.card_dir(spec.name, spec.model_name, number) / "card.html")
+    links += mlflow_version_link(spec.model_name, number)
+    if parent:
+        links += mlflow_run_link("MLflow: training run", registry.run_experiment(parent), parent)
+    created = version.creation_timestamp
+    return VersionInfo(
+        model_name=spec.model_name,
+        version=number,
+        aliases=sorted(str(a) for a in (version.aliases or [])),
+        run_id=version.run_id,
+        candidate=tags.get("modelops.candidate"),
+        created_at=datetime.fromtimestamp(created / 1000, UTC) if created else None,
+        verdict=tags.get("modelops.verdict"),
+        compared_to=tags.get("modelops.compared_to"),
+        primary_metric=primary,
+        holdout_value=float(holdout) if holdout not in (None, "") else None,
+        gates=_gate_checks(parent),
+        retired=tags.get("modelops.retired") == "true",
+        champion_since=tags.get("champion_since"),
+        links=links,
+    )
+
+
+def alias_changes(model_name: str) -> list[AliasChange]:
+    """Every alias change of a model (champion, challenger, ...), newest first."""
+    rows = history.read_alias_history(model_name)
+    return [
+        AliasChange(**{k: row[k] for k in AliasChange.model_fields if k in row} | {"version": str(row["version"])})
+        for row in reversed(rows)
+    ]
+
+
+# --- scoring --------------------------------------------------------------------------------
+
+
+def served_snapshots(spec: DatasetSpec) -> list[ServedSnapshot]:
+    """Every committed scoring of the dataset (its manifest), newest first, with its MLflow run."""
+    from modelops import registry
+
+    runs = registry.runs_by_tag(
+        registry.scoring_experiment_name(spec.name), "modelops.snapshot", "modelops.model_version"
+    )
+    out = []
+    for snapshot in catalog.list_scored(spec.name):
+        path = catalog.scoring_manifest(spec.name, snapshot)
+        try:
+            manifest = catalog.read_json(path)
+        except (OSError, ValueError):
+            continue  # swapped out between the listing and the read: the next page load shows it
+        sources = {str(k): int(v) for k, v in (manifest.get("sources") or {}).items()}
+        rows = int(manifest.get("rows_out") or sum(sources.values()))
+        fallback = sources.get("fallback", 0)
+        version = str(manifest.get("model_version"))
+        links = file_link("scoring report", catalog.scoring_dir(spec.name, snapshot) / "report.html")
+        links += file_link("manifest", path)
+        run = runs.get((snapshot, version)) or runs.get((snapshot, None))
+        if run:
+            links += mlflow_run_link("MLflow: scoring run", run[0], run[1])
+        out.append(
+            ServedSnapshot(
+                snapshot=snapshot,
+                scored_at=str(manifest.get("scored_at", "")),
+                model_version=version,
+                alias=str(manifest.get("alias", "")),
+                challenger_version=None
+                if manifest.get("challenger_version") is None
+                else str(manifest["challenger_version"]),
+                rows=rows,
+                fallback_rows=fallback,
+                fallback_share=fallback / rows if rows else None,
+                fallback_reasons={str(k): int(v) for k, v in (manifest.get("fallback_reasons") or {}).items()},
+                serving=str(manifest.get("serving", "")),
+                links=links,
+            )
+        )
+    out.sort(key=lambda s: (s.scored_at, s.snapshot), reverse=True)
+    return out
+
+
+def recent_fallback_share(served: list[ServedSnapshot], count: int = RECENT_SNAPSHOTS) -> float | None:
+    """Rows served by the baseline / rows over the `count` newest scorings (`served` newest first); None if none."""
+    recent = served[:count]
+    rows = sum(s.rows for s in recent)
+    return sum(s.fallback_rows for s in recent) / rows if rows else None
+
+
+# --- monitoring history -----------------------------------------------------------------------
+
+# key, label, the signal whose breach marks a point, the threshold key of its limit, higher is worse
+TREND_SPECS = (
+    ("drift_share", "Share of drifted features", "data_drift", "dataset_drift_share", True),
+    ("prediction_psi", "Score PSI", "prediction_drift", "prediction_psi", True),
+    ("expected_accuracy", "Expected accuracy (label-free)", "estimated_accuracy", None, False),
+    ("fallback_share", "Fallback share", "fallback", "fallback_share", True),
+)
+
+
+def _recorded(dataset: str) -> list[dict[str, Any]]:
+    """The dataset's recorded (not dry-run) monitoring windows, oldest first, timestamps in UTC."""
+    rows = [r for r in history.read_monitoring_history(dataset) if not r.get("dry_run")]
+    for row in rows:
+        end = row["window_end"]
+        row["window_end"] = end.replace(tzinfo=UTC) if end.tzinfo is None else end
+    return rows
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def trends(rows: list[dict[str, Any]], thresholds: dict[str, Any], primary_metric: str) -> list[Trend]:
+    """Drift and performance series from recorded monitoring rows (oldest first), one point per window."""
+    specs = [*TREND_SPECS, (f"labelled_{primary_metric}", f"Labelled {primary_metric}", "performance", None, False)]
+    out = []
+    for key, label, signal, limit_key, worse_up in specs:
+        points = []
+        for row in rows:
+            if key.startswith("labelled_"):
+                value = _number((row.get("labeled_metrics") or {}).get(primary_metric))
+            else:
+                value = _number(row.get(key))
+            points.append(
+                TrendPoint(
+                    window_id=row["window_id"],
+                    window_end=row["window_end"],
+                    model_version=str(row["model_version"]),
+                    value=value,
+                    breach=signal in (row.get("signals") or []),
+                )
+            )
+        limit = _number(thresholds.get(limit_key)) if limit_key else None
+        out.append(Trend(key=key, label=label, signal=signal, limit=limit, higher_is_worse=worse_up, points=points))
+    return out
+
+
+def verdicts(spec: DatasetSpec, rows: list[dict[str, Any]]) -> list[WindowVerdict]:
+    """Recorded monitoring verdicts, newest first, with their report and MLflow run."""
+    from modelops import registry
+
+    runs = registry.runs_by_tag(registry.monitoring_experiment_name(spec.name), "modelops.window_id", "airflow.run_id")
+    out = []
+    for row in reversed(rows):
+        links = file_link("monitoring report", row.get("report_path"))
+        run = runs.get((row["window_id"], row.get("run_id"))) or runs.get((row["window_id"], None))
+        if run:
+            links += mlflow_run_link("MLflow: monitoring run", run[0], run[1])
+        out.append(
+            WindowVerdict(
+                window_id=row["window_id"],
+                window_end=row["window_end"],
+                model_version=str(row["model_version"]),
+                rows=int(row["rows"]),
+                breach=bool(row["breach"]),
+                action=str(row["action"]),
+                signals=list(row.get("signals") or []),
+                reasons=[str(r) for r in row.get("reasons") or []],
+                why=row.get("why"),
+                fallback_share=_number(row.get("fallback_share")),
+                airflow_run_id=row.get("run_id"),
+                links=links,
+            )
+        )
+    return out
+
+
+# --- the views ------------------------------------------------------------------------------
+
+
+def _spec(settings: Settings, dataset: str) -> DatasetSpec:
+    return settings.dataset(dataset)  # ConfigError naming the configured datasets when unknown
+
+
+def dataset_view(dataset: str, settings: Settings | None = None) -> DatasetView:
+    """Everything the monitor shows for one configured dataset (ConfigError when it is not configured)."""
+    from modelops import monitoring, registry
+
+    settings = settings or load_settings()
+    spec = _spec(settings, dataset)
+    champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
+    challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
+    served = served_snapshots(spec)
+    rows = _recorded(spec.name)
+    thresholds = monitoring.thresholds_for(settings, None, spec)
+    return DatasetView(
+        dataset=spec.name,
+        model_name=spec.model_name,
+        generated_at=datetime.now(UTC),
+        serving_now=registry.describe_serving(spec.model_name),
+        champion=version_info(spec, champion) if champion is not None else None,
+        challenger=version_info(spec, challenger) if challenger is not None else None,
+        alias_history=alias_changes(spec.model_name),
+        served=served,
+        recent_fallback_share=recent_fallback_share(served),
+        trends=trends(rows, thresholds, str(settings.evaluation["primary_metric"])),
+        verdicts=verdicts(spec, rows),
+        mlflow_ui=mlflow_ui(),
+    )
+
+
+def dataset_list(settings: Settings | None = None) -> DatasetList:
+    """Every configured dataset with who serves it and its latest monitoring action."""
+    from modelops import registry
+
+    settings = settings or load_settings()
+    out = []
+    for name in sorted(settings.datasets):
+        spec = settings.datasets[name]
+        champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
+        challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
+        rows = _recorded(name)
+        out.append(
+            DatasetSummary(
+                dataset=name,
+                model_name=spec.model_name,
+                champion_version=None if champion is None else str(champion.version),
+                challenger_version=None if challenger is None else str(challenger.version),
+                windows=len(rows),
+                latest_action=rows[-1]["action"] if rows else None,
+                latest_window=rows[-1]["window_id"] if rows else None,
+            )
+        )
+    return DatasetList(datasets=out)
+
+
+# --- approvals (Airflow's REST API) ---------------------------------------------------------
+
+# Airflow's human-in-the-loop details of every DAG and run, not yet answered.
+HITL_PATH = "/api/v2/dags/~/dagRuns/~/hitlDetails?response_received=false&limit=100"
+WAITING_STATES = ("awaiting_input", "deferred", "running", "queued", "scheduled", "up_for_reschedule")
+
+
+def parse_approvals(payload: dict[str, Any]) -> list[Approval]:
+    """Pending approvals from a `GET .../hitlDetails` answer: not answered, and the task still waiting."""
+    out = []
+    for item in payload.get("hitl_details") or []:
+        ti = item.get("task_instance") or {}
+        if item.get("response_received") or ti.get("state") not in WAITING_STATES:
+            continue
+        out.append(
+            Approval(
+                dag_id=str(ti["dag_id"]),
+                run_id=str(ti["dag_run_id"]),
+                task_id=str(ti["task_id"]),
+                map_index=int(ti.get("map_index", -1)),
+                subject=str(item.get("subject", "")),
+                body=item.get("body"),
+                options=[str(o) for o in item.get("options") or []],
+                assigned_users=[str(u.get("name") or u.get("id")) for u in item.get("assigned_users") or []],
+                created_at=item["created_at"],
+            )
+        )
+    out.sort(key=lambda a: a.created_at, reverse=True)
+    return out
+
+
+def pending_approvals(api_url: str, token: str, timeout: float = 10.0) -> ApprovalList:
+    """Approvals waiting in Required Actions, asked of Airflow's REST API (`api_url`) with `token`.
+
+    The caller's own token is used, so the list holds only what that user may read. When Airflow
+    cannot be asked, the list is empty and `error` says why (the rest of the page still renders).
+    """
+    request = urllib.request.Request(
+        api_url.rstrip("/") + HITL_PATH, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return ApprovalList(
+            approvals=[],
+            required_actions_path=REQUIRED_ACTIONS_ROUTE,
+            error=f"Airflow refused the list of required actions: HTTP {exc.code} {exc.reason}",
+        )
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return ApprovalList(
+            approvals=[],
+            required_actions_path=REQUIRED_ACTIONS_ROUTE,
+            error=f"Airflow's API at {api_url} could not be asked for required actions: {exc}",
+        )
+    return ApprovalList(approvals=parse_approvals(payload), required_actions_path=REQUIRED_ACTIONS_ROUTE)

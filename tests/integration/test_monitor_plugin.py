@@ -1,0 +1,206 @@
+"""The model monitor inside the real api-server (`make up`'s stack on free loopback ports): behind
+Airflow's login, typed in its OpenAPI, listed as a UI navigation entry, serving the page and the
+workspace's files (and nothing else), and showing an approval that really waits in Required Actions."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import free_port, http_json, run_training, stack, train_and_promote, use_workspace
+
+from modelops import registry, scenarios, scoring
+from modelops.handoffs import PROMOTION_DAG_ID
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "/modelops-monitor"
+
+
+def _get(url: str, token: str | None = None, cookie: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of a GET (errors included; redirects not followed)."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    headers = {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if cookie:
+        headers["Cookie"] = f"_token={cookie}"
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+@pytest.fixture(scope="module")
+def live(airflow_db, tmp_path_factory, settings):
+    """Two versions and one scored snapshot in a fresh workspace, then the stack on it."""
+    patch = pytest.MonkeyPatch()
+    root = use_workspace(patch, tmp_path_factory.mktemp("monitor-plugin") / "workspace")
+    spec = train_and_promote(settings, 3000, "plugin-v1")
+    run_training(settings, "voter_turnout", "plugin-v2", rows=3500)
+    scenarios.write_window(spec, "s-000", "stable", 800, seed=5)
+    scoring.score_snapshot(spec, settings, snapshot="s-000")
+    champion = str(registry.version_by_alias(spec.model_name, registry.CHAMPION).version)
+    api_port, mlflow_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "AIRFLOW__API__PORT": str(api_port),
+        "MLFLOW_PORT": str(mlflow_port),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+    }
+    try:
+        started = stack("up", env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        base = f"http://127.0.0.1:{api_port}"
+        password = json.loads(
+            Path(os.environ["AIRFLOW_HOME"], "simple_auth_manager_passwords.json.generated").read_text()
+        )["admin"]
+        token = http_json(f"{base}/auth/token", method="POST", body={"username": "admin", "password": password})[
+            "access_token"
+        ]
+        yield {"base": base, "token": token, "root": root, "champion": champion, "mlflow_port": mlflow_port}
+    finally:
+        stopped = stack("down", env)
+        patch.undo()
+        assert stopped.returncode == 0, stopped.stderr
+
+
+ENDPOINTS = (
+    "/",
+    "/api/datasets",
+    "/api/datasets/voter_turnout",
+    "/api/approvals",
+    "/files/scoring/voter_turnout/s-000/manifest.json",
+    "/openapi.json",
+)
+
+
+def test_anonymous_and_forged_requests_are_refused(live):
+    for path in ENDPOINTS:
+        status, _, body = _get(live["base"] + PREFIX + path)
+        assert status == 401, (path, status, body[:200])
+        status, _, _ = _get(live["base"] + PREFIX + path, token="not-a-jwt")
+        assert status in (401, 403), (path, status)
+        status, _, _ = _get(live["base"] + PREFIX + path, cookie=live["token"][:-4] + "AAAA")  # a tampered cookie
+        assert status in (401, 403), (path, status)
+
+
+def test_the_data_endpoints_answer_a_logged_in_user(live):
+    base, token = live["base"] + PREFIX, live["token"]
+    listed = {d["dataset"]: d for d in http_json(f"{base}/api/datasets", token)["datasets"]}
+    assert listed["voter_turnout"]["champion_version"] == live["champion"]
+    view = http_json(f"{base}/api/datasets/voter_turnout", token)
+    assert view["champion"]["version"] == live["champion"] and view["champion"]["gates"]
+    assert [s["snapshot"] for s in view["served"]] == ["s-000"] and view["served"][0]["rows"] == 800
+    assert view["mlflow_ui"] == f"http://127.0.0.1:{live['mlflow_port']}"  # exported by scripts/stack.sh
+    status, _, body = _get(f"{base}/api/datasets/nope", token)
+    assert status == 404 and "unknown dataset 'nope'" in json.loads(body)["detail"]
+
+
+def test_the_openapi_document_types_every_data_endpoint(live):
+    spec = http_json(live["base"] + PREFIX + "/openapi.json", live["token"])
+    expected = {
+        "/api/datasets": "DatasetList",
+        "/api/datasets/{dataset}": "DatasetView",
+        "/api/approvals": "ApprovalList",
+    }
+    for path, schema in expected.items():
+        content = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert content["schema"]["$ref"] == f"#/components/schemas/{schema}"
+    schemas = spec["components"]["schemas"]
+    assert {"VersionInfo", "GateCheck", "AliasChange", "Trend", "TrendPoint", "WindowVerdict", "Approval"} <= set(
+        schemas
+    )
+    assert schemas["DatasetView"]["properties"]["recent_fallback_share"]["anyOf"][0]["type"] == "number"
+
+
+def test_the_ui_lists_the_nav_entry(live):
+    plugins = http_json(f"{live['base']}/api/v2/plugins", live["token"])["plugins"]
+    mine = next(p for p in plugins if p["name"] == "modelops_monitor")
+    view = mine["external_views"][0]
+    assert (view["name"], view["href"], view["url_route"], view["destination"]) == (
+        "Model monitor",
+        "modelops-monitor/",
+        "modelops-monitor",
+        "nav",
+    )
+    assert any(app.get("url_prefix") == PREFIX for app in mine["fastapi_apps"])
+
+
+def test_the_page_is_served_with_the_ui_cookie(live):
+    status, headers, body = _get(live["base"] + PREFIX + "/", cookie=live["token"])
+    html = body.decode()
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert f'id="champion-version" data-version="{live["champion"]}"' in html
+    assert 'id="recent-fallback-share"' in html and 'id="required-actions-link" href="/required_actions"' in html
+
+
+def test_files_are_served_only_from_the_reports_cards_and_scoring_folders(live):
+    base, token = live["base"] + PREFIX + "/files/", live["token"]
+    status, headers, body = _get(base + "scoring/voter_turnout/s-000/manifest.json", token)
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert json.loads(body)["snapshot"] == "s-000"
+    status, headers, _ = _get(base + "scoring/voter_turnout/s-000/report.html", token)
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert headers["content-security-policy"].startswith("sandbox;")  # a report never runs script as the UI
+    for name in (
+        "../../modelops.db",
+        "scoring/voter_turnout/..%2F..%2F..%2Fmodelops.db",
+        "scoring/%2e%2e/%2e%2e/modelops.db",
+        "%2Fetc%2Fpasswd",
+        "mlflow/mlflow.db",
+        "scoring/voter_turnout/s-000/predictions/part-00000.parquet",
+    ):
+        status, _, body = _get(base + name, token)
+        assert status == 404, (name, status, body[:200])
+        assert b"SQLite format" not in body and b"root:" not in body
+
+
+def test_a_waiting_approval_is_listed_and_linked(live):
+    base, token = live["base"], live["token"]
+    view = http_json(f"{base}{PREFIX}/api/datasets/voter_turnout", token)
+    other = "1" if live["champion"] == "2" else "2"  # the version not serving can be retired
+    deadline = time.monotonic() + 90
+    while not any(d["dag_id"] == PROMOTION_DAG_ID for d in http_json(f"{base}/api/v2/dags", token)["dags"]):
+        assert time.monotonic() < deadline, "the dag-processor never serialized the promotion DAG"
+        time.sleep(2)
+    http_json(f"{base}/api/v2/dags/{PROMOTION_DAG_ID}", token, "PATCH", {"is_paused": False})
+    conf = {"dataset": "voter_turnout", "action": "retire", "version": other, "reason": "monitor plugin test"}
+    run = http_json(
+        f"{base}/api/v2/dags/{PROMOTION_DAG_ID}/dagRuns", token, "POST", {"logical_date": None, "conf": conf}
+    )
+    run_id = run["dag_run_id"]
+    try:
+        deadline = time.monotonic() + 150
+        approvals = []
+        while time.monotonic() < deadline:
+            answer = http_json(f"{base}{PREFIX}/api/approvals", token)
+            assert answer["error"] is None, answer["error"]
+            approvals = [a for a in answer["approvals"] if a["run_id"] == run_id]
+            if approvals:
+                break
+            state = http_json(f"{base}/api/v2/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}", token)["state"]
+            assert state in ("queued", "running"), f"the promotion run ended ({state}) before asking"
+            time.sleep(3)
+        assert approvals, "no approval appeared within 150 s"
+        assert approvals[0]["task_id"] == "approve_promotion" and f"v{other}" in approvals[0]["subject"]
+        status, _, body = _get(f"{base}{PREFIX}/?dataset=voter_turnout", cookie=token)
+        assert status == 200 and f'data-run-id="{run_id}"' in body.decode()
+        assert view["challenger"] is None or view["challenger"]["version"] == other
+    finally:  # the session's Airflow DB is shared: leave no run waiting (end it, then delete it)
+        url = f"{base}/api/v2/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}"
+        http_json(url, token, "PATCH", {"state": "failed"})
+        urllib.request.urlopen(
+            urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"}, method="DELETE"), timeout=30
+        ).close()

@@ -1,0 +1,315 @@
+"""The model monitor's data and page, built from real state without Airflow: two trained versions in a
+real MLflow store, snapshots scored by the champion, monitoring windows judged and recorded by the
+real workflow steps; then the view's records, the rendered HTML hooks, the file server's refusals and
+the approvals reader (its parsing, and its error when Airflow cannot be reached)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import pytest
+from conftest import free_port, run_training, train_and_promote, use_workspace
+
+from modelops import catalog, history, monitor_page, monitor_view, monitoring_flow, scenarios, scoring
+
+ROWS = 1500
+END = datetime(2028, 11, 10, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory, settings):
+    """v1 champion, v2 from a second training, two scored and monitored snapshots (stable, then drifted)."""
+    patch = pytest.MonkeyPatch()
+    root = use_workspace(patch, tmp_path_factory.mktemp("monitor") / "workspace")
+    patch.setenv(monitor_view.MLFLOW_UI_ENV, "http://127.0.0.1:5999/")
+    spec = train_and_promote(settings, 4000, "monitor-v1")
+    second = run_training(settings, "voter_turnout", "monitor-v2", rows=5000)
+    outcomes = []
+    for i, (window, scenario) in enumerate((("s-000", "stable"), ("s-001", "realignment"))):
+        scenarios.write_window(spec, window, scenario, ROWS, seed=40 + i)
+        scoring.score_snapshot(spec, settings, snapshot=window)
+        outcome = monitoring_flow.judge_window(spec.name, window, {}, False, END + timedelta(days=i), f"manual__{i}")
+        monitoring_flow.record_verdict(outcome, f"manual__{i}")
+        outcomes.append(outcome)
+    yield {"spec": spec, "root": root, "second": second["outcome"], "outcomes": outcomes, "settings": settings}
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def view(state):
+    return monitor_view.dataset_view("voter_turnout", state["settings"])
+
+
+def test_champion_and_challenger_carry_their_gate_checks(state, view):
+    second = state["second"]
+    if second["alias"] == "champion":  # v2 won its gate against v1: v1 holds no alias any more
+        assert view.champion.version == "2" and view.challenger is None
+    else:
+        assert view.champion.version == "1" and view.challenger.version == "2"
+        assert view.challenger.verdict == "keep_champion" and not all(g.passed for g in view.challenger.gates)
+    assert view.champion.verdict == "promote" and view.champion.gates
+    names = {g.name for g in view.champion.gates}
+    assert {"beats_majority", "beats_rule", "champion"} <= names
+    assert all(g.passed for g in view.champion.gates)  # a promoted version passed every check
+    assert view.champion.primary_metric == "roc_auc" and 0.5 < view.champion.holdout_value <= 1
+    hrefs = [link.href for link in view.champion.links]
+    assert f"http://127.0.0.1:5999/#/models/voter_turnout_model/versions/{view.champion.version}" in hrefs
+    assert any(re.fullmatch(r"http://127\.0\.0\.1:5999/#/experiments/\d+/runs/\w+", h) for h in hrefs)
+
+
+def test_alias_history_is_newest_first_and_matches_the_audit_table(state, view):
+    rows = history.read_alias_history("voter_turnout_model")
+    assert [(c.alias, c.version) for c in view.alias_history] == [
+        (r["alias"], str(r["version"])) for r in reversed(rows)
+    ]
+    assert view.alias_history[-1].alias == "champion" and view.alias_history[-1].version == "1"
+    assert view.alias_history[-1].previous_version is None and view.alias_history[-1].actor.startswith(
+        "modelops_training"
+    )
+    assert {c.version for c in view.alias_history} == {"1", "2"}
+    assert view.serving_now.startswith(f"voter_turnout_model@champion served v{view.champion.version} at ")
+
+
+def test_served_snapshots_and_fallback_share_come_from_the_manifests(state, view):
+    assert [s.snapshot for s in view.served] == ["s-001", "s-000"]
+    manifests = {s: catalog.read_json(catalog.scoring_manifest("voter_turnout", s)) for s in ("s-000", "s-001")}
+    for served in view.served:
+        manifest = manifests[served.snapshot]
+        assert served.rows == ROWS == manifest["rows_out"]
+        assert served.fallback_rows == manifest["sources"].get("fallback", 0)
+        assert served.serving == manifest["serving"] and served.model_version == str(manifest["model_version"])
+        labels = [link.label for link in served.links]
+        assert labels[:2] == ["scoring report", "manifest"] and "MLflow: scoring run" in labels
+    total = sum(s.fallback_rows for s in view.served)
+    assert view.recent_fallback_share == pytest.approx(total / (2 * ROWS))
+    assert monitor_view.recent_fallback_share(view.served, count=1) == pytest.approx(view.served[0].fallback_share)
+    assert monitor_view.recent_fallback_share([]) is None
+
+
+def test_trends_and_verdicts_follow_the_recorded_windows(state, view):
+    rows = history.read_monitoring_history("voter_turnout")
+    assert [r["window_id"] for r in rows] == ["s-000", "s-001"]
+    by_key = {t.key: t for t in view.trends}
+    assert set(by_key) == {"drift_share", "prediction_psi", "expected_accuracy", "fallback_share", "labelled_roc_auc"}
+    drift = by_key["drift_share"]
+    assert [p.window_id for p in drift.points] == ["s-000", "s-001"]
+    assert [p.value for p in drift.points] == pytest.approx([r["drift_share"] for r in rows])
+    assert [p.breach for p in drift.points] == ["data_drift" in r["signals"] for r in rows]
+    assert drift.limit == state["settings"].monitoring["dataset_drift_share"]
+    assert by_key["labelled_roc_auc"].points[0].value is None  # no labels arrived: nothing to plot, no error
+    # the drifted snapshot breached what the recorded verdict says it breached
+    latest = view.verdicts[0]
+    recorded = state["outcomes"][1].verdict
+    assert (latest.window_id, latest.action, latest.breach) == ("s-001", recorded.action, recorded.breach)
+    assert latest.breach and latest.signals and latest.reasons
+    assert [link.label for link in latest.links] == ["monitoring report", "MLflow: monitoring run"]
+    assert latest.links[0].href == "files/reports/voter_turnout/s-001/" + latest.links[0].href.rsplit("/", 1)[1]
+
+
+class _Hooks(HTMLParser):
+    """Collects (tag, attributes, enclosing ids) for every start tag."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None], tuple[str, ...]]] = []
+        self.stack: list[tuple[str, str | None]] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes, tuple(i for _, i in self.stack if i)))
+        if tag not in ("meta", "br", "img", "input", "link", "hr"):  # void elements never close
+            self.stack.append((tag, attributes.get("id")))
+
+    def handle_endtag(self, tag):
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def find(self, tag=None, within=None, **attrs):
+        return [
+            a
+            for t, a, ids in self.tags
+            if (tag is None or t == tag)
+            and (within is None or within in ids)
+            and all(k.replace("_", "-") in a and (v is True or a[k.replace("_", "-")] == v) for k, v in attrs.items())
+        ]
+
+
+def test_the_page_carries_the_stable_hooks(state, view):
+    approvals = monitor_view.ApprovalList(
+        approvals=monitor_view.parse_approvals(_hitl_payload()), required_actions_path="required_actions"
+    )
+    html = monitor_page.render(view, monitor_view.dataset_list(state["settings"]), approvals, "/")
+    page = _Hooks()
+    page.feed(html)
+    assert page.find(id="champion-version")[0]["data-version"] == view.champion.version
+    assert page.find(id="challenger-version")
+    history_rows = page.find("tr", within="alias-history", data_alias=True, data_version=True)
+    assert [(r["data-alias"], r["data-version"]) for r in history_rows] == [
+        (c.alias, c.version) for c in view.alias_history
+    ]
+    assert [r["data-snapshot"] for r in page.find("tr", within="serving")] == ["s-001", "s-000"]
+    for trend in view.trends:
+        circles = page.find("circle", within=f"trend-{trend.key}", data_window=True, data_breach=True)
+        assert [c["data-window"] for c in circles] == [p.window_id for p in trend.points if p.value is not None]
+        assert [c["data-breach"] for c in circles] == [
+            str(p.breach).lower() for p in trend.points if p.value is not None
+        ]
+    assert len(page.find("circle", within="trend-drift_share")) == 2
+    verdict_rows = page.find("tr", within="verdicts", data_window=True, data_action=True)
+    assert [(r["data-window"], r["data-action"]) for r in verdict_rows] == [
+        (v.window_id, v.action) for v in view.verdicts
+    ]
+    share = page.find(id="recent-fallback-share")[0]
+    assert float(share["data-value"]) == pytest.approx(view.recent_fallback_share)
+    assert [r["data-run-id"] for r in page.find("tr", within="approvals", data_run_id=True)] == ["manual__pending"]
+    assert page.find("a", id="required-actions-link")[0]["href"] == "/required_actions"
+    mlflow = [a for a in page.find("a") if a["href"].startswith("http://127.0.0.1:5999")]
+    assert mlflow and all(a["target"] == "_blank" for a in mlflow)
+    assert "<script src" not in html and "http://" not in re.sub(r'href="http://127\.0\.0\.1:5999[^"]*"', "", html)
+
+
+def test_the_page_escapes_what_it_shows(state, view):
+    hostile = view.model_copy(update={"serving_now": "<img src=x onerror=alert(1)>"})
+    html = monitor_page.render(hostile, monitor_view.DatasetList(datasets=[]), _empty_approvals(), "/")
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_files_serves_reports_cards_and_scoring_files_and_nothing_else(state):
+    root = state["root"]
+    report = next((root / "reports" / "voter_turnout" / "s-001").glob("*.html"))
+    assert monitor_view.resolve_file(report.relative_to(root).as_posix()) == report.resolve()
+    manifest = "scoring/voter_turnout/s-000/manifest.json"
+    assert monitor_view.resolve_file(manifest) == (root / manifest).resolve()
+    (root / "secret.json").write_text("{}")
+    outside = root.parent / "outside.html"
+    outside.write_text("<p>outside</p>")
+    (root / "reports" / "voter_turnout" / "link.html").symlink_to(outside)
+    refused = [
+        "../secret.json",
+        "reports/../secret.json",
+        "reports/voter_turnout/../../secret.json",
+        "scoring/voter_turnout/%2e%2e/secret.json",
+        "/etc/passwd",
+        "secret.json",
+        "batches/voter_turnout/x/manifest.json",  # not a served folder
+        "scoring/voter_turnout/s-000/predictions/part-00000.parquet",  # not html/json
+        "reports/voter_turnout/.hidden.html",
+        "reports/voter_turnout/link.html",  # a symlink out of the folder
+        "reports/voter_turnout/s-009/report.html",  # missing
+        "reports",
+    ]
+    for name in refused:
+        with pytest.raises(monitor_view.RefusedFile):
+            monitor_view.resolve_file(name)
+    assert monitor_view.file_name(outside) is None and monitor_view.file_link("x", root / "secret.json") == []
+
+
+def _hitl_payload() -> dict:
+    task = {"dag_id": "modelops_promotion", "task_id": "approve_promotion", "map_index": -1}
+    return {
+        "hitl_details": [
+            {
+                "task_instance": {**task, "dag_run_id": "manual__pending", "state": "awaiting_input"},
+                "subject": "Promote voter_turnout_model v2?",
+                "body": "gate evidence",
+                "options": ["Approve", "Reject"],
+                "assigned_users": [{"id": "alice", "name": "alice"}],
+                "created_at": "2028-11-10T10:00:00Z",
+                "response_received": False,
+            },
+            {  # answered already
+                "task_instance": {**task, "dag_run_id": "manual__answered", "state": "success"},
+                "subject": "Roll back?",
+                "options": ["Approve", "Reject"],
+                "created_at": "2028-11-09T10:00:00Z",
+                "response_received": True,
+            },
+            {  # never answered, but the run was stopped: nothing waits any more
+                "task_instance": {**task, "dag_run_id": "manual__stopped", "state": "failed"},
+                "subject": "Retire?",
+                "options": ["Approve", "Reject"],
+                "created_at": "2028-11-08T10:00:00Z",
+                "response_received": False,
+            },
+        ],
+        "total_entries": 3,
+    }
+
+
+def _empty_approvals() -> monitor_view.ApprovalList:
+    return monitor_view.ApprovalList(approvals=[], required_actions_path="required_actions")
+
+
+def test_pending_approvals_are_the_unanswered_waiting_ones():
+    approvals = monitor_view.parse_approvals(_hitl_payload())
+    assert [(a.run_id, a.subject, a.assigned_users) for a in approvals] == [
+        ("manual__pending", "Promote voter_turnout_model v2?", ["alice"])
+    ]
+    assert approvals[0].created_at == datetime(2028, 11, 10, 10, tzinfo=UTC)
+
+
+def test_approvals_say_why_when_airflow_cannot_be_asked():
+    port = free_port()
+    answer = monitor_view.pending_approvals(f"http://127.0.0.1:{port}", "token", timeout=5)
+    assert answer.approvals == [] and f"127.0.0.1:{port}" in answer.error
+
+
+def test_an_unknown_dataset_is_refused_naming_the_configured_ones(state):
+    from modelops.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown dataset 'nope'.*voter_turnout"):
+        monitor_view.dataset_view("nope", state["settings"])
+
+
+def test_the_dataset_list_summarizes_every_configured_dataset(state, view):
+    listed = {d.dataset: d for d in monitor_view.dataset_list(state["settings"]).datasets}
+    assert set(listed) == set(state["settings"].datasets)
+    mine = listed["voter_turnout"]
+    assert (mine.champion_version, mine.windows, mine.latest_window) == (view.champion.version, 2, "s-001")
+    assert mine.latest_action == view.verdicts[0].action
+    assert listed["anes96_vote"].champion_version is None and listed["anes96_vote"].windows == 0
+
+
+def test_a_trend_chart_places_every_window_and_marks_breaches():
+    points = [
+        monitor_view.TrendPoint(window_id=f"w-{i}", window_end=END, model_version="1", value=v, breach=b)
+        for i, (v, b) in enumerate([(0.1, False), (None, False), (0.3, True), (0.2, False)])
+    ]
+    trend = monitor_view.Trend(
+        key="drift_share", label="Share", signal="data_drift", limit=0.25, higher_is_worse=True, points=points
+    )
+    page = _Hooks()
+    page.feed(monitor_page.svg_chart(trend))
+    circles = page.find("circle", within="trend-drift_share", data_window=True, data_breach=True)
+    assert [(c["data-window"], c["data-breach"]) for c in circles] == [
+        ("w-0", "false"),
+        ("w-2", "true"),
+        ("w-3", "false"),
+    ]
+    xs = [float(c["cx"]) for c in circles]
+    assert xs[1] - xs[0] == pytest.approx(2 * (xs[2] - xs[1]), abs=0.2)  # the window without a value keeps its place
+    ys = [float(c["cy"]) for c in circles]
+    assert ys[1] < ys[2] < ys[0]  # higher values are drawn higher
+    assert page.find("line", data_limit="0.25")
+    empty = trend.model_copy(update={"points": []})
+    assert "no recorded window has this figure yet" in monitor_page.svg_chart(empty)
+
+
+def test_the_plugin_imports_nothing_heavy():
+    """Every Airflow component loads plugins: the monitor's MLflow, pandas and friends wait for a request."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    plugins = Path(__file__).resolve().parents[2] / "plugins"
+    heavy = ("mlflow", "sklearn", "pandas", "numpy", "scipy", "pyarrow", "great_expectations")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import modelops_monitor; "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(plugins)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
