@@ -40,8 +40,9 @@ up: setup  ## start Airflow (api-server, scheduler, dag-processor, triggerer) + 
 down:  ## stop what `make up` started
 	@$(ENV) scripts/stack.sh down
 
-test: $(STAMP)  ## the whole test suite
-	$(VENV)/bin/pytest -q
+test: $(STAMP)  ## the whole test suite (installs Debian's Chromium for the browser tests when missing)
+	scripts/ensure_browser.sh
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(VENV)/bin/pytest -q
 
 lint: $(STAMP)  ## ruff, including the Airflow (AIR) rules
 	$(VENV)/bin/ruff check .

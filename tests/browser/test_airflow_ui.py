@@ -1,0 +1,343 @@
+"""The embedded stack (`make up`) driven through its UIs by headless Chromium, as a person would use it.
+
+One stack per module on free loopback ports, with its own Airflow home, metadata DB, MLflow store and
+workspace under tmp; one browser page shared by the ordered steps below (pytest runs them in file order,
+and a step whose predecessor did not finish fails saying so). Chromium is Debian's package
+(scripts/ensure_browser.sh installs it; `CHROMIUM` overrides the path), launched by the venv's Playwright
+through `executable_path`: Playwright never downloads a browser. Screenshots of every step go to
+.local/test-artifacts/browser/<UTC time>/.
+
+This module also carries the stack checks (loopback only, five processes, mapped candidates training at
+the same time under the scheduler, `down` stops everything), so the suite starts the stack once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import REPO, free_port, http_json, listening_addresses, stack
+
+from modelops.handoffs import APPROVAL_TASK_ID, PROMOTION_DAG_ID, TRAINING_DAG_ID
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402  (after the no-download switch)
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = REPO / ".local" / "test-artifacts" / "browser" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+DATASET = "anes96_vote"
+MODEL = "anes96_vote_model"
+RUN_TIMEOUT_S = 600  # generous: a loaded 2-core machine schedules slowly
+UI_TIMEOUT_MS = 30_000
+STACK_PROCESSES = 5  # api-server, scheduler, dag-processor, triggerer, mlflow
+
+
+@dataclass
+class Stack:
+    """The running stack: where it listens, its environment and what the steps found so far."""
+
+    env: dict[str, str]
+    base: str
+    mlflow: str
+    stdout: str
+    run_dir: Path
+    password: str
+    pids: list[int] = field(default_factory=list)
+    done: set[str] = field(default_factory=set)
+    training_run: str = ""
+    _token: str = ""
+
+    def token(self) -> str:
+        """A JWT for the REST API (the UI's own backend)."""
+        if not self._token:
+            body = {"username": "admin", "password": self.password}
+            self._token = http_json(f"{self.base}/auth/token", method="POST", body=body)["access_token"]
+        return self._token
+
+    def api(self, path: str, method: str = "GET", body: dict | None = None) -> dict:
+        """One call to Airflow's REST API v2."""
+        return http_json(f"{self.base}/api/v2{path}", self.token(), method, body)
+
+    def model(self) -> dict:
+        """The registered model as MLflow's REST API reports it."""
+        return http_json(f"{self.mlflow}/api/2.0/mlflow/registered-models/get?name={MODEL}")["registered_model"]
+
+    def aliases(self) -> dict[str, str]:
+        """alias -> version of the registered model."""
+        return {a["alias"]: a["version"] for a in self.model().get("aliases", [])}
+
+    def need(self, *steps: str) -> None:
+        """Fail (never skip) when an earlier step this one builds on did not finish."""
+        missing = [s for s in steps if s not in self.done]
+        if missing:
+            pytest.fail(f"earlier step(s) {missing} did not finish; this step builds on them")
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = RUN_TIMEOUT_S) -> dict:
+        """Poll the REST API until the run is finished; returns the run with its task instances."""
+        url = f"/dags/{dag_id}/dagRuns/{run_id}"
+        deadline = time.monotonic() + timeout
+        run = self.api(url)
+        while run["state"] not in {"success", "failed"} and time.monotonic() < deadline:
+            time.sleep(2)
+            run = self.api(url)
+        run["task_instances"] = self.api(f"{url}/taskInstances")["task_instances"]
+        return run
+
+
+def task_states(run: dict) -> list[tuple[str, int, str]]:
+    return [(t["task_id"], t["map_index"], t["state"]) for t in run["task_instances"]]
+
+
+def shot(page: Page, name: str) -> Path:
+    """Save a full-page PNG of what the browser shows now as a test artifact."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{len(list(ARTIFACTS.glob('*.png'))) + 1:02d}-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def form_field(page: Page, name: str):
+    """The field of a Param form by the Param's name: Airflow's form labels are not linked to their
+    inputs (`for` names another id), so find the field group whose label reads `name` (maybe with the
+    required marker `*`) and let the caller pick the input inside it."""
+    label = page.locator("label", has_text=re.compile(rf"^\s*{re.escape(name)}\s*\*?\s*$"))
+    return page.get_by_role("dialog").locator("[data-part=root][role=group]").filter(has=label)
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory) -> Stack:
+    """`scripts/stack.sh up` on free ports with its own stores; `down` after the module (again: idempotent)."""
+    root = tmp_path_factory.mktemp("browser-stack")
+    home, workspace = root / "airflow", root / "workspace"
+    (workspace / "mlflow").mkdir(parents=True)
+    home.mkdir()
+    api_port, mlflow_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "MODELOPS_HOME": str(workspace),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{workspace / 'mlflow' / 'mlflow.db'}",
+        "AIRFLOW__API__PORT": str(api_port),
+        "MLFLOW_PORT": str(mlflow_port),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+    }
+    airflow = Path(sys.executable).parent / "airflow"
+    migrated = subprocess.run([str(airflow), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
+    try:
+        started = stack("up", env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        yield Stack(
+            env=env,
+            base=f"http://127.0.0.1:{api_port}",
+            mlflow=f"http://127.0.0.1:{mlflow_port}",
+            stdout=started.stdout,
+            run_dir=workspace / "run",
+            password=password,
+        )
+    finally:
+        stack("down", env)
+
+
+@pytest.fixture(scope="module")
+def page(running) -> Page:
+    """One headless Debian Chromium page for the whole module."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/ensure_browser.sh (make test does) or set CHROMIUM")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
+        )
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        page = context.new_page()
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def test_stack_listens_on_loopback_only(running):
+    assert running.base in running.stdout, running.stdout
+    running.pids = [int(p.read_text()) for p in running.run_dir.glob("*.pid")]
+    assert len(running.pids) == STACK_PROCESSES, running.stdout
+    assert all(psutil.pid_exists(pid) for pid in running.pids)
+    listening = listening_addresses(running.pids)
+    assert listening and listening <= {"127.0.0.1", "::1"}, listening
+    running.done.add("up")
+
+
+def test_login_through_the_form(running, page):
+    running.need("up")
+    page.goto(running.base)
+    expect(page).to_have_url(re.compile(r"/auth/login"))
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(running.password)
+    shot(page, "login")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{running.base}/")
+    expect(page.get_by_role("link", name="Dags")).to_be_visible()
+    shot(page, "home")
+    running.done.add("login")
+
+
+def test_trigger_training_from_its_form(running, page):
+    running.need("login")
+    deadline = time.monotonic() + 120  # the dag-processor serializes the DAGs a few seconds after `up`
+    while not any(d["dag_id"] == TRAINING_DAG_ID for d in running.api("/dags")["dags"]):
+        assert time.monotonic() < deadline, "the dag-processor never serialized the training DAG"
+        time.sleep(2)
+    page.goto(f"{running.base}/dags/{TRAINING_DAG_ID}")
+    page.get_by_role("button", name="Trigger Dag").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name=f"Trigger Dag - {TRAINING_DAG_ID}")).to_be_visible()
+    form_field(page, "dataset").get_by_role("combobox").click()
+    page.get_by_role("option", name=DATASET, exact=True).click()
+    form_field(page, "sample_rows").get_by_role("spinbutton").fill("800")
+    form_field(page, "candidates").get_by_role("textbox").fill("logistic_regression\nrandom_forest")
+    form_field(page, "reason").get_by_role("textbox").fill("browser test: two candidates on 800 rows")
+    expect(form_field(page, "dataset")).to_contain_text(DATASET)
+    shot(page, "training-form")
+    dialog.get_by_role("button", name="Trigger", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/dags/{TRAINING_DAG_ID}/runs/[^/]+$"))
+    running.training_run = page.url.rsplit("/runs/", 1)[1]
+    conf = running.api(f"/dags/{TRAINING_DAG_ID}/dagRuns/{running.training_run}")["conf"]
+    assert conf["dataset"] == DATASET
+    assert conf["sample_rows"] == 800
+    assert conf["candidates"] == ["logistic_regression", "random_forest"]
+    assert conf["reason"] == "browser test: two candidates on 800 rows"
+    running.done.add("triggered")
+
+
+def test_training_run_succeeds_in_the_ui(running, page):
+    running.need("triggered")
+    badge = (
+        page.get_by_role("heading", name=running.training_run, exact=True)
+        .locator("xpath=..")
+        .get_by_test_id("state-badge")
+    )
+    expect(badge).to_have_text(re.compile("Success|Failed"), timeout=RUN_TIMEOUT_S * 1000)
+    shot(page, "training-run")
+    run = running.wait_run(TRAINING_DAG_ID, running.training_run, timeout=30)
+    assert run["state"] == "success", task_states(run)
+    expect(badge).to_have_text("Success")
+    mapped = sorted(
+        (t["start_date"], t["end_date"]) for t in run["task_instances"] if t["task_id"] == "train_candidate"
+    )
+    assert len(mapped) == 2
+    assert mapped[1][0] < mapped[0][1], f"the two candidates should train at the same time: {mapped}"
+    assert running.aliases() == {"champion": "1"}
+    running.done.add("trained")
+
+
+def test_second_run_makes_a_challenger(running):
+    running.need("trained")
+    conf = {"dataset": DATASET, "sample_rows": 900, "candidates": ["logistic_regression"], "reason": "browser test v2"}
+    run = running.api(f"/dags/{TRAINING_DAG_ID}/dagRuns", "POST", {"logical_date": None, "conf": conf})
+    run = running.wait_run(TRAINING_DAG_ID, run["dag_run_id"])
+    assert run["state"] == "success", task_states(run)
+    assert running.aliases() == {"champion": "1", "challenger": "2"}, "a second run on other data should not win"
+    running.done.add("challenger")
+
+
+def test_promotion_is_approved_under_required_actions(running, page):
+    running.need("challenger", "login")
+    version = http_json(f"{running.mlflow}/api/2.0/mlflow/model-versions/get?name={MODEL}&version=2")
+    tags = {t["key"]: t["value"] for t in version["model_version"].get("tags", [])}
+    failed_gates = tags.get("modelops.verdict") != "promote"  # a challenger failed a gate, usually vs champion
+    conf = {
+        "dataset": DATASET,
+        "action": "promote",
+        "version": "2",
+        "reason": "browser test: promote the challenger",
+        "override": failed_gates,
+        "override_reason": "browser test: a person decides, gates notwithstanding" if failed_gates else None,
+    }
+    running.api(f"/dags/{PROMOTION_DAG_ID}", "PATCH", {"is_paused": False})
+    run_id = running.api(f"/dags/{PROMOTION_DAG_ID}/dagRuns", "POST", {"logical_date": None, "conf": conf})[
+        "dag_run_id"
+    ]
+
+    ti_url = f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}"
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while (state := running.api(ti_url)["state"]) != "awaiting_input":  # parked for a person to answer
+        assert state not in {"failed", "upstream_failed", "skipped"}, task_states(
+            running.wait_run(PROMOTION_DAG_ID, run_id)
+        )
+        assert time.monotonic() < deadline, f"the approval never waited for input (state {state})"
+        time.sleep(2)
+
+    page.goto(f"{running.base}/required_actions")
+    row = page.get_by_role("row").filter(has_text=run_id)
+    expect(row).to_contain_text("Approval Required")
+    expect(row).to_contain_text("Promote anes96_vote_model v2?")
+    shot(page, "required-actions")
+    row.get_by_role("button", name="Open Review Drawer").click()
+    drawer = page.get_by_role("dialog", name="Required Actions")
+    expect(drawer).to_contain_text("champion now v1, becomes v2")
+    if failed_gates:
+        expect(drawer).to_contain_text("OVERRIDE of failed gates")
+    comment = "approved in the browser test: v2 serves now"
+    drawer.get_by_role("group").filter(has_text="comment").get_by_role("textbox").fill(comment)
+    shot(page, "approval-drawer")
+    drawer.get_by_role("button", name="Approve").click()
+    expect(row).to_contain_text("Approval Received")
+    expect(row).to_contain_text("admin")
+    shot(page, "approval-received")
+
+    run = running.wait_run(PROMOTION_DAG_ID, run_id)
+    assert run["state"] == "success", task_states(run)
+    answer = running.api(f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}/-1/hitlDetails")
+    assert answer["chosen_options"] == ["Approve"]
+    assert answer["params_input"] == {"comment": comment}
+    assert answer["responded_by_user"]["id"] == "admin"
+    assert running.aliases().get("champion") == "2"
+    running.done.add("promoted")
+
+
+def test_mlflow_ui_shows_version_2_as_champion(running, page):
+    running.need("promoted")
+    page.goto(f"{running.mlflow}/#/models/{MODEL}")
+    expect(page.get_by_role("heading", name=MODEL)).to_be_visible()
+    expect(page.get_by_role("columnheader", name="Aliases")).to_be_visible()
+    aliases = page.get_by_role("columnheader").all_inner_texts().index("Aliases")
+    rows = {
+        v: page.get_by_role("row").filter(has=page.get_by_role("link", name=f"Version {v}", exact=True)) for v in "12"
+    }
+    expect(rows["2"].get_by_role("cell").nth(aliases)).to_contain_text("champion")
+    expect(rows["1"].get_by_role("cell").nth(aliases)).not_to_contain_text("champion")
+    shot(page, "mlflow-model")
+    rows["2"].get_by_role("link", name="Version 2", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"#/models/{MODEL}/versions/2$"))
+    expect(page.get_by_text("champion", exact=True).first).to_be_visible()
+    shot(page, "mlflow-version-2")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# MODEL MONITOR (branch `monitor`): the lead adds here, before `down`, a step that opens the Model monitor view
+# in the Airflow UI (page already logged in) and sees champion v2 and its alias history (v1 then v2).
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_down_stops_everything(running):
+    running.need("up")
+    stopped = stack("down", running.env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not list(running.run_dir.glob("*.pid"))
+    for pid in running.pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
