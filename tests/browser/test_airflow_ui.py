@@ -173,6 +173,15 @@ def page(running) -> Page:
             browser.close()
 
 
+@pytest.fixture(autouse=True)
+def shot_on_failure(request):
+    """A screenshot named after the step when a step that uses the browser fails."""
+    failed_before = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed_before and "page" in request.fixturenames:
+        shot(request.getfixturevalue("page"), f"FAILED-{request.node.name}")
+
+
 def test_stack_listens_on_loopback_only(running):
     assert running.base in running.stdout, running.stdout
     running.pids = [int(p.read_text()) for p in running.run_dir.glob("*.pid")]
