@@ -115,6 +115,13 @@ def form_field(page: Page, name: str):
     return page.get_by_role("dialog").locator("[data-part=root][role=group]").filter(has=label)
 
 
+def choose_option(page: Page, name: str, value: str) -> None:
+    """Pick `value` in the dropdown of the Param `name` (an enum)."""
+    form_field(page, name).get_by_role("combobox").click()
+    page.get_by_role("option", name=value, exact=True).click()
+    expect(form_field(page, name)).to_contain_text(value)
+
+
 @pytest.fixture(scope="module")
 def running(tmp_path_factory) -> Stack:
     """`scripts/stack.sh up` on free ports with its own stores; `down` after the module (again: idempotent)."""
@@ -216,12 +223,10 @@ def test_trigger_training_from_its_form(running, page):
     page.get_by_role("button", name="Trigger Dag").click()
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_role("heading", name=f"Trigger Dag - {TRAINING_DAG_ID}")).to_be_visible()
-    form_field(page, "dataset").get_by_role("combobox").click()
-    page.get_by_role("option", name=DATASET, exact=True).click()
+    choose_option(page, "dataset", DATASET)
     form_field(page, "sample_rows").get_by_role("spinbutton").fill("800")
     form_field(page, "candidates").get_by_role("textbox").fill("logistic_regression\nrandom_forest")
     form_field(page, "reason").get_by_role("textbox").fill("browser test: two candidates on 800 rows")
-    expect(form_field(page, "dataset")).to_contain_text(DATASET)
     shot(page, "training-form")
     dialog.get_by_role("button", name="Trigger", exact=True).click()
     expect(page).to_have_url(re.compile(rf"/dags/{TRAINING_DAG_ID}/runs/[^/]+$"))
@@ -265,23 +270,38 @@ def test_second_run_makes_a_challenger(running):
     running.done.add("challenger")
 
 
-def test_promotion_is_approved_under_required_actions(running, page):
+def test_promotion_triggered_from_its_form_and_approved_under_required_actions(running, page):
     running.need("challenger", "login")
     version = http_json(f"{running.mlflow}/api/2.0/mlflow/model-versions/get?name={MODEL}&version=2")
     tags = {t["key"]: t["value"] for t in version["model_version"].get("tags", [])}
     failed_gates = tags.get("modelops.verdict") != "promote"  # a challenger failed a gate, usually vs champion
-    conf = {
+    reason, override_reason = "browser test: promote the challenger", "browser test: a person decides here"
+    page.goto(f"{running.base}/dags/{PROMOTION_DAG_ID}")
+    page.get_by_role("button", name="Trigger Dag").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name=f"Trigger Dag - {PROMOTION_DAG_ID}")).to_be_visible()
+    choose_option(page, "dataset", DATASET)
+    expect(form_field(page, "action")).to_contain_text("promote")  # the default action
+    form_field(page, "version").get_by_role("textbox").fill("2")
+    form_field(page, "reason").get_by_role("textbox").fill(reason)
+    if failed_gates:
+        override = form_field(page, "override")
+        override.locator("[data-part=control]").click()  # a switch: its checkbox is visually hidden
+        expect(override.get_by_role("checkbox")).to_be_checked()
+        form_field(page, "override_reason").get_by_role("textbox").fill(override_reason)
+    shot(page, "promotion-form")
+    dialog.get_by_role("button", name="Trigger", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/dags/{PROMOTION_DAG_ID}/runs/[^/]+$"))
+    run_id = page.url.rsplit("/runs/", 1)[1]
+    conf = running.api(f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}")["conf"]
+    assert conf == {
         "dataset": DATASET,
         "action": "promote",
         "version": "2",
-        "reason": "browser test: promote the challenger",
+        "reason": reason,
         "override": failed_gates,
-        "override_reason": "browser test: a person decides, gates notwithstanding" if failed_gates else None,
+        "override_reason": override_reason if failed_gates else None,
     }
-    running.api(f"/dags/{PROMOTION_DAG_ID}", "PATCH", {"is_paused": False})
-    run_id = running.api(f"/dags/{PROMOTION_DAG_ID}/dagRuns", "POST", {"logical_date": None, "conf": conf})[
-        "dag_run_id"
-    ]
 
     ti_url = f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}"
     deadline = time.monotonic() + RUN_TIMEOUT_S
