@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -372,3 +373,6 @@ def test_down_stops_everything(running):
     assert not list(running.run_dir.glob("*.pid"))
     for pid in running.pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    for url in (running.base, running.mlflow):  # nothing answers on the stack's ports any more
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=5).close()
