@@ -13,6 +13,7 @@ the same time under the scheduler, `down` stops everything), so the suite starts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -371,8 +372,19 @@ def test_down_stops_everything(running):
     stopped = stack("down", running.env)
     assert stopped.returncode == 0, stopped.stderr
     assert not list(running.run_dir.glob("*.pid"))
+    procs = []
     for pid in running.pids:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        with contextlib.suppress(psutil.NoSuchProcess):
+            procs.append(psutil.Process(pid))
+    _, alive = psutil.wait_procs(procs, timeout=20)  # a SIGKILLed process can take a moment to be gone
+    lingering = []
+    for proc in alive:
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                lingering.append((proc.pid, proc.name(), proc.status()))
+        except psutil.NoSuchProcess:
+            pass
+    assert not lingering, f"still running after down: {lingering}"
     for url in (running.base, running.mlflow):  # nothing answers on the stack's ports any more
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=5).close()
