@@ -56,6 +56,7 @@ class Stack:
     run_dir: Path
     password: str
     pids: list[int] = field(default_factory=list)
+    family: list[int] = field(default_factory=list)  # pids and their children when `up` had finished
     done: set[str] = field(default_factory=set)
     training_run: str = ""
     _token: str = ""
@@ -196,6 +197,8 @@ def test_stack_listens_on_loopback_only(running):
     running.pids = [int(p.read_text()) for p in running.run_dir.glob("*.pid")]
     assert len(running.pids) == STACK_PROCESSES, running.stdout
     assert all(psutil.pid_exists(pid) for pid in running.pids)
+    for pid in running.pids:
+        running.family += [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
     listening = listening_addresses(running.pids)
     assert listening and listening <= {"127.0.0.1", "::1"}, listening
     running.done.add("up")
@@ -373,7 +376,7 @@ def test_down_stops_everything(running):
     assert stopped.returncode == 0, stopped.stderr
     assert not list(running.run_dir.glob("*.pid"))
     procs = []
-    for pid in running.pids:
+    for pid in running.family:  # the stack's processes and the workers they had forked
         with contextlib.suppress(psutil.NoSuchProcess):
             procs.append(psutil.Process(pid))
     _, alive = psutil.wait_procs(procs, timeout=20)  # a SIGKILLed process can take a moment to be gone
