@@ -7,6 +7,11 @@ and a step whose predecessor did not finish fails saying so). Chromium is Debian
 through `executable_path`: Playwright never downloads a browser. Screenshots of every step go to
 .local/test-artifacts/browser/<UTC time>/.
 
+Steps: stack up on loopback -> log in -> trigger modelops_training from its form with non-default Params ->
+watch the run succeed (v1 champion) -> a second run makes v2 challenger -> trigger modelops_promotion from its
+form and approve it under Required Actions with a comment -> MLflow's UI shows v2 as champion -> the Model
+monitor shows champion v2 and the alias history -> `down` stops everything.
+
 This module also carries the stack checks (loopback only, five processes, mapped candidates training at
 the same time under the scheduler, `down` stops everything), so the suite starts the stack once.
 """
@@ -364,10 +369,25 @@ def test_mlflow_ui_shows_version_2_as_champion(running, page):
     shot(page, "mlflow-version-2")
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# MODEL MONITOR (branch `monitor`): the lead adds here, before `down`, a step that opens the Model monitor view
-# in the Airflow UI (page already logged in) and sees champion v2 and its alias history (v1 then v2).
-# ---------------------------------------------------------------------------------------------------------------
+def test_model_monitor_shows_champion_v2_and_its_history(running, page):
+    """The Model monitor (plugins/modelops_monitor.py) from the UI's navigation: its page in the UI's frame."""
+    running.need("promoted", "login")
+    page.goto(f"{running.base}/")
+    page.get_by_role("link", name="Model monitor").or_(page.get_by_role("button", name="Model monitor")).first.click()
+    expect(page).to_have_url(re.compile(r"/plugin/modelops-monitor"))
+    monitor = page.frame_locator("iframe").first  # the plugin's page, shown inside the UI
+    monitor.get_by_role("navigation", name="datasets").get_by_role("link", name=DATASET, exact=True).click()
+    expect(monitor.locator("#champion-version")).to_have_attribute("data-version", "2")
+    history = monitor.locator("#alias-history tbody tr")
+    rows = {
+        (alias, version): history.and_(monitor.locator(f'[data-alias="{alias}"][data-version="{version}"]'))
+        for alias, version in (("champion", "2"), ("challenger", "2"), ("champion", "1"))
+    }
+    for row in rows.values():
+        expect(row.first).to_be_visible()
+    expect(rows["champion", "2"].first).to_contain_text("admin")  # who approved the promotion, and their comment
+    expect(rows["champion", "2"].first).to_contain_text("approved in the browser test: v2 serves now")
+    shot(page, "model-monitor")
 
 
 def test_down_stops_everything(running):
