@@ -55,8 +55,10 @@ prepare_prod() {  # the databases exist and Airflow's is migrated; the ports are
   $AF db migrate > "$log_dir/db-migrate.log" 2>&1 || { tail -20 "$log_dir/db-migrate.log"; exit 1; }
 }
 
+all_alive() { for name in "${ORDER[@]}"; do alive "$name" || return 1; done; }
+
 up() {
-  [ "$PROFILE" = prod ] && prepare_prod
+  if [ "$PROFILE" = prod ] && ! all_alive; then prepare_prod; fi
   for name in "${ORDER[@]}"; do
     if alive "$name"; then echo "  $name already running (pid $(cat "$run_dir/$name.pid"))"; continue; fi
     # setsid: its own process group, so `down` stops the workers it forks too
