@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import uuid
 from pathlib import Path
 
@@ -54,6 +55,9 @@ def prod(tmp_path_factory):
     # which keeps this module short; the persistence rule itself is tested in tests/modelops.
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     config["monitoring"]["persistence"] = 1
+    # two families still fan out (two mapped tasks); the slowest family and most of the search are left out
+    config["training"]["candidates"] = ["logistic_regression", "hist_gradient_boosting"]
+    config["training"]["search"]["n_configs"] = 3
     (tmp / "modelops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     prefix = f"mo_t{uuid.uuid4().hex[:8]}"
     env = {
@@ -127,7 +131,7 @@ def test_lifecycle_runs_across_both_workers_and_lands_in_postgres(prod):
     assert executor == [(env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"],)]
 
     # MLflow's store is PostgreSQL: runs, both versions, the champion alias
-    assert _rows(env, "MODELOPS_MLFLOW_DB", "SELECT count(*) FROM runs")[0][0] >= 8
+    assert _rows(env, "MODELOPS_MLFLOW_DB", "SELECT count(*) FROM runs")[0][0] >= 6  # 2 x (umbrella + 2), scoring
     versions = _rows(
         env, "MODELOPS_MLFLOW_DB", "SELECT version FROM model_versions WHERE name = 'voter_turnout_model' ORDER BY 1"
     )
@@ -172,7 +176,12 @@ def test_a_killed_worker_task_is_retried_on_the_other(prod, monkeypatch):
     deadline = time.monotonic() + 300
     victim = None
     while time.monotonic() < deadline:  # the one score_group task starts on some worker: kill that worker
-        ti = http_json(url, token)
+        try:
+            ti = http_json(url, token)
+        except urllib.error.HTTPError as exc:  # the mapped task exists once `group_indices` has run
+            assert exc.code == 404, exc
+            time.sleep(0.3)
+            continue
         if ti["state"] == "running" and ti["hostname"]:
             victim = ti["hostname"].split("@")[0]
             break
