@@ -33,6 +33,8 @@ if [ "$PROFILE" = prod ]; then
   done
 fi
 
+running() { local state; state=$(ps -o stat= -p "$1" 2>/dev/null) && [[ "$state" != Z* ]]; }
+
 alive() { [ -f "$run_dir/$1.pid" ] && kill -0 "$(cat "$run_dir/$1.pid")" 2>/dev/null; }
 
 wait_http() {  # url, seconds
@@ -91,12 +93,14 @@ down() {  # every process group is signalled at once, then waited for (10 s each
   done
   for _ in $(seq 20); do
     local left=0
-    for entry in "${stopping[@]}"; do kill -0 "${entry#*:}" 2>/dev/null && left=1; done
+    for entry in "${stopping[@]}"; do running "${entry#*:}" && left=1; done
     [ "$left" = 0 ] && break
     sleep 0.5
   done
   for entry in "${stopping[@]}"; do
-    kill -KILL -- "-${entry#*:}" 2>/dev/null || true
+    pid="${entry#*:}"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done  # a SIGKILL lands asynchronously
     rm -f "$run_dir/${entry%%:*}.pid"
     echo "  stopped ${entry%%:*}"
   done
