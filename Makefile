@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
+PROD := source scripts/prod_env.sh &&
 CONF ?= {}
 
 help:  ## list targets
@@ -40,6 +41,18 @@ up: setup  ## start Airflow (api-server, scheduler, dag-processor, triggerer) + 
 down:  ## stop what `make up` started
 	@$(ENV) scripts/stack.sh down
 
+up-prod: $(STAMP)  ## production-shaped stack: Airflow on PostgreSQL, CeleryExecutor + Redis, 2 workers, MLflow on PG
+	@$(PROD) scripts/stack.sh up
+
+down-prod:  ## stops what `make up-prod` started (the databases stay)
+	@$(PROD) scripts/stack.sh down
+
+run-prod: $(STAMP) drop-prod  ## the lifecycle (`make run`) across the production-shaped stack, from fresh stores
+	@$(PROD) $(PY) scripts/lifecycle.py $(ARGS)
+
+drop-prod:  ## stops the production-shaped stack, drops its PostgreSQL databases and its workspace .local/prod
+	@$(PROD) scripts/stack.sh down && $(PY) scripts/prod_stores.py drop && rm -rf "$(CURDIR)/.local/prod"
+
 test: $(STAMP)  ## the whole test suite (installs Debian's Chromium for the browser tests when missing)
 	scripts/ensure_browser.sh
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(VENV)/bin/pytest -q
@@ -62,4 +75,7 @@ bench-drift: $(STAMP)  ## drift check at 1M rows x 20 columns vs Evidently (own 
 bench-scoring: $(STAMP)  ## batch scoring of 10M voters per family, shadow, 8 partitions: rows/s and peak RSS
 	@$(PY) benchmarks/bench_scoring.py  # its own workspace under .local/bench_scoring (not scripts/env.sh's)
 
-.PHONY: help setup run train up down test lint bench-parse bench-training bench-drift bench-scoring clean
+bench-stack: $(STAMP)  ## embedded vs production-shaped stack: idle PSS, time to up, training fan-out, scoring 1 vs 2 workers
+	@$(PY) benchmarks/bench_stack.py  # its own workspaces under .local/bench_stack and databases modelops_bench_*
+
+.PHONY: bench-stack help setup run train up down up-prod down-prod run-prod drop-prod test lint bench-parse bench-training bench-drift bench-scoring clean

@@ -7,9 +7,15 @@ monitoring DAG judges what was served, and triggers retraining once the breach p
 retrained version is judged against v1 (promoted, or kept as challenger); the next snapshot is
 scored with it in shadow (or serving, if it won), and the shadow agreement is printed. Prints every
 step and which version served which snapshot, and stops the stack it started. Run with the
-environment of scripts/env.sh.
+environment of scripts/env.sh (the embedded stack) or scripts/prod_env.sh (the production-shaped one:
+`make run-prod`).
 
     python scripts/lifecycle.py [--rows 30000] [--window-rows 8000] [--scenario realignment]
+                                [--partitions N] [--until retrain] [--keep-up]
+
+`--partitions N` delivers each snapshot to score as a folder of N Parquet partitions, so the scoring DAG
+fans out one mapped task per partition; `--until retrain` stops once the retraining run monitoring
+triggered has finished; `--keep-up` leaves the stack running (stop it with stack.sh down).
 """
 
 from __future__ import annotations
@@ -115,9 +121,27 @@ def summary_of(dataset: str) -> str:
     return catalog.latest_summary(dataset).read_text().rstrip()
 
 
-def score(airflow: Airflow, dataset: str, snapshot: str) -> dict:
-    """Score a delivered snapshot through the scoring DAG; returns its committed manifest."""
-    run = airflow.trigger(SCORING_DAG_ID, {"dataset": dataset, "snapshot": snapshot})
+def partition(dataset: str, snapshot: str, parts: int) -> Path:
+    """The delivered snapshot again as a folder of `parts` Parquet partitions (what a fan-out scores)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(catalog.snapshot_inputs(dataset, snapshot))
+    folder = catalog.production_dir(dataset) / "partitioned" / snapshot
+    folder.mkdir(parents=True, exist_ok=True)
+    size = -(-table.num_rows // parts)
+    for i in range(parts):
+        with catalog.atomic_file(folder / f"part-{i:03d}.parquet") as tmp:
+            pq.write_table(table.slice(i * size, size), tmp)
+    return folder
+
+
+def score(airflow: Airflow, dataset: str, snapshot: str, parts: int = 0) -> dict:
+    """Score a delivered snapshot through the scoring DAG (fanned out over `parts` partitions when > 0);
+    returns its committed manifest."""
+    conf = {"dataset": dataset, "snapshot": snapshot}
+    if parts:
+        conf.update({"input": str(partition(dataset, snapshot, parts)), "groups": parts})
+    run = airflow.trigger(SCORING_DAG_ID, conf)
     if airflow.follow(SCORING_DAG_ID, run) != "success":
         raise RuntimeError(f"scoring {snapshot} failed; see the Airflow UI")
     manifest = catalog.read_json(catalog.scoring_manifest(dataset, snapshot))
@@ -153,14 +177,20 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=30000, help="synthetic voters for the first training run")
     parser.add_argument("--window-rows", type=int, default=8000, help="voters per production snapshot")
     parser.add_argument("--scenario", default="realignment", choices=sorted(scenarios.SCENARIOS))
+    parser.add_argument("--partitions", type=int, default=0, help="score each snapshot as N Parquet partitions")
+    parser.add_argument("--until", choices=["end", "retrain"], default="end", help="stop after this step")
+    parser.add_argument("--keep-up", action="store_true", help="leave the stack running at the end")
     args = parser.parse_args()
+    if args.partitions < 0:
+        parser.error("--partitions must be 0 (one file) or a positive number of partitions")
     settings = load_settings()
     spec = settings.dataset(settings.default_dataset)
     persistence = int(settings.monitoring["persistence"])
     airflow = Airflow()
     started = time.monotonic()
     say(f"Workspace {catalog.root()} (Airflow DB, MLflow store, batches, scored snapshots, reports)")
-    say("[1/6] Starting Airflow (api-server, scheduler, dag-processor, triggerer) and MLflow on 127.0.0.1")
+    workers = " and two Celery workers" if os.environ.get("MODELOPS_STACK") == "prod" else ""
+    say(f"[1/6] Starting Airflow (api-server, scheduler, dag-processor, triggerer){workers} and MLflow on 127.0.0.1")
     stack("up")
     try:
         airflow.login()
@@ -190,7 +220,7 @@ def main() -> int:
                 scenarios.release_labels(spec, snapshots[-1])
             snapshots.append(snapshot)
             say(f"    snapshot {snapshot}: {args.window_rows} voters delivered")
-            score(airflow, spec.name, snapshot)
+            score(airflow, spec.name, snapshot, args.partitions)
             before = {r["dag_run_id"] for r in airflow.runs(TRAINING_DAG_ID)}
             monitor(airflow, spec.name, snapshot)
             new = [r for r in airflow.runs(TRAINING_DAG_ID) if r["dag_run_id"] not in before]
@@ -206,6 +236,9 @@ def main() -> int:
                 say("retraining failed; see the Airflow UI")
                 return 1
             say(summary_of(spec.name))
+        if args.until == "retrain":
+            say(f"Stopped after the retraining run (--until retrain) in {time.monotonic() - started:.0f} s.")
+            return 0 if retrain_run else 1
 
         champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
         challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
@@ -216,7 +249,7 @@ def main() -> int:
             say(f"[5/6] Shadow: v{challenger.version} (challenger) scores the next snapshot beside v{champion.version}")
         else:
             say(f"[5/6] v{champion.version} is champion: it serves the next snapshot")
-        manifest = score(airflow, spec.name, snapshot)
+        manifest = score(airflow, spec.name, snapshot, args.partitions)
         agreement = manifest.get("agreement") or {}
         if agreement.get("rows"):
             say(
@@ -252,8 +285,11 @@ def main() -> int:
         say(f"lifecycle failed: {exc}")
         return 1
     finally:
-        stack("down")
-        say("Stopped everything this run started.")
+        if args.keep_up:
+            say(f"The stack is still up (--keep-up): Airflow {API}, MLflow {MLFLOW}; stop it with stack.sh down.")
+        else:
+            stack("down")
+            say("Stopped everything this run started.")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Start/stop the embedded stack: Airflow api-server, scheduler, dag-processor, triggerer
-# (LocalExecutor on SQLite) and the MLflow UI on the same store. Everything binds to 127.0.0.1;
-# scheduler and triggerer skip their log servers (those would bind 0.0.0.0).
-# Usage: stack.sh up|down|status
+# Start/stop the stack: Airflow api-server, scheduler, dag-processor, triggerer and the MLflow server.
+# Embedded (scripts/env.sh, the default): LocalExecutor on SQLite, MLflow UI on the same store.
+# Production-shaped (scripts/prod_env.sh sets MODELOPS_STACK=prod): the PostgreSQL databases are created
+# (scripts/prod_stores.py) and migrated, CeleryExecutor on Redis with MODELOPS_WORKERS Celery workers, each
+# named by MODELOPS_WORKER_NAME (task_instance.hostname), and MLflow on PostgreSQL serving the artifacts.
+# Everything binds to 127.0.0.1; scheduler, triggerer and workers skip their log servers (those would
+# bind 0.0.0.0). Usage: stack.sh up|down|status
 set -euo pipefail
 run_dir="$MODELOPS_HOME/run"; log_dir="$MODELOPS_HOME/logs"
 mkdir -p "$run_dir" "$log_dir" "$MODELOPS_HOME/mlflow/artifacts"
@@ -19,6 +22,18 @@ declare -A COMMANDS=(
   [mlflow]=".venv/bin/mlflow server --host 127.0.0.1 --port $MLFLOW_PORT --workers 1 --backend-store-uri $MLFLOW_TRACKING_URI --default-artifact-root $MODELOPS_HOME/mlflow/artifacts"
 )
 ORDER=(api-server scheduler dag-processor triggerer mlflow)
+PROFILE="${MODELOPS_STACK:-embedded}"
+STOP_TARGET=down; [ "$PROFILE" = prod ] && STOP_TARGET=down-prod
+
+if [ "$PROFILE" = prod ]; then
+  COMMANDS[mlflow]=".venv/bin/mlflow server --host 127.0.0.1 --port $MLFLOW_PORT --workers 1 --backend-store-uri $MODELOPS_PG/$MODELOPS_MLFLOW_DB --serve-artifacts --artifacts-destination $MODELOPS_HOME/mlflow/artifacts"
+  for i in $(seq "${MODELOPS_WORKERS:-2}"); do
+    COMMANDS[worker$i]="env MODELOPS_WORKER_NAME=worker$i $AF celery worker --skip-serve-logs --concurrency ${MODELOPS_WORKER_CONCURRENCY:-2} --celery-hostname worker$i@%h --queues $AIRFLOW__OPERATORS__DEFAULT_QUEUE"
+    ORDER+=("worker$i")
+  done
+fi
+
+running() { local state; state=$(ps -o stat= -p "$1" 2>/dev/null) && [[ "$state" != Z* ]]; }
 
 alive() { [ -f "$run_dir/$1.pid" ] && kill -0 "$(cat "$run_dir/$1.pid")" 2>/dev/null; }
 
@@ -30,7 +45,22 @@ wait_http() {  # url, seconds
   return 1
 }
 
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+prepare_prod() {  # the databases exist and Airflow's is migrated; the ports are ours to take
+  local taken=""
+  alive api-server || ! port_taken "$AIRFLOW__API__PORT" || taken="$taken $AIRFLOW__API__PORT (Airflow)"
+  alive mlflow || ! port_taken "$MLFLOW_PORT" || taken="$taken $MLFLOW_PORT (MLflow)"
+  if [ -n "$taken" ]; then echo "refusing to start: port(s)$taken already in use on 127.0.0.1"; exit 1; fi
+  .venv/bin/python scripts/prod_stores.py ensure
+  mkdir -p "$AIRFLOW_HOME"
+  $AF db migrate > "$log_dir/db-migrate.log" 2>&1 || { tail -20 "$log_dir/db-migrate.log"; exit 1; }
+}
+
+all_alive() { for name in "${ORDER[@]}"; do alive "$name" || return 1; done; }
+
 up() {
+  if [ "$PROFILE" = prod ] && ! all_alive; then prepare_prod; fi
   for name in "${ORDER[@]}"; do
     if alive "$name"; then echo "  $name already running (pid $(cat "$run_dir/$name.pid"))"; continue; fi
     # setsid: its own process group, so `down` stops the workers it forks too
@@ -44,20 +74,35 @@ up() {
 
 Airflow UI  http://127.0.0.1:$AIRFLOW__API__PORT   user/password: ${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS%%:*} / see $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
 MLflow UI   http://127.0.0.1:$MLFLOW_PORT
-Stop with: make down
+Stop with: make ${STOP_TARGET:-down}
 MSG
 }
 
-down() {
-  for name in "${ORDER[@]}"; do
+down() {  # every process group is signalled at once, then waited for (10 s each at most, in parallel)
+  local stopping=()
+  for pidfile in "$run_dir"/*.pid; do
+    [ -f "$pidfile" ] || continue
+    name=$(basename "$pidfile" .pid)
     if alive "$name"; then
-      pid=$(cat "$run_dir/$name.pid")
+      pid=$(cat "$pidfile")
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-      kill -KILL -- "-$pid" 2>/dev/null || true
-      echo "  stopped $name"
+      stopping+=("$name:$pid")
+    else
+      rm -f "$pidfile"
     fi
-    rm -f "$run_dir/$name.pid"
+  done
+  for _ in $(seq 20); do
+    local left=0
+    for entry in "${stopping[@]}"; do running "${entry#*:}" && left=1; done
+    [ "$left" = 0 ] && break
+    sleep 0.5
+  done
+  for entry in "${stopping[@]}"; do
+    pid="${entry#*:}"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done  # a SIGKILL lands asynchronously
+    rm -f "$run_dir/${entry%%:*}.pid"
+    echo "  stopped ${entry%%:*}"
   done
 }
 

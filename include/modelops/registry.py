@@ -240,12 +240,17 @@ def register_version(model_name: str, model_uri: str, run_id: str, tags: dict[st
             raise
     for existing in mlflow_client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'"):
         return str(existing.version)
+    # A logged model's URI (models:/m-...) names its model id; an MLflow *server* refuses that source
+    # unless the id comes with it (a local store let it pass).
+    logged = model_uri.removeprefix("models:/")
+    model_id = logged if logged.startswith("m-") and "/" not in logged else None
     version = mlflow_client.create_model_version(
         model_name,
         source=model_uri,
         run_id=run_id,
         tags={k: str(v) for k, v in tags.items()},
         description=description,
+        model_id=model_id,
     )
     return str(version.version)  # MLflow 3 hands back ints; aliases and tags speak strings
 

@@ -1,0 +1,32 @@
+# Environment of the production-shaped stack (make up-prod): Airflow metadata on the machine's PostgreSQL,
+# CeleryExecutor with the machine's Redis, two Celery workers, MLflow server on PostgreSQL, all on
+# 127.0.0.1. Sourced instead of scripts/env.sh (it sources env.sh last, for the shared settings).
+# Override any variable before sourcing (the integration test gives each run its own ports and DBs).
+_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export MODELOPS_STACK=prod
+export MODELOPS_HOME="${MODELOPS_HOME:-$_root/.local/prod}"
+export MODELOPS_PG="${MODELOPS_PG:-postgresql://postgres@127.0.0.1:5432}"
+export MODELOPS_PG_PREFIX="${MODELOPS_PG_PREFIX:-modelops}"
+export MODELOPS_AIRFLOW_DB="${MODELOPS_AIRFLOW_DB:-${MODELOPS_PG_PREFIX}_airflow}"
+export MODELOPS_MLFLOW_DB="${MODELOPS_MLFLOW_DB:-${MODELOPS_PG_PREFIX}_mlflow}"
+export MODELOPS_AUDIT_DB="${MODELOPS_AUDIT_DB:-${MODELOPS_PG_PREFIX}_audit}"
+export MODELOPS_DB_URL="${MODELOPS_DB_URL:-$MODELOPS_PG/$MODELOPS_AUDIT_DB}"
+export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8081}"
+export MLFLOW_PORT="${MLFLOW_PORT:-5001}"
+export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-http://127.0.0.1:$MLFLOW_PORT}"
+export MLFLOW_DISABLE_TELEMETRY=true
+export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-$MODELOPS_PG/$MODELOPS_AIRFLOW_DB}"
+export AIRFLOW__CELERY__BROKER_URL="${AIRFLOW__CELERY__BROKER_URL:-redis://127.0.0.1:6379/${MODELOPS_REDIS_DB:-5}}"
+export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+$MODELOPS_PG/$MODELOPS_AIRFLOW_DB}"
+# one queue per deployment: another stack on the same Redis never takes these tasks
+export AIRFLOW__OPERATORS__DEFAULT_QUEUE="${AIRFLOW__OPERATORS__DEFAULT_QUEUE:-$MODELOPS_PG_PREFIX}"
+export MODELOPS_WORKERS="${MODELOPS_WORKERS:-2}"
+export MODELOPS_WORKER_CONCURRENCY="${MODELOPS_WORKER_CONCURRENCY:-2}"
+# task_instance.hostname names the worker (include/modelops/hosts.py reads MODELOPS_WORKER_NAME)
+export AIRFLOW__CORE__HOSTNAME_CALLABLE=modelops.hosts.task_hostname
+# a killed worker's task is noticed in ~30 s (default 300 s) and retried on another worker
+export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="${AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT:-30}"
+export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="${AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL:-5}"
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
+source "$_root/scripts/env.sh"
