@@ -217,6 +217,8 @@ def svg_chart(trend: Trend, width: int = 520, height: int = 170) -> str:
     pad = (high - low) * 0.08
     # a series that never goes below zero (shares, PSI, accuracy) keeps zero as its floor
     low, high = (low - pad if low < 0 else max(0.0, low - pad)), high + pad
+    if trend.ceiling is not None and max(values) <= trend.ceiling:  # a share's axis stops at 100%
+        high = min(high, trend.ceiling)
     plot_w, plot_h = width - left - right, height - top - bottom
     count = len(trend.points)  # every recorded window has its place on the x axis, with a value or not
 

@@ -123,6 +123,7 @@ class Trend(BaseModel):
     limit: float | None
     higher_is_worse: bool
     points: list[TrendPoint]
+    ceiling: float | None = None  # the figure's largest possible value (1 for shares and rates), if any
 
 
 class WindowVerdict(BaseModel):
@@ -397,6 +398,8 @@ TREND_SPECS = (
     ("expected_accuracy", "Expected accuracy (label-free)", "estimated_accuracy", None, False),
     ("fallback_share", "Fallback share", "fallback", "fallback_share", True),
 )
+BOUNDED = {"drift_share", "expected_accuracy", "fallback_share"}  # shares and rates: never above 1
+UNBOUNDED_METRICS = {"log_loss"}  # every other primary metric is a rate or a probability score in [0, 1]
 
 
 def _recorded(dataset: str) -> list[dict[str, Any]]:
@@ -437,7 +440,18 @@ def trends(rows: list[dict[str, Any]], thresholds: dict[str, Any], primary_metri
                 )
             )
         limit = _number(thresholds.get(limit_key)) if limit_key else None
-        out.append(Trend(key=key, label=label, signal=signal, limit=limit, higher_is_worse=worse_up, points=points))
+        bounded = key in BOUNDED or (key.startswith("labelled_") and primary_metric not in UNBOUNDED_METRICS)
+        out.append(
+            Trend(
+                key=key,
+                label=label,
+                signal=signal,
+                limit=limit,
+                higher_is_worse=worse_up,
+                points=points,
+                ceiling=1.0 if bounded else None,
+            )
+        )
     return out
 
 

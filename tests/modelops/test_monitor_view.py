@@ -294,6 +294,9 @@ def test_a_trend_chart_places_every_window_and_marks_breaches():
     ys = [float(c["cy"]) for c in circles]
     assert ys[1] < ys[2] < ys[0]  # higher values are drawn higher
     assert page.find("line", data_limit="0.25")
+    full = trend.model_copy(update={"points": [*points, points[0].model_copy(update={"value": 1.0})], "ceiling": 1.0})
+    top = max(float(t) for t in re.findall(r'text-anchor="end">([0-9.]+)</text>', monitor_page.svg_chart(full)))
+    assert top == 1.0  # a share of 100% is the top of its axis, not 108%
     empty = trend.model_copy(update={"points": []})
     assert "no recorded window has this figure yet" in monitor_page.svg_chart(empty)
 
