@@ -164,16 +164,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def stack(action: str, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess:
-    """`scripts/stack.sh <action>` with scripts/env.sh sourced under `env`."""
+def shell(
+    command: str, env: dict[str, str], timeout: int = 240, profile: str = "scripts/env.sh"
+) -> subprocess.CompletedProcess:
+    """A shell command in the repository with a stack's environment script (`profile`) sourced under `env`."""
     return subprocess.run(
-        ["bash", "-c", f"source scripts/env.sh && scripts/stack.sh {action}"],
+        ["bash", "-c", f"source {profile} && {command}"],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def stack(action: str, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess:
+    """`scripts/stack.sh <action>` of the embedded stack (scripts/env.sh) under `env`."""
+    return shell(f"scripts/stack.sh {action}", env, timeout)
 
 
 def http_json(url: str, token: str | None = None, method: str = "GET", body: dict | None = None) -> dict:

@@ -19,7 +19,7 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import REPO, free_port, http_json, listening_addresses
+from conftest import free_port, http_json, listening_addresses, shell
 
 from modelops.config import DEFAULT_CONFIG_PATH
 from modelops.handoffs import MONITORING_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
@@ -31,14 +31,7 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 
 def _shell(command: str, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
     """A command with scripts/prod_env.sh sourced under `env`."""
-    return subprocess.run(
-        ["bash", "-c", f"source scripts/prod_env.sh && {command}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return shell(command, env, timeout, profile="scripts/prod_env.sh")
 
 
 def _rows(env: dict[str, str], database: str, sql: str) -> list[tuple]:
