@@ -187,11 +187,11 @@ def label(family: str, params: dict, cap: int | None) -> str:
 
 
 def voter_table(settings, args) -> None:
-    seed = int(settings.training["seed"])
+    seed = int(settings.training["seed"]) if args.seed is None else args.seed
     started = time.perf_counter()
     data = prepare(settings, "voter_turnout", args.rows, args.train_rows, args.holdout_rows, seed, timing=True)
     print(
-        f"voter_turnout: {len(data.train):,} training rows, {len(data.calibration):,} calibration, "
+        f"voter_turnout (seed {seed}): {len(data.train):,} training rows, {len(data.calibration):,} calibration, "
         f"{len(data.holdout):,} holdout; prepared in {time.perf_counter() - started:.0f} s",
         flush=True,
     )
@@ -261,6 +261,7 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=100_000)
     parser.add_argument("--holdout-rows", type=int, default=100_000)
     parser.add_argument("--anes-seeds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=None, help="voter split and model seed (default: configured)")
     parser.add_argument("--families", nargs="+", default=["hist_gradient_boosting", "random_forest"])
     parser.add_argument("--only", nargs="+", choices=["voter", "anes"], default=["voter", "anes"])
     parser.add_argument("--skip-search", action="store_true", help="no configured-search reference rows")
