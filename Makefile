@@ -75,7 +75,10 @@ bench-drift: $(STAMP)  ## drift check at 1M rows x 20 columns vs Evidently (own 
 bench-scoring: $(STAMP)  ## batch scoring of 10M voters per family, shadow, 8 partitions: rows/s and peak RSS
 	@$(PY) benchmarks/bench_scoring.py  # its own workspace under .local/bench_scoring (not scripts/env.sh's)
 
+bench-tree-size: $(STAMP)  ## tree sizes per family: holdout AUC/log loss vs one-thread predict µs/row (~4 min)
+	@$(PY) benchmarks/bench_tree_size.py  # bench_scoring's workspace under .local/bench_scoring
+
 bench-stack: $(STAMP)  ## embedded vs production-shaped stack: idle PSS, time to up, training fan-out, scoring 1 vs 2 workers
 	@$(PY) benchmarks/bench_stack.py  # its own workspaces under .local/bench_stack and databases modelops_bench_*
 
-.PHONY: bench-stack help setup run train up down up-prod down-prod run-prod drop-prod test lint bench-parse bench-training bench-drift bench-scoring clean
+.PHONY: bench-stack help setup run train up down up-prod down-prod run-prod drop-prod test lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean
