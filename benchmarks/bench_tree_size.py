@@ -186,6 +186,14 @@ def label(family: str, params: dict, cap: int | None) -> str:
     return f"RF {params['n_estimators']} trees, depth {params['max_depth']}{extra}"
 
 
+def planned_runs(args) -> list[tuple]:
+    """The grid's sizes of the chosen families, then (unless skipped) each family's configured search (params None)."""
+    runs = [(family, params, cap) for family, params, cap in grid() if family in args.families]
+    if not args.skip_search:
+        runs += [(family, None, None) for family in args.families]
+    return runs
+
+
 def voter_table(settings, args) -> None:
     seed = int(settings.training["seed"]) if args.seed is None else args.seed
     started = time.perf_counter()
@@ -197,9 +205,7 @@ def voter_table(settings, args) -> None:
     )
     print("| model | trees | nodes | deepest | holdout AUC | log loss | predict µs/row, 1 thread | fit s |")
     print("|---|---|---|---|---|---|---|---|")
-    runs = [(family, params, cap) for family, params, cap in grid() if family in args.families]
-    if not args.skip_search:
-        runs += [(family, None, None) for family in args.families]
+    runs = planned_runs(args)
     for family, params, cap in runs:
         started = time.perf_counter()
         if params is None:
@@ -229,9 +235,7 @@ def anes_table(settings, args) -> None:
     )
     print("| model | holdout AUC (mean) | min | max | log loss (mean) |")
     print("|---|---|---|---|---|")
-    runs = [(family, params, cap) for family, params, cap in grid() if family in args.families]
-    if not args.skip_search:
-        runs += [(family, None, None) for family in args.families]
+    runs = planned_runs(args)
     for family, params, cap in runs:
         aucs, losses = [], []
         for s, data in splits.items():
