@@ -1,10 +1,14 @@
 """Batch-scoring throughput and peak memory on a synthetic voter file (10M rows by default).
 
     python benchmarks/bench_scoring.py [--rows 10000000] [--families logistic_regression ...]
+                                       [--spaces small|configured]
 
 Everything goes to .local/bench_scoring/ (git-ignored): the voter file (kept columns, no target,
-written in chunks), an 8-partition copy, a workspace with its own MLflow store where one small
-model per candidate family is trained on a 60k-row sample and registered. Each measurement runs
+written in chunks), an 8-partition copy, a workspace with its own MLflow store where one model per
+candidate family is trained and registered: with `--spaces small` (the default) one fixed small
+configuration on a 60k-row sample; with `--spaces configured` the family's configured search
+(include/config/modelops.yaml, as the training DAG runs it) on a 250k-row sample, i.e. the model
+a real champion of that family would be. Each measurement runs
 in a fresh child process (`--measure`): plan + every group + commit, as `score_snapshot` does; the
 child reports its wall time and peak RSS (VmHWM from /proc/self/status). Prints a Markdown table.
 """
@@ -119,25 +123,31 @@ def first_rows(source: Path, rows: int, path: Path) -> None:
     path.with_suffix(".tmp").replace(path)
 
 
-def train_families(families: list[str]) -> dict[str, str]:
-    """One small registered model per family (reused when already trained): {family: version}."""
+def models_record(spaces: str) -> Path:
+    return HOME / ("models.json" if spaces == "small" else f"models_{spaces}.json")
+
+
+def train_families(families: list[str], spaces: str = "small") -> dict[str, str]:
+    """One registered model per family (reused when already trained): {family: version}."""
     from modelops import registry, workflow
     from modelops.config import load_settings
     from modelops.sources import collect_batch
     from modelops.validation import validate_batch
 
-    record = HOME / "models.json"
+    record = models_record(spaces)
     known = json.loads(record.read_text()) if record.exists() else {}
     settings = load_settings()
-    settings = dataclasses.replace(settings, search_spaces={**settings.search_spaces, **SMALL_SPACES})
+    if spaces == "small":
+        settings = dataclasses.replace(settings, search_spaces={**settings.search_spaces, **SMALL_SPACES})
     spec = settings.dataset(DATASET)
     for family in families:
         if family in known:
             continue
-        batch = collect_batch(spec, sample_rows=60_000)
+        batch = collect_batch(spec, sample_rows=60_000 if spaces == "small" else 250_000)
         validation = validate_batch(batch, spec)
         training = workflow.training_options(settings, [family], None)
-        training["search"] = {**training["search"], "n_configs": 1, "max_rounds": 1}
+        if spaces == "small":
+            training["search"] = {**training["search"], "n_configs": 1, "max_rounds": 1}
         plan = workflow.prepare_training(
             batch.to_dict(), validation.to_dict(), spec, settings, training, {"dag_id": "bench", "run_id": family}
         )
@@ -147,8 +157,9 @@ def train_families(families: list[str]) -> dict[str, str]:
         known[family] = registration["version"]
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps(known))
-        print(f"  {family}: v{registration['version']}", file=sys.stderr, flush=True)
-    del registry
+        params = {k: v for k, v in registry.client().get_run(result["run_id"]).data.params.items() if "param_" in k}
+        auc = result["holdout"].get("roc_auc")
+        print(f"  {family}: v{registration['version']} holdout AUC {auc} {params}", file=sys.stderr, flush=True)
     return known
 
 
@@ -167,7 +178,9 @@ def score_groups(plan: dict, indices: list[int]) -> tuple[list[dict], float, flo
     return [scoring.score_group(plan, i) for i in indices], loaded, peak_rss_mb()
 
 
-def measure(family: str, challenger: str | None, path: str, groups: int | None, workers: int = 1) -> dict:
+def measure(
+    family: str, challenger: str | None, path: str, groups: int | None, workers: int = 1, spaces: str = "small"
+) -> dict:
     """(child process) Point the aliases, score the file, report times and peak memory.
 
     The one-off cost (imports of mlflow/sklearn/skops, first model load) is timed apart, so the
@@ -177,7 +190,7 @@ def measure(family: str, challenger: str | None, path: str, groups: int | None, 
     from modelops import registry, scoring
     from modelops.config import load_settings
 
-    versions = json.loads((HOME / "models.json").read_text())
+    versions = json.loads(models_record(spaces).read_text())
     settings = load_settings()
     spec = settings.dataset(DATASET)
     alias = f"bench_{family}"  # not `champion`: only the training/promotion DAGs may move that alias
@@ -232,9 +245,11 @@ def measure(family: str, challenger: str | None, path: str, groups: int | None, 
     }
 
 
-def child(family: str, challenger: str | None, path: Path, groups: int | None, workers: int = 1) -> dict:
+def child(
+    family: str, challenger: str | None, path: Path, groups: int | None, workers: int = 1, spaces: str = "small"
+) -> dict:
     cmd = [sys.executable, __file__, "--measure", family, str(path), "--challenger", challenger or "", "--groups"]
-    cmd += [str(groups or 0), "--workers", str(workers)]
+    cmd += [str(groups or 0), "--workers", str(workers), "--spaces", spaces]
     load_before = load_average()
     started = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -255,11 +270,13 @@ def main() -> None:
     parser.add_argument("--challenger", default="")
     parser.add_argument("--groups", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--spaces", choices=["small", "configured"], default="small")
     parser.add_argument("--only", choices=["small", "full", "shadow", "parts", "parts2"], nargs="*", default=None)
     args = parser.parse_args()
     if args.measure:
         family, path = args.measure
-        print(json.dumps(measure(family, args.challenger or None, path, args.groups or None, args.workers)))
+        result = measure(family, args.challenger or None, path, args.groups or None, args.workers, args.spaces)
+        print(json.dumps(result))
         return
     from modelops.config import CANDIDATE_FAMILIES, load_settings
 
@@ -271,8 +288,8 @@ def main() -> None:
     print(f"generating {args.rows:,} voters (cached)", file=sys.stderr)
     write_voter_file(spec, args.rows, full, parts)
     first_rows(full, args.small_rows, small)
-    print("training one small model per family (cached)", file=sys.stderr)
-    train_families(list(CANDIDATE_FAMILIES))
+    print(f"training one model per family, {args.spaces} search spaces (cached)", file=sys.stderr)
+    train_families(list(CANDIDATE_FAMILIES), args.spaces)
     only = set(args.only or ["small", "full", "shadow", "parts", "parts2"])
     print(f"nproc {os.cpu_count()}, load average before: {load_average():.2f}")
     print(
@@ -294,7 +311,7 @@ def main() -> None:
         if "parts2" in only:
             runs.append(("8 partitions", None, parts, 8, 2))
         for label, challenger, path, groups, workers in runs:
-            r = child(family, challenger, path, groups, workers)
+            r = child(family, challenger, path, groups, workers, args.spaces)
             shadow = f"yes ({other})" if r["shadow"] else "no"
             one_off = r["wall_s"] - r["steady_s"]
             rss = (

@@ -23,15 +23,15 @@ def make_estimator(name: str, params: dict[str, Any], seed: int):
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
 
+    # defaults a search space may override (e.g. a cap on max_iter keeps the scoring cost bounded)
     if name == "logistic_regression":
-        return LogisticRegression(max_iter=1000, random_state=seed, **params)
+        return LogisticRegression(**{"max_iter": 1000, **params, "random_state": seed})
     if name == "hist_gradient_boosting":
-        return HistGradientBoostingClassifier(
-            max_iter=300, early_stopping=True, validation_fraction=0.1, random_state=seed, **params
-        )
+        defaults = {"max_iter": 300, "early_stopping": True, "validation_fraction": 0.1}
+        return HistGradientBoostingClassifier(**{**defaults, **params, "random_state": seed})
     if name == "random_forest":
         # n_jobs=1: candidates already run as parallel mapped tasks
-        return RandomForestClassifier(n_jobs=1, random_state=seed, **params)
+        return RandomForestClassifier(**{"n_jobs": 1, **params, "random_state": seed})
     raise ValueError(f"unknown candidate {name!r} (logistic_regression, hist_gradient_boosting, random_forest)")
 
 

@@ -80,6 +80,15 @@ def test_make_estimator_builds_the_named_model_with_params_and_seed(name, params
     assert fitted["random_state"] == 13
 
 
+def test_make_estimator_lets_the_search_space_override_a_default():
+    # a capped max_iter (bounded scoring cost) replaces the default cap instead of clashing with it
+    boosted = make_estimator("hist_gradient_boosting", {"max_iter": 40, "max_leaf_nodes": 7}, seed=1).get_params()
+    assert (boosted["max_iter"], boosted["max_leaf_nodes"], boosted["early_stopping"]) == (40, 7, True)
+    assert make_estimator("hist_gradient_boosting", {}, seed=1).get_params()["max_iter"] == 300
+    assert make_estimator("logistic_regression", {"max_iter": 50}, seed=1).get_params()["max_iter"] == 50
+    assert make_estimator("random_forest", {"n_jobs": 2}, seed=1).get_params()["n_jobs"] == 2
+
+
 def test_make_estimator_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown candidate 'svm'"):
         make_estimator("svm", {}, seed=0)
