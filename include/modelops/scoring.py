@@ -21,6 +21,7 @@ the model's own imputation handles the missing values the spec allows.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -30,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,7 @@ MODEL, FALLBACK, CANARY = "model", "fallback", "canary"
 SOURCES = (MODEL, FALLBACK, CANARY)
 DECILES = 10
 TOP_GEOGRAPHIES = 25  # the HTML lists the geographies that differ most; the JSON keeps them all
+_T = TypeVar("_T")
 _CANARY_SALT = 0x5851F42D4C957F2D
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -419,14 +421,18 @@ class _Reasons:
     """Reason strings of one group, coded as small integers per row (0 = no reason)."""
 
     def __init__(self) -> None:
+        import threading
+
         self.names: list[str | None] = [None]
         self.codes: dict[str, int] = {}
+        self.lock = threading.Lock()  # the checks run on the reader thread, the score guard on the main one
 
     def code(self, reason: str) -> int:
-        if reason not in self.codes:
-            self.codes[reason] = len(self.names)
-            self.names.append(reason)
-        return self.codes[reason]
+        with self.lock:
+            if reason not in self.codes:
+                self.codes[reason] = len(self.names)
+                self.names.append(reason)
+            return self.codes[reason]
 
     def mark(self, reasons: np.ndarray, mask: np.ndarray, reason: str) -> None:
         """Give `reason` to the rows of `mask` that have none yet (the first failed check is the reason)."""
@@ -750,32 +756,48 @@ class _Compiled:
     encoder: Any
     widths: list[int]
     estimator: Any
+    used: np.ndarray | None = None  # per input column: does the estimator read it (None: every one)
     encoded: dict[tuple, np.ndarray] = field(default_factory=dict)  # the encoder's output per set of distinct values
 
     def matrix(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:
-        """The model's input matrix, column-major (each feature written contiguously)."""
+        """The model's input matrix, column-major (each feature written contiguously).
+
+        Columns the estimator never reads (a tree ensemble that split on a subset) stay zero: they
+        cannot change a score, and skipping them saves most of the matrix's cost for small trees.
+        """
         n, k, m = len(X), len(self.numeric), len(self.indicate)
-        Z = np.empty((n, k + m + sum(self.widths)), dtype="float64", order="F")
-        if k:
-            missing = {}
-            for i, column in enumerate(self.numeric):
+        width = k + m + sum(self.widths)
+        used = self.used if self.used is not None else np.ones(width, dtype=bool)
+        Z = (np.empty if used.all() else np.zeros)((n, width), dtype="float64", order="F")
+        indicator = {int(i): k + j for j, i in enumerate(self.indicate)}
+        for i, column in enumerate(self.numeric):
+            flag = indicator.get(i)
+            wanted_flag = flag is not None and used[flag]
+            if not (used[i] or wanted_flag):
+                continue
+            values = X[column].to_numpy(dtype="float64", na_value=np.nan)
+            gaps = np.isnan(values)
+            targets = []
+            if used[i]:
                 target = Z[:, i]
-                target[:] = X[column].to_numpy(dtype="float64", na_value=np.nan)
-                gaps = np.isnan(target)
+                target[:] = values
                 target[gaps] = self.fill[i]
-                missing[i] = gaps
-            for j, i in enumerate(self.indicate):
-                Z[:, k + j] = missing[int(i)]
-            block = Z[:, : k + m]
-            if self.mean is not None:
-                block -= self.mean
-            if self.scale is not None:
-                block /= self.scale
+                targets.append((target, i))
+            if wanted_flag:
+                Z[:, flag] = gaps
+                targets.append((Z[:, flag], flag))
+            for target, at in targets:  # the scaler's own operations, column by column
+                if self.mean is not None:
+                    target -= self.mean[at]
+                if self.scale is not None:
+                    target /= self.scale[at]
         if self.categorical:
-            self._one_hot(X, factors or {}, Z, k + m)
+            self._one_hot(X, factors or {}, Z, k + m, used)
         return Z
 
-    def _one_hot(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]], Z: np.ndarray, start: int) -> None:
+    def _one_hot(
+        self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]], Z: np.ndarray, start: int, used: np.ndarray
+    ) -> None:
         coded = []
         for c in self.categorical:
             codes, uniques = factors[c] if c in factors else _factorize(X[c])
@@ -799,7 +821,8 @@ class _Compiled:
         offset = 0
         for (codes, _), width in zip(coded, self.widths, strict=True):
             for j in range(offset, offset + width):
-                np.take(encoded[:, j], codes, out=Z[:, start + j])
+                if used[start + j]:
+                    np.take(encoded[:, j], codes, out=Z[:, start + j])
             offset += width
 
     def predict(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:
@@ -857,9 +880,39 @@ def _compile(pipeline: Any, checks: dict[str, Any]) -> _Compiled | None:
             encoder=encoder,
             widths=[int(w) for w in encoder._n_features_outs],  # private: the first-chunk check guards it
             estimator=pipeline.named_steps["model"],
+            used=_features_used(pipeline.named_steps["model"], width + sum(int(w) for w in encoder._n_features_outs)),
         )
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
+
+
+def _features_used(estimator: Any, width: int) -> np.ndarray | None:
+    """Which of `width` input columns a (calibrated) tree ensemble splits on; None when unknown or all.
+
+    Reads the fitted trees (scikit-learn internals, guarded by the first-chunk check like the rest
+    of the compiled path): histogram gradient boosting's predictor nodes, random forests' trees.
+    """
+    # a calibrated classifier's fitted estimator (a FrozenEstimator hands the attributes on)
+    inner = [c.estimator for c in getattr(estimator, "calibrated_classifiers_", None) or [estimator]]
+    used = np.zeros(width, dtype=bool)
+    try:
+        for model in inner:
+            if hasattr(model, "_predictors"):  # HistGradientBoosting*
+                for predictors in model._predictors:
+                    for predictor in predictors:
+                        nodes = predictor.nodes
+                        used[nodes["feature_idx"][nodes["is_leaf"] == 0]] = True
+            elif hasattr(model, "estimators_") and all(hasattr(t, "tree_") for t in model.estimators_):
+                for tree in model.estimators_:
+                    feature = tree.tree_.feature
+                    used[feature[feature >= 0]] = True
+            else:
+                return None
+            if int(getattr(model, "n_features_in_", width)) != width:
+                return None
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return None
+    return None if used.all() else used
 
 
 def _verify_fast(model: _Model, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]]) -> None:
@@ -981,12 +1034,9 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
             pq.ParquetWriter(part, schema, compression="zstd", use_dictionary=_DICTIONARY_COLUMNS) as writer,
             _Background(writer) as background,
         ):
-            for frame in _prefetch(iter_chunks(plan, group_index)):
+            # the reader thread also runs the checks, so they overlap the previous chunk's predict
+            for frame, X, codes, found, factors in _prefetch(_checked_chunks(plan, group_index, champion, reasons)):
                 n = len(frame)
-                if n == 0:
-                    continue
-                factors: dict[str, tuple[np.ndarray, Any]] = {}
-                X, codes, found = check_chunk(frame, plan, champion, reasons, factors)
                 chunk_alerts += found
                 if champion is None:
                     reasons.mark(codes, np.ones(n, dtype=bool), "model_unavailable")
@@ -1076,6 +1126,19 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
     return result
 
 
+def _checked_chunks(
+    plan: ScoringPlan, group_index: int, model: _Model | None, reasons: _Reasons
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, np.ndarray, list[str], dict[str, tuple[np.ndarray, Any]]]]:
+    """The group's non-empty chunks with their checks: (frame, model input, reason codes, alerts, factors)."""
+    with contextlib.closing(iter_chunks(plan, group_index)) as chunks:
+        for frame in chunks:
+            if len(frame) == 0:
+                continue
+            factors: dict[str, tuple[np.ndarray, Any]] = {}
+            X, codes, found = check_chunk(frame, plan, model, reasons, factors)
+            yield frame, X, codes, found, factors
+
+
 _DICTIONARY_COLUMNS = [  # output columns worth Parquet dictionary pages (the others are mostly unique)
     "snapshot_id",
     "decision",
@@ -1095,8 +1158,8 @@ class _Failed:
         self.error = error
 
 
-def _prefetch(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """The chunks, read one ahead on a thread (Parquet decoding releases the GIL while the model scores)."""
+def _prefetch(chunks: Iterator[_T]) -> Iterator[_T]:
+    """The items, produced one ahead on a thread (Parquet decoding and the checks overlap the model's predict)."""
     import queue
     import threading
 

@@ -183,3 +183,35 @@ def test_predict_split_over_threads_equals_one_call(env, settings, tmp_path, mon
     split = scoring._predict_rows(model.compiled.estimator, Z)
     assert len(one) == len(split) == len(X) >= scoring._SPLIT_MIN_ROWS
     assert np.max(np.abs(one - split)) <= 1e-12
+
+
+@pytest.mark.parametrize("family", [*CANDIDATE_FAMILIES])
+def test_columns_no_tree_reads_stay_zero_and_change_no_score(settings, family):
+    """Small trees split on a few columns: the compiled matrix skips the rest, the scores stay the pipeline's."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.pipeline import Pipeline
+
+    from modelops.features import build_preprocessor, target_vector
+    from modelops.training import make_estimator
+
+    spec = settings.dataset(DATASET)
+    frame = simulate_window(spec, "stable", 3000, 35)
+    small = {
+        "logistic_regression": {"C": 1.0},
+        "hist_gradient_boosting": {"max_iter": 3, "max_leaf_nodes": 2},
+        "random_forest": {"n_estimators": 2, "max_depth": 2},
+    }[family]
+    model = CalibratedClassifierCV(make_estimator(family, small, seed=0), cv=2)
+    pipeline = Pipeline([("features", build_preprocessor(spec)), ("model", model)])
+    pipeline.fit(frame[spec.features], target_vector(frame, spec))
+    compiled = scoring._compile(pipeline, scoring.compile_checks(spec))
+    X = frame[spec.features]
+    Z = compiled.matrix(X)
+    if family == "logistic_regression":
+        assert compiled.used is None  # a linear model reads every column
+    else:
+        assert compiled.used is not None and 0 < compiled.used.sum() < Z.shape[1] / 2
+        assert not Z[:, ~compiled.used].any()  # skipped: left zero
+        assert np.isfinite(Z[:, compiled.used]).all()
+    plain = pipeline.predict_proba(X)[:, 1]
+    assert np.max(np.abs(compiled.predict(X) - plain)) <= scoring.FAST_TOLERANCE
