@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -143,13 +144,16 @@ def train_families(families: list[str], spaces: str = "small") -> dict[str, str]
     for family in families:
         if family in known:
             continue
+        # a run id per search space: the training steps reuse a run already logged under the same id
+        space = json.dumps(settings.search_spaces[family], sort_keys=True)
+        run_id = f"{family}-{spaces}-{hashlib.sha256(space.encode()).hexdigest()[:8]}"
         batch = collect_batch(spec, sample_rows=60_000 if spaces == "small" else 250_000)
         validation = validate_batch(batch, spec)
         training = workflow.training_options(settings, [family], None)
         if spaces == "small":
             training["search"] = {**training["search"], "n_configs": 1, "max_rounds": 1}
         plan = workflow.prepare_training(
-            batch.to_dict(), validation.to_dict(), spec, settings, training, {"dag_id": "bench", "run_id": family}
+            batch.to_dict(), validation.to_dict(), spec, settings, training, {"dag_id": "bench", "run_id": run_id}
         )
         result = workflow.run_candidate(plan, family, spec, settings)
         report = workflow.evaluate_candidates(plan, [result], spec, settings)

@@ -436,6 +436,8 @@ class _Reasons:
 
     def mark(self, reasons: np.ndarray, mask: np.ndarray, reason: str) -> None:
         """Give `reason` to the rows of `mask` that have none yet (the first failed check is the reason)."""
+        if not mask.any():  # the usual case: one pass, no temporaries
+            return
         hit = mask & (reasons == 0)
         if hit.any():
             reasons[hit] = self.code(reason)
@@ -618,7 +620,7 @@ def check_chunk(
                     f"saw, above the tolerated {share:.1%}: they fell back"
                 )
         X[column] = series
-    X_frame = pd.DataFrame(X, index=frame.index)
+    X_frame = pd.DataFrame(X, index=frame.index, copy=False)  # no consolidating copy of the columns
     return X_frame, codes, alerts
 
 
@@ -673,7 +675,7 @@ class _Agreement:
         challenger: np.ndarray,
         threshold: float,
         edges: tuple[np.ndarray | None, np.ndarray | None],
-        groups: dict[str, np.ndarray],
+        groups: dict[str, tuple[np.ndarray, list[str]]],
     ) -> None:
         x, y = champion, challenger
         self.n += len(x)
@@ -683,20 +685,22 @@ class _Agreement:
         self.deciles += np.bincount(dx * DECILES + dy, minlength=DECILES * DECILES).reshape(DECILES, DECILES)
         cx, cy = (x >= threshold).astype(int), (y >= threshold).astype(int)
         self.decisions += np.bincount(cx * 2 + cy, minlength=4).reshape(2, 2)
-        for column, labels in groups.items():
+        for column, (codes, labels) in groups.items():
             table = self.slices.setdefault(column, {})
-            codes, uniques = pd.factorize(labels)
+            size = len(labels)
             # rows, sum champion, sum challenger, decisions agree, champion positive, challenger positive
             parts = [
-                np.bincount(codes, minlength=len(uniques)),
-                np.bincount(codes, weights=x, minlength=len(uniques)),
-                np.bincount(codes, weights=y, minlength=len(uniques)),
-                np.bincount(codes, weights=(cx == cy), minlength=len(uniques)),
-                np.bincount(codes, weights=cx, minlength=len(uniques)),
-                np.bincount(codes, weights=cy, minlength=len(uniques)),
+                np.bincount(codes, minlength=size),
+                np.bincount(codes, weights=x, minlength=size),
+                np.bincount(codes, weights=y, minlength=size),
+                np.bincount(codes, weights=(cx == cy), minlength=size),
+                np.bincount(codes, weights=cx, minlength=size),
+                np.bincount(codes, weights=cy, minlength=size),
             ]
-            for i, label in enumerate(uniques):
-                row = table.setdefault(str(label), [0.0] * 6)
+            for i, label in enumerate(labels):  # several codes may share a label (values of one bin)
+                if not parts[0][i]:
+                    continue
+                row = table.setdefault(label, [0.0] * 6)
                 for k in range(6):
                     row[k] += float(parts[k][i])
 
@@ -710,17 +714,29 @@ class _Agreement:
         }
 
 
-def _slice_groups(frame: pd.DataFrame, checks: dict[str, Any], keep: np.ndarray) -> dict[str, np.ndarray]:
-    """Slice labels (protected columns, geography) of the kept rows."""
+def _slice_codes(values: pd.Series, bins: list[float] | None) -> tuple[np.ndarray, list[str]]:
+    """(a code per row, the slice label of each code): `evaluation.slice_labels`, worked out on the
+    distinct values only (labelling every row as text cost more than both models' predict)."""
     from modelops.evaluation import slice_labels
 
-    out: dict[str, np.ndarray] = {}
-    for column, bins in checks["protected"].items():
-        if column in frame:
-            out[column] = slice_labels(frame.loc[keep, [column]], column, bins).to_numpy()
+    codes, uniques = _factorize(values)  # a categorical's categories, else the distinct values in their dtype
+    labels = [str(label) for label in slice_labels(pd.DataFrame({"value": pd.Series(uniques)}), "value", bins)]
+    return np.where(codes < 0, len(uniques), codes), [*labels, "missing"]  # code -1: missing
+
+
+def _slice_groups(
+    frame: pd.DataFrame, checks: dict[str, Any], keep: np.ndarray
+) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """Slice codes and labels (protected columns, geography) of the kept rows."""
+    out: dict[str, tuple[np.ndarray, list[str]]] = {}
+    wanted = [(column, column, bins) for column, bins in checks["protected"].items()]
     geo = checks.get("geography")
-    if geo and geo in frame:
-        out[f"geography:{geo}"] = slice_labels(frame.loc[keep, [geo]], geo, None).to_numpy()
+    if geo:
+        wanted.append((f"geography:{geo}", geo, None))
+    for name, column, bins in wanted:
+        if column in frame:
+            codes, labels = _slice_codes(frame[column], bins)
+            out[name] = (codes[keep], labels)
     return out
 
 
@@ -758,17 +774,27 @@ class _Compiled:
     estimator: Any
     used: np.ndarray | None = None  # per input column: does the estimator read it (None: every one)
     encoded: dict[tuple, np.ndarray] = field(default_factory=dict)  # the encoder's output per set of distinct values
+    buffer: np.ndarray | None = None  # the last full-size matrix, refilled by the next chunk (`reuse`)
 
-    def matrix(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:
+    def matrix(
+        self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None, reuse: bool = False
+    ) -> np.ndarray:
         """The model's input matrix, column-major (each feature written contiguously).
 
         Columns the estimator never reads (a tree ensemble that split on a subset) stay zero: they
         cannot change a score, and skipping them saves most of the matrix's cost for small trees.
+        With `reuse`, the matrix is written into the previous call's memory when the shape matches
+        (no fresh pages to fault in per chunk): the caller must be done with the previous one.
         """
         n, k, m = len(X), len(self.numeric), len(self.indicate)
         width = k + m + sum(self.widths)
         used = self.used if self.used is not None else np.ones(width, dtype=bool)
-        Z = (np.empty if used.all() else np.zeros)((n, width), dtype="float64", order="F")
+        if reuse and self.buffer is not None and self.buffer.shape == (n, width):
+            Z = self.buffer  # unused columns were never written: still zero
+        else:
+            Z = (np.empty if used.all() else np.zeros)((n, width), dtype="float64", order="F")
+            if reuse:
+                self.buffer = Z
         indicator = {int(i): k + j for j, i in enumerate(self.indicate)}
         for i, column in enumerate(self.numeric):
             flag = indicator.get(i)
@@ -826,7 +852,7 @@ class _Compiled:
             offset += width
 
     def predict(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:
-        return _predict_rows(self.estimator, self.matrix(X, factors))
+        return _predict_rows(self.estimator, self.matrix(X, factors, reuse=True))  # consumed before the next
 
 
 def _compile(pipeline: Any, checks: dict[str, Any]) -> _Compiled | None:

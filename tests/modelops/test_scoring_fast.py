@@ -215,3 +215,47 @@ def test_columns_no_tree_reads_stay_zero_and_change_no_score(settings, family):
         assert np.isfinite(Z[:, compiled.used]).all()
     plain = pipeline.predict_proba(X)[:, 1]
     assert np.max(np.abs(compiled.predict(X) - plain)) <= scoring.FAST_TOLERANCE
+    # chunks of one size refill one matrix: each is scored from its own rows, never the previous chunk's
+    halves = [(X.iloc[:1500], plain[:1500]), (X.iloc[1500:], plain[1500:])]
+    for part, expected in [*halves, halves[0]]:
+        assert np.max(np.abs(compiled.predict(part) - expected)) <= scoring.FAST_TOLERANCE
+    assert compiled.buffer is not None and compiled.buffer.shape[0] == 1500
+
+
+_SLICE_CASES = {  # real-shaped slice columns: ages with bins, codes that gained gaps, text, categoricals
+    "ages": (lambda rng, n: pd.Series(rng.integers(18, 90, n)), [18, 30, 45, 65, 200]),
+    "ages_with_gaps_and_outliers": (
+        lambda rng, n: pd.Series(np.where(rng.random(n) < 0.1, np.nan, rng.integers(10, 99, n).astype(float))),
+        [18, 30, 45, 65],
+    ),
+    "text_with_blanks": (lambda rng, n: pd.Series(rng.choice(["DEM", "REP", None, "UNA"], n)), None),
+    "codes_now_float": (
+        lambda rng, n: pd.Series(np.where(rng.random(n) < 0.1, np.nan, rng.integers(1, 4, n).astype(float))),
+        None,
+    ),
+    "categorical": (lambda rng, n: pd.Series(rng.choice(["x", "y", None], n)).astype("category"), None),
+    "categorical_declaring_more": (
+        lambda rng, n: pd.Series(pd.Categorical(rng.choice(["x", "y"], n), categories=["x", "y", "z"])),
+        None,
+    ),
+    "all_missing_binned": (lambda rng, n: pd.Series([np.nan] * n), [0, 10]),
+    "all_missing_text": (lambda rng, n: pd.Series([None] * n, dtype="str"), None),
+    "flags": (lambda rng, n: pd.Series(rng.random(n) < 0.5), None),
+    "nullable_ints": (
+        lambda rng, n: pd.Series(pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(0, 3, n)), dtype="Int64")),
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_SLICE_CASES))
+def test_slice_codes_give_every_row_the_label_slice_labels_gives(case):
+    """The shadow report labels distinct values only; each row must still get evaluation.slice_labels' label."""
+    from modelops.evaluation import slice_labels
+
+    make, bins = _SLICE_CASES[case]
+    values = make(np.random.default_rng(7), 3000)
+    codes, labels = scoring._slice_codes(values, bins)
+    assert codes.min() >= 0 and codes.max() < len(labels)
+    expected = slice_labels(pd.DataFrame({"c": values}), "c", bins).to_numpy()
+    assert (np.array(labels, dtype=object)[codes] == expected).all()
