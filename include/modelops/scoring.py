@@ -22,6 +22,7 @@ the model's own imputation handles the missing values the spec allows.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -740,10 +741,25 @@ def _slice_groups(
     return out
 
 
-def _try_load(plan: ScoringPlan, version: str, run_id: str, alerts: list[str], who: str) -> _Model | None:
-    """The model, or None with an alert: a model that cannot be loaded falls back, it never stops the run."""
+def _try_load(
+    plan: ScoringPlan,
+    version: str,
+    run_id: str,
+    alerts: list[str],
+    who: str,
+    models: dict[tuple[str, str], _Model] | None = None,
+) -> _Model | None:
+    """The model, or None with an alert: a model that cannot be loaded falls back, it never stops the run.
+
+    With `models` (loaded earlier for the same plan), a model loaded before is reused, its
+    compiled-path verdict reset so this group checks it again.
+    """
     try:
-        return _load_model(plan, version, run_id)
+        if models is None:
+            return _load_model(plan, version, run_id)
+        if (version, run_id) not in models:
+            models[(version, run_id)] = _load_model(plan, version, run_id)
+        return dataclasses.replace(models[(version, run_id)], fast=None, max_diff=None, note=None)
     except Exception as exc:
         alerts.append(f"{who} {plan.model_name} v{version} could not be loaded ({type(exc).__name__}: {exc})")
         return None
@@ -1021,8 +1037,14 @@ def _predict_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[str, Any]:
-    """Score one group chunk by chunk into its part file in the snapshot's staging area; returns counts."""
+def score_group(
+    plan: ScoringPlan | dict[str, Any], group_index: int, models: dict[tuple[str, str], _Model] | None = None
+) -> dict[str, Any]:
+    """Score one group chunk by chunk into its part file in the snapshot's staging area; returns counts.
+
+    `models`, when given, keeps the loaded models for the plan's next groups scored in this process
+    (`score_snapshot`); each group still checks the compiled path on its own first chunk.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -1034,10 +1056,10 @@ def score_group(plan: ScoringPlan | dict[str, Any], group_index: int) -> dict[st
     options, checks = plan.options, plan.checks
     threshold = float(options["threshold"])
     alerts: list[str] = []
-    champion = _try_load(plan, plan.version, plan.run_id, alerts, plan.alias)
+    champion = _try_load(plan, plan.version, plan.run_id, alerts, plan.alias, models)
     challenger = None
     if plan.challenger_version is not None:
-        challenger = _try_load(plan, plan.challenger_version, plan.challenger_run_id, alerts, "challenger")
+        challenger = _try_load(plan, plan.challenger_version, plan.challenger_run_id, alerts, "challenger", models)
     edges = (
         _decile_edges(champion.score_profile if champion else None),
         _decile_edges(challenger.score_profile if challenger else None),
@@ -1627,7 +1649,8 @@ def score_snapshot(
 ) -> dict[str, Any]:
     """Plan, score every group one after another, and commit (tests, scripts, small files)."""
     plan = plan_scoring(spec, settings, input, snapshot, alias, sql_url, query, groups)
-    parts = [score_group(plan, i) for i in range(len(plan.groups))]
+    models: dict[tuple[str, str], _Model] = {}  # one load per model for all the groups
+    parts = [score_group(plan, i, models) for i in range(len(plan.groups))]
     return commit_scoring(plan, parts, output_url)
 
 

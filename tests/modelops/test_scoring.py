@@ -231,6 +231,31 @@ def test_folder_of_partitions_in_groups(env, settings, tmp_path):
         scoring.commit_scoring(plan, [*parts, parts[0]])
 
 
+def test_groups_scored_in_one_process_load_each_model_once(env, settings, tmp_path, monkeypatch):
+    spec = env["spec"]
+    frame = _messy(spec, 600, 21)
+    folder = tmp_path / "snap-once"
+    folder.mkdir()
+    for i, piece in enumerate(np.array_split(np.arange(len(frame)), 4)):
+        frame.iloc[piece].to_parquet(folder / f"part-{i}.parquet", index=False)
+    loads = []
+    real = scoring._load_model
+
+    def counted(plan, version, run_id):
+        loads.append(version)
+        return real(plan, version, run_id)
+
+    monkeypatch.setattr(scoring, "_load_model", counted)
+    plan = scoring.plan_scoring(spec, _settings(settings, shadow=True), str(folder), snapshot="snap-once", groups=4)
+    models: dict = {}
+    parts = [scoring.score_group(plan, i, models) for i in range(4)]
+    assert sorted(loads) == sorted(v for v in (plan.version, plan.challenger_version) if v is not None)  # once each
+    for part in parts:  # every group checked the compiled path on its own first chunk
+        assert part["fast_path"]["served"]["fast"] is True
+    out = _predictions(scoring.commit_scoring(plan, parts))
+    assert out["row"].sort_values().tolist() == list(range(600))
+
+
 def test_csv_input_reads_text_by_value(env, settings, tmp_path):
     spec = env["spec"]
     frame = _messy(spec, 300, 16)
