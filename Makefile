@@ -72,7 +72,7 @@ clean:  ## remove everything generated (keeps the virtualenv)
 bench-drift: $(STAMP)  ## drift check at 1M rows x 20 columns vs Evidently (own venv)
 	@$(ENV) $(PY) benchmarks/bench_drift.py
 
-bench-scoring: $(STAMP)  ## batch scoring of 10M voters per family, shadow, 8 partitions: rows/s and peak RSS
+bench-scoring: $(STAMP)  ## batch scoring of 10M voters per family (configured-search champions), shadow, 8 partitions: rows/s, peak RSS
 	@$(PY) benchmarks/bench_scoring.py  # its own workspace under .local/bench_scoring (not scripts/env.sh's)
 
 bench-tree-size: $(STAMP)  ## tree sizes per family: holdout AUC/log loss vs one-thread predict µs/row (~4 min)

@@ -1,6 +1,6 @@
 """The model's own predict cost per row, alone (no reading, checks, writing): the floor under scoring.
 
-    python benchmarks/bench_predict_only.py   (after bench_scoring.py has trained its models)
+    python benchmarks/bench_predict_only.py [--spaces configured|small]   (after bench_scoring.py trained them)
 
 For each family's benchmark model: a 250k-row chunk of the 10M-row voter file is checked and turned
 into the model's input matrix once; then the final estimator's predict_proba is timed on it with one
@@ -21,19 +21,26 @@ import bench_scoring as bench  # sets the benchmark workspace
 
 
 def main() -> None:
+    import argparse
+
     from threadpoolctl import threadpool_limits
 
-    from modelops import scoring
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--spaces", choices=["configured", "small"], default="configured")
+    args = parser.parse_args()
+
+    from modelops import registry, scoring
     from modelops.config import CANDIDATE_FAMILIES, load_settings
 
     settings = load_settings()
     spec = settings.dataset(bench.DATASET)
     path = bench.HOME / "data" / "voters_1000000.parquet"
-    versions = json.loads((bench.HOME / "models.json").read_text())
+    versions = json.loads(bench.models_record(args.spaces).read_text())
     print(f"nproc {os.cpu_count()}, load average {bench.load_average():.2f}")
     print("| family | rows | predict 1 thread | per row, 1 core | split over cores | rows/s ceiling (all cores) |")
     print("|---|---|---|---|---|---|")
     for family in CANDIDATE_FAMILIES:
+        registry.set_alias(spec.model_name, f"bench_{family}", versions[family], "bench", "bench", None)
         plan = scoring.plan_scoring(spec, settings, str(path), snapshot="predict-only", alias=f"bench_{family}")
         assert plan.version == versions[family]
         model = scoring._load_model(plan, plan.version, plan.run_id)

@@ -1,14 +1,14 @@
 """Batch-scoring throughput and peak memory on a synthetic voter file (10M rows by default).
 
     python benchmarks/bench_scoring.py [--rows 10000000] [--families logistic_regression ...]
-                                       [--spaces small|configured]
+                                       [--spaces configured|small]
 
 Everything goes to .local/bench_scoring/ (git-ignored): the voter file (kept columns, no target,
 written in chunks), an 8-partition copy, a workspace with its own MLflow store where one model per
-candidate family is trained and registered: with `--spaces small` (the default) one fixed small
-configuration on a 60k-row sample; with `--spaces configured` the family's configured search
-(include/config/modelops.yaml, as the training DAG runs it) on a 250k-row sample, i.e. the model
-a real champion of that family would be. Each measurement runs
+candidate family is trained and registered: with `--spaces configured` (the default) the family's
+configured search (include/config/modelops.yaml, as the training DAG runs it) on a 250k-row sample,
+i.e. the model a real champion of that family would be; with `--spaces small` one fixed small
+configuration on a 60k-row sample (the engine's figure before the search spaces were capped). Each measurement runs
 in a fresh child process (`--measure`): plan + every group + commit, as `score_snapshot` does; the
 child reports its wall time and peak RSS (VmHWM from /proc/self/status). Prints a Markdown table.
 """
@@ -128,7 +128,7 @@ def models_record(spaces: str) -> Path:
     return HOME / ("models.json" if spaces == "small" else f"models_{spaces}.json")
 
 
-def train_families(families: list[str], spaces: str = "small") -> dict[str, str]:
+def train_families(families: list[str], spaces: str = "configured") -> dict[str, str]:
     """One registered model per family (reused when already trained): {family: version}."""
     from modelops import registry, workflow
     from modelops.config import load_settings
@@ -194,7 +194,7 @@ def _load_models(plan) -> dict:
 
 
 def measure(
-    family: str, challenger: str | None, path: str, groups: int | None, workers: int = 1, spaces: str = "small"
+    family: str, challenger: str | None, path: str, groups: int | None, workers: int = 1, spaces: str = "configured"
 ) -> dict:
     """(child process) Point the aliases, score the file, report times and peak memory.
 
@@ -259,7 +259,7 @@ def measure(
 
 
 def child(
-    family: str, challenger: str | None, path: Path, groups: int | None, workers: int = 1, spaces: str = "small"
+    family: str, challenger: str | None, path: Path, groups: int | None, workers: int = 1, spaces: str = "configured"
 ) -> dict:
     cmd = [sys.executable, __file__, "--measure", family, str(path), "--challenger", challenger or "", "--groups"]
     cmd += [str(groups or 0), "--workers", str(workers), "--spaces", spaces]
@@ -283,7 +283,7 @@ def main() -> None:
     parser.add_argument("--challenger", default="")
     parser.add_argument("--groups", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--spaces", choices=["small", "configured"], default="small")
+    parser.add_argument("--spaces", choices=["configured", "small"], default="configured")
     parser.add_argument("--only", choices=["small", "full", "shadow", "parts", "parts2"], nargs="*", default=None)
     args = parser.parse_args()
     if args.measure:
