@@ -208,13 +208,18 @@ def test_rerun_replaces_the_snapshot(env, settings, tmp_path):
     assert not catalog.scoring_staging(DATASET, "snap-rerun").exists()
 
 
+def _partitions(frame: pd.DataFrame, folder: Path, count: int) -> Path:
+    """The frame as a folder of `count` Parquet partitions, rows in order."""
+    folder.mkdir()
+    for i, piece in enumerate(np.array_split(np.arange(len(frame)), count)):
+        frame.iloc[piece].to_parquet(folder / f"part-{i}.parquet", index=False)
+    return folder
+
+
 def test_folder_of_partitions_in_groups(env, settings, tmp_path):
     spec = env["spec"]
     frame = _messy(spec, 1000, 15)
-    folder = tmp_path / "snap-parts"
-    folder.mkdir()
-    for i, piece in enumerate(np.array_split(np.arange(len(frame)), 8)):
-        frame.iloc[piece].to_parquet(folder / f"part-{i}.parquet", index=False)
+    folder = _partitions(frame, tmp_path / "snap-parts", 8)
     options = _settings(settings, shadow=False, chunk_rows=50)
     plan = scoring.plan_scoring(spec, options, str(folder), groups=3)
     assert len(plan.groups) == 3 and sum(len(g) for g in plan.groups) == 8
@@ -234,10 +239,7 @@ def test_folder_of_partitions_in_groups(env, settings, tmp_path):
 def test_groups_scored_in_one_process_load_each_model_once(env, settings, tmp_path, monkeypatch):
     spec = env["spec"]
     frame = _messy(spec, 600, 21)
-    folder = tmp_path / "snap-once"
-    folder.mkdir()
-    for i, piece in enumerate(np.array_split(np.arange(len(frame)), 4)):
-        frame.iloc[piece].to_parquet(folder / f"part-{i}.parquet", index=False)
+    folder = _partitions(frame, tmp_path / "snap-once", 4)
     loads = []
     real = scoring._load_model
 
