@@ -258,11 +258,28 @@ def measure(
     }
 
 
+def warm_cache(path: Path) -> None:
+    """Read the input once, so the figure is the engine's and not the disk's (this machine's kernel
+    pages out idle file pages, so whether a file was still cached varied from run to run)."""
+    for name in sorted(path.glob("*.parquet")) if path.is_dir() else [path]:
+        with open(name, "rb") as handle:
+            while handle.read(1 << 24):
+                pass
+
+
 def child(
-    family: str, challenger: str | None, path: Path, groups: int | None, workers: int = 1, spaces: str = "configured"
+    family: str,
+    challenger: str | None,
+    path: Path,
+    groups: int | None,
+    workers: int = 1,
+    spaces: str = "configured",
+    warm: bool = True,
 ) -> dict:
     cmd = [sys.executable, __file__, "--measure", family, str(path), "--challenger", challenger or "", "--groups"]
     cmd += [str(groups or 0), "--workers", str(workers), "--spaces", spaces]
+    if warm:
+        warm_cache(path)
     load_before = load_average()
     started = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -272,6 +289,24 @@ def child(
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result.update(wall_s=wall, load_before=load_before, load_after=load_average())
     return result
+
+
+def table_row(family: str, label: str, other: str, workers: int, r: dict) -> str:
+    """One Markdown row of the results table."""
+    shadow = f"yes ({other})" if r["shadow"] else "no"
+    one_off = r["wall_s"] - r["steady_s"]
+    rss = (
+        f"{r['peak_rss_mb']:,.0f} MiB"
+        if workers == 1
+        else f"{max(r['worker_rss_mb']):,.0f} MiB per worker ({sum(r['worker_rss_mb']):,.0f} MiB both)"
+    )
+    fast = all(v["fast"] for v in r["fast_path"].values())
+    return (
+        f"| {family} | {label} | {shadow} | {r['groups']} x {workers} | {r['rows']:,} | {r['wall_s']:.1f} | "
+        f"{one_off:.1f} | {r['steady_s']:.1f} | {r['rows'] / r['wall_s']:,.0f} | "
+        f"**{r['rows'] / r['steady_s']:,.0f}** | **{rss}** | {r['load_before']:.1f}/{r['load_after']:.1f}"
+        f"{'' if fast else ' (plain path!)'} |"
+    )
 
 
 def main() -> None:
@@ -285,6 +320,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--spaces", choices=["configured", "small"], default="configured")
     parser.add_argument("--only", choices=["small", "full", "shadow", "parts", "parts2"], nargs="*", default=None)
+    parser.add_argument("--shadow-with", default=None, help="challenger family of the shadow rows (default: another)")
+    parser.add_argument("--repeat", type=int, default=1, help="measure each row this many times")
+    parser.add_argument("--cold", action="store_true", help="do not read the input into the page cache first")
     args = parser.parse_args()
     if args.measure:
         family, path = args.measure
@@ -311,7 +349,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for family in families:
-        other = next(f for f in CANDIDATE_FAMILIES if f != family)
+        other = args.shadow_with or next(f for f in CANDIDATE_FAMILIES if f != family)
         runs = []
         if "small" in only:
             runs.append(("1M file", None, small, None, 1))
@@ -324,22 +362,9 @@ def main() -> None:
         if "parts2" in only:
             runs.append(("8 partitions", None, parts, 8, 2))
         for label, challenger, path, groups, workers in runs:
-            r = child(family, challenger, path, groups, workers, args.spaces)
-            shadow = f"yes ({other})" if r["shadow"] else "no"
-            one_off = r["wall_s"] - r["steady_s"]
-            rss = (
-                f"{r['peak_rss_mb']:,.0f} MiB"
-                if workers == 1
-                else f"{max(r['worker_rss_mb']):,.0f} MiB per worker ({sum(r['worker_rss_mb']):,.0f} MiB both)"
-            )
-            fast = all(v["fast"] for v in r["fast_path"].values())
-            print(
-                f"| {family} | {label} | {shadow} | {r['groups']} x {workers} | {r['rows']:,} | {r['wall_s']:.1f} | "
-                f"{one_off:.1f} | {r['steady_s']:.1f} | {r['rows'] / r['wall_s']:,.0f} | "
-                f"**{r['rows'] / r['steady_s']:,.0f}** | **{rss}** | {r['load_before']:.1f}/{r['load_after']:.1f}"
-                f"{'' if fast else ' (plain path!)'} |",
-                flush=True,
-            )
+            for _ in range(args.repeat):
+                r = child(family, challenger, path, groups, workers, args.spaces, not args.cold)
+                print(table_row(family, label, other, workers, r), flush=True)
 
 
 if __name__ == "__main__":
