@@ -726,18 +726,29 @@ def _slice_codes(values: pd.Series, bins: list[float] | None) -> tuple[np.ndarra
 
 
 def _slice_groups(
-    frame: pd.DataFrame, checks: dict[str, Any], keep: np.ndarray
+    frame: pd.DataFrame, checks: dict[str, Any], keep: np.ndarray, X: pd.DataFrame | None = None
 ) -> dict[str, tuple[np.ndarray, list[str]]]:
-    """Slice codes and labels (protected columns, geography) of the kept rows."""
+    """Slice codes and labels (protected columns, geography) of the kept rows.
+
+    A binned column is binned by value: the checked model input's numbers when it is a feature
+    (CSV text "34" is 34), else the column read as numbers (text that is no number: missing).
+    """
     out: dict[str, tuple[np.ndarray, list[str]]] = {}
     wanted = [(column, column, bins) for column, bins in checks["protected"].items()]
     geo = checks.get("geography")
     if geo:
         wanted.append((f"geography:{geo}", geo, None))
     for name, column, bins in wanted:
-        if column in frame:
-            codes, labels = _slice_codes(frame[column], bins)
-            out[name] = (codes[keep], labels)
+        if column not in frame:
+            continue
+        values = frame[column]
+        if bins:
+            if X is not None and column in X and pd.api.types.is_numeric_dtype(X[column]):
+                values = X[column]
+            elif not pd.api.types.is_numeric_dtype(values):
+                values = _as_numbers(values)[0]
+        codes, labels = _slice_codes(values, bins)
+        out[name] = (codes[keep], labels)
     return out
 
 
@@ -808,6 +819,8 @@ class _Compiled:
         if reuse and self.buffer is not None and self.buffer.shape == (n, width):
             Z = self.buffer  # unused columns were never written: still zero
         else:
+            if reuse:
+                self.buffer = None  # never hold the old matrix and a new one together
             Z = (np.empty if used.all() else np.zeros)((n, width), dtype="float64", order="F")
             if reuse:
                 self.buffer = Z
@@ -934,17 +947,22 @@ def _features_used(estimator: Any, width: int) -> np.ndarray | None:
     Reads the fitted trees (scikit-learn internals, guarded by the first-chunk check like the rest
     of the compiled path): histogram gradient boosting's predictor nodes, random forests' trees.
     """
-    # a calibrated classifier's fitted estimator (a FrozenEstimator hands the attributes on)
-    inner = [c.estimator for c in getattr(estimator, "calibrated_classifiers_", None) or [estimator]]
     used = np.zeros(width, dtype=bool)
     try:
+        # a calibrated classifier's fitted estimators (a FrozenEstimator hands the attributes on), else the model
+        calibrated = getattr(estimator, "calibrated_classifiers_", None)
+        inner = [c.estimator for c in calibrated] if calibrated else [estimator]
         for model in inner:
             if hasattr(model, "_predictors"):  # HistGradientBoosting*
                 for predictors in model._predictors:
                     for predictor in predictors:
                         nodes = predictor.nodes
                         used[nodes["feature_idx"][nodes["is_leaf"] == 0]] = True
-            elif hasattr(model, "estimators_") and all(hasattr(t, "tree_") for t in model.estimators_):
+            elif (
+                hasattr(model, "estimators_")
+                and not hasattr(model, "estimators_features_")  # bagging: each tree numbers its own subset
+                and all(hasattr(t, "tree_") and t.n_features_in_ == width for t in model.estimators_)
+            ):
                 for tree in model.estimators_:
                     feature = tree.tree_.feature
                     used[feature[feature >= 0]] = True
@@ -1132,7 +1150,7 @@ def score_group(
                     # they are (the drifted world a challenger is trained for is where it matters most).
                     both = (model_rows | withheld) & np.isfinite(chall)
                     if both.any():
-                        agreement.add(champ[both], chall[both], threshold, edges, _slice_groups(frame, checks, both))
+                        agreement.add(champ[both], chall[both], threshold, edges, _slice_groups(frame, checks, both, X))
                 table = _chunk_table(plan, frame, offset + rows_in, score, source, codes, reasons, champ, chall)
                 table = table.append_column("scored_at", pa.array(np.full(n, scored_at.value // 1000), pa.int64()))
                 background.write(table.cast(schema))

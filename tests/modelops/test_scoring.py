@@ -281,6 +281,20 @@ def test_csv_input_reads_text_by_value(env, settings, tmp_path):
     assert np.allclose(out.loc[common, "score"], ref.loc[common, "score"])
 
 
+def test_csv_input_in_shadow_bins_text_ages_by_value(env, settings, tmp_path):
+    """CSV gives every column as text: the shadow report still bins the protected age column by value."""
+    spec = env["spec"]
+    frame = _frame(spec, 400, 22)
+    path = tmp_path / "snap-csv-shadow.csv"
+    frame.to_csv(path, index=False)
+    result = scoring.score_snapshot(spec, _settings(settings, shadow=True), str(path), snapshot="snap-csv-shadow")
+    assert result["challenger_version"] is not None
+    agreement = json.loads(Path(result["manifest"]).read_text())["agreement"]
+    ages = agreement["slices"]["age"]
+    assert sum(s["rows"] for s in ages.values()) == agreement["rows"] > 0
+    assert "outside bins" not in ages and all(label.startswith("[") for label in ages if label != "missing")
+
+
 def test_sql_input_streams_a_query(env, settings, tmp_path):
     import sqlalchemy as sa
 

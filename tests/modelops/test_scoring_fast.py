@@ -185,9 +185,13 @@ def test_predict_split_over_threads_equals_one_call(env, settings, tmp_path, mon
     assert np.max(np.abs(one - split)) <= 1e-12
 
 
+@pytest.mark.parametrize("calibrated", [True, False])
 @pytest.mark.parametrize("family", [*CANDIDATE_FAMILIES])
-def test_columns_no_tree_reads_stay_zero_and_change_no_score(settings, family):
-    """Small trees split on a few columns: the compiled matrix skips the rest, the scores stay the pipeline's."""
+def test_columns_no_tree_reads_stay_zero_and_change_no_score(settings, family, calibrated):
+    """Small trees split on a few columns: the compiled matrix skips the rest, the scores stay the pipeline's.
+
+    Our training calibrates every model; a registered pipeline without calibration compiles too.
+    """
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.pipeline import Pipeline
 
@@ -201,10 +205,12 @@ def test_columns_no_tree_reads_stay_zero_and_change_no_score(settings, family):
         "hist_gradient_boosting": {"max_iter": 3, "max_leaf_nodes": 2},
         "random_forest": {"n_estimators": 2, "max_depth": 2},
     }[family]
-    model = CalibratedClassifierCV(make_estimator(family, small, seed=0), cv=2)
+    model = make_estimator(family, small, seed=0)
+    model = CalibratedClassifierCV(model, cv=2) if calibrated else model
     pipeline = Pipeline([("features", build_preprocessor(spec)), ("model", model)])
     pipeline.fit(frame[spec.features], target_vector(frame, spec))
     compiled = scoring._compile(pipeline, scoring.compile_checks(spec))
+    assert compiled is not None
     X = frame[spec.features]
     Z = compiled.matrix(X)
     if family == "logistic_regression":
@@ -259,3 +265,16 @@ def test_slice_codes_give_every_row_the_label_slice_labels_gives(case):
     assert codes.min() >= 0 and codes.max() < len(labels)
     expected = slice_labels(pd.DataFrame({"c": values}), "c", bins).to_numpy()
     assert (np.array(labels, dtype=object)[codes] == expected).all()
+
+
+def test_trees_numbering_their_own_column_subsets_build_every_column():
+    """Bagged trees each see a subset of the columns: their split numbers are not the matrix's: skip nothing."""
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 12))
+    y = (X[:, 0] + X[:, 5] > 0).astype(int)
+    bagged = BaggingClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=4, max_features=0.5, random_state=0)
+    bagged.fit(X, y)
+    assert scoring._features_used(bagged, 12) is None
