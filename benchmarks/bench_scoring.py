@@ -177,20 +177,9 @@ def score_groups(plan: dict, indices: list[int]) -> tuple[list[dict], float, flo
     from modelops import scoring
 
     started = time.perf_counter()
-    models = _load_models(scoring.ScoringPlan.from_dict(plan))  # imports + load, timed apart; once per process
+    models = scoring.load_models(scoring.ScoringPlan.from_dict(plan))  # imports + load, timed apart
     loaded = time.perf_counter() - started
     return [scoring.score_group(plan, i, models) for i in indices], loaded, peak_rss_mb()
-
-
-def _load_models(plan) -> dict:
-    """The plan's models, loaded once for all its groups (as `score_snapshot` keeps them)."""
-    from modelops import scoring
-
-    models = {}
-    for version, run_id in ((plan.version, plan.run_id), (plan.challenger_version, plan.challenger_run_id)):
-        if version is not None:
-            models[(version, run_id)] = scoring._load_model(plan, version, run_id)
-    return models
 
 
 def measure(
@@ -218,7 +207,7 @@ def measure(
             registry.client().delete_registered_model_alias(spec.model_name, registry.CHALLENGER)
     imported = time.perf_counter()
     plan = scoring.plan_scoring(spec, settings, path, snapshot="bench", alias=alias, groups=groups)
-    models = _load_models(plan) if workers == 1 else {}  # the one-off import + load, timed apart
+    models = scoring.load_models(plan) if workers == 1 else {}  # the one-off import + load, timed apart
     loaded = time.perf_counter()
     worker_load = 0.0
     worker_rss: list[float] = []

@@ -752,6 +752,18 @@ def _slice_groups(
     return out
 
 
+def load_models(plan: ScoringPlan) -> dict[tuple[str, str], _Model]:
+    """The plan's champion (and challenger) loaded once, for `score_group(..., models)` in one process.
+
+    A model that cannot be loaded is left out: each group then tries again and falls back with an alert.
+    """
+    models: dict[tuple[str, str], _Model] = {}
+    for version, run_id in ((plan.version, plan.run_id), (plan.challenger_version, plan.challenger_run_id)):
+        if version is not None:
+            _try_load(plan, version, run_id, [], "preload", models)
+    return models
+
+
 def _try_load(
     plan: ScoringPlan,
     version: str,
@@ -1667,7 +1679,7 @@ def score_snapshot(
 ) -> dict[str, Any]:
     """Plan, score every group one after another, and commit (tests, scripts, small files)."""
     plan = plan_scoring(spec, settings, input, snapshot, alias, sql_url, query, groups)
-    models: dict[tuple[str, str], _Model] = {}  # one load per model for all the groups
+    models = load_models(plan)  # one load per model for all the groups
     parts = [score_group(plan, i, models) for i in range(len(plan.groups))]
     return commit_scoring(plan, parts, output_url)
 

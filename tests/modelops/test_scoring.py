@@ -249,7 +249,7 @@ def test_groups_scored_in_one_process_load_each_model_once(env, settings, tmp_pa
 
     monkeypatch.setattr(scoring, "_load_model", counted)
     plan = scoring.plan_scoring(spec, _settings(settings, shadow=True), str(folder), snapshot="snap-once", groups=4)
-    models: dict = {}
+    models = scoring.load_models(plan)  # as score_snapshot does
     parts = [scoring.score_group(plan, i, models) for i in range(4)]
     assert sorted(loads) == sorted(v for v in (plan.version, plan.challenger_version) if v is not None)  # once each
     for part in parts:  # every group checked the compiled path on its own first chunk
