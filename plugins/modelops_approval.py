@@ -44,5 +44,9 @@ def approval_task(task_id: str, subject: str, body: str, promotion: dict[str, An
         params={"comment": Param("", type="string", description="Why you approve or refuse (recorded).")},
         response_timeout=timedelta(hours=float(promotion["approval_timeout_hours"])),
         assigned_users=[{"id": a, "name": a} for a in promotion["approvers"]] or None,
-        retries=0,
+        # An answer never fails the task (Reject and the timeout skip downstream); a failure is the
+        # platform's, e.g. Airflow 3.3.2's race where an answer given within one scheduler loop of the
+        # park is failed by the park's own "success" executor event. One retry asks the approver again.
+        retries=1,
+        retry_delay=timedelta(seconds=10),
     )

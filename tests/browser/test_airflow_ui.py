@@ -91,6 +91,18 @@ class Stack:
         if missing:
             pytest.fail(f"earlier step(s) {missing} did not finish; this step builds on them")
 
+    def await_scheduler_log(self, *parts: str, timeout: float = RUN_TIMEOUT_S) -> str:
+        """Wait until one line of the scheduler's log contains every part; returns that line."""
+        log = self.run_dir.parent / "logs" / "scheduler.log"
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+            found = [line for line in lines if all(part in line for part in parts)]
+            if found:
+                return found[0]
+            assert time.monotonic() < deadline, f"the scheduler never logged a line with {parts}"
+            time.sleep(0.5)
+
     def wait_run(self, dag_id: str, run_id: str, timeout: float = RUN_TIMEOUT_S) -> dict:
         """Poll the REST API until the run is finished; returns the run with its task instances."""
         url = f"/dags/{dag_id}/dagRuns/{run_id}"
@@ -105,6 +117,24 @@ class Stack:
 
 def task_states(run: dict) -> list[tuple[str, int, str]]:
     return [(t["task_id"], t["map_index"], t["state"]) for t in run["task_instances"]]
+
+
+def run_report(running: Stack, run: dict, lines: int = 25) -> str:
+    """The run's task states, and for each failed task the tail of its log and what the scheduler said
+    about it: a failure in CI shows its cause in the assertion message (the stack's files are gone)."""
+    report = [repr(task_states(run))]
+    home = Path(running.env["AIRFLOW_HOME"])
+    scheduler = running.run_dir.parent / "logs" / "scheduler.log"  # where scripts/stack.sh logs
+    said = scheduler.read_text(errors="replace").splitlines() if scheduler.exists() else []
+    for ti in run["task_instances"]:
+        if ti["state"] != "failed":
+            continue
+        folder = home / "logs" / f"dag_id={run['dag_id']}" / f"run_id={run['dag_run_id']}" / f"task_id={ti['task_id']}"
+        for log in sorted(folder.glob("**/attempt=*.log")):
+            report += [f"--- {log.relative_to(home)} (last {lines} lines)", *log.read_text().splitlines()[-lines:]]
+        about = [line for line in said if ti["task_id"] in line][-lines:]
+        report += [f"--- scheduler.log lines naming {ti['task_id']}", *about]
+    return "\n".join(report)
 
 
 def shot(page: Page, name: str) -> Path:
@@ -259,7 +289,7 @@ def test_training_run_succeeds_in_the_ui(running, page):
     expect(badge).to_have_text(re.compile("Success|Failed"), timeout=RUN_TIMEOUT_S * 1000)
     shot(page, "training-run")
     run = running.wait_run(TRAINING_DAG_ID, running.training_run, timeout=30)
-    assert run["state"] == "success", task_states(run)
+    assert run["state"] == "success", run_report(running, run)
     expect(badge).to_have_text("Success")
     mapped = sorted(
         (t["start_date"], t["end_date"]) for t in run["task_instances"] if t["task_id"] == "train_candidate"
@@ -275,7 +305,7 @@ def test_second_run_makes_a_challenger(running):
     conf = {"dataset": DATASET, "sample_rows": 900, "candidates": ["logistic_regression"], "reason": "browser test v2"}
     run = running.api(f"/dags/{TRAINING_DAG_ID}/dagRuns", "POST", {"logical_date": None, "conf": conf})
     run = running.wait_run(TRAINING_DAG_ID, run["dag_run_id"])
-    assert run["state"] == "success", task_states(run)
+    assert run["state"] == "success", run_report(running, run)
     assert running.aliases() == {"champion": "1", "challenger": "2"}, "a second run on other data should not win"
     running.done.add("challenger")
 
@@ -316,11 +346,21 @@ def test_promotion_triggered_from_its_form_and_approved_under_required_actions(r
     ti_url = f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}"
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while (state := running.api(ti_url)["state"]) != "awaiting_input":  # parked for a person to answer
-        assert state not in {"failed", "upstream_failed", "skipped"}, task_states(
-            running.wait_run(PROMOTION_DAG_ID, run_id)
+        assert state not in {"failed", "upstream_failed", "skipped"}, run_report(
+            running, running.wait_run(PROMOTION_DAG_ID, run_id)
         )
         assert time.monotonic() < deadline, f"the approval never waited for input (state {state})"
         time.sleep(2)
+    # Airflow 3.3.2 race: the worker's exit after parking reaches the scheduler as an executor event
+    # "success"; an answer that resumes the task before the scheduler has read that event makes the
+    # scheduler take it for the resumed try and fail it ("finished with state success, but the task
+    # instance's state attribute is queued"; seen in CI on a loaded machine). A person answers after
+    # more than one scheduler loop; this test answers in seconds, so it first awaits the scheduler's
+    # record of the park. (The approval task retries once for this: the approver is asked again.)
+    running.await_scheduler_log(
+        f"TaskInstance Finished: dag_id={PROMOTION_DAG_ID}, task_id={APPROVAL_TASK_ID}, run_id={run_id},",
+        "state=awaiting_input",
+    )
 
     page.goto(f"{running.base}/required_actions")
     row = page.get_by_role("row").filter(has_text=run_id)
@@ -341,7 +381,7 @@ def test_promotion_triggered_from_its_form_and_approved_under_required_actions(r
     shot(page, "approval-received")
 
     run = running.wait_run(PROMOTION_DAG_ID, run_id)
-    assert run["state"] == "success", task_states(run)
+    assert run["state"] == "success", run_report(running, run)
     answer = running.api(f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}/-1/hitlDetails")
     assert answer["chosen_options"] == ["Approve"]
     assert answer["params_input"] == {"comment": comment}

@@ -40,6 +40,7 @@ def test_promotion_dag_waits_for_an_approval_before_apply(airflow_db):
     assert isinstance(approval, ApprovalOperator)
     assert approval.defaults == ["Reject"]  # a timeout refuses, never approves
     assert approval.response_timeout.total_seconds() == 72 * 3600
+    assert approval.retries == 1  # a platform failure (not an answer) asks the approver again
     assert set(approval.params) == {"comment"}
     assert dag.get_task("finish").trigger_rule == "none_failed"  # runs after a refusal skipped apply
     assert [a.uri for a in dag.get_task("apply").outlets] == [CHAMPION_ASSET_URI]
@@ -70,6 +71,7 @@ def test_training_dag_with_the_switch_on_approves_before_promoting(airflow_db, t
     assert approval.response_timeout.total_seconds() == 4 * 3600
     assert approval.assigned_users == [{"id": "alice", "name": "alice"}]
     assert approval.defaults == ["Reject"]
+    assert approval.retries == 1
     # a refusal skips only the promotion; the summary still runs and says so
     assert dag.get_task("summarize").trigger_rule == "none_failed_min_one_success"
 
