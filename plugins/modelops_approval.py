@@ -44,9 +44,11 @@ def approval_task(task_id: str, subject: str, body: str, promotion: dict[str, An
         params={"comment": Param("", type="string", description="Why you approve or refuse (recorded).")},
         response_timeout=timedelta(hours=float(promotion["approval_timeout_hours"])),
         assigned_users=[{"id": a, "name": a} for a in promotion["approvers"]] or None,
-        # An answer never fails the task (Reject and the timeout skip downstream); a failure is the
-        # platform's, e.g. Airflow 3.3.2's race where an answer given within one scheduler loop of the
-        # park is failed by the park's own "success" executor event. One retry asks the approver again.
+        # Approve, Reject and the timeout end the task in success (a refusal skips downstream), so a
+        # failure is the platform's (e.g. Airflow 3.3.2's race: an answer that lands before the
+        # scheduler read the worker's exit after the park is failed by that exit's "success" event)
+        # or an answer the operator refuses. One retry asks the approver again; minutes, not seconds,
+        # so the failed try's queued workload cannot start the retry (the README says more).
         retries=1,
-        retry_delay=timedelta(seconds=10),
+        retry_delay=timedelta(minutes=2),
     )

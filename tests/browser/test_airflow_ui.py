@@ -100,7 +100,9 @@ class Stack:
             found = [line for line in lines if all(part in line for part in parts)]
             if found:
                 return found[0]
-            assert time.monotonic() < deadline, f"the scheduler never logged a line with {parts}"
+            assert time.monotonic() < deadline, f"the scheduler never logged a line with {parts}; its last lines:\n" + (
+                "\n".join(lines[-20:])
+            )
             time.sleep(0.5)
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float = RUN_TIMEOUT_S) -> dict:
@@ -120,19 +122,25 @@ def task_states(run: dict) -> list[tuple[str, int, str]]:
 
 
 def run_report(running: Stack, run: dict, lines: int = 25) -> str:
-    """The run's task states, and for each failed task the tail of its log and what the scheduler said
-    about it: a failure in CI shows its cause in the assertion message (the stack's files are gone)."""
+    """The run's task states, and for each task that failed or did not finish the tail of its log and
+    what the scheduler said about it: a failure in CI shows its cause in the assertion message (the
+    stack's files are gone by then)."""
     report = [repr(task_states(run))]
     home = Path(running.env["AIRFLOW_HOME"])
     scheduler = running.run_dir.parent / "logs" / "scheduler.log"  # where scripts/stack.sh logs
     said = scheduler.read_text(errors="replace").splitlines() if scheduler.exists() else []
     for ti in run["task_instances"]:
-        if ti["state"] != "failed":
-            continue
+        if ti["state"] in {"success", "skipped", "upstream_failed"}:
+            continue  # what is left: failed, or not finished (up_for_retry, awaiting_input, ...)
         folder = home / "logs" / f"dag_id={run['dag_id']}" / f"run_id={run['dag_run_id']}" / f"task_id={ti['task_id']}"
         for log in sorted(folder.glob("**/attempt=*.log")):
-            report += [f"--- {log.relative_to(home)} (last {lines} lines)", *log.read_text().splitlines()[-lines:]]
-        about = [line for line in said if ti["task_id"] in line][-lines:]
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            report += [f"--- {log.relative_to(home)} (last {lines} lines)", *tail]
+        # the scheduler's log also carries its workers' task output: keep the scheduler's own lines
+        about = [
+            line for line in said if ti["task_id"] in line and "[task]" not in line and "airflow.task." not in line
+        ]
+        about = about[-lines:]
         report += [f"--- scheduler.log lines naming {ti['task_id']}", *about]
     return "\n".join(report)
 
@@ -351,12 +359,12 @@ def test_promotion_triggered_from_its_form_and_approved_under_required_actions(r
         )
         assert time.monotonic() < deadline, f"the approval never waited for input (state {state})"
         time.sleep(2)
-    # Airflow 3.3.2 race: the worker's exit after parking reaches the scheduler as an executor event
-    # "success"; an answer that resumes the task before the scheduler has read that event makes the
-    # scheduler take it for the resumed try and fail it ("finished with state success, but the task
-    # instance's state attribute is queued"; seen in CI on a loaded machine). A person answers after
-    # more than one scheduler loop; this test answers in seconds, so it first awaits the scheduler's
-    # record of the park. (The approval task retries once for this: the approver is asked again.)
+    # Airflow 3.3.2 race (LocalExecutor): the worker's exit after parking reaches the scheduler as an
+    # executor event "success"; an answer that resumes the task before the scheduler has read that
+    # event makes the scheduler take it for the resumed try and fail it ("finished with state success,
+    # but the task instance's state attribute is queued"; seen in CI, and up to 5 s after the park on a
+    # loaded machine). This test answers within seconds, so it first awaits the scheduler's record of
+    # the park (README: the approval task retries once and asks again; a script should wait too).
     running.await_scheduler_log(
         f"TaskInstance Finished: dag_id={PROMOTION_DAG_ID}, task_id={APPROVAL_TASK_ID}, run_id={run_id},",
         "state=awaiting_input",

@@ -41,6 +41,7 @@ def test_promotion_dag_waits_for_an_approval_before_apply(airflow_db):
     assert approval.defaults == ["Reject"]  # a timeout refuses, never approves
     assert approval.response_timeout.total_seconds() == 72 * 3600
     assert approval.retries == 1  # a platform failure (not an answer) asks the approver again
+    assert approval.retry_delay.total_seconds() == 120
     assert set(approval.params) == {"comment"}
     assert dag.get_task("finish").trigger_rule == "none_failed"  # runs after a refusal skipped apply
     assert [a.uri for a in dag.get_task("apply").outlets] == [CHAMPION_ASSET_URI]

@@ -78,9 +78,20 @@ def _token(user: str, role: str = "admin") -> dict[str, str]:
 class Responder(threading.Thread):
     """Waits for the parked approval of the promotion DAG, then answers it through the REST API."""
 
-    def __init__(self, api, user: str, option: str, comment: str, intruder: str | None = None):
+    def __init__(
+        self,
+        api,
+        user: str,
+        option: str,
+        comment: str,
+        intruder: str | None = None,
+        try_number: int = 1,
+        params_input: dict | None = None,
+    ):
         super().__init__(daemon=True)
         self.api, self.user, self.option, self.comment, self.intruder = api, user, option, comment, intruder
+        self.try_number = try_number  # answer this try of the approval task
+        self.params_input = {"comment": comment} if params_input is None else params_input
         self.seen: dict = {}
 
     def run(self) -> None:
@@ -96,6 +107,7 @@ class Responder(threading.Thread):
                         TaskInstance.dag_id == PROMOTION_DAG_ID,
                         TaskInstance.task_id == APPROVAL_TASK_ID,
                         TaskInstance.state == "awaiting_input",
+                        TaskInstance.try_number == self.try_number,
                     )
                 )
             if run_id:
@@ -106,7 +118,7 @@ class Responder(threading.Thread):
             return
         url = f"/api/v2/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}/-1/hitlDetails"
         self.seen["request"] = self.api.get(url, headers=_token(self.user)).json()
-        answer = {"chosen_options": [self.option], "params_input": {"comment": self.comment}}
+        answer = {"chosen_options": [self.option], "params_input": self.params_input}
         if self.intruder:  # a viewer may look but not answer
             self.seen["intruder_status"] = self.api.patch(
                 url, json=answer, headers=_token(self.intruder, "viewer")
@@ -207,3 +219,31 @@ def test_failed_gates_are_refused_and_a_rejected_promotion_moves_nothing(promoti
         "wait for the audit",
         run.run_id,
     )
+
+
+def test_a_failed_approval_asks_again_and_only_the_second_answer_counts(promotion_dag, api, model, monkeypatch):
+    """An answer the API accepts but the operator refuses (a param the form does not have) fails the
+    approval task; its retry parks again and the promotion goes by the answer given to that retry."""
+    from datetime import timedelta
+
+    monkeypatch.setattr(promotion_dag.get_task(APPROVAL_TASK_ID), "retry_delay", timedelta(seconds=1))
+    refused = Responder(api, "alice", "Approve", "", params_input={"comment": "ok", "not_a_param": "x"})
+    second = Responder(api, "bob", "Approve", "second look: fine", try_number=2)
+    refused.start()
+    second.start()
+    run = promotion_dag.test(run_conf=_conf(action="promote", version="2", reason="better on the 2024 cycle"))
+    refused.join(10)
+    second.join(10)
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    states = {task_id: ti.state for task_id, ti in tis.items()}
+    assert refused.seen.get("status") == 200, refused.seen  # the API took it; the operator did not
+    assert second.seen.get("status") == 200, second.seen
+    assert run.state == "success", states
+    assert states == {"check": "success", APPROVAL_TASK_ID: "success", "apply": "success", "finish": "success"}
+    assert tis[APPROVAL_TASK_ID].try_number == 2
+    assert _champion(model) == "2"
+    last = registry.alias_history(model)[-1]
+    assert (last["version"], last["approver"], last["action"]) == ("2", "bob", "promote")
+    assert "approver: second look: fine" in last["reason"]
+    (decision,) = history.read_promotion_decisions(model)
+    assert (decision["decision"], decision["approver"], decision["comment"]) == ("approved", "bob", "second look: fine")
