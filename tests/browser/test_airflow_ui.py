@@ -91,12 +91,16 @@ class Stack:
         if missing:
             pytest.fail(f"earlier step(s) {missing} did not finish; this step builds on them")
 
+    def scheduler_log(self) -> list[str]:
+        """The scheduler's log lines so far (scripts/stack.sh writes them next to the run folder)."""
+        log = self.run_dir.parent / "logs" / "scheduler.log"
+        return log.read_text(errors="replace").splitlines() if log.exists() else []
+
     def await_scheduler_log(self, *parts: str, timeout: float = RUN_TIMEOUT_S) -> str:
         """Wait until one line of the scheduler's log contains every part; returns that line."""
-        log = self.run_dir.parent / "logs" / "scheduler.log"
         deadline = time.monotonic() + timeout
         while True:
-            lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+            lines = self.scheduler_log()
             found = [line for line in lines if all(part in line for part in parts)]
             if found:
                 return found[0]
@@ -127,8 +131,7 @@ def run_report(running: Stack, run: dict, lines: int = 25) -> str:
     stack's files are gone by then)."""
     report = [repr(task_states(run))]
     home = Path(running.env["AIRFLOW_HOME"])
-    scheduler = running.run_dir.parent / "logs" / "scheduler.log"  # where scripts/stack.sh logs
-    said = scheduler.read_text(errors="replace").splitlines() if scheduler.exists() else []
+    said = running.scheduler_log()
     for ti in run["task_instances"]:
         if ti["state"] in {"success", "skipped", "upstream_failed"}:
             continue  # what is left: failed, or not finished (up_for_retry, awaiting_input, ...)
