@@ -1,6 +1,6 @@
 """The model's own predict cost per row, alone (no reading, checks, writing): the floor under scoring.
 
-    python benchmarks/bench_predict_only.py [--spaces configured|small]   (after bench_scoring.py trained them)
+    python benchmarks/bench_predict_only.py [--spaces configured|small|budget]   (after bench_scoring.py trained them)
 
 For each family's benchmark model: a 250k-row chunk of the 10M-row voter file is checked and turned
 into the model's input matrix once; then the final estimator's predict_proba is timed on it with one
@@ -26,7 +26,7 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--spaces", choices=["configured", "small"], default="configured")
+    parser.add_argument("--spaces", choices=["configured", "small", "budget"], default="configured")
     args = parser.parse_args()
 
     from modelops import registry, scoring

@@ -1,14 +1,16 @@
 """Batch-scoring throughput and peak memory on a synthetic voter file (10M rows by default).
 
     python benchmarks/bench_scoring.py [--rows 10000000] [--families logistic_regression ...]
-                                       [--spaces configured|small]
+                                       [--spaces configured|small|budget]
 
 Everything goes to .local/bench_scoring/ (git-ignored): the voter file (kept columns, no target,
 written in chunks), an 8-partition copy, a workspace with its own MLflow store where one model per
 candidate family is trained and registered: with `--spaces configured` (the default) the family's
 configured search (include/config/modelops.yaml, as the training DAG runs it) on a 250k-row sample,
 i.e. the model a real champion of that family would be; with `--spaces small` one fixed small
-configuration on a 60k-row sample (the engine's figure before the search spaces were capped). Each measurement runs
+configuration on a 60k-row sample (the engine's figure before the search spaces were capped); with
+`--spaces budget` the configured search with the tree caps halved (BUDGET_SPACES), the size at which two
+tree models fit the shadow figure's per-row budget on two cores. Each measurement runs
 in a fresh child process (`--measure`): plan + every group + commit, as `score_snapshot` does; the
 child reports its wall time and peak RSS (VmHWM from /proc/self/status). Prints a Markdown table.
 """
@@ -47,6 +49,14 @@ SMALL_SPACES = {  # small models: the figure is about the engine, not the bigges
         "min_samples_leaf": {"choice": [20]},
         "max_features": {"choice": ["sqrt"]},
     },
+}
+
+# The configured search with the tree caps about halved: HGB 20 rounds, RF 10 trees (the tree-size table
+# in docs/benchmarks.md puts each near 0.6 µs per row, so a champion and a challenger fit ~3.4 µs together
+# with the engine's share). Measured to tell what the shadow figure would cost in accuracy, not configured.
+BUDGET_SPACES = {
+    "hist_gradient_boosting": {"max_iter": {"choice": [20]}, "learning_rate": {"log_uniform": [0.2, 0.3]}},
+    "random_forest": {"n_estimators": {"choice": [10]}, "max_depth": {"choice": [10]}},
 }
 
 
@@ -140,6 +150,9 @@ def train_families(families: list[str], spaces: str = "configured") -> dict[str,
     settings = load_settings()
     if spaces == "small":
         settings = dataclasses.replace(settings, search_spaces={**settings.search_spaces, **SMALL_SPACES})
+    if spaces == "budget":
+        capped = {f: {**settings.search_spaces[f], **caps} for f, caps in BUDGET_SPACES.items()}
+        settings = dataclasses.replace(settings, search_spaces={**settings.search_spaces, **capped})
     spec = settings.dataset(DATASET)
     for family in families:
         if family in known:
@@ -155,9 +168,17 @@ def train_families(families: list[str], spaces: str = "configured") -> dict[str,
         plan = workflow.prepare_training(
             batch.to_dict(), validation.to_dict(), spec, settings, training, {"dag_id": "bench", "run_id": run_id}
         )
+        # The spaces are replaced in memory, not in the config file its hash is taken of: without this the
+        # registry would take another space's model on the same sample for this one's (not registered again).
+        lineage = plan["lineage"]
+        lineage["modelops.config_hash"] = hashlib.sha256(
+            f"{lineage['modelops.config_hash']}:{space}".encode()
+        ).hexdigest()
         result = workflow.run_candidate(plan, family, spec, settings)
         report = workflow.evaluate_candidates(plan, [result], spec, settings)
         registration = workflow.register_best(plan, report, spec)
+        if registration["duplicate_of"]:
+            raise SystemExit(f"{family}: the registry gave v{registration['duplicate_of']}, not this run's model")
         known[family] = registration["version"]
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps(known))
@@ -307,7 +328,7 @@ def main() -> None:
     parser.add_argument("--challenger", default="")
     parser.add_argument("--groups", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--spaces", choices=["configured", "small"], default="configured")
+    parser.add_argument("--spaces", choices=["configured", "small", "budget"], default="configured")
     parser.add_argument("--only", choices=["small", "full", "shadow", "parts", "parts2"], nargs="*", default=None)
     parser.add_argument("--shadow-with", default=None, help="challenger family of the shadow rows (default: another)")
     parser.add_argument("--repeat", type=int, default=1, help="measure each row this many times")

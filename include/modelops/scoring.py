@@ -788,6 +788,8 @@ def _try_load(
         return None
 
 
+_MISSING_LEVEL = "\0missing"  # the missing value's key among a column's levels (no repr starts with NUL)
+_MAX_LEVELS = 100_000  # distinct values remembered per categorical column
 FAST_TOLERANCE = 1e-9  # largest |fast - pipeline| probability accepted on the first chunk
 _VERIFY_ROWS = 20_000  # rows of the first chunk scored both ways
 
@@ -812,7 +814,10 @@ class _Compiled:
     widths: list[int]
     estimator: Any
     used: np.ndarray | None = None  # per input column: does the estimator read it (None: every one)
-    encoded: dict[tuple, np.ndarray] = field(default_factory=dict)  # the encoder's output per set of distinct values
+    # per categorical column: {repr(value): row of its table} and the table (the encoder's output for that
+    # column's block, one row per distinct value met so far, and one for the missing value)
+    levels: list[dict[str, int]] = field(default_factory=list)
+    tables: list[np.ndarray | None] = field(default_factory=list)
     buffer: np.ndarray | None = None  # the last full-size matrix, refilled by the next chunk (`reuse`)
 
     def matrix(
@@ -865,31 +870,62 @@ class _Compiled:
     def _one_hot(
         self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]], Z: np.ndarray, start: int, used: np.ndarray
     ) -> None:
-        coded = []
+        columns = []
         for c in self.categorical:
             codes, uniques = factors[c] if c in factors else _factorize(X[c])
-            values = pd.Series(uniques).reindex(range(len(uniques) + 1))  # the last one: the column's missing value
-            coded.append((np.where(codes < 0, len(uniques), codes), values))
-        height = max(len(v) for _, v in coded)
-        small = pd.DataFrame(
-            {
-                c: v.take(np.minimum(np.arange(height), len(v) - 1)).to_numpy()
-                for c, (_, v) in zip(self.categorical, coded, strict=True)
-            }
-        )
-        key = tuple((c, tuple(map(repr, small[c]))) for c in self.categorical)
-        encoded = self.encoded.get(key)
-        if encoded is None:  # chunks of one file mostly hold the same distinct values: encode them once
-            encoded = np.asarray(self.encoder.transform(small), dtype="float64")
-            if len(self.encoded) < 64:
-                self.encoded[key] = encoded
+            columns.append((codes, pd.Series(uniques)))
+        self._learn([values for _, values in columns])
+        offset = 0
+        for i, ((codes, values), width) in enumerate(zip(columns, self.widths, strict=True)):
+            seen = self.levels[i]
+            slots = np.array([seen[repr(v)] for v in values.tolist()] + [seen[_MISSING_LEVEL]], dtype=np.intp)
+            rows = slots[codes]  # code -1 (missing) takes the last slot: the missing value's row
+            table = self.tables[i]
+            for j in range(width):
+                if used[start + offset + j]:
+                    np.take(table[:, j], rows, out=Z[:, start + offset + j])
+            offset += width
+
+    def _learn(self, columns: list[pd.Series]) -> None:
+        """Run the encoder on the distinct values no chunk held before (and on each column's missing value once).
+
+        Chunks of one file mostly hold the same values, each chunk listing them in its own order (a
+        Parquet row group's dictionary): values are remembered one by one, so a new order costs nothing.
+        """
+        if not self.levels:
+            self.levels = [{} for _ in self.categorical]
+            self.tables = [None for _ in self.categorical]
+        fresh: list[tuple[list[str], list[int]]] = []
+        for i, values in enumerate(columns):
+            if len(self.levels[i]) > _MAX_LEVELS:  # a column of ever new values: start its memory over
+                self.levels[i], self.tables[i] = {}, None
+            seen = self.levels[i]
+            new: dict[str, int] = {}
+            for position, value in enumerate(values.tolist()):
+                key = repr(value)
+                if key not in seen and key not in new:
+                    new[key] = position
+            if _MISSING_LEVEL not in seen:
+                new[_MISSING_LEVEL] = len(values)  # past the end: reindex gives the column's missing value
+            fresh.append((list(new), list(new.values())))
+        height = max(len(keys) for keys, _ in fresh)
+        if height == 0:
+            return
+        small = {}
+        for c, values, (_, positions) in zip(self.categorical, columns, fresh, strict=True):
+            padded = positions + [len(values)] * (height - len(positions))  # padding: the missing value
+            small[c] = values.reindex(padded).to_numpy()
+        encoded = np.asarray(self.encoder.transform(pd.DataFrame(small)), dtype="float64")
         if encoded.shape[1] != sum(self.widths):
             raise ValueError(f"the encoder gave {encoded.shape[1]} columns, expected {sum(self.widths)}")
         offset = 0
-        for (codes, _), width in zip(coded, self.widths, strict=True):
-            for j in range(offset, offset + width):
-                if used[start + j]:
-                    np.take(encoded[:, j], codes, out=Z[:, start + j])
+        for i, ((keys, _), width) in enumerate(zip(fresh, self.widths, strict=True)):
+            if keys:
+                table = self.tables[i]
+                before = 0 if table is None else len(table)
+                rows = encoded[: len(keys), offset : offset + width]
+                self.tables[i] = rows.copy() if table is None else np.vstack([table, rows])
+                self.levels[i].update({key: before + r for r, key in enumerate(keys)})
             offset += width
 
     def predict(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:

@@ -119,6 +119,55 @@ def test_compiled_path_equals_the_pipeline_on_csv_text(env, settings, tmp_path, 
     assert worst <= scoring.FAST_TOLERANCE
 
 
+@pytest.mark.parametrize("family", CANDIDATE_FAMILIES)
+def test_each_distinct_value_is_encoded_once_whatever_order_a_row_group_lists_it_in(env, settings, tmp_path, family):
+    """A file written in parts: each row group's dictionary lists its text values in its own order, and
+    later parts bring values the first never held. The compiled path still equals the pipeline chunk by
+    chunk, and the encoder runs only for a chunk that holds a value not met before."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spec = env["spec"]
+    frame = _messy(spec, 900, 33)
+    parts = [frame.iloc[i : i + 300].reset_index(drop=True) for i in range(0, 900, 300)]
+    first = parts[0]
+    keep = first["party"].isin(["DEM", "REP"]) | (first.index < 25)  # the messy rows keep theirs
+    first.loc[~keep, "party"] = "DEM"  # the other parties arrive with the second part
+    # the second part meets its parties in ascending order, the third in descending order
+    parts[1] = parts[1].sort_values("party", kind="stable").reset_index(drop=True)
+    parts[2] = parts[2].sort_values("party", ascending=False, kind="stable").reset_index(drop=True)
+    path = tmp_path / f"parts-{family}.parquet"
+    schema = pa.Table.from_pandas(parts[0], preserve_index=False).schema
+    with pq.ParquetWriter(path, schema) as writer:
+        for part in parts:
+            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+    plan = scoring.plan_scoring(spec, _options(settings, chunk_rows=300), str(path), alias=f"fast_{family}")
+    model = scoring._load_model(plan, plan.version, plan.run_id)
+    compiled = model.compiled
+    calls = []
+    transform = compiled.encoder.transform
+    compiled.encoder.transform = lambda small: calls.append(len(small)) or transform(small)
+    reasons, met, orders = scoring._Reasons(), {}, []
+    for frame_chunk in scoring.iter_chunks(plan, 0):
+        factors: dict = {}
+        X, codes, _ = scoring.check_chunk(frame_chunk, plan, model, reasons, factors)
+        ok = codes == 0
+        factors_ok = {c: (row_codes[ok], uniques) for c, (row_codes, uniques) in factors.items()}
+        before = len(calls)
+        fast = compiled.predict(X.loc[ok], factors_ok)
+        encoded = len(calls) - before  # (the pipeline below runs the same encoder on every row)
+        plain = model.pipeline.predict_proba(scoring._plain_frame(X.loc[ok]))[:, 1]
+        assert np.max(np.abs(fast - plain)) <= scoring.FAST_TOLERANCE
+        new = {c for c, (_, uniques) in factors.items() if {repr(v) for v in uniques} - met.setdefault(c, set())}
+        for c, (_, uniques) in factors.items():
+            met[c] |= {repr(v) for v in uniques}
+        assert encoded == (1 if new else 0), (new, calls)
+        orders.append(list(factors["party"][1]))
+    assert len(orders) == 3 and set(orders[1]) - set(orders[0])  # the second part brought new parties
+    assert orders[1] == sorted(orders[1]) and orders[2] == sorted(orders[2], reverse=True)
+    assert calls[0] < 20  # the compiled path hands the encoder distinct values, not the chunk's 300 rows
+
+
 def test_a_compiled_path_that_disagrees_is_not_used(env, settings, tmp_path, monkeypatch):
     """A wrong compiled step (here: a shifted scaler) is caught on the first chunk; the plain path scores."""
     spec = env["spec"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -90,6 +91,27 @@ def test_unmatched_join_rows_fail_coverage(workspace, voter_spec, tmp_path):
     coverage = [f for f in caught.value.report.failed if f["why"].startswith("join coverage")]
     assert {f["column"] for f in coverage} >= {"unemployment_rate", "county_turnout_prev"}
     assert all(f["unexpected_count"] == 10 for f in coverage)
+
+
+def test_the_suite_is_a_set_and_a_repeated_check_keeps_its_first_reason(workspace, voter_spec):
+    # The join's coverage check and the column's missing-value rule are the same GX check on the joined
+    # columns: the suite holds it once, with the join's reason (added first), as GX's add_expectation would.
+    from modelops.validation import build_suite
+
+    batch = collect_batch(voter_spec, sample_rows=300)
+    joined = {c for j in batch.join_report["joins"] for c in j["columns"] if c in voter_spec.kept_columns}
+    assert joined
+    suite = build_suite(voter_spec, batch, text_columns=[])
+    not_null = [e for e in suite.expectations if e.expectation_type == "expect_column_values_to_not_be_null"]
+    columns = [e.column for e in not_null]
+    assert len(columns) == len(set(columns)) and joined <= set(columns)
+    assert all(e.meta["why"].startswith("join coverage") for e in not_null if e.column in joined)
+    keys = [(e.expectation_type, json.dumps(e.configuration.kwargs, sort_keys=True)) for e in suite.expectations]
+    assert len(keys) == len(set(keys))
+    # the same check twice through GX's own add_expectation leaves the suite as it was
+    again = copy.copy(not_null[0])
+    again.id = None
+    assert suite.add_expectation(again) is again and len(suite.expectations) == len(keys)
 
 
 def test_missing_column_and_single_class_target_fail(workspace, settings, tmp_path):
