@@ -49,12 +49,18 @@ def main() -> None:
         if len(chunks) == args.chunks:
             break
     start = len(compiled.numeric) + len(compiled.indicate)
-    Z = np.zeros((len(chunks[0][0]), compiled.used.size if compiled.used is not None else 0), order="F")
-    compiled._one_hot(*chunks[0], Z, start, compiled.used)  # the first chunk meets every value
+    width = start + sum(compiled.widths)
+    used = compiled.used if compiled.used is not None else np.ones(width, dtype=bool)
+
+    def matrix(rows: int) -> np.ndarray:
+        return np.zeros((rows, width), order="F")
+
+    compiled._one_hot(*chunks[0], matrix(len(chunks[0][0])), start, used)  # the first chunk meets every value
     fill = again = 0.0
     for X, factors in chunks[1:]:
+        Z = matrix(len(X))
         began = time.process_time()
-        compiled._one_hot(X, factors, Z, start, compiled.used)
+        compiled._one_hot(X, factors, Z, start, used)
         fill += time.process_time() - began
         values = [pd.Series(factors[c][1]).reindex(range(len(factors[c][1]) + 1)) for c in compiled.categorical]
         height = max(len(v) for v in values)

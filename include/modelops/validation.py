@@ -103,20 +103,29 @@ def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], pro
     """The expectation suite for one batch of `spec`, each expectation tagged with its reason.
 
     `production`: the form for model inputs in production (no target column, no join checks).
+
+    The suite is a set, as GX's own add_expectation keeps it: of two equal checks the first stays, with
+    its reason. It is keyed once per check here; add_expectation compares each new check with every one
+    before it, which cost a third of a second per batch at ~60 checks.
     """
-    gx, gxe = _gx()
+    gx, _ = _gx()
+    unique: dict[str, Any] = {}
+    for expectation in offered_checks(spec, batch, text_columns, production):
+        checks = _numbers_alike(expectation.dict(exclude={"id", "rendered_content", "notes", "meta"}))
+        unique.setdefault(json.dumps([expectation.expectation_type, checks], sort_keys=True, default=str), expectation)
+    return gx.ExpectationSuite(name=f"{spec.name}_suite", expectations=list(unique.values()))
+
+
+def offered_checks(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], production: bool = False) -> list:
+    """Every check the spec asks of the batch, in order, each tagged with its reason; a check may come twice
+    (a joined column's coverage is also its missing-value rule): `build_suite` keeps the first."""
+    _, gxe = _gx()
     rules = spec.validation
-    # The suite is a set, as GX's own add_expectation keeps it (the first of two equal checks stays, with its
-    # reason), but keyed once per check: add_expectation compares each new one with every one before it,
-    # which cost a third of a second per batch at ~60 checks.
-    expectations: dict[str, Any] = {}
+    offered: list[Any] = []
 
     def add(expectation, why: str) -> None:
         expectation.meta = {"why": why}
-        checks = _numbers_alike(expectation.dict(exclude={"id", "rendered_content", "notes", "meta"}))
-        expectations.setdefault(
-            json.dumps([expectation.expectation_type, checks], sort_keys=True, default=str), expectation
-        )
+        offered.append(expectation)
 
     columns = [c for c in spec.kept_columns if not (production and c == spec.target)]
     add(
@@ -165,11 +174,11 @@ def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], pro
             gxe.ExpectColumnValuesToNotMatchRegexList(column=column, regex_list=PII_PATTERNS),
             "no PII-shaped content (e-mail, SSN, phone)",
         )
-    return gx.ExpectationSuite(name=f"{spec.name}_suite", expectations=list(expectations.values()))
+    return offered
 
 
 def _numbers_alike(value: Any) -> Any:
-    """`value` with every number as a float, so a key compares as Python does (mostly=1 is mostly=1.0)."""
+    """`value` with every number (not bool) as a float: mostly=1 and mostly=1.0 are one check, as GX has them."""
     if isinstance(value, dict):
         return {k: _numbers_alike(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
