@@ -52,8 +52,10 @@ def main() -> None:
     width = start + sum(compiled.widths)
     used = compiled.used if compiled.used is not None else np.ones(width, dtype=bool)
 
+    matrices: dict[int, np.ndarray] = {}  # one per chunk length, reused as scoring reuses its buffer
+
     def matrix(rows: int) -> np.ndarray:
-        return np.zeros((rows, width), order="F")
+        return matrices.setdefault(rows, np.zeros((rows, width), order="F"))
 
     compiled._one_hot(*chunks[0], matrix(len(chunks[0][0])), start, used)  # the first chunk meets every value
     fill = again = 0.0
