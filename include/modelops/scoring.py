@@ -600,8 +600,10 @@ def check_chunk(
         if model is not None and column in model.numeric_codes and not pd.api.types.is_numeric_dtype(series):
             series, not_number = _as_numbers(series)  # CSV text of a code the model learned as a number
             reasons.mark(codes, not_number, f"not_allowed:{column}")
-        elif blank.any() and not series.isna().all():
-            series = series.where(~blank)  # blank text is a missing value, as validation reads it
+        elif blank.any():
+            # blank text is a missing value, as validation reads it; and every missing value is NaN (a SQL
+            # chunk's None is another category to the encoder: all zeros where NaN is the learned missing)
+            series = series.where(~blank)
         if column in required:
             reasons.mark(codes, blank, f"missing:{column}")
         row_codes, labels, uniques = _labels_of_uniques(series)

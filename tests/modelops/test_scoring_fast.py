@@ -215,6 +215,31 @@ def test_prefetch_hands_on_the_reader_error_and_keeps_order():
     stream.close()
 
 
+@pytest.mark.parametrize("family", CANDIDATE_FAMILIES)
+def test_a_chunk_whose_allowed_missing_column_is_all_none_scores_as_missing(env, settings, tmp_path, family):
+    """Rows from a SQL cursor carry None for NULL. A chunk where an allowed-missing category column is NULL
+    on every row scores as missing (NaN, what the encoder learned), the same on both paths."""
+    spec = env["spec"]
+    frame = _messy(spec, 300, 34).iloc[30:].reset_index(drop=True)  # the rows that pass every check
+    frame.to_parquet(tmp_path / "input.parquet", index=False)
+    plan = scoring.plan_scoring(spec, _options(settings), str(tmp_path / "input.parquet"), alias=f"fast_{family}")
+    as_sql = frame.copy()
+    for column in spec.categorical:  # text as a cursor hands it over: object values, None for NULL
+        as_sql[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    as_sql["income_bracket"] = None
+    as_nan = frame.copy()
+    as_nan["income_bracket"] = np.nan
+    worst, rows = _compare(plan, [as_sql])
+    assert rows == len(frame) and worst <= scoring.FAST_TOLERANCE
+    model = scoring._load_model(plan, plan.version, plan.run_id)
+    scored = []
+    for chunk in (as_sql, as_nan):
+        X, codes, _ = scoring.check_chunk(chunk, plan, model, scoring._Reasons(), {})
+        assert (codes == 0).all() and X["income_bracket"].isna().all()
+        scored.append(model.pipeline.predict_proba(scoring._plain_frame(X))[:, 1])
+    np.testing.assert_array_equal(scored[0], scored[1])
+
+
 def test_predict_split_over_threads_equals_one_call(env, settings, tmp_path, monkeypatch):
     spec = env["spec"]
     frame = simulate_window(spec, "stable", 30_000, 34).drop(columns=[spec.target])
