@@ -227,8 +227,8 @@ def test_a_chunk_whose_allowed_missing_column_is_all_none_scores_as_missing(env,
     for column in spec.categorical:  # text as a cursor hands it over: object values, None for NULL
         as_sql[column] = frame[column].astype(object).where(frame[column].notna(), None)
     as_sql["income_bracket"] = None
-    as_nan = frame.copy()
-    as_nan["income_bracket"] = np.nan
+    as_nan = frame.copy()  # missing text as pandas reads it from a file
+    as_nan["income_bracket"] = pd.Series([np.nan] * len(frame), dtype=object)
     worst, rows = _compare(plan, [as_sql])
     assert rows == len(frame) and worst <= scoring.FAST_TOLERANCE
     model = scoring._load_model(plan, plan.version, plan.run_id)
