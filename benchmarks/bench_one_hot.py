@@ -4,9 +4,9 @@
 
 Uses bench_scoring.py's 10M-row voter file and its HGB model (run that first). The file was written in
 parts, so each 250k-row chunk lists its text values in its own order. Times, in CPU seconds per row:
-`_Compiled._one_hot` on chunks 2..N after the first (the levels are known by then), and the
-encoder's `transform` on each chunk's distinct values, which the compiled path ran per chunk before it
-remembered values one by one.
+`_Compiled._one_hot` on chunks 2..N after the first (the levels are known by then), and
+`_Compiled._learn` on each chunk's distinct values with nothing remembered, i.e. the encoder run per
+chunk, which the compiled path did before it remembered values one by one.
 """
 
 from __future__ import annotations
@@ -64,17 +64,12 @@ def main() -> None:
         began = time.process_time()
         compiled._one_hot(X, factors, Z, start, used)
         fill += time.process_time() - began
-        values = [pd.Series(factors[c][1]).reindex(range(len(factors[c][1]) + 1)) for c in compiled.categorical]
-        height = max(len(v) for v in values)
-        small = pd.DataFrame(
-            {
-                c: v.take(np.minimum(np.arange(height), len(v) - 1)).to_numpy()
-                for c, v in zip(compiled.categorical, values, strict=True)
-            }
-        )
+        known = compiled.levels, compiled.tables
+        compiled.levels, compiled.tables = [], []  # as if no chunk had come before: every value is new
         began = time.process_time()
-        compiled.encoder.transform(small)
+        compiled._learn([pd.Series(factors[c][1]) for c in compiled.categorical])
         again += time.process_time() - began
+        compiled.levels, compiled.tables = known
     rows = sum(len(X) for X, _ in chunks[1:])
     print(f"HGB v{version}, {len(chunks) - 1} chunks of {len(chunks[1][0]):,} rows")
     print(f"one-hot fill: {fill / rows * 1e6:.3f} µs per row (CPU)")

@@ -876,20 +876,19 @@ class _Compiled:
         for c in self.categorical:
             codes, uniques = factors[c] if c in factors else _factorize(X[c])
             columns.append((codes, pd.Series(uniques)))
-        self._learn([values for _, values in columns])
         offset = 0
-        for i, ((codes, values), width) in enumerate(zip(columns, self.widths, strict=True)):
-            seen = self.levels[i]
-            slots = np.array([seen[repr(v)] for v in values.tolist()] + [seen[_MISSING_LEVEL]], dtype=np.intp)
-            rows = slots[codes]  # code -1 (missing) takes the last slot: the missing value's row
+        slots = self._learn([values for _, values in columns])
+        for i, ((codes, _), width) in enumerate(zip(columns, self.widths, strict=True)):
+            rows = slots[i][codes]  # code -1 (missing) takes the last slot: the missing value's row
             table = self.tables[i]
             for j in range(width):
                 if used[start + offset + j]:
                     np.take(table[:, j], rows, out=Z[:, start + offset + j])
             offset += width
 
-    def _learn(self, columns: list[pd.Series]) -> None:
-        """Run the encoder on the distinct values no chunk held before (and on each column's missing value once).
+    def _learn(self, columns: list[pd.Series]) -> list[np.ndarray]:
+        """Per column, the row of its table for each distinct value, then for the missing value; the encoder
+        runs only on values no chunk held before (and on each column's missing value once).
 
         Chunks of one file mostly hold the same values, each chunk listing them in its own order (a
         Parquet row group's dictionary): values are remembered one by one, so a new order costs nothing.
@@ -897,38 +896,41 @@ class _Compiled:
         if not self.levels:
             self.levels = [{} for _ in self.categorical]
             self.tables = [None for _ in self.categorical]
-        fresh: list[tuple[list[str], list[int]]] = []
-        for i, values in enumerate(columns):
+        keys = [[repr(value) for value in values.tolist()] for values in columns]
+        fresh: list[dict[str, int]] = []  # per column: {key: position among the chunk's values}
+        for i, (values, column_keys) in enumerate(zip(columns, keys, strict=True)):
             if len(self.levels[i]) > _MAX_LEVELS:  # a column of ever new values: start its memory over
                 self.levels[i], self.tables[i] = {}, None
             seen = self.levels[i]
             new: dict[str, int] = {}
-            for position, value in enumerate(values.tolist()):
-                key = repr(value)
+            for position, key in enumerate(column_keys):
                 if key not in seen and key not in new:
                     new[key] = position
             if _MISSING_LEVEL not in seen:
                 new[_MISSING_LEVEL] = len(values)  # past the end: reindex gives the column's missing value
-            fresh.append((list(new), list(new.values())))
-        height = max(len(keys) for keys, _ in fresh)
-        if height == 0:
-            return
-        small = {}
-        for c, values, (_, positions) in zip(self.categorical, columns, fresh, strict=True):
-            padded = positions + [len(values)] * (height - len(positions))  # padding: the missing value
-            small[c] = values.reindex(padded).to_numpy()
-        encoded = np.asarray(self.encoder.transform(pd.DataFrame(small)), dtype="float64")
-        if encoded.shape[1] != sum(self.widths):
-            raise ValueError(f"the encoder gave {encoded.shape[1]} columns, expected {sum(self.widths)}")
-        offset = 0
-        for i, ((keys, _), width) in enumerate(zip(fresh, self.widths, strict=True)):
-            if keys:
-                table = self.tables[i]
-                before = 0 if table is None else len(table)
-                rows = encoded[: len(keys), offset : offset + width]
-                self.tables[i] = rows.copy() if table is None else np.vstack([table, rows])
-                self.levels[i].update({key: before + r for r, key in enumerate(keys)})
-            offset += width
+            fresh.append(new)
+        height = max(len(new) for new in fresh)
+        if height:
+            small = {}
+            for c, values, new in zip(self.categorical, columns, fresh, strict=True):
+                positions = list(new.values())
+                small[c] = values.reindex(positions + [len(values)] * (height - len(positions))).to_numpy()
+            encoded = np.asarray(self.encoder.transform(pd.DataFrame(small)), dtype="float64")
+            if encoded.shape[1] != sum(self.widths):
+                raise ValueError(f"the encoder gave {encoded.shape[1]} columns, expected {sum(self.widths)}")
+            offset = 0
+            for i, (new, width) in enumerate(zip(fresh, self.widths, strict=True)):
+                if new:
+                    table = self.tables[i]
+                    before = 0 if table is None else len(table)
+                    rows = encoded[: len(new), offset : offset + width]
+                    self.tables[i] = rows.copy() if table is None else np.vstack([table, rows])
+                    self.levels[i].update({key: before + r for r, key in enumerate(new)})
+                offset += width
+        return [
+            np.array([self.levels[i][k] for k in column_keys] + [self.levels[i][_MISSING_LEVEL]], dtype=np.intp)
+            for i, column_keys in enumerate(keys)
+        ]
 
     def predict(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:
         return _predict_rows(self.estimator, self.matrix(X, factors, reuse=True))  # consumed before the next

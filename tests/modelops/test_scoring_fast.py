@@ -158,9 +158,9 @@ def test_each_distinct_value_is_encoded_once_whatever_order_a_row_group_lists_it
         encoded = len(calls) - before  # (the pipeline below runs the same encoder on every row)
         plain = model.pipeline.predict_proba(scoring._plain_frame(X.loc[ok]))[:, 1]
         assert np.max(np.abs(fast - plain)) <= scoring.FAST_TOLERANCE
-        new = {c for c, (_, uniques) in factors.items() if {repr(v) for v in uniques} - met.setdefault(c, set())}
+        new = {c for c, (_, uniques) in factors.items() if set(uniques) - met.setdefault(c, set())}
         for c, (_, uniques) in factors.items():
-            met[c] |= {repr(v) for v in uniques}
+            met[c] |= set(uniques)
         assert encoded == (1 if new else 0), (new, calls)
         orders.append(list(factors["party"][1]))
     assert len(orders) == 3 and set(orders[1]) - set(orders[0])  # the second part brought new parties

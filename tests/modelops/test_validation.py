@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
@@ -18,7 +17,10 @@ from modelops.validation import (
     PII_PATTERNS,
     REDACTED,
     DataValidationError,
+    _gx,
+    build_suite,
     format_failures,
+    offered_checks,
     validate_batch,
     validate_frame,
 )
@@ -96,8 +98,6 @@ def test_unmatched_join_rows_fail_coverage(workspace, voter_spec, tmp_path):
 def test_the_suite_is_a_set_and_a_repeated_check_keeps_its_first_reason(workspace, voter_spec):
     # The join's coverage check and the column's missing-value rule are the same GX check on the joined
     # columns: the suite holds it once, with the join's reason (added first), as GX's add_expectation would.
-    from modelops.validation import build_suite
-
     batch = collect_batch(voter_spec, sample_rows=300)
     joined = {c for j in batch.join_report["joins"] for c in j["columns"] if c in voter_spec.kept_columns}
     assert joined
@@ -107,17 +107,13 @@ def test_the_suite_is_a_set_and_a_repeated_check_keeps_its_first_reason(workspac
     assert len(columns) == len(set(columns)) and joined <= set(columns)
     assert all(e.meta["why"].startswith("join coverage") for e in not_null if e.column in joined)
     # the same suite as GX's own add_expectation makes of every check offered, repeats included
-    from modelops.validation import _gx, offered_checks
-
     gx, _ = _gx()
     gx.get_context(mode="ephemeral")  # (add_expectation asks for a context)
     offered = offered_checks(voter_spec, batch, text_columns=[])
     assert len(offered) > len(suite.expectations)  # repeats were offered
     reference = gx.ExpectationSuite(name="reference")
     for expectation in offered:
-        fresh = copy.copy(expectation)
-        fresh.id = None
-        reference.add_expectation(fresh)
+        reference.add_expectation(expectation)
 
     def described(expectations):
         return [(e.expectation_type, e.configuration.kwargs, e.meta["why"]) for e in expectations]
