@@ -237,9 +237,21 @@ def _scrub_result(result: Any) -> None:
 
 
 def check_labels(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Label counts of a batch, and failures: too many unlabelled rows, or a class missing among the rest."""
+    """Label counts of a batch, and failures: no target column, too many unlabelled rows, or a class missing."""
     from modelops.features import label_summary
 
+    if spec.target not in frame.columns:  # a training batch without its outcome: no label to count
+        return {}, [
+            {
+                "expectation": "target_column_present",
+                "column": spec.target,
+                "why": "a training batch needs the target column, the outcome the model learns",
+                "observed_value": (
+                    f"the batch has no column {spec.target!r}: the source holds {len(frame.columns)} of the "
+                    "configured columns but not the target"
+                ),
+            }
+        ]
     summary = label_summary(frame, spec)
     summary["other_values"] = _scrub(summary["other_values"])  # target values are data: shown only if safe
     failed = []
@@ -452,7 +464,9 @@ def validate_frame(
     label_checks = 0
     if not production:
         labels, label_failures = check_labels(frame, spec)
-        failed += label_failures
+        missing_target = any(f["expectation"] == "target_column_present" for f in label_failures)
+        # a missing target is the headline: every other label rule and the schema check follow from it
+        failed = label_failures + failed if missing_target else failed + label_failures
         label_checks = 3
     report = ValidationReport(
         validation_id=validation_id,
