@@ -6,9 +6,9 @@ by the scoring DAG (the champion serves it; the manifest says who served which r
 monitoring DAG judges what was served, and triggers retraining once the breach persists; the
 retrained version is judged against v1 (promoted, or kept as challenger); the next snapshot is
 scored with it in shadow (or serving, if it won), and the shadow agreement is printed. Prints every
-step and which version served which snapshot, and stops the stack it started. Run with the
-environment of scripts/env.sh (the embedded stack) or scripts/prod_env.sh (the production-shaped one:
-`make run-prod`).
+step and who served each snapshot's rows (the model version, the canary, the fallback), and stops
+the stack it started. Run with the environment of scripts/env.sh (the embedded stack) or
+scripts/prod_env.sh (the production-shaped one: `make run-prod`).
 
     python scripts/lifecycle.py [--rows 30000] [--window-rows 8000] [--scenario realignment]
                                 [--partitions N] [--until retrain] [--keep-up]
@@ -35,6 +35,7 @@ from modelops import catalog, history, registry, scenarios
 from modelops.config import REPO_ROOT as REPO
 from modelops.config import load_settings
 from modelops.handoffs import MONITORING_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
+from modelops.served import served_by
 
 API = f"http://127.0.0.1:{os.environ.get('AIRFLOW__API__PORT', '8080')}"
 MLFLOW = f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
@@ -145,14 +146,7 @@ def score(airflow: Airflow, dataset: str, snapshot: str, parts: int = 0) -> dict
     if airflow.follow(SCORING_DAG_ID, run) != "success":
         raise RuntimeError(f"scoring {snapshot} failed; see the Airflow UI")
     manifest = catalog.read_json(catalog.scoring_manifest(dataset, snapshot))
-    sources = manifest["sources"]
-    reasons = ", ".join(f"{r} {c}" for r, c in list(manifest["fallback_reasons"].items())[:3])
-    say(
-        f"    scored {snapshot}: {manifest['rows_out']} rows by v{manifest['model_version']} "
-        f"(model {sources['model']}, fallback {sources['fallback']}, canary {sources['canary']})"
-        + (f"; fallback reasons: {reasons}" if reasons else "")
-        + (f"; shadow v{manifest['challenger_version']}" if manifest.get("shadow") else "")
-    )
+    say(f"    scored {snapshot}: {served_by(manifest).line()}")
     return manifest
 
 
@@ -163,7 +157,7 @@ def monitor(airflow: Airflow, dataset: str, snapshot: str) -> dict:
         raise RuntimeError(f"monitoring {snapshot} failed; see the Airflow UI")
     row = [r for r in history.read_monitoring_history(dataset) if r["window_id"] == snapshot][-1]
     say(
-        f"    -> action {row['action'].upper()} (judged v{row['model_version']}'s served scores): "
+        f"    -> action {row['action'].upper()} (judged v{row['model_version']}'s own scores): "
         f"drift share {row['drift_share']:.0%}, prediction PSI {row['prediction_psi'] or 0:.3f}, "
         f"fallback share {row['fallback_share'] or 0:.0%}, signals {', '.join(row['signals']) or 'none'}"
     )
@@ -259,17 +253,13 @@ def main() -> int:
                 f"{agreement['top_decile_overlap']:.1%} (MLflow modelops/{spec.name}/scoring)"
             )
 
-        say("[6/6] Registry, audit trail, and which version served which snapshot")
+        say("[6/6] Registry, audit trail, and who served each snapshot's rows")
         for row in history.read_alias_history(spec.model_name):
             say(f"    {row['changed_at']:%H:%M:%S} {row['alias']:<10} -> v{row['version']:<3} by {row['actor']}")
         for name in snapshots:
             served = catalog.read_json(catalog.scoring_manifest(spec.name, name))
             when = datetime.fromisoformat(served["scored_at"])
-            shadow = f", v{served['challenger_version']} in shadow" if served.get("shadow") else ""
-            say(
-                f"    snapshot {name}: served by v{served['model_version']}{shadow} "
-                f"({registry.describe_serving(spec.model_name, when)})"
-            )
+            say(f"    snapshot {name}: {registry.describe_serving(spec.model_name, when, served['alias'], served)}")
         champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
         say(f"    champion now: {spec.model_name} v{champion.version}")
         say(

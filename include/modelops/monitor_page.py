@@ -26,7 +26,7 @@ HOOKS = (
     "#champion-version[data-version]",
     "#challenger-version",
     "#alias-history tbody tr[data-alias][data-version]",
-    "#serving tr",
+    "#serving tr[data-snapshot][data-model-rows][data-canary-rows][data-fallback-rows]",
     "svg#trend-<key> circle[data-window][data-breach]",
     "#verdicts tr[data-window][data-action]",
     "#recent-fallback-share[data-value]",
@@ -156,32 +156,46 @@ def _alias_history(view: DatasetView) -> str:
     )
 
 
+def _columns(columns: dict[str, list[str]]) -> str:
+    if not columns:
+        return ""
+    text = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in columns.items())
+    return f'<br><span class="note">columns {_e(text)}</span>'
+
+
 def _served(view: DatasetView) -> str:
     rows = "".join(
-        f'<tr data-snapshot="{_e(s.snapshot)}" data-version="{_e(s.model_version)}"><td>{_e(s.snapshot)}</td>'
+        f'<tr data-snapshot="{_e(s.snapshot)}" data-version="{_e(s.model_version)}" data-model-rows="{s.model_rows}"'
+        f' data-canary-rows="{s.canary_rows}" data-fallback-rows="{s.fallback_rows}"><td>{_e(s.snapshot)}</td>'
         f"<td>{_e(s.scored_at)}</td><td>v{_e(s.model_version)} ({_e(s.alias)})</td>"
-        f"<td>{'v' + _e(s.challenger_version) if s.challenger_version else '-'}</td><td>{s.rows}</td>"
+        f"<td>{_e(s.served_line)}</td><td>{s.rows}</td><td>{s.model_rows}</td><td>{s.canary_rows}</td>"
         f'<td data-value="{"" if s.fallback_share is None else f"{s.fallback_share:.6f}"}">{s.fallback_rows} '
         f"({_share(s.fallback_share)})"
-        f"{_reasons(s.fallback_reasons)}"
+        f"{_reasons(s.fallback_reasons)}{_columns(s.fallback_columns)}"
         f"</td><td>{_e(s.serving)}</td><td>{_links(s.links)}</td></tr>"
         for s in view.served
     )
     share = view.recent_fallback_share
     value = "" if share is None else f' data-value="{share:.6f}"'
+    recent = view.served[:RECENT_SNAPSHOTS]
+    total = sum(s.rows for s in recent)
     return (
-        "<p>Recent fallback share (rows served by the rule-based baseline, "
-        f"{len(view.served[:RECENT_SNAPSHOTS])} newest scorings): "
+        f"<p>The {len(recent)} newest scorings: of {total} rows, the model scored "
+        f"{sum(s.model_rows for s in recent)}, the canary decided {sum(s.canary_rows for s in recent)} and the "
+        f"rule-based baseline served {sum(s.fallback_rows for s in recent)}. Recent fallback share: "
         f'<strong id="recent-fallback-share"{value}>{_share(share)}</strong></p>'
-        "<table><caption>Scored snapshots: which version served them (newest first)</caption><thead><tr>"
+        "<table><caption>Scored snapshots: the version the alias pointed to, and who served the rows "
+        "(newest first)</caption><thead><tr>"
         + "".join(
             f'<th scope="col">{h}</th>'
             for h in (
                 "snapshot",
                 "scored at",
-                "served by",
-                "shadow/canary",
+                "alias pointed to",
+                "who served the rows",
                 "rows",
+                "model",
+                "canary",
                 "fallback",
                 "alias history says",
                 "links",
@@ -319,7 +333,8 @@ def render(view: DatasetView | None, datasets: DatasetList, approvals: ApprovalL
             "tabs: open MLflow links with the browser's context menu, or open this page on its own at its address.</p>"
             f'<div class="cards">{_version_card("champion", view.champion)}'
             f"{_version_card('challenger', view.challenger)}</div>"
-            f"<h2>Which model served when</h2>{_alias_history(view)}{_served(view)}"
+            f"<h2>Which version held the alias, and who served each snapshot</h2>{_alias_history(view)}"
+            f"{_served(view)}"
             '<h2>Drift and performance trends</h2><p class="note">One point per recorded monitoring window; '
             "filled red points breached that signal; the dashed line is the configured limit.</p>"
             f'<div class="charts">{charts}</div>'

@@ -1,8 +1,9 @@
 """What the "Model monitor" view shows, per dataset: typed records built from the registry and audit tables.
 
 One function per question the page answers: who is champion and challenger (with the promotion
-gates each passed or failed), which version held which alias when (the alias history), which
-version served each scored snapshot and how much fell back to the rule-based baseline, the drift
+gates each passed or failed), which version held which alias when (the alias history), for each
+scored snapshot the version its alias pointed to and how many rows that version scored, the canary
+decided and the rule-based baseline served (with the fallback's reasons and columns), the drift
 and performance trends of the monitoring history, the latest verdicts, and the approvals waiting in
 Airflow's Required Actions. The records are pydantic models: the plugin's JSON endpoints return them
 as they are (so they are typed in its OpenAPI), and `monitor_page` renders them as HTML.
@@ -27,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from modelops import catalog, history
 from modelops.config import DatasetSpec, Settings, load_settings
+from modelops.served import served_by
 
 MLFLOW_UI_ENV = "MODELOPS_MLFLOW_UI_URL"  # e.g. http://127.0.0.1:5000; unset: runs are named, not linked
 FILE_KINDS = ("reports", "cards", "scoring")  # the only top folders of the workspace the view serves
@@ -89,18 +91,24 @@ class AliasChange(BaseModel):
 
 
 class ServedSnapshot(BaseModel):
-    """One committed scoring of a snapshot: who served it, how many rows, how many fell back."""
+    """One committed scoring of a snapshot: rows the version scored, the canary decided, the fallback served."""
 
     snapshot: str
     scored_at: str
-    model_version: str
+    model_version: str = Field(description="the version the alias pointed to; it scored `model_rows` of the rows")
     alias: str
     challenger_version: str | None
     rows: int
-    fallback_rows: int
+    model_rows: int = Field(description="rows the version scored itself")
+    canary_rows: int = Field(description="rows the challenger decided as canary")
+    fallback_rows: int = Field(description="rows the rule-based baseline served")
     fallback_share: float | None
     fallback_reasons: dict[str, int]
-    serving: str = Field(description="which version held the alias at scoring time, from the alias history")
+    fallback_columns: dict[str, list[str]] = Field(
+        description="the columns the fallback reasons name, per reason kind (e.g. missing: [q1, q2])"
+    )
+    served_line: str = Field(description="who served the rows, in one line (modelops.served.ServedBy.line)")
+    serving: str = Field(description="which version the alias pointed to at scoring time, from the alias history")
     links: list[Link]
 
 
@@ -352,8 +360,13 @@ def served_snapshots(spec: DatasetSpec) -> list[ServedSnapshot]:
             manifest = catalog.read_json(path)
         except (OSError, ValueError):
             continue  # swapped out between the listing and the read: the next page load shows it
+        truth, unreadable = None, ""
+        try:
+            truth = served_by(manifest)
+        except ValueError as exc:  # said on its row: the other snapshots stay readable
+            unreadable = f"the manifest cannot say who served: {exc}"
         sources = {str(k): int(v) for k, v in (manifest.get("sources") or {}).items()}
-        rows = int(manifest.get("rows_out") or sum(sources.values()))
+        rows = truth.rows if truth else int(manifest.get("rows_out") or sum(sources.values()))
         fallback = sources.get("fallback", 0)
         version = str(manifest.get("model_version"))
         links = file_link("scoring report", catalog.scoring_dir(spec.name, snapshot) / "report.html")
@@ -371,9 +384,13 @@ def served_snapshots(spec: DatasetSpec) -> list[ServedSnapshot]:
                 if manifest.get("challenger_version") is None
                 else str(manifest["challenger_version"]),
                 rows=rows,
+                model_rows=sources.get("model", 0),
+                canary_rows=sources.get("canary", 0),
                 fallback_rows=fallback,
                 fallback_share=fallback / rows if rows else None,
                 fallback_reasons={str(k): int(v) for k, v in (manifest.get("fallback_reasons") or {}).items()},
+                fallback_columns={k: list(v) for k, v in truth.columns.items()} if truth else {},
+                served_line=truth.line() if truth else unreadable,
                 serving=str(manifest.get("serving", "")),
                 links=links,
             )

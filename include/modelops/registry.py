@@ -15,6 +15,7 @@ from typing import Any
 from modelops import catalog, history
 from modelops.config import DatasetSpec
 from modelops.handoffs import CHAMPION_MOVERS, PROMOTION_DAG_ID
+from modelops.served import ServedBy, served_by
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps task logs readable
 
@@ -362,12 +363,27 @@ def served_on(model_name: str, when: datetime, alias: str = CHAMPION) -> str | N
     return serving
 
 
-def describe_serving(model_name: str, when: datetime | None = None, alias: str = CHAMPION) -> str:
-    """One line for run summaries: which version held `alias` at `when` (default: now)."""
+def describe_serving(
+    model_name: str,
+    when: datetime | None = None,
+    alias: str = CHAMPION,
+    served: ServedBy | dict[str, Any] | None = None,
+) -> str:
+    """One line for run summaries: which version `alias` pointed to at `when` (default: now), and who scored.
+
+    The alias history says which version the alias named, not who scored a snapshot's rows (the
+    rule-based fallback may have served them all). Next to a snapshot, pass its manifest (or its
+    `served_by`) as `served`: the line then adds the rows the version, the canary and the fallback
+    served (`ServedBy.line`).
+    """
     when = when or datetime.now(UTC)
     version = served_on(model_name, when, alias)
     shown = f"v{version}" if version is not None else "no version"
-    return f"{model_name}@{alias} served {shown} at {when.isoformat(timespec='seconds')}"
+    line = f"{model_name}@{alias} pointed to {shown} at {when.isoformat(timespec='seconds')}"
+    if served is None:
+        return line
+    truth = served if isinstance(served, ServedBy) else served_by(served)
+    return f"{line}; {truth.line()}"
 
 
 def model_version(model_name: str, version: str) -> Any | None:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from modelops import catalog, drift
+from modelops.served import served_by
 
 TOP_LEVELS = 12  # a categorical plot shows this many levels; the rest are pooled as "other"
 OTHER_LEVELS = "other"
@@ -195,6 +196,14 @@ def _labelled_section(report: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _who_served(report: dict[str, Any]) -> str:
+    """The report's first line: who served the window's rows, and whose own scores were judged."""
+    name, version = html.escape(report["model_name"]), html.escape(str(report["model_version"]))
+    served = report.get("served")
+    truth = f"{html.escape(served_by(served).line())}. " if served else ""
+    return f"{truth}Judged: {name} v{version}'s own scores against that version's reference"
+
+
 def _served_section(report: dict[str, Any]) -> str:
     """Who served the window's rows: sources, the fallback share and its reasons, canary rows."""
     served = report.get("served")
@@ -207,8 +216,7 @@ def _served_section(report: dict[str, Any]) -> str:
     share = (
         f"<p>Fallback share {served['fallback_share']:.1%} (limit {served['fallback_limit']:.1%}): "
         + ("<b>breach</b>" if served["fallback_breach"] else "within the limit")
-        + f". Scored at {html.escape(str(served['scored_at']))} by v{html.escape(served['served_version'])}"
-        + (f", challenger v{html.escape(served['challenger_version'])}" if served["challenger_version"] else "")
+        + f". Scored at {html.escape(str(served['scored_at']))}: {html.escape(served_by(served).line())}"
         + (
             f"; {served['withheld_rows']} rows were withheld by the scoring guard (their model scores count for "
             "prediction drift)"
@@ -372,8 +380,7 @@ def render_window_report(report: dict[str, Any], decision: dict[str, Any], plot:
 td,th{{border:1px solid #ccc;padding:2px 8px}}tr.drift{{background:#fde2d6}}figure{{display:inline-block;
 margin:0.5em;vertical-align:top}}details{{margin:0.2em 0}}</style></head><body>
 <h1>{html.escape(report["dataset"])}: window {title}</h1>
-<p>Served by {html.escape(report["model_name"])} v{html.escape(report["model_version"])} (the champion's scores as
-served; judged against that version's reference); {report["rows"]} rows.
+<p>{_who_served(report)}; {report["rows"]} rows.
 Decision: <b>{html.escape(decision["action"])}</b> ({html.escape(decision["why"])}).<br>
 Signals that breached: {html.escape(signals)}.{_age_line(decision)}</p>
 <h2>Reasons</h2><ul>{reasons}</ul>

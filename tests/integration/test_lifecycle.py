@@ -19,6 +19,7 @@ from conftest import free_port
 
 from modelops import catalog, history, registry
 from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT
+from modelops.served import served_by
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +93,8 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
     assert result.returncode == 0, out[-5000:] + result.stderr[-3000:]
     assert "action WATCH" in out and "action RETRAIN" in out
     assert "Retraining triggered by monitoring" in out
-    assert out.count("rows by v1 (model") >= 2  # the scoring DAG served the snapshots before retraining
+    # the scoring DAG scored the snapshots before retraining, each line saying who served its rows
+    assert len(re.findall(r"^    scored \S+: .*\bv1 scored", out, flags=re.MULTILINE)) >= 2
     assert out.rstrip().endswith("Stopped everything this run started.")
     assert not list((home / "run").glob("*.pid"))
 
@@ -103,6 +105,11 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
     assert len(scored) == 3 and scored == sorted(scored)
     manifests = [catalog.read_json(catalog.scoring_manifest("voter_turnout", s)) for s in scored]
     assert all(m["rows_out"] == m["rows_in"] == 4000 for m in manifests)
+    for name, manifest in zip(scored, manifests, strict=True):  # the printed lines are the manifests' counts
+        assert f"scored {name}: {served_by(manifest).line()}" in out
+        line = re.escape(served_by(manifest).line())
+        step6 = rf"snapshot {name}: voter_turnout_model@champion pointed to v\d+ at \S+; {line}$"
+        assert re.search(step6, out, flags=re.MULTILINE)
     client = registry.client()
     experiment = client.get_experiment_by_name("modelops/voter_turnout/scoring")
     assert len(client.search_runs([experiment.experiment_id])) == 3
@@ -124,10 +131,12 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
         assert last["model_version"] == "1" and last["challenger_version"] == "2" and last["shadow"]
         # every row, although the guard withheld v1's drifted scores and the baseline served them
         assert last["agreement"]["rows"] == 4000 and "shadow agreement on 4000 rows" in out
-        assert f"snapshot {scored[-1]}: served by v1, v2 in shadow" in out
+        assert f"snapshot {scored[-1]}: voter_turnout_model@champion pointed to v1 at" in out
+        assert served_by(last).line().endswith("; v2 in shadow")
     else:
-        assert last["model_version"] == "2" and f"snapshot {scored[-1]}: served by v2" in out
-    assert f"snapshot {scored[0]}: served by v1 (voter_turnout_model@champion served v1 at" in out
+        assert last["model_version"] == "2"
+        assert f"snapshot {scored[-1]}: voter_turnout_model@champion pointed to v2 at" in out
+    assert f"snapshot {scored[0]}: voter_turnout_model@champion pointed to v1 at" in out
     retrained = registry.client().get_model_version("voter_turnout_model", "2")
     assert retrained.tags["modelops.trigger_reason"].startswith("monitoring window")
     assert retrained.tags["modelops.compared_to"] == "v1"

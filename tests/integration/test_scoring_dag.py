@@ -110,7 +110,7 @@ def test_scoring_dag_fans_out_and_keeps_every_row_once(airflow_db, workspace, se
     assert len(rerun) == len(frame)
     assert set(rerun.loc[rerun["source"] == "canary", "id"]) == set(canary["id"])
     assert catalog.list_scored(spec.name) == ["2028-10-01"]
-    assert manifest["serving"].startswith(f"{spec.model_name}@champion served v{champion} at ")
+    assert manifest["serving"].startswith(f"{spec.model_name}@champion pointed to v{champion} at ")
 
     # An alias moved behind the record's back (not by the training or promotion DAG) stops scoring.
     registry.client().set_registered_model_alias(spec.model_name, registry.CHAMPION, str(challenger["version"]))

@@ -69,7 +69,7 @@ def test_alias_history_is_newest_first_and_matches_the_audit_table(state, view):
         "modelops_training"
     )
     assert {c.version for c in view.alias_history} == {"1", "2"}
-    assert view.serving_now.startswith(f"voter_turnout_model@champion served v{view.champion.version} at ")
+    assert view.serving_now.startswith(f"voter_turnout_model@champion pointed to v{view.champion.version} at ")
 
 
 def test_served_snapshots_and_fallback_share_come_from_the_manifests(state, view):
@@ -316,3 +316,68 @@ def test_the_plugin_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code, str(plugins)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_a_snapshot_the_fallback_served_whole_is_never_shown_as_served_by_its_version(workspace, settings):
+    """Hand-built manifests as commit_scoring writes them: one mixed snapshot, one the fallback served whole."""
+    from modelops import registry
+    from modelops.served import served_by
+
+    spec = settings.dataset("voter_turnout")
+    with history.get_engine().begin() as connection:
+        history.alias_change(connection, spec.model_name, "champion", "1", None, "tests", "first", None)
+    scored_at = datetime.now(UTC) + timedelta(seconds=1)
+    cases = {
+        "s-000": ({"model": 3990, "fallback": 10, "canary": 0}, {"missing:q1": 6, "missing:q2": 4}),
+        "s-001": ({"model": 0, "fallback": 4000, "canary": 0}, {"score_distribution": 4000}),
+    }
+    manifests = {}
+    for i, (snapshot, (sources, reasons)) in enumerate(cases.items()):
+        when = scored_at + timedelta(seconds=i)
+        manifests[snapshot] = {
+            "dataset": spec.name,
+            "snapshot": snapshot,
+            "model_name": spec.model_name,
+            "alias": "champion",
+            "model_version": "1",
+            "challenger_version": None,
+            "shadow": False,
+            "canary_share": 0.0,
+            "scored_at": when.isoformat(),
+            "rows_in": 4000,
+            "rows_out": 4000,
+            "sources": sources,
+            "fallback_reasons": reasons,
+            "serving": registry.describe_serving(spec.model_name, when, "champion"),  # as commit_scoring writes it
+        }
+        catalog.write_json(catalog.scoring_manifest(spec.name, snapshot), manifests[snapshot])
+    served = monitor_view.served_snapshots(spec)
+    assert [s.snapshot for s in served] == ["s-001", "s-000"]
+    whole, mixed = served
+    assert (whole.model_rows, whole.canary_rows, whole.fallback_rows) == (0, 0, 4000)
+    assert whole.served_line == served_by(manifests["s-001"]).line()
+    assert mixed.fallback_columns == {"missing": ["q1", "q2"]}
+    view = monitor_view.DatasetView(
+        dataset=spec.name,
+        model_name=spec.model_name,
+        generated_at=datetime.now(UTC),
+        serving_now=registry.describe_serving(spec.model_name),
+        champion=None,
+        challenger=None,
+        alias_history=monitor_view.alias_changes(spec.model_name),
+        served=served,
+        recent_fallback_share=monitor_view.recent_fallback_share(served),
+        trends=[],
+        verdicts=[],
+        mlflow_ui=None,
+    )
+    html = monitor_page.render(view, monitor_view.DatasetList(datasets=[]), _empty_approvals(), "/")
+    page = _Hooks()
+    page.feed(html)
+    rows = {r["data-snapshot"]: r for r in page.find("tr", within="serving", data_model_rows=True)}
+    assert (rows["s-001"]["data-model-rows"], rows["s-001"]["data-fallback-rows"]) == ("0", "4000")
+    assert (rows["s-000"]["data-model-rows"], rows["s-000"]["data-fallback-rows"]) == ("3990", "10")
+    assert "the rule-based fallback served all 4,000 rows (score_distribution 4,000); v1 scored none" in html
+    assert "4000 (100.0%)" in html and "columns missing: q1, q2" in html
+    assert "the model scored 3990, the canary decided 0 and the rule-based baseline served 4010" in html
+    assert "served by v1" not in html and "served v1" not in html

@@ -404,3 +404,44 @@ def test_multivariate_drift_watches_and_alerts_unless_retrain_on_lists_it():
     # it is a drift signal: labels judged within tolerance veto a retrain it alone asks for
     vetoed = _report("w1", ["multivariate_drift"], _labelled(window_id="w1"))
     assert _decide(vetoed, [], 0, persistence=1, retrain_on=["multivariate_drift"])["action"] == "watch"
+
+
+def test_the_report_of_a_window_the_fallback_served_whole_says_so(tmp_path):
+    """The report's first line and its served section carry the rows truth, never "served by v1"."""
+    served = {
+        "manifest": "scoring/voter_turnout/s-001/manifest.json",
+        "scored_at": "2028-10-01T12:00:00+00:00",
+        "alias": "champion",
+        "served_version": "1",
+        "challenger_version": None,
+        "shadow": False,
+        "sources": {"model": 0, "canary": 0, "fallback": 4000},
+        "fallback_share": 1.0,
+        "fallback_reasons": {"missing:q1": 3000, "missing:q2": 1000},
+        "fallback_limit": 0.05,
+        "fallback_breach": True,
+        "withheld_rows": 0,
+        "alerts": [],
+    }
+    report = {
+        "dataset": "voter_turnout",
+        "window_id": "s-001",
+        "rows": 4000,
+        "model_name": "voter_turnout_model",
+        "model_version": "1",
+        "thresholds": {},
+        "served": served,
+        "canary": None,
+        "data_drift": None,
+        "labelled": None,
+        "labelled_status": "no labelled window",
+        "signals": ["fallback"],
+        "reasons": ["fallback: 4000 of 4000 rows (100.0%) were served by the rule-based baseline, above 5.0%"],
+    }
+    plot = {"profile": {"numeric": {}, "categorical": {}}, "frame": pd.DataFrame({"age": [30.0]}), "scores": None}
+    path = reports.render_window_report(report, {"action": "alert", "why": "fallback"}, plot, tmp_path)
+    page = path.read_text()
+    truth = "the rule-based fallback served all 4,000 rows (missing:q1 3,000, missing:q2 1,000); v1 scored none"
+    assert page.count(truth) == 2  # the first line and the served section
+    assert "Served by voter_turnout_model v1" not in page and "by v1" not in page
+    assert "Judged: voter_turnout_model v1's own scores" in page

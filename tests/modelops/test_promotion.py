@@ -80,7 +80,7 @@ def test_which_version_served_on_each_date(versions):
     assert registry.served_on(name, first.astimezone(datetime.now().astimezone().tzinfo)) == "1"
     with pytest.raises(ValueError, match="timezone-aware"):
         registry.served_on(name, datetime.now())
-    assert registry.describe_serving(name).startswith(f"{name}@champion served v3 at ")
+    assert registry.describe_serving(name).startswith(f"{name}@champion pointed to v3 at ")
     assert "no version" in registry.describe_serving(name, before_any - timedelta(days=1))
 
 
