@@ -29,9 +29,12 @@ persisted for `persistence` consecutive windows, and no retraining was triggered
 `cooldown_hours` (every retrain counts, one on the same window too). Input drift alone is `watch`
 and an alert. A labelled result judged within tolerance vetoes a retrain that only drift signals
 (data drift, prediction drift, estimated accuracy) ask for. A data-quality break or NaN/inf scores
-alert but never retrain; a fallback share above its limit alerts (and retrains only when
-`retrain_on` lists `fallback`). The training DAG runs with a conf saying why and which labelled
-windows to add.
+alert but never retrain. A **degenerate window** is a data-quality break too: fewer distinct rows
+than `monitoring.min_distinct_rows`, more than `max_duplicate_share` of its rows copies of another
+(e.g. one voter's values on every row), or the model's scores all one value; it is recorded with the
+signal `degenerate_window`, and a retrain streak passes over it (neither counted nor broken). A
+fallback share above its limit alerts (and retrains only when `retrain_on` lists `fallback`). The
+training DAG runs with a conf saying why and which labelled windows to add.
 
 Every window's figures, signals and verdict are appended to the `monitoring_history` table; the
 HTML report (decision and signals, labelled performance per slice, the label-free estimate,

@@ -124,6 +124,11 @@ MONITORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "cooldown_hours": (NUMBER, 24),
     "retrain_on": ((list,), None),
     "fallback_share": (NUMBER, 0.05),
+    # A degenerate window (a data-quality break, never retrain evidence): fewer distinct rows over the
+    # features than min_distinct_rows (0: off), more than max_duplicate_share of its rows exact copies of
+    # an earlier row (1: off), or the model's scores all one value. Per dataset: datasets.<name>.monitoring.
+    "min_distinct_rows": ((int,), 50),
+    "max_duplicate_share": (NUMBER, 0.5),
     # Upper bound of retraining: a champion older than this (days since it became champion) is retrained
     # even without a breach (never inside the cooldown). None: no bound. Per dataset: datasets.<name>.monitoring.
     "max_champion_age_days": (NUMBER, None),
@@ -148,7 +153,7 @@ DOMAIN_CLASSIFIER_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "top_features": ((int,), 5),  # features reported by importance
 }
 # Per-dataset monitoring options (`datasets.<name>.monitoring`), overriding the global ones.
-DATASET_MONITORING_KEYS = {"max_champion_age_days"}
+DATASET_MONITORING_KEYS = {"max_champion_age_days", "min_distinct_rows", "max_duplicate_share"}
 SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "chunk_rows": ((int,), 250000),
     "threshold": (NUMBER, 0.5),
@@ -195,7 +200,7 @@ DEFAULT_RETRAIN_ON = ["performance", "calibration", "prediction_drift", "estimat
 FRACTIONS = {
     "training": ("holdout_fraction", "latest_period_train_fraction", "calibration_fraction"),
     "evaluation": ("confidence",),
-    "monitoring": ("alpha", "dataset_drift_share", "calibration_alpha", "fallback_share"),
+    "monitoring": ("alpha", "dataset_drift_share", "calibration_alpha", "fallback_share", "max_duplicate_share"),
     "scoring": ("threshold", "unseen_category_share", "canary_share"),
 }
 DATASET_KEYS = {
@@ -661,10 +666,20 @@ def _dataset_monitoring(where: str, body: Any) -> dict[str, Any]:
     if body is None:
         return {}
     if not isinstance(body, dict):
-        raise ConfigError(f"{where}.monitoring: expected {{max_champion_age_days}}, got {body!r}")
+        raise ConfigError(f"{where}.monitoring: expected a mapping of {sorted(DATASET_MONITORING_KEYS)}, got {body!r}")
     _unknown(f"{where}.monitoring", body, DATASET_MONITORING_KEYS)
     _champion_age(f"{where}.monitoring", body.get("max_champion_age_days"))
+    _degenerate_limits(f"{where}.monitoring", body)
     return dict(body)
+
+
+def _degenerate_limits(where: str, body: dict[str, Any]) -> None:
+    """min_distinct_rows: a whole number >= 0; max_duplicate_share: a share (null keeps the default)."""
+    rows, share = body.get("min_distinct_rows"), body.get("max_duplicate_share")
+    if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
+        raise ConfigError(f"{where}.min_distinct_rows: a whole number of rows, at least 0, got {rows!r}")
+    if share is not None and (not isinstance(share, NUMBER) or isinstance(share, bool) or not 0 <= share <= 1):
+        raise ConfigError(f"{where}.max_duplicate_share: a share between 0 and 1, got {share!r}")
 
 
 def _champion_age(where: str, value: Any) -> None:
@@ -802,6 +817,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     )
     _check_domain_classifier(monitoring["domain_classifier"])
     _champion_age("monitoring", monitoring["max_champion_age_days"])
+    _degenerate_limits("monitoring", monitoring)
     promotion = _section("promotion", raw.get("promotion"), PROMOTION_SCHEMA)
     if promotion["approvers"] is None:
         promotion["approvers"] = []

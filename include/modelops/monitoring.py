@@ -16,8 +16,15 @@ Policy: retraining needs evidence that the model suffers.
 
 - Each window is judged once. A run that names no window judges the newest one, and skips when
   it was judged already (`choose_window`); naming a window re-judges it on purpose.
-- `data_quality` (the production GX suite failed) and `invalid_scores` (the champion returned NaN
-  or inf scores) alert and never retrain: retraining on a broken extract makes it worse.
+- `data_quality` (the production GX suite failed, or the window is degenerate) and `invalid_scores`
+  (the champion returned NaN or inf scores) alert and never retrain: retraining on a broken extract
+  makes it worse.
+- A **degenerate** window (`degenerate_window`: fewer distinct rows over the features than
+  `min_distinct_rows`, more than `max_duplicate_share` of its rows exact copies of an earlier row, or
+  the served model's scores all one value) raises `data_quality` and `degenerate_window`; nothing else
+  is measured (its drift figures would describe one row, not an electorate). A retrain streak passes
+  over it: it neither counts as a breach nor breaks the streak, since it is no evidence about the
+  model either way (a broken extract between two drifted windows leaves them consecutive evidence).
 - `fallback` (more than `fallback_share` of the rows were served by the baseline) alerts and
   watches; it retrains only when `retrain_on` lists it.
 - A window retrains only when a signal listed in `retrain_on` breached: `performance` (a labelled
@@ -54,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from modelops import catalog, drift, registry, windows
-from modelops.config import DEFAULT_RETRAIN_ON, RETRAIN_SIGNALS, DatasetSpec, Settings
+from modelops.config import DEFAULT_RETRAIN_ON, MONITORING_SCHEMA, RETRAIN_SIGNALS, DatasetSpec, Settings
 from modelops.evaluation import compute_metrics, higher_is_better, slice_metrics
 from modelops.features import label_summary, labelled_mask, target_vector
 
@@ -76,17 +83,21 @@ THRESHOLD_KEYS = (
     "cooldown_hours",
     "retrain_on",
     "fallback_share",
+    "min_distinct_rows",
+    "max_duplicate_share",
     "max_champion_age_days",
     "domain_classifier",
 )
 # Signals a window can raise, in report order. The first two alert only; see the module docstring.
-ALERT_ONLY_SIGNALS = ("data_quality", "invalid_scores")
+ALERT_ONLY_SIGNALS = ("data_quality", "degenerate_window", "invalid_scores")
 DRIFT_SIGNALS = ("data_drift", "multivariate_drift", "prediction_drift", "estimated_accuracy")
 # `fallback`: more rows than `fallback_share` were served by the rule-based baseline (alerts; retrains
 # only when listed in retrain_on).
 SIGNALS = (*ALERT_ONLY_SIGNALS, *DRIFT_SIGNALS, "performance", "calibration", "fallback")
 AGE_BOUND_NOTE = "the age bound never retrains inside the cooldown"
 MODEL, CANARY, FALLBACK = "model", "canary", "fallback"  # scoring's sources
+DEGENERATE = "degenerate_window"
+SINGLE_SCORE_TOLERANCE = 1e-9  # scores this close together are one value: the model is not telling rows apart
 
 
 class NoChampionError(RuntimeError):
@@ -148,6 +159,70 @@ def _quality(frame: pd.DataFrame, spec: DatasetSpec, window_id: str, dry_run: bo
         "failed": report.failed,
         "report": str(folder / "report.html"),
     }
+
+
+def degenerate_window(
+    features: pd.DataFrame, scores: np.ndarray, min_distinct_rows: int, max_duplicate_share: float
+) -> dict[str, Any]:
+    """Whether a window is degenerate (too few distinct rows, mostly copies, one score), with counts and reasons.
+
+    `features` holds the window's feature columns, `scores` the served model's scores. Duplicates are
+    rows equal over every feature to an earlier row (missing values equal). Reasons carry counts and
+    column names only, never a value.
+    """
+    rows, columns = len(features), list(features.columns)
+    distinct = int((~features.duplicated()).sum()) if rows and columns else rows
+    copies = rows - distinct
+    share = copies / rows if rows else 0.0
+    finite = np.asarray(scores, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    single = bool(len(finite) >= 2 and float(finite.max() - finite.min()) <= SINGLE_SCORE_TOLERANCE)
+    constant = [c for c in columns if features[c].nunique(dropna=False) <= 1] if rows else []
+    reasons = []
+    if distinct < int(min_distinct_rows):
+        reasons.append(
+            f"{distinct} distinct row{'' if distinct == 1 else 's'} over the {len(columns)} features "
+            f"(of {rows} rows), fewer than min_distinct_rows {int(min_distinct_rows)}"
+        )
+    if share > float(max_duplicate_share):
+        reasons.append(
+            f"{copies} of {rows} rows ({share:.1%}) are exact copies of an earlier row over the features, "
+            f"above max_duplicate_share {float(max_duplicate_share):.0%}"
+        )
+    if single:
+        reasons.append(
+            f"the served model's {len(finite)} scores all take one value (within {SINGLE_SCORE_TOLERANCE:g})"
+        )
+    if reasons and constant:
+        shown = ", ".join(constant[:8]) + (f" and {len(constant) - 8} more" if len(constant) > 8 else "")
+        reasons.append(f"{len(constant)} of {len(columns)} features hold a single value: {shown}")
+    return {
+        "degenerate": bool(reasons),
+        "rows": rows,
+        "features": len(columns),
+        "distinct_rows": distinct,
+        "duplicate_rows": copies,
+        "duplicate_share": share,
+        "scores": len(finite),
+        "single_valued_scores": single,
+        "constant_features": constant,
+        "min_distinct_rows": int(min_distinct_rows),
+        "max_duplicate_share": float(max_duplicate_share),
+        "reasons": reasons,
+    }
+
+
+def _degenerate(spec: DatasetSpec, window: windows.ScoredWindow, t: dict[str, Any]) -> dict[str, Any]:
+    """`degenerate_window` on a scored window: its features, and every finite score the served version computed."""
+    features = window.inputs[[c for c in spec.features if c in window.inputs.columns]]
+    # champion_score, not model_mask(): a chunk the scoring guard swapped whole still has the model's scores
+    scores = window.predictions["champion_score"].to_numpy(dtype=float, na_value=np.nan)
+    return degenerate_window(
+        features,
+        scores,
+        int(t.get("min_distinct_rows", MONITORING_SCHEMA["min_distinct_rows"][1])),
+        float(t.get("max_duplicate_share", MONITORING_SCHEMA["max_duplicate_share"][1])),
+    )
 
 
 # --- labels ----------------------------------------------------------------------------------
@@ -486,23 +561,36 @@ def assess_window(
     }
     report["served"] = served = _served_summary(window, thresholds)
     report["canary"] = _canary_rows(spec, window, thresholds)
-    report["quality"] = _quality(frame, spec, window_id, dry_run)
+    report["quality"] = quality = _quality(frame, spec, window_id, dry_run)
+    report["degenerate"] = degenerate = _degenerate(spec, window, thresholds)
+    quality["suite_ok"] = quality["ok"]  # the GX suite's own verdict; `ok` also needs a window that is no copy
+    quality["ok"] = bool(quality["suite_ok"] and not degenerate["degenerate"])
     reasons: list[str] = []
     signals: list[str] = []
     fallback = [_fallback_reason(served)] if served["fallback_breach"] else []  # said last, as SIGNALS orders it
     plot: dict[str, Any] = {"frame": frame, "profile": profile, "scores": None}
-    if not report["quality"]["ok"]:
-        failed = ", ".join(f"{f['expectation']}({f.get('column') or ''})" for f in report["quality"]["failed"])
-        reasons.append(f"data quality: {len(report['quality']['failed'])} expectations failed: {failed}")
+    if not quality["ok"]:
+        if not quality["suite_ok"]:
+            failed = ", ".join(f"{f['expectation']}({f.get('column') or ''})" for f in quality["failed"])
+            reasons.append(f"data quality: {len(quality['failed'])} expectations failed: {failed}")
+        if degenerate["degenerate"]:
+            reasons.append(f"data quality: degenerate window: {'; '.join(degenerate['reasons'])}")
         report.update(
             data_drift=None,
             multivariate=None,
             prediction=None,
             estimate=None,
             labelled=None,
-            labelled_status="not measured: the window failed data quality",
+            labelled_status="not measured: the window failed data quality"
+            + (" (degenerate window)" if degenerate["degenerate"] else ""),
             breach=True,
-            signals=["data_quality", *(["fallback"] if fallback else [])],
+            signals=[
+                s
+                for s in SIGNALS
+                if s == "data_quality"
+                or (s == DEGENERATE and degenerate["degenerate"])
+                or (s == "fallback" and fallback)
+            ],
             reasons=reasons + fallback,
         )
         return report, plot
@@ -637,14 +725,17 @@ def decide_action(
     configured = thresholds.get("retrain_on")
     retrain_on = list(DEFAULT_RETRAIN_ON if configured is None else configured)  # [] means: never retrain
     signals = list(report.get("signals", []))
-    asking = [s for s in signals if s in retrain_on]
+    degenerate = DEGENERATE in signals
+    asking = [] if degenerate else [s for s in signals if s in retrain_on]  # a copied window is no evidence
     recorded = [r for r in history_rows if not r["dry_run"] and _aware(r["window_end"]) <= window_end]
     streak, streak_windows = 0, [report["window_id"]]
     if asking:
         streak = 1
         # A streak is the same model suffering in consecutive windows: it restarts after a retrain
-        # and when another version took over.
+        # and when another version took over. A degenerate window is passed over (see the module docstring).
         for row in reversed(_latest_per_window([r for r in recorded if r["window_id"] != report["window_id"]])):
+            if DEGENERATE in (row.get("signals") or []):
+                continue
             version = row.get("model_version")
             if row["action"] == "retrain" or (version is not None and str(version) != str(report.get("model_version"))):
                 break
@@ -658,7 +749,13 @@ def decide_action(
     veto = _labelled_veto(report, asking, streak_windows)
     in_cooldown = bool(retrains and window_end - max(retrains) <= cooldown)  # a daily run 24 h later is inside
     age = champion_age(report, thresholds, window_end)
-    if not report["quality"]["ok"]:
+    if degenerate:
+        action, why = (
+            "alert",
+            "data-quality break (degenerate window): alert only; it is no evidence about the model, so it neither "
+            "counts toward nor breaks a retrain streak",
+        )
+    elif not report["quality"]["ok"]:
         action, why = "alert", "data-quality break: alert only, retraining on broken data would make it worse"
     elif "invalid_scores" in signals:
         action, why = (
@@ -850,6 +947,11 @@ def summary_metrics(report: dict[str, Any], decision: dict[str, Any] | None = No
         "breach": float(report["breach"]),
         "data_quality_ok": float(report["quality"]["ok"]),
     }
+    degenerate = report.get("degenerate")
+    if degenerate:
+        out["degenerate_window"] = float(degenerate["degenerate"])
+        out["distinct_rows"] = float(degenerate["distinct_rows"])
+        out["duplicate_share"] = float(degenerate["duplicate_share"])
     if "nonfinite_scores" in report:
         out["nonfinite_scores"] = float(report["nonfinite_scores"])
     if report.get("data_drift"):
