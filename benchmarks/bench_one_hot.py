@@ -31,9 +31,8 @@ def main() -> None:
     import pandas as pd
 
     from modelops import registry, scoring
-    from modelops.config import load_settings
 
-    settings = load_settings()
+    settings = bench.bench_settings()
     spec = settings.dataset(bench.DATASET)
     version = json.loads(bench.models_record(args.spaces).read_text())["hist_gradient_boosting"]
     registry.set_alias(spec.model_name, "bench_one_hot", version, "bench", "bench", None)

@@ -30,9 +30,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from modelops import registry, scoring
-    from modelops.config import CANDIDATE_FAMILIES, load_settings
+    from modelops.config import CANDIDATE_FAMILIES
 
-    settings = load_settings()
+    settings = bench.bench_settings()
     spec = settings.dataset(bench.DATASET)
     path = bench.HOME / "data" / "voters_1000000.parquet"
     versions = json.loads(bench.models_record(args.spaces).read_text())

@@ -60,6 +60,14 @@ BUDGET_SPACES = {
 }
 
 
+def bench_settings():
+    """The bundled settings, with the benchmark's data folder (beside the workspace) a scoring input root."""
+    from modelops.config import load_settings
+
+    settings = load_settings()
+    return dataclasses.replace(settings, scoring={**settings.scoring, "input_roots": [str(HOME / "data")]})
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set (VmHWM), in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -213,10 +221,9 @@ def measure(
     """
     started = time.perf_counter()
     from modelops import registry, scoring
-    from modelops.config import load_settings
 
     versions = json.loads(models_record(spaces).read_text())
-    settings = load_settings()
+    settings = bench_settings()
     spec = settings.dataset(DATASET)
     alias = f"bench_{family}"  # not `champion`: only the training/promotion DAGs may move that alias
     registry.set_alias(spec.model_name, alias, versions[family], "bench", "bench", None)

@@ -1,8 +1,10 @@
 """
 ### Register a voter-file snapshot (and so start its scoring)
 
-Checks that the snapshot's input exists (a Parquet/CSV file or a folder of Parquet partitions;
-empty `input` = the snapshot's file under `production/<dataset>/inputs/`) and emits the asset
+Checks that the snapshot's input exists where scoring may read it (a Parquet/CSV file or a folder of
+Parquet partitions under `production/<dataset>/` or `scoring.input_roots`; empty `input` = the
+snapshot's file under `production/<dataset>/inputs/`), is readable and holds rows (an input scoring
+would refuse fails here, without retry, and announces nothing) and emits the asset
 `x-modelops://production/snapshots` with `{dataset, snapshot, input}` in the event's extra. The
 `modelops_scoring` DAG is scheduled on that asset, so registering a snapshot scores it with the
 champion. Another system can do the same through the REST API
@@ -41,10 +43,18 @@ def modelops_register_snapshot():
     @task(outlets=[SNAPSHOT_REGISTERED])
     def register(*, outlet_events=None) -> dict:
         """Check the snapshot is there and announce it (the event's extra names it)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from modelops.config import load_settings
+        from modelops.inputs import InputRefused
         from modelops.snapshots import describe
 
         params = get_current_context()["params"]
-        extra = describe(params["dataset"], params["input"], params["snapshot"])
+        roots = load_settings().scoring["input_roots"]
+        try:
+            extra = describe(params["dataset"], params["input"], params["snapshot"], roots)
+        except InputRefused as exc:  # the same input is refused again: no retry, no event
+            raise AirflowFailException(str(exc)) from exc
         outlet_events[SNAPSHOT_REGISTERED].extra = extra
         return extra
 

@@ -24,6 +24,15 @@ decisions (`source = canary`).
 snapshot's file in the workspace); `conn_id` + `query` (a SQL source through an Airflow connection,
 instead of `input`); `snapshot` (id of this delivery; default from the input's name); `alias`;
 `groups` (partition groups to fan out; empty = configured).
+
+**Inputs that cannot hurt.** A file is read only under `production/<dataset>/` or a folder listed in
+`scoring.input_roots`, by its resolved absolute path (a relative `input` is taken from the workspace
+root; `../` out of those folders is refused), and the manifest records that path. A query is one
+`SELECT`/`WITH` statement, run in a read-only transaction. An unreadable file (not UTF-8, a wrong
+delimiter, a ragged row told by its line, never its text, a truncated Parquet file), an input with
+no rows, a missing id column or a bad snapshot id is refused, and a refusal fails its task at once:
+no retry, since the same input is refused again; only transient errors retry. A failed run removes
+its staged parts.
 """
 
 from __future__ import annotations
@@ -67,6 +76,25 @@ def _uri(conn_id: str | None) -> str | None:
     return sql_url_from_uri(BaseHook.get_connection(conn_id).get_uri())
 
 
+def _refused(exc: Exception):
+    """Airflow's fail-fast exception for a deterministic refusal: the same input is refused again, so no retry."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(str(exc))
+
+
+def _discard_staging(context) -> None:
+    """A failed run leaves nothing behind: the snapshot's staged parts go (the commit will not publish them)."""
+    from modelops.snapshots import discard_staging
+
+    plan = context["ti"].xcom_pull(task_ids="plan")
+    if plan:
+        discard_staging(plan["dataset"], plan["snapshot"])
+
+
+_ON_FAILURE = [FailureNotifier(kind="modelops.scoring.failure"), _discard_staging]
+
+
 def _plan(data: dict):
     """The plan from XCom, with the SQL source's URL resolved again from its connection."""
     from dataclasses import replace
@@ -102,20 +130,24 @@ def modelops_scoring():
     def plan() -> dict:
         """Resolve the input, the snapshot id, the exact model version(s) and the partition groups."""
         from modelops.config import settings_and_spec
+        from modelops.inputs import InputRefused
         from modelops.scoring import plan_scoring
 
         request = _request()
         settings, spec = settings_and_spec(request["dataset"])
-        planned = plan_scoring(
-            spec,
-            settings,
-            request.get("input"),
-            request.get("snapshot"),
-            alias=request.get("alias") or "champion",
-            sql_url=_uri(request.get("conn_id")),
-            query=request.get("query"),
-            groups=request.get("groups"),
-        ).to_dict()
+        try:
+            planned = plan_scoring(
+                spec,
+                settings,
+                request.get("input"),
+                request.get("snapshot"),
+                alias=request.get("alias") or "champion",
+                sql_url=_uri(request.get("conn_id")),
+                query=request.get("query"),
+                groups=request.get("groups"),
+            ).to_dict()
+        except InputRefused as exc:
+            raise _refused(exc) from exc
         # The database URL (credentials included) never goes to XCom: each task resolves the connection.
         return {**planned, "sql_url": None, "conn_id": request.get("conn_id")}
 
@@ -124,24 +156,32 @@ def modelops_scoring():
         """One mapped task per partition group."""
         return list(range(len(plan["groups"])))
 
-    @task(max_active_tis_per_dagrun=4, on_failure_callback=FailureNotifier(kind="modelops.scoring.failure"))
+    @task(max_active_tis_per_dagrun=4, on_failure_callback=_ON_FAILURE)
     def score_group(plan: dict, group_index: int) -> dict:
         """Score one group of partitions chunk by chunk; its part waits in staging for the commit."""
+        from modelops.inputs import InputRefused
         from modelops.scoring import score_group
 
-        return score_group(_plan(plan), group_index)
+        try:
+            return score_group(_plan(plan), group_index)
+        except InputRefused as exc:  # e.g. a ragged row found while reading: the same file fails again
+            raise _refused(exc) from exc
 
-    @task(on_success_callback=ScoringNotifier(), on_failure_callback=FailureNotifier(kind="modelops.scoring.failure"))
+    @task(on_success_callback=ScoringNotifier(), on_failure_callback=_ON_FAILURE)
     def commit(plan: dict, parts: list[dict]) -> dict:
         """Combine the groups' parts atomically (rows in = rows out), load the table, log the run."""
         from modelops_figures import log_figures
 
         from modelops.config import load_settings
+        from modelops.inputs import InputRefused
         from modelops.scoring import commit_scoring
 
         scoring = load_settings().scoring
         output_url = _uri(scoring["output_conn_id"]) if scoring.get("output_table") else None
-        result = commit_scoring(_plan(plan), list(parts), output_url)
+        try:
+            result = commit_scoring(_plan(plan), list(parts), output_url)
+        except InputRefused as exc:
+            raise _refused(exc) from exc
         return {**result, "operations": log_figures(result.get("mlflow_run_id"))}
 
     planned = plan()

@@ -165,6 +165,8 @@ SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "partition_groups": ((int,), 4),
     "output_table": ((str,), None),
     "output_conn_id": ((str,), "modelops_scoring_db"),
+    # folders besides production/<dataset>/ that scoring may read inputs from (relative: to the workspace root)
+    "input_roots": ((list,), None),
 }
 # Per-dataset scoring options (`datasets.<name>.scoring`): columns that depend on the data.
 DATASET_SCORING_KEYS = {"canary_key", "geography"}

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from modelops import catalog
+from modelops import catalog, inputs
 from modelops.config import DatasetSpec, Settings
 
 MODEL, FALLBACK, CANARY = "model", "fallback", "canary"
@@ -70,6 +70,10 @@ OUTPUT_COLUMNS = {
 
 class ScoringError(RuntimeError):
     """A scoring run cannot go on (bad input, missing model version, broken invariant)."""
+
+
+class InputRefused(ScoringError, inputs.InputRefused):
+    """The input is refused for what it is (bad SQL, path, file, ids, no rows): deterministic, retrying cannot help."""
 
 
 class RowCountError(ScoringError):
@@ -152,15 +156,6 @@ def compile_checks(spec: DatasetSpec) -> dict[str, Any]:
     }
 
 
-def _parquet_rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    try:
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    except Exception as exc:  # pyarrow raises several types for a broken footer
-        raise ScoringError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
-
-
 def _split_groups(files: list[Path], rows: list[int], groups: int) -> list[list[int]]:
     """Contiguous groups of file indices with about the same number of rows each (none empty)."""
     groups = max(1, min(groups, len(files)))
@@ -174,26 +169,6 @@ def _split_groups(files: list[Path], rows: list[int], groups: int) -> list[list[
     return [g for g in out if g]
 
 
-def _schema_columns(kind: str, path: Path) -> list[str] | None:
-    if kind in ("parquet", "parquet_folder"):
-        import pyarrow.parquet as pq
-
-        return list(pq.ParquetFile(path).schema_arrow.names)
-    if kind == "csv":
-        return _csv_header(path)
-    return None
-
-
-def _csv_header(path: Path) -> list[str]:
-    import csv
-
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        try:
-            return next(csv.reader(handle))
-        except StopIteration:
-            raise ScoringError(f"{path}: empty CSV file (no header)") from None
-
-
 def plan_scoring(
     spec: DatasetSpec,
     settings: Settings,
@@ -204,42 +179,46 @@ def plan_scoring(
     query: str | None = None,
     groups: int | None = None,
 ) -> ScoringPlan:
-    """Resolve input, snapshot id, model versions, baseline and partition groups for one run."""
+    """Resolve input, snapshot id, model versions, baseline and partition groups for one run.
+
+    An input that cannot be scored (a path outside the roots, SQL other than one SELECT/WITH, an
+    unreadable or empty file, no id column, a bad snapshot id) is refused with InputRefused.
+    """
     from modelops import registry
 
     options = dict(settings.scoring)
-    if query:
-        if not sql_url:
-            raise ScoringError("a SQL query needs a connection (sql_url)")
-        kind, where, files = "sql", None, [[]]
-        snapshot = snapshot or f"sql-{hashlib.sha256(query.encode()).hexdigest()[:12]}"
-        rows: list[int | None] = [None]
-    else:
-        if input is None and snapshot is None:
-            raise ScoringError("give an input (file or folder) or a snapshot id to score")
-        path = Path(input) if input else catalog.snapshot_inputs(spec.name, str(snapshot))
-        if not path.exists():
-            raise ScoringError(f"input {path} does not exist")
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*.parquet") if not any(s.startswith(".") for s in p.parts[-2:]))
-            if not found:
-                raise ScoringError(f"input folder {path} holds no Parquet partitions (*.parquet)")
-            kind = "parquet_folder"
-            sizes = [_parquet_rows(p) for p in found]
-            split = _split_groups(found, sizes, groups or int(options["partition_groups"]))
-            files = [[str(found[i]) for i in g] for g in split]
-            rows = [sum(sizes[i] for i in g) for g in split]
-            schema_of = found[0]
-        elif path.suffix.lower() in (".parquet", ".pq"):
-            kind, files, rows, schema_of = "parquet", [[str(path)]], [_parquet_rows(path)], path
-        elif path.suffix.lower() == ".csv":
-            kind, files, rows, schema_of = "csv", [[str(path)]], [None], path
+    # Every refusal of the input is decided here, before any model is looked up, and is deterministic.
+    try:
+        if query:
+            inputs.check_query(query)
+            if not sql_url:
+                raise InputRefused("a SQL query needs a connection (sql_url)")
+            inputs.check_sql_url(sql_url)
+            kind, where, files = "sql", None, [[]]
+            snapshot = snapshot or f"sql-{hashlib.sha256(query.encode()).hexdigest()[:12]}"
+            rows: list[int | None] = [None]
         else:
-            raise ScoringError(f"input {path}: expected a .parquet or .csv file, or a folder of Parquet partitions")
-        where = str(path)
-        snapshot = snapshot or path.stem
-        _check_columns(spec, _schema_columns(kind, schema_of) or [], where)
-    snapshot = catalog.safe_id(str(snapshot), "snapshot id")
+            if input is None and snapshot is None:
+                raise InputRefused("give an input (file or folder) or a snapshot id to score")
+            roots = inputs.input_roots(spec.name, options)
+            given = input or str(catalog.snapshot_inputs(spec.name, str(snapshot)))
+            path = inputs.resolve_input(given, roots)  # absolute, symlinks followed, under a root
+            kind, found = inputs.locate(path, roots)
+            sizes = inputs.file_rows(kind, found, path)  # unreadable files and 0 rows refused here
+            if kind == "parquet_folder":
+                split = _split_groups(found, [int(n or 0) for n in sizes], groups or int(options["partition_groups"]))
+                files = [[str(found[i]) for i in g] for g in split]
+                rows = [sum(int(sizes[i] or 0) for i in g) for g in split]
+            else:
+                files, rows = [[str(path)]], sizes
+            where = str(path)
+            snapshot = snapshot or path.stem
+            _check_columns(spec, inputs.columns_of(kind, found[0]), where)
+        snapshot = catalog.safe_id(str(snapshot), "snapshot id")
+    except InputRefused:
+        raise
+    except (inputs.InputRefused, ValueError) as exc:  # a bad file, path, query or snapshot id
+        raise InputRefused(str(exc)) from None
     served = registry.version_by_alias(spec.model_name, alias)
     if served is None:
         raise ScoringError(f"no version of {spec.model_name} holds the alias {alias!r}: nothing to score with")
@@ -290,12 +269,16 @@ def plan_scoring(
 
 
 def _check_columns(spec: DatasetSpec, columns: list[str], where: str) -> None:
-    """An input lacking the id column (when the spec has one) cannot carry predictions back: refuse it."""
+    """Refuse an input without the id column (predictions could not go back) or without any of the model's columns."""
     if spec.id_column and spec.id_column not in columns:
-        raise ScoringError(
+        raise InputRefused(
             f"input {where} has no id column {spec.id_column!r}: predictions could not be joined back; "
-            f"its columns: {columns[:30]}"
+            + inputs.header_hint(columns)
         )
+    features = [*spec.numeric, *spec.categorical]
+    if features and not set(features) & set(columns):
+        shown = ", ".join(features[:10]) + (", ..." if len(features) > 10 else "")
+        raise InputRefused(f"input {where} holds none of the model's columns ({shown}); " + inputs.header_hint(columns))
 
 
 # --- reading chunks ----------------------------------------------------------------------------
@@ -316,25 +299,31 @@ def _conditions(rule: Any) -> list[dict[str, Any]]:
 
 
 def iter_chunks(plan: ScoringPlan, group_index: int) -> Iterator[pd.DataFrame]:
-    """The group's rows as DataFrames of at most `chunk_rows` rows (only the columns scoring uses)."""
+    """The group's rows as DataFrames of at most `chunk_rows` rows (only the columns scoring uses).
+
+    An unreadable file (a ragged row, a byte that is not UTF-8, a damaged Parquet page) is refused
+    with the file's name and the line, never a row's text.
+    """
     chunk_rows = int(plan.options["chunk_rows"])
     wanted = _wanted_columns(plan)
-    if plan.input_kind == "sql":
-        yield from _sql_chunks(plan, chunk_rows, wanted)
-        return
-    for name in plan.groups[group_index]:
-        path = Path(name)
-        if plan.input_kind == "csv":
-            yield from _csv_chunks(path, chunk_rows, wanted, plan.checks)
-            continue
-        import pyarrow.parquet as pq
-
-        schema = pq.ParquetFile(path).schema_arrow
-        present = [c for c in wanted if c in schema.names]
-        coded = _dictionary_columns(plan.checks, schema, present)
-        handle = pq.ParquetFile(path, read_dictionary=coded)
-        for batch in handle.iter_batches(batch_size=chunk_rows, columns=present, use_threads=True):
-            yield _batch_frame(batch, coded)
+    try:
+        if plan.input_kind == "sql":
+            yield from _sql_chunks(plan, chunk_rows, wanted)
+            return
+        for name in plan.groups[group_index]:
+            path = Path(name)
+            if plan.input_kind == "csv":
+                yield from _csv_chunks(path, chunk_rows, wanted, plan.checks)
+                continue
+            schema = inputs.parquet_file(path).schema_arrow
+            present = [c for c in wanted if c in schema.names]
+            coded = _dictionary_columns(plan.checks, schema, present)
+            for batch in inputs.parquet_batches(path, present, chunk_rows, coded):
+                yield _batch_frame(batch, coded)
+    except InputRefused:
+        raise
+    except inputs.InputRefused as exc:  # a file refused as it was read: a scoring refusal, never retried
+        raise InputRefused(str(exc)) from None
 
 
 def _dictionary_columns(checks: dict[str, Any], schema: Any, present: list[str]) -> list[str]:
@@ -371,48 +360,38 @@ def _batch_frame(batch: Any, coded: list[str]) -> pd.DataFrame:
 
 def _csv_chunks(path: Path, chunk_rows: int, wanted: list[str], checks: dict[str, Any]) -> Iterator[pd.DataFrame]:
     """CSV blocks read as text, so a stray value never breaks type inference of a later block."""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    header = _csv_header(path)
+    header = inputs.csv_header(path)
     present = [c for c in wanted if c in header]
     if checks["id_column"] and checks["id_column"] not in header:
-        raise ScoringError(f"input {path} has no id column {checks['id_column']!r}")
-    reader = pcsv.open_csv(
-        path,
-        read_options=pcsv.ReadOptions(block_size=max(1 << 20, min(chunk_rows * 160, 1 << 30))),
-        convert_options=pcsv.ConvertOptions(
-            column_types=dict.fromkeys(present, pa.string()),
-            include_columns=present,
-            null_values=[""],
-            strings_can_be_null=True,
-        ),
-    )
-    for batch in reader:
-        frame = batch.to_pandas()
+        raise InputRefused(f"input {path} has no id column {checks['id_column']!r}")
+    block_size = max(1 << 20, min(chunk_rows * 160, 1 << 30))
+    rows = 0
+    # Arrow reads every column when none is named: read the first one and keep none of it
+    for batch in inputs.csv_batches(path, present or header[:1], block_size):
+        frame = batch.to_pandas()[present]
+        rows += len(frame)
         for start in range(0, len(frame), chunk_rows):
             yield frame.iloc[start : start + chunk_rows].reset_index(drop=True)
+    if rows == 0:
+        raise InputRefused(f"cannot use {path}: the file holds a header and no rows: nothing to score")
 
 
 def _sql_chunks(plan: ScoringPlan, chunk_rows: int, wanted: list[str]) -> Iterator[pd.DataFrame]:
-    """Rows of the query through a server-side cursor, `chunk_rows` at a time."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(plan.sql_url)
+    """Rows of the query, read-only, through a server-side cursor, `chunk_rows` at a time."""
+    if not plan.query or not plan.sql_url:
+        raise InputRefused("a SQL input needs a query and a connection")
+    id_column = plan.checks["id_column"]
+    rows = 0
     try:
-        with engine.connect() as connection:
-            result = connection.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(
-                sa.text(plan.query)
-            )
-            keys = list(result.keys())
-            id_column = plan.checks["id_column"]
+        for keys, records in inputs.query_rows(plan.sql_url, plan.query, chunk_rows):
             if id_column and id_column not in keys:
-                raise ScoringError(f"the query's rows have no id column {id_column!r}; its columns: {keys}")
-            keep = [c for c in wanted if c in keys]
-            for rows in result.partitions(chunk_rows):
-                yield pd.DataFrame.from_records(rows, columns=keys)[keep]
-    finally:
-        engine.dispose()
+                raise InputRefused(f"the query's rows have no id column {id_column!r}; its columns: {keys}")
+            rows += len(records)
+            yield pd.DataFrame.from_records(records, columns=keys)[[c for c in wanted if c in keys]]
+    except inputs.QueryFailed as exc:  # the connection, not the query: worth a retry
+        raise ScoringError(str(exc)) from None
+    if rows == 0:
+        raise InputRefused("the query returned no rows: nothing to score")
 
 
 # --- checks ------------------------------------------------------------------------------------

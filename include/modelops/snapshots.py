@@ -2,8 +2,9 @@
 
 A snapshot is one delivery of rows to score (a Parquet/CSV file, a folder of Parquet partitions,
 or a SQL query), named by an id that sorts in time order (e.g. `2028-10-01`). Registering a snapshot
-checks it is there and emits an asset event whose extra carries `{dataset, snapshot, input}`;
-the scoring DAG reads that extra when the event, not a person, started it.
+checks it is where scoring may read, readable and not empty (the checks and words of scoring's plan),
+then emits an asset event whose extra carries `{dataset, snapshot, input}`; the scoring DAG reads
+that extra when the event, not a person, started it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelops import catalog
+from modelops import catalog, inputs
+from modelops.inputs import InputMissing, InputRefused
 
 REQUEST_KEYS = ("dataset", "input", "conn_id", "query", "snapshot", "alias", "groups")
 
@@ -21,6 +23,7 @@ def default_snapshot_id(input_path: str | None) -> str | None:
     if not input_path:
         return None
     path = Path(input_path)
+    path = path if path.is_absolute() else catalog.root() / path  # as scoring resolves it, never from the cwd
     name = path.name if path.is_dir() else path.stem
     return catalog.safe_id(name.removesuffix(".csv").removesuffix(".parquet"), "snapshot id")
 
@@ -45,18 +48,35 @@ def request_from(params: dict[str, Any], events: list[dict[str, Any]]) -> dict[s
     return request
 
 
-def describe(dataset: str, input_path: str | None, snapshot: str | None) -> dict[str, Any]:
-    """Check a snapshot to register exists and say what it is (the asset event's extra)."""
-    snapshot = snapshot or default_snapshot_id(input_path)
-    if not snapshot:
-        raise ValueError("a snapshot needs an id or an input path to take it from")
-    path = Path(input_path) if input_path else catalog.snapshot_inputs(dataset, snapshot)
-    if not path.exists():
-        raise FileNotFoundError(f"snapshot {snapshot!r} of {dataset!r}: no input at {path}")
-    if path.is_dir():
-        files = sorted(str(p) for p in path.glob("*.parquet"))
-        if not files:
-            raise FileNotFoundError(f"snapshot {snapshot!r}: the folder {path} holds no .parquet partitions")
-    elif path.suffix.lower() not in {".parquet", ".csv"}:
-        raise ValueError(f"snapshot {snapshot!r}: {path.name} is neither .parquet nor .csv")
-    return {"dataset": dataset, "snapshot": catalog.safe_id(snapshot, "snapshot id"), "input": str(path)}
+def describe(
+    dataset: str, input_path: str | None, snapshot: str | None, input_roots: list[str] | None = None
+) -> dict[str, Any]:
+    """Check a snapshot to register is there, readable and not empty, and say what it is (the asset event's extra).
+
+    The input is refused like scoring refuses it (outside the production folder and `input_roots`,
+    unreadable, 0 rows), so no event announces a snapshot scoring would refuse; `input` in the extra
+    is its resolved absolute path.
+    """
+    try:
+        snapshot = catalog.safe_id(snapshot or default_snapshot_id(input_path) or "", "snapshot id")
+    except ValueError as exc:
+        raise InputRefused(str(exc) if snapshot or input_path else "a snapshot needs an id or an input path") from None
+    roots = inputs.input_roots(dataset, {"input_roots": input_roots})
+    path = inputs.resolve_input(input_path or catalog.snapshot_inputs(dataset, snapshot), roots)
+    try:
+        kind, files = inputs.locate(path, roots)
+    except InputMissing as exc:
+        raise InputMissing(f"snapshot {snapshot!r} of {dataset!r}: {exc}") from None
+    inputs.file_rows(kind, files, path)
+    return {"dataset": dataset, "snapshot": snapshot, "input": str(path)}
+
+
+def discard_staging(dataset: str, snapshot: str) -> None:
+    """Remove a failed scoring run's staged parts of a snapshot, and `.parts/` itself once it is empty."""
+    import contextlib
+    import shutil
+
+    folder = catalog.scoring_staging(dataset, snapshot)
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):  # another snapshot's run still stages there: leave it
+        folder.parent.rmdir()

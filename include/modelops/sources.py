@@ -6,11 +6,9 @@ each other the `BatchRef` (path + content hash), never the frame.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import io
 import json
-import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -23,24 +21,8 @@ import pyarrow as pa
 
 from modelops import catalog
 from modelops.config import DatasetSpec
+from modelops.inputs import BadFileError, SourceError, header_hint, read_table
 from modelops.rules import describe, rule_holds
-
-
-class SourceError(ValueError):
-    """A source could not be read or joined as configured."""
-
-
-class BadFileError(SourceError):
-    """A file that cannot be used as it is: the message names the file and the problem in words."""
-
-    def __init__(self, path: Path | str, problem: str, quarantined: Path | None = None):
-        self.path = Path(path)
-        self.problem = problem
-        self.quarantined = quarantined
-        message = f"cannot use {self.path}: {problem}"
-        if quarantined:
-            message += f"\nthe file was copied to {quarantined} (note.txt says why); no batch was written"
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -64,113 +46,6 @@ class BatchRef:
     def from_dict(cls, data: dict[str, Any]) -> BatchRef:
         """Inverse of to_dict."""
         return cls(**data)
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV (UTF-8) or Parquet file, by its suffix; an unreadable file raises BadFileError saying why."""
-    path = Path(path)
-    if not path.exists():
-        raise SourceError(f"source file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix not in {".parquet", ".csv", ".txt"}:
-        raise SourceError(f"unsupported file type {suffix!r} for {path} (use .csv or .parquet)")
-    if path.is_file() and path.stat().st_size == 0:
-        raise BadFileError(path, "file is empty (0 bytes)")
-    if suffix == ".parquet":
-        return _read_parquet(path)
-    return _read_csv(path)
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    """A Parquet file, or BadFileError saying how it is damaged."""
-    try:
-        return pd.read_parquet(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise BadFileError(path, _parquet_problem(path, exc)) from None
-
-
-def _parquet_problem(path: Path, exc: Exception) -> str:
-    """Why pyarrow could not read a Parquet file, in words: cut short, not Parquet at all, or damaged inside."""
-    detail = str(exc).replace(f"Could not open Parquet input source '{path}': ", "")
-    if path.is_file():
-        with path.open("rb") as handle:
-            head = handle.read(4)
-            handle.seek(max(path.stat().st_size - 4, 0))
-            tail = handle.read(4)
-        if head != b"PAR1":
-            return (
-                "truncated or corrupt Parquet: the file does not start with the Parquet marker PAR1 "
-                f"(its first bytes are {head!r}; a CSV or another format saved as .parquet?)"
-            )
-        if tail != b"PAR1":
-            return (
-                "truncated or corrupt Parquet: the file ends without the Parquet footer, so it was cut short "
-                "(an interrupted copy or download?); fetch or write it again"
-            )
-    return f"truncated or corrupt Parquet ({detail})"
-
-
-_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """A UTF-8 CSV file with a header, or BadFileError naming the encoding or the row at fault."""
-    # low_memory=False: the whole column is typed at once (chunks could mix numbers and text in one column).
-    try:
-        frame = pd.read_csv(path, low_memory=False)
-    except UnicodeDecodeError as exc:
-        raise BadFileError(path, _encoding_problem(path, exc)) from None
-    except pd.errors.EmptyDataError:
-        raise BadFileError(path, "file is empty (no header, only blank lines)") from None
-    except pd.errors.ParserError as exc:
-        ragged = _RAGGED.search(str(exc))
-        if ragged:
-            expected, line, saw = ragged.groups()
-            problem = (
-                f"row {line} has {saw} fields, the header has {expected} (line {line} of the file; "
-                "an unquoted delimiter inside a value, or a wrong delimiter?)"
-            )
-        else:
-            problem = f"not a well-formed CSV ({str(exc).strip()})"
-        raise BadFileError(path, problem) from None
-    except OSError as exc:
-        raise BadFileError(path, f"cannot be read ({exc.strerror or exc})") from None
-    if not isinstance(frame.index, pd.RangeIndex):
-        # pandas silently turns extra leading fields into an index when the first data row is longer than the header
-        fields = frame.index.nlevels + len(frame.columns)
-        raise BadFileError(
-            path,
-            f"row 2 has {fields} fields, the header has {len(frame.columns)} (line 2 of the file; "
-            "an unquoted delimiter inside a value, or a wrong delimiter?)",
-        )
-    return frame
-
-
-def _encoding_problem(path: Path, exc: UnicodeDecodeError) -> str:
-    """Where a file stops being UTF-8: the first offending byte and its offset in the file."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    with path.open("rb") as handle:
-        head = handle.read(4)
-        handle.seek(0)
-        while True:
-            chunk = handle.read(1 << 20)
-            pending = decoder.getstate()[0]
-            try:
-                decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError as bad:
-                data = pending + chunk
-                where = offset - len(pending) + bad.start
-                byte = data[bad.start]
-                break
-            if not chunk:
-                return f"not UTF-8 text ({exc.reason}); save it as UTF-8"
-            offset += len(chunk)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        hint = " (it starts with a UTF-16 byte-order mark: it is UTF-16 text)"
-    else:
-        hint = " (Latin-1 or Windows-1252 text, perhaps)"
-    return f"not UTF-8 text (byte 0x{byte:02x} at offset {where}); save it as UTF-8{hint}"
 
 
 def quarantine_file(dataset: str, error: BadFileError) -> Path:
@@ -198,25 +73,12 @@ def quarantine_file(dataset: str, error: BadFileError) -> Path:
     return target
 
 
-def _header_hint(columns: list[Any]) -> str:
-    """What the header looked like (shortened, personal data masked) and which delimiter it seems to use."""
-    from modelops.validation import redact_pii
-
-    header = ",".join(map(str, columns))
-    shown = redact_pii(header[:400])[:200] + ("..." if len(header) > 200 else "")  # masked before it is cut
-    hint = f"it was read as {len(columns)} column{'s' if len(columns) != 1 else ''} with the header {shown!r}"
-    for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
-        if delimiter in header:
-            return f"{hint}; the delimiter may be wrong: the header is separated by {name}, the reader expects commas"
-    return f"{hint}; the delimiter may be wrong, or this is not the dataset's file"
-
-
 def _require_columns(frame: pd.DataFrame, spec: DatasetSpec, path: Path | None) -> None:
     """Refuse a main table holding none of the columns the batch keeps or joins on (e.g. a wrong delimiter)."""
     wanted = [*spec.kept_columns, *[j["key"] for j in spec.joins if j["key"] not in spec.kept_columns]]
     if set(wanted) & set(frame.columns):
         return
-    missing = f"(missing: {', '.join(wanted)}); {_header_hint(list(frame.columns))}"
+    missing = f"(missing: {', '.join(wanted)}); {header_hint(list(frame.columns))}"
     if path is not None:
         raise BadFileError(path, f"none of the configured columns is in it {missing}")
     raise SourceError(f"dataset {spec.name!r}: none of the configured columns is in the main source {missing}")
@@ -511,7 +373,7 @@ def _collect(
                 raise BadFileError(
                     Path(p),
                     f"none of the batch's columns is in it (missing: {', '.join(missing)}); "
-                    f"{_header_hint(list(extra.columns))}",
+                    f"{header_hint(list(extra.columns))}",
                 )
             if missing:
                 raise BadFileError(Path(p), f"an extra batch lacks columns {missing}")

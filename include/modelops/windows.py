@@ -112,16 +112,13 @@ def _input_files(manifest: dict[str, Any], snapshot: str) -> list[Path]:
     return paths
 
 
-def _read_inputs(paths: list[Path], kind: str | None, keep: list[str]) -> pd.DataFrame:
+def _read_inputs(paths: list[Path], keep: list[str]) -> pd.DataFrame:
     """The delivered inputs, only the columns the dataset keeps: names, addresses (spec.pii) and anything
     else the voter file carries never enter monitoring (as collection drops them from a batch)."""
-    wanted = set(keep)
-    if kind == "csv":
-        frames = [pd.read_csv(p, usecols=lambda c: c in wanted) for p in paths]
-    else:
-        import pyarrow.parquet as pq
+    from modelops.inputs import read_table
 
-        frames = [pd.read_parquet(p, columns=[c for c in pq.read_schema(p).names if c in wanted]) for p in paths]
+    # the one reader: an unreadable file is told as training and scoring tell it (BadFileError, no row text)
+    frames = [read_table(p, columns=keep) for p in paths]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
 
 
@@ -159,7 +156,7 @@ def load_scored_window(spec: DatasetSpec, snapshot: str) -> ScoredWindow:
             f"snapshot {snapshot}: the manifest counts {rows} rows but the predictions hold {len(predictions)} "
             "(or their row numbers are not 0..n-1): the scoring output is not whole; score it again"
         )
-    inputs = _read_inputs(_input_files(manifest, snapshot), manifest.get("input_kind"), spec.kept_columns)
+    inputs = _read_inputs(_input_files(manifest, snapshot), spec.kept_columns)
     if len(inputs) != rows:
         raise WindowError(
             f"snapshot {snapshot}: {len(inputs)} input rows but {rows} served predictions: the input files "

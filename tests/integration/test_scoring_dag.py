@@ -37,7 +37,7 @@ def _dag(dag_id: str):
 def canary_config(tmp_path, monkeypatch) -> Path:
     """The bundled config with a 20% canary (the shipped default has none)."""
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    raw["scoring"].update({"canary_share": 0.2, "shadow": True})
+    raw["scoring"].update({"canary_share": 0.2, "shadow": True, "input_roots": [str(tmp_path)]})
     path = tmp_path / "modelops.yaml"
     path.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("MODELOPS_CONFIG", str(path))

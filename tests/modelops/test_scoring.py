@@ -45,7 +45,8 @@ def env(store, monkeypatch):
 
 
 def _settings(settings, **scoring_options):
-    return dataclasses.replace(settings, scoring={**settings.scoring, **scoring_options})
+    # the inputs here are each test's own tmp_path files; where inputs may lie is test_scoring_inputs.py's
+    return dataclasses.replace(settings, scoring={**settings.scoring, "input_roots": ["/"], **scoring_options})
 
 
 def _frame(spec, rows: int, seed: int) -> pd.DataFrame:
@@ -324,7 +325,7 @@ def test_dataset_without_id_numbers_rows(env, settings, tmp_path):
     assert out["row"].tolist() == list(range(200)) and out["id"].isna().all()
     # a dataset with ids refuses an input without them
     with pytest.raises(scoring.ScoringError, match="no id column 'voter_id'"):
-        scoring.plan_scoring(spec, settings, str(path))
+        scoring.plan_scoring(spec, _settings(settings), str(path))
 
 
 def test_unloadable_model_falls_back_whole(env, settings, tmp_path):
@@ -342,9 +343,9 @@ def test_unloadable_model_falls_back_whole(env, settings, tmp_path):
 def test_plan_errors_are_plain(env, settings, tmp_path):
     spec = env["spec"]
     with pytest.raises(scoring.ScoringError, match="does not exist"):
-        scoring.plan_scoring(spec, settings, str(tmp_path / "nothing.parquet"))
+        scoring.plan_scoring(spec, _settings(settings), str(tmp_path / "nothing.parquet"))
     with pytest.raises(scoring.ScoringError, match="alias 'gold'"):
-        scoring.plan_scoring(spec, settings, snapshot="x", alias="gold", input=str(_write(spec, tmp_path)))
+        scoring.plan_scoring(spec, _settings(settings), snapshot="x", alias="gold", input=str(_write(spec, tmp_path)))
     other = dataclasses.replace(spec, name="voter_turnout", source=spec.source)
     run = registry.version_by_alias(spec.model_name, registry.CHAMPION)
     with pytest.raises(registry.MissingArtifactError, match=f"v{run.version}"):

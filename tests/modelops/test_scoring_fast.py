@@ -45,7 +45,9 @@ def env(models, monkeypatch):
 
 
 def _options(settings, **extra):
-    return dataclasses.replace(settings, scoring={**settings.scoring, "shadow": False, "canary_share": 0.0, **extra})
+    # the inputs are each test's tmp_path files (where inputs may lie: test_scoring_inputs.py)
+    options = {**settings.scoring, "shadow": False, "canary_share": 0.0, "input_roots": ["/"], **extra}
+    return dataclasses.replace(settings, scoring=options)
 
 
 def _messy(spec, rows: int = 600, seed: int = 31) -> pd.DataFrame:

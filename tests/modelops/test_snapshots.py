@@ -63,11 +63,11 @@ def test_describe_checks_the_input_is_there(workspace, tmp_path):
     empty = tmp_path / "parts"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match=r"holds no \.parquet partitions"):
-        describe("voter_turnout", str(empty), None)
+        describe("voter_turnout", str(empty), None, [str(tmp_path)])
     text = tmp_path / "voters.txt"
     text.write_text("x")
     with pytest.raises(ValueError, match=r"neither \.parquet nor \.csv"):
-        describe("voter_turnout", str(text), None)
+        describe("voter_turnout", str(text), None, [str(tmp_path)])
 
 
 def test_scoring_alerts_only_beyond_single_rows():

@@ -1,0 +1,236 @@
+"""Scoring inputs that cannot hurt: confined files by their resolved path, read-only single-statement SQL on
+a scratch PostgreSQL database, the shared bad-file diagnosis at plan and while streaming (no row text
+anywhere), 0-row inputs refused at plan and at registration.
+
+One MLflow store for the module: a real champion (logistic regression) trained on synthetic voters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import subprocess
+import traceback
+import uuid
+
+import pandas as pd
+import pytest
+from conftest import train_and_promote, use_workspace
+
+from modelops import catalog, inputs, scoring
+from modelops.scenarios import simulate_window
+from modelops.snapshots import describe
+
+DATASET = "voter_turnout"
+MARKER = "MARKER-555-0199"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, settings):
+    """A champion in one module-wide workspace and MLflow store."""
+    root = tmp_path_factory.mktemp("scoring-inputs") / "workspace"
+    with pytest.MonkeyPatch.context() as patch:
+        use_workspace(patch, root)
+        spec = train_and_promote(settings, 3000, "inputs-champion")
+        yield {"root": root, "spec": spec}
+
+
+@pytest.fixture
+def env(store, monkeypatch):
+    """The module's store for one test."""
+    use_workspace(monkeypatch, store["root"])
+    return store
+
+
+def _settings(settings, **scoring_options):
+    return dataclasses.replace(settings, scoring={**settings.scoring, "shadow": False, **scoring_options})
+
+
+def _frame(spec, rows: int = 200, seed: int = 3) -> pd.DataFrame:
+    return simulate_window(spec, "stable", rows, seed).drop(columns=[spec.target])
+
+
+def _production(spec, name: str):
+    path = catalog.production_dir(spec.name) / "deliveries" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _texts(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)) + repr(exc) + repr(exc.__context__) + repr(exc.__cause__)
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def test_the_plan_and_the_manifest_record_the_resolved_absolute_path(env, settings, monkeypatch, tmp_path):
+    spec = env["spec"]
+    path = _production(spec, "snap-rel.parquet")
+    _frame(spec).to_parquet(path, index=False)
+    monkeypatch.chdir(tmp_path)  # the worker's working directory plays no part
+    given = f"production/{spec.name}/deliveries/../deliveries/snap-rel.parquet"
+    result = scoring.score_snapshot(spec, _settings(settings), given)
+    manifest = catalog.read_json(result["manifest"])
+    assert manifest["input"] == str(path.resolve())
+    assert scoring.plan_scoring(spec, _settings(settings), given).input == str(path.resolve())
+
+
+def test_traversal_and_absolute_paths_outside_the_roots_are_refused(env, settings, tmp_path):
+    spec = env["spec"]
+    outside = tmp_path / "outside.parquet"
+    _frame(spec).to_parquet(outside, index=False)
+    climbing = "../" * (len(env["root"].resolve().parts) + 1) + str(outside).lstrip("/")
+    for given in (climbing, str(outside)):
+        with pytest.raises(scoring.InputRefused) as caught:
+            scoring.plan_scoring(spec, _settings(settings), given)
+        assert repr(given) in str(caught.value) and "outside the folders scoring reads from" in str(caught.value)
+        assert isinstance(caught.value, inputs.InputRefused) and isinstance(caught.value, scoring.ScoringError)
+    allowed = scoring.plan_scoring(spec, _settings(settings, input_roots=[str(tmp_path)]), str(outside))
+    assert allowed.input == str(outside.resolve()) and allowed.group_rows == (200,)
+
+
+def test_a_ragged_row_never_shows_a_value_of_a_column_scoring_does_not_read(env, settings, caplog, capsys):
+    spec = env["spec"]
+    frame = _frame(spec, 300)
+    frame.insert(0, "phone", "555-0100")  # first: the reader's own message (cut after ~100 characters) shows it
+    frame.loc[150, "phone"] = MARKER
+    path = _production(spec, "snap-ragged.csv")
+    lines = frame.to_csv(index=False).splitlines()
+    lines[151] += ",stray"  # line 152 of the file: the row with the marker, one field too many
+    path.write_text("\n".join(lines) + "\n")
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(scoring.InputRefused) as caught:
+        scoring.score_snapshot(spec, _settings(settings, chunk_rows=64), str(path))
+    message = str(caught.value)
+    assert f"cannot use {path.resolve()}: row 152 has {len(frame.columns) + 1} fields" in message
+    assert MARKER not in _texts(caught.value)
+    logged = [r.getMessage() + (r.exc_text or "") for r in caplog.records]
+    assert not any(MARKER in text for text in logged)
+    out = capsys.readouterr()
+    assert MARKER not in out.out and MARKER not in out.err
+    assert not catalog.scoring_manifest(spec.name, "snap-ragged").exists()
+
+
+def test_unreadable_files_are_told_at_plan_as_training_tells_them(env, settings):
+    spec = env["spec"]
+    utf16 = _production(spec, "snap-utf16.csv")
+    utf16.write_bytes(_frame(spec, 20).to_csv(index=False).encode("utf-16"))
+    with pytest.raises(scoring.InputRefused, match=r"byte 0xff at offset 0.*UTF-16 byte-order mark"):
+        scoring.plan_scoring(spec, _settings(settings), str(utf16))
+    semicolons = _production(spec, "snap-semi.csv")
+    _frame(spec, 20).to_csv(semicolons, index=False, sep=";")
+    with pytest.raises(scoring.InputRefused) as caught:
+        scoring.plan_scoring(spec, _settings(settings), str(semicolons))
+    assert "no id column 'voter_id'" in str(caught.value)
+    assert "the delimiter may be wrong: the header is separated by semicolons" in str(caught.value)
+    cut = _production(spec, "snap-cut.parquet")
+    _frame(spec, 500).to_parquet(cut, index=False)
+    cut.write_bytes(cut.read_bytes()[:400])
+    with pytest.raises(scoring.InputRefused, match="truncated or corrupt Parquet"):
+        scoring.plan_scoring(spec, _settings(settings), str(cut))
+
+
+def test_an_input_without_rows_is_refused_at_plan_and_at_registration(env, settings):
+    spec = env["spec"]
+    header_only = _production(spec, "snap-header.csv")
+    _frame(spec, 5).head(0).to_csv(header_only, index=False)
+    empty = _production(spec, "snap-empty.parquet")
+    _frame(spec, 5).head(0).to_parquet(empty, index=False)
+    for path in (header_only, empty):
+        with pytest.raises(scoring.InputRefused, match=r"no rows|0 rows"):
+            scoring.plan_scoring(spec, _settings(settings), str(path))
+        with pytest.raises(inputs.InputRefused, match=r"no rows|0 rows"):
+            describe(spec.name, str(path), None)
+
+
+def test_a_bad_snapshot_id_and_a_missing_input_are_refusals(env, settings):
+    spec = env["spec"]
+    with pytest.raises(scoring.InputRefused, match="cannot name a folder"):
+        scoring.plan_scoring(spec, _settings(settings), snapshot="../x")
+    with pytest.raises(scoring.InputRefused, match="does not exist"):
+        scoring.plan_scoring(spec, _settings(settings), snapshot="never-delivered")
+
+
+# --- SQL on a scratch PostgreSQL database ---------------------------------------------------------
+
+
+def _psql(command: str) -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", command],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def scratch_pg(env):
+    """A PostgreSQL database of its own with the voters and a table `x` no query may touch; dropped after."""
+    import sqlalchemy as sa
+
+    name = f"scoring_inputs_{uuid.uuid4().hex[:10]}"
+    _psql(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    engine = sa.create_engine(url)
+    try:
+        _frame(env["spec"], 150, 9).to_sql("voters", engine, index=False)
+        pd.DataFrame({"keep": range(5)}).to_sql("x", engine, index=False)
+    finally:
+        engine.dispose()
+    yield url
+    _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _rows_of_x(url: str) -> int | None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(sa.text("select to_regclass('public.x') is not null")).scalar()
+            return int(connection.execute(sa.text("select count(*) from x")).scalar()) if exists else None
+    finally:
+        engine.dispose()
+
+
+PLAN_REFUSED = [
+    "SELECT * FROM voters; COMMIT; DROP TABLE x; COMMIT",
+    "SELECT * FROM voters; DROP TABLE x",
+]
+
+
+@pytest.mark.parametrize("query", PLAN_REFUSED)
+def test_more_than_one_statement_is_refused_at_plan_and_changes_nothing(env, settings, scratch_pg, query):
+    spec = env["spec"]
+    messages = set()
+    for _ in range(2):  # deterministic: the same words every time
+        with pytest.raises(scoring.InputRefused) as caught:
+            scoring.score_snapshot(spec, _settings(settings), sql_url=scratch_pg, query=query, snapshot="snap-sql")
+        messages.add(str(caught.value))
+    assert messages == {
+        "the query holds more than one statement (a ';' before its end): scoring runs one SELECT or WITH "
+        "statement, nothing else"
+    }
+    assert _rows_of_x(scratch_pg) == 5
+
+
+def test_a_data_modifying_with_runs_read_only_and_changes_nothing(env, settings, scratch_pg):
+    spec = env["spec"]
+    query = "WITH d AS (DELETE FROM x RETURNING *) SELECT v.* FROM voters v, d"
+    plan = scoring.plan_scoring(spec, _settings(settings), sql_url=scratch_pg, query=query, snapshot="snap-cte")
+    for _ in range(2):
+        with pytest.raises(scoring.InputRefused, match="nothing changed"):
+            scoring.score_group(plan, 0)
+    assert _rows_of_x(scratch_pg) == 5
+    # the read-only transaction holds on its own too (a statement the check would pass to it)
+    with pytest.raises(inputs.InputRefused, match="read-only transaction refused it"):
+        list(inputs.query_rows(scratch_pg, "SELECT * FROM voters FOR UPDATE", 50))
+    assert _rows_of_x(scratch_pg) == 5
+
+
+def test_a_plain_select_still_scores_every_row(env, settings, scratch_pg):
+    spec = env["spec"]
+    result = scoring.score_snapshot(
+        spec, _settings(settings, chunk_rows=64), sql_url=scratch_pg, query="select * from voters;", snapshot="s-pg"
+    )
+    assert result["rows"] == 150
