@@ -158,9 +158,21 @@ SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "chunk_rows": ((int,), 250000),
     "threshold": (NUMBER, 0.5),
     "unseen_category_share": (NUMBER, 0.01),
+    # "none": a shifted score distribution is an alert and monitoring evidence, never a swap; "psi": a
+    # chunk whose scores differ from the reference by score_psi_limit or more falls back whole (opt-in)
+    "score_guard": ((str,), "none"),
     "score_psi_limit": (NUMBER, 0.25),
     "score_check_min_rows": ((int,), 2000),
+    # a chunk of at least score_check_min_rows rows whose scores span no more than this is a broken model
+    "degenerate_score_span": (NUMBER, 1e-9),
     "shadow": ((bool,), True),
+    # share of rows (stable hash of the id) the challenger scores in shadow; inputs of at most
+    # shadow_all_below rows are shadowed on every row
+    "shadow_sample": (NUMBER, 0.1),
+    "shadow_all_below": ((int,), 200000),
+    # rows with a missing or repeated id fall back (reasons missing_id, duplicate_id); above this share
+    # of the input the run is refused and nothing is published
+    "max_id_problem_share": (NUMBER, 0.01),
     "canary_share": (NUMBER, 0.0),
     "partition_groups": ((int,), 4),
     "output_table": ((str,), None),
@@ -168,8 +180,11 @@ SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     # folders besides production/<dataset>/ that scoring may read inputs from (relative: to the workspace root)
     "input_roots": ((list,), None),
 }
-# Per-dataset scoring options (`datasets.<name>.scoring`): columns that depend on the data.
-DATASET_SCORING_KEYS = {"canary_key", "geography"}
+SCORE_GUARDS = ("none", "psi")
+# Per-dataset scoring options (`datasets.<name>.scoring`): columns that depend on the data, and any
+# key of the scoring section, overriding it for that dataset (Settings.scoring_for).
+DATASET_SCORING_COLUMNS = {"canary_key", "geography"}
+DATASET_SCORING_KEYS = DATASET_SCORING_COLUMNS | set(SCORING_SCHEMA)
 PROMOTION_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     # true: the training DAG's own promotion waits for a human approval (Required Actions), like the
     # promotion DAG always does; false (the embedded demo): gates alone decide.
@@ -203,7 +218,7 @@ FRACTIONS = {
     "training": ("holdout_fraction", "latest_period_train_fraction", "calibration_fraction"),
     "evaluation": ("confidence",),
     "monitoring": ("alpha", "dataset_drift_share", "calibration_alpha", "fallback_share", "max_duplicate_share"),
-    "scoring": ("threshold", "unseen_category_share", "canary_share"),
+    "scoring": ("threshold", "unseen_category_share", "canary_share", "shadow_sample", "max_id_problem_share"),
 }
 DATASET_KEYS = {
     "description",
@@ -544,7 +559,7 @@ def _check_dataset(spec: DatasetSpec, raw: dict[str, Any]) -> None:
     if overlap:
         raise ConfigError(f"{where}: PII columns also listed in a kept role: {overlap}")
     _unknown(f"{where}.scoring", spec.scoring, DATASET_SCORING_KEYS)
-    for key in sorted(DATASET_SCORING_KEYS):
+    for key in sorted(DATASET_SCORING_COLUMNS):
         value = spec.scoring.get(key)
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{where}.scoring.{key}: expected a column name, got {value!r}")
@@ -660,8 +675,36 @@ def _dataset_scoring(where: str, body: Any) -> dict[str, Any]:
     if body is None:
         return {}
     if not isinstance(body, dict):
-        raise ConfigError(f"{where}.scoring: expected {{canary_key, geography}}, got {body!r}")
+        raise ConfigError(f"{where}.scoring: expected a mapping (canary_key, geography, scoring options), got {body!r}")
     return dict(body)
+
+
+def _check_dataset_scoring(where: str, spec: DatasetSpec, scoring: dict[str, Any]) -> None:
+    """A dataset's scoring overrides: each typed as the section's key, and the resolved section checked whole."""
+    overrides = {k: v for k, v in spec.scoring.items() if k in SCORING_SCHEMA}
+    for key, value in overrides.items():
+        types = SCORING_SCHEMA[key][0]
+        if value is None or not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"{where}.{key}: expected {names}, got {value!r}")
+    resolved = {**scoring, **overrides}
+    _fractions(where, resolved, FRACTIONS["scoring"])
+    _check_scoring(where, resolved)
+
+
+def _check_scoring(where: str, scoring: dict[str, Any]) -> None:
+    """The scoring section's rules beyond types and fractions (the global one, or a dataset's resolved one)."""
+    for key in ("chunk_rows", "partition_groups", "score_check_min_rows", "shadow_all_below"):
+        if scoring[key] < 1:
+            raise ConfigError(f"{where}.{key}: must be at least 1, got {scoring[key]}")
+    if scoring["score_psi_limit"] <= 0:
+        raise ConfigError(f"{where}.score_psi_limit: must be above 0, got {scoring['score_psi_limit']}")
+    if scoring["score_guard"] not in SCORE_GUARDS:
+        raise ConfigError(f"{where}.score_guard: one of {list(SCORE_GUARDS)}, got {scoring['score_guard']!r}")
+    if not 0 < scoring["shadow_sample"] <= 1:
+        raise ConfigError(f"{where}.shadow_sample: a share above 0 and at most 1, got {scoring['shadow_sample']}")
+    if scoring["degenerate_score_span"] < 0:
+        raise ConfigError(f"{where}.degenerate_score_span: at least 0, got {scoring['degenerate_score_span']}")
 
 
 def _dataset_monitoring(where: str, body: Any) -> dict[str, Any]:
@@ -735,6 +778,11 @@ class Settings:
         limits = {**self.fairness["limits"], **(overrides.pop("limits", None) or {})}
         return {**_fairness({**self.fairness, **overrides, "limits": limits}), "report_only": list(report_only)}
 
+    def scoring_for(self, dataset: str) -> dict[str, Any]:
+        """The scoring section with the dataset's own overrides applied (its column keys left out)."""
+        overrides = {k: v for k, v in self.dataset(dataset).scoring.items() if k in SCORING_SCHEMA}
+        return {**self.scoring, **overrides}
+
     def resolved(self, dataset: str) -> dict[str, Any]:
         """Everything a run of `dataset` used: sections with defaults filled, and the resolved spec."""
         return {
@@ -744,7 +792,7 @@ class Settings:
             "search_spaces": self.search_spaces,
             "evaluation": self.evaluation,
             "monitoring": self.monitoring,
-            "scoring": self.scoring,
+            "scoring": self.scoring_for(dataset),
             "promotion": self.promotion,
             "fairness": self.fairness_for(dataset),
             "dataset": self.dataset(dataset).resolved(),
@@ -836,11 +884,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
         ("scoring", scoring),
     ):
         _fractions(name, body, FRACTIONS[name])
-    for key in ("chunk_rows", "partition_groups", "score_check_min_rows"):
-        if scoring[key] < 1:
-            raise ConfigError(f"scoring.{key}: must be at least 1, got {scoring[key]}")
-    if scoring["score_psi_limit"] <= 0:
-        raise ConfigError(f"scoring.score_psi_limit: must be above 0, got {scoring['score_psi_limit']}")
+    _check_scoring("scoring", scoring)
     if evaluation["primary_metric"] not in METRICS:
         raise ConfigError(f"evaluation.primary_metric: unknown metric {evaluation['primary_metric']!r}; {METRICS}")
     _unknown("evaluation.floors", evaluation["floors"], METRICS)
@@ -861,6 +905,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     for name, body in datasets_raw.items():
         spec = _dataset(str(name), body)
         _check_dataset(spec, raw)
+        _check_dataset_scoring(f"datasets.{name}.scoring", spec, scoring)
         datasets[str(name)] = spec
     weights = monitoring["feature_weights"] or {}
     all_features = {f for s in datasets.values() for f in s.features}

@@ -273,3 +273,33 @@ def test_invalid_sections_are_refused_with_a_message_naming_them(tmp_path, mutat
 def test_a_key_left_empty_takes_its_default(tmp_path):
     settings = load_settings(_write(tmp_path, _with(lambda r: r["training"].update(holdout_fraction=None))))
     assert settings.training["holdout_fraction"] == 0.25
+
+
+def test_every_scoring_option_can_be_set_for_one_dataset(tmp_path):
+    raw = _with(
+        lambda r: (
+            r.update(scoring={"shadow_sample": 0.2}),
+            r["datasets"]["alpha"].update(scoring={"score_guard": "psi", "shadow_sample": 0.5, "chunk_rows": 1000}),
+        )
+    )
+    settings = load_settings(_write(tmp_path, raw))
+    alpha, beta = settings.scoring_for("alpha"), settings.scoring_for("beta")
+    assert (alpha["score_guard"], alpha["shadow_sample"], alpha["chunk_rows"]) == ("psi", 0.5, 1000)
+    assert (beta["score_guard"], beta["shadow_sample"]) == ("none", 0.2)  # the section's own, untouched
+    assert settings.resolved("alpha")["scoring"]["score_guard"] == "psi"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"score_guard": "always"}, r"datasets.alpha.scoring.score_guard: one of \['none', 'psi'\]"),
+        ({"shadow_sample": 0}, r"datasets.alpha.scoring.shadow_sample: a share above 0"),
+        ({"max_id_problem_share": 2}, r"datasets.alpha.scoring.max_id_problem_share: must be between 0 and 1"),
+        ({"chunk_rows": "many"}, r"datasets.alpha.scoring.chunk_rows: expected int"),
+        ({"shadow_sampel": 0.1}, r"did you mean 'shadow_sample'"),
+    ],
+)
+def test_a_datasets_scoring_override_is_checked_like_the_section(tmp_path, override, message):
+    raw = _with(lambda r: r["datasets"]["alpha"].update(scoring=override))
+    with pytest.raises(ConfigError, match=message):
+        load_settings(_write(tmp_path, raw))
