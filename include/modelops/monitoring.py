@@ -425,7 +425,7 @@ def _served_summary(window: windows.ScoredWindow, t: dict[str, Any]) -> dict[str
         "fallback_reasons": {str(k): int(v) for k, v in reasons.items()},
         "fallback_limit": limit,
         "fallback_breach": bool(share > limit),
-        "withheld_rows": int(reasons.get(windows.WITHHELD_REASON, 0)),
+        "withheld_rows": int(sum(reasons.get(r, 0) for r in windows.WITHHELD_REASONS)),
         "alerts": list(window.manifest.get("alerts") or []),
     }
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -186,7 +187,8 @@ def plan_scoring(
     """
     from modelops import registry
 
-    options = dict(settings.scoring)
+    # the dataset's own scoring options, and the share of fallback rows above which the run alerts
+    options = {**settings.scoring_for(spec.name), "fallback_share": float(settings.monitoring["fallback_share"])}
     # Every refusal of the input is decided here, before any model is looked up, and is deterministic.
     try:
         if query:
@@ -405,6 +407,7 @@ class _Reasons:
 
         self.names: list[str | None] = [None]
         self.codes: dict[str, int] = {}
+        self.failed: dict[str, int] = {}  # rows failing each check, first failure or not (a pattern's columns)
         self.lock = threading.Lock()  # the checks run on the reader thread, the score guard on the main one
 
     def code(self, reason: str) -> int:
@@ -418,6 +421,8 @@ class _Reasons:
         """Give `reason` to the rows of `mask` that have none yet (the first failed check is the reason)."""
         if not mask.any():  # the usual case: one pass, no temporaries
             return
+        with self.lock:
+            self.failed[reason] = self.failed.get(reason, 0) + int(mask.sum())
         hit = mask & (reasons == 0)
         if hit.any():
             reasons[hit] = self.code(reason)
@@ -529,8 +534,12 @@ def check_chunk(
     model: _Model | None,
     reasons: _Reasons,
     factors: dict[str, tuple[np.ndarray, Any]] | None = None,
-) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    codes: np.ndarray | None = None,
+) -> Any:
     """(the model's input frame, a reason code per row (0 = passes), chunk-level alerts).
+
+    With `codes` (reason codes earlier checks already set), those are updated in place and only
+    (input frame, alerts) is returned.
 
     `factors`, when given, receives each categorical column's (codes, distinct values) of the frame
     handed to the model, so the fast path encodes the distinct values without factorizing again.
@@ -541,7 +550,8 @@ def check_chunk(
     """
     checks = plan.checks
     n = len(frame)
-    codes = np.zeros(n, dtype=np.int16)
+    given = codes is not None
+    codes = codes if given else np.zeros(n, dtype=np.int16)
     alerts: list[str] = []
     features = [*checks["numeric"], *checks["categorical"]]
     absent = [c for c in features if c not in frame.columns]
@@ -603,7 +613,122 @@ def check_chunk(
                 )
         X[column] = series
     X_frame = pd.DataFrame(X, index=frame.index, copy=False)  # no consolidating copy of the columns
-    return X_frame, codes, alerts
+    return (X_frame, alerts) if given else (X_frame, codes, alerts)
+
+
+# --- ids: missing and repeated ------------------------------------------------------------------
+
+_SHADOW_SALT = 0x2545F4914F6CDD1D
+_NUMBER_TEXT = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"  # text read as a number for the id hash ("7" is 7)
+
+
+def id_hashes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(uint64 per row, missing per row): equal ids hash alike whatever the dtype (7, 7.0 and "7").
+
+    Vectorised for the scoring loop; a 64-bit hash, so two distinct ids of one snapshot collide
+    with a chance of about rows^2 / 2^65 (3e-6 at 10M rows).
+    """
+    from modelops.features import _float_hash
+
+    if pd.api.types.is_bool_dtype(series) or (
+        pd.api.types.is_numeric_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype)
+    ):
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        missing = np.isnan(values)
+        return _float_hash(np.where(missing, 0.0, values)), missing
+    text = series.astype("str").str.strip()
+    missing = (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
+    filled = text.where(~missing, "")
+    hashed = pd.util.hash_array(filled.to_numpy(dtype=object), categorize=False)
+    numeric = filled.str.fullmatch(_NUMBER_TEXT).to_numpy(dtype=bool, na_value=False)
+    if numeric.any():
+        hashed[numeric] = _float_hash(pd.to_numeric(filled[numeric]).to_numpy(dtype="float64"))
+    return hashed, missing
+
+
+def unit_interval(hashes: np.ndarray, salt: int) -> np.ndarray:
+    """A uniform number in [0, 1) per hash, the same for the same hash and salt."""
+    mixed = pd.util.hash_array(hashes ^ np.uint64(salt), categorize=False)
+    return (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+class SeenIds:
+    """The ids met so far in row order, as sorted runs of hashes merged like a binary counter.
+
+    `repeats` marks each row whose id an earlier row (this chunk or a previous one) already held:
+    the first occurrence is served, every later one falls back (reason duplicate_id).
+    """
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+
+    def add(self, hashes: np.ndarray) -> None:
+        """Remember ids without judging them (the rows of earlier partition groups)."""
+        if len(hashes):
+            self._push(np.unique(hashes))
+
+    def repeats(self, hashes: np.ndarray) -> np.ndarray:
+        """Per row: was its id met before (earlier in the chunk, or in an earlier chunk or group)?"""
+        n = len(hashes)
+        if n == 0:
+            return np.zeros(0, dtype=bool)
+        order = np.argsort(hashes, kind="stable")  # equal ids keep their row order: the first one wins
+        ordered = hashes[order]
+        later = np.zeros(n, dtype=bool)
+        later[1:] = ordered[1:] == ordered[:-1]
+        seen = np.empty(n, dtype=bool)
+        seen[order] = later
+        for run in self.runs:
+            at = np.minimum(np.searchsorted(run, hashes), len(run) - 1)
+            seen |= run[at] == hashes
+        self._push(ordered[~later])
+        return seen
+
+    def _push(self, run: np.ndarray) -> None:
+        self.runs.append(run)
+        while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
+            top = self.runs.pop()
+            self.runs[-1] = np.unique(np.concatenate([self.runs[-1], top]))
+
+
+def _earlier_ids(plan: ScoringPlan, group_index: int) -> np.ndarray:
+    """The id hashes of the partition groups before this one (a repeat across groups falls back too)."""
+    id_column = plan.checks["id_column"]
+    if not id_column or group_index == 0 or plan.input_kind not in ("parquet", "parquet_folder"):
+        return np.zeros(0, dtype=np.uint64)
+    import pyarrow.parquet as pq
+
+    found = []
+    for name in (f for group in plan.groups[:group_index] for f in group):
+        column = pq.read_table(name, columns=[id_column]).column(0).to_pandas()
+        hashes, missing = id_hashes(column)
+        found.append(hashes[~missing])
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.uint64)
+
+
+def _id_checks(
+    frame: pd.DataFrame, id_column: str | None, seen: SeenIds, codes: np.ndarray, reasons: _Reasons
+) -> np.ndarray | None:
+    """Mark rows without an id (missing_id) or with an id met before (duplicate_id); the id hashes, or None."""
+    if not id_column or id_column not in frame:
+        return None
+    hashes, missing = id_hashes(frame[id_column])
+    reasons.mark(codes, missing, "missing_id")
+    repeated = np.zeros(len(frame), dtype=bool)
+    present = ~missing
+    repeated[present] = seen.repeats(hashes[present])
+    reasons.mark(codes, repeated, "duplicate_id")
+    return hashes
+
+
+def shadow_share(plan: ScoringPlan) -> float | None:
+    """The share of rows shadowed: 1 when the input is known to hold at most `shadow_all_below` rows,
+    else `shadow_sample`; None when the size is unknown until read (CSV, SQL: decided as rows arrive)."""
+    if any(r is None for r in plan.group_rows):
+        return None
+    if sum(plan.group_rows) <= int(plan.options["shadow_all_below"]):
+        return 1.0
+    return float(plan.options["shadow_sample"])
 
 
 # --- scoring one group -------------------------------------------------------------------------
@@ -646,6 +771,7 @@ class _Agreement:
 
     def __init__(self) -> None:
         self.n = 0
+        self.eligible = 0  # rows both models could have scored (the sample is drawn from them)
         self.sums = np.zeros(5)  # x, y, xx, yy, xy
         self.deciles = np.zeros((DECILES, DECILES), dtype=np.int64)
         self.decisions = np.zeros((2, 2), dtype=np.int64)
@@ -689,6 +815,7 @@ class _Agreement:
     def to_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
+            "eligible": self.eligible,
             "sums": self.sums.tolist(),
             "deciles": self.deciles.tolist(),
             "decisions": self.decisions.tolist(),
@@ -1087,37 +1214,37 @@ def _predict_threads() -> int:
 
 
 def score_group(
-    plan: ScoringPlan | dict[str, Any], group_index: int, models: dict[tuple[str, str], _Model] | None = None
+    plan: ScoringPlan | dict[str, Any],
+    group_index: int,
+    models: dict[tuple[str, str], _Model] | None = None,
+    seen: SeenIds | None = None,
 ) -> dict[str, Any]:
     """Score one group chunk by chunk into its part file in the snapshot's staging area; returns counts.
 
     `models`, when given, keeps the loaded models for the plan's next groups scored in this process
-    (`score_snapshot`); each group still checks the compiled path on its own first chunk.
+    (`score_snapshot`); each group still checks the compiled path on its own first chunk. `seen`,
+    when given, holds the ids of the groups scored before in this process (else they are read back).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from modelops import drift
-
     plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_dict(plan)
     if not 0 <= group_index < len(plan.groups):
         raise ScoringError(f"group {group_index} does not exist: the plan has {len(plan.groups)} groups")
-    options, checks = plan.options, plan.checks
-    threshold = float(options["threshold"])
     alerts: list[str] = []
     champion = _try_load(plan, plan.version, plan.run_id, alerts, plan.alias, models)
     challenger = None
     if plan.challenger_version is not None:
         challenger = _try_load(plan, plan.challenger_version, plan.challenger_run_id, alerts, "challenger", models)
-    edges = (
-        _decile_edges(champion.score_profile if champion else None),
-        _decile_edges(challenger.score_profile if challenger else None),
-    )
+    if seen is None:
+        seen = SeenIds()
+        seen.add(_earlier_ids(plan, group_index))
+    shadow = _Shadow(plan, challenger, champion)
     reasons = _Reasons()
-    agreement = _Agreement()
     reason_counts: dict[str, int] = {}
     source_counts = dict.fromkeys(SOURCES, 0)
     rows_in = rows_out = 0
+    score_shift = {"chunks": 0, "judged": 0, "max_psi": None}
     offset = plan.offset(group_index)
     folder = catalog.scoring_staging(plan.dataset, plan.snapshot) / f"group-{group_index:05d}"
     scored_at = pd.Timestamp(plan.scored_at)
@@ -1132,41 +1259,41 @@ def score_group(
             _Background(writer) as background,
         ):
             # the reader thread also runs the checks, so they overlap the previous chunk's predict
-            for frame, X, codes, found, factors in _prefetch(_checked_chunks(plan, group_index, champion, reasons)):
+            chunks = _checked_chunks(plan, group_index, champion, reasons, seen)
+            for frame, X, codes, found, factors, hashes in _prefetch(chunks):
                 n = len(frame)
+                first = offset + rows_in
                 chunk_alerts += found
                 if champion is None:
                     reasons.mark(codes, np.ones(n, dtype=bool), "model_unavailable")
                 ok = codes == 0
-                withheld = np.zeros(n, dtype=bool)  # scored by the model, held back by the score guard
                 champ = np.full(n, np.nan)
                 chall = np.full(n, np.nan)
-                if ok.any():
-                    if ok.all():
-                        X_ok, factors_ok = X, factors
-                    else:
-                        X_ok = X.loc[ok]
-                        factors_ok = {c: (row_codes[ok], uniques) for c, (row_codes, uniques) in factors.items()}
-                    champ[ok] = _predict(champion, X_ok, factors_ok)
-                    reasons.mark(codes, ok & ~np.isfinite(champ), "invalid_score")
-                    if challenger is not None:
-                        chall[ok] = _predict(challenger, X_ok, factors_ok)
-                    scored = codes == 0
-                    profile = champion.score_profile
-                    if profile and scored.sum() >= int(options["score_check_min_rows"]):
-                        value = drift.numeric_drift(profile, champ[scored])["psi"]
-                        if value >= float(options["score_psi_limit"]):
-                            withheld = scored.copy()
-                            reasons.mark(codes, scored, "score_distribution")
-                            chunk_alerts.append(
-                                f"rows {offset + rows_in}..{offset + rows_in + n - 1}: score PSI {value:.3f} >= "
-                                f"{float(options['score_psi_limit'])} against the reference: the chunk fell back"
-                            )
-                model_rows = codes == 0
                 canary = np.zeros(n, dtype=bool)
                 if plan.canary_share > 0 and challenger is not None:
-                    key = checks["canary_key"]
-                    canary = model_rows & np.isfinite(chall) & canary_mask(frame[key], plan.canary_share)
+                    canary = ok & canary_mask(frame[plan.checks["canary_key"]], plan.canary_share)
+                wanted = shadow.rows(ok, hashes, first, rows_in + n) | canary  # rows the challenger scores
+                withheld = np.zeros(n, dtype=bool)  # scored by the model, held back by the opt-in PSI guard
+                if ok.any():
+                    champ[ok] = _predict(champion, *_subset(X, factors, ok))
+                    # a row's own score must be a probability, or that row falls back
+                    with np.errstate(invalid="ignore"):
+                        usable = np.isfinite(champ) & (champ >= 0.0) & (champ <= 1.0)
+                    reasons.mark(codes, ok & ~usable, "invalid_score")
+                    scored = codes == 0
+                    vary = functools.partial(_inputs_vary, X, factors, scored)  # asked only when scores are flat
+                    profile = champion.score_profile if champion else None
+                    withheld, reason, found = _chunk_guards(
+                        plan.options, profile, champ, scored, vary, f"rows {first}..{first + n - 1}", score_shift
+                    )
+                    chunk_alerts += found
+                    if reason:
+                        reasons.mark(codes, withheld, reason)
+                    if challenger is not None and (ok & wanted).any():
+                        take = ok & wanted
+                        chall[take] = _predict(challenger, *_subset(X, factors, take))
+                model_rows = codes == 0
+                canary &= model_rows & np.isfinite(chall)
                 fallback = ~model_rows
                 score = np.where(canary, chall, champ)
                 if fallback.any():
@@ -1176,13 +1303,10 @@ def score_group(
                     rows_back = _plain_frame(rows_back)
                     score[fallback] = _baseline_scores(rows_back, plan.baseline)
                 source = np.where(fallback, 2, np.where(canary, 1, 0)).astype(np.int8)  # model, canary, fallback
-                if plan.shadow and challenger is not None:
-                    # Both models scored these rows; a chunk the guard withheld still tells how far apart
-                    # they are (the drifted world a challenger is trained for is where it matters most).
-                    both = (model_rows | withheld) & np.isfinite(chall)
-                    if both.any():
-                        agreement.add(champ[both], chall[both], threshold, edges, _slice_groups(frame, checks, both, X))
-                table = _chunk_table(plan, frame, offset + rows_in, score, source, codes, reasons, champ, chall)
+                # Both models scored these rows; a chunk the opt-in guard withheld still tells how far apart
+                # they are (the drifted world a challenger is trained for is where it matters most).
+                shadow.add(champ, chall, model_rows | withheld, frame, X)
+                table = _chunk_table(plan, frame, first, score, source, codes, reasons, champ, chall)
                 table = table.append_column("scored_at", pa.array(np.full(n, scored_at.value // 1000), pa.int64()))
                 background.write(table.cast(schema))
                 rows_in += n
@@ -1207,7 +1331,9 @@ def score_group(
             "first_row": offset,
             "sources": source_counts,
             "reasons": dict(sorted(reason_counts.items())),
+            "failed_checks": dict(sorted(reasons.failed.items())),
             "alerts": alerts + _dedupe(chunk_alerts),
+            "score_shift": score_shift,
             "shadow": plan.shadow and challenger is not None,
             "fast_path": {
                 who: {"version": m.version, "fast": bool(m.fast), "max_diff": m.max_diff}
@@ -1218,22 +1344,173 @@ def score_group(
             "part": str(folder / part.name),
             "stats": str(folder / "agreement.json"),
         }
-        catalog.write_json(staging / "agreement.json", agreement.to_dict())
+        catalog.write_json(staging / "agreement.json", shadow.stats(rows_in))
         catalog.write_json(staging / "result.json", result)
     return result
 
 
+def _subset(
+    X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]], mask: np.ndarray
+) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, Any]]]:
+    """The model input and its factorized columns restricted to the rows of `mask` (no copy when all)."""
+    if mask.all():
+        return X, factors
+    return X.loc[mask], {c: (row_codes[mask], uniques) for c, (row_codes, uniques) in factors.items()}
+
+
+def _inputs_vary(X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]], rows: np.ndarray) -> bool:
+    """Whether the rows' model inputs differ at all (identical rows rightly get identical scores)."""
+    for column in X.columns:
+        if column in factors:
+            values = factors[column][0][rows]
+        else:
+            values = X[column].to_numpy(dtype="float64", na_value=np.nan)[rows]
+            values = np.where(np.isnan(values), np.inf, values)  # missing is a value of its own
+        if len(values) and (values != values[0]).any():
+            return True
+    return False
+
+
+def _chunk_guards(
+    options: dict[str, Any],
+    profile: dict[str, Any] | None,
+    scores: np.ndarray,
+    scored: np.ndarray,
+    inputs_vary: Any,
+    rows: str,
+    shift: dict[str, Any],
+) -> tuple[np.ndarray, str | None, list[str]]:
+    """(rows the whole-chunk guards withhold, their reason, alerts): a broken model always, a shifted
+    distribution only when the dataset opted in (`score_guard: psi`); a shift alone is an alert and
+    monitoring evidence, never a silent swap.
+
+    Broken: the chunk's scores (at least `score_check_min_rows`) span at most `degenerate_score_span`
+    although its inputs differ (`inputs_vary()`); a chunk of identical rows is monitoring's concern.
+    """
+    from modelops import drift
+
+    withheld = np.zeros(len(scores), dtype=bool)
+    count = int(scored.sum())
+    if count < int(options["score_check_min_rows"]):
+        return withheld, None, []
+    values = scores[scored]
+    span = float(values.max() - values.min())
+    if span <= float(options["degenerate_score_span"]) and inputs_vary():
+        return (
+            scored.copy(),
+            "degenerate_scores",
+            [
+                f"{rows}: the model looks broken: its {count} scores span {span:.2g} (all equal or nearly so); "
+                "the chunk fell back to the rule-based baseline (reason degenerate_scores)"
+            ],
+        )
+    if not profile:
+        return withheld, None, []
+    psi = float(drift.numeric_drift(profile, values)["psi"])
+    limit = float(options["score_psi_limit"])
+    shift["judged"] += 1
+    shift["max_psi"] = psi if shift["max_psi"] is None else max(shift["max_psi"], psi)
+    if psi < limit:
+        return withheld, None, []
+    shift["chunks"] += 1
+    if options["score_guard"] == "psi":
+        return (
+            scored.copy(),
+            "score_distribution",
+            [
+                f"{rows}: score PSI {psi:.3f} >= {limit} against the reference; the dataset's score_guard is psi, "
+                "so the chunk fell back (reason score_distribution)"
+            ],
+        )
+    return (
+        withheld,
+        None,
+        [
+            f"{rows}: score PSI {psi:.3f} >= {limit} against the reference: the scores shifted (the model served "
+            "them; monitoring judges the shift)"
+        ],
+    )
+
+
+class _Shadow:
+    """Which rows the challenger scores beside the served model, and the agreement statistics.
+
+    A stable sample: rows whose id hashes below the share (the same voters every snapshot; without an
+    id, the row's position). An input known to be small is shadowed on every row; one of unknown size
+    (CSV, SQL) is shadowed on every row while it stays under `shadow_all_below`, and on the sample
+    from then on; its report uses every row when it ended small, the sample otherwise.
+    """
+
+    def __init__(self, plan: ScoringPlan, challenger: _Model | None, champion: _Model | None) -> None:
+        self.on = plan.shadow and challenger is not None
+        self.plan = plan
+        self.known = shadow_share(plan)
+        self.share = float(plan.options["shadow_sample"])
+        self.limit = int(plan.options["shadow_all_below"])
+        self.threshold = float(plan.options["threshold"])
+        self.edges = (
+            _decile_edges(champion.score_profile if champion else None),
+            _decile_edges(challenger.score_profile if challenger else None),
+        )
+        self.sampled = _Agreement()
+        self.every = _Agreement() if self.known is None else None  # every row, while the input is small
+        self.chunk_sample = np.zeros(0, dtype=bool)
+
+    def rows(self, ok: np.ndarray, hashes: np.ndarray | None, first: int, seen_after: int) -> np.ndarray:
+        """The rows of this chunk the challenger scores for shadow (`seen_after`: the group's rows read so far)."""
+        n = len(ok)
+        if not self.on:
+            return np.zeros(n, dtype=bool)
+        self.chunk_sample = np.ones(n, dtype=bool) if self.known == 1.0 else self._in_sample(hashes, first, n)
+        if self.every is not None and seen_after > self.limit:
+            self.every = None  # the input is not small after all: its report is the sample's
+        return np.ones(n, dtype=bool) if self.every is not None else self.chunk_sample
+
+    def _in_sample(self, hashes: np.ndarray | None, first: int, n: int) -> np.ndarray:
+        if hashes is None:  # no id: the row's position in the snapshot
+            hashes = pd.util.hash_array(np.arange(first, first + n, dtype=np.int64), categorize=False)
+        return unit_interval(hashes, _SHADOW_SALT) < self.share
+
+    def add(
+        self, champ: np.ndarray, chall: np.ndarray, eligible: np.ndarray, frame: pd.DataFrame, X: pd.DataFrame
+    ) -> None:
+        """Count the chunk's rows both models scored (eligible: rows with the served model's own score)."""
+        if not self.on:
+            return
+        both = eligible & np.isfinite(champ) & np.isfinite(chall)
+        checks = self.plan.checks
+        for into, rows in ((self.sampled, both & self.chunk_sample), (self.every, both)):
+            if into is None:
+                continue
+            into.eligible += int(eligible.sum())
+            if rows.any():
+                into.add(champ[rows], chall[rows], self.threshold, self.edges, _slice_groups(frame, checks, rows, X))
+
+    def stats(self, rows_in: int) -> dict[str, Any]:
+        """The group's statistics: every row when the input ended at most `shadow_all_below` rows, else the sample."""
+        use_every = self.every is not None and rows_in <= self.limit
+        chosen = self.every if use_every else self.sampled
+        share = 1.0 if (use_every or self.known == 1.0) else self.share
+        return {**chosen.to_dict(), "share": share}
+
+
 def _checked_chunks(
-    plan: ScoringPlan, group_index: int, model: _Model | None, reasons: _Reasons
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, np.ndarray, list[str], dict[str, tuple[np.ndarray, Any]]]]:
-    """The group's non-empty chunks with their checks: (frame, model input, reason codes, alerts, factors)."""
+    plan: ScoringPlan, group_index: int, model: _Model | None, reasons: _Reasons, seen: SeenIds
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, np.ndarray, list[str], dict[str, Any], np.ndarray | None]]:
+    """The group's non-empty chunks with their checks: (frame, model input, reason codes, alerts, factors, id hashes).
+
+    The id checks come first: a row without an id, or repeating an earlier row's id, cannot be joined
+    back to one voter, whatever its values.
+    """
     with contextlib.closing(iter_chunks(plan, group_index)) as chunks:
         for frame in chunks:
             if len(frame) == 0:
                 continue
+            codes = np.zeros(len(frame), dtype=np.int16)
+            hashes = _id_checks(frame, plan.checks["id_column"], seen, codes, reasons)
             factors: dict[str, tuple[np.ndarray, Any]] = {}
-            X, codes, found = check_chunk(frame, plan, model, reasons, factors)
-            yield frame, X, codes, found, factors
+            X, found = check_chunk(frame, plan, model, reasons, factors, codes)
+            yield frame, X, codes, found, factors, hashes
 
 
 _DICTIONARY_COLUMNS = [  # output columns worth Parquet dictionary pages (the others are mostly unique)
@@ -1416,6 +1693,8 @@ def merge_agreement(stats: list[dict[str, Any]]) -> dict[str, Any]:
     """Sum the groups' shadow statistics."""
     merged: dict[str, Any] = {
         "n": 0,
+        "eligible": 0,
+        "share": min((float(st.get("share", 1.0)) for st in stats), default=1.0),
         "sums": np.zeros(5),
         "deciles": np.zeros((DECILES, DECILES), dtype=np.int64),
         "decisions": np.zeros((2, 2), dtype=np.int64),
@@ -1423,6 +1702,7 @@ def merge_agreement(stats: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for s in stats:
         merged["n"] += int(s["n"])
+        merged["eligible"] += int(s.get("eligible", s["n"]))
         merged["sums"] += np.asarray(s["sums"], dtype=float)
         merged["deciles"] += np.asarray(s["deciles"], dtype=np.int64)
         merged["decisions"] += np.asarray(s["decisions"], dtype=np.int64)
@@ -1433,16 +1713,21 @@ def merge_agreement(stats: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def agreement_report(stats: list[dict[str, Any]], min_slice_rows: int = 100) -> dict[str, Any]:
+def agreement_report(
+    stats: list[dict[str, Any]], min_slice_rows: int = 100, confidence: float = 0.95
+) -> dict[str, Any]:
     """Champion vs challenger on the same rows: correlation, deciles, top decile, decisions, slices.
 
     Deciles are each model's reference deciles (its training holdout), so the transition matrix
-    and the top-decile overlap compare like with like across snapshots.
+    and the top-decile overlap compare like with like across snapshots. On a sample (share < 1) every
+    figure comes with its `confidence` interval: Wilson for shares, Fisher's z for the correlation,
+    the normal interval for the mean difference; on every row the figures are exact (no interval).
     """
     m = merge_agreement(stats)
     n = m["n"]
+    sample = {"rows": int(n), "of_rows": int(m["eligible"]), "share": m["share"], "every_row": m["share"] >= 1.0}
     if n == 0:
-        return {"rows": 0, "note": "no row was scored by both models"}
+        return {"rows": 0, "sample": sample, "note": "no row was scored by both models"}
     sx, sy, sxx, syy, sxy = m["sums"]
     cov = sxy / n - (sx / n) * (sy / n)
     var_x, var_y = sxx / n - (sx / n) ** 2, syy / n - (sy / n) ** 2
@@ -1453,6 +1738,24 @@ def agreement_report(stats: list[dict[str, Any]], min_slice_rows: int = 100) -> 
     top_champion = int(deciles[-1].sum())
     top_both = int(deciles[-1, -1])
     decisions = m["decisions"]
+    agreed = int(np.trace(decisions))
+    mean_diff = float((sy - sx) / n)
+    var_diff = max(float((syy - 2 * sxy + sxx) / n) - mean_diff**2, 0.0)
+    intervals = None
+    if not sample["every_row"]:
+        from scipy.stats import norm
+
+        z = float(norm.ppf(0.5 + confidence / 2))
+        half = z * np.sqrt(var_diff / n)
+        intervals = {
+            "confidence": confidence,
+            "score_correlation": _correlation_interval(corr, n, z),
+            "mean_difference": [mean_diff - half, mean_diff + half],
+            "same_decile_share": wilson_interval(int(np.trace(deciles)), n, z),
+            "within_one_decile_share": wilson_interval(round(near * n), n, z),
+            "top_decile_overlap": wilson_interval(top_both, top_champion, z),
+            "decision_agreement": wilson_interval(agreed, n, z),
+        }
     slices: dict[str, dict[str, dict[str, float]]] = {}
     for column, table in m["slices"].items():
         out = {}
@@ -1470,14 +1773,16 @@ def agreement_report(stats: list[dict[str, Any]], min_slice_rows: int = 100) -> 
         slices[column] = out
     return {
         "rows": int(n),
+        "sample": sample,
+        "intervals": intervals,
         "score_correlation": corr,
-        "mean_difference": float((sy - sx) / n),
+        "mean_difference": mean_diff,
         "decile_transition": deciles.tolist(),
         "same_decile_share": diagonal,
         "within_one_decile_share": near,
         "top_decile_overlap": top_both / top_champion if top_champion else float("nan"),
         "top_decile_rows": top_champion,
-        "decision_agreement": float(np.trace(decisions) / n),
+        "decision_agreement": agreed / n,
         "decisions": {
             "both_negative": int(decisions[0, 0]),
             "champion_only": int(decisions[1, 0]),
@@ -1486,6 +1791,26 @@ def agreement_report(stats: list[dict[str, Any]], min_slice_rows: int = 100) -> 
         },
         "slices": slices,
     }
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> list[float] | None:
+    """Wilson score interval of a share (None without trials)."""
+    if trials <= 0:
+        return None
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+
+
+def _correlation_interval(r: float, n: int, z: float) -> list[float] | None:
+    """Fisher's z interval of a correlation (None when undefined or too few rows)."""
+    if not np.isfinite(r) or n <= 3:
+        return None
+    if abs(r) >= 1.0:
+        return [float(r), float(r)]
+    centre, half = np.arctanh(r), z / np.sqrt(n - 3)
+    return [float(np.tanh(centre - half)), float(np.tanh(centre + half))]
 
 
 # --- commit ------------------------------------------------------------------------------------
@@ -1532,7 +1857,28 @@ def commit_scoring(
     for part in ordered:
         for reason, count in part["reasons"].items():
             reasons[reason] = reasons.get(reason, 0) + count
+    id_problems = {k: reasons.get(k, 0) for k in ("missing_id", "duplicate_id")}
+    limit = float(plan.options["max_id_problem_share"])
+    if rows_in and sum(id_problems.values()) > limit * rows_in:
+        raise InputRefused(
+            f"snapshot {plan.snapshot}: {id_problems['missing_id']} rows without an id and "
+            f"{id_problems['duplicate_id']} rows repeating an earlier row's id, "
+            f"{sum(id_problems.values()) / rows_in:.2%} of {rows_in} rows, above scoring.max_id_problem_share "
+            f"{limit:.2%}: predictions could not be joined back to one voter each; nothing was published. "
+            "Fix the ids of the delivery and score it again"
+        )
+    if rows_in == 0:
+        raise InputRefused(f"snapshot {plan.snapshot}: the input holds no rows; nothing was published")
     alerts = _dedupe([a for p in ordered for a in p["alerts"]], limit=50)
+    fallback_share = sources[FALLBACK] / rows_in
+    if fallback_share > float(plan.options.get("fallback_share", 1.0)):
+        alerts.insert(0, fallback_alert(sources[FALLBACK], rows_in, float(plan.options["fallback_share"]), reasons))
+    if sum(id_problems.values()):
+        alerts.append(
+            f"{id_problems['missing_id']} rows without an id and {id_problems['duplicate_id']} rows repeating an "
+            "earlier row's id were served by the rule-based fallback (reasons missing_id, duplicate_id)"
+        )
+    score_shift = _merge_shift([p.get("score_shift") or {} for p in ordered])
     shadow = any(p["shadow"] for p in ordered)
     agreement = agreement_report([catalog.read_json(p["stats"]) for p in ordered if p["shadow"]]) if shadow else None
     final = catalog.scoring_dir(plan.dataset, plan.snapshot)
@@ -1557,15 +1903,22 @@ def commit_scoring(
         "rows_out": rows_out,
         "sources": sources,
         "fallback_reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "fallback_share": fallback_share,
+        "failed_checks": _sum_counts([p.get("failed_checks") or {} for p in ordered]),
+        "id_problems": id_problems,
+        "score_guard": plan.options["score_guard"],
+        "score_shift": score_shift,
         "alerts": alerts,
         "notes": list(plan.notes) + _dedupe([n for p in ordered for n in p.get("notes", [])]),
         "fast_path": _fast_summary(ordered),
         "groups": len(ordered),
         "parts": [{"file": f"predictions/{f.name}", "rows": p["rows_in"]} for f, p in zip(files, ordered, strict=True)],
         "agreement": agreement,
-        # one answer to "which model served on date D", from the alias history (see registry.served_on)
-        "serving": registry.describe_serving(plan.model_name, datetime.fromisoformat(plan.scored_at), plan.alias),
     }
+    # one answer to "which model served on date D" (the alias history, see registry.served_on), with the rows truth
+    manifest["serving"] = registry.describe_serving(
+        plan.model_name, datetime.fromisoformat(plan.scored_at), plan.alias, served=manifest
+    )
     with catalog.atomic_dir(final) as staging:
         (staging / "predictions").mkdir()
         for path in files:
@@ -1615,6 +1968,34 @@ def commit_scoring(
         "agreement": {k: v for k, v in (agreement or {}).items() if k not in ("slices", "decile_transition")},
         "output_table": table,
         "table_rows": loaded,
+    }
+
+
+def fallback_alert(fallback: int, rows: int, limit: float, reasons: dict[str, int]) -> str:
+    """The alert line for a fallback share above the limit, whatever the cause (columns, values, ids, model)."""
+    top = ", ".join(f"{r} {c}" for r, c in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
+    return (
+        f"{fallback} of {rows} rows ({fallback / rows:.1%}) were served by the rule-based fallback, above "
+        f"fallback_share {limit:.1%}; reasons: {top}"
+    )
+
+
+def _sum_counts(parts: list[dict[str, int]]) -> dict[str, int]:
+    """Counts per key summed over the groups, most first."""
+    total: dict[str, int] = {}
+    for part in parts:
+        for key, count in part.items():
+            total[key] = total.get(key, 0) + int(count)
+    return dict(sorted(total.items(), key=lambda kv: -kv[1]))
+
+
+def _merge_shift(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The groups' score-shift counts: chunks judged, chunks at or above the PSI limit, the largest PSI."""
+    psis = [p["max_psi"] for p in parts if p.get("max_psi") is not None]
+    return {
+        "chunks_judged": sum(int(p.get("judged", 0)) for p in parts),
+        "chunks_shifted": sum(int(p.get("chunks", 0)) for p in parts),
+        "max_psi": max(psis) if psis else None,
     }
 
 
@@ -1699,8 +2080,15 @@ def score_snapshot(
     """Plan, score every group one after another, and commit (tests, scripts, small files)."""
     plan = plan_scoring(spec, settings, input, snapshot, alias, sql_url, query, groups)
     models = load_models(plan)  # one load per model for all the groups
-    parts = [score_group(plan, i, models) for i in range(len(plan.groups))]
-    return commit_scoring(plan, parts, output_url)
+    seen = SeenIds()  # the ids of the groups scored so far, kept rather than read back
+    try:
+        parts = [score_group(plan, i, models, seen) for i in range(len(plan.groups))]
+        return commit_scoring(plan, parts, output_url)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(catalog.scoring_staging(plan.dataset, plan.snapshot), ignore_errors=True)  # nothing left behind
+        raise
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -1719,26 +2107,35 @@ def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
     shadow = "<p>no shadow scoring (no challenger, or shadow off)</p>"
     agreement = manifest.get("agreement")
     if agreement and agreement.get("rows"):
+        keys = [
+            ("score correlation", "score_correlation"),
+            ("same decile", "same_decile_share"),
+            ("within one decile", "within_one_decile_share"),
+            ("top-decile overlap", "top_decile_overlap"),
+            ("decision agreement", "decision_agreement"),
+            ("mean difference", "mean_difference"),
+        ]
+        intervals = agreement.get("intervals") or {}
+
+        def figure(key: str) -> str:
+            bounds = intervals.get(key)
+            value = _fmt(agreement[key], "+.3f" if key == "mean_difference" else ".3f")
+            return f"{value} ({_fmt(bounds[0])} .. {_fmt(bounds[1])})" if bounds else value
+
         head = _table(
-            [
-                "rows",
-                "score correlation",
-                "same decile",
-                "within one decile",
-                "top-decile overlap",
-                "decision agreement",
-            ],
-            [
-                [
-                    str(agreement["rows"]),
-                    _fmt(agreement["score_correlation"]),
-                    _fmt(agreement["same_decile_share"]),
-                    _fmt(agreement["within_one_decile_share"]),
-                    _fmt(agreement["top_decile_overlap"]),
-                    _fmt(agreement["decision_agreement"]),
-                ]
-            ],
+            ["rows", *[label for label, _ in keys]], [[str(agreement["rows"]), *[figure(k) for _, k in keys]]]
         )
+        sample = agreement.get("sample") or {}
+        if sample.get("every_row", True):
+            sampled = (
+                f"<p>Every row both models could score ({agreement['rows']}) is compared: the figures are exact.</p>"
+            )
+        else:
+            sampled = (
+                f"<p>A stable sample: {sample['rows']} of {sample['of_rows']} rows (share {_fmt(sample['share'])}, "
+                "chosen by a hash of the id, the same voters every snapshot). In brackets, each figure's "
+                f"{_fmt(100 * intervals.get('confidence', 0.95), '.0f')}% interval.</p>"
+            )
         matrix = _table(
             ["champion decile \\ challenger", *[str(i + 1) for i in range(DECILES)]],
             [[str(i + 1), *[str(c) for c in row]] for i, row in enumerate(agreement["decile_transition"])],
@@ -1780,14 +2177,19 @@ def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
             )
         shadow = (
             f"<p>Challenger v{esc(str(manifest['challenger_version']))} scored the same rows; it decided none of them"
-            f" (canary rows aside). Deciles are each model's reference deciles.</p>{head}<h3>Decile transitions</h3>"
+            f" (canary rows aside). Deciles are each model's reference deciles.</p>{sampled}{head}"
+            "<h3>Decile transitions</h3>"
             f"{matrix}{''.join(blocks)}"
         )
+    from modelops.served import served_by
+
+    served_line = served_by(manifest).line()
     title = f"{manifest['dataset']}: scoring {manifest['snapshot']}"
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:0.5em 0}}
 td,th{{border:1px solid #ccc;padding:2px 8px}}tr.drift{{color:#888}}</style></head><body>
 <h1>{esc(title)}</h1>
+<p><strong>{esc(served_line)}</strong></p>
 <p>{esc(manifest["model_name"])} v{esc(manifest["model_version"])} (alias {esc(manifest["alias"])}),
 {manifest["rows_in"]} rows in, {manifest["rows_out"]} rows out, threshold {manifest["threshold"]},
 scored at {esc(manifest["scored_at"])}.</p>

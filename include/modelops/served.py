@@ -9,10 +9,10 @@ history print next to a snapshot, so no screen says "served by v1" for rows v1 d
 A fallback reason is `<kind>:<column>` (a row's input check failed on that column: `missing:age`,
 `not_a_number:age`, `missing_column:x`, `out_of_range:age`, `unseen_category:party`) or a bare kind
 (`model_unavailable`, `invalid_score`, `score_distribution`, `missing_id`, `duplicate_id`,
-`degenerate_scores`). `ServedBy.columns` groups the columns named by the reasons per kind, so a
-block of questions missing reads as the block. Scoring records the first failed check of a row, so
-a column checked after another failed one on every row is not named. No row value is ever part of
-a reason: only kinds, column names and counts.
+`degenerate_scores`). A row's reason is its first failed check; the manifest's `failed_checks` counts
+every failed check, so `ServedBy.columns` names every column of a pattern (a block of questions
+missing reads as the whole block, not its first question). No row value is ever part of a reason:
+only kinds, column names and counts.
 """
 
 from __future__ import annotations
@@ -40,12 +40,13 @@ class ServedBy:
     canary_rows: int
     fallback_rows: int
     fallback_reasons: tuple[tuple[str, int], ...]  # (reason, rows), most rows first
+    failed_checks: tuple[tuple[str, int], ...] = ()  # every failed check (reason, rows), not only the first
 
     @property
     def columns(self) -> dict[str, tuple[str, ...]]:
         """The columns the fallback reasons name, per reason kind (most rows first): {"missing": ("q1", "q2")}."""
         out: dict[str, list[str]] = {}
-        for reason, _ in self.fallback_reasons:
+        for reason, _ in self.fallback_reasons + self.failed_checks:
             kind, column = split_reason(reason)
             if column is not None and column not in out.setdefault(kind, []):
                 out[kind].append(column)
@@ -71,8 +72,12 @@ class ServedBy:
         Beyond `limit` reasons, one entry per kind with the columns it names, so a block of questions
         missing reads "missing 5,200 in q1, q2, q3; score_distribution 45" instead of a cut list.
         """
-        if len(self.fallback_reasons) <= limit:
-            return ", ".join(f"{reason} {count:,}" for reason, count in self.fallback_reasons)
+        first = {reason for reason, _ in self.fallback_reasons}
+        hidden = [(reason, count) for reason, count in self.failed_checks if reason not in first]
+        if len(self.fallback_reasons) + len(hidden) <= limit:
+            text = ", ".join(f"{reason} {count:,}" for reason, count in self.fallback_reasons)
+            also = ", ".join(f"{reason} {count:,}" for reason, count in hidden)
+            return text + (f"; the same rows also failed {also}" if also else "")
         columns = self.columns
         return "; ".join(
             f"{kind} {count:,}" + (f" in {_names(columns[kind])}" if kind in columns else "")
@@ -150,6 +155,8 @@ def served_by(manifest: Mapping[str, Any]) -> ServedBy:
         raise ValueError(f"the manifest's sources add up to {total} rows, not its {rows} rows in")
     reasons = manifest.get("fallback_reasons") or {}
     ordered = sorted(((str(r), int(c)) for r, c in reasons.items()), key=lambda rc: (-rc[1], rc[0]))
+    failed = manifest.get("failed_checks") or {}
+    checks = sorted(((str(r), int(c)) for r, c in failed.items()), key=lambda rc: (-rc[1], rc[0]))
     version = manifest.get("model_version", manifest.get("served_version"))
     challenger = manifest.get("challenger_version")
     return ServedBy(
@@ -163,4 +170,5 @@ def served_by(manifest: Mapping[str, Any]) -> ServedBy:
         canary_rows=counts[CANARY],
         fallback_rows=counts[FALLBACK],
         fallback_reasons=tuple(ordered),
+        failed_checks=tuple(checks),
     )

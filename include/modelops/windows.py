@@ -25,7 +25,9 @@ CHAMPION_ALIAS = "champion"
 # Prediction columns monitoring reads (the rest of the output is for consumers and audits).
 PREDICTION_COLUMNS = ["row", "id", "score", "source", "reason", "model_version", "champion_score", "challenger_score"]
 # A fallback row whose served model's score was computed and withheld by the scoring guard.
-WITHHELD_REASON = "score_distribution"
+WITHHELD_REASON = "score_distribution"  # the opt-in guard (scoring.score_guard: psi) withheld a shifted chunk
+# chunks whose model scores were computed, kept in champion_score, and withheld whole: the model's own view
+WITHHELD_REASONS = (WITHHELD_REASON, "degenerate_scores")
 
 
 class WindowError(ValueError):
@@ -69,13 +71,14 @@ class ScoredWindow:
 def model_rows(source: pd.Series, reason: pd.Series, champion_score: pd.Series) -> np.ndarray:
     """Rows the served version scored itself: served (source model) or withheld by the score guard.
 
-    A chunk whose scores look unlike the reference falls back whole (reason `score_distribution`),
-    but the served version's own scores were computed and kept in `champion_score`: they are the
-    model's view of that population, so prediction drift stays visible however strong it is.
+    A chunk withheld whole (reason `score_distribution` under the opt-in PSI guard, or
+    `degenerate_scores` for a model that looks broken) still has the served version's own scores,
+    kept in `champion_score`: they are the model's view of that population, so prediction drift
+    stays visible however strong it is.
     Baseline scores (every fallback row's `score`) and canary rows are never part of it.
     """
     source = source.astype(str)
-    withheld = (source == "fallback") & (reason.astype(str) == WITHHELD_REASON)
+    withheld = (source == "fallback") & reason.astype(str).isin(WITHHELD_REASONS)
     finite = np.isfinite(champion_score.to_numpy(dtype=float, na_value=np.nan))
     return ((source == "model") | withheld).to_numpy() & finite
 

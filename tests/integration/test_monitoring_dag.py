@@ -106,11 +106,10 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     assert all("drift_share" in r.data.metrics for r in runs)
     for r in runs:  # the configuration each window was judged with
         assert registry.RESOLVED_CONFIG_ARTIFACT in {a.path for a in client.list_artifacts(r.info.run_id)}
-    # the scoring guard withheld the drifted scores (the baseline served every row): a fallback alert too,
-    # while prediction drift is still measured on the champion's own (withheld) scores
-    assert rows[-1]["signals"] == ["data_drift", "multivariate_drift", "prediction_drift", "fallback"]
-    assert rows[-1]["fallback_share"] == 1.0
-    assert all(r.data.metrics["fallback_share"] == 1.0 for r in runs)
+    # a shifted electorate is served by the champion (no fallback); prediction drift is measured on its scores
+    assert rows[-1]["signals"] == ["data_drift", "multivariate_drift", "prediction_drift"]
+    assert rows[-1]["fallback_share"] == 0.0
+    assert all(r.data.metrics["fallback_share"] == 0.0 for r in runs)
 
     # A scheduled run (no window named) finds the newest window judged already: every window task skips;
     # the operational check, which judges earlier runs, still runs.

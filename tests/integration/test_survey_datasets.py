@@ -7,6 +7,9 @@ steps (collect, GX validation, splits, training, evaluation, MLflow registration
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -444,3 +447,58 @@ def test_integer_codes_that_gained_a_gap_do_not_look_like_drift(workspace, tmp_p
     educ = report["data_drift"]["columns"]["educ"]
     assert educ["unseen"] == [] and not educ["drifted"]
     assert report["outcome"]["action"] == "none", report["reasons"]
+
+
+def test_unlabelled_respondents_who_skipped_a_block_are_served_by_the_model(workspace, tmp_path):
+    """A third of the outcomes blank, and most of those respondents skipped a block of questions: the model
+    (its imputation and was-missing indicators) serves them; the rule serves no one for a shifted crowd."""
+    from modelops import catalog, scoring
+
+    n = 6000
+    rng = np.random.default_rng(21)
+    frame = _respondents(n, seed=21)
+    block = ["q_trust", "q_economy", "q_interest"]
+    for i, column in enumerate(block):
+        frame[column] = np.clip(frame["ideology"] + rng.integers(-1, 2, n) + i % 2, 1, 7).astype(float)
+    frame["vote"] = _outcome(frame, seed=21).astype(float)
+    unlabelled = rng.random(n) < 1 / 3
+    frame.loc[unlabelled, "vote"] = np.nan
+    skipped = unlabelled & (rng.random(n) < 0.8)  # most of the unlabelled skipped the block
+    frame.loc[skipped, block] = np.nan
+    frame.to_csv(tmp_path / "survey.csv", index=False)
+    spec = _spec(
+        tmp_path / "survey.csv",
+        positive_class=1,
+        numeric=["age", "ideology", *block],
+        validation={
+            "row_count": [100, 1_000_000],
+            "null_fraction": {"default": 0.0, "age": 0.5, "educ": 0.2, **dict.fromkeys(block, 0.4)},
+            "ranges": {"age": [18, 100], "ideology": [1, 7], **{c: [1, 7] for c in block}},
+            "max_unlabelled_share": 0.5,
+        },
+    )
+    settings, _ = _settings(tmp_path, {"block_survey": spec})
+    done = run_training(settings, "block_survey", "block-1")
+    assert done["outcome"]["alias"] == registry.CHAMPION
+    # production: the respondents without an outcome, the rows a campaign most wants scored
+    production = catalog.production_dir("block_survey")
+    production.mkdir(parents=True, exist_ok=True)
+    wanted = frame.loc[unlabelled].drop(columns="vote").reset_index(drop=True)
+    wanted.to_parquet(production / "unlabelled.parquet", index=False)
+    result = scoring.score_snapshot(
+        settings.dataset("block_survey"), settings, str(production / "unlabelled.parquet"), snapshot="unlabelled"
+    )
+    rows = len(wanted)
+    assert rows >= settings.scoring["score_check_min_rows"]  # the chunk is big enough to be judged
+    assert result["sources"] == {"model": rows, "fallback": 0, "canary": 0}, result["fallback_reasons"]
+    out = pd.concat(pd.read_parquet(p) for p in sorted((Path(result["folder"]) / "predictions").glob("*.parquet")))
+    answered_none = wanted[block].isna().all(axis=1).to_numpy()
+    assert answered_none.sum() > 0.7 * rows
+    served = out.set_index("row").loc[np.flatnonzero(answered_none)]
+    assert (served["source"] == "model").all() and served["reason"].isna().all()
+    # distinct scores: the model, not a two-value rule, answered for the skipped block
+    assert served["score"].nunique() > 20
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    # their scores differ from the holdout's (the old whole-chunk swap fired at PSI >= 0.25): an alert, no swap
+    assert manifest["score_shift"]["chunks_shifted"] == 1 and manifest["score_shift"]["max_psi"] >= 0.25
+    assert any("PSI" in alert and "the model served them" in alert for alert in manifest["alerts"])

@@ -268,7 +268,8 @@ def test_the_fallback_share_is_measured_even_when_the_inputs_fail_quality(fresh_
 def test_rows_the_score_guard_withheld_keep_the_models_scores_in_the_drift_figures(fresh_windows, settings):
     spec = fresh_windows
     scenarios.write_window(spec, "w-000", "stable", ROWS, seed=36)
-    guarded = dataclasses.replace(settings, scoring={**settings.scoring, "score_psi_limit": 0.0})  # any PSI trips it
+    # the opt-in guard (score_guard psi) with a limit any PSI trips
+    guarded = dataclasses.replace(settings, scoring={**settings.scoring, "score_guard": "psi", "score_psi_limit": 1e-9})
     scoring.score_snapshot(spec, guarded, snapshot="w-000")
     served = windows.load_scored_window(spec, "w-000").predictions
     assert (served["source"] == "fallback").all() and (served["reason"] == "score_distribution").all()

@@ -129,10 +129,12 @@ def test_unseen_categories_fall_back_beyond_the_tolerated_share(env, settings, t
     assert tolerant["sources"]["fallback"] == 0
 
 
-def test_unusual_score_distribution_falls_back_whole_and_alerts(env, settings, tmp_path):
+def test_a_shifted_score_distribution_is_served_and_alerted_unless_the_dataset_opts_into_the_guard(
+    env, settings, tmp_path
+):
     spec = env["spec"]
     frame = _frame(spec, 3000, 12)
-    # everyone a habitual voter: scores far above the reference
+    # everyone a habitual voter: scores far above the reference (a shifted electorate, not a broken model)
     for column in ("voted_general_lag1", "voted_general_lag2", "voted_general_lag3"):
         frame[column] = 1
     path = tmp_path / "snap-shifted.parquet"
@@ -140,13 +142,25 @@ def test_unusual_score_distribution_falls_back_whole_and_alerts(env, settings, t
     result = scoring.score_snapshot(
         spec, _settings(settings, shadow=False, score_check_min_rows=500, score_psi_limit=0.25), str(path)
     )
-    assert result["sources"] == {"model": 0, "fallback": 3000, "canary": 0}
-    assert result["fallback_reasons"] == {"score_distribution": 3000}
-    assert any("PSI" in a for a in result["alerts"])
+    assert result["sources"] == {"model": 3000, "fallback": 0, "canary": 0}
+    assert result["fallback_reasons"] == {}
+    assert any("PSI" in a and "the model served them" in a for a in result["alerts"])
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["score_guard"] == "none"
+    assert manifest["score_shift"]["chunks_shifted"] >= 1 and manifest["score_shift"]["max_psi"] >= 0.25
+    # the swap is an explicit opt-in: with score_guard psi the chunk falls back whole and says why
+    guarded = scoring.score_snapshot(
+        spec,
+        _settings(settings, shadow=False, score_check_min_rows=500, score_psi_limit=0.25, score_guard="psi"),
+        str(path),
+        snapshot="snap-shifted-guarded",
+    )
+    assert guarded["sources"] == {"model": 0, "fallback": 3000, "canary": 0}
+    assert guarded["fallback_reasons"] == {"score_distribution": 3000}
     # with a challenger in shadow, the withheld chunk is still compared: both models scored it
     shadowed = scoring.score_snapshot(
         spec,
-        _settings(settings, shadow=True, score_check_min_rows=500, score_psi_limit=0.25),
+        _settings(settings, shadow=True, score_check_min_rows=500, score_psi_limit=0.25, score_guard="psi"),
         str(path),
         snapshot="snap-shifted-shadow",
     )
@@ -389,3 +403,117 @@ def test_postgres_copy_is_idempotent(env, settings, tmp_path, pg_url):
             connection.execute(sa.text(f"drop table if exists {table}"))
         engine.dispose()
     assert pq.ParquetFile(Path(result["folder"]) / "predictions" / "part-00000.parquet").metadata.num_rows == 300
+
+
+def test_missing_and_repeated_ids_fall_back_row_by_row_and_are_counted(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _frame(spec, 1000, 31)
+    frame["voter_id"] = frame["voter_id"].astype(object)
+    frame.loc[[3, 400], "voter_id"] = None
+    frame.loc[7, "voter_id"] = "   "  # blank text is no id either
+    frame.loc[[10, 20, 900], "voter_id"] = frame.loc[2, "voter_id"]  # row 2 came first: it keeps its model score
+    # the same rows as two partitions scored as two groups: a repeat across groups is caught too
+    folder = tmp_path / "snap-ids"
+    folder.mkdir()
+    frame.iloc[:500].to_parquet(folder / "part-0.parquet", index=False)
+    frame.iloc[500:].to_parquet(folder / "part-1.parquet", index=False)
+    options = _settings(settings, shadow=False, max_id_problem_share=0.01)
+    result = scoring.score_snapshot(spec, options, str(folder), groups=2)
+    by_row = _predictions(result).set_index("row")
+    assert (by_row.loc[[3, 400, 7], "reason"] == "missing_id").all()
+    assert (by_row.loc[[10, 20, 900], "reason"] == "duplicate_id").all()
+    assert by_row.loc[2, "source"] == "model"
+    assert (by_row.loc[[3, 400, 7, 10, 20, 900], "source"] == "fallback").all()
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["id_problems"] == {"missing_id": 3, "duplicate_id": 3}
+    assert any("without an id" in a for a in manifest["alerts"])
+    # above the configured share the run is refused and nothing is published
+    strict = _settings(settings, shadow=False, max_id_problem_share=0.002)
+    with pytest.raises(scoring.InputRefused, match="max_id_problem_share"):
+        scoring.score_snapshot(spec, strict, str(folder), snapshot="snap-ids-refused", groups=2)
+    assert not catalog.scoring_dir(spec.name, "snap-ids-refused").exists()
+    assert not catalog.scoring_staging(spec.name, "snap-ids-refused").exists()  # no staged parts left
+
+
+def test_a_fallback_share_above_the_limit_alerts_whatever_the_cause(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _frame(spec, 400, 32)
+    frame["age"] = "unknown"  # every age is text, no number: values, not a missing column
+    path = tmp_path / "snap-text-age.parquet"
+    frame.to_parquet(path, index=False)
+    result = scoring.score_snapshot(spec, _settings(settings, shadow=False), str(path))
+    assert result["sources"]["fallback"] == 400
+    assert result["alerts"][0].startswith("400 of 400 rows (100.0%) were served by the rule-based fallback")
+    assert "not_a_number:age 400" in result["alerts"][0]
+    from modelops.alerts import build_scoring_alert
+
+    assert build_scoring_alert(result) is not None
+
+
+def test_shadow_scores_a_stable_sample_and_states_its_size_and_intervals(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _frame(spec, 6000, 33)
+    path = tmp_path / "snap-sample.parquet"
+    frame.to_parquet(path, index=False)
+    options = _settings(settings, shadow=True, shadow_sample=0.25, shadow_all_below=1000)
+    result = scoring.score_snapshot(spec, options, str(path))
+    out = _predictions(result)
+    sampled = out["challenger_score"].notna()
+    assert 0.2 < sampled.mean() < 0.3
+    agreement = json.loads(Path(result["manifest"]).read_text())["agreement"]
+    assert agreement["rows"] == int(sampled.sum())
+    assert agreement["sample"] == {"rows": int(sampled.sum()), "of_rows": 6000, "share": 0.25, "every_row": False}
+    low, high = agreement["intervals"]["decision_agreement"]
+    assert low < agreement["decision_agreement"] < high and high - low < 0.05
+    low, high = agreement["intervals"]["score_correlation"]
+    assert low < agreement["score_correlation"] < high
+    assert "A stable sample" in Path(result["report"]).read_text()
+    # stable: the same voters are sampled in the next snapshot, whatever their order
+    shuffled = frame.sample(frac=1.0, random_state=1)
+    later = tmp_path / "snap-sample-later.parquet"
+    shuffled.to_parquet(later, index=False)
+    again = _predictions(scoring.score_snapshot(spec, options, str(later)))
+    assert set(again.loc[again["challenger_score"].notna(), "id"]) == set(out.loc[sampled, "id"])
+    # a small input is shadowed on every row, and its figures are exact (no interval)
+    small = tmp_path / "snap-sample-small.csv"
+    frame.iloc[:800].to_csv(small, index=False)
+    exact = scoring.score_snapshot(spec, options, str(small))
+    exact_agreement = json.loads(Path(exact["manifest"]).read_text())["agreement"]
+    assert exact_agreement["rows"] == 800 and exact_agreement["sample"]["every_row"]
+    assert exact_agreement["intervals"] is None
+
+
+def test_the_whole_chunk_falls_back_only_for_a_broken_model():
+    options = {
+        "score_check_min_rows": 100,
+        "degenerate_score_span": 1e-9,
+        "score_psi_limit": 0.25,
+        "score_guard": "none",
+    }
+    flat = np.full(500, 0.37)
+    every = np.ones(500, dtype=bool)
+    shift = {"chunks": 0, "judged": 0, "max_psi": None}
+    withheld, reason, alerts = scoring._chunk_guards(options, None, flat, every, lambda: True, "rows 0..499", shift)
+    assert reason == "degenerate_scores" and withheld.all() and "looks broken" in alerts[0]
+    # identical rows rightly get identical scores: not a broken model (monitoring judges such a window)
+    withheld, reason, _ = scoring._chunk_guards(options, None, flat, every, lambda: False, "rows 0..499", shift)
+    assert reason is None and not withheld.any()
+    # too few rows to judge
+    small = {**options, "score_check_min_rows": 1000}
+    assert scoring._chunk_guards(small, None, flat, every, lambda: True, "rows 0..499", shift)[1] is None
+
+
+def test_id_hashes_agree_across_dtypes_and_seen_ids_keep_the_first_occurrence():
+    as_text = pd.Series(["7", " 8 ", "x1", None, ""], dtype=object)
+    as_numbers = pd.Series([7.0, 8.0, np.nan, np.nan, np.nan])
+    text_hashes, text_missing = scoring.id_hashes(as_text)
+    number_hashes, _ = scoring.id_hashes(as_numbers)
+    assert text_missing.tolist() == [False, False, False, True, True]
+    assert (text_hashes[:2] == number_hashes[:2]).all()
+    seen = scoring.SeenIds()
+    first = scoring.id_hashes(pd.Series(["a", "b", "a", "c"]))[0]
+    assert seen.repeats(first).tolist() == [False, False, True, False]
+    for i in range(40):  # many chunks: the runs merge, nothing is forgotten
+        assert not seen.repeats(scoring.id_hashes(pd.Series([f"n{i}-{j}" for j in range(50)]))[0]).any()
+    assert seen.repeats(scoring.id_hashes(pd.Series(["c", "n3-7", "new"]))[0]).tolist() == [True, True, False]
+    assert len(seen.runs) < 10

@@ -143,3 +143,22 @@ def test_describe_serving_adds_the_rows_truth_next_to_a_snapshot(workspace):
     )
     assert "served v" not in registry.describe_serving(MODEL_NAME, when)  # the alias names, it does not serve
     assert "no version" in registry.describe_serving(MODEL_NAME, before)
+
+
+def test_a_block_of_questions_missing_is_named_whole_not_by_its_first_question():
+    block = [f"q{i}" for i in range(1, 9)]
+    manifest = {
+        "model_version": "3",
+        "rows_in": 1000,
+        "sources": {"model": 400, "canary": 0, "fallback": 600},
+        "fallback_reasons": {"missing:q1": 600},  # a row's first failed check
+        "failed_checks": {f"missing:{c}": 600 for c in block},  # every check that failed
+    }
+    served = served_by(manifest)
+    assert served.columns == {"missing": tuple(block)}
+    line = served.line()
+    assert "v3 scored 400 of 1,000 rows (40.0%)" in line
+    assert "missing 600 in q1, q2, q3, q4, q5, q6, q7, q8" in line
+    # two checks failed on the same rows: both are named, the second as "also failed"
+    pair = {**manifest, "failed_checks": {"missing:q1": 600, "missing:q2": 600}}
+    assert "missing:q1 600; the same rows also failed missing:q2 600" in served_by(pair).line()
