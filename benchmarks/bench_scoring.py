@@ -272,6 +272,8 @@ def measure(
         "worker_rss_mb": worker_rss,
         "sources": result["sources"],
         "fast_path": json.loads(Path(result["manifest"]).read_text())["fast_path"],
+        # the challenger's stable sample (scoring.shadow_sample): rows it scored, of the rows it could have
+        "shadow_sample": (json.loads(Path(result["manifest"]).read_text()).get("agreement") or {}).get("sample"),
     }
 
 
@@ -310,7 +312,9 @@ def child(
 
 def table_row(family: str, label: str, other: str, workers: int, r: dict) -> str:
     """One Markdown row of the results table."""
-    shadow = f"yes ({other})" if r["shadow"] else "no"
+    sample = r.get("shadow_sample") or {}
+    sampled = f"; {sample['rows']:,} of {sample['of_rows']:,} rows sampled" if sample.get("of_rows") else ""
+    shadow = f"yes ({other}{sampled})" if r["shadow"] else "no"
     one_off = r["wall_s"] - r["steady_s"]
     rss = (
         f"{r['peak_rss_mb']:,.0f} MiB"
