@@ -147,6 +147,8 @@ def score(airflow: Airflow, dataset: str, snapshot: str, parts: int = 0) -> dict
         raise RuntimeError(f"scoring {snapshot} failed; see the Airflow UI")
     manifest = catalog.read_json(catalog.scoring_manifest(dataset, snapshot))
     say(f"    scored {snapshot}: {served_by(manifest).line()}")
+    for alert in manifest.get("alerts") or []:  # what the scoring run alerted on (a shift, ids, a fallback share)
+        say(f"      alert: {alert[:160]}")
     return manifest
 
 
@@ -246,8 +248,10 @@ def main() -> int:
         manifest = score(airflow, spec.name, snapshot, args.partitions)
         agreement = manifest.get("agreement") or {}
         if agreement.get("rows"):
+            sample = agreement.get("sample") or {}
+            whose = "every row" if sample.get("every_row", True) else f"a {sample['share']:.0%} stable sample"
             say(
-                f"    shadow agreement on {agreement['rows']} rows: score correlation "
+                f"    shadow agreement on {agreement['rows']} rows ({whose}): score correlation "
                 f"{agreement['score_correlation']:.3f}, decision agreement {agreement['decision_agreement']:.1%}, "
                 f"same decile {agreement['same_decile_share']:.1%}, top-decile overlap "
                 f"{agreement['top_decile_overlap']:.1%} (MLflow modelops/{spec.name}/scoring)"

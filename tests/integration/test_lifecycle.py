@@ -105,6 +105,12 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
     assert len(scored) == 3 and scored == sorted(scored)
     manifests = [catalog.read_json(catalog.scoring_manifest("voter_turnout", s)) for s in scored]
     assert all(m["rows_out"] == m["rows_in"] == 4000 for m in manifests)
+    # the realignment snapshots are served by the champion: the fallback serves a row only when its own checks
+    # fail, never a whole chunk for a shifted electorate (scoring alerted on the shift instead)
+    for manifest in manifests[:2]:
+        assert not {"score_distribution", "degenerate_scores", "model_unavailable"} & set(manifest["fallback_reasons"])
+        assert manifest["sources"]["model"] >= 0.99 * manifest["rows_in"], manifest["fallback_reasons"]
+    assert any("the model served them" in a for m in manifests[:2] for a in m["alerts"])
     for name, manifest in zip(scored, manifests, strict=True):  # the printed lines are the manifests' counts
         assert f"scored {name}: {served_by(manifest).line()}" in out
         line = re.escape(served_by(manifest).line())
@@ -129,8 +135,9 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
     assert [m["model_version"] for m in manifests[:2]] == ["1", "1"]
     if aliases[-1] == ("challenger", "2"):
         assert last["model_version"] == "1" and last["challenger_version"] == "2" and last["shadow"]
-        # every row, although the guard withheld v1's drifted scores and the baseline served them
+        # a small snapshot (under shadow_all_below) is shadowed on every row
         assert last["agreement"]["rows"] == 4000 and "shadow agreement on 4000 rows" in out
+        assert last["agreement"]["sample"]["every_row"]
         assert f"snapshot {scored[-1]}: voter_turnout_model@champion pointed to v1 at" in out
         assert served_by(last).line().endswith("; v2 in shadow")
     else:
