@@ -9,13 +9,17 @@ and in the MLflow run `modelops/<dataset>/scoring`, and streams the input in Arr
 and, when `scoring.output_table` is set, loads the rows into PostgreSQL with `COPY` (idempotent per
 snapshot and version).
 
-**Rows in = rows out.** Rows failing the input checks compiled from the spec (required values,
-ranges, unseen categories beyond the tolerated share, non-finite numbers) are scored by the
-rule-based baseline and flagged `source = fallback` with the reason; a chunk whose score
-distribution is unusual against the reference falls back whole, and so does everything when the
-model cannot be loaded (both alert). With a `challenger` alias, shadow scores and an agreement
-report go to MLflow and the HTML report; a configured canary share gets the challenger's
-decisions (`source = canary`).
+**Rows in = rows out; the fallback answers for a row, not a crowd.** A row is scored by the
+rule-based baseline (`source = fallback`, with its reason) only when the model cannot answer for it:
+its input checks compiled from the spec fail (required values, ranges, codes, unseen categories beyond
+the tolerated share, non-finite numbers), its id is missing or repeats an earlier row's, or its own
+score is unusable. A chunk falls back whole only for a broken model (it cannot be loaded, or its
+scores are all equal although its inputs differ). A shifted score distribution is an alert and
+monitoring's evidence, never a swap (unless the dataset sets `scoring.score_guard: psi`). Above
+`monitoring.fallback_share` of fallback rows the run alerts, whatever the cause. With a `challenger`
+alias, the challenger scores a stable hashed sample in shadow (`scoring.shadow_sample`; every row of a
+small input) and the agreement report, with its sample size and intervals, goes to MLflow and the HTML
+report; a configured canary share gets the challenger's decisions (`source = canary`).
 
 **Started** manually (Params below) or by the asset `x-modelops://production/snapshots`, which the
 `modelops_register_snapshot` DAG emits with `{dataset, snapshot, input}` in the event's extra.

@@ -69,19 +69,29 @@ def build_failure_alert(
 
 
 def build_scoring_alert(manifest: dict[str, Any]) -> dict[str, Any] | None:
-    """An alert when scoring fell back beyond single rows (a whole chunk, or an unloadable model); else None."""
+    """An alert when a scoring run raised any (fallback share, a broken model, ids, a score shift); else None.
+
+    Kind `modelops.scoring.fallback` (critical) when rows fell back beyond single rows' checks: the
+    fallback share above its limit, or a whole chunk or model withheld; else `modelops.scoring.alert`
+    (warning: the model served, e.g. its scores shifted).
+    """
     alerts = list(manifest.get("alerts") or [])
     if not alerts:
         return None
+    reasons = manifest.get("fallback_reasons") or {}
+    rows = int(manifest.get("rows") or 0)
+    share = int(manifest.get("rows_fallback") or 0) / rows if rows else 0.0
+    whole = {"model_unavailable", "degenerate_scores", "score_distribution"} & set(reasons)
+    fallback = bool(whole) or any("were served by the rule-based fallback" in a for a in alerts) or share == 1.0
     return {
-        "kind": "modelops.scoring.fallback",
-        "severity": "critical",
+        "kind": "modelops.scoring.fallback" if fallback else "modelops.scoring.alert",
+        "severity": "critical" if fallback else "warning",
         "dataset": manifest.get("dataset"),
         "snapshot": manifest.get("snapshot"),
         "model": f"{manifest.get('model_name')} v{manifest.get('model_version')}",
         "action": "investigate",
-        "why": f"{manifest.get('rows_fallback', 0)} of {manifest.get('rows', 0)} rows were scored by the rule-based "
-        "fallback",
+        "why": f"{manifest.get('rows_fallback', 0)} of {rows} rows were scored by the rule-based fallback"
+        + ("" if fallback else f"; the model served the rest and the run raised {len(alerts)} alert(s)"),
         "reasons": alerts,
         "mlflow_run_id": manifest.get("mlflow_run_id"),
         "airflow_run_id": manifest.get("airflow_run_id"),

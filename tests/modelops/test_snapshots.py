@@ -76,6 +76,13 @@ def test_scoring_alerts_only_beyond_single_rows():
     alert = build_scoring_alert({**manifest, "rows_fallback": 10, "alerts": ["model could not be loaded: boom"]})
     assert alert["kind"] == "modelops.scoring.fallback" and alert["model"] == "m v3"
     assert alert["why"].startswith("10 of 10 rows") and alert["reasons"] == ["model could not be loaded: boom"]
+    # a shift the model served is a warning, not a fallback alert
+    shifted = build_scoring_alert({**manifest, "rows_fallback": 0, "alerts": ["rows 0..9: score PSI 0.4 >= 0.25"]})
+    assert shifted["kind"] == "modelops.scoring.alert" and shifted["severity"] == "warning"
+    # a fallback share above its limit is one, whatever the cause (values here)
+    share = "4 of 10 rows (40.0%) were served by the rule-based fallback, above fallback_share 5.0%"
+    by_share = build_scoring_alert({**manifest, "rows_fallback": 4, "alerts": [share], "fallback_reasons": {"x": 4}})
+    assert by_share["kind"] == "modelops.scoring.fallback" and by_share["severity"] == "critical"
 
 
 def test_failure_alert_says_what_was_left_undone():
