@@ -177,6 +177,9 @@ SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "partition_groups": ((int,), 4),
     "output_table": ((str,), None),
     "output_conn_id": ((str,), "modelops_scoring_db"),
+    # PostgreSQL role a scoring query runs as (SET LOCAL ROLE inside its read-only transaction): a role with
+    # SELECT on the voter tables only; null = the connection's own user (still read-only)
+    "sql_role": ((str,), None),
     # folders besides production/<dataset>/ that scoring may read inputs from (relative: to the workspace root)
     "input_roots": ((list,), None),
 }

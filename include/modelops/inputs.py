@@ -546,10 +546,26 @@ def check_sql_url(url: str) -> str:
     return backend
 
 
-def _hold_read_only(connection: Any, backend: str) -> None:
-    """Make the connection's transaction read-only before the query runs (a write then fails, changing nothing)."""
+_ROLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def check_role(role: str | None) -> str | None:
+    """A PostgreSQL role name safe to quote (letters, digits, _), or None; else InputRefused."""
+    if role is None:
+        return None
+    if not isinstance(role, str) or not _ROLE_NAME.match(role):
+        raise InputRefused("scoring.sql_role: expected a PostgreSQL role name made of letters, digits and _")
+    return role
+
+
+def _hold_read_only(connection: Any, backend: str, role: str | None = None) -> None:
+    """Make the connection's transaction read-only before the query runs (a write then fails, changing nothing);
+    with `role` (PostgreSQL), the query also runs as that role for the transaction's length: its privileges
+    only (a superuser connection's file functions, other tables), whatever the connection's user may do."""
     if backend == "postgresql":
         connection.exec_driver_sql("SET TRANSACTION READ ONLY")  # the transaction's first statement
+        if role:
+            connection.exec_driver_sql(f'SET LOCAL ROLE "{check_role(role)}"')
     else:
         connection.exec_driver_sql("PRAGMA query_only = ON")
 
@@ -574,18 +590,24 @@ def _query_problem(exc: Exception) -> Exception:
     return QueryFailed(f"the query failed ({type(orig).__name__}, SQLSTATE {code or 'none'}); a retry may pass")
 
 
-def query_rows(url: str, query: str, chunk_rows: int) -> Iterator[tuple[list[str], list[Any]]]:
-    """(column names, up to `chunk_rows` rows) of one read-only SELECT/WITH query, streamed by a server cursor."""
+def query_rows(
+    url: str, query: str, chunk_rows: int, role: str | None = None
+) -> Iterator[tuple[list[str], list[Any]]]:
+    """(column names, up to `chunk_rows` rows) of one read-only SELECT/WITH query, streamed by a server cursor;
+    on PostgreSQL run as `role` when given (the least privilege that works: a role with SELECT only)."""
     import sqlalchemy as sa
 
     statement = check_query(query)
     backend = check_sql_url(url)
+    role = check_role(role)
+    if role and backend != "postgresql":
+        raise InputRefused(f"scoring.sql_role is set but a {backend} connection has no roles")
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
             failure: Exception | None = None
             try:
-                _hold_read_only(connection, backend)
+                _hold_read_only(connection, backend, role)
                 result = connection.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(
                     sa.text(statement)
                 )

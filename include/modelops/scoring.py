@@ -385,7 +385,7 @@ def _sql_chunks(plan: ScoringPlan, chunk_rows: int, wanted: list[str]) -> Iterat
     id_column = plan.checks["id_column"]
     rows = 0
     try:
-        for keys, records in inputs.query_rows(plan.sql_url, plan.query, chunk_rows):
+        for keys, records in inputs.query_rows(plan.sql_url, plan.query, chunk_rows, plan.options.get("sql_role")):
             if id_column and id_column not in keys:
                 raise InputRefused(f"the query's rows have no id column {id_column!r}; its columns: {keys}")
             rows += len(records)

@@ -234,3 +234,35 @@ def test_a_plain_select_still_scores_every_row(env, settings, scratch_pg):
         spec, _settings(settings, chunk_rows=64), sql_url=scratch_pg, query="select * from voters;", snapshot="s-pg"
     )
     assert result["rows"] == 150
+
+
+def test_a_query_runs_as_the_configured_read_only_role(env, settings, scratch_pg):
+    """The least privilege that works: as a role with SELECT on the voters only, a superuser connection's file
+    functions and the other tables are out of reach, and scoring the voters still works."""
+    import sqlalchemy as sa
+
+    role = f"scoring_reader_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(scratch_pg)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'CREATE ROLE "{role}" NOLOGIN')
+            connection.exec_driver_sql(f'GRANT SELECT ON voters TO "{role}"')
+    finally:
+        engine.dispose()
+    try:
+        # the connection's own user (postgres, a superuser) may read a server file, even read-only
+        (_, rows), *_ = inputs.query_rows(scratch_pg, "SELECT pg_read_file('PG_VERSION') AS v", 10)
+        assert rows and rows[0][0].strip()
+        for query in ("SELECT pg_read_file('PG_VERSION') AS v", "SELECT * FROM x"):
+            with pytest.raises(inputs.InputRefused, match="permission error"):
+                list(inputs.query_rows(scratch_pg, query, 10, role=role))
+        with pytest.raises(inputs.InputRefused, match="role name"):
+            list(inputs.query_rows(scratch_pg, "SELECT 1", 10, role='x"; DROP TABLE x; --'))
+        options = _settings(settings, sql_role=role)
+        result = scoring.score_snapshot(
+            env["spec"], options, sql_url=scratch_pg, query="select * from voters", snapshot="s-pg-role"
+        )
+        assert result["rows"] == 150 and _rows_of_x(scratch_pg) == 5
+    finally:
+        _psql(f'DROP DATABASE IF EXISTS "{scratch_pg.rsplit("/", 1)[1]}" WITH (FORCE)')
+        _psql(f'DROP ROLE IF EXISTS "{role}"')
