@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task, teardown
 from modelops_notifiers import FailureNotifier, ScoringNotifier
 
 from modelops.config import load_settings
@@ -87,16 +87,7 @@ def _refused(exc: Exception):
     return AirflowFailException(str(exc))
 
 
-def _discard_staging(context) -> None:
-    """A failed run leaves nothing behind: the snapshot's staged parts go (the commit will not publish them)."""
-    from modelops.snapshots import discard_staging
-
-    plan = context["ti"].xcom_pull(task_ids="plan")
-    if plan:
-        discard_staging(plan["dataset"], plan["snapshot"])
-
-
-_ON_FAILURE = [FailureNotifier(kind="modelops.scoring.failure"), _discard_staging]
+_ON_FAILURE = [FailureNotifier(kind="modelops.scoring.failure")]
 
 
 def _plan(data: dict):
@@ -176,21 +167,30 @@ def modelops_scoring():
         """Combine the groups' parts atomically (rows in = rows out), load the table, log the run."""
         from modelops_figures import log_figures
 
-        from modelops.config import load_settings
         from modelops.inputs import InputRefused
         from modelops.scoring import commit_scoring
 
-        scoring = load_settings().scoring
-        output_url = _uri(scoring["output_conn_id"]) if scoring.get("output_table") else None
+        options = plan["options"]  # the dataset's own scoring options, resolved at plan
+        output_url = _uri(options["output_conn_id"]) if options.get("output_table") else None
         try:
             result = commit_scoring(_plan(plan), list(parts), output_url)
         except InputRefused as exc:
             raise _refused(exc) from exc
         return {**result, "operations": log_figures(result.get("mlflow_run_id"))}
 
+    @teardown
+    def discard_staging() -> None:
+        """Whatever happened, no staged part stays behind: it runs once every group and the commit are done
+        (a failed group's siblings may still be writing when it fails; the commit links what it publishes)."""
+        from modelops.snapshots import discard_staging
+
+        planned = get_current_context()["ti"].xcom_pull(task_ids="plan")
+        if planned:  # a refused plan staged nothing
+            discard_staging(planned["dataset"], planned["snapshot"])
+
     planned = plan()
     scored = score_group.partial(plan=planned).expand(group_index=group_indices(planned))
-    commit(planned, scored)
+    commit(planned, scored) >> discard_staging()
 
 
 modelops_scoring()

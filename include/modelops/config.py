@@ -221,7 +221,7 @@ FRACTIONS = {
     "training": ("holdout_fraction", "latest_period_train_fraction", "calibration_fraction"),
     "evaluation": ("confidence",),
     "monitoring": ("alpha", "dataset_drift_share", "calibration_alpha", "fallback_share", "max_duplicate_share"),
-    "scoring": ("threshold", "unseen_category_share", "canary_share", "shadow_sample", "max_id_problem_share"),
+    "scoring": ("threshold", "unseen_category_share", "canary_share", "max_id_problem_share"),
 }
 DATASET_KEYS = {
     "description",
@@ -704,8 +704,12 @@ def _check_scoring(where: str, scoring: dict[str, Any]) -> None:
         raise ConfigError(f"{where}.score_psi_limit: must be above 0, got {scoring['score_psi_limit']}")
     if scoring["score_guard"] not in SCORE_GUARDS:
         raise ConfigError(f"{where}.score_guard: one of {list(SCORE_GUARDS)}, got {scoring['score_guard']!r}")
-    if not 0 < scoring["shadow_sample"] <= 1:
-        raise ConfigError(f"{where}.shadow_sample: a share above 0 and at most 1, got {scoring['shadow_sample']}")
+    sample = scoring["shadow_sample"]
+    if (isinstance(sample, int) and sample < 2) or (isinstance(sample, float) and not 0 < sample <= 1):
+        raise ConfigError(
+            f"{where}.shadow_sample: a share (0 < x <= 1, e.g. 0.1; 1.0 = every row) or a number of rows (2 or "
+            f"more), got {sample!r}"
+        )
     if scoring["degenerate_score_span"] < 0:
         raise ConfigError(f"{where}.degenerate_score_span: at least 0, got {scoring['degenerate_score_span']}")
 

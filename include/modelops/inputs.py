@@ -18,6 +18,7 @@ Every refusal here is an `InputRefused`: the same input is refused again, so ret
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import re
 from collections.abc import Iterable, Iterator
@@ -315,13 +316,28 @@ def encoding_problem(path: Path, reason: str = "invalid UTF-8") -> str:
     return f"not UTF-8 text (byte 0x{byte:02x} at offset {where}); save it as UTF-8{hint}"
 
 
-def header_hint(columns: list[Any]) -> str:
-    """What the header looked like (shortened, personal data masked) and which delimiter it seems to use."""
-    from modelops.validation import redact_pii
+_ANY_DELIMITER = re.compile(r"[,;\t|]")
+_SHOWN_NAMES = 20
 
+
+def header_hint(columns: list[Any], known: Iterable[str]) -> str:
+    """How the header was read and which delimiter it seems to use, naming only the spec's own columns.
+
+    The first line may be a data row (a file without a header line), so nothing else of it is shown:
+    the fields that are columns of the spec (`known`), and how many other fields there were.
+    """
     header = ",".join(map(str, columns))
-    shown = redact_pii(header[:400])[:200] + ("..." if len(header) > 200 else "")  # masked before it is cut
-    hint = f"it was read as {len(columns)} column{'s' if len(columns) != 1 else ''} with the header {shown!r}"
+    fields = [f.strip() for f in _ANY_DELIMITER.split(header) if f.strip()]
+    wanted = set(known)
+    names = list(dict.fromkeys(f for f in fields if f in wanted))
+    others = sum(1 for f in fields if f not in wanted)
+    hint = f"it was read as {len(columns)} column{'s' if len(columns) != 1 else ''}"
+    if names:
+        shown = ", ".join(names[:_SHOWN_NAMES]) + (", ..." if len(names) > _SHOWN_NAMES else "")
+        hint += f" whose header holds the spec's columns {shown}"
+        hint += f" and {others} other field{'s' if others != 1 else ''} (not shown)" if others else ""
+    else:
+        hint += f"; none of its first line's {len(fields)} fields is a column of the spec (not shown)"
     for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
         if delimiter in header:
             return f"{hint}; the delimiter may be wrong: the header is separated by {name}, the reader expects commas"
@@ -443,7 +459,12 @@ def csv_batches(path: Path, columns: list[str], block_size: int = 1 << 20) -> It
 
 # --- queries -------------------------------------------------------------------------------------
 
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
+
+
+def _in_name(char: str) -> bool:
+    """Whether a character can be part of a PostgreSQL name (then a `$` after it opens no quote)."""
+    return char.isalnum() or char in "_$" or ord(char) > 127
 _FIRST_WORD = re.compile(r"[\s(]*([A-Za-z_]+)")
 
 
@@ -477,7 +498,7 @@ def _without_literals(query: str) -> str:
             i = j
         elif query[i] in "'\"":
             quote = query[i]
-            escapes = quote == "'" and i > 0 and query[i - 1] in "eE" and (i < 2 or not query[i - 2].isalnum())
+            escapes = quote == "'" and i > 0 and query[i - 1] in "eE" and (i < 2 or not _in_name(query[i - 2]))
             j = i + 1
             while True:
                 if j >= n:
@@ -493,7 +514,7 @@ def _without_literals(query: str) -> str:
                 j += 1
             out.append(quote + _blank(query[i + 1 : j]) + quote)
             i = j + 1
-        elif query[i] == "$" and (i == 0 or not (query[i - 1].isalnum() or query[i - 1] == "_")):
+        elif query[i] == "$" and (i == 0 or not _in_name(query[i - 1])):
             tag = _DOLLAR_TAG.match(query, i)
             if tag is None:
                 out.append("$")
@@ -503,7 +524,7 @@ def _without_literals(query: str) -> str:
             if end < 0:
                 raise InputRefused("the query has a $-quoted text that is never closed")
             j = end + len(tag.group(0))
-            out.append(_blank(query[i:j]))
+            out.append(tag.group(0) + _blank(query[tag.end() : end]) + tag.group(0))  # delimiters kept: no rstrip
             i = j
         else:
             out.append(query[i])
@@ -558,23 +579,18 @@ def check_role(role: str | None) -> str | None:
     return role
 
 
-def _hold_read_only(connection: Any, backend: str, role: str | None = None) -> None:
-    """Make the connection's transaction read-only before the query runs (a write then fails, changing nothing);
-    with `role` (PostgreSQL), the query also runs as that role for the transaction's length: its privileges
-    only (a superuser connection's file functions, other tables), whatever the connection's user may do."""
-    if backend == "postgresql":
-        connection.exec_driver_sql("SET TRANSACTION READ ONLY")  # the transaction's first statement
-        if role:
-            connection.exec_driver_sql(f'SET LOCAL ROLE "{check_role(role)}"')
-    else:
-        connection.exec_driver_sql("PRAGMA query_only = ON")
+def _hold_read_only(connection: Any, backend: str) -> None:
+    """Make a SQLite connection refuse writes before the query runs (a write then fails, changing nothing)."""
+    if backend != "sqlite":
+        raise InputRefused(f"no read-only mode known for {backend} here")
+    connection.exec_driver_sql("PRAGMA query_only = ON")
 
 
 def _query_problem(exc: Exception) -> Exception:
     """The refusal or the retryable failure for a database error, without the database's message (it may quote
     values)."""
     orig = getattr(exc, "orig", exc)
-    code = str(getattr(orig, "pgcode", None) or "")
+    code = str(getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None) or "")
     text = str(orig).lower()
     if code == "25006" or "readonly" in text or "read-only" in text:
         return InputRefused("the query tried to change data and its read-only transaction refused it; nothing changed")
@@ -595,19 +611,78 @@ def query_rows(
 ) -> Iterator[tuple[list[str], list[Any]]]:
     """(column names, up to `chunk_rows` rows) of one read-only SELECT/WITH query, streamed by a server cursor;
     on PostgreSQL run as `role` when given (the least privilege that works: a role with SELECT only)."""
-    import sqlalchemy as sa
-
     statement = check_query(query)
     backend = check_sql_url(url)
     role = check_role(role)
     if role and backend != "postgresql":
         raise InputRefused(f"scoring.sql_role is set but a {backend} connection has no roles")
+    if backend == "postgresql":
+        yield from _postgres_rows(url, statement, chunk_rows, role)
+    else:
+        yield from _sqlite_rows(url, statement, chunk_rows)
+
+
+def _postgres_rows(url: str, statement: str, chunk_rows: int, role: str | None) -> Iterator[tuple[list[str], list]]:
+    """The rows through psycopg 3's server-side cursor: its DECLARE goes by the extended query protocol, which
+    the server refuses to run with more than one statement, whatever the text check missed; the connection is
+    read-only (every transaction BEGIN READ ONLY), and with `role` the query runs as that role."""
+    import psycopg
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    params = {
+        "host": parsed.host,
+        "port": parsed.port,
+        "user": parsed.username,
+        "password": parsed.password,
+        "dbname": parsed.database,
+        **{k: v for k, v in parsed.query.items() if isinstance(v, str)},
+    }
+    failure: Exception | None = None
+    try:
+        connection = psycopg.connect(**{k: v for k, v in params.items() if v is not None})
+    except psycopg.Error as exc:
+        failure = QueryFailed(f"the SQL connection failed ({type(exc).__name__}); a retry may pass")
+    if failure is not None:  # raised outside the handler: the driver's message is not kept as context
+        raise failure
+    try:
+        connection.read_only = True
+        cursor = connection.cursor(name="modelops_scoring")
+        try:
+            if role:
+                connection.execute(f'SET LOCAL ROLE "{role}"')  # the transaction's own, ended with it
+            cursor.execute(statement)
+            keys = [c.name for c in cursor.description or []]
+        except psycopg.Error as exc:
+            failure = _query_problem(exc)
+        if failure is not None:
+            raise failure
+        while True:
+            try:
+                rows = cursor.fetchmany(chunk_rows)
+            except psycopg.Error as exc:
+                failure = _query_problem(exc)
+            if failure is not None:
+                raise failure
+            if not rows:
+                break
+            yield keys, rows
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            connection.rollback()  # read, never committed
+        connection.close()
+
+
+def _sqlite_rows(url: str, statement: str, chunk_rows: int) -> Iterator[tuple[list[str], list]]:
+    """The rows of a SQLite file with `PRAGMA query_only` (sqlite3 runs one statement per execute)."""
+    import sqlalchemy as sa
+
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
             failure: Exception | None = None
             try:
-                _hold_read_only(connection, backend, role)
+                _hold_read_only(connection, "sqlite")
                 result = connection.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(
                     sa.text(statement)
                 )

@@ -188,7 +188,8 @@ def plan_scoring(
     from modelops import registry
 
     # the dataset's own scoring options, and the share of fallback rows above which the run alerts
-    options = {**settings.scoring_for(spec.name), "fallback_share": float(settings.monitoring["fallback_share"])}
+    fallback_share = spec.monitoring.get("fallback_share", settings.monitoring["fallback_share"])  # as monitoring
+    options = {**settings.scoring_for(spec.name), "fallback_share": float(fallback_share)}
     # Every refusal of the input is decided here, before any model is looked up, and is deterministic.
     try:
         if query:
@@ -246,6 +247,11 @@ def plan_scoring(
             notes.append("no challenger distinct from the served version: no shadow, no canary")
     if float(options["canary_share"]) > 0 and not spec.canary_key:
         raise ScoringError(f"dataset {spec.name!r}: canary_share is set but no scoring.canary_key (and no id column)")
+    if challenger_version is not None and options["shadow"] and _sample_is_rows(options):
+        # "about N rows" needs the input's size: a Parquet footer knows it; a CSV's lines and a query's count
+        # are counted now (the query under the same read-only guard)
+        known = None if any(r is None for r in rows) else sum(int(r) for r in rows)
+        options["input_rows"] = known if known is not None else _count_rows(kind, files, query, sql_url, options)
     return ScoringPlan(
         dataset=spec.name,
         snapshot=snapshot,
@@ -275,12 +281,13 @@ def _check_columns(spec: DatasetSpec, columns: list[str], where: str) -> None:
     if spec.id_column and spec.id_column not in columns:
         raise InputRefused(
             f"input {where} has no id column {spec.id_column!r}: predictions could not be joined back; "
-            + inputs.header_hint(columns)
+            + inputs.header_hint(columns, [spec.id_column, *spec.features])
         )
     features = [*spec.numeric, *spec.categorical]
     if features and not set(features) & set(columns):
         shown = ", ".join(features[:10]) + (", ..." if len(features) > 10 else "")
-        raise InputRefused(f"input {where} holds none of the model's columns ({shown}); " + inputs.header_hint(columns))
+        hint = inputs.header_hint(columns, [*filter(None, [spec.id_column]), *features])
+        raise InputRefused(f"input {where} holds none of the model's columns ({shown}); {hint}")
 
 
 # --- reading chunks ----------------------------------------------------------------------------
@@ -625,25 +632,60 @@ _NUMBER_TEXT = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"  # text read as a number for 
 def id_hashes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(uint64 per row, missing per row): equal ids hash alike whatever the dtype (7, 7.0 and "7").
 
-    Vectorised for the scoring loop; a 64-bit hash, so two distinct ids of one snapshot collide
-    with a chance of about rows^2 / 2^65 (3e-6 at 10M rows).
+    A whole number hashes as an integer (exact at any size: ids beyond float64's 2^53 stay distinct),
+    other numbers as floats, other text as its stripped text; text of a whole number above 18 digits
+    and integers of 19 digits hash as their decimal text, so a long id reads alike as text or number.
+    Vectorised for the scoring loop; a 64-bit hash, so two distinct ids of one snapshot collide with a
+    chance of about rows^2 / 2^65 (3e-6 at 10M rows).
     """
-    from modelops.features import _float_hash
-
+    if pd.api.types.is_integer_dtype(series) and not series.isna().any():
+        values = series.to_numpy(dtype=np.int64)
+        return _integer_hash(values), np.zeros(len(values), dtype=bool)
     if pd.api.types.is_bool_dtype(series) or (
         pd.api.types.is_numeric_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype)
     ):
         values = series.to_numpy(dtype="float64", na_value=np.nan)
         missing = np.isnan(values)
-        return _float_hash(np.where(missing, 0.0, values)), missing
+        return _number_hash(np.where(missing, 0.0, values)), missing
     text = series.astype("str").str.strip()
     missing = (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
     filled = text.where(~missing, "")
     hashed = pd.util.hash_array(filled.to_numpy(dtype=object), categorize=False)
-    numeric = filled.str.fullmatch(_NUMBER_TEXT).to_numpy(dtype=bool, na_value=False)
-    if numeric.any():
-        hashed[numeric] = _float_hash(pd.to_numeric(filled[numeric]).to_numpy(dtype="float64"))
+    whole = filled.str.fullmatch(_WHOLE_TEXT).to_numpy(dtype=bool, na_value=False)
+    if whole.any():
+        hashed[whole] = _integer_hash(filled[whole].astype("int64").to_numpy())
+    number = filled.str.fullmatch(_NUMBER_TEXT).to_numpy(dtype=bool, na_value=False) & ~whole
+    if number.any():
+        parsed = pd.to_numeric(filled[number]).to_numpy(dtype="float64")
+        long_whole = filled[number].str.fullmatch(r"-?[0-9]+").to_numpy(dtype=bool, na_value=False)
+        hashed_number = _number_hash(parsed)
+        hashed_number[long_whole] = hashed[number][long_whole]  # 19+ digits: its text, exact
+        hashed[number] = hashed_number
     return hashed, missing
+
+
+_WHOLE_TEXT = r"-?(?:0|[1-9][0-9]{0,17})"  # a whole number int64 holds exactly as text
+_EXACT_FLOAT = float(1 << 53)
+
+
+def _integer_hash(values: np.ndarray) -> np.ndarray:
+    """Hash of whole numbers (int64): 19-digit ones as their decimal text, like the same id read as text."""
+    hashed = pd.util.hash_array(values.astype(np.int64), categorize=False)
+    long = np.abs(values) >= 10**18
+    if long.any():
+        hashed[long] = pd.util.hash_array(values[long].astype(str).astype(object), categorize=False)
+    return hashed
+
+
+def _number_hash(values: np.ndarray) -> np.ndarray:
+    """Hash of float64 numbers: whole ones (exactly representable) as integers, the rest as floats."""
+    from modelops.features import _float_hash
+
+    whole = np.isfinite(values) & (np.floor(values) == values) & (np.abs(values) < _EXACT_FLOAT)
+    hashed = _float_hash(values)
+    if whole.any():
+        hashed[whole] = _integer_hash(values[whole].astype(np.int64))
+    return hashed
 
 
 def unit_interval(hashes: np.ndarray, salt: int) -> np.ndarray:
@@ -689,6 +731,8 @@ class SeenIds:
         return seen
 
     def _push(self, run: np.ndarray) -> None:
+        if not len(run):  # nothing new (every id met before): an empty run would break the searches
+            return
         self.runs.append(run)
         while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
             top = self.runs.pop()
@@ -726,13 +770,41 @@ def _id_checks(
     return hashes
 
 
+def _sample_is_rows(options: dict[str, Any]) -> bool:
+    """Whether `shadow_sample` is a number of rows (a whole number >= 2) rather than a share (0 < x <= 1)."""
+    value = options["shadow_sample"]
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _count_rows(kind: str, files: list[list[str]], query: str | None, sql_url: str | None, options: dict) -> int:
+    """The rows of a CSV (its line breaks, less the header: a quoted line break counts once more) or of a query."""
+    if kind == "sql":
+        counted = f"SELECT count(*) AS n FROM ({inputs.check_query(query or '')}) AS modelops_rows"
+        (_, rows), *_ = inputs.query_rows(str(sql_url), counted, 1, options.get("sql_role"))
+        return int(rows[0][0])
+    total = 0
+    for name in (f for group in files for f in group):
+        with open(name, "rb") as handle:
+            breaks = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 22), b""))
+            handle.seek(-1, os.SEEK_END)
+            last_open = handle.read(1) != b"\n"
+        total += breaks + int(last_open) - 1
+    return max(total, 0)
+
+
 def shadow_share(plan: ScoringPlan) -> float | None:
-    """The share of rows shadowed: 1 when the input is known to hold at most `shadow_all_below` rows,
-    else `shadow_sample`; None when the size is unknown until read (CSV, SQL: decided as rows arrive)."""
-    if any(r is None for r in plan.group_rows):
+    """The share of rows shadowed: 1 when the input is known to hold at most `shadow_all_below` rows, else
+    `shadow_sample` (a share, or N rows / the input's rows); None when a share-configured input's size is
+    unknown until read (CSV, SQL: decided as rows arrive)."""
+    rows = plan.options.get("input_rows")
+    if rows is None and not any(r is None for r in plan.group_rows):
+        rows = sum(int(r) for r in plan.group_rows)
+    if rows is None:
         return None
-    if sum(plan.group_rows) <= int(plan.options["shadow_all_below"]):
+    if rows <= int(plan.options["shadow_all_below"]):
         return 1.0
+    if _sample_is_rows(plan.options):
+        return min(1.0, int(plan.options["shadow_sample"]) / rows)
     return float(plan.options["shadow_sample"])
 
 
@@ -1298,7 +1370,8 @@ def score_group(
                         take = ok & wanted
                         chall[take] = _predict(challenger, *_subset(X, factors, take))
                 model_rows = codes == 0
-                canary &= model_rows & np.isfinite(chall)
+                with np.errstate(invalid="ignore"):  # the challenger decides only with a usable probability
+                    canary &= model_rows & np.isfinite(chall) & (chall >= 0.0) & (chall <= 1.0)
                 fallback = ~model_rows
                 score = np.where(canary, chall, champ)
                 if fallback.any():
@@ -1450,7 +1523,7 @@ class _Shadow:
         self.on = plan.shadow and challenger is not None
         self.plan = plan
         self.known = shadow_share(plan)
-        self.share = float(plan.options["shadow_sample"])
+        self.share = self.known if self.known is not None else float(plan.options["shadow_sample"])
         self.limit = int(plan.options["shadow_all_below"])
         self.threshold = float(plan.options["threshold"])
         self.edges = (

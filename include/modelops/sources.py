@@ -78,7 +78,7 @@ def _require_columns(frame: pd.DataFrame, spec: DatasetSpec, path: Path | None) 
     wanted = [*spec.kept_columns, *[j["key"] for j in spec.joins if j["key"] not in spec.kept_columns]]
     if set(wanted) & set(frame.columns):
         return
-    missing = f"(missing: {', '.join(wanted)}); {header_hint(list(frame.columns))}"
+    missing = f"(missing: {', '.join(wanted)}); {header_hint(list(frame.columns), wanted)}"
     if path is not None:
         raise BadFileError(path, f"none of the configured columns is in it {missing}")
     raise SourceError(f"dataset {spec.name!r}: none of the configured columns is in the main source {missing}")
@@ -373,7 +373,7 @@ def _collect(
                 raise BadFileError(
                     Path(p),
                     f"none of the batch's columns is in it (missing: {', '.join(missing)}); "
-                    f"{header_hint(list(extra.columns))}",
+                    f"{header_hint(list(extra.columns), kept)}",
                 )
             if missing:
                 raise BadFileError(Path(p), f"an extra batch lacks columns {missing}")

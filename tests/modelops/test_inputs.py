@@ -214,3 +214,13 @@ def test_zero_row_and_truncated_parquet(tmp_path):
     cut.write_bytes(cut.read_bytes()[:300])
     with pytest.raises(BadFileError, match="ends without the Parquet footer"):
         inputs.parquet_rows(cut)
+
+
+def test_a_first_line_of_values_never_reaches_the_message():
+    """A file without a header line: its first data row is read as the header; none of it is shown."""
+    hint = inputs.header_hint(["V001", "34", "Jane Doe", "MARKER-555-0199"], ["voter_id", "age"])
+    assert "Jane" not in hint and "MARKER" not in hint and "V001" not in hint
+    assert "none of its first line's 4 fields is a column of the spec (not shown)" in hint
+    named = inputs.header_hint(["voter_id", "age", "notes_free_text"], ["voter_id", "age"])
+    assert "holds the spec's columns voter_id, age and 1 other field (not shown)" in named
+    assert "notes_free_text" not in named

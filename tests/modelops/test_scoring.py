@@ -18,6 +18,7 @@ import pytest
 from conftest import run_training, train_and_promote, use_workspace
 
 from modelops import catalog, registry, scoring
+from modelops.config import ConfigError
 from modelops.scenarios import simulate_window
 
 DATASET = "voter_turnout"
@@ -517,3 +518,46 @@ def test_id_hashes_agree_across_dtypes_and_seen_ids_keep_the_first_occurrence():
         assert not seen.repeats(scoring.id_hashes(pd.Series([f"n{i}-{j}" for j in range(50)]))[0]).any()
     assert seen.repeats(scoring.id_hashes(pd.Series(["c", "n3-7", "new"]))[0]).tolist() == [True, True, False]
     assert len(seen.runs) < 10
+
+
+def test_a_chunk_of_only_repeated_ids_and_long_numeric_ids():
+    seen = scoring.SeenIds()
+    same = np.array([5, 5, 5], dtype=np.uint64)
+    assert seen.repeats(same).tolist() == [False, True, True]
+    for _ in range(3):  # every id met before: nothing new to remember, and no crash on the next chunk
+        assert seen.repeats(same).all()
+    assert not seen.repeats(np.array([6], dtype=np.uint64)).any()
+    # distinct ids beyond float64's exact integers stay distinct, as numbers and as CSV text alike
+    big = pd.Series(np.arange(1234567890123456789, 1234567890123456789 + 5, dtype=np.int64))
+    hashes, missing = scoring.id_hashes(big)
+    assert len(set(hashes.tolist())) == 5 and not missing.any()
+    text = scoring.id_hashes(pd.Series(["1234567890123456789", "1234567890123456790", "99999999999999999999"]))[0]
+    assert len(set(text.tolist())) == 3
+    assert (scoring.id_hashes(big.astype(str))[0] == hashes).all()  # the same id as text or number
+    assert scoring.id_hashes(pd.Series([7.0, 7.5]))[0][0] == scoring.id_hashes(pd.Series(["7"]))[0][0]
+
+
+def test_shadow_sample_as_a_number_of_rows(env, settings, tmp_path):
+    spec = env["spec"]
+    frame = _frame(spec, 6000, 34)
+    options = _settings(settings, shadow=True, shadow_sample=1500, shadow_all_below=1000)
+    for name, write in (("snap-rows.parquet", frame.to_parquet), ("snap-rows.csv", frame.to_csv)):
+        path = tmp_path / name
+        write(path, index=False)
+        result = scoring.score_snapshot(spec, options, str(path))
+        sample = json.loads(Path(result["manifest"]).read_text())["agreement"]["sample"]
+        assert sample["share"] == 0.25 and not sample["every_row"], name  # 1500 of 6000 rows (a CSV's counted)
+        assert 1300 < sample["rows"] < 1700, name
+    with pytest.raises(ConfigError, match=r"a share .* or a number of rows"):
+        load_settings_with(settings, shadow_sample=1)
+
+
+def load_settings_with(settings, **scoring_options):
+    """The bundled file with scoring options replaced, loaded and checked as a parameters file."""
+    import yaml
+
+    from modelops.config import DEFAULT_CONFIG_PATH, parse_settings
+
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["scoring"].update(scoring_options)
+    return parse_settings(raw)

@@ -266,3 +266,27 @@ def test_a_query_runs_as_the_configured_read_only_role(env, settings, scratch_pg
     finally:
         _psql(f'DROP DATABASE IF EXISTS "{scratch_pg.rsplit("/", 1)[1]}" WITH (FORCE)')
         _psql(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT 1 AS a$$x$; COMMIT; DROP TABLE x; SELECT 1 AS b$x$, 2",  # `$` inside a name opens no quote
+        "SELECT 1 AS a\u20ac$x$; COMMIT; DROP TABLE x; SELECT 1 AS b$x$, 2",
+    ],
+)
+def test_a_dollar_inside_a_name_cannot_hide_a_second_statement(scratch_pg, query):
+    with pytest.raises(inputs.InputRefused):
+        list(inputs.query_rows(scratch_pg, query, 10))
+    assert _rows_of_x(scratch_pg) == 5
+
+
+def test_the_server_refuses_a_second_statement_even_past_the_text_check(scratch_pg):
+    """Defence in depth: were the text check fooled, the query goes by the extended protocol (one statement)."""
+    for query in ("SELECT 1; COMMIT; DROP TABLE x", "SELECT 1; SET default_transaction_read_only = off"):
+        with pytest.raises(inputs.InputRefused, match="cannot run as written"):
+            list(inputs._postgres_rows(scratch_pg, query, 10, None))
+    assert _rows_of_x(scratch_pg) == 5
+    # a valid query ending in a $-quoted text is run whole, not cut at its literal
+    keys, rows = next(inputs.query_rows(scratch_pg, "SELECT count(*) AS n FROM x WHERE $$O'Brien$$ <> ''", 10))
+    assert keys == ["n"] and rows[0][0] == 5
