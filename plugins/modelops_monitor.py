@@ -9,6 +9,11 @@ Routes: `/` (the HTML page, `?dataset=`), `/api/datasets`, `/api/datasets/{datas
 `/api/approvals` (typed JSON, see `/openapi.json`), and `/files/<path>`, which serves only the HTML
 and JSON reports, model cards and scoring manifests of the workspace (`monitor_view.resolve_file`).
 The data comes from `modelops.monitor_view`; MLflow and the heavy libraries load on first request.
+
+Every response (page, JSON, files, 401, 404, errors) carries a Content-Security-Policy (`default-src
+'none'` unless the page or a file needs more), `X-Content-Type-Options: nosniff`, `X-Frame-Options:
+SAMEORIGIN` with `frame-ancestors 'self'` (the Airflow UI frames the page from the same origin) and
+`Referrer-Policy: no-referrer`. Errors say a fixed message and never echo the request's path or names.
 """
 
 from __future__ import annotations
@@ -19,16 +24,28 @@ from urllib.parse import urlsplit
 
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelops.monitor_view import ApprovalList, DatasetList, DatasetView
+from modelops.monitor_view import ApprovalList, DatasetList, DatasetView, RunRequest
 
 URL_PREFIX = "/modelops-monitor"
 ROUTE = "modelops-monitor"
 # Served files are shown as documents of their own origin with no script: a report is same-origin with the
 # Airflow UI (and its login cookie), so whatever text a report quotes from the data must never run.
-FILE_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+FRAMING = "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+FILE_CSP = f"sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; {FRAMING}"
+DEFAULT_CSP = f"default-src 'none'; {FRAMING}"  # JSON and errors: nothing to load, nothing to run
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",  # as frame-ancestors 'self', for browsers that only know this one
+    "Referrer-Policy": "no-referrer",
+}
+UNKNOWN_DATASET = "unknown dataset"  # fixed: a 404 never repeats what was asked for
+NOT_SERVED = "not a served file"
 API_URL_ENV = "MODELOPS_AIRFLOW_API_URL"  # where the plugin asks Airflow's REST API (default: this api-server)
 
 _bearer = HTTPBearer(auto_error=False, description="An Airflow JWT (POST /auth/token), or the UI's `_token` cookie")
@@ -66,24 +83,69 @@ def _ui_base(request: Request) -> str:
     return root.removesuffix(URL_PREFIX) + "/"
 
 
-def _approvals(user: Any) -> ApprovalList:
-    """Pending approvals, read with a short-lived token of the same user (so their permissions apply)."""
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every response, and a fixed 500 when a route fails."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if "content-security-policy" not in headers:  # the page and files set their own
+                    headers["Content-Security-Policy"] = DEFAULT_CSP
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if not started:  # Starlette's own error page is sent outside this app's middleware
+                await PlainTextResponse("internal error", status_code=500)(scope, receive, send_with_headers)
+            raise
+
+
+def _token(user: Any) -> str:
+    """A short-lived token of the same user, to ask Airflow's REST API (so their permissions apply)."""
     from airflow.api_fastapi.app import get_auth_manager
 
+    return get_auth_manager().generate_jwt(user, expiration_time_in_seconds=120)
+
+
+def _approvals(token: str) -> ApprovalList:
+    """Pending approvals with what each would change, read as the logged-in user."""
     from modelops import monitor_view
 
-    token = get_auth_manager().generate_jwt(user, expiration_time_in_seconds=120)
     return monitor_view.pending_approvals(_airflow_api_url(), token)
 
 
-def _dataset_view(dataset: str) -> DatasetView:
+def _requests(token: str, dataset: str) -> dict[str, RunRequest]:
+    """Who asked for each promotion run of the dataset, read as the logged-in user."""
     from modelops import monitor_view
-    from modelops.config import ConfigError
 
+    return monitor_view.run_requests(_airflow_api_url(), token, dataset)
+
+
+def _dataset_view(dataset: str, token: str) -> DatasetView:
+    from modelops import monitor_view
+    from modelops.config import ConfigError, load_settings
+
+    settings = load_settings()
+    if dataset not in settings.datasets:
+        raise HTTPException(status_code=404, detail=UNKNOWN_DATASET)
     try:
-        return monitor_view.dataset_view(dataset)
-    except ConfigError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+        return monitor_view.dataset_view(dataset, settings, _requests(token, dataset))
+    except ConfigError:
+        raise HTTPException(status_code=404, detail=UNKNOWN_DATASET) from None
 
 
 app = FastAPI(
@@ -94,6 +156,13 @@ app = FastAPI(
     docs_url=None,
     redoc_url=None,
 )
+app.add_middleware(SecurityHeaders)
+
+
+@app.exception_handler(RequestValidationError)
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A fixed answer: FastAPI's own lists the refused input, which would echo the request."""
+    return JSONResponse({"detail": "invalid request"}, status_code=422)
 
 
 @app.get("/openapi.json", include_in_schema=False)
@@ -112,14 +181,14 @@ def list_datasets(user: User) -> DatasetList:
 
 @app.get("/api/datasets/{dataset}", response_model=DatasetView, responses={404: {"description": "unknown dataset"}})
 def get_dataset(dataset: str, user: User) -> DatasetView:
-    """Everything the monitor shows for one dataset."""
-    return _dataset_view(dataset)
+    """Everything the monitor shows for one dataset, with its promotion decisions."""
+    return _dataset_view(dataset, _token(user))
 
 
 @app.get("/api/approvals", response_model=ApprovalList)
 def list_approvals(user: User) -> ApprovalList:
-    """Approvals waiting in Required Actions (those this user may read)."""
-    return _approvals(user)
+    """Approvals waiting in Required Actions (those this user may read), with what each would change."""
+    return _approvals(_token(user))
 
 
 @app.get("/files/{name:path}", response_class=FileResponse, responses={404: {"description": "not a served file"}})
@@ -129,8 +198,8 @@ def get_file(name: str, user: User) -> FileResponse:
 
     try:
         path = monitor_view.resolve_file(name)
-    except monitor_view.RefusedFile as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+    except monitor_view.RefusedFile:
+        raise HTTPException(status_code=404, detail=NOT_SERVED) from None
     media = "text/html; charset=utf-8" if path.suffix == ".html" else "application/json"
     return FileResponse(path, media_type=media, headers={"Content-Security-Policy": FILE_CSP})
 
@@ -145,9 +214,10 @@ def page(request: Request, user: User, dataset: str | None = None) -> HTMLRespon
     if dataset is None and names:
         with_model = [d.dataset for d in datasets.datasets if d.champion_version or d.challenger_version]
         dataset = (with_model or names)[0]
-    view = _dataset_view(dataset) if dataset is not None else None
-    html = monitor_page.render(view, datasets, _approvals(user), _ui_base(request))
-    return HTMLResponse(html)
+    token = _token(user)
+    view = _dataset_view(dataset, token) if dataset is not None else None
+    html = monitor_page.render(view, datasets, _approvals(token), _ui_base(request))
+    return HTMLResponse(html, headers={"Content-Security-Policy": monitor_page.PAGE_CSP})
 
 
 class ModelopsMonitorPlugin(AirflowPlugin):

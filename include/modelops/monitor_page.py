@@ -4,11 +4,16 @@ No JavaScript framework and nothing fetched from elsewhere (the machine may be o
 document with its CSS, tables with captions and header scopes, and one SVG line chart per trend
 (every point a circle carrying its window and whether the signal breached, with a text title).
 Element ids and data attributes named in `HOOKS` are what browser tests and people's scripts read:
-keep them stable.
+keep them stable. The approvals waiting come first (what each would change, who asked, since when),
+then the dataset's champion and challenger, its alias history, the decided promotion requests (who
+asked, who answered, their comment), serving, trends and verdicts. Every text is HTML-escaped; the
+page's only style and script are the inline ones below, allowed by hash in `PAGE_CSP`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 from typing import Any
 
@@ -17,6 +22,7 @@ from modelops.monitor_view import (
     ApprovalList,
     DatasetList,
     DatasetView,
+    Decision,
     Link,
     Trend,
     VersionInfo,
@@ -30,8 +36,9 @@ HOOKS = (
     "svg#trend-<key> circle[data-window][data-breach]",
     "#verdicts tr[data-window][data-action]",
     "#recent-fallback-share[data-value]",
-    "#approvals tr[data-run-id]",
+    "#approvals tr[data-run-id][data-dataset][data-requester]",
     "#required-actions-link",
+    "#decisions tr[data-decision][data-override][data-run-id]",
 )
 
 CSS = """
@@ -48,6 +55,8 @@ th,td{border:1px solid #cbd5e0;padding:.25rem .5rem;text-align:left;vertical-ali
 figcaption{font-weight:600}svg text{font-size:11px;fill:#4a5568}
 .action-retrain,.action-alert{color:#9b2c2c;font-weight:600}.action-watch{color:#975a16;font-weight:600}
 .links a{margin-right:.6rem}.note{font-size:.9em;color:#4a5568}
+.decision-refused,.decision-timed-out,.decision-overridden{color:#9b2c2c;font-weight:600}
+.decision-approved{color:#22543d}td.comment{max-width:28rem;overflow-wrap:anywhere}
 """
 
 # Inside the Airflow UI the page is an iframe sandboxed without popups or top navigation. Links into
@@ -64,6 +73,18 @@ document.querySelectorAll('a[data-airflow-route]').forEach(function (a) {
   });
 });
 """
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+# The page's Content-Security-Policy: its own inline style and script (by hash) and nothing else; no
+# images, fonts or fetches; links only navigate. Framed only by the same origin (the Airflow UI).
+PAGE_CSP = (
+    f"default-src 'none'; style-src {_sha256(CSS)}; script-src {_sha256(SCRIPT)}; img-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+)
 
 
 def _e(value: Any) -> str:
@@ -153,6 +174,50 @@ def _alias_history(view: DatasetView) -> str:
         )
         + f"</tr></thead><tbody>{rows}</tbody></table>"
         + ("" if view.alias_history else '<p class="muted">No alias was ever set.</p>')
+    )
+
+
+def _decision_change(d: Decision) -> str:
+    if d.action == "retire":
+        return f"retire v{d.version}"
+    return f"{d.action}: champion {'v' + d.previous_version if d.previous_version else 'none'} -> v{d.version}"
+
+
+def _override(flag: bool | None) -> str:
+    return {True: "true", False: "false", None: "unknown"}[flag]
+
+
+def _decisions(view: DatasetView) -> str:
+    rows = "".join(
+        f'<tr data-decision="{_e(d.decision)}" data-override="{_override(d.override)}" data-run-id="{_e(d.run_id)}">'
+        f"<td>{_e(_when(d.decided_at))}</td>"
+        f'<td class="decision-{_e(d.label.replace(" ", "-"))}">{_e(d.label)}</td><td>{_e(_decision_change(d))}</td>'
+        f'<td class="{"fail" if d.override else ""}">'
+        f"{'yes: failed gates overridden' if d.override else ('no' if d.override is False else 'not known')}</td>"
+        f"<td>{_e(d.requester or 'not known')}</td>"
+        f"<td>{_e(d.approver or 'nobody (no answer before the timeout)')}</td>"
+        f'<td class="comment">{_e(d.comment or "")}</td><td>{_e(d.reason)}</td><td>{_e(d.run_id or "")}</td></tr>'
+        for d in view.decisions
+    )
+    return (
+        '<table id="decisions"><caption>Promotion decisions: every request answered, refused or left to time '
+        "out (newest first)</caption><thead><tr>"
+        + "".join(
+            f'<th scope="col">{h}</th>'
+            for h in (
+                "decided at (UTC)",
+                "decision",
+                "change asked",
+                "override",
+                "asked by",
+                "answered by",
+                "comment",
+                "reason",
+                "run",
+            )
+        )
+        + f"</tr></thead><tbody>{rows}</tbody></table>"
+        + ("" if view.decisions else '<p class="muted">No promotion request was decided yet.</p>')
     )
 
 
@@ -296,15 +361,21 @@ def _verdicts(view: DatasetView) -> str:
 def _approvals(approvals: ApprovalList, ui_base: str) -> str:
     href = f"{ui_base.rstrip('/')}/{approvals.required_actions_path}"
     rows = "".join(
-        f'<tr data-run-id="{_e(a.run_id)}" data-dag-id="{_e(a.dag_id)}"><td>{_e(a.dag_id)}</td><td>{_e(a.run_id)}</td>'
-        f"<td>{_e(a.task_id)}</td><td>{_e(a.subject)}</td><td>{_e(_when(a.created_at))}</td>"
-        f"<td>{_e(', '.join(a.assigned_users) or 'anyone allowed')}</td></tr>"
+        f'<tr data-run-id="{_e(a.run_id)}" data-dag-id="{_e(a.dag_id)}" data-dataset="{_e(a.dataset or "")}" '
+        f'data-requester="{_e(a.requester or "")}"><td>{_e(a.dataset or "not known")}</td>'
+        f'<td class="change">{_e(a.change or a.subject)}</td><td>{_e(a.requester or "not known")}</td>'
+        f"<td>{_e(_when(a.created_at))}</td><td>{_e(', '.join(a.assigned_users) or 'anyone allowed')}</td>"
+        f"<td>{_e(a.dag_id)}</td><td>{_e(a.run_id)}</td><td>{_e(a.subject)}</td></tr>"
         for a in approvals.approvals
     )
     error = f'<p class="fail" role="alert">{_e(approvals.error)}</p>' if approvals.error else ""
     return (
-        f'{error}<table id="approvals"><caption>Approvals waiting ({len(approvals.approvals)})</caption><thead><tr>'
-        + "".join(f'<th scope="col">{h}</th>' for h in ("DAG", "run", "task", "subject", "asked at", "who may answer"))
+        f'{error}<table id="approvals"><caption>Approvals waiting ({len(approvals.approvals)}): what approving '
+        "would change (newest first)</caption><thead><tr>"
+        + "".join(
+            f'<th scope="col">{h}</th>'
+            for h in ("dataset", "change", "asked by", "waiting since (UTC)", "who may answer", "DAG", "run", "subject")
+        )
         + f"</tr></thead><tbody>{rows}</tbody></table>"
         f'<p>Answer them in <a id="required-actions-link" href="{_e(href)}" data-airflow-route="true">'
         "Browse &rarr; Required Actions</a>.</p>"
@@ -335,6 +406,7 @@ def render(view: DatasetView | None, datasets: DatasetList, approvals: ApprovalL
             f"{_version_card('challenger', view.challenger)}</div>"
             f"<h2>Which version held the alias, and who served each snapshot</h2>{_alias_history(view)}"
             f"{_served(view)}"
+            f"<h2>Decisions</h2>{_decisions(view)}"
             '<h2>Drift and performance trends</h2><p class="note">One point per recorded monitoring window; '
             "filled red points breached that signal; the dashed line is the configured limit.</p>"
             f'<div class="charts">{charts}</div>'
@@ -345,7 +417,8 @@ def render(view: DatasetView | None, datasets: DatasetList, approvals: ApprovalL
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body>'
-        f'<header><h1>{_e(title)}</h1><nav aria-label="datasets">{nav}</nav></header><main>{body}'
-        f"<h2>Pending approvals</h2>{_approvals(approvals, ui_base)}{generated}</main>"
+        f'<header><h1>{_e(title)}</h1><nav aria-label="datasets">{nav}</nav></header><main>'
+        f'<section aria-labelledby="pending-title"><h2 id="pending-title">Pending approvals</h2>'
+        f"{_approvals(approvals, ui_base)}</section>{body}{generated}</main>"
         f"<script>{SCRIPT}</script></body></html>"
     )

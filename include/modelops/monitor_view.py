@@ -4,11 +4,14 @@ One function per question the page answers: who is champion and challenger (with
 gates each passed or failed), which version held which alias when (the alias history), for each
 scored snapshot the version its alias pointed to and how many rows that version scored, the canary
 decided and the rule-based baseline served (with the fallback's reasons and columns), the drift
-and performance trends of the monitoring history, the latest verdicts, and the approvals waiting in
-Airflow's Required Actions. The records are pydantic models: the plugin's JSON endpoints return them
-as they are (so they are typed in its OpenAPI), and `monitor_page` renders them as HTML.
+and performance trends of the monitoring history, the latest verdicts, the promotion decisions
+(approved, refused, timed out, overridden: who asked, who answered, their comment), and the
+approvals waiting in Airflow's Required Actions with the change each would make. The records are
+pydantic models: the plugin's JSON endpoints return them as they are (so they are typed in its
+OpenAPI), and `monitor_page` renders them as HTML.
 
-No Airflow import here: pending approvals are read over Airflow's REST API with the caller's token.
+No Airflow import here: pending approvals, and who asked for each decided request, are read over
+Airflow's REST API with the caller's token.
 Files the page links to (monitoring reports, model cards, scoring reports and manifests) are named by
 their path under the workspace and served only through `resolve_file`, which refuses anything else.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from modelops import catalog, history
 from modelops.config import DatasetSpec, Settings, load_settings
+from modelops.handoffs import PROMOTION_DAG_ID, TRAINING_DAG_ID
 from modelops.served import served_by
 
 MLFLOW_UI_ENV = "MODELOPS_MLFLOW_UI_URL"  # e.g. http://127.0.0.1:5000; unset: runs are named, not linked
@@ -35,6 +40,32 @@ FILE_KINDS = ("reports", "cards", "scoring")  # the only top folders of the work
 FILE_SUFFIXES = (".html", ".json")
 RECENT_SNAPSHOTS = 5  # the recent fallback share covers this many newest scored snapshots
 REQUIRED_ACTIONS_ROUTE = "required_actions"  # the Airflow UI's page of pending approvals (Browse -> Required Actions)
+COMMENT_LIMIT = 500  # characters of a free-text comment or reason shown (the rest is cut, and said so)
+DECISIONS_SHOWN = 50  # newest decided promotion requests per dataset
+
+
+def plain_text(value: Any, limit: int = COMMENT_LIMIT) -> str:
+    """Free text as one line, control characters escaped and cut to `limit`: safe in a log line.
+
+    Line breaks and other control or format characters (a bidi override, a zero-width joiner) are
+    written as escapes (`\\n`, `\\u202e`), so a comment cannot forge a log line or hide text; the
+    cut says how many characters it dropped. HTML still needs escaping where the text is shown.
+    """
+    text = "" if value is None else str(value)
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif char in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[char])
+        elif unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp"):
+            out.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
+        else:
+            out.append(char)
+    quoted = "".join(out)
+    if len(quoted) > limit:
+        return f"{quoted[:limit]}... ({len(quoted) - limit} more characters cut)"
+    return quoted
 
 
 # --- records --------------------------------------------------------------------------------
@@ -163,6 +194,13 @@ class Approval(BaseModel):
     options: list[str]
     assigned_users: list[str]
     created_at: datetime
+    dataset: str | None = Field(default=None, description="the dataset whose model the approval would change")
+    model_name: str | None = None
+    action: str | None = Field(default=None, description="promote, rollback or retire")
+    from_version: str | None = Field(default=None, description="the champion when the request was planned")
+    to_version: str | None = Field(default=None, description="the version that would become champion (or retire)")
+    requester: str | None = Field(default=None, description="who triggered the run asking for the approval")
+    change: str | None = Field(default=None, description="what approving would change, in one line")
 
 
 class ApprovalList(BaseModel):
@@ -171,6 +209,38 @@ class ApprovalList(BaseModel):
     approvals: list[Approval]
     required_actions_path: str = Field(description="the Airflow UI route where they are answered")
     error: str | None = None
+
+
+class Decision(BaseModel):
+    """A decided promotion request: what was asked and by whom, who answered how, when and why."""
+
+    action: str
+    version: str | None
+    previous_version: str | None = Field(description="the champion when the request was planned")
+    decision: str = Field(description="approved, refused or timed_out (as recorded)")
+    override: bool | None = Field(description="the request overrode failed gates; None when not known")
+    requester: str | None = Field(description="who asked (the run's triggering user); None when not known")
+    approver: str | None = Field(description="who answered; None when nobody did before the timeout")
+    decided_at: datetime
+    reason: str = Field(description="the request's reason as recorded (plain text, cut)")
+    comment: str | None = Field(description="the approver's comment (plain text, cut)")
+    run_id: str | None
+
+    @property
+    def label(self) -> str:
+        """approved, overridden (approved over failed gates), refused or timed out."""
+        if self.decision == "approved" and self.override:
+            return "overridden"
+        return self.decision.replace("_", " ")
+
+
+class RunRequest(BaseModel):
+    """What a promotion run's trigger asked for, as Airflow keeps it (the run's user and conf)."""
+
+    run_id: str
+    requester: str | None
+    dataset: str | None
+    override: bool | None
 
 
 class DatasetSummary(BaseModel):
@@ -208,6 +278,9 @@ class DatasetView(BaseModel):
     trends: list[Trend]
     verdicts: list[WindowVerdict] = Field(description="recorded monitoring verdicts, newest first")
     mlflow_ui: str | None
+    decisions: list[Decision] = Field(
+        default_factory=list, description=f"decided promotion requests, newest first (at most {DECISIONS_SHOWN})"
+    )
 
 
 # --- links ----------------------------------------------------------------------------------
@@ -341,6 +414,39 @@ def alias_changes(model_name: str) -> list[AliasChange]:
         AliasChange(**{k: row[k] for k in AliasChange.model_fields if k in row} | {"version": str(row["version"])})
         for row in reversed(rows)
     ]
+
+
+def _optional_bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def decisions(model_name: str, requests: dict[str, RunRequest] | None = None) -> list[Decision]:
+    """The decided promotion requests of a model, newest first, with who asked (from `requests` by run id)."""
+    requests = requests or {}
+    out = []
+    for row in reversed(history.read_promotion_decisions(model_name)[-DECISIONS_SHOWN:]):
+        asked = requests.get(str(row.get("run_id")))
+        override = _optional_bool(row.get("override"))
+        out.append(
+            Decision(
+                action=str(row["action"]),
+                version=None if row.get("version") is None else str(row["version"]),
+                previous_version=None if row.get("previous_version") is None else str(row["previous_version"]),
+                decision=str(row["decision"]),
+                override=override if override is not None else (asked.override if asked else None),
+                requester=row.get("requester") or (asked.requester if asked else None),
+                approver=row.get("approver"),
+                decided_at=row["decided_at"],
+                reason=plain_text(row.get("reason")),
+                comment=plain_text(row["comment"]) if row.get("comment") else None,
+                run_id=row.get("run_id"),
+            )
+        )
+    return out
 
 
 # --- scoring --------------------------------------------------------------------------------
@@ -509,8 +615,13 @@ def _spec(settings: Settings, dataset: str) -> DatasetSpec:
     return settings.dataset(dataset)  # ConfigError naming the configured datasets when unknown
 
 
-def dataset_view(dataset: str, settings: Settings | None = None) -> DatasetView:
-    """Everything the monitor shows for one configured dataset (ConfigError when it is not configured)."""
+def dataset_view(
+    dataset: str, settings: Settings | None = None, requests: dict[str, RunRequest] | None = None
+) -> DatasetView:
+    """Everything the monitor shows for one configured dataset (ConfigError when it is not configured).
+
+    `requests` (see `run_requests`) say who asked for each decided promotion; without them it is unknown.
+    """
     from modelops import monitoring, registry
 
     settings = settings or load_settings()
@@ -533,6 +644,7 @@ def dataset_view(dataset: str, settings: Settings | None = None) -> DatasetView:
         trends=trends(rows, thresholds, str(settings.evaluation["primary_metric"])),
         verdicts=verdicts(spec, rows),
         mlflow_ui=mlflow_ui(),
+        decisions=decisions(spec.model_name, requests),
     )
 
 
@@ -592,18 +704,109 @@ def parse_approvals(payload: dict[str, Any]) -> list[Approval]:
     return out
 
 
-def pending_approvals(api_url: str, token: str, timeout: float = 10.0) -> ApprovalList:
+def _get_json(url: str, token: str, timeout: float) -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+# The task whose XCom says what an approval would change, per DAG that asks for one.
+PLAN_TASKS = {PROMOTION_DAG_ID: "check", TRAINING_DAG_ID: "register"}
+
+
+def _requester(run: dict[str, Any]) -> str | None:
+    """Who triggered a run: the user, else the kind of run (a schedule or an asset event asked)."""
+    if run.get("triggering_user_name"):
+        return str(run["triggering_user_name"])
+    return f"{run['run_type']} run" if run.get("run_type") else None
+
+
+def describe_change(
+    approval: Approval,
+    run: dict[str, Any] | None,
+    plan: dict[str, Any] | None,
+    datasets: dict[str, str] | None = None,
+    champion: str | None = None,
+) -> Approval:
+    """The approval with what approving it would change, read from its run and its plan's XCom.
+
+    `run` is Airflow's DAG run (its triggering user and conf), `plan` the XCom of the task that planned
+    the request (the promotion DAG's `check`, the training DAG's `register`), `datasets` maps model
+    names to datasets, `champion` is the champion now (used when the plan does not name one).
+    """
+    run, plan = run or {}, plan or {}
+    conf = run.get("conf") or {}
+    model = plan.get("model_name")
+    action = plan.get("action") or conf.get("action") or ("promote" if approval.dag_id == TRAINING_DAG_ID else None)
+    to_version = plan.get("version") if plan.get("version") is not None else conf.get("version")
+    from_version = plan.get("current_champion") if "current_champion" in plan else champion
+    dataset = conf.get("dataset") or (datasets or {}).get(str(model))
+    change = None
+    if to_version is not None and action == "retire":
+        change = f"retire {model or dataset} v{to_version} (its aliases removed)"
+    elif to_version is not None and action:
+        now = f"v{from_version}" if from_version is not None else "none"
+        change = f"{action}: {model or dataset} alias champion {now} -> v{to_version}"
+    return approval.model_copy(
+        update={
+            "dataset": None if dataset is None else str(dataset),
+            "model_name": None if model is None else str(model),
+            "action": None if action is None else str(action),
+            "from_version": None if from_version is None else str(from_version),
+            "to_version": None if to_version is None else str(to_version),
+            "requester": _requester(run),
+            "change": change,
+        }
+    )
+
+
+def _xcom_value(payload: Any) -> dict[str, Any] | None:
+    """An XCom entry's value as a dict (the API returns it as stored: JSON text or an object)."""
+    value = payload.get("value") if isinstance(payload, dict) else None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def _with_change(api_url: str, token: str, approval: Approval, datasets: dict[str, str], timeout: float) -> Approval:
+    """One approval with its change, asked of Airflow (its run and plan); as it is when they cannot be read."""
+    quote = urllib.parse.quote
+    run_url = f"{api_url}/api/v2/dags/{quote(approval.dag_id, safe='')}/dagRuns/{quote(approval.run_id, safe='')}"
+    try:
+        run = _get_json(run_url, token, timeout)
+    except (urllib.error.URLError, OSError, ValueError):
+        run = None
+    plan = None
+    task = PLAN_TASKS.get(approval.dag_id)
+    if task:
+        try:
+            plan = _xcom_value(_get_json(f"{run_url}/taskInstances/{task}/xcomEntries/return_value", token, timeout))
+        except (urllib.error.URLError, OSError, ValueError):
+            plan = None
+    champion = None
+    if approval.dag_id == TRAINING_DAG_ID and plan and plan.get("model_name"):
+        from modelops import registry
+
+        held = registry.version_by_alias(str(plan["model_name"]), registry.CHAMPION)
+        champion = None if held is None else str(held.version)
+    return describe_change(approval, run, plan, datasets, champion)
+
+
+def pending_approvals(
+    api_url: str, token: str, timeout: float = 10.0, settings: Settings | None = None
+) -> ApprovalList:
     """Approvals waiting in Required Actions, asked of Airflow's REST API (`api_url`) with `token`.
 
-    The caller's own token is used, so the list holds only what that user may read. When Airflow
+    The caller's own token is used, so the list holds only what that user may read. Each approval
+    says what approving it would change and who asked (its run and its plan's XCom). When Airflow
     cannot be asked, the list is empty and `error` says why (the rest of the page still renders).
     """
-    request = urllib.request.Request(
-        api_url.rstrip("/") + HITL_PATH, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    )
+    api_url = api_url.rstrip("/")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            payload = json.loads(response.read())
+        payload = _get_json(api_url + HITL_PATH, token, timeout)
     except urllib.error.HTTPError as exc:
         return ApprovalList(
             approvals=[],
@@ -616,4 +819,35 @@ def pending_approvals(api_url: str, token: str, timeout: float = 10.0) -> Approv
             required_actions_path=REQUIRED_ACTIONS_ROUTE,
             error=f"Airflow's API at {api_url} could not be asked for required actions: {exc}",
         )
-    return ApprovalList(approvals=parse_approvals(payload), required_actions_path=REQUIRED_ACTIONS_ROUTE)
+    approvals = parse_approvals(payload)
+    if approvals:
+        settings = settings or load_settings()
+        datasets = {spec.model_name: name for name, spec in settings.datasets.items()}
+        approvals = [_with_change(api_url, token, a, datasets, timeout) for a in approvals]
+    return ApprovalList(approvals=approvals, required_actions_path=REQUIRED_ACTIONS_ROUTE)
+
+
+def run_requests(api_url: str, token: str, dataset: str, timeout: float = 10.0) -> dict[str, RunRequest]:
+    """Who asked for each promotion run of `dataset` (the newest 100 Airflow keeps), by run id.
+
+    Read with the caller's token; empty when Airflow cannot be asked (the decisions then say the
+    requester is not known).
+    """
+    query = urllib.parse.urlencode({"conf_contains": dataset, "order_by": "-id", "limit": 100})
+    url = f"{api_url.rstrip('/')}/api/v2/dags/{PROMOTION_DAG_ID}/dagRuns?{query}"
+    try:
+        payload = _get_json(url, token, timeout)
+    except (urllib.error.URLError, OSError, ValueError):
+        return {}
+    out = {}
+    for run in payload.get("dag_runs") or []:
+        conf = run.get("conf") or {}
+        if conf.get("dataset") != dataset:  # conf_contains matches text: voter_turnout is in voter_turnout_2
+            continue
+        out[str(run["dag_run_id"])] = RunRequest(
+            run_id=str(run["dag_run_id"]),
+            requester=_requester(run),
+            dataset=dataset,
+            override=bool(_optional_bool(conf.get("override"))),  # not given: the DAG's default, no override
+        )
+    return out

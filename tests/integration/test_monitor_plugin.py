@@ -1,6 +1,7 @@
 """The model monitor inside the real api-server (`make up`'s stack on free loopback ports): behind
 Airflow's login, typed in its OpenAPI, listed as a UI navigation entry, serving the page and the
-workspace's files (and nothing else), and showing an approval that really waits in Required Actions."""
+workspace's files (and nothing else), with security headers on every response and no echo in a 404,
+and showing an approval that really waits in Required Actions (what it would change, who asked)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import os
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import free_port, http_json, run_training, stack, train_and_promote, use_workspace
 
-from modelops import registry, scenarios, scoring
+from modelops import history, registry, scenarios, scoring
 from modelops.handoffs import PROMOTION_DAG_ID
 
 pytestmark = pytest.mark.integration
@@ -105,7 +107,7 @@ def test_the_data_endpoints_answer_a_logged_in_user(live):
     assert [s["snapshot"] for s in view["served"]] == ["s-000"] and view["served"][0]["rows"] == 800
     assert view["mlflow_ui"] == f"http://127.0.0.1:{live['mlflow_port']}"  # exported by scripts/stack.sh
     status, _, body = _get(f"{base}/api/datasets/nope", token)
-    assert status == 404 and "unknown dataset 'nope'" in json.loads(body)["detail"]
+    assert status == 404 and json.loads(body)["detail"] == "unknown dataset"
 
 
 def test_the_openapi_document_types_every_data_endpoint(live):
@@ -167,6 +169,45 @@ def test_files_are_served_only_from_the_reports_cards_and_scoring_folders(live):
         assert b"SQLite format" not in body and b"root:" not in body
 
 
+def test_every_response_carries_the_security_headers_and_no_404_echoes(live):
+    """Page, JSON, files, 401 and 404s: CSP, nosniff, same-origin framing, no referrer; a 10 kB name is not echoed."""
+    base, token = live["base"] + PREFIX, live["token"]
+    big = "q" * 10_000
+    cases = [
+        ("/", token, 200),
+        ("/?dataset=voter_turnout", token, 200),
+        ("/api/datasets", token, 200),
+        ("/api/datasets/voter_turnout", token, 200),
+        ("/api/approvals", token, 200),
+        ("/openapi.json", token, 200),
+        ("/files/scoring/voter_turnout/s-000/manifest.json", token, 200),
+        ("/files/scoring/voter_turnout/s-000/report.html", token, 200),
+        ("/", None, 401),
+        ("/api/datasets", None, 401),
+        (f"/api/datasets/{big}", None, 401),
+        (f"/api/datasets/{big}", token, 404),
+        (f"/?dataset={big}", token, 404),
+        (f"/files/reports/voter_turnout/{big}.html", token, 404),
+        (f"/files/{big}", token, 404),
+        (f"/{big}", token, 404),
+    ]
+    for path, auth, expected in cases:
+        status, headers, body = _get(base + path, token=auth)
+        headers = {k.lower(): v for k, v in headers.items()}
+        shown = path[:60]
+        assert status == expected, (shown, status, body[:200])
+        assert headers.get("x-content-type-options") == "nosniff", (shown, headers)
+        assert headers.get("x-frame-options") == "SAMEORIGIN", (shown, headers)
+        assert headers.get("referrer-policy") == "no-referrer", (shown, headers)
+        csp = headers.get("content-security-policy", "")
+        assert "default-src 'none'" in csp and "frame-ancestors 'self'" in csp, (shown, csp)
+        assert "unsafe-eval" not in csp and "script-src 'unsafe-inline'" not in csp, (shown, csp)
+        if status != 200:
+            assert b"q" * 20 not in body and len(body) < 300, (shown, body[:300])
+    _, headers, _ = _get(base + "/", token=token)
+    assert "script-src 'sha256-" in headers["content-security-policy"]  # the page's one inline script, by hash
+
+
 def test_a_waiting_approval_is_listed_and_linked(live):
     base, token = live["base"], live["token"]
     view = http_json(f"{base}{PREFIX}/api/datasets/voter_turnout", token)
@@ -194,10 +235,47 @@ def test_a_waiting_approval_is_listed_and_linked(live):
             assert state in ("queued", "running"), f"the promotion run ended ({state}) before asking"
             time.sleep(3)
         assert approvals, "no approval appeared within 150 s"
-        assert approvals[0]["task_id"] == "approve_promotion" and f"v{other}" in approvals[0]["subject"]
+        waiting = approvals[0]
+        assert waiting["task_id"] == "approve_promotion" and f"v{other}" in waiting["subject"]
+        assert (waiting["dataset"], waiting["requester"], waiting["action"], waiting["to_version"]) == (
+            "voter_turnout",
+            "admin",
+            "retire",
+            other,
+        )
+        assert waiting["change"] == f"retire voter_turnout_model v{other} (its aliases removed)"
+        assert waiting["from_version"] == live["champion"]  # read from the plan the check task handed on
         status, _, body = _get(f"{base}{PREFIX}/?dataset=voter_turnout", cookie=token)
-        assert status == 200 and f'data-run-id="{run_id}"' in body.decode()
+        html = body.decode()
+        assert status == 200 and f'data-run-id="{run_id}" data-dag-id="{PROMOTION_DAG_ID}"' in html
+        assert 'data-dataset="voter_turnout" data-requester="admin"' in html
+        assert html.index('id="approvals"') < html.index('id="champion-version"')  # pending approvals first
         assert view["challenger"] is None or view["challenger"]["version"] == other
+        # a decision recorded for this run (as the DAG's finish would): the monitor says who asked, from Airflow
+        history.record_promotion_decision(
+            {
+                "model_name": "voter_turnout_model",
+                "action": "retire",
+                "version": other,
+                "previous_version": live["champion"],
+                "decision": "refused",
+                "approver": "bob",
+                "decided_at": datetime.now(UTC),
+                "reason": "retire: monitor plugin test",
+                "comment": "keep it <b>one more week</b>",
+                "run_id": run_id,
+            }
+        )
+        decided = http_json(f"{base}{PREFIX}/api/datasets/voter_turnout", token)["decisions"]
+        mine = next(d for d in decided if d["run_id"] == run_id)
+        assert (mine["decision"], mine["requester"], mine["approver"], mine["override"]) == (
+            "refused",
+            "admin",
+            "bob",
+            False,
+        )
+        _, _, body = _get(f"{base}{PREFIX}/?dataset=voter_turnout", cookie=token)
+        assert "keep it &lt;b&gt;one more week&lt;/b&gt;" in body.decode()
     finally:  # the session's Airflow DB is shared: leave no run waiting (end it, then delete it)
         url = f"{base}/api/v2/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}"
         http_json(url, token, "PATCH", {"state": "failed"})

@@ -381,3 +381,159 @@ def test_a_snapshot_the_fallback_served_whole_is_never_shown_as_served_by_its_ve
     assert "4000 (100.0%)" in html and "columns missing: q1, q2" in html
     assert "the model scored 3990, the canary decided 0 and the rule-based baseline served 4010" in html
     assert "served by v1" not in html and "served v1" not in html
+
+
+def _decision(**fields) -> monitor_view.Decision:
+    base = {
+        "action": "promote",
+        "version": "3",
+        "previous_version": "2",
+        "decision": "approved",
+        "override": False,
+        "requester": "alice",
+        "approver": "bob",
+        "decided_at": END,
+        "reason": "promote: better recall",
+        "comment": "fine",
+        "run_id": "manual__a",
+    }
+    return monitor_view.Decision(**(base | fields))
+
+
+def _bare_view(**fields) -> monitor_view.DatasetView:
+    base = {
+        "dataset": "voter_turnout",
+        "model_name": "voter_turnout_model",
+        "generated_at": END,
+        "serving_now": "voter_turnout_model@champion pointed to v2",
+        "champion": None,
+        "challenger": None,
+        "alias_history": [],
+        "served": [],
+        "recent_fallback_share": None,
+        "trends": [],
+        "verdicts": [],
+        "mlflow_ui": None,
+    }
+    return monitor_view.DatasetView(**(base | fields))
+
+
+def test_the_page_shows_refusals_timeouts_and_overrides_with_who_and_why():
+    """Hand-built decisions: a refusal with approver and comment (hostile HTML), a timeout, an override."""
+    comment = "<script>alert(1)</script> not before the\nfairness review"
+    view = _bare_view(
+        decisions=[
+            _decision(decision="refused", approver="bob", comment=monitor_view.plain_text(comment), run_id="manual__r"),
+            _decision(decision="timed_out", approver=None, comment=None, run_id="manual__t", requester=None),
+            _decision(override=True, comment="gap accepted for one week", run_id="manual__o", version="4"),
+        ]
+    )
+    html = monitor_page.render(view, monitor_view.DatasetList(datasets=[]), _empty_approvals(), "/")
+    page = _Hooks()
+    page.feed(html)
+    rows = page.find("tr", within="decisions", data_decision=True)
+    assert [(r["data-run-id"], r["data-decision"], r["data-override"]) for r in rows] == [
+        ("manual__r", "refused", "false"),
+        ("manual__t", "timed_out", "false"),
+        ("manual__o", "approved", "true"),
+    ]
+    refusal = re.search(r'<tr data-decision="refused".*?</tr>', html).group(0)
+    assert ">refused<" in refusal and ">alice<" in refusal and ">bob<" in refusal
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; not before the\\nfairness review" in refusal
+    assert "<script>alert(1)" not in html
+    timeout = re.search(r'<tr data-decision="timed_out".*?</tr>', html).group(0)
+    assert ">timed out<" in timeout and "nobody (no answer before the timeout)" in timeout and "not known" in timeout
+    override = re.search(r'<tr data-decision="approved".*?</tr>', html).group(0)
+    assert ">overridden<" in override and "failed gates overridden" in override and "champion v2 -&gt; v4" in override
+
+
+def test_pending_approvals_open_the_page_with_what_they_would_change():
+    """A pending rollback as Airflow returns it (run and plan): dataset, change, requester and since when, first."""
+    approval = monitor_view.parse_approvals(_hitl_payload())[0]
+    run = {"triggering_user_name": "alice", "run_type": "manual", "conf": {"dataset": "voter_turnout"}}
+    plan = {"model_name": "voter_turnout_model", "action": "rollback", "version": "1", "current_champion": "2"}
+    described = monitor_view.describe_change(approval, run, plan)
+    assert (described.dataset, described.requester, described.from_version, described.to_version) == (
+        "voter_turnout",
+        "alice",
+        "2",
+        "1",
+    )
+    assert described.change == "rollback: voter_turnout_model alias champion v2 -> v1"
+    approvals = monitor_view.ApprovalList(approvals=[described], required_actions_path="required_actions")
+    html = monitor_page.render(_bare_view(decisions=[_decision()]), monitor_view.DatasetList(datasets=[]), approvals)
+    page = _Hooks()
+    page.feed(html)
+    (row,) = page.find("tr", within="approvals", data_run_id=True)
+    assert (row["data-run-id"], row["data-dataset"], row["data-requester"]) == (
+        "manual__pending",
+        "voter_turnout",
+        "alice",
+    )
+    pending = re.search(r'<tr data-run-id="manual__pending".*?</tr>', html).group(0)
+    assert (
+        "rollback: voter_turnout_model alias champion v2 -&gt; v1" in pending and "2028-11-10T10:00:00+00:00" in pending
+    )
+    # at the top: before the dataset's champion, its history and its decisions
+    assert html.index('id="approvals"') < html.index('id="champion-version"') < html.index('id="decisions"')
+
+    trained = monitor_view.describe_change(
+        approval.model_copy(update={"dag_id": "modelops_training"}),
+        {"triggering_user_name": None, "run_type": "asset_triggered", "conf": {}},
+        {"model_name": "voter_turnout_model", "version": "5", "promote": True},
+        {"voter_turnout_model": "voter_turnout"},
+        champion="4",
+    )
+    assert (trained.dataset, trained.requester, trained.change) == (
+        "voter_turnout",
+        "asset_triggered run",
+        "promote: voter_turnout_model alias champion v4 -> v5",
+    )
+    retire = monitor_view.describe_change(approval, run, {**plan, "action": "retire", "version": "1"})
+    assert retire.change == "retire voter_turnout_model v1 (its aliases removed)"
+
+
+def test_decisions_are_read_from_the_audit_table_with_who_asked(workspace):
+    """promotion_decisions rows as promotion._record writes them; who asked comes from the runs' requests."""
+    model = "voter_turnout_model"
+    for i, (decision, approver, comment) in enumerate(
+        (("approved", "bob", None), ("refused", "carol", "no\nway <b>"), ("timed_out", None, None))
+    ):
+        history.record_promotion_decision(
+            {
+                "model_name": model,
+                "action": "promote",
+                "version": str(i + 2),
+                "previous_version": "1",
+                "decision": decision,
+                "approver": approver,
+                "decided_at": END + timedelta(hours=i),
+                "reason": f"promote: try {i}",
+                "comment": comment,
+                "run_id": f"manual__{i}",
+            }
+        )
+    requests = {
+        "manual__1": monitor_view.RunRequest(
+            run_id="manual__1", requester="alice", dataset="voter_turnout", override=True
+        )
+    }
+    decided = monitor_view.decisions(model, requests)
+    assert [(d.run_id, d.decision, d.approver, d.requester, d.override) for d in decided] == [
+        ("manual__2", "timed_out", None, None, None),
+        ("manual__1", "refused", "carol", "alice", True),
+        ("manual__0", "approved", "bob", None, None),
+    ]
+    assert decided[1].comment == "no\\nway <b>" and decided[1].label == "refused" and decided[0].label == "timed out"
+    assert decided[1].decided_at == END + timedelta(hours=1)
+    assert monitor_view.decisions("another_model") == []
+
+
+def test_plain_text_is_one_line_escaped_and_cut():
+    forged = "fine\n[2028-11-10 10:00:00] INFO - approved by admin\r\u202eevil\u200b\\"
+    text = monitor_view.plain_text(forged)
+    assert "\n" not in text and "\r" not in text and "\u202e" not in text and "\u200b" not in text
+    assert text == "fine\\n[2028-11-10 10:00:00] INFO - approved by admin\\r\\u202eevil\\u200b\\\\"
+    long = monitor_view.plain_text("x" * 10_000, limit=300)
+    assert long == "x" * 300 + "... (9700 more characters cut)"
+    assert monitor_view.plain_text(None) == "" and monitor_view.plain_text("Grüße, ok") == "Grüße, ok"
