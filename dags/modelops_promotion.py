@@ -130,6 +130,7 @@ def modelops_promotion():
     @task(trigger_rule="none_failed")
     def finish(plan: dict) -> str:
         """Record a refusal (apply was skipped) and print which version serves now."""
+        from modelops.monitor_view import plain_text
         from modelops.promotion import PromotionPlan, read_approval, record_refusal, render_outcome
 
         context = get_current_context()
@@ -139,6 +140,8 @@ def modelops_promotion():
             answer = read_approval(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
             outcome = record_refusal(PromotionPlan.from_dict(plan), answer, context["run_id"])
         text = render_outcome(outcome)
+        comment = read_approval(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY)).comment
+        text += f"\n  comment   {plain_text(comment) or 'none'}"  # one line, escaped and cut: cannot forge a log line
         print(text)
         return text
 
