@@ -6,19 +6,43 @@ import json
 import urllib.request
 from typing import Any
 
+ALIAS_DRIFT_KIND = "modelops.registry.alias_drift"
+
+
+def alias_drift_alert(line: str, source: dict[str, Any]) -> dict[str, Any]:
+    """The critical alert for a champion moved outside the training and promotion DAGs (`registry.AliasDrift`)."""
+    return {
+        "kind": ALIAS_DRIFT_KIND,
+        "severity": "critical",
+        "dataset": source.get("dataset"),
+        "model": f"{source.get('model_name')} v{source.get('model_version')}",
+        "action": "investigate",
+        "why": line,
+        "reasons": [line],
+        "mlflow_run_id": source.get("mlflow_run_id"),
+        "airflow_run_id": source.get("airflow_run_id") or source.get("run_id"),
+    }
+
 
 def build_alert(outcome: dict[str, Any]) -> dict[str, Any]:
-    """The alert payload: what breached, for which model and window, what happens next."""
+    """The alert payload: what breached, for which model and window, what happens next.
+
+    A champion moved outside the DAGs (`alias_drift`) makes it critical, first among the reasons; with no
+    breach besides, it is a `modelops.registry.alias_drift` alert.
+    """
     action = outcome["action"]
+    drift = outcome.get("alias_drift")
+    if drift and not outcome.get("breach") and action != "retrain":
+        return {**alias_drift_alert(drift, outcome), "window_id": outcome["window_id"]}
     return {
         "kind": "modelops.monitoring.breach",
-        "severity": "critical" if action in {"retrain", "alert"} else "warning",
+        "severity": "critical" if drift or action in {"retrain", "alert"} else "warning",
         "dataset": outcome["dataset"],
         "window_id": outcome["window_id"],
         "model": f"{outcome['model_name']} v{outcome['model_version']}",
         "action": action,
         "why": outcome["why"],
-        "reasons": outcome["reasons"],
+        "reasons": ([drift] if drift else []) + list(outcome["reasons"]),
         "report": outcome.get("report_path"),
         "mlflow_run_id": outcome.get("mlflow_run_id"),
         "airflow_run_id": outcome.get("run_id"),
@@ -26,10 +50,12 @@ def build_alert(outcome: dict[str, Any]) -> dict[str, Any]:
 
 
 def should_alert(outcome: dict[str, Any] | None) -> bool:
-    """A recorded outcome alerts on a breach, or on a retrain without one (the champion's age bound); a dry run
-    never does (it measures, it does not act)."""
+    """A recorded outcome alerts on a breach, on a retrain without one (the champion's age bound), or on a champion
+    moved outside the DAGs; a dry run never does (it measures, it does not act)."""
     return bool(
-        outcome and (outcome.get("breach") or outcome.get("action") == "retrain") and not outcome.get("dry_run")
+        outcome
+        and (outcome.get("breach") or outcome.get("action") == "retrain" or outcome.get("alias_drift"))
+        and not outcome.get("dry_run")
     )
 
 
@@ -78,6 +104,12 @@ def build_scoring_alert(manifest: dict[str, Any]) -> dict[str, Any] | None:
     alerts = list(manifest.get("alerts") or [])
     if not alerts:
         return None
+    if manifest.get("alias_drift"):  # the champion moved outside the DAGs: louder than any fallback
+        return {
+            **alias_drift_alert(manifest["alias_drift"], manifest),
+            "snapshot": manifest.get("snapshot"),
+            "reasons": alerts,
+        }
     reasons = manifest.get("fallback_reasons") or {}
     rows = int(manifest.get("rows") or 0)
     share = int(manifest.get("rows_fallback") or 0) / rows if rows else 0.0

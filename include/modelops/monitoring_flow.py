@@ -54,6 +54,7 @@ class WindowVerdict:
     report_path: str
     mlflow_run_id: str
     run_id: str | None = None  # the Airflow run that recorded the verdict (set by `record_verdict`)
+    alias_drift: str | None = None  # the champion moved outside the DAGs (registry.AliasDrift.line): alerts
 
     def to_xcom(self) -> dict[str, Any]:
         """Plain JSON: lists for tuples, the window end in ISO format."""
@@ -136,6 +137,7 @@ def monitor_window(
     history_rows = [r for r in history_rows if r.get("run_id") != airflow_run_id]
     judged = {r["labeled_window"] for r in history_rows if r["labeled_window"] and not r["dry_run"]}
     report, plot = monitoring.assess_window(spec, settings, window_id, thresholds, judged, dry_run)
+    drift = registry.alias_drift(spec.model_name)  # a champion moved behind the alias history's back alerts
     decision = monitoring.decide_action(report, history_rows, thresholds, window_end)
     folder = catalog.report_dir(spec.name, window_id, dry_run)
     html = str(reports.render_window_report(report, decision, plot, folder))
@@ -150,6 +152,7 @@ def monitor_window(
             "modelops.signals": ",".join(report["signals"]) or "none",
             "modelops.dry_run": str(bool(dry_run)).lower(),
             "airflow.run_id": airflow_run_id,
+            "modelops.alias_drift": "none" if drift is None else drift.line(),
         },
     )
     registry.log_resolved_config(run_id, settings.resolved(spec.name))
@@ -170,6 +173,7 @@ def monitor_window(
         dry_run=bool(dry_run),
         report_path=html,
         mlflow_run_id=run_id,
+        alias_drift=None if drift is None else drift.line(),
     )
     return WindowOutcome(
         verdict,

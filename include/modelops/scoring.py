@@ -105,6 +105,7 @@ class ScoringPlan:
     query: str | None = None
     sql_url: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    alias_drift: str | None = None  # the champion moved outside the DAGs (registry.AliasDrift.line): alerts
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (tuples as lists)."""
@@ -223,18 +224,20 @@ def plan_scoring(
     except (inputs.InputRefused, ValueError) as exc:  # a bad file, path, query or snapshot id
         raise InputRefused(str(exc)) from None
     served = registry.version_by_alias(spec.model_name, alias)
+    # "which model served on date D" has one answer, the alias history: a champion moved behind its back
+    # (MLflow UI, REST, a client) is never served; the recorded (approved) version serves and the run alerts
+    drift = registry.alias_drift(spec.model_name) if alias == registry.CHAMPION else None
+    if drift is not None:
+        recorded = None
+        if drift.recorded_version is not None:
+            recorded = registry.model_version(spec.model_name, drift.recorded_version)
+        if recorded is None:
+            raise ScoringError(f"{drift.line()}; no recorded version to serve instead, nothing was scored")
+        served = recorded
     if served is None:
         raise ScoringError(f"no version of {spec.model_name} holds the alias {alias!r}: nothing to score with")
     version = str(served.version)
     scored_at = datetime.now(UTC)
-    if alias == registry.CHAMPION:  # "which model served on date D" has one answer: the alias history
-        on_record = registry.served_on(spec.model_name, scored_at)
-        if on_record != version:
-            raise ScoringError(
-                f"{spec.model_name}: MLflow's champion alias points at v{version} but the alias history says "
-                f"v{on_record} serves; the alias was moved outside the training/promotion DAGs. Move it back "
-                "through the promotion DAG so the record and the registry agree, then score again"
-            )
     baseline = registry.load_baseline(spec.model_name, version, served.run_id)
     notes: list[str] = []
     challenger_version = challenger_run = None
@@ -273,6 +276,7 @@ def plan_scoring(
         query=query,
         sql_url=sql_url,
         notes=tuple(notes),
+        alias_drift=None if drift is None else f"{drift.line()}; this run served the recorded v{version}",
     )
 
 
@@ -1948,6 +1952,8 @@ def commit_scoring(
     if rows_in == 0:
         raise InputRefused(f"snapshot {plan.snapshot}: the input holds no rows; nothing was published")
     alerts = _dedupe([a for p in ordered for a in p["alerts"]], limit=50)
+    if plan.alias_drift:
+        alerts.insert(0, plan.alias_drift)
     fallback_share = sources[FALLBACK] / rows_in
     if fallback_share > float(plan.options.get("fallback_share", 1.0)):
         alerts.insert(0, fallback_alert(sources[FALLBACK], rows_in, float(plan.options["fallback_share"]), reasons))
@@ -1987,6 +1993,7 @@ def commit_scoring(
         "score_guard": plan.options["score_guard"],
         "score_shift": score_shift,
         "alerts": alerts,
+        "alias_drift": plan.alias_drift,
         "notes": list(plan.notes) + _dedupe([n for p in ordered for n in p.get("notes", [])]),
         "fast_path": _fast_summary(ordered),
         "groups": len(ordered),
@@ -2039,6 +2046,7 @@ def commit_scoring(
         "sources": sources,
         "fallback_reasons": manifest["fallback_reasons"],
         "alerts": alerts,
+        "alias_drift": plan.alias_drift,
         "model_name": plan.model_name,
         "model_version": plan.version,
         "serving": manifest["serving"],

@@ -112,11 +112,14 @@ def test_scoring_dag_fans_out_and_keeps_every_row_once(airflow_db, workspace, se
     assert catalog.list_scored(spec.name) == ["2028-10-01"]
     assert manifest["serving"].startswith(f"{spec.model_name}@champion pointed to v{champion} at ")
 
-    # An alias moved behind the record's back (not by the training or promotion DAG) stops scoring.
+    # An alias moved behind the record's back (not by the training or promotion DAG) is never served: the
+    # recorded champion scores the snapshot and the run alerts (registry.alias_drift).
     registry.client().set_registered_model_alias(spec.model_name, registry.CHAMPION, str(challenger["version"]))
-    refused = dag.test(run_conf={**conf, "snapshot": "2028-10-02"})
-    assert refused.state == "failed" and _states(refused)["plan"] == ["failed"]
-    assert not catalog.scoring_manifest(spec.name, "2028-10-02").exists()
+    drifted = dag.test(run_conf={**conf, "snapshot": "2028-10-02"})
+    assert drifted.state == "success", _states(drifted)
+    manifest = catalog.read_json(catalog.scoring_manifest(spec.name, "2028-10-02"))
+    assert manifest["model_version"] == champion and manifest["alerts"][0] == manifest["alias_drift"]
+    assert f"MLflow names v{challenger['version']}" in manifest["alias_drift"]
 
 
 def test_registering_a_snapshot_emits_the_event_scoring_is_scheduled_on(airflow_db, workspace, settings):
