@@ -97,6 +97,7 @@ def test_scoring_dag_fans_out_and_keeps_every_row_once(airflow_db, workspace, se
         "score_group[1]",
         "score_group[2]",
         "commit",
+        "discard_staging",  # the teardown that removes staged parts after the commit
     }
     assert {t["state"] for t in figures["tasks"]} == {"success"}  # commit's "so far" row replaced at its end
     assert all(t["peak_rss_mb"] > 50 and t["wall_seconds"] > 0 for t in figures["tasks"])
