@@ -34,7 +34,7 @@ COPY . /opt/modelops
 RUN uv pip install --system --no-deps -e /opt/modelops \
     && python -c "import modelops.config; print('modelops config at', modelops.config.DEFAULT_CONFIG_PATH)" \
     && python -m compileall -q /opt/modelops/include /opt/modelops/dags /opt/modelops/plugins /opt/modelops/scripts \
-    && mkdir -p /opt/airflow/logs /opt/airflow/auth /opt/modelops/workspace /mlflow/artifacts \
+    && mkdir -p /opt/airflow/logs /opt/airflow/auth /opt/modelops/workspace /mlflow/artifacts /mlflow/auth \
     && chown -R "${AIRFLOW_UID}:0" /opt/airflow /opt/modelops/workspace /mlflow \
     && chmod 0700 /opt/airflow/auth
 

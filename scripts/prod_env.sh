@@ -1,6 +1,6 @@
 # Environment of the production-shaped stack (make up-prod): Airflow metadata on the machine's PostgreSQL,
-# CeleryExecutor with the machine's Redis, two Celery workers, MLflow server on PostgreSQL, all on
-# 127.0.0.1. Sourced instead of scripts/env.sh (it sources env.sh last, for the shared settings).
+# CeleryExecutor with the machine's Redis, two Celery workers, MLflow server on PostgreSQL with its own
+# login, all on 127.0.0.1. Sourced instead of scripts/env.sh (it sources env.sh last, for the shared settings).
 # Override any variable before sourcing (the integration test gives each run its own ports and DBs).
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export MODELOPS_STACK=prod
@@ -28,4 +28,22 @@ export AIRFLOW__CORE__HOSTNAME_CALLABLE=modelops.hosts.task_hostname
 export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="${AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT:-30}"
 export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="${AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL:-5}"
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
+# MLflow runs its basic-auth app (scripts/stack.sh, scripts/mlflow_auth.py): nobody reads or writes without a
+# login. Its secrets are generated once into $MODELOPS_HOME/secrets/mlflow.env (mode 0600, never committed):
+# the admin's password (the MLflow UI login; only the MLflow server's start reads it) and the Flask secret
+# key stay in that file; the tasks' service account is exported here (MLflow's clients read
+# MLFLOW_TRACKING_USERNAME/PASSWORD), so every Airflow process talks to MLflow as that account.
+export MODELOPS_MLFLOW_SECRETS="${MODELOPS_MLFLOW_SECRETS:-$MODELOPS_HOME/secrets/mlflow.env}"
+export MODELOPS_MLFLOW_ADMIN_USER="${MODELOPS_MLFLOW_ADMIN_USER:-admin}"
+export MLFLOW_TRACKING_USERNAME="${MLFLOW_TRACKING_USERNAME:-modelops-service}"
+_modelops_secret() { LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 32; }
+if [ ! -s "$MODELOPS_MLFLOW_SECRETS" ]; then
+  mkdir -p "$(dirname "$MODELOPS_MLFLOW_SECRETS")" && chmod 700 "$(dirname "$MODELOPS_MLFLOW_SECRETS")"
+  ( umask 077
+    { echo "MODELOPS_MLFLOW_ADMIN_PASSWORD=$(_modelops_secret)"
+      echo "MLFLOW_FLASK_SERVER_SECRET_KEY=$(_modelops_secret)"
+      echo "MLFLOW_TRACKING_PASSWORD=$(_modelops_secret)"; } > "$MODELOPS_MLFLOW_SECRETS" )
+fi
+_modelops_read_secret() { sed -n "s/^$1=//p" "$MODELOPS_MLFLOW_SECRETS" | tail -1; }
+export MLFLOW_TRACKING_PASSWORD="${MLFLOW_TRACKING_PASSWORD:-$(_modelops_read_secret MLFLOW_TRACKING_PASSWORD)}"
 source "$_root/scripts/env.sh"

@@ -3,7 +3,8 @@
 # Embedded (scripts/env.sh, the default): LocalExecutor on SQLite, MLflow UI on the same store.
 # Production-shaped (scripts/prod_env.sh sets MODELOPS_STACK=prod): the PostgreSQL databases are created
 # (scripts/prod_stores.py) and migrated, CeleryExecutor on Redis with MODELOPS_WORKERS Celery workers, each
-# named by MODELOPS_WORKER_NAME (task_instance.hostname), and MLflow on PostgreSQL serving the artifacts.
+# named by MODELOPS_WORKER_NAME (task_instance.hostname), and MLflow on PostgreSQL serving the artifacts behind
+# its basic-auth login (scripts/mlflow_auth.py: no permission without a grant; the tasks' service account).
 # Everything binds to 127.0.0.1; scheduler, triggerer and workers skip their log servers (those would
 # bind 0.0.0.0). Usage: stack.sh up|down|status
 set -euo pipefail
@@ -26,12 +27,24 @@ PROFILE="${MODELOPS_STACK:-embedded}"
 STOP_TARGET=down; [ "$PROFILE" = prod ] && STOP_TARGET=down-prod
 
 if [ "$PROFILE" = prod ]; then
-  COMMANDS[mlflow]=".venv/bin/mlflow server --host 127.0.0.1 --port $MLFLOW_PORT --workers 1 --backend-store-uri $MODELOPS_PG/$MODELOPS_MLFLOW_DB --serve-artifacts --artifacts-destination $MODELOPS_HOME/mlflow/artifacts"
+  # MLflow's basic-auth app: its config and user store beside the artifacts (scripts/mlflow_auth.py writes both)
+  export MLFLOW_AUTH_CONFIG_PATH="${MLFLOW_AUTH_CONFIG_PATH:-$MODELOPS_HOME/mlflow/basic_auth.ini}"
+  export MODELOPS_MLFLOW_AUTH_DB="${MODELOPS_MLFLOW_AUTH_DB:-sqlite:///$MODELOPS_HOME/mlflow/basic_auth.db}"
+  COMMANDS[mlflow]="scripts/stack.sh serve_mlflow"
   for i in $(seq "${MODELOPS_WORKERS:-2}"); do
     COMMANDS[worker$i]="env MODELOPS_WORKER_NAME=worker$i $AF celery worker --skip-serve-logs --concurrency ${MODELOPS_WORKER_CONCURRENCY:-2} --celery-hostname worker$i@%h --queues $AIRFLOW__OPERATORS__DEFAULT_QUEUE"
     ORDER+=("worker$i")
   done
 fi
+
+secret() { sed -n "s/^$1=//p" "$MODELOPS_MLFLOW_SECRETS" | tail -1; }  # one value of scripts/prod_env.sh's file
+
+serve_mlflow() {  # the prod MLflow server with its login; the Flask key from the secrets file, never argv
+  MLFLOW_FLASK_SERVER_SECRET_KEY="$(secret MLFLOW_FLASK_SERVER_SECRET_KEY)" exec .venv/bin/mlflow server \
+    --app-name basic-auth --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 \
+    --backend-store-uri "$MODELOPS_PG/$MODELOPS_MLFLOW_DB" \
+    --serve-artifacts --artifacts-destination "$MODELOPS_HOME/mlflow/artifacts"
+}
 
 running() { local state; state=$(ps -o stat= -p "$1" 2>/dev/null) && [[ "$state" != Z* ]]; }
 
@@ -53,6 +66,9 @@ prepare_prod() {  # the databases exist and Airflow's is migrated; the ports are
   alive mlflow || ! port_taken "$MLFLOW_PORT" || taken="$taken $MLFLOW_PORT (MLflow)"
   if [ -n "$taken" ]; then echo "refusing to start: port(s)$taken already in use on 127.0.0.1"; exit 1; fi
   .venv/bin/python scripts/prod_stores.py ensure
+  # the MLflow admin and the tasks' service account (MLFLOW_TRACKING_USERNAME), before the server reads them
+  MODELOPS_MLFLOW_ADMIN_PASSWORD="$(secret MODELOPS_MLFLOW_ADMIN_PASSWORD)" \
+    .venv/bin/python scripts/mlflow_auth.py prepare > "$log_dir/mlflow-auth.log" 2>&1 || { cat "$log_dir/mlflow-auth.log"; exit 1; }
   mkdir -p "$AIRFLOW_HOME"
   $AF db migrate > "$log_dir/db-migrate.log" 2>&1 || { tail -20 "$log_dir/db-migrate.log"; exit 1; }
 }
@@ -70,10 +86,12 @@ up() {
   done
   wait_http "http://127.0.0.1:$AIRFLOW__API__PORT/api/v2/monitor/health" 120 || { echo "Airflow API did not come up; see $log_dir/api-server.log"; exit 1; }
   wait_http "http://127.0.0.1:$MLFLOW_PORT/health" 60 || { echo "MLflow did not come up; see $log_dir/mlflow.log"; exit 1; }
+  local login="no login: anyone with a shell on this machine can read and write it"
+  [ "$PROFILE" = prod ] && login="user/password: $MODELOPS_MLFLOW_ADMIN_USER / MODELOPS_MLFLOW_ADMIN_PASSWORD in $MODELOPS_MLFLOW_SECRETS"
   cat <<MSG
 
 Airflow UI  http://127.0.0.1:$AIRFLOW__API__PORT   user/password: ${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS%%:*} / see $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
-MLflow UI   http://127.0.0.1:$MLFLOW_PORT
+MLflow UI   http://127.0.0.1:$MLFLOW_PORT   $login
 Stop with: make ${STOP_TARGET:-down}
 MSG
 }

@@ -213,6 +213,7 @@ def test_volumes_declared_and_mounts_exist(raw):
         mounts = {m.split(":")[1] for m in raw["services"][name]["volumes"]}
         assert {"/opt/modelops/workspace", "/opt/airflow/logs", "/opt/airflow/auth"} <= mounts, name
     assert "mlflow-artifacts:/mlflow/artifacts" in raw["services"]["mlflow"]["volumes"]
+    assert "mlflow-auth:/mlflow/auth" in raw["services"]["mlflow"]["volumes"]  # MLflow's user store
 
 
 # --- secrets ----------------------------------------------------------------------------------------
@@ -303,6 +304,8 @@ def test_dockerfile_installs_pins_and_project_as_non_root():
     # the paths the compose file relies on exist in the image
     for path in ("/opt/airflow/logs", "/opt/airflow/auth", "/opt/modelops/workspace", "/mlflow/artifacts"):
         assert path in runs, path
+    for path in ("/mlflow/auth",):
+        assert path in runs, path
 
 
 def test_init_runs_the_migrations_and_scripts_that_exist(services):
@@ -377,12 +380,41 @@ def test_airflow_commands_parse(services):
     assert worker_check.startswith("celery --app airflow.providers.celery.executors.celery_executor.app inspect ping")
 
 
+def mlflow_script(services) -> list[str]:
+    """The mlflow service's shell lines (`bash -ec` script: prepare the login, then exec the server)."""
+    command = services["mlflow"]["command"]
+    assert command[:2] == ["bash", "-ec"]  # a failed preparation stops the service before the server starts
+    return [line.strip() for line in command[-1].splitlines() if line.strip()]
+
+
+def test_mlflow_requires_a_login_and_the_tasks_use_the_service_account(services, env):
+    import mlflow_auth
+
+    prepare, serve = mlflow_script(services)
+    assert prepare == "python /opt/modelops/scripts/mlflow_auth.py prepare"
+    assert shlex.split(serve)[:5] == ["exec", "mlflow", "server", "--app-name", "basic-auth"]
+    mlflow_env = services["mlflow"]["environment"]
+    assert mlflow_env["MLFLOW_AUTH_CONFIG_PATH"].startswith("/mlflow/auth/")
+    assert mlflow_env["MODELOPS_MLFLOW_AUTH_DB"] == "sqlite:////mlflow/auth/basic_auth.db"  # on the mlflow-auth volume
+    assert mlflow_env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == env["MLFLOW_FLASK_SECRET_KEY"]
+    assert mlflow_env["MODELOPS_MLFLOW_ADMIN_PASSWORD"] == env["MLFLOW_ADMIN_PASSWORD"]
+    assert "default_permission = NO_PERMISSIONS" in mlflow_auth.render_config("sqlite:///x.db", "admin")
+    # every Airflow process is the service account the server creates, never the admin
+    service = (env["MLFLOW_SERVICE_USER"], env["MLFLOW_SERVICE_PASSWORD"])
+    assert service[0] != env["MLFLOW_ADMIN_USER"]
+    assert (mlflow_env["MLFLOW_TRACKING_USERNAME"], mlflow_env["MLFLOW_TRACKING_PASSWORD"]) == service
+    for name in AIRFLOW_SERVICES:
+        environment = services[name]["environment"]
+        assert (environment["MLFLOW_TRACKING_USERNAME"], environment["MLFLOW_TRACKING_PASSWORD"]) == service, name
+        assert env["MLFLOW_ADMIN_PASSWORD"] not in json.dumps(environment), name
+
+
 def test_mlflow_server_options(services):
     import click
     from mlflow.cli import cli
     from mlflow.server.security_utils import is_allowed_host_header
 
-    args = command_args(services["mlflow"]["command"])
+    args = shlex.split(mlflow_script(services)[-1])[1:]  # after `exec`
     assert args[:2] == ["mlflow", "server"]
     environment = services["mlflow"]["environment"]
     with pytest.MonkeyPatch.context() as patch:  # click reads the options' environment variables as well
@@ -394,7 +426,7 @@ def test_mlflow_server_options(services):
     assert not any("://" in arg and "@" in arg for arg in args), "a credential on the command line"
     with pytest.raises(click.UsageError):
         cli.commands["server"].make_context("server", ["--serve-artifact"])
-    assert params["host"] == "0.0.0.0" and params["port"] == 5000
+    assert params["host"] == "0.0.0.0" and params["port"] == 5000 and params["app_name"] == "basic-auth"
     assert params["serve_artifacts"] and params["artifacts_destination"] == "/mlflow/artifacts"
     assert params["backend_store_uri"].startswith("postgresql+psycopg2://mlflow:")
     hosts = params["allowed_hosts"].split(",")

@@ -1,5 +1,6 @@
 """`make up-prod`'s topology for real: Airflow on PostgreSQL, CeleryExecutor on Redis with two workers, MLflow on
-PostgreSQL. The lifecycle (training, partitioned scoring, monitoring, the retraining it triggers) runs across it;
+PostgreSQL behind its own login. The lifecycle (training, partitioned scoring, monitoring, the retraining it
+triggers) runs across it as MLflow's service account, and an anonymous alias write is refused;
 Airflow's own records say both workers ran tasks, and the runs, versions, aliases and history rows are in
 PostgreSQL. Then a worker is killed while it scores: the task is retried on the other and the run succeeds."""
 
@@ -8,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import time
 import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -142,6 +145,34 @@ def test_lifecycle_runs_across_both_workers_and_lands_in_postgres(prod):
     assert history[0] == ("champion", "1") and history[-1] in {("champion", "2"), ("challenger", "2")}
     actions = _rows(env, "MODELOPS_AUDIT_DB", "SELECT action FROM monitoring_history ORDER BY id")
     assert actions == [("retrain",)]
+
+
+def _mlflow_status(prod, path: str, method: str = "GET", body: dict | None = None, login: bool = False) -> int:
+    """HTTP status of one request to the stack's MLflow, anonymous or as the tasks' service account."""
+    import base64
+
+    headers = {"Content-Type": "application/json"}
+    if login:
+        secrets = Path(prod["env"]["MODELOPS_HOME"], "secrets", "mlflow.env").read_text().splitlines()
+        password = dict(line.split("=", 1) for line in secrets)["MLFLOW_TRACKING_PASSWORD"]
+        headers["Authorization"] = "Basic " + base64.b64encode(f"modelops-service:{password}".encode()).decode()
+    data = json.dumps(body).encode() if body is not None else None
+    url = f"http://127.0.0.1:{prod['env']['MLFLOW_PORT']}{path}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data, headers, method=method), timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_mlflow_refuses_anonymous_requests(prod):
+    model = "/api/2.0/mlflow/registered-models/get?name=voter_turnout_model"
+    move = {"name": "voter_turnout_model", "alias": "champion", "version": "1"}
+    assert _mlflow_status(prod, "/api/2.0/mlflow/registered-models/alias", "POST", move) == 401
+    assert _mlflow_status(prod, model) == 401
+    assert _mlflow_status(prod, "/health") == 200
+    assert _mlflow_status(prod, model, login=True) == 200  # the lifecycle above registered it as this account
+    assert stat.S_IMODE(Path(prod["env"]["MODELOPS_HOME"], "secrets", "mlflow.env").stat().st_mode) == 0o600
 
 
 def test_a_killed_worker_task_is_retried_on_the_other(prod, monkeypatch):
