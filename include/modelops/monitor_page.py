@@ -398,8 +398,14 @@ def render(view: DatasetView | None, datasets: DatasetList, approvals: ApprovalL
             if view.mlflow_ui
             else "MLflow UI address not set (MODELOPS_MLFLOW_UI_URL)"
         )
+        drift = (
+            f'<p class="fail" id="alias-drift"><strong>Alias moved outside the product:</strong> '
+            f"{_e(view.alias_drift)}</p>"
+            if view.alias_drift
+            else ""
+        )
         body = (
-            f"<p><strong>{_e(view.serving_now)}</strong></p>"
+            f"{drift}<p><strong>{_e(view.serving_now)}</strong></p>"
             f'<p class="note">{mlflow}. Inside the Airflow UI this page is a sandboxed frame that cannot open new '
             "tabs: open MLflow links with the browser's context menu, or open this page on its own at its address.</p>"
             f'<div class="cards">{_version_card("champion", view.champion)}'

@@ -281,6 +281,11 @@ class DatasetView(BaseModel):
     decisions: list[Decision] = Field(
         default_factory=list, description=f"decided promotion requests, newest first (at most {DECISIONS_SHOWN})"
     )
+    alias_drift: str | None = Field(
+        default=None,
+        description="set when MLflow's champion alias disagrees with the alias history: it moved outside the "
+        "training and promotion DAGs (scoring serves the recorded version and alerts)",
+    )
 
 
 # --- links ----------------------------------------------------------------------------------
@@ -645,7 +650,16 @@ def dataset_view(
         verdicts=verdicts(spec, rows),
         mlflow_ui=mlflow_ui(),
         decisions=decisions(spec.model_name, requests),
+        alias_drift=_drift_line(spec.model_name),
     )
+
+
+def _drift_line(model_name: str) -> str | None:
+    """The alias-drift sentence for the page, or None when MLflow and the alias history agree."""
+    from modelops import registry
+
+    drift = registry.alias_drift(model_name)
+    return drift.line() if drift is not None else None
 
 
 def dataset_list(settings: Settings | None = None) -> DatasetList:

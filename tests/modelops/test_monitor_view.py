@@ -537,3 +537,24 @@ def test_plain_text_is_one_line_escaped_and_cut():
     long = monitor_view.plain_text("x" * 10_000, limit=300)
     assert long == "x" * 300 + "... (9700 more characters cut)"
     assert monitor_view.plain_text(None) == "" and monitor_view.plain_text("Grüße, ok") == "Grüße, ok"
+
+
+def test_an_alias_moved_outside_the_product_is_flagged_on_the_page(state):
+    """A side-door move (the MLflow client, as the REST API or MLflow's UI would) shows at the top of the page."""
+    from modelops import registry
+
+    spec = state["spec"]
+    before = monitor_view.dataset_view("voter_turnout", state["settings"])
+    listing = monitor_view.dataset_list(state["settings"])
+    assert before.alias_drift is None
+    assert 'id="alias-drift"' not in monitor_page.render(before, listing, _empty_approvals(), "/")
+    champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
+    other = state["second"]["version"] if str(state["second"]["version"]) != str(champion.version) else "1"
+    registry.client().set_registered_model_alias(spec.model_name, registry.CHAMPION, str(other))
+    try:
+        moved = monitor_view.dataset_view("voter_turnout", state["settings"])
+        assert moved.alias_drift and f"v{other}" in moved.alias_drift
+        page = monitor_page.render(moved, listing, _empty_approvals(), "/")
+        assert 'id="alias-drift"' in page and "Alias moved outside the product" in page
+    finally:  # put the alias back where the history says, for the module's other tests
+        registry.client().set_registered_model_alias(spec.model_name, registry.CHAMPION, str(champion.version))
