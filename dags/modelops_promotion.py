@@ -8,9 +8,12 @@
 1. `check` plans the request and refuses what may not happen (a failed-gates version without an
    override, a rollback with no previous champion, retiring the serving champion).
 2. `approve_promotion` waits for a human in **Browse → Required Actions** (or the task's
-   *Required Action* tab): the subject and body say what would change and show the gate evidence;
-   the approver may leave a comment. Approve carries it out; Reject, or no answer within
-   `promotion.approval_timeout_hours`, leaves the registry untouched.
+   *Required Action* tab): the body shows what would change and the recorded evidence (an override
+   first, every gate check PASS/FAIL with its numbers, the model card), the requester's reason last,
+   quoted as plain text. Only the dataset's approvers (`promotion.approvers`, empty = every user who
+   can answer) may answer, never the user who triggered this run; the approver may leave a comment.
+   Approve carries it out; Reject, or no answer within `promotion.approval_timeout_hours`, leaves
+   the registry untouched.
 3. `apply` moves `champion` (or retires the version) and writes who approved, when and why to the
    `alias_history` table and to the version's tags; a new champion is announced on the asset
    `x-modelops://registry/champion`.
@@ -33,6 +36,19 @@ from modelops.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, PROMOTION_DA
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
 _SETTINGS = load_settings()  # one small YAML read: datasets for the dropdown, approval settings
 _PROMOTION = _SETTINGS.promotion
+
+
+def _plan_of(context):
+    """The checked plan whose recorded evidence the approver is shown."""
+    from modelops.promotion import PromotionPlan
+
+    return PromotionPlan.from_dict(context["ti"].xcom_pull(task_ids="check"))
+
+
+def _approvers_of(context) -> list[str]:
+    """The dataset's configured approvers (the requester is removed by the approval task)."""
+    return _SETTINGS.approvers_for(context["params"]["dataset"])
+
 
 default_args = {
     "owner": "modelops",
@@ -99,17 +115,9 @@ def modelops_promotion():
         APPROVAL_TASK_ID,
         "{{ ti.xcom_pull(task_ids='check')['action'] | capitalize }} "
         "{{ ti.xcom_pull(task_ids='check')['model_name'] }} v{{ ti.xcom_pull(task_ids='check')['version'] }}?",
-        (
-            "{% set p = ti.xcom_pull(task_ids='check') %}"
-            "**{{ p['action'] | capitalize }} {{ p['model_name'] }}**: champion now "
-            "{{ 'v' ~ p['current_champion'] if p['current_champion'] else 'none' }}, "
-            "{{ 'retires' if p['action'] == 'retire' else 'becomes' }} v{{ p['version'] }}.\n\n"
-            "Requested by {{ dag_run.triggering_user_name or 'unknown' }}: {{ p['reason'] }}\n\n"
-            "{% if p['override'] %}**OVERRIDE of failed gates**: {{ p['override_reason'] }}\n\n{% endif %}"
-            "Gate evidence:\n\n{% for g in p['gates'] %}- {{ g }}\n{% else %}- none on record\n{% endfor %}\n"
-            "Approve carries it out now; Reject (or no answer in time) changes nothing."
-        ),
         _PROMOTION,
+        plan_of=_plan_of,
+        approvers_of=_approvers_of,
     )
 
     @task(outlets=[CHAMPION_PROMOTED])

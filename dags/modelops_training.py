@@ -17,9 +17,11 @@ validation id, git commit, config hash, dag/run ids, verdict), its model card (t
 Markdown + HTML, logged on the version's run, linked by the tag `modelops.card`), an alias change recorded in the
 `alias_history` table, and the asset `x-modelops://registry/champion` when a new champion is promoted.
 
-With `promotion.require_approval: true` (production), the promotion waits for a human in
-**Browse → Required Actions** (task `approve_promotion`): Approve moves `champion`, Reject (or no
-answer within `approval_timeout_hours`) leaves it and the summary says who refused.
+With `promotion.require_approval: true` (the production-shaped profile sets it), the promotion waits
+for a human in **Browse → Required Actions** (task `approve_promotion`), shown the version's recorded
+gate checks and card; the user who triggered the run may not answer. Approve moves `champion`,
+Reject (or no answer within `approval_timeout_hours`) leaves it and the summary says who refused.
+With false (the embedded demo) the summary says the promotion had no human approval.
 
 A batch that fails validation is moved to `quarantine/` with its report and the run fails with the
 list of failed expectations: nothing is trained or registered.
@@ -44,6 +46,7 @@ from modelops.handoffs import (
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
 _SETTINGS = load_settings()  # one small YAML read: gives the UI its dataset and candidate choices
 REQUIRE_APPROVAL = bool(_SETTINGS.promotion["require_approval"])
+UNAPPROVED = "promoted without human approval (promotion.require_approval is false: the embedded demo)"
 
 default_args = {
     "owner": "modelops",
@@ -51,6 +54,17 @@ default_args = {
     "retry_delay": timedelta(seconds=20),
     "execution_timeout": timedelta(minutes=45),
 }
+
+
+def _training_plan(context):
+    """The training run's own promotion as a plan: the approval body shows its recorded evidence."""
+    from modelops.promotion import plan_training_promotion
+
+    registration = context["ti"].xcom_pull(task_ids="register")
+    why = f"training run {context['run_id']} passed every gate"
+    if context["params"].get("reason"):
+        why += f"; triggered because: {context['params']['reason']}"
+    return plan_training_promotion(registration["model_name"], registration["version"], why)
 
 
 def _settings_and_spec():
@@ -270,6 +284,8 @@ def modelops_training():
         text = render_summary(
             batch, validation, plan, report, outcome, int(settings.evaluation["min_slice_rows"]), card=card
         )
+        if not REQUIRE_APPROVAL and outcome and outcome.get("alias") == "champion" and outcome.get("alias_changed"):
+            text += f"\n  approval  {UNAPPROVED}"
         text += "\n" + "\n".join(f"  run       {line}" for line in log_figures(plan["parent_run_id"]))
         print(text)
         return write_summary(text, batch["dataset"], get_current_context()["run_id"], plan["parent_run_id"])
@@ -291,12 +307,9 @@ def modelops_training():
                 "Promote {{ ti.xcom_pull(task_ids='register')['model_name'] }} "
                 "v{{ ti.xcom_pull(task_ids='register')['version'] }} to champion?"
             ),
-            (
-                "Training run {{ run_id }} passed every gate:\n\n"
-                "{% for r in ti.xcom_pull(task_ids='register')['reasons'] %}- {{ r }}\n{% endfor %}\n"
-                "Approve moves `champion`; Reject (or no answer in time) keeps the current champion."
-            ),
             _SETTINGS.promotion,
+            plan_of=_training_plan,
+            approvers_of=lambda context: _SETTINGS.approvers_for(context["params"]["dataset"]),
         )
         card >> choose_alias(registration) >> [approval, keep]
         approval >> promote

@@ -1,13 +1,23 @@
-"""The human approval both promotion paths use: Airflow's ApprovalOperator, answer kept in XCom.
+"""The human approval both promotion paths use: Airflow's ApprovalOperator, four eyes, answer kept in XCom.
+
+At run time the operator builds its body from the recorded evidence (`PromotionPlan.describe`) and
+names the users who may answer (`modelops.approvals.resolve_approvers`: the dataset's approvers, or
+every user who can answer, always minus the requester). Airflow stores them as the Required
+Action's `assigned_users`; its HITL endpoint then refuses anyone else with 403 ("... is not a
+respondent for the task"), admins included (only `[core] simple_auth_manager_all_admins`, where every
+visitor is an anonymous admin, skips that check, so it is refused here). Nobody left to ask fails
+the task with the reason.
 
 ApprovalOperator returns the answer as its XCom only when it is "Approve"; on "Reject" it skips
-its downstream tasks by raising, and the answer (who refused, when, why) would be lost to the
-tasks that record the refusal. `RecordedApproval` pushes every answer under the key `answer`
-first, then lets the stock operator do the rest (waiting in Required Actions, validation, skips).
+its downstream tasks by raising, and the answer would be lost to the tasks that record the
+refusal. `RecordedApproval` pushes every answer under the key `answer` first. An answer given by
+the requester (possible only if the endpoint's check were bypassed) is turned into a refusal and
+recorded as one: defence in depth.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,18 +25,67 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param
 
 ANSWER_KEY = "answer"
+SELF_APPROVAL = "refused: the requester may not answer their own request (four eyes)"
+
+
+def requester_of(context: Any) -> str | None:
+    """Who asked: the user who triggered this DAG run (a retrain inherits its trigger's, Airflow 3.3)."""
+    return getattr(context["dag_run"], "triggering_user_name", None) or None
+
+
+def auth_manager_users() -> dict[str, str] | None:
+    """User -> role of the simple auth manager's configured users; None for another auth manager."""
+    from airflow.sdk.configuration import conf
+
+    from modelops.approvals import ApprovalError, parse_users
+
+    if not conf.get("core", "auth_manager", fallback="").endswith("SimpleAuthManager"):
+        return None
+    if conf.getboolean("core", "simple_auth_manager_all_admins", fallback=False):
+        raise ApprovalError(
+            "[core] simple_auth_manager_all_admins is on: every visitor is an anonymous admin, so nobody can be "
+            "told apart from the requester; turn it off to approve promotions"
+        )
+    return parse_users(conf.get("core", "simple_auth_manager_users", fallback=""))
 
 
 class RecordedApproval(ApprovalOperator):
-    """ApprovalOperator that records every answer (approve, reject, timeout default) in XCom."""
+    """ApprovalOperator with a run-time body and approvers (never the requester) that records every answer."""
+
+    def __init__(self, *, plan_of: Callable[[Any], Any], approvers_of: Callable[[Any], list[str]], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.plan_of, self.approvers_of = plan_of, approvers_of
+
+    def execute(self, context: Any) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from modelops.approvals import ApprovalError, resolve_approvers
+
+        requester = requester_of(context)
+        try:
+            users = resolve_approvers(self.approvers_of(context), auth_manager_users(), requester)
+        except ApprovalError as exc:  # a configuration to fix: asking again cannot help
+            raise AirflowFailException(str(exc)) from exc
+        self.body = self.plan_of(context).describe(requester)
+        self.assigned_users = [{"id": user, "name": user} for user in users]
+        self.log.info("Approval asked of %s (requested by %s)", ", ".join(users), requester or "unknown")
+        return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from modelops.approvals import is_requester
+
         if "error" not in event:
+            params_input = dict(event.get("params_input") or {})
+            if is_requester(event.get("responded_by_user"), requester_of(context)):
+                self.log.warning("The requester answered their own approval: treated as refused")
+                given = str(params_input.get("comment") or "").strip()
+                params_input["comment"] = f"{SELF_APPROVAL}; their comment: {given}" if given else SELF_APPROVAL
+                event = {**event, "chosen_options": [self.REJECT], "params_input": params_input}
             context["ti"].xcom_push(
                 key=ANSWER_KEY,
                 value={
                     "chosen_options": list(event["chosen_options"]),
-                    "params_input": dict(event.get("params_input") or {}),
+                    "params_input": params_input,
                     "responded_at": event["responded_at"].isoformat(),
                     "responded_by_user": event.get("responded_by_user"),
                 },
@@ -34,16 +93,26 @@ class RecordedApproval(ApprovalOperator):
         return super().execute_complete(context=context, event=event)
 
 
-def approval_task(task_id: str, subject: str, body: str, promotion: dict[str, Any]) -> RecordedApproval:
-    """The approval as configured in the `promotion` section: timeout refuses, optional named approvers."""
+def approval_task(
+    task_id: str,
+    subject: str,
+    promotion: dict[str, Any],
+    plan_of: Callable[[Any], Any],
+    approvers_of: Callable[[Any], list[str]],
+) -> RecordedApproval:
+    """The approval as configured in the `promotion` section: timeout refuses, never the requester answers.
+
+    `plan_of(context)` gives the `PromotionPlan` whose recorded evidence the body shows;
+    `approvers_of(context)` the configured approvers (users or `role:<role>`; empty = every user who can answer).
+    """
     return RecordedApproval(
         task_id=task_id,
         subject=subject,
-        body=body,
+        plan_of=plan_of,
+        approvers_of=approvers_of,
         defaults=ApprovalOperator.REJECT,  # no answer by the timeout = refused, never approved
         params={"comment": Param("", type="string", description="Why you approve or refuse (recorded).")},
         response_timeout=timedelta(hours=float(promotion["approval_timeout_hours"])),
-        assigned_users=[{"id": a, "name": a} for a in promotion["approvers"]] or None,
         # Approve, Reject and the timeout end the task in success (a refusal skips downstream), so a
         # failure is the platform's (e.g. Airflow 3.3.2's race: an answer that lands before the
         # scheduler read the worker's exit after the park is failed by that exit's "success" event)

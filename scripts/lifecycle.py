@@ -34,7 +34,7 @@ from pathlib import Path
 from modelops import catalog, history, registry, scenarios
 from modelops.config import REPO_ROOT as REPO
 from modelops.config import load_settings
-from modelops.handoffs import MONITORING_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
+from modelops.handoffs import APPROVAL_TASK_ID, MONITORING_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
 from modelops.served import served_by
 
 API = f"http://127.0.0.1:{os.environ.get('AIRFLOW__API__PORT', '8080')}"
@@ -50,11 +50,12 @@ class Airflow:
 
     def __init__(self) -> None:
         self.token: str | None = None
+        self.reviewer: tuple[str, str] | None = None  # (user, token) of a second user, who answers approvals
 
-    def call(self, path: str, method: str = "GET", body: dict | None = None) -> dict:
+    def call(self, path: str, method: str = "GET", body: dict | None = None, token: str | None = None) -> dict:
         headers = {"Content-Type": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+        if token or self.token:
+            headers["Authorization"] = f"Bearer {token or self.token}"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{API}{path}", data=data, headers=headers, method=method)
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -62,8 +63,27 @@ class Airflow:
 
     def login(self) -> None:
         users = Path(os.environ["AIRFLOW_HOME"], "simple_auth_manager_passwords.json.generated")
-        password = json.loads(users.read_text())["admin"]
-        self.token = self.call("/auth/token", "POST", {"username": "admin", "password": password})["access_token"]
+        passwords = json.loads(users.read_text())
+        self.token = self.call("/auth/token", "POST", {"username": "admin", "password": passwords["admin"]})[
+            "access_token"
+        ]
+        # with promotion.require_approval (the production-shaped profile) a second user answers the
+        # approvals: admin triggered the runs, and nobody may approve their own request
+        for name in sorted(set(passwords) - {"admin"}):
+            answer = self.call("/auth/token", "POST", {"username": name, "password": passwords[name]})
+            self.reviewer = (name, answer["access_token"])
+            break
+
+    def approve(self, dag_id: str, run_id: str) -> None:
+        """Answer a training run's parked approval as the second user (the demo's reviewer)."""
+        url = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}/-1/hitlDetails"
+        if self.reviewer is None:
+            say(f"      {APPROVAL_TASK_ID:<22} waiting in Required Actions (no second user to answer it)")
+            return
+        name, token = self.reviewer
+        say(f"      {APPROVAL_TASK_ID:<22} waiting in Required Actions; {name} reviews and approves")
+        body = {"chosen_options": ["Approve"], "params_input": {"comment": "lifecycle demo: evidence reviewed"}}
+        self.call(url, "PATCH", body, token=token)
 
     def wait_for_dags(self, dag_ids: list[str], seconds: int = 180) -> None:
         deadline = time.monotonic() + seconds
@@ -86,6 +106,7 @@ class Airflow:
     def follow(self, dag_id: str, run_id: str, seconds: int = 900) -> str:
         """Print each task as it finishes; return the run's final state."""
         seen: set[tuple[str, int]] = set()
+        asked: set[tuple[str, int]] = set()  # approvals answered
         deadline = time.monotonic() + seconds
         state = "queued"
         while time.monotonic() < deadline:
@@ -97,6 +118,9 @@ class Airflow:
                     seen.add(key)
                     label = ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "")
                     say(f"      {label:<22} {ti['state']}")
+                if ti["state"] == "awaiting_input" and ti["task_id"] == APPROVAL_TASK_ID and key not in asked:
+                    asked.add(key)
+                    self.approve(dag_id, run_id)
             if state in {"success", "failed"}:
                 return state
             time.sleep(3)

@@ -46,4 +46,8 @@ if [ ! -s "$MODELOPS_MLFLOW_SECRETS" ]; then
 fi
 _modelops_read_secret() { sed -n "s/^$1=//p" "$MODELOPS_MLFLOW_SECRETS" | tail -1; }
 export MLFLOW_TRACKING_PASSWORD="${MLFLOW_TRACKING_PASSWORD:-$(_modelops_read_secret MLFLOW_TRACKING_PASSWORD)}"
+# production-shaped: the training DAG's own promotion waits for a human too (promotion.require_approval),
+# and a second user exists to answer it: the requester (whoever triggered the run) never may
+export MODELOPS_REQUIRE_APPROVAL="${MODELOPS_REQUIRE_APPROVAL:-true}"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin,reviewer:user}"
 source "$_root/scripts/env.sh"

@@ -193,8 +193,14 @@ PROMOTION_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     # promotion DAG always does; false (the embedded demo): gates alone decide.
     "require_approval": ((bool,), False),
     "approval_timeout_hours": (NUMBER, 72),  # no answer by then = refused (the alias stays)
-    "approvers": ((list,), None),  # Airflow user ids allowed to answer; empty = any user with access
+    # who may answer: Airflow user names or `role:<role>`; empty = every user who can answer. The
+    # requester is never among them (four eyes). `datasets.<name>.promotion.approvers` overrides it.
+    "approvers": ((list,), None),
 }
+# MODELOPS_REQUIRE_APPROVAL=true|false overrides promotion.require_approval (the production-shaped
+# profile sets it true: scripts/prod_env.sh, docker-compose.yaml)
+REQUIRE_APPROVAL_ENV = "MODELOPS_REQUIRE_APPROVAL"
+DATASET_PROMOTION_KEYS = {"approvers"}
 FAIRNESS_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "threshold": (NUMBER, 0.5),  # decision = score >= threshold, for the group rates
     "min_group_rows": ((int,), 50),  # smaller groups are reported, never gated
@@ -244,6 +250,7 @@ DATASET_KEYS = {
     "scoring",
     "fairness",
     "monitoring",
+    "promotion",
 }
 SOURCE_KEYS = {
     "file": {"kind", "path", "filter"},
@@ -333,6 +340,7 @@ class DatasetSpec:
     scoring: dict[str, Any] = field(default_factory=dict)
     fairness: dict[str, Any] = field(default_factory=dict)  # overrides of the fairness section (+ report_only)
     monitoring: dict[str, Any] = field(default_factory=dict)  # per-dataset overrides (DATASET_MONITORING_KEYS)
+    promotion: dict[str, Any] = field(default_factory=dict)  # per-dataset overrides (DATASET_PROMOTION_KEYS)
     negative_labels: tuple[Any, ...] | None = None
     positive_labels: tuple[Any, ...] = ()
     # What the owner states for the model card (`intended_use`, `limitations`, `owner` in the YAML);
@@ -655,6 +663,27 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         scoring=_dataset_scoring(where, body.get("scoring")),
         fairness=_dataset_fairness(where, body.get("fairness"), protected),
         monitoring=_dataset_monitoring(where, body.get("monitoring")),
+        promotion=_dataset_promotion(where, body.get("promotion")),
+    )
+
+
+def _approver_list(where: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(a, str) and a.strip() for a in value):
+        raise ConfigError(f"{where}: expected a list of Airflow user names or role:<role>, got {value!r}")
+    return [a.strip() for a in value]
+
+
+def _dataset_promotion(where: str, body: Any) -> dict[str, Any]:
+    """A dataset's overrides of the promotion section (its approvers)."""
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}.promotion: expected a mapping, got {body!r}")
+    _unknown(f"{where}.promotion", body, DATASET_PROMOTION_KEYS)
+    return (
+        {"approvers": _approver_list(f"{where}.promotion.approvers", body["approvers"])} if "approvers" in body else {}
     )
 
 
@@ -785,6 +814,11 @@ class Settings:
         limits = {**self.fairness["limits"], **(overrides.pop("limits", None) or {})}
         return {**_fairness({**self.fairness, **overrides, "limits": limits}), "report_only": list(report_only)}
 
+    def approvers_for(self, dataset: str) -> list[str]:
+        """Who may answer `dataset`'s promotions: its own `promotion.approvers`, else the section's."""
+        own = self.dataset(dataset).promotion
+        return list((own["approvers"] if "approvers" in own else self.promotion["approvers"]) or [])
+
     def scoring_for(self, dataset: str) -> dict[str, Any]:
         """The scoring section with the dataset's own overrides applied (its column keys left out)."""
         overrides = {k: v for k, v in self.dataset(dataset).scoring.items() if k in SCORING_SCHEMA}
@@ -876,10 +910,12 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     _champion_age("monitoring", monitoring["max_champion_age_days"])
     _degenerate_limits("monitoring", monitoring)
     promotion = _section("promotion", raw.get("promotion"), PROMOTION_SCHEMA)
-    if promotion["approvers"] is None:
-        promotion["approvers"] = []
-    if not all(isinstance(a, str) and a.strip() for a in promotion["approvers"]):
-        raise ConfigError(f"promotion.approvers: expected a list of Airflow user ids, got {promotion['approvers']!r}")
+    promotion["approvers"] = _approver_list("promotion.approvers", promotion["approvers"])
+    forced = os.environ.get(REQUIRE_APPROVAL_ENV, "").strip().lower()
+    if forced:
+        if forced not in ("true", "false"):
+            raise ConfigError(f"{REQUIRE_APPROVAL_ENV}: expected true or false, got {forced!r}")
+        promotion["require_approval"] = forced == "true"
     if float(promotion["approval_timeout_hours"]) <= 0:
         raise ConfigError(f"promotion.approval_timeout_hours: must be > 0, got {promotion['approval_timeout_hours']!r}")
     scoring = _section("scoring", raw.get("scoring"), SCORING_SCHEMA)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from modelops import history, registry
+from modelops import approvals, catalog, history, registry
 from modelops.handoffs import PROMOTION_DAG_ID
 
 ACTIONS = ("promote", "rollback", "retire")
@@ -45,6 +46,9 @@ class PromotionPlan:
     gates: list[str] = field(default_factory=list)
     override: bool = False
     override_reason: str | None = None
+    # the version's gate checks as its training run recorded them ({check, passed, detail}) and its card
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    card: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for XCom."""
@@ -67,15 +71,9 @@ class PromotionPlan:
         now = f"v{self.current_champion}" if self.current_champion else "none"
         return f"{self.action.capitalize()} {self.model_name}: champion {now} -> v{self.version}"
 
-    def describe(self) -> str:
-        """Markdown body for the approver: the change, the reason, the gates and any override."""
-        lines = [f"**{self.headline()}**", "", f"Requested because: {self.reason}", ""]
-        if self.override:
-            lines += [f"**OVERRIDE of failed gates**: {self.override_reason}", ""]
-        lines.append("Gate evidence on the version:")
-        lines += [f"- {gate}" for gate in self.gates] or ["- none on record"]
-        lines += ["", "Approve moves the alias now; Reject (or no answer before the timeout) leaves it unchanged."]
-        return "\n".join(lines)
+    def describe(self, requester: str | None = None) -> str:
+        """Markdown body for the approver: recorded evidence first, the requester's words quoted last."""
+        return approvals.build_body(self.to_dict(), requester)
 
     def full_reason(self, comment: str | None = None) -> str:
         """The reason written to the alias history and tags: request, override and approver's comment."""
@@ -133,6 +131,47 @@ def _gates(tags: dict[str, str]) -> list[str]:
         elif key == "modelops.retired":
             shown.append(f"retired {tags.get('retired_at', '')}: {tags.get('retired_reason', '')}".strip())
     return shown
+
+
+def recorded_checks(tags: dict[str, str]) -> list[dict[str, Any]]:
+    """The gate checks the version's training run recorded (its evaluation report), PASS or FAIL with numbers."""
+    parent = tags.get("modelops.parent_run_id")
+    report = registry.load_run_dict(parent, registry.EVALUATION_ARTIFACT) if parent else None
+    checks = ((report or {}).get("verdict") or {}).get("checks") or []
+    return [
+        {"check": str(c.get("check")), "passed": bool(c.get("passed")), "detail": str(c.get("detail"))} for c in checks
+    ]
+
+
+def card_link(tags: dict[str, str]) -> str | None:
+    """The version's model card: the Model monitor's link when the card is in the workspace, else its artifact URI."""
+    path = tags.get(registry.CARD_PATH_TAG)
+    if path:
+        try:
+            relative = Path(path).resolve().relative_to(catalog.root().resolve()).as_posix()
+        except ValueError:
+            relative = None
+        if relative and Path(path).is_file():
+            return approvals.MONITOR_FILES + relative
+    return tags.get(registry.CARD_TAG) or None
+
+
+def plan_training_promotion(model_name: str, version: str, reason: str) -> PromotionPlan:
+    """The training DAG's own promotion as a plan (gates passed, so no override), for its approval body."""
+    champion = registry.version_by_alias(model_name, registry.CHAMPION)
+    found = registry.model_version(model_name, version)
+    tags = dict(found.tags or {}) if found is not None else {}
+    return PromotionPlan(
+        model_name=model_name,
+        action="promote",
+        version=str(version),
+        reason=reason,
+        current_champion=str(champion.version) if champion is not None else None,
+        verdict=tags.get("modelops.verdict"),
+        gates=_gates(tags),
+        checks=recorded_checks(tags),
+        card=card_link(tags),
+    )
 
 
 def rollback_target(rows: list[dict[str, Any]], current: str | None, retired: set[str]) -> str | None:
@@ -225,6 +264,8 @@ def plan_promotion(
         gates=_gates(tags),
         override=bool(override),
         override_reason=override_reason,
+        checks=recorded_checks(tags),
+        card=card_link(tags),
     )
 
 

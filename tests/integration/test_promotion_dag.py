@@ -19,6 +19,7 @@ from modelops.handoffs import APPROVAL_TASK_ID, PROMOTION_DAG_ID, TRAINING_DAG_I
 
 pytestmark = pytest.mark.integration
 TRAINING = registry.dag_actor(TRAINING_DAG_ID, "tests")
+REQUESTER = "dag_test"  # the triggering user Airflow's dag.test() records on its runs
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,9 @@ def api(airflow_db):
     from fastapi.testclient import TestClient
 
     mp = pytest.MonkeyPatch()
-    mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "alice:admin,bob:admin,victor:viewer")
+    # dag.test() records its runs as triggered by the user "dag_test": here that user exists (an admin),
+    # so the four-eyes rule has a real requester to keep out
+    mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", f"alice:admin,bob:admin,victor:viewer,{REQUESTER}:admin")
     with TestClient(create_app(apps="core")) as client:
         yield client
     mp.undo()
@@ -87,11 +90,15 @@ class Responder(threading.Thread):
         intruder: str | None = None,
         try_number: int = 1,
         params_input: dict | None = None,
+        self_approval: bool = False,
+        widen: bool = False,
     ):
         super().__init__(daemon=True)
         self.api, self.user, self.option, self.comment, self.intruder = api, user, option, comment, intruder
         self.try_number = try_number  # answer this try of the approval task
         self.params_input = {"comment": comment} if params_input is None else params_input
+        self.self_approval = self_approval  # the requester tries to answer first
+        self.widen = widen  # add the requester to the stored approvers (as if the endpoint's check were bypassed)
         self.seen: dict = {}
 
     def run(self) -> None:
@@ -119,12 +126,38 @@ class Responder(threading.Thread):
         url = f"/api/v2/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}/-1/hitlDetails"
         self.seen["request"] = self.api.get(url, headers=_token(self.user)).json()
         answer = {"chosen_options": [self.option], "params_input": self.params_input}
+        if self.widen:
+            _add_assigned_user(run_id, REQUESTER)
+        if self.self_approval:
+            response = self.api.patch(url, json=answer, headers=_token(REQUESTER))
+            self.seen["self_status"], self.seen["self_answer"] = response.status_code, response.json()
+            if self.widen:
+                return
         if self.intruder:  # a viewer may look but not answer
             self.seen["intruder_status"] = self.api.patch(
                 url, json=answer, headers=_token(self.intruder, "viewer")
             ).status_code
         response = self.api.patch(url, json=answer, headers=_token(self.user))
         self.seen["status"], self.seen["answer"] = response.status_code, response.json()
+
+
+def _add_assigned_user(run_id: str, user: str) -> None:
+    """Write `user` into the stored approvers of the parked approval (what a bypassed endpoint check would allow)."""
+    from airflow.models.hitl import HITLDetail
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        ti_id = session.scalar(
+            select(TaskInstance.id).where(
+                TaskInstance.dag_id == PROMOTION_DAG_ID,
+                TaskInstance.run_id == run_id,
+                TaskInstance.task_id == APPROVAL_TASK_ID,
+            )
+        )
+        detail = session.scalar(select(HITLDetail).where(HITLDetail.ti_id == ti_id))
+        detail.assignees = [*(detail.assignees or []), {"id": user, "name": user}]
 
 
 def _conf(**given) -> dict:
@@ -159,8 +192,10 @@ def test_override_promotion_approved_then_rollback(promotion_dag, api, model):
     assert seen["status"] == 200, seen
     request = seen["request"]
     assert request["subject"] == f"Promote {model} v3?"
-    assert "champion now v1, becomes v3" in request["body"] and "OVERRIDE of failed gates" in request["body"]
-    assert "verdict: keep_champion" in request["body"]
+    assert "moves from v1 to v3" in request["body"] and request["body"].startswith("## OVERRIDE of failed gates")
+    assert "**Gate verdict recorded at training**: keep\\_champion" in request["body"]
+    assert "**Requested by**: dag\\_test" in request["body"]
+    assert sorted(u["id"] for u in request["assigned_users"]) == ["alice", "bob"]  # never the requester
     assert states == {"check": "success", APPROVAL_TASK_ID: "success", "apply": "success", "finish": "success"}
     assert _champion(model) == "3"
     last = registry.alias_history(model)[-1]
@@ -180,7 +215,7 @@ def test_override_promotion_approved_then_rollback(promotion_dag, api, model):
         promotion_dag, api, {"action": "rollback", "reason": "v3 misbehaves"}, "bob", "Approve", ""
     )
     assert run.state == "success", (states, seen)
-    assert "champion now v3, becomes v1" in seen["request"]["body"]
+    assert "moves from v3 to v1" in seen["request"]["body"]
     assert _champion(model) == "1"
     rows = registry.alias_history(model)
     assert [(r["version"], r["approver"], r["action"]) for r in rows[-2:]] == [
@@ -247,3 +282,43 @@ def test_a_failed_approval_asks_again_and_only_the_second_answer_counts(promotio
     assert "approver: second look: fine" in last["reason"]
     (decision,) = history.read_promotion_decisions(model)
     assert (decision["decision"], decision["approver"], decision["comment"]) == ("approved", "bob", "second look: fine")
+
+
+def test_the_requester_cannot_approve_and_a_second_user_can(promotion_dag, api, model):
+    """Four eyes through the REST API the UI uses: the requester's answer is refused (403), bob's moves champion."""
+    conf = {"action": "promote", "version": "2", "reason": "better on the 2024 cycle"}
+    run, states, seen = _run(promotion_dag, api, conf, "bob", "Approve", "looked at the card", self_approval=True)
+    assert seen["self_status"] == 403, seen
+    assert f"User={REQUESTER} (id={REQUESTER}) is not a respondent for the task" in seen["self_answer"]["detail"]
+    assert seen["status"] == 200 and seen["answer"]["responded_by"]["name"] == "bob", seen
+    assert run.state == "success", states
+    assert _champion(model) == "2"
+    last = registry.alias_history(model)[-1]
+    assert (last["version"], last["approver"]) == ("2", "bob")
+    (decision,) = history.read_promotion_decisions(model)
+    assert (decision["decision"], decision["approver"]) == ("approved", "bob")
+
+
+def test_an_answer_by_the_requester_that_got_through_is_recorded_as_a_refusal(promotion_dag, api, model):
+    """Defence in depth: even if the stored approvers included the requester, the operator refuses their Approve."""
+    conf = {"action": "promote", "version": "2", "reason": "better on the 2024 cycle"}
+    run, states, seen = _run(promotion_dag, api, conf, "bob", "Approve", "mine", self_approval=True, widen=True)
+    assert seen["self_status"] == 200, seen  # the endpoint let it through: the stored list named the requester
+    assert run.state == "success", states
+    assert states == {"check": "success", APPROVAL_TASK_ID: "success", "apply": "skipped", "finish": "success"}
+    assert _champion(model) == "1"
+    (decision,) = history.read_promotion_decisions(model)
+    assert (decision["decision"], decision["approver"]) == ("refused", REQUESTER)
+    assert decision["comment"].startswith("refused: the requester may not answer their own request (four eyes)")
+
+
+def test_nobody_left_to_approve_fails_with_a_plain_message(promotion_dag, api, model, monkeypatch):
+    """Approvers naming only the requester: the approval task fails before anyone is asked, and says why."""
+    from modelops.config import load_settings
+
+    monkeypatch.setattr(promotion_dag.get_task(APPROVAL_TASK_ID), "approvers_of", lambda context: [REQUESTER])
+    assert load_settings().approvers_for("anes96_vote") == []  # the shipped config: anyone but the requester
+    run = promotion_dag.test(run_conf=_conf(action="promote", version="2", reason="mine"))
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "failed" and states[APPROVAL_TASK_ID] == "failed", states
+    assert _champion(model) == "1"

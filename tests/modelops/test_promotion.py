@@ -102,7 +102,8 @@ def test_promote_refuses_failed_gates_unless_overridden_with_a_reason(versions):
 
     plan = plan_promotion(name, "promote", "3", "needed for the primary", True, "slice gate is a known artefact")
     assert (plan.version, plan.current_champion, plan.override) == ("3", "1", True)
-    assert "OVERRIDE" in plan.describe() and "verdict: keep_champion" in plan.describe()
+    body = plan.describe("bob")
+    assert body.startswith("## OVERRIDE of failed gates") and "recorded at training**: keep\\_champion" in body
     outcome = promotion.apply_promotion(plan, _approval("alice", comment="checked the slices"), "run-o")
     assert outcome["alias_changed"] and str(registry.version_by_alias(name, registry.CHAMPION).version) == "3"
     last = registry.alias_history(name)[-1]
