@@ -80,7 +80,12 @@ default_args = {
             type=["null", "string"],
             description="Model version (promote/retire). Empty for rollback: the previous champion.",
         ),
-        "reason": Param(type="string", minLength=3, description="Why (required; recorded with the change)."),
+        "reason": Param(
+            type="string",
+            minLength=3,
+            format="multiline",
+            description="Why (required; recorded with the change, shown to the approver as plain text).",
+        ),
         "override": Param(False, type="boolean", description="Promote even though the version failed its gates."),
         "override_reason": Param(
             None, type=["null", "string"], description="Required with override: why the gates may be ignored."
@@ -95,7 +100,8 @@ def modelops_promotion():
 
         from modelops.promotion import PromotionError, plan_promotion
 
-        params = get_current_context()["params"]
+        context = get_current_context()
+        params = context["params"]
         spec = _SETTINGS.dataset(params["dataset"])
         try:
             plan = plan_promotion(
@@ -105,6 +111,7 @@ def modelops_promotion():
                 params["reason"],
                 bool(params["override"]),
                 params["override_reason"],
+                requester=getattr(context["dag_run"], "triggering_user_name", None),
             )
         except PromotionError as exc:  # a refused request: retrying cannot help
             raise AirflowFailException(str(exc)) from exc

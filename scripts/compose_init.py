@@ -2,10 +2,12 @@
 
 1. create the audit tables (alias history, promotion decisions, monitoring history, task figures, operations
    checks) in MODELOPS_DB_URL;
-2. write the Airflow user's password into the simple auth manager's passwords file, so the login is the one
-   in .env (AIRFLOW_ADMIN_USER / AIRFLOW_ADMIN_PASSWORD) and not a password printed once in a log.
+2. write the Airflow users' passwords into the simple auth manager's passwords file, so the logins are the
+   ones in .env (AIRFLOW_ADMIN_USER / AIRFLOW_ADMIN_PASSWORD, and the second user who approves promotions,
+   AIRFLOW_REVIEWER_USER / AIRFLOW_REVIEWER_PASSWORD: nobody approves their own request) and not passwords
+   printed once in a log.
 
-Both steps are idempotent: a rerun leaves existing tables and rows alone and sets the same password again.
+Both steps are idempotent: a rerun leaves existing tables and rows alone and sets the same passwords again.
 Configuration comes from the environment only; a missing variable is an error naming it.
 """
 
@@ -19,6 +21,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from modelops import catalog
+
+# the logins set from .env: AIRFLOW_<WHO>_USER / AIRFLOW_<WHO>_PASSWORD (the admin asks, a reviewer approves)
+LOGINS = ("ADMIN", "REVIEWER")
 
 
 class InitError(RuntimeError):
@@ -82,16 +87,18 @@ def main() -> int:
         tables = create_audit_tables(url)
         print(f"audit tables ready: {', '.join(tables)}")
 
-        user = require_env("AIRFLOW_ADMIN_USER")
         users = configured_users(require_env("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"))
-        if user not in users:
-            raise InitError(f"AIRFLOW_ADMIN_USER {user!r} is not among simple_auth_manager_users {users}")
-        path = write_password(
-            require_env("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"),
-            user,
-            require_env("AIRFLOW_ADMIN_PASSWORD"),
-        )
-        print(f"Airflow user {user!r}: password from AIRFLOW_ADMIN_PASSWORD written to {path}")
+        logins = [(require_env(f"AIRFLOW_{who}_USER"), f"AIRFLOW_{who}_PASSWORD") for who in LOGINS]
+        for (user, _), who in zip(logins, LOGINS, strict=True):
+            if user not in users:
+                raise InitError(f"AIRFLOW_{who}_USER {user!r} is not among simple_auth_manager_users {users}")
+        if len({user for user, _ in logins}) < len(logins):
+            raise InitError(f"{' and '.join(f'AIRFLOW_{who}_USER' for who in LOGINS)} must name different users")
+        passwords = [(user, require_env(variable), variable) for user, variable in logins]  # all set, or none written
+        path = require_env("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+        for user, password, variable in passwords:
+            path = write_password(path, user, password)
+            print(f"Airflow user {user!r}: password from {variable} written to {path}")
     except InitError as exc:
         print(f"compose_init: {exc}", file=sys.stderr)
         return 1

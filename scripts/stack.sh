@@ -90,7 +90,7 @@ up() {
   [ "$PROFILE" = prod ] && login="user/password: $MODELOPS_MLFLOW_ADMIN_USER / MODELOPS_MLFLOW_ADMIN_PASSWORD in $MODELOPS_MLFLOW_SECRETS"
   cat <<MSG
 
-Airflow UI  http://127.0.0.1:$AIRFLOW__API__PORT   user/password: ${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS%%:*} / see $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
+Airflow UI  http://127.0.0.1:$AIRFLOW__API__PORT   users (name:role): ${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS}; passwords: $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
 MLflow UI   http://127.0.0.1:$MLFLOW_PORT   $login
 Stop with: make ${STOP_TARGET:-down}
 MSG

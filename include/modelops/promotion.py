@@ -49,6 +49,7 @@ class PromotionPlan:
     # the version's gate checks as its training run recorded them ({check, passed, detail}) and its card
     checks: list[dict[str, Any]] = field(default_factory=list)
     card: str | None = None
+    requester: str | None = None  # who asked (the run's triggering user): never its approver
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for XCom."""
@@ -73,11 +74,12 @@ class PromotionPlan:
 
     def describe(self, requester: str | None = None) -> str:
         """Markdown body for the approver: recorded evidence first, the requester's words quoted last."""
-        return approvals.build_body(self.to_dict(), requester)
+        return approvals.build_body(self.to_dict(), requester or self.requester)
 
     def full_reason(self, comment: str | None = None) -> str:
         """The reason written to the alias history and tags: request, override and approver's comment."""
-        parts = [f"{self.action}: {self.reason}"]
+        asked = f"{self.action} requested by {self.requester}" if self.requester else self.action
+        parts = [f"{asked}: {self.reason}"]
         if self.override:
             parts.append(f"gates overridden: {self.override_reason}")
         if comment:
@@ -195,6 +197,7 @@ def plan_promotion(
     reason: str | None,
     override: bool = False,
     override_reason: str | None = None,
+    requester: str | None = None,
 ) -> PromotionPlan:
     """Check a request against the registry and return what it would change, or raise PromotionError."""
     if action not in ACTIONS:
@@ -266,6 +269,7 @@ def plan_promotion(
         override_reason=override_reason,
         checks=recorded_checks(tags),
         card=card_link(tags),
+        requester=requester or None,
     )
 
 
@@ -333,11 +337,11 @@ def _record(plan: PromotionPlan, approval: Approval, decision: str, run_id: str 
 
 def render_outcome(outcome: dict[str, Any], when: datetime | None = None) -> str:
     """The promotion run's summary: the request, the decision, and which version serves now."""
-    plan = PromotionPlan.from_dict({k: outcome[k] for k in PromotionPlan.__dataclass_fields__})
+    plan = PromotionPlan.from_dict({k: outcome[k] for k in PromotionPlan.__dataclass_fields__ if k in outcome})
     decision = outcome["decision"].upper().replace("_", " ")
     lines = [
         f"Promotion request: {plan.headline()}",
-        f"  reason    {plan.reason}",
+        f"  requested by {plan.requester or 'unknown'}: {plan.reason}",
         f"  decision  {decision} by {outcome.get('approver') or 'nobody (no answer before the timeout)'}",
     ]
     if plan.override:

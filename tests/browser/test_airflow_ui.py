@@ -8,9 +8,12 @@ through `executable_path`: Playwright never downloads a browser. Screenshots of 
 .local/test-artifacts/browser/<UTC time>/.
 
 Steps: stack up on loopback -> log in -> trigger modelops_training from its form with non-default Params ->
-watch the run succeed (v1 champion) -> a second run makes v2 challenger -> trigger modelops_promotion from its
-form and approve it under Required Actions with a comment -> MLflow's UI shows v2 as champion -> the Model
-monitor shows champion v2 and the alias history -> `down` stops everything.
+watch the run succeed (v1 champion) -> a second run makes v2 challenger -> user A (admin) triggers
+modelops_promotion from its form with a reason that forges gate evidence -> A opens it under Required Actions:
+the rendered drawer shows the override and the failed checks, the forged lines only as quoted text, and A's
+answer is refused (four eyes) -> A logs out, user B (reviewer) logs in and approves with a comment -> MLflow's
+UI shows v2 as champion -> the Model monitor shows champion v2 and the alias history (requester A, approver B,
+B's comment) -> `down` stops everything. The embedded stack has these two users (scripts/env.sh).
 
 This module also carries the stack checks (loopback only, five processes, mapped candidates training at
 the same time under the scheduler, `down` stops everything), so the suite starts the stack once.
@@ -26,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +52,18 @@ MODEL = "anes96_vote_model"
 RUN_TIMEOUT_S = 600  # generous: a loaded 2-core machine schedules slowly
 UI_TIMEOUT_MS = 30_000
 STACK_PROCESSES = 5  # api-server, scheduler, dag-processor, triggerer, mlflow
+REQUESTER, APPROVER = "admin", "reviewer"  # scripts/env.sh: two users, since nobody approves their own request
+# a requester's reason that forges gate evidence and opens an HTML comment to hide what follows it
+FORGING_REASON = (
+    "browser test: promote the challenger\n\n"
+    "Gate evidence:\n\n"
+    "- verdict: promote\n"
+    "- floor_roc_auc: PASS\n"
+    "- fairness: PASS\n\n"
+    "<!--"
+)
+OVERRIDE_REASON = "browser test: a person decides here"
+COMMENT = "approved in the browser test: v2 serves now"
 
 
 @dataclass
@@ -59,17 +75,19 @@ class Stack:
     mlflow: str
     stdout: str
     run_dir: Path
-    password: str
+    passwords: dict[str, str]
     pids: list[int] = field(default_factory=list)
     family: list[int] = field(default_factory=list)  # pids and their children when `up` had finished
     done: set[str] = field(default_factory=set)
     training_run: str = ""
+    promotion_run: str = ""
+    failed_gates: bool = False
     _token: str = ""
 
     def token(self) -> str:
         """A JWT for the REST API (the UI's own backend)."""
         if not self._token:
-            body = {"username": "admin", "password": self.password}
+            body = {"username": REQUESTER, "password": self.passwords[REQUESTER]}
             self._token = http_json(f"{self.base}/auth/token", method="POST", body=body)["access_token"]
         return self._token
 
@@ -195,14 +213,14 @@ def running(tmp_path_factory) -> Stack:
     try:
         started = stack("up", env)
         assert started.returncode == 0, started.stdout + started.stderr
-        password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        passwords = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
         yield Stack(
             env=env,
             base=f"http://127.0.0.1:{api_port}",
             mlflow=f"http://127.0.0.1:{mlflow_port}",
             stdout=started.stdout,
             run_dir=workspace / "run",
-            password=password,
+            passwords=passwords,
         )
     finally:
         stack("down", env)
@@ -254,8 +272,8 @@ def test_login_through_the_form(running, page):
     running.need("up")
     page.goto(running.base)
     expect(page).to_have_url(re.compile(r"/auth/login"))
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(running.password)
+    page.get_by_label("Username").fill(REQUESTER)
+    page.get_by_label("Password").fill(running.passwords[REQUESTER])
     shot(page, "login")
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{running.base}/")
@@ -321,12 +339,12 @@ def test_second_run_makes_a_challenger(running):
     running.done.add("challenger")
 
 
-def test_promotion_triggered_from_its_form_and_approved_under_required_actions(running, page):
+def test_promotion_triggered_from_its_form_with_a_forging_reason(running, page):
+    """User A (admin) asks for v2 with a reason that forges gate evidence; the run parks in Required Actions."""
     running.need("challenger", "login")
     version = http_json(f"{running.mlflow}/api/2.0/mlflow/model-versions/get?name={MODEL}&version=2")
     tags = {t["key"]: t["value"] for t in version["model_version"].get("tags", [])}
-    failed_gates = tags.get("modelops.verdict") != "promote"  # a challenger failed a gate, usually vs champion
-    reason, override_reason = "browser test: promote the challenger", "browser test: a person decides here"
+    running.failed_gates = tags.get("modelops.verdict") != "promote"  # v2 failed a gate, usually vs champion
     page.goto(f"{running.base}/dags/{PROMOTION_DAG_ID}")
     page.get_by_role("button", name="Trigger Dag").click()
     dialog = page.get_by_role("dialog")
@@ -334,24 +352,25 @@ def test_promotion_triggered_from_its_form_and_approved_under_required_actions(r
     choose_option(page, "dataset", DATASET)
     expect(form_field(page, "action")).to_contain_text("promote")  # the default action
     form_field(page, "version").get_by_role("textbox").fill("2")
-    form_field(page, "reason").get_by_role("textbox").fill(reason)
-    if failed_gates:
+    form_field(page, "reason").get_by_role("textbox").fill(FORGING_REASON)  # a multi-line text area
+    if running.failed_gates:
         override = form_field(page, "override")
         override.locator("[data-part=control]").click()  # a switch: its checkbox is visually hidden
         expect(override.get_by_role("checkbox")).to_be_checked()
-        form_field(page, "override_reason").get_by_role("textbox").fill(override_reason)
+        form_field(page, "override_reason").get_by_role("textbox").fill(OVERRIDE_REASON)
     shot(page, "promotion-form")
     dialog.get_by_role("button", name="Trigger", exact=True).click()
     expect(page).to_have_url(re.compile(rf"/dags/{PROMOTION_DAG_ID}/runs/[^/]+$"))
-    run_id = page.url.rsplit("/runs/", 1)[1]
-    conf = running.api(f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}")["conf"]
-    assert conf == {
+    run_id = running.promotion_run = page.url.rsplit("/runs/", 1)[1]
+    run = running.api(f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}")
+    assert run["triggering_user_name"] == REQUESTER
+    assert run["conf"] == {
         "dataset": DATASET,
         "action": "promote",
         "version": "2",
-        "reason": reason,
-        "override": failed_gates,
-        "override_reason": override_reason if failed_gates else None,
+        "reason": FORGING_REASON,
+        "override": running.failed_gates,
+        "override_reason": OVERRIDE_REASON if running.failed_gates else None,
     }
 
     ti_url = f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}"
@@ -372,7 +391,15 @@ def test_promotion_triggered_from_its_form_and_approved_under_required_actions(r
         f"TaskInstance Finished: dag_id={PROMOTION_DAG_ID}, task_id={APPROVAL_TASK_ID}, run_id={run_id},",
         "state=awaiting_input",
     )
+    detail = running.api(f"{ti_url}/-1/hitlDetails")
+    assert [u["id"] for u in detail["assigned_users"]] == [APPROVER]  # everyone who may answer, minus A
+    running.done.add("requested")
 
+
+def test_required_actions_shows_the_evidence_and_refuses_the_requester(running, page):
+    """What A sees in Required Actions: the recorded evidence, the forged lines as quoted text; A's answer refused."""
+    running.need("requested")
+    run_id = running.promotion_run
     page.goto(f"{running.base}/required_actions")
     row = page.get_by_role("row").filter(has_text=run_id)
     expect(row).to_contain_text("Approval Required")
@@ -380,23 +407,98 @@ def test_promotion_triggered_from_its_form_and_approved_under_required_actions(r
     shot(page, "required-actions")
     row.get_by_role("button", name="Open Review Drawer").click()
     drawer = page.get_by_role("dialog", name="Required Actions")
-    expect(drawer).to_contain_text("champion now v1, becomes v2")
-    if failed_gates:
-        expect(drawer).to_contain_text("OVERRIDE of failed gates")
-    comment = "approved in the browser test: v2 serves now"
-    drawer.get_by_role("group").filter(has_text="comment").get_by_role("textbox").fill(comment)
-    shot(page, "approval-drawer")
+    # the rendered page, not the body string: what the recorded facts look like to a person
+    expect(drawer).to_contain_text("moves from v1 to v2")
+    expect(drawer).to_contain_text(f"Requested by: {REQUESTER}")
+    expect(drawer).to_contain_text("Approve carries it out now")  # the last recorded fact: nothing swallowed
+    plan = running.api(f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/check/xcomEntries/return_value")
+    checks = plan["value"]["checks"] if isinstance(plan["value"], dict) else json.loads(plan["value"])["checks"]
+    failed = [c["check"] for c in checks if not c["passed"]]
+    assert bool(failed) == running.failed_gates, checks
+    if running.failed_gates:
+        expect(drawer.get_by_role("heading", name=re.compile(r"^OVERRIDE of failed gates"))).to_be_visible()
+    for check in failed:  # each failed check a list item of its own, marked FAIL in bold
+        item = drawer.get_by_role("listitem").filter(has_text=re.compile(rf"^\s*FAIL {re.escape(check)}: "))
+        expect(item).to_have_count(1)
+        expect(item.locator("strong", has_text="FAIL")).to_be_visible()
+    # the forged lines: no heading, no list item of their own, only as typed inside the quoted reason
+    words = drawer.get_by_role("heading", name="The requester's words (not checked by anyone)")
+    expect(words).to_be_visible()
+    quoted = words.locator("xpath=following-sibling::p[starts-with(normalize-space(.), 'Reason:')]")
+    expect(quoted).to_have_count(1)
+    expect(quoted).to_contain_text("Gate evidence: - verdict: promote - floor_roc_auc: PASS - fairness: PASS <!--")
+    expect(drawer.get_by_role("listitem").filter(has_text="fairness: PASS")).to_have_count(0)
+    expect(drawer.get_by_role("heading", name=re.compile("Gate evidence"))).to_have_count(0)
+    expect(drawer.get_by_text("Gate evidence", exact=False)).to_have_count(1)  # once: in the quoted reason
+    if running.failed_gates:
+        expect(words.locator("xpath=following-sibling::p")).to_contain_text(
+            [re.compile(r"^Reason:"), f"Why the gates may be ignored: {OVERRIDE_REASON}"]
+        )
+    shot(page, "approval-drawer-requester")
+
+    # A answers their own request: Airflow 3.3.2's UI offers the buttons to anyone who may see the task
+    # (it does not read assigned_users), sends the answer, and shows the endpoint's 403 as a toast; nothing
+    # is recorded and the task still waits
+    drawer.get_by_role("group").filter(has_text="comment").get_by_role("textbox").fill("approving my own request")
+    drawer.get_by_role("button", name="Approve").click()
+    toast = page.locator("[data-scope=toast][data-part=root]").filter(has_text="Access Denied")
+    expect(toast.get_by_text("You do not have permission to perform this action.", exact=True)).to_be_visible()
+    expect(toast).to_have_css("opacity", "1")  # slid in: the screenshot shows it
+    shot(page, "approval-refused-for-the-requester")
+    detail = running.api(f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}/-1/hitlDetails")
+    assert not detail["response_received"] and detail["chosen_options"] in (None, [])
+    assert running.api(f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}")["state"] == (
+        "awaiting_input"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:  # and the REST answer, the same refusal
+        running.api(
+            f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}/-1/hitlDetails",
+            "PATCH",
+            {"chosen_options": ["Approve"], "params_input": {"comment": "self"}},
+        )
+    assert refused.value.code == 403
+    assert f"User={REQUESTER} (id={REQUESTER}) is not a respondent for the task" in refused.value.read().decode()
+    page.keyboard.press("Escape")
+    running.done.add("refused")
+
+
+def test_a_second_user_approves_under_required_actions(running, page):
+    """A logs out, B (reviewer) logs in and approves with a comment; champion moves to v2."""
+    running.need("refused")
+    run_id = running.promotion_run
+    page.goto(f"{running.base}/")
+    page.get_by_role("button", name=re.compile(r"^User\b")).click()  # the navigation's user menu
+    page.get_by_role("menuitem", name="Logout").click()
+    confirm = page.get_by_role("dialog").filter(has_text="You are about to logout")
+    expect(confirm).to_be_visible()
+    shot(page, "logout")
+    confirm.get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(re.compile(r"/auth/login"))
+    page.get_by_label("Username").fill(APPROVER)
+    page.get_by_label("Password").fill(running.passwords[APPROVER])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{running.base}/")
+    shot(page, "home-reviewer")
+
+    page.goto(f"{running.base}/required_actions")
+    row = page.get_by_role("row").filter(has_text=run_id)
+    expect(row).to_contain_text("Approval Required")
+    row.get_by_role("button", name="Open Review Drawer").click()
+    drawer = page.get_by_role("dialog", name="Required Actions")
+    expect(drawer).to_contain_text(f"Requested by: {REQUESTER}")
+    drawer.get_by_role("group").filter(has_text="comment").get_by_role("textbox").fill(COMMENT)
+    shot(page, "approval-drawer-reviewer")
     drawer.get_by_role("button", name="Approve").click()
     expect(row).to_contain_text("Approval Received")
-    expect(row).to_contain_text("admin")
+    expect(row).to_contain_text(APPROVER)
     shot(page, "approval-received")
 
     run = running.wait_run(PROMOTION_DAG_ID, run_id)
     assert run["state"] == "success", run_report(running, run)
     answer = running.api(f"/dags/{PROMOTION_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK_ID}/-1/hitlDetails")
     assert answer["chosen_options"] == ["Approve"]
-    assert answer["params_input"] == {"comment": comment}
-    assert answer["responded_by_user"]["id"] == "admin"
+    assert answer["params_input"] == {"comment": COMMENT}
+    assert answer["responded_by_user"]["id"] == APPROVER
     assert running.aliases().get("champion") == "2"
     running.done.add("promoted")
 
@@ -436,8 +538,12 @@ def test_model_monitor_shows_champion_v2_and_its_history(running, page):
     }
     for row in rows.values():
         expect(row.first).to_be_visible()
-    expect(rows["champion", "2"].first).to_contain_text("admin")  # who approved the promotion, and their comment
-    expect(rows["champion", "2"].first).to_contain_text("approved in the browser test: v2 serves now")
+    promoted = rows["champion", "2"].first
+    cells = promoted.locator("td")  # changed at, alias, version, previous, action, actor, approved by, reason
+    expect(cells.nth(4)).to_have_text("promote")
+    expect(cells.nth(6)).to_contain_text(APPROVER)  # who approved: B
+    expect(cells.nth(7)).to_contain_text(f"promote requested by {REQUESTER}: ")  # who asked: A
+    expect(cells.nth(7)).to_contain_text(f"approver: {COMMENT}")  # B's comment
     shot(page, "model-monitor")
 
 

@@ -135,7 +135,9 @@ def test_compose_init_creates_audit_tables_and_the_airflow_login(server, tmp_pat
         "MODELOPS_DB_URL": audit_url.render_as_string(hide_password=False),
         "AIRFLOW_ADMIN_USER": "admin",
         "AIRFLOW_ADMIN_PASSWORD": "first-secret",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+        "AIRFLOW_REVIEWER_USER": "reviewer",
+        "AIRFLOW_REVIEWER_PASSWORD": "reviewer-secret",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,reviewer:user,viewer:viewer",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
     }
     result = compose_init(env)
@@ -149,7 +151,7 @@ def test_compose_init_creates_audit_tables_and_the_airflow_login(server, tmp_pat
     assert {"alias_history", "monitoring_history", "task_figures"} <= tables
     owner = scalar(audit_url, "select tableowner from pg_tables where tablename = 'alias_history'")
     assert owner == role
-    assert json.loads(passwords_file.read_text()) == {"admin": "first-secret"}
+    assert json.loads(passwords_file.read_text()) == {"admin": "first-secret", "reviewer": "reviewer-secret"}
     assert stat.S_IMODE(passwords_file.stat().st_mode) == 0o600
 
     # the api-server's auth manager reads that file and only adds users missing from it
@@ -157,17 +159,27 @@ def test_compose_init_creates_audit_tables_and_the_airflow_login(server, tmp_pat
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"])
     SimpleAuthManager().init()
     kept = SimpleAuthManager.get_passwords()
-    assert kept["admin"] == "first-secret" and set(kept) == {"admin", "viewer"}
+    assert kept["admin"] == "first-secret" and kept["reviewer"] == "reviewer-secret"
+    assert set(kept) == {"admin", "reviewer", "viewer"}
 
     # a rerun (every `docker compose up`) keeps the tables, the other user, and sets the new password
     result = compose_init({**env, "AIRFLOW_ADMIN_PASSWORD": "second-secret"})
     assert result.returncode == 0, result.stderr
-    assert json.loads(passwords_file.read_text()) == {"admin": "second-secret", "viewer": kept["viewer"]}
+    assert json.loads(passwords_file.read_text()) == {
+        "admin": "second-secret",
+        "reviewer": "reviewer-secret",
+        "viewer": kept["viewer"],
+    }
 
     missing = compose_init({**env, "AIRFLOW_ADMIN_PASSWORD": ""})
     assert missing.returncode == 1 and "AIRFLOW_ADMIN_PASSWORD is not set" in missing.stderr
     stranger = compose_init({**env, "AIRFLOW_ADMIN_USER": "root"})
     assert stranger.returncode == 1 and "'root' is not among simple_auth_manager_users" in stranger.stderr
+    # four eyes: the second login is required, exists, and is another user than the admin
+    no_reviewer = compose_init({**env, "AIRFLOW_REVIEWER_PASSWORD": ""})
+    assert no_reviewer.returncode == 1 and "AIRFLOW_REVIEWER_PASSWORD is not set" in no_reviewer.stderr
+    same = compose_init({**env, "AIRFLOW_REVIEWER_USER": "admin"})
+    assert same.returncode == 1 and "must name different users" in same.stderr
     assert json.loads(passwords_file.read_text())["admin"] == "second-secret"
 
 

@@ -100,9 +100,12 @@ def test_promote_refuses_failed_gates_unless_overridden_with_a_reason(versions):
     with pytest.raises(PromotionError, match="unknown action"):
         plan_promotion(name, "demote", "2", "x")
 
-    plan = plan_promotion(name, "promote", "3", "needed for the primary", True, "slice gate is a known artefact")
-    assert (plan.version, plan.current_champion, plan.override) == ("3", "1", True)
-    body = plan.describe("bob")
+    plan = plan_promotion(
+        name, "promote", "3", "needed for the primary", True, "slice gate is a known artefact", requester="bob"
+    )
+    assert (plan.version, plan.current_champion, plan.override, plan.requester) == ("3", "1", True, "bob")
+    body = plan.describe()
+    assert "**Requested by**: bob" in body
     assert body.startswith("## OVERRIDE of failed gates") and "recorded at training**: keep\\_champion" in body
     outcome = promotion.apply_promotion(plan, _approval("alice", comment="checked the slices"), "run-o")
     assert outcome["alias_changed"] and str(registry.version_by_alias(name, registry.CHAMPION).version) == "3"
@@ -114,6 +117,7 @@ def test_promote_refuses_failed_gates_unless_overridden_with_a_reason(versions):
         "promote",
     )
     assert last["actor"] == f"{PROMOTION_DAG_ID} (alice)" and last["approved_at"] is not None
+    assert last["reason"].startswith("promote requested by bob: needed for the primary")  # who asked, who approved
     assert "gates overridden: slice gate is a known artefact" in last["reason"]
     assert "approver: checked the slices" in last["reason"]
     tags = registry.model_version(name, "3").tags
