@@ -465,6 +465,8 @@ _DOLLAR_TAG = re.compile(r"\$([A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010
 def _in_name(char: str) -> bool:
     """Whether a character can be part of a PostgreSQL name (then a `$` after it opens no quote)."""
     return char.isalnum() or char in "_$" or ord(char) > 127
+
+
 _FIRST_WORD = re.compile(r"[\s(]*([A-Za-z_]+)")
 
 
@@ -606,9 +608,7 @@ def _query_problem(exc: Exception) -> Exception:
     return QueryFailed(f"the query failed ({type(orig).__name__}, SQLSTATE {code or 'none'}); a retry may pass")
 
 
-def query_rows(
-    url: str, query: str, chunk_rows: int, role: str | None = None
-) -> Iterator[tuple[list[str], list[Any]]]:
+def query_rows(url: str, query: str, chunk_rows: int, role: str | None = None) -> Iterator[tuple[list[str], list[Any]]]:
     """(column names, up to `chunk_rows` rows) of one read-only SELECT/WITH query, streamed by a server cursor;
     on PostgreSQL run as `role` when given (the least privilege that works: a role with SELECT only)."""
     statement = check_query(query)

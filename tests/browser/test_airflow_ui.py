@@ -277,7 +277,7 @@ def test_login_through_the_form(running, page):
     shot(page, "login")
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{running.base}/")
-    expect(page.get_by_role("link", name="Dags")).to_be_visible()
+    expect(page.get_by_role("link", name="Dags", exact=True)).to_be_visible()
     shot(page, "home")
     running.done.add("login")
 

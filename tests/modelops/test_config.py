@@ -293,7 +293,7 @@ def test_every_scoring_option_can_be_set_for_one_dataset(tmp_path):
     ("override", "message"),
     [
         ({"score_guard": "always"}, r"datasets.alpha.scoring.score_guard: one of \['none', 'psi'\]"),
-        ({"shadow_sample": 0}, r"datasets.alpha.scoring.shadow_sample: a share above 0"),
+        ({"shadow_sample": 0}, r"datasets.alpha.scoring.shadow_sample: a share \(0 < x <= 1"),
         ({"max_id_problem_share": 2}, r"datasets.alpha.scoring.max_id_problem_share: must be between 0 and 1"),
         ({"chunk_rows": "many"}, r"datasets.alpha.scoring.chunk_rows: expected int"),
         ({"shadow_sampel": 0.1}, r"did you mean 'shadow_sample'"),
