@@ -104,6 +104,9 @@ def test_lifecycle_runs_across_both_workers_and_lands_in_postgres(prod):
     assert result.returncode == 0, out[-5000:] + result.stderr[-3000:]
     assert "action RETRAIN" in out and "Retraining triggered by monitoring" in out
     assert "two Celery workers" in out and "--keep-up" in out
+    # the production-shaped profile asks a human (promotion.require_approval): the training DAG's own promotion
+    # parked in Required Actions and the second user answered it (admin, who triggered the runs, never may)
+    assert "waiting in Required Actions; reviewer reviews and approves" in out
 
     pids = [int(p.read_text()) for p in (prod["home"] / "run").glob("*.pid")]
     assert len(pids) == 7  # api-server, scheduler, dag-processor, triggerer, mlflow, worker1, worker2
