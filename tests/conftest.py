@@ -157,6 +157,16 @@ def carry_serving_record(spec) -> None:
         )
 
 
+def psql_admin(command: str) -> None:
+    """Run one SQL command as the machine's PostgreSQL superuser (scratch databases and roles of a test)."""
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", command],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:

@@ -5,12 +5,11 @@ behind in the scoring staging area."""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 
 import pandas as pd
 import pytest
-from conftest import train_and_promote
+from conftest import psql_admin, train_and_promote
 
 from modelops import catalog
 from modelops.config import REPO_ROOT
@@ -35,22 +34,13 @@ def _tries(run) -> dict[str, list[tuple[str, int]]]:
     return tries
 
 
-def _psql(command: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", command],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 @pytest.fixture
 def scratch_conn(monkeypatch, settings):
     """A scratch PostgreSQL database (voters and a table `x`) behind the Airflow connection `scratch_voters`."""
     import sqlalchemy as sa
 
     name = f"scoring_refusals_{uuid.uuid4().hex[:10]}"
-    _psql(f'CREATE DATABASE "{name}"')
+    psql_admin(f'CREATE DATABASE "{name}"')
     url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
     engine = sa.create_engine(url)
     try:
@@ -61,7 +51,7 @@ def scratch_conn(monkeypatch, settings):
         engine.dispose()
     monkeypatch.setenv("AIRFLOW_CONN_SCRATCH_VOTERS", f"postgresql://postgres@127.0.0.1:5432/{name}")
     yield url
-    _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _x_rows(url: str) -> int:

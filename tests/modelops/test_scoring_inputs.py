@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import subprocess
 import traceback
 import uuid
 
 import pandas as pd
 import pytest
-from conftest import train_and_promote, use_workspace
+from conftest import psql_admin, train_and_promote, use_workspace
 
 from modelops import catalog, inputs, scoring
 from modelops.scenarios import simulate_window
@@ -154,22 +153,13 @@ def test_a_bad_snapshot_id_and_a_missing_input_are_refusals(env, settings):
 # --- SQL on a scratch PostgreSQL database ---------------------------------------------------------
 
 
-def _psql(command: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", command],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 @pytest.fixture
 def scratch_pg(env):
     """A PostgreSQL database of its own with the voters and a table `x` no query may touch; dropped after."""
     import sqlalchemy as sa
 
     name = f"scoring_inputs_{uuid.uuid4().hex[:10]}"
-    _psql(f'CREATE DATABASE "{name}"')
+    psql_admin(f'CREATE DATABASE "{name}"')
     url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
     engine = sa.create_engine(url)
     try:
@@ -178,7 +168,7 @@ def scratch_pg(env):
     finally:
         engine.dispose()
     yield url
-    _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _rows_of_x(url: str) -> int | None:
@@ -264,8 +254,8 @@ def test_a_query_runs_as_the_configured_read_only_role(env, settings, scratch_pg
         )
         assert result["rows"] == 150 and _rows_of_x(scratch_pg) == 5
     finally:
-        _psql(f'DROP DATABASE IF EXISTS "{scratch_pg.rsplit("/", 1)[1]}" WITH (FORCE)')
-        _psql(f'DROP ROLE IF EXISTS "{role}"')
+        psql_admin(f'DROP DATABASE IF EXISTS "{scratch_pg.rsplit("/", 1)[1]}" WITH (FORCE)')
+        psql_admin(f'DROP ROLE IF EXISTS "{role}"')
 
 
 @pytest.mark.parametrize(
