@@ -106,7 +106,9 @@ def test_lifecycle_runs_across_both_workers_and_lands_in_postgres(prod):
     assert "two Celery workers" in out and "--keep-up" in out
     # the production-shaped profile asks a human (promotion.require_approval): the training DAG's own promotion
     # parked in Required Actions and the second user answered it (admin, who triggered the runs, never may)
-    assert "waiting in Required Actions; reviewer reviews and approves" in out
+    # every promotion decided (v1's, and the monitoring-triggered retrain's when it wins) waited for that answer
+    promotions = out.count("decision  PROMOTE")
+    assert out.count("waiting in Required Actions; reviewer reviews and approves") == promotions >= 1
 
     pids = [int(p.read_text()) for p in (prod["home"] / "run").glob("*.pid")]
     assert len(pids) == 7  # api-server, scheduler, dag-processor, triggerer, mlflow, worker1, worker2
@@ -143,6 +145,7 @@ def test_lifecycle_runs_across_both_workers_and_lands_in_postgres(prod):
         )
     )
     assert aliases.get("champion") in {1, 2} and (aliases["champion"] == 2 or aliases.get("challenger") == 2)
+    assert promotions == aliases["champion"]  # a retrain that won was approved by a person before it served
     # the audit DB: alias history and the monitoring verdicts
     history = _rows(env, "MODELOPS_AUDIT_DB", "SELECT alias, version FROM alias_history ORDER BY id")
     assert history[0] == ("champion", "1") and history[-1] in {("champion", "2"), ("challenger", "2")}
