@@ -292,12 +292,27 @@ def _section(where: str, body: Any, schema: dict[str, tuple[tuple[type, ...], An
         if value is None and default is not REQUIRED:  # `key:` with no value means the default
             out[key] = {} if default is None and dict in types else default
             continue
-        # bool is an int to Python; a true/false where a number is expected is a mistake
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            names = " or ".join(t.__name__ for t in types)
-            raise ConfigError(f"{where}.{key}: expected {names}, got {value!r}")
-        out[key] = value
+        out[key] = _check_value(where, key, value, types)
     return out
+
+
+def _check_value(where: str, key: str, value: Any, types: tuple[type, ...]) -> Any:
+    """The value, if it is one of `types` (a YAML true/false is never a number); else a ConfigError naming it."""
+    if value is None or not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        names = " or ".join(t.__name__ for t in types)
+        raise ConfigError(f"{where}.{key}: expected {names}, got {value!r}")
+    return value
+
+
+def _mapping(where: str, body: Any, known: Any = None, shape: str = "a mapping") -> dict[str, Any]:
+    """A dataset's overrides of one section: {} when absent, a copy of the mapping, unknown keys refused."""
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}: expected {shape}, got {body!r}")
+    if known is not None:
+        _unknown(where, body, known)
+    return dict(body)
 
 
 def _fractions(where: str, body: dict[str, Any], keys: tuple[str, ...]) -> None:
@@ -677,11 +692,7 @@ def _approver_list(where: str, value: Any) -> list[str]:
 
 def _dataset_promotion(where: str, body: Any) -> dict[str, Any]:
     """A dataset's overrides of the promotion section (its approvers)."""
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ConfigError(f"{where}.promotion: expected a mapping, got {body!r}")
-    _unknown(f"{where}.promotion", body, DATASET_PROMOTION_KEYS)
+    body = _mapping(f"{where}.promotion", body, DATASET_PROMOTION_KEYS)
     return (
         {"approvers": _approver_list(f"{where}.promotion.approvers", body["approvers"])} if "approvers" in body else {}
     )
@@ -704,21 +715,15 @@ def _dataset_fairness(where: str, body: Any, protected: dict[str, Any]) -> dict[
 
 
 def _dataset_scoring(where: str, body: Any) -> dict[str, Any]:
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ConfigError(f"{where}.scoring: expected a mapping (canary_key, geography, scoring options), got {body!r}")
-    return dict(body)
+    """A dataset's scoring columns and overrides (its keys are checked with the spec)."""
+    return _mapping(f"{where}.scoring", body, shape="a mapping (canary_key, geography, scoring options)")
 
 
 def _check_dataset_scoring(where: str, spec: DatasetSpec, scoring: dict[str, Any]) -> None:
     """A dataset's scoring overrides: each typed as the section's key, and the resolved section checked whole."""
     overrides = {k: v for k, v in spec.scoring.items() if k in SCORING_SCHEMA}
     for key, value in overrides.items():
-        types = SCORING_SCHEMA[key][0]
-        if value is None or not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            names = " or ".join(t.__name__ for t in types)
-            raise ConfigError(f"{where}.{key}: expected {names}, got {value!r}")
+        _check_value(where, key, value, SCORING_SCHEMA[key][0])
     resolved = {**scoring, **overrides}
     _fractions(where, resolved, FRACTIONS["scoring"])
     _check_scoring(where, resolved)
@@ -744,11 +749,9 @@ def _check_scoring(where: str, scoring: dict[str, Any]) -> None:
 
 
 def _dataset_monitoring(where: str, body: Any) -> dict[str, Any]:
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ConfigError(f"{where}.monitoring: expected a mapping of {sorted(DATASET_MONITORING_KEYS)}, got {body!r}")
-    _unknown(f"{where}.monitoring", body, DATASET_MONITORING_KEYS)
+    body = _mapping(
+        f"{where}.monitoring", body, DATASET_MONITORING_KEYS, f"a mapping of {sorted(DATASET_MONITORING_KEYS)}"
+    )
     _champion_age(f"{where}.monitoring", body.get("max_champion_age_days"))
     _degenerate_limits(f"{where}.monitoring", body)
     return dict(body)
