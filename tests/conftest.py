@@ -5,6 +5,7 @@ The environment is set at import time, before anything imports Airflow (it reads
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -155,6 +156,16 @@ def carry_serving_record(spec) -> None:
         history.alias_change(
             connection, spec.model_name, registry.CHAMPION, str(current.version), None, "tests", "carried", None
         )
+
+
+@contextlib.contextmanager
+def module_store(tmp_path_factory, name: str, prepare):
+    """A module-wide workspace and MLflow store: `prepare()` trains in it and returns the spec; yields
+    {"root", "spec"} (a module's `store` fixture; its `env` points each test at the same root)."""
+    root = tmp_path_factory.mktemp(name) / "workspace"
+    with pytest.MonkeyPatch.context() as patch:
+        use_workspace(patch, root)
+        yield {"root": root, "spec": prepare()}
 
 
 def psql_admin(command: str) -> None:

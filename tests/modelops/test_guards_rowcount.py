@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import train_and_promote, use_workspace
+from conftest import module_store, train_and_promote, use_workspace
 
 from modelops import catalog, registry, scoring
 from modelops.scenarios import simulate_window
@@ -27,11 +27,12 @@ GROUPS = 3
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, settings):
     """A champion in one module-wide workspace and MLflow store."""
-    root = tmp_path_factory.mktemp("guard-rows") / "workspace"
-    with pytest.MonkeyPatch.context() as patch:
-        use_workspace(patch, root)
-        spec = train_and_promote(settings, 2000, "guard-rows-champion")
-        yield {"root": root, "spec": spec}
+
+    def champion():
+        return train_and_promote(settings, 2000, "guard-rows-champion")
+
+    with module_store(tmp_path_factory, "guard-rows", champion) as s:
+        yield s
 
 
 @pytest.fixture

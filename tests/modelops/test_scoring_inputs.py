@@ -14,7 +14,7 @@ import uuid
 
 import pandas as pd
 import pytest
-from conftest import psql_admin, train_and_promote, use_workspace
+from conftest import module_store, psql_admin, train_and_promote, use_workspace
 
 from modelops import catalog, inputs, scoring
 from modelops.scenarios import simulate_window
@@ -27,11 +27,12 @@ MARKER = "MARKER-555-0199"
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, settings):
     """A champion in one module-wide workspace and MLflow store."""
-    root = tmp_path_factory.mktemp("scoring-inputs") / "workspace"
-    with pytest.MonkeyPatch.context() as patch:
-        use_workspace(patch, root)
-        spec = train_and_promote(settings, 3000, "inputs-champion")
-        yield {"root": root, "spec": spec}
+
+    def champion():
+        return train_and_promote(settings, 3000, "inputs-champion")
+
+    with module_store(tmp_path_factory, "scoring-inputs", champion) as s:
+        yield s
 
 
 @pytest.fixture
