@@ -35,9 +35,22 @@ def workspace_root() -> Path:
     return Path(os.environ.get("MODELOPS_HOME", REPO_ROOT / ".local")).resolve()
 
 
+CONFIG_ENV = "MODELOPS_CONFIG"
+
+
+def config_paths() -> list[Path]:
+    """The parameters files in force, in layering order: the bundled file, then each user file.
+
+    `MODELOPS_CONFIG` names one user file or several (separated by `os.pathsep`, ":" here); each
+    adds datasets and overrides settings of the layers before it (see `merge_layers`).
+    """
+    users = [Path(p).resolve() for p in os.environ.get(CONFIG_ENV, "").split(os.pathsep) if p.strip()]
+    return [DEFAULT_CONFIG_PATH.resolve(), *[p for p in users if p != DEFAULT_CONFIG_PATH.resolve()]]
+
+
 def config_path() -> Path:
-    """The parameters file in force (MODELOPS_CONFIG overrides the bundled one)."""
-    return Path(os.environ.get("MODELOPS_CONFIG", DEFAULT_CONFIG_PATH)).resolve()
+    """The last layer in force: the user's file when `MODELOPS_CONFIG` names one, else the bundled file."""
+    return config_paths()[-1]
 
 
 # --- YAML without surprise booleans --------------------------------------------------------
@@ -259,6 +272,20 @@ SOURCE_KEYS = {
     "synthetic_voters": {"kind", "rows", "seed", "cycles", "counties", "filter", "pii_marker"},
 }
 VALIDATION_KEYS = {"row_count", "null_fraction", "ranges", "categories", "max_unlabelled_share"}
+# A dataset's keys that never change its model: prose for the card, and options of how the model is
+# validated, scored, monitored, judged for fairness and promoted. They stay out of `Settings.digest_for`.
+SPEC_OUTSIDE_IDENTITY = {
+    "description",
+    "intended_use",
+    "owner",
+    "stated_limitations",
+    "limitations",
+    "validation",
+    "scoring",
+    "fairness",
+    "monitoring",
+    "promotion",
+}
 RULE_OPS = {"==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null"}
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
 CANDIDATE_FAMILIES = ("logistic_regression", "hist_gradient_boosting", "random_forest")  # training.make_estimator
@@ -515,7 +542,7 @@ def _check_rule(where: str, rule: Any) -> None:
 
 def _check_dataset(spec: DatasetSpec, raw: dict[str, Any]) -> None:
     """Reject specs whose column roles contradict each other or name undeclared columns."""
-    where = f"dataset {spec.name!r}"
+    where = f"datasets.{spec.name}"
     pii_in_features = sorted(set(spec.pii) & set(spec.features))
     if pii_in_features:
         raise ConfigError(f"{where}: PII columns listed as features: {pii_in_features}")
@@ -605,20 +632,20 @@ def _labels(name: str, body: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any
         positive = body.get("positive_class", 1)
         return (positive,), None, positive
     if not isinstance(labels, dict):
-        raise ConfigError(f"dataset {name!r}.labels: expected {{positive: [...], negative: [...]}}, got {labels!r}")
-    _unknown(f"dataset {name!r}.labels", labels, {"positive", "negative"})
+        raise ConfigError(f"datasets.{name}.labels: expected {{positive: [...], negative: [...]}}, got {labels!r}")
+    _unknown(f"datasets.{name}.labels", labels, {"positive", "negative"})
     if "positive_class" in body:
-        raise ConfigError(f"dataset {name!r}: give either `labels` or `positive_class`, not both")
+        raise ConfigError(f"datasets.{name}: give either `labels` or `positive_class`, not both")
 
     def as_tuple(value: Any) -> tuple[Any, ...]:
         return tuple(value) if isinstance(value, list) else (value,)
 
     if "positive" not in labels:
-        raise ConfigError(f"dataset {name!r}.labels: needs `positive`")
+        raise ConfigError(f"datasets.{name}.labels: needs `positive`")
     positive = as_tuple(labels["positive"])
     negative = as_tuple(labels["negative"]) if labels.get("negative") is not None else None
     if not positive or negative == ():
-        raise ConfigError(f"dataset {name!r}.labels: positive and negative need at least one value each")
+        raise ConfigError(f"datasets.{name}.labels: positive and negative need at least one value each")
     return positive, negative, positive[0]
 
 
@@ -631,7 +658,7 @@ def _tuple_of_names(where: str, value: Any) -> tuple[str, ...]:
 
 
 def _dataset(name: str, body: Any) -> DatasetSpec:
-    where = f"dataset {name!r}"
+    where = f"datasets.{name}"
     if not isinstance(body, dict):
         raise ConfigError(f"{where}: expected a mapping, got {body!r}")
     _unknown(where, body, DATASET_KEYS)
@@ -827,11 +854,28 @@ class Settings:
         overrides = {k: v for k, v in self.dataset(dataset).scoring.items() if k in SCORING_SCHEMA}
         return {**self.scoring, **overrides}
 
+    def digest_for(self, dataset: str) -> str:
+        """The configuration's part of a version's identity ("same data, same config": nothing registered).
+
+        It covers what shapes `dataset`'s model and nothing of other datasets: the resolved spec without
+        its prose and its operating overrides (`SPEC_OUTSIDE_IDENTITY`), the training section, the search
+        spaces of the configured candidates and the primary metric that picks among them.
+        """
+        spec = {k: v for k, v in self.dataset(dataset).resolved().items() if k not in SPEC_OUTSIDE_IDENTITY}
+        spec["source"] = {k: v for k, v in spec["source"].items() if k != "resolved_path"}
+        body = {
+            "dataset": spec,
+            "training": self.training,
+            "search_spaces": {c: self.search_spaces[c] for c in self.training["candidates"]},
+            "primary_metric": self.evaluation["primary_metric"],
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
     def resolved(self, dataset: str) -> dict[str, Any]:
         """Everything a run of `dataset` used: sections with defaults filled, and the resolved spec."""
         return {
             "config_path": self.path,
-            "config_digest": self.digest,
+            "config_digest": self.digest_for(dataset),
             "training": self.training,
             "search_spaces": self.search_spaces,
             "evaluation": self.evaluation,
@@ -887,21 +931,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     """Check a parsed parameters file section by section and build the Settings."""
     if not isinstance(raw, dict):
         raise ConfigError(f"the parameters file must be a mapping of sections, got {type(raw).__name__}")
-    _unknown(
-        "parameters file",
-        raw,
-        {
-            "default_dataset",
-            "training",
-            "search_spaces",
-            "evaluation",
-            "monitoring",
-            "scoring",
-            "promotion",
-            "fairness",
-            "datasets",
-        },
-    )
+    _unknown("parameters file", raw, TOP_LEVEL_KEYS)
     training = _section("training", raw.get("training"), TRAINING_SCHEMA)
     training["search"] = _section("training.search", training.get("search"), SEARCH_SCHEMA)
     evaluation = _section("evaluation", raw.get("evaluation"), EVALUATION_SCHEMA)
@@ -976,19 +1006,82 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     )
 
 
-def load_settings(path: Path | None = None) -> Settings:
-    """Read and check the parameters file; the digest identifies it in lineage tags."""
-    path = path or config_path()
-    text = path.read_text(encoding="utf-8")
+TOP_LEVEL_KEYS = (
+    "default_dataset",
+    "training",
+    "search_spaces",
+    "evaluation",
+    "monitoring",
+    "scoring",
+    "promotion",
+    "fairness",
+    "datasets",
+)
+
+
+def merge_layers(base: dict[str, Any], layer: dict[str, Any], at: str = "") -> dict[str, Any]:
+    """`layer` over `base`: mappings merge key by key, any other value (a list, a number) replaces.
+
+    Under `datasets`, a name given `null` removes that dataset (a user file hiding a demo dataset).
+    """
+    out = dict(base)
+    for key, value in layer.items():
+        if at == "datasets" and value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_layers(out[key], value, f"{at}.{key}" if at else str(key))
+        else:
+            out[key] = value
+    return out
+
+
+def _read_layer(path: Path) -> dict[str, Any]:
+    """One parameters file, parsed; a missing file, bad YAML or an unknown section is a ConfigError naming it."""
+    if not path.is_file():
+        named = f" (named by {CONFIG_ENV})" if path != DEFAULT_CONFIG_PATH.resolve() else ""
+        raise ConfigError(f"{path}: no such file{named}")
     try:
-        raw = read_yaml(text)
-    except ConfigError as exc:
+        raw = read_yaml(path.read_text(encoding="utf-8"))
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a parameters file is a mapping of sections, got {type(raw).__name__}")
+        _unknown("parameters file", raw, TOP_LEVEL_KEYS)
+    except (ConfigError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    return raw
+
+
+def _holds(raw: Any, keys: list[str]) -> bool:
+    for key in keys:
+        if not isinstance(raw, dict) or key not in raw:
+            return False
+        raw = raw[key]
+    return True
+
+
+def _blame(message: str, layers: list[tuple[Path, dict[str, Any]]]) -> str:
+    """`message` prefixed with the file it is about: the last layer that sets the key path it names."""
+    where = message.split(":", 1)[0].split(" ")[0].split(".")
+    for n in range(len(where), 0, -1):
+        owners = [path for path, raw in layers if _holds(raw, where[:n])]
+        if owners:
+            return f"{owners[-1]}: {message}"
+    return f"{' + '.join(str(path) for path, _ in layers)}: {message}"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read, layer and check the parameters files (`config_paths`); `path` reads that one file alone."""
+    paths = [Path(path).resolve()] if path else config_paths()
+    layers = [(p, _read_layer(p)) for p in paths]
+    raw: dict[str, Any] = {}
+    for _, layer in layers:
+        raw = merge_layers(raw, layer)
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
     try:
-        return parse_settings(raw, digest, str(path))
+        return parse_settings(raw, digest, " + ".join(str(p) for p in paths))
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(_blame(str(exc), layers)) from None
 
 
 def settings_from_resolved(resolved: dict[str, Any]) -> Settings:
@@ -1035,15 +1128,25 @@ def dataset_names() -> list[str]:
     return sorted(load_settings().datasets)
 
 
-def main() -> None:
-    """`python -m modelops.config`: check the parameters file and say what each dataset can and cannot do."""
-    settings = load_settings()
-    print(f"{settings.path}: ok (digest {settings.digest[:16]})")
+def main(argv: list[str] | None = None) -> int:
+    """`python -m modelops.config`: check the parameters files and say what each dataset can and cannot do.
+
+    A configuration error is printed as its plain message (no traceback) and the exit status is 2.
+    """
+    import sys
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{settings.path}: ok")
     for name, spec in sorted(settings.datasets.items()):
-        print(f"  {name}: {len(spec.features)} features, target {spec.target!r}")
+        print(f"  {name}: {len(spec.features)} features, target {spec.target!r} (digest {settings.digest_for(name)[:16]})")
         for note in spec.limitations:
             print(f"    - {note}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

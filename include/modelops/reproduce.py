@@ -163,6 +163,11 @@ def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
     except ConfigError as exc:
         raise NotReproducible(f"recorded configuration unreadable by this code: {exc}") from None
     spec = settings.dataset(tags["modelops.dataset"])
+    if settings.digest_for(spec.name) != tags.get("modelops.config_hash"):
+        raise NotReproducible(
+            f"the recorded configuration rebuilds to identity {settings.digest_for(spec.name)[:16]}, "
+            f"not the version's {str(tags.get('modelops.config_hash'))[:16]}"
+        )
     options = _recorded_options(parent, resolved, tags.get("modelops.training_hash", ""))
     recorded = registry.load_holdout_predictions(run_id)
     if recorded is None:

@@ -270,7 +270,7 @@ def plan_scoring(
         checks=compile_checks(spec),
         options=options,
         scored_at=scored_at.isoformat(timespec="microseconds"),
-        config_digest=settings.digest,
+        config_digest=settings.digest_for(spec.name),
         challenger_version=challenger_version,
         challenger_run_id=challenger_run,
         query=query,

@@ -156,7 +156,7 @@ def prepare_training(
         "modelops.batch_path": ref.path,
         "modelops.validation_id": validation["validation_id"],
         "modelops.validation_report": validation["report_dir"],
-        "modelops.config_hash": settings.digest,
+        "modelops.config_hash": settings.digest_for(spec.name),
         "modelops.git_commit": git_commit(),
         "modelops.primary_metric": settings.evaluation["primary_metric"],
         "airflow.dag_id": airflow_ids["dag_id"],

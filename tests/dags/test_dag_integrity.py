@@ -42,3 +42,17 @@ def test_dag_files_import_nothing_heavy(dag_file):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1:] in ([""], []), f"heavy modules imported at parse: {out.stdout}"
+
+
+def test_a_config_error_reads_plainly_as_the_import_error(airflow_db, tmp_path, monkeypatch):
+    """A user file with a bad key: each DAG's import error ends in one line naming the file and the key."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    user = tmp_path / "ours.yaml"
+    user.write_text("training:\n  seed: one\n", encoding="utf-8")
+    monkeypatch.setenv("MODELOPS_CONFIG", str(user))
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert len(bag.import_errors) == len(list((REPO / "dags").glob("modelops_*.py"))) and not bag.dag_ids
+    for error in bag.import_errors.values():
+        assert error.strip().splitlines()[-1] == f"modelops.config.ConfigError: {user}: training.seed: expected int, got 'one'"
+        assert "parse_settings" not in error  # the checks' own frames stay out of it

@@ -316,10 +316,10 @@ def test_a_filter_on_a_column_the_file_lacks_names_it(workspace, tmp_path):
 def test_every_column_a_spec_names_is_checked_at_load(tmp_path):
     spec = _spec(tmp_path / "x.csv")
     spec["validation"]["ranges"]["agee"] = [0, 1]
-    with pytest.raises(ConfigError, match=r"dataset 'x'.validation.ranges: column 'agee' is not one of"):
+    with pytest.raises(ConfigError, match=r"datasets.x.validation.ranges: column 'agee' is not one of"):
         _settings(tmp_path, {"x": spec})
     spec = _spec(tmp_path / "x.csv", baseline_rule={"all": [{"column": "party", "op": "==", "value": "D"}]})
-    with pytest.raises(ConfigError, match=r"dataset 'x'.baseline_rule: column 'party'"):
+    with pytest.raises(ConfigError, match=r"datasets.x.baseline_rule: column 'party'"):
         _settings(tmp_path, {"x": spec})
 
 

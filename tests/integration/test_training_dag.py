@@ -91,7 +91,7 @@ def test_first_run_promotes_a_champion_with_lineage(training_dag, module_workspa
         assert tags.get(key), key
     assert tags["modelops.verdict"] == "promote"
     assert tags["airflow.run_id"] == run.run_id
-    assert tags["modelops.config_hash"] == load_settings().digest
+    assert tags["modelops.config_hash"] == load_settings().digest_for(tags["modelops.dataset"])
     assert Path(tags["modelops.validation_report"], "report.html").exists()
     (row,) = history.read_alias_history(MODEL)
     assert (row["alias"], row["version"], row["previous_version"]) == ("champion", "1", None)

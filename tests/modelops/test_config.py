@@ -109,12 +109,60 @@ def test_default_config_path_and_dataset_names(monkeypatch):
     assert {"voter_turnout", "anes96_vote"} <= set(names)
 
 
-def test_modelops_config_env_overrides_the_file(tmp_path, monkeypatch):
-    path = _write(tmp_path, MINIMAL)
-    monkeypatch.setenv("MODELOPS_CONFIG", str(path))
-    assert config_path() == path.resolve()
-    assert dataset_names() == ["alpha", "beta"]
-    assert load_settings().default_dataset == "alpha"
+def test_a_user_file_adds_to_the_bundled_one(tmp_path, monkeypatch):
+    bundled = load_settings(DEFAULT_CONFIG_PATH)
+    user = {
+        "monitoring": {"cooldown_hours": 6},
+        "datasets": {"alpha": MINIMAL["datasets"]["alpha"], "anes96_vote": {"description": "ours now"}},
+    }
+    monkeypatch.setenv("MODELOPS_CONFIG", str(_write(tmp_path, user)))
+    settings = load_settings()
+    assert config_path() == (tmp_path / "modelops.yaml").resolve()
+    assert set(settings.datasets) == set(bundled.datasets) | {"alpha"}
+    assert settings.training == bundled.training  # nothing repeated, nothing lost
+    assert settings.monitoring["cooldown_hours"] == 6  # one key overridden ...
+    assert settings.monitoring["persistence"] == bundled.monitoring["persistence"]  # ... its neighbours kept
+    anes = settings.dataset("anes96_vote")
+    assert anes.description == "ours now" and anes.features == bundled.dataset("anes96_vote").features
+    assert settings.default_dataset == bundled.default_dataset
+    assert settings.digest_for("voter_turnout") == bundled.digest_for("voter_turnout")
+
+
+def test_several_user_files_layer_in_order_and_null_removes_a_dataset(tmp_path, monkeypatch):
+    first = _write(tmp_path, {"datasets": {"alpha": MINIMAL["datasets"]["alpha"]}, "default_dataset": "alpha"}, "1.yaml")
+    second = _write(tmp_path, {"datasets": {"voter_turnout": None}, "monitoring": {"persistence": 5}}, "2.yaml")
+    monkeypatch.setenv("MODELOPS_CONFIG", f"{first}:{second}")
+    settings = load_settings()
+    assert "voter_turnout" not in settings.datasets and "alpha" in settings.datasets
+    assert settings.default_dataset == "alpha" and settings.monitoring["persistence"] == 5
+    assert str(second) in settings.path and str(DEFAULT_CONFIG_PATH) in settings.path
+
+
+def test_a_config_error_names_the_user_file_that_caused_it(tmp_path, monkeypatch):
+    bad = _with(lambda r: r["datasets"]["alpha"].update(numeric="age"))
+    monkeypatch.setenv("MODELOPS_CONFIG", str(_write(tmp_path, {"datasets": bad["datasets"]})))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(f"{tmp_path / 'modelops.yaml'}: datasets.alpha")
+    monkeypatch.setenv("MODELOPS_CONFIG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError, match=r"missing.yaml: no such file \(named by MODELOPS_CONFIG\)"):
+        load_settings()
+
+
+def test_the_cli_prints_a_config_error_plainly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = _write(tmp_path, {"training": {"seed": "one"}})
+    env = {**os.environ, "MODELOPS_CONFIG": str(path), "PYTHONPATH": str(REPO_ROOT / "include")}
+    done = subprocess.run([sys.executable, "-m", "modelops.config"], env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"configuration error: {path.resolve()}: training.seed: expected int, got 'one'"
+    env["MODELOPS_CONFIG"] = ""
+    done = subprocess.run([sys.executable, "-m", "modelops.config"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and "anes96_vote" in done.stdout
 
 
 # --- a hand-made file ------------------------------------------------------------------------
@@ -158,12 +206,24 @@ def test_specs_are_immutable(tmp_path):
         spec.target = "other"
 
 
-def test_digest_identifies_content_not_key_order(tmp_path):
-    first = load_settings(_write(tmp_path, MINIMAL, "a.yaml")).digest
+def test_a_datasets_identity_is_its_own(tmp_path):
+    first = load_settings(_write(tmp_path, MINIMAL, "a.yaml"))
     reordered = dict(reversed(list(copy.deepcopy(MINIMAL).items())))
-    assert load_settings(_write(tmp_path, reordered, "b.yaml")).digest == first
-    changed = _with(lambda r: r["training"].update(seed=2))
-    assert load_settings(_write(tmp_path, changed, "c.yaml")).digest != first
+    assert load_settings(_write(tmp_path, reordered, "b.yaml")).digest_for("alpha") == first.digest_for("alpha")
+    # another dataset's spec changed: alpha's identity is untouched, beta's moves
+    other = load_settings(_write(tmp_path, _with(lambda r: r["datasets"]["beta"].update(numeric=["x", "z"])), "c.yaml"))
+    assert other.digest_for("alpha") == first.digest_for("alpha")
+    assert other.digest_for("beta") != first.digest_for("beta")
+    # prose and operating options of alpha do not change its model either
+    prose = _with(lambda r: r["datasets"]["alpha"].update(description="reworded", monitoring={"min_distinct_rows": 9}))
+    assert load_settings(_write(tmp_path, prose, "d.yaml")).digest_for("alpha") == first.digest_for("alpha")
+    # what shapes the model does: alpha's features, the training section
+    for mutate in (
+        lambda r: r["datasets"]["alpha"].update(categorical=[]),
+        lambda r: r["training"].update(seed=2),
+    ):
+        changed = load_settings(_write(tmp_path, _with(mutate), "e.yaml"))
+        assert changed.digest_for("alpha") != first.digest_for("alpha")
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -181,7 +241,7 @@ def test_config_error_is_a_value_error():
 
 def test_pii_listed_as_feature_is_rejected(tmp_path):
     raw = _with(lambda r: r["datasets"]["alpha"]["categorical"].append("name"))
-    with pytest.raises(ConfigError, match=r"'alpha': PII columns listed as features: \['name'\]"):
+    with pytest.raises(ConfigError, match=r"datasets.alpha: PII columns listed as features: \['name'\]"):
         load_settings(_write(tmp_path, raw))
 
 
@@ -194,7 +254,7 @@ def test_target_id_or_time_listed_as_feature_is_rejected(tmp_path, column):
 
 def test_dataset_without_features_is_rejected(tmp_path):
     raw = _with(lambda r: r["datasets"]["beta"].pop("numeric"))
-    with pytest.raises(ConfigError, match="'beta': no numeric or categorical features"):
+    with pytest.raises(ConfigError, match="datasets.beta: no numeric or categorical features"):
         load_settings(_write(tmp_path, raw))
 
 

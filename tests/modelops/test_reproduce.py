@@ -84,7 +84,7 @@ def test_settings_come_back_from_the_resolved_record(dataset):
     settings = load_settings()
     rebuilt = settings_from_resolved(settings.resolved(dataset))
     assert rebuilt.dataset(dataset) == settings.dataset(dataset)
-    assert rebuilt.digest == settings.digest and rebuilt.default_dataset == dataset
+    assert rebuilt.digest_for(dataset) == settings.digest_for(dataset) and rebuilt.default_dataset == dataset
     for section in ("training", "search_spaces", "evaluation", "monitoring", "scoring", "promotion"):
         assert getattr(rebuilt, section) == getattr(settings, section), section
     assert rebuilt.resolved(dataset) == settings.resolved(dataset)
