@@ -271,6 +271,11 @@ SOURCE_KEYS = {
     # pii_marker: every generated PII value starts with it (a honeytoken for leak scans)
     "synthetic_voters": {"kind", "rows", "seed", "cycles", "counties", "filter", "pii_marker"},
 }
+# A column's missing values: a real survey always has some unanswered questions, so a spec without
+# `validation.null_fraction` allows up to half of a column missing, and the validation report warns
+# about every column that has missing values under this built-in limit (pin it per column, or set a
+# `default` of the spec's own). The target's missing values are unlabelled rows (max_unlabelled_share).
+DEFAULT_NULL_FRACTION = 0.5
 VALIDATION_KEYS = {"row_count", "null_fraction", "ranges", "categories", "max_unlabelled_share"}
 # A dataset's keys that never change its model: prose for the card, and options of how the model is
 # validated, scored, monitored, judged for fairness and promoted. They stay out of `Settings.digest_for`.
@@ -431,6 +436,16 @@ class DatasetSpec:
         from modelops.rules import conditions
 
         return conditions(self.source.get("filter"))
+
+    def null_limit(self, column: str) -> tuple[float, bool]:
+        """The largest share of missing values validation allows in `column`, and whether that is the
+        built-in `DEFAULT_NULL_FRACTION` (the spec sets neither `null_fraction.<column>` nor its `default`)."""
+        rules = self.validation.get("null_fraction") or {}
+        if column in rules:
+            return float(rules[column]), False
+        if "default" in rules:
+            return float(rules["default"]), False
+        return DEFAULT_NULL_FRACTION, True
 
     @property
     def max_unlabelled_share(self) -> float:

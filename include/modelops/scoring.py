@@ -141,15 +141,13 @@ class ScoringPlan:
 def compile_checks(spec: DatasetSpec) -> dict[str, Any]:
     """The per-row input checks of a spec: required features, ranges, allowed codes (plain data)."""
     rules = spec.validation
-    nulls = rules.get("null_fraction") or {}
-    default_null = float(nulls.get("default", 0.0))
     features = spec.features
     return {
         "id_column": spec.id_column,
         "numeric": list(spec.numeric),
         "categorical": list(spec.categorical),
         # the validation suite allows no missing value in these columns: a row lacking one falls back
-        "required": [c for c in features if float(nulls.get(c, default_null)) == 0.0],
+        "required": [c for c in features if spec.null_limit(c)[0] == 0.0],
         "ranges": {c: list(b) for c, b in (rules.get("ranges") or {}).items() if c in features},
         "categories": {c: list(v) for c, v in (rules.get("categories") or {}).items() if c in features},
         "protected": {c: bins for c, bins in spec.protected.items()},

@@ -30,6 +30,7 @@ from modelops import catalog
 from modelops.config import DatasetSpec
 from modelops.sources import BatchRef, load_batch
 
+log = logging.getLogger(__name__)
 NUMERIC_TYPES = [
     "int8",
     "int16",
@@ -83,6 +84,7 @@ class ValidationReport:
     failed: list[dict[str, Any]] = field(default_factory=list)
     report_dir: str = ""
     labels: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what passed only by a built-in default
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for XCom."""
@@ -151,12 +153,10 @@ def offered_checks(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], 
         )
     elif spec.id_column:
         add(gxe.ExpectColumnValuesToBeUnique(column=spec.id_column), "unique ids")
-    null_rules = rules.get("null_fraction", {})
-    default_null = float(null_rules.get("default", 0.0))
     for column in columns:
         if column == spec.target:  # a missing target marks an unlabelled row: bounded by check_labels
             continue
-        allowed = float(null_rules.get(column, default_null))
+        allowed, _ = spec.null_limit(column)
         if allowed < 1.0:
             add(
                 gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - allowed), f"at most {allowed:.0%} missing"
@@ -469,6 +469,7 @@ def validate_frame(
         failed = label_failures + failed if missing_target else failed + label_failures
         label_checks = 3
     report = ValidationReport(
+        warnings=default_null_warnings(frame, spec),
         validation_id=validation_id,
         dataset=spec.name,
         batch_hash=batch.content_hash,
@@ -478,6 +479,22 @@ def validate_frame(
         labels=labels,
     )
     return report, result
+
+
+def default_null_warnings(frame: pd.DataFrame, spec: DatasetSpec) -> list[str]:
+    """One sentence per column with missing values judged only by the built-in missing-value limit."""
+    out = []
+    for column in spec.kept_columns:
+        if column == spec.target or column not in frame.columns:
+            continue
+        limit, built_in = spec.null_limit(column)
+        share = float(frame[column].isna().mean()) if len(frame) else 0.0
+        if built_in and share > 0:
+            out.append(
+                f"{column}: {share:.1%} missing, allowed up to {limit:.0%} by the built-in default "
+                f"(no validation.null_fraction for it); set validation.null_fraction.{column} to pin the limit"
+            )
+    return out
 
 
 _STYLE = """
@@ -549,6 +566,10 @@ def _summary_html(report: ValidationReport) -> str:
                 f"{html.escape('; '.join(_failure_parts(f)))}</li>"
             )
         lines.append("</ol>")
+    if report.warnings:
+        lines.append('<h2>Warnings</h2>\n<ul class="modelops-warnings">')
+        lines += [f"<li>{html.escape(w)}</li>" for w in report.warnings]
+        lines.append("</ul>")
     if report.labels:
         counts = ", ".join(f"{k}: {v}" for k, v in report.labels.items() if k != "other_values")
         lines.append(f"<p>Labels: {html.escape(counts)}.</p>")
@@ -618,6 +639,8 @@ def validate_batch(batch: BatchRef | dict[str, Any], spec: DatasetSpec) -> Valid
     if report.success:
         folder = catalog.validation_dir(spec.name, report.validation_id)
         write_report(report, result, folder)
+        for warning in report.warnings:
+            log.warning("dataset %s, batch %s: %s", spec.name, batch.content_hash[:16], warning)
         return ValidationReport(**{**report.to_dict(), "report_dir": str(folder)})
     target = quarantine_batch(batch, report, result)
     report = ValidationReport(**{**report.to_dict(), "report_dir": str(target / "validation")})

@@ -521,6 +521,7 @@ def render_summary(
         "  splits    " + ", ".join(f"{k} {v}" for k, v in plan["split_rows"].items()),
         f"  validation passed: {validation['evaluated']} expectations, id {validation['validation_id']} "
         f"(report {validation['report_dir']}/report.html)",
+        *(f"  warning   {w}" for w in validation.get("warnings") or []),
         f"  candidates (ranked by calibration-split {primary}):",
     ]
     for r in report["ranking"]:

@@ -502,3 +502,54 @@ def test_unlabelled_respondents_who_skipped_a_block_are_served_by_the_model(work
     # their scores differ from the holdout's (the old whole-chunk swap fired at PSI >= 0.25): an alert, no swap
     assert manifest["score_shift"]["chunks_shifted"] == 1 and manifest["score_shift"]["max_psi"] >= 0.25
     assert any("PSI" in alert and "the model served them" in alert for alert in manifest["alerts"])
+
+
+def _user_file(tmp_path, datasets: dict):
+    """A user's own file beside the bundled one: only their datasets, nothing repeated."""
+    path = tmp_path / "ours.yaml"
+    path.write_text(yaml.safe_dump({"datasets": datasets}, sort_keys=False))
+    return path
+
+
+def test_a_real_survey_with_scattered_gaps_passes_on_the_documented_defaults(workspace, tmp_path, monkeypatch):
+    """No validation section at all: the built-in missing-value limit lets it through, and says so."""
+    frame = _respondents(N, seed=21)
+    frame["vote"] = _outcome(frame, seed=21).astype(int)
+    rng = np.random.default_rng(22)
+    frame.loc[rng.random(N) < 0.08, "age"] = np.nan  # skipped questions, scattered
+    frame["educ"] = frame["educ"].astype(float)
+    frame.loc[rng.random(N) < 0.03, "educ"] = np.nan
+    frame.to_csv(tmp_path / "gappy.csv", index=False)
+    spec = {k: v for k, v in _spec(tmp_path / "gappy.csv").items() if k != "validation"}
+    monkeypatch.setenv("MODELOPS_CONFIG", str(_user_file(tmp_path, {"gappy": spec})))
+    settings = load_settings()
+    done = run_training(settings, "gappy", "gappy-1")
+    warnings = done["validation"].warnings
+    assert [w.split(":")[0] for w in warnings] == ["age", "educ"]  # the columns with gaps, nothing else
+    assert "allowed up to 50% by the built-in default" in warnings[0]
+    page = (Path(done["validation"].report_dir) / "report.html").read_text()
+    assert "Warnings" in page and "set validation.null_fraction.age to pin the limit" in page
+    assert done["outcome"]["version"]
+
+
+def test_editing_one_dataset_leaves_anothers_identical_retrain_unregistered(workspace, tmp_path, monkeypatch):
+    frames = {}
+    for name, seed in (("first", 31), ("second", 32)):
+        frames[name] = _respondents(N, seed=seed)
+        frames[name]["vote"] = _outcome(frames[name], seed=seed).astype(int)
+        frames[name].to_csv(tmp_path / f"{name}.csv", index=False)
+    specs = {name: _spec(tmp_path / f"{name}.csv") for name in frames}
+    monkeypatch.setenv("MODELOPS_CONFIG", str(_user_file(tmp_path, specs)))
+    before = load_settings()
+    done = run_training(before, "second", "second-1")
+    # the owner of `first` changes its spec: a new range and another fallback rule
+    specs["first"]["validation"]["ranges"]["age"] = [18, 95]
+    specs["first"]["baseline_rule"] = {"all": [{"column": "ideology", "op": ">=", "value": 6}]}
+    _user_file(tmp_path, specs)
+    settings = load_settings()
+    assert settings.digest_for("first") != before.digest_for("first")
+    assert settings.digest_for("second") == before.digest_for("second")
+    again = run_training(settings, "second", "second-2")
+    assert again["outcome"]["duplicate_of"] == done["outcome"]["version"]
+    assert "not registered again" in again["outcome"]["reasons"][0]
+    assert len(registry.client().search_model_versions("name = 'second_model'")) == 1
