@@ -314,7 +314,7 @@ def _section(where: str, body: Any, schema: dict[str, tuple[tuple[type, ...], An
         raise ConfigError(f"{where}: expected a mapping, got {type(body).__name__}")
     _unknown(where, body, schema)
     out: dict[str, Any] = {}
-    for key, (types, default) in schema.items():
+    for key, (types, default, *_) in schema.items():
         if key not in body:
             if default is REQUIRED:
                 raise ConfigError(f"{where}: missing required key {key!r}")

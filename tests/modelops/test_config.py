@@ -363,3 +363,14 @@ def test_a_datasets_scoring_override_is_checked_like_the_section(tmp_path, overr
     raw = _with(lambda r: r["datasets"]["alpha"].update(scoring=override))
     with pytest.raises(ConfigError, match=message):
         load_settings(_write(tmp_path, raw))
+
+
+def test_the_generated_reference_is_complete_and_committed():
+    """Every key has a meaning, and docs/config-reference.md is the generator's output (regenerate:
+    `python -m modelops.config_reference > docs/config-reference.md`)."""
+    from modelops.config_reference import missing_meanings, reference_markdown
+
+    assert missing_meanings() == []
+    committed = (REPO_ROOT / "docs" / "config-reference.md").read_text(encoding="utf-8")
+    assert committed == reference_markdown()
+    assert "| `null_fraction` |" in committed and "Default 50%" in committed
