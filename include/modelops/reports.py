@@ -3,7 +3,11 @@
 Sections: the decision and the signals behind it, the reasons, labelled performance (overall
 against the champion's reference, and per protected slice), the label-free estimate with its
 interval, the calibration groups per column, plots (scores and every drifted feature), the
-per-feature drift table, and every figure as JSON.
+per-feature drift table, and every figure as JSON in a collapsed block (report.json beside it).
+
+Also the one number formatter every HTML page uses (`_fmt`, `plain_number`, `share`) and direction
+words from the sign (`direction`). The module imports nothing heavy at its top: the monitor page
+(an Airflow plugin) formats its numbers with it.
 """
 
 from __future__ import annotations
@@ -14,16 +18,60 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
-from modelops import catalog, drift
+from modelops import catalog
 from modelops.served import served_by
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 TOP_LEVELS = 12  # a categorical plot shows this many levels; the rest are pooled as "other"
 OTHER_LEVELS = "other"
+FEW_VALUES = 10  # a numeric feature with at most this many distinct values is drawn as bars, not a CDF
+SIGNIFICANT = 3  # significant digits of a plain number
+TINY = 1e-4  # below this magnitude (p-values) a number is no ordinary magnitude: scientific notation
+
+# Every report page: width contained, long words and tables wrap instead of widening the page.
+REPORT_CSS = (
+    "body{font-family:sans-serif;margin:2em auto;padding:0 1em;max-width:70em;line-height:1.4;"
+    "overflow-wrap:anywhere}table{border-collapse:collapse;margin:0.5em 0;max-width:100%}"
+    "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}"
+    "td.n{text-align:right;font-variant-numeric:tabular-nums}tr.drift{background:#fde2d6}"
+    "figure{display:inline-block;margin:0.5em;vertical-align:top;max-width:100%}img{max-width:100%}"
+    "details{margin:0.2em 0}pre{white-space:pre-wrap;max-height:40em;overflow:auto;font-size:12px}"
+)
+
+
+def plain_number(value: float, digits: int = SIGNIFICANT, sign: bool = False) -> str:
+    """`digits` significant digits in fixed-point notation (0.761, 0.0123, 12.3, 1,235); never 1.2e+05.
+
+    Magnitudes of 1000 and more show every integer digit with thousands separators; only magnitudes
+    below 1e-4 (p-values, not ordinary figures) keep scientific notation.
+    """
+    value = float(value)
+    plus = "+" if sign and value > 0 else ""
+    if not math.isfinite(value):
+        return "n/a"
+    if value == 0:
+        return f"{plus}{0:.{digits - 1}f}"
+    if abs(value) < TINY:
+        return f"{plus}{value:.{digits - 1}e}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{plus}{value:,.{decimals}f}"
+
+
+def share(value: float | None) -> str:
+    """A share (0..1) as a percentage with one decimal: 0.34925... -> 34.9%."""
+    if value is None or not math.isfinite(float(value)):
+        return "n/a"
+    return f"{float(value):.1%}"
+
+
+def direction(change: float, up: str = "above", down: str = "below") -> str:
+    """The word for a change's sign ("above"/"below", "rise"/"drop"); the magnitude is shown unsigned beside it."""
+    return up if change > 0 else down if change < 0 else "unchanged"
 
 
 def _png(fig) -> str:
@@ -35,6 +83,9 @@ def _png(fig) -> str:
 def _cdf_plot(title: str, profile: dict[str, Any], values: np.ndarray) -> str:
     """Reference CDF (from the stored grid) against the current empirical CDF on the same edges."""
     import matplotlib.pyplot as plt
+    import numpy as np
+
+    from modelops import drift
 
     edges, ref = np.asarray(profile["edges"]), np.asarray(profile["cdf"])
     x = values[np.isfinite(values)]
@@ -50,11 +101,56 @@ def _cdf_plot(title: str, profile: dict[str, Any], values: np.ndarray) -> str:
     return png
 
 
+def _support(profile: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's values and their shares, read from its grid: the edges where the CDF steps up.
+
+    Quantile interpolation adds edges between two values (0.8 between 0 and 1); the CDF does not step there.
+    """
+    import numpy as np
+
+    edges, cdf = np.asarray(profile["edges"], dtype=float), np.asarray(profile["cdf"], dtype=float)
+    steps = np.diff(np.concatenate([[0.0], cdf]))
+    return edges[steps > 0], steps[steps > 0]
+
+
+def few_values(profile: dict[str, Any], values: np.ndarray) -> bool:
+    """A numeric feature with at most FEW_VALUES distinct values (0/1 flags, codes) in the reference and the window."""
+    import numpy as np
+
+    if not 0 < len(profile["edges"]) <= 2 * FEW_VALUES:  # each gap between two values adds one edge at most
+        return False
+    finite = values[np.isfinite(values)]
+    return len(_support(profile)[0]) <= FEW_VALUES and len(np.unique(finite)) <= FEW_VALUES
+
+
+def value_shares(profile: dict[str, Any], values: np.ndarray) -> pd.DataFrame:
+    """Reference and window share of each distinct value of a few-valued numeric feature (rows without a value out).
+
+    Window values the reference never held are pooled as "other".
+    """
+    import numpy as np
+    import pandas as pd
+
+    support, ref = _support(profile)
+    x = values[np.isfinite(values)]
+    cur = np.array([(x == value).sum() for value in support], dtype=float)
+    other = len(x) - cur.sum()
+    index = [str(int(v)) if v == int(v) else plain_number(v) for v in support]
+    table = pd.DataFrame({"reference": ref, "current": cur / len(x) if len(x) else cur}, index=index)
+    if other:
+        table.loc[OTHER_LEVELS] = [0.0, other / len(x)]
+    return table
+
+
 def category_shares(profile: dict[str, Any], values: pd.Series, top: int = TOP_LEVELS) -> pd.DataFrame:
     """Reference and current share per level: the `top` levels by combined share, the rest as "other".
 
     Levels are named by `drift.category_labels`, as the drift test names them, so 1 and 1.0 are one bar.
     """
+    import pandas as pd
+
+    from modelops import drift
+
     ref = pd.Series(profile["counts"], dtype=float)
     ref = ref / ref.sum() if ref.sum() else ref
     cur = pd.Series(drift.category_counts(values), dtype=float)
@@ -69,18 +165,18 @@ def category_shares(profile: dict[str, Any], values: pd.Series, top: int = TOP_L
     return shown
 
 
-def _bar_plot(title: str, profile: dict[str, Any], values: pd.Series) -> str:
-    """Category shares, reference against current, as horizontal bars (top levels + other)."""
+def _bar_plot(title: str, table: pd.DataFrame, label: str = "share of rows") -> str:
+    """Shares per level, reference against current, as side-by-side horizontal bars (most common on top)."""
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    table = category_shares(profile, values)
     positions = np.arange(len(table))
     fig, ax = plt.subplots(figsize=(5.5, 1.0 + 0.32 * len(table)))
     ax.barh(positions - 0.2, table["reference"], 0.4, label="reference", color="#4c72b0")
     ax.barh(positions + 0.2, table["current"], 0.4, label="current", color="#dd8452")
     ax.set_yticks(positions, [_short(str(k)) for k in table.index])
-    ax.invert_yaxis()  # the most common level on top
-    ax.set_xlabel("share of rows")
+    ax.invert_yaxis()
+    ax.set_xlabel(label)
     ax.set_title(title)
     ax.legend(loc="best")
     png = _png(fig)
@@ -92,12 +188,26 @@ def _short(label: str, width: int = 28) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
-def _fmt(value: Any, spec: str = ".3f") -> str:
+def _fmt(value: Any, spec: str = "") -> str:
+    """The reports' one number formatter: `plain_number` by default, `spec` "%" for a share, "+" for a signed
+    change, or a fixed-point format spec ("+.3f"); None is blank, NaN/inf "n/a", a text is escaped."""
     if value is None:
         return ""
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if hasattr(value, "item") and not isinstance(value, str):  # a numpy scalar
+        value = value.item()
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, float):
+        return html.escape(str(value))
+    if not math.isfinite(value):
         return "n/a"
-    return format(value, spec) if isinstance(value, int | float) else html.escape(str(value))
+    if spec == "%":
+        return share(value)
+    if spec in ("", "+"):
+        return plain_number(value, sign=spec == "+")
+    return format(value, spec)
 
 
 def _table(header: list[str], rows: list[list[str]], marks: list[bool] | None = None) -> str:
@@ -108,6 +218,20 @@ def _table(header: list[str], rows: list[list[str]], marks: list[bool] | None = 
         for row, mark in zip(rows, marks, strict=True)
     )
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _versus_reference(primary: str, lab: dict[str, Any], tolerance: Any) -> str:
+    """ "roc_auc 0.752 is 1.2% below the champion's reference 0.761 (worse; tolerance ...)": the word from the sign."""
+    value, reference = lab["metrics"][primary], lab["reference"]
+    change = (value - reference) / abs(reference) if reference else math.nan
+    worse = "worse" if lab["relative_drop"] > 0 else "better" if lab["relative_drop"] < 0 else "no change"
+    allowed = f"at most {share(float(tolerance))} worse" if isinstance(tolerance, int | float) else "none set"
+    where = (
+        f"equals the champion's reference {_fmt(reference)}"
+        if change == 0
+        else f"is {share(abs(change))} {direction(change)} the champion's reference {_fmt(reference)} ({worse})"
+    )
+    return f"{primary} {_fmt(value)} {where}; tolerance: {allowed}"
 
 
 def _labelled_section(report: dict[str, Any]) -> str:
@@ -125,12 +249,11 @@ def _labelled_section(report: dict[str, Any]) -> str:
         change = value - ref if isinstance(ref, int | float) and not math.isnan(value) else None
         missed = name in lab["below_floors"]
         rows.append(
-            [html.escape(name), _fmt(value), _fmt(ref), _fmt(change, "+.3f"), _fmt(floors.get(name)), "yes" * missed]
+            [html.escape(name), _fmt(value), _fmt(ref), _fmt(change, "+"), _fmt(floors.get(name)), "yes" * missed]
         )
         marks.append(missed or (name == primary and lab["performance_breach"]))
     verdict = (
-        f"{primary} is {lab['relative_drop']:.1%} below the champion's reference "
-        f"(tolerance {report['thresholds'].get('max_relative_drop')}): "
+        f"{_versus_reference(primary, lab, report['thresholds'].get('max_relative_drop'))}: "
         + ("<b>breach</b>" if lab["performance_breach"] else "within tolerance")
         if lab["judged"]
         else "too few labelled rows: reported, not judged"
@@ -190,10 +313,20 @@ def _labelled_section(report: dict[str, Any]) -> str:
         parts.append(
             f"<p>Canary: v{html.escape(str(canary['canary_version']))} {primary} {_fmt(canary['canary'])} on its "
             f"{canary['canary_rows']} rows vs champion v{html.escape(str(canary['champion_version']))} "
-            f"{_fmt(canary['champion'])} on its {canary['champion_rows']} rows (difference "
-            f"{_fmt(canary['difference'], '+.3f')}; reported, never a retrain signal).</p>"
+            f"{_fmt(canary['champion'])} on its {canary['champion_rows']} rows (canary "
+            f"{_change_words(canary['difference'], 'above', 'below')} the champion; reported, never a retrain "
+            "signal).</p>"
         )
     return "".join(parts)
+
+
+def _change_words(change: float, up: str, down: str) -> str:
+    """A change as its unsigned magnitude and the word of its sign: "0.002 above", "a drop of" style words."""
+    if change is None or not math.isfinite(float(change)):
+        return "n/a"
+    if change == 0:
+        return "no different from"
+    return f"{_fmt(abs(float(change)))} {direction(float(change), up, down)}"
 
 
 def _who_served(report: dict[str, Any]) -> str:
@@ -213,8 +346,8 @@ def _served_section(report: dict[str, Any]) -> str:
     reasons = _table(
         ["fallback reason", "rows"], [[html.escape(k), str(v)] for k, v in served["fallback_reasons"].items()]
     )
-    share = (
-        f"<p>Fallback share {served['fallback_share']:.1%} (limit {served['fallback_limit']:.1%}): "
+    fallback = (
+        f"<p>Fallback share {share(served['fallback_share'])} (limit {share(served['fallback_limit'])}): "
         + ("<b>breach</b>" if served["fallback_breach"] else "within the limit")
         + f". Scored at {html.escape(str(served['scored_at']))}: {html.escape(served_by(served).line())}"
         + (
@@ -236,7 +369,7 @@ def _served_section(report: dict[str, Any]) -> str:
             + (f" ({html.escape(canary['note'])})" if canary.get("note") else "")
             + ".</p>"
         )
-    return f"<h2>Served predictions</h2>{share}{sources}{reasons if served['fallback_reasons'] else ''}{canary_html}"
+    return f"<h2>Served predictions</h2>{fallback}{sources}{reasons if served['fallback_reasons'] else ''}{canary_html}"
 
 
 def _estimate_section(report: dict[str, Any]) -> str:
@@ -244,10 +377,12 @@ def _estimate_section(report: dict[str, Any]) -> str:
     if not est:
         return ""
     verdict = "<b>breach</b>" if est["breach"] else "within tolerance"
+    change = -float(est["drop"])  # drop is reference - estimate
+    moved = f"a {direction(change, 'rise', 'drop')} of {_fmt(abs(change))}" if change else "no change"
     return (
         "<h2>Estimated accuracy without labels</h2>"
         f"<p>{_fmt(est['expected_accuracy'])} (95% interval {_fmt(est['low'])} to {_fmt(est['high'])}, "
-        f"{est['rows']} scores) against the reference {_fmt(est['reference'])}: a drop of {_fmt(est['drop'])} "
+        f"{est['rows']} scores) against the reference {_fmt(est['reference'])}: {moved} "
         f"(tolerance {report['thresholds'].get('estimated_accuracy_drop')}), {verdict}. The estimate assumes the "
         "model is still calibrated; the labelled checks are what see concept drift.</p>"
     )
@@ -270,16 +405,16 @@ def _multivariate_section(report: dict[str, Any]) -> str:
     table = (
         _table(
             ["feature", "importance (AUC lost when shuffled)"],
-            [[html.escape(f["feature"]), _fmt(f["importance"], ".4f")] for f in top],
+            [[html.escape(f["feature"]), _fmt(f["importance"])] for f in top],
         )
         if top
         else ""
     )
     return (
-        f"{head}<p>AUC {_fmt(result['auc'])} ({result['confidence']:.0%} interval {_fmt(result['low'])} to "
+        f"{head}<p>AUC {_fmt(result['auc'])} ({share(result['confidence'])} interval {_fmt(result['low'])} to "
         f"{_fmt(result['high'])}; folds {', '.join(_fmt(a) for a in result['fold_aucs'])}) on "
         f"{result['rows_per_side']} reference and {result['rows_per_side']} window rows; it fires when the lower "
-        f"bound exceeds {_fmt(result['threshold'], '.2f')}: {verdict}.</p>{table}"
+        f"bound exceeds {_fmt(result['threshold'])}: {verdict}.</p>{table}"
     )
 
 
@@ -302,8 +437,8 @@ def _calibration_section(report: dict[str, Any]) -> str:
                 str(test["groups"]),
                 _fmt(test["max_gap"]),
                 html.escape(str(test["worst_group"] or "")),
-                _fmt(test["p_value"], ".3g"),
-                _fmt(test.get("p_adjusted"), ".3g"),
+                _fmt(test["p_value"]),
+                _fmt(test.get("p_adjusted")),
                 "yes" if test.get("breach") else "",
             ]
         )
@@ -312,9 +447,9 @@ def _calibration_section(report: dict[str, Any]) -> str:
             [
                 html.escape(label),
                 str(g["rows"]),
-                _fmt(g["gap"], "+.3f"),
-                _fmt(g["reference_gap"], "+.3f"),
-                _fmt(g["gap"] - g["reference_gap"], "+.3f") if g["reference_gap"] is not None else "",
+                _fmt(g["gap"], "+"),
+                _fmt(g["reference_gap"], "+"),
+                _fmt(g["gap"] - g["reference_gap"], "+") if g["reference_gap"] is not None else "",
                 "" if g["used"] else "no",
             ]
             for label, g in (test.get("by_group") or {}).items()
@@ -333,6 +468,41 @@ def _calibration_section(report: dict[str, Any]) -> str:
     )
 
 
+FIGURE_KINDS = {
+    "cdf": "cumulative share, reference against window",
+    "bars": "share of rows per value, reference against window",
+}
+
+
+def json_details(value: Any, summary: str) -> str:
+    """Raw JSON for whoever wants every figure: a collapsed <details> block, never open text on the page."""
+    body = html.escape(json.dumps(value, indent=1, default=str))
+    return f"<details><summary>{html.escape(summary)}</summary><pre>{body}</pre></details>"
+
+
+def _figures(report: dict[str, Any], plot: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(name, kind, PNG) per plot: the scores and each drifted feature; few-valued numbers and categories as bars."""
+    import numpy as np
+
+    profile, frame = plot["profile"], plot["frame"]
+    figures: list[tuple[str, str, str]] = []
+    if plot.get("scores") is not None:
+        scores = _cdf_plot("score distribution", profile["score"], plot["scores"])
+        figures.append(("served model scores", "cdf", scores))
+    for column in (report.get("data_drift") or {}).get("drifted", []):
+        if column in profile["numeric"]:
+            col_profile = profile["numeric"][column]
+            values = frame[column].to_numpy(dtype=float, na_value=np.nan)
+            if few_values(col_profile, values):
+                figures.append((column, "bars", _bar_plot(column, value_shares(col_profile, values))))
+            else:
+                figures.append((column, "cdf", _cdf_plot(column, col_profile, values)))
+        elif column in profile["categorical"]:
+            table = category_shares(profile["categorical"][column], frame[column])
+            figures.append((column, "bars", _bar_plot(column, table)))
+    return figures
+
+
 def render_window_report(report: dict[str, Any], decision: dict[str, Any], plot: dict[str, Any], out_dir: Path) -> Path:
     """Write report.json and report.html (each atomically, the JSON first) for one window; returns the HTML path.
 
@@ -342,26 +512,17 @@ def render_window_report(report: dict[str, Any], decision: dict[str, Any], plot:
     import matplotlib
 
     matplotlib.use("Agg")
-    profile, frame = plot["profile"], plot["frame"]
-    figures: list[tuple[str, str]] = []
-    if plot.get("scores") is not None:
-        figures.append(("served model scores", _cdf_plot("score distribution", profile["score"], plot["scores"])))
-    for column in (report.get("data_drift") or {}).get("drifted", []):
-        if column in profile["numeric"]:
-            values = frame[column].to_numpy(dtype=float, na_value=np.nan)
-            figures.append((column, _cdf_plot(column, profile["numeric"][column], values)))
-        elif column in profile["categorical"]:
-            figures.append((column, _bar_plot(column, profile["categorical"][column], frame[column])))
+    figures = _figures(report, plot)
     rows, marks = [], []
     for column, stats in ((report.get("data_drift") or {}).get("columns") or {}).items():
         rows.append(
             [
                 html.escape(column),
                 stats["kind"],
-                _fmt(stats["p_value"], ".3g"),
-                _fmt(stats["p_adjusted"], ".3g"),
-                _fmt(stats["effect"], ".4f"),
-                _fmt(stats["psi"], ".4f"),
+                _fmt(stats["p_value"]),
+                _fmt(stats["p_adjusted"]),
+                _fmt(stats["effect"]),
+                _fmt(stats["psi"]),
                 "yes" if stats["drifted"] else "",
             ]
         )
@@ -369,16 +530,14 @@ def render_window_report(report: dict[str, Any], decision: dict[str, Any], plot:
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in report["reasons"]) or "<li>none</li>"
     limitations = "".join(f"<li>{html.escape(n)}</li>" for n in report.get("limitations") or [])
     images = "".join(
-        f"<figure><img src='data:image/png;base64,{png}' alt='{html.escape(name)}'><figcaption>{html.escape(name)}"
-        "</figcaption></figure>"
-        for name, png in figures
+        f"<figure data-kind='{kind}'><img src='data:image/png;base64,{png}' alt='{html.escape(name)}: {kind}'>"
+        f"<figcaption>{html.escape(name)} ({FIGURE_KINDS[kind]})</figcaption></figure>"
+        for name, kind, png in figures
     )
     signals = ", ".join(report.get("signals") or []) or "none"
     title = html.escape(report["window_id"])
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Monitoring {title}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:0.5em 0}}
-td,th{{border:1px solid #ccc;padding:2px 8px}}tr.drift{{background:#fde2d6}}figure{{display:inline-block;
-margin:0.5em;vertical-align:top}}details{{margin:0.2em 0}}</style></head><body>
+<style>{REPORT_CSS}</style></head><body>
 <h1>{html.escape(report["dataset"])}: window {title}</h1>
 <p>{_who_served(report)}; {report["rows"]} rows.
 Decision: <b>{html.escape(decision["action"])}</b> ({html.escape(decision["why"])}).<br>
@@ -392,6 +551,7 @@ Signals that breached: {html.escape(signals)}.{_age_line(decision)}</p>
 {_calibration_section(report)}
 <h2>Plots</h2>{images or "<p>no plots (data-quality break)</p>"}
 <h2>Features</h2>{_table(["column", "kind", "p", "p (BH)", "effect", "PSI", "drifted"], rows, marks)}
-<h2>All figures</h2><pre>{html.escape(json.dumps(report, indent=1, default=str))}</pre></body></html>"""
+<h2>All figures</h2>{json_details(report, "every figure of this window as JSON (also report.json beside this page)")}
+</body></html>"""
     catalog.write_json(out_dir / "report.json", report)
     return catalog.write_text(out_dir / "report.html", page)

@@ -263,7 +263,7 @@ def test_bar_plot_renders_many_levels():
 
     matplotlib.use("Agg")
     levels = pd.Series([f"a rather long category name {i}" for i in range(40)] * 5)
-    png = reports._bar_plot("many", drift.profile_categorical(levels), levels)
+    png = reports._bar_plot("many", reports.category_shares(drift.profile_categorical(levels), levels))
     assert len(png) > 1000
 
 
