@@ -2182,7 +2182,7 @@ def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
     """The snapshot's HTML report: counts per source and reason, alerts, and the shadow agreement."""
     import html
 
-    from modelops.reports import _fmt, _table
+    from modelops.reports import REPORT_CSS, _fmt, _table, json_details
 
     esc = html.escape
     sources = _table(["source", "rows"], [[esc(s), str(c)] for s, c in manifest["sources"].items()])
@@ -2203,7 +2203,7 @@ def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
 
         def figure(key: str) -> str:
             bounds = intervals.get(key)
-            value = _fmt(agreement[key], "+.3f" if key == "mean_difference" else ".3f")
+            value = _fmt(agreement[key], "+" if key == "mean_difference" else "")
             return f"{value} ({_fmt(bounds[0])} .. {_fmt(bounds[1])})" if bounds else value
 
         head = _table(
@@ -2216,9 +2216,9 @@ def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
             )
         else:
             sampled = (
-                f"<p>A stable sample: {sample['rows']} of {sample['of_rows']} rows (share {_fmt(sample['share'])}, "
+                f"<p>A stable sample: {sample['rows']} of {sample['of_rows']} rows ({_fmt(sample['share'], '%')}, "
                 "chosen by a hash of the id, the same voters every snapshot). In brackets, each figure's "
-                f"{_fmt(100 * intervals.get('confidence', 0.95), '.0f')}% interval.</p>"
+                f"{_fmt(intervals.get('confidence', 0.95), '%')} interval.</p>"
             )
         matrix = _table(
             ["champion decile \\ challenger", *[str(i + 1) for i in range(DECILES)]],
@@ -2235,7 +2235,7 @@ def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
                     str(s["rows"]),
                     _fmt(s["champion_mean"]),
                     _fmt(s["challenger_mean"]),
-                    _fmt(s["mean_difference"], "+.3f"),
+                    _fmt(s["mean_difference"], "+"),
                     _fmt(s["decision_agreement"]),
                     _fmt(s["champion_positive_rate"]),
                     _fmt(s["challenger_positive_rate"]),
@@ -2270,8 +2270,7 @@ def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
     served_line = served_by(manifest).line()
     title = f"{manifest['dataset']}: scoring {manifest['snapshot']}"
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:0.5em 0}}
-td,th{{border:1px solid #ccc;padding:2px 8px}}tr.drift{{color:#888}}</style></head><body>
+<style>{REPORT_CSS}tr.drift{{background:none;color:#888}}</style></head><body>
 <h1>{esc(title)}</h1>
 <p><strong>{esc(served_line)}</strong></p>
 <p>{esc(manifest["model_name"])} v{esc(manifest["model_version"])} (alias {esc(manifest["alias"])}),
@@ -2279,6 +2278,6 @@ td,th{{border:1px solid #ccc;padding:2px 8px}}tr.drift{{color:#888}}</style></he
 scored at {esc(manifest["scored_at"])}.</p>
 <h2>Sources</h2>{sources}<h2>Fallback reasons</h2>{reasons}<h2>Alerts</h2><ul>{alerts}</ul>
 <h2>Shadow agreement</h2>{shadow}
-<h2>Manifest</h2><pre>{esc(json.dumps(manifest, indent=1, default=str))}</pre></body></html>"""
+<h2>Manifest</h2>{json_details(manifest, "the manifest as JSON (also manifest.json beside this page)")}</body></html>"""
     catalog.write_text(path, page)
     return path

@@ -187,3 +187,30 @@ def test_a_rendered_report_has_no_scientific_notation_or_unrounded_share(tmp_pat
     decimals = re.findall(r"\d+\.\d+", text)
     assert decimals and all(len(d.replace(".", "").lstrip("0")) <= 3 for d in decimals), decimals
     assert "0.349" in text
+
+
+def test_the_scoring_report_keeps_its_manifest_collapsed(tmp_path):
+    from modelops.scoring import render_scoring_report
+
+    manifest = {
+        "dataset": "voter_turnout",
+        "snapshot": "s-001",
+        "model_name": "voter_turnout_model",
+        "model_version": "1",
+        "alias": "champion",
+        "served_version": "1",
+        "challenger_version": None,
+        "shadow": False,
+        "scored_at": "2028-10-01T12:00:00+00:00",
+        "rows_in": 4000,
+        "rows_out": 4000,
+        "threshold": 0.5,
+        "sources": {"model": 3000, "canary": 0, "fallback": 1000},
+        "fallback_reasons": {"missing:q1": 1000},
+        "fallback_share": 0.25,
+        "alerts": [],
+        "agreement": None,
+    }
+    page = _parse(render_scoring_report(manifest, tmp_path / "report.html").read_text())
+    assert page.pres and all(any(tag == "details" for tag, _ in enclosing) for enclosing in page.pres)
+    assert '"rows_in"' not in page.text
