@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 TOP_LEVELS = 12  # a categorical plot shows this many levels; the rest are pooled as "other"
 OTHER_LEVELS = "other"
 FEW_VALUES = 10  # a numeric feature with at most this many distinct values is drawn as bars, not a CDF
-SIGNIFICANT = 3  # significant digits of a plain number
 TINY = 1e-4  # below this magnitude (p-values) a number is no ordinary magnitude: scientific notation
 
 # Every report page: width contained, long words and tables wrap instead of widening the page.
@@ -44,21 +43,25 @@ REPORT_CSS = (
 )
 
 
-def plain_number(value: float, digits: int = SIGNIFICANT, sign: bool = False) -> str:
-    """`digits` significant digits in fixed-point notation (0.761, 0.0123, 12.3, 1,235); never 1.2e+05.
-
-    Magnitudes of 1000 and more show every integer digit with thousands separators; only magnitudes
-    below 1e-4 (p-values, not ordinary figures) keep scientific notation.
-    """
+def plain_number(value: float, sign: bool = False) -> str:
+    """A number as a person reads it, never 1.2e+05: three decimals for ordinary figures (0.761, -0.040),
+    three significant digits from 10 (12.3), whole numbers with separators from 1000 (123,456), three
+    significant digits below 0.001 (0.000123); only magnitudes below 1e-4 (p-values) are scientific."""
     value = float(value)
-    plus = "+" if sign and value > 0 else ""
     if not math.isfinite(value):
         return "n/a"
-    if value == 0:
-        return f"{plus}{0:.{digits - 1}f}"
-    if abs(value) < TINY:
-        return f"{plus}{value:.{digits - 1}e}"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    plus = "+" if sign and value > 0 else ""
+    size = abs(value)
+    if 0 < size < TINY:
+        return f"{plus}{value:.2e}"
+    if size >= 1000:
+        decimals = 0
+    elif size >= 10:
+        decimals = 2 - math.floor(math.log10(size))
+    elif size >= 0.001 or size == 0:
+        decimals = 3
+    else:
+        decimals = 2 - math.floor(math.log10(size))
     return f"{plus}{value:,.{decimals}f}"
 
 

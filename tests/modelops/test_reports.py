@@ -104,10 +104,10 @@ def _render(tmp_path, report: dict, plot: dict | None = None) -> str:
 def test_a_rise_reads_above_and_a_fall_reads_below_with_unsigned_magnitudes(tmp_path):
     rose = _parse(_render(tmp_path / "up", _report(_labelled(0.770), expected_accuracy=0.742))).text
     assert "roc_auc 0.770 is 1.0% above the champion's reference 0.762 (better)" in rose
-    assert "a rise of 0.00200" in rose
+    assert "a rise of 0.002" in rose
     fell = _parse(_render(tmp_path / "down", _report(_labelled(0.754), expected_accuracy=0.738))).text
     assert "roc_auc 0.754 is 1.0% below the champion's reference 0.762 (worse)" in fell
-    assert "a drop of 0.00200" in fell
+    assert "a drop of 0.002" in fell
     for text in (rose, fell):
         assert "-1.0%" not in text and "of -0." not in text
 
@@ -163,11 +163,14 @@ def test_a_binary_and_a_few_valued_feature_are_drawn_as_bars_a_continuous_one_as
         (0.34925925925925927, "%", "34.9%"),
         (123456.0, "", "123,456"),
         (0.0000123, "", "1.23e-05"),  # a p-value: no ordinary magnitude
-        (0.0123, "", "0.0123"),
-        (-0.002, "+", "-0.00200"),
-        (0.002, "+", "+0.00200"),
+        (0.0123, "", "0.012"),
+        (0.000123, "", "0.000123"),
+        (12.34, "", "12.3"),
+        (-0.04, "", "-0.040"),
+        (-0.002, "+", "-0.002"),
+        (0.002, "+", "+0.002"),
         (float("nan"), "", "n/a"),
-        (np.float64(12.34), "", "12.3"),
+        (np.float64(0.76), "", "0.760"),
         (np.int64(4000), "", "4000"),
         (None, "", ""),
     ],
