@@ -283,6 +283,7 @@ def _segment_labels(frame: pd.DataFrame, column: str, spec: DatasetSpec) -> np.n
     """A segment name per row: the protected bins, numeric quantile buckets, or the level; gaps are `missing`."""
     from modelops.drift import MISSING, category_labels
     from modelops.evaluation import slice_labels
+    from modelops.reports import plain_value
 
     values = frame[column]
     bins = spec.protected.get(column)
@@ -293,7 +294,10 @@ def _segment_labels(frame: pd.DataFrame, column: str, spec: DatasetSpec) -> np.n
         codes = pd.qcut(numbers, SEGMENT_QUANTILES, duplicates="drop", labels=False)
         # named by the values each bucket holds (qcut widens the lowest edge below the minimum)
         spans = numbers.groupby(codes).agg(["min", "max"])
-        names = {c: f"{lo:.4g} to {hi:.4g}" if lo != hi else f"{lo:.4g}" for c, (lo, hi) in spans.iterrows()}
+        names = {
+            c: f"{plain_value(lo)} to {plain_value(hi)}" if lo != hi else plain_value(lo)
+            for c, (lo, hi) in spans.iterrows()
+        }
         return np.array([names[c] if c == c else "missing" for c in codes], dtype=object)
     labels = category_labels(values)
     return np.where(labels == MISSING, "missing", labels).astype(object)
@@ -422,14 +426,13 @@ def _plots(figures: dict[str, Any], primary: str) -> dict[str, str]:
 # --- the document -------------------------------------------------------------------------------
 
 
-def _f(value: Any, spec: str = ".3f") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _f(value: Any, spec: str = "") -> str:
+    """The reports' number formatter (`reports._fmt`) for the card: None is "n/a", a text stays as it is."""
+    from modelops.reports import _fmt
+
+    if value is None:
         return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | np.integer):
-        return str(value)
-    return format(value, spec) if isinstance(value, int | float) else str(value)
+    return value if isinstance(value, str) else _fmt(value, spec)
 
 
 class Doc:
@@ -591,6 +594,14 @@ def _fairness_section(doc: Doc, fairness: dict[str, Any] | None) -> str:
     return "passed" if fairness.get("passed") else f"breached ({len(fairness.get('breaches') or [])})"
 
 
+def alias_line(aliases: list[str], generated_at: str) -> str:
+    """The aliases as they were when the card was written, dated: a card is a static file, aliases move."""
+    return (
+        f"aliases at writing ({generated_at}): {', '.join(aliases) or 'none'} (the aliases now are on the Model "
+        "monitor page and in MLflow)"
+    )
+
+
 def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str) -> Doc:
     """The card's content: at a glance first (a two-minute read), then the evidence section by section."""
     spec, report, tags, st = inputs.spec, inputs.report, inputs.tags, inputs.statements
@@ -604,7 +615,7 @@ def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str) -> Do
     doc.h(1, f"Model card: {inputs.model_name} v{inputs.version}")
     doc.p(
         f"Dataset {spec.name}; {report.get('best', {}).get('candidate', tags.get('modelops.candidate', '?'))} "
-        f"pipeline; aliases now: {', '.join(inputs.aliases) or 'none'}; card generated {generated_at}."
+        f"pipeline; {alias_line(inputs.aliases, generated_at)}; card generated {generated_at}."
     )
 
     # At a glance

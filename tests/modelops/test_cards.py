@@ -8,6 +8,7 @@ must never reach a card.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -118,6 +119,7 @@ def test_card_has_every_section_and_the_numbers_of_the_version(trained):
         assert section in md, section
         assert f"<h2>{section[3:]}</h2>" in page, section
     assert summary["version"] == "1" and summary["dataset"] == "survey_card"
+    assert f"aliases at writing ({data['generated_at']}): " in md and "aliases now:" not in md
     assert Path(summary["card_md"]).parent == catalog.card_dir("survey_card", MODEL, "1")
     tags = registry.model_version(MODEL, "1").tags
     assert tags["modelops.data_hash"] in md and tags["modelops.batch_path"] in md
@@ -304,6 +306,22 @@ def test_error_segments_rank_the_bad_segment_first_and_never_read_pii():
     assert {s["column"] for s in segments["worst"]} <= {"x", "region"}
     assert "Ada" not in json.dumps(segments)
     assert cards.error_segments(frame, y, proba, spec, min_rows=n)["worst"] == []  # no segment is big enough
+
+
+def test_numeric_segments_read_as_plain_numbers():
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"income": rng.integers(20_000, 400_000, 1000).astype(float), "rate": rng.random(1000)})
+    spec = DatasetSpec(name="t", description="", source={}, target="y", positive_class=1, numeric=("income", "rate"))
+    labels = [str(s) for c in ("income", "rate") for s in set(cards._segment_labels(frame, c, spec))]
+    assert labels and not any(re.search(r"\de[+-]\d", s) for s in labels), labels
+    assert any(re.fullmatch(r"\d{2,3},\d{3} to \d{3},\d{3}", s) for s in labels), labels
+    assert all(re.fullmatch(r"\d\.\d{3} to \d\.\d{3}", s) for s in labels if s[0] == "0"), labels
+
+
+def test_the_alias_line_is_dated_at_writing():
+    line = cards.alias_line(["champion"], "2028-10-01T12:00:00+00:00")
+    assert line.startswith("aliases at writing (2028-10-01T12:00:00+00:00): champion") and "Model monitor" in line
+    assert "none" in cards.alias_line([], "2028-10-01T12:00:00+00:00")
 
 
 def test_fairness_is_rendered_when_present():
