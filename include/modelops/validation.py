@@ -28,6 +28,7 @@ import pandas as pd
 
 from modelops import catalog
 from modelops.config import DatasetSpec
+from modelops.reports import share
 from modelops.sources import BatchRef, load_batch
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ REDACTED = "<redacted: PII-shaped value>"
 _PII = re.compile("|".join(f"(?:{p})" for p in PII_PATTERNS))
 
 
+GX_COUNTS = ("evaluated_expectations", "successful_expectations", "unsuccessful_expectations")
+
+
 class DataValidationError(RuntimeError):
     """A batch failed its data-quality suite; the message lists the failed expectations."""
 
@@ -85,10 +89,23 @@ class ValidationReport:
     report_dir: str = ""
     labels: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # what passed only by a built-in default
+    # GX's own statistics of the result (evaluated/successful/unsuccessful_expectations), as its page shows them
+    expectations: dict[str, int] = field(default_factory=dict)
+    own_checks: int = 0  # our checks outside GX (text length, numbers read as text, labels)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for XCom."""
         return asdict(self)
+
+    def count_text(self) -> str:
+        """The one count of checks every report states: GX's statistics, then our own checks beside them."""
+        stats = self.expectations
+        own_failed = len(self.failed) - int(stats.get("unsuccessful_expectations", 0))
+        return (
+            f"{stats.get('unsuccessful_expectations', 0)} of {stats.get('evaluated_expectations', 0)} GX expectations "
+            f"failed ({stats.get('successful_expectations', 0)} passed); {own_failed} of {self.own_checks} checks of "
+            "our own outside GX failed"
+        )
 
 
 def _gx():
@@ -468,15 +485,19 @@ def validate_frame(
         # a missing target is the headline: every other label rule and the schema check follow from it
         failed = label_failures + failed if missing_target else failed + label_failures
         label_checks = 3
+    own_checks = len(text_columns) + len(set(spec.numeric) & set(text_columns)) + label_checks
+    stats = result.statistics
     report = ValidationReport(
         warnings=default_null_warnings(frame, spec),
         validation_id=validation_id,
         dataset=spec.name,
         batch_hash=batch.content_hash,
         success=bool(result.success) and not failed,
-        evaluated=len(result.results) + len(text_columns) + len(set(spec.numeric) & set(text_columns)) + label_checks,
+        evaluated=len(result.results) + own_checks,
         failed=_redact_texts(failed),
         labels=labels,
+        expectations={k: int(stats[k]) for k in GX_COUNTS},
+        own_checks=own_checks,
     )
     return report, result
 
@@ -555,7 +576,7 @@ def _summary_html(report: ValidationReport) -> str:
         f'<section class="modelops-summary {verdict}">',
         f"<h1>Batch {html.escape(report.batch_hash[:16])} of dataset {html.escape(report.dataset)}: "
         f'<span class="verdict-{verdict}">{verdict}</span></h1>',
-        f"<p>{len(report.failed)} of {report.evaluated} checks failed.</p>",
+        f"<p>{html.escape(report.count_text())}.</p>",
     ]
     if report.failed:
         lines.append("<h2>Failed checks</h2>\n<ol>")
@@ -571,7 +592,9 @@ def _summary_html(report: ValidationReport) -> str:
         lines += [f"<li>{html.escape(w)}</li>" for w in report.warnings]
         lines.append("</ul>")
     if report.labels:
-        counts = ", ".join(f"{k}: {v}" for k, v in report.labels.items() if k != "other_values")
+        counts = ", ".join(
+            f"{k}: {share(v) if k.endswith('_share') else v}" for k, v in report.labels.items() if k != "other_values"
+        )
         lines.append(f"<p>Labels: {html.escape(counts)}.</p>")
     lines.append("<p>The Great Expectations results follow, failed expectations first.</p>\n</section>")
     return "\n".join(lines)
@@ -646,7 +669,7 @@ def validate_batch(batch: BatchRef | dict[str, Any], spec: DatasetSpec) -> Valid
     report = ValidationReport(**{**report.to_dict(), "report_dir": str(target / "validation")})
     message = (
         f"batch {batch.content_hash[:16]} of dataset {spec.name!r} failed validation: "
-        f"{len(report.failed)} of {report.evaluated} expectations failed\n{format_failures(report.failed)}\n"
+        f"{report.count_text()}\n{format_failures(report.failed)}\n"
         f"batch quarantined at {target}\nreport: {target / 'validation' / 'report.html'}\n"
         "nothing was trained or registered"
     )

@@ -519,7 +519,8 @@ def render_summary(
         )
     lines += [
         "  splits    " + ", ".join(f"{k} {v}" for k, v in plan["split_rows"].items()),
-        f"  validation passed: {validation['evaluated']} expectations, id {validation['validation_id']} "
+        f"  validation passed: {validation.get('expectations', {}).get('evaluated_expectations')} GX expectations "
+        f"and {validation.get('own_checks')} checks of our own, id {validation['validation_id']} "
         f"(report {validation['report_dir']}/report.html)",
         *(f"  warning   {w}" for w in validation.get("warnings") or []),
         f"  candidates (ranked by calibration-split {primary}):",

@@ -294,7 +294,9 @@ def test_the_failure_message_reads_headline_rules_then_where_things_lie(workspac
     lines = str(error).splitlines()
     folder = Path(error.report.report_dir).parent
     assert re.fullmatch(
-        r"batch [0-9a-f]{16} of dataset 'survey' failed validation: 2 of \d+ expectations failed", lines[0]
+        r"batch [0-9a-f]{16} of dataset 'survey' failed validation: 2 of \d+ GX expectations failed \(\d+ passed\); "
+        r"0 of \d+ checks of our own outside GX failed",
+        lines[0],
     )
     assert lines[1].startswith("  - expect_column_values_to_be_between on 'age' (value range): 1 bad row at row")
     assert lines[2].startswith("  - expect_column_values_to_be_in_set on 'code' (allowed categories): 1 bad row")
@@ -303,6 +305,32 @@ def test_the_failure_message_reads_headline_rules_then_where_things_lie(workspac
         f"report: {folder / 'validation' / 'report.html'}",
         "nothing was trained or registered",
     ]
+
+
+def test_the_report_states_one_count_of_checks_the_same_as_gx_statistics(workspace, tmp_path):
+    error = _fail(workspace, _survey_csv(tmp_path / "bad.csv", code={5: "DK"}, comment={8: "x" * 2000}))
+    page = (Path(error.report.report_dir) / "report.html").read_text()
+    result = json.loads((Path(error.report.report_dir) / "result.json").read_text())
+    stats = result["statistics"]
+    text = re.sub(r"<[^>]+>", " ", page)
+    shown = {
+        name: int(re.search(rf"{name}\s+(\d+)", text).group(1))
+        for name in ("Evaluated Expectations", "Successful Expectations", "Unsuccessful Expectations")
+    }
+    assert shown == {
+        "Evaluated Expectations": stats["evaluated_expectations"],
+        "Successful Expectations": stats["successful_expectations"],
+        "Unsuccessful Expectations": stats["unsuccessful_expectations"],
+    }
+    ours = re.search(r"(\d+) of (\d+) GX expectations failed \((\d+) passed\); (\d+) of (\d+) checks of our own", text)
+    assert ours, "our summary states GX's count"
+    failed, evaluated, passed, own_failed, own = map(int, ours.groups())
+    assert (evaluated, passed, failed) == (
+        stats["evaluated_expectations"],
+        stats["successful_expectations"],
+        stats["unsuccessful_expectations"],
+    )
+    assert own_failed == 1 and own >= 1  # the over-long comment: a check of our own, not a GX expectation
 
 
 def test_the_report_loads_nothing_from_the_network_and_shows_failures_first(workspace, tmp_path):
