@@ -27,6 +27,12 @@ from modelops.monitor_view import (
     Trend,
     VersionInfo,
 )
+from modelops.reports import plain_number
+
+# A trend's y axis spans at least MIN_SPAN, or MIN_SHARE of its largest magnitude when that is more, so that
+# a flat series (0.761 to 0.763) reads as flat and not as a crash; it always includes the limit line.
+MIN_SPAN = 0.1
+MIN_SHARE = 0.1
 
 HOOKS = (
     "#champion-version[data-version]",
@@ -271,6 +277,22 @@ def _served(view: DatasetView) -> str:
     )
 
 
+def axis_range(values: list[float], ceiling: float | None = None) -> tuple[float, float]:
+    """A trend's y axis: every value (the limit among them), padded, at least MIN_SPAN or MIN_SHARE of the
+    largest magnitude wide, centred on the values; a series that never goes below zero keeps zero as its
+    floor and a bounded one (shares) its ceiling, the span moved, not cut, to stay inside."""
+    low, high = min(values), max(values)
+    span = max(high - low, MIN_SPAN, MIN_SHARE * max(abs(low), abs(high)))
+    middle = (low + high) / 2
+    pad = span * 0.08
+    low, high = middle - span / 2 - pad, middle + span / 2 + pad
+    if min(values) >= 0 > low:
+        low, high = 0.0, high - low
+    if ceiling is not None and max(values) <= ceiling < high:
+        low, high = max(0.0 if min(values) >= 0 else low, low - (high - ceiling)), ceiling
+    return low, high
+
+
 def svg_chart(trend: Trend, width: int = 520, height: int = 170) -> str:
     """One trend as an inline SVG line chart; breached windows as filled red points, the limit dashed."""
     left, right, top, bottom = 48, 12, 12, 34
@@ -290,14 +312,7 @@ def svg_chart(trend: Trend, width: int = 520, height: int = 170) -> str:
     )
     if not points:
         return head + f'<text x="{left}" y="{height / 2:.0f}">no recorded window has this figure yet</text></svg>'
-    low, high = min(values), max(values)
-    if high - low < 1e-12:
-        low, high = low - 0.5 * (abs(low) or 1), high + 0.5 * (abs(high) or 1)
-    pad = (high - low) * 0.08
-    # a series that never goes below zero (shares, PSI, accuracy) keeps zero as its floor
-    low, high = (low - pad if low < 0 else max(0.0, low - pad)), high + pad
-    if trend.ceiling is not None and max(values) <= trend.ceiling:  # a share's axis stops at 100%
-        high = min(high, trend.ceiling)
+    low, high = axis_range(values, trend.ceiling)
     plot_w, plot_h = width - left - right, height - top - bottom
     count = len(trend.points)  # every recorded window has its place on the x axis, with a value or not
 
@@ -312,8 +327,8 @@ def svg_chart(trend: Trend, width: int = 520, height: int = 170) -> str:
         head,
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#a0aec0"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#a0aec0"/>',
-        f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{high:.3g}</text>',
-        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">{low:.3g}</text>',
+        f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{plain_number(high)}</text>',
+        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">{plain_number(low)}</text>',
         f'<text x="{left}" y="{height - 8}">{_e(trend.points[0].window_id)}</text>',
         f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end">{_e(trend.points[-1].window_id)}</text>',
     ]
@@ -322,7 +337,7 @@ def svg_chart(trend: Trend, width: int = 520, height: int = 170) -> str:
         parts.append(
             f'<line class="limit" x1="{left}" y1="{ly:.1f}" x2="{left + plot_w}" y2="{ly:.1f}" '
             f'stroke="#c53030" stroke-dasharray="5 4" data-limit="{trend.limit:g}"/>'
-            f'<text x="{left + plot_w}" y="{ly - 3:.1f}" text-anchor="end">limit {trend.limit:g}</text>'
+            f'<text x="{left + plot_w}" y="{ly - 3:.1f}" text-anchor="end">limit {plain_number(trend.limit)}</text>'
         )
     coords = " ".join(f"{x(i):.1f},{y(p.value):.1f}" for i, p in placed)
     parts.append(f'<polyline points="{coords}" fill="none" stroke="#2b6cb0" stroke-width="2"/>')

@@ -547,8 +547,14 @@ def _number(value: Any) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
-def trends(rows: list[dict[str, Any]], thresholds: dict[str, Any], primary_metric: str) -> list[Trend]:
-    """Drift and performance series from recorded monitoring rows (oldest first), one point per window."""
+def trends(
+    rows: list[dict[str, Any]], thresholds: dict[str, Any], primary_metric: str, floor: float | None = None
+) -> list[Trend]:
+    """Drift and performance series from recorded monitoring rows (oldest first), one point per window.
+
+    The labelled metric's limit is its configured floor (evaluation.floors), the absolute line it is judged
+    against in every window; its drop against each version's own reference is in each window's report.
+    """
     specs = [*TREND_SPECS, (f"labelled_{primary_metric}", f"Labelled {primary_metric}", "performance", None, False)]
     out = []
     for key, label, signal, limit_key, worse_up in specs:
@@ -567,7 +573,9 @@ def trends(rows: list[dict[str, Any]], thresholds: dict[str, Any], primary_metri
                     breach=signal in (row.get("signals") or []),
                 )
             )
-        limit = _number(thresholds.get(limit_key)) if limit_key else None
+        limit = (
+            _number(thresholds.get(limit_key)) if limit_key else _number(floor) if key.startswith("labelled_") else None
+        )
         bounded = key in BOUNDED or (key.startswith("labelled_") and primary_metric not in UNBOUNDED_METRICS)
         out.append(
             Trend(
@@ -636,6 +644,7 @@ def dataset_view(
     served = served_snapshots(spec)
     rows = _recorded(spec.name)
     thresholds = monitoring.thresholds_for(settings, None, spec)
+    primary = str(settings.evaluation["primary_metric"])
     return DatasetView(
         dataset=spec.name,
         model_name=spec.model_name,
@@ -646,7 +655,7 @@ def dataset_view(
         alias_history=alias_changes(spec.model_name),
         served=served,
         recent_fallback_share=recent_fallback_share(served),
-        trends=trends(rows, thresholds, str(settings.evaluation["primary_metric"])),
+        trends=trends(rows, thresholds, primary, (settings.evaluation.get("floors") or {}).get(primary)),
         verdicts=verdicts(spec, rows),
         mlflow_ui=mlflow_ui(),
         decisions=decisions(spec.model_name, requests),

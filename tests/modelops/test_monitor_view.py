@@ -558,3 +558,40 @@ def test_an_alias_moved_outside_the_product_is_flagged_on_the_page(state):
         assert 'id="alias-drift"' in page and "Alias moved outside the product" in page
     finally:  # put the alias back where the history says, for the module's other tests
         registry.client().set_registered_model_alias(spec.model_name, registry.CHAMPION, str(champion.version))
+
+
+def _trend(values: list[float], limit: float | None, key: str = "labelled_roc_auc") -> monitor_view.Trend:
+    points = [
+        monitor_view.TrendPoint(window_id=f"w-{i}", window_end=END, model_version="1", value=v, breach=False)
+        for i, v in enumerate(values)
+    ]
+    return monitor_view.Trend(
+        key=key,
+        label="Labelled roc_auc",
+        signal="performance",
+        limit=limit,
+        higher_is_worse=False,
+        points=points,
+        ceiling=1.0,
+    )
+
+
+def test_a_flat_trend_reads_flat_and_a_single_point_shows_its_limit():
+    flat = _Hooks()
+    flat.feed(monitor_page.svg_chart(_trend([0.761, 0.763, 0.762], None)))
+    ys = [float(c["cy"]) for c in flat.find("circle", data_window=True)]
+    plot_height = 170 - 12 - 34
+    assert max(ys) - min(ys) < 0.05 * plot_height  # a 0.002 move is no crash
+    low, high = monitor_page.axis_range([0.761, 0.763], 1.0)
+    assert high - low >= monitor_page.MIN_SPAN and low <= 0.761 and high >= 0.763
+    single = monitor_page.svg_chart(_trend([0.76], 0.6))
+    labels = [float(t) for t in re.findall(r'text-anchor="end">([0-9.]+)</text>', single)]
+    assert min(labels) <= 0.6 <= 0.76 <= max(labels) <= 1.0
+    assert 'data-limit="0.6"' in single and "limit 0.600" in single
+
+
+def test_the_labelled_trend_is_judged_against_the_metric_floor():
+    rows = [{"window_id": "w-1", "window_end": END, "model_version": "1", "labeled_metrics": {"roc_auc": 0.76}}]
+    labelled = monitor_view.trends(rows, {}, "roc_auc", floor=0.6)[-1]
+    assert (labelled.key, labelled.limit) == ("labelled_roc_auc", 0.6)
+    assert monitor_view.trends(rows, {}, "roc_auc")[-1].limit is None
