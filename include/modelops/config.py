@@ -142,6 +142,14 @@ MONITORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     # an earlier row (1: off), or the model's scores all one value. Per dataset: datasets.<name>.monitoring.
     "min_distinct_rows": ((int,), 50),
     "max_duplicate_share": (NUMBER, 0.5),
+    # A window is judged by its own data-quality limits, not the training batch's validation.row_count and
+    # null_fraction (a small window or a subgroup is no broken extract). Per dataset: datasets.<name>.monitoring.
+    "window_min_rows": ((int,), 1),  # fewest rows a window may hold (fewer is a data-quality break; 0: off)
+    "window_max_rows": ((int,), None),  # most rows a window may hold (null: no bound)
+    # missing share a window column may have above its share in the serving version's reference (a column
+    # the reference profile lacks: above the training null_fraction); datasets.<name>.monitoring.window_null_fraction
+    # names a column's share outright
+    "window_null_margin": (NUMBER, 0.1),
     # Upper bound of retraining: a champion older than this (days since it became champion) is retrained
     # even without a breach (never inside the cooldown). None: no bound. Per dataset: datasets.<name>.monitoring.
     "max_champion_age_days": (NUMBER, None),
@@ -165,8 +173,18 @@ DOMAIN_CLASSIFIER_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "reference_rows": ((int,), 5000),  # reference rows stored with a version at training time
     "top_features": ((int,), 5),  # features reported by importance
 }
-# Per-dataset monitoring options (`datasets.<name>.monitoring`), overriding the global ones.
-DATASET_MONITORING_KEYS = {"max_champion_age_days", "min_distinct_rows", "max_duplicate_share"}
+# Per-dataset monitoring options (`datasets.<name>.monitoring`), overriding the global ones;
+# window_null_fraction (per dataset only): {column: the largest missing share a window may have}, in place
+# of the column's reference share + window_null_margin.
+DATASET_MONITORING_KEYS = {
+    "max_champion_age_days",
+    "min_distinct_rows",
+    "max_duplicate_share",
+    "window_min_rows",
+    "window_max_rows",
+    "window_null_margin",
+    "window_null_fraction",
+}
 SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "chunk_rows": ((int,), 250000),
     "threshold": (NUMBER, 0.5),
@@ -611,6 +629,7 @@ def _check_dataset(spec: DatasetSpec, raw: dict[str, Any]) -> None:
         named += [(f"validation.{key}", c) for c in spec.validation.get(key) or {}]
     named += [("validation.null_fraction", c) for c in spec.validation.get("null_fraction") or {} if c != "default"]
     named += [("baseline_rule", c) for c in _columns_of_rule(spec.baseline_rule)]
+    named += [("monitoring.window_null_fraction", c) for c in spec.monitoring.get("window_null_fraction") or {}]
     for key, column in named:
         if column not in declared:
             raise ConfigError(
@@ -796,6 +815,7 @@ def _dataset_monitoring(where: str, body: Any) -> dict[str, Any]:
     )
     _champion_age(f"{where}.monitoring", body.get("max_champion_age_days"))
     _degenerate_limits(f"{where}.monitoring", body)
+    _window_limits(f"{where}.monitoring", body)
     return dict(body)
 
 
@@ -806,6 +826,30 @@ def _degenerate_limits(where: str, body: dict[str, Any]) -> None:
         raise ConfigError(f"{where}.min_distinct_rows: a whole number of rows, at least 0, got {rows!r}")
     if share is not None and (not isinstance(share, NUMBER) or isinstance(share, bool) or not 0 <= share <= 1):
         raise ConfigError(f"{where}.max_duplicate_share: a share between 0 and 1, got {share!r}")
+
+
+def _window_limits(where: str, body: dict[str, Any]) -> None:
+    """window_min_rows / window_max_rows: whole numbers of rows (min <= max); window_null_margin and each
+    window_null_fraction value: a share (null keeps the default)."""
+
+    def share(value: Any) -> bool:
+        return isinstance(value, NUMBER) and not isinstance(value, bool) and 0 <= value <= 1
+
+    low, high = body.get("window_min_rows"), body.get("window_max_rows")
+    for key, value, least in (("window_min_rows", low, 0), ("window_max_rows", high, 1)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+            raise ConfigError(f"{where}.{key}: a whole number of rows, at least {least}, got {value!r}")
+    if low is not None and high is not None and low > high:
+        raise ConfigError(f"{where}: window_min_rows {low} is above window_max_rows {high}")
+    margin = body.get("window_null_margin")
+    if margin is not None and not share(margin):
+        raise ConfigError(f"{where}.window_null_margin: a share between 0 and 1, got {margin!r}")
+    shares = body.get("window_null_fraction")
+    if shares is not None and not isinstance(shares, dict):
+        raise ConfigError(f"{where}.window_null_fraction: a mapping of column to share, got {shares!r}")
+    for column, value in (shares or {}).items():
+        if not share(value):
+            raise ConfigError(f"{where}.window_null_fraction.{column}: a share between 0 and 1, got {value!r}")
 
 
 def _champion_age(where: str, value: Any) -> None:
@@ -957,6 +1001,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     _check_domain_classifier(monitoring["domain_classifier"])
     _champion_age("monitoring", monitoring["max_champion_age_days"])
     _degenerate_limits("monitoring", monitoring)
+    _window_limits("monitoring", monitoring)
     promotion = _section("promotion", raw.get("promotion"), PROMOTION_SCHEMA)
     promotion["approvers"] = _approver_list("promotion.approvers", promotion["approvers"])
     forced = os.environ.get(REQUIRE_APPROVAL_ENV, "").strip().lower()

@@ -19,6 +19,17 @@ Policy: retraining needs evidence that the model suffers.
 - `data_quality` (the production GX suite failed, or the window is degenerate) and `invalid_scores`
   (the champion returned NaN or inf scores) alert and never retrain: retraining on a broken extract
   makes it worse.
+- Windows are judged as windows (`window_limits`): the production suite checks the window's own row
+  count (`window_min_rows`..`window_max_rows`, default at least 1 row: how small is too small to be
+  evidence is `min_distinct_rows`' to say) and lets each column miss up to its share in the serving
+  version's reference profile + `window_null_margin` (default 0.10; a column the profile lacks, such as
+  the id: its training `null_fraction` + the margin; `datasets.<name>.monitoring.window_null_fraction`
+  names a column's share outright), never the training batch's `validation.row_count` and
+  `null_fraction`: a small window or one subgroup is no broken extract.
+- A window that fails the suite still has its data drift, multivariate drift, prediction drift and
+  label-free estimate measured and reported (a numeric column that holds text is left out of the drift
+  tests, and the report says so); it alerts and never retrains, and in a retrain streak it breaks the
+  streak (its data may be the drift). Labelled judgement waits for the next clean window.
 - A **degenerate** window (`degenerate_window`: fewer distinct rows over the features than
   `min_distinct_rows`, more than `max_duplicate_share` of its rows exact copies of an earlier row, or
   the served model's scores all one value) raises `data_quality` and `degenerate_window`; nothing else
@@ -55,7 +66,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -64,6 +75,9 @@ from modelops import catalog, drift, registry, windows
 from modelops.config import DEFAULT_RETRAIN_ON, MONITORING_SCHEMA, RETRAIN_SIGNALS, DatasetSpec, Settings
 from modelops.evaluation import compute_metrics, higher_is_better, slice_metrics
 from modelops.features import label_summary, labelled_mask, target_vector
+
+if TYPE_CHECKING:
+    from modelops.validation import WindowLimits
 
 THRESHOLD_KEYS = (
     "alpha",
@@ -85,6 +99,9 @@ THRESHOLD_KEYS = (
     "fallback_share",
     "min_distinct_rows",
     "max_duplicate_share",
+    "window_min_rows",
+    "window_max_rows",
+    "window_null_margin",
     "max_champion_age_days",
     "domain_classifier",
 )
@@ -137,8 +154,45 @@ def champion_reference(spec: DatasetSpec) -> tuple[Any, dict[str, Any]]:
     return champion, registry.load_profile(champion.run_id)
 
 
-def _quality(frame: pd.DataFrame, spec: DatasetSpec, window_id: str, dry_run: bool) -> dict[str, Any]:
-    """The dataset's GX suite in production form (no target), on the window's inputs."""
+def reference_null_share(profile: dict[str, Any], column: str) -> float | None:
+    """The share of a column's values missing in a reference profile (None: the profile lacks the column)."""
+    if column in profile["numeric"]:
+        return float(profile["numeric"][column]["null_fraction"])
+    if column in profile["categorical"]:
+        found = profile["categorical"][column]
+        return found["counts"].get(drift.MISSING, 0) / found["rows"] if found["rows"] else 0.0
+    return None
+
+
+def window_limits(spec: DatasetSpec, profile: dict[str, Any], t: dict[str, Any]) -> WindowLimits:
+    """The production suite's limits for a window of `spec` served by the version of `profile` (see the module
+    docstring): its row-count bounds and each kept column's largest missing share, with where it came from."""
+    from modelops.validation import WindowLimits
+
+    margin = float(t.get("window_null_margin", MONITORING_SCHEMA["window_null_margin"][1]))
+    named = t.get("window_null_fraction") or {}
+    trained = spec.validation.get("null_fraction") or {}
+    max_null, basis = {}, {}
+    for column in spec.kept_columns:
+        if column == spec.target:
+            continue
+        if column in named:
+            max_null[column], basis[column] = float(named[column]), "monitoring.window_null_fraction"
+            continue
+        share = reference_null_share(profile, column)
+        source = "reference"
+        if share is None:
+            share, source = float(trained.get(column, trained.get("default", 0.0))), "training null_fraction"
+        max_null[column] = min(1.0, share + margin)
+        basis[column] = f"{source} {share:.1%} + window_null_margin {margin:.1%}"
+    low = t.get("window_min_rows", MONITORING_SCHEMA["window_min_rows"][1])
+    return WindowLimits(int(low or 0), t.get("window_max_rows"), max_null, basis)
+
+
+def _quality(
+    frame: pd.DataFrame, spec: DatasetSpec, window_id: str, dry_run: bool, limits: WindowLimits
+) -> dict[str, Any]:
+    """The dataset's GX suite in production form (no target, the window's own limits), on the window's inputs."""
     from modelops.sources import BatchRef, content_hash
     from modelops.validation import validate_frame, write_report
 
@@ -150,7 +204,7 @@ def _quality(frame: pd.DataFrame, spec: DatasetSpec, window_id: str, dry_run: bo
         columns=list(frame.columns),
         source={"window": window_id},
     )
-    report, result = validate_frame(frame, spec, batch, production=True)
+    report, result = validate_frame(frame, spec, batch, window=limits)
     folder = catalog.report_dir(spec.name, window_id, dry_run) / "validation"
     write_report(report, result, folder)
     return {
@@ -210,6 +264,30 @@ def degenerate_window(
         "max_duplicate_share": float(max_duplicate_share),
         "reasons": reasons,
     }
+
+
+def measurable_frame(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The window's columns as the drift tests read them, and the numeric features left out (with why).
+
+    A numeric feature read as text is read as numbers when every present value is one (a blank is
+    missing); one holding any other text is left out (the data-quality suite names it), never coerced.
+    """
+    measured, left_out = frame, {}
+    for column in spec.numeric:
+        if column not in frame or pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        text = frame[column].astype(object)
+        present = text.notna() & ~text.map(lambda v: isinstance(v, str) and not v.strip())
+        parsed = pd.to_numeric(text.where(present, None), errors="coerce")
+        bad = int((present & parsed.isna()).sum())
+        if measured is frame:
+            measured = frame.copy()
+        if bad:
+            measured = measured.drop(columns=[column])
+            left_out[column] = f"{bad} values are not numbers (a data-quality failure): not measured"
+        else:
+            measured[column] = parsed.astype("float64")
+    return measured, left_out
 
 
 def _degenerate(spec: DatasetSpec, window: windows.ScoredWindow, t: dict[str, Any]) -> dict[str, Any]:
@@ -561,7 +639,9 @@ def assess_window(
     }
     report["served"] = served = _served_summary(window, thresholds)
     report["canary"] = _canary_rows(spec, window, thresholds)
-    report["quality"] = quality = _quality(frame, spec, window_id, dry_run)
+    limits = window_limits(spec, profile, thresholds)
+    report["quality"] = quality = _quality(frame, spec, window_id, dry_run, limits)
+    quality["limits"] = {"min_rows": limits.min_rows, "max_rows": limits.max_rows, "max_null": limits.max_null}
     report["degenerate"] = degenerate = _degenerate(spec, window, thresholds)
     quality["suite_ok"] = quality["ok"]  # the GX suite's own verdict; `ok` also needs a window that is no copy
     quality["ok"] = bool(quality["suite_ok"] and not degenerate["degenerate"])
@@ -569,28 +649,21 @@ def assess_window(
     signals: list[str] = []
     fallback = [_fallback_reason(served)] if served["fallback_breach"] else []  # said last, as SIGNALS orders it
     plot: dict[str, Any] = {"frame": frame, "profile": profile, "scores": None}
-    if not quality["ok"]:
-        if not quality["suite_ok"]:
-            failed = ", ".join(f"{f['expectation']}({f.get('column') or ''})" for f in quality["failed"])
-            reasons.append(f"data quality: {len(quality['failed'])} expectations failed: {failed}")
-        if degenerate["degenerate"]:
-            reasons.append(f"data quality: degenerate window: {'; '.join(degenerate['reasons'])}")
+    if not quality["suite_ok"]:
+        signals.append("data_quality")
+        failed = ", ".join(f"{f['expectation']}({f.get('column') or ''})" for f in quality["failed"])
+        reasons.append(f"data quality: {len(quality['failed'])} expectations failed: {failed}")
+    if degenerate["degenerate"]:  # no evidence about anything: nothing else is measured
+        reasons.append(f"data quality: degenerate window: {'; '.join(degenerate['reasons'])}")
         report.update(
             data_drift=None,
             multivariate=None,
             prediction=None,
             estimate=None,
             labelled=None,
-            labelled_status="not measured: the window failed data quality"
-            + (" (degenerate window)" if degenerate["degenerate"] else ""),
+            labelled_status="not measured: the window failed data quality (degenerate window)",
             breach=True,
-            signals=[
-                s
-                for s in SIGNALS
-                if s == "data_quality"
-                or (s == DEGENERATE and degenerate["degenerate"])
-                or (s == "fallback" and fallback)
-            ],
+            signals=[s for s in SIGNALS if s in ("data_quality", DEGENERATE) or (s == "fallback" and fallback)],
             reasons=reasons + fallback,
         )
         return report, plot
@@ -606,15 +679,16 @@ def assess_window(
             "drift and the estimate use its finite scores"
         )
     plot["scores"] = scores
-    data = drift.detect_drift(profile, frame, thresholds)
-    report["data_drift"] = data.to_dict()
+    measured, left_out = measurable_frame(frame, spec)
+    data = drift.detect_drift(profile, measured, thresholds)
+    report["data_drift"] = {**data.to_dict(), "not_measured": left_out}
     if data.dataset_drift:
         signals.append("data_drift")
         reasons.append(
             f"data drift: {data.drift_share:.0%} of features drifted ({', '.join(data.drifted)}) "
             f">= {thresholds['dataset_drift_share']:.0%}"
         )
-    report["multivariate"] = _multivariate(spec, served_version, frame, thresholds, int(settings.training["seed"]))
+    report["multivariate"] = _multivariate(spec, served_version, measured, thresholds, int(settings.training["seed"]))
     if report["multivariate"]["drifted"]:
         signals.append("multivariate_drift")
         reasons.append(_multivariate_reason(report["multivariate"]))
@@ -642,7 +716,8 @@ def assess_window(
             f"(95% {estimate['low']:.3f}..{estimate['high']:.3f}) is {estimate['drop']:.3f} below reference"
         )
     report["labelled"], report["labelled_status"] = None, ""
-    labelled_id = _labelled_window(spec, window_id, evaluated_labels)
+    # labels are judged on a clean window only: they wait for the next one (nothing marks them judged)
+    labelled_id = _labelled_window(spec, window_id, evaluated_labels) if quality["ok"] else None
     labelled_frame, how, counts = load_labelled(spec, labelled_id) if labelled_id else (None, "", {})
     if labelled_frame is not None:
         floors = settings.evaluation.get("floors") or {}
@@ -661,6 +736,8 @@ def assess_window(
             + ("" if lab["judged"] else f" (fewer than {thresholds['min_labeled_rows']}: reported, not judged)")
         )
         _labelled_reasons(lab, primary, signals, reasons)
+    elif not quality["ok"]:
+        report["labelled_status"] = "not measured: the window failed data quality (labels wait for a clean window)"
     else:
         report["labelled_status"] = _no_labels_status(spec, window_id, evaluated_labels, how)
     if fallback:
@@ -726,7 +803,8 @@ def decide_action(
     retrain_on = list(DEFAULT_RETRAIN_ON if configured is None else configured)  # [] means: never retrain
     signals = list(report.get("signals", []))
     degenerate = DEGENERATE in signals
-    asking = [] if degenerate else [s for s in signals if s in retrain_on]  # a copied window is no evidence
+    # a copied or broken window is no evidence for a retrain (its drift figures are reported all the same)
+    asking = [] if not report["quality"]["ok"] else [s for s in signals if s in retrain_on]
     recorded = [r for r in history_rows if not r["dry_run"] and _aware(r["window_end"]) <= window_end]
     streak, streak_windows = 0, [report["window_id"]]
     if asking:
@@ -851,9 +929,9 @@ def _labelled_veto(report: dict[str, Any], asking: list[str], streak_windows: li
 
 
 def _asked_to_retrain(row: dict[str, Any], retrain_on: list[str]) -> bool:
-    """Did a recorded window raise a retrain signal? (rows from before signals were kept: any clean breach)"""
+    """Did a clean recorded window raise a retrain signal? (rows from before signals were kept: any clean breach)"""
     if row.get("signals") is not None:
-        return any(s in retrain_on for s in row["signals"])
+        return "data_quality" not in row["signals"] and any(s in retrain_on for s in row["signals"])
     return bool(row["breach"] and row["data_quality_ok"])
 
 

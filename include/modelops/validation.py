@@ -2,7 +2,9 @@
 
 A failing batch is moved to quarantine with its report (GX data-docs HTML + JSON) and
 `DataValidationError` lists the failed expectations; a passing batch gets a recorded,
-deterministic validation id that the model version points to.
+deterministic validation id that the model version points to. A monitoring window is checked by
+the production form (`WindowLimits`): no target, and the window's own row-count and missing-value
+limits in place of the training batch's.
 
 Values that look like personal data are never copied: failures name the column, how many rows and
 which row positions, and the GX result is scrubbed before anything is written. Text longer than
@@ -68,6 +70,17 @@ _PII = re.compile("|".join(f"(?:{p})" for p in PII_PATTERNS))
 GX_COUNTS = ("evaluated_expectations", "successful_expectations", "unsuccessful_expectations")
 
 
+@dataclass(frozen=True)
+class WindowLimits:
+    """The production form's own limits for a monitoring window, in place of the training batch's
+    `validation.row_count` and `null_fraction` (see `monitoring.window_limits`)."""
+
+    min_rows: int = 1
+    max_rows: int | None = None
+    max_null: dict[str, float] = field(default_factory=dict)  # column -> largest missing share
+    null_basis: dict[str, str] = field(default_factory=dict)  # column -> where its limit came from, in words
+
+
 class DataValidationError(RuntimeError):
     """A batch failed its data-quality suite; the message lists the failed expectations."""
 
@@ -118,10 +131,11 @@ def _gx():
     return gx, gxe
 
 
-def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], production: bool = False):
+def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], window: WindowLimits | None = None):
     """The expectation suite for one batch of `spec`, each expectation tagged with its reason.
 
-    `production`: the form for model inputs in production (no target column, no join checks).
+    `window`: the production form for a monitoring window (no target column, no join checks, and the
+    window's own row-count and missing-value limits instead of the training batch's).
 
     The suite is a set, as GX's own add_expectation keeps it: of two equal checks the first stays, with
     its reason. It is keyed once per check here; add_expectation compares each new check with every one
@@ -129,13 +143,15 @@ def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], pro
     """
     gx, _ = _gx()
     unique: dict[str, Any] = {}
-    for expectation in offered_checks(spec, batch, text_columns, production):
+    for expectation in offered_checks(spec, batch, text_columns, window):
         checks = _numbers_alike(expectation.dict(exclude={"id", "rendered_content", "notes", "meta"}))
         unique.setdefault(json.dumps([expectation.expectation_type, checks], sort_keys=True, default=str), expectation)
     return gx.ExpectationSuite(name=f"{spec.name}_suite", expectations=list(unique.values()))
 
 
-def offered_checks(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], production: bool = False) -> list:
+def offered_checks(
+    spec: DatasetSpec, batch: BatchRef, text_columns: list[str], window: WindowLimits | None = None
+) -> list:
     """Every check the spec asks of the batch, in order, each tagged with its reason; a check may come twice
     (a joined column's coverage is also its missing-value rule): `build_suite` keeps the first."""
     _, gxe = _gx()
@@ -146,13 +162,20 @@ def offered_checks(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], 
         expectation.meta = {"why": why}
         offered.append(expectation)
 
+    production = window is not None
     columns = [c for c in spec.kept_columns if not (production and c == spec.target)]
     add(
         gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
         "schema: exactly the configured columns (no PII or unlisted column reaches the features)",
     )
-    low, high = rules.get("row_count", [1, None])
-    add(gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high), "row count bounds")
+    if window is None:
+        low, high = rules.get("row_count", [1, None])
+        add(gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high), "row count bounds")
+    elif window.min_rows or window.max_rows is not None:
+        add(
+            gxe.ExpectTableRowCountToBeBetween(min_value=window.min_rows or None, max_value=window.max_rows),
+            "window row count bounds (monitoring.window_min_rows, window_max_rows)",
+        )
     if spec.joins and not production:
         source_rows = batch.join_report.get("source_rows", batch.rows)
         add(gxe.ExpectTableRowCountToEqual(value=source_rows), "join coverage: the joins added no duplicated rows")
@@ -174,10 +197,12 @@ def offered_checks(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], 
         if column == spec.target:  # a missing target marks an unlabelled row: bounded by check_labels
             continue
         allowed, _ = spec.null_limit(column)
+        why = f"at most {allowed:.0%} missing"
+        if window is not None and column in window.max_null:
+            allowed = float(window.max_null[column])
+            why = f"at most {allowed:.1%} missing ({window.null_basis.get(column, 'window limit')})"
         if allowed < 1.0:
-            add(
-                gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - allowed), f"at most {allowed:.0%} missing"
-            )
+            add(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - allowed), why)
     for column in spec.numeric:
         add(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES), "numeric type")
     for column, (low, high) in rules.get("ranges", {}).items():
@@ -449,9 +474,10 @@ def _frame_to_check(
 
 
 def validate_frame(
-    frame: pd.DataFrame, spec: DatasetSpec, batch: BatchRef, production: bool = False
+    frame: pd.DataFrame, spec: DatasetSpec, batch: BatchRef, window: WindowLimits | None = None
 ) -> tuple[ValidationReport, Any]:
-    """Run the spec's suite (or its production form) on a frame; returns the report and the (scrubbed) GX result."""
+    """Run the spec's suite (or, given a window's limits, its production form) on a frame; returns the report
+    and the (scrubbed) GX result."""
     gx, _ = _gx()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
@@ -462,7 +488,7 @@ def validate_frame(
     )
     text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     checked, text_failures = _frame_to_check(frame, spec, text_columns)
-    suite = context.suites.add(build_suite(spec, batch, text_columns, production))
+    suite = context.suites.add(build_suite(spec, batch, text_columns, window))
     result = batch_definition.get_batch(batch_parameters={"dataframe": checked}).validate(
         suite, result_format="SUMMARY"
     )
@@ -479,7 +505,7 @@ def validate_frame(
     failed = [_describe_failure(r) for r in result.results if not r.success] + text_failures
     labels: dict[str, Any] = {}
     label_checks = 0
-    if not production:
+    if window is None:
         labels, label_failures = check_labels(frame, spec)
         missing_target = any(f["expectation"] == "target_column_present" for f in label_failures)
         # a missing target is the headline: every other label rule and the schema check follow from it
