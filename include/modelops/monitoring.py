@@ -171,7 +171,6 @@ def window_limits(spec: DatasetSpec, profile: dict[str, Any], t: dict[str, Any])
 
     margin = float(t.get("window_null_margin", MONITORING_SCHEMA["window_null_margin"][1]))
     named = t.get("window_null_fraction") or {}
-    trained = spec.validation.get("null_fraction") or {}
     max_null, basis = {}, {}
     for column in spec.kept_columns:
         if column == spec.target:
@@ -182,7 +181,7 @@ def window_limits(spec: DatasetSpec, profile: dict[str, Any], t: dict[str, Any])
         share = reference_null_share(profile, column)
         source = "reference"
         if share is None:
-            share, source = float(trained.get(column, trained.get("default", 0.0))), "training null_fraction"
+            share, source = spec.null_limit(column)[0], "training null_fraction"
         max_null[column] = min(1.0, share + margin)
         basis[column] = f"{source} {share:.1%} + window_null_margin {margin:.1%}"
     low = t.get("window_min_rows", MONITORING_SCHEMA["window_min_rows"][1])
