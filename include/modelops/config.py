@@ -1202,7 +1202,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{settings.path}: ok")
     for name, spec in sorted(settings.datasets.items()):
-        print(f"  {name}: {len(spec.features)} features, target {spec.target!r} (digest {settings.digest_for(name)[:16]})")
+        digest = settings.digest_for(name)[:16]
+        print(f"  {name}: {len(spec.features)} features, target {spec.target!r} (identity digest {digest})")
         for note in spec.limitations:
             print(f"    - {note}")
     return 0

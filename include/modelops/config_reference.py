@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a table of one-line meanings: a line per key reads better than wrapped strings)
 """The configuration reference: every key, its type, its default and what it means, generated.
 
 Types and defaults come from the schemas in `modelops.config` (declared there once); this module

@@ -54,5 +54,8 @@ def test_a_config_error_reads_plainly_as_the_import_error(airflow_db, tmp_path, 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert len(bag.import_errors) == len(list((REPO / "dags").glob("modelops_*.py"))) and not bag.dag_ids
     for error in bag.import_errors.values():
-        assert error.strip().splitlines()[-1] == f"modelops.config.ConfigError: {user}: training.seed: expected int, got 'one'"
+        assert (
+            error.strip().splitlines()[-1]
+            == f"modelops.config.ConfigError: {user}: training.seed: expected int, got 'one'"
+        )
         assert "parse_settings" not in error  # the checks' own frames stay out of it

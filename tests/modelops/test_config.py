@@ -129,7 +129,9 @@ def test_a_user_file_adds_to_the_bundled_one(tmp_path, monkeypatch):
 
 
 def test_several_user_files_layer_in_order_and_null_removes_a_dataset(tmp_path, monkeypatch):
-    first = _write(tmp_path, {"datasets": {"alpha": MINIMAL["datasets"]["alpha"]}, "default_dataset": "alpha"}, "1.yaml")
+    first = _write(
+        tmp_path, {"datasets": {"alpha": MINIMAL["datasets"]["alpha"]}, "default_dataset": "alpha"}, "1.yaml"
+    )
     second = _write(tmp_path, {"datasets": {"voter_turnout": None}, "monitoring": {"persistence": 5}}, "2.yaml")
     monkeypatch.setenv("MODELOPS_CONFIG", f"{first}:{second}")
     settings = load_settings()
@@ -254,7 +256,7 @@ def test_target_id_or_time_listed_as_feature_is_rejected(tmp_path, column):
 
 def test_dataset_without_features_is_rejected(tmp_path):
     raw = _with(lambda r: r["datasets"]["beta"].pop("numeric"))
-    with pytest.raises(ConfigError, match="datasets.beta: no numeric or categorical features"):
+    with pytest.raises(ConfigError, match=r"datasets\.beta: no numeric or categorical features"):
         load_settings(_write(tmp_path, raw))
 
 

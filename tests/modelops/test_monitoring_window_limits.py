@@ -9,6 +9,7 @@ served by a real champion (voter file, real MLflow store) and assessed."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -104,8 +105,9 @@ def test_a_window_below_the_training_row_minimum_passes_the_window_suite(anes):
 def test_missing_values_within_the_margin_pass_and_beyond_it_fail_naming_the_limit(anes):
     spec, frame = anes
     limits = monitoring.window_limits(spec, _profile(spec, frame), {})  # income: reference 0% + 10%
-    within = _window(frame, 200, {"income": 16})  # 8%: more than training's null_fraction (0) allows
-    training_form, _ = validate_frame(within.assign(vote=frame["vote"].iloc[:200]), spec, _ref(spec, within))
+    within = _window(frame, 200, {"income": 16})  # 8%: more than a strict training null_fraction (0) allows
+    strict = dataclasses.replace(spec, validation={**spec.validation, "null_fraction": {"default": 0.0}})
+    training_form, _ = validate_frame(within.assign(vote=frame["vote"].iloc[:200]), strict, _ref(spec, within))
     assert ("expect_column_values_to_not_be_null", "income") in _failed(training_form)
     report, _ = validate_frame(within, spec, _ref(spec, within), window=limits)
     assert report.success, report.failed
