@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import io
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,8 +31,17 @@ import pandas as pd
 from modelops import catalog
 from modelops.config import ConfigError
 
-PARQUET_SUFFIXES = (".parquet", ".pq")
-CSV_SUFFIXES = (".csv",)
+# The one place a file's format is decided, by how its name ends. Compressed CSV is decompressed by pyarrow's
+# codecs for every reader (pandas, csv, Arrow): one codec that reports a cut-short stream (a truncated .zst read
+# through the `zstandard` package ends early without a word).
+FILE_FORMATS: dict[str, tuple[str, str | None]] = {  # suffix -> (kind, codec)
+    ".parquet": ("parquet", None),
+    ".pq": ("parquet", None),
+    ".csv": ("csv", None),
+    ".csv.gz": ("csv", "gzip"),
+    ".csv.zst": ("csv", "zstd"),
+}
+_CODEC_NAMES = {"gzip": ("gzip", b"\x1f\x8b"), "zstd": ("Zstandard", b"\x28\xb5\x2f\xfd")}  # name, first bytes
 SQL_DIALECTS = ("postgresql", "sqlite")  # the backends whose read-only mode is known here
 
 
@@ -102,6 +112,77 @@ def _require_under(resolved: Path, roots: list[Path], given: str) -> None:
     )
 
 
+def format_suffix(path: Path | str) -> str | None:
+    """The format suffix a file's name ends with (`.csv.gz` rather than `.gz`, any case), or None."""
+    name = Path(path).name.lower()
+    return next((s for s in sorted(FILE_FORMATS, key=len, reverse=True) if name.endswith(s)), None)
+
+
+def file_format(path: Path | str) -> tuple[str, str | None] | None:
+    """(kind, codec) of a file by its name: ('parquet', None) or ('csv', None | 'gzip' | 'zstd'); None if neither."""
+    suffix = format_suffix(path)
+    return None if suffix is None else FILE_FORMATS[suffix]
+
+
+def input_stem(path: Path) -> str:
+    """An input's name without its format suffix (`2028-10-01.csv.gz` -> `2028-10-01`); a folder's whole name."""
+    suffix = "" if path.is_dir() else format_suffix(path) or path.suffix
+    return path.name[: len(path.name) - len(suffix)]
+
+
+def unsupported_format(path: Path) -> str:
+    """Why a file's name says no format read here, and which names are."""
+    return (
+        f"{path.name} is neither .parquet nor .csv (plain, .csv.gz or .csv.zst): give such a file, "
+        "or a folder of Parquet partitions"
+    )
+
+
+def _codec(path: Path) -> str | None:
+    """The codec a file's name says it is compressed with (gzip, zstd), or None."""
+    return (file_format(path) or ("", None))[1]
+
+
+def open_binary(path: Path) -> Any:
+    """A file's bytes, decompressed when its name says gzip or Zstandard (a damaged stream raises OSError)."""
+    codec = _codec(path)
+    if codec is None:
+        return path.open("rb")
+    import pyarrow as pa
+
+    return pa.input_stream(str(path), compression=codec)
+
+
+def open_text(path: Path, errors: str = "strict") -> io.TextIOWrapper:
+    """A (decompressed) file as UTF-8 text for the csv module (a byte-order mark skipped)."""
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", newline="", errors=errors)
+
+
+def compression_problem(path: Path) -> str | None:
+    """Why a compressed file cannot be decompressed to its end, in words; None for a plain or sound file."""
+    codec = _codec(path)
+    if codec is None or not path.is_file():
+        return None
+    name, marker = _CODEC_NAMES[codec]
+    with path.open("rb") as handle:
+        head = handle.read(len(marker))
+    if head != marker:
+        return (
+            f"not {name}-compressed: the file does not start with the {name} marker, yet its name ends "
+            f"{format_suffix(path)} (a plain CSV or another format under a compressed name?)"
+        )
+    try:
+        with open_binary(path) as stream:
+            while stream.read(1 << 22):
+                pass
+    except (OSError, ValueError):  # pyarrow's codec errors; their text holds no data
+        return (
+            f"truncated or corrupt {name} data: the stream cannot be decompressed to its end "
+            "(an interrupted copy or download?); fetch or write it again"
+        )
+    return None
+
+
 def locate(path: Path, roots: list[Path] | None = None) -> tuple[str, list[Path]]:
     """(kind, files) of an input: `parquet`, `csv` or `parquet_folder` (partitions sorted, hidden ones left out)."""
     if not path.exists():
@@ -114,14 +195,10 @@ def locate(path: Path, roots: list[Path] | None = None) -> tuple[str, list[Path]
             for part in found:
                 _require_under(part.resolve(), roots, str(part))
         return "parquet_folder", found
-    suffix = path.suffix.lower()
-    if suffix in PARQUET_SUFFIXES:
-        return "parquet", [path]
-    if suffix in CSV_SUFFIXES:
-        return "csv", [path]
-    raise InputRefused(
-        f"{path.name} is neither .parquet nor .csv: give a .parquet or .csv file, or a folder of Parquet partitions"
-    )
+    found_format = file_format(path)
+    if found_format is None:
+        raise InputRefused(unsupported_format(path))
+    return found_format[0], [path]
 
 
 def file_rows(kind: str, files: list[Path], where: Path) -> list[int | None]:
@@ -149,17 +226,18 @@ def columns_of(kind: str, path: Path) -> list[str]:
 
 
 def read_table(path: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
-    """Read a CSV (UTF-8) or Parquet file by its suffix (only `columns`, when given); BadFileError says why not."""
+    """Read a CSV (UTF-8, plain or compressed) or Parquet file by its name (only `columns`, when given);
+    BadFileError says why not."""
     path = Path(path)
     if not path.exists():
         raise SourceError(f"source file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix not in {*PARQUET_SUFFIXES, *CSV_SUFFIXES, ".txt"}:
-        raise SourceError(f"unsupported file type {suffix!r} for {path} (use .csv or .parquet)")
+    found_format = file_format(path)
+    if found_format is None:
+        raise SourceError(f"unsupported file type: {unsupported_format(path)}")
     if path.is_file() and path.stat().st_size == 0:
         raise BadFileError(path, "file is empty (0 bytes)")
     wanted = None if columns is None else list(columns)
-    if suffix in PARQUET_SUFFIXES:
+    if found_format[0] == "parquet":
         return _read_parquet(path, wanted)
     return _read_csv(path, wanted)
 
@@ -266,7 +344,8 @@ def _read_csv(path: Path, columns: list[str] | None) -> pd.DataFrame:
     problem = None
     # low_memory=False: the whole column is typed at once (chunks could mix numbers and text in one column).
     try:
-        frame = pd.read_csv(path, low_memory=False, usecols=columns_read)
+        with open_binary(path) as handle:
+            frame = pd.read_csv(handle, low_memory=False, usecols=columns_read)
     except UnicodeDecodeError as exc:
         problem = encoding_problem(path, exc.reason)
     except pd.errors.EmptyDataError:
@@ -279,7 +358,7 @@ def _read_csv(path: Path, columns: list[str] | None) -> pd.DataFrame:
         else:
             problem = f"not a well-formed CSV ({str(exc).strip()})"
     except OSError as exc:
-        problem = f"cannot be read ({exc.strerror or exc})"
+        problem = compression_problem(path) or f"cannot be read ({exc.strerror or type(exc).__name__})"
     if problem is not None:
         raise BadFileError(path, problem)
     if not isinstance(frame.index, pd.RangeIndex):
@@ -293,11 +372,11 @@ def encoding_problem(path: Path, reason: str = "invalid UTF-8") -> str:
     """Where a file stops being UTF-8: the first offending byte and its offset in the file."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
-    with path.open("rb") as handle:
-        head = handle.read(4)
-        handle.seek(0)
+    head = None
+    with open_binary(path) as handle:  # read once from the start (a decompressed stream cannot seek back)
         while True:
             chunk = handle.read(1 << 20)
+            head = chunk[:4] if head is None else head
             pending = decoder.getstate()[0]
             try:
                 decoder.decode(chunk, final=not chunk)
@@ -313,7 +392,8 @@ def encoding_problem(path: Path, reason: str = "invalid UTF-8") -> str:
         hint = " (it starts with a UTF-16 byte-order mark: it is UTF-16 text)"
     else:
         hint = " (Latin-1 or Windows-1252 text, perhaps)"
-    return f"not UTF-8 text (byte 0x{byte:02x} at offset {where}); save it as UTF-8{hint}"
+    place = f"offset {where}" + (" of the decompressed text" if _codec(path) else "")
+    return f"not UTF-8 text (byte 0x{byte:02x} at {place}); save it as UTF-8{hint}"
 
 
 _ANY_DELIMITER = re.compile(r"[,;\t|]")
@@ -350,12 +430,14 @@ def csv_header(path: Path) -> list[str]:
         raise BadFileError(path, "file is empty (0 bytes)")
     problem = None
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+        with open_text(path) as handle:
             header = next(csv.reader(handle), None)
     except UnicodeDecodeError as exc:
         problem = encoding_problem(path, exc.reason)
     except csv.Error:
         problem = "not a well-formed CSV (its header line cannot be read)"
+    except (OSError, ValueError):  # a compressed stream that cannot be decompressed
+        problem = compression_problem(path) or "cannot be read"
     if problem is not None:
         raise BadFileError(path, problem)
     if not header or not any(c.strip() for c in header):
@@ -367,7 +449,7 @@ def csv_has_rows(path: Path) -> bool:
     """Whether a CSV file holds at least one non-blank row after its header (reads up to that row only)."""
     problem = None
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+        with open_text(path) as handle:
             reader = csv.reader(handle)
             next(reader, None)
             for row in reader:
@@ -377,6 +459,8 @@ def csv_has_rows(path: Path) -> bool:
         problem = encoding_problem(path, exc.reason)
     except csv.Error:
         return True  # a row is there; the streamed reader tells what is wrong with it
+    except (OSError, ValueError):  # a compressed stream that cannot be decompressed
+        problem = compression_problem(path) or "cannot be read"
     if problem is not None:
         raise BadFileError(path, problem)
     return False
@@ -385,7 +469,7 @@ def csv_has_rows(path: Path) -> bool:
 def _ragged_row(path: Path) -> tuple[int, int, int] | None:
     """(line, fields, header fields) of the first row whose field count differs from the header's, if any."""
     try:
-        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        with open_text(path, errors="replace") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if not header:
@@ -393,13 +477,16 @@ def _ragged_row(path: Path) -> tuple[int, int, int] | None:
             for row in reader:
                 if row and len(row) != len(header):
                     return reader.line_num, len(row), len(header)
-    except csv.Error:
+    except (csv.Error, OSError, ValueError):
         return None
     return None
 
 
 def _arrow_csv_problem(path: Path, exc: Exception, rows_before: int) -> str:
     """Arrow's CSV error in words, from its kind only: its message quotes the row and is never passed on."""
+    damaged = compression_problem(path)
+    if damaged is not None:
+        return damaged
     text = str(exc)
     if "invalid UTF8" in text or "invalid utf8" in text.lower():
         return encoding_problem(path)
@@ -438,23 +525,40 @@ def csv_batches(path: Path, columns: list[str], block_size: int = 1 << 20) -> It
     }
     rows = 0
     problem = None
-    try:
-        reader = pcsv.open_csv(path, **options)
-    except (pa.ArrowException, OSError) as exc:
-        problem = _arrow_csv_problem(path, exc, rows)
-    if problem is not None:  # raised outside the handler: Arrow's message (the row's text) is not its context
-        raise BadFileError(path, problem)
-    while True:
+    with open_binary(path) as stream:
         try:
-            batch = next(reader)
-        except StopIteration:
-            return
+            reader = pcsv.open_csv(stream, **options)
         except (pa.ArrowException, OSError) as exc:
             problem = _arrow_csv_problem(path, exc, rows)
-        if problem is not None:
+        if problem is not None:  # raised outside the handler: Arrow's message (the row's text) is not its context
             raise BadFileError(path, problem)
-        rows += batch.num_rows
-        yield batch
+        while True:
+            try:
+                batch = next(reader)
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as exc:
+                problem = _arrow_csv_problem(path, exc, rows)
+            if problem is not None:
+                raise BadFileError(path, problem)
+            rows += batch.num_rows
+            yield batch
+
+
+def csv_line_rows(path: Path) -> int:
+    """A CSV's rows counted by its line breaks, less the header (a quoted line break counts once more)."""
+    breaks, last = 0, b"\n"
+    problem = None
+    try:
+        with open_binary(path) as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                breaks += block.count(b"\n")
+                last = block[-1:]
+    except (OSError, ValueError):
+        problem = compression_problem(path) or "cannot be read"
+    if problem is not None:
+        raise BadFileError(path, problem)
+    return max(breaks + int(last != b"\n") - 1, 0)
 
 
 # --- queries -------------------------------------------------------------------------------------

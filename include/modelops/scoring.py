@@ -214,7 +214,7 @@ def plan_scoring(
             else:
                 files, rows = [[str(path)]], sizes
             where = str(path)
-            snapshot = snapshot or path.stem
+            snapshot = snapshot or inputs.input_stem(path)
             _check_columns(spec, inputs.columns_of(kind, found[0]), where)
         snapshot = catalog.safe_id(str(snapshot), "snapshot id")
     except InputRefused:
@@ -784,14 +784,7 @@ def _count_rows(kind: str, files: list[list[str]], query: str | None, sql_url: s
         counted = f"SELECT count(*) AS n FROM ({inputs.check_query(query or '')}) AS modelops_rows"
         (_, rows), *_ = inputs.query_rows(str(sql_url), counted, 1, options.get("sql_role"))
         return int(rows[0][0])
-    total = 0
-    for name in (f for group in files for f in group):
-        with open(name, "rb") as handle:
-            breaks = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 22), b""))
-            handle.seek(-1, os.SEEK_END)
-            last_open = handle.read(1) != b"\n"
-        total += breaks + int(last_open) - 1
-    return max(total, 0)
+    return sum(inputs.csv_line_rows(Path(name)) for group in files for name in group)
 
 
 def shadow_share(plan: ScoringPlan) -> float | None:

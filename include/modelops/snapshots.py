@@ -19,13 +19,12 @@ REQUEST_KEYS = ("dataset", "input", "conn_id", "query", "snapshot", "alias", "gr
 
 
 def default_snapshot_id(input_path: str | None) -> str | None:
-    """A snapshot id from an input's name: `.../2028-10-01.parquet` -> `2028-10-01`."""
+    """A snapshot id from an input's name: `.../2028-10-01.parquet` or `.../2028-10-01.csv.gz` -> `2028-10-01`."""
     if not input_path:
         return None
     path = Path(input_path)
     path = path if path.is_absolute() else catalog.root() / path  # as scoring resolves it, never from the cwd
-    name = path.name if path.is_dir() else path.stem
-    return catalog.safe_id(name.removesuffix(".csv").removesuffix(".parquet"), "snapshot id")
+    return catalog.safe_id(inputs.input_stem(path), "snapshot id")
 
 
 def request_from(params: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:

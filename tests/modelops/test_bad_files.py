@@ -73,6 +73,41 @@ def _ragged_first_row(tmp_path: Path) -> tuple[Path, str]:
     return path, "row 2 has 12 fields, the header has 11"
 
 
+def _compressed(path: Path, data: bytes) -> Path:
+    """`data` written gzip- or Zstandard-compressed by its name (pyarrow's codecs, as the readers use)."""
+    import pyarrow as pa
+
+    with pa.output_stream(str(path), compression="gzip" if path.name.lower().endswith(".gz") else "zstd") as out:
+        out.write(data)
+    return path
+
+
+def _truncated_gzip(tmp_path: Path) -> tuple[Path, str]:
+    path = _compressed(tmp_path / "extract.csv.gz", _csv_text(300).encode())
+    path.write_bytes(path.read_bytes()[:-40])
+    return path, "truncated or corrupt gzip data: the stream cannot be decompressed to its end"
+
+
+def _truncated_zstd(tmp_path: Path) -> tuple[Path, str]:
+    path = _compressed(tmp_path / "extract.csv.zst", _csv_text(300).encode())
+    path.write_bytes(path.read_bytes()[:-40])
+    return path, "truncated or corrupt Zstandard data: the stream cannot be decompressed to its end"
+
+
+def _plain_csv_named_gz(tmp_path: Path) -> tuple[Path, str]:
+    path = tmp_path / "extract.csv.gz"
+    path.write_text(_csv_text())
+    return path, "not gzip-compressed: the file does not start with the gzip marker, yet its name ends .csv.gz"
+
+
+def _latin1_gzip(tmp_path: Path) -> tuple[Path, str]:
+    plain, _ = _latin1(tmp_path)
+    data = plain.read_bytes()
+    path = _compressed(tmp_path / "extract.csv.gz", data)
+    offset = data.index("é".encode("latin-1"))
+    return path, f"not UTF-8 text (byte 0xe9 at offset {offset} of the decompressed text); save it as UTF-8"
+
+
 BAD_FILES = {
     "zero bytes": _empty,
     "latin-1 text": _latin1,
@@ -80,6 +115,10 @@ BAD_FILES = {
     "truncated parquet": _truncated_parquet,
     "a row with more fields than the header": _ragged,
     "a first row with more fields than the header": _ragged_first_row,
+    "truncated gzip": _truncated_gzip,
+    "truncated zstd": _truncated_zstd,
+    "a plain CSV named .csv.gz": _plain_csv_named_gz,
+    "latin-1 text in gzip": _latin1_gzip,
 }
 
 
@@ -113,6 +152,25 @@ def test_collect_quarantines_an_unusable_file_with_a_note_and_writes_no_batch(wo
     note = json.loads((folder / "note.json").read_text())
     assert note["file"] == str(path) and problem in note["problem"]
     assert _batches(workspace) == []
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.zst", ".CSV.GZ"])
+def test_a_compressed_source_is_collected_as_its_plain_csv(workspace, settings, tmp_path, suffix):
+    spec = settings.dataset("anes96_vote")
+    plain = tmp_path / "extract.csv"
+    plain.write_text(_csv_text(120))
+    packed = _compressed(tmp_path / f"extract{suffix}", plain.read_bytes())
+    assert packed.read_bytes()[:4] != plain.read_bytes()[:4]  # really compressed
+    pd.testing.assert_frame_equal(read_table(packed), read_table(plain))
+    pd.testing.assert_frame_equal(read_table(packed, ["vote", "age"]), read_table(plain, ["vote", "age"]))
+    assert collect_batch(spec, path=str(packed)).content_hash == collect_batch(spec, path=str(plain)).content_hash
+
+
+def test_a_file_named_neither_way_is_refused_naming_the_formats_read(tmp_path):
+    path = tmp_path / "extract.csv.bz2"
+    path.write_text(_csv_text())
+    with pytest.raises(SourceError, match=r"neither \.parquet nor \.csv \(plain, \.csv\.gz or \.csv\.zst\)"):
+        read_table(path)
 
 
 def test_the_offset_of_a_bad_byte_is_its_place_in_the_whole_file(tmp_path):

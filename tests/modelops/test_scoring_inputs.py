@@ -130,6 +130,44 @@ def test_unreadable_files_are_told_at_plan_as_training_tells_them(env, settings)
         scoring.plan_scoring(spec, _settings(settings), str(cut))
 
 
+def _compressed(path, data: bytes):
+    import pyarrow as pa
+
+    with pa.output_stream(str(path), compression="gzip" if path.name.endswith(".gz") else "zstd") as out:
+        out.write(data)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.zst"])
+def test_a_compressed_csv_is_registered_and_scored_as_its_plain_csv(env, settings, suffix):
+    spec = env["spec"]
+    text = _frame(spec, 150).to_csv(index=False).encode()
+    plain = _production(spec, "snap-plain.csv")
+    plain.write_bytes(text)
+    packed = _compressed(_production(spec, f"snap-packed{suffix}"), text)
+    assert describe(spec.name, str(packed), None)["snapshot"] == "snap-packed"
+    assert inputs.csv_line_rows(packed) == inputs.csv_line_rows(plain) == 150
+    scored = scoring.score_snapshot(spec, _settings(settings, chunk_rows=64), str(packed))
+    assert scored["rows"] == 150 and scored["snapshot"] == "snap-packed"
+    base = scoring.score_snapshot(spec, _settings(settings, chunk_rows=64), str(plain))
+    served = [
+        pd.read_parquet(catalog.scoring_manifest(spec.name, s).parent / "predictions")[["row", "id", "score", "source"]]
+        for s in ("snap-packed", "snap-plain")
+    ]
+    pd.testing.assert_frame_equal(*served)
+    assert base["rows"] == 150
+
+
+def test_a_truncated_compressed_csv_is_told_as_training_tells_it(env, settings):
+    spec = env["spec"]
+    cut = _compressed(_production(spec, "snap-cut.csv.gz"), _frame(spec, 400).to_csv(index=False).encode())
+    cut.write_bytes(cut.read_bytes()[:-60])  # the header and first rows still decompress
+    with pytest.raises(scoring.InputRefused) as caught:
+        scoring.score_snapshot(spec, _settings(settings, chunk_rows=64), str(cut))
+    assert f"cannot use {cut.resolve()}: truncated or corrupt gzip data" in str(caught.value)
+    assert not catalog.scoring_manifest(spec.name, "snap-cut").exists()
+
+
 def test_an_input_without_rows_is_refused_at_plan_and_at_registration(env, settings):
     spec = env["spec"]
     header_only = _production(spec, "snap-header.csv")
