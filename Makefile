@@ -33,7 +33,13 @@ run: $(STAMP)  ## the whole lifecycle through the real scheduler, in a fresh wor
 	  $(PY) scripts/lifecycle.py $(ARGS)
 
 train: setup  ## one training DAG run via `airflow dags test` in .local (CONF='{"dataset": "anes96_vote"}')
-	@$(ENV) scripts/run_training.sh '$(CONF)'
+	@$(ENV) scripts/run_dag.sh modelops_training '$(CONF)'
+
+score: setup  ## one scoring DAG run the same way (CONF='{"dataset": "voter_turnout", "snapshot": "2028-10-01"}')
+	@$(ENV) scripts/run_dag.sh modelops_scoring '$(CONF)'
+
+monitor: setup  ## one monitoring DAG run the same way (CONF='{"dataset": "voter_turnout", "window": "2028-10-01"}')
+	@$(ENV) scripts/run_dag.sh modelops_monitoring '$(CONF)'
 
 up: setup  ## start Airflow (api-server, scheduler, dag-processor, triggerer) + MLflow UI on 127.0.0.1
 	@$(ENV) scripts/stack.sh up
@@ -81,4 +87,4 @@ bench-tree-size: $(STAMP)  ## tree sizes per family: holdout AUC/log loss vs one
 bench-stack: $(STAMP)  ## embedded vs production-shaped stack: idle PSS, time to up, training fan-out, scoring 1 vs 2 workers
 	@$(PY) benchmarks/bench_stack.py  # its own workspaces under .local/bench_stack and databases modelops_bench_*
 
-.PHONY: bench-stack help setup run train up down up-prod down-prod run-prod drop-prod test lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean
+.PHONY: bench-stack help setup run train score monitor up down up-prod down-prod run-prod drop-prod test lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean

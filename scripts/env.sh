@@ -11,6 +11,8 @@ export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
 export AIRFLOW__API__HOST=127.0.0.1
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+# the MLflow UI of `make up` (scripts/stack.sh); every printed MLflow address uses it
+export MLFLOW_PORT="${MLFLOW_PORT:-5000}"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${AIRFLOW__API__PORT}/execution/"
 # two users (four eyes): whoever asks for a promotion (admin, say) may never approve it, so a second user
 # (`reviewer`, role `user`: enough to answer a Required Action) answers; passwords in

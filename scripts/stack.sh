@@ -10,7 +10,6 @@
 set -euo pipefail
 run_dir="$MODELOPS_HOME/run"; log_dir="$MODELOPS_HOME/logs"
 mkdir -p "$run_dir" "$log_dir" "$MODELOPS_HOME/mlflow/artifacts"
-MLFLOW_PORT="${MLFLOW_PORT:-5000}"
 # the model monitor (plugins/modelops_monitor.py) links runs and versions to this MLflow UI
 export MODELOPS_MLFLOW_UI_URL="${MODELOPS_MLFLOW_UI_URL:-http://127.0.0.1:$MLFLOW_PORT}"
 AF=.venv/bin/airflow

@@ -262,7 +262,7 @@ def _task_log(message: str) -> str:
 def _run_training(tmp_path: Path, message: str) -> str:
     env = _fake_airflow(tmp_path, _task_log(message))
     done = subprocess.run(
-        ["bash", str(REPO_ROOT / "scripts" / "run_training.sh"), "{}"],
+        ["bash", str(REPO_ROOT / "scripts" / "run_dag.sh"), "modelops_training", "{}"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -296,3 +296,24 @@ def test_run_training_prints_why_a_source_file_was_refused(tmp_path):
     )
     shown = _run_training(tmp_path, message)
     assert shown.startswith(message + "\n")
+
+
+def test_run_dag_prints_what_the_run_left_and_the_configured_ports(tmp_path):
+    env = _fake_airflow(tmp_path, "[DAG TEST] end task task_id=summarize map_index=-1\n")
+    airflow = tmp_path / ".venv" / "bin" / "airflow"
+    airflow.write_text(airflow.read_text().replace("exit 1", "exit 0"))
+    (tmp_path / ".venv" / "bin" / "python").symlink_to(REPO_ROOT / ".venv" / "bin" / "python")
+    summary = Path(env["MODELOPS_HOME"]) / "runs" / "anes96_vote" / "latest.txt"
+    summary.parent.mkdir(parents=True)
+    summary.write_text("decision: promoted v3\n")
+    done = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "run_dag.sh"), "modelops_training", '{"dataset": "anes96_vote"}'],
+        cwd=tmp_path,
+        env={**env, "AIRFLOW__API__PORT": "18080", "MLFLOW_PORT": "15000"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "decision: promoted v3" in done.stdout
+    assert "Airflow http://127.0.0.1:18080 and MLflow http://127.0.0.1:15000" in done.stdout

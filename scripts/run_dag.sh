@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Run the training DAG once through Airflow (`airflow dags test`: real metadata DB, in-process
-# executor), show task progress as it goes, then the run summary. Usage: run_training.sh [CONF_JSON]
+# Run one DAG once through Airflow (`airflow dags test`: real metadata DB, in-process executor), show task
+# progress as it goes, then what the run left (scripts/dag_outcome.py). Usage: run_dag.sh DAG_ID [CONF_JSON]
 set -uo pipefail
-conf="${1:-{\}}"
+dag="${1:?usage: run_dag.sh DAG_ID [CONF_JSON]}"
+conf="${2:-{\}}"
 [ -z "$conf" ] && conf="{}"
 mkdir -p "$MODELOPS_HOME/logs"
-log="$MODELOPS_HOME/logs/training-$(date +%Y%m%dT%H%M%S).log"
-echo "Running DAG modelops_training with conf $conf (full log: $log)"
+log="$MODELOPS_HOME/logs/${dag#modelops_}-$(date +%Y%m%dT%H%M%S).log"
+echo "Running DAG $dag with conf $conf (full log: $log)"
 started=$(date +%s)
-.venv/bin/airflow dags test modelops_training --conf "$conf" > "$log" 2>&1 &
+.venv/bin/airflow dags test "$dag" --conf "$conf" > "$log" 2>&1 &
 pid=$!
 # Progress: one line per task start/end, as the log grows.
 tail -n +1 -F --pid="$pid" "$log" 2>/dev/null | grep --line-buffered -oE "\[DAG TEST\] (starting|end task) task_id=[a-z_]+( map_index=[0-9-]+)?|new_state=(failed|up_for_retry|skipped)" \
@@ -39,8 +40,7 @@ if [ "$status" -ne 0 ]; then
   echo "Full log: $log"
   exit "$status"
 fi
-dataset=$(.venv/bin/python -c "import json,sys; from modelops.config import load_settings; print(json.loads(sys.argv[1]).get('dataset') or load_settings().default_dataset)" "$conf")
 echo
-cat "$MODELOPS_HOME/runs/$dataset/latest.txt"
+.venv/bin/python "$(dirname "$0")/dag_outcome.py" "$dag" "$conf" || exit $?
 echo
-echo "Browse: make up, then Airflow http://127.0.0.1:${AIRFLOW__API__PORT} and MLflow http://127.0.0.1:5000"
+echo "Browse: make up, then Airflow http://127.0.0.1:${AIRFLOW__API__PORT} and MLflow http://127.0.0.1:${MLFLOW_PORT}"
