@@ -40,6 +40,8 @@ from modelops.handoffs import (
     CHAMPION_ASSET_URI,
     KEEP_TASK_ID,
     PROMOTE_TASK_ID,
+    RUN_NOTE_XCOM_KEY,
+    SUMMARY_TASK_ID,
     TRAINING_DAG_ID,
 )
 
@@ -265,10 +267,10 @@ def modelops_training():
         actor, run_id = _actor()
         return apply_alias(registration, CHALLENGER, actor, run_id)
 
-    @task(trigger_rule="none_failed_min_one_success")
+    @task(task_id=SUMMARY_TASK_ID, trigger_rule="none_failed_min_one_success")
     def summarize(batch: dict, validation: dict, plan: dict, report: dict) -> str:
         """Print and store the run summary (data, validation, candidates, comparison, decision)."""
-        from modelops.workflow import render_summary, write_summary
+        from modelops.workflow import render_run_note, render_summary, write_summary
 
         settings, _ = _settings_and_spec()
         ti = get_current_context()["ti"]
@@ -288,6 +290,7 @@ def modelops_training():
             text += f"\n  approval  {UNAPPROVED}"
         text += "\n" + "\n".join(f"  run       {line}" for line in log_figures(plan["parent_run_id"]))
         print(text)
+        ti.xcom_push(key=RUN_NOTE_XCOM_KEY, value=render_run_note(report, outcome, card))
         return write_summary(text, batch["dataset"], get_current_context()["run_id"], plan["parent_run_id"])
 
     batch = collect()

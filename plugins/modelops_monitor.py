@@ -30,9 +30,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelops.handoffs import MONITOR_URL_PREFIX
 from modelops.monitor_view import ApprovalList, DatasetList, DatasetView, RunRequest
 
-URL_PREFIX = "/modelops-monitor"
+URL_PREFIX = MONITOR_URL_PREFIX  # the training run's note links its card here
 ROUTE = "modelops-monitor"
 # Served files are shown as documents of their own origin with no script: a report is same-origin with the
 # Airflow UI (and its login cookie), so whatever text a report quotes from the data must never run.

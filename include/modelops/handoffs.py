@@ -21,6 +21,13 @@ APPROVAL_TASK_ID = "approve_promotion"
 # The model card of the registered version (training DAG, after register; on-demand card DAG).
 CARD_TASK_ID = "model_card"
 
+# The training run's Markdown note (decision, metric vs champion, card link): `summarize` pushes it as an XCom
+# under this key, the run-note listener (plugins/modelops_run_note.py) makes it the DAG run's note.
+SUMMARY_TASK_ID = "summarize"
+RUN_NOTE_XCOM_KEY = "run_note"
+# Where the Model monitor (plugins/modelops_monitor.py) is mounted on the Airflow API server.
+MONITOR_URL_PREFIX = "/modelops-monitor"
+
 RETRAIN_TASK_ID = "trigger_retraining"
 NO_ACTION_TASK_ID = "no_action"
 

@@ -591,6 +591,48 @@ def render_summary(
     return "\n".join(lines)
 
 
+def _decision_line(outcome: dict[str, Any]) -> str:
+    """The decision in one Markdown line: promoted, kept as challenger, refused, or nothing registered."""
+    if outcome.get("duplicate_of"):
+        return "**NOTHING REGISTERED**: the same data, config and options as an existing version"
+    version = f"`{outcome['model_name']}` v{outcome['version']}"
+    if outcome.get("refused"):
+        who = outcome.get("approver") or "nobody before the timeout"
+        return f"**PROMOTION REFUSED** by {who}: {version}, no alias moved"
+    verb = "PROMOTE" if outcome["promote"] else "KEEP CHAMPION"
+    return f"**{verb}**: {version} -> alias `{outcome['alias']}`"
+
+
+def _metric_line(report: dict[str, Any]) -> str:
+    """The primary metric of the new model against the champion's, on the rows neither trained on."""
+    primary, champion = report["primary_metric"], report["champion"]
+    if champion is None:
+        best = report["ranking"][0]["holdout"][primary]
+        return f"{primary} **{best:.4f}** on the holdout; no champion yet"
+    if champion.get("error"):
+        return f"champion v{champion['version']} could not be compared: {champion['error']}"
+    return (
+        f"{primary} **{champion['challenger_metrics'][primary]:.4f}** vs champion v{champion['version']} "
+        f"**{champion['metrics'][primary]:.4f}** on {champion['comparison_rows']} holdout rows neither model "
+        "trained on"
+    )
+
+
+def render_run_note(report: dict[str, Any], outcome: dict[str, Any], card: dict[str, Any] | None) -> str:
+    """The training run's short Markdown note for the Airflow UI: decision, primary metric vs champion, card
+    (linked through the Model monitor, which serves the workspace's cards)."""
+    from modelops.handoffs import MONITOR_URL_PREFIX
+    from modelops.monitor_view import file_name
+
+    lines = [_decision_line(outcome), "", f"- {_metric_line(report)}"]
+    lines += [f"- {reason}" for reason in report["verdict"]["reasons"][:3]]
+    if card:
+        name = file_name(card["card_html"])
+        shown = f"[model card]({MONITOR_URL_PREFIX}/files/{name})" if name else "model card"
+        lines.append(f"- {shown}: `{card['card_html']}`")
+    return "\n".join(lines)
+
+
 def write_summary(text: str, dataset: str, run_id: str, parent_run_id: str) -> str:
     """Keep the summary in the workspace and on the MLflow run; returns its path."""
     path = catalog.write_text(catalog.run_summary(dataset, run_id), text + "\n")

@@ -52,6 +52,18 @@ def _asset_events() -> int:
         )
 
 
+def _run_note(run_id: str) -> str | None:
+    """The DAG run's note as the UI reads it (the run's row in the metadata DB, fresh)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return (
+            session.scalars(select(DagRun).where(DagRun.dag_id == TRAINING_DAG_ID, DagRun.run_id == run_id)).one().note
+        )
+
+
 @pytest.fixture(scope="module")
 def module_workspace(tmp_path_factory):
     """One workspace + MLflow store shared by the ordered lifecycle tests of this module."""
@@ -107,6 +119,11 @@ def test_first_run_promotes_a_champion_with_lineage(training_dag, module_workspa
     assert f"  card      {card} (roc_auc" in summary
     text = card.with_name("card.md").read_text()
     assert "## At a glance" in text and "Fairness" in text and "| voted_general_lag1 |" in text
+    # the run's page in the Airflow UI shows the decision, the metric and a link to the card (the run note)
+    note = _run_note(run.run_id)
+    assert note.startswith(f"**PROMOTE**: `{MODEL}` v1 -> alias `champion`")
+    assert "- roc_auc **0." in note and "on the holdout; no champion yet" in note
+    assert f"[model card](/modelops-monitor/files/cards/voter_turnout/{MODEL}/1/card.html): `{card}`" in note
 
     # operational figures: every task measured as it ended (the listener plugin), logged to MLflow by summarize
     from modelops import operations
@@ -139,6 +156,10 @@ def test_worse_challenger_keeps_the_champion_and_says_why(training_dag, module_w
     assert "FAIL roc_auc change vs champion v1: -" in last["reason"]
     summary = (module_workspace / "runs" / "voter_turnout" / "latest.txt").read_text()
     assert "KEEP CHAMPION" in summary and "champion  v1" in summary
+    note = _run_note(run.run_id)
+    assert note.startswith(f"**KEEP CHAMPION**: `{MODEL}` v2 -> alias `challenger`")
+    assert "vs champion v1 **0." in note and "holdout rows neither model trained on" in note
+    assert "- FAIL roc_auc change vs champion v1: -" in note
     assert _asset_events() == events_before
     assert "Against champion v1" in Path(challenger.tags[registry.CARD_PATH_TAG]).with_name("card.md").read_text()
 
