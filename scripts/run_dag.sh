@@ -5,6 +5,9 @@ set -uo pipefail
 dag="${1:?usage: run_dag.sh DAG_ID [CONF_JSON]}"
 conf="${2:-{\}}"
 [ -z "$conf" ] && conf="{}"
+export PYTHONPATH="$(cd "$(dirname "$0")/../include" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
+# A configuration error is told first, plainly (the file and the key), not as "Dag ... could not be found".
+.venv/bin/python -m modelops.config > /dev/null || exit 2
 mkdir -p "$MODELOPS_HOME/logs"
 log="$MODELOPS_HOME/logs/${dag#modelops_}-$(date +%Y%m%dT%H%M%S).log"
 echo "Running DAG $dag with conf $conf (full log: $log)"

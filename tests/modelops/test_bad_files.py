@@ -225,6 +225,7 @@ def _fake_airflow(tmp_path: Path, log: str) -> dict[str, str]:
     airflow = tmp_path / ".venv" / "bin" / "airflow"
     airflow.write_text(f"#!/usr/bin/env bash\ncat {tmp_path / 'canned.log'}\nexit 1\n")
     airflow.chmod(airflow.stat().st_mode | stat.S_IEXEC)
+    (tmp_path / ".venv" / "bin" / "python").symlink_to(REPO_ROOT / ".venv" / "bin" / "python")
     return {**os.environ, "MODELOPS_HOME": str(tmp_path / "home")}
 
 
@@ -302,7 +303,6 @@ def test_run_dag_prints_what_the_run_left_and_the_configured_ports(tmp_path):
     env = _fake_airflow(tmp_path, "[DAG TEST] end task task_id=summarize map_index=-1\n")
     airflow = tmp_path / ".venv" / "bin" / "airflow"
     airflow.write_text(airflow.read_text().replace("exit 1", "exit 0"))
-    (tmp_path / ".venv" / "bin" / "python").symlink_to(REPO_ROOT / ".venv" / "bin" / "python")
     summary = Path(env["MODELOPS_HOME"]) / "runs" / "anes96_vote" / "latest.txt"
     summary.parent.mkdir(parents=True)
     summary.write_text("decision: promoted v3\n")
@@ -317,3 +317,22 @@ def test_run_dag_prints_what_the_run_left_and_the_configured_ports(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "decision: promoted v3" in done.stdout
     assert "Airflow http://127.0.0.1:18080 and MLflow http://127.0.0.1:15000" in done.stdout
+
+
+def test_run_dag_tells_a_config_error_plainly_before_any_dag_runs(tmp_path):
+    env = _fake_airflow(tmp_path, "the DAG must not run")
+    (tmp_path / "ours.yaml").write_text("monitoring:\n  persistence: twice\n")
+    env["MODELOPS_CONFIG"] = str(tmp_path / "ours.yaml")
+    done = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "run_dag.sh"), "modelops_training", "{}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"configuration error: {tmp_path / 'ours.yaml'}: monitoring.persistence: expected int, got 'twice'"
+    )
+    assert "the DAG must not run" not in done.stdout and "Traceback" not in done.stderr
