@@ -65,6 +65,12 @@ def plain_number(value: float, sign: bool = False) -> str:
     return f"{plus}{value:,.{decimals}f}"
 
 
+def plain_value(value: float) -> str:
+    """A data value (a bucket's edge, a code): whole numbers as integers (120,000; 1), others as `plain_number`."""
+    value = float(value)
+    return f"{int(value):,}" if value.is_integer() else plain_number(value)
+
+
 def share(value: float | None) -> str:
     """A share (0..1) as a percentage with one decimal: 0.34925... -> 34.9%."""
     if value is None or not math.isfinite(float(value)):
@@ -138,7 +144,7 @@ def value_shares(profile: dict[str, Any], values: np.ndarray) -> pd.DataFrame:
     x = values[np.isfinite(values)]
     cur = np.array([(x == value).sum() for value in support], dtype=float)
     other = len(x) - cur.sum()
-    index = [str(int(v)) if v == int(v) else plain_number(v) for v in support]
+    index = [plain_value(v) for v in support]
     table = pd.DataFrame({"reference": ref, "current": cur / len(x) if len(x) else cur}, index=index)
     if other:
         table.loc[OTHER_LEVELS] = [0.0, other / len(x)]
