@@ -386,10 +386,10 @@ def test_spec_reads_owner_statements_and_keeps_the_derived_limitations(tmp_path)
     assert cards.spec_from_resolved(resolved) == spec
     body["limitations"] = "one sentence, not a list"
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError, match=r"anes96_vote'.limitations: expected a list of sentences"):
+    with pytest.raises(ConfigError, match=r"datasets\.anes96_vote\.limitations: expected a list of sentences"):
         load_settings(tmp_path / "bad.yaml")
     body["limitations"] = []
     body["owner"] = 7
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError, match=r"anes96_vote'.owner: expected text"):
+    with pytest.raises(ConfigError, match=r"datasets\.anes96_vote\.owner: expected text"):
         load_settings(tmp_path / "bad.yaml")
