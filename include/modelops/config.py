@@ -175,7 +175,9 @@ DOMAIN_CLASSIFIER_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
 }
 # Per-dataset monitoring options (`datasets.<name>.monitoring`), overriding the global ones;
 # window_null_fraction (per dataset only): {column: the largest missing share a window may have}, in place
-# of the column's reference share + window_null_margin.
+# of the column's reference share + window_null_margin. `schedule`: when the dataset is judged (a cron
+# expression or a preset such as "@daily"; "off": manual runs only); default `monitoring.schedule`, which
+# is the monitoring DAG's own tick.
 DATASET_MONITORING_KEYS = {
     "max_champion_age_days",
     "min_distinct_rows",
@@ -184,6 +186,17 @@ DATASET_MONITORING_KEYS = {
     "window_max_rows",
     "window_null_margin",
     "window_null_fraction",
+    "schedule",
+}
+SCHEDULE_OFF = "off"
+# Airflow's cron presets as cron expressions (a dataset's schedule is matched against the DAG's ticks)
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
 }
 SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "chunk_rows": ((int,), 250000),
@@ -816,7 +829,21 @@ def _dataset_monitoring(where: str, body: Any) -> dict[str, Any]:
     _champion_age(f"{where}.monitoring", body.get("max_champion_age_days"))
     _degenerate_limits(f"{where}.monitoring", body)
     _window_limits(f"{where}.monitoring", body)
+    if body.get("schedule") is not None and body["schedule"] != SCHEDULE_OFF:
+        monitoring_cron(f"{where}.monitoring.schedule", body["schedule"])
     return dict(body)
+
+
+def monitoring_cron(where: str, schedule: Any) -> str:
+    """The cron expression of a monitoring schedule (a cron line or an Airflow preset); else a ConfigError."""
+    from croniter import croniter
+
+    cron = CRON_PRESETS.get(schedule, schedule) if isinstance(schedule, str) else None
+    if cron is None or not croniter.is_valid(cron):
+        raise ConfigError(
+            f"{where}: a cron expression, one of {sorted(CRON_PRESETS)} or {SCHEDULE_OFF!r}, got {schedule!r}"
+        )
+    return cron
 
 
 def _degenerate_limits(where: str, body: dict[str, Any]) -> None:

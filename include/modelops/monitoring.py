@@ -136,7 +136,7 @@ def thresholds_for(
             raise ValueError(f"retrain_on must be a list of {list(RETRAIN_SIGNALS)}, got {retrain_on!r}")
     configured = {k: settings.monitoring[k] for k in THRESHOLD_KEYS if k in settings.monitoring}
     if spec is not None:
-        configured.update({k: v for k, v in spec.monitoring.items() if v is not None})
+        configured.update({k: v for k, v in spec.monitoring.items() if v is not None and k in THRESHOLD_KEYS})
     if "domain_classifier" in overrides:  # a partial override of the test's options
         base = dict(configured.get("domain_classifier") or {})
         given = overrides["domain_classifier"]

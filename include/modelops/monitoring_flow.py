@@ -12,12 +12,13 @@ the steps, so the branch task reading a record imports nothing heavy.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from modelops import catalog
-from modelops.config import DatasetSpec, Settings, settings_and_spec
+from modelops.config import SCHEDULE_OFF, DatasetSpec, Settings, monitoring_cron, settings_and_spec
 
 
 class NothingToJudge(RuntimeError):
@@ -182,7 +183,79 @@ def monitor_window(
     )
 
 
+# --- which datasets a run judges ---------------------------------------------------------------
+
+
+def dataset_schedule(settings: Settings, spec: DatasetSpec) -> str:
+    """A dataset's monitoring schedule: its own `datasets.<name>.monitoring.schedule`, else the section's."""
+    return spec.monitoring.get("schedule") or settings.monitoring["schedule"]
+
+
+def tick_interval(tick: str, start: datetime | None, end: datetime) -> tuple[datetime, datetime]:
+    """The (start, end] a scheduled run covers: its data interval, or (Airflow 3's cron trigger timetable
+    gives an empty one) from the tick's fire time before `end` up to `end`."""
+    if start is not None and start < end:
+        return start, end
+    from croniter import croniter
+
+    return croniter(monitoring_cron("monitoring.schedule", tick), end).get_prev(datetime), end
+
+
+def fires_within(schedule: str, interval: tuple[datetime, datetime]) -> bool:
+    """Whether a schedule (cron or preset; "off" never) has a fire time in (start, end]."""
+    if schedule == SCHEDULE_OFF:
+        return False
+    from croniter import croniter
+
+    start, end = interval
+    return croniter(monitoring_cron("schedule", schedule), start).get_next(datetime) <= end
+
+
+def datasets_due(
+    settings: Settings,
+    dataset: str | None,
+    interval: tuple[datetime, datetime] | None,
+    has_champion: Callable[[DatasetSpec], bool],
+) -> tuple[list[str], list[str]]:
+    """(datasets this run judges, why each other configured one is left out).
+
+    A named dataset is judged alone (schedule ignored); otherwise every configured dataset whose
+    schedule fires within the scheduled run's `interval` (None: a manual run, every schedule is due).
+    A dataset without a champion has nothing served to judge and is left out, saying so.
+    """
+    if dataset is not None and dataset not in settings.datasets:
+        raise ValueError(f"unknown dataset {dataset!r}; configured: {sorted(settings.datasets)}")
+    due, left_out = [], []
+    for name in [dataset] if dataset is not None else sorted(settings.datasets):
+        spec = settings.datasets[name]
+        schedule = dataset_schedule(settings, spec)
+        if dataset is None and interval is not None and not fires_within(schedule, interval):
+            left_out.append(f"{name}: its schedule {schedule!r} does not fire in this run's interval")
+        elif not has_champion(spec):
+            left_out.append(f"{name}: no champion of {spec.model_name}, nothing served to judge")
+        else:
+            due.append(name)
+    return due, left_out
+
+
 # --- one function per DAG task ----------------------------------------------------------------
+
+
+def judge_datasets(
+    dataset: str | None, scheduled: bool, start: datetime | None, end: datetime
+) -> tuple[list[str], list[str]]:
+    """Task `datasets_to_judge`: the datasets due (`datasets_due`) with the champion looked up in the registry."""
+    from modelops import registry
+    from modelops.config import load_settings
+
+    settings = load_settings()
+    interval = tick_interval(settings.monitoring["schedule"], start, end) if scheduled else None
+    return datasets_due(
+        settings,
+        dataset or None,
+        interval,
+        lambda spec: registry.version_by_alias(spec.model_name, registry.CHAMPION) is not None,
+    )
 
 
 def judge_window(

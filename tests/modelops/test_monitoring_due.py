@@ -1,0 +1,96 @@
+"""Which datasets a monitoring run judges: each dataset by its own schedule within the run's interval, a
+named one alone, none without a champion (`monitoring_flow.datasets_due`), and the schedule's check."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from modelops.config import DEFAULT_CONFIG_PATH, ConfigError, parse_settings, read_yaml
+from modelops.monitoring_flow import datasets_due, fires_within, tick_interval
+
+RAW = read_yaml(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+MONDAY = datetime(2028, 11, 6, tzinfo=UTC)  # a Monday, midnight: the daily tick's fire time
+DAY = (MONDAY - timedelta(days=1), MONDAY)  # the (start, end] the daily run at MONDAY covers
+
+
+def _settings(**schedules):
+    """The bundled parameters file with datasets.<name>.monitoring.schedule set as given."""
+    raw = copy.deepcopy(RAW)
+    for name, schedule in schedules.items():
+        raw["datasets"][name].setdefault("monitoring", {})["schedule"] = schedule
+    return parse_settings(raw)
+
+
+def _everyone(spec) -> bool:
+    return True
+
+
+def test_the_bundled_datasets_are_all_due_on_the_daily_tick():
+    settings = _settings()
+    assert len(settings.datasets) >= 2
+    due, left_out = datasets_due(settings, None, DAY, _everyone)
+    assert due == sorted(settings.datasets) and left_out == []
+
+
+def test_a_dataset_switched_off_is_left_to_manual_runs():
+    settings = _settings(anes96_vote="off")
+    due, left_out = datasets_due(settings, None, DAY, _everyone)
+    assert due == ["voter_turnout"]
+    assert left_out == ["anes96_vote: its schedule 'off' does not fire in this run's interval"]
+    assert datasets_due(settings, None, None, _everyone)[0] == ["anes96_vote", "voter_turnout"]  # manual, all
+    assert datasets_due(settings, "anes96_vote", DAY, _everyone)[0] == ["anes96_vote"]  # named: judged
+
+
+@pytest.mark.parametrize(
+    ("schedule", "interval", "due"),
+    [
+        ("@weekly", DAY, False),  # Sundays at midnight: MONDAY's run covers Sunday 00:00 exclusive .. Monday
+        ("@weekly", (MONDAY - timedelta(days=2), MONDAY - timedelta(days=1)), True),  # Saturday -> Sunday 00:00
+        ("0 6 * * 0", DAY, True),  # Sunday 06:00 lies inside the day before MONDAY
+        ("0 6 * * 1", DAY, False),  # Monday 06:00: the next day's run
+        ("30 * * * *", DAY, True),
+        ("@daily", DAY, True),
+        ("0 0 * * *", (MONDAY, MONDAY + timedelta(hours=12)), False),  # the start is not inside
+    ],
+)
+def test_a_cron_schedule_is_due_when_it_fires_inside_the_interval(schedule, interval, due):
+    settings = _settings(anes96_vote=schedule)
+    assert fires_within(schedule, interval) is due
+    judged, left_out = datasets_due(settings, None, interval, _everyone)
+    assert ("anes96_vote" in judged) is due and ("anes96_vote" in " ".join(left_out)) is not due
+
+
+def test_a_dataset_without_a_champion_is_left_out_saying_why():
+    settings = _settings()
+    due, left_out = datasets_due(settings, None, DAY, lambda spec: spec.name == "voter_turnout")
+    assert due == ["voter_turnout"]
+    assert left_out == ["anes96_vote: no champion of anes96_vote_model, nothing served to judge"]
+    assert datasets_due(settings, "anes96_vote", None, lambda spec: False) == ([], [left_out[0]])
+
+
+def test_an_unknown_named_dataset_is_refused():
+    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+        datasets_due(_settings(), "nope", None, _everyone)
+
+
+def test_the_interval_of_a_cron_trigger_run_reaches_back_to_the_previous_tick():
+    assert tick_interval("@daily", MONDAY, MONDAY) == DAY  # Airflow 3's cron trigger: an empty data interval
+    assert tick_interval("@daily", None, MONDAY) == DAY
+    wide = (MONDAY - timedelta(days=7), MONDAY)
+    assert tick_interval("@daily", *wide) == wide  # a data interval timetable's own interval
+
+
+@pytest.mark.parametrize("schedule", ["sometimes", "@once", "61 * * * *", 5])
+def test_a_schedule_that_is_no_cron_is_a_config_error_naming_it(schedule):
+    with pytest.raises(ConfigError, match=r"anes96_vote'\.monitoring\.schedule: a cron expression"):
+        _settings(anes96_vote=schedule)
+
+
+def test_the_schedule_is_no_threshold():
+    from modelops import monitoring
+
+    settings = _settings(anes96_vote="@weekly")
+    assert "schedule" not in monitoring.thresholds_for(settings, None, settings.dataset("anes96_vote"))
