@@ -18,8 +18,17 @@ and what was served (champion, canary, fallback) judged each on its own rows. Wi
 (`labeled/<window>.parquet`, in the scored row order); otherwise labelled monitoring is skipped and
 the report says why.
 
-**Each window is judged once.** A run without a `window` param judges the newest window and
-*skips* (every task) when that window was judged already, saying when; pass `window` to re-judge
+**Every dataset is watched.** Task `datasets_to_judge` lists the datasets this run judges; the task
+group `judge` (assess, decide, retrain or not, record) runs once per dataset, each instance named by its
+dataset in the grid, each with its own history, persistence and cooldown; one dataset failing leaves the
+others running. A scheduled run judges every configured dataset whose own schedule
+(`datasets.<name>.monitoring.schedule`: a cron expression or preset, or `off` for manual runs only;
+default `monitoring.schedule`, which is also this DAG's schedule, its tick) fires within the run's
+interval; a manual run judges the `dataset` it names, or every dataset when none is named. A dataset
+without a champion has nothing served to judge: it is left out, and the task's log says so.
+
+**Each window is judged once.** A run without a `window` param judges each dataset's newest window and
+*skips* (that dataset's tasks) when that window was judged already, saying when; pass `window` to re-judge
 one on purpose.
 
 **Retraining needs evidence that the model suffers** (`decide` branch): `trigger_retraining` only
@@ -50,7 +59,7 @@ time, peak memory and bytes written as it ends (listener plugin `modelops_figure
 runs before it and alerts (`modelops.operations.unusual_run`) on one markedly slower or larger than
 its recent history (`monitoring.ops_*` settings).
 
-**Params**: `dataset`, `window` (default: newest, once), `thresholds` (overrides of `monitoring:` in
+**Params**: `dataset` (empty: every dataset due), `window` (default: newest, once), `thresholds` (overrides of `monitoring:` in
 `include/config/modelops.yaml`, `retrain_on` included), `dry_run` (measure and report, but record
 nothing, trigger nothing, alert nothing).
 """
@@ -61,13 +70,23 @@ from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task, task_group
 from modelops_notifiers import BreachNotifier, FailureNotifier, OperationsNotifier
 
 from modelops.config import load_settings
-from modelops.handoffs import MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
+from modelops.handoffs import (
+    JUDGE_GROUP_ID,
+    MONITORING_DAG_ID,
+    NO_ACTION_TASK_ID,
+    RETRAIN_TASK_ID,
+    TRAINING_DAG_ID,
+)
 
 _SETTINGS = load_settings()  # one small YAML read: schedule and the dataset dropdown
+
+# Every task of the mapped group shows its dataset in the grid (the map index's label).
+DATASET_LABEL = "{{ ti.xcom_pull(task_ids='datasets_to_judge')[ti.map_index] }}"
+ASSESS_ID = f"{JUDGE_GROUP_ID}.assess"
 
 default_args = {
     "owner": "modelops",
@@ -88,7 +107,12 @@ default_args = {
     default_args=default_args,
     render_template_as_native_obj=True,  # the retrain conf reaches the training DAG as a dict
     params={
-        "dataset": Param(_SETTINGS.default_dataset, type="string", enum=sorted(_SETTINGS.datasets)),
+        "dataset": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, *sorted(_SETTINGS.datasets)],
+            description="The one dataset to judge; empty = every dataset due (each by its own schedule).",
+        ),
         "window": Param(
             None, type=["null", "string"], description="Window id to (re-)judge; empty = the newest, once."
         ),
@@ -99,52 +123,87 @@ default_args = {
     },
 )
 def modelops_monitoring():
-    @task(on_failure_callback=FailureNotifier())
-    def assess() -> dict:
-        """Measure the window, decide, write the report, log the MLflow run; nothing is recorded yet."""
-        from airflow.sdk.exceptions import AirflowSkipException
+    @task
+    def datasets_to_judge() -> list[str]:
+        """The named dataset, or every dataset whose schedule is due; one without a champion is left out."""
+        import logging
 
-        from modelops.monitoring_flow import NothingToJudge, judge_window
+        from modelops.monitoring_flow import judge_datasets
 
         context = get_current_context()
-        params = context["params"]
-        try:
-            outcome = judge_window(
-                params["dataset"],
-                params["window"],
-                params["thresholds"],
-                bool(params["dry_run"]),
-                context["dag_run"].run_after,
-                context["run_id"],
-            )
-        except NothingToJudge as exc:  # no window waits: every task skips, saying why
-            raise AirflowSkipException(str(exc)) from exc
-        return outcome.to_xcom()
+        run = context["dag_run"]
+        due, left_out = judge_datasets(
+            context["params"]["dataset"],
+            run.run_type == "scheduled",
+            context.get("data_interval_start"),
+            context.get("data_interval_end") or run.run_after,
+        )
+        for why in left_out:
+            logging.getLogger(__name__).info("not judged: %s", why)
+        return due
 
-    @task.branch
-    def decide(outcome: dict) -> str:
-        """Retrain only on a persistent breach outside the cooldown (never in a dry run)."""
-        from modelops.monitoring_flow import WindowOutcome
+    @task_group(group_id=JUDGE_GROUP_ID)
+    def judge(dataset: str):
+        """One dataset's window: assess, branch, record (a mapped instance per dataset)."""
 
-        return RETRAIN_TASK_ID if WindowOutcome.from_xcom(outcome).retrains else NO_ACTION_TASK_ID
+        @task(on_failure_callback=FailureNotifier(), map_index_template=DATASET_LABEL)
+        def assess(dataset: str) -> dict:
+            """Measure the window, decide, write the report, log the MLflow run; nothing is recorded yet."""
+            from airflow.sdk.exceptions import AirflowSkipException
 
-    trigger = TriggerDagRunOperator(
-        task_id=RETRAIN_TASK_ID,
-        trigger_dag_id=TRAINING_DAG_ID,
-        conf="{{ ti.xcom_pull(task_ids='assess')['retrain_conf'] }}",
-        wait_for_completion=False,
-    )
-    no_action = EmptyOperator(task_id=NO_ACTION_TASK_ID)
+            from modelops.monitoring_flow import NothingToJudge, judge_window
 
-    @task(trigger_rule="none_failed_min_one_success", on_success_callback=BreachNotifier())
-    def record(outcome: dict) -> dict:
-        """Append the window's figures and verdict to monitoring_history (not in a dry run)."""
-        from modelops_figures import log_figures
+            context = get_current_context()
+            params = context["params"]
+            try:
+                outcome = judge_window(
+                    dataset,
+                    params["window"],
+                    params["thresholds"],
+                    bool(params["dry_run"]),
+                    context["dag_run"].run_after,
+                    context["run_id"],
+                )
+            except NothingToJudge as exc:  # no window waits: the dataset's tasks skip, saying why
+                raise AirflowSkipException(str(exc)) from exc
+            return outcome.to_xcom()
 
-        from modelops.monitoring_flow import WindowOutcome, record_verdict
+        @task.branch(map_index_template=DATASET_LABEL)
+        def decide(outcome: dict) -> str:
+            """Retrain only on a persistent breach outside the cooldown (never in a dry run)."""
+            from modelops.monitoring_flow import WindowOutcome
 
-        verdict = record_verdict(WindowOutcome.from_xcom(outcome), get_current_context()["run_id"])
-        return {**verdict.to_xcom(), "operations": log_figures(verdict.mlflow_run_id)}
+            retrains = WindowOutcome.from_xcom(outcome).retrains
+            return f"{JUDGE_GROUP_ID}.{RETRAIN_TASK_ID if retrains else NO_ACTION_TASK_ID}"
+
+        trigger = TriggerDagRunOperator(
+            task_id=RETRAIN_TASK_ID,
+            trigger_dag_id=TRAINING_DAG_ID,
+            # this dataset's conf: the assess of the same map index
+            conf="{{ ti.xcom_pull(task_ids='" + ASSESS_ID + "', map_indexes=ti.map_index)['retrain_conf'] }}",
+            wait_for_completion=False,
+            map_index_template=DATASET_LABEL,
+        )
+        no_action = EmptyOperator(task_id=NO_ACTION_TASK_ID)
+
+        @task(
+            trigger_rule="none_failed_min_one_success",
+            on_success_callback=BreachNotifier(),
+            map_index_template=DATASET_LABEL,
+        )
+        def record(outcome: dict) -> dict:
+            """Append the window's figures and verdict to monitoring_history (not in a dry run)."""
+            from modelops_figures import log_figures
+
+            from modelops.monitoring_flow import WindowOutcome, record_verdict
+
+            verdict = record_verdict(WindowOutcome.from_xcom(outcome), get_current_context()["run_id"])
+            return {**verdict.to_xcom(), "operations": log_figures(verdict.mlflow_run_id)}
+
+        outcome = assess(dataset)
+        branch = decide(outcome)
+        branch >> [trigger, no_action]
+        [trigger, no_action] >> record(outcome)
 
     @task(on_success_callback=OperationsNotifier())
     def check_operations() -> list[dict]:
@@ -156,10 +215,7 @@ def modelops_monitoring():
         return unusual_runs(params["dataset"], settings.monitoring, remember=not params["dry_run"])
 
     check_operations()
-    outcome = assess()
-    branch = decide(outcome)
-    branch >> [trigger, no_action]
-    [trigger, no_action] >> record(outcome)
+    judge.expand(dataset=datasets_to_judge())
 
 
 modelops_monitoring()

@@ -15,6 +15,13 @@ from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
 
 
+def _dataset_of(ti: Any, params: dict[str, Any]) -> str | None:
+    """The run's `dataset` param; a mapped monitoring task's is its label (the dataset it judges)."""
+    if ti.map_index >= 0 and not params.get("dataset"):
+        return getattr(ti, "rendered_map_index", None)
+    return params.get("dataset")
+
+
 def _record(task_instance: Any, state: str) -> None:
     if type(task_instance).__name__ != "RuntimeTaskInstance":  # changed through the API: no process to measure
         return
@@ -31,7 +38,7 @@ def _record(task_instance: Any, state: str) -> None:
         state,
         map_index=task_instance.map_index,
         try_number=task_instance.try_number,
-        dataset=params.get("dataset"),
+        dataset=_dataset_of(task_instance, params),
     )
 
 
@@ -49,7 +56,7 @@ def log_figures(mlflow_run_id: str | None) -> list[str]:
         ti.run_id,
         ti.task_id,
         ti.start_date,
-        (context.get("params") or {}).get("dataset"),
+        _dataset_of(ti, context.get("params") or {}),
         map_index=ti.map_index,
         try_number=ti.try_number,
     )

@@ -64,7 +64,7 @@ class BreachNotifier(_AlertNotifier):
         from modelops.alerts import build_alert, should_alert
 
         ti = context["ti"]
-        outcome = ti.xcom_pull(task_ids=ti.task_id)
+        outcome = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)  # this dataset's, when mapped
         if should_alert(outcome):
             self.deliver(build_alert(outcome))
 
@@ -82,12 +82,15 @@ class FailureNotifier(_AlertNotifier):
         ti = context["ti"]
         if (context.get("params") or {}).get("dry_run"):  # a dry run alerts nobody, even when it fails
             return
+        params = dict(context.get("params") or {})
+        if ti.map_index >= 0 and not params.get("dataset"):  # a mapped instance: its label is its dataset
+            params["dataset"] = getattr(ti, "rendered_map_index", None)
         self.deliver(
             build_failure_alert(
                 ti.dag_id,
                 ti.task_id,
                 context.get("run_id"),
-                dict(context.get("params") or {}),
+                params,
                 context.get("exception"),
                 kind=self.kind,
             )

@@ -29,6 +29,8 @@ RUN_NOTE_XCOM_KEY = "run_note"
 MONITOR_URL_PREFIX = "/modelops-monitor"
 
 RETRAIN_TASK_ID = "trigger_retraining"
+# The monitoring DAG's task group mapped over the datasets it judges: its tasks are `judge.<task>`.
+JUDGE_GROUP_ID = "judge"
 NO_ACTION_TASK_ID = "no_action"
 
 SCORING_DAG_ID = "modelops_scoring"

@@ -18,10 +18,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from modelops import history
+from modelops.handoffs import JUDGE_GROUP_ID
 
 # DAGs whose tasks are measured (the listener ignores every other DAG), with the task that ends a run:
 # a run is judged against its history once that task has recorded (a run still going on is not).
-MEASURED_DAGS = {"modelops_training": "summarize", "modelops_scoring": "commit", "modelops_monitoring": "record"}
+# each measured DAG's last task (a monitoring run has one `record` per dataset judged)
+MEASURED_DAGS = {
+    "modelops_training": "summarize",
+    "modelops_scoring": "commit",
+    "modelops_monitoring": f"{JUDGE_GROUP_ID}.record",
+}
 
 task_figures = sa.Table(
     "task_figures",

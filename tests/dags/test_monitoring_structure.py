@@ -1,4 +1,5 @@
-"""The monitoring DAG's shape: assess, a branch to the retraining trigger or nothing, a join that records."""
+"""The monitoring DAG's shape: which datasets are due, then per dataset (a mapped task group) assess, a branch
+to the retraining trigger or nothing, a join that records."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from modelops.handoffs import MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
+from modelops.handoffs import JUDGE_GROUP_ID, MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
 
 REPO = Path(__file__).resolve().parents[2]
+ASSESS, DECIDE, RECORD = (f"{JUDGE_GROUP_ID}.{t}" for t in ("assess", "decide", "record"))
+TRIGGER, NO_ACTION = f"{JUDGE_GROUP_ID}.{RETRAIN_TASK_ID}", f"{JUDGE_GROUP_ID}.{NO_ACTION_TASK_ID}"
 
 
 @pytest.fixture(scope="module")
@@ -18,29 +21,38 @@ def dag(airflow_db):
     return DagBag(dag_folder=str(REPO / "dags")).get_dag(MONITORING_DAG_ID)
 
 
-def test_chain_and_branch(dag):
+def test_chain_and_branch_per_dataset(dag):
     expected = {
-        "assess": {"decide", "record"},
-        "decide": {RETRAIN_TASK_ID, NO_ACTION_TASK_ID},
-        RETRAIN_TASK_ID: {"record"},
-        NO_ACTION_TASK_ID: {"record"},
-        "record": set(),
-        "check_operations": set(),  # independent of the window: runs even when there is nothing to judge
+        "datasets_to_judge": {ASSESS},
+        ASSESS: {DECIDE, RECORD},
+        DECIDE: {TRIGGER, NO_ACTION},
+        TRIGGER: {RECORD},
+        NO_ACTION: {RECORD},
+        RECORD: set(),
+        "check_operations": set(),  # independent of the windows: runs even when there is nothing to judge
     }
     assert set(dag.task_ids) == set(expected)
     for task_id, downstream in expected.items():
         assert dag.get_task(task_id).downstream_task_ids == downstream, task_id
-    assert dag.get_task("record").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task(RECORD).trigger_rule == "none_failed_min_one_success"
+    # one mapped instance per dataset, each labelled with its dataset in the grid; nothing joins them,
+    # so one dataset's failure leaves the others' instances alone
+    group = dag.task_group_dict[JUDGE_GROUP_ID]
+    assert type(group).__name__ == "MappedTaskGroup"
+    for task_id in (ASSESS, DECIDE, TRIGGER, RECORD):
+        assert "datasets_to_judge" in dag.get_task(task_id).map_index_template, task_id
+    assert all(dag.get_task(t).trigger_rule in ("all_success", "none_failed_min_one_success") for t in expected)
 
 
-def test_trigger_targets_training_with_a_native_conf_and_alerts_are_wired(dag):
-    trigger = dag.get_task(RETRAIN_TASK_ID)
+def test_trigger_targets_training_with_its_own_datasets_conf_and_alerts_are_wired(dag):
+    trigger = dag.get_task(TRIGGER)
     assert trigger.trigger_dag_id == TRAINING_DAG_ID
+    assert f"'{ASSESS}'" in trigger.conf and "map_indexes=ti.map_index" in trigger.conf
     assert "retrain_conf" in trigger.conf and dag.render_template_as_native_obj
-    callbacks = dag.get_task("record").on_success_callback
+    callbacks = dag.get_task(RECORD).on_success_callback
     callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
     assert [type(c).__name__ for c in callbacks] == ["BreachNotifier"]
-    on_failure = dag.get_task("assess").on_failure_callback
+    on_failure = dag.get_task(ASSESS).on_failure_callback
     on_failure = on_failure if isinstance(on_failure, list) else [on_failure]
     assert [type(c).__name__ for c in on_failure] == ["FailureNotifier"]
     on_success = dag.get_task("check_operations").on_success_callback
@@ -57,10 +69,15 @@ def test_the_policy_is_documented(dag):
         "cooldown_hours",
         "dry run never",
         "Without an `id_column`",
+        "Every dataset is watched",
+        "monitoring.schedule",
     ):
         assert words in " ".join(dag.doc_md.split()), words
 
 
-def test_schedule_and_params(dag):
-    assert dag.timetable.expression == "0 0 * * *"  # @daily, from the config
+def test_schedule_and_params(dag, settings):
+    assert dag.timetable.expression == "0 0 * * *"  # @daily, from the config: the tick of every dataset's schedule
     assert set(dag.params.dump()) == {"dataset", "window", "thresholds", "dry_run"}
+    dataset = dag.params.get_param("dataset")
+    assert dataset.value is None  # a scheduled run watches every dataset
+    assert dataset.schema["enum"] == [None, *sorted(settings.datasets)]
