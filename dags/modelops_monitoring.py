@@ -68,7 +68,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, get_current_context, task, task_group
 from modelops_notifiers import BreachNotifier, FailureNotifier, OperationsNotifier
@@ -86,7 +85,21 @@ _SETTINGS = load_settings()  # one small YAML read: schedule and the dataset dro
 
 # Every task of the mapped group shows its dataset in the grid (the map index's label).
 DATASET_LABEL = "{{ ti.xcom_pull(task_ids='datasets_to_judge')[ti.map_index] }}"
-ASSESS_ID = f"{JUDGE_GROUP_ID}.assess"
+ASSESS_ID, DECIDE_ID = f"{JUDGE_GROUP_ID}.assess", f"{JUDGE_GROUP_ID}.decide"
+
+def only_if_chosen(context) -> None:
+    """Run a task after `decide` only when the same map index's `decide` chose it; else skip.
+
+    A branch inside a mapped task group does not skip the branch it did not choose (Airflow 3.3,
+    apache/airflow#67265: the skip is looked up at map index -1), so each branch checks for itself.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    ti = context["ti"]
+    chosen = ti.xcom_pull(task_ids=DECIDE_ID, map_indexes=ti.map_index)
+    if chosen != ti.task_id:
+        raise AirflowSkipException(f"{DECIDE_ID} chose {chosen}")
+
 
 default_args = {
     "owner": "modelops",
@@ -183,8 +196,13 @@ def modelops_monitoring():
             conf="{{ ti.xcom_pull(task_ids='" + ASSESS_ID + "', map_indexes=ti.map_index)['retrain_conf'] }}",
             wait_for_completion=False,
             map_index_template=DATASET_LABEL,
+            pre_execute=only_if_chosen,
         )
-        no_action = EmptyOperator(task_id=NO_ACTION_TASK_ID)
+
+        @task(task_id=NO_ACTION_TASK_ID, map_index_template=DATASET_LABEL, pre_execute=only_if_chosen)
+        def no_action() -> None:
+            """Nothing to trigger for this dataset (runs, unlike an EmptyOperator, so it can skip itself)."""
+
 
         @task(
             trigger_rule="none_failed_min_one_success",
@@ -202,8 +220,9 @@ def modelops_monitoring():
 
         outcome = assess(dataset)
         branch = decide(outcome)
-        branch >> [trigger, no_action]
-        [trigger, no_action] >> record(outcome)
+        idle = no_action()
+        branch >> [trigger, idle]
+        [trigger, idle] >> record(outcome)
 
     @task(on_success_callback=OperationsNotifier())
     def check_operations() -> list[dict]:

@@ -17,7 +17,7 @@ from conftest import train_and_promote
 
 from modelops import history, operations, registry, scenarios, scoring
 from modelops.config import REPO_ROOT
-from modelops.handoffs import MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
+from modelops.handoffs import JUDGE_GROUP_ID, MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,13 @@ def webhook(monkeypatch):
 
 
 def _states(run) -> dict[str, str]:
-    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+    """Task states by task id without the `judge.` group (one dataset has a champion here: one instance each)."""
+    states = {}
+    for ti in run.get_task_instances():
+        task_id = ti.task_id.removeprefix(f"{JUDGE_GROUP_ID}.")
+        assert task_id not in states, f"{task_id} ran for more than one dataset"
+        states[task_id] = ti.state
+    return states
 
 
 def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, workspace, settings, webhook):
@@ -72,9 +78,14 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     first = dag.test(run_conf={"window": "2028-10-01"})
     assert first.state == "success", _states(first)
     figures = operations.run_figures(MONITORING_DAG_ID, first.run_id)
-    assert {"assess", "decide", "record", "check_operations"} <= {t["task"] for t in figures["tasks"]}
+    assert {"judge.assess[0]", "judge.decide[0]", "judge.record[0]", "check_operations"} <= {
+        t["task"] for t in figures["tasks"]
+    }
+    assert {t["dataset"] for t in operations._rows(MONITORING_DAG_ID, first.run_id) if t["map_index"] >= 0} == {
+        "voter_turnout"
+    }  # a mapped task's figures name the dataset it judged
     judged = registry.client().search_runs([registry.monitoring_experiment(spec.name)])
-    assert any({"ops.assess.wall_s", "ops.decide.peak_rss_mb", "ops.run.task_s"} <= set(r.data.metrics) for r in judged)
+    assert any({"ops.judge.assess_0.wall_s", "ops.judge.decide_0.peak_rss_mb", "ops.run.task_s"} <= set(r.data.metrics) for r in judged)
     assert _states(first)[RETRAIN_TASK_ID] == "skipped" and _states(first)[NO_ACTION_TASK_ID] == "success"
     assert [a["action"] for a in webhook] == ["watch"]
 
@@ -112,13 +123,13 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     assert all(r.data.metrics["fallback_share"] == 0.0 for r in runs)
 
     # A scheduled run (no window named) finds the newest window judged already: every window task skips;
-    # the operational check, which judges earlier runs, still runs.
+    # the operational check, which judges earlier runs, and the choice of datasets still run.
     # (A freshly parsed DAG, as each scheduled run gets: in-process dag.test() runs share Param objects,
     # so a previous run's conf would otherwise stand in for the defaults.)
     scheduled = DagBag(dag_folder=str(REPO_ROOT / "dags")).get_dag(MONITORING_DAG_ID).test()
     assert scheduled.state == "success"
     states = _states(scheduled)
-    assert states.pop("check_operations") == "success"
+    assert states.pop("check_operations") == "success" and states.pop("datasets_to_judge") == "success"
     assert set(states.values()) == {"skipped"}, states
     assert len(history.read_monitoring_history(spec.name)) == 2 and len(webhook) == 2
 
@@ -145,7 +156,8 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     failed = dag.test(run_conf={"window": "2028-10-09", "dry_run": False})
     assert failed.state == "failed" and _states(failed)["assess"] == "failed"
     (failure,) = [a for a in webhook if a["kind"] == "modelops.monitoring.failure"]
-    assert failure["window_id"] == "2028-10-09" and failure["task"] == f"{MONITORING_DAG_ID}.assess"
+    assert failure["window_id"] == "2028-10-09" and failure["task"] == f"{MONITORING_DAG_ID}.{JUDGE_GROUP_ID}.assess"
+    assert failure["dataset"] == "voter_turnout"  # the mapped instance's dataset, though no `dataset` param named it
     assert failure["error"].startswith("FileNotFoundError: window '2028-10-09' of voter_turnout has no committed")
     assert len(history.read_monitoring_history(spec.name)) == 3
 
