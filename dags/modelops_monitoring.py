@@ -59,9 +59,9 @@ time, peak memory and bytes written as it ends (listener plugin `modelops_figure
 runs before it and alerts (`modelops.operations.unusual_run`) on one markedly slower or larger than
 its recent history (`monitoring.ops_*` settings).
 
-**Params**: `dataset` (empty: every dataset due), `window` (default: newest, once), `thresholds` (overrides of `monitoring:` in
-`include/config/modelops.yaml`, `retrain_on` included), `dry_run` (measure and report, but record
-nothing, trigger nothing, alert nothing).
+**Params**: `dataset` (empty: every dataset due), `window` (default: newest, once), `thresholds`
+(overrides of `monitoring:` in `include/config/modelops.yaml`, `retrain_on` included), `dry_run`
+(measure and report, but record nothing, trigger nothing, alert nothing).
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ _SETTINGS = load_settings()  # one small YAML read: schedule and the dataset dro
 # Every task of the mapped group shows its dataset in the grid (the map index's label).
 DATASET_LABEL = "{{ ti.xcom_pull(task_ids='datasets_to_judge')[ti.map_index] }}"
 ASSESS_ID, DECIDE_ID = f"{JUDGE_GROUP_ID}.assess", f"{JUDGE_GROUP_ID}.decide"
+
 
 def only_if_chosen(context) -> None:
     """Run a task after `decide` only when the same map index's `decide` chose it; else skip.
@@ -202,7 +203,6 @@ def modelops_monitoring():
         @task(task_id=NO_ACTION_TASK_ID, map_index_template=DATASET_LABEL, pre_execute=only_if_chosen)
         def no_action() -> None:
             """Nothing to trigger for this dataset (runs, unlike an EmptyOperator, so it can skip itself)."""
-
 
         @task(
             trigger_rule="none_failed_min_one_success",

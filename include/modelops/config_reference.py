@@ -54,7 +54,8 @@ MEANINGS: dict[str, str] = {
     "evaluation.min_slice_rows": "Smaller slices are reported, never gated.",
     "evaluation.min_comparison_rows": "Fewer rows unseen by both models: the champion comparison is not judged.",
     # monitoring
-    "monitoring.schedule": "The monitoring DAG's schedule (cron or preset).",
+    "monitoring.schedule": "The monitoring DAG's schedule (cron or preset): its tick, and every dataset's schedule "
+    "unless `datasets.<name>.monitoring.schedule` sets its own (or `off`: manual runs only).",
     "monitoring.alpha": "False-discovery rate of the per-feature drift tests (Benjamini-Hochberg).",
     "monitoring.numeric_min_effect": "A numeric feature drifts only with Wasserstein/std at least this.",
     "monitoring.categorical_min_effect": "A categorical feature drifts only with Jensen-Shannon distance at least this.",

@@ -85,7 +85,10 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
         "voter_turnout"
     }  # a mapped task's figures name the dataset it judged
     judged = registry.client().search_runs([registry.monitoring_experiment(spec.name)])
-    assert any({"ops.judge.assess_0.wall_s", "ops.judge.decide_0.peak_rss_mb", "ops.run.task_s"} <= set(r.data.metrics) for r in judged)
+    assert any(
+        {"ops.judge.assess_0.wall_s", "ops.judge.decide_0.peak_rss_mb", "ops.run.task_s"} <= set(r.data.metrics)
+        for r in judged
+    )
     assert _states(first)[RETRAIN_TASK_ID] == "skipped" and _states(first)[NO_ACTION_TASK_ID] == "success"
     assert [a["action"] for a in webhook] == ["watch"]
 

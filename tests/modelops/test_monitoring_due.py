@@ -85,7 +85,7 @@ def test_the_interval_of_a_cron_trigger_run_reaches_back_to_the_previous_tick():
 
 @pytest.mark.parametrize("schedule", ["sometimes", "@once", "61 * * * *", 5])
 def test_a_schedule_that_is_no_cron_is_a_config_error_naming_it(schedule):
-    with pytest.raises(ConfigError, match=r"anes96_vote'\.monitoring\.schedule: a cron expression"):
+    with pytest.raises(ConfigError, match=r"datasets\.anes96_vote\.monitoring\.schedule: a cron expression"):
         _settings(anes96_vote=schedule)
 
 
