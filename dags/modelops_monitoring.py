@@ -205,16 +205,22 @@ def modelops_monitoring():
             """Nothing to trigger for this dataset (runs, unlike an EmptyOperator, so it can skip itself)."""
 
         @task(
-            trigger_rule="none_failed_min_one_success",
+            # none_failed, not none_failed_min_one_success: Airflow holds the not yet expanded instance of a
+            # "min one" join until every dataset's upstreams are done and fails it for all on any failure;
+            # none_failed is judged per map index (a dataset with nothing judged skips below)
+            trigger_rule="none_failed",
             on_success_callback=BreachNotifier(),
             map_index_template=DATASET_LABEL,
         )
-        def record(outcome: dict) -> dict:
+        def record(outcome: dict | None) -> dict:
             """Append the window's figures and verdict to monitoring_history (not in a dry run)."""
+            from airflow.sdk.exceptions import AirflowSkipException
             from modelops_figures import log_figures
 
             from modelops.monitoring_flow import WindowOutcome, record_verdict
 
+            if outcome is None:  # assess skipped: no window waited for this dataset
+                raise AirflowSkipException("nothing was judged")
             verdict = record_verdict(WindowOutcome.from_xcom(outcome), get_current_context()["run_id"])
             return {**verdict.to_xcom(), "operations": log_figures(verdict.mlflow_run_id)}
 
