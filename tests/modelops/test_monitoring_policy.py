@@ -197,11 +197,14 @@ def test_dry_runs_never_alert():
 
 
 class _TI:
-    def __init__(self, task_id: str, xcom: dict | None = None):
-        self.dag_id, self.task_id, self._xcom = "modelops_monitoring", task_id, xcom
+    """A mapped instance of the judge group (map index 1, labelled with its dataset)."""
 
-    def xcom_pull(self, task_ids: str) -> dict | None:
-        assert task_ids == self.task_id
+    def __init__(self, task_id: str, xcom: dict | None = None):
+        self.dag_id, self.task_id, self._xcom = "modelops_monitoring", f"judge.{task_id}", xcom
+        self.map_index, self.rendered_map_index = 1, "voter_turnout"
+
+    def xcom_pull(self, task_ids: str, map_indexes: int) -> dict | None:
+        assert task_ids == self.task_id and map_indexes == self.map_index  # this dataset's, not every dataset's
         return self._xcom
 
 
@@ -236,8 +239,11 @@ def test_failure_notifier_sends_the_error(notifiers):
     (alert,) = sent
     assert alert["kind"] == "modelops.monitoring.failure" and alert["severity"] == "critical"
     assert alert["error"] == "FileNotFoundError: no production inputs for window '2028-10-09'"
-    assert alert["task"] == "modelops_monitoring.assess" and alert["window_id"] == "2028-10-09"
+    assert alert["task"] == "modelops_monitoring.judge.assess" and alert["window_id"] == "2028-10-09"
     assert alert["dataset"] == "voter_turnout" and alert["airflow_run_id"] == "manual__1"
+    # a run that named no dataset (every dataset due): the mapped instance's label names it
+    module.FailureNotifier().notify({**context, "params": {"dataset": None, "window": None}})
+    assert sent[-1]["dataset"] == "voter_turnout"
 
 
 # --- report plot data ------------------------------------------------------------------------
