@@ -5,7 +5,8 @@ monitor") that shows it inside the UI at `/plugin/modelops-monitor`. Every route
 document included, needs the caller's Airflow JWT: the `Authorization: Bearer` header API clients
 send, or the `_token` cookie the UI sets after login; anonymous requests get 401.
 
-Routes: `/` (the HTML page, `?dataset=`), `/api/datasets`, `/api/datasets/{dataset}`,
+Routes: `/` (the HTML page: the overview of every dataset, or one dataset's with `?dataset=`),
+`/api/overview`, `/api/datasets`, `/api/datasets/{dataset}`,
 `/api/approvals` (typed JSON, see `/openapi.json`), and `/files/<path>`, which serves only the HTML
 and JSON reports, model cards and scoring manifests of the workspace (`monitor_view.resolve_file`).
 The data comes from `modelops.monitor_view`; MLflow and the heavy libraries load on first request.
@@ -31,7 +32,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelops.handoffs import MONITOR_URL_PREFIX
-from modelops.monitor_view import ApprovalList, DatasetList, DatasetView, RunRequest
+from modelops.monitor_view import ApprovalList, DatasetList, DatasetView, Overview, RunRequest
 
 URL_PREFIX = MONITOR_URL_PREFIX  # the training run's note links its card here
 ROUTE = "modelops-monitor"
@@ -180,6 +181,15 @@ def list_datasets(user: User) -> DatasetList:
     return monitor_view.dataset_list()
 
 
+@app.get("/api/overview", response_model=Overview)
+def get_overview(user: User) -> Overview:
+    """Every configured dataset at a glance: champion, schedule, last window judged, open signals, approvals."""
+    from modelops import monitor_view
+    from modelops.config import load_settings
+
+    return monitor_view.overview(load_settings(), _approvals(_token(user)))
+
+
 @app.get("/api/datasets/{dataset}", response_model=DatasetView, responses={404: {"description": "unknown dataset"}})
 def get_dataset(dataset: str, user: User) -> DatasetView:
     """Everything the monitor shows for one dataset, with its promotion decisions."""
@@ -207,17 +217,19 @@ def get_file(name: str, user: User) -> FileResponse:
 
 @app.get("/", response_class=HTMLResponse)
 def page(request: Request, user: User, dataset: str | None = None) -> HTMLResponse:
-    """The page for one dataset (the first configured one by default)."""
+    """The overview of every dataset, or the page of one (`?dataset=`)."""
     from modelops import monitor_page, monitor_view
+    from modelops.config import load_settings
 
-    datasets = monitor_view.dataset_list()
-    names = [d.dataset for d in datasets.datasets]
-    if dataset is None and names:
-        with_model = [d.dataset for d in datasets.datasets if d.champion_version or d.challenger_version]
-        dataset = (with_model or names)[0]
     token = _token(user)
-    view = _dataset_view(dataset, token) if dataset is not None else None
-    html = monitor_page.render(view, datasets, _approvals(token), _ui_base(request))
+    if not dataset:
+        approvals = _approvals(token)
+        html = monitor_page.render_overview(
+            monitor_view.overview(load_settings(), approvals), approvals, _ui_base(request)
+        )
+        return HTMLResponse(html, headers={"Content-Security-Policy": monitor_page.PAGE_CSP})
+    view = _dataset_view(dataset, token)
+    html = monitor_page.render(view, monitor_view.dataset_list(), _approvals(token), _ui_base(request))
     return HTMLResponse(html, headers={"Content-Security-Policy": monitor_page.PAGE_CSP})
 
 

@@ -24,6 +24,7 @@ from modelops.monitor_view import (
     DatasetView,
     Decision,
     Link,
+    Overview,
     Trend,
     VersionInfo,
 )
@@ -45,6 +46,7 @@ HOOKS = (
     "#approvals tr[data-run-id][data-dataset][data-requester]",
     "#required-actions-link",
     "#decisions tr[data-decision][data-override][data-run-id]",
+    "#overview tr[data-dataset][data-champion][data-action][data-pending]",
 )
 
 CSS = """
@@ -397,13 +399,58 @@ def _approvals(approvals: ApprovalList, ui_base: str) -> str:
     )
 
 
+def _overview(overview: Overview) -> str:
+    """One row per configured dataset: champion, schedule, last window judged, what is open, its page."""
+    rows = "".join(
+        f'<tr data-dataset="{_e(d.dataset)}" data-champion="{_e(d.champion_version or "")}" '
+        f'data-action="{_e(d.last_action or "")}" data-pending="{d.pending_approvals}">'
+        f'<th scope="row"><a href="{_e(d.page)}">{_e(d.dataset)}</a></th>'
+        f"<td>{'v' + _e(d.champion_version) if d.champion_version else '<span class=muted>none</span>'}</td>"
+        f"<td>{_e(d.schedule)}</td><td>{_e(d.last_window or 'none yet')}</td><td>{_e(_when(d.judged_at))}</td>"
+        f'<td class="action-{_e(d.last_action or "")}">{_e(d.last_action or "")}</td>'
+        f"<td>{_e(', '.join(d.open_signals) or 'none')}"
+        + (f'<br><span class="fail">{_e(d.alias_drift)}</span>' if d.alias_drift else "")
+        + f"</td><td>{d.pending_approvals}</td></tr>"
+        for d in overview.datasets
+    )
+    unattributed = (
+        f'<p class="note">{overview.unattributed_approvals} waiting approval(s) of no configured dataset.</p>'
+        if overview.unattributed_approvals
+        else ""
+    )
+    return (
+        '<table id="overview"><caption>Every configured dataset (monitoring judges each by its own schedule)'
+        "</caption><thead><tr>"
+        + "".join(
+            f'<th scope="col">{h}</th>'
+            for h in (
+                "dataset",
+                "champion",
+                "schedule",
+                "last window judged",
+                "judged (UTC)",
+                "verdict",
+                "open signals",
+                "approvals waiting",
+            )
+        )
+        + f"</tr></thead><tbody>{rows}</tbody></table>{unattributed}"
+    )
+
+
+def render_overview(overview: Overview, approvals: ApprovalList, ui_base: str = "/") -> str:
+    """The monitor's opening page: every dataset's row, then the approvals waiting."""
+    body = (
+        f"<h2>Datasets</h2>{_overview(overview)}"
+        if overview.datasets
+        else '<p class="muted">No dataset is configured.</p>'
+    )
+    names = [d.dataset for d in overview.datasets]
+    return _page("Model monitor", names, None, approvals, ui_base, body, overview.generated_at)
+
+
 def render(view: DatasetView | None, datasets: DatasetList, approvals: ApprovalList, ui_base: str = "/") -> str:
     """The whole page for one dataset (`view`; None when no dataset is configured)."""
-    nav = "".join(
-        f'<a href="?dataset={_e(d.dataset)}"{" aria-current=page" if view and d.dataset == view.dataset else ""}>'
-        f"{_e(d.dataset)}</a>"
-        for d in datasets.datasets
-    )
     if view is None:
         body = '<p class="muted">No dataset is configured.</p>'
     else:
@@ -434,7 +481,25 @@ def render(view: DatasetView | None, datasets: DatasetList, approvals: ApprovalL
             f"<h2>Latest verdicts</h2>{_verdicts(view)}"
         )
     title = f"Model monitor: {view.dataset}" if view else "Model monitor"
-    generated = f'<p class="note">Generated {_e(_when(view.generated_at))} UTC.</p>' if view else ""
+    names = [d.dataset for d in datasets.datasets]
+    return _page(title, names, view and view.dataset, approvals, ui_base, body, view and view.generated_at)
+
+
+def _page(
+    title: str,
+    names: list[str],
+    current: str | None,
+    approvals: ApprovalList,
+    ui_base: str,
+    body: str,
+    generated_at: Any,
+) -> str:
+    """The page around a body: title, the datasets' navigation (the overview first), approvals waiting."""
+    nav = f'<a href="?"{" aria-current=page" if current is None else ""}>all datasets</a>' + "".join(
+        f'<a href="?dataset={_e(name)}"{" aria-current=page" if name == current else ""}>{_e(name)}</a>'
+        for name in names
+    )
+    generated = f'<p class="note">Generated {_e(_when(generated_at))} UTC.</p>' if generated_at else ""
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body>'

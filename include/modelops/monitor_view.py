@@ -874,3 +874,66 @@ def run_requests(api_url: str, token: str, dataset: str, timeout: float = 10.0) 
             override=bool(_optional_bool(conf.get("override"))),  # not given: the DAG's default, no override
         )
     return out
+
+
+# --- the overview: every configured dataset at a glance -------------------------------------
+
+
+class OverviewRow(BaseModel):
+    """One configured dataset at a glance: who serves, the last window judged, what is open, its page."""
+
+    dataset: str
+    model_name: str
+    champion_version: str | None
+    schedule: str = Field(description="its monitoring schedule (cron, preset, or off: manual runs only)")
+    last_window: str | None = Field(description="the last window judged (recorded, not a dry run)")
+    judged_at: datetime | None = Field(description="when that window's verdict was recorded (UTC)")
+    last_action: str | None = Field(description="that window's verdict: retrain, watch, cooldown, alert or none")
+    open_signals: list[str] = Field(description="the signals that window breached (open until a later one clears)")
+    alias_drift: str | None = Field(description="set when the champion alias moved outside the DAGs")
+    pending_approvals: int = Field(description="approvals waiting in Required Actions for this dataset's model")
+    page: str = Field(description="the dataset's own page, relative to the monitor's root")
+
+
+class Overview(BaseModel):
+    """Every configured dataset, one row each, and approvals whose dataset is not known."""
+
+    generated_at: datetime
+    datasets: list[OverviewRow]
+    unattributed_approvals: int = Field(description="waiting approvals whose dataset could not be told")
+    approvals_error: str | None = Field(description="why Airflow could not be asked for approvals, if it could not")
+
+
+def overview_row(settings: Settings, name: str, approvals: ApprovalList) -> OverviewRow:
+    """One dataset's overview row from the registry, its monitoring history and the waiting approvals."""
+    from modelops import registry
+    from modelops.monitoring_flow import dataset_schedule
+
+    spec = settings.datasets[name]
+    champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
+    last = (_recorded(name) or [None])[-1]
+    judged = None if last is None else last["recorded_at"]
+    return OverviewRow(
+        dataset=name,
+        model_name=spec.model_name,
+        champion_version=None if champion is None else str(champion.version),
+        schedule=dataset_schedule(settings, spec),
+        last_window=None if last is None else last["window_id"],
+        judged_at=None if judged is None else judged.replace(tzinfo=judged.tzinfo or UTC),
+        last_action=None if last is None else last["action"],
+        open_signals=[] if last is None else list(last.get("signals") or []),
+        alias_drift=_drift_line(spec.model_name),
+        pending_approvals=sum(a.dataset == name for a in approvals.approvals),
+        page=f"?dataset={urllib.parse.quote(name)}",
+    )
+
+
+def overview(settings: Settings, approvals: ApprovalList) -> Overview:
+    """The monitor's opening page: one row per configured dataset."""
+    names = sorted(settings.datasets)
+    return Overview(
+        generated_at=datetime.now(UTC),
+        datasets=[overview_row(settings, name, approvals) for name in names],
+        unattributed_approvals=sum(a.dataset not in names for a in approvals.approvals),
+        approvals_error=approvals.error,
+    )

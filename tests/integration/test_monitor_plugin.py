@@ -80,6 +80,7 @@ def live(airflow_db, tmp_path_factory, settings):
 
 ENDPOINTS = (
     "/",
+    "/api/overview",
     "/api/datasets",
     "/api/datasets/voter_turnout",
     "/api/approvals",
@@ -113,6 +114,7 @@ def test_the_data_endpoints_answer_a_logged_in_user(live):
 def test_the_openapi_document_types_every_data_endpoint(live):
     spec = http_json(live["base"] + PREFIX + "/openapi.json", live["token"])
     expected = {
+        "/api/overview": "Overview",
         "/api/datasets": "DatasetList",
         "/api/datasets/{dataset}": "DatasetView",
         "/api/approvals": "ApprovalList",
@@ -141,11 +143,22 @@ def test_the_ui_lists_the_nav_entry(live):
 
 
 def test_the_page_is_served_with_the_ui_cookie(live):
-    status, headers, body = _get(live["base"] + PREFIX + "/", cookie=live["token"])
+    status, headers, body = _get(live["base"] + PREFIX + "/?dataset=voter_turnout", cookie=live["token"])
     html = body.decode()
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert f'id="champion-version" data-version="{live["champion"]}"' in html
     assert 'id="recent-fallback-share"' in html and 'id="required-actions-link" href="/required_actions"' in html
+
+
+def test_the_monitor_opens_on_the_overview_of_every_dataset(live):
+    base, token = live["base"] + PREFIX, live["token"]
+    status, headers, body = _get(base + "/", cookie=token)
+    html = body.decode()
+    assert status == 200 and headers["content-security-policy"].startswith("default-src 'none'")
+    assert f'<tr data-dataset="voter_turnout" data-champion="{live["champion"]}"' in html
+    assert '<tr data-dataset="anes96_vote" data-champion=""' in html and 'href="?dataset=voter_turnout"' in html
+    rows = {r["dataset"]: r for r in http_json(f"{base}/api/overview", token)["datasets"]}
+    assert rows["voter_turnout"]["champion_version"] == live["champion"] and rows["anes96_vote"]["last_window"] is None
 
 
 def test_files_are_served_only_from_the_reports_cards_and_scoring_folders(live):

@@ -273,6 +273,38 @@ def test_the_dataset_list_summarizes_every_configured_dataset(state, view):
     assert listed["anes96_vote"].champion_version is None and listed["anes96_vote"].windows == 0
 
 
+def test_the_overview_shows_every_dataset_with_its_last_verdict_and_waiting_approvals(state, view):
+    (waiting,) = monitor_view.parse_approvals(_hitl_payload())
+    mine, unknown = waiting.model_copy(update={"dataset": "voter_turnout"}), waiting.model_copy(update={"run_id": "x"})
+    approvals = monitor_view.ApprovalList(approvals=[mine, unknown], required_actions_path="required_actions")
+    overview = monitor_view.overview(state["settings"], approvals)
+    rows = {r.dataset: r for r in overview.datasets}
+    assert list(rows) == sorted(state["settings"].datasets)
+    voter, last = rows["voter_turnout"], view.verdicts[0]
+    assert (voter.champion_version, voter.last_window, voter.last_action) == (
+        view.champion.version,
+        "s-001",
+        last.action,
+    )
+    assert voter.open_signals == last.signals and voter.open_signals  # the realigned window breached
+    recorded = history.read_monitoring_history("voter_turnout")[-1]["recorded_at"]
+    assert voter.judged_at == recorded.replace(tzinfo=recorded.tzinfo or UTC)  # when the verdict was recorded
+    assert (voter.pending_approvals, voter.schedule, voter.page) == (1, "@daily", "?dataset=voter_turnout")
+    anes = rows["anes96_vote"]
+    assert (anes.champion_version, anes.last_window, anes.last_action, anes.pending_approvals) == (None, None, None, 0)
+    assert overview.unattributed_approvals == 1
+
+    page = _Hooks()
+    page.feed(monitor_page.render_overview(overview, approvals, "/"))
+    shown = page.find("tr", within="overview", data_dataset=True, data_champion=True, data_action=True)
+    assert [(r["data-dataset"], r["data-champion"], r["data-action"], r["data-pending"]) for r in shown] == [
+        (r.dataset, r.champion_version or "", r.last_action or "", str(r.pending_approvals)) for r in overview.datasets
+    ]
+    assert [a["href"] for a in page.find("a", within="overview")] == [r.page for r in overview.datasets]
+    nav = [a["href"] for a in page.find("a") if a["href"].startswith("?")]
+    assert nav[0] == "?" and "?dataset=voter_turnout" in nav  # the overview first, then each dataset's page
+
+
 def test_a_trend_chart_places_every_window_and_marks_breaches():
     points = [
         monitor_view.TrendPoint(window_id=f"w-{i}", window_end=END, model_version="1", value=v, breach=b)
