@@ -136,7 +136,8 @@ def thresholds_for(
             raise ValueError(f"retrain_on must be a list of {list(RETRAIN_SIGNALS)}, got {retrain_on!r}")
     configured = {k: settings.monitoring[k] for k in THRESHOLD_KEYS if k in settings.monitoring}
     if spec is not None:
-        configured.update({k: v for k, v in spec.monitoring.items() if v is not None and k in THRESHOLD_KEYS})
+        # the dataset's schedule says when it is judged (monitoring_flow.datasets_due), not how
+        configured.update({k: v for k, v in spec.monitoring.items() if v is not None and k != "schedule"})
     if "domain_classifier" in overrides:  # a partial override of the test's options
         base = dict(configured.get("domain_classifier") or {})
         given = overrides["domain_classifier"]
