@@ -187,6 +187,8 @@ DATASET_MONITORING_KEYS = {
     "window_null_margin",
     "window_null_fraction",
     "schedule",
+    "cooldown_hours",
+    "persistence",
 }
 SCHEDULE_OFF = "off"
 # Airflow's cron presets as cron expressions (a dataset's schedule is matched against the DAG's ticks)
@@ -829,6 +831,13 @@ def _dataset_monitoring(where: str, body: Any) -> dict[str, Any]:
     _champion_age(f"{where}.monitoring", body.get("max_champion_age_days"))
     _degenerate_limits(f"{where}.monitoring", body)
     _window_limits(f"{where}.monitoring", body)
+    for key in ("cooldown_hours", "persistence"):  # a dataset's own pace of retraining
+        if body.get(key) is not None:
+            value = _check_value(f"{where}.monitoring", key, body[key], MONITORING_SCHEMA[key][0])
+            if value < (1 if key == "persistence" else 0):
+                raise ConfigError(
+                    f"{where}.monitoring.{key}: must be >= {1 if key == 'persistence' else 0}, got {value}"
+                )
     if body.get("schedule") is not None and body["schedule"] != SCHEDULE_OFF:
         monitoring_cron(f"{where}.monitoring.schedule", body["schedule"])
     return dict(body)

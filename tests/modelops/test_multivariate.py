@@ -148,6 +148,13 @@ def test_a_dataset_sets_its_own_champion_age_and_runs_may_override():
     assert overridden["domain_classifier"]["auc_margin"] == 0.1 and overridden["domain_classifier"]["folds"] == 5
     with pytest.raises(ValueError, match="domain_classifier overrides must be a mapping"):
         monitoring.thresholds_for(settings, {"domain_classifier": {"margin": 0.1}})
-    raw["datasets"]["anes96_vote"]["monitoring"] = {"cooldown_hours": 2}
-    with pytest.raises(ConfigError, match=r"anes96_vote'\.monitoring: unknown key 'cooldown_hours'"):
+    raw["datasets"]["anes96_vote"]["monitoring"] = {"cooldown_hours": 2, "persistence": 1}
+    own = parse_settings(raw)
+    assert monitoring.thresholds_for(own, None, own.dataset("anes96_vote"))["cooldown_hours"] == 2
+    assert monitoring.thresholds_for(own, None, own.dataset("voter_turnout"))["cooldown_hours"] == 24
+    raw["datasets"]["anes96_vote"]["monitoring"] = {"persistence": 0}
+    with pytest.raises(ConfigError, match=r"datasets\.anes96_vote\.monitoring\.persistence: must be >= 1"):
+        parse_settings(raw)
+    raw["datasets"]["anes96_vote"]["monitoring"] = {"alpha": 0.1}
+    with pytest.raises(ConfigError, match=r"datasets\.anes96_vote\.monitoring: unknown key 'alpha'"):
         parse_settings(raw)
