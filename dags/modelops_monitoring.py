@@ -151,6 +151,7 @@ def modelops_monitoring():
             run.run_type == "scheduled",
             context.get("data_interval_start"),
             context.get("data_interval_end") or run.run_after,
+            context["dag"].timezone.name,  # cron lines are read in the DAG's zone, as its tick is
         )
         for why in left_out:
             logging.getLogger(__name__).info("not judged: %s", why)

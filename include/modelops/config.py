@@ -1035,6 +1035,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
         "monitoring.domain_classifier", monitoring.get("domain_classifier"), DOMAIN_CLASSIFIER_SCHEMA
     )
     _check_domain_classifier(monitoring["domain_classifier"])
+    monitoring_cron("monitoring.schedule", monitoring["schedule"])
     _champion_age("monitoring", monitoring["max_champion_age_days"])
     _degenerate_limits("monitoring", monitoring)
     _window_limits("monitoring", monitoring)

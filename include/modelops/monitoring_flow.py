@@ -191,11 +191,18 @@ def dataset_schedule(settings: Settings, spec: DatasetSpec) -> str:
     return spec.monitoring.get("schedule") or settings.monitoring["schedule"]
 
 
-def tick_interval(tick: str, start: datetime | None, end: datetime) -> tuple[datetime, datetime]:
-    """The (start, end] a scheduled run covers: its data interval, or (Airflow 3's cron trigger timetable
-    gives an empty one) from the tick's fire time before `end` up to `end`."""
+def tick_interval(
+    tick: str, start: datetime | None, end: datetime, timezone: str = "UTC"
+) -> tuple[datetime, datetime]:
+    """The (start, end] a scheduled run covers, in the DAG's `timezone` (cron lines are read in it, as
+    Airflow reads the tick's): its data interval, or (Airflow 3's cron trigger timetable gives an empty
+    one) from the tick's fire time before `end` up to `end`."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    end = end.astimezone(zone)
     if start is not None and start < end:
-        return start, end
+        return start.astimezone(zone), end
     from croniter import croniter
 
     return croniter(monitoring_cron("monitoring.schedule", tick), end).get_prev(datetime), end
@@ -229,7 +236,8 @@ def datasets_due(
     for name in [dataset] if dataset is not None else sorted(settings.datasets):
         spec = settings.datasets[name]
         schedule = dataset_schedule(settings, spec)
-        if dataset is None and interval is not None and not fires_within(schedule, interval):
+        on_the_tick = schedule == settings.monitoring["schedule"]  # due on every scheduled run
+        if dataset is None and interval is not None and not on_the_tick and not fires_within(schedule, interval):
             left_out.append(f"{name}: its schedule {schedule!r} does not fire in this run's interval")
         elif not has_champion(spec):
             left_out.append(f"{name}: no champion of {spec.model_name}, nothing served to judge")
@@ -242,14 +250,14 @@ def datasets_due(
 
 
 def judge_datasets(
-    dataset: str | None, scheduled: bool, start: datetime | None, end: datetime
+    dataset: str | None, scheduled: bool, start: datetime | None, end: datetime, timezone: str = "UTC"
 ) -> tuple[list[str], list[str]]:
     """Task `datasets_to_judge`: the datasets due (`datasets_due`) with the champion looked up in the registry."""
     from modelops import registry
     from modelops.config import load_settings
 
     settings = load_settings()
-    interval = tick_interval(settings.monitoring["schedule"], start, end) if scheduled else None
+    interval = tick_interval(settings.monitoring["schedule"], start, end, timezone) if scheduled else None
     return datasets_due(
         settings,
         dataset or None,

@@ -94,3 +94,26 @@ def test_the_schedule_is_no_threshold():
 
     settings = _settings(anes96_vote="@weekly")
     assert "schedule" not in monitoring.thresholds_for(settings, None, settings.dataset("anes96_vote"))
+
+
+def test_schedules_are_read_in_the_dags_timezone():
+    """A DAG in New York ticks at 05:00 UTC; its daily datasets are due, and a cron line reads local time."""
+    from zoneinfo import ZoneInfo
+
+    local = ZoneInfo("America/New_York")
+    tick = datetime(2028, 11, 13, tzinfo=local).astimezone(UTC)  # Monday, local midnight: 05:00 UTC
+    interval = tick_interval("@daily", tick, tick, "America/New_York")
+    assert interval == (datetime(2028, 11, 12, tzinfo=local), datetime(2028, 11, 13, tzinfo=local))
+    assert datasets_due(_settings(), None, interval, _everyone)[0] == ["anes96_vote", "voter_turnout"]
+    evening = _settings(anes96_vote="0 22 * * *")  # 22:00 in New York, Sunday: inside the local day
+    assert datasets_due(evening, None, interval, _everyone)[0] == ["anes96_vote", "voter_turnout"]
+    # read in UTC, the run would cover Monday 00:00-05:00 UTC and miss both (the bug this guards against)
+    utc = tick_interval("@daily", tick, tick)
+    assert not fires_within("@daily", utc) and not fires_within("0 22 * * *", utc)
+
+
+def test_the_sections_schedule_is_checked_as_cron_at_load():
+    raw = copy.deepcopy(RAW)
+    raw["monitoring"]["schedule"] = "@once"
+    with pytest.raises(ConfigError, match=r"monitoring\.schedule: a cron expression"):
+        parse_settings(raw)
