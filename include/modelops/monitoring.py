@@ -680,6 +680,7 @@ def assess_window(
         )
     plot["scores"] = scores
     measured, left_out = measurable_frame(frame, spec)
+    plot["frame"] = measured  # the plots read what the tests measured (a number held as text, read as one)
     data = drift.detect_drift(profile, measured, thresholds)
     report["data_drift"] = {**data.to_dict(), "not_measured": left_out}
     if data.dataset_drift:

@@ -272,3 +272,24 @@ def test_missing_values_within_the_window_margin_pass_and_beyond_it_alert_with_d
     assert report["labelled_status"].startswith("not measured: the window failed data quality")
     decision = monitoring.decide_action(report, [], monitoring.thresholds_for(settings, None, spec), START)
     assert decision["action"] == "alert" and decision["retrain_signals"] == []
+
+
+def test_a_drifted_number_held_as_text_is_measured_and_drawn(fresh_windows, settings, tmp_path):
+    """Ages arrive as text with a blank, and older: the drift test reads them as numbers, and so does its plot."""
+    from modelops import reports
+
+    spec = fresh_windows
+    path = scenarios.write_window(spec, "w-000", "stable", 600, seed=73)
+    scoring.score_snapshot(spec, load_settings(), snapshot="w-000")
+    inputs = pd.read_parquet(path)
+    aged = (inputs["age"] + 30).astype("Int64").astype(str).astype(object)
+    aged.iloc[4] = " "
+    inputs["age"] = aged
+    inputs.to_parquet(path, index=False)
+    thresholds = monitoring.thresholds_for(settings, None, spec)
+    report, plot = monitoring.assess_window(spec, settings, "w-000", thresholds, set())
+    assert "age" in report["data_drift"]["drifted"]
+    assert plot["frame"]["age"].dtype == "float64" and plot["frame"]["age"].isna().sum() == 1
+    decision = monitoring.decide_action(report, [], thresholds, START)
+    page = reports.render_window_report(report, decision, plot, tmp_path).read_text()
+    assert "age" in page
