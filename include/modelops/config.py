@@ -472,10 +472,15 @@ class DatasetSpec:
 
     def null_limit(self, column: str) -> tuple[float, bool]:
         """The largest share of missing values validation allows in `column`, and whether that is the
-        built-in `DEFAULT_NULL_FRACTION` (the spec sets neither `null_fraction.<column>` nor its `default`)."""
+        built-in `DEFAULT_NULL_FRACTION` (the spec sets neither `null_fraction.<column>` nor its `default`).
+
+        The id and time columns allow none unless named: a row without them cannot be joined to its label
+        or placed in its period."""
         rules = self.validation.get("null_fraction") or {}
         if column in rules:
             return float(rules[column]), False
+        if column in (self.id_column, self.time_column):
+            return 0.0, False
         if "default" in rules:
             return float(rules["default"]), False
         return DEFAULT_NULL_FRACTION, True

@@ -179,6 +179,12 @@ def window_limits(spec: DatasetSpec, profile: dict[str, Any], t: dict[str, Any])
         if column in named:
             max_null[column], basis[column] = float(named[column]), "monitoring.window_null_fraction"
             continue
+        if column in (spec.id_column, spec.time_column):  # structural: the training limit, no margin
+            max_null[column] = spec.null_limit(column)[0]
+            basis[column] = (
+                f"training null_fraction {max_null[column]:.1%} ({'id' if column == spec.id_column else 'time'} column: no margin)"
+            )
+            continue
         share = reference_null_share(profile, column)
         source = "reference"
         if share is None:

@@ -191,9 +191,7 @@ def dataset_schedule(settings: Settings, spec: DatasetSpec) -> str:
     return spec.monitoring.get("schedule") or settings.monitoring["schedule"]
 
 
-def tick_interval(
-    tick: str, start: datetime | None, end: datetime, timezone: str = "UTC"
-) -> tuple[datetime, datetime]:
+def tick_interval(tick: str, start: datetime | None, end: datetime, timezone: str = "UTC") -> tuple[datetime, datetime]:
     """The (start, end] a scheduled run covers, in the DAG's `timezone` (cron lines are read in it, as
     Airflow reads the tick's): its data interval, or (Airflow 3's cron trigger timetable gives an empty
     one) from the tick's fire time before `end` up to `end`."""

@@ -376,3 +376,13 @@ def test_the_generated_reference_is_complete_and_committed():
     committed = (REPO_ROOT / "docs" / "config-reference.md").read_text(encoding="utf-8")
     assert committed == reference_markdown()
     assert "| `null_fraction` |" in committed and "Default 50%" in committed
+
+
+def test_missing_values_default_to_half_a_column_but_never_in_the_id_or_time_column(tmp_path):
+    spec = load_settings(_write(tmp_path, MINIMAL)).dataset("alpha")  # no validation section
+    assert spec.null_limit("age") == (0.5, True)  # built-in: the report warns
+    assert spec.null_limit("id") == (0.0, False) and spec.null_limit("year") == (0.0, False)
+    own = _with(lambda r: r["datasets"]["alpha"].update(validation={"null_fraction": {"default": 0.2, "id": 0.01}}))
+    spec = load_settings(_write(tmp_path, own)).dataset("alpha")
+    assert spec.null_limit("age") == (0.2, False) and spec.null_limit("id") == (0.01, False)
+    assert spec.null_limit("year") == (0.0, False)  # a spec's own default does not reach the time column

@@ -19,7 +19,7 @@ import test_monitoring_scenarios as scenario_tests
 import yaml
 
 from modelops import drift, monitoring, scenarios, scoring
-from modelops.config import DEFAULT_CONFIG_PATH, DEFAULT_NULL_FRACTION, REPO_ROOT, ConfigError, load_settings
+from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, load_settings
 from modelops.sources import BatchRef, content_hash
 from modelops.validation import WindowLimits, validate_frame
 
@@ -73,10 +73,11 @@ def test_limits_come_from_the_reference_share_plus_the_margin(anes):
     assert limits.max_null["income"] == pytest.approx(len(reference) // 20 / len(reference) + 0.1)
     assert limits.null_basis["income"] == "reference 5.0% + window_null_margin 10.0%"
     assert limits.max_null["age"] == pytest.approx(0.1)
-    # the id is no feature: the profile lacks it, so its training limit (the spec sets none: the built-in
-    # DEFAULT_NULL_FRACTION) + the margin
-    assert limits.max_null["respondent_id"] == pytest.approx(DEFAULT_NULL_FRACTION + 0.1)
-    assert limits.null_basis["respondent_id"] == "training null_fraction 50.0% + window_null_margin 10.0%"
+    # the id is structural: no missing id unless the spec names a limit for it, and no margin
+    assert limits.max_null["respondent_id"] == 0.0
+    assert limits.null_basis["respondent_id"] == "training null_fraction 0.0% (id column: no margin)"
+    pinned = dataclasses.replace(spec, validation={**spec.validation, "null_fraction": {"respondent_id": 0.01}})
+    assert monitoring.window_limits(pinned, _profile(spec, reference), {}).max_null["respondent_id"] == 0.01
     named = monitoring.window_limits(
         spec,
         _profile(spec, reference),
