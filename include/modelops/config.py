@@ -1121,17 +1121,31 @@ TOP_LEVEL_KEYS = (
 )
 
 
-def merge_layers(base: dict[str, Any], layer: dict[str, Any], at: str = "") -> dict[str, Any]:
+def merge_layers(base: dict[str, Any], layer: dict[str, Any], at: tuple[str, ...] = ()) -> dict[str, Any]:
     """`layer` over `base`: mappings merge key by key, any other value (a list, a number) replaces.
 
-    Under `datasets`, a name given `null` removes that dataset (a user file hiding a demo dataset).
+    Under `datasets`, a name given `null` removes that dataset (a user file hiding a demo dataset). In a
+    dataset's spec, a `source` of another `kind` replaces the old one whole (its keys are another set),
+    and `labels` and `positive_class` (two ways to say the outcome) replace each other.
     """
     out = dict(base)
+    if len(at) == 2 and at[0] == "datasets":
+        for given, other in (("labels", "positive_class"), ("positive_class", "labels")):
+            if given in layer:
+                out.pop(other, None)
     for key, value in layer.items():
-        if at == "datasets" and value is None:
+        old = out.get(key)
+        if at == ("datasets",) and value is None:
             out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_layers(out[key], value, f"{at}.{key}" if at else str(key))
+        elif (
+            key == "source"
+            and isinstance(value, dict)
+            and isinstance(old, dict)
+            and value.get("kind", old.get("kind")) != old.get("kind")
+        ):
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(old, dict):
+            out[key] = merge_layers(old, value, (*at, str(key)))
         else:
             out[key] = value
     return out
@@ -1179,6 +1193,9 @@ def load_settings(path: Path | None = None) -> Settings:
     raw: dict[str, Any] = {}
     for _, layer in layers:
         raw = merge_layers(raw, layer)
+    users_set_default = any("default_dataset" in layer for _, layer in layers[1:])
+    if len(layers) > 1 and not users_set_default and raw.get("default_dataset") not in (raw.get("datasets") or {}):
+        raw.pop("default_dataset", None)  # the bundled default was hidden: the first dataset left is the default
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
     try:
         return parse_settings(raw, digest, " + ".join(str(p) for p in paths))

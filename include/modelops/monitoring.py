@@ -181,9 +181,8 @@ def window_limits(spec: DatasetSpec, profile: dict[str, Any], t: dict[str, Any])
             continue
         if column in (spec.id_column, spec.time_column):  # structural: the training limit, no margin
             max_null[column] = spec.null_limit(column)[0]
-            basis[column] = (
-                f"training null_fraction {max_null[column]:.1%} ({'id' if column == spec.id_column else 'time'} column: no margin)"
-            )
+            role = "id" if column == spec.id_column else "time"
+            basis[column] = f"training null_fraction {max_null[column]:.1%} ({role} column: no margin)"
             continue
         share = reference_null_share(profile, column)
         source = "reference"

@@ -386,3 +386,32 @@ def test_missing_values_default_to_half_a_column_but_never_in_the_id_or_time_col
     spec = load_settings(_write(tmp_path, own)).dataset("alpha")
     assert spec.null_limit("age") == (0.2, False) and spec.null_limit("id") == (0.01, False)
     assert spec.null_limit("year") == (0.0, False)  # a spec's own default does not reach the time column
+
+
+def test_a_user_file_may_give_a_bundled_dataset_another_kind_of_source_and_labels(tmp_path, monkeypatch):
+    user = {
+        "datasets": {
+            "voter_turnout": {"source": {"kind": "file", "path": str(tmp_path / "voters.csv")}},
+            "anes96_vote": {"positive_class": 1},
+        }
+    }
+    monkeypatch.setenv("MODELOPS_CONFIG", str(_write(tmp_path, user)))
+    settings = load_settings()
+    assert settings.dataset("voter_turnout").source == {"kind": "file", "path": str(tmp_path / "voters.csv")}
+    anes = settings.dataset("anes96_vote")
+    assert anes.positive_labels == (1,) and anes.negative_labels is None
+    # the same kind merges key by key: a new path keeps the bundled filter
+    user = {"datasets": {"voter_turnout": {"source": {"rows": 500}}}}
+    monkeypatch.setenv("MODELOPS_CONFIG", str(_write(tmp_path, user, "more.yaml")))
+    source = load_settings().dataset("voter_turnout").source
+    assert source["kind"] == "synthetic_voters" and source["rows"] == 500 and "seed" in source
+
+
+def test_hiding_the_bundled_default_dataset_moves_the_default(tmp_path, monkeypatch):
+    user = {"datasets": {"voter_turnout": None}}
+    monkeypatch.setenv("MODELOPS_CONFIG", str(_write(tmp_path, user)))
+    assert load_settings().default_dataset == "anes96_vote"
+    user["default_dataset"] = "voter_turnout"  # the user's own choice is checked, and blamed on their file
+    monkeypatch.setenv("MODELOPS_CONFIG", str(_write(tmp_path, user, "mine.yaml")))
+    with pytest.raises(ConfigError, match=r"mine\.yaml: default_dataset 'voter_turnout' is not configured"):
+        load_settings()
