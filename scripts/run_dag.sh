@@ -15,7 +15,7 @@ started=$(date +%s)
 .venv/bin/airflow dags test "$dag" --conf "$conf" > "$log" 2>&1 &
 pid=$!
 # Progress: one line per task start/end, as the log grows.
-tail -n +1 -F --pid="$pid" "$log" 2>/dev/null | grep --line-buffered -oE "\[DAG TEST\] (starting|end task) task_id=[a-z_]+( map_index=[0-9-]+)?|new_state=(failed|up_for_retry|skipped)" \
+tail -n +1 -F --pid="$pid" "$log" 2>/dev/null | grep --line-buffered -oE "\[DAG TEST\] (starting|end task) task_id=[a-z_.]+( map_index=[0-9-]+)?|new_state=(failed|up_for_retry|skipped)" \
   | sed -u -E 's/\[DAG TEST\] starting task_id=/  started  /; s/\[DAG TEST\] end task task_id=/  finished /; s/ map_index=-1//; s/new_state=/           -> /' &
 wait "$pid"; status=$?
 sleep 0.5

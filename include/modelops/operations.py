@@ -282,29 +282,38 @@ def unusual_runs(dataset: str | None, settings: dict[str, Any], remember: bool =
     found = []
     history_runs = int(settings["ops_history_runs"])
     with history.get_engine().connect() as connection:
-        done = {(r.dag_id, r.run_id) for r in connection.execute(sa.select(operations_checks))}
+        done = {(r.dag_id, r.run_id, r.dataset) for r in connection.execute(sa.select(operations_checks))}
     for dag_id in MEASURED_DAGS:
-        runs = _run_totals(dag_id, dataset)
-        for index, (run_id, totals) in enumerate(runs):
-            if (dag_id, run_id) in done:
-                continue
-            past = [t for _, t in runs[max(0, index - history_runs) : index]]
-            findings = compare_with_history(totals, past, settings)
-            if findings:
-                found.append({"dag_id": dag_id, "run_id": run_id, "dataset": dataset, "findings": findings})
-            if not remember:
-                continue
-            with history.get_engine().begin() as connection:
-                connection.execute(
-                    operations_checks.insert().values(
-                        dag_id=dag_id,
-                        run_id=run_id,
-                        dataset=dataset,
-                        checked_at=datetime.now(UTC),
-                        findings=findings,
-                    )
-                )
+        # each dataset against its own history: a run judging several datasets is several runs here
+        for name in [dataset] if dataset is not None else _datasets_measured(dag_id):
+            runs = _run_totals(dag_id, name)
+            for index, (run_id, totals) in enumerate(runs):
+                if (dag_id, run_id, name) in done:
+                    continue
+                past = [t for _, t in runs[max(0, index - history_runs) : index]]
+                findings = compare_with_history(totals, past, settings)
+                if findings:
+                    found.append({"dag_id": dag_id, "run_id": run_id, "dataset": name, "findings": findings})
+                if remember:
+                    _remember_check(dag_id, run_id, name, findings)
     return found
+
+
+def _datasets_measured(dag_id: str) -> list[str]:
+    """The datasets a DAG's recorded task figures name."""
+    t = task_figures.c
+    query = sa.select(t.dataset).where((t.dag_id == dag_id) & t.dataset.is_not(None)).distinct()
+    with history.get_engine().connect() as connection:
+        return sorted(r.dataset for r in connection.execute(query))
+
+
+def _remember_check(dag_id: str, run_id: str, dataset: str | None, findings: list[Any]) -> None:
+    with history.get_engine().begin() as connection:
+        connection.execute(
+            operations_checks.insert().values(
+                dag_id=dag_id, run_id=run_id, dataset=dataset, checked_at=datetime.now(UTC), findings=findings
+            )
+        )
 
 
 def log_run_figures(

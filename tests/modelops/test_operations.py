@@ -28,7 +28,16 @@ def audit(tmp_path, monkeypatch):
     history._engines.clear()
 
 
-def _run(dag: str, run_id: str, start: datetime, seconds: float, mb: float = 500, written: int = 10 << 20, last=True):
+def _run(
+    dag: str,
+    run_id: str,
+    start: datetime,
+    seconds: float,
+    mb: float = 500,
+    written: int = 10 << 20,
+    last=True,
+    dataset: str = "d",
+):
     """A finished run of two tasks: `prepare` (10 s) then the DAG's last task taking the rest."""
     operations.record_task(
         dag,
@@ -36,7 +45,7 @@ def _run(dag: str, run_id: str, start: datetime, seconds: float, mb: float = 500
         "prepare",
         start,
         "success",
-        dataset="d",
+        dataset=dataset,
         ended_at=start + timedelta(seconds=10),
         figures={"peak_rss_mb": 300.0, "bytes_written": 1 << 20},
     )
@@ -47,7 +56,7 @@ def _run(dag: str, run_id: str, start: datetime, seconds: float, mb: float = 500
         task,
         start + timedelta(seconds=10),
         "success",
-        dataset="d",
+        dataset=dataset,
         ended_at=start + timedelta(seconds=seconds),
         figures={"peak_rss_mb": mb, "bytes_written": written},
     )
@@ -188,3 +197,17 @@ def test_an_audit_engine_made_before_these_tables_existed_gets_them(tmp_path, mo
     monkeypatch.setitem(history._engines, url, engine)
     operations.record_task("modelops_scoring", "r", "plan", T0, "success", ended_at=T0 + timedelta(seconds=1))
     assert [t["task"] for t in operations.run_figures("modelops_scoring", "r")["tasks"]] == ["plan"]
+
+
+def test_a_run_judging_several_datasets_is_checked_per_dataset_against_its_own_history(audit):
+    """One monitoring run judges a small and a large dataset: each is compared with its own past only."""
+    for i in range(4):
+        start = T0 + timedelta(hours=i)
+        _run("modelops_monitoring", f"m{i}", start, 100, dataset="small")
+        _run("modelops_monitoring", f"m{i}", start, 1000, dataset="large")  # its usual: 10x the small one
+    assert operations.unusual_runs(None, SETTINGS) == []  # neither is unusual against its own history
+    _run("modelops_monitoring", "m4", T0 + timedelta(hours=5), 100, dataset="small")
+    _run("modelops_monitoring", "m4", T0 + timedelta(hours=5), 4000, dataset="large")
+    (found,) = operations.unusual_runs(None, SETTINGS)
+    assert (found["run_id"], found["dataset"]) == ("m4", "large")
+    assert operations.unusual_runs(None, SETTINGS) == []  # each (run, dataset) judged once
