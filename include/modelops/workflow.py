@@ -618,6 +618,9 @@ def _metric_line(report: dict[str, Any]) -> str:
     )
 
 
+RUN_NOTE_LIMIT = 1000
+
+
 def render_run_note(report: dict[str, Any], outcome: dict[str, Any], card: dict[str, Any] | None) -> str:
     """The training run's short Markdown note for the Airflow UI: decision, primary metric vs champion, card
     (linked through the Model monitor, which serves the workspace's cards)."""
@@ -630,7 +633,9 @@ def render_run_note(report: dict[str, Any], outcome: dict[str, Any], card: dict[
         name = file_name(card["card_html"])
         shown = f"[model card]({MONITOR_URL_PREFIX}/files/{name})" if name else "model card"
         lines.append(f"- {shown}: `{card['card_html']}`")
-    return "\n".join(lines)
+    note = "\n".join(lines)
+    # Airflow keeps a run's note in 1,000 characters (a longer one fails to save on PostgreSQL)
+    return note if len(note) <= RUN_NOTE_LIMIT else note[: RUN_NOTE_LIMIT - 1] + "…"
 
 
 def write_summary(text: str, dataset: str, run_id: str, parent_run_id: str) -> str:

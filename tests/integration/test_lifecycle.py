@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import re
+import sqlite3
 import subprocess
 import zipfile
 from pathlib import Path
@@ -148,6 +149,16 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
     assert retrained.tags["modelops.trigger_reason"].startswith("monitoring window")
     assert retrained.tags["modelops.compared_to"] == "v1"
     assert int(retrained.tags["modelops.extra_batches"]) >= 1
+    # the real scheduler's run-note listener: each training run's page leads with its decision
+    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
+        notes = db.execute(
+            "select n.content from dag_run r join dag_run_note n on n.dag_run_id = r.id "
+            "where r.dag_id = 'modelops_training' order by r.id"
+        ).fetchall()
+    assert len(notes) == 2, notes
+    assert notes[0][0].startswith("**PROMOTE**: `voter_turnout_model` v1"), notes
+    assert notes[1][0].split(":")[0] in ("**PROMOTE**", "**KEEP CHAMPION**"), notes
+    assert all("model card" in n[0] and "roc_auc" in n[0] for n in notes), notes
 
     # PII, end to end: the voter file and every delivery carry names, addresses, birth dates and phones,
     # each value marked; nothing the run wrote holds any of them (batches, splits, validation and

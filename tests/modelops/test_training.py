@@ -260,3 +260,17 @@ def test_train_candidate_changes_with_the_seed():
     b = train_candidate("random_forest", SPEC, train, calibration, _training(seed=2), FOREST_SPACE, "roc_auc")
     holdout = _data(100, seed=5)
     assert not np.array_equal(a.pipeline.predict_proba(holdout), b.pipeline.predict_proba(holdout))
+
+
+def test_a_run_note_stays_within_what_airflow_keeps():
+    from modelops.workflow import RUN_NOTE_LIMIT, render_run_note
+
+    report = {
+        "primary_metric": "roc_auc",
+        "champion": None,
+        "ranking": [{"holdout": {"roc_auc": 0.8}}],
+        "verdict": {"reasons": ["a reason " * 200] * 3},
+    }
+    outcome = {"model_name": "m", "version": "1", "promote": True, "alias": "champion"}
+    note = render_run_note(report, outcome, None)
+    assert len(note) == RUN_NOTE_LIMIT and note.endswith("…") and note.startswith("**PROMOTE**")
