@@ -111,7 +111,7 @@ def main() -> None:
         )
         python = setup.stdout.strip().splitlines()[-1]
     reference = make_frame(args.reference_rows, 10_000, shifted=False)
-    profile = build_profile(reference, NUMERIC, CATEGORICAL, np.array([0.5]), {})
+    profile = build_profile(reference, NUMERIC, CATEGORICAL, np.array([0.5]), {}, threshold=0.5)
     detect_drift(profile, make_frame(1000, 1, True), THRESHOLDS)  # warm imports (scipy) outside the timings
     sizes = [int(s) for s in args.sizes.split(",")]
     timings: dict[str, list[float]] = {"ours": [], "evidently": []}

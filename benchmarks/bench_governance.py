@@ -43,6 +43,7 @@ def main() -> None:
     settings = load_settings()
     spec = settings.dataset("voter_turnout")
     options = settings.fairness_for(spec.name)
+    threshold = settings.decision_threshold(spec.name)
     rng = np.random.default_rng(0)
     print("| step | rows | seconds |")
     print("|---|---|---|")
@@ -56,7 +57,7 @@ def main() -> None:
         )
         y = (rng.random(n) < 0.55).astype(int)
         proba = np.clip(0.55 + 0.2 * rng.standard_normal(n), 0, 1)
-        seconds = timed(lambda f=frame, y=y, p=proba: fairness.assess_fairness(f, y, p, spec, options))
+        seconds = timed(lambda f=frame, y=y, p=proba: fairness.assess_fairness(f, y, p, spec, options, threshold))
         print(f"| fairness.assess_fairness (3 protected columns) | {n:,} | {seconds:.2f} |", flush=True)
         if n == args.rows[0] and not args.skip_fairlearn:
             from fairlearn.metrics import MetricFrame, selection_rate
@@ -77,13 +78,13 @@ def main() -> None:
     n, resamples = 40_000, 400
     y = (rng.random(n) < 0.55).astype(int)
     proba = np.clip(0.55 + 0.2 * rng.standard_normal(n), 0.001, 0.999)
-    fast = timed(lambda: evaluation.bootstrap_metrics(y, proba, resamples, 0.95, n, 0))
+    fast = timed(lambda: evaluation.bootstrap_metrics(y, proba, resamples, 0.95, n, 0, threshold=0.5))
     print(f"| evaluation.bootstrap_metrics ({resamples} resamples, every metric) | {n:,} | {fast:.2f} |")
     started = time.perf_counter()
     draw = np.random.default_rng(0)
     for _ in range(resamples):
         rows = draw.integers(0, n, n)
-        evaluation.compute_metrics(y[rows], proba[rows])
+        evaluation.compute_metrics(y[rows], proba[rows], 0.5)
     print(f"| compute_metrics once per resample ({resamples}) | {n:,} | {time.perf_counter() - started:.2f} |")
 
 

@@ -129,6 +129,7 @@ def searched(settings, data: Data, family: str, seed: int):
         training,
         settings.search_spaces[family],
         settings.evaluation["primary_metric"],
+        threshold=settings.decision_threshold(data.spec.name),
     )
     return trained.pipeline, trained.params
 

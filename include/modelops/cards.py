@@ -50,15 +50,6 @@ SEGMENT_TOP = 8  # segments shown, worst first
 SEGMENT_MIN_SHARE = 0.05  # a segment needs this share of the holdout (and at most min_slice_rows rows)
 SEGMENT_FLOOR = 30
 CALIBRATION_BINS = 10
-SCORERS = {
-    "roc_auc": "roc_auc",
-    "log_loss": "neg_log_loss",
-    "brier": "neg_brier_score",
-    "accuracy": "accuracy",
-    "precision": "precision",
-    "recall": "recall",
-    "f1": "f1",
-}
 CARD_FILES = ("card.md", "card.html", "card.json")
 
 
@@ -215,20 +206,26 @@ def permutation_ranking(
     y: np.ndarray,
     metric: str,
     seed: int,
+    threshold: float,
     max_rows: int = IMPORTANCE_MAX_ROWS,
     repeats: int = IMPORTANCE_REPEATS,
 ) -> list[dict[str, Any]]:
-    """Permutation importance of each raw feature column: the drop in `metric` when it is shuffled, best first."""
+    """Permutation importance of each raw feature column: the drop in `metric` (a decision one at `threshold`)
+    when it is shuffled, best first."""
     from sklearn.inspection import permutation_importance
 
+    from modelops.evaluation import higher_is_better, score
     from modelops.features import stratified_cap
+
+    sign = 1.0 if higher_is_better(metric) else -1.0
+
+    def scorer(estimator: Any, X_: pd.DataFrame, y_: np.ndarray) -> float:  # greater is better, as sklearn wants
+        return sign * score(metric, y_, estimator.predict_proba(X_)[:, 1], threshold)
 
     if len(np.unique(y)) < 2:
         return []
     X, y = stratified_cap(X, y, max_rows, seed)
-    result = permutation_importance(
-        model, X, y, scoring=SCORERS[metric], n_repeats=repeats, random_state=seed, n_jobs=1
-    )
+    result = permutation_importance(model, X, y, scoring=scorer, n_repeats=repeats, random_state=seed, n_jobs=1)
     ranked = [
         {"feature": str(c), "importance": float(m), "std": float(s), "rows": len(X), "repeats": repeats}
         for c, m, s in zip(X.columns, result.importances_mean, result.importances_std, strict=True)
@@ -309,16 +306,18 @@ def error_segments(
     proba: np.ndarray,
     spec: DatasetSpec,
     min_rows: int,
+    threshold: float,
     top: int = SEGMENT_TOP,
 ) -> dict[str, Any]:
-    """Where the model errs most: segments of feature and protected columns (never PII) ranked by log loss."""
-    from modelops.evaluation import EPS
+    """Where the model errs most: segments of feature and protected columns (never PII) ranked by log loss; an
+    error is a decision (score >= `threshold`, the served one) that differs from the outcome."""
+    from modelops.evaluation import EPS, decide
 
     y = np.asarray(y, dtype=float)
     proba = np.asarray(proba, dtype=float)
     clipped = np.clip(proba, EPS, 1 - EPS)
     losses = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
-    errors = ((proba >= 0.5) != (y == 1)).astype(float)
+    errors = (decide(proba, threshold) != (y == 1)).astype(float)
     overall = {"rows": len(y), "log_loss": float(losses.mean()), "error_rate": float(errors.mean())}
     columns = [c for c in dict.fromkeys([*spec.features, *spec.protected]) if c in frame and c not in spec.pii]
     segments = []
@@ -341,7 +340,13 @@ def error_segments(
                 }
             )
     segments.sort(key=lambda s: (-s["log_loss"], s["column"], s["segment"]))
-    return {"overall": overall, "min_rows": min_rows, "considered": len(segments), "worst": segments[:top]}
+    return {
+        "overall": overall,
+        "threshold": float(threshold),
+        "min_rows": min_rows,
+        "considered": len(segments),
+        "worst": segments[:top],
+    }
 
 
 def calibration_bins(y: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS) -> dict[str, Any]:
@@ -812,7 +817,8 @@ def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str) -> Do
     doc.p(
         f"Segments of each feature and protected column (levels, quantile buckets of numbers, protected bins) with "
         f"at least {seg['min_rows']} rows, ranked by log loss; overall log loss {_f(seg['overall']['log_loss'])}, "
-        f"error rate {_f(seg['overall']['error_rate'])} (threshold 0.5). {seg['considered']} segments considered."
+        f"error rate {_f(seg['overall']['error_rate'])} (decision threshold {_f(seg['threshold'])}). "
+        f"{seg['considered']} segments considered."
     )
     if seg["worst"]:
         doc.table(
@@ -869,6 +875,9 @@ def compute_figures(inputs: CardInputs, model: Any) -> dict[str, Any]:
     X = inputs.holdout[spec.features]
     y = target_vector(inputs.holdout, spec)
     proba = model.predict_proba(X)[:, 1]
+    threshold = inputs.report.get("threshold")
+    if threshold is None:
+        raise CardError("the evaluation report holds no decision threshold: the gate's decisions cannot be shown")
     metrics = bootstrap_metrics(
         y,
         proba,
@@ -876,6 +885,7 @@ def compute_figures(inputs: CardInputs, model: Any) -> dict[str, Any]:
         float(evaluation["confidence"]),
         int(evaluation["bootstrap_max_rows"]),
         seed,
+        threshold=float(threshold),
     )
     recorded = (inputs.report.get("metrics") or {}).get(primary)
     if recorded is not None and not math.isclose(metrics[primary]["value"], recorded, abs_tol=1e-6):
@@ -883,7 +893,7 @@ def compute_figures(inputs: CardInputs, model: Any) -> dict[str, Any]:
             f"{primary} on the holdout is {metrics[primary]['value']:.6f} but the evaluation report says "
             f"{recorded:.6f}: the holdout or the model is not the one that was evaluated"
         )
-    importance = permutation_ranking(model, X, y, primary, seed)
+    importance = permutation_ranking(model, X, y, primary, seed, float(threshold))
     # the top features the model relies on (shuffling them costs something); noise gets no curve
     top = [r["feature"] for r in importance[:PD_FEATURES] if r["importance"] > 0]
     min_rows = min(int(evaluation.get("min_slice_rows", 100)), max(SEGMENT_FLOOR, int(SEGMENT_MIN_SHARE * len(y))))
@@ -892,7 +902,7 @@ def compute_figures(inputs: CardInputs, model: Any) -> dict[str, Any]:
         "metrics": metrics,
         "importance": importance,
         "partial_dependence": partial_dependence_curves(model, X, top, set(spec.categorical), seed),
-        "segments": error_segments(inputs.holdout, y, proba, spec, min_rows),
+        "segments": error_segments(inputs.holdout, y, proba, spec, min_rows, float(threshold)),
         "calibration": calibration_bins(y, proba),
     }
 

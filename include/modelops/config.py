@@ -202,6 +202,8 @@ CRON_PRESETS = {
 }
 SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "chunk_rows": ((int,), 250000),
+    # the decision (score >= threshold) of this dataset, one for all: served, gated (thresholded metrics,
+    # champion comparison, fairness), on the card and judged by monitoring (Settings.decision_threshold)
     "threshold": (NUMBER, 0.5),
     "unseen_category_share": (NUMBER, 0.01),
     # "none": a shifted score distribution is an alert and monitoring evidence, never a swap; "psi": a
@@ -247,8 +249,8 @@ PROMOTION_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
 # profile sets it true: scripts/prod_env.sh, docker-compose.yaml)
 REQUIRE_APPROVAL_ENV = "MODELOPS_REQUIRE_APPROVAL"
 DATASET_PROMOTION_KEYS = {"approvers"}
+# The group rates are of the served decision: the dataset's scoring.threshold (no threshold of their own).
 FAIRNESS_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
-    "threshold": (NUMBER, 0.5),  # decision = score >= threshold, for the group rates
     "min_group_rows": ((int,), 50),  # smaller groups are reported, never gated
     "champion_tolerance": (NUMBER, 0.02),  # a gap may not grow beyond the champion's by more
     "limits": ((dict,), None),
@@ -324,9 +326,12 @@ SPEC_OUTSIDE_IDENTITY = {
     "monitoring",
     "promotion",
 }
-RULE_OPS = {"==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null"}
-METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
-CANDIDATE_FAMILIES = ("logistic_regression", "hist_gradient_boosting", "random_forest")  # training.make_estimator
+# Metric names, declared here once (evaluation computes each; a test keeps the two equal). The first four
+# judge the decision score >= the dataset's decision threshold; the others judge the score itself.
+THRESHOLD_METRICS = ("accuracy", "precision", "recall", "f1")
+METRICS = (*THRESHOLD_METRICS, "roc_auc", "log_loss", "brier")
+# Model families, declared here once (training.make_estimator builds each; a test keeps the two equal).
+CANDIDATE_FAMILIES = ("logistic_regression", "hist_gradient_boosting", "random_forest")
 OPEN_FRACTIONS = ("holdout_fraction", "calibration_fraction")  # 0 or 1 leaves a split empty
 
 
@@ -569,7 +574,7 @@ def _columns_of_rule(rule: Any) -> list[str]:
 
 
 def _check_rule(where: str, rule: Any) -> None:
-    from modelops.rules import LIST_OPS, NULL_OPS, conditions
+    from modelops.rules import LIST_OPS, NULL_OPS, OPS, conditions
 
     if rule and not isinstance(rule, dict | list):
         raise ConfigError(f"{where}: expected {{all: [conditions]}} or a list of conditions, got {rule!r}")
@@ -585,8 +590,8 @@ def _check_rule(where: str, rule: Any) -> None:
         if "column" not in cond:
             raise ConfigError(f"{at}: condition without a column")
         op = cond.get("op")
-        if op not in RULE_OPS:
-            raise ConfigError(f"{at}: unknown op {op!r}; known: {sorted(RULE_OPS)}")
+        if op not in OPS:
+            raise ConfigError(f"{at}: unknown op {op!r}; known: {sorted(OPS)}")
         if op in LIST_OPS and not isinstance(cond.get("value"), list):
             raise ConfigError(f"{at}: op {op!r} needs a list value, got {cond.get('value')!r}")
         if op not in NULL_OPS and "value" not in cond:
@@ -785,6 +790,7 @@ def _dataset_fairness(where: str, body: Any, protected: dict[str, Any]) -> dict[
         return {}
     if not isinstance(body, dict):
         raise ConfigError(f"{where}.fairness: expected a mapping, got {body!r}")
+    _no_fairness_threshold(f"{where}.fairness", body, f"{where}.scoring.threshold")
     _unknown(f"{where}.fairness", body, {*FAIRNESS_SCHEMA, "report_only"})
     report_only = _tuple_of_names(f"{where}.fairness.report_only", body.get("report_only"))
     stray = sorted(set(report_only) - set(protected))
@@ -954,12 +960,17 @@ class Settings:
         overrides = {k: v for k, v in self.dataset(dataset).scoring.items() if k in SCORING_SCHEMA}
         return {**self.scoring, **overrides}
 
+    def decision_threshold(self, dataset: str) -> float:
+        """The dataset's one decision threshold (score >= it): served, gated, fairness, card and monitoring."""
+        return float(self.scoring_for(dataset)["threshold"])
+
     def digest_for(self, dataset: str) -> str:
         """The configuration's part of a version's identity ("same data, same config": nothing registered).
 
         It covers what shapes `dataset`'s model and nothing of other datasets: the resolved spec without
         its prose and its operating overrides (`SPEC_OUTSIDE_IDENTITY`), the training section, the search
-        spaces of the configured candidates and the primary metric that picks among them.
+        spaces of the configured candidates and the primary metric that picks among them (with the decision
+        threshold when that metric judges decisions: the threshold then shapes the search).
         """
         spec = {k: v for k, v in self.dataset(dataset).resolved().items() if k not in SPEC_OUTSIDE_IDENTITY}
         spec["source"] = {k: v for k, v in spec["source"].items() if k != "resolved_path"}
@@ -969,6 +980,8 @@ class Settings:
             "search_spaces": {c: self.search_spaces[c] for c in self.training["candidates"]},
             "primary_metric": self.evaluation["primary_metric"],
         }
+        if body["primary_metric"] in THRESHOLD_METRICS:
+            body["decision_threshold"] = self.decision_threshold(dataset)
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
     def resolved(self, dataset: str) -> dict[str, Any]:
@@ -1007,8 +1020,18 @@ def _check_search_spaces(spaces: Any) -> dict[str, dict[str, Any]]:
     return spaces
 
 
+def _no_fairness_threshold(where: str, body: Any, instead: str) -> None:
+    """Fairness judges the served decision: a threshold of its own would judge another one."""
+    if isinstance(body, dict) and "threshold" in body:
+        raise ConfigError(
+            f"{where}.threshold: fairness has no threshold of its own; it judges the served decision "
+            f"(score >= {instead}), as the promotion gate, the card and monitoring do: remove it (set {instead})"
+        )
+
+
 def _fairness(body: Any) -> dict[str, Any]:
     """The fairness section with defaults; a limit given as null stays None (that gap is report-only)."""
+    _no_fairness_threshold("fairness", body or {}, "scoring.threshold")
     fairness = _section("fairness", body, FAIRNESS_SCHEMA)
     given = fairness["limits"]
     limits = _section("fairness.limits", given, FAIRNESS_LIMITS_SCHEMA)
@@ -1018,8 +1041,6 @@ def _fairness(body: Any) -> dict[str, Any]:
         elif not 0 <= float(limits[key]) <= 1:
             raise ConfigError(f"fairness.limits.{key}: a difference of rates is between 0 and 1, got {limits[key]}")
     fairness["limits"] = limits
-    if not 0 <= float(fairness["threshold"]) <= 1:
-        raise ConfigError(f"fairness.threshold: must be between 0 and 1, got {fairness['threshold']}")
     if fairness["min_group_rows"] < 1:
         raise ConfigError(f"fairness.min_group_rows: must be at least 1, got {fairness['min_group_rows']}")
     if fairness["champion_tolerance"] < 0:

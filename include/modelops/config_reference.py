@@ -95,7 +95,7 @@ MEANINGS: dict[str, str] = {
     "monitoring.domain_classifier.top_features": "Features reported by importance (what moved).",
     # scoring
     "scoring.chunk_rows": "Rows per streamed chunk (memory stays flat whatever the file size).",
-    "scoring.threshold": "Decision = score >= threshold (model, canary and fallback rows alike).",
+    "scoring.threshold": "Decision = score >= threshold (model, canary and fallback rows alike); the same decision is gated (accuracy, precision, recall, F1, champion comparison, fairness), shown on the card and judged by monitoring.",
     "scoring.unseen_category_share": "Rows with a category unseen at training fall back beyond this share of a chunk.",
     "scoring.score_guard": "none: a shifted score distribution alerts; psi: such a chunk also falls back whole.",
     "scoring.score_psi_limit": "PSI of a chunk's scores against the reference that alerts (or swaps with psi).",
@@ -116,7 +116,6 @@ MEANINGS: dict[str, str] = {
     "promotion.approval_timeout_hours": "No answer by then = refused (the alias stays).",
     "promotion.approvers": "Airflow users or `role:<role>` who may answer; the requester never can.",
     # fairness
-    "fairness.threshold": "Decision = score >= threshold, for the group rates.",
     "fairness.min_group_rows": "Smaller groups are reported, never gated.",
     "fairness.champion_tolerance": "A gap may not exceed the champion's (same rows) by more than this.",
     "fairness.limits": "The largest gaps allowed (the `fairness.limits` section below).",

@@ -128,8 +128,13 @@ def build_profile(
     quantiles: int = 5,
     slices: dict[str, dict[str, dict[str, float]]] | None = None,
     labelled: np.ndarray | None = None,
+    *,
+    threshold: float,
 ) -> dict[str, Any]:
     """The reference profile stored with a model version (with labels: per-group calibration too).
+
+    `threshold` is the dataset's decision threshold: the expected accuracy is of decisions at it, and the
+    profile records it beside the metrics computed at it.
 
     `slices` (evaluation.slice_metrics of the holdout) lets monitoring set each protected slice of a
     labelled window beside the reference's. `labelled` marks the rows whose `y` is an outcome: the
@@ -142,7 +147,8 @@ def build_profile(
         "categorical": {c: profile_categorical(features[c]) for c in categorical},
         "score": profile_numeric(scores),
         "metrics": metrics,
-        "expected_accuracy": float(np.mean(np.maximum(scores, 1 - scores))) if len(scores) else float("nan"),
+        "threshold": float(threshold),
+        "expected_accuracy": estimate_accuracy(scores, threshold)["expected_accuracy"],
         "calibration_quantiles": quantiles,
         "calibration": {},
         "slices": slices or {},
@@ -415,16 +421,17 @@ def prediction_drift(profile: dict[str, Any], scores: np.ndarray, thresholds: di
 # --- label-free and labelled performance -------------------------------------------------
 
 
-def estimate_accuracy(scores: np.ndarray, z: float = 1.96) -> dict[str, float]:
-    """Confidence-based performance estimation: expected accuracy from calibrated probabilities.
+def estimate_accuracy(scores: np.ndarray, threshold: float, z: float = 1.96) -> dict[str, float]:
+    """Confidence-based performance estimation: expected accuracy of the decisions (score >= threshold).
 
-    Each row is right with probability q = max(p, 1-p); the estimate is mean(q) and its standard
-    error sqrt(sum q(1-q)) / n. Valid only while the model stays calibrated (no concept drift).
+    A row decided positive is right with probability q = p, one decided negative with q = 1 - p (at
+    threshold 0.5: max(p, 1-p)); the estimate is mean(q) and its standard error sqrt(sum q(1-q)) / n.
+    Valid only while the model stays calibrated (no concept drift).
     """
     p = np.asarray(scores, dtype=float)
     if len(p) == 0:
         return {"expected_accuracy": float("nan"), "low": float("nan"), "high": float("nan"), "rows": 0}
-    q = np.maximum(p, 1 - p)
+    q = np.where(p >= float(threshold), p, 1 - p)
     se = math.sqrt(float(np.sum(q * (1 - q)))) / len(q)
     mean = float(q.mean())
     return {"expected_accuracy": mean, "low": mean - z * se, "high": mean + z * se, "rows": len(q)}

@@ -1,6 +1,8 @@
 """Evaluation: metrics, baselines, per-slice quality, the paired champion test and the promotion gate.
 
-Everything here takes arrays and plain dicts and returns plain numbers and a verdict.
+Everything here takes arrays and plain dicts and returns plain numbers and a verdict. The metrics of
+`config.THRESHOLD_METRICS` judge decisions (score >= the dataset's decision threshold, the one scoring
+serves): every function computing them takes that threshold, none assumes one.
 """
 
 from __future__ import annotations
@@ -13,17 +15,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelops.config import DatasetSpec
+from modelops.config import METRICS, THRESHOLD_METRICS, DatasetSpec
 from modelops.rules import rule_holds
 
 EPS = 1e-6
 
 
-def _binary(fn: Callable) -> Callable[[np.ndarray, np.ndarray], float]:
-    def metric(y: np.ndarray, proba: np.ndarray) -> float:
-        return float(fn(y, (proba >= 0.5).astype(int)))
+def decide(proba: np.ndarray, threshold: float) -> np.ndarray:
+    """The decision per row, as scoring serves it: 1 where score >= threshold, else 0."""
+    return (np.asarray(proba, dtype=float) >= float(threshold)).astype(int)
+
+
+def _decided(fn: Callable) -> Callable[[np.ndarray, np.ndarray, float], float]:
+    def metric(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:
+        return float(fn(y, decide(proba, threshold)))
 
     return metric
+
+
+def _of_score(fn: Callable) -> Callable[[np.ndarray, np.ndarray, float], float]:
+    return lambda y, proba, _threshold: fn(y, proba)
 
 
 def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
@@ -42,24 +53,21 @@ def _brier(y: np.ndarray, proba: np.ndarray) -> float:
     return float(np.mean((proba - y) ** 2))
 
 
-def _metric_table() -> dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]]:
+def _metric_table() -> dict[str, tuple[Callable[[np.ndarray, np.ndarray, float], float], bool]]:
     from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
     def zero_safe(fn):
         return lambda y, p: fn(y, p, zero_division=0)
 
     return {
-        "accuracy": (_binary(accuracy_score), True),
-        "precision": (_binary(zero_safe(precision_score)), True),
-        "recall": (_binary(zero_safe(recall_score)), True),
-        "f1": (_binary(zero_safe(f1_score)), True),
-        "roc_auc": (_roc_auc, True),
-        "log_loss": (_log_loss, False),
-        "brier": (_brier, False),
+        "accuracy": (_decided(accuracy_score), True),
+        "precision": (_decided(zero_safe(precision_score)), True),
+        "recall": (_decided(zero_safe(recall_score)), True),
+        "f1": (_decided(zero_safe(f1_score)), True),
+        "roc_auc": (_of_score(_roc_auc), True),
+        "log_loss": (_of_score(_log_loss), False),
+        "brier": (_of_score(_brier), False),
     }
-
-
-METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
 
 
 def higher_is_better(metric: str) -> bool:
@@ -67,16 +75,18 @@ def higher_is_better(metric: str) -> bool:
     return _metric_table()[metric][1]
 
 
-def score(metric: str, y: np.ndarray, proba: np.ndarray) -> float:
-    """One metric of positive-class probabilities against 0/1 labels."""
-    return _metric_table()[metric][0](np.asarray(y), np.asarray(proba, dtype=float))
+def score(metric: str, y: np.ndarray, proba: np.ndarray, threshold: float | None = None) -> float:
+    """One metric of positive-class probabilities against 0/1 labels (a decision metric needs the threshold)."""
+    if threshold is None and metric in THRESHOLD_METRICS:
+        raise ValueError(f"{metric} judges decisions: it needs the dataset's decision threshold (scoring.threshold)")
+    return _metric_table()[metric][0](np.asarray(y), np.asarray(proba, dtype=float), threshold)
 
 
-def compute_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """All metrics; empty input gives NaNs rather than an exception."""
+def compute_metrics(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+    """All metrics, the decision ones at `threshold`; empty input gives NaNs rather than an exception."""
     if len(y) == 0:
-        return dict.fromkeys(METRIC_NAMES, float("nan"))
-    return {name: score(name, y, proba) for name in METRIC_NAMES}
+        return dict.fromkeys(METRICS, float("nan"))
+    return {name: score(name, y, proba, threshold) for name in METRICS}
 
 
 def improvement(metric: str, new: float, old: float) -> float:
@@ -127,9 +137,14 @@ def slice_labels(frame: pd.DataFrame, column: str, bins: list[float] | None) -> 
 
 
 def slice_metrics(
-    frame: pd.DataFrame, y: np.ndarray, proba: np.ndarray, spec: DatasetSpec, metric: str
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    proba: np.ndarray,
+    spec: DatasetSpec,
+    metric: str,
+    threshold: float | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Per protected column and slice: rows, positive rate, mean score and the metric."""
+    """Per protected column and slice: rows, positive rate, mean score and the metric (a decision one at threshold)."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for column, bins in spec.protected.items():
         if column not in frame:
@@ -142,7 +157,7 @@ def slice_metrics(
                 "rows": int(mask.sum()),
                 "positive_rate": float(y[mask].mean()),
                 "mean_score": float(proba[mask].mean()),
-                metric: score(metric, y[mask], proba[mask]),
+                metric: score(metric, y[mask], proba[mask], threshold),
             }
     return out
 
@@ -191,18 +206,21 @@ def paired_bootstrap(
     confidence: float,
     max_rows: int,
     seed: int,
+    threshold: float | None = None,
 ) -> dict[str, float]:
-    """CI of the improvement (new over old) in `metric`, resampling the same rows for both models."""
+    """CI of the improvement (new over old) in `metric` (a decision one at `threshold`), resampling the same rows
+    for both models."""
     rng = np.random.default_rng(seed)
     y, proba_new, proba_old = np.asarray(y), np.asarray(proba_new), np.asarray(proba_old)
     if len(y) > max_rows:  # a fixed random subset keeps the cost bounded on large holdouts
         keep = rng.choice(len(y), size=max_rows, replace=False)
         y, proba_new, proba_old = y[keep], proba_new[keep], proba_old[keep]
-    point = improvement(metric, score(metric, y, proba_new), score(metric, y, proba_old))
+    point = improvement(metric, score(metric, y, proba_new, threshold), score(metric, y, proba_old, threshold))
     diffs = np.empty(resamples)
     for i in range(resamples):
         idx = rng.integers(0, len(y), len(y))
-        diffs[i] = improvement(metric, score(metric, y[idx], proba_new[idx]), score(metric, y[idx], proba_old[idx]))
+        new, old = score(metric, y[idx], proba_new[idx], threshold), score(metric, y[idx], proba_old[idx], threshold)
+        diffs[i] = improvement(metric, new, old)
     diffs = diffs[~np.isnan(diffs)]
     alpha = (1 - confidence) / 2
     return {
@@ -214,8 +232,8 @@ def paired_bootstrap(
     }
 
 
-def weighted_metrics(y: np.ndarray, proba: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Every metric of `METRIC_NAMES` under each row of `weights` (shape resamples x rows), as arrays.
+def weighted_metrics(y: np.ndarray, proba: np.ndarray, weights: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+    """Every metric of `config.METRICS` (decisions at `threshold`) under each row of `weights` (resamples x rows).
 
     A bootstrap resample is a vector of row counts, so all resamples are weighted sums over the same
     rows: a few matrix products instead of one scikit-learn call per metric and resample (40 000 rows
@@ -224,7 +242,7 @@ def weighted_metrics(y: np.ndarray, proba: np.ndarray, weights: np.ndarray) -> d
     y = np.asarray(y, dtype=float)
     proba = np.asarray(proba, dtype=float)
     w = np.atleast_2d(np.asarray(weights, dtype=float))
-    pred = (proba >= 0.5).astype(float)
+    pred = decide(proba, threshold).astype(float)
     total = w.sum(axis=1)
     tp, fp, fn = w @ (y * pred), w @ ((1 - y) * pred), w @ (y * (1 - pred))
     tn = total - tp - fp - fn
@@ -264,6 +282,8 @@ def bootstrap_metrics(
     max_rows: int,
     seed: int,
     chunk: int = 50,
+    *,
+    threshold: float,
 ) -> dict[str, dict[str, float]]:
     """Per metric: the value on every row and a seeded percentile-bootstrap interval {value, ci_low, ci_high}.
 
@@ -271,21 +291,21 @@ def bootstrap_metrics(
     cost is bounded on large holdouts; an empty input gives NaNs.
     """
     y, proba = np.asarray(y), np.asarray(proba, dtype=float)
-    point = compute_metrics(y, proba)
+    point = compute_metrics(y, proba, threshold)
     rng = np.random.default_rng(seed)
     if len(y) > max_rows:
         keep = rng.choice(len(y), size=max_rows, replace=False)
         y, proba = y[keep], proba[keep]
     n = len(y)
-    draws: dict[str, list[np.ndarray]] = {name: [] for name in METRIC_NAMES}
+    draws: dict[str, list[np.ndarray]] = {name: [] for name in METRICS}
     for start in range(0, resamples if n else 0, chunk):
         size = min(chunk, resamples - start)
         counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)])
-        for name, values in weighted_metrics(y, proba, counts).items():
+        for name, values in weighted_metrics(y, proba, counts, threshold).items():
             draws[name].append(values)
     alpha = (1 - confidence) / 2
     out = {}
-    for name in METRIC_NAMES:
+    for name in METRICS:
         values = np.concatenate(draws[name]) if draws[name] else np.array([])
         values = values[~np.isnan(values)]
         out[name] = {

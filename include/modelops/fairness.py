@@ -1,11 +1,12 @@
 """Fairness gate: per protected group rates (fairlearn's MetricFrame) and the parity gaps promotion is judged on.
 
 Every protected column of the spec is assessed, feature or not (e.g. race in a voter file). Decisions
-are `score >= threshold`. Per group: rows, selection rate, TPR, FPR, precision and the calibration gap
-(mean score minus the observed positive rate). The demographic-parity and equalized-odds differences
-(fairlearn's, largest gap between groups) use only the gated groups: at least `min_group_rows` rows and
-a known value. Smaller groups, rows whose protected value is missing and, for binned columns, values
-outside the bins are reported and never gated; the column's note says which.
+are `score >= threshold`, the dataset's one decision threshold (`scoring.threshold`: the served decision).
+Per group: rows, selection rate, TPR, FPR, precision and the calibration gap (mean score minus the
+observed positive rate). The demographic-parity and equalized-odds differences (fairlearn's, largest
+gap between groups) use only the gated groups: at least `min_group_rows` rows and a known value.
+Smaller groups, rows whose protected value is missing and, for binned columns, values outside the
+bins are reported and never gated; the column's note says which.
 
 The report (a JSON-safe dict, rendered by the summary and the model card):
 
@@ -212,9 +213,10 @@ def assess_fairness(
     proba: np.ndarray,
     spec: DatasetSpec,
     settings_fairness: dict[str, Any],
-    threshold: float = 0.5,
+    threshold: float,
 ) -> dict[str, Any]:
-    """Per protected column: group rates and the parity gaps, judged against the configured limits.
+    """Per protected column: group rates and the parity gaps of the decisions score >= `threshold` (the dataset's
+    decision threshold, the one scoring serves), judged against the configured limits.
 
     A protected column absent from `frame` is an error (a kept column: it must reach the holdout).
     """
@@ -265,7 +267,7 @@ def paired_gaps(
     champion_proba: np.ndarray,
     spec: DatasetSpec,
     settings_fairness: dict[str, Any],
-    threshold: float = 0.5,
+    threshold: float,
 ) -> dict[str, Any]:
     """Both models' gaps on the same rows (the champion comparison rows): {rows, challenger, champion}."""
     return {

@@ -365,13 +365,15 @@ def reference_of(spec: DatasetSpec, version: str) -> dict[str, Any]:
     return registry.load_profile(found.run_id)
 
 
-def _metrics_of(frame: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray) -> dict[str, Any]:
+def _metrics_of(frame: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray, threshold: float) -> dict[str, Any]:
     y = target_vector(frame, spec)
-    return {"rows": len(y), "positive_rate": float(y.mean()) if len(y) else float("nan"), **compute_metrics(y, scores)}
+    metrics = compute_metrics(y, scores, threshold)
+    return {"rows": len(y), "positive_rate": float(y.mean()) if len(y) else float("nan"), **metrics}
 
 
-def outcomes_by_source(labelled: pd.DataFrame, spec: DatasetSpec) -> dict[str, dict[str, Any]]:
-    """What was served, judged on its own rows: the served score's metrics per source, and over all rows."""
+def outcomes_by_source(labelled: pd.DataFrame, spec: DatasetSpec, threshold: float) -> dict[str, dict[str, Any]]:
+    """What was served, judged on its own rows: the served score's metrics (decisions at `threshold`) per source,
+    and over all rows."""
     served = labelled["served_score"].to_numpy(dtype=float, na_value=np.nan)
     source = labelled["served_source"].astype(str).to_numpy()
     out: dict[str, dict[str, Any]] = {}
@@ -379,9 +381,9 @@ def outcomes_by_source(labelled: pd.DataFrame, spec: DatasetSpec) -> dict[str, d
         mask = (source == name) & np.isfinite(served)
         if mask.any():
             versions = sorted(set(labelled.loc[mask, "served_model_version"].astype(str)))
-            out[name] = {**_metrics_of(labelled.loc[mask], spec, served[mask]), "versions": versions}
+            out[name] = {**_metrics_of(labelled.loc[mask], spec, served[mask], threshold), "versions": versions}
     finite = np.isfinite(served)
-    out["served"] = _metrics_of(labelled.loc[finite], spec, served[finite])
+    out["served"] = _metrics_of(labelled.loc[finite], spec, served[finite], threshold)
     return out
 
 
@@ -394,9 +396,10 @@ def _performance(
     primary: str,
     t: dict[str, Any],
     floors: dict[str, float],
+    threshold: float,
 ) -> dict[str, Any]:
-    """The served version's labelled metrics (its own scores) vs the floors and its holdout, per slice, calibration;
-    and what was served (model, canary, fallback) judged each on its own rows."""
+    """The served version's labelled metrics (its own scores; decisions at `threshold`) vs the floors and its
+    holdout, per slice, calibration; and what was served (model, canary, fallback) judged each on its own rows."""
     summary = label_summary(frame, spec)
     labelled_all = frame.loc[labelled_mask(frame, spec)]  # a row without an outcome is never judged
     invalid = labelled_all["served_reason"].astype(str) == "invalid_score"
@@ -407,7 +410,7 @@ def _performance(
     labelled = labelled_all.loc[own]
     p = labelled["served_champion_score"].to_numpy(dtype=float, na_value=np.nan)
     y = target_vector(labelled, spec)
-    metrics = compute_metrics(y, p)
+    metrics = compute_metrics(y, p, threshold)
     below = {
         name: {"value": metrics[name], "floor": floor}
         for name, floor in floors.items()
@@ -443,7 +446,7 @@ def _performance(
     # Judged only with enough rows, both outcomes present and a finite primary metric: a one-class
     # window has no AUC, and "no drop" from a NaN must not pass for good news.
     enough = bool(len(y) >= int(t["min_labeled_rows"]) and len(np.unique(y)) == 2 and np.isfinite(metrics[primary]))
-    by_source = outcomes_by_source(labelled_all, spec)
+    by_source = outcomes_by_source(labelled_all, spec, threshold)
     canary = None
     if CANARY in by_source:  # reported, never a retrain signal
         champion_rows, canary_rows = by_source.get(MODEL, {}), by_source[CANARY]
@@ -475,7 +478,7 @@ def _performance(
         "performance_breach": bool(enough and drop > float(t["max_relative_drop"])),
         "below_floors": below if enough else {},
         "floors": dict(floors),
-        "slices": slice_metrics(labelled, y, p, spec, primary) if len(y) else {},
+        "slices": slice_metrics(labelled, y, p, spec, primary, threshold) if len(y) else {},
         "reference_slices": profile.get("slices") or {},
         "calibration": tests,
         "calibration_breach": bool(enough and any(x["breach"] for x in tests.values())),
@@ -522,7 +525,9 @@ def _fallback_reason(served: dict[str, Any]) -> str:
     )
 
 
-def _canary_rows(spec: DatasetSpec, window: windows.ScoredWindow, t: dict[str, Any]) -> dict[str, Any] | None:
+def _canary_rows(
+    spec: DatasetSpec, window: windows.ScoredWindow, t: dict[str, Any], threshold: float
+) -> dict[str, Any] | None:
     """The challenger's served canary rows, against the challenger's own reference (reported, never a signal)."""
     mask = window.source_mask(CANARY)
     if not mask.any():
@@ -537,7 +542,7 @@ def _canary_rows(spec: DatasetSpec, window: windows.ScoredWindow, t: dict[str, A
     try:
         profile = reference_of(spec, str(window.challenger_version))
         out["prediction"] = drift.prediction_drift(profile, scores, t)
-        out["expected_accuracy"] = drift.estimate_accuracy(scores)["expected_accuracy"]
+        out["expected_accuracy"] = drift.estimate_accuracy(scores, threshold)["expected_accuracy"]
         out["reference_expected_accuracy"] = profile["expected_accuracy"]
     except Exception as exc:  # a canary without a profile is still counted
         out["note"] = f"no reference profile for v{window.challenger_version}: {type(exc).__name__}: {exc}"
@@ -631,6 +636,7 @@ def assess_window(
     profile = reference_of(spec, served_version)
     champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
     primary = settings.evaluation["primary_metric"]
+    decision = settings.decision_threshold(spec.name)  # the served decision: score >= it
     report: dict[str, Any] = {
         "dataset": spec.name,
         "window_id": window_id,
@@ -639,11 +645,12 @@ def assess_window(
         "model_version": served_version,
         "champion_version": str(champion.version) if champion is not None else None,
         "thresholds": thresholds,
+        "decision_threshold": decision,
         "limitations": spec.limitations,
         "champion_tenure": champion_tenure(spec.model_name, champion),
     }
     report["served"] = served = _served_summary(window, thresholds)
-    report["canary"] = _canary_rows(spec, window, thresholds)
+    report["canary"] = _canary_rows(spec, window, thresholds, decision)
     limits = window_limits(spec, profile, thresholds)
     report["quality"] = quality = _quality(frame, spec, window_id, dry_run, limits)
     quality["limits"] = {"min_rows": limits.min_rows, "max_rows": limits.max_rows, "max_null": limits.max_null}
@@ -710,7 +717,7 @@ def assess_window(
                 else ""
             )
         )
-    estimate = drift.estimate_accuracy(scores)
+    estimate = drift.estimate_accuracy(scores, decision)
     estimate["reference"] = profile["expected_accuracy"]
     estimate["drop"] = profile["expected_accuracy"] - estimate["expected_accuracy"]
     estimate["breach"] = bool(estimate["drop"] > float(thresholds["estimated_accuracy_drop"]))
@@ -733,7 +740,9 @@ def assess_window(
             if labelled_window.served_version == served_version
             else reference_of(spec, labelled_window.served_version)
         )
-        lab = _performance(spec, labelled_profile, labelled_window, labelled_frame, counts, primary, thresholds, floors)
+        lab = _performance(
+            spec, labelled_profile, labelled_window, labelled_frame, counts, primary, thresholds, floors, decision
+        )
         report["labelled"] = lab
         report["labelled_status"] = (
             f"window {labelled_id} (served by v{lab['served_version']}): {how}; {lab['rows']} labelled rows of the "

@@ -201,7 +201,10 @@ def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
     if stopped:
         out["notes"].append(f"the original search was cut by its safety stop after {rounds} rounds; rebuilt to match")
     primary = settings.evaluation["primary_metric"]
-    trained = train_candidate(candidate, spec, train, calibration, options, settings.search_spaces[candidate], primary)
+    threshold = settings.decision_threshold(spec.name)  # the recorded one: the holdout metrics were logged at it
+    trained = train_candidate(
+        candidate, spec, train, calibration, options, settings.search_spaces[candidate], primary, threshold=threshold
+    )
     recorded_params = {k.removeprefix("param_"): v for k, v in run["params"].items() if k.startswith("param_")}
     rebuilt_params = {k: str(v) for k, v in trained.params.items()}
     out["params"] = {"recorded": recorded_params, "rebuilt": rebuilt_params, "same": recorded_params == rebuilt_params}
@@ -211,7 +214,7 @@ def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
     rebuilt = pd.DataFrame({"key": row_keys(holdout, spec), "score": proba})
     out["predictions"] = compare_predictions(recorded, rebuilt)
     recorded_metrics = {k.removeprefix("holdout_"): v for k, v in run["metrics"].items() if k.startswith("holdout_")}
-    out["metrics"] = compare_metrics(recorded_metrics, compute_metrics(target_vector(holdout, spec), proba))
+    out["metrics"] = compare_metrics(recorded_metrics, compute_metrics(target_vector(holdout, spec), proba, threshold))
 
 
 def _num(value: float | None) -> str:

@@ -7,32 +7,43 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from modelops.config import DatasetSpec
+from modelops.config import CANDIDATE_FAMILIES, DatasetSpec
 from modelops.evaluation import higher_is_better, score
 from modelops.features import build_preprocessor, stratified_cap
 
 
-def make_estimator(name: str, params: dict[str, Any], seed: int):
-    """A fresh, unfitted estimator for candidate `name` with `params`."""
+def estimator_builders() -> dict[str, Callable[[dict[str, Any], int], Any]]:
+    """How each model family of `config.CANDIDATE_FAMILIES` is built: family -> (params, seed) -> estimator."""
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
 
     # defaults a search space may override (e.g. a cap on max_iter keeps the scoring cost bounded)
-    if name == "logistic_regression":
-        return LogisticRegression(**{"max_iter": 1000, **params, "random_state": seed})
-    if name == "hist_gradient_boosting":
-        defaults = {"max_iter": 300, "early_stopping": True, "validation_fraction": 0.1}
-        return HistGradientBoostingClassifier(**{**defaults, **params, "random_state": seed})
-    if name == "random_forest":
+    boosting = {"max_iter": 300, "early_stopping": True, "validation_fraction": 0.1}
+    return {
+        "logistic_regression": lambda params, seed: LogisticRegression(
+            **{"max_iter": 1000, **params, "random_state": seed}
+        ),
+        "hist_gradient_boosting": lambda params, seed: HistGradientBoostingClassifier(
+            **{**boosting, **params, "random_state": seed}
+        ),
         # n_jobs=1: candidates already run as parallel mapped tasks
-        return RandomForestClassifier(**{"n_jobs": 1, **params, "random_state": seed})
-    raise ValueError(f"unknown candidate {name!r} (logistic_regression, hist_gradient_boosting, random_forest)")
+        "random_forest": lambda params, seed: RandomForestClassifier(**{"n_jobs": 1, **params, "random_state": seed}),
+    }
+
+
+def make_estimator(name: str, params: dict[str, Any], seed: int):
+    """A fresh, unfitted estimator for candidate `name` with `params`."""
+    builders = estimator_builders()
+    if name not in CANDIDATE_FAMILIES or name not in builders:
+        raise ValueError(f"unknown candidate {name!r}; known model families: {list(CANDIDATE_FAMILIES)}")
+    return builders[name](params, seed)
 
 
 def sample_configs(space: dict[str, dict[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
@@ -85,8 +96,10 @@ def successive_halving(
     metric: str,
     seed: int,
     missing_indicators: bool = True,
+    threshold: float | None = None,
 ) -> SearchResult:
-    """Race configurations on growing row budgets, keeping the best 1/factor each round.
+    """Race configurations on growing row budgets, keeping the best 1/factor each round (a decision metric at
+    `threshold`, the dataset's decision threshold).
 
     Scores come from a fixed 25% validation part of the search sample. The budget is a count:
     `n_configs` configurations over at most `max_rounds` rounds, so a rerun gives the same model.
@@ -119,7 +132,7 @@ def successive_halving(
         scored = []
         for config, _ in survivors:
             model = _pipeline(spec, name, config, seed, missing_indicators).fit(X_round, y_round)
-            value = score(metric, y_val, model.predict_proba(X_val)[:, 1])
+            value = score(metric, y_val, model.predict_proba(X_val)[:, 1], threshold)
             scored.append((config, value))
             trace.append({"round": rounds, "rows": len(X_round), "params": config, metric: value})
         rounds += 1
@@ -161,8 +174,11 @@ def train_candidate(
     training: dict[str, Any],
     space: dict[str, Any],
     metric: str,
+    *,
+    threshold: float,
 ) -> TrainedCandidate:
-    """Search, refit on (at most max_fit_rows of) train, calibrate on the calibration split."""
+    """Search, refit on (at most max_fit_rows of) train, calibrate on the calibration split; decisions (the
+    search's metric if it judges them, the calibration metrics) at `threshold`, the dataset's decision threshold."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
     from sklearn.pipeline import Pipeline
@@ -174,7 +190,7 @@ def train_candidate(
     X, y = train[spec.features], target_vector(train, spec)
     started = time.monotonic()
     indicators = bool(training.get("missing_indicators", True))
-    search = successive_halving(spec, name, X, y, space, training["search"], metric, seed, indicators)
+    search = successive_halving(spec, name, X, y, space, training["search"], metric, seed, indicators, threshold)
     X_fit, y_fit = stratified_cap(X, y, int(training["max_fit_rows"]), seed)
     fitted = _pipeline(spec, name, search.best_params, seed, indicators).fit(X_fit, y_fit)
     X_cal, y_cal = calibration[spec.features], target_vector(calibration, spec)
@@ -190,5 +206,5 @@ def train_candidate(
         search=search,
         fit_rows=len(X_fit),
         fit_seconds=time.monotonic() - started,
-        calibration_metrics=compute_metrics(y_cal, pipeline.predict_proba(X_cal)[:, 1]),
+        calibration_metrics=compute_metrics(y_cal, pipeline.predict_proba(X_cal)[:, 1], threshold),
     )

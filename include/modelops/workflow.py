@@ -202,11 +202,19 @@ def run_candidate(plan: dict[str, Any], candidate: str, spec: DatasetSpec, setti
     calibration = pd.read_parquet(plan["splits"]["calibration"])
     holdout = pd.read_parquet(plan["splits"]["holdout"])
     primary = settings.evaluation["primary_metric"]
+    threshold = settings.decision_threshold(spec.name)
     trained = train_candidate(
-        candidate, spec, train, calibration, plan["training"], settings.search_spaces[candidate], primary
+        candidate,
+        spec,
+        train,
+        calibration,
+        plan["training"],
+        settings.search_spaces[candidate],
+        primary,
+        threshold=threshold,
     )
     proba = trained.pipeline.predict_proba(holdout[spec.features])[:, 1]
-    holdout_metrics = compute_metrics(target_vector(holdout, spec), proba)
+    holdout_metrics = compute_metrics(target_vector(holdout, spec), proba, threshold)
     example = train[spec.features].head(5)
     return registry.log_candidate(trained, spec, plan["parent_run_id"], holdout_metrics, example, plan["lineage"])
 
@@ -227,6 +235,7 @@ def _champion_comparison(
     """
     evaluation = settings.evaluation
     primary = evaluation["primary_metric"]
+    threshold = settings.decision_threshold(spec.name)
     champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
     if champion is None:
         return None
@@ -266,8 +275,8 @@ def _champion_comparison(
     except (KeyError, ValueError) as exc:  # e.g. the champion needs columns this batch lacks
         out["error"] = f"{type(exc).__name__}: {exc}"
         return out
-    out["metrics"] = compute_metrics(y, champion_proba)
-    out["challenger_metrics"] = compute_metrics(y, proba)
+    out["metrics"] = compute_metrics(y, champion_proba, threshold)
+    out["challenger_metrics"] = compute_metrics(y, proba, threshold)
     out["bootstrap"] = paired_bootstrap(
         y,
         proba,
@@ -277,9 +286,10 @@ def _champion_comparison(
         float(evaluation["confidence"]),
         int(evaluation["bootstrap_max_rows"]),
         int(settings.training["seed"]),
+        threshold,
     )
-    challenger_slices = slice_metrics(rows, y, proba, spec, primary)
-    champion_slices = slice_metrics(rows, y, champion_proba, spec, primary)
+    challenger_slices = slice_metrics(rows, y, proba, spec, primary, threshold)
+    champion_slices = slice_metrics(rows, y, champion_proba, spec, primary, threshold)
     out["slices"] = champion_slices
     out["worse_slices"] = compare_slices(
         challenger_slices,
@@ -289,8 +299,7 @@ def _champion_comparison(
         int(evaluation["min_slice_rows"]),
     )
     # both models' parity gaps on these same rows: the fairness gate refuses a worsening beyond tolerance
-    fair = settings.fairness_for(spec.name)
-    out["fairness"] = paired_gaps(rows, y, proba, champion_proba, spec, fair, float(fair["threshold"]))
+    out["fairness"] = paired_gaps(rows, y, proba, champion_proba, spec, settings.fairness_for(spec.name), threshold)
     return out
 
 
@@ -309,13 +318,14 @@ def evaluate_candidates(
     y_train, y = target_vector(train, spec), target_vector(holdout, spec)
     model = registry.load_model(best["model_uri"])
     proba = model.predict_proba(holdout[spec.features])[:, 1]
-    metrics = compute_metrics(y, proba)
+    threshold = settings.decision_threshold(spec.name)
+    metrics = compute_metrics(y, proba, threshold)
     rule = fit_rule_baseline(train, y_train, spec.baseline_rule)
     baselines = {
-        "majority": compute_metrics(y, np.full(len(y), y_train.mean())),
-        "rule": compute_metrics(y, rule.predict_proba(holdout)),
+        "majority": compute_metrics(y, np.full(len(y), y_train.mean()), threshold),
+        "rule": compute_metrics(y, rule.predict_proba(holdout), threshold),
     }
-    slices = slice_metrics(holdout, y, proba, spec, primary)
+    slices = slice_metrics(holdout, y, proba, spec, primary, threshold)
     # What monitoring compares production against: the inputs and scores of every holdout-side
     # row (unlabelled ones too: production scores them all); calibration from the labelled ones.
     reference, scores, y_all = holdout, proba, y
@@ -335,6 +345,7 @@ def evaluate_candidates(
         quantiles=int(settings.monitoring.get("calibration_quantiles", 5)),
         slices=json_safe(slices),
         labelled=np.arange(len(reference)) < len(holdout),
+        threshold=threshold,
     )
     profile["unlabelled_rows"] = len(unlabelled)
     registry.log_profile(best["run_id"], profile)
@@ -349,8 +360,7 @@ def evaluate_candidates(
         best["run_id"], str(catalog.write_parquet(sample, folder / registry.REFERENCE_SAMPLE_ARTIFACT))
     )
     champion = _champion_comparison(spec, settings, holdout, y, proba)
-    fair = settings.fairness_for(spec.name)
-    fairness = assess_fairness(holdout, y, proba, spec, fair, float(fair["threshold"]))
+    fairness = assess_fairness(holdout, y, proba, spec, settings.fairness_for(spec.name), threshold)
     if champion and champion.get("fairness"):
         fairness = compare_to_champion(fairness, champion["fairness"], champion["version"])
     verdict = decide_promotion(metrics, baselines, champion, settings.evaluation, fairness)
@@ -368,6 +378,7 @@ def evaluate_candidates(
             for r in ranked
         ],
         "holdout_rows": len(y),
+        "threshold": threshold,
         "labels": plan.get("labels", {}),
         "limitations": spec.limitations,
         "metrics": metrics,

@@ -57,7 +57,7 @@ def model(workspace, settings) -> str:
     frame = pd.read_csv(spec.resolve_path(spec.source["path"]))
     training = {**settings.training, "search": {"n_configs": 1, "min_rows": 200, "max_rows": 400, "factor": 2}}
     fitted = train_candidate(
-        "logistic_regression", spec, frame.iloc[:600], frame.iloc[600:800], training, {}, "roc_auc"
+        "logistic_regression", spec, frame.iloc[:600], frame.iloc[600:800], training, {}, "roc_auc", threshold=0.5
     )
     lineage = {"airflow.run_id": "p", "airflow.dag_id": "test", "modelops.primary_metric": "roc_auc"}
     parent = registry.start_parent_run(spec, lineage)

@@ -19,8 +19,8 @@ import yaml
 from conftest import run_training
 
 from modelops import cards, catalog, registry
-from modelops.config import DEFAULT_CONFIG_PATH, ConfigError, DatasetSpec, load_settings
-from modelops.evaluation import METRIC_NAMES, bootstrap_metrics, compute_metrics, weighted_metrics
+from modelops.config import DEFAULT_CONFIG_PATH, METRICS, ConfigError, DatasetSpec, load_settings
+from modelops.evaluation import bootstrap_metrics, compute_metrics, weighted_metrics
 
 N = 2400
 PII_NAME = "Zebulon Quixwright"  # a value of the PII column: it must appear in no card
@@ -130,7 +130,7 @@ def test_card_has_every_section_and_the_numbers_of_the_version(trained):
     assert "Built in a test; says nothing about real voters." in md
     assert "| full_name | PII: dropped at collection" in md  # the column's name, never its values
     # metrics: the card recomputes the report's numbers, each inside its own interval
-    for name in METRIC_NAMES:
+    for name in METRICS:
         m = data["metrics"][name]
         assert m["value"] == pytest.approx(done["report"]["metrics"][name], abs=1e-9), name
         assert m["ci_low"] <= m["value"] <= m["ci_high"], name
@@ -250,13 +250,13 @@ def test_weighted_metrics_equal_compute_metrics_on_unit_and_resample_weights():
     rng = np.random.default_rng(3)
     proba = np.round(rng.random(3000), 2)  # ties, as tree models give
     y = (rng.random(3000) < proba).astype(int)
-    once = weighted_metrics(y, proba, np.ones((1, len(y))))
-    for name, value in compute_metrics(y, proba).items():
+    once = weighted_metrics(y, proba, np.ones((1, len(y))), 0.5)
+    for name, value in compute_metrics(y, proba, 0.5).items():
         assert once[name][0] == pytest.approx(value, abs=1e-12), name
     counts = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))
     rows = np.repeat(np.arange(len(y)), counts)
-    resampled = weighted_metrics(y, proba, counts[None, :])
-    for name, value in compute_metrics(y[rows], proba[rows]).items():
+    resampled = weighted_metrics(y, proba, counts[None, :], 0.5)
+    for name, value in compute_metrics(y[rows], proba[rows], 0.5).items():
         assert resampled[name][0] == pytest.approx(value, abs=1e-12), name
 
 
@@ -264,14 +264,14 @@ def test_bootstrap_metrics_are_seeded_bounded_and_safe_on_empty_input():
     rng = np.random.default_rng(4)
     proba = rng.random(5000)
     y = (rng.random(5000) < proba).astype(int)
-    first = bootstrap_metrics(y, proba, 200, 0.95, 1000, seed=7)
-    assert first == bootstrap_metrics(y, proba, 200, 0.95, 1000, seed=7)
-    assert first != bootstrap_metrics(y, proba, 200, 0.95, 1000, seed=8)
+    first = bootstrap_metrics(y, proba, 200, 0.95, 1000, seed=7, threshold=0.5)
+    assert first == bootstrap_metrics(y, proba, 200, 0.95, 1000, seed=7, threshold=0.5)
+    assert first != bootstrap_metrics(y, proba, 200, 0.95, 1000, seed=8, threshold=0.5)
     assert first["roc_auc"]["rows"] == 1000 and first["roc_auc"]["resamples"] == 200
-    assert first["roc_auc"]["value"] == compute_metrics(y, proba)["roc_auc"]  # the value is on every row
-    narrow = bootstrap_metrics(y, proba, 200, 0.95, 5000, seed=7)["roc_auc"]
+    assert first["roc_auc"]["value"] == compute_metrics(y, proba, 0.5)["roc_auc"]  # the value is on every row
+    narrow = bootstrap_metrics(y, proba, 200, 0.95, 5000, seed=7, threshold=0.5)["roc_auc"]
     assert narrow["ci_high"] - narrow["ci_low"] < first["roc_auc"]["ci_high"] - first["roc_auc"]["ci_low"]
-    empty = bootstrap_metrics(np.array([]), np.array([]), 50, 0.95, 100, seed=1)
+    empty = bootstrap_metrics(np.array([]), np.array([]), 50, 0.95, 100, seed=1, threshold=0.5)
     assert all(np.isnan(m["value"]) and np.isnan(m["ci_low"]) for m in empty.values())
 
 
@@ -300,12 +300,14 @@ def test_error_segments_rank_the_bad_segment_first_and_never_read_pii():
         categorical=("region",),
         pii=("secret_name",),
     )
-    segments = cards.error_segments(frame, y, proba, spec, min_rows=50)
+    segments = cards.error_segments(frame, y, proba, spec, min_rows=50, threshold=0.5)
     assert segments["worst"][0]["column"] == "region" and segments["worst"][0]["segment"] == "c"
     assert segments["worst"][0]["error_rate"] == 1.0
     assert {s["column"] for s in segments["worst"]} <= {"x", "region"}
     assert "Ada" not in json.dumps(segments)
-    assert cards.error_segments(frame, y, proba, spec, min_rows=n)["worst"] == []  # no segment is big enough
+    assert (
+        cards.error_segments(frame, y, proba, spec, min_rows=n, threshold=0.5)["worst"] == []
+    )  # no segment is big enough
 
 
 def test_numeric_segments_read_as_plain_numbers():

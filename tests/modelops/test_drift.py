@@ -312,7 +312,7 @@ def test_int_codes_against_the_same_codes_as_floats_with_one_nan_do_not_drift():
     assert result["unseen"] == [] and result["missing_rows"] == 1
     assert result["js_distance"] < 0.05 and result["p_value"] > 0.01
     frame_ref = pd.DataFrame({"code": reference})
-    profile = build_profile(frame_ref, [], ["code"], rng.uniform(0, 1, 3_000), {})
+    profile = build_profile(frame_ref, [], ["code"], rng.uniform(0, 1, 3_000), {}, threshold=0.5)
     assert detect_drift(profile, pd.DataFrame({"code": current}), THRESHOLDS).drifted == []
     # calibration groups of the two spellings are the same levels
     assert set(group_labels({}, "categorical", current, 5)) == {"1", "2", "3", MISSING}
@@ -387,7 +387,7 @@ def drift_setup():
     rng = np.random.default_rng(31)
     ref = _frame(rng, 20_000)
     scores = rng.uniform(0, 1, 20_000)
-    profile = build_profile(ref, NUMERIC, CATEGORICAL, scores, {"auc": 0.8})
+    profile = build_profile(ref, NUMERIC, CATEGORICAL, scores, {"auc": 0.8}, threshold=0.5)
     return profile, _frame(rng, 20_000), _frame(rng, 20_000, shifted=True)
 
 
@@ -432,7 +432,7 @@ def test_detect_drift_effect_size_gate_on_huge_sample():
     # Significance alone cries wolf on large samples: a 0.02-std shift is "significant" but not drift.
     rng = np.random.default_rng(32)
     ref = pd.DataFrame({"a": rng.normal(size=100_000), "b": rng.normal(size=100_000)})
-    profile = build_profile(ref, ["a", "b"], [], rng.uniform(0, 1, 100), {})
+    profile = build_profile(ref, ["a", "b"], [], rng.uniform(0, 1, 100), {}, threshold=0.5)
     cur = pd.DataFrame({"a": rng.normal(0.02, 1.0, 200_000), "b": rng.normal(size=200_000)})
     assert stats.ks_2samp(ref["a"], cur["a"]).pvalue < 0.05
     report = detect_drift(profile, cur, THRESHOLDS)
@@ -476,10 +476,10 @@ def test_prediction_drift_needs_both_p_and_psi():
 
 
 def test_estimate_accuracy_known_values():
-    half = estimate_accuracy(np.full(100, 0.5))
+    half = estimate_accuracy(np.full(100, 0.5), 0.5)
     assert half["expected_accuracy"] == pytest.approx(0.5)
     assert half["rows"] == 100
-    sure = estimate_accuracy(np.array([0.9, 0.1] * 50))
+    sure = estimate_accuracy(np.array([0.9, 0.1] * 50), 0.5)
     assert sure["expected_accuracy"] == pytest.approx(0.9)
     se = math.sqrt(100 * 0.9 * 0.1) / 100
     assert sure["low"] == pytest.approx(0.9 - 1.96 * se)
@@ -488,15 +488,15 @@ def test_estimate_accuracy_known_values():
 
 def test_estimate_accuracy_interval_contains_mean_and_shrinks():
     rng = np.random.default_rng(51)
-    small = estimate_accuracy(rng.uniform(0, 1, 100))
-    large = estimate_accuracy(rng.uniform(0, 1, 10_000))
+    small = estimate_accuracy(rng.uniform(0, 1, 100), 0.5)
+    large = estimate_accuracy(rng.uniform(0, 1, 10_000), 0.5)
     for est in (small, large):
         assert est["low"] < est["expected_accuracy"] < est["high"]
     assert (large["high"] - large["low"]) < (small["high"] - small["low"]) / 5
 
 
 def test_estimate_accuracy_empty():
-    est = estimate_accuracy(np.array([]))
+    est = estimate_accuracy(np.array([]), 0.5)
     assert math.isnan(est["expected_accuracy"]) and math.isnan(est["low"]) and math.isnan(est["high"])
     assert est["rows"] == 0
 
@@ -505,7 +505,7 @@ def test_estimate_accuracy_covers_realised_accuracy_when_calibrated():
     rng = np.random.default_rng(52)
     p = rng.beta(2, 2, 20_000)
     y = rng.random(20_000) < p
-    est = estimate_accuracy(p)
+    est = estimate_accuracy(p, 0.5)
     realised = float(np.mean((p >= 0.5) == y))
     assert est["low"] <= realised <= est["high"]
     # and over many repetitions the 95% interval covers about 95% of the time
@@ -513,7 +513,7 @@ def test_estimate_accuracy_covers_realised_accuracy_when_calibrated():
     y = rng.random(p.shape) < p
     covered = 0
     for row_p, row_y in zip(p, y, strict=True):
-        est = estimate_accuracy(row_p)
+        est = estimate_accuracy(row_p, 0.5)
         covered += est["low"] <= float(np.mean((row_p >= 0.5) == row_y)) <= est["high"]
     assert 0.91 <= covered / 400 <= 0.99
 
@@ -592,7 +592,7 @@ def test_build_profile_with_labels_is_json():
     frame.loc[:49, "c2"] = None
     scores = rng.uniform(0, 1, 3_000)
     y = (rng.random(3_000) < scores).astype(int)
-    profile = build_profile(frame, NUMERIC, CATEGORICAL, scores, {"auc": 0.7}, y=y, quantiles=4)
+    profile = build_profile(frame, NUMERIC, CATEGORICAL, scores, {"auc": 0.7}, y=y, quantiles=4, threshold=0.5)
     assert set(profile["calibration"]) == {"score", *NUMERIC, *CATEGORICAL}
     assert set(profile["calibration"]["score"]) == {"q0", "q1", "q2", "q3"}
     assert MISSING in profile["calibration"]["n2"]
@@ -604,7 +604,7 @@ def test_build_profile_with_labels_is_json():
     assert profile["expected_accuracy"] == pytest.approx(np.mean(np.maximum(scores, 1 - scores)))
     text = json.dumps(profile)
     assert json.loads(text)["calibration_quantiles"] == 4
-    assert build_profile(frame, NUMERIC, CATEGORICAL, scores, {})["calibration"] == {}
+    assert build_profile(frame, NUMERIC, CATEGORICAL, scores, {}, threshold=0.5)["calibration"] == {}
 
 
 def test_group_labels_numeric_quantiles():

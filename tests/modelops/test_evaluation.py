@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.config import DatasetSpec
+from modelops.config import METRICS, DatasetSpec
 from modelops.evaluation import (
-    METRIC_NAMES,
     RuleBaseline,
     Verdict,
     compare_slices,
@@ -47,8 +46,8 @@ def _spec(protected):
 def test_perfect_classifier_scores_perfectly():
     y = np.array([0, 0, 1, 1])
     proba = np.array([0.1, 0.2, 0.8, 0.9])
-    metrics = compute_metrics(y, proba)
-    assert set(metrics) == set(METRIC_NAMES)
+    metrics = compute_metrics(y, proba, 0.5)
+    assert set(metrics) == set(METRICS)
     for name in ("accuracy", "precision", "recall", "f1", "roc_auc"):
         assert metrics[name] == pytest.approx(1.0), name
     assert metrics["brier"] == pytest.approx((0.01 + 0.04 + 0.04 + 0.01) / 4)
@@ -59,24 +58,24 @@ def test_inverted_classifier_has_zero_auc_and_accuracy():
     y = np.array([0, 0, 1, 1])
     proba = np.array([0.9, 0.8, 0.2, 0.1])
     assert score("roc_auc", y, proba) == pytest.approx(0.0)
-    assert score("accuracy", y, proba) == pytest.approx(0.0)
+    assert score("accuracy", y, proba, 0.5) == pytest.approx(0.0)
 
 
 def test_threshold_is_half_inclusive():
     y = np.array([0, 1, 1, 0])
     proba = np.array([0.5, 0.5, 0.49, 0.1])
     # predictions: 1, 1, 0, 0
-    assert score("accuracy", y, proba) == pytest.approx(0.5)
-    assert score("precision", y, proba) == pytest.approx(0.5)
-    assert score("recall", y, proba) == pytest.approx(0.5)
+    assert score("accuracy", y, proba, 0.5) == pytest.approx(0.5)
+    assert score("precision", y, proba, 0.5) == pytest.approx(0.5)
+    assert score("recall", y, proba, 0.5) == pytest.approx(0.5)
 
 
 def test_precision_without_positive_predictions_is_zero_not_an_error():
     y = np.array([0, 1, 1])
     proba = np.array([0.1, 0.2, 0.3])
-    assert score("precision", y, proba) == 0.0
-    assert score("f1", y, proba) == 0.0
-    assert score("recall", y, proba) == 0.0
+    assert score("precision", y, proba, 0.5) == 0.0
+    assert score("f1", y, proba, 0.5) == 0.0
+    assert score("recall", y, proba, 0.5) == 0.0
 
 
 def test_roc_auc_of_a_single_class_is_nan():
@@ -90,12 +89,12 @@ def test_log_loss_clips_certain_wrong_predictions_to_a_finite_value():
 
 
 def test_scores_accept_plain_lists():
-    assert score("accuracy", [0, 1], [0.2, 0.7]) == pytest.approx(1.0)
+    assert score("accuracy", [0, 1], [0.2, 0.7], 0.5) == pytest.approx(1.0)
 
 
 def test_compute_metrics_of_empty_input_is_all_nan():
-    metrics = compute_metrics(np.array([], dtype=int), np.array([], dtype=float))
-    assert list(metrics) == list(METRIC_NAMES)
+    metrics = compute_metrics(np.array([], dtype=int), np.array([], dtype=float), 0.5)
+    assert list(metrics) == list(METRICS)
     assert all(math.isnan(v) for v in metrics.values())
 
 

@@ -23,7 +23,6 @@ from modelops.fairness import (
 )
 
 SETTINGS = {
-    "threshold": 0.5,
     "min_group_rows": 50,
     "champion_tolerance": 0.02,
     "limits": {"demographic_parity_difference": 0.25, "equalized_odds_difference": 0.25},
@@ -80,7 +79,7 @@ def _proba(model, frame):
 
 def test_a_model_biased_against_a_group_breaches_the_limit_and_is_not_promoted(train, holdout):
     spec = _spec({"race": None})
-    report = assess_fairness(holdout, holdout["voted"], _proba(_model(train, 0.9), holdout), spec, SETTINGS)
+    report = assess_fairness(holdout, holdout["voted"], _proba(_model(train, 0.9), holdout), spec, SETTINGS, 0.5)
     race = report["columns"]["race"]
     assert race["groups"]["black"]["selection_rate"] < race["groups"]["white"]["selection_rate"] - 0.25
     assert race["demographic_parity_difference"] > 0.25
@@ -95,7 +94,7 @@ def test_a_model_biased_against_a_group_breaches_the_limit_and_is_not_promoted(t
 
 def test_a_fair_model_passes_with_a_detail_line(train, holdout):
     spec = _spec({"race": None})
-    report = assess_fairness(holdout, holdout["voted"], _proba(_model(train, 0.0), holdout), spec, SETTINGS)
+    report = assess_fairness(holdout, holdout["voted"], _proba(_model(train, 0.0), holdout), spec, SETTINGS, 0.5)
     race = report["columns"]["race"]
     assert race["demographic_parity_difference"] < 0.1
     assert race["equalized_odds_difference"] < 0.1
@@ -109,11 +108,11 @@ def test_a_fair_model_passes_with_a_detail_line(train, holdout):
 def test_race_is_assessed_although_it_is_no_feature(train, holdout):
     spec = _spec({"race": None})
     assert "race" not in spec.features and "race" in spec.kept_columns
-    report = assess_fairness(holdout, holdout["voted"], _proba(_model(train, 0.0), holdout), spec, SETTINGS)
+    report = assess_fairness(holdout, holdout["voted"], _proba(_model(train, 0.0), holdout), spec, SETTINGS, 0.5)
     assert set(report["columns"]["race"]["groups"]) == {"black", "white"}
     assert sum(g["rows"] for g in report["columns"]["race"]["groups"].values()) == len(holdout)
     with pytest.raises(ValueError, match=r"protected columns \['race'\] are not in the evaluated rows"):
-        assess_fairness(holdout.drop(columns="race"), holdout["voted"], np.full(len(holdout), 0.5), spec, SETTINGS)
+        assess_fairness(holdout.drop(columns="race"), holdout["voted"], np.full(len(holdout), 0.5), spec, SETTINGS, 0.5)
 
 
 def test_a_tiny_group_is_reported_not_gated(train, holdout):
@@ -121,7 +120,7 @@ def test_a_tiny_group_is_reported_not_gated(train, holdout):
     frame.loc[frame.index[:12], "race"] = "pacific_islander"
     proba = _proba(_model(train, 0.0), frame)
     proba[:12] = 0.0  # never selected: a gap of ~0.5 if it were gated
-    report = assess_fairness(frame, frame["voted"], proba, _spec({"race": None}), SETTINGS)
+    report = assess_fairness(frame, frame["voted"], proba, _spec({"race": None}), SETTINGS, 0.5)
     race = report["columns"]["race"]
     tiny = race["groups"]["pacific_islander"]
     assert tiny == {**tiny, "rows": 12, "selection_rate": 0.0, "gated": False}
@@ -139,7 +138,7 @@ def test_missing_protected_values_are_their_own_group_never_merged(train, holdou
     frame.loc[frame.index[30:40], "race"] = "  "  # blank: missing as well
     frame.loc[frame.index[40:100], "race"] = "missing"  # a real (odd) category stays a class of its own
     proba = _proba(_model(train, 0.0), frame)
-    report = assess_fairness(frame, frame["voted"], proba, _spec({"race": None}), SETTINGS)
+    report = assess_fairness(frame, frame["voted"], proba, _spec({"race": None}), SETTINGS, 0.5)
     groups = report["columns"]["race"]["groups"]
     assert groups[MISSING_GROUP]["rows"] == 40 and groups[MISSING_GROUP]["gated"] is False
     assert groups["missing"]["rows"] == 60 and groups["missing"]["gated"] is True
@@ -161,7 +160,7 @@ def test_values_match_a_hand_computation():
     frame = pd.DataFrame({"g": list("aaaabbbb")})
     y = np.array([1, 1, 0, 0, 1, 0, 0, 0])
     proba = np.array([0.9, 0.4, 0.6, 0.1, 0.8, 0.7, 0.2, 0.3])
-    report = assess_fairness(frame, y, proba, _spec({"g": None}), {**SETTINGS, "min_group_rows": 4})
+    report = assess_fairness(frame, y, proba, _spec({"g": None}), {**SETTINGS, "min_group_rows": 4}, 0.5)
     a, b = report["columns"]["g"]["groups"]["a"], report["columns"]["g"]["groups"]["b"]
     assert a == pytest.approx(
         {
@@ -196,7 +195,7 @@ def test_undefined_rates_are_none_and_a_one_class_group_leaves_the_odds_gap():
     frame = pd.DataFrame({"g": list("aaaabbbb")})
     y = np.array([1, 0, 1, 0, 0, 0, 0, 0])  # group b has no positives: its TPR is undefined, not 0
     proba = np.array([0.9, 0.1, 0.8, 0.7, 0.1, 0.2, 0.3, 0.4])  # b: never selected
-    report = assess_fairness(frame, y, proba, _spec({"g": None}), {**SETTINGS, "min_group_rows": 4})
+    report = assess_fairness(frame, y, proba, _spec({"g": None}), {**SETTINGS, "min_group_rows": 4}, 0.5)
     body = report["columns"]["g"]
     assert body["groups"]["b"]["tpr"] is None and body["groups"]["b"]["precision"] is None
     assert body["groups"]["b"]["fpr"] == 0.0
@@ -208,7 +207,7 @@ def test_undefined_rates_are_none_and_a_one_class_group_leaves_the_odds_gap():
 def test_no_gated_column_passes_and_says_so(holdout):
     spec = _spec({"race": None})
     report = assess_fairness(
-        holdout, holdout["voted"], np.full(len(holdout), 0.6), spec, {**SETTINGS, "min_group_rows": 5000}
+        holdout, holdout["voted"], np.full(len(holdout), 0.6), spec, {**SETTINGS, "min_group_rows": 5000}, 0.5
     )
     assert report["passed"] is True
     assert report["columns"]["race"]["demographic_parity_difference"] is None
@@ -216,15 +215,15 @@ def test_no_gated_column_passes_and_says_so(holdout):
     detail = describe(report)
     assert detail.startswith("fairness: no protected column could be gated")
     assert "race" in detail
-    assert describe(assess_fairness(holdout, holdout["voted"], np.full(len(holdout), 0.6), _spec({}), SETTINGS)) == (
-        "fairness: the spec names no protected column, nothing to gate"
-    )
+    assert describe(
+        assess_fairness(holdout, holdout["voted"], np.full(len(holdout), 0.6), _spec({}), SETTINGS, 0.5)
+    ) == ("fairness: the spec names no protected column, nothing to gate")
 
 
 def test_a_report_only_column_is_measured_never_gated(train, holdout):
     spec = _spec({"race": None})
     proba = _proba(_model(train, 0.9), holdout)
-    report = assess_fairness(holdout, holdout["voted"], proba, spec, {**SETTINGS, "report_only": ["race"]})
+    report = assess_fairness(holdout, holdout["voted"], proba, spec, {**SETTINGS, "report_only": ["race"]}, 0.5)
     race = report["columns"]["race"]
     assert race["demographic_parity_difference"] > 0.25
     assert not any(g["gated"] for g in race["groups"].values())
@@ -235,7 +234,7 @@ def test_a_report_only_column_is_measured_never_gated(train, holdout):
 def test_a_null_limit_reports_that_gap_only(train, holdout):
     settings = {**SETTINGS, "limits": {"demographic_parity_difference": None, "equalized_odds_difference": 0.9}}
     report = assess_fairness(
-        holdout, holdout["voted"], _proba(_model(train, 0.9), holdout), _spec({"race": None}), settings
+        holdout, holdout["voted"], _proba(_model(train, 0.9), holdout), _spec({"race": None}), settings, 0.5
     )
     assert report["columns"]["race"]["demographic_parity_difference"] > 0.25
     assert report["passed"] is True
@@ -250,9 +249,9 @@ def test_worsening_the_champions_gap_beyond_tolerance_fails(train, holdout):
     spec = _spec({"race": None})
     champion = _proba(_model(train, 0.0), holdout)
     challenger = _proba(_model(train, 0.25), holdout)  # mildly biased: within the limit, worse than the champion
-    report = assess_fairness(holdout, holdout["voted"], challenger, spec, SETTINGS)
+    report = assess_fairness(holdout, holdout["voted"], challenger, spec, SETTINGS, 0.5)
     assert report["passed"] is True  # within the 0.25 limit on its own
-    paired = paired_gaps(holdout, holdout["voted"], challenger, champion, spec, SETTINGS)
+    paired = paired_gaps(holdout, holdout["voted"], challenger, champion, spec, SETTINGS, 0.5)
     assert paired["rows"] == len(holdout)
     new, old = (paired[s]["race"]["demographic_parity_difference"] for s in ("challenger", "champion"))
     assert new - old > 0.02
@@ -265,7 +264,9 @@ def test_worsening_the_champions_gap_beyond_tolerance_fails(train, holdout):
     assert verdict.promote is False and {c["check"]: c["passed"] for c in verdict.checks}["fairness"] is False
 
     # the same model as the champion: nothing worsens
-    same = compare_to_champion(report, paired_gaps(holdout, holdout["voted"], challenger, challenger, spec, SETTINGS))
+    same = compare_to_champion(
+        report, paired_gaps(holdout, holdout["voted"], challenger, challenger, spec, SETTINGS, 0.5)
+    )
     assert same["passed"] is True
     assert "no gap worse than the champion's by > 0.02" in describe(same)
 
@@ -273,7 +274,9 @@ def test_worsening_the_champions_gap_beyond_tolerance_fails(train, holdout):
 def test_summary_lines_show_gaps_limits_and_small_groups(train, holdout):
     frame = holdout.copy()
     frame.loc[frame.index[:5], "race"] = "other"
-    report = assess_fairness(frame, frame["voted"], _proba(_model(train, 0.0), frame), _spec({"race": None}), SETTINGS)
+    report = assess_fairness(
+        frame, frame["voted"], _proba(_model(train, 0.0), frame), _spec({"race": None}), SETTINGS, 0.5
+    )
     (line,) = summary_lines(report)
     assert "race" in line and "DPD=" in line and "(limit 0.25)" in line and "EOD=" in line
     assert "other: fewer than 50 rows, reported not gated" in line
@@ -321,7 +324,7 @@ def test_dataset_overrides_merge_into_the_fairness_section():
         "limits": {"demographic_parity_difference": None},
     }
     merged = parse_settings(raw).fairness_for("anes96_vote")
-    assert merged["min_group_rows"] == 20 and merged["threshold"] == 0.5 and merged["report_only"] == []
+    assert merged["min_group_rows"] == 20 and "threshold" not in merged and merged["report_only"] == []
     assert merged["limits"] == {"demographic_parity_difference": None, "equalized_odds_difference": 0.25}
     assert parse_settings(raw).resolved("anes96_vote")["fairness"] == merged
     raw["datasets"]["anes96_vote"]["fairness"] = {"report_only": ["race"]}

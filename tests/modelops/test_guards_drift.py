@@ -67,7 +67,7 @@ def _bh_by_hand(p_values: dict[str, float]) -> dict[str, float]:
 
 def test_drifted_columns_are_the_bh_adjusted_ones_not_the_raw_ones():
     reference, current = _frames()
-    profile = build_profile(reference, [], list(SHIFTS), np.linspace(0.01, 0.99, ROWS), {})
+    profile = build_profile(reference, [], list(SHIFTS), np.linspace(0.01, 0.99, ROWS), {}, threshold=0.5)
     report = detect_drift(profile, current, THRESHOLDS)
 
     raw = {c: _raw_p(k) for c, (_, k) in SHIFTS.items()}
@@ -92,7 +92,7 @@ def test_drifted_columns_are_the_bh_adjusted_ones_not_the_raw_ones():
 
 def test_no_shift_no_drift_under_the_same_thresholds():
     reference, _ = _frames()
-    profile = build_profile(reference, [], list(SHIFTS), np.linspace(0.01, 0.99, ROWS), {})
+    profile = build_profile(reference, [], list(SHIFTS), np.linspace(0.01, 0.99, ROWS), {}, threshold=0.5)
     report = detect_drift(profile, reference, THRESHOLDS)
     assert report.drifted == [] and report.drift_share == 0.0
     assert all(r["p_adjusted"] == pytest.approx(1.0) for r in report.columns.values())

@@ -39,7 +39,9 @@ def anes():
 def _profile(spec, frame: pd.DataFrame) -> dict:
     """The reference profile a version trained on `frame` would carry (what monitoring reads)."""
     scores = np.linspace(0.05, 0.95, len(frame))
-    return drift.build_profile(frame, list(spec.numeric), list(spec.categorical), scores, {"roc_auc": 0.9})
+    return drift.build_profile(
+        frame, list(spec.numeric), list(spec.categorical), scores, {"roc_auc": 0.9}, threshold=0.5
+    )
 
 
 def _ref(spec, frame: pd.DataFrame) -> BatchRef:

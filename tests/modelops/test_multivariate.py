@@ -59,7 +59,7 @@ def test_auc_interval_matches_known_answers():
 def test_a_correlation_change_is_caught_while_every_column_test_stays_quiet():
     reference = _voters(3000, seed=1)
     current = _voters(3000, seed=2, coupling=0.8)
-    profile = drift.build_profile(reference, NUMERIC, CATEGORICAL, np.full(len(reference), 0.5), {})
+    profile = drift.build_profile(reference, NUMERIC, CATEGORICAL, np.full(len(reference), 0.5), {}, threshold=0.5)
     thresholds = {"alpha": 0.05, "numeric_min_effect": 0.1, "categorical_min_effect": 0.1, "dataset_drift_share": 0.25}
     univariate = drift.detect_drift(profile, current, thresholds)
     assert univariate.drifted == [] and not univariate.dataset_drift

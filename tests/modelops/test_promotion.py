@@ -23,7 +23,9 @@ def versions(workspace, settings):
     spec = settings.dataset("anes96_vote")
     frame = pd.read_csv(spec.resolve_path(spec.source["path"]))
     training = {**settings.training, "search": {"n_configs": 1, "min_rows": 200, "max_rows": 400, "factor": 2}}
-    model = train_candidate("logistic_regression", spec, frame.iloc[:600], frame.iloc[600:800], training, {}, "roc_auc")
+    model = train_candidate(
+        "logistic_regression", spec, frame.iloc[:600], frame.iloc[600:800], training, {}, "roc_auc", threshold=0.5
+    )
     lineage = {"airflow.run_id": "p", "airflow.dag_id": "test", "modelops.primary_metric": "roc_auc"}
     parent = registry.start_parent_run(spec, lineage)
     logged = registry.log_candidate(model, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)

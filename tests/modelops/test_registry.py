@@ -27,6 +27,7 @@ def trained(settings):
         training,
         settings.search_spaces["logistic_regression"],
         "roc_auc",
+        threshold=0.5,
     )
     return spec, frame, model
 

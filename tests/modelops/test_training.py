@@ -226,7 +226,7 @@ def _training(**overrides):
 def test_train_candidate_probabilities_are_valid_and_reproducible():
     train, calibration, holdout = _data(600, seed=1), _data(200, seed=2), _data(200, seed=3)
     args = ("logistic_regression", SPEC, train, calibration, _training(), LOGISTIC_SPACE, "roc_auc")
-    first, second = train_candidate(*args), train_candidate(*args)
+    first, second = train_candidate(*args, threshold=0.5), train_candidate(*args, threshold=0.5)
     proba = first.pipeline.predict_proba(holdout[list(SPEC.features)])
     assert proba.shape == (200, 2)
     assert ((proba >= 0) & (proba <= 1)).all()
@@ -244,7 +244,14 @@ def test_train_candidate_caps_fit_rows_and_ignores_extra_columns():
     train = _data(600, seed=1)
     train["unrelated"] = "noise"
     result = train_candidate(
-        "random_forest", SPEC, train, _data(200, seed=2), _training(max_fit_rows=300), FOREST_SPACE, "roc_auc"
+        "random_forest",
+        SPEC,
+        train,
+        _data(200, seed=2),
+        _training(max_fit_rows=300),
+        FOREST_SPACE,
+        "roc_auc",
+        threshold=0.5,
     )
     assert result.fit_rows == 300
     assert result.params["n_estimators"] in (10, 20)
@@ -256,8 +263,12 @@ def test_train_candidate_caps_fit_rows_and_ignores_extra_columns():
 
 def test_train_candidate_changes_with_the_seed():
     train, calibration = _data(600, seed=1), _data(200, seed=2)
-    a = train_candidate("random_forest", SPEC, train, calibration, _training(seed=1), FOREST_SPACE, "roc_auc")
-    b = train_candidate("random_forest", SPEC, train, calibration, _training(seed=2), FOREST_SPACE, "roc_auc")
+    a = train_candidate(
+        "random_forest", SPEC, train, calibration, _training(seed=1), FOREST_SPACE, "roc_auc", threshold=0.5
+    )
+    b = train_candidate(
+        "random_forest", SPEC, train, calibration, _training(seed=2), FOREST_SPACE, "roc_auc", threshold=0.5
+    )
     holdout = _data(100, seed=5)
     assert not np.array_equal(a.pipeline.predict_proba(holdout), b.pipeline.predict_proba(holdout))
 
