@@ -216,7 +216,7 @@ def test_slice_metrics_by_hand():
     y = np.array([1, 0, 1, 0, 1])
     proba = np.array([0.9, 0.2, 0.6, 0.4, 0.8])
     spec = _spec({"gender": None, "age": AGE_BINS, "not_in_frame": None})
-    out = slice_metrics(frame, y, proba, spec, "accuracy")
+    out = slice_metrics(frame, y, proba, spec, "accuracy", 0.5)
     assert set(out) == {"gender", "age"}
     assert out["gender"]["F"] == {"rows": 2, "positive_rate": 0.5, "mean_score": pytest.approx(0.55), "accuracy": 1.0}
     assert out["gender"]["M"]["rows"] == 3
@@ -229,7 +229,7 @@ def test_slice_metrics_accounts_for_every_row_when_a_binned_value_is_missing():
     frame = pd.DataFrame({"age": [20.0, 40.0, np.nan, 70.0, 25.0, 50.0], "x": 0})
     y = np.array([0, 1, 1, 1, 0, 0])
     proba = np.array([0.1, 0.9, 0.8, 0.7, 0.3, 0.2])
-    out = slice_metrics(frame, y, proba, _spec({"age": AGE_BINS}), "accuracy")
+    out = slice_metrics(frame, y, proba, _spec({"age": AGE_BINS}), "accuracy", 0.5)
     assert sum(stats["rows"] for stats in out["age"].values()) == len(frame)
 
 

@@ -301,7 +301,8 @@ def test_fairness_defaults_and_a_null_limit():
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"treshold": 0.5}, "did you mean 'threshold'"),
+        ({"min_group_row": 10}, "did you mean 'min_group_rows'"),
+        ({"threshold": 0.3}, "fairness has no threshold of its own"),
         ({"limits": {"demographic_parity": 0.2}}, "fairness.limits: unknown key"),
         ({"limits": {"equalized_odds_difference": 1.5}}, "between 0 and 1"),
         ({"min_group_rows": 0}, "at least 1"),
