@@ -278,8 +278,7 @@ def partial_dependence_curves(
 
 def _segment_labels(frame: pd.DataFrame, column: str, spec: DatasetSpec) -> np.ndarray:
     """A segment name per row: the protected bins, numeric quantile buckets, or the level; gaps are `missing`."""
-    from modelops.drift import MISSING, category_labels
-    from modelops.evaluation import slice_labels
+    from modelops.drift import MISSING, category_labels, slice_labels
     from modelops.reports import plain_value
 
     values = frame[column]

@@ -73,6 +73,18 @@ def category_counts(values: pd.Series) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+def slice_labels(frame: pd.DataFrame, column: str, bins: list[float] | None) -> pd.Series:
+    """Slice label per row: the bin for binned numeric columns, the value otherwise."""
+    values = frame[column]
+    if bins:
+        cut = pd.cut(values, bins=bins, right=False)
+        fallback = np.where(values.isna(), "missing", "outside bins")  # pd.cut gives NaN for both
+        return pd.Series(np.where(cut.notna(), cut.astype(object).astype(str), fallback), index=frame.index)
+    # by value: an int-coded column that gained a gap (now float) keeps its slice names ("1", not "1.0")
+    labels = category_labels(values)
+    return pd.Series(np.where(labels == MISSING, "missing", labels), index=frame.index)
+
+
 def _legacy_label(key: str) -> str:
     """A profile key written before labels were by value: a float-coded level was stored as "1.0"."""
     head, dot, tail = key.partition(".")

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from modelops.config import METRICS, THRESHOLD_METRICS, DatasetSpec
+from modelops.drift import slice_labels
+from modelops.fairness import describe as describe_fairness
 from modelops.rules import rule_holds
 
 EPS = 1e-6
@@ -120,20 +122,6 @@ def fit_rule_baseline(frame: pd.DataFrame, y: np.ndarray, rule: dict[str, Any]) 
 
 
 # --- slices ----------------------------------------------------------------------------------
-
-
-def slice_labels(frame: pd.DataFrame, column: str, bins: list[float] | None) -> pd.Series:
-    """Slice label per row: the bin for binned numeric columns, the value otherwise."""
-    values = frame[column]
-    if bins:
-        cut = pd.cut(values, bins=bins, right=False)
-        fallback = np.where(values.isna(), "missing", "outside bins")  # pd.cut gives NaN for both
-        return pd.Series(np.where(cut.notna(), cut.astype(object).astype(str), fallback), index=frame.index)
-    from modelops.drift import MISSING, category_labels
-
-    # by value: an int-coded column that gained a gap (now float) keeps its slice names ("1", not "1.0")
-    labels = category_labels(values)
-    return pd.Series(np.where(labels == MISSING, "missing", labels), index=frame.index)
 
 
 def slice_metrics(
@@ -398,7 +386,5 @@ def decide_promotion(
         )
         check("slices", not worse, detail)
     if fairness is not None:
-        from modelops.fairness import describe
-
-        check("fairness", fairness["passed"], describe(fairness))
+        check("fairness", fairness["passed"], describe_fairness(fairness))
     return Verdict(promote=all(c["passed"] for c in checks), checks=checks)

@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 
 from modelops.config import DatasetSpec
-from modelops.evaluation import slice_labels
+from modelops.drift import slice_labels
 
 MISSING_GROUP = "(missing)"  # rows whose protected value is missing (null or blank): reported, never gated
-OUTSIDE_BINS = "outside bins"  # evaluation.slice_labels' label for a value outside a binned column's bins
+OUTSIDE_BINS = "outside bins"  # drift.slice_labels' label for a value outside a binned column's bins
 GAPS = ("demographic_parity_difference", "equalized_odds_difference")
 GAP_NAMES = {
     "demographic_parity_difference": "demographic parity difference",

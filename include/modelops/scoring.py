@@ -896,9 +896,9 @@ class _Agreement:
 
 
 def _slice_codes(values: pd.Series, bins: list[float] | None) -> tuple[np.ndarray, list[str]]:
-    """(a code per row, the slice label of each code): `evaluation.slice_labels`, worked out on the
+    """(a code per row, the slice label of each code): `drift.slice_labels`, worked out on the
     distinct values only (labelling every row as text cost more than both models' predict)."""
-    from modelops.evaluation import slice_labels
+    from modelops.drift import slice_labels
 
     codes, uniques = _factorize(values)  # a categorical's categories, else the distinct values in their dtype
     labels = [str(label) for label in slice_labels(pd.DataFrame({"value": pd.Series(uniques)}), "value", bins)]

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from modelops.config import METRICS, DatasetSpec
+from modelops.drift import slice_labels
 from modelops.evaluation import (
     RuleBaseline,
     Verdict,
@@ -21,7 +22,6 @@ from modelops.evaluation import (
     paired_bootstrap,
     rule_holds,
     score,
-    slice_labels,
     slice_metrics,
 )
 

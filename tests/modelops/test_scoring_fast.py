@@ -332,8 +332,8 @@ _SLICE_CASES = {  # real-shaped slice columns: ages with bins, codes that gained
 
 @pytest.mark.parametrize("case", sorted(_SLICE_CASES))
 def test_slice_codes_give_every_row_the_label_slice_labels_gives(case):
-    """The shadow report labels distinct values only; each row must still get evaluation.slice_labels' label."""
-    from modelops.evaluation import slice_labels
+    """The shadow report labels distinct values only; each row must still get drift.slice_labels' label."""
+    from modelops.drift import slice_labels
 
     make, bins = _SLICE_CASES[case]
     values = make(np.random.default_rng(7), 3000)
