@@ -8,7 +8,7 @@ send, or the `_token` cookie the UI sets after login; anonymous requests get 401
 Routes: `/` (the HTML page: the overview of every dataset, or one dataset's with `?dataset=`),
 `/api/overview`, `/api/datasets`, `/api/datasets/{dataset}`,
 `/api/approvals` (typed JSON, see `/openapi.json`), and `/files/<path>`, which serves only the HTML
-and JSON reports, model cards and scoring manifests of the workspace (`monitor_view.resolve_file`).
+and JSON reports, model cards and scoring manifests of the workspace (`catalog.resolve_served`).
 The data comes from `modelops.monitor_view`; MLflow and the heavy libraries load on first request.
 
 Every response (page, JSON, files, 401, 404, errors) carries a Content-Security-Policy (`default-src
@@ -205,11 +205,11 @@ def list_approvals(user: User) -> ApprovalList:
 @app.get("/files/{name:path}", response_class=FileResponse, responses={404: {"description": "not a served file"}})
 def get_file(name: str, user: User) -> FileResponse:
     """A monitoring report, model card or scoring report/manifest of the workspace (HTML or JSON only)."""
-    from modelops import monitor_view
+    from modelops import catalog
 
     try:
-        path = monitor_view.resolve_file(name)
-    except monitor_view.RefusedFile:
+        path = catalog.resolve_served(name)
+    except catalog.RefusedFile:
         raise HTTPException(status_code=404, detail=NOT_SERVED) from None
     media = "text/html; charset=utf-8" if path.suffix == ".html" else "application/json"
     return FileResponse(path, media_type=media, headers={"Content-Security-Policy": FILE_CSP})

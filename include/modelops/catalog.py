@@ -25,8 +25,8 @@ Layout under `$MODELOPS_HOME` (default `<repo>/.local`):
     mlflow/                                        default MLflow store (mlflow.db, artifacts/)
     modelops.db                                    default audit database (alias and monitoring history)
 
-`MODELOPS_HOME` itself is read by `config.workspace_root` (a setting, like `MODELOPS_CONFIG`); every
-location below it is named here and nowhere else.
+`MODELOPS_HOME` itself is read by `root`; every location below it is named here and nowhere else. This module
+imports no other modelops module: the config and every stage stand on it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modelops.config import workspace_root
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}$")
 
@@ -57,8 +57,8 @@ def safe_id(value: str, what: str = "id") -> str:
 
 
 def root() -> Path:
-    """The workspace root (`MODELOPS_HOME`)."""
-    return workspace_root()
+    """The workspace root: folder for everything generated at run time (the `MODELOPS_HOME` setting)."""
+    return Path(os.environ.get("MODELOPS_HOME", REPO_ROOT / ".local")).resolve()
 
 
 def raw_dir(dataset: str) -> Path:
@@ -285,3 +285,55 @@ def write_parquet(frame: Any, path: Path | str) -> Path:
 def read_json(path: Path | str) -> Any:
     """Read a JSON file."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# --- workspace files the Model monitor serves (the run note links them too) ----------------
+
+SERVED_FOLDERS = ("reports", "cards", "scoring")  # the only top folders of the workspace ever served
+SERVED_SUFFIXES = (".html", ".json")
+
+
+class RefusedFile(FileNotFoundError):
+    """A file name that is not served (outside the reports, cards and scoring folders, or missing)."""
+
+
+def resolve_served(name: str) -> Path:
+    """The workspace file a served name points to; `RefusedFile` for anything else.
+
+    Served: `.html` and `.json` files under `reports/`, `cards/` and `scoring/` of the workspace. Every
+    part of the name must be a plain file or folder name (no `..`, no absolute path, no hidden part),
+    and the resolved file (symlinks followed) must still lie in that folder.
+    """
+    text = str(name)
+    parts = text.split("/")
+    if not parts or parts[0] not in SERVED_FOLDERS or len(parts) < 3:
+        raise RefusedFile(f"{text!r} is not a file of {'/, '.join(SERVED_FOLDERS)}/ in the workspace")
+    try:
+        for part in parts[1:]:
+            safe_id(part, "path part")
+    except ValueError as exc:
+        raise RefusedFile(f"{text!r} is refused: {exc}") from None
+    if not text.endswith(SERVED_SUFFIXES):
+        raise RefusedFile(f"{text!r} is refused: only {' and '.join(SERVED_SUFFIXES)} files are served")
+    base = (root() / parts[0]).resolve()
+    path = (base / Path(*parts[1:])).resolve()
+    if not path.is_relative_to(base):
+        raise RefusedFile(f"{text!r} is refused: it resolves outside {parts[0]}/")
+    if not path.is_file():
+        raise RefusedFile(f"{text!r} does not exist")
+    return path
+
+
+def served_name(path: str | Path | None) -> str | None:
+    """The name under which a workspace file is served (its path below the workspace), or None.
+
+    None when the file is outside the workspace, not a report/card/scoring file, or missing.
+    """
+    if not path:
+        return None
+    try:
+        relative = Path(path).resolve().relative_to(root().resolve()).as_posix()
+        resolve_served(relative)
+    except (ValueError, FileNotFoundError):
+        return None
+    return relative

@@ -19,20 +19,14 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from modelops import catalog
+from modelops.catalog import REPO_ROOT
+
 DEFAULT_CONFIG_PATH = REPO_ROOT / "include" / "config" / "modelops.yaml"
 
 
 class ConfigError(ValueError):
     """The configuration names something inconsistent or missing."""
-
-
-def workspace_root() -> Path:
-    """Folder for everything generated at run time (the `MODELOPS_HOME` setting).
-
-    Only the root is read here; every location under it is a function of `modelops.catalog`.
-    """
-    return Path(os.environ.get("MODELOPS_HOME", REPO_ROOT / ".local")).resolve()
 
 
 CONFIG_ENV = "MODELOPS_CONFIG"
@@ -511,8 +505,6 @@ class DatasetSpec:
 
     def raw_dir(self) -> Path:
         """Where generated raw inputs for this dataset live (`catalog.raw_dir`)."""
-        from modelops import catalog  # the catalog imports this module: looked up at call time
-
         return catalog.raw_dir(self.name)
 
     def resolve_path(self, template: str) -> Path:

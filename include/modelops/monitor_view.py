@@ -13,7 +13,7 @@ OpenAPI), and `monitor_page` renders them as HTML.
 No Airflow import here: pending approvals, and who asked for each decided request, are read over
 Airflow's REST API with the caller's token.
 Files the page links to (monitoring reports, model cards, scoring reports and manifests) are named by
-their path under the workspace and served only through `resolve_file`, which refuses anything else.
+their path under the workspace and served only through `catalog.resolve_served`, which refuses anything else.
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ from modelops.handoffs import PROMOTION_DAG_ID, TRAINING_DAG_ID
 from modelops.served import served_by
 
 MLFLOW_UI_ENV = "MODELOPS_MLFLOW_UI_URL"  # e.g. http://127.0.0.1:5000; unset: runs are named, not linked
-FILE_KINDS = ("reports", "cards", "scoring")  # the only top folders of the workspace the view serves
-FILE_SUFFIXES = (".html", ".json")
 RECENT_SNAPSHOTS = 5  # the recent fallback share covers this many newest scored snapshots
 REQUIRED_ACTIONS_ROUTE = "required_actions"  # the Airflow UI's page of pending approvals (Browse -> Required Actions)
 COMMENT_LIMIT = 500  # characters of a free-text comment or reason shown (the rest is cut, and said so)
@@ -314,56 +312,10 @@ def mlflow_version_link(model_name: str, version: str) -> list[Link]:
     return [Link(label=f"MLflow: {model_name} v{version}", href=href, external=True)]
 
 
-def file_name(path: str | Path | None) -> str | None:
-    """The name under which the view serves a workspace file (its path below the workspace), or None.
-
-    None when the file is outside the workspace, not a report/card/scoring file, or missing.
-    """
-    if not path:
-        return None
-    try:
-        relative = Path(path).resolve().relative_to(catalog.root().resolve()).as_posix()
-        resolve_file(relative)
-    except (ValueError, FileNotFoundError):
-        return None
-    return relative
-
-
 def file_link(label: str, path: str | Path | None) -> list[Link]:
     """A link to a served workspace file (none when it cannot be served)."""
-    name = file_name(path)
+    name = catalog.served_name(path)
     return [] if name is None else [Link(label=label, href=f"files/{name}", external=False)]
-
-
-class RefusedFile(FileNotFoundError):
-    """A file name the view does not serve (outside the reports, cards and scoring folders, or missing)."""
-
-
-def resolve_file(name: str) -> Path:
-    """The workspace file a served name points to; `RefusedFile` for anything else.
-
-    Served: `.html` and `.json` files under `reports/`, `cards/` and `scoring/` of the workspace. Every
-    part of the name must be a plain file or folder name (no `..`, no absolute path, no hidden part),
-    and the resolved file (symlinks followed) must still lie in that folder.
-    """
-    text = str(name)
-    parts = text.split("/")
-    if not parts or parts[0] not in FILE_KINDS or len(parts) < 3:
-        raise RefusedFile(f"{text!r} is not a file of {'/, '.join(FILE_KINDS)}/ in the workspace")
-    try:
-        for part in parts[1:]:
-            catalog.safe_id(part, "path part")
-    except ValueError as exc:
-        raise RefusedFile(f"{text!r} is refused: {exc}") from None
-    if not text.endswith(FILE_SUFFIXES):
-        raise RefusedFile(f"{text!r} is refused: only {' and '.join(FILE_SUFFIXES)} files are served")
-    base = (catalog.root() / parts[0]).resolve()
-    path = (base / Path(*parts[1:])).resolve()
-    if not path.is_relative_to(base):
-        raise RefusedFile(f"{text!r} is refused: it resolves outside {parts[0]}/")
-    if not path.is_file():
-        raise RefusedFile(f"{text!r} does not exist")
-    return path
 
 
 # --- registry -------------------------------------------------------------------------------

@@ -636,12 +636,11 @@ def render_run_note(report: dict[str, Any], outcome: dict[str, Any], card: dict[
     """The training run's short Markdown note for the Airflow UI: decision, primary metric vs champion, card
     (linked through the Model monitor, which serves the workspace's cards)."""
     from modelops.handoffs import MONITOR_URL_PREFIX
-    from modelops.monitor_view import file_name
 
     lines = [_decision_line(outcome), "", f"- {_metric_line(report)}"]
     lines += [f"- {reason}" for reason in report["verdict"]["reasons"][:3]]
     if card:
-        name = file_name(card["card_html"])
+        name = catalog.served_name(card["card_html"])
         shown = f"[model card]({MONITOR_URL_PREFIX}/files/{name})" if name else "model card"
         lines.append(f"- {shown}: `{card['card_html']}`")
     note = "\n".join(lines)

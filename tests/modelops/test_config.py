@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from modelops import catalog
 from modelops.config import (
     DEFAULT_CONFIG_PATH,
     REPO_ROOT,
@@ -17,7 +18,6 @@ from modelops.config import (
     config_path,
     dataset_names,
     load_settings,
-    workspace_root,
 )
 
 MINIMAL = {
@@ -194,7 +194,7 @@ def test_default_dataset_falls_back_to_the_first(tmp_path):
 
 def test_raw_dir_and_resolve_path_follow_the_workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("MODELOPS_HOME", str(tmp_path / "ws"))
-    assert workspace_root() == (tmp_path / "ws").resolve()
+    assert catalog.root() == (tmp_path / "ws").resolve()
     spec = load_settings(_write(tmp_path, MINIMAL)).dataset("alpha")
     assert spec.raw_dir() == (tmp_path / "ws").resolve() / "raw" / "alpha"
     raw_dir = (tmp_path / "ws").resolve() / "raw" / "alpha"

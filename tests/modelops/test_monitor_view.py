@@ -180,9 +180,9 @@ def test_the_page_escapes_what_it_shows(state, view):
 def test_files_serves_reports_cards_and_scoring_files_and_nothing_else(state):
     root = state["root"]
     report = next((root / "reports" / "voter_turnout" / "s-001").glob("*.html"))
-    assert monitor_view.resolve_file(report.relative_to(root).as_posix()) == report.resolve()
+    assert catalog.resolve_served(report.relative_to(root).as_posix()) == report.resolve()
     manifest = "scoring/voter_turnout/s-000/manifest.json"
-    assert monitor_view.resolve_file(manifest) == (root / manifest).resolve()
+    assert catalog.resolve_served(manifest) == (root / manifest).resolve()
     (root / "secret.json").write_text("{}")
     outside = root.parent / "outside.html"
     outside.write_text("<p>outside</p>")
@@ -202,9 +202,9 @@ def test_files_serves_reports_cards_and_scoring_files_and_nothing_else(state):
         "reports",
     ]
     for name in refused:
-        with pytest.raises(monitor_view.RefusedFile):
-            monitor_view.resolve_file(name)
-    assert monitor_view.file_name(outside) is None and monitor_view.file_link("x", root / "secret.json") == []
+        with pytest.raises(catalog.RefusedFile):
+            catalog.resolve_served(name)
+    assert catalog.served_name(outside) is None and monitor_view.file_link("x", root / "secret.json") == []
 
 
 def _hitl_payload() -> dict:
