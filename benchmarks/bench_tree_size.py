@@ -101,11 +101,11 @@ def fit(settings, data: Data, family: str, params: dict, cap: int | None, seed: 
     from sklearn.pipeline import Pipeline
 
     from modelops.features import target_vector
-    from modelops.training import _pipeline
+    from modelops.training import build_pipeline
 
     spec = data.spec
     indicators = bool(settings.training.get("missing_indicators", True))
-    pipeline = _pipeline(spec, family, params, seed, indicators)
+    pipeline = build_pipeline(spec, family, params, seed, indicators)
     if cap is not None:  # make_estimator fixes max_iter=300 (early stopping decides); the cap is the lever here
         pipeline.set_params(model__max_iter=cap)
     pipeline.fit(data.train[spec.features], target_vector(data.train, spec))

@@ -384,7 +384,7 @@ def _plots(figures: dict[str, Any], primary: str) -> dict[str, str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from modelops.reports import _png
+    from modelops.reports import png_base64
 
     out: dict[str, str] = {}
     cal = figures["calibration"]["bins"]
@@ -398,7 +398,7 @@ def _plots(figures: dict[str, Any], primary: str) -> dict[str, str]:
         ax.set_ylim(0, 1)
         ax.legend(loc="upper left")
         ax.set_title("calibration on the holdout")
-        out["calibration.png"] = _png(fig)
+        out["calibration.png"] = png_base64(fig)
         plt.close(fig)
     ranking = figures["importance"][:12]
     if ranking:
@@ -409,7 +409,7 @@ def _plots(figures: dict[str, Any], primary: str) -> dict[str, str]:
         ax.invert_yaxis()
         ax.set_xlabel(f"drop in {primary} when shuffled")
         ax.set_title("permutation importance (holdout)")
-        out["importance.png"] = _png(fig)
+        out["importance.png"] = png_base64(fig)
         plt.close(fig)
     for i, curve in enumerate(figures["partial_dependence"], start=1):
         fig, ax = plt.subplots(figsize=(4.5, 3.0))
@@ -422,7 +422,7 @@ def _plots(figures: dict[str, Any], primary: str) -> dict[str, str]:
         ax.set_xlabel(curve["feature"])
         ax.set_ylabel("average predicted probability")
         ax.set_title(f"partial dependence: {curve['feature']}")
-        out[f"pd_{i}.png"] = _png(fig)
+        out[f"pd_{i}.png"] = png_base64(fig)
         plt.close(fig)
     return out
 
@@ -431,12 +431,12 @@ def _plots(figures: dict[str, Any], primary: str) -> dict[str, str]:
 
 
 def _f(value: Any, spec: str = "") -> str:
-    """The reports' number formatter (`reports._fmt`) for the card: None is "n/a", a text stays as it is."""
-    from modelops.reports import _fmt
+    """The reports' number formatter (`reports.format_value`) for the card: None is "n/a", a text stays as it is."""
+    from modelops.reports import format_value
 
     if value is None:
         return "n/a"
-    return value if isinstance(value, str) else _fmt(value, spec)
+    return value if isinstance(value, str) else format_value(value, spec)
 
 
 class Doc:

@@ -217,7 +217,7 @@ def edge_index(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
     return idx
 
 
-def _grid_cdf(profile: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def grid_cdf(profile: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Reference edges and the current CDF at those edges (fraction of x <= edge)."""
     edges = np.asarray(profile["edges"])
     idx = edge_index(edges, x)  # x <= edges[k]  <=>  idx <= k
@@ -247,7 +247,7 @@ def numeric_drift(profile: dict[str, Any], values: np.ndarray | pd.Series) -> di
             "rows": len(x),
             "null_fraction": null_fraction,
         }
-    edges, cur_cdf = _grid_cdf(profile, x)
+    edges, cur_cdf = grid_cdf(profile, x)
     ref_cdf = np.asarray(profile["cdf"])
     gaps = np.abs(cur_cdf - ref_cdf)
     ks = float(gaps.max())

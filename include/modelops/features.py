@@ -143,7 +143,7 @@ def build_preprocessor(spec: DatasetSpec, missing_indicators: bool = True):
 _CANONICAL_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"  # "1", "1.0", "-2.5"; not "007" (a code, not a number)
 
 
-def _column_hash(series: pd.Series) -> np.ndarray:
+def column_hash(series: pd.Series) -> np.ndarray:
     """uint64 per value, equal for equal values whatever the dtype: 1, 1.0, "1" and "1.0" hash alike."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         values = series.to_numpy(dtype="float64", na_value=np.nan)
@@ -153,12 +153,13 @@ def _column_hash(series: pd.Series) -> np.ndarray:
         hashed = pd.util.hash_array(text.where(text.notna(), "\x00<missing>").to_numpy(dtype=object), categorize=False)
         if numeric.any():
             numbers = pd.to_numeric(text[numeric]).to_numpy(dtype="float64")
-            hashed[numeric] = _float_hash(numbers)
+            hashed[numeric] = float_hash(numbers)
         return hashed
-    return _float_hash(values)
+    return float_hash(values)
 
 
-def _float_hash(values: np.ndarray) -> np.ndarray:
+def float_hash(values: np.ndarray) -> np.ndarray:
+    """uint64 per float, by value (-0.0 and 0.0 alike): the numeric half of `column_hash`."""
     values = np.where(values == 0, 0.0, values)  # -0.0 and 0.0 are one value
     return pd.util.hash_array(values, categorize=False)
 
@@ -177,7 +178,7 @@ def row_keys(frame: pd.DataFrame, spec: DatasetSpec, columns: list[str] | None =
     key = np.zeros(len(frame), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for column in columns if columns is not None else key_columns(spec, frame):
-            key = key * np.uint64(1_000_003) ^ _column_hash(frame[column])
+            key = key * np.uint64(1_000_003) ^ column_hash(frame[column])
     return key
 
 

@@ -5,7 +5,7 @@ against the champion's reference, and per protected slice), the label-free estim
 interval, the calibration groups per column, plots (scores and every drifted feature), the
 per-feature drift table, and every figure as JSON in a collapsed block (report.json beside it).
 
-Also the one number formatter every HTML page uses (`_fmt`, `plain_number`, `share`) and direction
+Also the one number formatter every HTML page uses (`format_value`, `plain_number`, `share`) and direction
 words from the sign (`direction`). The module imports nothing heavy at its top: the monitor page
 (an Airflow plugin) formats its numbers with it.
 """
@@ -83,7 +83,8 @@ def direction(change: float, up: str = "above", down: str = "below") -> str:
     return up if change > 0 else down if change < 0 else "unchanged"
 
 
-def _png(fig) -> str:
+def png_base64(fig) -> str:
+    """A matplotlib figure as base64 PNG text, ready for a data: URI."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode()
@@ -98,14 +99,14 @@ def _cdf_plot(title: str, profile: dict[str, Any], values: np.ndarray) -> str:
 
     edges, ref = np.asarray(profile["edges"]), np.asarray(profile["cdf"])
     x = values[np.isfinite(values)]
-    _, cur = drift._grid_cdf(profile, x) if len(x) else (edges, np.zeros_like(ref))
+    _, cur = drift.grid_cdf(profile, x) if len(x) else (edges, np.zeros_like(ref))
     fig, ax = plt.subplots(figsize=(5.5, 3.0))
     ax.step(edges, ref, where="post", label="reference", color="#4c72b0")
     ax.step(edges, cur, where="post", label="current", color="#dd8452")
     ax.set_title(title)
     ax.set_ylabel("cumulative share")
     ax.legend(loc="lower right")
-    png = _png(fig)
+    png = png_base64(fig)
     plt.close(fig)
     return png
 
@@ -188,7 +189,7 @@ def _bar_plot(title: str, table: pd.DataFrame, label: str = "share of rows") -> 
     ax.set_xlabel(label)
     ax.set_title(title)
     ax.legend(loc="best")
-    png = _png(fig)
+    png = png_base64(fig)
     plt.close(fig)
     return png
 
@@ -197,7 +198,7 @@ def _short(label: str, width: int = 28) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
-def _fmt(value: Any, spec: str = "") -> str:
+def format_value(value: Any, spec: str = "") -> str:
     """The reports' one number formatter: `plain_number` by default, `spec` "%" for a share, "+" for a signed
     change, or a fixed-point format spec ("+.3f"); None is blank, NaN/inf "n/a", a text is escaped."""
     if value is None:
@@ -219,7 +220,8 @@ def _fmt(value: Any, spec: str = "") -> str:
     return format(value, spec)
 
 
-def _table(header: list[str], rows: list[list[str]], marks: list[bool] | None = None) -> str:
+def html_table(header: list[str], rows: list[list[str]], marks: list[bool] | None = None) -> str:
+    """An HTML table of cells already escaped/formatted; a marked row gets the `drift` highlight."""
     marks = marks or [False] * len(rows)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
@@ -236,11 +238,11 @@ def _versus_reference(primary: str, lab: dict[str, Any], tolerance: Any) -> str:
     worse = "worse" if lab["relative_drop"] > 0 else "better" if lab["relative_drop"] < 0 else "no change"
     allowed = f"at most {share(float(tolerance))} worse" if isinstance(tolerance, int | float) else "none set"
     where = (
-        f"equals the champion's reference {_fmt(reference)}"
+        f"equals the champion's reference {format_value(reference)}"
         if change == 0
-        else f"is {share(abs(change))} {direction(change)} the champion's reference {_fmt(reference)} ({worse})"
+        else f"is {share(abs(change))} {direction(change)} the champion's reference {format_value(reference)} ({worse})"
     )
-    return f"{primary} {_fmt(value)} {where}; tolerance: {allowed}"
+    return f"{primary} {format_value(value)} {where}; tolerance: {allowed}"
 
 
 def _labelled_section(report: dict[str, Any]) -> str:
@@ -258,7 +260,14 @@ def _labelled_section(report: dict[str, Any]) -> str:
         change = value - ref if isinstance(ref, int | float) and not math.isnan(value) else None
         missed = name in lab["below_floors"]
         rows.append(
-            [html.escape(name), _fmt(value), _fmt(ref), _fmt(change, "+"), _fmt(floors.get(name)), "yes" * missed]
+            [
+                html.escape(name),
+                format_value(value),
+                format_value(ref),
+                format_value(change, "+"),
+                format_value(floors.get(name)),
+                "yes" * missed,
+            ]
         )
         marks.append(missed or (name == primary and lab["performance_breach"]))
     verdict = (
@@ -271,7 +280,7 @@ def _labelled_section(report: dict[str, Any]) -> str:
         "<h2>Labelled performance</h2>",
         f"<p>{status}. {lab['delivered_rows']} rows delivered, {lab['unlabelled_rows']} without an outcome "
         f"(left out), {lab['nonfinite_scores']} NaN/inf scores (left out). {verdict}.</p>",
-        _table(["metric", "window", "reference", "change", "floor", "misses floor"], rows, marks),
+        html_table(["metric", "window", "reference", "change", "floor", "misses floor"], rows, marks),
     ]
     ref_slices = lab.get("reference_slices") or {}
     for column, slices in (lab.get("slices") or {}).items():
@@ -282,15 +291,15 @@ def _labelled_section(report: dict[str, Any]) -> str:
                 [
                     html.escape(str(label)),
                     str(stats["rows"]),
-                    _fmt(stats["positive_rate"]),
-                    _fmt(stats["mean_score"]),
-                    _fmt(stats[primary]),
-                    _fmt(old.get(primary)),
+                    format_value(stats["positive_rate"]),
+                    format_value(stats["mean_score"]),
+                    format_value(stats[primary]),
+                    format_value(old.get(primary)),
                 ]
             )
         parts.append(f"<h3>By {html.escape(column)}</h3>")
         parts.append(
-            _table(["slice", "rows", "outcome rate", "mean score", primary, f"reference {primary}"], slice_rows)
+            html_table(["slice", "rows", "outcome rate", "mean score", primary, f"reference {primary}"], slice_rows)
         )
     if not lab.get("slices"):
         parts.append("<p>No protected column is in the window's inputs: no slices.</p>")
@@ -301,17 +310,17 @@ def _labelled_section(report: dict[str, Any]) -> str:
             "canary challenger's, or the baseline's) against its outcome.</p>"
         )
         parts.append(
-            _table(
+            html_table(
                 ["served by", "versions", "rows", "outcome rate", primary, "accuracy", "brier"],
                 [
                     [
                         html.escape(name),
                         html.escape(", ".join(f"v{v}" for v in f.get("versions", []))),
                         str(f["rows"]),
-                        _fmt(f["positive_rate"]),
-                        _fmt(f[primary]),
-                        _fmt(f["accuracy"]),
-                        _fmt(f["brier"]),
+                        format_value(f["positive_rate"]),
+                        format_value(f[primary]),
+                        format_value(f["accuracy"]),
+                        format_value(f["brier"]),
                     ]
                     for name, f in by_source.items()
                 ],
@@ -320,9 +329,10 @@ def _labelled_section(report: dict[str, Any]) -> str:
     canary = lab.get("canary")
     if canary:
         parts.append(
-            f"<p>Canary: v{html.escape(str(canary['canary_version']))} {primary} {_fmt(canary['canary'])} on its "
+            f"<p>Canary: v{html.escape(str(canary['canary_version']))} {primary} "
+            f"{format_value(canary['canary'])} on its "
             f"{canary['canary_rows']} rows vs champion v{html.escape(str(canary['champion_version']))} "
-            f"{_fmt(canary['champion'])} on its {canary['champion_rows']} rows (canary "
+            f"{format_value(canary['champion'])} on its {canary['champion_rows']} rows (canary "
             f"{_change_words(canary['difference'], 'above', 'below')} the champion; reported, never a retrain "
             "signal).</p>"
         )
@@ -335,7 +345,7 @@ def _change_words(change: float, up: str, down: str) -> str:
         return "n/a"
     if change == 0:
         return "no different from"
-    return f"{_fmt(abs(float(change)))} {direction(float(change), up, down)}"
+    return f"{format_value(abs(float(change)))} {direction(float(change), up, down)}"
 
 
 def _who_served(report: dict[str, Any]) -> str:
@@ -351,8 +361,8 @@ def _served_section(report: dict[str, Any]) -> str:
     served = report.get("served")
     if not served:
         return ""
-    sources = _table(["source", "rows"], [[html.escape(k), str(v)] for k, v in served["sources"].items()])
-    reasons = _table(
+    sources = html_table(["source", "rows"], [[html.escape(k), str(v)] for k, v in served["sources"].items()])
+    reasons = html_table(
         ["fallback reason", "rows"], [[html.escape(k), str(v)] for k, v in served["fallback_reasons"].items()]
     )
     fallback = (
@@ -373,8 +383,8 @@ def _served_section(report: dict[str, Any]) -> str:
         psi = (canary.get("prediction") or {}).get("psi")
         canary_html = (
             f"<p>Canary: {canary['rows']} rows decided by v{html.escape(str(canary['version']))}, mean score "
-            f"{_fmt(canary['mean_score'])}"
-            + (f", score PSI {_fmt(psi)} against its own reference" if psi is not None else "")
+            f"{format_value(canary['mean_score'])}"
+            + (f", score PSI {format_value(psi)} against its own reference" if psi is not None else "")
             + (f" ({html.escape(canary['note'])})" if canary.get("note") else "")
             + ".</p>"
         )
@@ -387,11 +397,12 @@ def _estimate_section(report: dict[str, Any]) -> str:
         return ""
     verdict = "<b>breach</b>" if est["breach"] else "within tolerance"
     change = -float(est["drop"])  # drop is reference - estimate
-    moved = f"a {direction(change, 'rise', 'drop')} of {_fmt(abs(change))}" if change else "no change"
+    moved = f"a {direction(change, 'rise', 'drop')} of {format_value(abs(change))}" if change else "no change"
     return (
         "<h2>Estimated accuracy without labels</h2>"
-        f"<p>{_fmt(est['expected_accuracy'])} (95% interval {_fmt(est['low'])} to {_fmt(est['high'])}, "
-        f"{est['rows']} scores) against the reference {_fmt(est['reference'])}: {moved} "
+        f"<p>{format_value(est['expected_accuracy'])} (95% interval {format_value(est['low'])} to "
+        f"{format_value(est['high'])}, "
+        f"{est['rows']} scores) against the reference {format_value(est['reference'])}: {moved} "
         f"(tolerance {report['thresholds'].get('estimated_accuracy_drop')}), {verdict}. The estimate assumes the "
         "model is still calibrated; the labelled checks are what see concept drift.</p>"
     )
@@ -412,18 +423,19 @@ def _multivariate_section(report: dict[str, Any]) -> str:
     verdict = "<b>breach</b>" if result["drifted"] else "no breach"
     top = result.get("top_features") or []
     table = (
-        _table(
+        html_table(
             ["feature", "importance (AUC lost when shuffled)"],
-            [[html.escape(f["feature"]), _fmt(f["importance"])] for f in top],
+            [[html.escape(f["feature"]), format_value(f["importance"])] for f in top],
         )
         if top
         else ""
     )
     return (
-        f"{head}<p>AUC {_fmt(result['auc'])} ({share(result['confidence'])} interval {_fmt(result['low'])} to "
-        f"{_fmt(result['high'])}; folds {', '.join(_fmt(a) for a in result['fold_aucs'])}) on "
+        f"{head}<p>AUC {format_value(result['auc'])} ({share(result['confidence'])} interval "
+        f"{format_value(result['low'])} to "
+        f"{format_value(result['high'])}; folds {', '.join(format_value(a) for a in result['fold_aucs'])}) on "
         f"{result['rows_per_side']} reference and {result['rows_per_side']} window rows; it fires when the lower "
-        f"bound exceeds {_fmt(result['threshold'])}: {verdict}.</p>{table}"
+        f"bound exceeds {format_value(result['threshold'])}: {verdict}.</p>{table}"
     )
 
 
@@ -444,10 +456,10 @@ def _calibration_section(report: dict[str, Any]) -> str:
             [
                 html.escape(column),
                 str(test["groups"]),
-                _fmt(test["max_gap"]),
+                format_value(test["max_gap"]),
                 html.escape(str(test["worst_group"] or "")),
-                _fmt(test["p_value"]),
-                _fmt(test.get("p_adjusted")),
+                format_value(test["p_value"]),
+                format_value(test.get("p_adjusted")),
                 "yes" if test.get("breach") else "",
             ]
         )
@@ -456,23 +468,25 @@ def _calibration_section(report: dict[str, Any]) -> str:
             [
                 html.escape(label),
                 str(g["rows"]),
-                _fmt(g["gap"], "+"),
-                _fmt(g["reference_gap"], "+"),
-                _fmt(g["gap"] - g["reference_gap"], "+") if g["reference_gap"] is not None else "",
+                format_value(g["gap"], "+"),
+                format_value(g["reference_gap"], "+"),
+                format_value(g["gap"] - g["reference_gap"], "+") if g["reference_gap"] is not None else "",
                 "" if g["used"] else "no",
             ]
             for label, g in (test.get("by_group") or {}).items()
         ]
         details.append(
             f"<details><summary>{html.escape(column)}</summary>"
-            + _table(["group", "rows", "gap (observed - predicted)", "reference gap", "change", "tested"], group_rows)
+            + html_table(
+                ["group", "rows", "gap (observed - predicted)", "reference gap", "change", "tested"], group_rows
+            )
             + "</details>"
         )
     return (
         "<h2>Calibration groups</h2><p>Per column, each group's observed-minus-predicted outcome rate against the "
         "same group's gap on the reference holdout (a model's stable misfit is no drift); a column breaches when "
         "its BH-adjusted p is below the level and a group moved by at least the minimum gap.</p>"
-        + _table(["column", "groups tested", "largest change", "in group", "p", "p (BH)", "breach"], summary, marks)
+        + html_table(["column", "groups tested", "largest change", "in group", "p", "p (BH)", "breach"], summary, marks)
         + "".join(details)
     )
 
@@ -528,10 +542,10 @@ def render_window_report(report: dict[str, Any], decision: dict[str, Any], plot:
             [
                 html.escape(column),
                 stats["kind"],
-                _fmt(stats["p_value"]),
-                _fmt(stats["p_adjusted"]),
-                _fmt(stats["effect"]),
-                _fmt(stats["psi"]),
+                format_value(stats["p_value"]),
+                format_value(stats["p_adjusted"]),
+                format_value(stats["effect"]),
+                format_value(stats["psi"]),
                 "yes" if stats["drifted"] else "",
             ]
         )
@@ -559,7 +573,7 @@ Signals that breached: {html.escape(signals)}.{_age_line(decision)}</p>
 {_multivariate_section(report)}
 {_calibration_section(report)}
 <h2>Plots</h2>{images or "<p>no plots (data-quality break)</p>"}
-<h2>Features</h2>{_table(["column", "kind", "p", "p (BH)", "effect", "PSI", "drifted"], rows, marks)}
+<h2>Features</h2>{html_table(["column", "kind", "p", "p (BH)", "effect", "PSI", "drifted"], rows, marks)}
 <h2>All figures</h2>{json_details(report, "every figure of this window as JSON (also report.json beside this page)")}
 </body></html>"""
     catalog.write_json(out_dir / "report.json", report)

@@ -681,10 +681,10 @@ def _integer_hash(values: np.ndarray) -> np.ndarray:
 
 def _number_hash(values: np.ndarray) -> np.ndarray:
     """Hash of float64 numbers: whole ones (exactly representable) as integers, the rest as floats."""
-    from modelops.features import _float_hash
+    from modelops.features import float_hash
 
     whole = np.isfinite(values) & (np.floor(values) == values) & (np.abs(values) < _EXACT_FLOAT)
-    hashed = _float_hash(values)
+    hashed = float_hash(values)
     if whole.any():
         hashed[whole] = _integer_hash(values[whole].astype(np.int64))
     return hashed
@@ -821,11 +821,11 @@ def _baseline_scores(frame: pd.DataFrame, baseline: dict[str, Any]) -> np.ndarra
 
 def canary_mask(values: pd.Series, share: float) -> np.ndarray:
     """Rows whose key hashes below `share`: the same key is always on the same side."""
-    from modelops.features import _column_hash
+    from modelops.features import column_hash
 
     if share <= 0:
         return np.zeros(len(values), dtype=bool)
-    mixed = pd.util.hash_array(_column_hash(values) ^ np.uint64(_CANARY_SALT), categorize=False)
+    mixed = pd.util.hash_array(column_hash(values) ^ np.uint64(_CANARY_SALT), categorize=False)
     return (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53) < share
 
 
@@ -2175,11 +2175,13 @@ def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
     """The snapshot's HTML report: counts per source and reason, alerts, and the shadow agreement."""
     import html
 
-    from modelops.reports import REPORT_CSS, _fmt, _table, json_details
+    from modelops.reports import REPORT_CSS, format_value, html_table, json_details
 
     esc = html.escape
-    sources = _table(["source", "rows"], [[esc(s), str(c)] for s, c in manifest["sources"].items()])
-    reasons = _table(["fallback reason", "rows"], [[esc(r), str(c)] for r, c in manifest["fallback_reasons"].items()])
+    sources = html_table(["source", "rows"], [[esc(s), str(c)] for s, c in manifest["sources"].items()])
+    reasons = html_table(
+        ["fallback reason", "rows"], [[esc(r), str(c)] for r, c in manifest["fallback_reasons"].items()]
+    )
     alerts = "".join(f"<li>{esc(a)}</li>" for a in manifest["alerts"]) or "<li>none</li>"
     shadow = "<p>no shadow scoring (no challenger, or shadow off)</p>"
     agreement = manifest.get("agreement")
@@ -2196,10 +2198,10 @@ def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
 
         def figure(key: str) -> str:
             bounds = intervals.get(key)
-            value = _fmt(agreement[key], "+" if key == "mean_difference" else "")
-            return f"{value} ({_fmt(bounds[0])} .. {_fmt(bounds[1])})" if bounds else value
+            value = format_value(agreement[key], "+" if key == "mean_difference" else "")
+            return f"{value} ({format_value(bounds[0])} .. {format_value(bounds[1])})" if bounds else value
 
-        head = _table(
+        head = html_table(
             ["rows", *[label for label, _ in keys]], [[str(agreement["rows"]), *[figure(k) for _, k in keys]]]
         )
         sample = agreement.get("sample") or {}
@@ -2209,11 +2211,12 @@ def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
             )
         else:
             sampled = (
-                f"<p>A stable sample: {sample['rows']} of {sample['of_rows']} rows ({_fmt(sample['share'], '%')}, "
+                f"<p>A stable sample: {sample['rows']} of {sample['of_rows']} rows "
+                f"({format_value(sample['share'], '%')}, "
                 "chosen by a hash of the id, the same voters every snapshot). In brackets, each figure's "
-                f"{_fmt(intervals.get('confidence', 0.95), '%')} interval.</p>"
+                f"{format_value(intervals.get('confidence', 0.95), '%')} interval.</p>"
             )
-        matrix = _table(
+        matrix = html_table(
             ["champion decile \\ challenger", *[str(i + 1) for i in range(DECILES)]],
             [[str(i + 1), *[str(c) for c in row]] for i, row in enumerate(agreement["decile_transition"])],
         )
@@ -2226,18 +2229,18 @@ def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
                 [
                     esc(label),
                     str(s["rows"]),
-                    _fmt(s["champion_mean"]),
-                    _fmt(s["challenger_mean"]),
-                    _fmt(s["mean_difference"], "+"),
-                    _fmt(s["decision_agreement"]),
-                    _fmt(s["champion_positive_rate"]),
-                    _fmt(s["challenger_positive_rate"]),
+                    format_value(s["champion_mean"]),
+                    format_value(s["challenger_mean"]),
+                    format_value(s["mean_difference"], "+"),
+                    format_value(s["decision_agreement"]),
+                    format_value(s["champion_positive_rate"]),
+                    format_value(s["challenger_positive_rate"]),
                 ]
                 for label, s in items
             ]
             blocks.append(
                 f"<h3>{esc(column)}</h3>"
-                + _table(
+                + html_table(
                     [
                         "slice",
                         "rows",

@@ -66,7 +66,8 @@ def sample_configs(space: dict[str, dict[str, Any]], n: int, seed: int) -> list[
     return list(unique.values())
 
 
-def _pipeline(spec: DatasetSpec, name: str, params: dict[str, Any], seed: int, missing_indicators: bool = True):
+def build_pipeline(spec: DatasetSpec, name: str, params: dict[str, Any], seed: int, missing_indicators: bool = True):
+    """The unfitted Pipeline of one candidate: the spec's preprocessor, then the family's estimator."""
     from sklearn.pipeline import Pipeline
 
     return Pipeline(
@@ -131,7 +132,7 @@ def successive_halving(
         X_round, y_round = stratified_cap(pool_X, pool_y, rows, seed + rounds)
         scored = []
         for config, _ in survivors:
-            model = _pipeline(spec, name, config, seed, missing_indicators).fit(X_round, y_round)
+            model = build_pipeline(spec, name, config, seed, missing_indicators).fit(X_round, y_round)
             value = score(metric, y_val, model.predict_proba(X_val)[:, 1], threshold)
             scored.append((config, value))
             trace.append({"round": rounds, "rows": len(X_round), "params": config, metric: value})
@@ -192,7 +193,7 @@ def train_candidate(
     indicators = bool(training.get("missing_indicators", True))
     search = successive_halving(spec, name, X, y, space, training["search"], metric, seed, indicators, threshold)
     X_fit, y_fit = stratified_cap(X, y, int(training["max_fit_rows"]), seed)
-    fitted = _pipeline(spec, name, search.best_params, seed, indicators).fit(X_fit, y_fit)
+    fitted = build_pipeline(spec, name, search.best_params, seed, indicators).fit(X_fit, y_fit)
     X_cal, y_cal = calibration[spec.features], target_vector(calibration, spec)
     features = fitted.named_steps["features"]
     calibrated = CalibratedClassifierCV(

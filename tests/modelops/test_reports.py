@@ -176,7 +176,7 @@ def test_a_binary_and_a_few_valued_feature_are_drawn_as_bars_a_continuous_one_as
     ],
 )
 def test_one_plain_number_formatter(value, spec, shown):
-    assert reports._fmt(value, spec) == shown
+    assert reports.format_value(value, spec) == shown
 
 
 def test_a_rendered_report_has_no_scientific_notation_or_unrounded_share(tmp_path):
