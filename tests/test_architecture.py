@@ -1,0 +1,106 @@
+"""The import contract: stages import only earlier stages, no circles, no Airflow in the library, no private names.
+
+The layers live in pyproject.toml (`[tool.importlinter]`) and are drawn in the README's Architecture section.
+Each rule is also shown to fail: the contract is run on a copy of the library with one bad import added.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LIBRARY = REPO / "include" / "modelops"
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+PRODUCTION_CODE = (LIBRARY, REPO / "dags", REPO / "plugins")
+
+
+def run_contract(root: Path, config: Path) -> subprocess.CompletedProcess:
+    """`lint-imports` over the `modelops` package found under `root`, with the contracts of `config`."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--config", str(config)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def private_imports(files: list[Path]) -> list[str]:
+    """Where a file uses another modelops module's private name (`from modelops.x import _y` or `x._y`)."""
+    found = []
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases: dict[str, str] = {}  # local name -> modelops module
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "modelops":
+                aliases.update({a.asname or a.name: a.name for a in node.names})
+            elif isinstance(node, ast.Import):
+                aliases.update({a.asname: a.name.split(".")[1] for a in node.names if a.asname and "." in a.name})
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("modelops."):
+                owner = node.module.split(".")[1]
+                names = [a.name for a in node.names if _private(a.name)]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+                owner, names = aliases[node.value.id], [node.attr] if _private(node.attr) else []
+            else:
+                continue
+            if owner != path.stem:
+                found += [f"{path.name}:{node.lineno} uses {owner}.{name}" for name in names]
+    return found
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_the_import_contract_is_kept():
+    out = run_contract(REPO / "include", REPO / "pyproject.toml")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "3 kept, 0 broken" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "bad_import", "broken"),
+    [
+        # a collection module reaching forward into scoring, inside a function (those count too)
+        ("sources", "def reach_forward():\n    from modelops import scoring\n", ["Stages import only earlier stages"]),
+        # the catalog reading a setting from config again: a lower layer importing a higher one, and a circle
+        ("catalog", "from modelops.config import load_settings\n", ["Stages import only earlier stages", "circles"]),
+        ("evaluation", "import airflow\n", ["never imports Airflow"]),
+    ],
+)
+def test_the_contract_fails_on_a_bad_import(tmp_path, module, bad_import, broken):
+    shutil.copytree(LIBRARY, tmp_path / "modelops", ignore=shutil.ignore_patterns("__pycache__"))
+    with (tmp_path / "modelops" / f"{module}.py").open("a", encoding="utf-8") as handle:
+        handle.write("\n\n" + bad_import)
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    out = run_contract(tmp_path, tmp_path / "pyproject.toml")
+    assert out.returncode != 0, out.stdout[-4000:]
+    broken_lines = [line for line in out.stdout.splitlines() if line.endswith("BROKEN")]
+    for name in broken:
+        assert any(name in line for line in broken_lines), out.stdout[-4000:]
+    assert len(broken_lines) == len(broken), broken_lines
+    assert f"modelops.{module}" in out.stdout
+
+
+def test_no_module_uses_another_modules_private_names():
+    files = [p for folder in PRODUCTION_CODE for p in sorted(folder.glob("*.py"))]
+    assert private_imports(files) == []
+
+
+def test_private_names_are_found(tmp_path):
+    cards = tmp_path / "cards.py"
+    cards.write_text(
+        "from modelops import reports as r\nfrom modelops.reports import _png, plain_value\n"
+        "from modelops import cards\n\ndef f():\n    return r._fmt(1), cards._own, r.__name__\n"
+    )
+    assert private_imports([cards]) == ["cards.py:2 uses reports._png", "cards.py:6 uses reports._fmt"]
