@@ -1,6 +1,11 @@
 """Shared fixtures: every test session gets its own Airflow home, metadata DB, MLflow store and workspace.
 
 The environment is set at import time, before anything imports Airflow (it reads its config once).
+
+Two tiers: a test is `slow` when it is marked integration, browser or postgres, or uses a heavy fixture
+(`HEAVY_FIXTURES`); `make test-fast` runs the rest with MODELOPS_FAST_TIER=1, under which every heavy
+fixture and helper refuses, so a heavy test that lands in the fast tier fails loudly instead of starting
+a database or a server.
 """
 
 from __future__ import annotations
@@ -40,6 +45,28 @@ os.environ.update(
 os.environ.pop("MODELOPS_CONFIG", None)
 os.environ.pop("MODELOPS_DB_URL", None)
 
+FAST_TIER = os.environ.get("MODELOPS_FAST_TIER") == "1"
+HEAVY_MARKERS = ("integration", "browser", "postgres")
+HEAVY_FIXTURES = ("airflow_db", "pg_url")
+
+
+def refuse_in_fast_tier(what: str) -> None:
+    """Fail the calling test when the fast tier runs it: it needs `what`, which only `make test` provides."""
+    if FAST_TIER:
+        pytest.fail(
+            f"{what} is not available in the fast tier (MODELOPS_FAST_TIER=1): mark the test "
+            "@pytest.mark.slow (or integration / postgres) so that only `make test` runs it",
+            pytrace=False,
+        )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark `slow` every test that needs Airflow's DB, PostgreSQL, a server or a browser."""
+    for item in items:
+        heavy_marker = any(item.get_closest_marker(name) for name in HEAVY_MARKERS)
+        if heavy_marker or set(HEAVY_FIXTURES) & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
 
 def pytest_sessionfinish(session, exitstatus):
     """Remove the session's stores."""
@@ -49,6 +76,7 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated Airflow metadata DB (SQLite) for whole-DAG runs."""
+    refuse_in_fast_tier("Airflow's metadata DB")
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     airflow = Path(sys.executable).parent / "airflow"
@@ -81,6 +109,7 @@ def settings():
 
 def postgres_url(database: str = "test") -> str:
     """The machine's PostgreSQL (trust auth on 127.0.0.1); tests fail loudly if it is down."""
+    refuse_in_fast_tier("PostgreSQL")
     return os.environ.get("MODELOPS_TEST_PG_URL", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}")
 
 
@@ -170,6 +199,7 @@ def module_store(tmp_path_factory, name: str, prepare):
 
 def psql_admin(command: str) -> None:
     """Run one SQL command as the machine's PostgreSQL superuser (scratch databases and roles of a test)."""
+    refuse_in_fast_tier("PostgreSQL")
     subprocess.run(
         ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", command],
         check=True,
@@ -189,6 +219,7 @@ def shell(
     command: str, env: dict[str, str], timeout: int = 240, profile: str = "scripts/env.sh"
 ) -> subprocess.CompletedProcess:
     """A shell command in the repository with a stack's environment script (`profile`) sourced under `env`."""
+    refuse_in_fast_tier(f"a stack ({profile})")
     return subprocess.run(
         ["bash", "-c", f"source {profile} && {command}"],
         cwd=REPO,

@@ -228,6 +228,7 @@ PLAN_REFUSED = [
 ]
 
 
+@pytest.mark.postgres  # scratch_pg makes a database on the machine's PostgreSQL
 @pytest.mark.parametrize("query", PLAN_REFUSED)
 def test_more_than_one_statement_is_refused_at_plan_and_changes_nothing(env, settings, scratch_pg, query):
     spec = env["spec"]
@@ -243,6 +244,7 @@ def test_more_than_one_statement_is_refused_at_plan_and_changes_nothing(env, set
     assert _rows_of_x(scratch_pg) == 5
 
 
+@pytest.mark.postgres
 def test_a_data_modifying_with_runs_read_only_and_changes_nothing(env, settings, scratch_pg):
     spec = env["spec"]
     query = "WITH d AS (DELETE FROM x RETURNING *) SELECT v.* FROM voters v, d"
@@ -257,6 +259,7 @@ def test_a_data_modifying_with_runs_read_only_and_changes_nothing(env, settings,
     assert _rows_of_x(scratch_pg) == 5
 
 
+@pytest.mark.postgres
 def test_a_plain_select_still_scores_every_row(env, settings, scratch_pg):
     spec = env["spec"]
     result = scoring.score_snapshot(
@@ -265,6 +268,7 @@ def test_a_plain_select_still_scores_every_row(env, settings, scratch_pg):
     assert result["rows"] == 150
 
 
+@pytest.mark.postgres
 def test_a_query_runs_as_the_configured_read_only_role(env, settings, scratch_pg):
     """The least privilege that works: as a role with SELECT on the voters only, a superuser connection's file
     functions and the other tables are out of reach, and scoring the voters still works."""
@@ -297,6 +301,7 @@ def test_a_query_runs_as_the_configured_read_only_role(env, settings, scratch_pg
         psql_admin(f'DROP ROLE IF EXISTS "{role}"')
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize(
     "query",
     [
@@ -310,6 +315,7 @@ def test_a_dollar_inside_a_name_cannot_hide_a_second_statement(scratch_pg, query
     assert _rows_of_x(scratch_pg) == 5
 
 
+@pytest.mark.postgres
 def test_the_server_refuses_a_second_statement_even_past_the_text_check(scratch_pg):
     """Defence in depth: were the text check fooled, the query goes by the extended protocol (one statement)."""
     for query in ("SELECT 1; COMMIT; DROP TABLE x", "SELECT 1; SET default_transaction_read_only = off"):
