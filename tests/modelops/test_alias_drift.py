@@ -13,6 +13,8 @@ from conftest import train_and_promote, use_workspace
 from modelops import alerts, catalog, monitoring_flow, registry, scenarios, scoring
 from modelops.config import load_settings
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 T0 = datetime(2028, 1, 1, tzinfo=UTC)
 
 

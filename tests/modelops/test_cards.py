@@ -22,6 +22,8 @@ from modelops import cards, catalog, registry
 from modelops.config import DEFAULT_CONFIG_PATH, METRICS, ConfigError, DatasetSpec, load_settings
 from modelops.evaluation import bootstrap_metrics, compute_metrics, weighted_metrics
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 N = 2400
 PII_NAME = "Zebulon Quixwright"  # a value of the PII column: it must appear in no card
 MODEL = "survey_card_model"

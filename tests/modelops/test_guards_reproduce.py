@@ -15,6 +15,8 @@ from conftest import run_training, use_workspace
 from modelops import registry
 from modelops.reproduce import compare_predictions, reproduce_version
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 MODEL = "voter_turnout_model"
 SHIFT = 1e-6
 

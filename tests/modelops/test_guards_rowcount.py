@@ -20,6 +20,8 @@ from conftest import module_store, train_and_promote, use_workspace
 from modelops import catalog, registry, scoring
 from modelops.scenarios import simulate_window
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 DATASET = "voter_turnout"
 GROUPS = 3
 

@@ -14,6 +14,8 @@ from conftest import free_port, run_training, train_and_promote, use_workspace
 
 from modelops import catalog, history, monitor_page, monitor_view, monitoring_flow, scenarios, scoring
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 ROWS = 1500
 END = datetime(2028, 11, 10, tzinfo=UTC)
 

@@ -18,6 +18,8 @@ import yaml
 from modelops import catalog, history, monitoring, monitoring_flow, scenarios, scoring
 from modelops.config import DEFAULT_CONFIG_PATH, ConfigError, load_settings
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 START = datetime(2028, 10, 1, tzinfo=UTC)
 ROWS = scenario_tests.ROWS
 champion = scenario_tests.champion  # a champion for this module, fresh windows per test

@@ -14,6 +14,8 @@ from conftest import carry_serving_record, train_and_promote
 
 from modelops import history, monitoring, monitoring_flow, multivariate, registry, scenarios, scoring
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 START = datetime(2028, 9, 1, tzinfo=UTC)
 ROWS = 3000
 

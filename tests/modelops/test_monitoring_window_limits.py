@@ -23,6 +23,8 @@ from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, load_se
 from modelops.sources import BatchRef, content_hash
 from modelops.validation import WindowLimits, validate_frame
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 START = datetime(2028, 10, 1, tzinfo=UTC)
 champion = scenario_tests.champion  # a champion for this module, fresh windows per test
 fresh_windows = scenario_tests.fresh_windows

@@ -17,6 +17,8 @@ from conftest import run_training, train_and_promote
 from modelops import alerts, catalog, history, monitoring, monitoring_flow, registry, scenarios, scoring, windows
 from modelops.config import load_settings
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 END = datetime(2028, 11, 10, tzinfo=UTC)
 ROWS = scenario_tests.ROWS
 champion = scenario_tests.champion  # the same fixtures: a champion for this module, fresh windows per test

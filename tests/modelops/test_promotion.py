@@ -12,6 +12,8 @@ from modelops import history, promotion, registry
 from modelops.handoffs import PROMOTION_DAG_ID, TRAINING_DAG_ID
 from modelops.promotion import PromotionError, plan_promotion, read_approval, rollback_target
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 TRAINING = registry.dag_actor(TRAINING_DAG_ID, "tests")
 
 

@@ -13,6 +13,8 @@ from modelops.features import target_vector
 from modelops.handoffs import TRAINING_DAG_ID
 from modelops.training import train_candidate
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 
 @pytest.fixture
 def trained(settings):

@@ -21,6 +21,8 @@ from modelops import catalog, registry, scoring
 from modelops.config import ConfigError
 from modelops.scenarios import simulate_window
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 DATASET = "voter_turnout"
 
 

@@ -21,6 +21,8 @@ from modelops import registry, scoring
 from modelops.config import CANDIDATE_FAMILIES
 from modelops.scenarios import simulate_window
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 DATASET = "voter_turnout"
 
 

@@ -20,6 +20,8 @@ from modelops import catalog, inputs, scoring
 from modelops.scenarios import simulate_window
 from modelops.snapshots import describe
 
+pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
+
 DATASET = "voter_turnout"
 MARKER = "MARKER-555-0199"
 
