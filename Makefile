@@ -63,6 +63,9 @@ test: $(STAMP)  ## the whole test suite (installs Debian's Chromium for the brow
 	scripts/ensure_browser.sh
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(VENV)/bin/pytest -q
 
+test-fast: $(STAMP)  ## the fast tier for every change: no Airflow DB, PostgreSQL, server or browser (tests not marked slow)
+	MODELOPS_FAST_TIER=1 $(VENV)/bin/pytest -q -m "not slow"
+
 lint: $(STAMP)  ## ruff, including the Airflow (AIR) rules
 	$(VENV)/bin/ruff check .
 
@@ -87,4 +90,4 @@ bench-tree-size: $(STAMP)  ## tree sizes per family: holdout AUC/log loss vs one
 bench-stack: $(STAMP)  ## embedded vs production-shaped stack: idle PSS, time to up, training fan-out, scoring 1 vs 2 workers
 	@$(PY) benchmarks/bench_stack.py  # its own workspaces under .local/bench_stack and databases modelops_bench_*
 
-.PHONY: bench-stack help setup run train score monitor up down up-prod down-prod run-prod drop-prod test lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean
+.PHONY: bench-stack help setup run train score monitor up down up-prod down-prod run-prod drop-prod test test-fast lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean

@@ -1,0 +1,37 @@
+"""The fast tier (`make test-fast`, MODELOPS_FAST_TIER=1) refuses what only `make test` provides: a heavy test
+that lands in it fails loudly, naming what it needs, instead of migrating a database or reaching a server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import REPO
+
+HEAVY = [
+    "tests/dags/test_training_structure.py::test_chain",  # Airflow's metadata DB (airflow_db)
+    "tests/modelops/test_sources.py::test_sql_source_against_real_postgres",  # PostgreSQL (pg_url)
+]
+
+
+def test_heavy_tests_forced_into_the_fast_tier_fail_naming_what_they_need():
+    env = {**os.environ, "MODELOPS_FAST_TIER": "1", "PYTHONPATH": str(REPO / "include")}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=-ra", *HEAVY]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "2 errors" in done.stdout, done.stdout[-3000:]
+    assert "Airflow's metadata DB is not available in the fast tier" in done.stdout
+    assert "PostgreSQL is not available in the fast tier" in done.stdout
+    assert "db migrate" not in done.stdout
+
+
+def test_the_fast_selection_leaves_out_whole_dag_runs_and_the_airflow_db():
+    env = {**os.environ, "PYTHONPATH": str(REPO / "include")}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--collect-only"]
+    command += ["-m", "not slow", "tests/integration", "tests/dags"]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    files = {line.split("::")[0] for line in done.stdout.splitlines() if "::" in line}
+    assert "tests/dags/test_dag_integrity.py" in files, done.stdout[-3000:]  # its parse-hygiene subprocesses stay
+    assert "tests/dags/test_training_structure.py" not in files  # every test of it needs the Airflow DB
+    assert not [f for f in files if f.startswith("tests/integration/")]
