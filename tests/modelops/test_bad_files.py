@@ -225,7 +225,9 @@ def _fake_airflow(tmp_path: Path, log: str) -> dict[str, str]:
     airflow = tmp_path / ".venv" / "bin" / "airflow"
     airflow.write_text(f"#!/usr/bin/env bash\ncat {tmp_path / 'canned.log'}\nexit 1\n")
     airflow.chmod(airflow.stat().st_mode | stat.S_IEXEC)
-    (tmp_path / ".venv" / "bin" / "python").symlink_to(REPO_ROOT / ".venv" / "bin" / "python")
+    python = tmp_path / ".venv" / "bin" / "python"  # the real virtualenv's (a symlink would not be inside it)
+    python.write_text(f'#!/usr/bin/env bash\nexec {REPO_ROOT / ".venv" / "bin" / "python"} "$@"\n')
+    python.chmod(python.stat().st_mode | stat.S_IEXEC)
     return {**os.environ, "MODELOPS_HOME": str(tmp_path / "home")}
 
 
