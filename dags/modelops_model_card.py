@@ -21,15 +21,11 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops.config import load_settings
 from modelops.handoffs import CARD_TASK_ID, MODEL_CARD_DAG_ID
+from modelops_airflow.defaults import make_default_args, model_name_param
 
 _SETTINGS = load_settings()  # one small YAML read: the configured model names for the form
 
-default_args = {
-    "owner": "modelops",
-    "retries": 1,
-    "retry_delay": timedelta(seconds=20),
-    "execution_timeout": timedelta(minutes=20),
-}
+default_args = make_default_args(execution_timeout=timedelta(minutes=20))
 
 
 @dag(
@@ -42,11 +38,10 @@ default_args = {
     tags=["modelops", "governance"],
     default_args=default_args,
     params={
-        "model_name": Param(
-            _SETTINGS.dataset(_SETTINGS.default_dataset).model_name,
-            type="string",
+        "model_name": model_name_param(
+            _SETTINGS,
+            "Registered model name.",
             examples=sorted(spec.model_name for spec in _SETTINGS.datasets.values()),
-            description="Registered model name.",
         ),
         "version": Param(type="string", minLength=1, description="Version number, or an alias (champion, challenger)."),
     },

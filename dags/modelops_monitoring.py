@@ -80,6 +80,7 @@ from modelops.handoffs import (
     RETRAIN_TASK_ID,
     TRAINING_DAG_ID,
 )
+from modelops_airflow.defaults import make_default_args, optional_dataset_param
 
 _SETTINGS = load_settings()  # one small YAML read: schedule and the dataset dropdown
 
@@ -102,12 +103,7 @@ def only_if_chosen(context) -> None:
         raise AirflowSkipException(f"{DECIDE_ID} chose {chosen}")
 
 
-default_args = {
-    "owner": "modelops",
-    "retries": 1,
-    "retry_delay": timedelta(seconds=20),
-    "execution_timeout": timedelta(minutes=20),
-}
+default_args = make_default_args(execution_timeout=timedelta(minutes=20))
 
 
 @dag(
@@ -121,11 +117,8 @@ default_args = {
     default_args=default_args,
     render_template_as_native_obj=True,  # the retrain conf reaches the training DAG as a dict
     params={
-        "dataset": Param(
-            None,
-            type=["null", "string"],
-            enum=[None, *sorted(_SETTINGS.datasets)],
-            description="The one dataset to judge; empty = every dataset due (each by its own schedule).",
+        "dataset": optional_dataset_param(
+            _SETTINGS, "The one dataset to judge; empty = every dataset due (each by its own schedule)."
         ),
         "window": Param(
             None, type=["null", "string"], description="Window id to (re-)judge; empty = the newest, once."

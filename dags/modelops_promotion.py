@@ -32,6 +32,7 @@ from modelops_approval import ANSWER_KEY, approval_task
 
 from modelops.config import load_settings
 from modelops.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, PROMOTION_DAG_ID
+from modelops_airflow.defaults import dataset_param, make_default_args
 
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
 _SETTINGS = load_settings()  # one small YAML read: datasets for the dropdown, approval settings
@@ -50,12 +51,7 @@ def _approvers_of(context) -> list[str]:
     return _SETTINGS.approvers_for(context["params"]["dataset"])
 
 
-default_args = {
-    "owner": "modelops",
-    "retries": 1,
-    "retry_delay": timedelta(seconds=20),
-    "execution_timeout": timedelta(minutes=10),
-}
+default_args = make_default_args(execution_timeout=timedelta(minutes=10))
 
 
 @dag(
@@ -68,12 +64,7 @@ default_args = {
     tags=["modelops", "promotion"],
     default_args=default_args,
     params={
-        "dataset": Param(
-            _SETTINGS.default_dataset,
-            type="string",
-            enum=sorted(_SETTINGS.datasets),
-            description="Dataset whose model is promoted, rolled back or retired.",
-        ),
+        "dataset": dataset_param(_SETTINGS, "Dataset whose model is promoted, rolled back or retired."),
         "action": Param("promote", type="string", enum=["promote", "rollback", "retire"], description="What to do."),
         "version": Param(
             None,

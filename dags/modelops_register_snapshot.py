@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Asset, dag, get_current_context, task
 
 from modelops.config import load_settings
 from modelops.handoffs import SNAPSHOT_ASSET_URI, SNAPSHOT_DAG_ID
+from modelops_airflow.defaults import dataset_param, input_param, make_default_args, snapshot_param
 
 SNAPSHOT_REGISTERED = Asset(SNAPSHOT_ASSET_URI)
 _SETTINGS = load_settings()
@@ -32,11 +33,11 @@ _SETTINGS = load_settings()
     catchup=False,
     max_active_runs=1,
     tags=["modelops", "scoring"],
-    default_args={"owner": "modelops", "retries": 0, "execution_timeout": timedelta(minutes=5)},
+    default_args=make_default_args(execution_timeout=timedelta(minutes=5), retries=0),
     params={
-        "dataset": Param(_SETTINGS.default_dataset, type="string", enum=sorted(_SETTINGS.datasets)),
-        "input": Param(None, type=["null", "string"], description="Parquet/CSV file or folder of Parquet parts."),
-        "snapshot": Param(None, type=["null", "string"], description="Snapshot id; empty = from the input name."),
+        "dataset": dataset_param(_SETTINGS),
+        "input": input_param(),
+        "snapshot": snapshot_param(),
     },
 )
 def modelops_register_snapshot():

@@ -23,15 +23,11 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops.config import load_settings
 from modelops.handoffs import REPRODUCE_DAG_ID
+from modelops_airflow.defaults import make_default_args, model_name_param
 
 _SETTINGS = load_settings()  # one small YAML read: the default model name for the form
 
-default_args = {
-    "owner": "modelops",
-    "retries": 1,
-    "retry_delay": timedelta(seconds=20),
-    "execution_timeout": timedelta(minutes=10),
-}
+default_args = make_default_args(execution_timeout=timedelta(minutes=10))
 
 
 @dag(
@@ -44,12 +40,7 @@ default_args = {
     tags=["modelops", "governance"],
     default_args=default_args,
     params={
-        "model_name": Param(
-            _SETTINGS.dataset(_SETTINGS.default_dataset).model_name,
-            type="string",
-            minLength=1,
-            description="Registered model to check.",
-        ),
+        "model_name": model_name_param(_SETTINGS, "Registered model to check.", minLength=1),
         "version": Param(
             type=["integer", "string"],
             minLength=1,

@@ -48,16 +48,12 @@ from modelops_notifiers import FailureNotifier, ScoringNotifier
 
 from modelops.config import load_settings
 from modelops.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI
+from modelops_airflow.defaults import dataset_param, input_param, make_default_args, snapshot_param
 
 SNAPSHOT_REGISTERED = Asset(SNAPSHOT_ASSET_URI)
 _SETTINGS = load_settings()
 
-default_args = {
-    "owner": "modelops",
-    "retries": 1,
-    "retry_delay": timedelta(seconds=20),
-    "execution_timeout": timedelta(minutes=60),
-}
+default_args = make_default_args(execution_timeout=timedelta(minutes=60))
 
 
 def _request() -> dict:
@@ -111,11 +107,11 @@ def _plan(data: dict):
     tags=["modelops", "scoring"],
     default_args=default_args,
     params={
-        "dataset": Param(_SETTINGS.default_dataset, type="string", enum=sorted(_SETTINGS.datasets)),
-        "input": Param(None, type=["null", "string"], description="Parquet/CSV file or folder of Parquet parts."),
+        "dataset": dataset_param(_SETTINGS),
+        "input": input_param(),
         "conn_id": Param(None, type=["null", "string"], description="Airflow connection of a SQL source."),
         "query": Param(None, type=["null", "string"], description="SQL query returning the rows to score."),
-        "snapshot": Param(None, type=["null", "string"], description="Snapshot id; empty = from the input name."),
+        "snapshot": snapshot_param(),
         "alias": Param("champion", type="string", description="Registered-model alias to score with."),
         "groups": Param(None, type=["null", "integer"], minimum=1, description="Partition groups (mapped tasks)."),
     },

@@ -44,18 +44,14 @@ from modelops.handoffs import (
     SUMMARY_TASK_ID,
     TRAINING_DAG_ID,
 )
+from modelops_airflow.defaults import dataset_param, make_default_args
 
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
 _SETTINGS = load_settings()  # one small YAML read: gives the UI its dataset and candidate choices
 REQUIRE_APPROVAL = bool(_SETTINGS.promotion["require_approval"])
 UNAPPROVED = "promoted without human approval (promotion.require_approval is false: the embedded demo)"
 
-default_args = {
-    "owner": "modelops",
-    "retries": 1,
-    "retry_delay": timedelta(seconds=20),
-    "execution_timeout": timedelta(minutes=45),
-}
+default_args = make_default_args(execution_timeout=timedelta(minutes=45))
 
 
 def _training_plan(context):
@@ -83,12 +79,7 @@ def _settings_and_spec():
     tags=["modelops", "training"],
     default_args=default_args,
     params={
-        "dataset": Param(
-            _SETTINGS.default_dataset,
-            type="string",
-            enum=sorted(_SETTINGS.datasets),
-            description="Dataset spec to train on.",
-        ),
+        "dataset": dataset_param(_SETTINGS, "Dataset spec to train on."),
         "sample_rows": Param(
             None,
             type=["null", "integer"],
