@@ -18,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LIBRARY = REPO / "include" / "modelops"
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-PRODUCTION_CODE = (LIBRARY, REPO / "dags", REPO / "plugins")
+PRODUCTION_CODE = (LIBRARY, REPO / "include" / "modelops_airflow", REPO / "dags", REPO / "plugins")
 
 
 def run_contract(root: Path, config: Path) -> subprocess.CompletedProcess:
@@ -76,6 +76,7 @@ def test_the_import_contract_is_kept():
         # the catalog reading a setting from config again: a lower layer importing a higher one, and a circle
         ("catalog", "from modelops.config import load_settings\n", ["Stages import only earlier stages", "circles"]),
         ("evaluation", "import airflow\n", ["never imports Airflow"]),
+        ("config", "def shared():\n    from modelops_airflow import defaults\n", ["never imports Airflow"]),
     ],
 )
 def test_the_contract_fails_on_a_bad_import(tmp_path, module, bad_import, broken):
