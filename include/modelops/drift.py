@@ -85,14 +85,6 @@ def slice_labels(frame: pd.DataFrame, column: str, bins: list[float] | None) -> 
     return pd.Series(np.where(labels == MISSING, "missing", labels), index=frame.index)
 
 
-def _legacy_label(key: str) -> str:
-    """A profile key written before labels were by value: a float-coded level was stored as "1.0"."""
-    head, dot, tail = key.partition(".")
-    if dot and tail.strip("0") == "" and head.lstrip("-").isdigit():
-        return head
-    return key
-
-
 # --- reference profile ---------------------------------------------------------------------
 
 
@@ -120,14 +112,13 @@ def profile_numeric(values: np.ndarray | pd.Series, bins: int = GRID_BINS) -> di
 def profile_categorical(values: pd.Series, max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
     """Category frequencies (the most common ones, the rest pooled), missing values as a level.
 
-    `by_value` marks a profile whose keys come from `category_labels`; older profiles spelt a
-    float-coded level "1.0", which `categorical_drift` reads as 1.
+    Keys come from `category_labels`, so a float-coded level is spelt "1", as `categorical_drift` spells it.
     """
     counts = list(category_counts(values).items())
     freq = dict(counts[:max_categories])
     if len(counts) > max_categories:
         freq[OTHER] = sum(count for _, count in counts[max_categories:])
-    return {"rows": len(values), "counts": freq, "by_value": True}
+    return {"rows": len(values), "counts": freq}
 
 
 def build_profile(
@@ -301,11 +292,6 @@ def categorical_drift(profile: dict[str, Any], values: pd.Series) -> dict[str, A
             "missing_rows": 0,
         }
     ref_counts = profile["counts"]
-    if not profile.get("by_value"):
-        legacy: dict[str, int] = {}
-        for key, count in ref_counts.items():
-            legacy[_legacy_label(key)] = legacy.get(_legacy_label(key), 0) + count
-        ref_counts = legacy
     current = category_counts(values)
     unseen = sorted(k for k in current if k not in ref_counts)
     levels = list(ref_counts) + ([OTHER] if unseen and OTHER not in ref_counts else [])
