@@ -175,8 +175,9 @@ def gather(model_name: str, version: str, settings: Settings) -> CardInputs:
         raise CardError(f"{model_name} v{version}: training run {parent} lacks {', '.join(missing)}")
     spec = spec_from_resolved(resolved["dataset"])
     current = settings.datasets.get(spec.name)
-    # what the run used; versions logged before training options were recorded: the section as it was
-    training = registry.load_run_dict(parent, registry.TRAINING_OPTIONS_ARTIFACT) or resolved["training"]
+    training = registry.load_run_dict(parent, registry.TRAINING_OPTIONS_ARTIFACT)  # what the run used
+    if training is None:
+        raise CardError(f"{model_name} v{version}: training run {parent} lacks {registry.TRAINING_OPTIONS_ARTIFACT}")
     holdout, source, sizes = _holdout(tags, spec, training, report)
     pii = {*spec.pii, *(current.pii if current else ())}
     holdout = holdout.drop(columns=[c for c in holdout.columns if c in pii])  # never there; never shown

@@ -944,10 +944,9 @@ def _labelled_veto(report: dict[str, Any], asking: list[str], streak_windows: li
 
 
 def _asked_to_retrain(row: dict[str, Any], retrain_on: list[str]) -> bool:
-    """Did a clean recorded window raise a retrain signal? (rows from before signals were kept: any clean breach)"""
-    if row.get("signals") is not None:
-        return "data_quality" not in row["signals"] and any(s in retrain_on for s in row["signals"])
-    return bool(row["breach"] and row["data_quality_ok"])
+    """Did a clean recorded window raise a retrain signal?"""
+    signals = row.get("signals") or []
+    return "data_quality" not in signals and any(s in retrain_on for s in signals)
 
 
 def _latest_per_window(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

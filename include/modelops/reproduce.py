@@ -118,17 +118,15 @@ def _verify_batch(path: str, recorded_hash: str) -> pd.DataFrame:
     return frame
 
 
-def _recorded_options(parent: str, resolved: dict[str, Any], recorded_hash: str) -> dict[str, Any]:
+def _recorded_options(parent: str, recorded_hash: str) -> dict[str, Any]:
     """The training options the version was trained with, checked against its `modelops.training_hash` tag."""
     from modelops.workflow import training_hash
 
     options = registry.load_run_dict(parent, registry.TRAINING_OPTIONS_ARTIFACT)
-    source = registry.TRAINING_OPTIONS_ARTIFACT
-    if options is None:  # recorded before the options were: the resolved section, if nothing overrode it
-        options, source = resolved.get("training"), f"{registry.RESOLVED_CONFIG_ARTIFACT} (training section)"
     if options is None or training_hash(options) != recorded_hash:
         raise NotReproducible(
-            f"training options not on record: {source} does not match the version's training hash {recorded_hash}"
+            f"training options not on record: {registry.TRAINING_OPTIONS_ARTIFACT} does not match the version's "
+            f"training hash {recorded_hash}"
         )
     return options
 
@@ -168,7 +166,7 @@ def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
             f"the recorded configuration rebuilds to identity {settings.digest_for(spec.name)[:16]}, "
             f"not the version's {str(tags.get('modelops.config_hash'))[:16]}"
         )
-    options = _recorded_options(parent, resolved, tags.get("modelops.training_hash", ""))
+    options = _recorded_options(parent, tags.get("modelops.training_hash", ""))
     recorded = registry.load_holdout_predictions(run_id)
     if recorded is None:
         raise NotReproducible(

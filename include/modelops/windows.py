@@ -101,14 +101,7 @@ def _input_files(manifest: dict[str, Any], snapshot: str) -> list[Path]:
             f"snapshot {snapshot} was scored from a SQL query: monitoring reads a window's inputs from files; "
             "score a file or folder snapshot instead"
         )
-    files = manifest.get("input_files")
-    if not files:  # a manifest from before input_files was recorded: the planner's own discovery
-        where = Path(manifest["input"])
-        if kind == "parquet_folder":
-            files = sorted(p for p in where.rglob("*.parquet") if not any(s.startswith(".") for s in p.parts[-2:]))
-        else:
-            files = [where]
-    paths = [Path(f) for f in files]
+    paths = [Path(f) for f in manifest["input_files"]]
     gone = [str(p) for p in paths if not p.exists()]
     if gone:
         raise WindowError(f"snapshot {snapshot}: its scored input files are gone: {gone[:5]}")

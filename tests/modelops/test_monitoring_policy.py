@@ -94,9 +94,6 @@ def test_persistence_counts_each_window_once_and_ignores_dry_runs():
 def test_a_window_without_a_retrain_signal_breaks_the_streak():
     rows = [_row("w1", 0, "watch", ["prediction_drift"]), _row("w2", 24, "watch", ["data_drift"])]
     assert _decide(_report("w3", ["prediction_drift"]), rows, 48)["streak"] == 1
-    # rows recorded before signals were kept: any breach with good data counts
-    legacy = [_row("w1", 0, "watch", None) | {"breach": True}]
-    assert _decide(_report("w2", ["prediction_drift"]), legacy, 24)["action"] == "retrain"
 
 
 def test_signals_outside_retrain_on_watch_and_alert():
