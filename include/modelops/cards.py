@@ -50,7 +50,6 @@ SEGMENT_TOP = 8  # segments shown, worst first
 SEGMENT_MIN_SHARE = 0.05  # a segment needs this share of the holdout (and at most min_slice_rows rows)
 SEGMENT_FLOOR = 30
 CALIBRATION_BINS = 10
-CARD_FILES = ("card.md", "card.html", "card.json")
 
 
 class CardError(LookupError):

@@ -1255,11 +1255,6 @@ def settings_and_spec(dataset: str) -> tuple[Settings, DatasetSpec]:
     return settings, settings.dataset(dataset)
 
 
-def dataset_names() -> list[str]:
-    """Configured dataset names, for the DAG's dropdown Param."""
-    return sorted(load_settings().datasets)
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m modelops.config`: check the parameters files and say what each dataset can and cannot do.
 

@@ -147,14 +147,6 @@ def thresholds_for(
     return {**configured, **overrides}
 
 
-def champion_reference(spec: DatasetSpec) -> tuple[Any, dict[str, Any]]:
-    """The champion version and its stored reference profile."""
-    champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
-    if champion is None:
-        raise NoChampionError(f"no champion for {spec.model_name!r}: train and promote a model first")
-    return champion, registry.load_profile(champion.run_id)
-
-
 def reference_null_share(profile: dict[str, Any], column: str) -> float | None:
     """The share of a column's values missing in a reference profile (None: the profile lacks the column)."""
     if column in profile["numeric"]:

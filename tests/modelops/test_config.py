@@ -16,7 +16,6 @@ from modelops.config import (
     ConfigError,
     DatasetSpec,
     config_path,
-    dataset_names,
     load_settings,
 )
 
@@ -101,12 +100,9 @@ def test_bundled_file_spec_resolves_repo_path():
     assert path.exists()
 
 
-def test_default_config_path_and_dataset_names(monkeypatch):
+def test_default_config_path(monkeypatch):
     monkeypatch.delenv("MODELOPS_CONFIG", raising=False)
     assert config_path() == DEFAULT_CONFIG_PATH.resolve()
-    names = dataset_names()
-    assert names == sorted(names)
-    assert {"voter_turnout", "anes96_vote"} <= set(names)
 
 
 def test_a_user_file_adds_to_the_bundled_one(tmp_path, monkeypatch):
