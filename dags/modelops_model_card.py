@@ -1,8 +1,8 @@
 """
 ### ModelOps model card, on demand
 
-Make (or remake) the model card of any registered version, e.g. one registered before cards existed,
-or after its split files were cleaned up (the holdout is then rebuilt from the recorded batch).
+Make (or remake) the model card of any registered version, also after its split files were cleaned
+up (the holdout is then rebuilt from the recorded batch).
 
 **Trigger with parameters**: `model_name` (e.g. `voter_turnout_model`) and `version` (a number, or an
 alias: `champion`, `challenger`).

@@ -28,7 +28,7 @@ alias_history = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("run_id", sa.String(250)),
     # What moved it (promote, rollback, training) and the human approval (Airflow's Required
-    # Actions) before the move; None when no approval was asked (or on rows from before).
+    # Actions) before the move; None when no approval was asked.
     sa.Column("action", sa.String(32)),
     sa.Column("approver", sa.String(200)),
     sa.Column("approved_at", sa.DateTime(timezone=True)),
@@ -69,12 +69,12 @@ monitoring_history = sa.Table(
     sa.Column("prediction_psi", sa.Float),
     sa.Column("prediction_drift", sa.Boolean, nullable=False),
     sa.Column("expected_accuracy", sa.Float),
-    sa.Column("fallback_share", sa.Float),  # rows served by the baseline / rows; None on rows from before
+    sa.Column("fallback_share", sa.Float),  # rows served by the baseline / rows
     sa.Column("labeled_window", sa.String(200)),
     sa.Column("labeled_metrics", sa.JSON),
     sa.Column("breach", sa.Boolean, nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),
-    sa.Column("signals", sa.JSON),  # which signals breached (monitoring.SIGNALS); None on rows from before
+    sa.Column("signals", sa.JSON),  # which signals breached (monitoring.SIGNALS)
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("why", sa.Text),  # the decision in words (e.g. a labelled veto)
     sa.Column("dry_run", sa.Boolean, nullable=False, default=False),

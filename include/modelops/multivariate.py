@@ -12,8 +12,8 @@ so sampling noise and a trivially small difference both stay quiet. The features
 two most (permutation importance on the held-out folds) say what moved.
 
 The reference sample is stored with each model version at training time (`reference_sample`,
-features only: no id, no PII); a version registered before that has none, and the test reports
-itself "not available" instead of failing.
+features only: no id, no PII); for a version without one the test reports itself "not available"
+instead of failing.
 """
 
 from __future__ import annotations

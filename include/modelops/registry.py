@@ -537,7 +537,7 @@ def log_reference_sample(run_id: str, path: str) -> None:
 
 
 def load_reference_sample(run_id: str) -> Any | None:
-    """The reference sample stored with a run (a DataFrame), or None when the run has none (an older version)."""
+    """The reference sample stored with a run (a DataFrame), or None when the run holds none."""
     import pandas as pd
     from mlflow.exceptions import MlflowException
 
@@ -591,7 +591,7 @@ BASELINE_ARTIFACT = "baseline.json"
 
 
 class MissingArtifactError(LookupError):
-    """A registered version lacks an artifact a task needs (e.g. registered before it was recorded)."""
+    """A registered version lacks an artifact a task needs."""
 
 
 def log_baseline(run_id: str, baseline: dict[str, Any]) -> None:
@@ -610,8 +610,8 @@ def load_baseline(model_name: str, version: str, run_id: str) -> dict[str, Any]:
         baseline = mlflow.artifacts.load_dict(f"runs:/{run_id}/{BASELINE_ARTIFACT}")
     except (MlflowException, OSError) as exc:
         raise MissingArtifactError(
-            f"{model_name} v{version} (run {run_id}) has no {BASELINE_ARTIFACT}: it was registered before the "
-            "rule-based fallback was recorded, so it cannot be served by batch scoring; retrain, or log the "
+            f"{model_name} v{version} (run {run_id}) has no {BASELINE_ARTIFACT} (the rule-based fallback), "
+            "so it cannot be served by batch scoring; retrain, or log the "
             f"baseline on its run with registry.log_baseline ({type(exc).__name__})"
         ) from None
     missing = sorted({"rule", "rate_if_true", "rate_if_false"} - set(baseline))

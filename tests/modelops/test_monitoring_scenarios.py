@@ -359,7 +359,7 @@ def test_a_version_without_a_reference_sample_reports_the_test_not_available(wor
 
     mlflow = registry._mlflow()
     spec = DatasetSpec(name="legacy", description="", source={}, target="y", positive_class=1, numeric=("x",))
-    with mlflow.start_run(experiment_id=registry.experiment_id("legacy")) as run:  # registered before samples
+    with mlflow.start_run(experiment_id=registry.experiment_id("legacy")) as run:  # a run without a sample
         mlflow.log_dict({"version": 1}, registry.PROFILE_ARTIFACT)
     version = registry.register_version(spec.model_name, f"runs:/{run.info.run_id}/model", run.info.run_id, {}, "")
     assert registry.load_reference_sample(run.info.run_id) is None
