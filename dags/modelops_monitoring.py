@@ -1,67 +1,19 @@
 """
 ### ModelOps monitoring: is the champion still right for the world it scores?
 
-A **window is a scored snapshot**: the output the `modelops_scoring` DAG committed with the
-`champion` alias. Monitoring reads what was served (the predictions) and the inputs the manifest
-names, checked to be the same rows (count, and ids), and scores nothing again. For the oldest
-window not judged yet (or the `window` param) it checks data quality (the dataset's GX suite in
-production form), data drift per feature against the reference profile of the version that served
-(KS / chi-squared p-values with Benjamini-Hochberg correction **and** an effect size:
-Wasserstein/std, Jensen-Shannon; PSI reported), prediction drift and a label-free expected accuracy
-(CBPE) on that version's own scores (rows the rule-based baseline served are left out; a chunk the
-scoring guard withheld keeps its model scores), the **fallback share** (rows served by the baseline,
-with reasons; `monitoring.fallback_share`), canary rows apart, and — when labels have arrived for
-an earlier window — labelled performance of the served scores (labels join the served predictions
-by id) against that version's holdout (overall and per protected slice), a calibration-change test,
-and what was served (champion, canary, fallback) judged each on its own rows. Without an
-`id_column`, labels count only when a window is delivered with its target
-(`labeled/<window>.parquet`, in the scored row order); otherwise labelled monitoring is skipped and
-the report says why.
+A **window is a scored snapshot**: the output the `modelops_scoring` DAG committed with the `champion`
+alias. For each dataset due (`datasets_to_judge`; a manual run judges the `dataset` it names, or every
+dataset), the task group `judge` measures the next window against the reference of the version that
+served it (`assess`), decides (`decide`: `trigger_retraining` or `no_action`) and records the verdict
+in `monitoring_history` (`record`, which alerts on a breach). `check_operations` flags runs markedly
+slower or larger than their history.
 
-**Every dataset is watched.** Task `datasets_to_judge` lists the datasets this run judges; the task
-group `judge` (assess, decide, retrain or not, record) runs once per dataset, each instance named by its
-dataset in the grid, each with its own history, persistence and cooldown; one dataset failing leaves the
-others running. A scheduled run judges every configured dataset whose own schedule
-(`datasets.<name>.monitoring.schedule`: a cron expression or preset, or `off` for manual runs only;
-default `monitoring.schedule`, which is also this DAG's schedule, its tick) fires within the run's
-interval; a manual run judges the `dataset` it names, or every dataset when none is named. A dataset
-without a champion has nothing served to judge: it is left out, and the task's log says so.
+What is measured, every signal and how the decision is made (persistence, cooldown, labelled veto,
+the age bound): `docs/monitoring.md`, the one description of the policy.
 
-**Each window is judged once.** A run without a `window` param judges each dataset's newest window and
-*skips* (that dataset's tasks) when that window was judged already, saying when; pass `window` to re-judge
-one on purpose.
-
-**Retraining needs evidence that the model suffers** (`decide` branch): `trigger_retraining` only
-when a signal listed in `monitoring.retrain_on` breached (default: `performance` = a labelled metric
-drop or a missed floor, `calibration` = concept drift, `prediction_drift`, `estimated_accuracy`),
-persisted for `persistence` consecutive windows, and no retraining was triggered within
-`cooldown_hours` (every retrain counts, one on the same window too). Input drift alone is `watch`
-and an alert. A labelled result judged within tolerance vetoes a retrain that only drift signals
-(data drift, prediction drift, estimated accuracy) ask for. A data-quality break or NaN/inf scores
-alert but never retrain. A **degenerate window** is a data-quality break too: fewer distinct rows
-than `monitoring.min_distinct_rows`, more than `max_duplicate_share` of its rows copies of another
-(e.g. one voter's values on every row), or the model's scores all one value; it is recorded with the
-signal `degenerate_window`, and a retrain streak passes over it (neither counted nor broken). A
-fallback share above its limit alerts (and retrains only when `retrain_on` lists `fallback`). The
-training DAG runs with a conf saying why and which labelled windows to add.
-
-Every window's figures, signals and verdict are appended to the `monitoring_history` table; the
-HTML report (decision and signals, labelled performance per slice, the label-free estimate,
-calibration groups, plots) and JSON go to the workspace and to the MLflow experiment
-`modelops/<dataset>/monitoring`, with the run's resolved configuration. A breach sends a structured
-alert (log line, and the `modelops_alerts` connection's webhook when defined); a dry run never
-alerts; a failed `assess` sends a `modelops.monitoring.failure` alert.
-
-**Operational figures**: every task of the training, scoring and monitoring DAGs records its wall
-time, peak memory and bytes written as it ends (listener plugin `modelops_figures`, table
-`task_figures`); each DAG's last task logs its run's figures to MLflow (`ops.*` metrics,
-`operations/figures.json`). Task `check_operations` judges every finished run once against the
-runs before it and alerts (`modelops.operations.unusual_run`) on one markedly slower or larger than
-its recent history (`monitoring.ops_*` settings).
-
-**Params**: `dataset` (empty: every dataset due), `window` (default: newest, once), `thresholds`
-(overrides of `monitoring:` in `include/config/modelops.yaml`, `retrain_on` included), `dry_run`
-(measure and report, but record nothing, trigger nothing, alert nothing).
+**Params**: `dataset` (empty: every dataset due), `window` (default: the oldest not judged yet),
+`thresholds` (overrides of `monitoring:` in `include/config/modelops.yaml`), `dry_run` (measure and
+report, but record nothing, trigger nothing, alert nothing).
 """
 
 from __future__ import annotations

@@ -12,54 +12,8 @@ names the **signals** that breached; `decide_action` turns them into an action u
 `history_row` is what the window leaves in `monitoring_history`. The step a DAG task runs
 (measure, decide, report, log to MLflow, record) is `modelops.monitoring_flow`.
 
-Policy: retraining needs evidence that the model suffers.
-
-- Each window is judged once. A run that names no window judges the newest one, and skips when
-  it was judged already (`choose_window`); naming a window re-judges it on purpose.
-- `data_quality` (the production GX suite failed, or the window is degenerate) and `invalid_scores`
-  (the champion returned NaN or inf scores) alert and never retrain: retraining on a broken extract
-  makes it worse.
-- Windows are judged as windows (`window_limits`): the production suite checks the window's own row
-  count (`window_min_rows`..`window_max_rows`, default at least 1 row: how small is too small to be
-  evidence is `min_distinct_rows`' to say) and lets each column miss up to its share in the serving
-  version's reference profile + `window_null_margin` (default 0.10; a column the profile lacks, such as
-  the id: its training `null_fraction` + the margin; `datasets.<name>.monitoring.window_null_fraction`
-  names a column's share outright), never the training batch's `validation.row_count` and
-  `null_fraction`: a small window or one subgroup is no broken extract.
-- A window that fails the suite still has its data drift, multivariate drift, prediction drift and
-  label-free estimate measured and reported (a numeric column that holds text is left out of the drift
-  tests, and the report says so); it alerts and never retrains, and in a retrain streak it breaks the
-  streak (its data may be the drift). Labelled judgement waits for the next clean window.
-- A **degenerate** window (`degenerate_window`: fewer distinct rows over the features than
-  `min_distinct_rows`, more than `max_duplicate_share` of its rows exact copies of an earlier row, or
-  the served model's scores all one value) raises `data_quality` and `degenerate_window`; nothing else
-  is measured (its drift figures would describe one row, not an electorate). A retrain streak passes
-  over it: it neither counts as a breach nor breaks the streak, since it is no evidence about the
-  model either way (a broken extract between two drifted windows leaves them consecutive evidence).
-- `fallback` (more than `fallback_share` of the rows were served by the baseline) alerts and
-  watches; it retrains only when `retrain_on` lists it.
-- A window retrains only when a signal listed in `retrain_on` breached: `performance` (a labelled
-  metric dropped more than `max_relative_drop` below the served version's holdout, or missed a floor),
-  `calibration` (outcomes no longer match predicted probabilities within groups: concept drift),
-  `prediction_drift`, `estimated_accuracy` (the label-free estimate dropped), and `data_drift` only
-  when listed. Any other breach (input drift alone, by default) is `watch` and an alert.
-- A labelled result that was judged (enough rows) and is within tolerance (no drop beyond the
-  tolerance, no floor missed, calibration unchanged) vetoes a retrain asked for only by drift
-  signals (data drift, prediction drift, estimated accuracy): `watch`, saying so.
-- The retrain signals must persist for `persistence` consecutive windows, and no retrain may
-  have been triggered within `cooldown_hours` (every retrain counts, one on this same window too).
-- `multivariate_drift` (a domain classifier separates the reference sample from the window's rows
-  better than chance plus a margin: how features move together changed) is input drift: it watches
-  and alerts like `data_drift`, and retrains only when `retrain_on` lists it. A version registered
-  before reference samples were stored has none: the test says "not available", nothing breaches.
-- The upper bound: a champion that has served longer than `max_champion_age_days` (since it became
-  champion: the alias history; else its `champion_since` tag; else the version's creation time, and
-  the reason says which) is retrained even without a breach, past a labelled veto or an unfinished
-  streak, and the reason says so. The cooldown is the lower bound and wins: the age bound never
-  retrains inside it (the decision is `cooldown`, saying the champion is overdue). A data-quality
-  break or invalid scores still only alert (retrain on clean data). The age restarts only when
-  another version becomes champion: a retrain whose model is not promoted leaves the champion
-  overdue, so it retrains again once per cooldown until one is.
+The policy (signals, decision, persistence, cooldown, the age bound) is written once, in
+docs/monitoring.md; the functions here are its code and tests/modelops/test_monitoring_policy.py its proof.
 """
 
 from __future__ import annotations
@@ -105,7 +59,7 @@ THRESHOLD_KEYS = (
     "max_champion_age_days",
     "domain_classifier",
 )
-# Signals a window can raise, in report order. The first two alert only; see the module docstring.
+# Signals a window can raise, in report order. The first two alert only; see docs/monitoring.md.
 ALERT_ONLY_SIGNALS = ("data_quality", "degenerate_window", "invalid_scores")
 DRIFT_SIGNALS = ("data_drift", "multivariate_drift", "prediction_drift", "estimated_accuracy")
 # `fallback`: more rows than `fallback_share` were served by the rule-based baseline (alerts; retrains
@@ -158,8 +112,8 @@ def reference_null_share(profile: dict[str, Any], column: str) -> float | None:
 
 
 def window_limits(spec: DatasetSpec, profile: dict[str, Any], t: dict[str, Any]) -> WindowLimits:
-    """The production suite's limits for a window of `spec` served by the version of `profile` (see the module
-    docstring): its row-count bounds and each kept column's largest missing share, with where it came from."""
+    """The production suite's limits for a window of `spec` served by the version of `profile` (docs/monitoring.md):
+    its row-count bounds and each kept column's largest missing share, with where it came from."""
     from modelops.validation import WindowLimits
 
     margin = float(t.get("window_null_margin", MONITORING_SCHEMA["window_null_margin"][1]))
@@ -805,7 +759,7 @@ def _no_labels_status(spec: DatasetSpec, window_id: str, evaluated: set[str], pr
 def decide_action(
     report: dict[str, Any], history_rows: list[dict[str, Any]], thresholds: dict[str, Any], window_end: datetime
 ) -> dict[str, Any]:
-    """retrain / watch / cooldown / alert / none, with the reasons (the policy is in the module docstring)."""
+    """retrain / watch / cooldown / alert / none, with the reasons (the policy: docs/monitoring.md)."""
     configured = thresholds.get("retrain_on")
     retrain_on = list(DEFAULT_RETRAIN_ON if configured is None else configured)  # [] means: never retrain
     signals = list(report.get("signals", []))
@@ -817,7 +771,7 @@ def decide_action(
     if asking:
         streak = 1
         # A streak is the same model suffering in consecutive windows: it restarts after a retrain
-        # and when another version took over. A degenerate window is passed over (see the module docstring).
+        # and when another version took over. A degenerate window is passed over (docs/monitoring.md).
         for row in reversed(_latest_per_window([r for r in recorded if r["window_id"] != report["window_id"]])):
             if DEGENERATE in (row.get("signals") or []):
                 continue
@@ -901,7 +855,7 @@ def champion_age(report: dict[str, Any], thresholds: dict[str, Any], now: dateti
 
 
 def _age_bound(action: str, why: str, age: dict[str, Any], cooldown_from: datetime | None) -> tuple[str, str]:
-    """The decision once the champion is past its maximum age (see the module docstring)."""
+    """The decision once the champion is past its maximum age (docs/monitoring.md)."""
     if action == "alert":  # broken data or scores: a person first, retraining on clean data later
         return action, f"{why}; {age['why']}, but the age bound waits for clean data"
     if action == "retrain":

@@ -64,21 +64,6 @@ def test_trigger_targets_training_with_its_own_datasets_conf_and_alerts_are_wire
     assert [type(c).__name__ for c in on_success] == ["OperationsNotifier"]
 
 
-def test_the_policy_is_documented(dag):
-    for words in (
-        "markedly slower or larger",
-        "judged once",
-        "retrain_on",
-        "vetoes",
-        "cooldown_hours",
-        "dry run never",
-        "Without an `id_column`",
-        "Every dataset is watched",
-        "monitoring.schedule",
-    ):
-        assert words in " ".join(dag.doc_md.split()), words
-
-
 def test_schedule_and_params(dag, settings):
     assert dag.timetable.expression == "0 0 * * *"  # @daily, from the config: the tick of every dataset's schedule
     assert set(dag.params.dump()) == {"dataset", "window", "thresholds", "dry_run"}

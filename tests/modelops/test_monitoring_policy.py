@@ -270,6 +270,12 @@ def test_bar_plot_renders_many_levels():
     assert len(png) > 1000
 
 
+def test_every_signal_and_retrain_option_is_described_in_the_policy():
+    """docs/monitoring.md is the one description of the policy: it names every signal the code can raise."""
+    text = (REPO / "docs" / "monitoring.md").read_text()
+    assert [s for s in (*monitoring.SIGNALS, monitoring.DEGENERATE) if f"`{s}`" not in text] == []
+
+
 # --- history table ---------------------------------------------------------------------------
 
 
