@@ -46,6 +46,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, Param, dag, get_current_context, task, teardown
 from modelops_notifiers import FailureNotifier, ScoringNotifier
 
+from modelops.alerts import AlertKind
 from modelops.config import load_settings
 from modelops.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI
 from modelops_airflow.defaults import dataset_param, input_param, make_default_args, snapshot_param
@@ -83,7 +84,7 @@ def _refused(exc: Exception):
     return AirflowFailException(str(exc))
 
 
-_ON_FAILURE = [FailureNotifier(kind="modelops.scoring.failure")]
+_ON_FAILURE = [FailureNotifier(kind=AlertKind.SCORING_FAILURE)]
 
 
 def _plan(data: dict):
@@ -117,7 +118,7 @@ def _plan(data: dict):
     },
 )
 def modelops_scoring():
-    @task(on_failure_callback=FailureNotifier(kind="modelops.scoring.failure"))
+    @task(on_failure_callback=FailureNotifier(kind=AlertKind.SCORING_FAILURE))
     def plan() -> dict:
         """Resolve the input, the snapshot id, the exact model version(s) and the partition groups."""
         from modelops.config import settings_and_spec

@@ -13,6 +13,8 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from modelops.alerts import AlertKind
+
 log = logging.getLogger(__name__)
 
 
@@ -72,7 +74,7 @@ class BreachNotifier(_AlertNotifier):
 class FailureNotifier(_AlertNotifier):
     """Alerts when the task it is attached to failed (as its on_failure_callback), as alert `kind`."""
 
-    def __init__(self, conn_id: str = "modelops_alerts", kind: str = "modelops.monitoring.failure"):
+    def __init__(self, conn_id: str = "modelops_alerts", kind: str = AlertKind.MONITORING_FAILURE):
         super().__init__(conn_id)
         self.kind = kind
 

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from enum import StrEnum
 from typing import Any
 
-ALIAS_DRIFT_KIND = "modelops.registry.alias_drift"
+
+class AlertKind(StrEnum):
+    """The `kind` of every alert this project sends (a receiver routes on it)."""
+
+    MONITORING_BREACH = "modelops.monitoring.breach"
+    MONITORING_FAILURE = "modelops.monitoring.failure"
+    SCORING_ALERT = "modelops.scoring.alert"
+    SCORING_FALLBACK = "modelops.scoring.fallback"
+    SCORING_FAILURE = "modelops.scoring.failure"
+    OPERATIONS_UNUSUAL_RUN = "modelops.operations.unusual_run"
+    ALIAS_DRIFT = "modelops.registry.alias_drift"
 
 
 def alias_drift_alert(line: str, source: dict[str, Any]) -> dict[str, Any]:
     """The critical alert for a champion moved outside the training and promotion DAGs (`registry.AliasDrift`)."""
     return {
-        "kind": ALIAS_DRIFT_KIND,
+        "kind": AlertKind.ALIAS_DRIFT,
         "severity": "critical",
         "dataset": source.get("dataset"),
         "model": f"{source.get('model_name')} v{source.get('model_version')}",
@@ -35,7 +46,7 @@ def build_alert(outcome: dict[str, Any]) -> dict[str, Any]:
     if drift and not outcome.get("breach") and action != "retrain":
         return {**alias_drift_alert(drift, outcome), "window_id": outcome["window_id"]}
     return {
-        "kind": "modelops.monitoring.breach",
+        "kind": AlertKind.MONITORING_BREACH,
         "severity": "critical" if drift or action in {"retrain", "alert"} else "warning",
         "dataset": outcome["dataset"],
         "window_id": outcome["window_id"],
@@ -61,8 +72,8 @@ def should_alert(outcome: dict[str, Any] | None) -> bool:
 
 # What a failed task of each kind leaves undone, for the alert's "why".
 _FAILURE_CONSEQUENCE = {
-    "modelops.monitoring.failure": "the window was not judged",
-    "modelops.scoring.failure": "the snapshot was not scored (no output was committed)",
+    AlertKind.MONITORING_FAILURE: "the window was not judged",
+    AlertKind.SCORING_FAILURE: "the snapshot was not scored (no output was committed)",
 }
 
 
@@ -72,7 +83,7 @@ def build_failure_alert(
     run_id: str | None,
     params: dict[str, Any],
     error: BaseException | str | None,
-    kind: str = "modelops.monitoring.failure",
+    kind: str = AlertKind.MONITORING_FAILURE,
 ) -> dict[str, Any]:
     """The alert payload when a task failed: a person must look."""
     if isinstance(error, BaseException):
@@ -116,7 +127,7 @@ def build_scoring_alert(manifest: dict[str, Any]) -> dict[str, Any] | None:
     whole = {"model_unavailable", "degenerate_scores", "score_distribution"} & set(reasons)
     fallback = bool(whole) or any("were served by the rule-based fallback" in a for a in alerts) or share == 1.0
     return {
-        "kind": "modelops.scoring.fallback" if fallback else "modelops.scoring.alert",
+        "kind": AlertKind.SCORING_FALLBACK if fallback else AlertKind.SCORING_ALERT,
         "severity": "critical" if fallback else "warning",
         "dataset": manifest.get("dataset"),
         "snapshot": manifest.get("snapshot"),
@@ -133,7 +144,7 @@ def build_scoring_alert(manifest: dict[str, Any]) -> dict[str, Any] | None:
 def build_operations_alert(found: dict[str, Any]) -> dict[str, Any]:
     """An alert for one run whose wall time, peak memory or bytes written jumped above its recent history."""
     return {
-        "kind": "modelops.operations.unusual_run",
+        "kind": AlertKind.OPERATIONS_UNUSUAL_RUN,
         "severity": "warning",
         "dataset": found.get("dataset"),
         "dag_id": found["dag_id"],

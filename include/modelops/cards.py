@@ -38,6 +38,7 @@ import pandas as pd
 
 from modelops import catalog, registry
 from modelops.config import DatasetSpec, Settings
+from modelops.tags import Tag
 
 IMPORTANCE_MAX_ROWS = 5000  # permutation importance: a seeded stratified sample of the holdout
 IMPORTANCE_REPEATS = 5
@@ -118,12 +119,12 @@ def _holdout(
     from modelops.sources import BatchRef, SourceError, load_batch
     from modelops.workflow import split_key
 
-    batch_path, data_hash = tags.get("modelops.batch_path"), tags.get("modelops.data_hash")
+    batch_path, data_hash = tags.get(Tag.BATCH_PATH), tags.get(Tag.DATA_HASH)
     if not batch_path or not data_hash:
         raise CardError("the version has no modelops.batch_path / modelops.data_hash tags: its data is not on record")
     ref = BatchRef(dataset=spec.name, path=batch_path, content_hash=data_hash, rows=0, columns=[], source={})
     key = split_key(ref, spec, training)
-    recorded = tags.get("modelops.split_key")
+    recorded = tags.get(Tag.SPLIT_KEY)
     if recorded and recorded != key:
         raise CardError(
             f"the split recorded with the version ({recorded}) is not the one its training options give ({key}); "
@@ -164,7 +165,7 @@ def gather(model_name: str, version: str, settings: Settings) -> CardInputs:
     if found is None:
         raise CardError(f"{model_name} has no version {version!r}")
     tags = dict(found.tags or {})
-    parent = tags.get("modelops.parent_run_id")
+    parent = tags.get(Tag.PARENT_RUN_ID)
     if not parent:
         raise CardError(f"{model_name} v{version} has no modelops.parent_run_id tag: its training run is unknown")
     report = registry.load_run_dict(parent, registry.EVALUATION_ARTIFACT)
@@ -618,7 +619,7 @@ def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str) -> Do
     doc = Doc()
     doc.h(1, f"Model card: {inputs.model_name} v{inputs.version}")
     doc.p(
-        f"Dataset {spec.name}; {report.get('best', {}).get('candidate', tags.get('modelops.candidate', '?'))} "
+        f"Dataset {spec.name}; {report.get('best', {}).get('candidate', tags.get(Tag.CANDIDATE, '?'))} "
         f"pipeline; {alias_line(inputs.aliases, generated_at)}; card generated {generated_at}."
     )
 
@@ -695,13 +696,13 @@ def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str) -> Do
     doc.table(
         ["item", "value"],
         [
-            ["batch (data snapshot)", tags.get("modelops.batch_path", "")],
-            ["data hash (SHA-256)", tags.get("modelops.data_hash", "")],
-            ["validation", f"{tags.get('modelops.validation_id', '')} ({tags.get('modelops.validation_report', '')})"],
-            ["rows labelled", tags.get("modelops.rows_labelled", str(labels.get("labelled", "")))],
-            ["rows unlabelled (never trained on or evaluated)", tags.get("modelops.rows_unlabelled", "")],
-            ["row filter", tags.get("modelops.row_filter", "") or "none"],
-            ["extra batches", tags.get("modelops.extra_batches", "0")],
+            ["batch (data snapshot)", tags.get(Tag.BATCH_PATH, "")],
+            ["data hash (SHA-256)", tags.get(Tag.DATA_HASH, "")],
+            ["validation", f"{tags.get(Tag.VALIDATION_ID, '')} ({tags.get(Tag.VALIDATION_REPORT, '')})"],
+            ["rows labelled", tags.get(Tag.ROWS_LABELLED, str(labels.get("labelled", "")))],
+            ["rows unlabelled (never trained on or evaluated)", tags.get(Tag.ROWS_UNLABELLED, "")],
+            ["row filter", tags.get(Tag.ROW_FILTER, "") or "none"],
+            ["extra batches", tags.get(Tag.EXTRA_BATCHES, "0")],
             ["splits (rows)", ", ".join(f"{k} {v}" for k, v in inputs.split_rows.items())],
             ["holdout read from", inputs.holdout_source],
         ],
@@ -847,14 +848,14 @@ def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str) -> Do
 
     doc.h(2, "Lineage")
     lineage = [
-        ("training run", tags.get("modelops.parent_run_id", "")),
+        ("training run", tags.get(Tag.PARENT_RUN_ID, "")),
         ("model run", inputs.run_id),
-        ("git commit", tags.get("modelops.git_commit", "")),
-        ("config hash", tags.get("modelops.config_hash", "")),
-        ("training options hash", tags.get("modelops.training_hash", "")),
-        ("Airflow", f"{tags.get('airflow.dag_id', '')} / {tags.get('airflow.run_id', '')}"),
-        ("trigger reason", tags.get("modelops.trigger_reason", "")),
-        ("compared to", tags.get("modelops.compared_to", "")),
+        ("git commit", tags.get(Tag.GIT_COMMIT, "")),
+        ("config hash", tags.get(Tag.CONFIG_HASH, "")),
+        ("training options hash", tags.get(Tag.TRAINING_HASH, "")),
+        ("Airflow", f"{tags.get(Tag.AIRFLOW_DAG_ID, '')} / {tags.get(Tag.AIRFLOW_RUN_ID, '')}"),
+        ("trigger reason", tags.get(Tag.TRIGGER_REASON, "")),
+        ("compared to", tags.get(Tag.COMPARED_TO, "")),
     ]
     doc.table(["item", "value"], [[k, v] for k, v in lineage])
     return doc

@@ -34,6 +34,7 @@ from modelops import catalog, history
 from modelops.config import DatasetSpec, Settings, load_settings
 from modelops.handoffs import PROMOTION_DAG_ID, TRAINING_DAG_ID
 from modelops.served import served_by
+from modelops.tags import Tag, alias_tag, holdout_tag
 
 MLFLOW_UI_ENV = "MODELOPS_MLFLOW_UI_URL"  # e.g. http://127.0.0.1:5000; unset: runs are named, not linked
 RECENT_SNAPSHOTS = 5  # the recent fallback share covers this many newest scored snapshots
@@ -337,9 +338,9 @@ def version_info(spec: DatasetSpec, version: Any) -> VersionInfo:
     from modelops import registry
 
     tags = dict(version.tags or {})
-    primary = tags.get("modelops.primary_metric")
-    holdout = tags.get(f"modelops.holdout_{primary}") if primary else None
-    parent = tags.get("modelops.parent_run_id")
+    primary = tags.get(Tag.PRIMARY_METRIC)
+    holdout = tags.get(holdout_tag(primary)) if primary else None
+    parent = tags.get(Tag.PARENT_RUN_ID)
     number = str(version.version)
     links = file_link("model card", catalog.card_dir(spec.name, spec.model_name, number) / "card.html")
     links += mlflow_version_link(spec.model_name, number)
@@ -351,15 +352,15 @@ def version_info(spec: DatasetSpec, version: Any) -> VersionInfo:
         version=number,
         aliases=sorted(str(a) for a in (version.aliases or [])),
         run_id=version.run_id,
-        candidate=tags.get("modelops.candidate"),
+        candidate=tags.get(Tag.CANDIDATE),
         created_at=datetime.fromtimestamp(created / 1000, UTC) if created else None,
-        verdict=tags.get("modelops.verdict"),
-        compared_to=tags.get("modelops.compared_to"),
+        verdict=tags.get(Tag.VERDICT),
+        compared_to=tags.get(Tag.COMPARED_TO),
         primary_metric=primary,
         holdout_value=float(holdout) if holdout not in (None, "") else None,
         gates=_gate_checks(parent),
-        retired=tags.get("modelops.retired") == "true",
-        champion_since=tags.get("champion_since"),
+        retired=tags.get(Tag.RETIRED) == "true",
+        champion_since=tags.get(alias_tag(registry.CHAMPION, "since")),
         links=links,
     )
 
@@ -413,9 +414,7 @@ def served_snapshots(spec: DatasetSpec) -> list[ServedSnapshot]:
     """Every committed scoring of the dataset (its manifest), newest first, with its MLflow run."""
     from modelops import registry
 
-    runs = registry.runs_by_tag(
-        registry.scoring_experiment_name(spec.name), "modelops.snapshot", "modelops.model_version"
-    )
+    runs = registry.runs_by_tag(registry.scoring_experiment_name(spec.name), Tag.SNAPSHOT, Tag.MODEL_VERSION)
     out = []
     for snapshot in catalog.list_scored(spec.name):
         path = catalog.scoring_manifest(spec.name, snapshot)
@@ -547,7 +546,7 @@ def verdicts(spec: DatasetSpec, rows: list[dict[str, Any]]) -> list[WindowVerdic
     """Recorded monitoring verdicts, newest first, with their report and MLflow run."""
     from modelops import registry
 
-    runs = registry.runs_by_tag(registry.monitoring_experiment_name(spec.name), "modelops.window_id", "airflow.run_id")
+    runs = registry.runs_by_tag(registry.monitoring_experiment_name(spec.name), Tag.WINDOW_ID, Tag.AIRFLOW_RUN_ID)
     out = []
     for row in reversed(rows):
         links = file_link("monitoring report", row.get("report_path"))

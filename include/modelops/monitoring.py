@@ -29,6 +29,7 @@ from modelops import catalog, drift, registry, windows
 from modelops.config import DEFAULT_RETRAIN_ON, MONITORING_SCHEMA, RETRAIN_SIGNALS, DatasetSpec, Settings
 from modelops.evaluation import compute_metrics, higher_is_better, slice_metrics
 from modelops.features import label_summary, labelled_mask, target_vector
+from modelops.tags import alias_tag
 
 if TYPE_CHECKING:
     from modelops.validation import WindowLimits
@@ -507,7 +508,7 @@ def champion_tenure(model_name: str, champion: Any | None) -> dict[str, Any] | N
             since = row["changed_at"]
     source, note = "alias history", ""
     if since is None:
-        tag = (champion.tags or {}).get(f"{registry.CHAMPION}_since")
+        tag = (champion.tags or {}).get(alias_tag(registry.CHAMPION, "since"))
         if tag:
             since = _aware(datetime.fromisoformat(tag))
             source = "champion_since tag"

@@ -19,6 +19,7 @@ from typing import Any
 
 from modelops import catalog
 from modelops.config import SCHEDULE_OFF, DatasetSpec, Settings, monitoring_cron, settings_and_spec
+from modelops.tags import Tag
 
 
 class NothingToJudge(RuntimeError):
@@ -149,11 +150,11 @@ def monitor_window(
         monitoring.to_json(report),
         html,
         {
-            "modelops.action": decision["action"],
-            "modelops.signals": ",".join(report["signals"]) or "none",
-            "modelops.dry_run": str(bool(dry_run)).lower(),
-            "airflow.run_id": airflow_run_id,
-            "modelops.alias_drift": "none" if drift is None else drift.line(),
+            Tag.ACTION: decision["action"],
+            Tag.SIGNALS: ",".join(report["signals"]) or "none",
+            Tag.DRY_RUN: str(bool(dry_run)).lower(),
+            Tag.AIRFLOW_RUN_ID: airflow_run_id,
+            Tag.ALIAS_DRIFT: "none" if drift is None else drift.line(),
         },
     )
     registry.log_resolved_config(run_id, settings.resolved(spec.name))

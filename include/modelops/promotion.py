@@ -22,6 +22,7 @@ from typing import Any
 
 from modelops import approvals, catalog, history, registry
 from modelops.handoffs import PROMOTION_DAG_ID
+from modelops.tags import HOLDOUT_PREFIX, PREFIX, Tag
 
 ACTIONS = ("promote", "rollback", "retire")
 APPROVE = "Approve"  # the ApprovalOperator's options
@@ -128,16 +129,16 @@ def _gates(tags: dict[str, str]) -> list[str]:
     """The gate evidence a version carries (written by the training workflow at registration)."""
     shown = []
     for key in sorted(tags):
-        if key == "modelops.verdict" or key == "modelops.compared_to" or key.startswith("modelops.holdout_"):
-            shown.append(f"{key.removeprefix('modelops.')}: {tags[key]}")
-        elif key == "modelops.retired":
-            shown.append(f"retired {tags.get('retired_at', '')}: {tags.get('retired_reason', '')}".strip())
+        if key == Tag.VERDICT or key == Tag.COMPARED_TO or key.startswith(HOLDOUT_PREFIX):
+            shown.append(f"{key.removeprefix(PREFIX)}: {tags[key]}")
+        elif key == Tag.RETIRED:
+            shown.append(f"retired {tags.get(Tag.RETIRED_AT, '')}: {tags.get(Tag.RETIRED_REASON, '')}".strip())
     return shown
 
 
 def recorded_checks(tags: dict[str, str]) -> list[dict[str, Any]]:
     """The gate checks the version's training run recorded (its evaluation report), PASS or FAIL with numbers."""
-    parent = tags.get("modelops.parent_run_id")
+    parent = tags.get(Tag.PARENT_RUN_ID)
     report = registry.load_run_dict(parent, registry.EVALUATION_ARTIFACT) if parent else None
     checks = ((report or {}).get("verdict") or {}).get("checks") or []
     return [
@@ -169,7 +170,7 @@ def plan_training_promotion(model_name: str, version: str, reason: str) -> Promo
         version=str(version),
         reason=reason,
         current_champion=str(champion.version) if champion is not None else None,
-        verdict=tags.get("modelops.verdict"),
+        verdict=tags.get(Tag.VERDICT),
         gates=_gates(tags),
         checks=recorded_checks(tags),
         card=card_link(tags),
@@ -215,7 +216,7 @@ def plan_promotion(
     if action == "rollback":
         rows = registry.alias_history(model_name, registry.CHAMPION)
         candidates = {r["version"] for r in rows}
-        retired = {v for v in candidates if _tags(model_name, v).get("modelops.retired") == "true"}
+        retired = {v for v in candidates if _tags(model_name, v).get(Tag.RETIRED) == "true"}
         target = rollback_target(rows, current, retired)
         if target is None:
             raise PromotionError(f"{model_name} has no previous champion to roll back to (champion now: {current})")
@@ -231,8 +232,8 @@ def plan_promotion(
     if found is None:
         raise PromotionError(f"{model_name} has no version {version!r}")
     tags = dict(found.tags or {})
-    verdict = tags.get("modelops.verdict")
-    retired = tags.get("modelops.retired") == "true"
+    verdict = tags.get(Tag.VERDICT)
+    retired = tags.get(Tag.RETIRED) == "true"
 
     if action == "retire":
         if retired:
@@ -299,7 +300,7 @@ def apply_promotion(plan: PromotionPlan, approval: Approval, run_id: str | None)
         )
         if plan.override:
             registry.client().set_model_version_tag(
-                plan.model_name, plan.version, "modelops.gates_overridden", plan.override_reason or ""
+                plan.model_name, plan.version, Tag.GATES_OVERRIDDEN, plan.override_reason or ""
             )
         outcome["alias_changed"] = changed
     else:

@@ -17,6 +17,7 @@ from modelops import catalog, history
 from modelops.config import DatasetSpec
 from modelops.handoffs import CHAMPION_MOVERS, PROMOTION_DAG_ID
 from modelops.served import ServedBy, served_by
+from modelops.tags import Tag, alias_tag
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps task logs readable
 
@@ -79,7 +80,7 @@ def start_parent_run(spec: DatasetSpec, lineage: dict[str, str]) -> str:
     """The DAG run's umbrella MLflow run (reused on rerun), tagged with lineage."""
     mlflow = _mlflow()
     experiment = training_experiment(spec)
-    key = {"modelops.role": "training", "airflow.run_id": lineage["airflow.run_id"]}
+    key = {Tag.ROLE: "training", Tag.AIRFLOW_RUN_ID: lineage[Tag.AIRFLOW_RUN_ID]}
     existing = _find_run(experiment, key)
     if existing is not None:
         return existing.info.run_id
@@ -109,7 +110,7 @@ def pip_requirements() -> list[str]:
 
 def find_candidate(spec: DatasetSpec, lineage: dict[str, str], candidate: str) -> dict[str, Any] | None:
     """The finished candidate run of this Airflow run, if a previous try already logged it."""
-    key = {"modelops.role": "candidate", "airflow.run_id": lineage["airflow.run_id"], "candidate": candidate}
+    key = {Tag.ROLE: "candidate", Tag.AIRFLOW_RUN_ID: lineage[Tag.AIRFLOW_RUN_ID], Tag.RUN_CANDIDATE: candidate}
     existing = _find_run(training_experiment(spec), key)
     if existing is None:
         return None
@@ -117,7 +118,7 @@ def find_candidate(spec: DatasetSpec, lineage: dict[str, str], candidate: str) -
     return {
         "candidate": candidate,
         "run_id": existing.info.run_id,
-        "model_uri": existing.data.tags["model_uri"],
+        "model_uri": existing.data.tags[Tag.MODEL_URI],
         "selection_score": float(metrics["calibration_selection"]),
         "holdout": {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")},
     }
@@ -139,7 +140,7 @@ def log_candidate(
     if existing is not None:
         return existing
     experiment = training_experiment(spec)
-    key = {"modelops.role": "candidate", "airflow.run_id": lineage["airflow.run_id"], "candidate": trained.name}
+    key = {Tag.ROLE: "candidate", Tag.AIRFLOW_RUN_ID: lineage[Tag.AIRFLOW_RUN_ID], Tag.RUN_CANDIDATE: trained.name}
     with mlflow.start_run(
         experiment_id=experiment, run_name=trained.name, parent_run_id=parent_run_id, tags={**lineage, **key}
     ) as run:
@@ -158,7 +159,7 @@ def log_candidate(
         mlflow.log_metric("search_best_score", trained.search.best_score)
         mlflow.log_metric("fit_seconds", trained.fit_seconds)
         mlflow.log_dict({"trace": trained.search.trace}, "search_trace.json")
-        selection = trained.calibration_metrics[lineage["modelops.primary_metric"]]
+        selection = trained.calibration_metrics[lineage[Tag.PRIMARY_METRIC]]
         mlflow.log_metric("calibration_selection", selection)
         # Integers are declared as doubles so a missing value at scoring time is not a schema error.
         ints = example.select_dtypes("integer").columns
@@ -173,7 +174,7 @@ def log_candidate(
             serialization_format="skops",
             skops_trusted_types=skops_trusted_types(trained.pipeline),
         )
-        mlflow.set_tag("model_uri", info.model_uri)
+        mlflow.set_tag(Tag.MODEL_URI, info.model_uri)
     return {
         "candidate": trained.name,
         "run_id": run.info.run_id,
@@ -191,7 +192,7 @@ def log_evaluation(parent_run_id: str, report: dict[str, Any]) -> None:
         mlflow.log_metrics({f"best_holdout_{k}": v for k, v in report["metrics"].items()})
         for name, metrics in report["baselines"].items():
             mlflow.log_metrics({f"baseline_{name}_{k}": v for k, v in metrics.items()})
-        mlflow.set_tag("modelops.verdict", "promote" if report["verdict"]["promote"] else "keep_champion")
+        mlflow.set_tag(Tag.VERDICT, "promote" if report["verdict"]["promote"] else "keep_champion")
 
 
 def load_model(model_uri: str) -> Any:
@@ -324,15 +325,19 @@ def set_alias(
         )
         mlflow_client.set_registered_model_alias(model_name, alias, str(version))
     now = _now()
-    tags = {f"{alias}_since": now, f"{alias}_by": _tag(actor), f"{alias}_reason": _tag(reason or "")}
+    tags = {
+        alias_tag(alias, "since"): now,
+        alias_tag(alias, "by"): _tag(actor),
+        alias_tag(alias, "reason"): _tag(reason or ""),
+    }
     if approver is not None:
-        tags[f"{alias}_approved_by"] = approver
-        tags[f"{alias}_approved_at"] = (approved_at or datetime.now(UTC)).isoformat(timespec="seconds")
+        tags[alias_tag(alias, "approved_by")] = approver
+        tags[alias_tag(alias, "approved_at")] = (approved_at or datetime.now(UTC)).isoformat(timespec="seconds")
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(model_name, str(version), key, value)
     if alias == CHAMPION:
         if previous is not None:
-            mlflow_client.set_model_version_tag(model_name, previous, "champion_until", now)
+            mlflow_client.set_model_version_tag(model_name, previous, alias_tag(CHAMPION, "until"), now)
         challenger = version_by_alias(model_name, CHALLENGER)
         if challenger is not None and str(challenger.version) == str(version):
             mlflow_client.delete_registered_model_alias(model_name, CHALLENGER)
@@ -493,10 +498,10 @@ def retire_version(model_name: str, version: str, actor: str, reason: str, **app
     if CHAMPION in aliases:
         raise ValueError(f"{model_name} v{version} is the serving champion: promote or roll back to another first")
     mlflow_client = client()
-    tags = {"modelops.retired": "true", "retired_at": _now(), "retired_by": _tag(actor), "retired_reason": _tag(reason)}
+    tags = {Tag.RETIRED: "true", Tag.RETIRED_AT: _now(), Tag.RETIRED_BY: _tag(actor), Tag.RETIRED_REASON: _tag(reason)}
     if approval.get("approver") is not None:
-        tags["retired_approved_by"] = approval["approver"]
-        tags["retired_approved_at"] = (approval.get("approved_at") or datetime.now(UTC)).isoformat(timespec="seconds")
+        tags[Tag.RETIRED_APPROVED_BY] = approval["approver"]
+        tags[Tag.RETIRED_APPROVED_AT] = (approval.get("approved_at") or datetime.now(UTC)).isoformat(timespec="seconds")
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(model_name, str(version), key, value)
     for alias in aliases:
@@ -641,7 +646,7 @@ def log_scoring(
     """One MLflow run per scored snapshot and served version: counts as metrics, versions as tags."""
     mlflow = _mlflow()
     experiment = scoring_experiment(dataset)
-    key = {"modelops.snapshot": snapshot, "modelops.model_version": tags.get("modelops.model_version", "")}
+    key = {Tag.SNAPSHOT: snapshot, Tag.MODEL_VERSION: tags.get(Tag.MODEL_VERSION, "")}
     existing = _find_run(experiment, key)  # a rescore of the snapshot by the same version updates its run
     with mlflow.start_run(
         run_id=existing.info.run_id if existing is not None else None,
@@ -713,7 +718,7 @@ def log_monitoring(
     with mlflow.start_run(
         experiment_id=monitoring_experiment(dataset),
         run_name=f"window {window_id}",
-        tags={"modelops.window_id": window_id, **tags},
+        tags={Tag.WINDOW_ID: window_id, **tags},
     ) as run:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
         mlflow.log_dict(report, "drift_report.json")
@@ -725,8 +730,8 @@ def log_monitoring(
 
 EVALUATION_ARTIFACT = "evaluation.json"
 CARD_ARTIFACT_PATH = "model_card"
-CARD_TAG = "modelops.card"  # the card's HTML as an artifact URI (runs:/<run>/model_card/card.html)
-CARD_PATH_TAG = "modelops.card_path"  # the card's HTML in the workspace
+CARD_TAG = Tag.CARD  # the card's HTML as an artifact URI (runs:/<run>/model_card/card.html)
+CARD_PATH_TAG = Tag.CARD_PATH  # the card's HTML in the workspace
 
 
 # --- reproduction: what a version needs on record to be rebuilt, and the verdict on it ---------
@@ -821,7 +826,7 @@ def log_reproduction(dataset: str, verdict: dict[str, Any], key: dict[str, str])
         run_id=existing.info.run_id if existing is not None else None,
         experiment_id=None if existing is not None else experiment,
         run_name=None if existing is not None else f"reproduce {verdict['model_name']} v{verdict['version']}",
-        tags={**key, "modelops.reproduced": str(bool(verdict["reproduced"])).lower()},
+        tags={**key, Tag.REPRODUCED: str(bool(verdict["reproduced"])).lower()},
     ) as run:
         mlflow.log_metrics(metrics)
         mlflow.log_dict({**verdict, "run_id": run.info.run_id}, REPRODUCTION_ARTIFACT)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from modelops import registry
+from modelops.tags import Tag
 
 TOLERANCE = 1e-9  # largest |recorded - rebuilt| score (and metric) difference still called equal
 
@@ -139,42 +140,42 @@ def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
     from modelops.training import train_candidate
     from modelops.workflow import SPLIT_SCHEME
 
-    parent = tags.get("modelops.parent_run_id")
-    candidate = tags.get("modelops.candidate")
+    parent = tags.get(Tag.PARENT_RUN_ID)
+    candidate = tags.get(Tag.CANDIDATE)
     if not parent or not candidate:
         raise NotReproducible("lineage incomplete: the version has no modelops.parent_run_id or modelops.candidate")
     out["candidate"] = candidate
-    if tags.get("modelops.split_scheme") != SPLIT_SCHEME:
+    if tags.get(Tag.SPLIT_SCHEME) != SPLIT_SCHEME:
         raise NotReproducible(
-            f"split scheme changed: the version used {tags.get('modelops.split_scheme')!r}, this code {SPLIT_SCHEME!r}"
+            f"split scheme changed: the version used {tags.get(Tag.SPLIT_SCHEME)!r}, this code {SPLIT_SCHEME!r}"
         )
     resolved = registry.load_run_dict(parent, registry.RESOLVED_CONFIG_ARTIFACT)
     if resolved is None:
         raise NotReproducible(f"configuration not on record: run {parent} has no {registry.RESOLVED_CONFIG_ARTIFACT}")
-    if resolved.get("config_digest") != tags.get("modelops.config_hash"):
+    if resolved.get("config_digest") != tags.get(Tag.CONFIG_HASH):
         raise NotReproducible(
             f"recorded configuration {str(resolved.get('config_digest'))[:16]} is not the version's "
-            f"{str(tags.get('modelops.config_hash'))[:16]}"
+            f"{str(tags.get(Tag.CONFIG_HASH))[:16]}"
         )
     try:
         settings = settings_from_resolved(resolved)
     except ConfigError as exc:
         raise NotReproducible(f"recorded configuration unreadable by this code: {exc}") from None
-    spec = settings.dataset(tags["modelops.dataset"])
-    if settings.digest_for(spec.name) != tags.get("modelops.config_hash"):
+    spec = settings.dataset(tags[Tag.DATASET])
+    if settings.digest_for(spec.name) != tags.get(Tag.CONFIG_HASH):
         raise NotReproducible(
             f"the recorded configuration rebuilds to identity {settings.digest_for(spec.name)[:16]}, "
-            f"not the version's {str(tags.get('modelops.config_hash'))[:16]}"
+            f"not the version's {str(tags.get(Tag.CONFIG_HASH))[:16]}"
         )
-    options = _recorded_options(parent, tags.get("modelops.training_hash", ""))
+    options = _recorded_options(parent, tags.get(Tag.TRAINING_HASH, ""))
     recorded = registry.load_holdout_predictions(run_id)
     if recorded is None:
         raise NotReproducible(
             f"holdout predictions not on record: run {run_id} has no {registry.HOLDOUT_PREDICTIONS_ARTIFACT}"
         )
     run = registry.run_record(run_id)
-    frame = _verify_batch(tags.get("modelops.batch_path", ""), tags.get("modelops.data_hash", ""))
-    out["batch"] = {"path": tags["modelops.batch_path"], "content_hash": tags["modelops.data_hash"], "verified": True}
+    frame = _verify_batch(tags.get(Tag.BATCH_PATH, ""), tags.get(Tag.DATA_HASH, ""))
+    out["batch"] = {"path": tags[Tag.BATCH_PATH], "content_hash": tags[Tag.DATA_HASH], "verified": True}
 
     parts = split_indices(frame, spec, options)
     train, calibration, holdout = (
@@ -265,20 +266,20 @@ def reproduce_version(model_name: str, version: str | int, run_key: str | None =
     if found is None:
         raise ValueError(f"{model_name} has no version {version!r}")
     tags = dict(found.tags or {})
-    dataset = tags.get("modelops.dataset")
+    dataset = tags.get(Tag.DATASET)
     if not dataset:
         raise ValueError(f"{model_name} v{version} has no modelops.dataset tag: it was not registered by training")
     key = {
-        "modelops.model_name": model_name,
-        "modelops.model_version": version,
-        "modelops.reproduce_key": run_key or uuid.uuid4().hex,
+        Tag.MODEL_NAME: model_name,
+        Tag.MODEL_VERSION: version,
+        Tag.REPRODUCE_KEY: run_key or uuid.uuid4().hex,
     }
     if run_key:
         done = registry.find_reproduction(dataset, key)
         if done is not None:
             _tag_version(done)
             return done
-    recorded_commit, current_commit = tags.get("modelops.git_commit", "unknown"), git_commit()
+    recorded_commit, current_commit = tags.get(Tag.GIT_COMMIT, "unknown"), git_commit()
     verdict: dict[str, Any] = {
         "model_name": model_name,
         "version": version,
@@ -309,10 +310,10 @@ def _tag_version(verdict: dict[str, Any]) -> None:
         verdict["model_name"],
         verdict["version"],
         {
-            "modelops.reproduced": str(bool(verdict["reproduced"])).lower(),
-            "modelops.reproduced_at": verdict["checked_at"],
-            "modelops.reproduce_detail": verdict["detail"][:500],
-            "modelops.reproduce_run_id": verdict.get("run_id", ""),
+            Tag.REPRODUCED: str(bool(verdict["reproduced"])).lower(),
+            Tag.REPRODUCED_AT: verdict["checked_at"],
+            Tag.REPRODUCE_DETAIL: verdict["detail"][:500],
+            Tag.REPRODUCE_RUN_ID: verdict.get("run_id", ""),
         },
     )
 

@@ -40,6 +40,7 @@ import pandas as pd
 
 from modelops import catalog, inputs
 from modelops.config import DatasetSpec, Settings
+from modelops.tags import Tag
 
 MODEL, FALLBACK, CANARY = "model", "fallback", "canary"
 SOURCES = (MODEL, FALLBACK, CANARY)
@@ -2008,12 +2009,12 @@ def commit_scoring(
         for key in ("score_correlation", "decision_agreement", "top_decile_overlap", "same_decile_share"):
             metrics[f"shadow_{key}"] = agreement[key]
     tags = {
-        "modelops.model_name": plan.model_name,
-        "modelops.alias": plan.alias,
-        "modelops.model_version": plan.version,
-        "modelops.challenger_version": plan.challenger_version or "none",
-        "modelops.input": manifest["input"] or "",
-        "modelops.alerts": str(len(alerts)),
+        Tag.MODEL_NAME: plan.model_name,
+        Tag.ALIAS: plan.alias,
+        Tag.MODEL_VERSION: plan.version,
+        Tag.CHALLENGER_VERSION: plan.challenger_version or "none",
+        Tag.INPUT: manifest["input"] or "",
+        Tag.ALERTS: str(len(alerts)),
     }
     run_id = registry.log_scoring(plan.dataset, plan.snapshot, metrics, manifest, str(html_final), tags)
     loaded = None

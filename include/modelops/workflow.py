@@ -39,6 +39,7 @@ from modelops.features import (
 from modelops.multivariate import reference_sample
 from modelops.rules import describe
 from modelops.sources import BatchRef, load_batch
+from modelops.tags import Tag, holdout_tag
 
 
 def json_safe(value: Any) -> Any:
@@ -151,27 +152,27 @@ def prepare_training(
         # like them, so they belong in the drift reference.
         catalog.write_parquet(frame.iloc[unlabelled_holdout_side(frame, spec, training)], unlabelled_side)
     lineage = {
-        "modelops.dataset": spec.name,
-        "modelops.data_hash": ref.content_hash,
-        "modelops.batch_path": ref.path,
-        "modelops.validation_id": validation["validation_id"],
-        "modelops.validation_report": validation["report_dir"],
-        "modelops.config_hash": settings.digest_for(spec.name),
-        "modelops.git_commit": git_commit(),
-        "modelops.primary_metric": settings.evaluation["primary_metric"],
-        "airflow.dag_id": airflow_ids["dag_id"],
-        "airflow.run_id": airflow_ids["run_id"],
-        "modelops.trigger_reason": (airflow_ids.get("reason") or "manual")[:4000],
-        "modelops.extra_batches": str(len(ref.source.get("extra_batches") or [])),
-        "modelops.rows_labelled": str(labels["labelled"]),
-        "modelops.rows_unlabelled": str(labels["unlabelled"]),
-        "modelops.row_filter": describe(spec.row_filter)[:4000],
-        "modelops.split_scheme": SPLIT_SCHEME,
-        "modelops.split_key": key,  # where the splits are (a model card finds, or rebuilds, its holdout)
+        Tag.DATASET: spec.name,
+        Tag.DATA_HASH: ref.content_hash,
+        Tag.BATCH_PATH: ref.path,
+        Tag.VALIDATION_ID: validation["validation_id"],
+        Tag.VALIDATION_REPORT: validation["report_dir"],
+        Tag.CONFIG_HASH: settings.digest_for(spec.name),
+        Tag.GIT_COMMIT: git_commit(),
+        Tag.PRIMARY_METRIC: settings.evaluation["primary_metric"],
+        Tag.AIRFLOW_DAG_ID: airflow_ids["dag_id"],
+        Tag.AIRFLOW_RUN_ID: airflow_ids["run_id"],
+        Tag.TRIGGER_REASON: (airflow_ids.get("reason") or "manual")[:4000],
+        Tag.EXTRA_BATCHES: str(len(ref.source.get("extra_batches") or [])),
+        Tag.ROWS_LABELLED: str(labels["labelled"]),
+        Tag.ROWS_UNLABELLED: str(labels["unlabelled"]),
+        Tag.ROW_FILTER: describe(spec.row_filter)[:4000],
+        Tag.SPLIT_SCHEME: SPLIT_SCHEME,
+        Tag.SPLIT_KEY: key,  # where the splits are (a model card finds, or rebuilds, its holdout)
         # what a row's key is made of: a later comparison must key the holdout the same way
-        "modelops.row_key_columns": json.dumps(key_columns(spec, frame))[:5000],
+        Tag.ROW_KEY_COLUMNS: json.dumps(key_columns(spec, frame))[:5000],
         # run-time overrides (candidates, max_fit_rows) shape the model as much as the file does
-        "modelops.training_hash": training_hash(training),
+        Tag.TRAINING_HASH: training_hash(training),
     }
     parent = registry.start_parent_run(spec, lineage)
     registry.log_resolved_config(parent, settings.resolved(spec.name))
@@ -240,7 +241,7 @@ def _champion_comparison(
     if champion is None:
         return None
     out: dict[str, Any] = {"version": str(champion.version), "holdout_rows": len(y)}
-    parent = (champion.tags or {}).get("modelops.parent_run_id")
+    parent = (champion.tags or {}).get(Tag.PARENT_RUN_ID)
     seen = registry.load_trained_keys(parent) if parent else None
     if seen is None:
         out["error"] = (
@@ -249,11 +250,11 @@ def _champion_comparison(
         )
         return out
     tags = champion.tags or {}
-    columns = json.loads(tags.get("modelops.row_key_columns") or "null")
-    if tags.get("modelops.split_scheme") != SPLIT_SCHEME or not columns or not set(columns) <= set(holdout.columns):
+    columns = json.loads(tags.get(Tag.ROW_KEY_COLUMNS) or "null")
+    if tags.get(Tag.SPLIT_SCHEME) != SPLIT_SCHEME or not columns or not set(columns) <= set(holdout.columns):
         out["error"] = (
             f"champion v{champion.version} keyed its training rows differently (scheme "
-            f"{tags.get('modelops.split_scheme')!r}, columns {columns}); this holdout cannot be matched to them, "
+            f"{tags.get(Tag.SPLIT_SCHEME)!r}, columns {columns}); this holdout cannot be matched to them, "
             "so a fair comparison cannot be guaranteed"
         )
         return out
@@ -404,26 +405,26 @@ def register_best(plan: dict[str, Any], report: dict[str, Any], spec: DatasetSpe
     champion = report["champion"]
     tags = {
         **plan["lineage"],
-        "modelops.candidate": report["best"]["candidate"],
-        "modelops.parent_run_id": plan["parent_run_id"],
-        "modelops.verdict": "promote" if verdict["promote"] else "keep_champion",
-        "modelops.compared_to": f"v{champion['version']}" if champion else "none",
-        f"modelops.holdout_{report['primary_metric']}": f"{report['metrics'][report['primary_metric']]:.4f}",
+        Tag.CANDIDATE: report["best"]["candidate"],
+        Tag.PARENT_RUN_ID: plan["parent_run_id"],
+        Tag.VERDICT: "promote" if verdict["promote"] else "keep_champion",
+        Tag.COMPARED_TO: f"v{champion['version']}" if champion else "none",
+        holdout_tag(report["primary_metric"]): f"{report['metrics'][report['primary_metric']]:.4f}",
     }
     description = "\n".join(
         [
-            f"{report['best']['candidate']} trained on batch {plan['lineage']['modelops.data_hash'][:16]}",
+            f"{report['best']['candidate']} trained on batch {plan['lineage'][Tag.DATA_HASH][:16]}",
             *verdict["reasons"],
         ]
     )
     same = registry.find_identical_version(
         spec.model_name,
-        {k: plan["lineage"][k] for k in ("modelops.data_hash", "modelops.config_hash", "modelops.training_hash")},
+        {k: plan["lineage"][k] for k in (Tag.DATA_HASH, Tag.CONFIG_HASH, Tag.TRAINING_HASH)},
     )
     if same is not None and same["run_id"] != report["best"]["run_id"]:
         why = (
             f"not registered again: v{same['version']} was trained on the same data "
-            f"({plan['lineage']['modelops.data_hash'][:16]}) with the same configuration and training options"
+            f"({plan['lineage'][Tag.DATA_HASH][:16]}) with the same configuration and training options"
         )
         return {
             "model_name": spec.model_name,

@@ -87,7 +87,7 @@ def test_scoring_serves_the_recorded_version_and_alerts(env):
     assert out["alerts"][0] == out["alias_drift"] and f"MLflow names v{env['v2']}" in out["alias_drift"]
     assert f"served the recorded v{env['v1']}" in out["alias_drift"]
     alert = alerts.build_scoring_alert(out)
-    assert alert["kind"] == alerts.ALIAS_DRIFT_KIND and alert["severity"] == "critical"
+    assert alert["kind"] == alerts.AlertKind.ALIAS_DRIFT and alert["severity"] == "critical"
     manifest = catalog.read_json(catalog.scoring_manifest(spec.name, "drift-s1"))
     assert manifest["alias_drift"] == out["alias_drift"] and manifest["model_version"] == env["v1"]
     predictions = pd.read_parquet(catalog.scoring_dir(spec.name, "drift-s1") / "predictions")
