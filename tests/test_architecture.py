@@ -105,3 +105,80 @@ def test_private_names_are_found(tmp_path):
         "from modelops import cards\n\ndef f():\n    return r._fmt(1), cards._own, r.__name__\n"
     )
     assert private_imports([cards]) == ["cards.py:2 uses reports._png", "cards.py:6 uses reports._fmt"]
+
+
+# --- names declared once: MLflow tags and alert kinds in their enums, file names in the catalog -------------
+
+
+def _declared_in_enum(tree: ast.AST) -> set[int]:
+    """Ids of the string constants assigned in the body of a `StrEnum` class (the one place a name is declared)."""
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(getattr(b, "id", None) == "StrEnum" for b in node.bases):
+            ids |= {id(c) for stmt in node.body for c in ast.walk(stmt) if isinstance(c, ast.Constant)}
+    return ids
+
+
+def stray_modelops_names(files: list[Path]) -> list[str]:
+    """Where a `"modelops.…"` string (an MLflow tag, an alert kind) is typed outside the enum that declares it.
+
+    Exempt: the bare prefix, file names (`modelops.db`, `modelops.yaml`), module paths given to `import_module`.
+    """
+    found = []
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        exempt = _declared_in_enum(tree) | {
+            id(node.args[0])
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
+            and node.args
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value.startswith("modelops.")
+                and node.value not in ("modelops.", "modelops.db", "modelops.yaml")
+                and id(node) not in exempt
+            ):
+                found.append(f"{path.name}:{node.lineno} {node.value}")
+    return found
+
+
+def stray_file_names(files: list[Path], names: set[str]) -> list[str]:
+    """Where one of the catalog's file names is typed as a string outside the catalog."""
+    found = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in names:
+                found.append(f"{path.name}:{node.lineno} {node.value}")
+    return found
+
+
+def _production_files() -> list[Path]:
+    return [p for folder in PRODUCTION_CODE for p in sorted(folder.glob("*.py"))]
+
+
+def test_tag_names_and_alert_kinds_are_typed_only_in_their_enums():
+    assert stray_modelops_names(_production_files()) == []
+
+
+def test_stray_tag_names_are_found(tmp_path):
+    view = tmp_path / "view.py"
+    view.write_text(
+        "import importlib\nfrom enum import StrEnum\n\nclass Tag(StrEnum):\n    VERDICT = 'modelops.verdict'\n\n"
+        "def f(tags):\n    importlib.import_module('modelops.cards')\n"
+        "    return tags.get('modelops.verdict'), f'modelops.holdout_{tags}', 'modelops.db'\n"
+    )
+    assert stray_modelops_names([view]) == ["view.py:9 modelops.verdict", "view.py:9 modelops.holdout_"]
+
+
+def test_file_names_are_typed_only_in_the_catalog():
+    from modelops import catalog
+
+    names = {v for k, v in vars(catalog).items() if k.isupper() and isinstance(v, str) and "." in v}
+    assert {"card.html", "report.html", "manifest.json", "batch.parquet", "modelops.db"} <= names
+    files = [p for p in _production_files() if p != LIBRARY / "catalog.py"]
+    assert stray_file_names(files, names) == []
+    assert stray_file_names([LIBRARY / "catalog.py"], names)  # the scan sees them where they are declared

@@ -132,13 +132,10 @@ def _holdout(
         )
     folder = catalog.split_dir(spec.name, key)
     expected = report.get("holdout_rows")
-    if (folder / "holdout.parquet").exists():
-        holdout = pd.read_parquet(folder / "holdout.parquet")
-        sizes = {
-            n: _rows(folder / f"{n}.parquet")
-            for n in ("train", "calibration", "holdout")
-            if (folder / f"{n}.parquet").exists()
-        }
+    files = {n: catalog.split_file(spec.name, key, n) for n in catalog.SPLIT_PARTS}
+    if files["holdout"].exists():
+        holdout = pd.read_parquet(files["holdout"])
+        sizes = {n: _rows(path) for n, path in files.items() if path.exists()}
         source = f"split files {folder}"
     else:
         if not Path(batch_path).exists():
@@ -924,17 +921,17 @@ def build_card(model_name: str, version: str, settings: Settings) -> dict[str, A
     title = f"Model card: {model_name} v{inputs.version}"
     final = catalog.card_dir(inputs.spec.name, model_name, inputs.version)
     with catalog.atomic_dir(final, replace=True) as staging:
-        catalog.write_text(staging / "card.md", doc.markdown())
-        catalog.write_text(staging / "card.html", doc.html(title, images))
+        catalog.write_text(staging / catalog.CARD_MD, doc.markdown())
+        catalog.write_text(staging / catalog.CARD_HTML, doc.html(title, images))
         catalog.write_json(
-            staging / "card.json",
+            staging / catalog.CARD_JSON,
             json_safe({"model_name": model_name, "version": inputs.version, "generated_at": generated_at, **figures}),
         )
         for name, png in images.items():
             with catalog.atomic_file(staging / _file_name(name)) as tmp:
                 tmp.write_bytes(base64.b64decode(png))
     uri = registry.log_card(
-        model_name, inputs.version, inputs.run_id, str(final), "card.html", str(final / "card.html")
+        model_name, inputs.version, inputs.run_id, str(final), catalog.CARD_HTML, str(final / catalog.CARD_HTML)
     )
     head = figures["metrics"][figures["primary_metric"]]
     worst = figures["segments"]["worst"]
@@ -944,8 +941,8 @@ def build_card(model_name: str, version: str, settings: Settings) -> dict[str, A
             "model_name": model_name,
             "version": inputs.version,
             "dataset": inputs.spec.name,
-            "card_md": str(final / "card.md"),
-            "card_html": str(final / "card.html"),
+            "card_md": str(final / catalog.CARD_MD),
+            "card_html": str(final / catalog.CARD_HTML),
             "artifact_uri": uri,
             "primary_metric": figures["primary_metric"],
             "value": head["value"],

@@ -43,6 +43,19 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# File names inside the folders below (a folder function says where, these say what), declared once.
+BATCH_FILE = "batch.parquet"  # a batch's rows
+MANIFEST = "manifest.json"  # beside a batch, a scoring output, the generated raw sources
+SPLIT_PARTS = ("train", "calibration", "holdout")  # the Parquet files of one split
+HOLDOUT_UNLABELLED = "holdout_unlabelled.parquet"  # a split's rows without a label (never trained on)
+PREDICTIONS = "predictions"  # a scoring output's folder of Parquet parts
+REPORT_HTML = "report.html"  # the page of a monitoring, validation or scoring report
+REPORT_JSON = "report.json"  # every figure of a monitoring report
+CARD_MD = "card.md"
+CARD_HTML = "card.html"  # self-contained, figures embedded
+CARD_JSON = "card.json"
+AUDIT_DB = "modelops.db"
+
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}$")
 
 
@@ -77,8 +90,15 @@ def batch_dir(dataset: str, content_hash: str) -> Path:
 
 
 def split_dir(dataset: str, key: str) -> Path:
-    """The train/valid/holdout files of one split (the key covers every setting that shapes it)."""
+    """The train/calibration/holdout files of one split (the key covers every setting that shapes it)."""
     return root() / "splits" / dataset / safe_id(key, "split key")
+
+
+def split_file(dataset: str, key: str, part: str) -> Path:
+    """One part of a split (`SPLIT_PARTS`: train, calibration or holdout) as Parquet."""
+    if part not in SPLIT_PARTS:
+        raise ValueError(f"split part {part!r} is not one of {', '.join(SPLIT_PARTS)}")
+    return split_dir(dataset, key) / f"{part}.parquet"
 
 
 def validation_dir(dataset: str, validation_id: str) -> Path:
@@ -140,7 +160,12 @@ def scoring_dir(dataset: str, snapshot: str | None = None) -> Path:
 
 def scoring_manifest(dataset: str, snapshot: str) -> Path:
     """The committed manifest of a snapshot's scoring (present only once the output is whole)."""
-    return scoring_dir(dataset, snapshot) / "manifest.json"
+    return scoring_dir(dataset, snapshot) / MANIFEST
+
+
+def scoring_report(dataset: str, snapshot: str) -> Path:
+    """The HTML report of a snapshot's committed scoring."""
+    return scoring_dir(dataset, snapshot) / REPORT_HTML
 
 
 def scoring_staging(dataset: str, snapshot: str) -> Path:
@@ -151,7 +176,7 @@ def scoring_staging(dataset: str, snapshot: str) -> Path:
 def list_scored(dataset: str) -> list[str]:
     """Snapshots whose scoring output is committed, oldest first."""
     folder = scoring_dir(dataset)
-    return sorted(p.parent.name for p in folder.glob("*/manifest.json") if not p.parent.name.startswith("."))
+    return sorted(p.parent.name for p in folder.glob(f"*/{MANIFEST}") if not p.parent.name.startswith("."))
 
 
 def reports_dir(dataset: str) -> Path:
@@ -168,6 +193,11 @@ def report_dir(dataset: str, window_id: str, dry_run: bool = False) -> Path:
 def card_dir(dataset: str, model_name: str, version: str) -> Path:
     """Model cards of one registered version."""
     return root() / "cards" / dataset / safe_id(model_name, "model name") / safe_id(str(version), "version")
+
+
+def card_html(dataset: str, model_name: str, version: str) -> Path:
+    """The self-contained HTML model card of one registered version."""
+    return card_dir(dataset, model_name, version) / CARD_HTML
 
 
 def runs_dir(dataset: str) -> Path:
@@ -203,7 +233,7 @@ def mlflow_dir() -> Path:
 
 def audit_db() -> Path:
     """The default SQLite audit database (alias history, monitoring history)."""
-    return root() / "modelops.db"
+    return root() / AUDIT_DB
 
 
 # --- atomic writes ---------------------------------------------------------------------------

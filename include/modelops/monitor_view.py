@@ -342,7 +342,7 @@ def version_info(spec: DatasetSpec, version: Any) -> VersionInfo:
     holdout = tags.get(holdout_tag(primary)) if primary else None
     parent = tags.get(Tag.PARENT_RUN_ID)
     number = str(version.version)
-    links = file_link("model card", catalog.card_dir(spec.name, spec.model_name, number) / "card.html")
+    links = file_link("model card", catalog.card_html(spec.name, spec.model_name, number))
     links += mlflow_version_link(spec.model_name, number)
     if parent:
         links += mlflow_run_link("MLflow: training run", registry.run_experiment(parent), parent)
@@ -431,7 +431,7 @@ def served_snapshots(spec: DatasetSpec) -> list[ServedSnapshot]:
         rows = truth.rows if truth else int(manifest.get("rows_out") or sum(sources.values()))
         fallback = sources.get("fallback", 0)
         version = str(manifest.get("model_version"))
-        links = file_link("scoring report", catalog.scoring_dir(spec.name, snapshot) / "report.html")
+        links = file_link("scoring report", catalog.scoring_report(spec.name, snapshot))
         links += file_link("manifest", path)
         run = runs.get((snapshot, version)) or runs.get((snapshot, None))
         if run:

@@ -163,7 +163,7 @@ def _quality(
         "ok": report.success,
         "validation_id": report.validation_id,
         "failed": report.failed,
-        "report": str(folder / "report.html"),
+        "report": str(folder / catalog.REPORT_HTML),
     }
 
 

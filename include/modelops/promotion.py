@@ -148,7 +148,7 @@ def recorded_checks(tags: dict[str, str]) -> list[dict[str, Any]]:
 
 def card_link(tags: dict[str, str]) -> str | None:
     """The version's model card: the Model monitor's link when the card is in the workspace, else its artifact URI."""
-    path = tags.get(registry.CARD_PATH_TAG)
+    path = tags.get(Tag.CARD_PATH)
     if path:
         try:
             relative = Path(path).resolve().relative_to(catalog.root().resolve()).as_posix()
@@ -156,7 +156,7 @@ def card_link(tags: dict[str, str]) -> str | None:
             relative = None
         if relative and Path(path).is_file():
             return approvals.MONITOR_FILES + relative
-    return tags.get(registry.CARD_TAG) or None
+    return tags.get(Tag.CARD) or None
 
 
 def plan_training_promotion(model_name: str, version: str, reason: str) -> PromotionPlan:

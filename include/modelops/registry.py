@@ -730,8 +730,6 @@ def log_monitoring(
 
 EVALUATION_ARTIFACT = "evaluation.json"
 CARD_ARTIFACT_PATH = "model_card"
-CARD_TAG = Tag.CARD  # the card's HTML as an artifact URI (runs:/<run>/model_card/card.html)
-CARD_PATH_TAG = Tag.CARD_PATH  # the card's HTML in the workspace
 
 
 # --- reproduction: what a version needs on record to be rebuilt, and the verdict on it ---------
@@ -841,6 +839,6 @@ def log_card(model_name: str, version: str, run_id: str, folder: str, html_name:
     mlflow_client = client()
     mlflow_client.log_artifacts(run_id, folder, CARD_ARTIFACT_PATH)
     uri = f"runs:/{run_id}/{CARD_ARTIFACT_PATH}/{html_name}"
-    mlflow_client.set_model_version_tag(model_name, str(version), CARD_TAG, uri)
-    mlflow_client.set_model_version_tag(model_name, str(version), CARD_PATH_TAG, _tag(local_html))
+    mlflow_client.set_model_version_tag(model_name, str(version), Tag.CARD, uri)
+    mlflow_client.set_model_version_tag(model_name, str(version), Tag.CARD_PATH, _tag(local_html))
     return uri

@@ -576,5 +576,5 @@ Signals that breached: {html.escape(signals)}.{_age_line(decision)}</p>
 <h2>Features</h2>{html_table(["column", "kind", "p", "p (BH)", "effect", "PSI", "drifted"], rows, marks)}
 <h2>All figures</h2>{json_details(report, "every figure of this window as JSON (also report.json beside this page)")}
 </body></html>"""
-    catalog.write_json(out_dir / "report.json", report)
-    return catalog.write_text(out_dir / "report.html", page)
+    catalog.write_json(out_dir / catalog.REPORT_JSON, report)
+    return catalog.write_text(out_dir / catalog.REPORT_HTML, page)

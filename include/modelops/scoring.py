@@ -1989,7 +1989,10 @@ def commit_scoring(
         "notes": list(plan.notes) + _dedupe([n for p in ordered for n in p.get("notes", [])]),
         "fast_path": _fast_summary(ordered),
         "groups": len(ordered),
-        "parts": [{"file": f"predictions/{f.name}", "rows": p["rows_in"]} for f, p in zip(files, ordered, strict=True)],
+        "parts": [
+            {"file": f"{catalog.PREDICTIONS}/{f.name}", "rows": p["rows_in"]}
+            for f, p in zip(files, ordered, strict=True)
+        ],
         "agreement": agreement,
     }
     # one answer to "which model served on date D" (the alias history, see registry.served_on), with the rows truth
@@ -1997,11 +2000,11 @@ def commit_scoring(
         plan.model_name, datetime.fromisoformat(plan.scored_at), plan.alias, served=manifest
     )
     with catalog.atomic_dir(final) as staging:
-        (staging / "predictions").mkdir()
+        (staging / catalog.PREDICTIONS).mkdir()
         for path in files:
-            os.link(path, staging / "predictions" / path.name)  # a link: a failed commit keeps the parts
-        html_path = render_scoring_report(manifest, staging / "report.html")
-        catalog.write_json(staging / "manifest.json", manifest)
+            os.link(path, staging / catalog.PREDICTIONS / path.name)  # a link: a failed commit keeps the parts
+        html_path = render_scoring_report(manifest, staging / catalog.REPORT_HTML)
+        catalog.write_json(staging / catalog.MANIFEST, manifest)
     html_final = final / html_path.name
     metrics = {"rows": rows_in, **{f"rows_{s}": c for s, c in sources.items()}}
     metrics.update({f"fallback_{_metric_name(r)}": c for r, c in reasons.items()})
@@ -2022,7 +2025,7 @@ def commit_scoring(
     if table:
         if not output_url:
             raise ScoringError(f"scoring.output_table is {table!r} but no database URL was given to load it into")
-        loaded = load_postgres(output_url, table, plan, [final / "predictions" / f.name for f in files])
+        loaded = load_postgres(output_url, table, plan, [final / catalog.PREDICTIONS / f.name for f in files])
     import shutil
 
     shutil.rmtree(catalog.scoring_staging(plan.dataset, plan.snapshot), ignore_errors=True)
@@ -2030,7 +2033,7 @@ def commit_scoring(
         "dataset": plan.dataset,
         "snapshot": plan.snapshot,
         "folder": str(final),
-        "manifest": str(final / "manifest.json"),
+        "manifest": str(final / catalog.MANIFEST),
         "report": str(html_final),
         "mlflow_run_id": run_id,
         "rows": rows_in,

@@ -285,12 +285,12 @@ def write_batch(
     stored = pd.read_parquet(buffer)
     digest = content_hash(stored)
     final = catalog.batch_dir(spec.name, digest)
-    manifest_path = final / "manifest.json"
+    manifest_path = final / catalog.MANIFEST
     if manifest_path.exists():
         return BatchRef.from_dict(catalog.read_json(manifest_path))
     ref = BatchRef(
         dataset=spec.name,
-        path=str(final / "batch.parquet"),
+        path=str(final / catalog.BATCH_FILE),
         content_hash=digest,
         rows=len(stored),
         columns=list(stored.columns),
@@ -300,8 +300,8 @@ def write_batch(
     )
     # Readers see the whole batch or none of it; a concurrent writer of the same content wins.
     with catalog.atomic_dir(final, replace=False) as staging:
-        (staging / "batch.parquet").write_bytes(buffer.getbuffer())
-        (staging / "manifest.json").write_text(json.dumps(ref.to_dict(), indent=2))
+        (staging / catalog.BATCH_FILE).write_bytes(buffer.getbuffer())
+        (staging / catalog.MANIFEST).write_text(json.dumps(ref.to_dict(), indent=2))
     return ref
 
 

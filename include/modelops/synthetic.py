@@ -306,7 +306,7 @@ def generate_voter_file(
         "generator_version": 1,
         **({"pii_marker": pii_marker} if pii_marker else {}),
     }
-    manifest_path = out_dir / "manifest.json"
+    manifest_path = out_dir / catalog.MANIFEST
     unchanged = manifest_path.exists() and json.loads(manifest_path.read_text()) == manifest
     if unchanged and all(Path(p).exists() for p in paths.values()):
         return paths

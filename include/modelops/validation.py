@@ -659,7 +659,7 @@ def write_report(report: ValidationReport, result: Any, folder: Path) -> None:
     _scrub_result(result)  # a result from elsewhere is scrubbed too (idempotent)
     page = render_report(report, result)
     with catalog.atomic_dir(folder) as staging:
-        (staging / "report.html").write_text(page, encoding="utf-8")
+        (staging / catalog.REPORT_HTML).write_text(page, encoding="utf-8")
         (staging / "result.json").write_text(json.dumps(result.to_json_dict(), indent=2, default=str))
         (staging / "summary.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
 
@@ -696,7 +696,7 @@ def validate_batch(batch: BatchRef | dict[str, Any], spec: DatasetSpec) -> Valid
     message = (
         f"batch {batch.content_hash[:16]} of dataset {spec.name!r} failed validation: "
         f"{report.count_text()}\n{format_failures(report.failed)}\n"
-        f"batch quarantined at {target}\nreport: {target / 'validation' / 'report.html'}\n"
+        f"batch quarantined at {target}\nreport: {target / 'validation' / catalog.REPORT_HTML}\n"
         "nothing was trained or registered"
     )
     raise DataValidationError(message, report)

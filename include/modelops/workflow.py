@@ -136,10 +136,10 @@ def prepare_training(
     labels = label_summary(frame, spec)
     key = split_key(ref, spec, training)
     folder = catalog.split_dir(spec.name, key)
-    names = ("train", "calibration", "holdout")
-    paths = {name: str(folder / f"{name}.parquet") for name in names}
+    names = catalog.SPLIT_PARTS
+    paths = {name: str(catalog.split_file(spec.name, key, name)) for name in names}
     trained_rows = folder / registry.TRAINED_ROWS_ARTIFACT
-    unlabelled_side = folder / "holdout_unlabelled.parquet"
+    unlabelled_side = folder / catalog.HOLDOUT_UNLABELLED
     if not all(Path(p).exists() for p in [*paths.values(), trained_rows, unlabelled_side]):
         parts = split_indices(frame, spec, training)
         for name in names:
@@ -533,7 +533,7 @@ def render_summary(
         "  splits    " + ", ".join(f"{k} {v}" for k, v in plan["split_rows"].items()),
         f"  validation passed: {validation.get('expectations', {}).get('evaluated_expectations')} GX expectations "
         f"and {validation.get('own_checks')} checks of our own, id {validation['validation_id']} "
-        f"(report {validation['report_dir']}/report.html)",
+        f"(report {validation['report_dir']}/{catalog.REPORT_HTML})",
         *(f"  warning   {w}" for w in validation.get("warnings") or []),
         f"  candidates (ranked by calibration-split {primary}):",
     ]

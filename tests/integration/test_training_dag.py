@@ -19,6 +19,7 @@ from modelops.handoffs import (
     PROMOTE_TASK_ID,
     TRAINING_DAG_ID,
 )
+from modelops.tags import Tag
 
 pytestmark = pytest.mark.integration
 MODEL = "voter_turnout_model"
@@ -113,9 +114,9 @@ def test_first_run_promotes_a_champion_with_lineage(training_dag, module_workspa
     assert "PROMOTE" in summary and "champion  none yet" in summary
     # every registered version has its card, linked from its tags, before the alias moved
     assert states[CARD_TASK_ID] == "success"
-    card = Path(tags[registry.CARD_PATH_TAG])
+    card = Path(tags[Tag.CARD_PATH])
     assert card == module_workspace / "cards" / "voter_turnout" / MODEL / "1" / "card.html" and card.exists()
-    assert tags[registry.CARD_TAG] == f"runs:/{champion.run_id}/model_card/card.html"
+    assert tags[Tag.CARD] == f"runs:/{champion.run_id}/model_card/card.html"
     assert f"  card      {card} (roc_auc" in summary
     text = card.with_name("card.md").read_text()
     assert "## At a glance" in text and "Fairness" in text and "| voted_general_lag1 |" in text
@@ -161,7 +162,7 @@ def test_worse_challenger_keeps_the_champion_and_says_why(training_dag, module_w
     assert "vs champion v1 **0." in note and "holdout rows neither model trained on" in note
     assert "- FAIL roc_auc change vs champion v1: -" in note
     assert _asset_events() == events_before
-    assert "Against champion v1" in Path(challenger.tags[registry.CARD_PATH_TAG]).with_name("card.md").read_text()
+    assert "Against champion v1" in Path(challenger.tags[Tag.CARD_PATH]).with_name("card.md").read_text()
 
 
 def test_on_demand_card_dag_remakes_an_older_versions_card(airflow_db, module_workspace):
@@ -172,7 +173,7 @@ def test_on_demand_card_dag_remakes_an_older_versions_card(airflow_db, module_wo
     dag = DagBag(dag_folder=str(REPO_ROOT / "dags")).get_dag(MODEL_CARD_DAG_ID)
     run = dag.test(run_conf={"model_name": MODEL, "version": "champion"})
     assert run.state == "success", _states(run)
-    assert card.exists() and registry.model_version(MODEL, "1").tags[registry.CARD_PATH_TAG] == str(card)
+    assert card.exists() and registry.model_version(MODEL, "1").tags[Tag.CARD_PATH] == str(card)
     missing = dag.test(run_conf={"model_name": MODEL, "version": "99"})
     assert missing.state == "failed" and _states(missing)[CARD_TASK_ID] == "failed"
 

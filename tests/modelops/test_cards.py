@@ -21,6 +21,7 @@ from conftest import run_training
 from modelops import cards, catalog, registry
 from modelops.config import DEFAULT_CONFIG_PATH, METRICS, ConfigError, DatasetSpec, load_settings
 from modelops.evaluation import bootstrap_metrics, compute_metrics, weighted_metrics
+from modelops.tags import Tag
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -183,8 +184,8 @@ def test_no_pii_value_reaches_the_card_or_its_logged_copies(trained):
 def test_card_is_logged_with_the_version_and_linked_from_its_tags(trained):
     summary = trained["summary"]
     version = registry.model_version(MODEL, "1")
-    assert version.tags[registry.CARD_TAG] == summary["artifact_uri"] == f"runs:/{version.run_id}/model_card/card.html"
-    assert version.tags[registry.CARD_PATH_TAG] == summary["card_html"]
+    assert version.tags[Tag.CARD] == summary["artifact_uri"] == f"runs:/{version.run_id}/model_card/card.html"
+    assert version.tags[Tag.CARD_PATH] == summary["card_html"]
     names = {Path(a.path).name for a in registry.client().list_artifacts(version.run_id, "model_card")}
     assert {"card.md", "card.html", "card.json", "calibration.png", "importance.png"} <= names
     import mlflow.artifacts
@@ -221,8 +222,8 @@ def test_on_demand_card_of_an_older_version_rebuilds_its_holdout(trained, capsys
     folder = catalog.card_dir("survey_card", MODEL, "1")
     assert sorted(p.name for p in folder.parent.iterdir()) == ["1", "2"]
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
-    assert registry.model_version(MODEL, "1").tags[registry.CARD_PATH_TAG] == str(folder / "card.html")
-    assert registry.model_version(MODEL, "2").tags[registry.CARD_PATH_TAG] == v2["card_html"]
+    assert registry.model_version(MODEL, "1").tags[Tag.CARD_PATH] == str(folder / "card.html")
+    assert registry.model_version(MODEL, "2").tags[Tag.CARD_PATH] == v2["card_html"]
     # an alias names a version too
     assert cards.resolve_version(MODEL, "champion") == str(registry.version_by_alias(MODEL, "champion").version)
     with pytest.raises(cards.CardError, match="no version or alias 'nightly'"):
