@@ -235,6 +235,16 @@ def stack(action: str, env: dict[str, str], timeout: int = 240) -> subprocess.Co
     return shell(f"scripts/stack.sh {action}", env, timeout)
 
 
+def admin_token(base: str) -> str:
+    """A bearer token for the stack's generated `admin` user (simple auth manager) at `base`."""
+    password = json.loads(Path(os.environ["AIRFLOW_HOME"], "simple_auth_manager_passwords.json.generated").read_text())[
+        "admin"
+    ]
+    return http_json(f"{base}/auth/token", method="POST", body={"username": "admin", "password": password})[
+        "access_token"
+    ]
+
+
 def http_json(url: str, token: str | None = None, method: str = "GET", body: dict | None = None) -> dict:
     """One JSON request (bearer token optional) to a server of the stack."""
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}

@@ -11,10 +11,9 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from conftest import free_port, http_json, run_training, stack, train_and_promote, use_workspace
+from conftest import admin_token, free_port, http_json, run_training, stack, train_and_promote, use_workspace
 
 from modelops import history, registry, scenarios, scoring
 from modelops.handoffs import PROMOTION_DAG_ID
@@ -65,12 +64,7 @@ def live(airflow_db, tmp_path_factory, settings):
         started = stack("up", env)
         assert started.returncode == 0, started.stdout + started.stderr
         base = f"http://127.0.0.1:{api_port}"
-        password = json.loads(
-            Path(os.environ["AIRFLOW_HOME"], "simple_auth_manager_passwords.json.generated").read_text()
-        )["admin"]
-        token = http_json(f"{base}/auth/token", method="POST", body={"username": "admin", "password": password})[
-            "access_token"
-        ]
+        token = admin_token(base)
         yield {"base": base, "token": token, "root": root, "champion": champion, "mlflow_port": mlflow_port}
     finally:
         stopped = stack("down", env)

@@ -6,14 +6,12 @@ mapped instance each, labelled with its dataset), leaves the dataset without a c
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import free_port, http_json, run_training, stack, use_workspace
+from conftest import admin_token, free_port, http_json, run_training, stack, use_workspace
 
 from modelops import history, registry, scenarios, scoring, workflow
 from modelops.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, load_settings
@@ -60,12 +58,7 @@ def live(airflow_db, tmp_path_factory):
         started = stack("up", env)
         assert started.returncode == 0, started.stdout + started.stderr
         base = f"http://127.0.0.1:{api_port}"
-        password = json.loads(
-            Path(os.environ["AIRFLOW_HOME"], "simple_auth_manager_passwords.json.generated").read_text()
-        )["admin"]
-        token = http_json(f"{base}/auth/token", method="POST", body={"username": "admin", "password": password})[
-            "access_token"
-        ]
+        token = admin_token(base)
         yield {"api": f"{base}/api/v2", "token": token, "settings": settings}
     finally:
         stopped = stack("down", env)

@@ -262,16 +262,20 @@ def _task_log(message: str) -> str:
     )
 
 
-def _run_training(tmp_path: Path, message: str) -> str:
-    env = _fake_airflow(tmp_path, _task_log(message))
-    done = subprocess.run(
-        ["bash", str(REPO_ROOT / "scripts" / "run_dag.sh"), "modelops_training", "{}"],
+def _run_dag(tmp_path: Path, env: dict[str, str], conf: str = "{}") -> subprocess.CompletedProcess:
+    """scripts/run_dag.sh for the training DAG in the stand-in working copy at `tmp_path`."""
+    return subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "run_dag.sh"), "modelops_training", conf],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def _run_training(tmp_path: Path, message: str) -> str:
+    done = _run_dag(tmp_path, _fake_airflow(tmp_path, _task_log(message)))
     assert done.returncode == 1
     return done.stdout.split("The DAG run FAILED:\n", 1)[1]
 
@@ -308,14 +312,8 @@ def test_run_dag_prints_what_the_run_left_and_the_configured_ports(tmp_path):
     summary = Path(env["MODELOPS_HOME"]) / "runs" / "anes96_vote" / "latest.txt"
     summary.parent.mkdir(parents=True)
     summary.write_text("decision: promoted v3\n")
-    done = subprocess.run(
-        ["bash", str(REPO_ROOT / "scripts" / "run_dag.sh"), "modelops_training", '{"dataset": "anes96_vote"}'],
-        cwd=tmp_path,
-        env={**env, "AIRFLOW__API__PORT": "18080", "MLFLOW_PORT": "15000"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    ports = {"AIRFLOW__API__PORT": "18080", "MLFLOW_PORT": "15000"}
+    done = _run_dag(tmp_path, {**env, **ports}, '{"dataset": "anes96_vote"}')
     assert done.returncode == 0, done.stderr
     assert "decision: promoted v3" in done.stdout
     assert "Airflow http://127.0.0.1:18080 and MLflow http://127.0.0.1:15000" in done.stdout
@@ -325,14 +323,7 @@ def test_run_dag_tells_a_config_error_plainly_before_any_dag_runs(tmp_path):
     env = _fake_airflow(tmp_path, "the DAG must not run")
     (tmp_path / "ours.yaml").write_text("monitoring:\n  persistence: twice\n")
     env["MODELOPS_CONFIG"] = str(tmp_path / "ours.yaml")
-    done = subprocess.run(
-        ["bash", str(REPO_ROOT / "scripts" / "run_dag.sh"), "modelops_training", "{}"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _run_dag(tmp_path, env)
     assert done.returncode == 2
     assert done.stderr.strip() == (
         f"configuration error: {tmp_path / 'ours.yaml'}: monitoring.persistence: expected int, got 'twice'"
