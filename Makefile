@@ -66,6 +66,9 @@ test: $(STAMP)  ## the whole test suite (installs Debian's Chromium for the brow
 test-fast: $(STAMP)  ## the fast tier for every change: no Airflow DB, PostgreSQL, server or browser (tests not marked slow)
 	MODELOPS_FAST_TIER=1 $(VENV)/bin/pytest -q -m "not slow"
 
+bench-test-fast: $(STAMP)  ## the fast tier's wall time against its 3-minute bar
+	@$(PY) benchmarks/bench_test_fast.py
+
 lint: $(STAMP)  ## ruff, including the Airflow (AIR) rules
 	$(VENV)/bin/ruff check .
 
