@@ -6,7 +6,7 @@ mass moved to one level. The other 16 columns are untouched. Reference: 100 000 
 once, as at training time; Evidently gets the reference frame itself).
 
 For each size and seed it prints which columns each method flags:
-- ours: modelops.drift.detect_drift (BH-corrected p-value AND effect size),
+- ours: modelops.stats.drift.detect_drift (BH-corrected p-value AND effect size),
 - plain: scipy per column (KS / chi-squared), p < 0.05, no correction, no effect size,
 - Evidently 0.7 DataDriftPreset with its defaults (own venv, benchmarks/setup_evidently.sh; only
   its report computation is timed). Evidently chooses its test by reference size, so the smallest
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from modelops.drift import build_profile, detect_drift
+from modelops.stats.drift import build_profile, detect_drift
 
 REPO = Path(__file__).resolve().parents[1]
 NUMERIC = [f"n{i:02d}" for i in range(15)]

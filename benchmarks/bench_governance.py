@@ -33,8 +33,8 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from modelops import evaluation, fairness
-    from modelops.config import load_settings
+    from modelops.config.settings import load_settings
+    from modelops.evaluate import evaluation, fairness
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="*", default=[250_000, 1_000_000])

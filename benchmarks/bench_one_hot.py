@@ -30,7 +30,8 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from modelops import registry, scoring
+    from modelops.score import scoring
+    from modelops.store import registry
 
     settings = bench.bench_settings()
     spec = settings.dataset(bench.DATASET)

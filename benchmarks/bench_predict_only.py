@@ -29,8 +29,9 @@ def main() -> None:
     parser.add_argument("--spaces", choices=["configured", "small", "budget"], default="configured")
     args = parser.parse_args()
 
-    from modelops import registry, scoring
-    from modelops.config import CANDIDATE_FAMILIES
+    from modelops.config.settings import CANDIDATE_FAMILIES
+    from modelops.score import scoring
+    from modelops.store import registry
 
     settings = bench.bench_settings()
     spec = settings.dataset(bench.DATASET)

@@ -62,7 +62,7 @@ BUDGET_SPACES = {
 
 def bench_settings():
     """The bundled settings, with the benchmark's data folder (beside the workspace) a scoring input root."""
-    from modelops.config import load_settings
+    from modelops.config.settings import load_settings
 
     settings = load_settings()
     return dataclasses.replace(settings, scoring={**settings.scoring, "input_roots": [str(HOME / "data")]})
@@ -82,7 +82,7 @@ def write_voter_file(spec, rows: int, path: Path, parts_dir: Path, parts: int = 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from modelops.synthetic import CycleScenario, generate_counties, voter_chunk
+    from modelops.collect.synthetic import CycleScenario, generate_counties, voter_chunk
 
     done = path.with_suffix(".done")
     if done.exists() and json.loads(done.read_text()) == {"rows": rows}:
@@ -148,10 +148,11 @@ def models_record(spaces: str) -> Path:
 
 def train_families(families: list[str], spaces: str = "configured") -> dict[str, str]:
     """One registered model per family (reused when already trained): {family: version}."""
-    from modelops import registry, workflow
-    from modelops.config import load_settings
-    from modelops.sources import collect_batch
-    from modelops.validation import validate_batch
+    from modelops.collect.sources import collect_batch
+    from modelops.config.settings import load_settings
+    from modelops.pipelines import workflow
+    from modelops.store import registry
+    from modelops.validate.validation import validate_batch
 
     record = models_record(spaces)
     known = json.loads(record.read_text()) if record.exists() else {}
@@ -203,7 +204,7 @@ def load_average() -> float:
 
 def score_groups(plan: dict, indices: list[int]) -> tuple[list[dict], float, float]:
     """(worker process) Score some groups of a plan: (their results, seconds to load the model, peak RSS)."""
-    from modelops import scoring
+    from modelops.score import scoring
 
     started = time.perf_counter()
     models = scoring.load_models(scoring.ScoringPlan.from_dict(plan))  # imports + load, timed apart
@@ -220,7 +221,8 @@ def measure(
     figure is given with and without it; the parent also times the whole child process.
     """
     started = time.perf_counter()
-    from modelops import registry, scoring
+    from modelops.score import scoring
+    from modelops.store import registry
 
     versions = json.loads(models_record(spaces).read_text())
     settings = bench_settings()
@@ -350,7 +352,7 @@ def main() -> None:
         result = measure(family, args.challenger or None, path, args.groups or None, args.workers, args.spaces)
         print(json.dumps(result))
         return
-    from modelops.config import CANDIDATE_FAMILIES, load_settings
+    from modelops.config.settings import CANDIDATE_FAMILIES, load_settings
 
     spec = load_settings().dataset(DATASET)
     families = args.families or list(CANDIDATE_FAMILIES)

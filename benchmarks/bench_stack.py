@@ -150,8 +150,9 @@ def score_partitions(env: dict[str, str], api: str, token: str, snapshot: str, r
     os.environ["MODELOPS_HOME"] = env["MODELOPS_HOME"]
     import pyarrow.parquet as pq
 
-    from modelops import catalog, scenarios
-    from modelops.config import load_settings
+    from modelops.collect import scenarios
+    from modelops.config.settings import load_settings
+    from modelops.core import catalog
 
     spec = load_settings().dataset("voter_turnout")
     table = pq.read_table(scenarios.write_window(spec, snapshot, "stable", rows, seed=5))

@@ -4,14 +4,14 @@
                                          [--anes-seeds 5] [--skip-search]
 
 For each tree family, a small grid of tree sizes is fitted the project's way (its preprocessor and
-estimator from modelops.training, sigmoid calibration on the calibration split, its splits from
-modelops.features) on the synthetic voter file and on the anes96_vote survey. Per size it prints the
+estimator from modelops.train.training, sigmoid calibration on the calibration split, its splits from
+modelops.train.features) on the synthetic voter file and on the anes96_vote survey. Per size it prints the
 holdout ROC AUC and log loss, the calibrated model's predict_proba time per row on one thread over a
 250k-row prepared (column-major float64) matrix, median of 3 (as benchmarks/bench_predict_only.py
 times the champion's), and the size of the fitted forest (trees, nodes, deepest leaf). The last rows
 are references, the accuracy a capped space gives up against: a few large corners of the configured
 search space (uncapped), and per family the configured search's own winner
-(modelops.training.train_candidate with the configured space and search).
+(modelops.train.training.train_candidate with the configured space and search).
 
 The voter file's holdout is half of its latest cycle (rows / 6), so 600k generated rows give
 100k holdout rows. anes96_vote has 944 rows (274 in the holdout at seed 42), so its AUC is averaged over
@@ -77,8 +77,9 @@ class Data:
 
 def prepare(settings, dataset: str, rows: int | None, train_rows: int, holdout_rows: int, seed: int, timing: bool):
     """The project's splits of a collected batch; train and holdout capped (stratified)."""
-    from modelops.features import split_indices, stratified_cap, target_vector
-    from modelops.sources import collect_batch, load_batch
+    from modelops.collect.labels import target_vector
+    from modelops.collect.sources import collect_batch, load_batch
+    from modelops.train.splits import split_indices, stratified_cap
 
     spec = settings.dataset(dataset)
     frame = load_batch(collect_batch(spec, sample_rows=rows))
@@ -100,8 +101,8 @@ def fit(settings, data: Data, family: str, params: dict, cap: int | None, seed: 
     from sklearn.frozen import FrozenEstimator
     from sklearn.pipeline import Pipeline
 
-    from modelops.features import target_vector
-    from modelops.training import build_pipeline
+    from modelops.collect.labels import target_vector
+    from modelops.train.training import build_pipeline
 
     spec = data.spec
     indicators = bool(settings.training.get("missing_indicators", True))
@@ -118,7 +119,7 @@ def fit(settings, data: Data, family: str, params: dict, cap: int | None, seed: 
 
 def searched(settings, data: Data, family: str, seed: int):
     """The configured search space's winner (the real training path), and its params."""
-    from modelops.training import train_candidate
+    from modelops.train.training import train_candidate
 
     training = {**settings.training, "seed": seed, "max_fit_rows": len(data.train)}
     trained = train_candidate(
@@ -137,7 +138,7 @@ def searched(settings, data: Data, family: str, seed: int):
 def accuracy(pipeline, data: Data) -> tuple[float, float]:
     from sklearn.metrics import log_loss, roc_auc_score
 
-    from modelops.features import target_vector
+    from modelops.collect.labels import target_vector
 
     y = target_vector(data.holdout, data.spec)
     proba = pipeline.predict_proba(data.holdout[data.spec.features])[:, 1]
@@ -259,7 +260,7 @@ def anes_table(settings, args) -> None:
 def main() -> None:
     import os
 
-    from modelops.config import load_settings
+    from modelops.config.settings import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=600_000, help="voter rows generated (holdout = rows / 6)")

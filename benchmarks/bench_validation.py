@@ -22,9 +22,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from modelops.config import DatasetSpec
-from modelops.sources import BatchRef, content_hash
-from modelops.validation import PII_PATTERNS, validate_frame
+from modelops.collect.sources import BatchRef, content_hash
+from modelops.config.settings import DatasetSpec
+from modelops.validate.validation import PII_PATTERNS, validate_frame
 
 OLD_EMAIL = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
 

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from modelops.config import load_settings
-from modelops.handoffs import CARD_TASK_ID, MODEL_CARD_DAG_ID
+from modelops.config.settings import load_settings
+from modelops.core.handoffs import CARD_TASK_ID, MODEL_CARD_DAG_ID
 from modelops_airflow.defaults import make_default_args, model_name_param
 
 _SETTINGS = load_settings()  # one small YAML read: the configured model names for the form
@@ -52,7 +52,7 @@ def modelops_model_card():
         """Write the version's card, log it on its run and link it from its tags."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from modelops.cards import CardError, build_card, resolve_version
+        from modelops.govern.cards import CardError, build_card, resolve_version
 
         params = get_current_context()["params"]
         try:

@@ -24,8 +24,8 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import Param, dag, get_current_context, task, task_group
 from modelops_notifiers import BreachNotifier, FailureNotifier, OperationsNotifier
 
-from modelops.config import load_settings
-from modelops.handoffs import (
+from modelops.config.settings import load_settings
+from modelops.core.handoffs import (
     JUDGE_GROUP_ID,
     MONITORING_DAG_ID,
     NO_ACTION_TASK_ID,
@@ -87,7 +87,7 @@ def modelops_monitoring():
         """The named dataset, or every dataset whose schedule is due; one without a champion is left out."""
         import logging
 
-        from modelops.monitoring_flow import judge_datasets
+        from modelops.pipelines.monitoring_flow import judge_datasets
 
         context = get_current_context()
         run = context["dag_run"]
@@ -111,7 +111,7 @@ def modelops_monitoring():
             """Measure the window, decide, write the report, log the MLflow run; nothing is recorded yet."""
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from modelops.monitoring_flow import NothingToJudge, judge_window
+            from modelops.pipelines.monitoring_flow import NothingToJudge, judge_window
 
             context = get_current_context()
             params = context["params"]
@@ -131,7 +131,7 @@ def modelops_monitoring():
         @task.branch(map_index_template=DATASET_LABEL)
         def decide(outcome: dict) -> str:
             """Retrain only on a persistent breach outside the cooldown (never in a dry run)."""
-            from modelops.monitoring_flow import WindowOutcome
+            from modelops.pipelines.monitoring_flow import WindowOutcome
 
             retrains = WindowOutcome.from_xcom(outcome).retrains
             return f"{JUDGE_GROUP_ID}.{RETRAIN_TASK_ID if retrains else NO_ACTION_TASK_ID}"
@@ -163,7 +163,7 @@ def modelops_monitoring():
             from airflow.sdk.exceptions import AirflowSkipException
             from modelops_figures import log_figures
 
-            from modelops.monitoring_flow import WindowOutcome, record_verdict
+            from modelops.pipelines.monitoring_flow import WindowOutcome, record_verdict
 
             if outcome is None:  # assess skipped: no window waited for this dataset
                 raise AirflowSkipException("nothing was judged")
@@ -179,7 +179,7 @@ def modelops_monitoring():
     @task(on_success_callback=OperationsNotifier())
     def check_operations() -> list[dict]:
         """Finished training/scoring/monitoring runs markedly slower or larger than their history (each once)."""
-        from modelops.operations import unusual_runs
+        from modelops.monitor.operations import unusual_runs
 
         params = get_current_context()["params"]
         settings = load_settings()

@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from modelops_approval import ANSWER_KEY, approval_task
 
-from modelops.config import load_settings
-from modelops.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, PROMOTION_DAG_ID
+from modelops.config.settings import load_settings
+from modelops.core.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, PROMOTION_DAG_ID
 from modelops_airflow.defaults import dataset_param, make_default_args
 
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
@@ -41,7 +41,7 @@ _PROMOTION = _SETTINGS.promotion
 
 def _plan_of(context):
     """The checked plan whose recorded evidence the approver is shown."""
-    from modelops.promotion import PromotionPlan
+    from modelops.govern.promotion import PromotionPlan
 
     return PromotionPlan.from_dict(context["ti"].xcom_pull(task_ids="check"))
 
@@ -89,7 +89,7 @@ def modelops_promotion():
         """Plan the request: what changes, the gate evidence; refuse what may not happen."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from modelops.promotion import PromotionError, plan_promotion
+        from modelops.govern.promotion import PromotionError, plan_promotion
 
         context = get_current_context()
         params = context["params"]
@@ -121,7 +121,7 @@ def modelops_promotion():
     @task(outlets=[CHAMPION_PROMOTED])
     def apply(plan: dict) -> dict:
         """Approved: move `champion` (or retire) with who approved, when and why on record."""
-        from modelops.promotion import PromotionPlan, apply_promotion, read_approval
+        from modelops.govern.promotion import PromotionPlan, apply_promotion, read_approval
 
         context = get_current_context()
         answer = read_approval(context["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
@@ -136,8 +136,8 @@ def modelops_promotion():
     @task(trigger_rule="none_failed")
     def finish(plan: dict) -> str:
         """Record a refusal (apply was skipped) and print which version serves now."""
-        from modelops.monitor_view import plain_text
-        from modelops.promotion import PromotionPlan, read_approval, record_refusal, render_outcome
+        from modelops.govern.promotion import PromotionPlan, read_approval, record_refusal, render_outcome
+        from modelops.ui.monitor_view import plain_text
 
         context = get_current_context()
         ti = context["ti"]

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, get_current_context, task
 
-from modelops.config import load_settings
-from modelops.handoffs import SNAPSHOT_ASSET_URI, SNAPSHOT_DAG_ID
+from modelops.config.settings import load_settings
+from modelops.core.handoffs import SNAPSHOT_ASSET_URI, SNAPSHOT_DAG_ID
 from modelops_airflow.defaults import dataset_param, input_param, make_default_args, snapshot_param
 
 SNAPSHOT_REGISTERED = Asset(SNAPSHOT_ASSET_URI)
@@ -46,9 +46,9 @@ def modelops_register_snapshot():
         """Check the snapshot is there and announce it (the event's extra names it)."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from modelops.config import load_settings
-        from modelops.inputs import InputRefused
-        from modelops.snapshots import describe
+        from modelops.collect.inputs import InputRefused
+        from modelops.collect.snapshots import describe
+        from modelops.config.settings import load_settings
 
         params = get_current_context()["params"]
         roots = load_settings().scoring_for(params["dataset"])["input_roots"]  # the dataset's own, if set

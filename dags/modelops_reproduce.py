@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from modelops.config import load_settings
-from modelops.handoffs import REPRODUCE_DAG_ID
+from modelops.config.settings import load_settings
+from modelops.core.handoffs import REPRODUCE_DAG_ID
 from modelops_airflow.defaults import make_default_args, model_name_param
 
 _SETTINGS = load_settings()  # one small YAML read: the default model name for the form
@@ -53,7 +53,7 @@ def modelops_reproduce():
     @task(execution_timeout=timedelta(minutes=45))
     def reproduce() -> dict:
         """Rebuild the version from its record, compare its holdout predictions, record the verdict."""
-        from modelops.reproduce import reproduce_version
+        from modelops.govern.reproduce import reproduce_version
 
         context = get_current_context()
         params = context["params"]
@@ -62,7 +62,7 @@ def modelops_reproduce():
     @task(retries=0)
     def report(verdict: dict) -> dict:
         """Print the verdict; fail (red) when the version was not reproduced."""
-        from modelops.reproduce import describe_verdict
+        from modelops.govern.reproduce import describe_verdict
 
         print(describe_verdict(verdict))
         if not verdict["reproduced"]:

@@ -46,9 +46,9 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, Param, dag, get_current_context, task, teardown
 from modelops_notifiers import FailureNotifier, ScoringNotifier
 
-from modelops.alerts import AlertKind
-from modelops.config import load_settings
-from modelops.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI
+from modelops.config.settings import load_settings
+from modelops.core.alerts import AlertKind
+from modelops.core.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI
 from modelops_airflow.defaults import dataset_param, input_param, make_default_args, snapshot_param
 
 SNAPSHOT_REGISTERED = Asset(SNAPSHOT_ASSET_URI)
@@ -59,7 +59,7 @@ default_args = make_default_args(execution_timeout=timedelta(minutes=60))
 
 def _request() -> dict:
     """What this run scores: the Params, or the triggering snapshot event's extra."""
-    from modelops.snapshots import request_from
+    from modelops.collect.snapshots import request_from
 
     context = get_current_context()
     events = [e.extra for evs in (context.get("triggering_asset_events") or {}).values() for e in evs]
@@ -72,7 +72,7 @@ def _uri(conn_id: str | None) -> str | None:
         return None
     from airflow.sdk import BaseHook
 
-    from modelops.sources import sql_url_from_uri
+    from modelops.collect.sources import sql_url_from_uri
 
     return sql_url_from_uri(BaseHook.get_connection(conn_id).get_uri())
 
@@ -91,7 +91,7 @@ def _plan(data: dict):
     """The plan from XCom, with the SQL source's URL resolved again from its connection."""
     from dataclasses import replace
 
-    from modelops.scoring import ScoringPlan
+    from modelops.score.scoring import ScoringPlan
 
     conn_id = data.get("conn_id")
     plan = ScoringPlan.from_dict({k: v for k, v in data.items() if k != "conn_id"})
@@ -121,9 +121,9 @@ def modelops_scoring():
     @task(on_failure_callback=FailureNotifier(kind=AlertKind.SCORING_FAILURE))
     def plan() -> dict:
         """Resolve the input, the snapshot id, the exact model version(s) and the partition groups."""
-        from modelops.config import settings_and_spec
-        from modelops.inputs import InputRefused
-        from modelops.scoring import plan_scoring
+        from modelops.collect.inputs import InputRefused
+        from modelops.config.settings import settings_and_spec
+        from modelops.score.scoring import plan_scoring
 
         request = _request()
         settings, spec = settings_and_spec(request["dataset"])
@@ -151,8 +151,8 @@ def modelops_scoring():
     @task(max_active_tis_per_dagrun=4, on_failure_callback=_ON_FAILURE)
     def score_group(plan: dict, group_index: int) -> dict:
         """Score one group of partitions chunk by chunk; its part waits in staging for the commit."""
-        from modelops.inputs import InputRefused
-        from modelops.scoring import score_group
+        from modelops.collect.inputs import InputRefused
+        from modelops.score.scoring import score_group
 
         try:
             return score_group(_plan(plan), group_index)
@@ -164,8 +164,8 @@ def modelops_scoring():
         """Combine the groups' parts atomically (rows in = rows out), load the table, log the run."""
         from modelops_figures import log_figures
 
-        from modelops.inputs import InputRefused
-        from modelops.scoring import commit_scoring
+        from modelops.collect.inputs import InputRefused
+        from modelops.score.scoring import commit_scoring
 
         options = plan["options"]  # the dataset's own scoring options, resolved at plan
         output_url = _uri(options["output_conn_id"]) if options.get("output_table") else None
@@ -179,7 +179,7 @@ def modelops_scoring():
     def discard_staging() -> None:
         """Whatever happened, no staged part stays behind: it runs once every group and the commit are done
         (a failed group's siblings may still be writing when it fails; the commit links what it publishes)."""
-        from modelops.snapshots import discard_staging
+        from modelops.collect.snapshots import discard_staging
 
         planned = get_current_context()["ti"].xcom_pull(task_ids="plan")
         if planned:  # a refused plan staged nothing

@@ -33,8 +33,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
-from modelops.config import load_settings, settings_and_spec
-from modelops.handoffs import (
+from modelops.config.settings import load_settings, settings_and_spec
+from modelops.core.handoffs import (
     APPROVAL_TASK_ID,
     CARD_TASK_ID,
     CHAMPION_ASSET_URI,
@@ -56,7 +56,7 @@ default_args = make_default_args(execution_timeout=timedelta(minutes=45))
 
 def _training_plan(context):
     """The training run's own promotion as a plan: the approval body shows its recorded evidence."""
-    from modelops.promotion import plan_training_promotion
+    from modelops.govern.promotion import plan_training_promotion
 
     registration = context["ti"].xcom_pull(task_ids="register")
     why = f"training run {context['run_id']} passed every gate"
@@ -114,7 +114,7 @@ def modelops_training():
     @task(retries=2, execution_timeout=timedelta(minutes=20))
     def collect() -> dict:
         """Read and join the sources and freeze an immutable, content-hashed batch."""
-        from modelops.sources import SourceError, collect_batch, sql_url_from_uri
+        from modelops.collect.sources import SourceError, collect_batch, sql_url_from_uri
 
         settings, spec = _settings_and_spec()
         params = get_current_context()["params"]
@@ -143,7 +143,7 @@ def modelops_training():
         """Great Expectations gate: pass, or quarantine the batch and fail with the reasons."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from modelops.validation import DataValidationError, validate_batch
+        from modelops.validate.validation import DataValidationError, validate_batch
 
         _, spec = _settings_and_spec()
         try:
@@ -154,7 +154,7 @@ def modelops_training():
     @task
     def prepare(batch: dict, validation: dict) -> dict:
         """Write the train/calibration/holdout splits and open the umbrella MLflow run."""
-        from modelops.workflow import prepare_training, training_options
+        from modelops.pipelines.workflow import prepare_training, training_options
 
         settings, spec = _settings_and_spec()
         context = get_current_context()
@@ -171,7 +171,7 @@ def modelops_training():
     @task(max_active_tis_per_dagrun=2)
     def train_candidate(plan: dict, candidate: str) -> dict:
         """Search, fit, calibrate and log one candidate family."""
-        from modelops.workflow import run_candidate
+        from modelops.pipelines.workflow import run_candidate
 
         settings, spec = _settings_and_spec()
         return run_candidate(plan, candidate, spec, settings)
@@ -179,7 +179,7 @@ def modelops_training():
     @task
     def evaluate(plan: dict, results: list[dict]) -> dict:
         """Best candidate vs baselines and champion: metrics, slices, paired test, verdict."""
-        from modelops.workflow import evaluate_candidates
+        from modelops.pipelines.workflow import evaluate_candidates
 
         settings, spec = _settings_and_spec()
         return evaluate_candidates(plan, list(results), spec, settings)
@@ -187,7 +187,7 @@ def modelops_training():
     @task
     def register(plan: dict, report: dict) -> dict:
         """Register the best candidate as a new model version with lineage tags."""
-        from modelops.workflow import register_best
+        from modelops.pipelines.workflow import register_best
 
         _, spec = _settings_and_spec()
         return register_best(plan, report, spec)
@@ -198,7 +198,7 @@ def modelops_training():
     @task(task_id=CARD_TASK_ID, execution_timeout=timedelta(minutes=20))
     def model_card(registration: dict) -> dict:
         """Write the version's model card (Markdown + HTML), log it on its run and link it from its tags."""
-        from modelops.cards import build_card
+        from modelops.govern.cards import build_card
 
         settings, _ = _settings_and_spec()
         return build_card(registration["model_name"], registration["version"], settings)
@@ -211,7 +211,7 @@ def modelops_training():
         return APPROVAL_TASK_ID if REQUIRE_APPROVAL else PROMOTE_TASK_ID
 
     def _actor() -> tuple[str, str]:
-        from modelops.registry import dag_actor
+        from modelops.store.registry import dag_actor
 
         context = get_current_context()
         dag_run = context["dag_run"]
@@ -220,7 +220,7 @@ def modelops_training():
 
     def _approval():
         """The human answer to approve_promotion, or None when this DAG asks for none."""
-        from modelops.promotion import read_approval
+        from modelops.govern.promotion import read_approval
 
         if not REQUIRE_APPROVAL:
             return None
@@ -232,8 +232,8 @@ def modelops_training():
     @task(task_id=PROMOTE_TASK_ID, outlets=[CHAMPION_PROMOTED])
     def promote_champion(registration: dict) -> dict:
         """Point the `champion` alias at the new version and announce it as an asset event."""
-        from modelops.registry import CHAMPION
-        from modelops.workflow import apply_alias
+        from modelops.pipelines.workflow import apply_alias
+        from modelops.store.registry import CHAMPION
 
         actor, run_id = _actor()
         approval = _approval()
@@ -252,8 +252,8 @@ def modelops_training():
     @task(task_id=KEEP_TASK_ID)
     def mark_challenger(registration: dict) -> dict:
         """Keep the champion; the new version becomes `challenger`."""
-        from modelops.registry import CHALLENGER
-        from modelops.workflow import apply_alias
+        from modelops.pipelines.workflow import apply_alias
+        from modelops.store.registry import CHALLENGER
 
         actor, run_id = _actor()
         return apply_alias(registration, CHALLENGER, actor, run_id)
@@ -261,13 +261,13 @@ def modelops_training():
     @task(task_id=SUMMARY_TASK_ID, trigger_rule="none_failed_min_one_success")
     def summarize(batch: dict, validation: dict, plan: dict, report: dict) -> str:
         """Print and store the run summary (data, validation, candidates, comparison, decision)."""
-        from modelops.workflow import render_run_note, render_summary, write_summary
+        from modelops.pipelines.workflow import render_run_note, render_summary, write_summary
 
         settings, _ = _settings_and_spec()
         ti = get_current_context()["ti"]
         outcome = ti.xcom_pull(task_ids=PROMOTE_TASK_ID) or ti.xcom_pull(task_ids=KEEP_TASK_ID)
         if outcome is None and REQUIRE_APPROVAL:  # the approver refused: nothing moved
-            from modelops.workflow import refused_outcome
+            from modelops.pipelines.workflow import refused_outcome
 
             approval = _approval()
             outcome = refused_outcome(ti.xcom_pull(task_ids="register"), approval and approval.approver)

@@ -1,7 +1,7 @@
 """The human approval both promotion paths use: Airflow's ApprovalOperator, four eyes, answer kept in XCom.
 
 At run time the operator builds its body from the recorded evidence (`PromotionPlan.describe`) and
-names the users who may answer (`modelops.approvals.resolve_approvers`: the dataset's approvers, or
+names the users who may answer (`modelops.govern.approvals.resolve_approvers`: the dataset's approvers, or
 every user who can answer, always minus the requester). Airflow stores them as the Required
 Action's `assigned_users`; its HITL endpoint then refuses anyone else with 403 ("... is not a
 respondent for the task"), admins included (only `[core] simple_auth_manager_all_admins`, where every
@@ -37,7 +37,7 @@ def auth_manager_users() -> dict[str, str] | None:
     """User -> role of the simple auth manager's configured users; None for another auth manager."""
     from airflow.sdk.configuration import conf
 
-    from modelops.approvals import ApprovalError, parse_users
+    from modelops.govern.approvals import ApprovalError, parse_users
 
     if not conf.get("core", "auth_manager", fallback="").endswith("SimpleAuthManager"):
         return None
@@ -59,7 +59,7 @@ class RecordedApproval(ApprovalOperator):
     def execute(self, context: Any) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from modelops.approvals import ApprovalError, resolve_approvers
+        from modelops.govern.approvals import ApprovalError, resolve_approvers
 
         requester = requester_of(context)
         try:
@@ -72,7 +72,7 @@ class RecordedApproval(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        from modelops.approvals import is_requester
+        from modelops.govern.approvals import is_requester
 
         if "error" not in event:
             params_input = dict(event.get("params_input") or {})

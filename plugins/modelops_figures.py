@@ -2,7 +2,7 @@
 
 Airflow calls the listener in the task's own process right after the task finished (success, or a
 failure/retry), so the process's peak memory and bytes written are the task's. The figures go to
-the audit table `task_figures` (`modelops.operations`); the DAGs' last tasks log them to MLflow.
+the audit table `task_figures` (`modelops.monitor.operations`); the DAGs' last tasks log them to MLflow.
 A state change made through the API (a person marking a task) carries no process figures and is
 ignored. A recording problem is logged by Airflow and never fails the task.
 """
@@ -25,7 +25,7 @@ def _dataset_of(ti: Any, params: dict[str, Any]) -> str | None:
 def _record(task_instance: Any, state: str) -> None:
     if type(task_instance).__name__ != "RuntimeTaskInstance":  # changed through the API: no process to measure
         return
-    from modelops.operations import MEASURED_DAGS, record_task
+    from modelops.monitor.operations import MEASURED_DAGS, record_task
 
     if task_instance.dag_id not in MEASURED_DAGS or task_instance.start_date is None:
         return
@@ -46,7 +46,7 @@ def log_figures(mlflow_run_id: str | None) -> list[str]:
     """From a DAG's last task: log the run's task figures to its MLflow run; returns summary lines."""
     from airflow.sdk import get_current_context
 
-    from modelops.operations import describe, log_run_figures
+    from modelops.monitor.operations import describe, log_run_figures
 
     context = get_current_context()
     ti = context["ti"]

@@ -9,7 +9,7 @@ Routes: `/` (the HTML page: the overview of every dataset, or one dataset's with
 `/api/overview`, `/api/datasets`, `/api/datasets/{dataset}`,
 `/api/approvals` (typed JSON, see `/openapi.json`), and `/files/<path>`, which serves only the HTML
 and JSON reports, model cards and scoring manifests of the workspace (`catalog.resolve_served`).
-The data comes from `modelops.monitor_view`; MLflow and the heavy libraries load on first request.
+The data comes from `modelops.ui.monitor_view`; MLflow and the heavy libraries load on first request.
 
 Every response (page, JSON, files, 401, 404, errors) carries a Content-Security-Policy (`default-src
 'none'` unless the page or a file needs more), `X-Content-Type-Options: nosniff`, `X-Frame-Options:
@@ -31,8 +31,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelops.handoffs import MONITOR_URL_PREFIX
-from modelops.monitor_view import ApprovalList, DatasetList, DatasetView, Overview, RunRequest
+from modelops.core.handoffs import MONITOR_URL_PREFIX
+from modelops.ui.monitor_view import ApprovalList, DatasetList, DatasetView, Overview, RunRequest
 
 URL_PREFIX = MONITOR_URL_PREFIX  # the training run's note links its card here
 ROUTE = "modelops-monitor"
@@ -125,21 +125,21 @@ def _token(user: Any) -> str:
 
 def _approvals(token: str) -> ApprovalList:
     """Pending approvals with what each would change, read as the logged-in user."""
-    from modelops import monitor_view
+    from modelops.ui import monitor_view
 
     return monitor_view.pending_approvals(_airflow_api_url(), token)
 
 
 def _requests(token: str, dataset: str) -> dict[str, RunRequest]:
     """Who asked for each promotion run of the dataset, read as the logged-in user."""
-    from modelops import monitor_view
+    from modelops.ui import monitor_view
 
     return monitor_view.run_requests(_airflow_api_url(), token, dataset)
 
 
 def _dataset_view(dataset: str, token: str) -> DatasetView:
-    from modelops import monitor_view
-    from modelops.config import ConfigError, load_settings
+    from modelops.config.settings import ConfigError, load_settings
+    from modelops.ui import monitor_view
 
     settings = load_settings()
     if dataset not in settings.datasets:
@@ -176,7 +176,7 @@ def openapi(user: User) -> dict[str, Any]:
 @app.get("/api/datasets", response_model=DatasetList)
 def list_datasets(user: User) -> DatasetList:
     """Every configured dataset: its model, champion, challenger and latest monitoring action."""
-    from modelops import monitor_view
+    from modelops.ui import monitor_view
 
     return monitor_view.dataset_list()
 
@@ -184,8 +184,8 @@ def list_datasets(user: User) -> DatasetList:
 @app.get("/api/overview", response_model=Overview)
 def get_overview(user: User) -> Overview:
     """Every configured dataset at a glance: champion, schedule, last window judged, open signals, approvals."""
-    from modelops import monitor_view
-    from modelops.config import load_settings
+    from modelops.config.settings import load_settings
+    from modelops.ui import monitor_view
 
     return monitor_view.overview(load_settings(), _approvals(_token(user)))
 
@@ -205,7 +205,7 @@ def list_approvals(user: User) -> ApprovalList:
 @app.get("/files/{name:path}", response_class=FileResponse, responses={404: {"description": "not a served file"}})
 def get_file(name: str, user: User) -> FileResponse:
     """A monitoring report, model card or scoring report/manifest of the workspace (HTML or JSON only)."""
-    from modelops import catalog
+    from modelops.core import catalog
 
     try:
         path = catalog.resolve_served(name)
@@ -218,8 +218,8 @@ def get_file(name: str, user: User) -> FileResponse:
 @app.get("/", response_class=HTMLResponse)
 def page(request: Request, user: User, dataset: str | None = None) -> HTMLResponse:
     """The overview of every dataset, or the page of one (`?dataset=`)."""
-    from modelops import monitor_page, monitor_view
-    from modelops.config import load_settings
+    from modelops.config.settings import load_settings
+    from modelops.ui import monitor_page, monitor_view
 
     token = _token(user)
     if not dataset:

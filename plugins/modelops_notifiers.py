@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from modelops.alerts import AlertKind
+from modelops.core.alerts import AlertKind
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class _AlertNotifier(BaseNotifier):
 
     def deliver(self, alert: dict[str, Any]) -> None:
         """Log the alert, then POST it (a delivery failure is logged, never raised)."""
-        from modelops.alerts import post_webhook
+        from modelops.core.alerts import post_webhook
 
         log.warning("MODELOPS ALERT %s", json.dumps(alert, default=str))
         url = _webhook_url(self.conn_id)
@@ -63,7 +63,7 @@ class BreachNotifier(_AlertNotifier):
     never for a dry run)."""
 
     def notify(self, context) -> None:
-        from modelops.alerts import build_alert, should_alert
+        from modelops.core.alerts import build_alert, should_alert
 
         ti = context["ti"]
         outcome = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)  # this dataset's, when mapped
@@ -79,7 +79,7 @@ class FailureNotifier(_AlertNotifier):
         self.kind = kind
 
     def notify(self, context) -> None:
-        from modelops.alerts import build_failure_alert
+        from modelops.core.alerts import build_failure_alert
 
         ti = context["ti"]
         if (context.get("params") or {}).get("dry_run"):  # a dry run alerts nobody, even when it fails
@@ -103,7 +103,7 @@ class ScoringNotifier(_AlertNotifier):
     """Alerts when a committed scoring output fell back beyond single rows (a chunk, or the whole model)."""
 
     def notify(self, context) -> None:
-        from modelops.alerts import build_scoring_alert
+        from modelops.core.alerts import build_scoring_alert
 
         ti = context["ti"]
         alert = build_scoring_alert(ti.xcom_pull(task_ids=ti.task_id) or {})
@@ -115,7 +115,7 @@ class OperationsNotifier(_AlertNotifier):
     """Alerts on the runs the task found markedly slower or larger than their recent history (not in a dry run)."""
 
     def notify(self, context) -> None:
-        from modelops.alerts import build_operations_alert
+        from modelops.core.alerts import build_operations_alert
 
         if (context.get("params") or {}).get("dry_run"):
             return

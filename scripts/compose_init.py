@@ -20,7 +20,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from modelops import catalog
+from modelops.core import catalog
 
 # the logins set from .env: AIRFLOW_<WHO>_USER / AIRFLOW_<WHO>_PASSWORD (the admin asks, a reviewer approves)
 LOGINS = ("ADMIN", "REVIEWER")
@@ -40,7 +40,8 @@ def require_env(name: str) -> str:
 
 def create_audit_tables(url: str) -> list[str]:
     """Create every audit table in the database at `url`; return the tables it now holds."""
-    from modelops import history, operations  # noqa: F401 (operations registers its tables on import)
+    from modelops.monitor import operations  # noqa: F401 (operations registers its tables on import)
+    from modelops.store import history
 
     engine = history.get_engine(url)
     expected = set(history.metadata.tables)

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from modelops import catalog
-from modelops.config import load_settings
+from modelops.config.settings import load_settings
+from modelops.core import catalog
 
 
 def newest(folders: list[Path]) -> Path | None:

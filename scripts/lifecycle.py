@@ -31,11 +31,13 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from modelops import catalog, history, registry, scenarios
-from modelops.config import REPO_ROOT as REPO
-from modelops.config import load_settings
-from modelops.handoffs import APPROVAL_TASK_ID, MONITORING_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
-from modelops.served import served_by
+from modelops.collect import scenarios
+from modelops.config.settings import REPO_ROOT as REPO
+from modelops.config.settings import load_settings
+from modelops.core import catalog
+from modelops.core.handoffs import APPROVAL_TASK_ID, MONITORING_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
+from modelops.core.served import served_by
+from modelops.store import history, registry
 
 API = f"http://127.0.0.1:{os.environ.get('AIRFLOW__API__PORT', '8080')}"
 MLFLOW = f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"

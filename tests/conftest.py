@@ -102,7 +102,7 @@ def workspace(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def settings():
     """The bundled parameters file."""
-    from modelops.config import load_settings
+    from modelops.config.settings import load_settings
 
     return load_settings()
 
@@ -139,10 +139,11 @@ def run_training(
     training_overrides: dict | None = None,
 ) -> dict:
     """The training workflow's steps without Airflow (collect to alias), as the DAG chains them."""
-    from modelops import registry, workflow
-    from modelops.handoffs import TRAINING_DAG_ID
-    from modelops.sources import collect_batch
-    from modelops.validation import validate_batch
+    from modelops.collect.sources import collect_batch
+    from modelops.core.handoffs import TRAINING_DAG_ID
+    from modelops.pipelines import workflow
+    from modelops.store import registry
+    from modelops.validate.validation import validate_batch
 
     spec = settings.dataset(dataset)
     batch = collect_batch(spec, sample_rows=rows, path=path, extra_paths=extra)
@@ -162,8 +163,9 @@ def run_training(
 
 def train_and_promote(settings, rows: int, run_id: str, candidates: tuple[str, ...] = ("logistic_regression",)):
     """Train the voter dataset without Airflow and make the result champion; returns the spec."""
-    from modelops import registry, workflow
-    from modelops.handoffs import TRAINING_DAG_ID
+    from modelops.core.handoffs import TRAINING_DAG_ID
+    from modelops.pipelines import workflow
+    from modelops.store import registry
 
     done = run_training(settings, "voter_turnout", run_id, candidates, rows=rows)
     if done["outcome"]["alias"] != registry.CHAMPION:
@@ -176,7 +178,7 @@ def carry_serving_record(spec) -> None:
     the module's MLflow store: the alias history must travel with it, as it does in one deployment)."""
     from datetime import UTC, datetime
 
-    from modelops import history, registry
+    from modelops.store import history, registry
 
     current = registry.version_by_alias(spec.model_name, registry.CHAMPION)
     if current is None or registry.served_on(spec.model_name, datetime.now(UTC)) == str(current.version):

@@ -439,7 +439,7 @@ def test_mlflow_server_options(services):
 
 
 def test_git_commit_pinned_by_the_image(monkeypatch):
-    from modelops import workflow
+    from modelops.pipelines import workflow
 
     monkeypatch.setenv("MODELOPS_GIT_COMMIT", "0123abc")
     assert workflow.git_commit() == "0123abc"

@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from modelops.config import Settings
+from modelops.config.settings import Settings
 
 BASE_DEFAULT_ARGS: dict[str, Any] = {
     "owner": "modelops",

@@ -38,7 +38,7 @@ import psutil
 import pytest
 from conftest import REPO, free_port, http_json, listening_addresses, stack
 
-from modelops.handoffs import APPROVAL_TASK_ID, PROMOTION_DAG_ID, TRAINING_DAG_ID
+from modelops.core.handoffs import APPROVAL_TASK_ID, PROMOTION_DAG_ID, TRAINING_DAG_ID
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk.definitions.param import ParamValidationError
 
-from modelops.config import load_settings
+from modelops.config.settings import load_settings
 from modelops_airflow.defaults import BASE_DEFAULT_ARGS, dataset_param, make_default_args, optional_dataset_param
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"

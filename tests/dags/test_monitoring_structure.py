@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from modelops.handoffs import JUDGE_GROUP_ID, MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
+from modelops.core.handoffs import (
+    JUDGE_GROUP_ID,
+    MONITORING_DAG_ID,
+    NO_ACTION_TASK_ID,
+    RETRAIN_TASK_ID,
+    TRAINING_DAG_ID,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ASSESS, DECIDE, RECORD = (f"{JUDGE_GROUP_ID}.{t}" for t in ("assess", "decide", "record"))

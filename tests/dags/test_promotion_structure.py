@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelops.config import DEFAULT_CONFIG_PATH
-from modelops.handoffs import (
+from modelops.config.settings import DEFAULT_CONFIG_PATH
+from modelops.core.handoffs import (
     APPROVAL_TASK_ID,
     CHAMPION_ASSET_URI,
     KEEP_TASK_ID,
@@ -89,7 +89,7 @@ def test_training_dag_with_the_switch_on_approves_before_promoting(airflow_db, t
     ],
 )
 def test_promotion_section_is_checked(body, message):
-    from modelops.config import ConfigError, parse_settings
+    from modelops.config.settings import ConfigError, parse_settings
 
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     config["promotion"] = body

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.handoffs import REPRODUCE_DAG_ID
+from modelops.core.handoffs import REPRODUCE_DAG_ID
 
 REPO = Path(__file__).resolve().parents[2]
 

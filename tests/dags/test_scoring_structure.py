@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI, SNAPSHOT_DAG_ID
+from modelops.core.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI, SNAPSHOT_DAG_ID
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.handoffs import (
+from modelops.core.handoffs import (
     CARD_TASK_ID,
     CHAMPION_ASSET_URI,
     KEEP_TASK_ID,

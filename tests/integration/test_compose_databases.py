@@ -125,7 +125,8 @@ def compose_init(env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_compose_init_creates_audit_tables_and_the_airflow_login(server, tmp_path, monkeypatch):
     from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 
-    from modelops import history, operations  # noqa: F401 (registers its tables)
+    from modelops.monitor import operations  # noqa: F401 (registers its tables)
+    from modelops.store import history
 
     server, _ = server
     role = PREFIX + "modelops"

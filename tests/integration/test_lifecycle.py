@@ -18,9 +18,10 @@ import pytest
 import yaml
 from conftest import free_port
 
-from modelops import catalog, history, registry
-from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT
-from modelops.served import served_by
+from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT
+from modelops.core import catalog
+from modelops.core.served import served_by
+from modelops.store import history, registry
 
 pytestmark = pytest.mark.integration
 

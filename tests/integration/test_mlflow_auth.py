@@ -19,8 +19,8 @@ import urllib.request
 import pytest
 from conftest import REPO, free_port
 
-from modelops import registry
-from modelops.handoffs import PROMOTION_DAG_ID
+from modelops.core.handoffs import PROMOTION_DAG_ID
+from modelops.store import registry
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 import pytest
 from conftest import admin_token, free_port, http_json, run_training, stack, train_and_promote, use_workspace
 
-from modelops import history, registry, scenarios, scoring
-from modelops.handoffs import PROMOTION_DAG_ID
+from modelops.collect import scenarios
+from modelops.core.handoffs import PROMOTION_DAG_ID
+from modelops.score import scoring
+from modelops.store import history, registry
 
 pytestmark = pytest.mark.integration
 

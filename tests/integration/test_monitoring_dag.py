@@ -15,9 +15,18 @@ from pathlib import Path
 import pytest
 from conftest import train_and_promote
 
-from modelops import history, operations, registry, scenarios, scoring
-from modelops.config import REPO_ROOT
-from modelops.handoffs import JUDGE_GROUP_ID, MONITORING_DAG_ID, NO_ACTION_TASK_ID, RETRAIN_TASK_ID, TRAINING_DAG_ID
+from modelops.collect import scenarios
+from modelops.config.settings import REPO_ROOT
+from modelops.core.handoffs import (
+    JUDGE_GROUP_ID,
+    MONITORING_DAG_ID,
+    NO_ACTION_TASK_ID,
+    RETRAIN_TASK_ID,
+    TRAINING_DAG_ID,
+)
+from modelops.monitor import operations
+from modelops.score import scoring
+from modelops.store import history, registry
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,12 @@ import pytest
 import yaml
 from conftest import admin_token, free_port, http_json, run_training, stack, use_workspace
 
-from modelops import history, registry, scenarios, scoring, workflow
-from modelops.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, load_settings
-from modelops.handoffs import JUDGE_GROUP_ID, MONITORING_DAG_ID, TRAINING_DAG_ID
+from modelops.collect import scenarios
+from modelops.config.settings import CONFIG_ENV, DEFAULT_CONFIG_PATH, load_settings
+from modelops.core.handoffs import JUDGE_GROUP_ID, MONITORING_DAG_ID, TRAINING_DAG_ID
+from modelops.pipelines import workflow
+from modelops.score import scoring
+from modelops.store import history, registry
 
 pytestmark = pytest.mark.integration
 

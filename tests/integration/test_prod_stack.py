@@ -24,8 +24,8 @@ import pytest
 import yaml
 from conftest import free_port, http_json, listening_addresses, shell
 
-from modelops.config import DEFAULT_CONFIG_PATH
-from modelops.handoffs import MONITORING_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
+from modelops.config.settings import DEFAULT_CONFIG_PATH
+from modelops.core.handoffs import MONITORING_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
 
 pytestmark = pytest.mark.integration
 
@@ -185,8 +185,9 @@ def test_a_killed_worker_task_is_retried_on_the_other(prod, monkeypatch):
     env = prod["env"]
     monkeypatch.setenv("MODELOPS_HOME", env["MODELOPS_HOME"])
     monkeypatch.setenv("MODELOPS_CONFIG", env["MODELOPS_CONFIG"])
-    from modelops import catalog, scenarios
-    from modelops.config import load_settings
+    from modelops.collect import scenarios
+    from modelops.config.settings import load_settings
+    from modelops.core import catalog
 
     spec = load_settings().dataset("voter_turnout")
     snapshot = "kill-test"

@@ -14,8 +14,8 @@ import time
 import pandas as pd
 import pytest
 
-from modelops import history, registry
-from modelops.handoffs import APPROVAL_TASK_ID, PROMOTION_DAG_ID, TRAINING_DAG_ID
+from modelops.core.handoffs import APPROVAL_TASK_ID, PROMOTION_DAG_ID, TRAINING_DAG_ID
+from modelops.store import history, registry
 
 pytestmark = pytest.mark.integration
 TRAINING = registry.dag_actor(TRAINING_DAG_ID, "tests")
@@ -41,7 +41,7 @@ def api(airflow_db):
 def promotion_dag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
-    from modelops.config import REPO_ROOT
+    from modelops.config.settings import REPO_ROOT
 
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     assert bag.import_errors == {}
@@ -51,7 +51,7 @@ def promotion_dag(airflow_db):
 @pytest.fixture
 def model(workspace, settings) -> str:
     """Three registered versions: v1 and v2 passed their gates, v3 failed them; v1 is champion."""
-    from modelops.training import train_candidate
+    from modelops.train.training import train_candidate
 
     spec = settings.dataset("anes96_vote")
     frame = pd.read_csv(spec.resolve_path(spec.source["path"]))
@@ -314,7 +314,7 @@ def test_an_answer_by_the_requester_that_got_through_is_recorded_as_a_refusal(pr
 
 def test_nobody_left_to_approve_fails_with_a_plain_message(promotion_dag, api, model, monkeypatch):
     """Approvers naming only the requester: the approval task fails before anyone is asked, and says why."""
-    from modelops.config import load_settings
+    from modelops.config.settings import load_settings
 
     monkeypatch.setattr(promotion_dag.get_task(APPROVAL_TASK_ID), "approvers_of", lambda context: [REQUESTER])
     assert load_settings().approvers_for("anes96_vote") == []  # the shipped config: anyone but the requester

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from conftest import run_training, use_workspace
 
-from modelops import catalog, registry
-from modelops.config import REPO_ROOT
-from modelops.handoffs import REPRODUCE_DAG_ID
-from modelops.reproduce import TOLERANCE, reproduce_version
+from modelops.config.settings import REPO_ROOT
+from modelops.core import catalog
+from modelops.core.handoffs import REPRODUCE_DAG_ID
+from modelops.govern.reproduce import TOLERANCE, reproduce_version
+from modelops.store import registry
 
 pytestmark = pytest.mark.integration
 MODEL = "voter_turnout_model"

@@ -12,10 +12,12 @@ import pytest
 import yaml
 from conftest import run_training, train_and_promote
 
-from modelops import catalog, operations, registry
-from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT
-from modelops.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI, SNAPSHOT_DAG_ID
-from modelops.scenarios import simulate_window
+from modelops.collect.scenarios import simulate_window
+from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT
+from modelops.core import catalog
+from modelops.core.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI, SNAPSHOT_DAG_ID
+from modelops.monitor import operations
+from modelops.store import registry
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from conftest import psql_admin, train_and_promote
 
-from modelops import catalog
-from modelops.config import REPO_ROOT
-from modelops.handoffs import SCORING_DAG_ID
-from modelops.scenarios import simulate_window
+from modelops.collect.scenarios import simulate_window
+from modelops.config.settings import REPO_ROOT
+from modelops.core import catalog
+from modelops.core.handoffs import SCORING_DAG_ID
 
 pytestmark = pytest.mark.integration
 MARKER = "MARKER-555-0199"

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from conftest import run_training
 
-from modelops import registry
-from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, load_settings
-from modelops.features import row_keys
-from modelops.validation import DataValidationError
+from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, load_settings
+from modelops.store import registry
+from modelops.train.splits import row_keys
+from modelops.validate.validation import DataValidationError
 
 pytestmark = pytest.mark.integration
 N = 2400
@@ -293,7 +293,7 @@ def test_extra_batches_keep_the_population_the_filter_defines(workspace, tmp_pat
     spec = _spec(tmp_path / "main.csv")
     spec["source"]["filter"] = [{"column": "status", "op": "==", "value": "active"}]
     settings, _ = _settings(tmp_path, {"pop": spec})
-    from modelops.sources import collect_batch
+    from modelops.collect.sources import collect_batch
 
     batch = collect_batch(settings.dataset("pop"), extra_paths=[str(tmp_path / "extra.parquet")])
     assert batch.rows == N + 200
@@ -307,7 +307,7 @@ def test_a_filter_on_a_column_the_file_lacks_names_it(workspace, tmp_path):
     spec = _spec(tmp_path / "f.csv")
     spec["source"]["filter"] = [{"column": "status", "op": "==", "value": "active"}]
     settings, _ = _settings(tmp_path, {"f": spec})
-    from modelops.sources import SourceError, collect_batch
+    from modelops.collect.sources import SourceError, collect_batch
 
     with pytest.raises(SourceError, match=r"dataset 'f': source.filter\[0\] names column 'status'"):
         collect_batch(settings.dataset("f"))
@@ -334,7 +334,7 @@ def test_a_new_survey_csv_with_blank_outcomes_runs_through_the_training_dag(
     """Done means: a spec added to the YAML is all it takes (real Airflow, real GX, real MLflow)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from modelops.handoffs import PROMOTE_TASK_ID, TRAINING_DAG_ID
+    from modelops.core.handoffs import PROMOTE_TASK_ID, TRAINING_DAG_ID
 
     frame = _respondents(N, seed=12)
     target = np.where(_outcome(frame, seed=12), "Y", "N").astype(object)
@@ -370,7 +370,9 @@ def _monitor(settings, dataset: str, window_id: str) -> dict:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from modelops import history, monitoring_flow, scoring
+    from modelops.pipelines import monitoring_flow
+    from modelops.score import scoring
+    from modelops.store import history
 
     spec = settings.dataset(dataset)
     scoring.score_snapshot(spec, settings, snapshot=window_id)
@@ -381,7 +383,7 @@ def _monitor(settings, dataset: str, window_id: str) -> dict:
 
 
 def test_a_survey_with_non_outcome_codes_is_monitored_on_its_labelled_rows(workspace, tmp_path):
-    from modelops import catalog
+    from modelops.core import catalog
 
     frame = _respondents(N, seed=13)
     frame["vote"] = np.where(_outcome(frame, seed=13), "Y", "N")
@@ -406,7 +408,7 @@ def test_a_survey_with_non_outcome_codes_is_monitored_on_its_labelled_rows(works
 
 
 def test_without_an_id_labels_come_with_the_inputs_or_monitoring_says_why(workspace, tmp_path):
-    from modelops import catalog
+    from modelops.core import catalog
 
     frame = _respondents(N, seed=15).drop(columns="resp_id")
     frame["vote"] = _outcome(frame, seed=15).astype(int)
@@ -432,7 +434,7 @@ def test_without_an_id_labels_come_with_the_inputs_or_monitoring_says_why(worksp
 
 
 def test_integer_codes_that_gained_a_gap_do_not_look_like_drift(workspace, tmp_path):
-    from modelops import catalog
+    from modelops.core import catalog
 
     frame = _respondents(N, seed=17)
     frame["vote"] = _outcome(frame, seed=17).astype(int)
@@ -452,7 +454,8 @@ def test_integer_codes_that_gained_a_gap_do_not_look_like_drift(workspace, tmp_p
 def test_unlabelled_respondents_who_skipped_a_block_are_served_by_the_model(workspace, tmp_path):
     """A third of the outcomes blank, and most of those respondents skipped a block of questions: the model
     (its imputation and was-missing indicators) serves them; the rule serves no one for a shifted crowd."""
-    from modelops import catalog, scoring
+    from modelops.core import catalog
+    from modelops.score import scoring
 
     n = 6000
     rng = np.random.default_rng(21)

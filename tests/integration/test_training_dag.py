@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from modelops import history, registry
-from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_settings
-from modelops.handoffs import (
+from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT, load_settings
+from modelops.core.handoffs import (
     CARD_TASK_ID,
     CHAMPION_ASSET_URI,
     KEEP_TASK_ID,
@@ -19,7 +18,8 @@ from modelops.handoffs import (
     PROMOTE_TASK_ID,
     TRAINING_DAG_ID,
 )
-from modelops.tags import Tag
+from modelops.core.tags import Tag
+from modelops.store import history, registry
 
 pytestmark = pytest.mark.integration
 MODEL = "voter_turnout_model"
@@ -127,7 +127,7 @@ def test_first_run_promotes_a_champion_with_lineage(training_dag, module_workspa
     assert f"[model card](/modelops-monitor/files/cards/voter_turnout/{MODEL}/1/card.html): `{card}`" in note
 
     # operational figures: every task measured as it ended (the listener plugin), logged to MLflow by summarize
-    from modelops import operations
+    from modelops.monitor import operations
 
     figures = operations.run_figures(TRAINING_DAG_ID, run.run_id)
     measured = {t["task"] for t in figures["tasks"]}

@@ -10,8 +10,12 @@ import pandas as pd
 import pytest
 from conftest import train_and_promote, use_workspace
 
-from modelops import alerts, catalog, monitoring_flow, registry, scenarios, scoring
-from modelops.config import load_settings
+from modelops.collect import scenarios
+from modelops.config.settings import load_settings
+from modelops.core import alerts, catalog
+from modelops.pipelines import monitoring_flow
+from modelops.score import scoring
+from modelops.store import registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from markdown_it import MarkdownIt
 
-from modelops.approvals import (
+from modelops.govern.approvals import (
     ApprovalError,
     build_body,
     escape_markdown,
@@ -132,7 +132,7 @@ def test_is_requester():
 
 
 def test_the_promotion_plan_body_keeps_the_override_visible_after_a_forging_reason():
-    from modelops.promotion import PromotionPlan
+    from modelops.govern.promotion import PromotionPlan
 
     plan = PromotionPlan(
         model_name="anes96_vote",
@@ -153,7 +153,7 @@ def test_the_promotion_plan_body_keeps_the_override_visible_after_a_forging_reas
 
 
 PRINT_PROMOTION = (
-    "from modelops.config import load_settings; s = load_settings(); "
+    "from modelops.config.settings import load_settings; s = load_settings(); "
     "print(s.promotion['require_approval'], s.approvers_for(s.default_dataset))"
 )
 
@@ -164,7 +164,7 @@ def test_the_production_shaped_profile_requires_approval_and_the_demo_does_not(p
     import subprocess
     import sys
 
-    from modelops.config import REPO_ROOT
+    from modelops.config.settings import REPO_ROOT
 
     env = {k: v for k, v in os.environ.items() if k not in ("MODELOPS_REQUIRE_APPROVAL", "MODELOPS_CONFIG")}
     env["MODELOPS_HOME"] = str(tmp_path)
@@ -176,7 +176,7 @@ def test_the_production_shaped_profile_requires_approval_and_the_demo_does_not(p
 def test_dataset_approvers_override_the_section_and_the_env_switch_is_checked(tmp_path, monkeypatch):
     import yaml
 
-    from modelops.config import DEFAULT_CONFIG_PATH, ConfigError, load_settings
+    from modelops.config.settings import DEFAULT_CONFIG_PATH, ConfigError, load_settings
 
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw["promotion"]["approvers"] = ["role:admin"]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from modelops.config import REPO_ROOT
-from modelops.sources import BadFileError, SourceError, collect_batch, read_table
+from modelops.collect.sources import BadFileError, SourceError, collect_batch, read_table
+from modelops.config.settings import REPO_ROOT
 
 ANES = REPO_ROOT / "include" / "data" / "anes96.csv"
 
@@ -241,9 +241,9 @@ def _task_log(message: str) -> str:
             '  File "/work/main/dags/modelops_training.py", line 130, in validate',
             "    return validate_batch(batch, spec).to_dict()",
             "           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^",
-            '  File "/work/main/include/modelops/validation.py", line 612, in validate_batch',
+            '  File "/work/main/include/modelops/validate/validation.py", line 612, in validate_batch',
             "    raise DataValidationError(message, report)",
-            f"modelops.validation.DataValidationError: {message}",
+            f"modelops.validate.validation.DataValidationError: {message}",
             "",
             "The above exception was the direct cause of the following exception:",
             "",

@@ -18,10 +18,13 @@ import pytest
 import yaml
 from conftest import run_training
 
-from modelops import cards, catalog, registry
-from modelops.config import DEFAULT_CONFIG_PATH, METRICS, ConfigError, DatasetSpec, load_settings
-from modelops.evaluation import bootstrap_metrics, compute_metrics, weighted_metrics
-from modelops.tags import Tag
+from modelops.config.settings import DEFAULT_CONFIG_PATH, METRICS, ConfigError, DatasetSpec, load_settings
+from modelops.core import catalog
+from modelops.core.tags import Tag
+from modelops.evaluate.evaluation import bootstrap_metrics, weighted_metrics
+from modelops.govern import cards
+from modelops.stats.metrics import compute_metrics
+from modelops.store import registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from modelops import catalog
+from modelops.core import catalog
 
 
 def test_locations_follow_the_workspace(workspace):

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelops import catalog
-from modelops.config import (
+from modelops.config.settings import (
     DEFAULT_CONFIG_PATH,
     REPO_ROOT,
     ConfigError,
@@ -18,6 +17,7 @@ from modelops.config import (
     config_path,
     load_settings,
 )
+from modelops.core import catalog
 
 MINIMAL = {
     "default_dataset": "alpha",
@@ -365,8 +365,8 @@ def test_a_datasets_scoring_override_is_checked_like_the_section(tmp_path, overr
 
 def test_the_generated_reference_is_complete_and_committed():
     """Every key has a meaning, and docs/config-reference.md is the generator's output (regenerate:
-    `python -m modelops.config_reference > docs/config-reference.md`)."""
-    from modelops.config_reference import missing_meanings, reference_markdown
+    `python -m modelops.config.reference > docs/config-reference.md`)."""
+    from modelops.config.reference import missing_meanings, reference_markdown
 
     assert missing_meanings() == []
     committed = (REPO_ROOT / "docs" / "config-reference.md").read_text(encoding="utf-8")

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from modelops import cards, rules
-from modelops.config import (
+from modelops.config.settings import (
     CANDIDATE_FAMILIES,
     DEFAULT_CONFIG_PATH,
     METRICS,
@@ -20,9 +19,12 @@ from modelops.config import (
     DatasetSpec,
     parse_settings,
 )
-from modelops.evaluation import bootstrap_metrics, compute_metrics, decide, score, weighted_metrics
-from modelops.fairness import assess_fairness
-from modelops.training import estimator_builders, make_estimator
+from modelops.core import rules
+from modelops.evaluate.evaluation import bootstrap_metrics, weighted_metrics
+from modelops.evaluate.fairness import assess_fairness
+from modelops.govern import cards
+from modelops.stats.metrics import compute_metrics, decide, score
+from modelops.train.training import estimator_builders, make_estimator
 
 DATASET = "voter_turnout"
 

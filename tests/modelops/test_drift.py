@@ -1,4 +1,4 @@
-"""Unit tests for modelops.drift: the grid index, numeric/categorical drift, BH, the drift report,
+"""Unit tests for modelops.stats.drift: the grid index, numeric/categorical drift, BH, the drift report,
 prediction drift, label-free accuracy estimation and calibration change, all against known answers."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from modelops.drift import (
+from modelops.stats.drift import (
     MISSING,
     OTHER,
     benjamini_hochberg,

@@ -1,4 +1,4 @@
-"""Unit tests for modelops.evaluation: metrics, baselines, slices, the paired bootstrap and the gate."""
+"""Unit tests for modelops.evaluate.evaluation: metrics, baselines, slices, the paired bootstrap and the gate."""
 
 from __future__ import annotations
 
@@ -8,22 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.config import METRICS, DatasetSpec
-from modelops.drift import slice_labels
-from modelops.evaluation import (
+from modelops.config.settings import METRICS, DatasetSpec
+from modelops.evaluate.evaluation import (
     RuleBaseline,
     Verdict,
     compare_slices,
-    compute_metrics,
     decide_promotion,
     fit_rule_baseline,
-    higher_is_better,
-    improvement,
     paired_bootstrap,
     rule_holds,
-    score,
     slice_metrics,
 )
+from modelops.stats.drift import slice_labels
+from modelops.stats.metrics import compute_metrics, higher_is_better, improvement, score
 
 AGE_BINS = [18, 30, 45, 65, 120]
 

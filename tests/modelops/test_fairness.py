@@ -1,4 +1,4 @@
-"""Unit tests for modelops.fairness: group rates, parity gaps, the limits, the champion gaps and the verdict."""
+"""Unit tests for modelops.evaluate.fairness: group rates, parity gaps, limits, champion gaps, verdict."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import yaml
 from sklearn.linear_model import LogisticRegression
 
-from modelops.config import DEFAULT_CONFIG_PATH, ConfigError, DatasetSpec, parse_settings
-from modelops.evaluation import decide_promotion
-from modelops.fairness import (
+from modelops.config.settings import DEFAULT_CONFIG_PATH, ConfigError, DatasetSpec, parse_settings
+from modelops.evaluate.evaluation import decide_promotion
+from modelops.evaluate.fairness import (
     MISSING_GROUP,
     assess_fairness,
     compare_to_champion,

@@ -1,4 +1,4 @@
-"""Unit tests for modelops.features: the preprocessor, target vector, splits and the stratified cap."""
+"""Unit tests for modelops.train.features: the preprocessor, target vector, splits and the stratified cap."""
 
 from __future__ import annotations
 
@@ -8,18 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.config import DatasetSpec
-from modelops.features import (
-    UnlabelledRowsError,
-    build_preprocessor,
-    label_summary,
-    label_values,
-    labelled_mask,
-    row_keys,
-    split_indices,
-    stratified_cap,
-    target_vector,
-)
+from modelops.collect.labels import UnlabelledRowsError, label_summary, label_values, labelled_mask, target_vector
+from modelops.config.settings import DatasetSpec
+from modelops.train.features import build_preprocessor
+from modelops.train.splits import row_keys, split_indices, stratified_cap
 
 TRAINING = {"seed": 7, "holdout_fraction": 0.25, "calibration_fraction": 0.2}
 

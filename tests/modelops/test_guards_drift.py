@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2_contingency
 
-from modelops.drift import build_profile, detect_drift
+from modelops.stats.drift import build_profile, detect_drift
 
 ROWS = 1000
 ALPHA = 0.05

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from conftest import run_training, use_workspace
 
-from modelops import registry
-from modelops.reproduce import compare_predictions, reproduce_version
+from modelops.govern.reproduce import compare_predictions, reproduce_version
+from modelops.store import registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 

@@ -17,8 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import module_store, train_and_promote, use_workspace
 
-from modelops import catalog, registry, scoring
-from modelops.scenarios import simulate_window
+from modelops.collect.scenarios import simulate_window
+from modelops.core import catalog
+from modelops.score import scoring
+from modelops.store import registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 

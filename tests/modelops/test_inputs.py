@@ -9,8 +9,9 @@ import traceback
 import pandas as pd
 import pytest
 
-from modelops import catalog, inputs
-from modelops.inputs import BadFileError, InputRefused
+from modelops.collect import inputs
+from modelops.collect.inputs import BadFileError, InputRefused
+from modelops.core import catalog
 
 DATASET = "voter_turnout"
 MARKER = "MARKER-555-0199"

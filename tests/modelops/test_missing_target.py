@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from modelops.config import REPO_ROOT
-from modelops.sources import collect_batch
-from modelops.validation import DataValidationError, validate_batch
+from modelops.collect.sources import collect_batch
+from modelops.config.settings import REPO_ROOT
+from modelops.validate.validation import DataValidationError, validate_batch
 
 ANES = REPO_ROOT / "include" / "data" / "anes96.csv"
 

@@ -12,7 +12,12 @@ from html.parser import HTMLParser
 import pytest
 from conftest import free_port, run_training, train_and_promote, use_workspace
 
-from modelops import catalog, history, monitor_page, monitor_view, monitoring_flow, scenarios, scoring
+from modelops.collect import scenarios
+from modelops.core import catalog
+from modelops.pipelines import monitoring_flow
+from modelops.score import scoring
+from modelops.store import history
+from modelops.ui import monitor_page, monitor_view
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -260,7 +265,7 @@ def test_approvals_say_why_when_airflow_cannot_be_asked():
 
 
 def test_an_unknown_dataset_is_refused_naming_the_configured_ones(state):
-    from modelops.config import ConfigError
+    from modelops.config.settings import ConfigError
 
     with pytest.raises(ConfigError, match=r"unknown dataset 'nope'.*voter_turnout"):
         monitor_view.dataset_view("nope", state["settings"])
@@ -354,8 +359,8 @@ def test_the_plugin_imports_nothing_heavy():
 
 def test_a_snapshot_the_fallback_served_whole_is_never_shown_as_served_by_its_version(workspace, settings):
     """Hand-built manifests as commit_scoring writes them: one mixed snapshot, one the fallback served whole."""
-    from modelops import registry
-    from modelops.served import served_by
+    from modelops.core.served import served_by
+    from modelops.store import registry
 
     spec = settings.dataset("voter_turnout")
     with history.get_engine().begin() as connection:
@@ -575,7 +580,7 @@ def test_plain_text_is_one_line_escaped_and_cut():
 
 def test_an_alias_moved_outside_the_product_is_flagged_on_the_page(state):
     """A side-door move (the MLflow client, as the REST API or MLflow's UI would) shows at the top of the page."""
-    from modelops import registry
+    from modelops.store import registry
 
     spec = state["spec"]
     before = monitor_view.dataset_view("voter_turnout", state["settings"])

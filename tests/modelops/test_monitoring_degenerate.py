@@ -15,8 +15,13 @@ import pytest
 import test_monitoring_scenarios as scenario_tests
 import yaml
 
-from modelops import catalog, history, monitoring, monitoring_flow, scenarios, scoring
-from modelops.config import DEFAULT_CONFIG_PATH, ConfigError, load_settings
+from modelops.collect import scenarios
+from modelops.config.settings import DEFAULT_CONFIG_PATH, ConfigError, load_settings
+from modelops.core import catalog
+from modelops.monitor import monitoring
+from modelops.pipelines import monitoring_flow
+from modelops.score import scoring
+from modelops.store import history
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 

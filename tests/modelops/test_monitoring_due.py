@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelops.config import DEFAULT_CONFIG_PATH, ConfigError, parse_settings, read_yaml
-from modelops.monitoring_flow import datasets_due, fires_within, tick_interval
+from modelops.config.settings import DEFAULT_CONFIG_PATH, ConfigError, parse_settings, read_yaml
+from modelops.pipelines.monitoring_flow import datasets_due, fires_within, tick_interval
 
 RAW = read_yaml(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
 MONDAY = datetime(2028, 11, 6, tzinfo=UTC)  # a Monday, midnight: the daily tick's fire time
@@ -90,7 +90,7 @@ def test_a_schedule_that_is_no_cron_is_a_config_error_naming_it(schedule):
 
 
 def test_the_schedule_is_no_threshold():
-    from modelops import monitoring
+    from modelops.monitor import monitoring
 
     settings = _settings(anes96_vote="@weekly")
     assert "schedule" not in monitoring.thresholds_for(settings, None, settings.dataset("anes96_vote"))

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from modelops import alerts, catalog, monitoring_flow
-from modelops.monitoring_flow import NothingToJudge, WindowOutcome, WindowVerdict
+from modelops.core import alerts, catalog
+from modelops.pipelines import monitoring_flow
+from modelops.pipelines.monitoring_flow import NothingToJudge, WindowOutcome, WindowVerdict
 
 END = datetime(2028, 11, 10, tzinfo=UTC)
 

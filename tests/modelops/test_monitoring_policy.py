@@ -12,7 +12,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from modelops import alerts, catalog, drift, history, monitoring, reports
+from modelops.core import alerts, catalog
+from modelops.monitor import monitoring
+from modelops.present import reports
+from modelops.stats import drift
+from modelops.store import history
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2028, 9, 1, tzinfo=UTC)

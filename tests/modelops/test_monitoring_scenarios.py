@@ -12,7 +12,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import carry_serving_record, train_and_promote
 
-from modelops import history, monitoring, monitoring_flow, multivariate, registry, scenarios, scoring
+from modelops.collect import scenarios
+from modelops.monitor import monitoring
+from modelops.pipelines import monitoring_flow
+from modelops.score import scoring
+from modelops.stats import multivariate
+from modelops.store import history, registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -355,7 +360,7 @@ def test_an_overdue_champion_is_retrained_through_the_workflow_step_and_said_eve
 
 
 def test_a_version_without_a_reference_sample_reports_the_test_not_available(workspace, settings):
-    from modelops.config import DatasetSpec
+    from modelops.config.settings import DatasetSpec
 
     mlflow = registry._mlflow()
     spec = DatasetSpec(name="legacy", description="", source={}, target="y", positive_class=1, numeric=("x",))

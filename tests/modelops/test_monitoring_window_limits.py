@@ -18,10 +18,13 @@ import pytest
 import test_monitoring_scenarios as scenario_tests
 import yaml
 
-from modelops import drift, monitoring, scenarios, scoring
-from modelops.config import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, load_settings
-from modelops.sources import BatchRef, content_hash
-from modelops.validation import WindowLimits, validate_frame
+from modelops.collect import scenarios
+from modelops.collect.sources import BatchRef, content_hash
+from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, load_settings
+from modelops.monitor import monitoring
+from modelops.score import scoring
+from modelops.stats import drift
+from modelops.validate.validation import WindowLimits, validate_frame
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -281,7 +284,7 @@ def test_missing_values_within_the_window_margin_pass_and_beyond_it_alert_with_d
 
 def test_a_drifted_number_held_as_text_is_measured_and_drawn(fresh_windows, settings, tmp_path):
     """Ages arrive as text with a blank, and older: the drift test reads them as numbers, and so does its plot."""
-    from modelops import reports
+    from modelops.present import reports
 
     spec = fresh_windows
     path = scenarios.write_window(spec, "w-000", "stable", 600, seed=73)

@@ -14,8 +14,13 @@ import pytest
 import test_monitoring_scenarios as scenario_tests
 from conftest import run_training, train_and_promote
 
-from modelops import alerts, catalog, history, monitoring, monitoring_flow, registry, scenarios, scoring, windows
-from modelops.config import load_settings
+from modelops.collect import scenarios, windows
+from modelops.config.settings import load_settings
+from modelops.core import alerts, catalog
+from modelops.monitor import monitoring
+from modelops.pipelines import monitoring_flow
+from modelops.score import scoring
+from modelops.store import history, registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 

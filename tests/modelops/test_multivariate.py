@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops import drift, multivariate
-from modelops.config import ConfigError, load_settings, parse_settings, read_yaml
-from modelops.synthetic import couple_ranks
+from modelops.collect.synthetic import couple_ranks
+from modelops.config.settings import ConfigError, load_settings, parse_settings, read_yaml
+from modelops.stats import drift, multivariate
 
 OPTIONS = {"max_rows": 2000, "folds": 5, "auc_margin": 0.05, "confidence": 0.95, "top_features": 3}
 NUMERIC = ["age", "contacts", "income"]
@@ -95,7 +95,7 @@ def test_the_reference_sample_is_bounded_seeded_and_features_only():
 
 
 def _raw_config() -> dict:
-    from modelops.config import config_path
+    from modelops.config.settings import config_path
 
     return read_yaml(config_path().read_text())
 
@@ -134,7 +134,7 @@ def test_config_declares_the_new_keys_and_refuses_bad_ones():
 
 
 def test_a_dataset_sets_its_own_champion_age_and_runs_may_override():
-    from modelops import monitoring
+    from modelops.monitor import monitoring
 
     raw = _raw_config()
     raw["monitoring"]["max_champion_age_days"] = 180

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import use_workspace
 
-from modelops import history, operations
+from modelops.monitor import operations
+from modelops.store import history
 
 SETTINGS = {
     "ops_history_runs": 10,
@@ -174,7 +175,7 @@ def test_a_dry_check_remembers_nothing(audit):
 
 
 def test_the_alert_names_the_run_and_every_finding():
-    from modelops.alerts import build_operations_alert
+    from modelops.core.alerts import build_operations_alert
 
     found = {
         "dag_id": "modelops_scoring",

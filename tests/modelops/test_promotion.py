@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from modelops import history, promotion, registry
-from modelops.handoffs import PROMOTION_DAG_ID, TRAINING_DAG_ID
-from modelops.promotion import PromotionError, plan_promotion, read_approval, rollback_target
+from modelops.core.handoffs import PROMOTION_DAG_ID, TRAINING_DAG_ID
+from modelops.govern import promotion
+from modelops.govern.promotion import PromotionError, plan_promotion, read_approval, rollback_target
+from modelops.store import history, registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -20,7 +21,7 @@ TRAINING = registry.dag_actor(TRAINING_DAG_ID, "tests")
 @pytest.fixture
 def versions(workspace, settings):
     """A model with three registered versions: v1 and v2 passed their gates, v3 failed them."""
-    from modelops.training import train_candidate
+    from modelops.train.training import train_candidate
 
     spec = settings.dataset("anes96_vote")
     frame = pd.read_csv(spec.resolve_path(spec.source["path"]))

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops import history, registry
-from modelops.features import target_vector
-from modelops.handoffs import TRAINING_DAG_ID
-from modelops.training import train_candidate
+from modelops.collect.labels import target_vector
+from modelops.core.handoffs import TRAINING_DAG_ID
+from modelops.store import history, registry
+from modelops.train.training import train_candidate
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 

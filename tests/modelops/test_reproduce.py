@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops import catalog
-from modelops.config import ConfigError, DatasetSpec, load_settings, parse_settings, settings_from_resolved
-from modelops.reproduce import compare_metrics, compare_predictions
+from modelops.config.settings import ConfigError, DatasetSpec, load_settings, parse_settings, settings_from_resolved
+from modelops.core import catalog
+from modelops.govern.reproduce import compare_metrics, compare_predictions
 
 
 def _frame(keys, scores) -> pd.DataFrame:

@@ -17,9 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_training, train_and_promote, use_workspace
 
-from modelops import catalog, registry, scoring
-from modelops.config import ConfigError
-from modelops.scenarios import simulate_window
+from modelops.collect.scenarios import simulate_window
+from modelops.config.settings import ConfigError
+from modelops.core import catalog
+from modelops.score import scoring
+from modelops.store import registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -448,7 +450,7 @@ def test_a_fallback_share_above_the_limit_alerts_whatever_the_cause(env, setting
     assert result["sources"]["fallback"] == 400
     assert result["alerts"][0].startswith("400 of 400 rows (100.0%) were served by the rule-based fallback")
     assert "not_a_number:age 400" in result["alerts"][0]
-    from modelops.alerts import build_scoring_alert
+    from modelops.core.alerts import build_scoring_alert
 
     assert build_scoring_alert(result) is not None
 
@@ -558,7 +560,7 @@ def load_settings_with(settings, **scoring_options):
     """The bundled file with scoring options replaced, loaded and checked as a parameters file."""
     import yaml
 
-    from modelops.config import DEFAULT_CONFIG_PATH, parse_settings
+    from modelops.config.settings import DEFAULT_CONFIG_PATH, parse_settings
 
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw["scoring"].update(scoring_options)

@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 from conftest import run_training, use_workspace
 
-from modelops import registry, scoring
-from modelops.config import CANDIDATE_FAMILIES
-from modelops.scenarios import simulate_window
+from modelops.collect.scenarios import simulate_window
+from modelops.config.settings import CANDIDATE_FAMILIES
+from modelops.score import scoring
+from modelops.store import registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -273,8 +274,9 @@ def test_columns_no_tree_reads_stay_zero_and_change_no_score(settings, family, c
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.pipeline import Pipeline
 
-    from modelops.features import build_preprocessor, target_vector
-    from modelops.training import make_estimator
+    from modelops.collect.labels import target_vector
+    from modelops.train.features import build_preprocessor
+    from modelops.train.training import make_estimator
 
     spec = settings.dataset(DATASET)
     frame = simulate_window(spec, "stable", 3000, 35)
@@ -335,7 +337,7 @@ _SLICE_CASES = {  # real-shaped slice columns: ages with bins, codes that gained
 @pytest.mark.parametrize("case", sorted(_SLICE_CASES))
 def test_slice_codes_give_every_row_the_label_slice_labels_gives(case):
     """The shadow report labels distinct values only; each row must still get drift.slice_labels' label."""
-    from modelops.drift import slice_labels
+    from modelops.stats.drift import slice_labels
 
     make, bins = _SLICE_CASES[case]
     values = make(np.random.default_rng(7), 3000)

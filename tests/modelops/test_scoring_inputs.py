@@ -16,9 +16,11 @@ import pandas as pd
 import pytest
 from conftest import module_store, psql_admin, train_and_promote, use_workspace
 
-from modelops import catalog, inputs, scoring
-from modelops.scenarios import simulate_window
-from modelops.snapshots import describe
+from modelops.collect import inputs
+from modelops.collect.scenarios import simulate_window
+from modelops.collect.snapshots import describe
+from modelops.core import catalog
+from modelops.score import scoring
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 

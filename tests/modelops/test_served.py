@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelops import history, registry
-from modelops.served import percent, served_by, split_reason
+from modelops.core.served import percent, served_by, split_reason
+from modelops.store import history, registry
 
 MODEL_NAME = "voter_turnout_model"
 

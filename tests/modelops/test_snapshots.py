@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from modelops import catalog
-from modelops.alerts import build_failure_alert, build_scoring_alert
-from modelops.snapshots import default_snapshot_id, describe, request_from
+from modelops.collect.snapshots import default_snapshot_id, describe, request_from
+from modelops.core import catalog
+from modelops.core.alerts import build_failure_alert, build_scoring_alert
 
 PARAMS = {
     "dataset": "voter_turnout",

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.config import REPO_ROOT
-from modelops.sources import (
+from modelops.collect.sources import (
     SourceError,
     collect_batch,
     content_hash,
@@ -22,6 +21,7 @@ from modelops.sources import (
     sql_url_from_uri,
     write_batch,
 )
+from modelops.config.settings import REPO_ROOT
 
 ANES_SHA256 = "eea949100c18b7aceff105f8b9e38f5f4eda09c9d32f5468397ac742e68b12dd"
 

@@ -1,4 +1,4 @@
-"""Unit tests for modelops.synthetic: the seeded voter file, county tables and the known turnout model."""
+"""Unit tests for modelops.collect.synthetic: the seeded voter file, county tables and the known turnout model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.synthetic import (
+from modelops.collect.synthetic import (
     EDUCATION,
     INCOME,
     PARTIES,

@@ -1,4 +1,4 @@
-"""Unit tests for modelops.training: estimators, config sampling, successive halving and candidate fits."""
+"""Unit tests for modelops.train.training: estimators, config sampling, successive halving and candidate fits."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from modelops.config import DatasetSpec
-from modelops.training import make_estimator, sample_configs, successive_halving, train_candidate
+from modelops.config.settings import DatasetSpec
+from modelops.train.training import make_estimator, sample_configs, successive_halving, train_candidate
 
 SPEC = DatasetSpec(
     name="toy",
@@ -274,7 +274,7 @@ def test_train_candidate_changes_with_the_seed():
 
 
 def test_a_run_note_stays_within_what_airflow_keeps():
-    from modelops.workflow import RUN_NOTE_LIMIT, render_run_note
+    from modelops.pipelines.workflow import RUN_NOTE_LIMIT, render_run_note
 
     report = {
         "primary_metric": "roc_auc",

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from modelops.config import DatasetSpec
-from modelops.sources import BatchRef, collect_batch, content_hash, read_table, write_batch
-from modelops.validation import (
+from modelops.collect.sources import BatchRef, collect_batch, content_hash, read_table, write_batch
+from modelops.config.settings import DatasetSpec
+from modelops.validate.validation import (
     MAX_TEXT_LENGTH,
     PII_EXPECTATION,
     PII_PATTERNS,

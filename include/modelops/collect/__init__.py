@@ -1,0 +1,1 @@
+"""Collect: safe readers, batches, snapshots, scored windows, labels, the synthetic world."""

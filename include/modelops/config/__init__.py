@@ -1,0 +1,1 @@
+"""Config: the layered parameters files read into typed dataset specs and settings, and their generated reference."""

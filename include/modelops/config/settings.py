@@ -1,0 +1,1276 @@
+"""Load the one parameters file into typed, checked, immutable specs.
+
+Light on purpose (stdlib + PyYAML only): DAG files import it at parse time to build Params.
+Every section is checked at load against a schema (known keys, types, ranges), every column a
+dataset spec names is checked against the spec's declared columns, and YAML 1.1's surprise
+booleans (`yes`, `no`, `on`, `off`, `y`, `n`) are refused with a hint instead of becoming True/False.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelops.core import catalog
+from modelops.core.catalog import REPO_ROOT
+
+DEFAULT_CONFIG_PATH = REPO_ROOT / "include" / "config" / "modelops.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration names something inconsistent or missing."""
+
+
+CONFIG_ENV = "MODELOPS_CONFIG"
+
+
+def config_paths() -> list[Path]:
+    """The parameters files in force, in layering order: the bundled file, then each user file.
+
+    `MODELOPS_CONFIG` names one user file or several (separated by `os.pathsep`, ":" here); each
+    adds datasets and overrides settings of the layers before it (see `merge_layers`).
+    """
+    users = [Path(p).resolve() for p in os.environ.get(CONFIG_ENV, "").split(os.pathsep) if p.strip()]
+    return [DEFAULT_CONFIG_PATH.resolve(), *[p for p in users if p != DEFAULT_CONFIG_PATH.resolve()]]
+
+
+def config_path() -> Path:
+    """The last layer in force: the user's file when `MODELOPS_CONFIG` names one, else the bundled file."""
+    return config_paths()[-1]
+
+
+# --- YAML without surprise booleans --------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that accepts only `true`/`false` as booleans."""
+
+
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    text = str(node.value)
+    if text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    raise ConfigError(
+        f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}: `{text}` is read by YAML as "
+        f"a boolean; quote it ('{text}') if you mean the text, or write true/false"
+    )
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML with booleans only from true/false (see module docstring)."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}") from None
+
+
+# --- section schemas -----------------------------------------------------------------------
+
+NUMBER = (int, float)
+# key: (accepted types, default or REQUIRED). A default of None means "optional, no value".
+REQUIRED = object()
+
+TRAINING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "seed": ((int,), REQUIRED),
+    "candidates": ((list,), REQUIRED),
+    "holdout_fraction": (NUMBER, 0.25),
+    "latest_period_train_fraction": (NUMBER, 0.0),
+    "calibration_fraction": (NUMBER, 0.15),
+    "max_fit_rows": ((int,), 250000),
+    "calibration_method": ((str,), "sigmoid"),
+    "missing_indicators": ((bool,), True),
+    "search": ((dict,), None),
+}
+SEARCH_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "n_configs": ((int,), 6),
+    "max_rounds": ((int,), 4),
+    "min_rows": ((int,), 2000),
+    "max_rows": ((int,), 60000),
+    "factor": ((int,), 3),
+    "safety_stop_seconds": (NUMBER, 900),
+}
+EVALUATION_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "primary_metric": ((str,), REQUIRED),
+    "floors": ((dict,), None),
+    "baseline_margin": (NUMBER, 0.0),
+    "champion_margin": (NUMBER, 0.0),
+    "confidence": (NUMBER, 0.95),
+    "bootstrap_resamples": ((int,), 400),
+    "bootstrap_max_rows": ((int,), 40000),
+    "slice_tolerance": (NUMBER, 0.03),
+    "min_slice_rows": ((int,), 100),
+    "min_comparison_rows": ((int,), 100),
+}
+MONITORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "schedule": ((str,), "@daily"),
+    "alpha": (NUMBER, 0.05),
+    "numeric_min_effect": (NUMBER, 0.1),
+    "categorical_min_effect": (NUMBER, 0.1),
+    "dataset_drift_share": (NUMBER, 0.25),
+    "feature_weights": ((dict,), None),
+    "prediction_psi": (NUMBER, 0.1),
+    "max_relative_drop": (NUMBER, 0.05),
+    "estimated_accuracy_drop": (NUMBER, 0.05),
+    "calibration_max_gap": (NUMBER, 0.1),
+    "calibration_alpha": (NUMBER, 0.01),
+    "calibration_min_group_rows": ((int,), 300),
+    "calibration_quantiles": ((int,), 5),
+    "min_labeled_rows": ((int,), 500),
+    "persistence": ((int,), 2),
+    "cooldown_hours": (NUMBER, 24),
+    "retrain_on": ((list,), None),
+    "fallback_share": (NUMBER, 0.05),
+    # A degenerate window (a data-quality break, never retrain evidence): fewer distinct rows over the
+    # features than min_distinct_rows (0: off), more than max_duplicate_share of its rows exact copies of
+    # an earlier row (1: off), or the model's scores all one value. Per dataset: datasets.<name>.monitoring.
+    "min_distinct_rows": ((int,), 50),
+    "max_duplicate_share": (NUMBER, 0.5),
+    # A window is judged by its own data-quality limits, not the training batch's validation.row_count and
+    # null_fraction (a small window or a subgroup is no broken extract). Per dataset: datasets.<name>.monitoring.
+    "window_min_rows": ((int,), 1),  # fewest rows a window may hold (fewer is a data-quality break; 0: off)
+    "window_max_rows": ((int,), None),  # most rows a window may hold (null: no bound)
+    # missing share a window column may have above its share in the serving version's reference (a column
+    # the reference profile lacks: above the training null_fraction); datasets.<name>.monitoring.window_null_fraction
+    # names a column's share outright
+    "window_null_margin": (NUMBER, 0.1),
+    # Upper bound of retraining: a champion older than this (days since it became champion) is retrained
+    # even without a breach (never inside the cooldown). None: no bound. Per dataset: datasets.<name>.monitoring.
+    "max_champion_age_days": (NUMBER, None),
+    "domain_classifier": ((dict,), None),  # the multivariate drift test (DOMAIN_CLASSIFIER_SCHEMA)
+    # operational figures: a finished run is flagged when its wall time (peak memory, bytes written) is
+    # above factor x the median of the previous `ops_history_runs` runs AND by more than the floor
+    "ops_history_runs": ((int,), 10),
+    "ops_min_history": ((int,), 3),
+    "ops_slower_factor": (NUMBER, 2.0),
+    "ops_larger_factor": (NUMBER, 2.0),
+    "ops_min_seconds": (NUMBER, 60),
+    "ops_min_mb": (NUMBER, 256),
+}
+# `monitoring.domain_classifier`: a classifier told to separate reference rows from window rows.
+DOMAIN_CLASSIFIER_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "enabled": ((bool,), True),
+    "max_rows": ((int,), 4000),  # rows the classifier sees (half reference, half window; balanced)
+    "folds": ((int,), 5),  # stratified folds of the cross-validated AUC
+    "auc_margin": (NUMBER, 0.05),  # fires when the AUC's lower confidence bound exceeds 0.5 + this
+    "confidence": (NUMBER, 0.95),  # two-sided level of the AUC interval
+    "reference_rows": ((int,), 5000),  # reference rows stored with a version at training time
+    "top_features": ((int,), 5),  # features reported by importance
+}
+# Per-dataset monitoring options (`datasets.<name>.monitoring`), overriding the global ones;
+# window_null_fraction (per dataset only): {column: the largest missing share a window may have}, in place
+# of the column's reference share + window_null_margin. `schedule`: when the dataset is judged (a cron
+# expression or a preset such as "@daily"; "off": manual runs only); default `monitoring.schedule`, which
+# is the monitoring DAG's own tick.
+DATASET_MONITORING_KEYS = {
+    "max_champion_age_days",
+    "min_distinct_rows",
+    "max_duplicate_share",
+    "window_min_rows",
+    "window_max_rows",
+    "window_null_margin",
+    "window_null_fraction",
+    "schedule",
+    "cooldown_hours",
+    "persistence",
+}
+SCHEDULE_OFF = "off"
+# Airflow's cron presets as cron expressions (a dataset's schedule is matched against the DAG's ticks)
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+}
+SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "chunk_rows": ((int,), 250000),
+    # the decision (score >= threshold) of this dataset, one for all: served, gated (thresholded metrics,
+    # champion comparison, fairness), on the card and judged by monitoring (Settings.decision_threshold)
+    "threshold": (NUMBER, 0.5),
+    "unseen_category_share": (NUMBER, 0.01),
+    # "none": a shifted score distribution is an alert and monitoring evidence, never a swap; "psi": a
+    # chunk whose scores differ from the reference by score_psi_limit or more falls back whole (opt-in)
+    "score_guard": ((str,), "none"),
+    "score_psi_limit": (NUMBER, 0.25),
+    "score_check_min_rows": ((int,), 2000),
+    # a chunk of at least score_check_min_rows rows whose scores span no more than this is a broken model
+    "degenerate_score_span": (NUMBER, 1e-9),
+    "shadow": ((bool,), True),
+    # share of rows (stable hash of the id) the challenger scores in shadow; inputs of at most
+    # shadow_all_below rows are shadowed on every row
+    "shadow_sample": (NUMBER, 0.1),
+    "shadow_all_below": ((int,), 200000),
+    # rows with a missing or repeated id fall back (reasons missing_id, duplicate_id); above this share
+    # of the input the run is refused and nothing is published
+    "max_id_problem_share": (NUMBER, 0.01),
+    "canary_share": (NUMBER, 0.0),
+    "partition_groups": ((int,), 4),
+    "output_table": ((str,), None),
+    "output_conn_id": ((str,), "modelops_scoring_db"),
+    # PostgreSQL role a scoring query runs as (SET LOCAL ROLE inside its read-only transaction): a role with
+    # SELECT on the voter tables only; null = the connection's own user (still read-only)
+    "sql_role": ((str,), None),
+    # folders besides production/<dataset>/ that scoring may read inputs from (relative: to the workspace root)
+    "input_roots": ((list,), None),
+}
+SCORE_GUARDS = ("none", "psi")
+# Per-dataset scoring options (`datasets.<name>.scoring`): columns that depend on the data, and any
+# key of the scoring section, overriding it for that dataset (Settings.scoring_for).
+DATASET_SCORING_COLUMNS = {"canary_key", "geography"}
+DATASET_SCORING_KEYS = DATASET_SCORING_COLUMNS | set(SCORING_SCHEMA)
+PROMOTION_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    # true: the training DAG's own promotion waits for a human approval (Required Actions), like the
+    # promotion DAG always does; false (the embedded demo): gates alone decide.
+    "require_approval": ((bool,), False),
+    "approval_timeout_hours": (NUMBER, 72),  # no answer by then = refused (the alias stays)
+    # who may answer: Airflow user names or `role:<role>`; empty = every user who can answer. The
+    # requester is never among them (four eyes). `datasets.<name>.promotion.approvers` overrides it.
+    "approvers": ((list,), None),
+}
+# MODELOPS_REQUIRE_APPROVAL=true|false overrides promotion.require_approval (the production-shaped
+# profile sets it true: scripts/prod_env.sh, docker-compose.yaml)
+REQUIRE_APPROVAL_ENV = "MODELOPS_REQUIRE_APPROVAL"
+DATASET_PROMOTION_KEYS = {"approvers"}
+# The group rates are of the served decision: the dataset's scoring.threshold (no threshold of their own).
+FAIRNESS_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "min_group_rows": ((int,), 50),  # smaller groups are reported, never gated
+    "champion_tolerance": (NUMBER, 0.02),  # a gap may not grow beyond the champion's by more
+    "limits": ((dict,), None),
+}
+# fairness.limits: the largest gap allowed; an explicit null makes that gap report-only.
+FAIRNESS_LIMITS_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
+    "demographic_parity_difference": (NUMBER, 0.25),
+    "equalized_odds_difference": (NUMBER, 0.25),
+}
+# Signals monitoring may retrain on (see monitoring.RETRAIN_SIGNALS); input drift alone only watches.
+RETRAIN_SIGNALS = (
+    "performance",
+    "calibration",
+    "prediction_drift",
+    "estimated_accuracy",
+    "data_drift",
+    "multivariate_drift",
+    "fallback",
+)
+DEFAULT_RETRAIN_ON = ["performance", "calibration", "prediction_drift", "estimated_accuracy"]
+FRACTIONS = {
+    "training": ("holdout_fraction", "latest_period_train_fraction", "calibration_fraction"),
+    "evaluation": ("confidence",),
+    "monitoring": ("alpha", "dataset_drift_share", "calibration_alpha", "fallback_share", "max_duplicate_share"),
+    "scoring": ("threshold", "unseen_category_share", "canary_share", "max_id_problem_share"),
+}
+DATASET_KEYS = {
+    "description",
+    "intended_use",
+    "limitations",
+    "owner",
+    "source",
+    "joins",
+    "id_column",
+    "time_column",
+    "target",
+    "positive_class",
+    "labels",
+    "numeric",
+    "categorical",
+    "protected",
+    "pii",
+    "baseline_rule",
+    "validation",
+    "scoring",
+    "fairness",
+    "monitoring",
+    "promotion",
+}
+SOURCE_KEYS = {
+    "file": {"kind", "path", "filter"},
+    "sql": {"kind", "conn_id", "query", "filter"},
+    # pii_marker: every generated PII value starts with it (a honeytoken for leak scans)
+    "synthetic_voters": {"kind", "rows", "seed", "cycles", "counties", "filter", "pii_marker"},
+}
+# A column's missing values: a real survey always has some unanswered questions, so a spec without
+# `validation.null_fraction` allows up to half of a column missing, and the validation report warns
+# about every column that has missing values under this built-in limit (pin it per column, or set a
+# `default` of the spec's own). The target's missing values are unlabelled rows (max_unlabelled_share).
+DEFAULT_NULL_FRACTION = 0.5
+VALIDATION_KEYS = {"row_count", "null_fraction", "ranges", "categories", "max_unlabelled_share"}
+# A dataset's keys that never change its model: prose for the card, and options of how the model is
+# validated, scored, monitored, judged for fairness and promoted. They stay out of `Settings.digest_for`.
+SPEC_OUTSIDE_IDENTITY = {
+    "description",
+    "intended_use",
+    "owner",
+    "stated_limitations",
+    "limitations",
+    "validation",
+    "scoring",
+    "fairness",
+    "monitoring",
+    "promotion",
+}
+# Metric names, declared here once (evaluation computes each; a test keeps the two equal). The first four
+# judge the decision score >= the dataset's decision threshold; the others judge the score itself.
+THRESHOLD_METRICS = ("accuracy", "precision", "recall", "f1")
+METRICS = (*THRESHOLD_METRICS, "roc_auc", "log_loss", "brier")
+# Model families, declared here once (training.make_estimator builds each; a test keeps the two equal).
+CANDIDATE_FAMILIES = ("logistic_regression", "hist_gradient_boosting", "random_forest")
+OPEN_FRACTIONS = ("holdout_fraction", "calibration_fraction")  # 0 or 1 leaves a split empty
+
+
+def _unknown(where: str, keys: Any, known: Any) -> None:
+    """Refuse keys a section does not know, suggesting the closest known one."""
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {sorted(map(str, known))}"
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+
+
+def _section(where: str, body: Any, schema: dict[str, tuple[tuple[type, ...], Any]]) -> dict[str, Any]:
+    """Check one section against its schema and fill its defaults."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(body).__name__}")
+    _unknown(where, body, schema)
+    out: dict[str, Any] = {}
+    for key, (types, default, *_) in schema.items():
+        if key not in body:
+            if default is REQUIRED:
+                raise ConfigError(f"{where}: missing required key {key!r}")
+            out[key] = {} if default is None and dict in types else default
+            continue
+        value = body[key]
+        if value is None and default is not REQUIRED:  # `key:` with no value means the default
+            out[key] = {} if default is None and dict in types else default
+            continue
+        out[key] = _check_value(where, key, value, types)
+    return out
+
+
+def _check_value(where: str, key: str, value: Any, types: tuple[type, ...]) -> Any:
+    """The value, if it is one of `types` (a YAML true/false is never a number); else a ConfigError naming it."""
+    if value is None or not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        names = " or ".join(t.__name__ for t in types)
+        raise ConfigError(f"{where}.{key}: expected {names}, got {value!r}")
+    return value
+
+
+def _mapping(where: str, body: Any, known: Any = None, shape: str = "a mapping") -> dict[str, Any]:
+    """A dataset's overrides of one section: {} when absent, a copy of the mapping, unknown keys refused."""
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}: expected {shape}, got {body!r}")
+    if known is not None:
+        _unknown(where, body, known)
+    return dict(body)
+
+
+def _fractions(where: str, body: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        value = body.get(key)
+        if value is None:
+            continue
+        if key in OPEN_FRACTIONS and not 0 < float(value) < 1:
+            raise ConfigError(f"{where}.{key}: must be strictly between 0 and 1 (a split would be empty), got {value}")
+        if not 0 <= float(value) <= 1:
+            raise ConfigError(f"{where}.{key}: must be between 0 and 1, got {value}")
+
+
+# --- dataset specs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything the pipeline needs to know about one tabular dataset.
+
+    Labels: a row is labelled when its target is one of `positive_labels` (1) or, when
+    `negative_labels` is set, one of those (0); without `negative_labels`, every present value
+    that is not positive is negative. A missing target is never an outcome.
+    """
+
+    name: str
+    description: str
+    source: dict[str, Any]
+    target: str
+    positive_class: Any
+    id_column: str | None = None
+    time_column: str | None = None
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    protected: dict[str, list[float] | None] = field(default_factory=dict)
+    pii: tuple[str, ...] = ()
+    joins: tuple[dict[str, Any], ...] = ()
+    baseline_rule: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+    scoring: dict[str, Any] = field(default_factory=dict)
+    fairness: dict[str, Any] = field(default_factory=dict)  # overrides of the fairness section (+ report_only)
+    monitoring: dict[str, Any] = field(default_factory=dict)  # per-dataset overrides (DATASET_MONITORING_KEYS)
+    promotion: dict[str, Any] = field(default_factory=dict)  # per-dataset overrides (DATASET_PROMOTION_KEYS)
+    negative_labels: tuple[Any, ...] | None = None
+    positive_labels: tuple[Any, ...] = ()
+    # What the owner states for the model card (`intended_use`, `limitations`, `owner` in the YAML);
+    # `limitations` (below) is what the spec's shape cannot do, derived, so the stated ones get their own name.
+    intended_use: str = ""
+    owner: str = ""
+    stated_limitations: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.positive_labels:  # specs built in code may give only positive_class
+            object.__setattr__(self, "positive_labels", (self.positive_class,))
+
+    @property
+    def features(self) -> list[str]:
+        """Model inputs, in a stable order."""
+        return [*self.numeric, *self.categorical]
+
+    @property
+    def kept_columns(self) -> list[str]:
+        """Columns a collected batch keeps: id, time, target, features, protected attributes, geography."""
+        wanted = [self.id_column, self.time_column, self.target, *self.features, *self.protected, self.geography]
+        seen: dict[str, None] = {}
+        for column in wanted:
+            if column and column not in seen:
+                seen[column] = None
+        return list(seen)
+
+    @property
+    def geography(self) -> str | None:
+        """The column scoring reports break down by (e.g. county), kept but never a feature; None if unset."""
+        return self.scoring.get("geography")
+
+    @property
+    def canary_key(self) -> str | None:
+        """The column whose stable hash picks canary rows (e.g. the voter id or the county); None: the id."""
+        return self.scoring.get("canary_key") or self.id_column
+
+    @property
+    def model_name(self) -> str:
+        """Registered model name in MLflow."""
+        return f"{self.name}_model"
+
+    @property
+    def row_filter(self) -> list[dict[str, Any]]:
+        """The source's row filter as a list of conditions (empty: every row)."""
+        from modelops.core.rules import conditions
+
+        return conditions(self.source.get("filter"))
+
+    def null_limit(self, column: str) -> tuple[float, bool]:
+        """The largest share of missing values validation allows in `column`, and whether that is the
+        built-in `DEFAULT_NULL_FRACTION` (the spec sets neither `null_fraction.<column>` nor its `default`).
+
+        The id and time columns allow none unless named: a row without them cannot be joined to its label
+        or placed in its period."""
+        rules = self.validation.get("null_fraction") or {}
+        if column in rules:
+            return float(rules[column]), False
+        if column in (self.id_column, self.time_column):
+            return 0.0, False
+        if "default" in rules:
+            return float(rules["default"]), False
+        return DEFAULT_NULL_FRACTION, True
+
+    @property
+    def max_unlabelled_share(self) -> float:
+        """The largest share of rows without an outcome that validation lets through."""
+        return float(self.validation.get("max_unlabelled_share", 0.5))
+
+    @property
+    def limitations(self) -> list[str]:
+        """What this spec cannot do, in words (stated at load, in summaries and reports)."""
+        notes = []
+        if not self.id_column:
+            notes.append(
+                "no id_column: labels arriving after the inputs cannot be joined, so labelled monitoring "
+                "needs windows delivered with their target (labeled/<window>.parquet); the holdout is "
+                "keyed on row content, so identical rows always fall on the same side"
+            )
+        if not self.time_column:
+            notes.append("no time_column: the holdout is a stable hash-based fraction, not the latest period")
+        return notes
+
+    def raw_dir(self) -> Path:
+        """Where generated raw inputs for this dataset live (`catalog.raw_dir`)."""
+        return catalog.raw_dir(self.name)
+
+    def resolve_path(self, template: str) -> Path:
+        """Expand `{repo}` and `{raw}` in a configured path."""
+        return Path(template.format(repo=REPO_ROOT, raw=self.raw_dir()))
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec as plain data, paths expanded: what a run logs so its population is on record."""
+        from dataclasses import asdict
+
+        body = asdict(self)
+        if "path" in self.source:
+            body["source"] = {**self.source, "resolved_path": str(self.resolve_path(self.source["path"]))}
+        body["limitations"] = self.limitations
+        return json.loads(json.dumps(body, default=str))
+
+
+def _same_label(a: Any, b: Any) -> bool:
+    """Two configured label values that a target column could not tell apart."""
+    if str(a).strip() == str(b).strip():
+        return True
+    try:
+        return not isinstance(a, bool) and not isinstance(b, bool) and float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_validation(where: str, rules: dict[str, Any]) -> None:
+    """The shapes of a spec's validation section: bounds are numbers, sets are lists."""
+    at = f"{where}.validation"
+    _unknown(at, rules, VALIDATION_KEYS)
+
+    def number(value: Any) -> bool:
+        return isinstance(value, NUMBER) and not isinstance(value, bool)
+
+    count = rules.get("row_count")
+    if count is not None and not (
+        isinstance(count, list) and len(count) == 2 and number(count[0]) and (count[1] is None or number(count[1]))
+    ):
+        raise ConfigError(f"{at}.row_count: expected [min, max] (max may be null), got {count!r}")
+    for column, value in (rules.get("null_fraction") or {}).items():
+        if not number(value) or not 0 <= value <= 1:
+            raise ConfigError(f"{at}.null_fraction.{column}: a fraction between 0 and 1, got {value!r}")
+    for column, bounds in (rules.get("ranges") or {}).items():
+        ok = isinstance(bounds, list) and len(bounds) == 2 and all(b is None or number(b) for b in bounds)
+        if not ok or (bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]):
+            raise ConfigError(
+                f"{at}.ranges.{column}: expected [low, high] numbers (either may be null), got {bounds!r}"
+            )
+    for column, allowed in (rules.get("categories") or {}).items():
+        if not isinstance(allowed, list) or not allowed:
+            raise ConfigError(f"{at}.categories.{column}: expected a non-empty list of allowed values, got {allowed!r}")
+
+
+def _columns_of_rule(rule: Any) -> list[str]:
+    from modelops.core.rules import conditions
+
+    return [str(c.get("column")) for c in conditions(rule)]
+
+
+def _check_rule(where: str, rule: Any) -> None:
+    from modelops.core.rules import LIST_OPS, NULL_OPS, OPS, conditions
+
+    if rule and not isinstance(rule, dict | list):
+        raise ConfigError(f"{where}: expected {{all: [conditions]}} or a list of conditions, got {rule!r}")
+    if isinstance(rule, dict):
+        if "column" in rule:
+            raise ConfigError(f"{where}: write a list of conditions ([{{column, op, value}}]) or {{all: [...]}}")
+        _unknown(where, rule, {"all"})
+    for i, cond in enumerate(conditions(rule)):
+        at = f"{where}[{i}]"
+        if not isinstance(cond, dict):
+            raise ConfigError(f"{at}: a condition is {{column, op, value}}, got {cond!r}")
+        _unknown(at, cond, {"column", "op", "value"})
+        if "column" not in cond:
+            raise ConfigError(f"{at}: condition without a column")
+        op = cond.get("op")
+        if op not in OPS:
+            raise ConfigError(f"{at}: unknown op {op!r}; known: {sorted(OPS)}")
+        if op in LIST_OPS and not isinstance(cond.get("value"), list):
+            raise ConfigError(f"{at}: op {op!r} needs a list value, got {cond.get('value')!r}")
+        if op not in NULL_OPS and "value" not in cond:
+            raise ConfigError(f"{at}: op {op!r} needs a value")
+
+
+def _check_dataset(spec: DatasetSpec, raw: dict[str, Any]) -> None:
+    """Reject specs whose column roles contradict each other or name undeclared columns."""
+    where = f"datasets.{spec.name}"
+    pii_in_features = sorted(set(spec.pii) & set(spec.features))
+    if pii_in_features:
+        raise ConfigError(f"{where}: PII columns listed as features: {pii_in_features}")
+    roles = {spec.target, spec.id_column, spec.time_column} - {None}
+    leaking = sorted(roles & set(spec.features))
+    if leaking:
+        raise ConfigError(f"{where}: target/id/time columns listed as features: {leaking}")
+    if not spec.features:
+        raise ConfigError(f"{where}: no numeric or categorical features configured")
+    both = sorted(set(spec.numeric) & set(spec.categorical))
+    if both:
+        raise ConfigError(f"{where}: columns listed as numeric and categorical: {both}")
+    kind = spec.source.get("kind")
+    if kind not in SOURCE_KEYS:
+        raise ConfigError(f"{where}: source needs a `kind` (one of {sorted(SOURCE_KEYS)}), got {kind!r}")
+    _unknown(f"{where}.source", spec.source, SOURCE_KEYS[kind])
+    for key in {"file": ("path",), "sql": ("conn_id", "query"), "synthetic_voters": ("rows", "cycles")}[kind]:
+        if key not in spec.source:
+            raise ConfigError(f"{where}.source: a {kind} source needs {key!r}")
+    _check_rule(f"{where}.source.filter", spec.source.get("filter"))
+    _check_rule(f"{where}.baseline_rule", spec.baseline_rule)
+    for i, join in enumerate(spec.joins):
+        if not isinstance(join, dict) or not {"path", "key"} <= set(join):
+            raise ConfigError(f"{where}.joins[{i}]: a join is {{path, key}}, got {join!r}")
+        _unknown(f"{where}.joins[{i}]", join, {"path", "key"})
+    _check_validation(where, spec.validation)
+    share = spec.validation.get("max_unlabelled_share", 0.5)
+    if not isinstance(share, NUMBER) or isinstance(share, bool) or not 0 <= share <= 1:
+        raise ConfigError(f"{where}.validation.max_unlabelled_share: a fraction between 0 and 1, got {share!r}")
+    # Labels: positive and negative values must be distinct (by value: 1, 1.0 and "1" are one) and
+    # never missing or blank.
+    for value in (*spec.positive_labels, *(spec.negative_labels or ())):
+        if (
+            value is None
+            or (isinstance(value, float) and value != value)
+            or (isinstance(value, str) and not value.strip())
+        ):
+            raise ConfigError(
+                f"{where}.labels: {value!r} is a missing value, which can never be an outcome; leave it unlabelled"
+            )
+    overlap = sorted(repr(p) for p in spec.positive_labels for n in spec.negative_labels or () if _same_label(p, n))
+    if overlap:
+        raise ConfigError(f"{where}.labels: values both positive and negative (compared by value): {overlap}")
+    named_roles = [c for c in (spec.target, spec.id_column, spec.time_column) if c]
+    if len(set(named_roles)) < len(named_roles):
+        raise ConfigError(f"{where}: target, id_column and time_column must be different columns, got {named_roles}")
+    # Every column named in the spec must be one of its declared columns.
+    declared = set(spec.kept_columns)
+    named: list[tuple[str, str]] = []
+    for key in ("ranges", "categories"):
+        named += [(f"validation.{key}", c) for c in spec.validation.get(key) or {}]
+    named += [("validation.null_fraction", c) for c in spec.validation.get("null_fraction") or {} if c != "default"]
+    named += [("baseline_rule", c) for c in _columns_of_rule(spec.baseline_rule)]
+    named += [("monitoring.window_null_fraction", c) for c in spec.monitoring.get("window_null_fraction") or {}]
+    for key, column in named:
+        if column not in declared:
+            raise ConfigError(
+                f"{where}.{key}: column {column!r} is not one of the spec's columns "
+                f"(id, time, target, numeric, categorical, protected): {sorted(declared)}"
+            )
+    for column, bins in spec.protected.items():
+        numbers = isinstance(bins, list) and all(isinstance(b, NUMBER) and not isinstance(b, bool) for b in bins)
+        if bins is not None and not (numbers and len(bins) >= 2 and all(a < b for a, b in itertools.pairwise(bins))):
+            raise ConfigError(
+                f"{where}.protected.{column}: bins must be a strictly increasing list of numbers, got {bins!r}"
+            )
+    overlap = sorted(set(spec.pii) & declared)
+    if overlap:
+        raise ConfigError(f"{where}: PII columns also listed in a kept role: {overlap}")
+    _unknown(f"{where}.scoring", spec.scoring, DATASET_SCORING_KEYS)
+    for key in sorted(DATASET_SCORING_COLUMNS):
+        value = spec.scoring.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{where}.scoring.{key}: expected a column name, got {value!r}")
+    if spec.geography and spec.geography in spec.features:
+        raise ConfigError(f"{where}.scoring.geography: {spec.geography!r} is a feature; name a reporting column")
+    if spec.scoring.get("canary_key") and spec.scoring["canary_key"] not in declared:
+        raise ConfigError(
+            f"{where}.scoring.canary_key: column {spec.scoring['canary_key']!r} is not one of the spec's columns: "
+            f"{sorted(declared)}"
+        )
+
+
+def _labels(name: str, body: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...] | None, Any]:
+    """(positive values, negative values or None, the primary positive value) of a dataset body."""
+    labels = body.get("labels")
+    if labels is None:
+        positive = body.get("positive_class", 1)
+        return (positive,), None, positive
+    if not isinstance(labels, dict):
+        raise ConfigError(f"datasets.{name}.labels: expected {{positive: [...], negative: [...]}}, got {labels!r}")
+    _unknown(f"datasets.{name}.labels", labels, {"positive", "negative"})
+    if "positive_class" in body:
+        raise ConfigError(f"datasets.{name}: give either `labels` or `positive_class`, not both")
+
+    def as_tuple(value: Any) -> tuple[Any, ...]:
+        return tuple(value) if isinstance(value, list) else (value,)
+
+    if "positive" not in labels:
+        raise ConfigError(f"datasets.{name}.labels: needs `positive`")
+    positive = as_tuple(labels["positive"])
+    negative = as_tuple(labels["negative"]) if labels.get("negative") is not None else None
+    if not positive or negative == ():
+        raise ConfigError(f"datasets.{name}.labels: positive and negative need at least one value each")
+    return positive, negative, positive[0]
+
+
+def _tuple_of_names(where: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of column names, got {value!r}")
+    return tuple(value)
+
+
+def _dataset(name: str, body: Any) -> DatasetSpec:
+    where = f"datasets.{name}"
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {body!r}")
+    _unknown(where, body, DATASET_KEYS)
+    for key in ("source", "target"):
+        if body.get(key) is None:
+            raise ConfigError(f"{where}: missing required key {key!r}")
+    if not isinstance(body["source"], dict):
+        raise ConfigError(f"{where}.source: expected a mapping, got {body['source']!r}")
+    for key in ("target", "id_column", "time_column"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise ConfigError(f"{where}.{key}: expected a column name, got {body[key]!r}")
+    positive, negative, primary = _labels(name, body)
+    protected = body.get("protected") or {}
+    if not isinstance(protected, dict):
+        raise ConfigError(f"{where}.protected: expected {{column: bins or null}}, got {protected!r}")
+    for key in ("description", "intended_use", "owner"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise ConfigError(f"{where}.{key}: expected text, got {body[key]!r}")
+    stated = body.get("limitations")
+    if stated is not None and (
+        not isinstance(stated, list) or not all(isinstance(s, str) and s.strip() for s in stated)
+    ):
+        raise ConfigError(f"{where}.limitations: expected a list of sentences, got {stated!r}")
+    return DatasetSpec(
+        name=name,
+        description=str(body.get("description") or ""),
+        intended_use=str(body.get("intended_use") or "").strip(),
+        owner=str(body.get("owner") or "").strip(),
+        stated_limitations=tuple(s.strip() for s in stated or ()),
+        source=dict(body["source"]),
+        target=body["target"],
+        positive_class=primary,
+        positive_labels=positive,
+        negative_labels=negative,
+        id_column=body.get("id_column"),
+        time_column=body.get("time_column"),
+        numeric=_tuple_of_names(f"{where}.numeric", body.get("numeric")),
+        categorical=_tuple_of_names(f"{where}.categorical", body.get("categorical")),
+        protected=dict(protected),
+        pii=_tuple_of_names(f"{where}.pii", body.get("pii")),
+        joins=tuple(body.get("joins") or ()),
+        baseline_rule=dict(body.get("baseline_rule") or {}),
+        validation=dict(body.get("validation") or {}),
+        scoring=_dataset_scoring(where, body.get("scoring")),
+        fairness=_dataset_fairness(where, body.get("fairness"), protected),
+        monitoring=_dataset_monitoring(where, body.get("monitoring")),
+        promotion=_dataset_promotion(where, body.get("promotion")),
+    )
+
+
+def _approver_list(where: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(a, str) and a.strip() for a in value):
+        raise ConfigError(f"{where}: expected a list of Airflow user names or role:<role>, got {value!r}")
+    return [a.strip() for a in value]
+
+
+def _dataset_promotion(where: str, body: Any) -> dict[str, Any]:
+    """A dataset's overrides of the promotion section (its approvers)."""
+    body = _mapping(f"{where}.promotion", body, DATASET_PROMOTION_KEYS)
+    return (
+        {"approvers": _approver_list(f"{where}.promotion.approvers", body["approvers"])} if "approvers" in body else {}
+    )
+
+
+def _dataset_fairness(where: str, body: Any, protected: dict[str, Any]) -> dict[str, Any]:
+    """A dataset's overrides of the fairness section, plus `report_only`: protected columns never gated."""
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}.fairness: expected a mapping, got {body!r}")
+    _no_fairness_threshold(f"{where}.fairness", body, f"{where}.scoring.threshold")
+    _unknown(f"{where}.fairness", body, {*FAIRNESS_SCHEMA, "report_only"})
+    report_only = _tuple_of_names(f"{where}.fairness.report_only", body.get("report_only"))
+    stray = sorted(set(report_only) - set(protected))
+    if stray:
+        raise ConfigError(f"{where}.fairness.report_only: {stray} are not protected columns: {sorted(protected)}")
+    overrides = {k: v for k, v in body.items() if k != "report_only"}
+    _fairness(overrides)  # the same checks as the global section
+    return {**overrides, "report_only": list(report_only)}
+
+
+def _dataset_scoring(where: str, body: Any) -> dict[str, Any]:
+    """A dataset's scoring columns and overrides (its keys are checked with the spec)."""
+    return _mapping(f"{where}.scoring", body, shape="a mapping (canary_key, geography, scoring options)")
+
+
+def _check_dataset_scoring(where: str, spec: DatasetSpec, scoring: dict[str, Any]) -> None:
+    """A dataset's scoring overrides: each typed as the section's key, and the resolved section checked whole."""
+    overrides = {k: v for k, v in spec.scoring.items() if k in SCORING_SCHEMA}
+    for key, value in overrides.items():
+        _check_value(where, key, value, SCORING_SCHEMA[key][0])
+    resolved = {**scoring, **overrides}
+    _fractions(where, resolved, FRACTIONS["scoring"])
+    _check_scoring(where, resolved)
+
+
+def _check_scoring(where: str, scoring: dict[str, Any]) -> None:
+    """The scoring section's rules beyond types and fractions (the global one, or a dataset's resolved one)."""
+    for key in ("chunk_rows", "partition_groups", "score_check_min_rows", "shadow_all_below"):
+        if scoring[key] < 1:
+            raise ConfigError(f"{where}.{key}: must be at least 1, got {scoring[key]}")
+    if scoring["score_psi_limit"] <= 0:
+        raise ConfigError(f"{where}.score_psi_limit: must be above 0, got {scoring['score_psi_limit']}")
+    if scoring["score_guard"] not in SCORE_GUARDS:
+        raise ConfigError(f"{where}.score_guard: one of {list(SCORE_GUARDS)}, got {scoring['score_guard']!r}")
+    sample = scoring["shadow_sample"]
+    if (isinstance(sample, int) and sample < 2) or (isinstance(sample, float) and not 0 < sample <= 1):
+        raise ConfigError(
+            f"{where}.shadow_sample: a share (0 < x <= 1, e.g. 0.1; 1.0 = every row) or a number of rows (2 or "
+            f"more), got {sample!r}"
+        )
+    if scoring["degenerate_score_span"] < 0:
+        raise ConfigError(f"{where}.degenerate_score_span: at least 0, got {scoring['degenerate_score_span']}")
+
+
+def _dataset_monitoring(where: str, body: Any) -> dict[str, Any]:
+    body = _mapping(
+        f"{where}.monitoring", body, DATASET_MONITORING_KEYS, f"a mapping of {sorted(DATASET_MONITORING_KEYS)}"
+    )
+    _champion_age(f"{where}.monitoring", body.get("max_champion_age_days"))
+    _degenerate_limits(f"{where}.monitoring", body)
+    _window_limits(f"{where}.monitoring", body)
+    for key in ("cooldown_hours", "persistence"):  # a dataset's own pace of retraining
+        if body.get(key) is not None:
+            value = _check_value(f"{where}.monitoring", key, body[key], MONITORING_SCHEMA[key][0])
+            if value < (1 if key == "persistence" else 0):
+                raise ConfigError(
+                    f"{where}.monitoring.{key}: must be >= {1 if key == 'persistence' else 0}, got {value}"
+                )
+    if body.get("schedule") is not None and body["schedule"] != SCHEDULE_OFF:
+        monitoring_cron(f"{where}.monitoring.schedule", body["schedule"])
+    return dict(body)
+
+
+def monitoring_cron(where: str, schedule: Any) -> str:
+    """The cron expression of a monitoring schedule (a cron line or an Airflow preset); else a ConfigError."""
+    from croniter import croniter
+
+    cron = CRON_PRESETS.get(schedule, schedule) if isinstance(schedule, str) else None
+    if cron is None or not croniter.is_valid(cron):
+        raise ConfigError(
+            f"{where}: a cron expression, one of {sorted(CRON_PRESETS)} or {SCHEDULE_OFF!r}, got {schedule!r}"
+        )
+    return cron
+
+
+def _degenerate_limits(where: str, body: dict[str, Any]) -> None:
+    """min_distinct_rows: a whole number >= 0; max_duplicate_share: a share (null keeps the default)."""
+    rows, share = body.get("min_distinct_rows"), body.get("max_duplicate_share")
+    if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
+        raise ConfigError(f"{where}.min_distinct_rows: a whole number of rows, at least 0, got {rows!r}")
+    if share is not None and (not isinstance(share, NUMBER) or isinstance(share, bool) or not 0 <= share <= 1):
+        raise ConfigError(f"{where}.max_duplicate_share: a share between 0 and 1, got {share!r}")
+
+
+def _window_limits(where: str, body: dict[str, Any]) -> None:
+    """window_min_rows / window_max_rows: whole numbers of rows (min <= max); window_null_margin and each
+    window_null_fraction value: a share (null keeps the default)."""
+
+    def share(value: Any) -> bool:
+        return isinstance(value, NUMBER) and not isinstance(value, bool) and 0 <= value <= 1
+
+    low, high = body.get("window_min_rows"), body.get("window_max_rows")
+    for key, value, least in (("window_min_rows", low, 0), ("window_max_rows", high, 1)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+            raise ConfigError(f"{where}.{key}: a whole number of rows, at least {least}, got {value!r}")
+    if low is not None and high is not None and low > high:
+        raise ConfigError(f"{where}: window_min_rows {low} is above window_max_rows {high}")
+    margin = body.get("window_null_margin")
+    if margin is not None and not share(margin):
+        raise ConfigError(f"{where}.window_null_margin: a share between 0 and 1, got {margin!r}")
+    shares = body.get("window_null_fraction")
+    if shares is not None and not isinstance(shares, dict):
+        raise ConfigError(f"{where}.window_null_fraction: a mapping of column to share, got {shares!r}")
+    for column, value in (shares or {}).items():
+        if not share(value):
+            raise ConfigError(f"{where}.window_null_fraction.{column}: a share between 0 and 1, got {value!r}")
+
+
+def _champion_age(where: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, NUMBER) or isinstance(value, bool) or value <= 0):
+        raise ConfigError(f"{where}.max_champion_age_days: a number of days above 0 (or null), got {value!r}")
+
+
+def _check_domain_classifier(body: dict[str, Any]) -> None:
+    where = "monitoring.domain_classifier"
+    if body["folds"] < 2:
+        raise ConfigError(f"{where}.folds: at least 2, got {body['folds']}")
+    for key in ("max_rows", "reference_rows"):
+        if body[key] < 20 * body["folds"]:
+            raise ConfigError(f"{where}.{key}: at least 20 rows per fold ({20 * body['folds']}), got {body[key]}")
+    if not 0 <= body["auc_margin"] < 0.5:
+        raise ConfigError(f"{where}.auc_margin: between 0 and 0.5, got {body['auc_margin']}")
+    if not 0 < body["confidence"] < 1:
+        raise ConfigError(f"{where}.confidence: strictly between 0 and 1, got {body['confidence']}")
+    if body["top_features"] < 1:
+        raise ConfigError(f"{where}.top_features: at least 1, got {body['top_features']}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole parameters file: training, evaluation, search spaces and datasets."""
+
+    default_dataset: str
+    training: dict[str, Any]
+    search_spaces: dict[str, dict[str, Any]]
+    evaluation: dict[str, Any]
+    monitoring: dict[str, Any]
+    datasets: dict[str, DatasetSpec]
+    digest: str
+    path: str = ""
+    scoring: dict[str, Any] = field(default_factory=lambda: _section("scoring", None, SCORING_SCHEMA))
+    promotion: dict[str, Any] = field(default_factory=lambda: _section("promotion", None, PROMOTION_SCHEMA))
+    fairness: dict[str, Any] = field(default_factory=lambda: _fairness(None))
+
+    def dataset(self, name: str) -> DatasetSpec:
+        """The spec called `name`, or a ConfigError listing the known ones."""
+        try:
+            return self.datasets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.datasets))
+            raise ConfigError(f"unknown dataset {name!r}; configured datasets: {known}") from None
+
+    def fairness_for(self, dataset: str) -> dict[str, Any]:
+        """The fairness section with the dataset's overrides applied (limits key by key), plus its report_only."""
+        overrides = dict(self.dataset(dataset).fairness)
+        report_only = overrides.pop("report_only", [])
+        limits = {**self.fairness["limits"], **(overrides.pop("limits", None) or {})}
+        return {**_fairness({**self.fairness, **overrides, "limits": limits}), "report_only": list(report_only)}
+
+    def approvers_for(self, dataset: str) -> list[str]:
+        """Who may answer `dataset`'s promotions: its own `promotion.approvers`, else the section's."""
+        own = self.dataset(dataset).promotion
+        return list((own["approvers"] if "approvers" in own else self.promotion["approvers"]) or [])
+
+    def scoring_for(self, dataset: str) -> dict[str, Any]:
+        """The scoring section with the dataset's own overrides applied (its column keys left out)."""
+        overrides = {k: v for k, v in self.dataset(dataset).scoring.items() if k in SCORING_SCHEMA}
+        return {**self.scoring, **overrides}
+
+    def decision_threshold(self, dataset: str) -> float:
+        """The dataset's one decision threshold (score >= it): served, gated, fairness, card and monitoring."""
+        return float(self.scoring_for(dataset)["threshold"])
+
+    def digest_for(self, dataset: str) -> str:
+        """The configuration's part of a version's identity ("same data, same config": nothing registered).
+
+        It covers what shapes `dataset`'s model and nothing of other datasets: the resolved spec without
+        its prose and its operating overrides (`SPEC_OUTSIDE_IDENTITY`), the training section, the search
+        spaces of the configured candidates and the primary metric that picks among them (with the decision
+        threshold when that metric judges decisions: the threshold then shapes the search).
+        """
+        spec = {k: v for k, v in self.dataset(dataset).resolved().items() if k not in SPEC_OUTSIDE_IDENTITY}
+        spec["source"] = {k: v for k, v in spec["source"].items() if k != "resolved_path"}
+        body = {
+            "dataset": spec,
+            "training": self.training,
+            "search_spaces": {c: self.search_spaces[c] for c in self.training["candidates"]},
+            "primary_metric": self.evaluation["primary_metric"],
+        }
+        if body["primary_metric"] in THRESHOLD_METRICS:
+            body["decision_threshold"] = self.decision_threshold(dataset)
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+    def resolved(self, dataset: str) -> dict[str, Any]:
+        """Everything a run of `dataset` used: sections with defaults filled, and the resolved spec."""
+        return {
+            "config_path": self.path,
+            "config_digest": self.digest_for(dataset),
+            "training": self.training,
+            "search_spaces": self.search_spaces,
+            "evaluation": self.evaluation,
+            "monitoring": self.monitoring,
+            "scoring": self.scoring_for(dataset),
+            "promotion": self.promotion,
+            "fairness": self.fairness_for(dataset),
+            "dataset": self.dataset(dataset).resolved(),
+        }
+
+
+def _check_search_spaces(spaces: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(spaces, dict):
+        raise ConfigError(f"search_spaces: expected a mapping, got {spaces!r}")
+    for name, space in spaces.items():
+        if not isinstance(space, dict):
+            raise ConfigError(f"search_spaces.{name}: expected a mapping of parameters")
+        for param, dist in space.items():
+            at = f"search_spaces.{name}.{param}"
+            if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in {"log_uniform", "choice"}:
+                raise ConfigError(f"{at}: expected {{log_uniform: [lo, hi]}} or {{choice: [...]}}, got {dist!r}")
+            if "log_uniform" in dist:
+                bounds = dist["log_uniform"]
+                numbers = isinstance(bounds, list) and all(isinstance(b, int | float) for b in bounds)
+                if not (numbers and len(bounds) == 2 and 0 < bounds[0] < bounds[1]):
+                    raise ConfigError(f"{at}: log_uniform needs [lo, hi] with 0 < lo < hi, got {bounds!r}")
+            elif not isinstance(dist["choice"], list) or not dist["choice"]:
+                raise ConfigError(f"{at}: choice needs a non-empty list, got {dist['choice']!r}")
+    return spaces
+
+
+def _no_fairness_threshold(where: str, body: Any, instead: str) -> None:
+    """Fairness judges the served decision: a threshold of its own would judge another one."""
+    if isinstance(body, dict) and "threshold" in body:
+        raise ConfigError(
+            f"{where}.threshold: fairness has no threshold of its own; it judges the served decision "
+            f"(score >= {instead}), as the promotion gate, the card and monitoring do: remove it (set {instead})"
+        )
+
+
+def _fairness(body: Any) -> dict[str, Any]:
+    """The fairness section with defaults; a limit given as null stays None (that gap is report-only)."""
+    _no_fairness_threshold("fairness", body or {}, "scoring.threshold")
+    fairness = _section("fairness", body, FAIRNESS_SCHEMA)
+    given = fairness["limits"]
+    limits = _section("fairness.limits", given, FAIRNESS_LIMITS_SCHEMA)
+    for key in FAIRNESS_LIMITS_SCHEMA:
+        if key in given and given[key] is None:
+            limits[key] = None
+        elif not 0 <= float(limits[key]) <= 1:
+            raise ConfigError(f"fairness.limits.{key}: a difference of rates is between 0 and 1, got {limits[key]}")
+    fairness["limits"] = limits
+    if fairness["min_group_rows"] < 1:
+        raise ConfigError(f"fairness.min_group_rows: must be at least 1, got {fairness['min_group_rows']}")
+    if fairness["champion_tolerance"] < 0:
+        raise ConfigError(f"fairness.champion_tolerance: must be >= 0, got {fairness['champion_tolerance']}")
+    return fairness
+
+
+def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
+    """Check a parsed parameters file section by section and build the Settings."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the parameters file must be a mapping of sections, got {type(raw).__name__}")
+    _unknown("parameters file", raw, TOP_LEVEL_KEYS)
+    training = _section("training", raw.get("training"), TRAINING_SCHEMA)
+    training["search"] = _section("training.search", training.get("search"), SEARCH_SCHEMA)
+    evaluation = _section("evaluation", raw.get("evaluation"), EVALUATION_SCHEMA)
+    monitoring = _section("monitoring", raw.get("monitoring"), MONITORING_SCHEMA)
+    monitoring["domain_classifier"] = _section(
+        "monitoring.domain_classifier", monitoring.get("domain_classifier"), DOMAIN_CLASSIFIER_SCHEMA
+    )
+    _check_domain_classifier(monitoring["domain_classifier"])
+    monitoring_cron("monitoring.schedule", monitoring["schedule"])
+    _champion_age("monitoring", monitoring["max_champion_age_days"])
+    _degenerate_limits("monitoring", monitoring)
+    _window_limits("monitoring", monitoring)
+    promotion = _section("promotion", raw.get("promotion"), PROMOTION_SCHEMA)
+    promotion["approvers"] = _approver_list("promotion.approvers", promotion["approvers"])
+    forced = os.environ.get(REQUIRE_APPROVAL_ENV, "").strip().lower()
+    if forced:
+        if forced not in ("true", "false"):
+            raise ConfigError(f"{REQUIRE_APPROVAL_ENV}: expected true or false, got {forced!r}")
+        promotion["require_approval"] = forced == "true"
+    if float(promotion["approval_timeout_hours"]) <= 0:
+        raise ConfigError(f"promotion.approval_timeout_hours: must be > 0, got {promotion['approval_timeout_hours']!r}")
+    scoring = _section("scoring", raw.get("scoring"), SCORING_SCHEMA)
+    fairness = _fairness(raw.get("fairness"))
+    for name, body in (
+        ("training", training),
+        ("evaluation", evaluation),
+        ("monitoring", monitoring),
+        ("scoring", scoring),
+    ):
+        _fractions(name, body, FRACTIONS[name])
+    _check_scoring("scoring", scoring)
+    if evaluation["primary_metric"] not in METRICS:
+        raise ConfigError(f"evaluation.primary_metric: unknown metric {evaluation['primary_metric']!r}; {METRICS}")
+    _unknown("evaluation.floors", evaluation["floors"], METRICS)
+    if monitoring["retrain_on"] is None:
+        monitoring["retrain_on"] = list(DEFAULT_RETRAIN_ON)
+    _unknown("monitoring.retrain_on", monitoring["retrain_on"], RETRAIN_SIGNALS)
+    search_spaces = _check_search_spaces(raw.get("search_spaces") or {})
+    unknown = sorted(set(training["candidates"]) - set(search_spaces))
+    if unknown:
+        raise ConfigError(f"training candidates without a search space: {unknown}")
+    foreign = sorted(set(training["candidates"]) - set(CANDIDATE_FAMILIES))
+    if foreign:
+        raise ConfigError(f"training.candidates: unknown model families {foreign}; known: {list(CANDIDATE_FAMILIES)}")
+    datasets_raw = raw.get("datasets") or {}
+    if not isinstance(datasets_raw, dict) or not datasets_raw:
+        raise ConfigError("datasets: at least one dataset spec is needed")
+    datasets = {}
+    for name, body in datasets_raw.items():
+        spec = _dataset(str(name), body)
+        _check_dataset(spec, raw)
+        _check_dataset_scoring(f"datasets.{name}.scoring", spec, scoring)
+        datasets[str(name)] = spec
+    weights = monitoring["feature_weights"] or {}
+    all_features = {f for s in datasets.values() for f in s.features}
+    stray = sorted(set(weights) - all_features)
+    if stray:
+        raise ConfigError(f"monitoring.feature_weights: columns that are no dataset's feature: {stray}")
+    default = raw.get("default_dataset") or next(iter(datasets))
+    if default not in datasets:
+        raise ConfigError(f"default_dataset {default!r} is not configured; datasets: {sorted(datasets)}")
+    return Settings(
+        default_dataset=default,
+        training=training,
+        search_spaces=search_spaces,
+        evaluation=evaluation,
+        monitoring=monitoring,
+        promotion=promotion,
+        datasets=datasets,
+        digest=digest,
+        path=path,
+        scoring=scoring,
+        fairness=fairness,
+    )
+
+
+TOP_LEVEL_KEYS = (
+    "default_dataset",
+    "training",
+    "search_spaces",
+    "evaluation",
+    "monitoring",
+    "scoring",
+    "promotion",
+    "fairness",
+    "datasets",
+)
+
+
+def merge_layers(base: dict[str, Any], layer: dict[str, Any], at: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`layer` over `base`: mappings merge key by key, any other value (a list, a number) replaces.
+
+    Under `datasets`, a name given `null` removes that dataset (a user file hiding a demo dataset). In a
+    dataset's spec, a `source` of another `kind` replaces the old one whole (its keys are another set),
+    and `labels` and `positive_class` (two ways to say the outcome) replace each other.
+    """
+    out = dict(base)
+    if len(at) == 2 and at[0] == "datasets":
+        for given, other in (("labels", "positive_class"), ("positive_class", "labels")):
+            if given in layer:
+                out.pop(other, None)
+    for key, value in layer.items():
+        old = out.get(key)
+        if at == ("datasets",) and value is None:
+            out.pop(key, None)
+        elif (
+            key == "source"
+            and isinstance(value, dict)
+            and isinstance(old, dict)
+            and value.get("kind", old.get("kind")) != old.get("kind")
+        ):
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(old, dict):
+            out[key] = merge_layers(old, value, (*at, str(key)))
+        else:
+            out[key] = value
+    return out
+
+
+def _read_layer(path: Path) -> dict[str, Any]:
+    """One parameters file, parsed; a missing file, bad YAML or an unknown section is a ConfigError naming it."""
+    if not path.is_file():
+        named = f" (named by {CONFIG_ENV})" if path != DEFAULT_CONFIG_PATH.resolve() else ""
+        raise ConfigError(f"{path}: no such file{named}")
+    try:
+        raw = read_yaml(path.read_text(encoding="utf-8"))
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a parameters file is a mapping of sections, got {type(raw).__name__}")
+        _unknown("parameters file", raw, TOP_LEVEL_KEYS)
+    except (ConfigError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return raw
+
+
+def _holds(raw: Any, keys: list[str]) -> bool:
+    for key in keys:
+        if not isinstance(raw, dict) or key not in raw:
+            return False
+        raw = raw[key]
+    return True
+
+
+def _blame(message: str, layers: list[tuple[Path, dict[str, Any]]]) -> str:
+    """`message` prefixed with the file it is about: the last layer that sets the key path it names."""
+    where = message.split(":", 1)[0].split(" ")[0].split(".")
+    for n in range(len(where), 0, -1):
+        owners = [path for path, raw in layers if _holds(raw, where[:n])]
+        if owners:
+            return f"{owners[-1]}: {message}"
+    return f"{' + '.join(str(path) for path, _ in layers)}: {message}"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read, layer and check the parameters files (`config_paths`); `path` reads that one file alone."""
+    paths = [Path(path).resolve()] if path else config_paths()
+    layers = [(p, _read_layer(p)) for p in paths]
+    raw: dict[str, Any] = {}
+    for _, layer in layers:
+        raw = merge_layers(raw, layer)
+    users_set_default = any("default_dataset" in layer for _, layer in layers[1:])
+    if len(layers) > 1 and not users_set_default and raw.get("default_dataset") not in (raw.get("datasets") or {}):
+        raw.pop("default_dataset", None)  # the bundled default was hidden: the first dataset left is the default
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+    try:
+        return parse_settings(raw, digest, " + ".join(str(p) for p in paths))
+    except ConfigError as exc:
+        raise ConfigError(_blame(str(exc), layers)) from None
+
+
+def settings_from_resolved(resolved: dict[str, Any]) -> Settings:
+    """The Settings a run logged (`Settings.resolved`), rebuilt and checked as a parameters file again.
+
+    Only the run's dataset comes back (the resolved record holds one); paths the spec expanded are
+    dropped (they are recomputed), and anything today's schema cannot read is a ConfigError naming it.
+    """
+    body = dict(resolved["dataset"])
+    name = body.pop("name")
+    source = {k: v for k, v in body.pop("source").items() if k != "resolved_path"}
+    labels = {"positive": body.pop("positive_labels"), "negative": body.pop("negative_labels")}
+    for derived in ("positive_class", "limitations"):
+        body.pop(derived, None)
+    for override in ("fairness", "monitoring"):  # per-dataset overrides: an empty one was never written
+        if not body.get(override):
+            body.pop(override, None)
+    if "stated_limitations" in body:  # the owner's `limitations` key, kept apart from the derived ones
+        body["limitations"] = list(body.pop("stated_limitations"))
+    sections = ("training", "search_spaces", "evaluation", "monitoring", "scoring", "promotion")
+    raw = {
+        "default_dataset": name,
+        **{key: resolved[key] for key in sections if key in resolved},
+        # the dataset's fairness as applied (its own overrides come back with the dataset below)
+        **(
+            {"fairness": {k: v for k, v in resolved["fairness"].items() if k != "report_only"}}
+            if "fairness" in resolved
+            else {}
+        ),
+        "datasets": {name: {**body, "source": source, "labels": labels}},
+    }
+    raw = json.loads(json.dumps(raw))  # a private copy: the caller's record is never touched
+    return parse_settings(raw, str(resolved.get("config_digest") or ""), str(resolved.get("config_path") or ""))
+
+
+def settings_and_spec(dataset: str) -> tuple[Settings, DatasetSpec]:
+    """The parameters file in force and the spec a run asked for (what every DAG task starts from)."""
+    settings = load_settings()
+    return settings, settings.dataset(dataset)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m modelops.config`: check the parameters files and say what each dataset can and cannot do.
+
+    A configuration error is printed as its plain message (no traceback) and the exit status is 2.
+    """
+    import sys
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{settings.path}: ok")
+    for name, spec in sorted(settings.datasets.items()):
+        digest = settings.digest_for(name)[:16]
+        print(f"  {name}: {len(spec.features)} features, target {spec.target!r} (identity digest {digest})")
+        for note in spec.limitations:
+            print(f"    - {note}")
+    return 0

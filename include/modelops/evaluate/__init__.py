@@ -1,0 +1,1 @@
+"""Evaluate: the champion comparison, slices, fairness and the promotion verdict."""

@@ -1,0 +1,1 @@
+"""Govern: promotion and approvals, reproduction, model cards."""

@@ -1,0 +1,354 @@
+"""Manual promotion, rollback and retirement of model versions, decided by a human approval.
+
+`plan_promotion` checks a request against the registry (gate verdicts, the alias history) and says
+what would change; the promotion DAG shows that to an approver (Airflow's Required Actions) and
+only then calls `apply_promotion`, or `record_refusal` when the answer is no (or none came).
+
+Rules:
+- promote: a version whose gate verdict is not `promote` (failed gates, lost to the champion, or no
+  verdict on record) or that was retired is refused, unless `override` is set with a reason.
+- rollback: back to the previous champion in the alias history, skipping versions that were rolled
+  back from, retired ones and the one serving now; an error when there is none.
+- retire: tags the version retired and removes its aliases; the serving champion is never retired
+  (promote or roll back to another version first), so `champion` is never left empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modelops.core import catalog
+from modelops.core.handoffs import PROMOTION_DAG_ID
+from modelops.core.tags import HOLDOUT_PREFIX, PREFIX, Tag
+from modelops.govern import approvals
+from modelops.store import history, registry
+
+ACTIONS = ("promote", "rollback", "retire")
+APPROVE = "Approve"  # the ApprovalOperator's options
+REJECT = "Reject"
+PASSED_VERDICT = "promote"  # modelops.verdict tag of a version whose gates all passed (workflow.register_best)
+
+
+class PromotionError(ValueError):
+    """A promotion request that cannot be carried out, with the reason in words."""
+
+
+@dataclass(frozen=True)
+class PromotionPlan:
+    """What a request would change: the target version, the champion now, and the gate evidence."""
+
+    model_name: str
+    action: str
+    version: str
+    reason: str
+    current_champion: str | None
+    verdict: str | None
+    gates: list[str] = field(default_factory=list)
+    override: bool = False
+    override_reason: str | None = None
+    # the version's gate checks as its training run recorded them ({check, passed, detail}) and its card
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    card: str | None = None
+    requester: str | None = None  # who asked (the run's triggering user): never its approver
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for XCom."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PromotionPlan:
+        """Inverse of `to_dict`."""
+        return cls(**data)
+
+    @property
+    def moves_champion(self) -> bool:
+        """Promote and rollback move `champion`; retire never does."""
+        return self.action in ("promote", "rollback")
+
+    def headline(self) -> str:
+        """One line: what changes if approved."""
+        if self.action == "retire":
+            return f"Retire {self.model_name} v{self.version}"
+        now = f"v{self.current_champion}" if self.current_champion else "none"
+        return f"{self.action.capitalize()} {self.model_name}: champion {now} -> v{self.version}"
+
+    def describe(self, requester: str | None = None) -> str:
+        """Markdown body for the approver: recorded evidence first, the requester's words quoted last."""
+        return approvals.build_body(self.to_dict(), requester or self.requester)
+
+    def full_reason(self, comment: str | None = None) -> str:
+        """The reason written to the alias history and tags: request, override and approver's comment."""
+        asked = f"{self.action} requested by {self.requester}" if self.requester else self.action
+        parts = [f"{asked}: {self.reason}"]
+        if self.override:
+            parts.append(f"gates overridden: {self.override_reason}")
+        if comment:
+            parts.append(f"approver: {comment}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A human answer read from the approval task's output (who, when, what, why)."""
+
+    approved: bool
+    approver: str | None
+    decided_at: datetime
+    comment: str
+    timed_out: bool
+
+    def who(self) -> str:
+        """The approver, or what happened when nobody answered."""
+        return self.approver or "nobody (timed out)"
+
+
+def read_approval(response: dict[str, Any] | None) -> Approval:
+    """The approval task's XCom (chosen_options, params_input, responded_at, responded_by_user) as an Approval.
+
+    No response (the task was skipped or produced nothing) is an error, never an approval.
+    """
+    if not response or not response.get("chosen_options"):
+        raise PromotionError(f"no approval answer on record: {response!r}")
+    chosen = list(response["chosen_options"])
+    user = response.get("responded_by_user") or None
+    approver = (user.get("name") or user.get("id")) if user else None
+    when = response.get("responded_at")
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when)
+    if when is None:
+        raise PromotionError(f"approval answer without a time: {response!r}")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    comment = str((response.get("params_input") or {}).get("comment") or "").strip()
+    approved = chosen == [APPROVE] and approver is not None  # a timeout default never approves
+    return Approval(approved, approver, when, comment, timed_out=approver is None)
+
+
+def _gates(tags: dict[str, str]) -> list[str]:
+    """The gate evidence a version carries (written by the training workflow at registration)."""
+    shown = []
+    for key in sorted(tags):
+        if key == Tag.VERDICT or key == Tag.COMPARED_TO or key.startswith(HOLDOUT_PREFIX):
+            shown.append(f"{key.removeprefix(PREFIX)}: {tags[key]}")
+        elif key == Tag.RETIRED:
+            shown.append(f"retired {tags.get(Tag.RETIRED_AT, '')}: {tags.get(Tag.RETIRED_REASON, '')}".strip())
+    return shown
+
+
+def recorded_checks(tags: dict[str, str]) -> list[dict[str, Any]]:
+    """The gate checks the version's training run recorded (its evaluation report), PASS or FAIL with numbers."""
+    parent = tags.get(Tag.PARENT_RUN_ID)
+    report = registry.load_run_dict(parent, registry.EVALUATION_ARTIFACT) if parent else None
+    checks = ((report or {}).get("verdict") or {}).get("checks") or []
+    return [
+        {"check": str(c.get("check")), "passed": bool(c.get("passed")), "detail": str(c.get("detail"))} for c in checks
+    ]
+
+
+def card_link(tags: dict[str, str]) -> str | None:
+    """The version's model card: the Model monitor's link when the card is in the workspace, else its artifact URI."""
+    path = tags.get(Tag.CARD_PATH)
+    if path:
+        try:
+            relative = Path(path).resolve().relative_to(catalog.root().resolve()).as_posix()
+        except ValueError:
+            relative = None
+        if relative and Path(path).is_file():
+            return approvals.MONITOR_FILES + relative
+    return tags.get(Tag.CARD) or None
+
+
+def plan_training_promotion(model_name: str, version: str, reason: str) -> PromotionPlan:
+    """The training DAG's own promotion as a plan (gates passed, so no override), for its approval body."""
+    champion = registry.version_by_alias(model_name, registry.CHAMPION)
+    found = registry.model_version(model_name, version)
+    tags = dict(found.tags or {}) if found is not None else {}
+    return PromotionPlan(
+        model_name=model_name,
+        action="promote",
+        version=str(version),
+        reason=reason,
+        current_champion=str(champion.version) if champion is not None else None,
+        verdict=tags.get(Tag.VERDICT),
+        gates=_gates(tags),
+        checks=recorded_checks(tags),
+        card=card_link(tags),
+    )
+
+
+def rollback_target(rows: list[dict[str, Any]], current: str | None, retired: set[str]) -> str | None:
+    """The champion to roll back to: latest earlier champion not rolled back from, not retired, not `current`.
+
+    `rows` are the champion alias history, oldest first. Rolling back twice walks further back
+    (v1 -> v2 -> v3, rollback -> v2, rollback -> v1) instead of bouncing between two versions.
+    """
+    rolled_back_from = {r["previous_version"] for r in rows if r.get("action") == "rollback" and r["previous_version"]}
+    for row in reversed(rows):
+        version = row["version"]
+        if version != current and version not in rolled_back_from and version not in retired:
+            return version
+    return None
+
+
+def plan_promotion(
+    model_name: str,
+    action: str,
+    version: str | None,
+    reason: str | None,
+    override: bool = False,
+    override_reason: str | None = None,
+    requester: str | None = None,
+) -> PromotionPlan:
+    """Check a request against the registry and return what it would change, or raise PromotionError."""
+    if action not in ACTIONS:
+        raise PromotionError(f"unknown action {action!r}; one of {list(ACTIONS)}")
+    reason = (reason or "").strip()
+    if not reason:
+        raise PromotionError("a reason is required: it goes to the alias history and the version's tags")
+    override_reason = (override_reason or "").strip() or None
+    if override and not override_reason:
+        raise PromotionError("override needs an override_reason saying why the failed gates may be ignored")
+    champion = registry.version_by_alias(model_name, registry.CHAMPION)
+    current = str(champion.version) if champion is not None else None
+    version = str(version).strip() if version not in (None, "") else None
+
+    if action == "rollback":
+        rows = registry.alias_history(model_name, registry.CHAMPION)
+        candidates = {r["version"] for r in rows}
+        retired = {v for v in candidates if _tags(model_name, v).get(Tag.RETIRED) == "true"}
+        target = rollback_target(rows, current, retired)
+        if target is None:
+            raise PromotionError(f"{model_name} has no previous champion to roll back to (champion now: {current})")
+        if version is not None and version != target:
+            raise PromotionError(
+                f"rollback goes to the previous champion v{target}, not v{version}; use promote for another version"
+            )
+        version = target
+    elif version is None:
+        raise PromotionError(f"{action} needs a version")
+
+    found = registry.model_version(model_name, version)
+    if found is None:
+        raise PromotionError(f"{model_name} has no version {version!r}")
+    tags = dict(found.tags or {})
+    verdict = tags.get(Tag.VERDICT)
+    retired = tags.get(Tag.RETIRED) == "true"
+
+    if action == "retire":
+        if retired:
+            raise PromotionError(f"{model_name} v{version} is already retired")
+        if version == current:
+            raise PromotionError(
+                f"{model_name} v{version} is the serving champion: promote another version or roll back first"
+            )
+        override, override_reason = False, None  # nothing to override when retiring
+    else:
+        if version == current:
+            raise PromotionError(f"{model_name} v{version} is already the champion")
+        failed = []
+        if action == "promote" and verdict != PASSED_VERDICT:
+            failed.append(f"its gate verdict is {verdict!r}" if verdict else "it has no gate verdict on record")
+        if retired:
+            failed.append("it is retired")
+        if failed and not override:
+            raise PromotionError(
+                f"refusing to {action} {model_name} v{version}: {' and '.join(failed)}; "
+                "set override with an override_reason to promote it anyway"
+            )
+        if not failed:
+            override, override_reason = False, None  # an override of nothing is not recorded as one
+    return PromotionPlan(
+        model_name=model_name,
+        action=action,
+        version=version,
+        reason=reason,
+        current_champion=current,
+        verdict=verdict,
+        gates=_gates(tags),
+        override=bool(override),
+        override_reason=override_reason,
+        checks=recorded_checks(tags),
+        card=card_link(tags),
+        requester=requester or None,
+    )
+
+
+def _tags(model_name: str, version: str) -> dict[str, str]:
+    found = registry.model_version(model_name, version)
+    return dict(found.tags or {}) if found is not None else {}
+
+
+def apply_promotion(plan: PromotionPlan, approval: Approval, run_id: str | None) -> dict[str, Any]:
+    """Carry out an approved plan as the promotion DAG: move `champion` (or retire) and record who/when/why."""
+    if not approval.approved:
+        raise PromotionError(f"{plan.headline()} was not approved ({approval.who()}); nothing is changed")
+    actor = registry.dag_actor(PROMOTION_DAG_ID, approval.approver)
+    reason = plan.full_reason(approval.comment)
+    outcome: dict[str, Any] = {**plan.to_dict(), "approver": approval.approver, "decision": "approved"}
+    if plan.moves_champion:
+        changed = registry.set_alias(
+            plan.model_name,
+            registry.CHAMPION,
+            plan.version,
+            actor,
+            reason,
+            run_id,
+            approver=approval.approver,
+            approved_at=approval.decided_at,
+            action=plan.action,
+        )
+        if plan.override:
+            registry.client().set_model_version_tag(
+                plan.model_name, plan.version, Tag.GATES_OVERRIDDEN, plan.override_reason or ""
+            )
+        outcome["alias_changed"] = changed
+    else:
+        outcome["aliases_removed"] = registry.retire_version(
+            plan.model_name, plan.version, actor, reason, approver=approval.approver, approved_at=approval.decided_at
+        )
+        outcome["alias_changed"] = False
+    _record(plan, approval, "approved", run_id)
+    return outcome
+
+
+def record_refusal(plan: PromotionPlan, approval: Approval, run_id: str | None) -> dict[str, Any]:
+    """Record a refused (or unanswered) request; the registry is left as it is."""
+    decision = "timed_out" if approval.timed_out else "refused"
+    _record(plan, approval, decision, run_id)
+    return {**plan.to_dict(), "approver": approval.approver, "decision": decision, "alias_changed": False}
+
+
+def _record(plan: PromotionPlan, approval: Approval, decision: str, run_id: str | None) -> None:
+    history.record_promotion_decision(
+        {
+            "model_name": plan.model_name,
+            "action": plan.action,
+            "version": plan.version,
+            "previous_version": plan.current_champion,
+            "decision": decision,
+            "approver": approval.approver,
+            "decided_at": approval.decided_at,
+            "reason": plan.full_reason(),
+            "comment": approval.comment or None,
+            "run_id": run_id,
+        }
+    )
+
+
+def render_outcome(outcome: dict[str, Any], when: datetime | None = None) -> str:
+    """The promotion run's summary: the request, the decision, and which version serves now."""
+    plan = PromotionPlan.from_dict({k: outcome[k] for k in PromotionPlan.__dataclass_fields__ if k in outcome})
+    decision = outcome["decision"].upper().replace("_", " ")
+    lines = [
+        f"Promotion request: {plan.headline()}",
+        f"  requested by {plan.requester or 'unknown'}: {plan.reason}",
+        f"  decision  {decision} by {outcome.get('approver') or 'nobody (no answer before the timeout)'}",
+    ]
+    if plan.override:
+        lines.append(f"  override  failed gates overridden: {plan.override_reason}")
+    lines += [f"  gate      {gate}" for gate in plan.gates]
+    lines.append(f"  serving   {registry.describe_serving(plan.model_name, when)}")
+    return "\n".join(lines)

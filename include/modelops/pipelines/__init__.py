@@ -1,0 +1,1 @@
+"""Pipelines: the training and monitoring steps the DAGs call, composing the stages."""

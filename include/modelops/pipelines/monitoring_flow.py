@@ -1,0 +1,299 @@
+"""The monitoring workflow's steps, one function per DAG task, and the typed records they hand on.
+
+`judge_window` (task `assess`) picks the window, measures it, decides, writes the report and logs
+the MLflow run, and returns a `WindowOutcome`; the branch reads `WindowOutcome.retrains`;
+`record_verdict` (task `record`) appends the history row and returns the `WindowVerdict` the
+breach notifier reads. The records become dicts only at the XCom boundary (`to_xcom` /
+`from_xcom`, called in the DAG file); the flat XCom shape is what the retraining trigger's
+template (`['retrain_conf']`) and `modelops.core.alerts` read. The measuring modules are imported inside
+the steps, so the branch task reading a record imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from modelops.config.settings import SCHEDULE_OFF, DatasetSpec, Settings, monitoring_cron, settings_and_spec
+from modelops.core import catalog
+from modelops.core.tags import Tag
+
+
+class NothingToJudge(RuntimeError):
+    """No window waits to be judged: the run skips, and the message says why."""
+
+
+def _fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of `data` that are fields of `cls`; a missing required or an unknown key is an error."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    required = {n for n, f in fields.items() if f.default is dataclasses.MISSING}
+    missing, unknown = sorted(required - set(data)), sorted(set(data) - set(fields))
+    if missing or unknown:
+        raise ValueError(f"not a {cls.__name__} XCom: missing keys {missing}, unknown keys {unknown}")
+    return dict(data)
+
+
+@dataclass(frozen=True)
+class WindowVerdict:
+    """What was judged and decided for one window: what alerts and people read."""
+
+    dataset: str
+    window_id: str
+    window_end: datetime
+    model_name: str
+    model_version: str
+    breach: bool
+    reasons: tuple[str, ...]
+    action: str  # retrain / watch / cooldown / alert / none (see `monitoring.decide_action`)
+    why: str
+    streak: int
+    signals: tuple[str, ...]
+    retrain_signals: tuple[str, ...]
+    dry_run: bool
+    report_path: str
+    mlflow_run_id: str
+    run_id: str | None = None  # the Airflow run that recorded the verdict (set by `record_verdict`)
+    alias_drift: str | None = None  # the champion moved outside the DAGs (registry.AliasDrift.line): alerts
+
+    def to_xcom(self) -> dict[str, Any]:
+        """Plain JSON: lists for tuples, the window end in ISO format."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out.update(
+            window_end=self.window_end.isoformat(),
+            reasons=list(self.reasons),
+            signals=list(self.signals),
+            retrain_signals=list(self.retrain_signals),
+        )
+        return out
+
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> WindowVerdict:
+        """The verdict back from `to_xcom`'s dict."""
+        values = _fields(cls, data)
+        values.update(
+            window_end=datetime.fromisoformat(values["window_end"]),
+            reasons=tuple(values["reasons"]),
+            signals=tuple(values["signals"]),
+            retrain_signals=tuple(values["retrain_signals"]),
+        )
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class WindowOutcome:
+    """Task `assess`'s result: the verdict, the monitoring_history row to record, and the retraining conf."""
+
+    verdict: WindowVerdict
+    history_row: dict[str, Any]  # `monitoring.history_row`: JSON-safe but for window_end (a datetime)
+    retrain_conf: dict[str, Any]  # the training DAG's conf: dataset, extra_batches, reason
+
+    @property
+    def retrains(self) -> bool:
+        """Whether the branch triggers retraining (never from a dry run)."""
+        return self.verdict.action == "retrain" and not self.verdict.dry_run
+
+    def to_xcom(self) -> dict[str, Any]:
+        """One flat dict: the verdict's keys, plus `history_row` and `retrain_conf`."""
+        row = {**self.history_row, "window_end": self.history_row["window_end"].isoformat()}
+        return {**self.verdict.to_xcom(), "history_row": row, "retrain_conf": dict(self.retrain_conf)}
+
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> WindowOutcome:
+        """The outcome back from `to_xcom`'s dict."""
+        values = dict(data)
+        missing = sorted({"history_row", "retrain_conf"} - set(values))
+        if missing:
+            raise ValueError(f"not a WindowOutcome XCom: missing keys {missing}")
+        row, conf = values.pop("history_row"), values.pop("retrain_conf")
+        row = {**row, "window_end": datetime.fromisoformat(row["window_end"])}
+        return cls(WindowVerdict.from_xcom(values), row, conf)
+
+
+def retrain_conf(spec: DatasetSpec, report: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    """What the training DAG is told: why, and the labelled windows to add to the reference data."""
+    return {
+        "dataset": spec.name,
+        "extra_batches": [str(catalog.snapshot_labeled(spec.name, s)) for s in catalog.list_labeled(spec.name)],
+        "reason": f"monitoring window {report['window_id']}: {decision['why']}; " + "; ".join(report["reasons"]),
+    }
+
+
+def monitor_window(
+    spec: DatasetSpec,
+    settings: Settings,
+    window_id: str,
+    overrides: dict[str, Any] | None,
+    dry_run: bool,
+    window_end: datetime,
+    airflow_run_id: str,
+    history_rows: list[dict[str, Any]],
+) -> WindowOutcome:
+    """Measure, decide, write the report and log the MLflow run (with the resolved config); record nothing."""
+    from modelops.monitor import monitoring
+    from modelops.present import reports
+    from modelops.store import registry
+
+    thresholds = monitoring.thresholds_for(settings, overrides, spec)
+    # A rerun of this Airflow run (a cleared task) decides as the first try did: its own row is not history.
+    history_rows = [r for r in history_rows if r.get("run_id") != airflow_run_id]
+    judged = {r["labeled_window"] for r in history_rows if r["labeled_window"] and not r["dry_run"]}
+    report, plot = monitoring.assess_window(spec, settings, window_id, thresholds, judged, dry_run)
+    drift = registry.alias_drift(spec.model_name)  # a champion moved behind the alias history's back alerts
+    decision = monitoring.decide_action(report, history_rows, thresholds, window_end)
+    folder = catalog.report_dir(spec.name, window_id, dry_run)
+    html = str(reports.render_window_report(report, decision, plot, folder))
+    run_id = registry.log_monitoring(
+        spec.name,
+        window_id,
+        monitoring.summary_metrics(report, decision),
+        monitoring.to_json(report),
+        html,
+        {
+            Tag.ACTION: decision["action"],
+            Tag.SIGNALS: ",".join(report["signals"]) or "none",
+            Tag.DRY_RUN: str(bool(dry_run)).lower(),
+            Tag.AIRFLOW_RUN_ID: airflow_run_id,
+            Tag.ALIAS_DRIFT: "none" if drift is None else drift.line(),
+        },
+    )
+    registry.log_resolved_config(run_id, settings.resolved(spec.name))
+    row = monitoring.history_row(report, decision, window_end, airflow_run_id, bool(dry_run), html)
+    verdict = WindowVerdict(
+        dataset=spec.name,
+        window_id=window_id,
+        window_end=window_end,
+        model_name=report["model_name"],
+        model_version=str(report["model_version"]),
+        breach=bool(report["breach"]),
+        reasons=tuple(report["reasons"]),
+        action=decision["action"],
+        why=decision["why"],
+        streak=int(decision["streak"]),
+        signals=tuple(decision["signals"]),
+        retrain_signals=tuple(decision["retrain_signals"]),
+        dry_run=bool(dry_run),
+        report_path=html,
+        mlflow_run_id=run_id,
+        alias_drift=None if drift is None else drift.line(),
+    )
+    return WindowOutcome(
+        verdict,
+        monitoring.to_json({**row, "window_end": None}) | {"window_end": window_end},
+        monitoring.to_json(retrain_conf(spec, report, decision)),
+    )
+
+
+# --- which datasets a run judges ---------------------------------------------------------------
+
+
+def dataset_schedule(settings: Settings, spec: DatasetSpec) -> str:
+    """A dataset's monitoring schedule: its own `datasets.<name>.monitoring.schedule`, else the section's."""
+    return spec.monitoring.get("schedule") or settings.monitoring["schedule"]
+
+
+def tick_interval(tick: str, start: datetime | None, end: datetime, timezone: str = "UTC") -> tuple[datetime, datetime]:
+    """The (start, end] a scheduled run covers, in the DAG's `timezone` (cron lines are read in it, as
+    Airflow reads the tick's): its data interval, or (Airflow 3's cron trigger timetable gives an empty
+    one) from the tick's fire time before `end` up to `end`."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    end = end.astimezone(zone)
+    if start is not None and start < end:
+        return start.astimezone(zone), end
+    from croniter import croniter
+
+    return croniter(monitoring_cron("monitoring.schedule", tick), end).get_prev(datetime), end
+
+
+def fires_within(schedule: str, interval: tuple[datetime, datetime]) -> bool:
+    """Whether a schedule (cron or preset; "off" never) has a fire time in (start, end]."""
+    if schedule == SCHEDULE_OFF:
+        return False
+    from croniter import croniter
+
+    start, end = interval
+    return croniter(monitoring_cron("schedule", schedule), start).get_next(datetime) <= end
+
+
+def datasets_due(
+    settings: Settings,
+    dataset: str | None,
+    interval: tuple[datetime, datetime] | None,
+    has_champion: Callable[[DatasetSpec], bool],
+) -> tuple[list[str], list[str]]:
+    """(datasets this run judges, why each other configured one is left out).
+
+    A named dataset is judged alone (schedule ignored); otherwise every configured dataset whose
+    schedule fires within the scheduled run's `interval` (None: a manual run, every schedule is due).
+    A dataset without a champion has nothing served to judge and is left out, saying so.
+    """
+    if dataset is not None and dataset not in settings.datasets:
+        raise ValueError(f"unknown dataset {dataset!r}; configured: {sorted(settings.datasets)}")
+    due, left_out = [], []
+    for name in [dataset] if dataset is not None else sorted(settings.datasets):
+        spec = settings.datasets[name]
+        schedule = dataset_schedule(settings, spec)
+        on_the_tick = schedule == settings.monitoring["schedule"]  # due on every scheduled run
+        if dataset is None and interval is not None and not on_the_tick and not fires_within(schedule, interval):
+            left_out.append(f"{name}: its schedule {schedule!r} does not fire in this run's interval")
+        elif not has_champion(spec):
+            left_out.append(f"{name}: no champion of {spec.model_name}, nothing served to judge")
+        else:
+            due.append(name)
+    return due, left_out
+
+
+# --- one function per DAG task ----------------------------------------------------------------
+
+
+def judge_datasets(
+    dataset: str | None, scheduled: bool, start: datetime | None, end: datetime, timezone: str = "UTC"
+) -> tuple[list[str], list[str]]:
+    """Task `datasets_to_judge`: the datasets due (`datasets_due`) with the champion looked up in the registry."""
+    from modelops.config.settings import load_settings
+    from modelops.store import registry
+
+    settings = load_settings()
+    interval = tick_interval(settings.monitoring["schedule"], start, end, timezone) if scheduled else None
+    return datasets_due(
+        settings,
+        dataset or None,
+        interval,
+        lambda spec: registry.version_by_alias(spec.model_name, registry.CHAMPION) is not None,
+    )
+
+
+def judge_window(
+    dataset: str,
+    window: str | None,
+    overrides: dict[str, Any] | None,
+    dry_run: bool,
+    window_end: datetime,
+    airflow_run_id: str,
+) -> WindowOutcome:
+    """Task `assess`: the named window, or the next one not judged yet, through `monitor_window`.
+
+    Raises `NothingToJudge` (the task skips) when no window is named and none waits.
+    """
+    from modelops.monitor import monitoring
+    from modelops.store import history
+
+    settings, spec = settings_and_spec(dataset)
+    rows = history.read_monitoring_history(spec.name)
+    window_id, why = monitoring.choose_window(spec, window, rows)
+    if window_id is None:
+        raise NothingToJudge(why)
+    return monitor_window(spec, settings, window_id, overrides, dry_run, window_end, airflow_run_id, rows)
+
+
+def record_verdict(outcome: WindowOutcome, airflow_run_id: str) -> WindowVerdict:
+    """Task `record`: append the window's history row (never for a dry run); returns what the notifier reads."""
+    from modelops.store import history
+
+    if not outcome.verdict.dry_run:
+        history.record_window(dict(outcome.history_row))
+    return dataclasses.replace(outcome.verdict, run_id=airflow_run_id)

@@ -1,0 +1,1 @@
+"""Presentation: number formatting, plots and the HTML every report shares."""

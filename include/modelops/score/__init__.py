@@ -1,0 +1,1 @@
+"""Score: batch scoring with the per-row rule fallback, and what it writes."""

@@ -1,0 +1,1 @@
+"""Statistics: profiles, drift tests, multivariate drift, metrics. Plain numbers in, values and verdicts out."""

@@ -1,0 +1,1 @@
+"""Train: feature preparation, data splits and the candidate search."""

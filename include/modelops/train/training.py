@@ -1,0 +1,212 @@
+"""Candidate training: a seeded, time-boxed successive-halving search, a final fit and calibration.
+
+Each candidate is one scikit-learn Pipeline (preprocessor + calibrated estimator).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelops.config.settings import CANDIDATE_FAMILIES, DatasetSpec
+from modelops.stats.metrics import higher_is_better, score
+from modelops.train.features import build_preprocessor
+from modelops.train.splits import stratified_cap
+
+
+def estimator_builders() -> dict[str, Callable[[dict[str, Any], int], Any]]:
+    """How each model family of `config.CANDIDATE_FAMILIES` is built: family -> (params, seed) -> estimator."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    # defaults a search space may override (e.g. a cap on max_iter keeps the scoring cost bounded)
+    boosting = {"max_iter": 300, "early_stopping": True, "validation_fraction": 0.1}
+    return {
+        "logistic_regression": lambda params, seed: LogisticRegression(
+            **{"max_iter": 1000, **params, "random_state": seed}
+        ),
+        "hist_gradient_boosting": lambda params, seed: HistGradientBoostingClassifier(
+            **{**boosting, **params, "random_state": seed}
+        ),
+        # n_jobs=1: candidates already run as parallel mapped tasks
+        "random_forest": lambda params, seed: RandomForestClassifier(**{"n_jobs": 1, **params, "random_state": seed}),
+    }
+
+
+def make_estimator(name: str, params: dict[str, Any], seed: int):
+    """A fresh, unfitted estimator for candidate `name` with `params`."""
+    builders = estimator_builders()
+    if name not in CANDIDATE_FAMILIES or name not in builders:
+        raise ValueError(f"unknown candidate {name!r}; known model families: {list(CANDIDATE_FAMILIES)}")
+    return builders[name](params, seed)
+
+
+def sample_configs(space: dict[str, dict[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
+    """`n` seeded draws from a search space of `log_uniform: [lo, hi]` and `choice: [...]` entries."""
+    rng = np.random.default_rng(seed)
+    configs = []
+    for _ in range(n):
+        config: dict[str, Any] = {}
+        for param, dist in space.items():
+            if "log_uniform" in dist:
+                lo, hi = dist["log_uniform"]
+                config[param] = float(np.exp(rng.uniform(math.log(lo), math.log(hi))))
+            elif "choice" in dist:
+                options = dist["choice"]
+                config[param] = options[int(rng.integers(0, len(options)))]
+            else:
+                raise ValueError(f"search space for {param!r} needs log_uniform or choice, got {dist}")
+        configs.append(config)
+    unique = {tuple(sorted(c.items())): c for c in configs}  # duplicate draws waste budget
+    return list(unique.values())
+
+
+def build_pipeline(spec: DatasetSpec, name: str, params: dict[str, Any], seed: int, missing_indicators: bool = True):
+    """The unfitted Pipeline of one candidate: the spec's preprocessor, then the family's estimator."""
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline(
+        [("features", build_preprocessor(spec, missing_indicators)), ("model", make_estimator(name, params, seed))]
+    )
+
+
+@dataclass
+class SearchResult:
+    """Outcome of the halving search: the winner and every score on the way."""
+
+    best_params: dict[str, Any]
+    best_score: float
+    rounds_completed: int
+    configs_evaluated: int
+    stopped_by_budget: bool
+    trace: list[dict[str, Any]] = field(default_factory=list)
+
+
+def successive_halving(
+    spec: DatasetSpec,
+    name: str,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    space: dict[str, Any],
+    search: dict[str, Any],
+    metric: str,
+    seed: int,
+    missing_indicators: bool = True,
+    threshold: float | None = None,
+) -> SearchResult:
+    """Race configurations on growing row budgets, keeping the best 1/factor each round (a decision metric at
+    `threshold`, the dataset's decision threshold).
+
+    Scores come from a fixed 25% validation part of the search sample. The budget is a count:
+    `n_configs` configurations over at most `max_rounds` rounds, so a rerun gives the same model.
+    `safety_stop_seconds` is only a guard against a runaway search: a round that would start after
+    it is not run, and the result says so (`stopped_by_budget`), since that run is not reproducible.
+    """
+    from sklearn.model_selection import train_test_split
+
+    configs = sample_configs(space, int(search["n_configs"]), seed)
+    factor = int(search.get("factor", 3))
+    X_cap, y_cap = stratified_cap(X, y, int(search["max_rows"]), seed)
+    fit_idx, val_idx = train_test_split(np.arange(len(X_cap)), test_size=0.25, stratify=y_cap, random_state=seed)
+    X_val, y_val = X_cap.iloc[val_idx], y_cap[val_idx]
+    pool_X, pool_y = X_cap.iloc[fit_idx], y_cap[fit_idx]
+    rows = min(int(search["min_rows"]), len(pool_X))
+    stop = search.get("safety_stop_seconds")
+    budget = math.inf if stop is None else float(stop)
+    max_rounds = int(search.get("max_rounds") or 1_000)
+    started = time.monotonic()
+    survivors = [(c, float("nan")) for c in configs]
+    trace: list[dict[str, Any]] = []
+    rounds = 0
+    stopped = False
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    while True:
+        if rounds > 0 and time.monotonic() - started > budget:
+            stopped = True
+            break
+        X_round, y_round = stratified_cap(pool_X, pool_y, rows, seed + rounds)
+        scored = []
+        for config, _ in survivors:
+            model = build_pipeline(spec, name, config, seed, missing_indicators).fit(X_round, y_round)
+            value = score(metric, y_val, model.predict_proba(X_val)[:, 1], threshold)
+            scored.append((config, value))
+            trace.append({"round": rounds, "rows": len(X_round), "params": config, metric: value})
+        rounds += 1
+        scored.sort(key=lambda item: -sign * item[1] if not math.isnan(item[1]) else math.inf)
+        survivors = scored
+        if len(survivors) == 1 or rows >= len(pool_X) or rounds >= max_rounds:
+            break
+        survivors = scored[: max(1, math.ceil(len(scored) / factor))]
+        rows = min(rows * factor, len(pool_X))
+    best_config, best_value = survivors[0]
+    return SearchResult(
+        best_params=best_config,
+        best_score=best_value,
+        rounds_completed=rounds,
+        configs_evaluated=len(configs),
+        stopped_by_budget=stopped,
+        trace=trace,
+    )
+
+
+@dataclass
+class TrainedCandidate:
+    """A fitted, calibrated candidate pipeline and how it was made."""
+
+    name: str
+    pipeline: Any
+    params: dict[str, Any]
+    search: SearchResult
+    fit_rows: int
+    fit_seconds: float
+    calibration_metrics: dict[str, float]
+
+
+def train_candidate(
+    name: str,
+    spec: DatasetSpec,
+    train: pd.DataFrame,
+    calibration: pd.DataFrame,
+    training: dict[str, Any],
+    space: dict[str, Any],
+    metric: str,
+    *,
+    threshold: float,
+) -> TrainedCandidate:
+    """Search, refit on (at most max_fit_rows of) train, calibrate on the calibration split; decisions (the
+    search's metric if it judges them, the calibration metrics) at `threshold`, the dataset's decision threshold."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.pipeline import Pipeline
+
+    from modelops.collect.labels import target_vector
+    from modelops.stats.metrics import compute_metrics
+
+    seed = int(training["seed"])
+    X, y = train[spec.features], target_vector(train, spec)
+    started = time.monotonic()
+    indicators = bool(training.get("missing_indicators", True))
+    search = successive_halving(spec, name, X, y, space, training["search"], metric, seed, indicators, threshold)
+    X_fit, y_fit = stratified_cap(X, y, int(training["max_fit_rows"]), seed)
+    fitted = build_pipeline(spec, name, search.best_params, seed, indicators).fit(X_fit, y_fit)
+    X_cal, y_cal = calibration[spec.features], target_vector(calibration, spec)
+    features = fitted.named_steps["features"]
+    calibrated = CalibratedClassifierCV(
+        FrozenEstimator(fitted.named_steps["model"]), method=training.get("calibration_method", "sigmoid")
+    ).fit(features.transform(X_cal), y_cal)
+    pipeline = Pipeline([("features", features), ("model", calibrated)])
+    return TrainedCandidate(
+        name=name,
+        pipeline=pipeline,
+        params=search.best_params,
+        search=search,
+        fit_rows=len(X_fit),
+        fit_seconds=time.monotonic() - started,
+        calibration_metrics=compute_metrics(y_cal, pipeline.predict_proba(X_cal)[:, 1], threshold),
+    )

@@ -1,0 +1,1 @@
+"""UI: what the Model monitor page shows, and the page."""

@@ -1,0 +1,1 @@
+"""Validate: the Great Expectations gate a batch passes before anything learns from it or scores it."""

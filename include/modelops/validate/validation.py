@@ -1,0 +1,702 @@
+"""Data-quality gate: a Great Expectations suite built from the dataset spec.
+
+A failing batch is moved to quarantine with its report (GX data-docs HTML + JSON) and
+`DataValidationError` lists the failed expectations; a passing batch gets a recorded,
+deterministic validation id that the model version points to. A monitoring window is checked by
+the production form (`WindowLimits`): no target, and the window's own row-count and missing-value
+limits in place of the training batch's.
+
+Values that look like personal data are never copied: failures name the column, how many rows and
+which row positions, and the GX result is scrubbed before anything is written. Text longer than
+MAX_TEXT_LENGTH fails on its own and never reaches a regex.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import html
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelops.collect.sources import BatchRef, load_batch
+from modelops.config.settings import DatasetSpec
+from modelops.core import catalog
+from modelops.present.reports import share
+
+log = logging.getLogger(__name__)
+NUMERIC_TYPES = [
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "float32",
+    "float64",
+    "Float32",
+    "Float64",
+]
+# Content that looks like personal data must not sit in any kept text column. Every repeat is
+# bounded, so a search costs at most ~64 steps per character (linear in the text, measured in
+# benchmarks/bench_validation.py); the former `[^@\s]+@` was quadratic on long runs without an "@".
+PII_PATTERNS = [
+    r"[^@\s]{1,64}@[^@\s.]{1,253}(?:\.[^@\s.]{1,63})*\.[A-Za-z]{2,24}",  # e-mail address
+    r"\b\d{3}-\d{2}-\d{4}\b",  # social security number
+    r"\(?\b\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b",  # phone number
+]
+# Longer text values fail validation by themselves and are never scanned (nor shown).
+MAX_TEXT_LENGTH = 1000
+PII_EXPECTATION = "expect_column_values_to_not_match_regex_list"
+REDACTED = "<redacted: PII-shaped value>"
+_PII = re.compile("|".join(f"(?:{p})" for p in PII_PATTERNS))
+
+
+GX_COUNTS = ("evaluated_expectations", "successful_expectations", "unsuccessful_expectations")
+
+
+@dataclass(frozen=True)
+class WindowLimits:
+    """The production form's own limits for a monitoring window, in place of the training batch's
+    `validation.row_count` and `null_fraction` (see `monitoring.window_limits`)."""
+
+    min_rows: int = 1
+    max_rows: int | None = None
+    max_null: dict[str, float] = field(default_factory=dict)  # column -> largest missing share
+    null_basis: dict[str, str] = field(default_factory=dict)  # column -> where its limit came from, in words
+
+
+class DataValidationError(RuntimeError):
+    """A batch failed its data-quality suite; the message lists the failed expectations."""
+
+    def __init__(self, message: str, report: ValidationReport):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The verdict on one batch, small enough for XCom and model-version tags."""
+
+    validation_id: str
+    dataset: str
+    batch_hash: str
+    success: bool
+    evaluated: int
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    report_dir: str = ""
+    labels: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what passed only by a built-in default
+    # GX's own statistics of the result (evaluated/successful/unsuccessful_expectations), as its page shows them
+    expectations: dict[str, int] = field(default_factory=dict)
+    own_checks: int = 0  # our checks outside GX (text length, numbers read as text, labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for XCom."""
+        return asdict(self)
+
+    def count_text(self) -> str:
+        """The one count of checks every report states: GX's statistics, then our own checks beside them."""
+        stats = self.expectations
+        own_failed = len(self.failed) - int(stats.get("unsuccessful_expectations", 0))
+        return (
+            f"{stats.get('unsuccessful_expectations', 0)} of {stats.get('evaluated_expectations', 0)} GX expectations "
+            f"failed ({stats.get('successful_expectations', 0)} passed); {own_failed} of {self.own_checks} checks of "
+            "our own outside GX failed"
+        )
+
+
+def _gx():
+    """Import GX quietly: Airflow's logging setup would otherwise print its import chatter."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    return gx, gxe
+
+
+def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], window: WindowLimits | None = None):
+    """The expectation suite for one batch of `spec`, each expectation tagged with its reason.
+
+    `window`: the production form for a monitoring window (no target column, no join checks, and the
+    window's own row-count and missing-value limits instead of the training batch's).
+
+    The suite is a set, as GX's own add_expectation keeps it: of two equal checks the first stays, with
+    its reason. It is keyed once per check here; add_expectation compares each new check with every one
+    before it, which cost a third of a second per batch at ~60 checks.
+    """
+    gx, _ = _gx()
+    unique: dict[str, Any] = {}
+    for expectation in offered_checks(spec, batch, text_columns, window):
+        checks = _numbers_alike(expectation.dict(exclude={"id", "rendered_content", "notes", "meta"}))
+        unique.setdefault(json.dumps([expectation.expectation_type, checks], sort_keys=True, default=str), expectation)
+    return gx.ExpectationSuite(name=f"{spec.name}_suite", expectations=list(unique.values()))
+
+
+def offered_checks(
+    spec: DatasetSpec, batch: BatchRef, text_columns: list[str], window: WindowLimits | None = None
+) -> list:
+    """Every check the spec asks of the batch, in order, each tagged with its reason; a check may come twice
+    (a joined column's coverage is also its missing-value rule): `build_suite` keeps the first."""
+    _, gxe = _gx()
+    rules = spec.validation
+    offered: list[Any] = []
+
+    def add(expectation, why: str) -> None:
+        expectation.meta = {"why": why}
+        offered.append(expectation)
+
+    production = window is not None
+    columns = [c for c in spec.kept_columns if not (production and c == spec.target)]
+    add(
+        gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
+        "schema: exactly the configured columns (no PII or unlisted column reaches the features)",
+    )
+    if window is None:
+        low, high = rules.get("row_count", [1, None])
+        add(gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high), "row count bounds")
+    elif window.min_rows or window.max_rows is not None:
+        add(
+            gxe.ExpectTableRowCountToBeBetween(min_value=window.min_rows or None, max_value=window.max_rows),
+            "window row count bounds (monitoring.window_min_rows, window_max_rows)",
+        )
+    if spec.joins and not production:
+        source_rows = batch.join_report.get("source_rows", batch.rows)
+        add(gxe.ExpectTableRowCountToEqual(value=source_rows), "join coverage: the joins added no duplicated rows")
+        for join in batch.join_report.get("joins", []):
+            for column in join["columns"]:
+                if column in spec.kept_columns:
+                    add(
+                        gxe.ExpectColumnValuesToNotBeNull(column=column),
+                        f"join coverage: every row matched {Path(join['path']).name} on {join['key']}",
+                    )
+    if spec.id_column and spec.time_column:  # a panel: a voter recurs every cycle, once per cycle
+        add(
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=[spec.id_column, spec.time_column]),
+            "unique ids within each period",
+        )
+    elif spec.id_column:
+        add(gxe.ExpectColumnValuesToBeUnique(column=spec.id_column), "unique ids")
+    for column in columns:
+        if column == spec.target:  # a missing target marks an unlabelled row: bounded by check_labels
+            continue
+        allowed, _ = spec.null_limit(column)
+        why = f"at most {allowed:.0%} missing"
+        if window is not None and column in window.max_null:
+            allowed = float(window.max_null[column])
+            why = f"at most {allowed:.1%} missing ({window.null_basis.get(column, 'window limit')})"
+        if allowed < 1.0:
+            add(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - allowed), why)
+    for column in spec.numeric:
+        add(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES), "numeric type")
+    for column, (low, high) in rules.get("ranges", {}).items():
+        add(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high), "value range")
+    for column, allowed in rules.get("categories", {}).items():
+        if column not in columns:
+            continue
+        add(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(allowed)), "allowed categories")
+    for column in text_columns:
+        add(
+            gxe.ExpectColumnValuesToNotMatchRegexList(column=column, regex_list=PII_PATTERNS),
+            "no PII-shaped content (e-mail, SSN, phone)",
+        )
+    return offered
+
+
+def _numbers_alike(value: Any) -> Any:
+    """`value` with every number (not bool) as a float: mostly=1 and mostly=1.0 are one check, as GX has them."""
+    if isinstance(value, dict):
+        return {k: _numbers_alike(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_numbers_alike(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def redact_pii(text: str) -> str:
+    """`text` with every PII-shaped part replaced by a marker (for sentences that quote data)."""
+    return _PII.sub("<redacted>", text)
+
+
+def _safe_value(value: Any) -> Any:
+    """A data value fit to be shown: PII-shaped or over-long text is replaced by a marker."""
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT_LENGTH:
+            return f"<text of {len(value)} characters>"
+        if _PII.search(value):
+            return REDACTED
+    return value
+
+
+def _scrub(data: Any) -> Any:
+    """`data` (a GX result dict, value counts...) with every data value made safe, keys included."""
+    if isinstance(data, dict):
+        out: dict[Any, Any] = {}
+        for key, value in data.items():
+            key, value = _safe_value(key), _scrub(value)
+            if key in out and isinstance(out[key], int) and isinstance(value, int):
+                out[key] += value  # two redacted values: one count
+            else:
+                out.setdefault(key, value)
+        return out
+    if isinstance(data, list | tuple):
+        return [_scrub(v) for v in data]
+    return _safe_value(data)
+
+
+def _redact_texts(data: Any) -> Any:
+    """`data` with PII-shaped parts of every string masked (messages, tracebacks, our own sentences)."""
+    if isinstance(data, dict):
+        return {_redact_texts(k): _redact_texts(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_redact_texts(v) for v in data]
+    return redact_pii(data) if isinstance(data, str) else data
+
+
+def _scrub_result(result: Any) -> None:
+    """Remove data values that look like personal data from a GX result, in place (idempotent)."""
+    for r in result.results:
+        r.result = _scrub(r.result or {})
+        if r.exception_info:
+            r.exception_info = _redact_texts(r.exception_info)
+
+
+def check_labels(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Label counts of a batch, and failures: no target column, too many unlabelled rows, or a class missing."""
+    from modelops.collect.labels import label_summary
+
+    if spec.target not in frame.columns:  # a training batch without its outcome: no label to count
+        return {}, [
+            {
+                "expectation": "target_column_present",
+                "column": spec.target,
+                "why": "a training batch needs the target column, the outcome the model learns",
+                "observed_value": (
+                    f"the batch has no column {spec.target!r}: the source holds {len(frame.columns)} of the "
+                    "configured columns but not the target"
+                ),
+            }
+        ]
+    summary = label_summary(frame, spec)
+    summary["other_values"] = _scrub(summary["other_values"])  # target values are data: shown only if safe
+    failed = []
+    limit = spec.max_unlabelled_share
+    if summary["unlabelled_share"] > limit:
+        failed.append(
+            {
+                "expectation": "unlabelled_share_at_most",
+                "column": spec.target,
+                "why": f"at most {limit:.0%} of rows without an outcome (validation.max_unlabelled_share)",
+                "unexpected_count": summary["unlabelled"],
+                "observed_value": (
+                    f"{summary['unlabelled']} of {summary['rows']} rows ({summary['unlabelled_share']:.1%}) have no "
+                    f"outcome: {summary['missing_target']} blank, other values {summary['other_values']}"
+                ),
+            }
+        )
+    for name, label_set in (("positive", spec.positive_labels), ("negative", spec.negative_labels)):
+        if summary[name] == 0:
+            described = list(label_set) if label_set is not None else "any other present value"
+            failed.append(
+                {
+                    "expectation": f"labelled_rows_hold_{name}_class",
+                    "column": spec.target,
+                    "why": f"the labelled rows need both classes ({name}: {described})",
+                    "observed_value": f"0 {name} rows among {summary['labelled']} labelled",
+                }
+            )
+    return summary, failed
+
+
+def _exception_message(info: Any) -> str | None:
+    """The message of an expectation that could not be computed (GX nests it per metric)."""
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "error")
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return str(value.get("exception_message") or "error")
+    return None
+
+
+def _describe_failure(result) -> dict[str, Any]:
+    """One failed expectation as a small dict: what, where, how many rows, which, and (safe) examples."""
+    config = result.expectation_config
+    found = result.result or {}
+    details: dict[str, Any] = {
+        k: found[k] for k in ("unexpected_count", "unexpected_percent", "observed_value") if k in found
+    }
+    if found.get("partial_unexpected_index_list"):
+        rows = found["partial_unexpected_index_list"][:5]
+        details["rows"] = [int(i) if isinstance(i, int | np.integer) else i for i in rows]
+    shows_values = config.type not in {PII_EXPECTATION, "expect_column_values_to_not_be_null"}
+    if found.get("partial_unexpected_list") and shows_values:  # PII: rows only, never values
+        details["examples"] = list(dict.fromkeys(str(v) for v in found["partial_unexpected_list"]))[:5]
+    if "details" in found:
+        details["details"] = json.loads(json.dumps(found["details"], default=str))
+    error = _exception_message(result.exception_info)
+    if error:
+        details["error"] = error
+    return {
+        "expectation": config.type,
+        "column": config.kwargs.get("column") or "+".join(config.kwargs.get("column_list") or []) or None,
+        "why": (config.meta or {}).get("why", ""),
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in details.items()},
+    }
+
+
+def _failure_parts(f: dict[str, Any]) -> list[str]:
+    """The evidence of one failure in words: bad rows, where, examples, observed value, error."""
+    parts = []
+    count = f.get("unexpected_count")
+    if count is not None:
+        parts.append(f"{count} bad row{'' if count == 1 else 's'}")
+    if f.get("rows"):
+        more = ", ..." if (count or 0) > len(f["rows"]) else ""
+        at = f"at row position{'s' if len(f['rows']) > 1 else ''} {', '.join(map(str, f['rows']))}{more}"
+        parts[-1:] = [f"{parts[-1]} {at}"] if parts else [at]
+    if f.get("examples"):
+        parts.append(f"e.g. {f['examples']}")
+    if "observed_value" in f:
+        parts.append(f"observed {f['observed_value']}")
+    if f.get("details"):
+        parts.append(str(f["details"]))
+    if f.get("error"):
+        parts.append(f"could not be checked: {f['error']}")
+    return parts
+
+
+def format_failures(failed: list[dict[str, Any]]) -> str:
+    """Human-readable list of failed expectations for error messages and logs."""
+    lines = []
+    for f in failed:
+        where = f" on {f['column']!r}" if f.get("column") else ""
+        lines.append(f"  - {f['expectation']}{where} ({f['why']}): {'; '.join(_failure_parts(f))}")
+    return "\n".join(lines)
+
+
+def _text_lengths(series: pd.Series) -> np.ndarray:
+    """Length of each text value (NaN for missing and non-text values)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    if series.dtype != object and pd.api.types.is_string_dtype(series.dtype):
+        return series.str.len().to_numpy(dtype="float64", na_value=np.nan)
+    return series.map(lambda v: len(v) if isinstance(v, str) else np.nan).to_numpy(dtype="float64")
+
+
+def _numbers_as_numbers(series: pd.Series) -> pd.Series:
+    """Values that read as numbers become numbers ("3" -> 3); anything else stays as it is."""
+    values = series.astype(object).to_numpy(copy=True)
+    parsed = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype="float64")
+    ok = ~np.isnan(parsed)
+    values[ok] = [int(v) if float(v).is_integer() else float(v) for v in parsed[ok]]
+    return pd.Series(values, index=series.index, dtype=object)
+
+
+def _frame_to_check(
+    frame: pd.DataFrame, spec: DatasetSpec, text_columns: list[str]
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The frame GX checks, and the over-long-text failures; the batch itself is not changed.
+
+    Rows are numbered by position; text longer than MAX_TEXT_LENGTH is replaced by a short marker
+    (it fails here and never reaches a regex); a category column whose allowed values are numbers
+    but which was read as text compares by value, so only the truly bad rows fail ("3" is 3, "DK" is not).
+    """
+    checked = frame.reset_index(drop=True)
+    failures = []
+    for column in text_columns:
+        lengths = _text_lengths(checked[column])
+        long = lengths > MAX_TEXT_LENGTH
+        if not long.any():
+            continue
+        rows = np.flatnonzero(long)
+        values = checked[column].astype(object).to_numpy(copy=True)
+        for i in rows:
+            values[i] = f"<text of {int(lengths[i])} characters, row {i}>"
+        dtype = checked[column].dtype
+        keep = isinstance(dtype, pd.StringDtype)  # GX types a text column by its dtype: keep `str` as `str`
+        checked[column] = pd.Series(values, dtype=dtype if keep else object)
+        failures.append(
+            {
+                "expectation": "text_length_at_most",
+                "column": column,
+                "why": f"text values at most {MAX_TEXT_LENGTH} characters (longer ones are refused unread)",
+                "unexpected_count": len(rows),
+                "rows": rows[:5].tolist(),
+                "observed_value": (
+                    f"values longer than {MAX_TEXT_LENGTH} characters in column {column!r}: "
+                    f"{len(rows)} row{'' if len(rows) == 1 else 's'} "
+                    f"(longest {int(lengths[long].max())})"
+                ),
+            }
+        )
+    for column in spec.numeric:  # a numeric column read as text: name the values that are not numbers
+        if column not in text_columns:
+            continue
+        present = checked[column].notna().to_numpy()
+        parsed = pd.to_numeric(checked[column].astype(object), errors="coerce").to_numpy(dtype="float64")
+        rows = np.flatnonzero(present & np.isnan(parsed))
+        if len(rows):
+            examples = checked[column].iloc[rows[:20]].astype(str)
+            failures.append(
+                {
+                    "expectation": "values_are_numbers",
+                    "column": column,
+                    "why": "numeric column: every value a number",
+                    "unexpected_count": len(rows),
+                    "rows": rows[:5].tolist(),
+                    "examples": [_safe_value(v) for v in dict.fromkeys(examples)][:5],
+                }
+            )
+    for column, allowed in spec.validation.get("categories", {}).items():
+        numeric_codes = bool(allowed) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in allowed)
+        if numeric_codes and column in checked.columns and not pd.api.types.is_numeric_dtype(checked[column]):
+            checked[column] = _numbers_as_numbers(checked[column])
+    return checked, failures
+
+
+def validate_frame(
+    frame: pd.DataFrame, spec: DatasetSpec, batch: BatchRef, window: WindowLimits | None = None
+) -> tuple[ValidationReport, Any]:
+    """Run the spec's suite (or, given a window's limits, its production form) on a frame; returns the report
+    and the (scrubbed) GX result."""
+    gx, _ = _gx()
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    batch_definition = (
+        context.data_sources.add_pandas(name=spec.name)
+        .add_dataframe_asset(name="batch")
+        .add_batch_definition_whole_dataframe("whole")
+    )
+    text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    checked, text_failures = _frame_to_check(frame, spec, text_columns)
+    suite = context.suites.add(build_suite(spec, batch, text_columns, window))
+    result = batch_definition.get_batch(batch_parameters={"dataframe": checked}).validate(
+        suite, result_format="SUMMARY"
+    )
+    _scrub_result(result)
+    # GX gives every expectation a random id: hash only what the expectations check.
+    checks = [{k: v for k, v in e.items() if k != "id"} for e in suite.to_json_dict()["expectations"]]
+    suite_json = json.dumps(checks, sort_keys=True, default=str)
+    label_rules = json.dumps(
+        [list(map(str, spec.positive_labels)), spec.negative_labels, spec.max_unlabelled_share], default=str
+    )
+    validation_id = hashlib.sha256(
+        f"{batch.content_hash}:{suite_json}:{label_rules}:text<={MAX_TEXT_LENGTH}".encode()
+    ).hexdigest()[:16]
+    failed = [_describe_failure(r) for r in result.results if not r.success] + text_failures
+    labels: dict[str, Any] = {}
+    label_checks = 0
+    if window is None:
+        labels, label_failures = check_labels(frame, spec)
+        missing_target = any(f["expectation"] == "target_column_present" for f in label_failures)
+        # a missing target is the headline: every other label rule and the schema check follow from it
+        failed = label_failures + failed if missing_target else failed + label_failures
+        label_checks = 3
+    own_checks = len(text_columns) + len(set(spec.numeric) & set(text_columns)) + label_checks
+    stats = result.statistics
+    report = ValidationReport(
+        warnings=default_null_warnings(frame, spec),
+        validation_id=validation_id,
+        dataset=spec.name,
+        batch_hash=batch.content_hash,
+        success=bool(result.success) and not failed,
+        evaluated=len(result.results) + own_checks,
+        failed=_redact_texts(failed),
+        labels=labels,
+        expectations={k: int(stats[k]) for k in GX_COUNTS},
+        own_checks=own_checks,
+    )
+    return report, result
+
+
+def default_null_warnings(frame: pd.DataFrame, spec: DatasetSpec) -> list[str]:
+    """One sentence per column with missing values judged only by the built-in missing-value limit."""
+    out = []
+    for column in spec.kept_columns:
+        if column == spec.target or column not in frame.columns:
+            continue
+        limit, built_in = spec.null_limit(column)
+        share = float(frame[column].isna().mean()) if len(frame) else 0.0
+        if built_in and share > 0:
+            out.append(
+                f"{column}: {share:.1%} missing, allowed up to {limit:.0%} by the built-in default "
+                f"(no validation.null_fraction for it); set validation.null_fraction.{column} to pin the limit"
+            )
+    return out
+
+
+_STYLE = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2330; margin: 0;
+       background: #fff; }
+main { max-width: 1200px; margin: 0 auto; padding: 24px; }
+h1 { font-size: 22px; margin: 0 0 8px; } h2 { font-size: 17px; margin: 18px 0 8px; }
+.modelops-summary { border: 1px solid #d5d9e0; border-radius: 6px; padding: 16px 20px; margin-bottom: 24px; }
+.modelops-summary.failed { border-left: 6px solid #c0392b; }
+.modelops-summary.passed { border-left: 6px solid #1e8449; }
+.modelops-summary li { margin: 4px 0; } .verdict-failed { color: #c0392b; } .verdict-passed { color: #1e8449; }
+code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; }
+th, td { border-bottom: 1px solid #e3e6eb; padding: 5px 8px; text-align: left; vertical-align: top; }
+.ge-section { margin-bottom: 18px; } .card { border: 1px solid #e3e6eb; border-radius: 6px; padding: 8px 12px; }
+.badge { display: inline-block; background: #eef1f5; border-radius: 4px; padding: 0 5px; margin: 1px; }
+.fas { font-style: normal; font-weight: bold; }
+.fa-check-circle::before { content: "\\2714"; } .fa-times::before { content: "\\2718"; }
+.text-success { color: #1e8449; } .text-danger { color: #c0392b; }
+.collapse:not(.show) { display: block; } .sr-only { display: none; }
+"""
+
+_PAGE = (
+    """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>{{ page_title }}</title>
+<style>"""
+    + _STYLE
+    + """</style>
+<style>{% include 'data_docs_default_styles.css' %}</style>
+</head>
+<body>
+<main>
+{{ modelops_summary | safe }}
+{% for section in sections %}{% set section_loop = loop -%}{% include 'section.j2' %}{% endfor %}
+</main>
+</body>
+</html>
+"""
+)
+
+# Anything that would be fetched from the network: CDN scripts, stylesheets, fonts, images.
+_REMOTE = [
+    re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>\s*</script>", re.IGNORECASE),
+    re.compile(r"<(?:link|img)\b[^>]*\b(?:href|src)\s*=\s*[\"']?(?:https?:)?//[^>]*>", re.IGNORECASE),
+    re.compile(r"<script\b[^>]*>.*?</script>", re.IGNORECASE | re.DOTALL),  # inline scripts need jQuery: dropped
+]
+_REMOTE_URL = re.compile(r"url\(\s*[\"']?(?:https?:)?//[^)]*\)", re.IGNORECASE)
+
+
+def _summary_html(report: ValidationReport) -> str:
+    """The failures-first summary at the top of report.html (our own checks included)."""
+    verdict = "passed" if report.success else "failed"
+    lines = [
+        f'<section class="modelops-summary {verdict}">',
+        f"<h1>Batch {html.escape(report.batch_hash[:16])} of dataset {html.escape(report.dataset)}: "
+        f'<span class="verdict-{verdict}">{verdict}</span></h1>',
+        f"<p>{html.escape(report.count_text())}.</p>",
+    ]
+    if report.failed:
+        lines.append("<h2>Failed checks</h2>\n<ol>")
+        for f in report.failed:
+            where = f" on <b>{html.escape(str(f['column']))}</b>" if f.get("column") else ""
+            lines.append(
+                f"<li><code>{html.escape(f['expectation'])}</code>{where} ({html.escape(f['why'])}): "
+                f"{html.escape('; '.join(_failure_parts(f)))}</li>"
+            )
+        lines.append("</ol>")
+    if report.warnings:
+        lines.append('<h2>Warnings</h2>\n<ul class="modelops-warnings">')
+        lines += [f"<li>{html.escape(w)}</li>" for w in report.warnings]
+        lines.append("</ul>")
+    if report.labels:
+        counts = ", ".join(
+            f"{k}: {share(v) if k.endswith('_share') else v}" for k, v in report.labels.items() if k != "other_values"
+        )
+        lines.append(f"<p>Labels: {html.escape(counts)}.</p>")
+    lines.append("<p>The Great Expectations results follow, failed expectations first.</p>\n</section>")
+    return "\n".join(lines)
+
+
+def render_report(report: ValidationReport, result: Any) -> str:
+    """report.html: our summary, then GX's validation page with failures first; loads nothing from the network."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+    from jinja2 import ChoiceLoader, DictLoader
+
+    ordered = copy.deepcopy(result)
+    ordered.results = sorted(ordered.results, key=lambda r: bool(r.success))  # stable: failures first
+    document = ValidationResultsPageRenderer().render(ordered)
+    table_level = "Table-Level Expectations"  # GX's section name for expectations without a column
+    failing = {r.expectation_config.kwargs.get("column") or table_level for r in ordered.results if not r.success}
+    overview, sections = document.sections[0], document.sections[1:]
+    document.sections = [
+        overview,
+        *[s for s in sections if s.section_name in failing],
+        *[s for s in sections if s.section_name not in failing],
+    ]
+    view = DefaultJinjaPageView()
+    view.env.loader = ChoiceLoader([DictLoader({"modelops_page.j2": _PAGE}), view.env.loader])
+    page = view.render(document, template="modelops_page.j2", modelops_summary=_summary_html(report))
+    for pattern in _REMOTE:
+        page = pattern.sub("", page)
+    return _REMOTE_URL.sub("none", page)
+
+
+def write_report(report: ValidationReport, result: Any, folder: Path) -> None:
+    """Offline HTML report (failures first) plus the full JSON result and our summary, all without PII values.
+
+    The folder is published whole (an earlier report in it is replaced).
+    """
+    _scrub_result(result)  # a result from elsewhere is scrubbed too (idempotent)
+    page = render_report(report, result)
+    with catalog.atomic_dir(folder) as staging:
+        (staging / catalog.REPORT_HTML).write_text(page, encoding="utf-8")
+        (staging / "result.json").write_text(json.dumps(result.to_json_dict(), indent=2, default=str))
+        (staging / "summary.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+
+
+def quarantine_batch(batch: BatchRef, report: ValidationReport, result: Any) -> Path:
+    """Move a rejected batch out of the batch store, its report beside it; nothing is deleted."""
+    source_dir = Path(batch.path).parent
+    target = catalog.quarantine_dir(batch.dataset, source_dir.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source_dir.exists():
+        if target.exists():  # the same batch was rejected before: keep one copy, the newest report
+            shutil.rmtree(target)
+        shutil.move(str(source_dir), str(target))
+    write_report(report, result, target / "validation")
+    return target
+
+
+def validate_batch(batch: BatchRef | dict[str, Any], spec: DatasetSpec) -> ValidationReport:
+    """Validate a collected batch; record the result, or quarantine the batch and raise.
+
+    The message reads top-down: the headline, the failed rules, then where the batch and report lie.
+    """
+    batch = BatchRef.from_dict(batch) if isinstance(batch, dict) else batch
+    frame = load_batch(batch)
+    report, result = validate_frame(frame, spec, batch)
+    if report.success:
+        folder = catalog.validation_dir(spec.name, report.validation_id)
+        write_report(report, result, folder)
+        for warning in report.warnings:
+            log.warning("dataset %s, batch %s: %s", spec.name, batch.content_hash[:16], warning)
+        return ValidationReport(**{**report.to_dict(), "report_dir": str(folder)})
+    target = quarantine_batch(batch, report, result)
+    report = ValidationReport(**{**report.to_dict(), "report_dir": str(target / "validation")})
+    message = (
+        f"batch {batch.content_hash[:16]} of dataset {spec.name!r} failed validation: "
+        f"{report.count_text()}\n{format_failures(report.failed)}\n"
+        f"batch quarantined at {target}\nreport: {target / 'validation' / catalog.REPORT_HTML}\n"
+        "nothing was trained or registered"
+    )
+    raise DataValidationError(message, report)
