@@ -117,7 +117,7 @@ def approval_task(
         # failure is the platform's (e.g. Airflow 3.3.2's race: an answer that lands before the
         # scheduler read the worker's exit after the park is failed by that exit's "success" event)
         # or an answer the operator refuses. One retry asks the approver again; minutes, not seconds,
-        # so the failed try's queued workload cannot start the retry (the README says more).
+        # so the failed try's queued workload cannot start the retry (docs/governance.md says more).
         retries=1,
         retry_delay=timedelta(minutes=2),
     )

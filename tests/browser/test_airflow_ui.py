@@ -386,7 +386,7 @@ def test_promotion_triggered_from_its_form_with_a_forging_reason(running, page):
     # event makes the scheduler take it for the resumed try and fail it ("finished with state success,
     # but the task instance's state attribute is queued"; seen in CI, and up to 5 s after the park on a
     # loaded machine). This test answers within seconds, so it first awaits the scheduler's record of
-    # the park (README: the approval task retries once and asks again; a script should wait too).
+    # the park (docs/governance.md: the approval task retries once and asks again; a script should wait too).
     running.await_scheduler_log(
         f"TaskInstance Finished: dag_id={PROMOTION_DAG_ID}, task_id={APPROVAL_TASK_ID}, run_id={run_id},",
         "state=awaiting_input",
