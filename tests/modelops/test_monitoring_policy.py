@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from modelops.core import alerts, catalog
 from modelops.monitor import monitoring
-from modelops.present import reports
+from modelops.present import reports, window_page
 from modelops.stats import drift
 from modelops.store import history
 
@@ -270,7 +270,7 @@ def test_bar_plot_renders_many_levels():
 
     matplotlib.use("Agg")
     levels = pd.Series([f"a rather long category name {i}" for i in range(40)] * 5)
-    png = reports._bar_plot("many", reports.category_shares(drift.profile_categorical(levels), levels))
+    png = reports.bar_plot("many", reports.category_shares(drift.profile_categorical(levels), levels))
     assert len(png) > 1000
 
 
@@ -452,7 +452,7 @@ def test_the_report_of_a_window_the_fallback_served_whole_says_so(tmp_path):
         "reasons": ["fallback: 4000 of 4000 rows (100.0%) were served by the rule-based baseline, above 5.0%"],
     }
     plot = {"profile": {"numeric": {}, "categorical": {}}, "frame": pd.DataFrame({"age": [30.0]}), "scores": None}
-    path = reports.render_window_report(report, {"action": "alert", "why": "fallback"}, plot, tmp_path)
+    path = window_page.render_window_report(report, {"action": "alert", "why": "fallback"}, plot, tmp_path)
     page = path.read_text()
     truth = "the rule-based fallback served all 4,000 rows (missing:q1 3,000, missing:q2 1,000); v1 scored none"
     assert page.count(truth) == 2  # the first line and the served section

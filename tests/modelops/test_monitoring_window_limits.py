@@ -284,7 +284,7 @@ def test_missing_values_within_the_window_margin_pass_and_beyond_it_alert_with_d
 
 def test_a_drifted_number_held_as_text_is_measured_and_drawn(fresh_windows, settings, tmp_path):
     """Ages arrive as text with a blank, and older: the drift test reads them as numbers, and so does its plot."""
-    from modelops.present import reports
+    from modelops.present import window_page
 
     spec = fresh_windows
     path = scenarios.write_window(spec, "w-000", "stable", 600, seed=73)
@@ -299,5 +299,5 @@ def test_a_drifted_number_held_as_text_is_measured_and_drawn(fresh_windows, sett
     assert "age" in report["data_drift"]["drifted"]
     assert plot["frame"]["age"].dtype == "float64" and plot["frame"]["age"].isna().sum() == 1
     decision = monitoring.decide_action(report, [], thresholds, START)
-    page = reports.render_window_report(report, decision, plot, tmp_path).read_text()
+    page = window_page.render_window_report(report, decision, plot, tmp_path).read_text()
     assert "age" in page

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.present import reports
+from modelops.present import reports, window_page
 from modelops.stats import drift
 
 
@@ -99,7 +99,7 @@ def _report(labelled: dict, expected_accuracy: float, data_drift: dict | None = 
 
 def _render(tmp_path, report: dict, plot: dict | None = None) -> str:
     plot = plot or {"profile": {"numeric": {}, "categorical": {}}, "frame": pd.DataFrame({"a": [1.0]}), "scores": None}
-    return reports.render_window_report(report, {"action": "none", "why": "no breach"}, plot, tmp_path).read_text()
+    return window_page.render_window_report(report, {"action": "none", "why": "no breach"}, plot, tmp_path).read_text()
 
 
 def test_a_rise_reads_above_and_a_fall_reads_below_with_unsigned_magnitudes(tmp_path):

@@ -133,7 +133,7 @@ def monitor_window(
 ) -> WindowOutcome:
     """Measure, decide, write the report and log the MLflow run (with the resolved config); record nothing."""
     from modelops.monitor import monitoring
-    from modelops.present import reports
+    from modelops.present import window_page
     from modelops.store import registry
 
     thresholds = monitoring.thresholds_for(settings, overrides, spec)
@@ -144,7 +144,7 @@ def monitor_window(
     drift = registry.alias_drift(spec.model_name)  # a champion moved behind the alias history's back alerts
     decision = monitoring.decide_action(report, history_rows, thresholds, window_end)
     folder = catalog.report_dir(spec.name, window_id, dry_run)
-    html = str(reports.render_window_report(report, decision, plot, folder))
+    html = str(window_page.render_window_report(report, decision, plot, folder))
     run_id = registry.log_monitoring(
         spec.name,
         window_id,
