@@ -13,9 +13,7 @@ MAX_TEXT_LENGTH fails on its own and never reaches a regex.
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import html
 import json
 import logging
 import os
@@ -31,7 +29,7 @@ import pandas as pd
 from modelops.collect.sources import BatchRef, load_batch
 from modelops.config.settings import DatasetSpec
 from modelops.core import catalog
-from modelops.present.reports import share
+from modelops.present.validation_page import FailedCheck, ValidationSummary, render_validation_page
 
 log = logging.getLogger(__name__)
 NUMERIC_TYPES = [
@@ -544,111 +542,23 @@ def default_null_warnings(frame: pd.DataFrame, spec: DatasetSpec) -> list[str]:
     return out
 
 
-_STYLE = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2330; margin: 0;
-       background: #fff; }
-main { max-width: 1200px; margin: 0 auto; padding: 24px; }
-h1 { font-size: 22px; margin: 0 0 8px; } h2 { font-size: 17px; margin: 18px 0 8px; }
-.modelops-summary { border: 1px solid #d5d9e0; border-radius: 6px; padding: 16px 20px; margin-bottom: 24px; }
-.modelops-summary.failed { border-left: 6px solid #c0392b; }
-.modelops-summary.passed { border-left: 6px solid #1e8449; }
-.modelops-summary li { margin: 4px 0; } .verdict-failed { color: #c0392b; } .verdict-passed { color: #1e8449; }
-code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; }
-table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; }
-th, td { border-bottom: 1px solid #e3e6eb; padding: 5px 8px; text-align: left; vertical-align: top; }
-.ge-section { margin-bottom: 18px; } .card { border: 1px solid #e3e6eb; border-radius: 6px; padding: 8px 12px; }
-.badge { display: inline-block; background: #eef1f5; border-radius: 4px; padding: 0 5px; margin: 1px; }
-.fas { font-style: normal; font-weight: bold; }
-.fa-check-circle::before { content: "\\2714"; } .fa-times::before { content: "\\2718"; }
-.text-success { color: #1e8449; } .text-danger { color: #c0392b; }
-.collapse:not(.show) { display: block; } .sr-only { display: none; }
-"""
-
-_PAGE = (
-    """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>{{ page_title }}</title>
-<style>"""
-    + _STYLE
-    + """</style>
-<style>{% include 'data_docs_default_styles.css' %}</style>
-</head>
-<body>
-<main>
-{{ modelops_summary | safe }}
-{% for section in sections %}{% set section_loop = loop -%}{% include 'section.j2' %}{% endfor %}
-</main>
-</body>
-</html>
-"""
-)
-
-# Anything that would be fetched from the network: CDN scripts, stylesheets, fonts, images.
-_REMOTE = [
-    re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>\s*</script>", re.IGNORECASE),
-    re.compile(r"<(?:link|img)\b[^>]*\b(?:href|src)\s*=\s*[\"']?(?:https?:)?//[^>]*>", re.IGNORECASE),
-    re.compile(r"<script\b[^>]*>.*?</script>", re.IGNORECASE | re.DOTALL),  # inline scripts need jQuery: dropped
-]
-_REMOTE_URL = re.compile(r"url\(\s*[\"']?(?:https?:)?//[^)]*\)", re.IGNORECASE)
-
-
-def _summary_html(report: ValidationReport) -> str:
-    """The failures-first summary at the top of report.html (our own checks included)."""
-    verdict = "passed" if report.success else "failed"
-    lines = [
-        f'<section class="modelops-summary {verdict}">',
-        f"<h1>Batch {html.escape(report.batch_hash[:16])} of dataset {html.escape(report.dataset)}: "
-        f'<span class="verdict-{verdict}">{verdict}</span></h1>',
-        f"<p>{html.escape(report.count_text())}.</p>",
-    ]
-    if report.failed:
-        lines.append("<h2>Failed checks</h2>\n<ol>")
-        for f in report.failed:
-            where = f" on <b>{html.escape(str(f['column']))}</b>" if f.get("column") else ""
-            lines.append(
-                f"<li><code>{html.escape(f['expectation'])}</code>{where} ({html.escape(f['why'])}): "
-                f"{html.escape('; '.join(_failure_parts(f)))}</li>"
-            )
-        lines.append("</ol>")
-    if report.warnings:
-        lines.append('<h2>Warnings</h2>\n<ul class="modelops-warnings">')
-        lines += [f"<li>{html.escape(w)}</li>" for w in report.warnings]
-        lines.append("</ul>")
-    if report.labels:
-        counts = ", ".join(
-            f"{k}: {share(v) if k.endswith('_share') else v}" for k, v in report.labels.items() if k != "other_values"
+def report_summary(report: ValidationReport) -> ValidationSummary:
+    """What the report page states on top: the verdict, the count of checks, each failure's evidence in words."""
+    failed = [
+        FailedCheck(
+            f["expectation"], str(f["column"]) if f.get("column") else None, f["why"], "; ".join(_failure_parts(f))
         )
-        lines.append(f"<p>Labels: {html.escape(counts)}.</p>")
-    lines.append("<p>The Great Expectations results follow, failed expectations first.</p>\n</section>")
-    return "\n".join(lines)
-
-
-def render_report(report: ValidationReport, result: Any) -> str:
-    """report.html: our summary, then GX's validation page with failures first; loads nothing from the network."""
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
-    from jinja2 import ChoiceLoader, DictLoader
-
-    ordered = copy.deepcopy(result)
-    ordered.results = sorted(ordered.results, key=lambda r: bool(r.success))  # stable: failures first
-    document = ValidationResultsPageRenderer().render(ordered)
-    table_level = "Table-Level Expectations"  # GX's section name for expectations without a column
-    failing = {r.expectation_config.kwargs.get("column") or table_level for r in ordered.results if not r.success}
-    overview, sections = document.sections[0], document.sections[1:]
-    document.sections = [
-        overview,
-        *[s for s in sections if s.section_name in failing],
-        *[s for s in sections if s.section_name not in failing],
+        for f in report.failed
     ]
-    view = DefaultJinjaPageView()
-    view.env.loader = ChoiceLoader([DictLoader({"modelops_page.j2": _PAGE}), view.env.loader])
-    page = view.render(document, template="modelops_page.j2", modelops_summary=_summary_html(report))
-    for pattern in _REMOTE:
-        page = pattern.sub("", page)
-    return _REMOTE_URL.sub("none", page)
+    return ValidationSummary(
+        dataset=report.dataset,
+        batch_hash=report.batch_hash,
+        success=report.success,
+        counts=report.count_text(),
+        failed=failed,
+        warnings=list(report.warnings),
+        labels=dict(report.labels),
+    )
 
 
 def write_report(report: ValidationReport, result: Any, folder: Path) -> None:
@@ -657,7 +567,7 @@ def write_report(report: ValidationReport, result: Any, folder: Path) -> None:
     The folder is published whole (an earlier report in it is replaced).
     """
     _scrub_result(result)  # a result from elsewhere is scrubbed too (idempotent)
-    page = render_report(report, result)
+    page = render_validation_page(report_summary(report), result)
     with catalog.atomic_dir(folder) as staging:
         (staging / catalog.REPORT_HTML).write_text(page, encoding="utf-8")
         (staging / "result.json").write_text(json.dumps(result.to_json_dict(), indent=2, default=str))
