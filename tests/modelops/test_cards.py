@@ -22,7 +22,7 @@ from modelops.config.settings import DEFAULT_CONFIG_PATH, METRICS, ConfigError, 
 from modelops.core import catalog
 from modelops.core.tags import Tag
 from modelops.evaluate.evaluation import bootstrap_metrics, weighted_metrics
-from modelops.govern import cards
+from modelops.govern import card_facts, cards
 from modelops.stats.metrics import compute_metrics
 from modelops.store import registry
 
@@ -162,7 +162,7 @@ def test_card_has_every_section_and_the_numbers_of_the_version(trained):
     assert summary["worst_segment"] == "region = island"
     assert "Errs most on region = island" in md
     # calibration, no champion, and the training's fairness results per protected column
-    assert len(data["calibration"]["bins"]) == cards.CALIBRATION_BINS
+    assert len(data["calibration"]["bins"]) == card_facts.CALIBRATION_BINS
     assert "no champion when this version was evaluated" in md
     assert "### By gender" in md and "### By age" in md and "Demographic parity difference" in md
     assert summary["fairness"] in {"passed"} or summary["fairness"].startswith("breached")
@@ -306,13 +306,13 @@ def test_error_segments_rank_the_bad_segment_first_and_never_read_pii():
         categorical=("region",),
         pii=("secret_name",),
     )
-    segments = cards.error_segments(frame, y, proba, spec, min_rows=50, threshold=0.5)
+    segments = card_facts.error_segments(frame, y, proba, spec, min_rows=50, threshold=0.5)
     assert segments["worst"][0]["column"] == "region" and segments["worst"][0]["segment"] == "c"
     assert segments["worst"][0]["error_rate"] == 1.0
     assert {s["column"] for s in segments["worst"]} <= {"x", "region"}
     assert "Ada" not in json.dumps(segments)
     assert (
-        cards.error_segments(frame, y, proba, spec, min_rows=n, threshold=0.5)["worst"] == []
+        card_facts.error_segments(frame, y, proba, spec, min_rows=n, threshold=0.5)["worst"] == []
     )  # no segment is big enough
 
 
@@ -320,7 +320,7 @@ def test_numeric_segments_read_as_plain_numbers():
     rng = np.random.default_rng(2)
     frame = pd.DataFrame({"income": rng.integers(20_000, 400_000, 1000).astype(float), "rate": rng.random(1000)})
     spec = DatasetSpec(name="t", description="", source={}, target="y", positive_class=1, numeric=("income", "rate"))
-    labels = [str(s) for c in ("income", "rate") for s in set(cards._segment_labels(frame, c, spec))]
+    labels = [str(s) for c in ("income", "rate") for s in set(card_facts._segment_labels(frame, c, spec))]
     assert labels and not any(re.search(r"\de[+-]\d", s) for s in labels), labels
     assert any(re.fullmatch(r"\d{2,3},\d{3} to \d{3},\d{3}", s) for s in labels), labels
     assert all(re.fullmatch(r"\d\.\d{3} to \d\.\d{3}", s) for s in labels if s[0] == "0"), labels
@@ -391,7 +391,7 @@ def test_spec_reads_owner_statements_and_keeps_the_derived_limitations(tmp_path)
     assert len(spec.limitations) == 1 and "no time_column" in spec.limitations[0]  # the derived ones, unchanged
     resolved = spec.resolved()
     assert resolved["stated_limitations"] == list(spec.stated_limitations)
-    assert cards.spec_from_resolved(resolved) == spec
+    assert card_facts.spec_from_resolved(resolved) == spec
     body["limitations"] = "one sentence, not a list"
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=r"datasets\.anes96_vote\.limitations: expected a list of sentences"):

@@ -22,7 +22,7 @@ from modelops.config.settings import (
 from modelops.core import rules
 from modelops.evaluate.evaluation import bootstrap_metrics, weighted_metrics
 from modelops.evaluate.fairness import assess_fairness
-from modelops.govern import cards
+from modelops.govern import card_facts
 from modelops.stats.metrics import compute_metrics, decide, score
 from modelops.train.training import estimator_builders, make_estimator
 
@@ -70,7 +70,7 @@ def test_gate_card_fairness_and_scoring_judge_the_served_decision_at_0_3():
     assert gate["precision"] == pytest.approx(y[served].mean())
     assert gate["accuracy"] != pytest.approx(compute_metrics(y, proba, 0.5)["accuracy"])  # 0.5 would judge another
 
-    segments = cards.error_segments(frame, y, proba, spec, min_rows=1, threshold=threshold)
+    segments = card_facts.error_segments(frame, y, proba, spec, min_rows=1, threshold=threshold)
     assert segments["overall"]["error_rate"] == pytest.approx(1 - gate["accuracy"])
     assert segments["threshold"] == 0.3
     card = bootstrap_metrics(y, proba, 20, 0.9, 100, seed=0, threshold=threshold)
