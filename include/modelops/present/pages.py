@@ -2,8 +2,9 @@
 
 Every page extends `templates/base.html.j2`, which inlines `templates/style.css` once. Autoescape is
 on for every template but Markdown (`.md.j2`), so every value a template prints is escaped unless it
-is marked safe (an embedded figure's base64 text, a fragment rendered by another template). Numbers
-reach text only through the filters below, all from `present.reports`.
+is marked safe (a fragment rendered by another template, the monitor's SVG charts). Every number on a
+page goes through `present.reports.format_value` and its helpers: in Python for prepared table cells,
+as the filters below (`fmt`, `plain_number`, `plain_value`, `share`, `direction`) in templates.
 """
 
 from __future__ import annotations
