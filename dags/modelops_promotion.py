@@ -43,7 +43,7 @@ def _plan_of(context):
     """The checked plan whose recorded evidence the approver is shown."""
     from modelops.govern.promotion import PromotionPlan
 
-    return PromotionPlan.from_dict(context["ti"].xcom_pull(task_ids="check"))
+    return PromotionPlan.from_xcom(context["ti"].xcom_pull(task_ids="check"))
 
 
 def _approvers_of(context) -> list[str]:
@@ -107,7 +107,7 @@ def modelops_promotion():
         except PromotionError as exc:  # a refused request: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
         print(plan.describe())
-        return plan.to_dict()
+        return plan.to_xcom()
 
     approval = approval_task(
         APPROVAL_TASK_ID,
@@ -125,7 +125,7 @@ def modelops_promotion():
 
         context = get_current_context()
         answer = read_approval(context["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
-        outcome = apply_promotion(PromotionPlan.from_dict(plan), answer, context["run_id"])
+        outcome = apply_promotion(PromotionPlan.from_xcom(plan), answer, context["run_id"])
         if outcome["alias_changed"]:
             context["outlet_events"][CHAMPION_PROMOTED].extra = {
                 "model_name": outcome["model_name"],
@@ -144,7 +144,7 @@ def modelops_promotion():
         outcome = ti.xcom_pull(task_ids="apply")
         if outcome is None:
             answer = read_approval(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
-            outcome = record_refusal(PromotionPlan.from_dict(plan), answer, context["run_id"])
+            outcome = record_refusal(PromotionPlan.from_xcom(plan), answer, context["run_id"])
         text = render_outcome(outcome)
         comment = read_approval(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY)).comment
         text += f"\n  comment   {plain_text(comment) or 'none'}"  # one line, escaped and cut: cannot forge a log line

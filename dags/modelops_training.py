@@ -136,7 +136,7 @@ def modelops_training():
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException(str(exc)) from exc
-        return batch.to_dict()
+        return batch.to_xcom()
 
     @task(retries=0)
     def validate(batch: dict) -> dict:
@@ -147,7 +147,7 @@ def modelops_training():
 
         _, spec = _settings_and_spec()
         try:
-            return validate_batch(batch, spec).to_dict()
+            return validate_batch(batch, spec).to_xcom()
         except DataValidationError as exc:
             raise AirflowFailException(str(exc)) from exc  # bad data: retrying cannot help
 

@@ -150,7 +150,7 @@ def run_training(
     validation = validate_batch(batch, spec)
     training = {**workflow.training_options(settings, list(candidates), None), **(training_overrides or {})}
     plan = workflow.prepare_training(
-        batch.to_dict(), validation.to_dict(), spec, settings, training, {"dag_id": "tests", "run_id": run_id}
+        batch.to_xcom(), validation.to_xcom(), spec, settings, training, {"dag_id": "tests", "run_id": run_id}
     )
     results = [workflow.run_candidate(plan, name, spec, settings) for name in candidates]
     report = workflow.evaluate_candidates(plan, results, spec, settings)

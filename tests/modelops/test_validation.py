@@ -40,7 +40,7 @@ def _raw_voters(spec) -> pd.DataFrame:
 def test_good_batch_passes_with_a_deterministic_id_and_a_report(workspace, voter_spec):
     batch = collect_batch(voter_spec, sample_rows=800)
     first = validate_batch(batch, voter_spec)
-    second = validate_batch(batch.to_dict(), voter_spec)
+    second = validate_batch(batch.to_xcom(), voter_spec)
     assert first.success and not first.failed
     assert first.evaluated > 40
     assert first.validation_id == second.validation_id
@@ -251,7 +251,7 @@ def test_pii_values_are_never_copied_into_messages_or_reports(workspace, tmp_pat
     assert {Path(p).name for p in written} >= {"report.html", "result.json", "summary.json"}
     for value in values:
         assert value not in str(error)
-        assert value not in json.dumps(error.report.to_dict())
+        assert value not in json.dumps(error.report.to_xcom())
         for path, data in written.items():
             assert value.encode() not in data, (value, path)
     checks = {(f["expectation"], f["column"]): f for f in error.report.failed}

@@ -10,7 +10,7 @@ import hashlib
 import io
 import json
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,12 @@ import pyarrow as pa
 from modelops.collect.inputs import BadFileError, SourceError, header_hint, read_table
 from modelops.config.settings import DatasetSpec
 from modelops.core import catalog
+from modelops.core.records import XComRecord
 from modelops.core.rules import describe, rule_holds
 
 
 @dataclass(frozen=True)
-class BatchRef:
+class BatchRef(XComRecord):
     """A collected, immutable batch: where it is and what it holds."""
 
     dataset: str
@@ -37,15 +38,6 @@ class BatchRef:
     source: dict[str, Any]
     join_report: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict for XCom and manifests."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BatchRef:
-        """Inverse of to_dict."""
-        return cls(**data)
 
 
 def quarantine_file(dataset: str, error: BadFileError) -> Path:
@@ -287,7 +279,7 @@ def write_batch(
     final = catalog.batch_dir(spec.name, digest)
     manifest_path = final / catalog.MANIFEST
     if manifest_path.exists():
-        return BatchRef.from_dict(catalog.read_json(manifest_path))
+        return BatchRef.from_xcom(catalog.read_json(manifest_path))
     ref = BatchRef(
         dataset=spec.name,
         path=str(final / catalog.BATCH_FILE),
@@ -301,7 +293,7 @@ def write_batch(
     # Readers see the whole batch or none of it; a concurrent writer of the same content wins.
     with catalog.atomic_dir(final, replace=False) as staging:
         (staging / catalog.BATCH_FILE).write_bytes(buffer.getbuffer())
-        (staging / catalog.MANIFEST).write_text(json.dumps(ref.to_dict(), indent=2))
+        (staging / catalog.MANIFEST).write_text(json.dumps(ref.to_xcom(), indent=2))
     return ref
 
 
@@ -400,7 +392,7 @@ def _collect(
 
 def load_batch(ref: BatchRef | dict[str, Any]) -> pd.DataFrame:
     """Read a batch back, checking it is the one the hash names."""
-    ref = BatchRef.from_dict(ref) if isinstance(ref, dict) else ref
+    ref = BatchRef.from_xcom(ref) if isinstance(ref, dict) else ref
     frame = pd.read_parquet(ref.path)
     actual = content_hash(frame)
     if actual != ref.content_hash:

@@ -41,6 +41,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from modelops.core import jsonsafe
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 # File names inside the folders below (a folder function says where, these say what), declared once.
@@ -301,8 +303,8 @@ def write_text(path: Path | str, text: str) -> Path:
 
 
 def write_json(path: Path | str, payload: Any) -> Path:
-    """Write JSON atomically (indented, non-JSON values as strings)."""
-    return write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
+    """Write JSON atomically (indented; values made JSON-safe by `jsonsafe.json_safe`, NaN as null)."""
+    return write_text(path, jsonsafe.dumps(payload, indent=2) + "\n")
 
 
 def write_parquet(frame: Any, path: Path | str) -> Path:

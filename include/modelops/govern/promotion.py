@@ -15,13 +15,14 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from modelops.core import catalog
 from modelops.core.handoffs import PROMOTION_DAG_ID
+from modelops.core.records import XComRecord
 from modelops.core.tags import HOLDOUT_PREFIX, PREFIX, Tag
 from modelops.govern import approvals
 from modelops.store import history, registry
@@ -37,7 +38,7 @@ class PromotionError(ValueError):
 
 
 @dataclass(frozen=True)
-class PromotionPlan:
+class PromotionPlan(XComRecord):
     """What a request would change: the target version, the champion now, and the gate evidence."""
 
     model_name: str
@@ -54,15 +55,6 @@ class PromotionPlan:
     card: str | None = None
     requester: str | None = None  # who asked (the run's triggering user): never its approver
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict for XCom."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PromotionPlan:
-        """Inverse of `to_dict`."""
-        return cls(**data)
-
     @property
     def moves_champion(self) -> bool:
         """Promote and rollback move `champion`; retire never does."""
@@ -77,7 +69,7 @@ class PromotionPlan:
 
     def describe(self, requester: str | None = None) -> str:
         """Markdown body for the approver: recorded evidence first, the requester's words quoted last."""
-        return approvals.build_body(self.to_dict(), requester or self.requester)
+        return approvals.build_body(self.to_xcom(), requester or self.requester)
 
     def full_reason(self, comment: str | None = None) -> str:
         """The reason written to the alias history and tags: request, override and approver's comment."""
@@ -287,7 +279,7 @@ def apply_promotion(plan: PromotionPlan, approval: Approval, run_id: str | None)
         raise PromotionError(f"{plan.headline()} was not approved ({approval.who()}); nothing is changed")
     actor = registry.dag_actor(PROMOTION_DAG_ID, approval.approver)
     reason = plan.full_reason(approval.comment)
-    outcome: dict[str, Any] = {**plan.to_dict(), "approver": approval.approver, "decision": "approved"}
+    outcome: dict[str, Any] = {**plan.to_xcom(), "approver": approval.approver, "decision": "approved"}
     if plan.moves_champion:
         changed = registry.set_alias(
             plan.model_name,
@@ -318,7 +310,7 @@ def record_refusal(plan: PromotionPlan, approval: Approval, run_id: str | None) 
     """Record a refused (or unanswered) request; the registry is left as it is."""
     decision = "timed_out" if approval.timed_out else "refused"
     _record(plan, approval, decision, run_id)
-    return {**plan.to_dict(), "approver": approval.approver, "decision": decision, "alias_changed": False}
+    return {**plan.to_xcom(), "approver": approval.approver, "decision": decision, "alias_changed": False}
 
 
 def _record(plan: PromotionPlan, approval: Approval, decision: str, run_id: str | None) -> None:
@@ -340,7 +332,7 @@ def _record(plan: PromotionPlan, approval: Approval, decision: str, run_id: str 
 
 def render_outcome(outcome: dict[str, Any], when: datetime | None = None) -> str:
     """The promotion run's summary: the request, the decision, and which version serves now."""
-    plan = PromotionPlan.from_dict({k: outcome[k] for k in PromotionPlan.__dataclass_fields__ if k in outcome})
+    plan = PromotionPlan.from_xcom(outcome, ignore_unknown=True)  # the outcome is the plan and its decision
     decision = outcome["decision"].upper().replace("_", " ")
     lines = [
         f"Promotion request: {plan.headline()}",

@@ -18,7 +18,6 @@ docs/monitoring.md; the functions here are its code and tests/modelops/test_moni
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -1033,8 +1032,3 @@ def summary_metrics(report: dict[str, Any], decision: dict[str, Any] | None = No
             out[f"labelled_{source}_{lab['primary']}"] = figures[lab["primary"]]
             out[f"labelled_{source}_accuracy"] = figures["accuracy"]
     return out
-
-
-def to_json(report: dict[str, Any]) -> dict[str, Any]:
-    """JSON-safe copy (numpy scalars and NaN made plain)."""
-    return json.loads(json.dumps(report, default=lambda o: o.item() if hasattr(o, "item") else str(o)))

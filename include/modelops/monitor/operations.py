@@ -334,16 +334,11 @@ def log_run_figures(
     record_task(dag_id, run_id, task_id, started_at, "running", map_index, try_number, dataset)
     figures = run_figures(dag_id, run_id)
     if mlflow_run_id:
+        from modelops.core.jsonsafe import json_safe
         from modelops.store import registry
 
         client = registry.client()
         for name, value in mlflow_metrics(figures).items():
             client.log_metric(mlflow_run_id, name, value)
-        client.log_dict(mlflow_run_id, _json_ready(figures), "operations/figures.json")
+        client.log_dict(mlflow_run_id, json_safe(figures), "operations/figures.json")
     return figures
-
-
-def _json_ready(figures: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    return json.loads(json.dumps(figures, default=str))

@@ -19,6 +19,8 @@ from typing import Any
 
 from modelops.config.settings import SCHEDULE_OFF, DatasetSpec, Settings, monitoring_cron, settings_and_spec
 from modelops.core import catalog
+from modelops.core.jsonsafe import json_safe
+from modelops.core.records import XComRecord
 from modelops.core.tags import Tag
 
 
@@ -26,18 +28,8 @@ class NothingToJudge(RuntimeError):
     """No window waits to be judged: the run skips, and the message says why."""
 
 
-def _fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    """The keys of `data` that are fields of `cls`; a missing required or an unknown key is an error."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    required = {n for n, f in fields.items() if f.default is dataclasses.MISSING}
-    missing, unknown = sorted(required - set(data)), sorted(set(data) - set(fields))
-    if missing or unknown:
-        raise ValueError(f"not a {cls.__name__} XCom: missing keys {missing}, unknown keys {unknown}")
-    return dict(data)
-
-
 @dataclass(frozen=True)
-class WindowVerdict:
+class WindowVerdict(XComRecord):
     """What was judged and decided for one window: what alerts and people read."""
 
     dataset: str
@@ -58,29 +50,6 @@ class WindowVerdict:
     run_id: str | None = None  # the Airflow run that recorded the verdict (set by `record_verdict`)
     alias_drift: str | None = None  # the champion moved outside the DAGs (registry.AliasDrift.line): alerts
 
-    def to_xcom(self) -> dict[str, Any]:
-        """Plain JSON: lists for tuples, the window end in ISO format."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out.update(
-            window_end=self.window_end.isoformat(),
-            reasons=list(self.reasons),
-            signals=list(self.signals),
-            retrain_signals=list(self.retrain_signals),
-        )
-        return out
-
-    @classmethod
-    def from_xcom(cls, data: dict[str, Any]) -> WindowVerdict:
-        """The verdict back from `to_xcom`'s dict."""
-        values = _fields(cls, data)
-        values.update(
-            window_end=datetime.fromisoformat(values["window_end"]),
-            reasons=tuple(values["reasons"]),
-            signals=tuple(values["signals"]),
-            retrain_signals=tuple(values["retrain_signals"]),
-        )
-        return cls(**values)
-
 
 @dataclass(frozen=True)
 class WindowOutcome:
@@ -96,9 +65,10 @@ class WindowOutcome:
         return self.verdict.action == "retrain" and not self.verdict.dry_run
 
     def to_xcom(self) -> dict[str, Any]:
-        """One flat dict: the verdict's keys, plus `history_row` and `retrain_conf`."""
-        row = {**self.history_row, "window_end": self.history_row["window_end"].isoformat()}
-        return {**self.verdict.to_xcom(), "history_row": row, "retrain_conf": dict(self.retrain_conf)}
+        """One flat dict (what the retraining template and the alerts read): the verdict's keys, plus
+        `history_row` and `retrain_conf`."""
+        extra = json_safe({"history_row": self.history_row, "retrain_conf": self.retrain_conf})
+        return {**self.verdict.to_xcom(), **extra}
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> WindowOutcome:
@@ -149,7 +119,7 @@ def monitor_window(
         spec.name,
         window_id,
         monitoring.summary_metrics(report, decision),
-        monitoring.to_json(report),
+        json_safe(report),
         html,
         {
             Tag.ACTION: decision["action"],
@@ -181,8 +151,8 @@ def monitor_window(
     )
     return WindowOutcome(
         verdict,
-        monitoring.to_json({**row, "window_end": None}) | {"window_end": window_end},
-        monitoring.to_json(retrain_conf(spec, report, decision)),
+        json_safe({**row, "window_end": None}) | {"window_end": window_end},
+        json_safe(retrain_conf(spec, report, decision)),
     )
 
 

@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import pandas as pd
 from modelops.collect.sources import BatchRef, load_batch
 from modelops.config.settings import DatasetSpec
 from modelops.core import catalog
+from modelops.core.records import XComRecord
 from modelops.present.validation_page import FailedCheck, ValidationSummary, render_validation_page
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class DataValidationError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ValidationReport:
+class ValidationReport(XComRecord):
     """The verdict on one batch, small enough for XCom and model-version tags."""
 
     validation_id: str
@@ -103,10 +104,6 @@ class ValidationReport:
     # GX's own statistics of the result (evaluated/successful/unsuccessful_expectations), as its page shows them
     expectations: dict[str, int] = field(default_factory=dict)
     own_checks: int = 0  # our checks outside GX (text length, numbers read as text, labels)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict for XCom."""
-        return asdict(self)
 
     def count_text(self) -> str:
         """The one count of checks every report states: GX's statistics, then our own checks beside them."""
@@ -571,7 +568,7 @@ def write_report(report: ValidationReport, result: Any, folder: Path) -> None:
     with catalog.atomic_dir(folder) as staging:
         (staging / catalog.REPORT_HTML).write_text(page, encoding="utf-8")
         (staging / "result.json").write_text(json.dumps(result.to_json_dict(), indent=2, default=str))
-        (staging / "summary.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+        (staging / "summary.json").write_text(json.dumps(report.to_xcom(), indent=2))
 
 
 def quarantine_batch(batch: BatchRef, report: ValidationReport, result: Any) -> Path:
@@ -592,7 +589,7 @@ def validate_batch(batch: BatchRef | dict[str, Any], spec: DatasetSpec) -> Valid
 
     The message reads top-down: the headline, the failed rules, then where the batch and report lie.
     """
-    batch = BatchRef.from_dict(batch) if isinstance(batch, dict) else batch
+    batch = BatchRef.from_xcom(batch) if isinstance(batch, dict) else batch
     frame = load_batch(batch)
     report, result = validate_frame(frame, spec, batch)
     if report.success:
@@ -600,9 +597,9 @@ def validate_batch(batch: BatchRef | dict[str, Any], spec: DatasetSpec) -> Valid
         write_report(report, result, folder)
         for warning in report.warnings:
             log.warning("dataset %s, batch %s: %s", spec.name, batch.content_hash[:16], warning)
-        return ValidationReport(**{**report.to_dict(), "report_dir": str(folder)})
+        return replace(report, report_dir=str(folder))
     target = quarantine_batch(batch, report, result)
-    report = ValidationReport(**{**report.to_dict(), "report_dir": str(target / "validation")})
+    report = replace(report, report_dir=str(target / "validation"))
     message = (
         f"batch {batch.content_hash[:16]} of dataset {spec.name!r} failed validation: "
         f"{report.count_text()}\n{format_failures(report.failed)}\n"
