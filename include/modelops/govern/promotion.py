@@ -185,6 +185,73 @@ def rollback_target(rows: list[dict[str, Any]], current: str | None, retired: se
     return None
 
 
+def _checked_request(
+    action: str, reason: str | None, override: bool, override_reason: str | None
+) -> tuple[str, str | None]:
+    """The request's reason and override reason, stripped; PromotionError for an unknown action or a missing why."""
+    if action not in ACTIONS:
+        raise PromotionError(f"unknown action {action!r}; one of {list(ACTIONS)}")
+    reason = (reason or "").strip()
+    if not reason:
+        raise PromotionError("a reason is required: it goes to the alias history and the version's tags")
+    override_reason = (override_reason or "").strip() or None
+    if override and not override_reason:
+        raise PromotionError("override needs an override_reason saying why the failed gates may be ignored")
+    return reason, override_reason
+
+
+def _rollback_version(model_name: str, current: str | None, asked: str | None) -> str:
+    """The version a rollback goes to (the previous champion); PromotionError when none, or another was asked."""
+    rows = registry.alias_history(model_name, registry.CHAMPION)
+    candidates = {r["version"] for r in rows}
+    retired = {v for v in candidates if _tags(model_name, v).get(Tag.RETIRED) == "true"}
+    target = rollback_target(rows, current, retired)
+    if target is None:
+        raise PromotionError(f"{model_name} has no previous champion to roll back to (champion now: {current})")
+    if asked is not None and asked != target:
+        raise PromotionError(
+            f"rollback goes to the previous champion v{target}, not v{asked}; use promote for another version"
+        )
+    return target
+
+
+def _gate_override(
+    model_name: str,
+    action: str,
+    version: str,
+    current: str | None,
+    tags: dict[str, str],
+    override: bool,
+    override_reason: str | None,
+) -> tuple[bool, str | None]:
+    """Check the target against the gates; returns the override as recorded (none when nothing was overridden)."""
+    retired = tags.get(Tag.RETIRED) == "true"
+    if action == "retire":
+        if retired:
+            raise PromotionError(f"{model_name} v{version} is already retired")
+        if version == current:
+            raise PromotionError(
+                f"{model_name} v{version} is the serving champion: promote another version or roll back first"
+            )
+        return False, None  # nothing to override when retiring
+    if version == current:
+        raise PromotionError(f"{model_name} v{version} is already the champion")
+    verdict = tags.get(Tag.VERDICT)
+    failed = []
+    if action == "promote" and verdict != PASSED_VERDICT:
+        failed.append(f"its gate verdict is {verdict!r}" if verdict else "it has no gate verdict on record")
+    if retired:
+        failed.append("it is retired")
+    if failed and not override:
+        raise PromotionError(
+            f"refusing to {action} {model_name} v{version}: {' and '.join(failed)}; "
+            "set override with an override_reason to promote it anyway"
+        )
+    if not failed:
+        return False, None  # an override of nothing is not recorded as one
+    return override, override_reason
+
+
 def plan_promotion(
     model_name: str,
     action: str,
@@ -195,70 +262,26 @@ def plan_promotion(
     requester: str | None = None,
 ) -> PromotionPlan:
     """Check a request against the registry and return what it would change, or raise PromotionError."""
-    if action not in ACTIONS:
-        raise PromotionError(f"unknown action {action!r}; one of {list(ACTIONS)}")
-    reason = (reason or "").strip()
-    if not reason:
-        raise PromotionError("a reason is required: it goes to the alias history and the version's tags")
-    override_reason = (override_reason or "").strip() or None
-    if override and not override_reason:
-        raise PromotionError("override needs an override_reason saying why the failed gates may be ignored")
+    reason, override_reason = _checked_request(action, reason, override, override_reason)
     champion = registry.version_by_alias(model_name, registry.CHAMPION)
     current = str(champion.version) if champion is not None else None
     version = str(version).strip() if version not in (None, "") else None
-
     if action == "rollback":
-        rows = registry.alias_history(model_name, registry.CHAMPION)
-        candidates = {r["version"] for r in rows}
-        retired = {v for v in candidates if _tags(model_name, v).get(Tag.RETIRED) == "true"}
-        target = rollback_target(rows, current, retired)
-        if target is None:
-            raise PromotionError(f"{model_name} has no previous champion to roll back to (champion now: {current})")
-        if version is not None and version != target:
-            raise PromotionError(
-                f"rollback goes to the previous champion v{target}, not v{version}; use promote for another version"
-            )
-        version = target
+        version = _rollback_version(model_name, current, version)
     elif version is None:
         raise PromotionError(f"{action} needs a version")
-
     found = registry.model_version(model_name, version)
     if found is None:
         raise PromotionError(f"{model_name} has no version {version!r}")
     tags = dict(found.tags or {})
-    verdict = tags.get(Tag.VERDICT)
-    retired = tags.get(Tag.RETIRED) == "true"
-
-    if action == "retire":
-        if retired:
-            raise PromotionError(f"{model_name} v{version} is already retired")
-        if version == current:
-            raise PromotionError(
-                f"{model_name} v{version} is the serving champion: promote another version or roll back first"
-            )
-        override, override_reason = False, None  # nothing to override when retiring
-    else:
-        if version == current:
-            raise PromotionError(f"{model_name} v{version} is already the champion")
-        failed = []
-        if action == "promote" and verdict != PASSED_VERDICT:
-            failed.append(f"its gate verdict is {verdict!r}" if verdict else "it has no gate verdict on record")
-        if retired:
-            failed.append("it is retired")
-        if failed and not override:
-            raise PromotionError(
-                f"refusing to {action} {model_name} v{version}: {' and '.join(failed)}; "
-                "set override with an override_reason to promote it anyway"
-            )
-        if not failed:
-            override, override_reason = False, None  # an override of nothing is not recorded as one
+    override, override_reason = _gate_override(model_name, action, version, current, tags, override, override_reason)
     return PromotionPlan(
         model_name=model_name,
         action=action,
         version=version,
         reason=reason,
         current_champion=current,
-        verdict=verdict,
+        verdict=tags.get(Tag.VERDICT),
         gates=_gates(tags),
         override=bool(override),
         override_reason=override_reason,

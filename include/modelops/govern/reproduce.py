@@ -132,20 +132,12 @@ def _recorded_options(parent: str, recorded_hash: str) -> dict[str, Any]:
     return options
 
 
-def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
-    """Every check and the retraining, filling `out`; NotReproducible for a record that cannot give the model."""
-    from modelops.collect.labels import target_vector
+def _recorded_settings(tags: dict[str, str], parent: str) -> tuple[Any, Any]:
+    """The settings and dataset spec the version was trained with, rebuilt from its run's resolved configuration
+    and checked against the version's identity."""
     from modelops.config.settings import ConfigError, settings_from_resolved
-    from modelops.stats.metrics import compute_metrics
     from modelops.train.lineage import SPLIT_SCHEME
-    from modelops.train.splits import row_keys, split_indices
-    from modelops.train.training import train_candidate
 
-    parent = tags.get(Tag.PARENT_RUN_ID)
-    candidate = tags.get(Tag.CANDIDATE)
-    if not parent or not candidate:
-        raise NotReproducible("lineage incomplete: the version has no modelops.parent_run_id or modelops.candidate")
-    out["candidate"] = candidate
     if tags.get(Tag.SPLIT_SCHEME) != SPLIT_SCHEME:
         raise NotReproducible(
             f"split scheme changed: the version used {tags.get(Tag.SPLIT_SCHEME)!r}, this code {SPLIT_SCHEME!r}"
@@ -168,15 +160,12 @@ def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
             f"the recorded configuration rebuilds to identity {settings.digest_for(spec.name)[:16]}, "
             f"not the version's {str(tags.get(Tag.CONFIG_HASH))[:16]}"
         )
-    options = _recorded_options(parent, tags.get(Tag.TRAINING_HASH, ""))
-    recorded = registry.load_holdout_predictions(run_id)
-    if recorded is None:
-        raise NotReproducible(
-            f"holdout predictions not on record: run {run_id} has no {registry.HOLDOUT_PREDICTIONS_ARTIFACT}"
-        )
-    run = registry.run_record(run_id)
-    frame = _verify_batch(tags.get(Tag.BATCH_PATH, ""), tags.get(Tag.DATA_HASH, ""))
-    out["batch"] = {"path": tags[Tag.BATCH_PATH], "content_hash": tags[Tag.DATA_HASH], "verified": True}
+    return settings, spec
+
+
+def _recomputed_splits(frame: pd.DataFrame, spec: Any, options: dict[str, Any], parent: str) -> list[pd.DataFrame]:
+    """Train, calibration and holdout recomputed from the batch, the training rows checked against the record."""
+    from modelops.train.splits import row_keys, split_indices
 
     parts = split_indices(frame, spec, options)
     train, calibration, holdout = (
@@ -189,17 +178,48 @@ def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
             raise NotReproducible(
                 f"splits differ: {len(learnt)} training rows recomputed, {len(seen)} recorded (keys do not match)"
             )
-    out["splits"] = {"train": len(train), "calibration": len(calibration), "holdout": len(holdout)}
+    return [train, calibration, holdout]
 
+
+def _search_as_recorded(options: dict[str, Any], params: dict[str, str], notes: list[str]) -> dict[str, Any]:
+    """The training options with the search fixed to the rounds the original ran."""
     # The search ran a count of rounds; a safety stop that fired (or would fire on a slower machine)
     # must not change that count, so the rebuild runs exactly the recorded rounds.
     options = json.loads(json.dumps(options))
-    rounds = run["params"].get("search_rounds")
-    stopped = run["params"].get("search_stopped_by_budget") == "True"
+    rounds = params.get("search_rounds")
     if rounds is not None:
         options["search"] = {**options["search"], "max_rounds": int(rounds), "safety_stop_seconds": None}
-    if stopped:
-        out["notes"].append(f"the original search was cut by its safety stop after {rounds} rounds; rebuilt to match")
+    if params.get("search_stopped_by_budget") == "True":
+        notes.append(f"the original search was cut by its safety stop after {rounds} rounds; rebuilt to match")
+    return options
+
+
+def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
+    """Every check and the retraining, filling `out`; NotReproducible for a record that cannot give the model."""
+    from modelops.collect.labels import target_vector
+    from modelops.stats.metrics import compute_metrics
+    from modelops.train.splits import row_keys
+    from modelops.train.training import train_candidate
+
+    parent = tags.get(Tag.PARENT_RUN_ID)
+    candidate = tags.get(Tag.CANDIDATE)
+    if not parent or not candidate:
+        raise NotReproducible("lineage incomplete: the version has no modelops.parent_run_id or modelops.candidate")
+    out["candidate"] = candidate
+    settings, spec = _recorded_settings(tags, parent)
+    options = _recorded_options(parent, tags.get(Tag.TRAINING_HASH, ""))
+    recorded = registry.load_holdout_predictions(run_id)
+    if recorded is None:
+        raise NotReproducible(
+            f"holdout predictions not on record: run {run_id} has no {registry.HOLDOUT_PREDICTIONS_ARTIFACT}"
+        )
+    run = registry.run_record(run_id)
+    frame = _verify_batch(tags.get(Tag.BATCH_PATH, ""), tags.get(Tag.DATA_HASH, ""))
+    out["batch"] = {"path": tags[Tag.BATCH_PATH], "content_hash": tags[Tag.DATA_HASH], "verified": True}
+    train, calibration, holdout = _recomputed_splits(frame, spec, options, parent)
+    out["splits"] = {"train": len(train), "calibration": len(calibration), "holdout": len(holdout)}
+
+    options = _search_as_recorded(options, run["params"], out["notes"])
     primary = settings.evaluation["primary_metric"]
     threshold = settings.decision_threshold(spec.name)  # the recorded one: the holdout metrics were logged at it
     trained = train_candidate(
