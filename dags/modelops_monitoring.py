@@ -32,6 +32,7 @@ from modelops.core.handoffs import (
     RETRAIN_TASK_ID,
     TRAINING_DAG_ID,
 )
+from modelops.pipelines.monitoring_flow import RETRAIN_CONF_KEY
 from modelops_airflow.defaults import make_default_args, optional_dataset_param
 
 _SETTINGS = load_settings()  # one small YAML read: schedule and the dataset dropdown
@@ -140,7 +141,7 @@ def modelops_monitoring():
             task_id=RETRAIN_TASK_ID,
             trigger_dag_id=TRAINING_DAG_ID,
             # this dataset's conf: the assess of the same map index
-            conf="{{ ti.xcom_pull(task_ids='" + ASSESS_ID + "', map_indexes=ti.map_index)['retrain_conf'] }}",
+            conf=f"{{{{ ti.xcom_pull(task_ids='{ASSESS_ID}', map_indexes=ti.map_index)['{RETRAIN_CONF_KEY}'] }}}}",
             wait_for_completion=False,
             map_index_template=DATASET_LABEL,
             pre_execute=only_if_chosen,

@@ -44,6 +44,7 @@ from modelops.core.handoffs import (
     SUMMARY_TASK_ID,
     TRAINING_DAG_ID,
 )
+from modelops.pipelines.training_records import REGISTRATION_MODEL_NAME, REGISTRATION_VERSION
 from modelops_airflow.defaults import dataset_param, make_default_args
 
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
@@ -261,7 +262,7 @@ def modelops_training():
     @task(task_id=SUMMARY_TASK_ID, trigger_rule="none_failed_min_one_success")
     def summarize(batch: dict, validation: dict, plan: dict, report: dict) -> str:
         """Print and store the run summary (data, validation, candidates, comparison, decision)."""
-        from modelops.pipelines.workflow import render_run_note, render_summary, write_summary
+        from modelops.pipelines.training_summary import render_run_note, render_summary, write_summary
 
         settings, _ = _settings_and_spec()
         ti = get_current_context()["ti"]
@@ -298,8 +299,8 @@ def modelops_training():
         approval = approval_task(
             APPROVAL_TASK_ID,
             (
-                "Promote {{ ti.xcom_pull(task_ids='register')['model_name'] }} "
-                "v{{ ti.xcom_pull(task_ids='register')['version'] }} to champion?"
+                f"Promote {{{{ ti.xcom_pull(task_ids='register')['{REGISTRATION_MODEL_NAME}'] }}}} "
+                f"v{{{{ ti.xcom_pull(task_ids='register')['{REGISTRATION_VERSION}'] }}}} to champion?"
             ),
             _SETTINGS.promotion,
             plan_of=_training_plan,

@@ -1,6 +1,7 @@
 """Listener plugin: a finished training run's note in the Airflow UI is its decision, metric and model card.
 
-The `summarize` task pushes a short Markdown note as the XCom `run_note` (modelops.pipelines.workflow.render_run_note).
+The `summarize` task pushes a short Markdown note as the XCom `run_note`
+(modelops.pipelines.training_summary.render_run_note).
 When the run finishes, this listener, in the process that recorded the run's state (the scheduler, or
 `airflow dags test`), makes that XCom the DAG run's note, which the UI shows in Markdown on the run's own page.
 Why here: in Airflow 3.3 a task cannot set its run's note (the Task SDK's execution API has no such call,

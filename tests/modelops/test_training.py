@@ -274,7 +274,7 @@ def test_train_candidate_changes_with_the_seed():
 
 
 def test_a_run_note_stays_within_what_airflow_keeps():
-    from modelops.pipelines.workflow import RUN_NOTE_LIMIT, render_run_note
+    from modelops.pipelines.training_summary import RUN_NOTE_LIMIT, render_run_note
 
     report = {
         "primary_metric": "roc_auc",

@@ -15,8 +15,6 @@ from datetime import date
 from pathlib import PurePath
 from typing import Any
 
-import numpy as np
-
 
 def json_safe(value: Any) -> Any:
     """A copy of `value` that `json.dumps(..., allow_nan=False)` accepts (see the module's policy)."""
@@ -32,10 +30,8 @@ def json_safe(value: Any) -> Any:
         return {f.name: json_safe(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if hasattr(value, "model_dump") and not isinstance(value, type):  # a pydantic model
         return json_safe(value.model_dump())
-    if isinstance(value, np.ndarray):
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):  # arrays and scalars, without importing numpy
         return json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, PurePath):
@@ -44,7 +40,7 @@ def json_safe(value: Any) -> Any:
 
 
 def _key(key: Any) -> Any:
-    return key.item() if isinstance(key, np.generic) else key
+    return key.tolist() if type(key).__module__ == "numpy" else key
 
 
 def dumps(value: Any, **options: Any) -> str:

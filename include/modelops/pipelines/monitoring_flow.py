@@ -23,6 +23,9 @@ from modelops.core.jsonsafe import json_safe
 from modelops.core.records import XComRecord
 from modelops.core.tags import Tag
 
+# The key of task `assess`'s XCom holding the training DAG's conf (the retraining trigger's template reads it).
+RETRAIN_CONF_KEY = "retrain_conf"
+
 
 class NothingToJudge(RuntimeError):
     """No window waits to be judged: the run skips, and the message says why."""
@@ -67,17 +70,17 @@ class WindowOutcome:
     def to_xcom(self) -> dict[str, Any]:
         """One flat dict (what the retraining template and the alerts read): the verdict's keys, plus
         `history_row` and `retrain_conf`."""
-        extra = json_safe({"history_row": self.history_row, "retrain_conf": self.retrain_conf})
+        extra = json_safe({"history_row": self.history_row, RETRAIN_CONF_KEY: self.retrain_conf})
         return {**self.verdict.to_xcom(), **extra}
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> WindowOutcome:
         """The outcome back from `to_xcom`'s dict."""
         values = dict(data)
-        missing = sorted({"history_row", "retrain_conf"} - set(values))
+        missing = sorted({"history_row", RETRAIN_CONF_KEY} - set(values))
         if missing:
             raise ValueError(f"not a WindowOutcome XCom: missing keys {missing}")
-        row, conf = values.pop("history_row"), values.pop("retrain_conf")
+        row, conf = values.pop("history_row"), values.pop(RETRAIN_CONF_KEY)
         row = {**row, "window_end": datetime.fromisoformat(row["window_end"])}
         return cls(WindowVerdict.from_xcom(values), row, conf)
 
