@@ -18,7 +18,9 @@ import yaml
 from modelops.collect import scenarios
 from modelops.config.settings import DEFAULT_CONFIG_PATH, ConfigError, load_settings
 from modelops.core import catalog
-from modelops.monitor import monitoring
+from modelops.monitor.decision import decide_action
+from modelops.monitor.evidence import degenerate_window
+from modelops.monitor.thresholds import thresholds_for
 from modelops.pipelines import monitoring_flow
 from modelops.score import scoring
 from modelops.store import history
@@ -49,7 +51,7 @@ def _copies(rows: int) -> pd.DataFrame:
 
 def _judge(features: pd.DataFrame, scores=None, min_distinct_rows: int = 50, max_duplicate_share: float = 0.5):
     scores = np.linspace(0.1, 0.9, len(features)) if scores is None else np.asarray(scores, dtype=float)
-    return monitoring.degenerate_window(features, scores, min_distinct_rows, max_duplicate_share)
+    return degenerate_window(features, scores, min_distinct_rows, max_duplicate_share)
 
 
 # --- detection on tiny frames -----------------------------------------------------------------
@@ -111,9 +113,9 @@ def test_the_limits_are_configured_and_set_per_dataset(tmp_path):
     path = tmp_path / "modelops.yaml"
     path.write_text(yaml.safe_dump(own))
     spec_settings = load_settings(path)
-    thresholds = monitoring.thresholds_for(spec_settings, None, spec_settings.dataset("anes96_vote"))
+    thresholds = thresholds_for(spec_settings, None, spec_settings.dataset("anes96_vote"))
     assert thresholds["min_distinct_rows"] == 10 and thresholds["max_duplicate_share"] == 0.9
-    voters = monitoring.thresholds_for(spec_settings, None, spec_settings.dataset("voter_turnout"))
+    voters = thresholds_for(spec_settings, None, spec_settings.dataset("voter_turnout"))
     assert voters["min_distinct_rows"] == 50
     for section, bad, match in (
         ("global", {"max_duplicate_share": 1.5}, "monitoring.max_duplicate_share: a share between 0 and 1"),
@@ -159,38 +161,32 @@ DEGENERATE = ["data_quality", "degenerate_window"]
 
 def test_a_degenerate_window_alerts_and_never_retrains_even_with_drift_before_it():
     rows = [_row("w1", 0, "watch", ["prediction_drift"])]
-    decision = monitoring.decide_action(_report("w2", DEGENERATE), rows, THRESHOLDS, START + timedelta(days=1))
+    decision = decide_action(_report("w2", DEGENERATE), rows, THRESHOLDS, START + timedelta(days=1))
     assert decision["action"] == "alert" and decision["streak"] == 0 and decision["retrain_signals"] == []
     assert "degenerate window" in decision["why"]
     assert "neither counts toward nor breaks a retrain streak" in decision["why"]
     # a fallback listed in retrain_on changes nothing: a copied window is no evidence at all
     listed = {**THRESHOLDS, "retrain_on": ["fallback"], "persistence": 1}
     fallback = _report("w2", [*DEGENERATE, "fallback"])
-    assert monitoring.decide_action(fallback, rows, listed, START + timedelta(days=1))["action"] == "alert"
+    assert decide_action(fallback, rows, listed, START + timedelta(days=1))["action"] == "alert"
 
 
 def test_two_degenerate_windows_in_a_row_are_no_streak():
     rows = [_row("w1", 0, "alert", DEGENERATE)]
-    decision = monitoring.decide_action(_report("w2", DEGENERATE), rows, THRESHOLDS, START + timedelta(days=1))
+    decision = decide_action(_report("w2", DEGENERATE), rows, THRESHOLDS, START + timedelta(days=1))
     assert decision["action"] == "alert" and decision["streak"] == 0
 
 
 def test_a_streak_passes_over_a_degenerate_window_neither_counted_nor_broken():
     rows = [_row("w1", 0, "watch", ["prediction_drift"]), _row("w2", 1, "alert", DEGENERATE)]
-    decision = monitoring.decide_action(
-        _report("w3", ["prediction_drift"]), rows, THRESHOLDS, START + timedelta(days=2)
-    )
+    decision = decide_action(_report("w3", ["prediction_drift"]), rows, THRESHOLDS, START + timedelta(days=2))
     assert decision["action"] == "retrain" and decision["streak"] == 2  # w1 and w3; w2 said nothing
     # one real breach after a degenerate window is still one
-    alone = monitoring.decide_action(
-        _report("w3", ["prediction_drift"]), rows[1:], THRESHOLDS, START + timedelta(days=2)
-    )
+    alone = decide_action(_report("w3", ["prediction_drift"]), rows[1:], THRESHOLDS, START + timedelta(days=2))
     assert alone["action"] == "watch" and alone["streak"] == 1
     # an ordinary data-quality break still breaks the streak (its data may have been the drift)
     broken = [rows[0], _row("w2", 1, "alert", ["data_quality"])]
-    after_break = monitoring.decide_action(
-        _report("w3", ["prediction_drift"]), broken, THRESHOLDS, START + timedelta(days=2)
-    )
+    after_break = decide_action(_report("w3", ["prediction_drift"]), broken, THRESHOLDS, START + timedelta(days=2))
     assert after_break["action"] == "watch" and after_break["streak"] == 1
 
 

@@ -90,10 +90,10 @@ def test_a_schedule_that_is_no_cron_is_a_config_error_naming_it(schedule):
 
 
 def test_the_schedule_is_no_threshold():
-    from modelops.monitor import monitoring
+    from modelops.monitor.thresholds import thresholds_for
 
     settings = _settings(anes96_vote="@weekly")
-    assert "schedule" not in monitoring.thresholds_for(settings, None, settings.dataset("anes96_vote"))
+    assert "schedule" not in thresholds_for(settings, None, settings.dataset("anes96_vote"))
 
 
 def test_schedules_are_read_in_the_dags_timezone():

@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from modelops.core import alerts, catalog
-from modelops.monitor import monitoring
+from modelops.monitor import signals
+from modelops.monitor.decision import choose_window, decide_action
 from modelops.present import reports, window_page
 from modelops.stats import drift
 from modelops.store import history
@@ -68,7 +69,7 @@ def _labelled(
 
 
 def _decide(report: dict, rows: list[dict], hours: float, **overrides) -> dict:
-    return monitoring.decide_action(report, rows, {**THRESHOLDS, **overrides}, START + timedelta(hours=hours))
+    return decide_action(report, rows, {**THRESHOLDS, **overrides}, START + timedelta(hours=hours))
 
 
 # --- decide_action ---------------------------------------------------------------------------
@@ -150,27 +151,27 @@ def _windows(spec, names: list[str], alias: str = "champion") -> None:
 
 def test_a_run_without_a_window_judges_each_window_once_in_order(workspace, settings):
     spec = settings.dataset("voter_turnout")
-    assert monitoring.choose_window(spec, None, []) == (None, "no scored production windows for voter_turnout yet")
+    assert choose_window(spec, None, []) == (None, "no scored production windows for voter_turnout yet")
     _windows(spec, ["2028-09-30"], alias="challenger")  # scored by another alias: no production window
-    assert monitoring.choose_window(spec, None, []) == (
+    assert choose_window(spec, None, []) == (
         None,
         "no scored production windows for voter_turnout yet (1 snapshots have inputs: the scoring DAG scores them)",
     )
     _windows(spec, ["2028-10-01", "2028-10-02"])
     # two windows arrived between runs: both are judged, the older first
-    assert monitoring.choose_window(spec, None, []) == ("2028-10-01", "")
-    assert monitoring.choose_window(spec, None, [_row("2028-10-01", 0, "none", [])]) == ("2028-10-02", "")
+    assert choose_window(spec, None, []) == ("2028-10-01", "")
+    assert choose_window(spec, None, [_row("2028-10-01", 0, "none", [])]) == ("2028-10-02", "")
     # a dry run records nothing, so it does not count as judged
-    assert monitoring.choose_window(spec, None, [_row("2028-10-01", 0, "watch", [], dry_run=True)])[0] == "2028-10-01"
+    assert choose_window(spec, None, [_row("2028-10-01", 0, "watch", [], dry_run=True)])[0] == "2028-10-01"
     judged = [_row("2028-10-01", 0, "none", []), _row("2028-10-02", 24, "watch", ["data_drift"])]
-    window, why = monitoring.choose_window(spec, None, judged)
+    window, why = choose_window(spec, None, judged)
     assert window is None
     assert "window 2028-10-02 of voter_turnout was already judged at 2028-09-02T00:05:00+00:00" in why
     assert "action watch" in why and "window='2028-10-02'" in why
     # naming a window re-judges it on purpose
-    assert monitoring.choose_window(spec, "2028-10-02", judged) == ("2028-10-02", "")
+    assert choose_window(spec, "2028-10-02", judged) == ("2028-10-02", "")
     _windows(spec, ["2028-10-03"])  # a new window arrived: the next run judges it
-    assert monitoring.choose_window(spec, None, judged) == ("2028-10-03", "")
+    assert choose_window(spec, None, judged) == ("2028-10-03", "")
 
 
 # --- alerts and notifiers --------------------------------------------------------------------
@@ -277,7 +278,7 @@ def test_bar_plot_renders_many_levels():
 def test_every_signal_and_retrain_option_is_described_in_the_policy():
     """docs/monitoring.md is the one description of the policy: it names every signal the code can raise."""
     text = (REPO / "docs" / "monitoring.md").read_text()
-    assert [s for s in (*monitoring.SIGNALS, monitoring.DEGENERATE) if f"`{s}`" not in text] == []
+    assert [s for s in (*signals.names(), signals.DEGENERATE) if f"`{s}`" not in text] == []
 
 
 # --- history table ---------------------------------------------------------------------------

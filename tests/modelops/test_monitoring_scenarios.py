@@ -13,7 +13,11 @@ import pytest
 from conftest import carry_serving_record, train_and_promote
 
 from modelops.collect import scenarios
-from modelops.monitor import monitoring
+from modelops.monitor.assess import assess_window
+from modelops.monitor.decision import champion_tenure, decide_action
+from modelops.monitor.evidence import domain_classifier_test
+from modelops.monitor.record import history_row
+from modelops.monitor.thresholds import thresholds_for
 from modelops.pipelines import monitoring_flow
 from modelops.score import scoring
 from modelops.stats import multivariate
@@ -50,7 +54,7 @@ def run_windows(
     spec, settings, scenario: str, count: int, label_delay: int | None = 1, seed: int = 0, overrides: dict | None = None
 ) -> list[dict]:
     """Monitor `count` daily windows of `scenario`; labels of window i arrive at window i + label_delay."""
-    thresholds = monitoring.thresholds_for(settings, overrides)
+    thresholds = thresholds_for(settings, overrides)
     outcomes, ids = [], []
     for i in range(count):
         window_id = f"{scenario}-{seed:04d}-{i:03d}"
@@ -61,10 +65,10 @@ def run_windows(
             scenarios.release_labels(spec, ids[i - label_delay])
         rows = history.read_monitoring_history(spec.name)
         judged = {r["labeled_window"] for r in rows if r["labeled_window"]}
-        report, _ = monitoring.assess_window(spec, settings, window_id, thresholds, judged)
+        report, _ = assess_window(spec, settings, window_id, thresholds, judged)
         window_end = START + timedelta(days=i)
-        decision = monitoring.decide_action(report, rows, thresholds, window_end)
-        history.record_window(monitoring.history_row(report, decision, window_end, f"run-{i}", False, None))
+        decision = decide_action(report, rows, thresholds, window_end)
+        history.record_window(history_row(report, decision, window_end, f"run-{i}", False, None))
         outcomes.append({"report": report, **decision})
     return outcomes
 
@@ -199,15 +203,15 @@ def test_cooldown_holds_back_a_second_retrain(fresh_windows, settings):
 
 def test_threshold_overrides_are_checked(settings):
     with pytest.raises(ValueError, match="unknown threshold overrides"):
-        monitoring.thresholds_for(settings, {"alpah": 0.1})
-    assert monitoring.thresholds_for(settings, {"alpha": 0.01})["alpha"] == 0.01
-    configured = monitoring.thresholds_for(settings)
+        thresholds_for(settings, {"alpah": 0.1})
+    assert thresholds_for(settings, {"alpha": 0.01})["alpha"] == 0.01
+    configured = thresholds_for(settings)
     assert configured["retrain_on"] == ["performance", "calibration", "prediction_drift", "estimated_accuracy"]
     assert configured["calibration_alpha"] == settings.monitoring["calibration_alpha"]
-    assert monitoring.thresholds_for(settings, {"retrain_on": ["performance"]})["retrain_on"] == ["performance"]
+    assert thresholds_for(settings, {"retrain_on": ["performance"]})["retrain_on"] == ["performance"]
     for bad in (["performance", "vibes"], "performance"):
         with pytest.raises(ValueError, match="retrain_on must be a list"):
-            monitoring.thresholds_for(settings, {"retrain_on": bad})
+            thresholds_for(settings, {"retrain_on": bad})
 
 
 def test_labelled_metrics_below_the_floors_are_a_breach(fresh_windows, settings):
@@ -311,7 +315,7 @@ def test_champion_tenure_reads_the_alias_history_then_falls_back(fresh_windows):
     from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 
     champion = registry.version_by_alias(fresh_windows.model_name, registry.CHAMPION)
-    tenure = monitoring.champion_tenure(fresh_windows.model_name, champion)
+    tenure = champion_tenure(fresh_windows.model_name, champion)
     last = [r for r in registry.alias_history(fresh_windows.model_name) if r["version"] == str(champion.version)][-1]
     assert tenure["source"] == "alias history" and tenure["since"] == last["changed_at"].isoformat(timespec="seconds")
     # a version the audit table never saw become champion: its champion_since tag, else its creation time
@@ -321,12 +325,12 @@ def test_champion_tenure_reads_the_alias_history_then_falls_back(fresh_windows):
         champion.creation_timestamp,
         tags=[ModelVersionTag("champion_since", "2027-01-02T03:04:05+00:00")],
     )
-    tagged = monitoring.champion_tenure(fresh_windows.model_name, other)
+    tagged = champion_tenure(fresh_windows.model_name, other)
     assert tagged["source"] == "champion_since tag" and tagged["since"] == "2027-01-02T03:04:05+00:00"
-    bare = monitoring.champion_tenure(fresh_windows.model_name, ModelVersion(fresh_windows.model_name, "99", 0))
+    bare = champion_tenure(fresh_windows.model_name, ModelVersion(fresh_windows.model_name, "99", 0))
     assert bare["source"] == "version creation time" and bare["since"] == "1970-01-01T00:00:00+00:00"
     assert "measured from when it was registered" in bare["note"]
-    assert monitoring.champion_tenure(fresh_windows.model_name, None) is None
+    assert champion_tenure(fresh_windows.model_name, None) is None
 
 
 def test_an_overdue_champion_is_retrained_through_the_workflow_step_and_said_everywhere(fresh_windows, settings):
@@ -369,8 +373,8 @@ def test_a_version_without_a_reference_sample_reports_the_test_not_available(wor
     version = registry.register_version(spec.model_name, f"runs:/{run.info.run_id}/model", run.info.run_id, {}, "")
     assert registry.load_reference_sample(run.info.run_id) is None
     frame = __import__("pandas").DataFrame({"x": range(500)})
-    result = monitoring._multivariate(spec, version, frame, monitoring.thresholds_for(settings), 0)
+    result = domain_classifier_test(spec, version, frame, thresholds_for(settings), 0)
     assert not result["available"] and not result["drifted"]
     assert result["status"].startswith(f"not available: v{version} was registered without a reference sample")
-    off = monitoring.thresholds_for(settings, {"domain_classifier": {"enabled": False}})
-    assert monitoring._multivariate(spec, version, frame, off, 0)["status"] == "disabled in the configuration"
+    off = thresholds_for(settings, {"domain_classifier": {"enabled": False}})
+    assert domain_classifier_test(spec, version, frame, off, 0)["status"] == "disabled in the configuration"

@@ -21,7 +21,11 @@ import yaml
 from modelops.collect import scenarios
 from modelops.collect.sources import BatchRef, content_hash
 from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, load_settings
-from modelops.monitor import monitoring
+from modelops.monitor.assess import assess_window
+from modelops.monitor.decision import decide_action
+from modelops.monitor.evidence import measurable_frame
+from modelops.monitor.record import summary_metrics
+from modelops.monitor.thresholds import thresholds_for, window_limits
 from modelops.score import scoring
 from modelops.stats import drift
 from modelops.validate.validation import WindowLimits, validate_frame
@@ -74,7 +78,7 @@ def test_limits_come_from_the_reference_share_plus_the_margin(anes):
     reference = frame.copy()
     reference["income"] = reference["income"].astype("float64")
     reference.loc[: len(reference) // 20 - 1, "income"] = np.nan  # 5% of the reference misses income
-    limits = monitoring.window_limits(spec, _profile(spec, reference), {"window_null_margin": 0.1})
+    limits = window_limits(spec, _profile(spec, reference), {"window_null_margin": 0.1})
     assert limits.min_rows == 1 and limits.max_rows is None  # the default: an empty window is the break
     assert spec.target not in limits.max_null  # a window has no target
     assert limits.max_null["income"] == pytest.approx(len(reference) // 20 / len(reference) + 0.1)
@@ -84,8 +88,8 @@ def test_limits_come_from_the_reference_share_plus_the_margin(anes):
     assert limits.max_null["respondent_id"] == 0.0
     assert limits.null_basis["respondent_id"] == "training null_fraction 0.0% (id column: no margin)"
     pinned = dataclasses.replace(spec, validation={**spec.validation, "null_fraction": {"respondent_id": 0.01}})
-    assert monitoring.window_limits(pinned, _profile(spec, reference), {}).max_null["respondent_id"] == 0.01
-    named = monitoring.window_limits(
+    assert window_limits(pinned, _profile(spec, reference), {}).max_null["respondent_id"] == 0.01
+    named = window_limits(
         spec,
         _profile(spec, reference),
         {"window_null_margin": 0.0, "window_null_fraction": {"age": 0.5}, "window_min_rows": 30, "window_max_rows": 90},
@@ -100,7 +104,7 @@ def test_a_window_below_the_training_row_minimum_passes_the_window_suite(anes):
     window = _window(frame, 60)  # training wants at least 100 rows
     training_form, _ = validate_frame(frame.iloc[:60], spec, _ref(spec, frame.iloc[:60]))
     assert ("expect_table_row_count_to_be_between", None) in _failed(training_form)
-    limits = monitoring.window_limits(spec, _profile(spec, frame), {})
+    limits = window_limits(spec, _profile(spec, frame), {})
     report, _ = validate_frame(window, spec, _ref(spec, window), window=limits)
     assert report.success, report.failed
     bounded = WindowLimits(min_rows=61, max_null=limits.max_null)
@@ -112,7 +116,7 @@ def test_a_window_below_the_training_row_minimum_passes_the_window_suite(anes):
 
 def test_missing_values_within_the_margin_pass_and_beyond_it_fail_naming_the_limit(anes):
     spec, frame = anes
-    limits = monitoring.window_limits(spec, _profile(spec, frame), {})  # income: reference 0% + 10%
+    limits = window_limits(spec, _profile(spec, frame), {})  # income: reference 0% + 10%
     within = _window(frame, 200, {"income": 16})  # 8%: more than a strict training null_fraction (0) allows
     strict = dataclasses.replace(spec, validation={**spec.validation, "null_fraction": {"default": 0.0}})
     training_form, _ = validate_frame(within.assign(vote=frame["vote"].iloc[:200]), strict, _ref(spec, within))
@@ -132,10 +136,10 @@ def test_a_numeric_column_holding_text_is_left_out_of_the_drift_tests_and_said(a
     window = _window(frame, 50)
     window["age"] = window["age"].astype(str)
     window.loc[3, "age"] = " "  # a blank is missing
-    measured, left_out = monitoring.measurable_frame(window, spec)
+    measured, left_out = measurable_frame(window, spec)
     assert measured["age"].dtype == "float64" and measured["age"].isna().sum() == 1 and left_out == {}
     window.loc[[5, 7], "age"] = "ZZ-MARKER-7731"
-    measured, left_out = monitoring.measurable_frame(window, spec)
+    measured, left_out = measurable_frame(window, spec)
     assert "age" not in measured and left_out == {
         "age": "2 values are not numbers (a data-quality failure): not measured"
     }
@@ -155,10 +159,10 @@ def test_the_limits_are_configured_and_set_per_dataset(tmp_path):
     path = tmp_path / "modelops.yaml"
     path.write_text(yaml.safe_dump(own))
     custom = load_settings(path)
-    thresholds = monitoring.thresholds_for(custom, None, custom.dataset("anes96_vote"))
+    thresholds = thresholds_for(custom, None, custom.dataset("anes96_vote"))
     assert thresholds["window_min_rows"] == 20 and thresholds["window_null_margin"] == 0.2
     assert thresholds["window_null_fraction"] == {"income": 0.3}
-    assert monitoring.thresholds_for(custom, {"window_min_rows": 5})["window_min_rows"] == 5  # a run may override
+    assert thresholds_for(custom, {"window_min_rows": 5})["window_min_rows"] == 5  # a run may override
     for section, bad, match in (
         ("global", {"window_null_margin": 1.5}, r"monitoring.window_null_margin: a share between 0 and 1"),
         ("global", {"window_min_rows": -1}, r"monitoring.window_min_rows: a whole number of rows, at least 0"),
@@ -207,14 +211,12 @@ def _row(window_id: str, day: int, action: str, signals: list[str]) -> dict:
 def test_a_quality_break_with_measured_drift_alerts_and_never_feeds_a_streak():
     rows = [_row("w1", 0, "watch", ["prediction_drift"])]
     broken = _report("w2", ["data_quality", "prediction_drift"])
-    decision = monitoring.decide_action(broken, rows, THRESHOLDS, START + timedelta(days=1))
+    decision = decide_action(broken, rows, THRESHOLDS, START + timedelta(days=1))
     assert decision["action"] == "alert" and decision["retrain_signals"] == [] and decision["streak"] == 0
     assert decision["signals"] == ["data_quality", "prediction_drift"]  # reported, not retrain evidence
     # recorded, it breaks the streak like any data-quality break: w3 is a first breach again
     recorded = [*rows, _row("w2", 1, "alert", ["data_quality", "prediction_drift"])]
-    after = monitoring.decide_action(
-        _report("w3", ["prediction_drift"]), recorded, THRESHOLDS, START + timedelta(days=2)
-    )
+    after = decide_action(_report("w3", ["prediction_drift"]), recorded, THRESHOLDS, START + timedelta(days=2))
     assert after["action"] == "watch" and after["streak"] == 1
 
 
@@ -232,8 +234,8 @@ def _serve(spec, window_id: str, rows: int, seed: int, missing: dict[str, float]
 
 
 def _assess(spec, settings, window_id: str) -> dict:
-    thresholds = monitoring.thresholds_for(settings, None, spec)
-    report, _ = monitoring.assess_window(spec, settings, window_id, thresholds, set())
+    thresholds = thresholds_for(settings, None, spec)
+    report, _ = assess_window(spec, settings, window_id, thresholds, set())
     return report
 
 
@@ -244,7 +246,7 @@ def _measured(report: dict) -> None:
     assert report["prediction"] is not None and np.isfinite(report["prediction"]["psi"])
     assert report["estimate"] is not None and np.isfinite(report["estimate"]["expected_accuracy"])
     assert report["multivariate"] is not None
-    metrics = monitoring.summary_metrics(report)
+    metrics = summary_metrics(report)
     assert {"drift_share", "prediction_psi", "expected_accuracy"} <= set(metrics)
 
 
@@ -278,7 +280,7 @@ def test_missing_values_within_the_window_margin_pass_and_beyond_it_alert_with_d
     _measured(report)  # the data-quality break did not stop the measurement
     assert report["data_drift"]["not_measured"] == {}
     assert report["labelled_status"].startswith("not measured: the window failed data quality")
-    decision = monitoring.decide_action(report, [], monitoring.thresholds_for(settings, None, spec), START)
+    decision = decide_action(report, [], thresholds_for(settings, None, spec), START)
     assert decision["action"] == "alert" and decision["retrain_signals"] == []
 
 
@@ -294,10 +296,10 @@ def test_a_drifted_number_held_as_text_is_measured_and_drawn(fresh_windows, sett
     aged.iloc[4] = " "
     inputs["age"] = aged
     inputs.to_parquet(path, index=False)
-    thresholds = monitoring.thresholds_for(settings, None, spec)
-    report, plot = monitoring.assess_window(spec, settings, "w-000", thresholds, set())
+    thresholds = thresholds_for(settings, None, spec)
+    report, plot = assess_window(spec, settings, "w-000", thresholds, set())
     assert "age" in report["data_drift"]["drifted"]
     assert plot["frame"]["age"].dtype == "float64" and plot["frame"]["age"].isna().sum() == 1
-    decision = monitoring.decide_action(report, [], thresholds, START)
+    decision = decide_action(report, [], thresholds, START)
     page = window_page.render_window_report(report, decision, plot, tmp_path).read_text()
     assert "age" in page

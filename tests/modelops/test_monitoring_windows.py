@@ -17,7 +17,10 @@ from conftest import run_training, train_and_promote
 from modelops.collect import scenarios, windows
 from modelops.config.settings import load_settings
 from modelops.core import alerts, catalog
-from modelops.monitor import monitoring
+from modelops.monitor.assess import assess_window
+from modelops.monitor.decision import choose_window, decide_action
+from modelops.monitor.record import history_row, summary_metrics
+from modelops.monitor.thresholds import thresholds_for
 from modelops.pipelines import monitoring_flow
 from modelops.score import scoring
 from modelops.store import history, registry
@@ -44,7 +47,7 @@ def _deliver(spec, window_id, scenario, rows, seed, with_labels=False, settings=
 
 
 def _assess(spec, settings, window_id, judged=frozenset(), overrides=None):
-    return monitoring.assess_window(spec, settings, window_id, monitoring.thresholds_for(settings, overrides), judged)
+    return assess_window(spec, settings, window_id, thresholds_for(settings, overrides), judged)
 
 
 def test_without_an_id_labels_delivered_with_the_inputs_are_judged(no_id, settings):
@@ -139,7 +142,7 @@ def test_nan_and_inf_scores_are_a_breach_never_dropped_silently(fresh_windows, s
     assert report["prediction"]["rows"] == ROWS - 10 and report["estimate"]["rows"] == ROWS - 10
     assert np.isfinite(report["estimate"]["expected_accuracy"]) and np.isfinite(plot["scores"]).all()
     np.testing.assert_array_equal(plot["scores"], served.loc[served["source"] == "model", "score"].to_numpy())
-    decision = monitoring.decide_action(report, [], monitoring.thresholds_for(settings), END)
+    decision = decide_action(report, [], thresholds_for(settings), END)
     assert decision["action"] == "alert"
 
 
@@ -180,7 +183,7 @@ def test_monitor_window_reports_logs_the_config_records_once(fresh_windows, sett
     assert [(r["window_id"], r["signals"], r["labeled_window"]) for r in rows] == [
         ("w-001", ["performance", "calibration"], "w-000")
     ]
-    window, why = monitoring.choose_window(spec, None, rows)
+    window, why = choose_window(spec, None, rows)
     assert window is None and "window w-001 of voter_turnout was already judged" in why
 
     # a dry run measures and reports, but records nothing and never alerts
@@ -244,7 +247,7 @@ def test_inputs_that_are_not_the_scored_rows_are_a_clear_error(fresh_windows, se
     scenarios.write_window(spec, "w-001", "stable", ROWS, seed=32)  # delivered, never scored
     with pytest.raises(FileNotFoundError, match=r"no committed scoring output .*score the snapshot first"):
         _assess(spec, settings, "w-001")
-    assert monitoring.choose_window(spec, None, [])[0] == "w-000"  # w-001 is no window until it is scored
+    assert choose_window(spec, None, [])[0] == "w-000"  # w-001 is no window until it is scored
 
 
 def test_the_fallback_share_is_measured_even_when_the_inputs_fail_quality(fresh_windows, settings):
@@ -263,11 +266,11 @@ def test_the_fallback_share_is_measured_even_when_the_inputs_fail_quality(fresh_
     assert any(
         r.startswith("fallback: 300 of 3000 rows (10.0%)") and "not_allowed:party 300" in r for r in report["reasons"]
     )
-    metrics = monitoring.summary_metrics(report)
+    metrics = summary_metrics(report)
     assert metrics["fallback_share"] == pytest.approx(0.1) and metrics["rows_fallback"] == 300
-    decision = monitoring.decide_action(report, [], monitoring.thresholds_for(settings), END)
+    decision = decide_action(report, [], thresholds_for(settings), END)
     assert decision["action"] == "alert"
-    history.record_window(monitoring.history_row(report, decision, END, "manual__1", False, None))
+    history.record_window(history_row(report, decision, END, "manual__1", False, None))
     (stored,) = history.read_monitoring_history(spec.name)
     assert stored["fallback_share"] == pytest.approx(0.1) and stored["signals"] == ["data_quality", "fallback"]
 
@@ -287,11 +290,11 @@ def test_rows_the_score_guard_withheld_keep_the_models_scores_in_the_drift_figur
     assert served["score"].nunique() <= 2 and len(np.unique(plot["scores"])) > 100
     assert report["prediction"]["rows"] == ROWS and not report["prediction"]["drifted"]
     assert report["served"]["withheld_rows"] == ROWS and report["signals"] == ["fallback"]
-    thresholds = monitoring.thresholds_for(settings)
-    decision = monitoring.decide_action(report, [], thresholds, END)
+    thresholds = thresholds_for(settings)
+    decision = decide_action(report, [], thresholds, END)
     assert decision["action"] == "watch" and decision["retrain_signals"] == []  # alerts, never retrains by default
-    listed = monitoring.thresholds_for(settings, {"retrain_on": ["fallback"], "persistence": 1})
-    assert monitoring.decide_action(report, [], listed, END)["action"] == "retrain"  # unless retrain_on lists it
+    listed = thresholds_for(settings, {"retrain_on": ["fallback"], "persistence": 1})
+    assert decide_action(report, [], listed, END)["action"] == "retrain"  # unless retrain_on lists it
 
 
 def test_without_an_id_delivered_labels_must_match_the_served_row_count(no_id, settings):

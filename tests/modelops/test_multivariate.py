@@ -134,24 +134,24 @@ def test_config_declares_the_new_keys_and_refuses_bad_ones():
 
 
 def test_a_dataset_sets_its_own_champion_age_and_runs_may_override():
-    from modelops.monitor import monitoring
+    from modelops.monitor.thresholds import thresholds_for
 
     raw = _raw_config()
     raw["monitoring"]["max_champion_age_days"] = 180
     raw["datasets"]["anes96_vote"]["monitoring"] = {"max_champion_age_days": 90}
     settings = parse_settings(raw)
     anes, voters = settings.dataset("anes96_vote"), settings.dataset("voter_turnout")
-    assert monitoring.thresholds_for(settings, None, anes)["max_champion_age_days"] == 90
-    assert monitoring.thresholds_for(settings, None, voters)["max_champion_age_days"] == 180
-    assert monitoring.thresholds_for(settings, {"max_champion_age_days": 30}, anes)["max_champion_age_days"] == 30
-    overridden = monitoring.thresholds_for(settings, {"domain_classifier": {"auc_margin": 0.1}})
+    assert thresholds_for(settings, None, anes)["max_champion_age_days"] == 90
+    assert thresholds_for(settings, None, voters)["max_champion_age_days"] == 180
+    assert thresholds_for(settings, {"max_champion_age_days": 30}, anes)["max_champion_age_days"] == 30
+    overridden = thresholds_for(settings, {"domain_classifier": {"auc_margin": 0.1}})
     assert overridden["domain_classifier"]["auc_margin"] == 0.1 and overridden["domain_classifier"]["folds"] == 5
     with pytest.raises(ValueError, match="domain_classifier overrides must be a mapping"):
-        monitoring.thresholds_for(settings, {"domain_classifier": {"margin": 0.1}})
+        thresholds_for(settings, {"domain_classifier": {"margin": 0.1}})
     raw["datasets"]["anes96_vote"]["monitoring"] = {"cooldown_hours": 2, "persistence": 1}
     own = parse_settings(raw)
-    assert monitoring.thresholds_for(own, None, own.dataset("anes96_vote"))["cooldown_hours"] == 2
-    assert monitoring.thresholds_for(own, None, own.dataset("voter_turnout"))["cooldown_hours"] == 24
+    assert thresholds_for(own, None, own.dataset("anes96_vote"))["cooldown_hours"] == 2
+    assert thresholds_for(own, None, own.dataset("voter_turnout"))["cooldown_hours"] == 24
     raw["datasets"]["anes96_vote"]["monitoring"] = {"persistence": 0}
     with pytest.raises(ConfigError, match=r"datasets\.anes96_vote\.monitoring\.persistence: must be >= 1"):
         parse_settings(raw)

@@ -254,7 +254,7 @@ FAIRNESS_LIMITS_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "demographic_parity_difference": (NUMBER, 0.25),
     "equalized_odds_difference": (NUMBER, 0.25),
 }
-# Signals monitoring may retrain on (see monitoring.RETRAIN_SIGNALS); input drift alone only watches.
+# Signals monitoring may retrain on (a subset of monitor.signals.names()); input drift alone only watches.
 RETRAIN_SIGNALS = (
     "performance",
     "calibration",

@@ -42,7 +42,7 @@ class WindowVerdict(XComRecord):
     model_version: str
     breach: bool
     reasons: tuple[str, ...]
-    action: str  # retrain / watch / cooldown / alert / none (see `monitoring.decide_action`)
+    action: str  # retrain / watch / cooldown / alert / none (see `monitor.decision.decide_action`)
     why: str
     streak: int
     signals: tuple[str, ...]
@@ -59,7 +59,7 @@ class WindowOutcome:
     """Task `assess`'s result: the verdict, the monitoring_history row to record, and the retraining conf."""
 
     verdict: WindowVerdict
-    history_row: dict[str, Any]  # `monitoring.history_row`: JSON-safe but for window_end (a datetime)
+    history_row: dict[str, Any]  # `monitor.record.history_row`: JSON-safe but for window_end (a datetime)
     retrain_conf: dict[str, Any]  # the training DAG's conf: dataset, extra_batches, reason
 
     @property
@@ -105,23 +105,26 @@ def monitor_window(
     history_rows: list[dict[str, Any]],
 ) -> WindowOutcome:
     """Measure, decide, write the report and log the MLflow run (with the resolved config); record nothing."""
-    from modelops.monitor import monitoring
+    from modelops.monitor.assess import assess_window
+    from modelops.monitor.decision import decide_action
+    from modelops.monitor.record import history_row, summary_metrics
+    from modelops.monitor.thresholds import thresholds_for
     from modelops.present import window_page
     from modelops.store import registry
 
-    thresholds = monitoring.thresholds_for(settings, overrides, spec)
+    thresholds = thresholds_for(settings, overrides, spec)
     # A rerun of this Airflow run (a cleared task) decides as the first try did: its own row is not history.
     history_rows = [r for r in history_rows if r.get("run_id") != airflow_run_id]
     judged = {r["labeled_window"] for r in history_rows if r["labeled_window"] and not r["dry_run"]}
-    report, plot = monitoring.assess_window(spec, settings, window_id, thresholds, judged, dry_run)
+    report, plot = assess_window(spec, settings, window_id, thresholds, judged, dry_run)
     drift = registry.alias_drift(spec.model_name)  # a champion moved behind the alias history's back alerts
-    decision = monitoring.decide_action(report, history_rows, thresholds, window_end)
+    decision = decide_action(report, history_rows, thresholds, window_end)
     folder = catalog.report_dir(spec.name, window_id, dry_run)
     html = str(window_page.render_window_report(report, decision, plot, folder))
     run_id = registry.log_monitoring(
         spec.name,
         window_id,
-        monitoring.summary_metrics(report, decision),
+        summary_metrics(report, decision),
         json_safe(report),
         html,
         {
@@ -133,7 +136,7 @@ def monitor_window(
         },
     )
     registry.log_resolved_config(run_id, settings.resolved(spec.name))
-    row = monitoring.history_row(report, decision, window_end, airflow_run_id, bool(dry_run), html)
+    row = history_row(report, decision, window_end, airflow_run_id, bool(dry_run), html)
     verdict = WindowVerdict(
         dataset=spec.name,
         window_id=window_id,
@@ -252,12 +255,12 @@ def judge_window(
 
     Raises `NothingToJudge` (the task skips) when no window is named and none waits.
     """
-    from modelops.monitor import monitoring
+    from modelops.monitor.decision import choose_window
     from modelops.store import history
 
     settings, spec = settings_and_spec(dataset)
     rows = history.read_monitoring_history(spec.name)
-    window_id, why = monitoring.choose_window(spec, window, rows)
+    window_id, why = choose_window(spec, window, rows)
     if window_id is None:
         raise NothingToJudge(why)
     return monitor_window(spec, settings, window_id, overrides, dry_run, window_end, airflow_run_id, rows)

@@ -74,7 +74,7 @@ monitoring_history = sa.Table(
     sa.Column("labeled_metrics", sa.JSON),
     sa.Column("breach", sa.Boolean, nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),
-    sa.Column("signals", sa.JSON),  # which signals breached (monitoring.SIGNALS)
+    sa.Column("signals", sa.JSON),  # which signals breached (monitor.signals.names())
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("why", sa.Text),  # the decision in words (e.g. a labelled veto)
     sa.Column("dry_run", sa.Boolean, nullable=False, default=False),

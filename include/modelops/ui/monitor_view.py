@@ -587,7 +587,7 @@ def dataset_view(
 
     `requests` (see `run_requests`) say who asked for each decided promotion; without them it is unknown.
     """
-    from modelops.monitor import monitoring
+    from modelops.monitor.thresholds import thresholds_for
     from modelops.store import registry
 
     settings = settings or load_settings()
@@ -596,7 +596,7 @@ def dataset_view(
     challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
     served = served_snapshots(spec)
     rows = _recorded(spec.name)
-    thresholds = monitoring.thresholds_for(settings, None, spec)
+    thresholds = thresholds_for(settings, None, spec)
     primary = str(settings.evaluation["primary_metric"])
     return DatasetView(
         dataset=spec.name,

@@ -72,7 +72,7 @@ GX_COUNTS = ("evaluated_expectations", "successful_expectations", "unsuccessful_
 @dataclass(frozen=True)
 class WindowLimits:
     """The production form's own limits for a monitoring window, in place of the training batch's
-    `validation.row_count` and `null_fraction` (see `monitoring.window_limits`)."""
+    `validation.row_count` and `null_fraction` (see `monitor.thresholds.window_limits`)."""
 
     min_rows: int = 1
     max_rows: int | None = None
