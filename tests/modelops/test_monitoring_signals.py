@@ -13,11 +13,12 @@ import pytest
 
 from modelops.collect import windows
 from modelops.config.settings import RETRAIN_SIGNALS, load_settings
+from modelops.core.jsonsafe import json_safe
 from modelops.monitor import signals
 from modelops.monitor.assess import measure_signals
 from modelops.monitor.decision import decide_action
 from modelops.monitor.evidence import degenerate_window, served_summary
-from modelops.monitor.record import summary_metrics, to_json
+from modelops.monitor.record import summary_metrics
 from modelops.monitor.thresholds import thresholds_for
 from modelops.stats import drift
 
@@ -136,7 +137,7 @@ def test_a_signal_registered_in_a_test_is_measured_reported_and_decided_on(ceili
 
     assert report["signals"] == ["score_ceiling"] and report["breach"]
     assert report["reasons"] == ["score ceiling: 33% of scores above 0.9"]
-    assert to_json(report)["score_ceiling"] == {"share": pytest.approx(1 / 3), "breach": True}
+    assert json_safe(report)["score_ceiling"] == {"share": pytest.approx(1 / 3), "breach": True}
     assert summary_metrics(report)["score_ceiling_share"] == pytest.approx(1 / 3)
     assert signals.names()[-1] == "score_ceiling" and "score_ceiling" in signals.drift_signals()
 
