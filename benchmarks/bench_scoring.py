@@ -151,7 +151,7 @@ def train_families(families: list[str], spaces: str = "configured") -> dict[str,
     from modelops.collect.sources import collect_batch
     from modelops.config.settings import load_settings
     from modelops.pipelines import workflow
-    from modelops.store import registry
+    from modelops.store import tracking
     from modelops.validate.validation import validate_batch
 
     record = models_record(spaces)
@@ -191,7 +191,7 @@ def train_families(families: list[str], spaces: str = "configured") -> dict[str,
         known[family] = registration["version"]
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps(known))
-        params = {k: v for k, v in registry.client().get_run(result["run_id"]).data.params.items() if "param_" in k}
+        params = {k: v for k, v in tracking.client().get_run(result["run_id"]).data.params.items() if "param_" in k}
         auc = result["holdout"].get("roc_auc")
         print(f"  {family}: v{registration['version']} holdout AUC {auc} {params}", file=sys.stderr, flush=True)
     return known
@@ -222,7 +222,7 @@ def measure(
     """
     started = time.perf_counter()
     from modelops.score import scoring
-    from modelops.store import registry
+    from modelops.store import registry, tracking
 
     versions = json.loads(models_record(spaces).read_text())
     settings = bench_settings()
@@ -234,7 +234,7 @@ def measure(
     else:
         current = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
         if current is not None:
-            registry.client().delete_registered_model_alias(spec.model_name, registry.CHALLENGER)
+            tracking.client().delete_registered_model_alias(spec.model_name, registry.CHALLENGER)
     imported = time.perf_counter()
     plan = scoring.plan_scoring(spec, settings, path, snapshot="bench", alias=alias, groups=groups)
     models = scoring.load_models(plan) if workers == 1 else {}  # the one-off import + load, timed apart

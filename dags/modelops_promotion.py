@@ -137,7 +137,7 @@ def modelops_promotion():
     def finish(plan: dict) -> str:
         """Record a refusal (apply was skipped) and print which version serves now."""
         from modelops.govern.promotion import PromotionPlan, read_approval, record_refusal, render_outcome
-        from modelops.ui.monitor_view import plain_text
+        from modelops.ui.free_text import plain_text
 
         context = get_current_context()
         ti = context["ti"]

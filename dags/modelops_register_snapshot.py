@@ -46,7 +46,7 @@ def modelops_register_snapshot():
         """Check the snapshot is there and announce it (the event's extra names it)."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from modelops.collect.inputs import InputRefused
+        from modelops.collect.refusals import InputRefused
         from modelops.collect.snapshots import describe
         from modelops.config.settings import load_settings
 

@@ -121,7 +121,7 @@ def modelops_scoring():
     @task(on_failure_callback=FailureNotifier(kind=AlertKind.SCORING_FAILURE))
     def plan() -> dict:
         """Resolve the input, the snapshot id, the exact model version(s) and the partition groups."""
-        from modelops.collect.inputs import InputRefused
+        from modelops.collect.refusals import InputRefused
         from modelops.config.settings import settings_and_spec
         from modelops.score.scoring import plan_scoring
 
@@ -151,7 +151,7 @@ def modelops_scoring():
     @task(max_active_tis_per_dagrun=4, on_failure_callback=_ON_FAILURE)
     def score_group(plan: dict, group_index: int) -> dict:
         """Score one group of partitions chunk by chunk; its part waits in staging for the commit."""
-        from modelops.collect.inputs import InputRefused
+        from modelops.collect.refusals import InputRefused
         from modelops.score.scoring import score_group
 
         try:
@@ -164,7 +164,7 @@ def modelops_scoring():
         """Combine the groups' parts atomically (rows in = rows out), load the table, log the run."""
         from modelops_figures import log_figures
 
-        from modelops.collect.inputs import InputRefused
+        from modelops.collect.refusals import InputRefused
         from modelops.score.scoring import commit_scoring
 
         options = plan["options"]  # the dataset's own scoring options, resolved at plan

@@ -9,7 +9,8 @@ Routes: `/` (the HTML page: the overview of every dataset, or one dataset's with
 `/api/overview`, `/api/datasets`, `/api/datasets/{dataset}`,
 `/api/approvals` (typed JSON, see `/openapi.json`), and `/files/<path>`, which serves only the HTML
 and JSON reports, model cards and scoring manifests of the workspace (`catalog.resolve_served`).
-The data comes from `modelops.ui.monitor_view`; MLflow and the heavy libraries load on first request.
+The data comes from the `modelops.ui` view modules (`dataset_view`, `datasets_overview`, `approvals_view`);
+MLflow and the heavy libraries load on first request.
 
 Every response (page, JSON, files, 401, 404, errors) carries a Content-Security-Policy (`default-src
 'none'` unless the page or a file needs more), `X-Content-Type-Options: nosniff`, `X-Frame-Options:
@@ -32,7 +33,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelops.core.handoffs import MONITOR_URL_PREFIX
-from modelops.ui.monitor_view import ApprovalList, DatasetList, DatasetView, Overview, RunRequest
+from modelops.ui.approvals_view import ApprovalList, RunRequest
+from modelops.ui.dataset_view import DatasetView
+from modelops.ui.datasets_overview import DatasetList, Overview
 
 URL_PREFIX = MONITOR_URL_PREFIX  # the training run's note links its card here
 ROUTE = "modelops-monitor"
@@ -125,27 +128,27 @@ def _token(user: Any) -> str:
 
 def _approvals(token: str) -> ApprovalList:
     """Pending approvals with what each would change, read as the logged-in user."""
-    from modelops.ui import monitor_view
+    from modelops.ui import approvals_view
 
-    return monitor_view.pending_approvals(_airflow_api_url(), token)
+    return approvals_view.pending_approvals(_airflow_api_url(), token)
 
 
 def _requests(token: str, dataset: str) -> dict[str, RunRequest]:
     """Who asked for each promotion run of the dataset, read as the logged-in user."""
-    from modelops.ui import monitor_view
+    from modelops.ui import approvals_view
 
-    return monitor_view.run_requests(_airflow_api_url(), token, dataset)
+    return approvals_view.run_requests(_airflow_api_url(), token, dataset)
 
 
 def _dataset_view(dataset: str, token: str) -> DatasetView:
     from modelops.config.settings import ConfigError, load_settings
-    from modelops.ui import monitor_view
+    from modelops.ui import dataset_view
 
     settings = load_settings()
     if dataset not in settings.datasets:
         raise HTTPException(status_code=404, detail=UNKNOWN_DATASET)
     try:
-        return monitor_view.dataset_view(dataset, settings, _requests(token, dataset))
+        return dataset_view.dataset_view(dataset, settings, _requests(token, dataset))
     except ConfigError:
         raise HTTPException(status_code=404, detail=UNKNOWN_DATASET) from None
 
@@ -176,18 +179,18 @@ def openapi(user: User) -> dict[str, Any]:
 @app.get("/api/datasets", response_model=DatasetList)
 def list_datasets(user: User) -> DatasetList:
     """Every configured dataset: its model, champion, challenger and latest monitoring action."""
-    from modelops.ui import monitor_view
+    from modelops.ui import datasets_overview
 
-    return monitor_view.dataset_list()
+    return datasets_overview.dataset_list()
 
 
 @app.get("/api/overview", response_model=Overview)
 def get_overview(user: User) -> Overview:
     """Every configured dataset at a glance: champion, schedule, last window judged, open signals, approvals."""
     from modelops.config.settings import load_settings
-    from modelops.ui import monitor_view
+    from modelops.ui import datasets_overview
 
-    return monitor_view.overview(load_settings(), _approvals(_token(user)))
+    return datasets_overview.overview(load_settings(), _approvals(_token(user)))
 
 
 @app.get("/api/datasets/{dataset}", response_model=DatasetView, responses={404: {"description": "unknown dataset"}})
@@ -219,17 +222,17 @@ def get_file(name: str, user: User) -> FileResponse:
 def page(request: Request, user: User, dataset: str | None = None) -> HTMLResponse:
     """The overview of every dataset, or the page of one (`?dataset=`)."""
     from modelops.config.settings import load_settings
-    from modelops.ui import monitor_page, monitor_view
+    from modelops.ui import datasets_overview, monitor_page
 
     token = _token(user)
     if not dataset:
         approvals = _approvals(token)
         html = monitor_page.render_overview(
-            monitor_view.overview(load_settings(), approvals), approvals, _ui_base(request)
+            datasets_overview.overview(load_settings(), approvals), approvals, _ui_base(request)
         )
         return HTMLResponse(html, headers={"Content-Security-Policy": monitor_page.PAGE_CSP})
     view = _dataset_view(dataset, token)
-    html = monitor_page.render(view, monitor_view.dataset_list(), _approvals(token), _ui_base(request))
+    html = monitor_page.render(view, datasets_overview.dataset_list(), _approvals(token), _ui_base(request))
     return HTMLResponse(html, headers={"Content-Security-Policy": monitor_page.PAGE_CSP})
 
 

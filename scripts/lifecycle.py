@@ -37,7 +37,7 @@ from modelops.config.settings import load_settings
 from modelops.core import catalog
 from modelops.core.handoffs import APPROVAL_TASK_ID, MONITORING_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
 from modelops.core.served import served_by
-from modelops.store import history, registry
+from modelops.store import alias_log, history, registry
 
 API = f"http://127.0.0.1:{os.environ.get('AIRFLOW__API__PORT', '8080')}"
 MLFLOW = f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
@@ -289,7 +289,7 @@ def main() -> int:
         for name in snapshots:
             served = catalog.read_json(catalog.scoring_manifest(spec.name, name))
             when = datetime.fromisoformat(served["scored_at"])
-            say(f"    snapshot {name}: {registry.describe_serving(spec.model_name, when, served['alias'], served)}")
+            say(f"    snapshot {name}: {alias_log.describe_serving(spec.model_name, when, served['alias'], served)}")
         champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
         say(f"    champion now: {spec.model_name} v{champion.version}")
         say(

@@ -178,10 +178,10 @@ def carry_serving_record(spec) -> None:
     the module's MLflow store: the alias history must travel with it, as it does in one deployment)."""
     from datetime import UTC, datetime
 
-    from modelops.store import history, registry
+    from modelops.store import alias_log, history, registry
 
     current = registry.version_by_alias(spec.model_name, registry.CHAMPION)
-    if current is None or registry.served_on(spec.model_name, datetime.now(UTC)) == str(current.version):
+    if current is None or alias_log.served_on(spec.model_name, datetime.now(UTC)) == str(current.version):
         return
     with history.get_engine().begin() as connection:
         history.alias_change(

@@ -21,7 +21,7 @@ from conftest import free_port
 from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT
 from modelops.core import catalog
 from modelops.core.served import served_by
-from modelops.store import history, registry
+from modelops.store import history, tracking
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +118,7 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
         line = re.escape(served_by(manifest).line())
         step6 = rf"snapshot {name}: voter_turnout_model@champion pointed to v\d+ at \S+; {line}$"
         assert re.search(step6, out, flags=re.MULTILINE)
-    client = registry.client()
+    client = tracking.client()
     experiment = client.get_experiment_by_name("modelops/voter_turnout/scoring")
     assert len(client.search_runs([experiment.experiment_id])) == 3
     # monitoring judged what was served, snapshot by snapshot, against the version that served it
@@ -146,7 +146,7 @@ def test_lifecycle_script_closes_the_loop(tmp_path, monkeypatch):
         assert last["model_version"] == "2"
         assert f"snapshot {scored[-1]}: voter_turnout_model@champion pointed to v2 at" in out
     assert f"snapshot {scored[0]}: voter_turnout_model@champion pointed to v1 at" in out
-    retrained = registry.client().get_model_version("voter_turnout_model", "2")
+    retrained = tracking.client().get_model_version("voter_turnout_model", "2")
     assert retrained.tags["modelops.trigger_reason"].startswith("monitoring window")
     assert retrained.tags["modelops.compared_to"] == "v1"
     assert int(retrained.tags["modelops.extra_batches"]) >= 1

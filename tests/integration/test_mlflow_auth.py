@@ -1,7 +1,7 @@
 """MLflow with its own authentication, as the production-shaped stack runs it: a real `mlflow server --app-name
 basic-auth` on a free 127.0.0.1 port, prepared by scripts/mlflow_auth.py. Anonymous reads and writes get 401, a
 user without a grant 403; the service account moves `champion` through the product; a move it makes outside
-the DAGs is still caught by `registry.alias_drift`."""
+the DAGs is still caught by `alias_log.alias_drift`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO, free_port
 
 from modelops.core.handoffs import PROMOTION_DAG_ID
-from modelops.store import registry
+from modelops.store import alias_log, registry, tracking
 
 pytestmark = pytest.mark.integration
 
@@ -130,8 +130,8 @@ def as_service(server, workspace, monkeypatch):
 
 def _two_versions(name: str = MODEL) -> tuple[str, str]:
     """Model `name` with two versions (from one run) created as the service account."""
-    mlflow_client = registry.client()
-    run = mlflow_client.create_run(registry.experiment_id("auth-test"))
+    mlflow_client = tracking.client()
+    run = mlflow_client.create_run(tracking.experiment_id("auth-test"))
     mlflow_client.create_registered_model(name)
     versions = [
         mlflow_client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id) for _ in range(2)
@@ -144,7 +144,7 @@ def test_anonymous_and_ungranted_requests_are_refused_and_the_service_account_pr
     v1, v2 = _two_versions()
     actor = registry.dag_actor(PROMOTION_DAG_ID, "tests")
     assert registry.set_alias(MODEL, registry.CHAMPION, v1, actor, "first champion", None)
-    assert registry.alias_drift(MODEL) is None
+    assert alias_log.alias_drift(MODEL) is None
 
     move = {"name": MODEL, "alias": registry.CHAMPION, "version": v2}
     status, _ = _request(base, ALIAS_API, "POST", move)
@@ -167,15 +167,15 @@ def test_anonymous_and_ungranted_requests_are_refused_and_the_service_account_pr
 
     # through the product: the service account moves champion, the alias history records it
     assert registry.set_alias(MODEL, registry.CHAMPION, v2, actor, "promoted", None)
-    assert registry.alias_drift(MODEL) is None
-    assert [r["version"] for r in registry.alias_history(MODEL)] == [v1, v2]
+    assert alias_log.alias_drift(MODEL) is None
+    assert [r["version"] for r in alias_log.alias_history(MODEL)] == [v1, v2]
 
 
 def test_a_move_with_the_service_account_outside_the_dags_is_caught(as_service):
     name = f"{MODEL}_side_door"
     v1, v2 = _two_versions(name)
     registry.set_alias(name, registry.CHAMPION, v1, registry.dag_actor(PROMOTION_DAG_ID), "first champion", None)
-    registry.client().set_registered_model_alias(name, registry.CHAMPION, v2)  # the credentials, not the DAGs
-    drift = registry.alias_drift(name)
+    tracking.client().set_registered_model_alias(name, registry.CHAMPION, v2)  # the credentials, not the DAGs
+    drift = alias_log.alias_drift(name)
     assert drift is not None and (drift.registry_version, drift.recorded_version) == (v2, v1)
-    assert registry.alias_drift(f"{MODEL}_never_registered") is None  # a missing model is no drift (and no 403)
+    assert alias_log.alias_drift(f"{MODEL}_never_registered") is None  # a missing model is no drift (and no 403)

@@ -26,7 +26,7 @@ from modelops.core.handoffs import (
 )
 from modelops.monitor import operations
 from modelops.score import scoring
-from modelops.store import history, registry
+from modelops.store import artifacts, history, tracking
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +93,7 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     assert {t["dataset"] for t in operations._rows(MONITORING_DAG_ID, first.run_id) if t["map_index"] >= 0} == {
         "voter_turnout"
     }  # a mapped task's figures name the dataset it judged
-    judged = registry.client().search_runs([registry.monitoring_experiment(spec.name)])
+    judged = tracking.client().search_runs([tracking.monitoring_experiment(spec.name)])
     assert any(
         {"ops.judge.assess_0.wall_s", "ops.judge.decide_0.peak_rss_mb", "ops.run.task_s"} <= set(r.data.metrics)
         for r in judged
@@ -122,13 +122,13 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     assert conf["dataset"] == "voter_turnout" and "breach persisted" in conf["reason"]
     assert isinstance(conf["extra_batches"], list)
 
-    client = registry.client()
+    client = tracking.client()
     experiment = client.get_experiment_by_name("modelops/voter_turnout/monitoring")
     runs = client.search_runs([experiment.experiment_id])
     assert {r.data.tags["modelops.action"] for r in runs} == {"watch", "retrain"}
     assert all("drift_share" in r.data.metrics for r in runs)
     for r in runs:  # the configuration each window was judged with
-        assert registry.RESOLVED_CONFIG_ARTIFACT in {a.path for a in client.list_artifacts(r.info.run_id)}
+        assert artifacts.RESOLVED_CONFIG_ARTIFACT in {a.path for a in client.list_artifacts(r.info.run_id)}
     # a shifted electorate is served by the champion (no fallback); prediction drift is measured on its scores
     assert rows[-1]["signals"] == ["data_drift", "multivariate_drift", "prediction_drift"]
     assert rows[-1]["fallback_share"] == 0.0

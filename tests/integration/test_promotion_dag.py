@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from modelops.core.handoffs import APPROVAL_TASK_ID, PROMOTION_DAG_ID, TRAINING_DAG_ID
-from modelops.store import history, registry
+from modelops.store import alias_log, history, registry, runs, tracking
 
 pytestmark = pytest.mark.integration
 TRAINING = registry.dag_actor(TRAINING_DAG_ID, "tests")
@@ -60,10 +60,10 @@ def model(workspace, settings) -> str:
         "logistic_regression", spec, frame.iloc[:600], frame.iloc[600:800], training, {}, "roc_auc", threshold=0.5
     )
     lineage = {"airflow.run_id": "p", "airflow.dag_id": "test", "modelops.primary_metric": "roc_auc"}
-    parent = registry.start_parent_run(spec, lineage)
-    logged = registry.log_candidate(fitted, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)
+    parent = runs.start_parent_run(spec, lineage)
+    logged = runs.log_candidate(fitted, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)
     for verdict in ("promote", "promote", "keep_champion"):
-        run = registry.client().create_run(registry.training_experiment(spec)).info.run_id
+        run = tracking.client().create_run(tracking.training_experiment(spec)).info.run_id
         registry.register_version(spec.model_name, logged["model_uri"], run, {"modelops.verdict": verdict}, "")
     registry.set_alias(spec.model_name, registry.CHAMPION, "1", TRAINING, "first model", None)
     return spec.model_name
@@ -198,7 +198,7 @@ def test_override_promotion_approved_then_rollback(promotion_dag, api, model):
     assert sorted(u["id"] for u in request["assigned_users"]) == ["alice", "bob"]  # never the requester
     assert states == {"check": "success", APPROVAL_TASK_ID: "success", "apply": "success", "finish": "success"}
     assert _champion(model) == "3"
-    last = registry.alias_history(model)[-1]
+    last = alias_log.alias_history(model)[-1]
     assert (last["version"], last["previous_version"], last["approver"], last["action"]) == (
         "3",
         "1",
@@ -217,14 +217,14 @@ def test_override_promotion_approved_then_rollback(promotion_dag, api, model):
     assert run.state == "success", (states, seen)
     assert "moves from v3 to v1" in seen["request"]["body"]
     assert _champion(model) == "1"
-    rows = registry.alias_history(model)
+    rows = alias_log.alias_history(model)
     assert [(r["version"], r["approver"], r["action"]) for r in rows[-2:]] == [
         ("3", "alice", "promote"),
         ("1", "bob", "rollback"),
     ]
     # which version served when: the history answers for every instant
-    assert registry.served_on(model, rows[-2]["changed_at"]) == "3"
-    assert registry.served_on(model, rows[-1]["changed_at"]) == "1"
+    assert alias_log.served_on(model, rows[-2]["changed_at"]) == "3"
+    assert alias_log.served_on(model, rows[-1]["changed_at"]) == "1"
     decisions = history.read_promotion_decisions(model)
     assert [(d["action"], d["decision"], d["approver"]) for d in decisions] == [
         ("promote", "approved", "alice"),
@@ -245,7 +245,7 @@ def test_failed_gates_are_refused_and_a_rejected_promotion_moves_nothing(promoti
     assert run.state == "success", states
     assert states == {"check": "success", APPROVAL_TASK_ID: "success", "apply": "skipped", "finish": "success"}
     assert _champion(model) == "1"
-    assert [r["version"] for r in registry.alias_history(model)] == ["1"]
+    assert [r["version"] for r in alias_log.alias_history(model)] == ["1"]
     assert "champion_approved_by" not in registry.model_version(model, "2").tags
     (decision,) = history.read_promotion_decisions(model)
     assert (decision["decision"], decision["approver"], decision["comment"], decision["run_id"]) == (
@@ -277,7 +277,7 @@ def test_a_failed_approval_asks_again_and_only_the_second_answer_counts(promotio
     assert states == {"check": "success", APPROVAL_TASK_ID: "success", "apply": "success", "finish": "success"}
     assert tis[APPROVAL_TASK_ID].try_number == 2
     assert _champion(model) == "2"
-    last = registry.alias_history(model)[-1]
+    last = alias_log.alias_history(model)[-1]
     assert (last["version"], last["approver"], last["action"]) == ("2", "bob", "promote")
     assert "approver: second look: fine" in last["reason"]
     (decision,) = history.read_promotion_decisions(model)
@@ -293,7 +293,7 @@ def test_the_requester_cannot_approve_and_a_second_user_can(promotion_dag, api, 
     assert seen["status"] == 200 and seen["answer"]["responded_by"]["name"] == "bob", seen
     assert run.state == "success", states
     assert _champion(model) == "2"
-    last = registry.alias_history(model)[-1]
+    last = alias_log.alias_history(model)[-1]
     assert (last["version"], last["approver"]) == ("2", "bob")
     (decision,) = history.read_promotion_decisions(model)
     assert (decision["decision"], decision["approver"]) == ("approved", "bob")

@@ -13,7 +13,7 @@ from modelops.config.settings import REPO_ROOT
 from modelops.core import catalog
 from modelops.core.handoffs import REPRODUCE_DAG_ID
 from modelops.govern.reproduce import TOLERANCE, reproduce_version
-from modelops.store import registry
+from modelops.store import artifacts, registry
 
 pytestmark = pytest.mark.integration
 MODEL = "voter_turnout_model"
@@ -47,7 +47,7 @@ def _states(run) -> dict[str, str]:
 
 def _recorded_verdict(version: str) -> tuple[dict, dict]:
     tags = registry.model_version(MODEL, version).tags
-    return tags, registry.load_run_dict(tags["modelops.reproduce_run_id"], registry.REPRODUCTION_ARTIFACT)
+    return tags, artifacts.load_run_dict(tags["modelops.reproduce_run_id"], artifacts.REPRODUCTION_ARTIFACT)
 
 
 def _assert_reproduced(verdict: dict, done: dict) -> None:

@@ -17,7 +17,7 @@ from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT
 from modelops.core import catalog
 from modelops.core.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI, SNAPSHOT_DAG_ID
 from modelops.monitor import operations
-from modelops.store import registry
+from modelops.store import registry, tracking
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +103,7 @@ def test_scoring_dag_fans_out_and_keeps_every_row_once(airflow_db, workspace, se
     }
     assert {t["state"] for t in figures["tasks"]} == {"success"}  # commit's "so far" row replaced at its end
     assert all(t["peak_rss_mb"] > 50 and t["wall_seconds"] > 0 for t in figures["tasks"])
-    (scored,) = registry.client().search_runs([registry.scoring_experiment(spec.name)])
+    (scored,) = tracking.client().search_runs([tracking.scoring_experiment(spec.name)])
     assert {"ops.plan.wall_s", "ops.score_group_2.peak_rss_mb", "ops.run.wall_s"} <= set(scored.data.metrics)
 
     # A rerun replaces the snapshot's output: one copy, the same canary rows.
@@ -116,8 +116,8 @@ def test_scoring_dag_fans_out_and_keeps_every_row_once(airflow_db, workspace, se
     assert manifest["serving"].startswith(f"{spec.model_name}@champion pointed to v{champion} at ")
 
     # An alias moved behind the record's back (not by the training or promotion DAG) is never served: the
-    # recorded champion scores the snapshot and the run alerts (registry.alias_drift).
-    registry.client().set_registered_model_alias(spec.model_name, registry.CHAMPION, str(challenger["version"]))
+    # recorded champion scores the snapshot and the run alerts (alias_log.alias_drift).
+    tracking.client().set_registered_model_alias(spec.model_name, registry.CHAMPION, str(challenger["version"]))
     drifted = dag.test(run_conf={**conf, "snapshot": "2028-10-02"})
     assert drifted.state == "success", _states(drifted)
     manifest = catalog.read_json(catalog.scoring_manifest(spec.name, "2028-10-02"))

@@ -17,7 +17,7 @@ import yaml
 from conftest import run_training
 
 from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, load_settings
-from modelops.store import registry
+from modelops.store import artifacts, registry, tracking
 from modelops.train.splits import row_keys
 from modelops.validate.validation import DataValidationError
 
@@ -74,7 +74,7 @@ def _settings(tmp_path, datasets: dict):
 
 
 def _feature_names(version_or_uri: str) -> list[str]:
-    model = registry.load_model(version_or_uri)
+    model = artifacts.load_model(version_or_uri)
     return list(model.named_steps["features"].get_feature_names_out())
 
 
@@ -102,11 +102,11 @@ def test_string_target_with_non_outcome_codes_and_blanks(workspace, tmp_path):
     assert sum(done["plan"]["split_rows"].values()) == N - unlabelled
     for part in done["plan"]["splits"].values():
         assert pd.read_parquet(part)["vote"].isin(["Y", "N"]).all()
-    version = registry.client().get_model_version("yn_survey_model", done["outcome"]["version"])
+    version = tracking.client().get_model_version("yn_survey_model", done["outcome"]["version"])
     assert version.tags["modelops.rows_unlabelled"] == "360"
     assert done["outcome"]["promote"] and done["report"]["metrics"]["roc_auc"] > 0.75
     # production scores every row, so the drift reference holds the unlabelled holdout-side rows too
-    profile = registry.load_profile(done["report"]["best"]["run_id"])
+    profile = artifacts.load_profile(done["report"]["best"]["run_id"])
     assert 0 < profile["unlabelled_rows"] < unlabelled
     assert profile["rows"] == done["report"]["holdout_rows"] + profile["unlabelled_rows"]
     calibrated = sum(g["rows"] for g in profile["calibration"]["score"].values())
@@ -179,14 +179,14 @@ def test_without_an_id_a_retrain_is_judged_only_on_rows_neither_model_saw(worksp
 
     v1 = run_training(settings, "noid", "noid-1")
     assert v1["outcome"]["alias"] == registry.CHAMPION
-    v1_trained = registry.load_trained_keys(v1["plan"]["parent_run_id"])
+    v1_trained = artifacts.load_trained_keys(v1["plan"]["parent_run_id"])
     # A retrain with a new wave: rows keep their side, so the new holdout holds none of v1's rows.
     v2 = run_training(settings, "noid", "noid-2", extra=[str(tmp_path / "wave2.parquet")])
     spec = settings.dataset("noid")
     holdout = pd.read_parquet(v2["plan"]["splits"]["holdout"])
     keys = row_keys(holdout, spec)
     assert not np.isin(keys, v1_trained).any()
-    v2_trained = registry.load_trained_keys(v2["plan"]["parent_run_id"])
+    v2_trained = artifacts.load_trained_keys(v2["plan"]["parent_run_id"])
     assert not np.isin(keys, v2_trained).any()
     champion = v2["report"]["champion"]
     assert champion["comparison_rows"] == len(holdout) and champion["excluded_rows"] == 0
@@ -238,7 +238,7 @@ def test_integer_category_codes_with_a_gap(workspace, tmp_path):
     again = run_training(settings, "codes", "codes-2")
     assert again["outcome"]["duplicate_of"] == done["outcome"]["version"]
     assert "not registered again" in again["outcome"]["reasons"][0]
-    assert len(registry.client().search_model_versions("name = 'codes_model'")) == 1
+    assert len(tracking.client().search_model_versions("name = 'codes_model'")) == 1
 
 
 def test_a_row_filter_defines_the_population_and_is_on_record(workspace, tmp_path):
@@ -255,7 +255,7 @@ def test_a_row_filter_defines_the_population_and_is_on_record(workspace, tmp_pat
     done = run_training(settings, "filtered", "filtered-1")
     assert done["batch"].rows == N - N // 4
     assert done["batch"].join_report["filter"]["rows_after"] == N - N // 4
-    tags = registry.client().get_run(done["plan"]["parent_run_id"]).data.tags
+    tags = tracking.client().get_run(done["plan"]["parent_run_id"]).data.tags
     assert tags["modelops.row_filter"] == "status == 'active' and age not_null"
     import mlflow.artifacts
 
@@ -555,4 +555,4 @@ def test_editing_one_dataset_leaves_anothers_identical_retrain_unregistered(work
     again = run_training(settings, "second", "second-2")
     assert again["outcome"]["duplicate_of"] == done["outcome"]["version"]
     assert "not registered again" in again["outcome"]["reasons"][0]
-    assert len(registry.client().search_model_versions("name = 'second_model'")) == 1
+    assert len(tracking.client().search_model_versions("name = 'second_model'")) == 1

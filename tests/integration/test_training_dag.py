@@ -19,7 +19,7 @@ from modelops.core.handoffs import (
     TRAINING_DAG_ID,
 )
 from modelops.core.tags import Tag
-from modelops.store import history, registry
+from modelops.store import history, registry, tracking
 
 pytestmark = pytest.mark.integration
 MODEL = "voter_turnout_model"
@@ -135,7 +135,7 @@ def test_first_run_promotes_a_champion_with_lineage(training_dag, module_workspa
     assert ran <= measured, ran - measured
     assert all(t["peak_rss_mb"] and t["peak_rss_mb"] > 50 for t in figures["tasks"])
     assert sum(t["bytes_written"] or 0 for t in figures["tasks"]) > 0  # batch, splits, models were written
-    parent = registry.client().get_run(tags["modelops.parent_run_id"])
+    parent = tracking.client().get_run(tags["modelops.parent_run_id"])
     assert parent.data.metrics["ops.run.task_s"] > 0 and "ops.train_candidate_0.wall_s" in parent.data.metrics
     assert "  run       " in summary and "slowest:" in summary
 
@@ -183,7 +183,7 @@ def test_bad_batch_fails_validation_is_quarantined_and_registry_is_untouched(tra
     raw.loc[:4, "age"] = -3
     raw.loc[5:9, "party"] = "WHIG"
     raw.to_csv(tmp_path / "bad_extract.csv", index=False)
-    versions_before = len(registry.client().search_model_versions(f"name = '{MODEL}'"))
+    versions_before = len(tracking.client().search_model_versions(f"name = '{MODEL}'"))
     history_before = len(history.read_alias_history(MODEL))
 
     run = training_dag.test(run_conf={"source_path": str(tmp_path / "bad_extract.csv")})
@@ -191,7 +191,7 @@ def test_bad_batch_fails_validation_is_quarantined_and_registry_is_untouched(tra
     assert run.state == "failed"
     assert states["collect"] == "success" and states["validate"] == "failed"
     assert states["prepare"] == "upstream_failed" and states["register"] == "upstream_failed"
-    assert len(registry.client().search_model_versions(f"name = '{MODEL}'")) == versions_before
+    assert len(tracking.client().search_model_versions(f"name = '{MODEL}'")) == versions_before
     assert len(history.read_alias_history(MODEL)) == history_before
     assert str(registry.version_by_alias(MODEL, registry.CHAMPION).version) == "1"
     quarantined = list((module_workspace / "quarantine" / "voter_turnout").glob("*/validation/report.html"))

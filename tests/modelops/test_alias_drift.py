@@ -1,4 +1,4 @@
-"""A champion moved outside the training and promotion DAGs: `registry.alias_drift` compares MLflow's alias with
+"""A champion moved outside the training and promotion DAGs: `alias_log.alias_drift` compares MLflow's alias with
 the alias history; the next monitoring run alerts it, and scoring serves the recorded version and alerts."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from modelops.config.settings import load_settings
 from modelops.core import alerts, catalog
 from modelops.pipelines import monitoring_flow
 from modelops.score import scoring
-from modelops.store import registry
+from modelops.store import alias_log, registry, tracking
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -37,7 +37,7 @@ def _row(version: str, actor: str = "modelops_promotion (alice)", alias: str = "
     ],
 )
 def test_compare_alias_says_when_mlflow_and_the_history_disagree(registry_version, rows, drifted):
-    drift = registry.compare_alias("m", registry_version, rows)
+    drift = alias_log.compare_alias("m", registry_version, rows)
     assert (drift is not None) is drifted
     if drift is not None:
         assert drift.registry_version == registry_version
@@ -47,11 +47,11 @@ def test_compare_alias_says_when_mlflow_and_the_history_disagree(registry_versio
 
 
 def test_the_line_names_versions_and_the_last_recorded_move():
-    drift = registry.compare_alias("voter_turnout_model", "2", [_row("1")])
+    drift = alias_log.compare_alias("voter_turnout_model", "2", [_row("1")])
     line = drift.line()
     assert "MLflow names v2" in line and "the alias history says v1" in line
     assert "2028-01-01T00:00:00+00:00 by modelops_promotion (alice)" in line
-    assert registry.compare_alias("m", None, [_row("1")]).line().count("no version") == 1
+    assert alias_log.compare_alias("m", None, [_row("1")]).line().count("no version") == 1
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +61,9 @@ def moved(tmp_path_factory, settings):
     with pytest.MonkeyPatch.context() as patch:
         use_workspace(patch, root)
         spec = train_and_promote(settings, 3000, "drift-champion")
-        assert registry.alias_drift(spec.model_name) is None  # moved through the product: no drift
+        assert alias_log.alias_drift(spec.model_name) is None  # moved through the product: no drift
         v1 = registry.version_by_alias(spec.model_name, registry.CHAMPION)
-        mlflow_client = registry.client()
+        mlflow_client = tracking.client()
         v2 = mlflow_client.create_model_version(spec.model_name, v1.source, v1.run_id, model_id=v1.model_id)
         # the side door: an alias move that is neither the training nor the promotion DAG
         mlflow_client.set_registered_model_alias(spec.model_name, registry.CHAMPION, str(v2.version))
@@ -77,7 +77,7 @@ def env(moved, monkeypatch):
 
 
 def test_an_out_of_band_move_is_detected(env):
-    drift = registry.alias_drift(env["spec"].model_name)
+    drift = alias_log.alias_drift(env["spec"].model_name)
     assert drift is not None
     assert (drift.registry_version, drift.recorded_version) == (env["v2"], env["v1"])
     assert drift.recorded_by.startswith("modelops_training")
@@ -113,7 +113,7 @@ def test_the_next_monitoring_run_alerts(env):
     assert alerts.should_alert(data)
     alert = alerts.build_alert(data)
     assert alert["severity"] == "critical" and alert["reasons"][0] == data["alias_drift"]
-    run = registry.client().get_run(verdict.mlflow_run_id)
+    run = tracking.client().get_run(verdict.mlflow_run_id)
     assert run.data.tags["modelops.alias_drift"] == data["alias_drift"]
     # a dry run measures and reports the drift, and alerts nobody
     dry = monitoring_flow.judge_window(spec.name, "drift-w1", {}, True, end, "manual__dry")

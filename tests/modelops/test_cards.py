@@ -24,7 +24,7 @@ from modelops.core.tags import Tag
 from modelops.evaluate.evaluation import bootstrap_metrics, weighted_metrics
 from modelops.govern import card_facts, cards
 from modelops.stats.metrics import compute_metrics
-from modelops.store import registry
+from modelops.store import registry, tracking
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -178,7 +178,7 @@ def test_no_pii_value_reaches_the_card_or_its_logged_copies(trained):
     md, page, data = _texts(trained["summary"])
     for text in (md, page, json.dumps(data)):
         assert PII_NAME not in text and "Person 1" not in text
-    logged = registry.client().download_artifacts(registry.model_version(MODEL, "1").run_id, "model_card")
+    logged = tracking.client().download_artifacts(registry.model_version(MODEL, "1").run_id, "model_card")
     for path in Path(logged).iterdir():
         if path.suffix in {".md", ".html", ".json"}:
             assert PII_NAME not in path.read_text()
@@ -189,7 +189,7 @@ def test_card_is_logged_with_the_version_and_linked_from_its_tags(trained):
     version = registry.model_version(MODEL, "1")
     assert version.tags[Tag.CARD] == summary["artifact_uri"] == f"runs:/{version.run_id}/model_card/card.html"
     assert version.tags[Tag.CARD_PATH] == summary["card_html"]
-    names = {Path(a.path).name for a in registry.client().list_artifacts(version.run_id, "model_card")}
+    names = {Path(a.path).name for a in tracking.client().list_artifacts(version.run_id, "model_card")}
     assert {"card.md", "card.html", "card.json", "calibration.png", "importance.png"} <= names
     import mlflow.artifacts
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import run_training, use_workspace
 
 from modelops.govern.reproduce import compare_predictions, reproduce_version
-from modelops.store import registry
+from modelops.store import artifacts, registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -60,9 +60,9 @@ def test_a_version_whose_recorded_scores_moved_by_one_in_a_million_is_not_reprod
     assert control["reproduced"] is True, control["reason"]
 
     run_id = registry.model_version(MODEL, v).run_id
-    recorded = registry.load_holdout_predictions(run_id)
-    registry.log_holdout_predictions(run_id, recorded["key"], _moved(recorded["score"].to_numpy()))
-    moved = registry.load_holdout_predictions(run_id)
+    recorded = artifacts.load_holdout_predictions(run_id)
+    artifacts.log_holdout_predictions(run_id, recorded["key"], _moved(recorded["score"].to_numpy()))
+    moved = artifacts.load_holdout_predictions(run_id)
     assert np.abs(moved["score"] - recorded["score"]).max() == pytest.approx(SHIFT, rel=1e-6)  # the record changed
 
     verdict = reproduce_version(MODEL, v)

@@ -20,7 +20,7 @@ from conftest import module_store, train_and_promote, use_workspace
 from modelops.collect.scenarios import simulate_window
 from modelops.core import catalog
 from modelops.score import scoring
-from modelops.store import registry
+from modelops.store import tracking
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -69,8 +69,8 @@ def _nothing_published(snapshot: str) -> None:
     assert not catalog.scoring_dir(DATASET, snapshot).exists()
     assert not catalog.scoring_manifest(DATASET, snapshot).exists()
     assert snapshot not in catalog.list_scored(DATASET)
-    runs = registry.client().search_runs(
-        [registry.scoring_experiment(DATASET)], filter_string=f"tags.`modelops.snapshot` = '{snapshot}'"
+    runs = tracking.client().search_runs(
+        [tracking.scoring_experiment(DATASET)], filter_string=f"tags.`modelops.snapshot` = '{snapshot}'"
     )
     assert runs == []
 

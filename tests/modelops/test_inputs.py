@@ -9,8 +9,9 @@ import traceback
 import pandas as pd
 import pytest
 
-from modelops.collect import inputs
-from modelops.collect.inputs import BadFileError, InputRefused
+from modelops.collect import csv_files, inputs, parquet_files, safe_sql
+from modelops.collect.refusals import BadFileError, InputRefused
+from modelops.config.settings import ConfigError
 from modelops.core import catalog
 
 DATASET = "voter_turnout"
@@ -84,7 +85,7 @@ def test_configured_roots_admit_their_folders_relative_ones_from_the_workspace(w
     roots = inputs.input_roots(DATASET, {"input_roots": [str(tmp_path / "elsewhere"), "deliveries"]})
     assert inputs.resolve_input(str(outside), roots) == outside.resolve()
     assert workspace.resolve() / "deliveries" in roots
-    with pytest.raises(inputs.ConfigError, match="input_roots"):
+    with pytest.raises(ConfigError, match="input_roots"):
         inputs.input_roots(DATASET, {"input_roots": "/data"})
 
 
@@ -111,7 +112,7 @@ REFUSED = {
 
 @pytest.mark.parametrize("query", ACCEPTED)
 def test_one_select_or_with_statement_is_accepted(query):
-    assert inputs.check_query(query) == ACCEPTED[query]
+    assert safe_sql.check_query(query) == ACCEPTED[query]
 
 
 @pytest.mark.parametrize("query", REFUSED)
@@ -119,17 +120,17 @@ def test_anything_else_is_refused_plainly_and_the_same_way_each_time(query):
     messages = set()
     for _ in range(2):
         with pytest.raises(InputRefused) as caught:
-            inputs.check_query(query)
+            safe_sql.check_query(query)
         messages.add(str(caught.value))
     (message,) = messages
     assert REFUSED[query] in message
 
 
 def test_only_backends_with_a_known_read_only_mode_are_read():
-    assert inputs.check_sql_url("postgresql+psycopg2://u@h/db") == "postgresql"
-    assert inputs.check_sql_url("sqlite:///x.db") == "sqlite"
+    assert safe_sql.check_sql_url("postgresql+psycopg2://u@h/db") == "postgresql"
+    assert safe_sql.check_sql_url("sqlite:///x.db") == "sqlite"
     with pytest.raises(InputRefused, match="mysql connection"):
-        inputs.check_sql_url("mysql://u@h/db")
+        safe_sql.check_sql_url("mysql://u@h/db")
 
 
 def test_a_sqlite_query_runs_on_a_query_only_connection(tmp_path):
@@ -139,14 +140,14 @@ def test_a_sqlite_query_runs_on_a_query_only_connection(tmp_path):
     engine = sa.create_engine(url)
     _voters().to_sql("voters", engine, index=False)
     engine.dispose()
-    chunks = list(inputs.query_rows(url, "select voter_id, age from voters;", 16))
+    chunks = list(safe_sql.query_rows(url, "select voter_id, age from voters;", 16))
     assert [len(rows) for _, rows in chunks] == [16, 16, 8] and chunks[0][0] == ["voter_id", "age"]
     with pytest.raises(InputRefused, match="cannot run as written"):
-        list(inputs.query_rows(url, "select * from no_such_table", 16))
+        list(safe_sql.query_rows(url, "select * from no_such_table", 16))
     # the connection the query runs on refuses any write (SQLite has no writing SELECT to try it with)
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        inputs._hold_read_only(connection, "sqlite")
+        safe_sql._hold_read_only(connection, "sqlite")
         with pytest.raises(sa.exc.OperationalError, match="readonly"):
             connection.exec_driver_sql("delete from voters")
     engine.dispose()
@@ -159,7 +160,7 @@ def test_a_sqlite_query_runs_on_a_query_only_connection(tmp_path):
 def test_a_ragged_row_is_told_by_its_line_never_its_text(tmp_path):
     path = _ragged_csv(tmp_path / "voters.csv", line=7)
     with pytest.raises(BadFileError) as caught:
-        for _ in inputs.csv_batches(path, ["voter_id", "age"]):  # the marker's column is not even read
+        for _ in csv_files.csv_batches(path, ["voter_id", "age"]):  # the marker's column is not even read
             pass
     assert "row 7 has 5 fields, the header has 4 (line 7 of the file" in str(caught.value)
     assert MARKER not in _texts(caught.value)
@@ -181,7 +182,7 @@ def test_a_non_utf8_byte_deep_in_a_read_column_is_told_by_offset(tmp_path):
     head = _voters().to_csv(index=False).encode()
     path.write_bytes(head + "v9999,30,DEM,Zoë\n".encode("latin-1"))
     with pytest.raises(BadFileError, match=rf"byte 0xeb at offset {len(head) + 15}\)"):
-        for _ in inputs.csv_batches(path, ["voter_id", "phone"]):
+        for _ in csv_files.csv_batches(path, ["voter_id", "phone"]):
             pass
 
 
@@ -189,7 +190,7 @@ def test_utf16_header_empty_and_header_only_files(tmp_path):
     utf16 = tmp_path / "utf16.csv"
     utf16.write_bytes(_voters().to_csv(index=False).encode("utf-16"))
     with pytest.raises(BadFileError, match="UTF-16 byte-order mark"):
-        inputs.csv_header(utf16)
+        csv_files.csv_header(utf16)
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     with pytest.raises(BadFileError, match=r"file is empty \(0 bytes\)"):
@@ -214,14 +215,14 @@ def test_zero_row_and_truncated_parquet(tmp_path):
     _voters(400).to_parquet(cut)
     cut.write_bytes(cut.read_bytes()[:300])
     with pytest.raises(BadFileError, match="ends without the Parquet footer"):
-        inputs.parquet_rows(cut)
+        parquet_files.parquet_rows(cut)
 
 
 def test_a_first_line_of_values_never_reaches_the_message():
     """A file without a header line: its first data row is read as the header; none of it is shown."""
-    hint = inputs.header_hint(["V001", "34", "Jane Doe", "MARKER-555-0199"], ["voter_id", "age"])
+    hint = csv_files.header_hint(["V001", "34", "Jane Doe", "MARKER-555-0199"], ["voter_id", "age"])
     assert "Jane" not in hint and "MARKER" not in hint and "V001" not in hint
     assert "none of its first line's 4 fields is a column of the spec (not shown)" in hint
-    named = inputs.header_hint(["voter_id", "age", "notes_free_text"], ["voter_id", "age"])
+    named = csv_files.header_hint(["voter_id", "age", "notes_free_text"], ["voter_id", "age"])
     assert "holds the spec's columns voter_id, age and 1 other field (not shown)" in named
     assert "notes_free_text" not in named

@@ -17,7 +17,17 @@ from modelops.core import catalog
 from modelops.pipelines import monitoring_flow
 from modelops.score import scoring
 from modelops.store import history
-from modelops.ui import monitor_page, monitor_view
+from modelops.ui import (
+    approvals_view,
+    dataset_view,
+    datasets_overview,
+    free_text,
+    links,
+    monitor_page,
+    serving_view,
+    trends_view,
+    versions_view,
+)
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -30,7 +40,7 @@ def state(tmp_path_factory, settings):
     """v1 champion, v2 from a second training, two scored and monitored snapshots (stable, then drifted)."""
     patch = pytest.MonkeyPatch()
     root = use_workspace(patch, tmp_path_factory.mktemp("monitor") / "workspace")
-    patch.setenv(monitor_view.MLFLOW_UI_ENV, "http://127.0.0.1:5999/")
+    patch.setenv(links.MLFLOW_UI_ENV, "http://127.0.0.1:5999/")
     spec = train_and_promote(settings, 4000, "monitor-v1")
     second = run_training(settings, "voter_turnout", "monitor-v2", rows=5000)
     outcomes = []
@@ -46,7 +56,7 @@ def state(tmp_path_factory, settings):
 
 @pytest.fixture(scope="module")
 def view(state):
-    return monitor_view.dataset_view("voter_turnout", state["settings"])
+    return dataset_view.dataset_view("voter_turnout", state["settings"])
 
 
 def test_champion_and_challenger_carry_their_gate_checks(state, view):
@@ -91,8 +101,8 @@ def test_served_snapshots_and_fallback_share_come_from_the_manifests(state, view
         assert labels[:2] == ["scoring report", "manifest"] and "MLflow: scoring run" in labels
     total = sum(s.fallback_rows for s in view.served)
     assert view.recent_fallback_share == pytest.approx(total / (2 * ROWS))
-    assert monitor_view.recent_fallback_share(view.served, count=1) == pytest.approx(view.served[0].fallback_share)
-    assert monitor_view.recent_fallback_share([]) is None
+    assert serving_view.recent_fallback_share(view.served, count=1) == pytest.approx(view.served[0].fallback_share)
+    assert serving_view.recent_fallback_share([]) is None
 
 
 def test_trends_and_verdicts_follow_the_recorded_windows(state, view):
@@ -145,10 +155,10 @@ class _Hooks(HTMLParser):
 
 
 def test_the_page_carries_the_stable_hooks(state, view):
-    approvals = monitor_view.ApprovalList(
-        approvals=monitor_view.parse_approvals(_hitl_payload()), required_actions_path="required_actions"
+    approvals = approvals_view.ApprovalList(
+        approvals=approvals_view.parse_approvals(_hitl_payload()), required_actions_path="required_actions"
     )
-    html = monitor_page.render(view, monitor_view.dataset_list(state["settings"]), approvals, "/")
+    html = monitor_page.render(view, datasets_overview.dataset_list(state["settings"]), approvals, "/")
     page = _Hooks()
     page.feed(html)
     assert page.find(id="champion-version")[0]["data-version"] == view.champion.version
@@ -180,7 +190,7 @@ def test_the_page_carries_the_stable_hooks(state, view):
 
 def test_the_page_escapes_what_it_shows(state, view):
     hostile = view.model_copy(update={"serving_now": "<img src=x onerror=alert(1)>"})
-    html = monitor_page.render(hostile, monitor_view.DatasetList(datasets=[]), _empty_approvals(), "/")
+    html = monitor_page.render(hostile, datasets_overview.DatasetList(datasets=[]), _empty_approvals(), "/")
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
@@ -211,7 +221,7 @@ def test_files_serves_reports_cards_and_scoring_files_and_nothing_else(state):
     for name in refused:
         with pytest.raises(catalog.RefusedFile):
             catalog.resolve_served(name)
-    assert catalog.served_name(outside) is None and monitor_view.file_link("x", root / "secret.json") == []
+    assert catalog.served_name(outside) is None and links.file_link("x", root / "secret.json") == []
 
 
 def _hitl_payload() -> dict:
@@ -246,12 +256,12 @@ def _hitl_payload() -> dict:
     }
 
 
-def _empty_approvals() -> monitor_view.ApprovalList:
-    return monitor_view.ApprovalList(approvals=[], required_actions_path="required_actions")
+def _empty_approvals() -> approvals_view.ApprovalList:
+    return approvals_view.ApprovalList(approvals=[], required_actions_path="required_actions")
 
 
 def test_pending_approvals_are_the_unanswered_waiting_ones():
-    approvals = monitor_view.parse_approvals(_hitl_payload())
+    approvals = approvals_view.parse_approvals(_hitl_payload())
     assert [(a.run_id, a.subject, a.assigned_users) for a in approvals] == [
         ("manual__pending", "Promote voter_turnout_model v2?", ["alice"])
     ]
@@ -260,7 +270,7 @@ def test_pending_approvals_are_the_unanswered_waiting_ones():
 
 def test_approvals_say_why_when_airflow_cannot_be_asked():
     port = free_port()
-    answer = monitor_view.pending_approvals(f"http://127.0.0.1:{port}", "token", timeout=5)
+    answer = approvals_view.pending_approvals(f"http://127.0.0.1:{port}", "token", timeout=5)
     assert answer.approvals == [] and f"127.0.0.1:{port}" in answer.error
 
 
@@ -268,11 +278,11 @@ def test_an_unknown_dataset_is_refused_naming_the_configured_ones(state):
     from modelops.config.settings import ConfigError
 
     with pytest.raises(ConfigError, match=r"unknown dataset 'nope'.*voter_turnout"):
-        monitor_view.dataset_view("nope", state["settings"])
+        dataset_view.dataset_view("nope", state["settings"])
 
 
 def test_the_dataset_list_summarizes_every_configured_dataset(state, view):
-    listed = {d.dataset: d for d in monitor_view.dataset_list(state["settings"]).datasets}
+    listed = {d.dataset: d for d in datasets_overview.dataset_list(state["settings"]).datasets}
     assert set(listed) == set(state["settings"].datasets)
     mine = listed["voter_turnout"]
     assert (mine.champion_version, mine.windows, mine.latest_window) == (view.champion.version, 2, "s-001")
@@ -281,10 +291,10 @@ def test_the_dataset_list_summarizes_every_configured_dataset(state, view):
 
 
 def test_the_overview_shows_every_dataset_with_its_last_verdict_and_waiting_approvals(state, view):
-    (waiting,) = monitor_view.parse_approvals(_hitl_payload())
+    (waiting,) = approvals_view.parse_approvals(_hitl_payload())
     mine, unknown = waiting.model_copy(update={"dataset": "voter_turnout"}), waiting.model_copy(update={"run_id": "x"})
-    approvals = monitor_view.ApprovalList(approvals=[mine, unknown], required_actions_path="required_actions")
-    overview = monitor_view.overview(state["settings"], approvals)
+    approvals = approvals_view.ApprovalList(approvals=[mine, unknown], required_actions_path="required_actions")
+    overview = datasets_overview.overview(state["settings"], approvals)
     rows = {r.dataset: r for r in overview.datasets}
     assert list(rows) == sorted(state["settings"].datasets)
     voter, last = rows["voter_turnout"], view.verdicts[0]
@@ -314,10 +324,10 @@ def test_the_overview_shows_every_dataset_with_its_last_verdict_and_waiting_appr
 
 def test_a_trend_chart_places_every_window_and_marks_breaches():
     points = [
-        monitor_view.TrendPoint(window_id=f"w-{i}", window_end=END, model_version="1", value=v, breach=b)
+        trends_view.TrendPoint(window_id=f"w-{i}", window_end=END, model_version="1", value=v, breach=b)
         for i, (v, b) in enumerate([(0.1, False), (None, False), (0.3, True), (0.2, False)])
     ]
-    trend = monitor_view.Trend(
+    trend = trends_view.Trend(
         key="drift_share", label="Share", signal="data_drift", limit=0.25, higher_is_worse=True, points=points
     )
     page = _Hooks()
@@ -360,7 +370,7 @@ def test_the_plugin_imports_nothing_heavy():
 def test_a_snapshot_the_fallback_served_whole_is_never_shown_as_served_by_its_version(workspace, settings):
     """Hand-built manifests as commit_scoring writes them: one mixed snapshot, one the fallback served whole."""
     from modelops.core.served import served_by
-    from modelops.store import registry
+    from modelops.store import alias_log
 
     spec = settings.dataset("voter_turnout")
     with history.get_engine().begin() as connection:
@@ -387,30 +397,30 @@ def test_a_snapshot_the_fallback_served_whole_is_never_shown_as_served_by_its_ve
             "rows_out": 4000,
             "sources": sources,
             "fallback_reasons": reasons,
-            "serving": registry.describe_serving(spec.model_name, when, "champion"),  # as commit_scoring writes it
+            "serving": alias_log.describe_serving(spec.model_name, when, "champion"),  # as commit_scoring writes it
         }
         catalog.write_json(catalog.scoring_manifest(spec.name, snapshot), manifests[snapshot])
-    served = monitor_view.served_snapshots(spec)
+    served = serving_view.served_snapshots(spec)
     assert [s.snapshot for s in served] == ["s-001", "s-000"]
     whole, mixed = served
     assert (whole.model_rows, whole.canary_rows, whole.fallback_rows) == (0, 0, 4000)
     assert whole.served_line == served_by(manifests["s-001"]).line()
     assert mixed.fallback_columns == {"missing": ["q1", "q2"]}
-    view = monitor_view.DatasetView(
+    view = dataset_view.DatasetView(
         dataset=spec.name,
         model_name=spec.model_name,
         generated_at=datetime.now(UTC),
-        serving_now=registry.describe_serving(spec.model_name),
+        serving_now=alias_log.describe_serving(spec.model_name),
         champion=None,
         challenger=None,
-        alias_history=monitor_view.alias_changes(spec.model_name),
+        alias_history=versions_view.alias_changes(spec.model_name),
         served=served,
-        recent_fallback_share=monitor_view.recent_fallback_share(served),
+        recent_fallback_share=serving_view.recent_fallback_share(served),
         trends=[],
         verdicts=[],
         mlflow_ui=None,
     )
-    html = monitor_page.render(view, monitor_view.DatasetList(datasets=[]), _empty_approvals(), "/")
+    html = monitor_page.render(view, datasets_overview.DatasetList(datasets=[]), _empty_approvals(), "/")
     page = _Hooks()
     page.feed(html)
     rows = {r["data-snapshot"]: r for r in page.find("tr", within="serving", data_model_rows=True)}
@@ -422,7 +432,7 @@ def test_a_snapshot_the_fallback_served_whole_is_never_shown_as_served_by_its_ve
     assert "served by v1" not in html and "served v1" not in html
 
 
-def _decision(**fields) -> monitor_view.Decision:
+def _decision(**fields) -> versions_view.Decision:
     base = {
         "action": "promote",
         "version": "3",
@@ -436,10 +446,10 @@ def _decision(**fields) -> monitor_view.Decision:
         "comment": "fine",
         "run_id": "manual__a",
     }
-    return monitor_view.Decision(**(base | fields))
+    return versions_view.Decision(**(base | fields))
 
 
-def _bare_view(**fields) -> monitor_view.DatasetView:
+def _bare_view(**fields) -> dataset_view.DatasetView:
     base = {
         "dataset": "voter_turnout",
         "model_name": "voter_turnout_model",
@@ -454,7 +464,7 @@ def _bare_view(**fields) -> monitor_view.DatasetView:
         "verdicts": [],
         "mlflow_ui": None,
     }
-    return monitor_view.DatasetView(**(base | fields))
+    return dataset_view.DatasetView(**(base | fields))
 
 
 def test_the_page_shows_refusals_timeouts_and_overrides_with_who_and_why():
@@ -462,12 +472,12 @@ def test_the_page_shows_refusals_timeouts_and_overrides_with_who_and_why():
     comment = "<script>alert(1)</script> not before the\nfairness review"
     view = _bare_view(
         decisions=[
-            _decision(decision="refused", approver="bob", comment=monitor_view.plain_text(comment), run_id="manual__r"),
+            _decision(decision="refused", approver="bob", comment=free_text.plain_text(comment), run_id="manual__r"),
             _decision(decision="timed_out", approver=None, comment=None, run_id="manual__t", requester=None),
             _decision(override=True, comment="gap accepted for one week", run_id="manual__o", version="4"),
         ]
     )
-    html = monitor_page.render(view, monitor_view.DatasetList(datasets=[]), _empty_approvals(), "/")
+    html = monitor_page.render(view, datasets_overview.DatasetList(datasets=[]), _empty_approvals(), "/")
     page = _Hooks()
     page.feed(html)
     rows = page.find("tr", within="decisions", data_decision=True)
@@ -488,10 +498,10 @@ def test_the_page_shows_refusals_timeouts_and_overrides_with_who_and_why():
 
 def test_pending_approvals_open_the_page_with_what_they_would_change():
     """A pending rollback as Airflow returns it (run and plan): dataset, change, requester and since when, first."""
-    approval = monitor_view.parse_approvals(_hitl_payload())[0]
+    approval = approvals_view.parse_approvals(_hitl_payload())[0]
     run = {"triggering_user_name": "alice", "run_type": "manual", "conf": {"dataset": "voter_turnout"}}
     plan = {"model_name": "voter_turnout_model", "action": "rollback", "version": "1", "current_champion": "2"}
-    described = monitor_view.describe_change(approval, run, plan)
+    described = approvals_view.describe_change(approval, run, plan)
     assert (described.dataset, described.requester, described.from_version, described.to_version) == (
         "voter_turnout",
         "alice",
@@ -499,8 +509,10 @@ def test_pending_approvals_open_the_page_with_what_they_would_change():
         "1",
     )
     assert described.change == "rollback: voter_turnout_model alias champion v2 -> v1"
-    approvals = monitor_view.ApprovalList(approvals=[described], required_actions_path="required_actions")
-    html = monitor_page.render(_bare_view(decisions=[_decision()]), monitor_view.DatasetList(datasets=[]), approvals)
+    approvals = approvals_view.ApprovalList(approvals=[described], required_actions_path="required_actions")
+    html = monitor_page.render(
+        _bare_view(decisions=[_decision()]), datasets_overview.DatasetList(datasets=[]), approvals
+    )
     page = _Hooks()
     page.feed(html)
     (row,) = page.find("tr", within="approvals", data_run_id=True)
@@ -516,7 +528,7 @@ def test_pending_approvals_open_the_page_with_what_they_would_change():
     # at the top: before the dataset's champion, its history and its decisions
     assert html.index('id="approvals"') < html.index('id="champion-version"') < html.index('id="decisions"')
 
-    trained = monitor_view.describe_change(
+    trained = approvals_view.describe_change(
         approval.model_copy(update={"dag_id": "modelops_training"}),
         {"triggering_user_name": None, "run_type": "asset_triggered", "conf": {}},
         {"model_name": "voter_turnout_model", "version": "5", "promote": True},
@@ -528,7 +540,7 @@ def test_pending_approvals_open_the_page_with_what_they_would_change():
         "asset_triggered run",
         "promote: voter_turnout_model alias champion v4 -> v5",
     )
-    retire = monitor_view.describe_change(approval, run, {**plan, "action": "retire", "version": "1"})
+    retire = approvals_view.describe_change(approval, run, {**plan, "action": "retire", "version": "1"})
     assert retire.change == "retire voter_turnout_model v1 (its aliases removed)"
 
 
@@ -553,11 +565,11 @@ def test_decisions_are_read_from_the_audit_table_with_who_asked(workspace):
             }
         )
     requests = {
-        "manual__1": monitor_view.RunRequest(
+        "manual__1": approvals_view.RunRequest(
             run_id="manual__1", requester="alice", dataset="voter_turnout", override=True
         )
     }
-    decided = monitor_view.decisions(model, requests)
+    decided = versions_view.decisions(model, requests)
     assert [(d.run_id, d.decision, d.approver, d.requester, d.override) for d in decided] == [
         ("manual__2", "timed_out", None, None, None),
         ("manual__1", "refused", "carol", "alice", True),
@@ -565,46 +577,46 @@ def test_decisions_are_read_from_the_audit_table_with_who_asked(workspace):
     ]
     assert decided[1].comment == "no\\nway <b>" and decided[1].label == "refused" and decided[0].label == "timed out"
     assert decided[1].decided_at == END + timedelta(hours=1)
-    assert monitor_view.decisions("another_model") == []
+    assert versions_view.decisions("another_model") == []
 
 
 def test_plain_text_is_one_line_escaped_and_cut():
     forged = "fine\n[2028-11-10 10:00:00] INFO - approved by admin\r\u202eevil\u200b\\"
-    text = monitor_view.plain_text(forged)
+    text = free_text.plain_text(forged)
     assert "\n" not in text and "\r" not in text and "\u202e" not in text and "\u200b" not in text
     assert text == "fine\\n[2028-11-10 10:00:00] INFO - approved by admin\\r\\u202eevil\\u200b\\\\"
-    long = monitor_view.plain_text("x" * 10_000, limit=300)
+    long = free_text.plain_text("x" * 10_000, limit=300)
     assert long == "x" * 300 + "... (9700 more characters cut)"
-    assert monitor_view.plain_text(None) == "" and monitor_view.plain_text("Grüße, ok") == "Grüße, ok"
+    assert free_text.plain_text(None) == "" and free_text.plain_text("Grüße, ok") == "Grüße, ok"
 
 
 def test_an_alias_moved_outside_the_product_is_flagged_on_the_page(state):
     """A side-door move (the MLflow client, as the REST API or MLflow's UI would) shows at the top of the page."""
-    from modelops.store import registry
+    from modelops.store import registry, tracking
 
     spec = state["spec"]
-    before = monitor_view.dataset_view("voter_turnout", state["settings"])
-    listing = monitor_view.dataset_list(state["settings"])
+    before = dataset_view.dataset_view("voter_turnout", state["settings"])
+    listing = datasets_overview.dataset_list(state["settings"])
     assert before.alias_drift is None
     assert 'id="alias-drift"' not in monitor_page.render(before, listing, _empty_approvals(), "/")
     champion = registry.version_by_alias(spec.model_name, registry.CHAMPION)
     other = state["second"]["version"] if str(state["second"]["version"]) != str(champion.version) else "1"
-    registry.client().set_registered_model_alias(spec.model_name, registry.CHAMPION, str(other))
+    tracking.client().set_registered_model_alias(spec.model_name, registry.CHAMPION, str(other))
     try:
-        moved = monitor_view.dataset_view("voter_turnout", state["settings"])
+        moved = dataset_view.dataset_view("voter_turnout", state["settings"])
         assert moved.alias_drift and f"v{other}" in moved.alias_drift
         page = monitor_page.render(moved, listing, _empty_approvals(), "/")
         assert 'id="alias-drift"' in page and "Alias moved outside the product" in page
     finally:  # put the alias back where the history says, for the module's other tests
-        registry.client().set_registered_model_alias(spec.model_name, registry.CHAMPION, str(champion.version))
+        tracking.client().set_registered_model_alias(spec.model_name, registry.CHAMPION, str(champion.version))
 
 
-def _trend(values: list[float], limit: float | None, key: str = "labelled_roc_auc") -> monitor_view.Trend:
+def _trend(values: list[float], limit: float | None, key: str = "labelled_roc_auc") -> trends_view.Trend:
     points = [
-        monitor_view.TrendPoint(window_id=f"w-{i}", window_end=END, model_version="1", value=v, breach=False)
+        trends_view.TrendPoint(window_id=f"w-{i}", window_end=END, model_version="1", value=v, breach=False)
         for i, v in enumerate(values)
     ]
-    return monitor_view.Trend(
+    return trends_view.Trend(
         key=key,
         label="Labelled roc_auc",
         signal="performance",
@@ -631,6 +643,6 @@ def test_a_flat_trend_reads_flat_and_a_single_point_shows_its_limit():
 
 def test_the_labelled_trend_is_judged_against_the_metric_floor():
     rows = [{"window_id": "w-1", "window_end": END, "model_version": "1", "labeled_metrics": {"roc_auc": 0.76}}]
-    labelled = monitor_view.trends(rows, {}, "roc_auc", floor=0.6)[-1]
+    labelled = trends_view.trends(rows, {}, "roc_auc", floor=0.6)[-1]
     assert (labelled.key, labelled.limit) == ("labelled_roc_auc", 0.6)
-    assert monitor_view.trends(rows, {}, "roc_auc")[-1].limit is None
+    assert trends_view.trends(rows, {}, "roc_auc")[-1].limit is None

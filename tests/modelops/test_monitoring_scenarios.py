@@ -21,7 +21,7 @@ from modelops.monitor.thresholds import thresholds_for
 from modelops.pipelines import monitoring_flow
 from modelops.score import scoring
 from modelops.stats import multivariate
-from modelops.store import history, registry
+from modelops.store import alias_log, artifacts, history, registry, tracking
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -300,7 +300,7 @@ def test_a_correlation_shift_retrains_when_retrain_on_lists_multivariate_drift(f
 def test_stable_windows_keep_the_multivariate_test_quiet(champion, settings, seed):
     """The champion's stored reference sample against stable windows of other seeds: no false alarm."""
     version = registry.version_by_alias(champion.model_name, registry.CHAMPION)
-    sample = registry.load_reference_sample(version.run_id)
+    sample = artifacts.load_reference_sample(version.run_id)
     options = settings.monitoring["domain_classifier"]
     assert list(sample.columns) == champion.features and len(sample) <= options["reference_rows"]
     assert not set(sample.columns) & {*champion.pii, champion.id_column, champion.target}
@@ -316,7 +316,7 @@ def test_champion_tenure_reads_the_alias_history_then_falls_back(fresh_windows):
 
     champion = registry.version_by_alias(fresh_windows.model_name, registry.CHAMPION)
     tenure = champion_tenure(fresh_windows.model_name, champion)
-    last = [r for r in registry.alias_history(fresh_windows.model_name) if r["version"] == str(champion.version)][-1]
+    last = [r for r in alias_log.alias_history(fresh_windows.model_name) if r["version"] == str(champion.version)][-1]
     assert tenure["source"] == "alias history" and tenure["since"] == last["changed_at"].isoformat(timespec="seconds")
     # a version the audit table never saw become champion: its champion_since tag, else its creation time
     other = ModelVersion(
@@ -350,7 +350,7 @@ def test_an_overdue_champion_is_retrained_through_the_workflow_step_and_said_eve
     assert "the age bound retrains even without a breach" in outcome.retrain_conf["reason"]
     page = Path(verdict.report_path).read_text(encoding="utf-8")
     assert "Champion age: champion v" in page and "Multivariate drift (domain classifier)" in page
-    metrics = registry.client().get_run(verdict.mlflow_run_id).data.metrics
+    metrics = tracking.client().get_run(verdict.mlflow_run_id).data.metrics
     assert metrics["champion_age_days"] == pytest.approx(400, abs=0.1) and metrics["champion_max_age_days"] == 365
     assert 0.4 < metrics["multivariate_auc"] < 0.6 and metrics["multivariate_drift"] == 0.0
     # a dry run says the same and triggers nothing; inside the cooldown the age bound waits
@@ -366,12 +366,12 @@ def test_an_overdue_champion_is_retrained_through_the_workflow_step_and_said_eve
 def test_a_version_without_a_reference_sample_reports_the_test_not_available(workspace, settings):
     from modelops.config.settings import DatasetSpec
 
-    mlflow = registry._mlflow()
+    mlflow = tracking.connect()
     spec = DatasetSpec(name="legacy", description="", source={}, target="y", positive_class=1, numeric=("x",))
-    with mlflow.start_run(experiment_id=registry.experiment_id("legacy")) as run:  # a run without a sample
-        mlflow.log_dict({"version": 1}, registry.PROFILE_ARTIFACT)
+    with mlflow.start_run(experiment_id=tracking.experiment_id("legacy")) as run:  # a run without a sample
+        mlflow.log_dict({"version": 1}, artifacts.PROFILE_ARTIFACT)
     version = registry.register_version(spec.model_name, f"runs:/{run.info.run_id}/model", run.info.run_id, {}, "")
-    assert registry.load_reference_sample(run.info.run_id) is None
+    assert artifacts.load_reference_sample(run.info.run_id) is None
     frame = __import__("pandas").DataFrame({"x": range(500)})
     result = domain_classifier_test(spec, version, frame, thresholds_for(settings), 0)
     assert not result["available"] and not result["drifted"]

@@ -23,7 +23,7 @@ from modelops.monitor.record import history_row, summary_metrics
 from modelops.monitor.thresholds import thresholds_for
 from modelops.pipelines import monitoring_flow
 from modelops.score import scoring
-from modelops.store import history, registry
+from modelops.store import artifacts, history, registry, tracking
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -128,8 +128,8 @@ class _Broken:
 
 
 def test_nan_and_inf_scores_are_a_breach_never_dropped_silently(fresh_windows, settings, monkeypatch):
-    load = registry.load_model
-    monkeypatch.setattr(registry, "load_model", lambda uri: _Broken(load(uri)))
+    load = artifacts.load_model
+    monkeypatch.setattr(artifacts, "load_model", lambda uri: _Broken(load(uri)))
     _deliver(fresh_windows, "w-000", "stable", ROWS, seed=17)  # the scoring run serves the broken scores
     served = windows.load_scored_window(fresh_windows, "w-000").predictions
     assert (served["reason"] == "invalid_score").sum() == 10 and served["score"].notna().all()  # baseline served
@@ -170,9 +170,9 @@ def test_monitor_window_reports_logs_the_config_records_once(fresh_windows, sett
         "Signals that breached: performance, calibration",
     ):
         assert section in page, section
-    artifacts = {a.path for a in registry.client().list_artifacts(verdict.mlflow_run_id)}
-    assert registry.RESOLVED_CONFIG_ARTIFACT in artifacts
-    run = registry.client().get_run(verdict.mlflow_run_id)
+    artifacts = {a.path for a in tracking.client().list_artifacts(verdict.mlflow_run_id)}
+    assert artifacts.RESOLVED_CONFIG_ARTIFACT in artifacts
+    run = tracking.client().get_run(verdict.mlflow_run_id)
     assert run.data.tags["modelops.signals"] == "performance,calibration"
     # labels joined on the id were materialised beside the inputs: the retraining DAG is told of them
     assert outcome.retrain_conf["extra_batches"] == [str(catalog.snapshot_labeled(spec.name, "w-000"))]
@@ -227,7 +227,7 @@ def test_monitoring_reads_the_served_scores_and_never_scores_again(fresh_windows
     def refuse(uri):
         raise AssertionError(f"monitoring loaded {uri}: it must read what was served")
 
-    monkeypatch.setattr(registry, "load_model", refuse)
+    monkeypatch.setattr(artifacts, "load_model", refuse)
     report, plot = _assess(spec, settings, "w-000")
     np.testing.assert_array_equal(plot["scores"], window.predictions["score"].to_numpy())  # every row: model
     assert report["model_version"] == "1" and report["served"]["sources"] == {"model": ROWS, "canary": 0, "fallback": 0}
@@ -333,7 +333,7 @@ def test_canary_and_champion_outcomes_are_each_judged_on_their_own_rows(workspac
     assert lab["canary"]["canary_rows"] == canary_rows and lab["canary"]["champion_version"] == champion
     assert lab["canary"]["difference"] == pytest.approx(by_source["canary"]["roc_auc"] - by_source["model"]["roc_auc"])
     assert "canary" not in report["signals"] and outcome.verdict.action in {"none", "watch"}
-    metrics = registry.client().get_run(outcome.verdict.mlflow_run_id).data.metrics
+    metrics = tracking.client().get_run(outcome.verdict.mlflow_run_id).data.metrics
     assert metrics["labelled_canary_rows"] == canary_rows and metrics["labelled_model_rows"] == ROWS - canary_rows
     assert "labelled_canary_roc_auc" in metrics and metrics["canary_rows"] > 0
     page = Path(outcome.verdict.report_path).read_text(encoding="utf-8")

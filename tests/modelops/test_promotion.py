@@ -11,7 +11,7 @@ import pytest
 from modelops.core.handoffs import PROMOTION_DAG_ID, TRAINING_DAG_ID
 from modelops.govern import promotion
 from modelops.govern.promotion import PromotionError, plan_promotion, read_approval, rollback_target
-from modelops.store import history, registry
+from modelops.store import alias_log, history, registry, runs, tracking
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -30,11 +30,11 @@ def versions(workspace, settings):
         "logistic_regression", spec, frame.iloc[:600], frame.iloc[600:800], training, {}, "roc_auc", threshold=0.5
     )
     lineage = {"airflow.run_id": "p", "airflow.dag_id": "test", "modelops.primary_metric": "roc_auc"}
-    parent = registry.start_parent_run(spec, lineage)
-    logged = registry.log_candidate(model, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)
-    experiment = registry.training_experiment(spec)
+    parent = runs.start_parent_run(spec, lineage)
+    logged = runs.log_candidate(model, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)
+    experiment = tracking.training_experiment(spec)
     for verdict in ("promote", "promote", "keep_champion"):
-        run = registry.client().create_run(experiment).info.run_id
+        run = tracking.client().create_run(experiment).info.run_id
         tags = {"modelops.verdict": verdict, "modelops.holdout_roc_auc": "0.7000", "modelops.compared_to": "none"}
         registry.register_version(spec.model_name, logged["model_uri"], run, tags, "")
     return spec.model_name
@@ -70,23 +70,23 @@ def test_which_version_served_on_each_date(versions):
     moves = ["1", "2", "1", "3"]
     for i, version in enumerate(moves):
         registry.set_alias(name, registry.CHAMPION, version, TRAINING, f"move {i}", f"r{i}")
-    rows = registry.alias_history(name)
+    rows = alias_log.alias_history(name)
     assert [r["version"] for r in rows] == moves
-    assert registry.served_on(name, before_any - timedelta(days=1)) is None  # before the first champion
+    assert alias_log.served_on(name, before_any - timedelta(days=1)) is None  # before the first champion
     for row, version in zip(rows, moves, strict=True):
         at = row["changed_at"]
-        assert registry.served_on(name, at) == version  # at the exact instant of a change: the new version
-        assert registry.served_on(name, at + timedelta(microseconds=1)) == version
+        assert alias_log.served_on(name, at) == version  # at the exact instant of a change: the new version
+        assert alias_log.served_on(name, at + timedelta(microseconds=1)) == version
     for earlier, later in itertools.pairwise(rows):
-        assert registry.served_on(name, later["changed_at"] - timedelta(microseconds=1)) == earlier["version"]
-    assert registry.served_on(name, datetime.now(UTC) + timedelta(days=365)) == "3"
+        assert alias_log.served_on(name, later["changed_at"] - timedelta(microseconds=1)) == earlier["version"]
+    assert alias_log.served_on(name, datetime.now(UTC) + timedelta(days=365)) == "3"
     # the same instant in another timezone has the same answer
     first = rows[0]["changed_at"]
-    assert registry.served_on(name, first.astimezone(datetime.now().astimezone().tzinfo)) == "1"
+    assert alias_log.served_on(name, first.astimezone(datetime.now().astimezone().tzinfo)) == "1"
     with pytest.raises(ValueError, match="timezone-aware"):
-        registry.served_on(name, datetime.now())
-    assert registry.describe_serving(name).startswith(f"{name}@champion pointed to v3 at ")
-    assert "no version" in registry.describe_serving(name, before_any - timedelta(days=1))
+        alias_log.served_on(name, datetime.now())
+    assert alias_log.describe_serving(name).startswith(f"{name}@champion pointed to v3 at ")
+    assert "no version" in alias_log.describe_serving(name, before_any - timedelta(days=1))
 
 
 def test_promote_refuses_failed_gates_unless_overridden_with_a_reason(versions):
@@ -114,7 +114,7 @@ def test_promote_refuses_failed_gates_unless_overridden_with_a_reason(versions):
     assert body.startswith("## OVERRIDE of failed gates") and "recorded at training**: keep\\_champion" in body
     outcome = promotion.apply_promotion(plan, _approval("alice", comment="checked the slices"), "run-o")
     assert outcome["alias_changed"] and str(registry.version_by_alias(name, registry.CHAMPION).version) == "3"
-    last = registry.alias_history(name)[-1]
+    last = alias_log.alias_history(name)[-1]
     assert (last["version"], last["previous_version"], last["approver"], last["action"]) == (
         "3",
         "1",
@@ -153,7 +153,7 @@ def test_refused_and_unanswered_requests_change_nothing(versions):
     with pytest.raises(PromotionError, match="no approval answer"):
         read_approval(None)
     assert str(registry.version_by_alias(name, registry.CHAMPION).version) == "1"
-    assert len(registry.alias_history(name)) == 1
+    assert len(alias_log.alias_history(name)) == 1
     decisions = history.read_promotion_decisions(name)
     assert [(d["decision"], d["approver"], d["comment"]) for d in decisions] == [
         ("refused", "bob", "wait for the audit"),

@@ -10,7 +10,7 @@ import pytest
 
 from modelops.collect.labels import target_vector
 from modelops.core.handoffs import TRAINING_DAG_ID
-from modelops.store import history, registry
+from modelops.store import artifacts, history, registry, runs, tracking
 from modelops.train.training import train_candidate
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
@@ -41,10 +41,10 @@ def _lineage(run: str) -> dict[str, str]:
 def test_log_register_alias_round_trip(workspace, trained):
     spec, frame, model = trained
     lineage = _lineage("run-1")
-    parent = registry.start_parent_run(spec, lineage)
-    assert registry.start_parent_run(spec, lineage) == parent  # rerun reuses the umbrella run
-    logged = registry.log_candidate(model, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)
-    again = registry.log_candidate(model, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)
+    parent = runs.start_parent_run(spec, lineage)
+    assert runs.start_parent_run(spec, lineage) == parent  # rerun reuses the umbrella run
+    logged = runs.log_candidate(model, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)
+    again = runs.log_candidate(model, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)
     assert again["run_id"] == logged["run_id"]
 
     version = registry.register_version(
@@ -54,10 +54,10 @@ def test_log_register_alias_round_trip(workspace, trained):
     assert registry.register_version(spec.model_name, logged["model_uri"], logged["run_id"], {}, "") == "1"
     assert registry.version_by_alias(spec.model_name, registry.CHAMPION) is None
 
-    loaded = registry.load_model(f"models:/{spec.model_name}/1")
+    loaded = artifacts.load_model(f"models:/{spec.model_name}/1")
     X = frame[spec.features].iloc[800:]
     np.testing.assert_allclose(loaded.predict_proba(X), model.pipeline.predict_proba(X))
-    tags = registry.client().get_model_version(spec.model_name, "1").tags
+    tags = tracking.client().get_model_version(spec.model_name, "1").tags
     assert tags["modelops.data_hash"] == "abc"
 
 
@@ -67,8 +67,8 @@ def test_alias_changes_are_audited_once_and_challenger_is_cleared_on_promotion(w
     versions = []
     for run in ("a", "b"):
         lineage = _lineage(run)
-        parent = registry.start_parent_run(spec, lineage)
-        logged = registry.log_candidate(model, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)
+        parent = runs.start_parent_run(spec, lineage)
+        logged = runs.log_candidate(model, spec, parent, {"roc_auc": 0.7}, frame[spec.features].head(3), lineage)
         versions.append(registry.register_version(name, logged["model_uri"], logged["run_id"], {}, ""))
     v1, v2 = versions
 
@@ -80,7 +80,7 @@ def test_alias_changes_are_audited_once_and_challenger_is_cleared_on_promotion(w
 
     assert str(registry.version_by_alias(name, registry.CHAMPION).version) == v2
     assert registry.version_by_alias(name, registry.CHALLENGER) is None
-    assert "champion_until" in registry.client().get_model_version(name, v1).tags
+    assert "champion_until" in tracking.client().get_model_version(name, v1).tags
     rows = history.read_alias_history(name)
     assert [(r["alias"], r["version"], r["previous_version"], r["reason"]) for r in rows] == [
         ("champion", v1, None, "first model"),
@@ -98,7 +98,7 @@ def test_models_with_foreign_types_are_refused():
     model = Pipeline([("f", FunctionTransformer(_identity)), ("m", LogisticRegression())])
     model.fit(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1]))
     with pytest.raises(TypeError, match="refusing to save"):
-        registry.skops_trusted_types(model)
+        runs.skops_trusted_types(model)
 
 
 def _identity(x):
@@ -131,6 +131,6 @@ def test_loading_a_model_does_not_flood_the_log_with_warnings(workspace, setting
     done = run_training(settings, "anes96_vote", "quiet")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        registry.load_model(done["report"]["best"]["model_uri"])
+        artifacts.load_model(done["report"]["best"]["model_uri"])
     assert caught == []
     assert not [r for r in caplog.records if r.levelname == "WARNING" and r.name.startswith("mlflow")]

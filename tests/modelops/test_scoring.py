@@ -21,7 +21,7 @@ from modelops.collect.scenarios import simulate_window
 from modelops.config.settings import ConfigError
 from modelops.core import catalog
 from modelops.score import scoring
-from modelops.store import registry
+from modelops.store import artifacts, registry, tracking
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -93,7 +93,7 @@ def test_every_row_once_with_fallback_reasons(env, settings, tmp_path):
     assert by_row.loc[5, "reason"] == "missing:party"
     assert by_row.loc[4, "source"] == "model" and pd.isna(by_row.loc[4, "reason"])
     # fallback rows carry the baseline's rates, and every row the exact served version
-    baseline = registry.load_baseline(spec.model_name, result["model_version"], _run_of(spec, result))
+    baseline = artifacts.load_baseline(spec.model_name, result["model_version"], _run_of(spec, result))
     rates = {baseline["rate_if_true"], baseline["rate_if_false"]}
     assert set(by_row.loc[list(expected), "score"]) <= rates
     assert (out["model_version"] == result["model_version"]).all()
@@ -107,7 +107,7 @@ def test_every_row_once_with_fallback_reasons(env, settings, tmp_path):
 
 
 def _run_of(spec, result) -> str:
-    return registry.client().get_model_version(spec.model_name, result["model_version"]).run_id
+    return tracking.client().get_model_version(spec.model_name, result["model_version"]).run_id
 
 
 def test_unseen_categories_fall_back_beyond_the_tolerated_share(env, settings, tmp_path):
@@ -206,7 +206,7 @@ def test_shadow_and_canary(env, settings, tmp_path):
     assert sum(s["rows"] for s in agreement["slices"]["gender"].values()) == agreement["rows"]
     report = Path(result["report"]).read_text()
     assert "Decile transitions" in report and "geography:county_fips" in report
-    run = registry.client().get_run(result["mlflow_run_id"])
+    run = tracking.client().get_run(result["mlflow_run_id"])
     assert run.data.tags["modelops.model_version"] == result["model_version"]
     assert run.data.tags["modelops.challenger_version"] == str(challenger.version)
     assert run.data.metrics["rows"] == 2000
@@ -367,8 +367,8 @@ def test_plan_errors_are_plain(env, settings, tmp_path):
         scoring.plan_scoring(spec, _settings(settings), snapshot="x", alias="gold", input=str(_write(spec, tmp_path)))
     other = dataclasses.replace(spec, name="voter_turnout", source=spec.source)
     run = registry.version_by_alias(spec.model_name, registry.CHAMPION)
-    with pytest.raises(registry.MissingArtifactError, match=f"v{run.version}"):
-        registry.load_baseline(other.model_name, str(run.version), "0" * 32)
+    with pytest.raises(artifacts.MissingArtifactError, match=f"v{run.version}"):
+        artifacts.load_baseline(other.model_name, str(run.version), "0" * 32)
 
 
 def _write(spec, tmp_path) -> Path:

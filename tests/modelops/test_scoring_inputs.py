@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from conftest import module_store, psql_admin, train_and_promote, use_workspace
 
-from modelops.collect import inputs
+from modelops.collect import csv_files, refusals, safe_sql
 from modelops.collect.scenarios import simulate_window
 from modelops.collect.snapshots import describe
 from modelops.core import catalog
@@ -88,7 +88,7 @@ def test_traversal_and_absolute_paths_outside_the_roots_are_refused(env, setting
         with pytest.raises(scoring.InputRefused) as caught:
             scoring.plan_scoring(spec, _settings(settings), given)
         assert repr(given) in str(caught.value) and "outside the folders scoring reads from" in str(caught.value)
-        assert isinstance(caught.value, inputs.InputRefused) and isinstance(caught.value, scoring.ScoringError)
+        assert isinstance(caught.value, refusals.InputRefused) and isinstance(caught.value, scoring.ScoringError)
     allowed = scoring.plan_scoring(spec, _settings(settings, input_roots=[str(tmp_path)]), str(outside))
     assert allowed.input == str(outside.resolve()) and allowed.group_rows == (200,)
 
@@ -150,7 +150,7 @@ def test_a_compressed_csv_is_registered_and_scored_as_its_plain_csv(env, setting
     plain.write_bytes(text)
     packed = _compressed(_production(spec, f"snap-packed{suffix}"), text)
     assert describe(spec.name, str(packed), None)["snapshot"] == "snap-packed"
-    assert inputs.csv_line_rows(packed) == inputs.csv_line_rows(plain) == 150
+    assert csv_files.csv_line_rows(packed) == csv_files.csv_line_rows(plain) == 150
     scored = scoring.score_snapshot(spec, _settings(settings, chunk_rows=64), str(packed))
     assert scored["rows"] == 150 and scored["snapshot"] == "snap-packed"
     base = scoring.score_snapshot(spec, _settings(settings, chunk_rows=64), str(plain))
@@ -181,7 +181,7 @@ def test_an_input_without_rows_is_refused_at_plan_and_at_registration(env, setti
     for path in (header_only, empty):
         with pytest.raises(scoring.InputRefused, match=r"no rows|0 rows"):
             scoring.plan_scoring(spec, _settings(settings), str(path))
-        with pytest.raises(inputs.InputRefused, match=r"no rows|0 rows"):
+        with pytest.raises(refusals.InputRefused, match=r"no rows|0 rows"):
             describe(spec.name, str(path), None)
 
 
@@ -258,8 +258,8 @@ def test_a_data_modifying_with_runs_read_only_and_changes_nothing(env, settings,
             scoring.score_group(plan, 0)
     assert _rows_of_x(scratch_pg) == 5
     # the read-only transaction holds on its own too (a statement the check would pass to it)
-    with pytest.raises(inputs.InputRefused, match="read-only transaction refused it"):
-        list(inputs.query_rows(scratch_pg, "SELECT * FROM voters FOR UPDATE", 50))
+    with pytest.raises(refusals.InputRefused, match="read-only transaction refused it"):
+        list(safe_sql.query_rows(scratch_pg, "SELECT * FROM voters FOR UPDATE", 50))
     assert _rows_of_x(scratch_pg) == 5
 
 
@@ -288,13 +288,13 @@ def test_a_query_runs_as_the_configured_read_only_role(env, settings, scratch_pg
         engine.dispose()
     try:
         # the connection's own user (postgres, a superuser) may read a server file, even read-only
-        (_, rows), *_ = inputs.query_rows(scratch_pg, "SELECT pg_read_file('PG_VERSION') AS v", 10)
+        (_, rows), *_ = safe_sql.query_rows(scratch_pg, "SELECT pg_read_file('PG_VERSION') AS v", 10)
         assert rows and rows[0][0].strip()
         for query in ("SELECT pg_read_file('PG_VERSION') AS v", "SELECT * FROM x"):
-            with pytest.raises(inputs.InputRefused, match="permission error"):
-                list(inputs.query_rows(scratch_pg, query, 10, role=role))
-        with pytest.raises(inputs.InputRefused, match="role name"):
-            list(inputs.query_rows(scratch_pg, "SELECT 1", 10, role='x"; DROP TABLE x; --'))
+            with pytest.raises(refusals.InputRefused, match="permission error"):
+                list(safe_sql.query_rows(scratch_pg, query, 10, role=role))
+        with pytest.raises(refusals.InputRefused, match="role name"):
+            list(safe_sql.query_rows(scratch_pg, "SELECT 1", 10, role='x"; DROP TABLE x; --'))
         options = _settings(settings, sql_role=role)
         result = scoring.score_snapshot(
             env["spec"], options, sql_url=scratch_pg, query="select * from voters", snapshot="s-pg-role"
@@ -314,8 +314,8 @@ def test_a_query_runs_as_the_configured_read_only_role(env, settings, scratch_pg
     ],
 )
 def test_a_dollar_inside_a_name_cannot_hide_a_second_statement(scratch_pg, query):
-    with pytest.raises(inputs.InputRefused):
-        list(inputs.query_rows(scratch_pg, query, 10))
+    with pytest.raises(refusals.InputRefused):
+        list(safe_sql.query_rows(scratch_pg, query, 10))
     assert _rows_of_x(scratch_pg) == 5
 
 
@@ -323,9 +323,9 @@ def test_a_dollar_inside_a_name_cannot_hide_a_second_statement(scratch_pg, query
 def test_the_server_refuses_a_second_statement_even_past_the_text_check(scratch_pg):
     """Defence in depth: were the text check fooled, the query goes by the extended protocol (one statement)."""
     for query in ("SELECT 1; COMMIT; DROP TABLE x", "SELECT 1; SET default_transaction_read_only = off"):
-        with pytest.raises(inputs.InputRefused, match="cannot run as written"):
-            list(inputs._postgres_rows(scratch_pg, query, 10, None))
+        with pytest.raises(refusals.InputRefused, match="cannot run as written"):
+            list(safe_sql._postgres_rows(scratch_pg, query, 10, None))
     assert _rows_of_x(scratch_pg) == 5
     # a valid query ending in a $-quoted text is run whole, not cut at its literal
-    keys, rows = next(inputs.query_rows(scratch_pg, "SELECT count(*) AS n FROM x WHERE $$O'Brien$$ <> ''", 10))
+    keys, rows = next(safe_sql.query_rows(scratch_pg, "SELECT count(*) AS n FROM x WHERE $$O'Brien$$ <> ''", 10))
     assert keys == ["n"] and rows[0][0] == 5

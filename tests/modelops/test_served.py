@@ -1,6 +1,6 @@
 """Who served a scored snapshot: `served_by` on hand-built manifests shaped as commit_scoring writes them
 (all model, mixed, all fallback, canary, shadow, a block of questions missing), its refusals, the
-monitoring report's `served` record, and `registry.describe_serving` next to a snapshot (real audit DB)."""
+monitoring report's `served` record, and `alias_log.describe_serving` next to a snapshot (real audit DB)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from modelops.core.served import percent, served_by, split_reason
-from modelops.store import history, registry
+from modelops.store import alias_log, history, registry
 
 MODEL_NAME = "voter_turnout_model"
 
@@ -133,16 +133,16 @@ def test_describe_serving_adds_the_rows_truth_next_to_a_snapshot(workspace):
     when = datetime.now(UTC) + timedelta(seconds=1)
     manifest = _manifest(0, fallback=4000, reasons={"score_distribution": 4000})
     stamp = when.isoformat(timespec="seconds")
-    assert registry.describe_serving(MODEL_NAME, when) == f"{MODEL_NAME}@champion pointed to v1 at {stamp}"
-    assert registry.describe_serving(MODEL_NAME, when, served=manifest) == (
+    assert alias_log.describe_serving(MODEL_NAME, when) == f"{MODEL_NAME}@champion pointed to v1 at {stamp}"
+    assert alias_log.describe_serving(MODEL_NAME, when, served=manifest) == (
         f"{MODEL_NAME}@champion pointed to v1 at {stamp}; the rule-based fallback served all 4,000 rows "
         "(score_distribution 4,000); v1 scored none"
     )
-    assert registry.describe_serving(MODEL_NAME, when, served=served_by(manifest)) == registry.describe_serving(
+    assert alias_log.describe_serving(MODEL_NAME, when, served=served_by(manifest)) == alias_log.describe_serving(
         MODEL_NAME, when, served=manifest
     )
-    assert "served v" not in registry.describe_serving(MODEL_NAME, when)  # the alias names, it does not serve
-    assert "no version" in registry.describe_serving(MODEL_NAME, before)
+    assert "served v" not in alias_log.describe_serving(MODEL_NAME, when)  # the alias names, it does not serve
+    assert "no version" in alias_log.describe_serving(MODEL_NAME, before)
 
 
 def test_a_block_of_questions_missing_is_named_whole_not_by_its_first_question():

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelops.collect import inputs
-from modelops.collect.inputs import InputMissing, InputRefused
+from modelops.collect import file_formats, inputs
+from modelops.collect.refusals import InputMissing, InputRefused
 from modelops.core import catalog
 
 REQUEST_KEYS = ("dataset", "input", "conn_id", "query", "snapshot", "alias", "groups")
@@ -25,7 +25,7 @@ def default_snapshot_id(input_path: str | None) -> str | None:
         return None
     path = Path(input_path)
     path = path if path.is_absolute() else catalog.root() / path  # as scoring resolves it, never from the cwd
-    return catalog.safe_id(inputs.input_stem(path), "snapshot id")
+    return catalog.safe_id(file_formats.input_stem(path), "snapshot id")
 
 
 def request_from(params: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:

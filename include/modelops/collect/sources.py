@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from modelops.collect.inputs import BadFileError, SourceError, header_hint, read_table
+from modelops.collect.csv_files import header_hint
+from modelops.collect.inputs import read_table
+from modelops.collect.refusals import BadFileError, SourceError
 from modelops.config.settings import DatasetSpec
 from modelops.core import catalog
 from modelops.core.records import XComRecord

@@ -21,7 +21,7 @@ class AlertKind(StrEnum):
 
 
 def alias_drift_alert(line: str, source: dict[str, Any]) -> dict[str, Any]:
-    """The critical alert for a champion moved outside the training and promotion DAGs (`registry.AliasDrift`)."""
+    """The critical alert for a champion moved outside the training and promotion DAGs (`alias_log.AliasDrift`)."""
     return {
         "kind": AlertKind.ALIAS_DRIFT,
         "severity": "critical",

@@ -131,14 +131,42 @@ def _column_report(
 
     `gate=False` (a report-only column): the gaps are measured the same way, but no group is gated.
     """
-    from fairlearn.metrics import (
-        MetricFrame,
-        demographic_parity_difference,
-        equalized_odds_difference,
-        selection_rate,
-    )
-
     cells = _cells(labels, y, decisions, proba)
+    groups: dict[str, dict[str, Any]] = {}
+    small, unknown, gated = [], [], []
+    for label, stats in sorted(_group_rates(cells).items()):
+        rows = int(stats["rows"])
+        known = label != MISSING_GROUP and not (binned and label == OUTSIDE_BINS)
+        if known and rows >= min_rows:
+            gated.append(str(label))
+        elif known:
+            small.append(str(label))
+        else:
+            unknown.append(f"{label} ({rows} rows)")
+        groups[str(label)] = {
+            "rows": rows,
+            **{k: _number(stats[k]) for k in ("selection_rate", "tpr", "fpr", "precision", "calibration_gap")},
+            "gated": gate and known and rows >= min_rows,
+        }
+    notes = [] if gate else ["report only (the dataset's fairness.report_only): gaps measured, never gated"]
+    if small:
+        notes.append(f"{', '.join(small)}: fewer than {min_rows} rows, reported not gated")
+    if unknown:
+        notes.append(f"{', '.join(unknown)}: value unknown to the spec's groups, reported not gated")
+    dpd, eod = _gaps(cells, groups, gated, min_rows, notes)
+    return {
+        "groups": groups,
+        "demographic_parity_difference": None if dpd is None else _number(dpd),
+        "equalized_odds_difference": None if eod is None else _number(eod),
+        "small_groups": small,
+        "note": "; ".join(notes) or None,
+    }
+
+
+def _group_rates(cells: pd.DataFrame) -> dict[Any, dict[str, float]]:
+    """Each group's rows and rates from the condensed cells, by fairlearn's MetricFrame."""
+    from fairlearn.metrics import MetricFrame, selection_rate
+
     weight = cells["weight"].to_numpy(dtype=float)
     metrics = {
         "rows": _rows,
@@ -157,54 +185,39 @@ def _column_report(
         sensitive_features=pd.Series(cells["group"].to_numpy(dtype=object), name="group"),
         sample_params=params,
     )
-    groups: dict[str, dict[str, Any]] = {}
-    small, unknown, eligible = [], [], []
-    for label, stats in sorted(frame.by_group.to_dict("index").items()):
-        rows = int(stats["rows"])
-        known = label != MISSING_GROUP and not (binned and label == OUTSIDE_BINS)
-        if known and rows >= min_rows:
-            eligible.append(str(label))
-        elif known:
-            small.append(str(label))
-        else:
-            unknown.append(f"{label} ({rows} rows)")
-        groups[str(label)] = {
-            "rows": rows,
-            **{k: _number(stats[k]) for k in ("selection_rate", "tpr", "fpr", "precision", "calibration_gap")},
-            "gated": gate and known and rows >= min_rows,
-        }
-    gated = eligible
-    notes = [] if gate else ["report only (the dataset's fairness.report_only): gaps measured, never gated"]
-    if small:
-        notes.append(f"{', '.join(small)}: fewer than {min_rows} rows, reported not gated")
-    if unknown:
-        notes.append(f"{', '.join(unknown)}: value unknown to the spec's groups, reported not gated")
-    dpd = eod = None
+    return frame.by_group.to_dict("index")
+
+
+def _gaps(
+    cells: pd.DataFrame, groups: dict[str, dict[str, Any]], gated: list[str], min_rows: int, notes: list[str]
+) -> tuple[float | None, float | None]:
+    """The demographic-parity and equalized-odds differences over the gated groups (None when not measurable).
+
+    Why a gap is missing, or leaves a group out, is appended to `notes`.
+    """
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
     if len(gated) < 2:
         notes.append(f"{len(gated)} group(s) with at least {min_rows} rows: no gap to gate")
-    else:
-        cell_y, cell_d, cell_g = (cells[c].to_numpy() for c in ("y", "decision", "group"))
-        mask = np.isin(cell_g, gated)
-        dpd = demographic_parity_difference(
+        return None, None
+    weight = cells["weight"].to_numpy(dtype=float)
+    cell_y, cell_d, cell_g = (cells[c].to_numpy() for c in ("y", "decision", "group"))
+    mask = np.isin(cell_g, gated)
+    dpd = demographic_parity_difference(
+        cell_y[mask], cell_d[mask], sensitive_features=cell_g[mask], sample_weight=weight[mask]
+    )
+    # TPR/FPR are undefined for a group with one outcome class: such a group leaves the odds gap
+    both = [g for g in gated if groups[g]["tpr"] is not None and groups[g]["fpr"] is not None]
+    if len(both) < len(gated):
+        one_class = ", ".join(sorted(set(gated) - set(both)))
+        notes.append(f"{one_class}: one outcome class only, left out of the equalized-odds gap")
+    eod = None
+    if len(both) >= 2:
+        mask = np.isin(cell_g, both)
+        eod = equalized_odds_difference(
             cell_y[mask], cell_d[mask], sensitive_features=cell_g[mask], sample_weight=weight[mask]
         )
-        # TPR/FPR are undefined for a group with one outcome class: such a group leaves the odds gap
-        both = [g for g in gated if groups[g]["tpr"] is not None and groups[g]["fpr"] is not None]
-        if len(both) < len(gated):
-            one_class = ", ".join(sorted(set(gated) - set(both)))
-            notes.append(f"{one_class}: one outcome class only, left out of the equalized-odds gap")
-        if len(both) >= 2:
-            mask = np.isin(cell_g, both)
-            eod = equalized_odds_difference(
-                cell_y[mask], cell_d[mask], sensitive_features=cell_g[mask], sample_weight=weight[mask]
-            )
-    return {
-        "groups": groups,
-        "demographic_parity_difference": None if dpd is None else _number(dpd),
-        "equalized_odds_difference": None if eod is None else _number(eod),
-        "small_groups": small,
-        "note": "; ".join(notes) or None,
-    }
+    return dpd, eod
 
 
 def assess_fairness(

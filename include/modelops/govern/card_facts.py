@@ -29,7 +29,7 @@ import pandas as pd
 from modelops.config.settings import DatasetSpec, Settings
 from modelops.core import catalog
 from modelops.core.tags import Tag
-from modelops.store import registry
+from modelops.store import artifacts, registry
 
 IMPORTANCE_MAX_ROWS = 5000  # permutation importance: a seeded stratified sample of the holdout
 IMPORTANCE_REPEATS = 5
@@ -156,16 +156,16 @@ def gather(model_name: str, version: str, settings: Settings) -> CardInputs:
     parent = tags.get(Tag.PARENT_RUN_ID)
     if not parent:
         raise CardError(f"{model_name} v{version} has no modelops.parent_run_id tag: its training run is unknown")
-    report = registry.load_run_dict(parent, registry.EVALUATION_ARTIFACT)
-    resolved = registry.load_run_dict(parent, registry.RESOLVED_CONFIG_ARTIFACT)
+    report = artifacts.load_run_dict(parent, artifacts.EVALUATION_ARTIFACT)
+    resolved = artifacts.load_run_dict(parent, artifacts.RESOLVED_CONFIG_ARTIFACT)
     if report is None or resolved is None:
         missing = [n for n, v in (("evaluation.json", report), ("resolved_config.json", resolved)) if v is None]
         raise CardError(f"{model_name} v{version}: training run {parent} lacks {', '.join(missing)}")
     spec = spec_from_resolved(resolved["dataset"])
     current = settings.datasets.get(spec.name)
-    training = registry.load_run_dict(parent, registry.TRAINING_OPTIONS_ARTIFACT)  # what the run used
+    training = artifacts.load_run_dict(parent, artifacts.TRAINING_OPTIONS_ARTIFACT)  # what the run used
     if training is None:
-        raise CardError(f"{model_name} v{version}: training run {parent} lacks {registry.TRAINING_OPTIONS_ARTIFACT}")
+        raise CardError(f"{model_name} v{version}: training run {parent} lacks {artifacts.TRAINING_OPTIONS_ARTIFACT}")
     holdout, source, sizes = _holdout(tags, spec, training, report)
     pii = {*spec.pii, *(current.pii if current else ())}
     holdout = holdout.drop(columns=[c for c in holdout.columns if c in pii])  # never there; never shown

@@ -28,7 +28,7 @@ from modelops.core.tags import Tag
 from modelops.govern.card_facts import PD_FEATURES, CardError, CardInputs, compute_figures, gather
 from modelops.present import pages
 from modelops.present.reports import format_value, png_base64
-from modelops.store import registry
+from modelops.store import artifacts, registry
 
 # --- plots --------------------------------------------------------------------------------------
 
@@ -534,7 +534,7 @@ def build_card(model_name: str, version: str, settings: Settings) -> dict[str, A
     from modelops.core.jsonsafe import json_safe
 
     inputs = gather(model_name, str(version), settings)
-    model = registry.load_model(f"models:/{model_name}/{inputs.version}")
+    model = artifacts.load_model(f"models:/{model_name}/{inputs.version}")
     figures = compute_figures(inputs, model)
     generated_at = datetime.now(UTC).isoformat(timespec="seconds")
     doc = render(inputs, figures, generated_at)
@@ -551,7 +551,7 @@ def build_card(model_name: str, version: str, settings: Settings) -> dict[str, A
         for name, png in images.items():
             with catalog.atomic_file(staging / _file_name(name)) as tmp:
                 tmp.write_bytes(base64.b64decode(png))
-    uri = registry.log_card(
+    uri = artifacts.log_card(
         model_name, inputs.version, inputs.run_id, str(final), catalog.CARD_HTML, str(final / catalog.CARD_HTML)
     )
     head = figures["metrics"][figures["primary_metric"]]

@@ -25,7 +25,7 @@ from modelops.core.handoffs import PROMOTION_DAG_ID
 from modelops.core.records import XComRecord
 from modelops.core.tags import HOLDOUT_PREFIX, PREFIX, Tag
 from modelops.govern import approvals
-from modelops.store import history, registry
+from modelops.store import alias_log, artifacts, history, registry, tracking
 
 ACTIONS = ("promote", "rollback", "retire")
 APPROVE = "Approve"  # the ApprovalOperator's options
@@ -133,7 +133,7 @@ def _gates(tags: dict[str, str]) -> list[str]:
 def recorded_checks(tags: dict[str, str]) -> list[dict[str, Any]]:
     """The gate checks the version's training run recorded (its evaluation report), PASS or FAIL with numbers."""
     parent = tags.get(Tag.PARENT_RUN_ID)
-    report = registry.load_run_dict(parent, registry.EVALUATION_ARTIFACT) if parent else None
+    report = artifacts.load_run_dict(parent, artifacts.EVALUATION_ARTIFACT) if parent else None
     checks = ((report or {}).get("verdict") or {}).get("checks") or []
     return [
         {"check": str(c.get("check")), "passed": bool(c.get("passed")), "detail": str(c.get("detail"))} for c in checks
@@ -202,7 +202,7 @@ def _checked_request(
 
 def _rollback_version(model_name: str, current: str | None, asked: str | None) -> str:
     """The version a rollback goes to (the previous champion); PromotionError when none, or another was asked."""
-    rows = registry.alias_history(model_name, registry.CHAMPION)
+    rows = alias_log.alias_history(model_name, registry.CHAMPION)
     candidates = {r["version"] for r in rows}
     retired = {v for v in candidates if _tags(model_name, v).get(Tag.RETIRED) == "true"}
     target = rollback_target(rows, current, retired)
@@ -316,7 +316,7 @@ def apply_promotion(plan: PromotionPlan, approval: Approval, run_id: str | None)
             action=plan.action,
         )
         if plan.override:
-            registry.client().set_model_version_tag(
+            tracking.client().set_model_version_tag(
                 plan.model_name, plan.version, Tag.GATES_OVERRIDDEN, plan.override_reason or ""
             )
         outcome["alias_changed"] = changed
@@ -365,5 +365,5 @@ def render_outcome(outcome: dict[str, Any], when: datetime | None = None) -> str
     if plan.override:
         lines.append(f"  override  failed gates overridden: {plan.override_reason}")
     lines += [f"  gate      {gate}" for gate in plan.gates]
-    lines.append(f"  serving   {registry.describe_serving(plan.model_name, when)}")
+    lines.append(f"  serving   {alias_log.describe_serving(plan.model_name, when)}")
     return "\n".join(lines)

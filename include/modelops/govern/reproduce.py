@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from modelops.core.tags import Tag
-from modelops.store import registry
+from modelops.store import artifacts, registry, runs, tracking
 
 TOLERANCE = 1e-9  # largest |recorded - rebuilt| score (and metric) difference still called equal
 
@@ -123,10 +123,10 @@ def _recorded_options(parent: str, recorded_hash: str) -> dict[str, Any]:
     """The training options the version was trained with, checked against its `modelops.training_hash` tag."""
     from modelops.train.lineage import training_hash
 
-    options = registry.load_run_dict(parent, registry.TRAINING_OPTIONS_ARTIFACT)
+    options = artifacts.load_run_dict(parent, artifacts.TRAINING_OPTIONS_ARTIFACT)
     if options is None or training_hash(options) != recorded_hash:
         raise NotReproducible(
-            f"training options not on record: {registry.TRAINING_OPTIONS_ARTIFACT} does not match the version's "
+            f"training options not on record: {artifacts.TRAINING_OPTIONS_ARTIFACT} does not match the version's "
             f"training hash {recorded_hash}"
         )
     return options
@@ -142,9 +142,9 @@ def _recorded_settings(tags: dict[str, str], parent: str) -> tuple[Any, Any]:
         raise NotReproducible(
             f"split scheme changed: the version used {tags.get(Tag.SPLIT_SCHEME)!r}, this code {SPLIT_SCHEME!r}"
         )
-    resolved = registry.load_run_dict(parent, registry.RESOLVED_CONFIG_ARTIFACT)
+    resolved = artifacts.load_run_dict(parent, artifacts.RESOLVED_CONFIG_ARTIFACT)
     if resolved is None:
-        raise NotReproducible(f"configuration not on record: run {parent} has no {registry.RESOLVED_CONFIG_ARTIFACT}")
+        raise NotReproducible(f"configuration not on record: run {parent} has no {artifacts.RESOLVED_CONFIG_ARTIFACT}")
     if resolved.get("config_digest") != tags.get(Tag.CONFIG_HASH):
         raise NotReproducible(
             f"recorded configuration {str(resolved.get('config_digest'))[:16]} is not the version's "
@@ -171,7 +171,7 @@ def _recomputed_splits(frame: pd.DataFrame, spec: Any, options: dict[str, Any], 
     train, calibration, holdout = (
         frame.iloc[parts[name]].reset_index(drop=True) for name in ("train", "calibration", "holdout")
     )
-    seen = registry.load_trained_keys(parent)
+    seen = artifacts.load_trained_keys(parent)
     if seen is not None:
         learnt = np.unique(row_keys(pd.concat([train, calibration]), spec))
         if not np.array_equal(learnt, np.sort(seen)):
@@ -208,12 +208,12 @@ def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
     out["candidate"] = candidate
     settings, spec = _recorded_settings(tags, parent)
     options = _recorded_options(parent, tags.get(Tag.TRAINING_HASH, ""))
-    recorded = registry.load_holdout_predictions(run_id)
+    recorded = artifacts.load_holdout_predictions(run_id)
     if recorded is None:
         raise NotReproducible(
-            f"holdout predictions not on record: run {run_id} has no {registry.HOLDOUT_PREDICTIONS_ARTIFACT}"
+            f"holdout predictions not on record: run {run_id} has no {artifacts.HOLDOUT_PREDICTIONS_ARTIFACT}"
         )
-    run = registry.run_record(run_id)
+    run = tracking.run_record(run_id)
     frame = _verify_batch(tags.get(Tag.BATCH_PATH, ""), tags.get(Tag.DATA_HASH, ""))
     out["batch"] = {"path": tags[Tag.BATCH_PATH], "content_hash": tags[Tag.DATA_HASH], "verified": True}
     train, calibration, holdout = _recomputed_splits(frame, spec, options, parent)
@@ -297,7 +297,7 @@ def reproduce_version(model_name: str, version: str | int, run_key: str | None =
         Tag.REPRODUCE_KEY: run_key or uuid.uuid4().hex,
     }
     if run_key:
-        done = registry.find_reproduction(dataset, key)
+        done = runs.find_reproduction(dataset, key)
         if done is not None:
             _tag_version(done)
             return done
@@ -322,7 +322,7 @@ def reproduce_version(model_name: str, version: str | int, run_key: str | None =
     verdict["checked_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     verdict["detail"] = _detail(verdict)
     verdict = json_safe(verdict)  # an infinite difference (a score missing on one side) becomes null
-    verdict["run_id"] = registry.log_reproduction(dataset, verdict, key)
+    verdict["run_id"] = runs.log_reproduction(dataset, verdict, key)
     _tag_version(verdict)
     return verdict
 

@@ -14,7 +14,7 @@ from modelops.config.settings import DEFAULT_RETRAIN_ON, DatasetSpec
 from modelops.core import catalog
 from modelops.core.tags import alias_tag
 from modelops.monitor.signals import DEGENERATE, drift_signals
-from modelops.store import registry
+from modelops.store import alias_log, registry
 
 AGE_BOUND_NOTE = "the age bound never retrains inside the cooldown"
 
@@ -209,7 +209,7 @@ def champion_tenure(model_name: str, champion: Any | None) -> dict[str, Any] | N
         return None
     version = str(champion.version)
     since = None
-    for row in registry.alias_history(model_name):  # oldest first: the last row naming it starts its stint
+    for row in alias_log.alias_history(model_name):  # oldest first: the last row naming it starts its stint
         if str(row["version"]) == version:
             since = row["changed_at"]
     source, note = "alias history", ""

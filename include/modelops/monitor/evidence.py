@@ -12,7 +12,7 @@ from modelops.collect import windows
 from modelops.config.settings import MONITORING_SCHEMA, DatasetSpec
 from modelops.core import catalog
 from modelops.stats import drift
-from modelops.store import registry
+from modelops.store import artifacts, registry
 
 if TYPE_CHECKING:
     from modelops.validate.validation import WindowLimits
@@ -30,7 +30,7 @@ def reference_of(spec: DatasetSpec, version: str) -> dict[str, Any]:
     found = registry.model_version(spec.model_name, str(version))
     if found is None:
         raise NoChampionError(f"{spec.model_name} has no version {version!r} (it served the window being judged)")
-    return registry.load_profile(found.run_id)
+    return artifacts.load_profile(found.run_id)
 
 
 def validate_window(
@@ -206,14 +206,14 @@ def domain_classifier_test(
     if not options.get("enabled", False):
         return {"available": False, "judged": False, "drifted": False, "status": "disabled in the configuration"}
     found = registry.model_version(spec.model_name, str(served_version))
-    sample = registry.load_reference_sample(found.run_id) if found is not None else None
+    sample = artifacts.load_reference_sample(found.run_id) if found is not None else None
     if sample is None:
         return {
             "available": False,
             "judged": False,
             "drifted": False,
             "status": f"not available: v{served_version} was registered without a reference sample "
-            f"({registry.REFERENCE_SAMPLE_ARTIFACT}); retrain to get one",
+            f"({artifacts.REFERENCE_SAMPLE_ARTIFACT}); retrain to get one",
         }
     result = multivariate.domain_classifier(sample, frame, list(spec.numeric), list(spec.categorical), options, seed)
     if not result["status"]:

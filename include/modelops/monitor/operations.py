@@ -335,9 +335,9 @@ def log_run_figures(
     figures = run_figures(dag_id, run_id)
     if mlflow_run_id:
         from modelops.core.jsonsafe import json_safe
-        from modelops.store import registry
+        from modelops.store import tracking
 
-        client = registry.client()
+        client = tracking.client()
         for name, value in mlflow_metrics(figures).items():
             client.log_metric(mlflow_run_id, name, value)
         client.log_dict(mlflow_run_id, json_safe(figures), "operations/figures.json")

@@ -51,7 +51,7 @@ class WindowVerdict(XComRecord):
     report_path: str
     mlflow_run_id: str
     run_id: str | None = None  # the Airflow run that recorded the verdict (set by `record_verdict`)
-    alias_drift: str | None = None  # the champion moved outside the DAGs (registry.AliasDrift.line): alerts
+    alias_drift: str | None = None  # the champion moved outside the DAGs (alias_log.AliasDrift.line): alerts
 
 
 @dataclass(frozen=True)
@@ -110,18 +110,18 @@ def monitor_window(
     from modelops.monitor.record import history_row, summary_metrics
     from modelops.monitor.thresholds import thresholds_for
     from modelops.present import window_page
-    from modelops.store import registry
+    from modelops.store import alias_log, artifacts, runs
 
     thresholds = thresholds_for(settings, overrides, spec)
     # A rerun of this Airflow run (a cleared task) decides as the first try did: its own row is not history.
     history_rows = [r for r in history_rows if r.get("run_id") != airflow_run_id]
     judged = {r["labeled_window"] for r in history_rows if r["labeled_window"] and not r["dry_run"]}
     report, plot = assess_window(spec, settings, window_id, thresholds, judged, dry_run)
-    drift = registry.alias_drift(spec.model_name)  # a champion moved behind the alias history's back alerts
+    drift = alias_log.alias_drift(spec.model_name)  # a champion moved behind the alias history's back alerts
     decision = decide_action(report, history_rows, thresholds, window_end)
     folder = catalog.report_dir(spec.name, window_id, dry_run)
     html = str(window_page.render_window_report(report, decision, plot, folder))
-    run_id = registry.log_monitoring(
+    run_id = runs.log_monitoring(
         spec.name,
         window_id,
         summary_metrics(report, decision),
@@ -135,7 +135,7 @@ def monitor_window(
             Tag.ALIAS_DRIFT: "none" if drift is None else drift.line(),
         },
     )
-    registry.log_resolved_config(run_id, settings.resolved(spec.name))
+    artifacts.log_resolved_config(run_id, settings.resolved(spec.name))
     row = history_row(report, decision, window_end, airflow_run_id, bool(dry_run), html)
     verdict = WindowVerdict(
         dataset=spec.name,

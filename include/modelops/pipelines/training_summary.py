@@ -8,7 +8,7 @@ from modelops.collect.sources import BatchRef
 from modelops.core import catalog
 from modelops.evaluate.fairness import summary_lines as fairness_lines
 from modelops.pipelines.training_records import EvaluationReport, Outcome, TrainingPlan
-from modelops.store import registry
+from modelops.store import alias_log, tracking
 from modelops.validate.validation import ValidationReport
 
 
@@ -156,13 +156,13 @@ def render_summary(
         *_fairness_lines(evaluated.fairness),
         _champion_line(evaluated),
         *_outcome_lines(evaluated, done),
-        f"  serving   {registry.describe_serving(done.model_name)}",
+        f"  serving   {alias_log.describe_serving(done.model_name)}",
     ]
     if card:
         lines.append(_card_line(card))
     lines += [f"  note      {note}" for note in evaluated.limitations]
     lines.append(
-        f"  MLflow    {registry.tracking_uri()}: experiment modelops/{ref.dataset}/training, "
+        f"  MLflow    {tracking.tracking_uri()}: experiment modelops/{ref.dataset}/training, "
         f"run {steps.parent_run_id}, model {done.model_name} v{done.version}"
     )
     return "\n".join(lines)
@@ -218,5 +218,5 @@ def write_summary(text: str, dataset: str, run_id: str, parent_run_id: str) -> s
     """Keep the summary in the workspace and on the MLflow run; returns its path."""
     path = catalog.write_text(catalog.run_summary(dataset, run_id), text + "\n")
     catalog.write_text(catalog.latest_summary(dataset), text + "\n")
-    registry.client().log_dict(parent_run_id, {"summary": text.splitlines()}, "summary.json")
+    tracking.client().log_dict(parent_run_id, {"summary": text.splitlines()}, "summary.json")
     return str(path)

@@ -39,7 +39,7 @@ from modelops.pipelines.training_records import (
 from modelops.stats.drift import build_profile
 from modelops.stats.metrics import compute_metrics
 from modelops.stats.multivariate import reference_sample
-from modelops.store import registry
+from modelops.store import artifacts, registry, runs
 from modelops.train.lineage import SPLIT_SCHEME, git_commit, split_key, training_hash
 from modelops.train.splits import key_columns, row_keys, split_indices, unlabelled_holdout_side
 from modelops.validate.validation import ValidationReport
@@ -70,7 +70,7 @@ def _write_splits(frame: pd.DataFrame, spec: DatasetSpec, training: dict[str, An
     # The rows this version learns from, by stable key: later challengers are compared to it
     # only on rows neither model saw.
     keys = row_keys(frame, spec)[np.concatenate([parts["train"], parts["calibration"]])]
-    catalog.write_parquet(pd.DataFrame({"key": np.unique(keys)}), folder / registry.TRAINED_ROWS_ARTIFACT)
+    catalog.write_parquet(pd.DataFrame({"key": np.unique(keys)}), folder / artifacts.TRAINED_ROWS_ARTIFACT)
     # Rows without an outcome on the holdout side: never evaluated, but production scores rows
     # like them, so they belong in the drift reference.
     unlabelled = frame.iloc[unlabelled_holdout_side(frame, spec, training)]
@@ -129,16 +129,16 @@ def prepare_training(
     key = split_key(ref, spec, training)
     folder = catalog.split_dir(spec.name, key)
     paths = {name: str(catalog.split_file(spec.name, key, name)) for name in catalog.SPLIT_PARTS}
-    trained_rows = folder / registry.TRAINED_ROWS_ARTIFACT
+    trained_rows = folder / artifacts.TRAINED_ROWS_ARTIFACT
     unlabelled_side = folder / catalog.HOLDOUT_UNLABELLED
     if not all(Path(p).exists() for p in [*paths.values(), trained_rows, unlabelled_side]):
         _write_splits(frame, spec, training, paths)
     checked = ValidationReport.from_xcom(validation)
     lineage = _lineage(ref, checked, frame, spec, settings, training, airflow_ids, labels, key)
-    parent = registry.start_parent_run(spec, lineage)
-    registry.log_resolved_config(parent, settings.resolved(spec.name))
-    registry.log_training_options(parent, training)  # with the run's overrides: what a rebuild trains with
-    registry.log_artifact(parent, str(trained_rows))
+    parent = runs.start_parent_run(spec, lineage)
+    artifacts.log_resolved_config(parent, settings.resolved(spec.name))
+    artifacts.log_training_options(parent, training)  # with the run's overrides: what a rebuild trains with
+    artifacts.log_artifact(parent, str(trained_rows))
     sizes = {name: int(pd.read_parquet(p, columns=[spec.target]).shape[0]) for name, p in paths.items()}
     plan = TrainingPlan(
         dataset=spec.name,
@@ -159,7 +159,7 @@ def run_candidate(plan: dict[str, Any], candidate: str, spec: DatasetSpec, setti
     from modelops.train.training import train_candidate
 
     steps = TrainingPlan.from_xcom(plan)
-    done = registry.find_candidate(spec, steps.lineage, candidate)
+    done = runs.find_candidate(spec, steps.lineage, candidate)
     if done is not None:  # a retry after the run was logged: same result, no retraining
         return CandidateResult.from_xcom(done).to_xcom()
     train = pd.read_parquet(steps.splits["train"])
@@ -180,7 +180,7 @@ def run_candidate(plan: dict[str, Any], candidate: str, spec: DatasetSpec, setti
     proba = trained.pipeline.predict_proba(holdout[spec.features])[:, 1]
     holdout_metrics = compute_metrics(target_vector(holdout, spec), proba, threshold)
     example = train[spec.features].head(5)
-    logged = registry.log_candidate(trained, spec, steps.parent_run_id, holdout_metrics, example, steps.lineage)
+    logged = runs.log_candidate(trained, spec, steps.parent_run_id, holdout_metrics, example, steps.lineage)
     return CandidateResult.from_xcom(logged).to_xcom()
 
 
@@ -188,7 +188,7 @@ def _unseen_by_champion(champion: Any, spec: DatasetSpec, holdout: pd.DataFrame)
     """The holdout rows the champion did not train on (by its recorded row keys), or why that cannot be known."""
     tags = champion.tags or {}
     parent = tags.get(Tag.PARENT_RUN_ID)
-    seen = registry.load_trained_keys(parent) if parent else None
+    seen = artifacts.load_trained_keys(parent) if parent else None
     if seen is None:
         return (
             f"the rows champion v{champion.version} trained on are not on record (run {parent}), so a fair "
@@ -280,7 +280,7 @@ def _champion_comparison(
         return out
     rows, y, proba = holdout.loc[fresh], y[fresh], proba[fresh]
     try:
-        model = registry.load_model(f"models:/{spec.model_name}/{champion.version}")
+        model = artifacts.load_model(f"models:/{spec.model_name}/{champion.version}")
         champion_proba = model.predict_proba(rows[spec.features])[:, 1]
     except (KeyError, ValueError) as exc:  # e.g. the champion needs columns this batch lacks
         out["error"] = f"{type(exc).__name__}: {exc}"
@@ -324,16 +324,16 @@ def _log_reference(
         threshold=threshold,
     )
     profile["unlabelled_rows"] = len(unlabelled)
-    registry.log_profile(best.run_id, profile)
+    artifacts.log_profile(best.run_id, profile)
     # The registered model's own holdout scores by row key: a rebuild of this version must match them.
-    registry.log_holdout_predictions(best.run_id, row_keys(holdout, spec), proba)
+    artifacts.log_holdout_predictions(best.run_id, row_keys(holdout, spec), proba)
     # A bounded sample of the same reference rows (features only: no id, no PII) for the multivariate
     # drift test, which needs rows, not a summary.
     options = settings.monitoring["domain_classifier"]
     sample = reference_sample(reference, spec.features, int(options["reference_rows"]), int(settings.training["seed"]))
     folder = Path(plan.splits["holdout"]).parent
-    registry.log_reference_sample(
-        best.run_id, str(catalog.write_parquet(sample, folder / registry.REFERENCE_SAMPLE_ARTIFACT))
+    artifacts.log_reference_sample(
+        best.run_id, str(catalog.write_parquet(sample, folder / artifacts.REFERENCE_SAMPLE_ARTIFACT))
     )
 
 
@@ -356,7 +356,7 @@ def evaluate_candidates(
     train = pd.read_parquet(steps.splits["train"])
     holdout = pd.read_parquet(steps.splits["holdout"])
     y_train, y = target_vector(train, spec), target_vector(holdout, spec)
-    model = registry.load_model(best.model_uri)
+    model = artifacts.load_model(best.model_uri)
     proba = model.predict_proba(holdout[spec.features])[:, 1]
     threshold = settings.decision_threshold(spec.name)
     metrics = compute_metrics(y, proba, threshold)
@@ -394,7 +394,7 @@ def evaluate_candidates(
         verdict=verdict.to_dict(),
     )
     out = report.to_xcom()  # a one-class slice has no AUC: NaN becomes null, not an XCom error
-    registry.log_evaluation(steps.parent_run_id, out)
+    runs.log_evaluation(steps.parent_run_id, out)
     return out
 
 
@@ -420,7 +420,7 @@ def register_best(plan: dict[str, Any], report: dict[str, Any], spec: DatasetSpe
         duplicate = Registration(spec.model_name, same["version"], same["version"], False, (why,), steps.parent_run_id)
         return duplicate.to_xcom()
     # The rule baseline's rates go with the version: batch scoring falls back to them row by row.
-    registry.log_baseline(best.run_id, evaluated.rule_baseline)
+    artifacts.log_baseline(best.run_id, evaluated.rule_baseline)
     version = registry.register_version(spec.model_name, best.model_uri, best.run_id, tags, description)
     registered = Registration(
         spec.model_name, version, None, evaluated.promote, tuple(evaluated.reasons), steps.parent_run_id

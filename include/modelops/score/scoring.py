@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from modelops.collect import inputs
+from modelops.collect import csv_files, file_formats, inputs, parquet_files, refusals, safe_sql
 from modelops.config.settings import DatasetSpec, Settings
 from modelops.core import catalog
 from modelops.core.tags import Tag
@@ -75,7 +75,7 @@ class ScoringError(RuntimeError):
     """A scoring run cannot go on (bad input, missing model version, broken invariant)."""
 
 
-class InputRefused(ScoringError, inputs.InputRefused):
+class InputRefused(ScoringError, refusals.InputRefused):
     """The input is refused for what it is (bad SQL, path, file, ids, no rows): deterministic, retrying cannot help."""
 
 
@@ -107,7 +107,7 @@ class ScoringPlan:
     query: str | None = None
     sql_url: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
-    alias_drift: str | None = None  # the champion moved outside the DAGs (registry.AliasDrift.line): alerts
+    alias_drift: str | None = None  # the champion moved outside the DAGs (alias_log.AliasDrift.line): alerts
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (tuples as lists)."""
@@ -186,7 +186,7 @@ def plan_scoring(
     An input that cannot be scored (a path outside the roots, SQL other than one SELECT/WITH, an
     unreadable or empty file, no id column, a bad snapshot id) is refused with InputRefused.
     """
-    from modelops.store import registry
+    from modelops.store import alias_log, artifacts, registry
 
     # the dataset's own scoring options, and the share of fallback rows above which the run alerts
     fallback_share = spec.monitoring.get("fallback_share", settings.monitoring["fallback_share"])  # as monitoring
@@ -194,10 +194,10 @@ def plan_scoring(
     # Every refusal of the input is decided here, before any model is looked up, and is deterministic.
     try:
         if query:
-            inputs.check_query(query)
+            safe_sql.check_query(query)
             if not sql_url:
                 raise InputRefused("a SQL query needs a connection (sql_url)")
-            inputs.check_sql_url(sql_url)
+            safe_sql.check_sql_url(sql_url)
             kind, where, files = "sql", None, [[]]
             snapshot = snapshot or f"sql-{hashlib.sha256(query.encode()).hexdigest()[:12]}"
             rows: list[int | None] = [None]
@@ -216,17 +216,17 @@ def plan_scoring(
             else:
                 files, rows = [[str(path)]], sizes
             where = str(path)
-            snapshot = snapshot or inputs.input_stem(path)
+            snapshot = snapshot or file_formats.input_stem(path)
             _check_columns(spec, inputs.columns_of(kind, found[0]), where)
         snapshot = catalog.safe_id(str(snapshot), "snapshot id")
     except InputRefused:
         raise
-    except (inputs.InputRefused, ValueError) as exc:  # a bad file, path, query or snapshot id
+    except (refusals.InputRefused, ValueError) as exc:  # a bad file, path, query or snapshot id
         raise InputRefused(str(exc)) from None
     served = registry.version_by_alias(spec.model_name, alias)
     # "which model served on date D" has one answer, the alias history: a champion moved behind its back
     # (MLflow UI, REST, a client) is never served; the recorded (approved) version serves and the run alerts
-    drift = registry.alias_drift(spec.model_name) if alias == registry.CHAMPION else None
+    drift = alias_log.alias_drift(spec.model_name) if alias == registry.CHAMPION else None
     if drift is not None:
         recorded = None
         if drift.recorded_version is not None:
@@ -238,7 +238,7 @@ def plan_scoring(
         raise ScoringError(f"no version of {spec.model_name} holds the alias {alias!r}: nothing to score with")
     version = str(served.version)
     scored_at = datetime.now(UTC)
-    baseline = registry.load_baseline(spec.model_name, version, served.run_id)
+    baseline = artifacts.load_baseline(spec.model_name, version, served.run_id)
     notes: list[str] = []
     challenger_version = challenger_run = None
     wants_challenger = bool(options["shadow"]) or float(options["canary_share"]) > 0
@@ -285,12 +285,12 @@ def _check_columns(spec: DatasetSpec, columns: list[str], where: str) -> None:
     if spec.id_column and spec.id_column not in columns:
         raise InputRefused(
             f"input {where} has no id column {spec.id_column!r}: predictions could not be joined back; "
-            + inputs.header_hint(columns, [spec.id_column, *spec.features])
+            + csv_files.header_hint(columns, [spec.id_column, *spec.features])
         )
     features = [*spec.numeric, *spec.categorical]
     if features and not set(features) & set(columns):
         shown = ", ".join(features[:10]) + (", ..." if len(features) > 10 else "")
-        hint = inputs.header_hint(columns, [*filter(None, [spec.id_column]), *features])
+        hint = csv_files.header_hint(columns, [*filter(None, [spec.id_column]), *features])
         raise InputRefused(f"input {where} holds none of the model's columns ({shown}); {hint}")
 
 
@@ -328,14 +328,14 @@ def iter_chunks(plan: ScoringPlan, group_index: int) -> Iterator[pd.DataFrame]:
             if plan.input_kind == "csv":
                 yield from _csv_chunks(path, chunk_rows, wanted, plan.checks)
                 continue
-            schema = inputs.parquet_file(path).schema_arrow
+            schema = parquet_files.parquet_file(path).schema_arrow
             present = [c for c in wanted if c in schema.names]
             coded = _dictionary_columns(plan.checks, schema, present)
-            for batch in inputs.parquet_batches(path, present, chunk_rows, coded):
+            for batch in parquet_files.parquet_batches(path, present, chunk_rows, coded):
                 yield _batch_frame(batch, coded)
     except InputRefused:
         raise
-    except inputs.InputRefused as exc:  # a file refused as it was read: a scoring refusal, never retried
+    except refusals.InputRefused as exc:  # a file refused as it was read: a scoring refusal, never retried
         raise InputRefused(str(exc)) from None
 
 
@@ -373,14 +373,14 @@ def _batch_frame(batch: Any, coded: list[str]) -> pd.DataFrame:
 
 def _csv_chunks(path: Path, chunk_rows: int, wanted: list[str], checks: dict[str, Any]) -> Iterator[pd.DataFrame]:
     """CSV blocks read as text, so a stray value never breaks type inference of a later block."""
-    header = inputs.csv_header(path)
+    header = csv_files.csv_header(path)
     present = [c for c in wanted if c in header]
     if checks["id_column"] and checks["id_column"] not in header:
         raise InputRefused(f"input {path} has no id column {checks['id_column']!r}")
     block_size = max(1 << 20, min(chunk_rows * 160, 1 << 30))
     rows = 0
     # Arrow reads every column when none is named: read the first one and keep none of it
-    for batch in inputs.csv_batches(path, present or header[:1], block_size):
+    for batch in csv_files.csv_batches(path, present or header[:1], block_size):
         frame = batch.to_pandas()[present]
         rows += len(frame)
         for start in range(0, len(frame), chunk_rows):
@@ -396,12 +396,12 @@ def _sql_chunks(plan: ScoringPlan, chunk_rows: int, wanted: list[str]) -> Iterat
     id_column = plan.checks["id_column"]
     rows = 0
     try:
-        for keys, records in inputs.query_rows(plan.sql_url, plan.query, chunk_rows, plan.options.get("sql_role")):
+        for keys, records in safe_sql.query_rows(plan.sql_url, plan.query, chunk_rows, plan.options.get("sql_role")):
             if id_column and id_column not in keys:
                 raise InputRefused(f"the query's rows have no id column {id_column!r}; its columns: {keys}")
             rows += len(records)
             yield pd.DataFrame.from_records(records, columns=keys)[[c for c in wanted if c in keys]]
-    except inputs.QueryFailed as exc:  # the connection, not the query: worth a retry
+    except refusals.QueryFailed as exc:  # the connection, not the query: worth a retry
         raise ScoringError(str(exc)) from None
     if rows == 0:
         raise InputRefused("the query returned no rows: nothing to score")
@@ -505,9 +505,9 @@ class _Model:
 
 
 def _load_model(plan: ScoringPlan, version: str, run_id: str) -> _Model:
-    from modelops.store import registry
+    from modelops.store import artifacts
 
-    pipeline = registry.load_model(f"models:/{plan.model_name}/{version}")
+    pipeline = artifacts.load_model(f"models:/{plan.model_name}/{version}")
     known: dict[str, set[str]] = {}
     numeric_codes: set[str] = set()
     try:
@@ -519,7 +519,7 @@ def _load_model(plan: ScoringPlan, version: str, run_id: str) -> _Model:
     except (AttributeError, KeyError, ValueError):  # another pipeline shape: no unseen-category check
         known = {}
     try:
-        profile = registry.load_profile(run_id)["score"]
+        profile = artifacts.load_profile(run_id)["score"]
     except Exception:
         profile = None
     return _Model(
@@ -783,10 +783,10 @@ def _sample_is_rows(options: dict[str, Any]) -> bool:
 def _count_rows(kind: str, files: list[list[str]], query: str | None, sql_url: str | None, options: dict) -> int:
     """The rows of a CSV (its line breaks, less the header: a quoted line break counts once more) or of a query."""
     if kind == "sql":
-        counted = f"SELECT count(*) AS n FROM ({inputs.check_query(query or '')}) AS modelops_rows"
-        (_, rows), *_ = inputs.query_rows(str(sql_url), counted, 1, options.get("sql_role"))
+        counted = f"SELECT count(*) AS n FROM ({safe_sql.check_query(query or '')}) AS modelops_rows"
+        (_, rows), *_ = safe_sql.query_rows(str(sql_url), counted, 1, options.get("sql_role"))
         return int(rows[0][0])
-    return sum(inputs.csv_line_rows(Path(name)) for group in files for name in group)
+    return sum(csv_files.csv_line_rows(Path(name)) for group in files for name in group)
 
 
 def shadow_share(plan: ScoringPlan) -> float | None:
@@ -1909,7 +1909,7 @@ def commit_scoring(
     """Publish the snapshot's predictions + manifest in one folder swap; rows in == rows out or nothing."""
     import pyarrow.parquet as pq
 
-    from modelops.store import registry
+    from modelops.store import alias_log, runs
 
     plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_dict(plan)
     ordered = _manifest_parts(plan, parts)
@@ -1996,8 +1996,8 @@ def commit_scoring(
         ],
         "agreement": agreement,
     }
-    # one answer to "which model served on date D" (the alias history, see registry.served_on), with the rows truth
-    manifest["serving"] = registry.describe_serving(
+    # one answer to "which model served on date D" (the alias history, see alias_log.served_on), with the rows truth
+    manifest["serving"] = alias_log.describe_serving(
         plan.model_name, datetime.fromisoformat(plan.scored_at), plan.alias, served=manifest
     )
     with catalog.atomic_dir(final) as staging:
@@ -2020,7 +2020,7 @@ def commit_scoring(
         Tag.INPUT: manifest["input"] or "",
         Tag.ALERTS: str(len(alerts)),
     }
-    run_id = registry.log_scoring(plan.dataset, plan.snapshot, metrics, manifest, str(html_final), tags)
+    run_id = runs.log_scoring(plan.dataset, plan.snapshot, metrics, manifest, str(html_final), tags)
     loaded = None
     table = plan.options.get("output_table")
     if table:

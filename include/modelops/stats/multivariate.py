@@ -124,35 +124,12 @@ def domain_classifier(
     A balanced subsample of at most max_rows/2 rows per side; with fewer than MIN_ROWS_PER_SIDE on a
     side the result is reported as not judged (`judged` False, never `drifted`).
     """
-    from sklearn.model_selection import StratifiedKFold
-    from threadpoolctl import threadpool_limits
-
     numeric = [c for c in numeric if c in reference and c in current]
     categorical = [c for c in categorical if c in reference and c in current]
     features = [*numeric, *categorical]
-    folds = int(options["folds"])
     margin = float(options["auc_margin"])
     per_side = min(int(options["max_rows"]) // 2, len(reference), len(current))
-    out: dict[str, Any] = {
-        "available": True,
-        "judged": False,
-        "drifted": False,
-        "features": features,
-        "rows_per_side": per_side,
-        "reference_rows": len(reference),
-        "window_rows": len(current),
-        "folds": folds,
-        "auc_margin": margin,
-        "threshold": 0.5 + margin,
-        "confidence": float(options["confidence"]),
-        "auc": float("nan"),
-        "low": float("nan"),
-        "high": float("nan"),
-        "se": float("nan"),
-        "fold_aucs": [],
-        "top_features": [],
-        "status": "",
-    }
+    out = _unjudged(features, per_side, len(reference), len(current), options)
     if not features:
         out["status"] = "no feature is in both the reference sample and the window"
         return out
@@ -167,11 +144,57 @@ def domain_classifier(
     cur = current.iloc[np.sort(rng.choice(len(current), per_side, replace=False))]
     x, is_categorical = _design(ref, cur, numeric, categorical)
     y = np.repeat([0, 1], per_side)
+    oof, fold_aucs, held_out_parts = _cross_validate(x, y, is_categorical, int(options["folds"]), seed)
+    interval = auc_interval(y, oof, float(options["confidence"]))
+    out.update(interval, fold_aucs=fold_aucs, judged=True)
+    out["drifted"] = bool(interval["low"] > 0.5 + margin)
+    if interval["auc"] > 0.5 + margin / 2:  # something separates them: say what (a quiet window needs no ranking)
+        importance = _permutation_importance(x, y, oof, held_out_parts, rng)
+        order = np.argsort(-importance)[: int(options.get("top_features", 5))]
+        out["top_features"] = [
+            {"feature": features[j], "importance": float(importance[j])} for j in order if importance[j] > 0
+        ]
+    return out
+
+
+def _unjudged(
+    features: list[str], per_side: int, reference_rows: int, window_rows: int, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The result's record before any fit: not judged, not drifted, no AUC yet."""
+    margin = float(options["auc_margin"])
+    return {
+        "available": True,
+        "judged": False,
+        "drifted": False,
+        "features": features,
+        "rows_per_side": per_side,
+        "reference_rows": reference_rows,
+        "window_rows": window_rows,
+        "folds": int(options["folds"]),
+        "auc_margin": margin,
+        "threshold": 0.5 + margin,
+        "confidence": float(options["confidence"]),
+        "auc": float("nan"),
+        "low": float("nan"),
+        "high": float("nan"),
+        "se": float("nan"),
+        "fold_aucs": [],
+        "top_features": [],
+        "status": "",
+    }
+
+
+def _cross_validate(
+    x: np.ndarray, y: np.ndarray, is_categorical: np.ndarray, folds: int, seed: int
+) -> tuple[np.ndarray, list[float], list[tuple[Any, np.ndarray]]]:
+    """Out-of-fold scores, each fold's AUC, and each fold's model with its held-out rows."""
+    from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
+
     oof = np.zeros(len(y))
-    importance = np.zeros(len(features))
     fold_aucs = []
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     held_out_parts = []
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     # One thread: a few thousand rows are too few for OpenMP to pay, and on a busy machine its waiting
     # threads made each fit 3-8 times slower (measured on 2 shared cores).
     with threadpool_limits(limits=1, user_api="openmp"):
@@ -180,20 +203,25 @@ def domain_classifier(
             oof[test] = model.predict_proba(x[test])[:, 1]
             fold_aucs.append(_fold_auc(y[test], oof[test]))
             held_out_parts.append((model, test))
-    interval = auc_interval(y, oof, float(options["confidence"]))
-    out.update(interval, fold_aucs=fold_aucs, judged=True)
-    out["drifted"] = bool(interval["low"] > 0.5 + margin)
-    if interval["auc"] > 0.5 + margin / 2:  # something separates them: say what (a quiet window needs no ranking)
-        with threadpool_limits(limits=1, user_api="openmp"):
-            for model, test in held_out_parts:
-                base = _fold_auc(y[test], oof[test])
-                for j in range(len(features)):
-                    shuffled = x[test].copy()
-                    shuffled[:, j] = rng.permutation(shuffled[:, j])  # breaks column j's link to the others
-                    importance[j] += base - _fold_auc(y[test], model.predict_proba(shuffled)[:, 1])
-        importance /= folds
-        order = np.argsort(-importance)[: int(options.get("top_features", 5))]
-        out["top_features"] = [
-            {"feature": features[j], "importance": float(importance[j])} for j in order if importance[j] > 0
-        ]
-    return out
+    return oof, fold_aucs, held_out_parts
+
+
+def _permutation_importance(
+    x: np.ndarray,
+    y: np.ndarray,
+    oof: np.ndarray,
+    held_out_parts: list[tuple[Any, np.ndarray]],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Each feature's AUC lost when its column is shuffled in the held-out rows, averaged over the folds."""
+    from threadpoolctl import threadpool_limits
+
+    importance = np.zeros(x.shape[1])
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for model, test in held_out_parts:
+            base = _fold_auc(y[test], oof[test])
+            for j in range(x.shape[1]):
+                shuffled = x[test].copy()
+                shuffled[:, j] = rng.permutation(shuffled[:, j])  # breaks column j's link to the others
+                importance[j] += base - _fold_auc(y[test], model.predict_proba(shuffled)[:, 1])
+    return importance / len(held_out_parts)

@@ -1,1 +1,1 @@
-"""Store: the only code that talks to MLflow (registry) and the audit database (history)."""
+"""Store: all the code that calls MLflow (tracking, runs, artifacts, registry, alias_log) and the audit DB (history)."""

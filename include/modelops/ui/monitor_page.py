@@ -1,4 +1,4 @@
-"""The "Model monitor" page: server-rendered HTML with inline SVG charts from `monitor_view`'s records.
+"""The "Model monitor" page: server-rendered HTML with inline SVG charts from the `modelops.ui` view records.
 
 No JavaScript framework and nothing fetched from elsewhere (the machine may be offline): one HTML
 document (templates/monitor.html.j2 and its parts in present/) with the one stylesheet, tables with
@@ -18,15 +18,12 @@ import hashlib
 from typing import Any, NamedTuple
 
 from modelops.present import pages
-from modelops.ui.monitor_view import (
-    RECENT_SNAPSHOTS,
-    ApprovalList,
-    DatasetList,
-    DatasetView,
-    Decision,
-    Overview,
-    Trend,
-)
+from modelops.ui.approvals_view import ApprovalList
+from modelops.ui.dataset_view import DatasetView
+from modelops.ui.datasets_overview import DatasetList, Overview
+from modelops.ui.serving_view import RECENT_SNAPSHOTS
+from modelops.ui.trends_view import Trend
+from modelops.ui.versions_view import Decision
 
 # A trend's y axis spans at least MIN_SPAN, or MIN_SHARE of its largest magnitude when that is more, so that
 # a flat series (0.761 to 0.763) reads as flat and not as a crash; it always includes the limit line.
