@@ -13,14 +13,39 @@ import hashlib
 import itertools
 import json
 import os
-from dataclasses import dataclass, field
+import types
+import typing
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import ValidationError
 
 from modelops.core import catalog
+from modelops.config.models import (
+    RETRAIN_SIGNALS,
+    DATASET_MONITORING_KEYS,
+    DEFAULT_NULL_FRACTION,
+    DatasetFairness,
+    DatasetMonitoring,
+    DatasetPromotion,
+    DatasetScoring,
+    DomainClassifierOptions,
+    EvaluationSection,
+    FairnessLimits,
+    FairnessOverrides,
+    FairnessSection,
+    MonitoringSection,
+    PromotionSection,
+    ScoringSection,
+    Section,
+    TrainingSection,
+    ValidationRules,
+)
 from modelops.core.catalog import REPO_ROOT
+
+S = TypeVar("S", bound=Section)
 
 DEFAULT_CONFIG_PATH = REPO_ROOT / "include" / "config" / "modelops.yaml"
 
@@ -75,115 +100,9 @@ def read_yaml(text: str) -> Any:
         raise ConfigError(f"not valid YAML: {exc}") from None
 
 
-# --- section schemas -----------------------------------------------------------------------
+# --- vocabularies and the keys that are no section model ------------------------------------
 
 NUMBER = (int, float)
-# key: (accepted types, default or REQUIRED). A default of None means "optional, no value".
-REQUIRED = object()
-
-TRAINING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
-    "seed": ((int,), REQUIRED),
-    "candidates": ((list,), REQUIRED),
-    "holdout_fraction": (NUMBER, 0.25),
-    "latest_period_train_fraction": (NUMBER, 0.0),
-    "calibration_fraction": (NUMBER, 0.15),
-    "max_fit_rows": ((int,), 250000),
-    "calibration_method": ((str,), "sigmoid"),
-    "missing_indicators": ((bool,), True),
-    "search": ((dict,), None),
-}
-SEARCH_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
-    "n_configs": ((int,), 6),
-    "max_rounds": ((int,), 4),
-    "min_rows": ((int,), 2000),
-    "max_rows": ((int,), 60000),
-    "factor": ((int,), 3),
-    "safety_stop_seconds": (NUMBER, 900),
-}
-EVALUATION_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
-    "primary_metric": ((str,), REQUIRED),
-    "floors": ((dict,), None),
-    "baseline_margin": (NUMBER, 0.0),
-    "champion_margin": (NUMBER, 0.0),
-    "confidence": (NUMBER, 0.95),
-    "bootstrap_resamples": ((int,), 400),
-    "bootstrap_max_rows": ((int,), 40000),
-    "slice_tolerance": (NUMBER, 0.03),
-    "min_slice_rows": ((int,), 100),
-    "min_comparison_rows": ((int,), 100),
-}
-MONITORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
-    "schedule": ((str,), "@daily"),
-    "alpha": (NUMBER, 0.05),
-    "numeric_min_effect": (NUMBER, 0.1),
-    "categorical_min_effect": (NUMBER, 0.1),
-    "dataset_drift_share": (NUMBER, 0.25),
-    "feature_weights": ((dict,), None),
-    "prediction_psi": (NUMBER, 0.1),
-    "max_relative_drop": (NUMBER, 0.05),
-    "estimated_accuracy_drop": (NUMBER, 0.05),
-    "calibration_max_gap": (NUMBER, 0.1),
-    "calibration_alpha": (NUMBER, 0.01),
-    "calibration_min_group_rows": ((int,), 300),
-    "calibration_quantiles": ((int,), 5),
-    "min_labeled_rows": ((int,), 500),
-    "persistence": ((int,), 2),
-    "cooldown_hours": (NUMBER, 24),
-    "retrain_on": ((list,), None),
-    "fallback_share": (NUMBER, 0.05),
-    # A degenerate window (a data-quality break, never retrain evidence): fewer distinct rows over the
-    # features than min_distinct_rows (0: off), more than max_duplicate_share of its rows exact copies of
-    # an earlier row (1: off), or the model's scores all one value. Per dataset: datasets.<name>.monitoring.
-    "min_distinct_rows": ((int,), 50),
-    "max_duplicate_share": (NUMBER, 0.5),
-    # A window is judged by its own data-quality limits, not the training batch's validation.row_count and
-    # null_fraction (a small window or a subgroup is no broken extract). Per dataset: datasets.<name>.monitoring.
-    "window_min_rows": ((int,), 1),  # fewest rows a window may hold (fewer is a data-quality break; 0: off)
-    "window_max_rows": ((int,), None),  # most rows a window may hold (null: no bound)
-    # missing share a window column may have above its share in the serving version's reference (a column
-    # the reference profile lacks: above the training null_fraction); datasets.<name>.monitoring.window_null_fraction
-    # names a column's share outright
-    "window_null_margin": (NUMBER, 0.1),
-    # Upper bound of retraining: a champion older than this (days since it became champion) is retrained
-    # even without a breach (never inside the cooldown). None: no bound. Per dataset: datasets.<name>.monitoring.
-    "max_champion_age_days": (NUMBER, None),
-    "domain_classifier": ((dict,), None),  # the multivariate drift test (DOMAIN_CLASSIFIER_SCHEMA)
-    # operational figures: a finished run is flagged when its wall time (peak memory, bytes written) is
-    # above factor x the median of the previous `ops_history_runs` runs AND by more than the floor
-    "ops_history_runs": ((int,), 10),
-    "ops_min_history": ((int,), 3),
-    "ops_slower_factor": (NUMBER, 2.0),
-    "ops_larger_factor": (NUMBER, 2.0),
-    "ops_min_seconds": (NUMBER, 60),
-    "ops_min_mb": (NUMBER, 256),
-}
-# `monitoring.domain_classifier`: a classifier told to separate reference rows from window rows.
-DOMAIN_CLASSIFIER_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
-    "enabled": ((bool,), True),
-    "max_rows": ((int,), 4000),  # rows the classifier sees (half reference, half window; balanced)
-    "folds": ((int,), 5),  # stratified folds of the cross-validated AUC
-    "auc_margin": (NUMBER, 0.05),  # fires when the AUC's lower confidence bound exceeds 0.5 + this
-    "confidence": (NUMBER, 0.95),  # two-sided level of the AUC interval
-    "reference_rows": ((int,), 5000),  # reference rows stored with a version at training time
-    "top_features": ((int,), 5),  # features reported by importance
-}
-# Per-dataset monitoring options (`datasets.<name>.monitoring`), overriding the global ones;
-# window_null_fraction (per dataset only): {column: the largest missing share a window may have}, in place
-# of the column's reference share + window_null_margin. `schedule`: when the dataset is judged (a cron
-# expression or a preset such as "@daily"; "off": manual runs only); default `monitoring.schedule`, which
-# is the monitoring DAG's own tick.
-DATASET_MONITORING_KEYS = {
-    "max_champion_age_days",
-    "min_distinct_rows",
-    "max_duplicate_share",
-    "window_min_rows",
-    "window_max_rows",
-    "window_null_margin",
-    "window_null_fraction",
-    "schedule",
-    "cooldown_hours",
-    "persistence",
-}
 SCHEDULE_OFF = "off"
 # Airflow's cron presets as cron expressions (a dataset's schedule is matched against the DAG's ticks)
 CRON_PRESETS = {
@@ -194,105 +113,39 @@ CRON_PRESETS = {
     "@quarterly": "0 0 1 */3 *",
     "@yearly": "0 0 1 1 *",
 }
-SCORING_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
-    "chunk_rows": ((int,), 250000),
-    # the decision (score >= threshold) of this dataset, one for all: served, gated (thresholded metrics,
-    # champion comparison, fairness), on the card and judged by monitoring (Settings.decision_threshold)
-    "threshold": (NUMBER, 0.5),
-    "unseen_category_share": (NUMBER, 0.01),
-    # "none": a shifted score distribution is an alert and monitoring evidence, never a swap; "psi": a
-    # chunk whose scores differ from the reference by score_psi_limit or more falls back whole (opt-in)
-    "score_guard": ((str,), "none"),
-    "score_psi_limit": (NUMBER, 0.25),
-    "score_check_min_rows": ((int,), 2000),
-    # a chunk of at least score_check_min_rows rows whose scores span no more than this is a broken model
-    "degenerate_score_span": (NUMBER, 1e-9),
-    "shadow": ((bool,), True),
-    # share of rows (stable hash of the id) the challenger scores in shadow; inputs of at most
-    # shadow_all_below rows are shadowed on every row
-    "shadow_sample": (NUMBER, 0.1),
-    "shadow_all_below": ((int,), 200000),
-    # rows with a missing or repeated id fall back (reasons missing_id, duplicate_id); above this share
-    # of the input the run is refused and nothing is published
-    "max_id_problem_share": (NUMBER, 0.01),
-    "canary_share": (NUMBER, 0.0),
-    "partition_groups": ((int,), 4),
-    "output_table": ((str,), None),
-    "output_conn_id": ((str,), "modelops_scoring_db"),
-    # PostgreSQL role a scoring query runs as (SET LOCAL ROLE inside its read-only transaction): a role with
-    # SELECT on the voter tables only; null = the connection's own user (still read-only)
-    "sql_role": ((str,), None),
-    # folders besides production/<dataset>/ that scoring may read inputs from (relative: to the workspace root)
-    "input_roots": ((list,), None),
-}
 SCORE_GUARDS = ("none", "psi")
-# Per-dataset scoring options (`datasets.<name>.scoring`): columns that depend on the data, and any
-# key of the scoring section, overriding it for that dataset (Settings.scoring_for).
-DATASET_SCORING_COLUMNS = {"canary_key", "geography"}
-DATASET_SCORING_KEYS = DATASET_SCORING_COLUMNS | set(SCORING_SCHEMA)
-PROMOTION_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
-    # true: the training DAG's own promotion waits for a human approval (Required Actions), like the
-    # promotion DAG always does; false (the embedded demo): gates alone decide.
-    "require_approval": ((bool,), False),
-    "approval_timeout_hours": (NUMBER, 72),  # no answer by then = refused (the alias stays)
-    # who may answer: Airflow user names or `role:<role>`; empty = every user who can answer. The
-    # requester is never among them (four eyes). `datasets.<name>.promotion.approvers` overrides it.
-    "approvers": ((list,), None),
-}
 # MODELOPS_REQUIRE_APPROVAL=true|false overrides promotion.require_approval (the production-shaped
 # profile sets it true: scripts/prod_env.sh, docker-compose.yaml)
 REQUIRE_APPROVAL_ENV = "MODELOPS_REQUIRE_APPROVAL"
-DATASET_PROMOTION_KEYS = {"approvers"}
-# The group rates are of the served decision: the dataset's scoring.threshold (no threshold of their own).
-FAIRNESS_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
-    "min_group_rows": ((int,), 50),  # smaller groups are reported, never gated
-    "champion_tolerance": (NUMBER, 0.02),  # a gap may not grow beyond the champion's by more
-    "limits": ((dict,), None),
-}
-# fairness.limits: the largest gap allowed; an explicit null makes that gap report-only.
-FAIRNESS_LIMITS_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
-    "demographic_parity_difference": (NUMBER, 0.25),
-    "equalized_odds_difference": (NUMBER, 0.25),
-}
-# Signals monitoring may retrain on (a subset of monitor.signals.names()); input drift alone only watches.
-RETRAIN_SIGNALS = (
-    "performance",
-    "calibration",
-    "prediction_drift",
-    "estimated_accuracy",
-    "data_drift",
-    "multivariate_drift",
-    "fallback",
-)
-DEFAULT_RETRAIN_ON = ["performance", "calibration", "prediction_drift", "estimated_accuracy"]
 FRACTIONS = {
     "training": ("holdout_fraction", "latest_period_train_fraction", "calibration_fraction"),
     "evaluation": ("confidence",),
     "monitoring": ("alpha", "dataset_drift_share", "calibration_alpha", "fallback_share", "max_duplicate_share"),
     "scoring": ("threshold", "unseen_category_share", "canary_share", "max_id_problem_share"),
 }
+# A dataset's own keys (`datasets.<name>.<key>`) and what each means (docs/config-reference.md).
 DATASET_KEYS = {
-    "description",
-    "intended_use",
-    "limitations",
-    "owner",
-    "source",
-    "joins",
-    "id_column",
-    "time_column",
-    "target",
-    "positive_class",
-    "labels",
-    "numeric",
-    "categorical",
-    "protected",
-    "pii",
-    "baseline_rule",
-    "validation",
-    "scoring",
-    "fairness",
-    "monitoring",
-    "promotion",
+    "description": "One line on the data (model card).",
+    "intended_use": "What the model is for (model card).",
+    "limitations": "What the model must not be used for (model card).",
+    "owner": "Who answers for the model (model card).",
+    "source": "Where the batch comes from: `kind` file (`path`), sql (`conn_id`, `query`) or synthetic_voters; optional `filter` (a rule: the population).",
+    "joins": "Files joined on a key (`path`, `key`); coverage is validated.",
+    "id_column": "A row's id: labels join by it, shadow and canary hash it. Optional.",
+    "time_column": "A period column: the holdout is the latest period. Optional.",
+    "target": "The outcome column.",
+    "positive_class": "The positive outcome value (or use `labels`).",
+    "labels": "`positive: [...]`, `negative: [...]`: anything else (or blank) is unlabelled.",
+    "numeric": "Numeric features.",
+    "categorical": "Categorical features (missing is a level of its own).",
+    "protected": "Protected attributes: column -> bins (numeric) or null; sliced in evaluation and fairness.",
+    "pii": "Columns dropped at collection; never reach a feature, log or artifact.",
+    "baseline_rule": "The rule-based model (`all: [{column, op, value}]`): the baseline to beat and the per-row fallback.",
+    "validation": "Data-quality rules of a training batch (the keys below).",
+    "scoring": "`geography`, `canary_key`, and any key of the `scoring` section, for this dataset.",
+    "fairness": "Any key of the `fairness` section for this dataset, plus `report_only` (columns reported, never gated).",
+    "monitoring": f"Overrides of the `monitoring` section for this dataset: {', '.join(sorted(DATASET_MONITORING_KEYS))}.",
+    "promotion": "`approvers` for this dataset.",
 }
 SOURCE_KEYS = {
     "file": {"kind", "path", "filter"},
@@ -300,12 +153,6 @@ SOURCE_KEYS = {
     # pii_marker: every generated PII value starts with it (a honeytoken for leak scans)
     "synthetic_voters": {"kind", "rows", "seed", "cycles", "counties", "filter", "pii_marker"},
 }
-# A column's missing values: a real survey always has some unanswered questions, so a spec without
-# `validation.null_fraction` allows up to half of a column missing, and the validation report warns
-# about every column that has missing values under this built-in limit (pin it per column, or set a
-# `default` of the spec's own). The target's missing values are unlabelled rows (max_unlabelled_share).
-DEFAULT_NULL_FRACTION = 0.5
-VALIDATION_KEYS = {"row_count", "null_fraction", "ranges", "categories", "max_unlabelled_share"}
 # A dataset's keys that never change its model: prose for the card, and options of how the model is
 # validated, scored, monitored, judged for fairness and promoted. They stay out of `Settings.digest_for`.
 SPEC_OUTSIDE_IDENTITY = {
@@ -338,50 +185,69 @@ def _unknown(where: str, keys: Any, known: Any) -> None:
             raise ConfigError(f"{where}: unknown key {key!r}{hint}")
 
 
-def _section(where: str, body: Any, schema: dict[str, tuple[tuple[type, ...], Any]]) -> dict[str, Any]:
-    """Check one section against its schema and fill its defaults."""
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(body).__name__}")
-    _unknown(where, body, schema)
-    out: dict[str, Any] = {}
-    for key, (types, default, *_) in schema.items():
-        if key not in body:
-            if default is REQUIRED:
-                raise ConfigError(f"{where}: missing required key {key!r}")
-            out[key] = {} if default is None and dict in types else default
-            continue
-        value = body[key]
-        if value is None and default is not REQUIRED:  # `key:` with no value means the default
-            out[key] = {} if default is None and dict in types else default
-            continue
-        out[key] = _check_value(where, key, value, types)
-    return out
-
-
-def _check_value(where: str, key: str, value: Any, types: tuple[type, ...]) -> Any:
-    """The value, if it is one of `types` (a YAML true/false is never a number); else a ConfigError naming it."""
-    if value is None or not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        names = " or ".join(t.__name__ for t in types)
-        raise ConfigError(f"{where}.{key}: expected {names}, got {value!r}")
-    return value
-
-
-def _mapping(where: str, body: Any, known: Any = None, shape: str = "a mapping") -> dict[str, Any]:
-    """A dataset's overrides of one section: {} when absent, a copy of the mapping, unknown keys refused."""
+def _prepared(where: str, body: Any, model: type[Section]) -> dict[str, Any]:
+    """`body` ready for `model`: a mapping of known keys, a null dropped where it means the default."""
     if body is None:
         return {}
     if not isinstance(body, dict):
-        raise ConfigError(f"{where}: expected {shape}, got {body!r}")
-    if known is not None:
-        _unknown(where, body, known)
-    return dict(body)
+        raise ConfigError(f"{where}: expected a mapping, got {type(body).__name__}")
+    _unknown(where, body, model.model_fields)
+    out = {}
+    for key, value in body.items():
+        info = model.model_fields[key]
+        if value is None and not info.is_required() and not model.null_is_a_value:
+            continue  # `key:` with no value means the default
+        nested = _model_of(info.annotation)
+        out[key] = _prepared(f"{where}.{key}", value, nested) if nested and isinstance(value, dict) else value
+    return out
 
 
-def _fractions(where: str, body: dict[str, Any], keys: tuple[str, ...]) -> None:
+def _model_of(annotation: Any) -> type[Section] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, Section) else None
+
+
+def _type_names(annotation: Any) -> str:
+    """The old schema's words for a field's type: int, int or float, str, bool, list, dict."""
+    members = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    names = []
+    for member in members:
+        if member is type(None):
+            continue
+        origin = typing.get_origin(member) or member
+        names.append("dict" if _model_of(origin) else getattr(origin, "__name__", str(origin)))
+    return " or ".join(names)
+
+
+def build(model: type[S], where: str, body: Any) -> S:
+    """`body` checked as `model`; a ConfigError naming the key (`<where>.<key>: expected int, got 'one'`)."""
+    data = _prepared(where, body, model)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_plain(where, exc.errors()[0], model, data)) from None
+
+
+def _plain(where: str, error: Any, model: type[Section], data: Any) -> str:
+    """One pydantic error as the loader's plain message, its path walked through the nested models."""
+    if error["type"] == "missing":
+        *parents, key = error["loc"]
+        return f"{'.'.join([where, *map(str, parents)])}: missing required key {key!r}"
+    path: list[str] = []
+    at: type[Section] | None = model
+    value, annotation = data, None
+    for part in error["loc"]:
+        if at is None or not isinstance(part, str) or part not in at.model_fields:
+            break  # a union member's tag or a key inside a mapping: the field is named
+        path.append(part)
+        annotation = at.model_fields[part].annotation
+        value = value.get(part) if isinstance(value, dict) else None
+        at = _model_of(annotation)
+    return f"{'.'.join([where, *path])}: expected {_type_names(annotation)}, got {value!r}"
+
+
+def _fractions(where: str, body: Section, keys: tuple[str, ...]) -> None:
     for key in keys:
-        value = body.get(key)
+        value = getattr(body, key, None)
         if value is None:
             continue
         if key in OPEN_FRACTIONS and not 0 < float(value) < 1:
@@ -415,11 +281,11 @@ class DatasetSpec:
     pii: tuple[str, ...] = ()
     joins: tuple[dict[str, Any], ...] = ()
     baseline_rule: dict[str, Any] = field(default_factory=dict)
-    validation: dict[str, Any] = field(default_factory=dict)
-    scoring: dict[str, Any] = field(default_factory=dict)
-    fairness: dict[str, Any] = field(default_factory=dict)  # overrides of the fairness section (+ report_only)
-    monitoring: dict[str, Any] = field(default_factory=dict)  # per-dataset overrides (DATASET_MONITORING_KEYS)
-    promotion: dict[str, Any] = field(default_factory=dict)  # per-dataset overrides (DATASET_PROMOTION_KEYS)
+    validation: ValidationRules = field(default_factory=ValidationRules)
+    scoring: DatasetScoring = field(default_factory=DatasetScoring)
+    fairness: FairnessOverrides = field(default_factory=FairnessOverrides)
+    monitoring: DatasetMonitoring = field(default_factory=DatasetMonitoring)
+    promotion: DatasetPromotion = field(default_factory=DatasetPromotion)
     negative_labels: tuple[Any, ...] | None = None
     positive_labels: tuple[Any, ...] = ()
     # What the owner states for the model card (`intended_use`, `limitations`, `owner` in the YAML);
@@ -450,12 +316,12 @@ class DatasetSpec:
     @property
     def geography(self) -> str | None:
         """The column scoring reports break down by (e.g. county), kept but never a feature; None if unset."""
-        return self.scoring.get("geography")
+        return self.scoring.geography
 
     @property
     def canary_key(self) -> str | None:
         """The column whose stable hash picks canary rows (e.g. the voter id or the county); None: the id."""
-        return self.scoring.get("canary_key") or self.id_column
+        return self.scoring.canary_key or self.id_column
 
     @property
     def model_name(self) -> str:
@@ -475,7 +341,7 @@ class DatasetSpec:
 
         The id and time columns allow none unless named: a row without them cannot be joined to its label
         or placed in its period."""
-        rules = self.validation.get("null_fraction") or {}
+        rules = self.validation.null_fraction
         if column in rules:
             return float(rules[column]), False
         if column in (self.id_column, self.time_column):
@@ -487,7 +353,7 @@ class DatasetSpec:
     @property
     def max_unlabelled_share(self) -> float:
         """The largest share of rows without an outcome that validation lets through."""
-        return float(self.validation.get("max_unlabelled_share", 0.5))
+        return float(self.validation.max_unlabelled_share)
 
     @property
     def limitations(self) -> list[str]:
@@ -513,9 +379,10 @@ class DatasetSpec:
 
     def resolved(self) -> dict[str, Any]:
         """The spec as plain data, paths expanded: what a run logs so its population is on record."""
-        from dataclasses import asdict
-
-        body = asdict(self)
+        body: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key, value in body.items():
+            if isinstance(value, Section):  # only what the file set: the record reads back as the same file
+                body[key] = value.model_dump(mode="json", exclude_unset=True)
         if "path" in self.source:
             body["source"] = {**self.source, "resolved_path": str(self.resolve_path(self.source["path"]))}
         body["limitations"] = self.limitations
@@ -535,7 +402,7 @@ def _same_label(a: Any, b: Any) -> bool:
 def _check_validation(where: str, rules: dict[str, Any]) -> None:
     """The shapes of a spec's validation section: bounds are numbers, sets are lists."""
     at = f"{where}.validation"
-    _unknown(at, rules, VALIDATION_KEYS)
+    _unknown(at, rules, ValidationRules.model_fields)
 
     def number(value: Any) -> bool:
         return isinstance(value, NUMBER) and not isinstance(value, bool)
@@ -557,6 +424,9 @@ def _check_validation(where: str, rules: dict[str, Any]) -> None:
     for column, allowed in (rules.get("categories") or {}).items():
         if not isinstance(allowed, list) or not allowed:
             raise ConfigError(f"{at}.categories.{column}: expected a non-empty list of allowed values, got {allowed!r}")
+    share = rules.get("max_unlabelled_share", 0.5)
+    if not number(share) or not 0 <= share <= 1:
+        raise ConfigError(f"{where}.validation.max_unlabelled_share: a fraction between 0 and 1, got {share!r}")
 
 
 def _columns_of_rule(rule: Any) -> list[str]:
@@ -590,21 +460,10 @@ def _check_rule(where: str, rule: Any) -> None:
             raise ConfigError(f"{at}: op {op!r} needs a value")
 
 
-def _check_dataset(spec: DatasetSpec, raw: dict[str, Any]) -> None:
+def _check_dataset(spec: DatasetSpec) -> None:
     """Reject specs whose column roles contradict each other or name undeclared columns."""
     where = f"datasets.{spec.name}"
-    pii_in_features = sorted(set(spec.pii) & set(spec.features))
-    if pii_in_features:
-        raise ConfigError(f"{where}: PII columns listed as features: {pii_in_features}")
-    roles = {spec.target, spec.id_column, spec.time_column} - {None}
-    leaking = sorted(roles & set(spec.features))
-    if leaking:
-        raise ConfigError(f"{where}: target/id/time columns listed as features: {leaking}")
-    if not spec.features:
-        raise ConfigError(f"{where}: no numeric or categorical features configured")
-    both = sorted(set(spec.numeric) & set(spec.categorical))
-    if both:
-        raise ConfigError(f"{where}: columns listed as numeric and categorical: {both}")
+    _check_roles(where, spec)
     kind = spec.source.get("kind")
     if kind not in SOURCE_KEYS:
         raise ConfigError(f"{where}: source needs a `kind` (one of {sorted(SOURCE_KEYS)}), got {kind!r}")
@@ -618,12 +477,28 @@ def _check_dataset(spec: DatasetSpec, raw: dict[str, Any]) -> None:
         if not isinstance(join, dict) or not {"path", "key"} <= set(join):
             raise ConfigError(f"{where}.joins[{i}]: a join is {{path, key}}, got {join!r}")
         _unknown(f"{where}.joins[{i}]", join, {"path", "key"})
-    _check_validation(where, spec.validation)
-    share = spec.validation.get("max_unlabelled_share", 0.5)
-    if not isinstance(share, NUMBER) or isinstance(share, bool) or not 0 <= share <= 1:
-        raise ConfigError(f"{where}.validation.max_unlabelled_share: a fraction between 0 and 1, got {share!r}")
-    # Labels: positive and negative values must be distinct (by value: 1, 1.0 and "1" are one) and
-    # never missing or blank.
+    _check_labels(where, spec)
+    _check_named_columns(where, spec)
+
+
+def _check_roles(where: str, spec: DatasetSpec) -> None:
+    """Features, PII and the target/id/time roles are disjoint."""
+    pii_in_features = sorted(set(spec.pii) & set(spec.features))
+    if pii_in_features:
+        raise ConfigError(f"{where}: PII columns listed as features: {pii_in_features}")
+    roles = {spec.target, spec.id_column, spec.time_column} - {None}
+    leaking = sorted(roles & set(spec.features))
+    if leaking:
+        raise ConfigError(f"{where}: target/id/time columns listed as features: {leaking}")
+    if not spec.features:
+        raise ConfigError(f"{where}: no numeric or categorical features configured")
+    both = sorted(set(spec.numeric) & set(spec.categorical))
+    if both:
+        raise ConfigError(f"{where}: columns listed as numeric and categorical: {both}")
+
+
+def _check_labels(where: str, spec: DatasetSpec) -> None:
+    """Positive and negative values are distinct (by value: 1, 1.0 and "1" are one), never missing or blank."""
     for value in (*spec.positive_labels, *(spec.negative_labels or ())):
         if (
             value is None
@@ -639,14 +514,16 @@ def _check_dataset(spec: DatasetSpec, raw: dict[str, Any]) -> None:
     named_roles = [c for c in (spec.target, spec.id_column, spec.time_column) if c]
     if len(set(named_roles)) < len(named_roles):
         raise ConfigError(f"{where}: target, id_column and time_column must be different columns, got {named_roles}")
-    # Every column named in the spec must be one of its declared columns.
+
+
+def _check_named_columns(where: str, spec: DatasetSpec) -> None:
+    """Every column the spec names (rules, bins, reporting columns) is one of its declared columns."""
     declared = set(spec.kept_columns)
-    named: list[tuple[str, str]] = []
-    for key in ("ranges", "categories"):
-        named += [(f"validation.{key}", c) for c in spec.validation.get(key) or {}]
-    named += [("validation.null_fraction", c) for c in spec.validation.get("null_fraction") or {} if c != "default"]
+    rules = spec.validation
+    named = [("validation.ranges", c) for c in rules.ranges] + [("validation.categories", c) for c in rules.categories]
+    named += [("validation.null_fraction", c) for c in rules.null_fraction if c != "default"]
     named += [("baseline_rule", c) for c in _columns_of_rule(spec.baseline_rule)]
-    named += [("monitoring.window_null_fraction", c) for c in spec.monitoring.get("window_null_fraction") or {}]
+    named += [("monitoring.window_null_fraction", c) for c in spec.monitoring.window_null_fraction or {}]
     for key, column in named:
         if column not in declared:
             raise ConfigError(
@@ -662,16 +539,11 @@ def _check_dataset(spec: DatasetSpec, raw: dict[str, Any]) -> None:
     overlap = sorted(set(spec.pii) & declared)
     if overlap:
         raise ConfigError(f"{where}: PII columns also listed in a kept role: {overlap}")
-    _unknown(f"{where}.scoring", spec.scoring, DATASET_SCORING_KEYS)
-    for key in sorted(DATASET_SCORING_COLUMNS):
-        value = spec.scoring.get(key)
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{where}.scoring.{key}: expected a column name, got {value!r}")
     if spec.geography and spec.geography in spec.features:
         raise ConfigError(f"{where}.scoring.geography: {spec.geography!r} is a feature; name a reporting column")
-    if spec.scoring.get("canary_key") and spec.scoring["canary_key"] not in declared:
+    if spec.scoring.canary_key and spec.scoring.canary_key not in declared:
         raise ConfigError(
-            f"{where}.scoring.canary_key: column {spec.scoring['canary_key']!r} is not one of the spec's columns: "
+            f"{where}.scoring.canary_key: column {spec.scoring.canary_key!r} is not one of the spec's columns: "
             f"{sorted(declared)}"
         )
 
@@ -733,6 +605,7 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         not isinstance(stated, list) or not all(isinstance(s, str) and s.strip() for s in stated)
     ):
         raise ConfigError(f"{where}.limitations: expected a list of sentences, got {stated!r}")
+    _check_validation(where, body.get("validation") or {})
     return DatasetSpec(
         name=name,
         description=str(body.get("description") or ""),
@@ -752,12 +625,19 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         pii=_tuple_of_names(f"{where}.pii", body.get("pii")),
         joins=tuple(body.get("joins") or ()),
         baseline_rule=dict(body.get("baseline_rule") or {}),
-        validation=dict(body.get("validation") or {}),
-        scoring=_dataset_scoring(where, body.get("scoring")),
+        validation=build(ValidationRules, f"{where}.validation", body.get("validation")),
+        scoring=build(
+            DatasetScoring,
+            f"{where}.scoring",
+            _overrides_of(f"{where}.scoring", body.get("scoring"), DatasetScoring, _SCORING_SHAPE),
+        ),
         fairness=_dataset_fairness(where, body.get("fairness"), protected),
         monitoring=_dataset_monitoring(where, body.get("monitoring")),
         promotion=_dataset_promotion(where, body.get("promotion")),
     )
+
+
+_SCORING_SHAPE = "a mapping (canary_key, geography, scoring options)"
 
 
 def _approver_list(where: str, value: Any) -> list[str]:
@@ -768,82 +648,88 @@ def _approver_list(where: str, value: Any) -> list[str]:
     return [a.strip() for a in value]
 
 
-def _dataset_promotion(where: str, body: Any) -> dict[str, Any]:
+def _dataset_promotion(where: str, body: Any) -> DatasetPromotion:
     """A dataset's overrides of the promotion section (its approvers)."""
-    body = _mapping(f"{where}.promotion", body, DATASET_PROMOTION_KEYS)
-    return (
-        {"approvers": _approver_list(f"{where}.promotion.approvers", body["approvers"])} if "approvers" in body else {}
-    )
+    body = _overrides_of(f"{where}.promotion", body, DatasetPromotion)
+    if "approvers" not in body:
+        return DatasetPromotion()
+    return DatasetPromotion(approvers=_approver_list(f"{where}.promotion.approvers", body["approvers"]))
 
 
-def _dataset_fairness(where: str, body: Any, protected: dict[str, Any]) -> dict[str, Any]:
-    """A dataset's overrides of the fairness section, plus `report_only`: protected columns never gated."""
+def _overrides_of(where: str, body: Any, model: type[Section], shape: str = "a mapping") -> dict[str, Any]:
+    """A dataset's overrides of one section as given: {} when absent, unknown keys refused."""
     if body is None:
         return {}
     if not isinstance(body, dict):
+        raise ConfigError(f"{where}: expected {shape}, got {body!r}")
+    _unknown(where, body, model.model_fields)
+    return dict(body)
+
+
+def _dataset_fairness(where: str, body: Any, protected: dict[str, Any]) -> FairnessOverrides:
+    """A dataset's overrides of the fairness section, plus `report_only`: protected columns never gated."""
+    if body is None:
+        return FairnessOverrides()
+    if not isinstance(body, dict):
         raise ConfigError(f"{where}.fairness: expected a mapping, got {body!r}")
     _no_fairness_threshold(f"{where}.fairness", body, f"{where}.scoring.threshold")
-    _unknown(f"{where}.fairness", body, {*FAIRNESS_SCHEMA, "report_only"})
+    _unknown(f"{where}.fairness", body, FairnessOverrides.model_fields)
     report_only = _tuple_of_names(f"{where}.fairness.report_only", body.get("report_only"))
     stray = sorted(set(report_only) - set(protected))
     if stray:
         raise ConfigError(f"{where}.fairness.report_only: {stray} are not protected columns: {sorted(protected)}")
     overrides = {k: v for k, v in body.items() if k != "report_only"}
     _fairness(overrides)  # the same checks as the global section
-    return {**overrides, "report_only": list(report_only)}
+    return FairnessOverrides.model_validate({**overrides, "report_only": list(report_only)})
 
 
-def _dataset_scoring(where: str, body: Any) -> dict[str, Any]:
-    """A dataset's scoring columns and overrides (its keys are checked with the spec)."""
-    return _mapping(f"{where}.scoring", body, shape="a mapping (canary_key, geography, scoring options)")
-
-
-def _check_dataset_scoring(where: str, spec: DatasetSpec, scoring: dict[str, Any]) -> None:
-    """A dataset's scoring overrides: each typed as the section's key, and the resolved section checked whole."""
-    overrides = {k: v for k, v in spec.scoring.items() if k in SCORING_SCHEMA}
-    for key, value in overrides.items():
-        _check_value(where, key, value, SCORING_SCHEMA[key][0])
-    resolved = {**scoring, **overrides}
+def _check_dataset_scoring(where: str, spec: DatasetSpec, scoring: ScoringSection) -> None:
+    """A dataset's scoring overrides, the resolved section checked whole as the global one is."""
+    resolved = _scoring_with(where, scoring, spec.scoring)
     _fractions(where, resolved, FRACTIONS["scoring"])
     _check_scoring(where, resolved)
 
 
-def _check_scoring(where: str, scoring: dict[str, Any]) -> None:
+def _scoring_with(where: str, scoring: ScoringSection, own: Section) -> ScoringSection:
+    """The scoring section with a dataset's own values of its keys (the ones its file set)."""
+    given = own.model_dump(exclude_unset=True, exclude={"canary_key", "geography"})
+    return build(ScoringSection, where, {**scoring.model_dump(), **given})
+
+
+def _check_scoring(where: str, scoring: ScoringSection) -> None:
     """The scoring section's rules beyond types and fractions (the global one, or a dataset's resolved one)."""
     for key in ("chunk_rows", "partition_groups", "score_check_min_rows", "shadow_all_below"):
-        if scoring[key] < 1:
-            raise ConfigError(f"{where}.{key}: must be at least 1, got {scoring[key]}")
-    if scoring["score_psi_limit"] <= 0:
-        raise ConfigError(f"{where}.score_psi_limit: must be above 0, got {scoring['score_psi_limit']}")
-    if scoring["score_guard"] not in SCORE_GUARDS:
-        raise ConfigError(f"{where}.score_guard: one of {list(SCORE_GUARDS)}, got {scoring['score_guard']!r}")
-    sample = scoring["shadow_sample"]
+        if getattr(scoring, key) < 1:
+            raise ConfigError(f"{where}.{key}: must be at least 1, got {getattr(scoring, key)}")
+    if scoring.score_psi_limit <= 0:
+        raise ConfigError(f"{where}.score_psi_limit: must be above 0, got {scoring.score_psi_limit}")
+    if scoring.score_guard not in SCORE_GUARDS:
+        raise ConfigError(f"{where}.score_guard: one of {list(SCORE_GUARDS)}, got {scoring.score_guard!r}")
+    sample = scoring.shadow_sample
     if (isinstance(sample, int) and sample < 2) or (isinstance(sample, float) and not 0 < sample <= 1):
         raise ConfigError(
             f"{where}.shadow_sample: a share (0 < x <= 1, e.g. 0.1; 1.0 = every row) or a number of rows (2 or "
             f"more), got {sample!r}"
         )
-    if scoring["degenerate_score_span"] < 0:
-        raise ConfigError(f"{where}.degenerate_score_span: at least 0, got {scoring['degenerate_score_span']}")
+    if scoring.degenerate_score_span < 0:
+        raise ConfigError(f"{where}.degenerate_score_span: at least 0, got {scoring.degenerate_score_span}")
 
 
-def _dataset_monitoring(where: str, body: Any) -> dict[str, Any]:
-    body = _mapping(
-        f"{where}.monitoring", body, DATASET_MONITORING_KEYS, f"a mapping of {sorted(DATASET_MONITORING_KEYS)}"
-    )
-    _champion_age(f"{where}.monitoring", body.get("max_champion_age_days"))
-    _degenerate_limits(f"{where}.monitoring", body)
-    _window_limits(f"{where}.monitoring", body)
-    for key in ("cooldown_hours", "persistence"):  # a dataset's own pace of retraining
-        if body.get(key) is not None:
-            value = _check_value(f"{where}.monitoring", key, body[key], MONITORING_SCHEMA[key][0])
-            if value < (1 if key == "persistence" else 0):
-                raise ConfigError(
-                    f"{where}.monitoring.{key}: must be >= {1 if key == 'persistence' else 0}, got {value}"
-                )
-    if body.get("schedule") is not None and body["schedule"] != SCHEDULE_OFF:
-        monitoring_cron(f"{where}.monitoring.schedule", body["schedule"])
-    return dict(body)
+def _dataset_monitoring(where: str, body: Any) -> DatasetMonitoring:
+    """A dataset's overrides of the monitoring section: the limits' own messages first, then their types."""
+    at = f"{where}.monitoring"
+    body = _overrides_of(at, body, DatasetMonitoring, f"a mapping of {sorted(DATASET_MONITORING_KEYS)}")
+    _champion_age(at, body.get("max_champion_age_days"))
+    _degenerate_limits(at, body)
+    _window_limits(at, body)
+    monitoring = build(DatasetMonitoring, at, body)
+    for key, least in (("cooldown_hours", 0), ("persistence", 1)):  # a dataset's own pace of retraining
+        value = getattr(monitoring, key)
+        if value is not None and value < least:
+            raise ConfigError(f"{at}.{key}: must be >= {least}, got {value}")
+    if monitoring.schedule is not None and monitoring.schedule != SCHEDULE_OFF:
+        monitoring_cron(f"{at}.schedule", monitoring.schedule)
+    return monitoring
 
 
 def monitoring_cron(where: str, schedule: Any) -> str:
@@ -896,19 +782,19 @@ def _champion_age(where: str, value: Any) -> None:
         raise ConfigError(f"{where}.max_champion_age_days: a number of days above 0 (or null), got {value!r}")
 
 
-def _check_domain_classifier(body: dict[str, Any]) -> None:
+def _check_domain_classifier(body: DomainClassifierOptions) -> None:
     where = "monitoring.domain_classifier"
-    if body["folds"] < 2:
-        raise ConfigError(f"{where}.folds: at least 2, got {body['folds']}")
+    if body.folds < 2:
+        raise ConfigError(f"{where}.folds: at least 2, got {body.folds}")
     for key in ("max_rows", "reference_rows"):
-        if body[key] < 20 * body["folds"]:
-            raise ConfigError(f"{where}.{key}: at least 20 rows per fold ({20 * body['folds']}), got {body[key]}")
-    if not 0 <= body["auc_margin"] < 0.5:
-        raise ConfigError(f"{where}.auc_margin: between 0 and 0.5, got {body['auc_margin']}")
-    if not 0 < body["confidence"] < 1:
-        raise ConfigError(f"{where}.confidence: strictly between 0 and 1, got {body['confidence']}")
-    if body["top_features"] < 1:
-        raise ConfigError(f"{where}.top_features: at least 1, got {body['top_features']}")
+        if getattr(body, key) < 20 * body.folds:
+            raise ConfigError(f"{where}.{key}: at least 20 rows per fold ({20 * body.folds}), got {getattr(body, key)}")
+    if not 0 <= body.auc_margin < 0.5:
+        raise ConfigError(f"{where}.auc_margin: between 0 and 0.5, got {body.auc_margin}")
+    if not 0 < body.confidence < 1:
+        raise ConfigError(f"{where}.confidence: strictly between 0 and 1, got {body.confidence}")
+    if body.top_features < 1:
+        raise ConfigError(f"{where}.top_features: at least 1, got {body.top_features}")
 
 
 @dataclass(frozen=True)
@@ -916,16 +802,16 @@ class Settings:
     """The whole parameters file: training, evaluation, search spaces and datasets."""
 
     default_dataset: str
-    training: dict[str, Any]
+    training: TrainingSection
     search_spaces: dict[str, dict[str, Any]]
-    evaluation: dict[str, Any]
-    monitoring: dict[str, Any]
+    evaluation: EvaluationSection
+    monitoring: MonitoringSection
     datasets: dict[str, DatasetSpec]
     digest: str
     path: str = ""
-    scoring: dict[str, Any] = field(default_factory=lambda: _section("scoring", None, SCORING_SCHEMA))
-    promotion: dict[str, Any] = field(default_factory=lambda: _section("promotion", None, PROMOTION_SCHEMA))
-    fairness: dict[str, Any] = field(default_factory=lambda: _fairness(None))
+    scoring: ScoringSection = field(default_factory=ScoringSection)
+    promotion: PromotionSection = field(default_factory=PromotionSection)
+    fairness: FairnessSection = field(default_factory=FairnessSection)
 
     def dataset(self, name: str) -> DatasetSpec:
         """The spec called `name`, or a ConfigError listing the known ones."""
@@ -935,26 +821,26 @@ class Settings:
             known = ", ".join(sorted(self.datasets))
             raise ConfigError(f"unknown dataset {name!r}; configured datasets: {known}") from None
 
-    def fairness_for(self, dataset: str) -> dict[str, Any]:
+    def fairness_for(self, dataset: str) -> DatasetFairness:
         """The fairness section with the dataset's overrides applied (limits key by key), plus its report_only."""
-        overrides = dict(self.dataset(dataset).fairness)
-        report_only = overrides.pop("report_only", [])
-        limits = {**self.fairness["limits"], **(overrides.pop("limits", None) or {})}
-        return {**_fairness({**self.fairness, **overrides, "limits": limits}), "report_only": list(report_only)}
+        own = self.dataset(dataset).fairness
+        given = own.model_dump(exclude_unset=True, exclude={"report_only"})
+        limits = {**self.fairness.limits.model_dump(), **(given.pop("limits", None) or {})}
+        applied = _fairness({**self.fairness.model_dump(), **given, "limits": limits})
+        return DatasetFairness.model_validate({**applied.model_dump(), "report_only": list(own.report_only)})
 
     def approvers_for(self, dataset: str) -> list[str]:
         """Who may answer `dataset`'s promotions: its own `promotion.approvers`, else the section's."""
-        own = self.dataset(dataset).promotion
-        return list((own["approvers"] if "approvers" in own else self.promotion["approvers"]) or [])
+        own = self.dataset(dataset).promotion.approvers
+        return list(self.promotion.approvers if own is None else own)
 
-    def scoring_for(self, dataset: str) -> dict[str, Any]:
+    def scoring_for(self, dataset: str) -> ScoringSection:
         """The scoring section with the dataset's own overrides applied (its column keys left out)."""
-        overrides = {k: v for k, v in self.dataset(dataset).scoring.items() if k in SCORING_SCHEMA}
-        return {**self.scoring, **overrides}
+        return _scoring_with(f"datasets.{dataset}.scoring", self.scoring, self.dataset(dataset).scoring)
 
     def decision_threshold(self, dataset: str) -> float:
         """The dataset's one decision threshold (score >= it): served, gated, fairness, card and monitoring."""
-        return float(self.scoring_for(dataset)["threshold"])
+        return float(self.scoring_for(dataset).threshold)
 
     def digest_for(self, dataset: str) -> str:
         """The configuration's part of a version's identity ("same data, same config": nothing registered).
@@ -968,9 +854,9 @@ class Settings:
         spec["source"] = {k: v for k, v in spec["source"].items() if k != "resolved_path"}
         body = {
             "dataset": spec,
-            "training": self.training,
-            "search_spaces": {c: self.search_spaces[c] for c in self.training["candidates"]},
-            "primary_metric": self.evaluation["primary_metric"],
+            "training": self.training.model_dump(mode="json"),
+            "search_spaces": {c: self.search_spaces[c] for c in self.training.candidates},
+            "primary_metric": self.evaluation.primary_metric,
         }
         if body["primary_metric"] in THRESHOLD_METRICS:
             body["decision_threshold"] = self.decision_threshold(dataset)
@@ -981,13 +867,13 @@ class Settings:
         return {
             "config_path": self.path,
             "config_digest": self.digest_for(dataset),
-            "training": self.training,
+            "training": self.training.model_dump(mode="json"),
             "search_spaces": self.search_spaces,
-            "evaluation": self.evaluation,
-            "monitoring": self.monitoring,
-            "scoring": self.scoring_for(dataset),
-            "promotion": self.promotion,
-            "fairness": self.fairness_for(dataset),
+            "evaluation": self.evaluation.model_dump(mode="json"),
+            "monitoring": self.monitoring.model_dump(mode="json"),
+            "scoring": self.scoring_for(dataset).model_dump(mode="json"),
+            "promotion": self.promotion.model_dump(mode="json"),
+            "fairness": self.fairness_for(dataset).model_dump(mode="json"),
             "dataset": self.dataset(dataset).resolved(),
         }
 
@@ -1021,52 +907,55 @@ def _no_fairness_threshold(where: str, body: Any, instead: str) -> None:
         )
 
 
-def _fairness(body: Any) -> dict[str, Any]:
+def _fairness(body: Any) -> FairnessSection:
     """The fairness section with defaults; a limit given as null stays None (that gap is report-only)."""
     _no_fairness_threshold("fairness", body or {}, "scoring.threshold")
-    fairness = _section("fairness", body, FAIRNESS_SCHEMA)
-    given = fairness["limits"]
-    limits = _section("fairness.limits", given, FAIRNESS_LIMITS_SCHEMA)
-    for key in FAIRNESS_LIMITS_SCHEMA:
-        if key in given and given[key] is None:
-            limits[key] = None
-        elif not 0 <= float(limits[key]) <= 1:
-            raise ConfigError(f"fairness.limits.{key}: a difference of rates is between 0 and 1, got {limits[key]}")
-    fairness["limits"] = limits
-    if fairness["min_group_rows"] < 1:
-        raise ConfigError(f"fairness.min_group_rows: must be at least 1, got {fairness['min_group_rows']}")
-    if fairness["champion_tolerance"] < 0:
-        raise ConfigError(f"fairness.champion_tolerance: must be >= 0, got {fairness['champion_tolerance']}")
+    fairness = build(FairnessSection, "fairness", body)
+    for key, value in fairness.limits.model_dump().items():
+        if value is not None and not 0 <= float(value) <= 1:
+            raise ConfigError(f"fairness.limits.{key}: a difference of rates is between 0 and 1, got {value}")
+    if fairness.min_group_rows < 1:
+        raise ConfigError(f"fairness.min_group_rows: must be at least 1, got {fairness.min_group_rows}")
+    if fairness.champion_tolerance < 0:
+        raise ConfigError(f"fairness.champion_tolerance: must be >= 0, got {fairness.champion_tolerance}")
     return fairness
 
 
-def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
-    """Check a parsed parameters file section by section and build the Settings."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"the parameters file must be a mapping of sections, got {type(raw).__name__}")
-    _unknown("parameters file", raw, TOP_LEVEL_KEYS)
-    training = _section("training", raw.get("training"), TRAINING_SCHEMA)
-    training["search"] = _section("training.search", training.get("search"), SEARCH_SCHEMA)
-    evaluation = _section("evaluation", raw.get("evaluation"), EVALUATION_SCHEMA)
-    monitoring = _section("monitoring", raw.get("monitoring"), MONITORING_SCHEMA)
-    monitoring["domain_classifier"] = _section(
-        "monitoring.domain_classifier", monitoring.get("domain_classifier"), DOMAIN_CLASSIFIER_SCHEMA
-    )
-    _check_domain_classifier(monitoring["domain_classifier"])
-    monitoring_cron("monitoring.schedule", monitoring["schedule"])
-    _champion_age("monitoring", monitoring["max_champion_age_days"])
-    _degenerate_limits("monitoring", monitoring)
-    _window_limits("monitoring", monitoring)
-    promotion = _section("promotion", raw.get("promotion"), PROMOTION_SCHEMA)
-    promotion["approvers"] = _approver_list("promotion.approvers", promotion["approvers"])
+def _monitoring(body: Any) -> MonitoringSection:
+    """The monitoring section, its schedule, limits and multivariate test checked."""
+    monitoring = build(MonitoringSection, "monitoring", body)
+    _check_domain_classifier(monitoring.domain_classifier)
+    monitoring_cron("monitoring.schedule", monitoring.schedule)
+    _champion_age("monitoring", monitoring.max_champion_age_days)
+    _degenerate_limits("monitoring", monitoring.model_dump())
+    _window_limits("monitoring", monitoring.model_dump())
+    _unknown("monitoring.retrain_on", monitoring.retrain_on, RETRAIN_SIGNALS)
+    return monitoring
+
+
+def _promotion(body: Any) -> PromotionSection:
+    """The promotion section, with MODELOPS_REQUIRE_APPROVAL applied."""
+    given = dict(body or {}) if isinstance(body, dict) else body
+    if isinstance(given, dict) and given.get("approvers") is not None:
+        given["approvers"] = _approver_list("promotion.approvers", given["approvers"])
     forced = os.environ.get(REQUIRE_APPROVAL_ENV, "").strip().lower()
     if forced:
         if forced not in ("true", "false"):
             raise ConfigError(f"{REQUIRE_APPROVAL_ENV}: expected true or false, got {forced!r}")
-        promotion["require_approval"] = forced == "true"
-    if float(promotion["approval_timeout_hours"]) <= 0:
-        raise ConfigError(f"promotion.approval_timeout_hours: must be > 0, got {promotion['approval_timeout_hours']!r}")
-    scoring = _section("scoring", raw.get("scoring"), SCORING_SCHEMA)
+        given = {**(given or {}), "require_approval": forced == "true"}
+    promotion = build(PromotionSection, "promotion", given)
+    if float(promotion.approval_timeout_hours) <= 0:
+        raise ConfigError(f"promotion.approval_timeout_hours: must be > 0, got {promotion.approval_timeout_hours!r}")
+    return promotion
+
+
+def _sections(raw: dict[str, Any]) -> dict[str, Any]:
+    """The checked sections of a parameters file (everything but the datasets)."""
+    training = build(TrainingSection, "training", raw.get("training"))
+    evaluation = build(EvaluationSection, "evaluation", raw.get("evaluation"))
+    monitoring = _monitoring(raw.get("monitoring"))
+    promotion = _promotion(raw.get("promotion"))
+    scoring = build(ScoringSection, "scoring", raw.get("scoring"))
     fairness = _fairness(raw.get("fairness"))
     for name, body in (
         ("training", training),
@@ -1076,49 +965,50 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     ):
         _fractions(name, body, FRACTIONS[name])
     _check_scoring("scoring", scoring)
-    if evaluation["primary_metric"] not in METRICS:
-        raise ConfigError(f"evaluation.primary_metric: unknown metric {evaluation['primary_metric']!r}; {METRICS}")
-    _unknown("evaluation.floors", evaluation["floors"], METRICS)
-    if monitoring["retrain_on"] is None:
-        monitoring["retrain_on"] = list(DEFAULT_RETRAIN_ON)
-    _unknown("monitoring.retrain_on", monitoring["retrain_on"], RETRAIN_SIGNALS)
+    if evaluation.primary_metric not in METRICS:
+        raise ConfigError(f"evaluation.primary_metric: unknown metric {evaluation.primary_metric!r}; {METRICS}")
+    _unknown("evaluation.floors", evaluation.floors, METRICS)
     search_spaces = _check_search_spaces(raw.get("search_spaces") or {})
-    unknown = sorted(set(training["candidates"]) - set(search_spaces))
+    unknown = sorted(set(training.candidates) - set(search_spaces))
     if unknown:
         raise ConfigError(f"training candidates without a search space: {unknown}")
-    foreign = sorted(set(training["candidates"]) - set(CANDIDATE_FAMILIES))
+    foreign = sorted(set(training.candidates) - set(CANDIDATE_FAMILIES))
     if foreign:
         raise ConfigError(f"training.candidates: unknown model families {foreign}; known: {list(CANDIDATE_FAMILIES)}")
+    return {
+        "training": training,
+        "search_spaces": search_spaces,
+        "evaluation": evaluation,
+        "monitoring": monitoring,
+        "promotion": promotion,
+        "scoring": scoring,
+        "fairness": fairness,
+    }
+
+
+def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
+    """Check a parsed parameters file section by section and build the Settings."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the parameters file must be a mapping of sections, got {type(raw).__name__}")
+    _unknown("parameters file", raw, TOP_LEVEL_KEYS)
+    sections = _sections(raw)
     datasets_raw = raw.get("datasets") or {}
     if not isinstance(datasets_raw, dict) or not datasets_raw:
         raise ConfigError("datasets: at least one dataset spec is needed")
     datasets = {}
     for name, body in datasets_raw.items():
         spec = _dataset(str(name), body)
-        _check_dataset(spec, raw)
-        _check_dataset_scoring(f"datasets.{name}.scoring", spec, scoring)
+        _check_dataset(spec)
+        _check_dataset_scoring(f"datasets.{name}.scoring", spec, sections["scoring"])
         datasets[str(name)] = spec
-    weights = monitoring["feature_weights"] or {}
     all_features = {f for s in datasets.values() for f in s.features}
-    stray = sorted(set(weights) - all_features)
+    stray = sorted(set(sections["monitoring"].feature_weights) - all_features)
     if stray:
         raise ConfigError(f"monitoring.feature_weights: columns that are no dataset's feature: {stray}")
     default = raw.get("default_dataset") or next(iter(datasets))
     if default not in datasets:
         raise ConfigError(f"default_dataset {default!r} is not configured; datasets: {sorted(datasets)}")
-    return Settings(
-        default_dataset=default,
-        training=training,
-        search_spaces=search_spaces,
-        evaluation=evaluation,
-        monitoring=monitoring,
-        promotion=promotion,
-        datasets=datasets,
-        digest=digest,
-        path=path,
-        scoring=scoring,
-        fairness=fairness,
-    )
+    return Settings(default_dataset=default, datasets=datasets, digest=digest, path=path, **sections)
 
 
 TOP_LEVEL_KEYS = (

@@ -1,0 +1,297 @@
+# ruff: noqa: E501  (a key per line with its meaning reads better than wrapped strings)
+"""The parameters file's sections as typed models: each key's type, default and meaning, declared once.
+
+Strict (no coercion: 'one' is no int, true is no number), frozen, unknown keys refused. The loader
+(`modelops.config.settings`) checks ranges and cross-references and turns validation errors into
+ConfigError text; `modelops.config.reference` renders these fields as docs/config-reference.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+Number = int | float
+
+# Signals monitoring may retrain on (see monitor.monitoring); input drift alone only watches.
+RETRAIN_SIGNALS = (
+    "performance",
+    "calibration",
+    "prediction_drift",
+    "estimated_accuracy",
+    "data_drift",
+    "multivariate_drift",
+    "fallback",
+)
+DEFAULT_RETRAIN_ON = ("performance", "calibration", "prediction_drift", "estimated_accuracy")
+# A column's missing values: a real survey always has some unanswered questions, so a spec without
+# `validation.null_fraction` allows up to half of a column missing, and the validation report warns
+# about every column that has missing values under this built-in limit (pin it per column, or set a
+# `default` of the spec's own). The target's missing values are unlabelled rows (max_unlabelled_share).
+DEFAULT_NULL_FRACTION = 0.5
+
+
+class Section(BaseModel):
+    """A checked section of the parameters file: strict, frozen, unknown keys refused."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+    # a key given as null keeps its default, except in sections where null is a value of its own
+    null_is_a_value: ClassVar[bool] = False
+
+
+def _d(text: str, default: Any = ..., **kw: Any) -> Any:
+    return Field(default, description=text, **kw)
+
+
+def _listed(text: str, default: tuple[Any, ...] = ()) -> Any:
+    return Field(default_factory=lambda: list(default), description=text)
+
+
+def _mapping(text: str) -> Any:
+    return Field(default_factory=dict, description=text)
+
+
+class SearchOptions(Section):
+    """The hyperparameter search (successive halving; rows are the resource)."""
+
+    n_configs: int = _d("Configurations sampled per candidate family.", 6)
+    max_rounds: int = _d("Halving rounds at most (the budget is a count: reruns give the same model).", 4)
+    min_rows: int = _d("Rows of the first round.", 2000)
+    max_rows: int = _d("Rows of the last round at most.", 60000)
+    factor: int = _d("Survivors per round = configurations / factor; rows grow by the factor.", 3)
+    safety_stop_seconds: Number = _d("Wall-clock guard: a search stopped by it says so in the run.", 900)
+
+
+class TrainingSection(Section):
+    """How a model is trained: splits, candidates, fit budget."""
+
+    seed: int = _d("Seed of every random choice (splits, search, fit): same data + config = same model.")
+    candidates: list[str] = _d("Model families trained and compared (each needs a search space).")
+    holdout_fraction: Number = _d("Share of rows held out (stable hash of id or content) when there is no time column.", 0.25)
+    latest_period_train_fraction: Number = _d("With a time column: share of the latest period that trains; the rest is the holdout.", 0.0)
+    calibration_fraction: Number = _d("Share of the non-holdout rows that fits calibration and ranks candidates.", 0.15)
+    max_fit_rows: int = _d("The final fit uses at most this many rows (stratified sample); the holdout is scored whole.", 250000)
+    calibration_method: str = _d("Probability calibration: sigmoid (keeps the ranking) or isotonic.", "sigmoid")
+    missing_indicators: bool = _d("Numeric imputation adds a was-missing feature per column with gaps.", True)
+    search: SearchOptions = _d("The search budget (the `training.search` section below).", default_factory=SearchOptions)
+
+
+class EvaluationSection(Section):
+    """The gates a candidate passes before it may be promoted."""
+
+    primary_metric: str = _d("The metric that picks the best candidate and gates promotion.")
+    floors: dict[str, Number] = _mapping("Absolute minimums on the holdout, per metric (e.g. roc_auc: 0.6).")
+    baseline_margin: Number = _d("The candidate must beat the rule-based baseline by this much (primary metric).", 0.0)
+    champion_margin: Number = _d("The lower confidence bound of (candidate - champion) must exceed this.", 0.0)
+    confidence: Number = _d("Two-sided level of the bootstrap intervals.", 0.95)
+    bootstrap_resamples: int = _d("Bootstrap resamples of the champion comparison.", 400)
+    bootstrap_max_rows: int = _d("Rows the bootstrap draws from at most.", 40000)
+    slice_tolerance: Number = _d("No protected slice may lose more than this against the champion.", 0.03)
+    min_slice_rows: int = _d("Smaller slices are reported, never gated.", 100)
+    min_comparison_rows: int = _d("Fewer rows unseen by both models: the champion comparison is not judged.", 100)
+
+
+class DomainClassifierOptions(Section):
+    """The multivariate drift test: a classifier told to separate reference rows from window rows."""
+
+    enabled: bool = _d("Run the multivariate test.", True)
+    max_rows: int = _d("Rows the classifier sees (half reference, half window).", 4000)
+    folds: int = _d("Stratified folds of the cross-validated AUC.", 5)
+    auc_margin: Number = _d("Fires when the AUC's lower bound exceeds 0.5 + this.", 0.05)
+    confidence: Number = _d("Two-sided level of the AUC interval.", 0.95)
+    reference_rows: int = _d("Reference rows stored with a version at training time.", 5000)
+    top_features: int = _d("Features reported by importance (what moved).", 5)
+
+
+class MonitoringSection(Section):
+    """How a scored window is judged, and when monitoring retrains."""
+
+    schedule: str = _d(
+        "The monitoring DAG's schedule (cron or preset): its tick, and every dataset's schedule unless "
+        "`datasets.<name>.monitoring.schedule` sets its own (or `off`: manual runs only).",
+        "@daily",
+    )
+    alpha: Number = _d("False-discovery rate of the per-feature drift tests (Benjamini-Hochberg).", 0.05)
+    numeric_min_effect: Number = _d("A numeric feature drifts only with Wasserstein/std at least this.", 0.1)
+    categorical_min_effect: Number = _d("A categorical feature drifts only with Jensen-Shannon distance at least this.", 0.1)
+    dataset_drift_share: Number = _d("Share of (weighted) features drifting that makes the window drift.", 0.25)
+    feature_weights: dict[str, Number] = _mapping("Weights of features in the drift share (column -> weight; default 1).")
+    prediction_psi: Number = _d("PSI of the served scores against the reference above which predictions drift.", 0.1)
+    max_relative_drop: Number = _d("Largest relative drop of a labelled metric against the version's holdout.", 0.05)
+    estimated_accuracy_drop: Number = _d("Largest drop of the label-free estimated accuracy (CBPE).", 0.05)
+    calibration_max_gap: Number = _d("Largest gap between predicted and observed rates in a score group.", 0.1)
+    calibration_alpha: Number = _d("Significance level of the calibration-change test.", 0.01)
+    calibration_min_group_rows: int = _d("Score groups smaller than this are not tested.", 300)
+    calibration_quantiles: int = _d("Score groups (quantiles) of the calibration test.", 5)
+    min_labeled_rows: int = _d("Fewer labelled rows: performance is reported, not judged.", 500)
+    persistence: int = _d("Consecutive breached windows before retraining.", 2)
+    cooldown_hours: Number = _d("No second retraining trigger within this many hours.", 24)
+    retrain_on: list[str] = _listed("Signals that may retrain.", DEFAULT_RETRAIN_ON)
+    fallback_share: Number = _d("Share of rows served by the rule-based fallback above which the window alerts.", 0.05)
+    # A degenerate window is a data-quality break, never retrain evidence (also: the model's scores all one value).
+    min_distinct_rows: int = _d("Fewer distinct feature rows: the window is degenerate (0: off).", 50)
+    max_duplicate_share: Number = _d("More exact copies than this share: the window is degenerate (1: off).", 0.5)
+    # A window is judged by its own data-quality limits, not the training batch's validation.row_count and
+    # null_fraction (a small window or a subgroup is no broken extract).
+    window_min_rows: int = _d("Fewest rows a window may hold (fewer is a data-quality break; 0: off).", 1)
+    window_max_rows: int | None = _d("Most rows a window may hold (null: no bound).", None)
+    window_null_margin: Number = _d(
+        "A window column may miss this much more than its share in the reference (a column the reference "
+        "lacks: above the training null_fraction; per column: datasets.<name>.monitoring.window_null_fraction).",
+        0.1,
+    )
+    max_champion_age_days: Number | None = _d(
+        "A champion older than this (days since it became champion) is retrained without a breach, never inside the cooldown (null: no bound).",
+        None,
+    )
+    domain_classifier: DomainClassifierOptions = _d(
+        "The multivariate drift test (the `monitoring.domain_classifier` section below).", default_factory=DomainClassifierOptions
+    )
+    # operational figures: a finished run is flagged when its wall time (peak memory, bytes written) is
+    # above factor x the median of the previous `ops_history_runs` runs AND by more than the floor
+    ops_history_runs: int = _d("Earlier runs an operational figure is compared with.", 10)
+    ops_min_history: int = _d("Fewer earlier runs: nothing to compare with.", 3)
+    ops_slower_factor: Number = _d("A run slower than this x the median of its history is unusual.", 2.0)
+    ops_larger_factor: Number = _d("Peak memory or bytes written above this x the median is unusual.", 2.0)
+    ops_min_seconds: Number = _d("A slower run is unusual only when slower by more than this many seconds.", 60)
+    ops_min_mb: Number = _d("A larger run is unusual only when larger by more than this many MB.", 256)
+
+
+class ScoringSection(Section):
+    """Batch scoring of snapshots: fallback, shadow, canary, inputs."""
+
+    chunk_rows: int = _d("Rows per streamed chunk (memory stays flat whatever the file size).", 250000)
+    threshold: Number = _d(
+        "Decision = score >= threshold (model, canary and fallback rows alike); the same decision is gated (accuracy, precision, recall, F1, champion comparison, fairness), shown on the card and judged by monitoring.",
+        0.5,
+    )
+    unseen_category_share: Number = _d("Rows with a category unseen at training fall back beyond this share of a chunk.", 0.01)
+    score_guard: str = _d("none: a shifted score distribution alerts; psi: such a chunk also falls back whole.", "none")
+    score_psi_limit: Number = _d("PSI of a chunk's scores against the reference that alerts (or swaps with psi).", 0.25)
+    score_check_min_rows: int = _d("Chunks smaller than this are not judged by the score checks.", 2000)
+    degenerate_score_span: Number = _d("A large chunk whose scores span no more than this is a broken model.", 1e-9)
+    shadow: bool = _d("A `challenger` alias, when set, scores the same rows in shadow (never decides).", True)
+    shadow_sample: Number = _d("Share (0-1) or number of rows the challenger shadows (stable hash of the id).", 0.1)
+    shadow_all_below: int = _d("Inputs of at most this many rows are shadowed on every row.", 200000)
+    max_id_problem_share: Number = _d(
+        "Rows with a missing or repeated id fall back; above this share of them the run is refused.", 0.01
+    )
+    canary_share: Number = _d("Share of rows decided by the challenger (source = canary); 0 = off.", 0.0)
+    partition_groups: int = _d("A folder of Parquet partitions is scored as this many mapped groups.", 4)
+    output_table: str | None = _d("PostgreSQL table the predictions are also loaded into (null: Parquet only).", None)
+    output_conn_id: str = _d("The Airflow connection of output_table.", "modelops_scoring_db")
+    sql_role: str | None = _d(
+        "PostgreSQL role a scoring query runs as (SET LOCAL ROLE inside its read-only transaction; null: the connection's user).",
+        None,
+    )
+    input_roots: list[str] | None = _d(
+        "Folders besides production/<dataset>/ that scoring may read (relative: to the workspace).", None
+    )
+
+
+class PromotionSection(Section):
+    """Who decides when `champion` moves."""
+
+    require_approval: bool = _d(
+        "The training DAG's own promotion waits for a human (Required Actions), like the promotion DAG always does; false: gates alone decide (MODELOPS_REQUIRE_APPROVAL overrides).",
+        False,
+    )
+    approval_timeout_hours: Number = _d("No answer by then = refused (the alias stays).", 72)
+    approvers: list[str] = _listed(
+        "Airflow users or `role:<role>` who may answer (empty: every user who can); the requester never can."
+    )
+
+
+class FairnessLimits(Section):
+    """The largest gap allowed; null = reported only."""
+
+    null_is_a_value: ClassVar[bool] = True
+    demographic_parity_difference: Number | None = _d("Selection rates of two groups may differ by at most this.", 0.25)
+    equalized_odds_difference: Number | None = _d("Max of the TPR gap and the FPR gap between groups.", 0.25)
+
+
+class FairnessSection(Section):
+    """The promotion gate on gaps between protected groups (of the served decision: scoring.threshold)."""
+
+    min_group_rows: int = _d("Smaller groups are reported, never gated.", 50)
+    champion_tolerance: Number = _d("A gap may not exceed the champion's (same rows) by more than this.", 0.02)
+    limits: FairnessLimits = _d("The largest gaps allowed (the `fairness.limits` section below).", default_factory=FairnessLimits)
+
+
+class DatasetFairness(FairnessSection):
+    """A dataset's fairness as applied: the section with its overrides, plus the columns never gated."""
+
+    report_only: list[str] = _listed("Protected columns reported, never gated.")
+
+
+class FairnessOverrides(Section):
+    """A dataset's overrides of the fairness section (limits key by key), plus its report-only columns."""
+
+    min_group_rows: int | None = _d(FairnessSection.model_fields["min_group_rows"].description, None)
+    champion_tolerance: Number | None = _d(FairnessSection.model_fields["champion_tolerance"].description, None)
+    limits: dict[str, Number | None] | None = _d("Overrides of `fairness.limits`, key by key.", None)
+    report_only: list[str] = _listed("Protected columns reported, never gated.")
+
+
+class _NullKept(Section):
+    null_is_a_value: ClassVar[bool] = True
+
+
+def _overrides(name: str, section: type[Section], keys: tuple[str, ...], doc: str, nulls: bool = False, **own: Any) -> Any:
+    """A dataset's overrides of `section`'s `keys`: each typed as the section's, None when not set.
+
+    `nulls`: a null the dataset gives is its value (kept, then checked as the section's key), not "unset"."""
+    fields = {k: (section.model_fields[k].annotation | None, Field(None, description=section.model_fields[k].description)) for k in keys}
+    return create_model(name, __base__=_NullKept if nulls else Section, __doc__=doc, **fields, **own)
+
+
+DatasetScoring = _overrides(
+    "DatasetScoring",
+    ScoringSection,
+    tuple(ScoringSection.model_fields),
+    "A dataset's scoring columns, and any key of the scoring section for that dataset.",
+    nulls=True,
+    canary_key=(str | None, Field(None, description="The column whose stable hash picks canary rows (default: the id).")),
+    geography=(str | None, Field(None, description="The column scoring reports break down by (e.g. county); never a feature.")),
+)
+DatasetMonitoring = _overrides(
+    "DatasetMonitoring",
+    MonitoringSection,
+    (
+        "max_champion_age_days",
+        "min_distinct_rows",
+        "max_duplicate_share",
+        "window_min_rows",
+        "window_max_rows",
+        "window_null_margin",
+        "schedule",
+        "cooldown_hours",
+        "persistence",
+    ),
+    "A dataset's overrides of the monitoring section.",
+    window_null_fraction=(
+        dict[str, Any] | None,
+        Field(None, description="Column -> the largest missing share a window may have (in place of reference share + margin)."),
+    ),
+)
+DATASET_MONITORING_KEYS = frozenset(DatasetMonitoring.model_fields)
+
+
+class DatasetPromotion(Section):
+    """A dataset's overrides of the promotion section."""
+
+    approvers: list[str] | None = _d("Who may answer this dataset's promotions (null: the section's approvers).", None)
+
+
+class ValidationRules(Section):
+    """Data-quality rules of a training batch (`datasets.<name>.validation`)."""
+
+    row_count: list[Any] = _d("[min, max] rows of a training batch (max may be null).", default_factory=lambda: [1, None])
+    null_fraction: dict[str, Any] = _mapping(
+        f"Largest share of missing values per column (`default` for the rest). Default {DEFAULT_NULL_FRACTION:.0%}"
+        " for every column: the validation report warns for each column with gaps under that built-in limit."
+    )
+    ranges: dict[str, Any] = _mapping("[low, high] per numeric column (either may be null).")
+    categories: dict[str, Any] = _mapping("Allowed values per column.")
+    max_unlabelled_share: Number = _d("Largest share of rows without an outcome.", 0.5)
