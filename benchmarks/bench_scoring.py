@@ -65,7 +65,9 @@ def bench_settings():
     from modelops.config.settings import load_settings
 
     settings = load_settings()
-    return dataclasses.replace(settings, scoring={**settings.scoring, "input_roots": [str(HOME / "data")]})
+    return dataclasses.replace(
+        settings, scoring=settings.scoring.model_copy(update={"input_roots": [str(HOME / "data")]})
+    )
 
 
 def peak_rss_mb() -> float:

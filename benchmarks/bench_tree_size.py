@@ -83,7 +83,7 @@ def prepare(settings, dataset: str, rows: int | None, train_rows: int, holdout_r
 
     spec = settings.dataset(dataset)
     frame = load_batch(collect_batch(spec, sample_rows=rows))
-    parts = split_indices(frame, spec, {**settings.training, "seed": seed})
+    parts = split_indices(frame, spec, {**settings.training.model_dump(), "seed": seed})
     train = frame.iloc[parts["train"]]
     train, _ = stratified_cap(train, target_vector(train, spec), train_rows, seed)
     holdout = frame.iloc[parts["holdout"]]
@@ -105,14 +105,14 @@ def fit(settings, data: Data, family: str, params: dict, cap: int | None, seed: 
     from modelops.train.training import build_pipeline
 
     spec = data.spec
-    indicators = bool(settings.training.get("missing_indicators", True))
+    indicators = bool(settings.training.missing_indicators)
     pipeline = build_pipeline(spec, family, params, seed, indicators)
     if cap is not None:  # make_estimator fixes max_iter=300 (early stopping decides); the cap is the lever here
         pipeline.set_params(model__max_iter=cap)
     pipeline.fit(data.train[spec.features], target_vector(data.train, spec))
     features = pipeline.named_steps["features"]
     calibrated = CalibratedClassifierCV(
-        FrozenEstimator(pipeline.named_steps["model"]), method=settings.training.get("calibration_method", "sigmoid")
+        FrozenEstimator(pipeline.named_steps["model"]), method=settings.training.calibration_method
     ).fit(features.transform(data.calibration[spec.features]), target_vector(data.calibration, spec))
     return Pipeline([("features", features), ("model", calibrated)])
 
@@ -121,7 +121,7 @@ def searched(settings, data: Data, family: str, seed: int):
     """The configured search space's winner (the real training path), and its params."""
     from modelops.train.training import train_candidate
 
-    training = {**settings.training, "seed": seed, "max_fit_rows": len(data.train)}
+    training = {**settings.training.model_dump(), "seed": seed, "max_fit_rows": len(data.train)}
     trained = train_candidate(
         family,
         data.spec,
@@ -129,7 +129,7 @@ def searched(settings, data: Data, family: str, seed: int):
         data.calibration,
         training,
         settings.search_spaces[family],
-        settings.evaluation["primary_metric"],
+        settings.evaluation.primary_metric,
         threshold=settings.decision_threshold(data.spec.name),
     )
     return trained.pipeline, trained.params
@@ -197,7 +197,7 @@ def planned_runs(args) -> list[tuple]:
 
 
 def voter_table(settings, args) -> None:
-    seed = int(settings.training["seed"]) if args.seed is None else args.seed
+    seed = int(settings.training.seed) if args.seed is None else args.seed
     started = time.perf_counter()
     data = prepare(settings, "voter_turnout", args.rows, args.train_rows, args.holdout_rows, seed, timing=True)
     print(
@@ -227,7 +227,7 @@ def voter_table(settings, args) -> None:
 
 
 def anes_table(settings, args) -> None:
-    seeds = [int(settings.training["seed"]) + i for i in range(args.anes_seeds)]
+    seeds = [int(settings.training.seed) + i for i in range(args.anes_seeds)]
     splits = {s: prepare(settings, "anes96_vote", None, 10**9, 10**9, s, timing=False) for s in seeds}
     first = splits[seeds[0]]
     print(

@@ -62,7 +62,7 @@ default_args = make_default_args(execution_timeout=timedelta(minutes=20))
 @dag(
     dag_id=MONITORING_DAG_ID,
     doc_md=__doc__,
-    schedule=_SETTINGS.monitoring.get("schedule", "@daily"),
+    schedule=_SETTINGS.monitoring.schedule,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

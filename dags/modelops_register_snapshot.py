@@ -51,7 +51,7 @@ def modelops_register_snapshot():
         from modelops.config.settings import load_settings
 
         params = get_current_context()["params"]
-        roots = load_settings().scoring_for(params["dataset"])["input_roots"]  # the dataset's own, if set
+        roots = load_settings().scoring_for(params["dataset"]).input_roots  # the dataset's own, if set
         try:
             extra = describe(params["dataset"], params["input"], params["snapshot"], roots)
         except InputRefused as exc:  # the same input is refused again: no retry, no event

@@ -49,7 +49,7 @@ from modelops_airflow.defaults import dataset_param, make_default_args
 
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
 _SETTINGS = load_settings()  # one small YAML read: gives the UI its dataset and candidate choices
-REQUIRE_APPROVAL = bool(_SETTINGS.promotion["require_approval"])
+REQUIRE_APPROVAL = bool(_SETTINGS.promotion.require_approval)
 UNAPPROVED = "promoted without human approval (promotion.require_approval is false: the embedded demo)"
 
 default_args = make_default_args(execution_timeout=timedelta(minutes=45))
@@ -88,7 +88,7 @@ def _settings_and_spec():
             description="Rows to generate (synthetic) or sample (other sources); empty = configured.",
         ),
         "candidates": Param(
-            list(_SETTINGS.training["candidates"]),
+            list(_SETTINGS.training.candidates),
             type="array",
             items={"type": "string", "enum": sorted(_SETTINGS.search_spaces)},
             description="Candidate model families, trained as parallel mapped tasks.",
@@ -128,7 +128,7 @@ def modelops_training():
             batch = collect_batch(
                 spec,
                 sample_rows=params["sample_rows"],
-                seed=int(settings.training["seed"]),
+                seed=int(settings.training.seed),
                 sql_url=sql_url,
                 path=params["source_path"],
                 extra_paths=params["extra_batches"],
@@ -276,7 +276,7 @@ def modelops_training():
 
         card = ti.xcom_pull(task_ids=CARD_TASK_ID)
         text = render_summary(
-            batch, validation, plan, report, outcome, int(settings.evaluation["min_slice_rows"]), card=card
+            batch, validation, plan, report, outcome, int(settings.evaluation.min_slice_rows), card=card
         )
         if not REQUIRE_APPROVAL and outcome and outcome.get("alias") == "champion" and outcome.get("alias_changed"):
             text += f"\n  approval  {UNAPPROVED}"

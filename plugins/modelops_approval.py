@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param
+
+if TYPE_CHECKING:
+    from modelops.config.models import PromotionSection
 
 ANSWER_KEY = "answer"
 SELF_APPROVAL = "refused: the requester may not answer their own request (four eyes)"
@@ -96,7 +99,7 @@ class RecordedApproval(ApprovalOperator):
 def approval_task(
     task_id: str,
     subject: str,
-    promotion: dict[str, Any],
+    promotion: PromotionSection,
     plan_of: Callable[[Any], Any],
     approvers_of: Callable[[Any], list[str]],
 ) -> RecordedApproval:
@@ -112,7 +115,7 @@ def approval_task(
         approvers_of=approvers_of,
         defaults=ApprovalOperator.REJECT,  # no answer by the timeout = refused, never approved
         params={"comment": Param("", type="string", description="Why you approve or refuse (recorded).")},
-        response_timeout=timedelta(hours=float(promotion["approval_timeout_hours"])),
+        response_timeout=timedelta(hours=float(promotion.approval_timeout_hours)),
         # Approve, Reject and the timeout end the task in success (a refusal skips downstream), so a
         # failure is the platform's (e.g. Airflow 3.3.2's race: an answer that lands before the
         # scheduler read the worker's exit after the park is failed by that exit's "success" event)

@@ -492,7 +492,7 @@ def test_unlabelled_respondents_who_skipped_a_block_are_served_by_the_model(work
         settings.dataset("block_survey"), settings, str(production / "unlabelled.parquet"), snapshot="unlabelled"
     )
     rows = len(wanted)
-    assert rows >= settings.scoring["score_check_min_rows"]  # the chunk is big enough to be judged
+    assert rows >= settings.scoring.score_check_min_rows  # the chunk is big enough to be judged
     assert result["sources"] == {"model": rows, "fallback": 0, "canary": 0}, result["fallback_reasons"]
     out = pd.concat(pd.read_parquet(p) for p in sorted((Path(result["folder"]) / "predictions").glob("*.parquet")))
     answered_none = wanted[block].isna().all(axis=1).to_numpy()

@@ -190,7 +190,7 @@ def test_dataset_approvers_override_the_section_and_the_env_switch_is_checked(tm
     other = next(d for d in settings.datasets if d != name)
     assert settings.approvers_for(other) == ["role:admin"]
     monkeypatch.setenv("MODELOPS_REQUIRE_APPROVAL", "true")
-    assert load_settings().promotion["require_approval"] is True
+    assert load_settings().promotion.require_approval is True
     monkeypatch.setenv("MODELOPS_REQUIRE_APPROVAL", "yes please")
     with pytest.raises(ConfigError, match="MODELOPS_REQUIRE_APPROVAL: expected true or false"):
         load_settings()

@@ -66,8 +66,8 @@ def test_bundled_config_loads():
     settings = load_settings(DEFAULT_CONFIG_PATH)
     assert settings.default_dataset == "voter_turnout"
     assert {"voter_turnout", "anes96_vote"} <= set(settings.datasets)
-    assert set(settings.training["candidates"]) <= set(settings.search_spaces)
-    assert settings.evaluation["primary_metric"] == "roc_auc"
+    assert set(settings.training.candidates) <= set(settings.search_spaces)
+    assert settings.evaluation.primary_metric == "roc_auc"
     assert len(settings.digest) == 64
     int(settings.digest, 16)
 
@@ -116,8 +116,8 @@ def test_a_user_file_adds_to_the_bundled_one(tmp_path, monkeypatch):
     assert config_path() == (tmp_path / "modelops.yaml").resolve()
     assert set(settings.datasets) == set(bundled.datasets) | {"alpha"}
     assert settings.training == bundled.training  # nothing repeated, nothing lost
-    assert settings.monitoring["cooldown_hours"] == 6  # one key overridden ...
-    assert settings.monitoring["persistence"] == bundled.monitoring["persistence"]  # ... its neighbours kept
+    assert settings.monitoring.cooldown_hours == 6  # one key overridden ...
+    assert settings.monitoring.persistence == bundled.monitoring.persistence  # ... its neighbours kept
     anes = settings.dataset("anes96_vote")
     assert anes.description == "ours now" and anes.features == bundled.dataset("anes96_vote").features
     assert settings.default_dataset == bundled.default_dataset
@@ -132,7 +132,7 @@ def test_several_user_files_layer_in_order_and_null_removes_a_dataset(tmp_path, 
     monkeypatch.setenv("MODELOPS_CONFIG", f"{first}:{second}")
     settings = load_settings()
     assert "voter_turnout" not in settings.datasets and "alpha" in settings.datasets
-    assert settings.default_dataset == "alpha" and settings.monitoring["persistence"] == 5
+    assert settings.default_dataset == "alpha" and settings.monitoring.persistence == 5
     assert str(second) in settings.path and str(DEFAULT_CONFIG_PATH) in settings.path
 
 
@@ -330,7 +330,7 @@ def test_invalid_sections_are_refused_with_a_message_naming_them(tmp_path, mutat
 
 def test_a_key_left_empty_takes_its_default(tmp_path):
     settings = load_settings(_write(tmp_path, _with(lambda r: r["training"].update(holdout_fraction=None))))
-    assert settings.training["holdout_fraction"] == 0.25
+    assert settings.training.holdout_fraction == 0.25
 
 
 def test_every_scoring_option_can_be_set_for_one_dataset(tmp_path):
@@ -342,8 +342,8 @@ def test_every_scoring_option_can_be_set_for_one_dataset(tmp_path):
     )
     settings = load_settings(_write(tmp_path, raw))
     alpha, beta = settings.scoring_for("alpha"), settings.scoring_for("beta")
-    assert (alpha["score_guard"], alpha["shadow_sample"], alpha["chunk_rows"]) == ("psi", 0.5, 1000)
-    assert (beta["score_guard"], beta["shadow_sample"]) == ("none", 0.2)  # the section's own, untouched
+    assert (alpha.score_guard, alpha.shadow_sample, alpha.chunk_rows) == ("psi", 0.5, 1000)
+    assert (beta.score_guard, beta.shadow_sample) == ("none", 0.2)  # the section's own, untouched
     assert settings.resolved("alpha")["scoring"]["score_guard"] == "psi"
 
 

@@ -59,9 +59,9 @@ def _rows() -> tuple[pd.DataFrame, np.ndarray, np.ndarray, DatasetSpec]:
 def test_gate_card_fairness_and_scoring_judge_the_served_decision_at_0_3():
     settings = _settings_at(0.3)
     threshold = settings.decision_threshold(DATASET)
-    assert threshold == settings.scoring_for(DATASET)["threshold"] == 0.3  # what scoring serves
+    assert threshold == settings.scoring_for(DATASET).threshold == 0.3  # what scoring serves
     frame, y, proba, spec = _rows()
-    served = proba >= settings.scoring_for(DATASET)["threshold"]  # scoring's decision column
+    served = proba >= settings.scoring_for(DATASET).threshold  # scoring's decision column
     assert (decide(proba, threshold) == served).all()
 
     gate = compute_metrics(y, proba, threshold)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelops.config.models import EvaluationSection
 from modelops.config.settings import METRICS, DatasetSpec
 from modelops.evaluate.evaluation import (
     RuleBaseline,
@@ -332,13 +333,13 @@ def test_paired_bootstrap_wider_confidence_gives_wider_interval():
 
 # --- the gate --------------------------------------------------------------------------------
 
-EVALUATION = {
-    "primary_metric": "roc_auc",
-    "floors": {"roc_auc": 0.60, "accuracy": 0.55},
-    "baseline_margin": 0.01,
-    "champion_margin": 0.0,
-    "confidence": 0.95,
-}
+EVALUATION = EvaluationSection(
+    primary_metric="roc_auc",
+    floors={"roc_auc": 0.60, "accuracy": 0.55},
+    baseline_margin=0.01,
+    champion_margin=0.0,
+    confidence=0.95,
+)
 GOOD = {"roc_auc": 0.80, "accuracy": 0.75}
 BASELINES = {"majority": {"roc_auc": 0.5}, "rule": {"roc_auc": 0.70}}
 
@@ -368,7 +369,7 @@ def test_decide_promotion_fails_a_floor():
 
 
 def test_decide_promotion_floor_of_a_loss_is_a_ceiling():
-    evaluation = {**EVALUATION, "floors": {"log_loss": 0.6}}
+    evaluation = EVALUATION.model_copy(update={"floors": {"log_loss": 0.6}})
     metrics = {**GOOD, "log_loss": 0.5}
     assert _by_name(decide_promotion(metrics, BASELINES, None, evaluation))["floor_log_loss"] is True
     metrics = {**GOOD, "log_loss": 0.7}
@@ -414,7 +415,7 @@ def test_decide_promotion_rejects_when_ci_low_not_above_margin(ci_low):
 
 
 def test_decide_promotion_uses_the_configured_champion_margin():
-    evaluation = {**EVALUATION, "champion_margin": 0.01}
+    evaluation = EVALUATION.model_copy(update={"champion_margin": 0.01})
     verdict = decide_promotion(GOOD, BASELINES, _champion(0.005), evaluation)
     assert _by_name(verdict)["champion"] is False
 

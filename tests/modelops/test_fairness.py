@@ -10,6 +10,7 @@ import pytest
 import yaml
 from sklearn.linear_model import LogisticRegression
 
+from modelops.config.models import DatasetFairness, EvaluationSection, FairnessLimits
 from modelops.config.settings import DEFAULT_CONFIG_PATH, ConfigError, DatasetSpec, parse_settings
 from modelops.evaluate.evaluation import decide_promotion
 from modelops.evaluate.fairness import (
@@ -22,12 +23,12 @@ from modelops.evaluate.fairness import (
     summary_lines,
 )
 
-SETTINGS = {
-    "min_group_rows": 50,
-    "champion_tolerance": 0.02,
-    "limits": {"demographic_parity_difference": 0.25, "equalized_odds_difference": 0.25},
-}
-EVALUATION = {"primary_metric": "roc_auc", "floors": {"roc_auc": 0.6}, "baseline_margin": 0.0, "confidence": 0.95}
+SETTINGS = DatasetFairness(
+    min_group_rows=50,
+    champion_tolerance=0.02,
+    limits=FairnessLimits(demographic_parity_difference=0.25, equalized_odds_difference=0.25),
+)
+EVALUATION = EvaluationSection(primary_metric="roc_auc", floors={"roc_auc": 0.6}, baseline_margin=0.0, confidence=0.95)
 GOOD = {"roc_auc": 0.80}
 BASELINES = {"majority": {"roc_auc": 0.5}, "rule": {"roc_auc": 0.6}}
 
@@ -160,7 +161,9 @@ def test_values_match_a_hand_computation():
     frame = pd.DataFrame({"g": list("aaaabbbb")})
     y = np.array([1, 1, 0, 0, 1, 0, 0, 0])
     proba = np.array([0.9, 0.4, 0.6, 0.1, 0.8, 0.7, 0.2, 0.3])
-    report = assess_fairness(frame, y, proba, _spec({"g": None}), {**SETTINGS, "min_group_rows": 4}, 0.5)
+    report = assess_fairness(
+        frame, y, proba, _spec({"g": None}), SETTINGS.model_copy(update={"min_group_rows": 4}), 0.5
+    )
     a, b = report["columns"]["g"]["groups"]["a"], report["columns"]["g"]["groups"]["b"]
     assert a == pytest.approx(
         {
@@ -195,7 +198,9 @@ def test_undefined_rates_are_none_and_a_one_class_group_leaves_the_odds_gap():
     frame = pd.DataFrame({"g": list("aaaabbbb")})
     y = np.array([1, 0, 1, 0, 0, 0, 0, 0])  # group b has no positives: its TPR is undefined, not 0
     proba = np.array([0.9, 0.1, 0.8, 0.7, 0.1, 0.2, 0.3, 0.4])  # b: never selected
-    report = assess_fairness(frame, y, proba, _spec({"g": None}), {**SETTINGS, "min_group_rows": 4}, 0.5)
+    report = assess_fairness(
+        frame, y, proba, _spec({"g": None}), SETTINGS.model_copy(update={"min_group_rows": 4}), 0.5
+    )
     body = report["columns"]["g"]
     assert body["groups"]["b"]["tpr"] is None and body["groups"]["b"]["precision"] is None
     assert body["groups"]["b"]["fpr"] == 0.0
@@ -207,7 +212,12 @@ def test_undefined_rates_are_none_and_a_one_class_group_leaves_the_odds_gap():
 def test_no_gated_column_passes_and_says_so(holdout):
     spec = _spec({"race": None})
     report = assess_fairness(
-        holdout, holdout["voted"], np.full(len(holdout), 0.6), spec, {**SETTINGS, "min_group_rows": 5000}, 0.5
+        holdout,
+        holdout["voted"],
+        np.full(len(holdout), 0.6),
+        spec,
+        SETTINGS.model_copy(update={"min_group_rows": 5000}),
+        0.5,
     )
     assert report["passed"] is True
     assert report["columns"]["race"]["demographic_parity_difference"] is None
@@ -223,7 +233,9 @@ def test_no_gated_column_passes_and_says_so(holdout):
 def test_a_report_only_column_is_measured_never_gated(train, holdout):
     spec = _spec({"race": None})
     proba = _proba(_model(train, 0.9), holdout)
-    report = assess_fairness(holdout, holdout["voted"], proba, spec, {**SETTINGS, "report_only": ["race"]}, 0.5)
+    report = assess_fairness(
+        holdout, holdout["voted"], proba, spec, SETTINGS.model_copy(update={"report_only": ["race"]}), 0.5
+    )
     race = report["columns"]["race"]
     assert race["demographic_parity_difference"] > 0.25
     assert not any(g["gated"] for g in race["groups"].values())
@@ -232,7 +244,8 @@ def test_a_report_only_column_is_measured_never_gated(train, holdout):
 
 
 def test_a_null_limit_reports_that_gap_only(train, holdout):
-    settings = {**SETTINGS, "limits": {"demographic_parity_difference": None, "equalized_odds_difference": 0.9}}
+    limits = FairnessLimits(demographic_parity_difference=None, equalized_odds_difference=0.9)
+    settings = SETTINGS.model_copy(update={"limits": limits})
     report = assess_fairness(
         holdout, holdout["voted"], _proba(_model(train, 0.9), holdout), _spec({"race": None}), settings, 0.5
     )
@@ -292,10 +305,10 @@ def _raw():
 def test_fairness_defaults_and_a_null_limit():
     raw = _raw()
     raw.pop("fairness")
-    assert parse_settings(raw).fairness == SETTINGS
+    assert parse_settings(raw).fairness.model_dump() == SETTINGS.model_dump(exclude={"report_only"})
     raw["fairness"] = {"limits": {"equalized_odds_difference": None}}
-    limits = parse_settings(raw).fairness["limits"]
-    assert limits == {"demographic_parity_difference": 0.25, "equalized_odds_difference": None}
+    limits = parse_settings(raw).fairness.limits
+    assert limits.model_dump() == {"demographic_parity_difference": 0.25, "equalized_odds_difference": None}
 
 
 @pytest.mark.parametrize(
@@ -318,16 +331,16 @@ def test_fairness_section_refuses_bad_values(body, message):
 
 def test_dataset_overrides_merge_into_the_fairness_section():
     settings = parse_settings(_raw())
-    assert settings.fairness_for("voter_turnout")["report_only"] == ["age"]
+    assert settings.fairness_for("voter_turnout").report_only == ["age"]
     raw = _raw()
     raw["datasets"]["anes96_vote"]["fairness"] = {
         "min_group_rows": 20,
         "limits": {"demographic_parity_difference": None},
     }
     merged = parse_settings(raw).fairness_for("anes96_vote")
-    assert merged["min_group_rows"] == 20 and "threshold" not in merged and merged["report_only"] == []
-    assert merged["limits"] == {"demographic_parity_difference": None, "equalized_odds_difference": 0.25}
-    assert parse_settings(raw).resolved("anes96_vote")["fairness"] == merged
+    assert merged.min_group_rows == 20 and not hasattr(merged, "threshold") and merged.report_only == []
+    assert merged.limits.model_dump() == {"demographic_parity_difference": None, "equalized_odds_difference": 0.25}
+    assert parse_settings(raw).resolved("anes96_vote")["fairness"] == merged.model_dump()
     raw["datasets"]["anes96_vote"]["fairness"] = {"report_only": ["race"]}
     with pytest.raises(ConfigError, match=r"report_only: \['race'\] are not protected columns"):
         parse_settings(raw)

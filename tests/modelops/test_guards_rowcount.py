@@ -54,7 +54,7 @@ def _plan(spec, settings, snapshot: str, rows: int = 300) -> scoring.ScoringPlan
     for i, piece in enumerate(np.array_split(np.arange(rows), GROUPS)):
         frame.iloc[piece].to_parquet(folder / f"part-{i}.parquet", index=False)
     options = dataclasses.replace(
-        settings, scoring={**settings.scoring, "shadow": False, "chunk_rows": 10_000}
+        settings, scoring=settings.scoring.model_copy(update={"shadow": False, "chunk_rows": 10_000})
     )  # a group is one chunk
     plan = scoring.plan_scoring(spec, options, str(folder), snapshot=snapshot, groups=GROUPS)
     assert len(plan.groups) == GROUPS

@@ -114,7 +114,7 @@ def test_trends_and_verdicts_follow_the_recorded_windows(state, view):
     assert [p.window_id for p in drift.points] == ["s-000", "s-001"]
     assert [p.value for p in drift.points] == pytest.approx([r["drift_share"] for r in rows])
     assert [p.breach for p in drift.points] == ["data_drift" in r["signals"] for r in rows]
-    assert drift.limit == state["settings"].monitoring["dataset_drift_share"]
+    assert drift.limit == state["settings"].monitoring.dataset_drift_share
     assert by_key["labelled_roc_auc"].points[0].value is None  # no labels arrived: nothing to plot, no error
     # the drifted snapshot breached what the recorded verdict says it breached
     latest = view.verdicts[0]

@@ -106,7 +106,7 @@ def test_single_valued_scores_are_degenerate_on_varied_rows():
 
 def test_the_limits_are_configured_and_set_per_dataset(tmp_path):
     settings = load_settings()
-    assert settings.monitoring["min_distinct_rows"] == 50 and settings.monitoring["max_duplicate_share"] == 0.5
+    assert settings.monitoring.min_distinct_rows == 50 and settings.monitoring.max_duplicate_share == 0.5
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     own = copy.deepcopy(raw)
     own["datasets"]["anes96_vote"]["monitoring"] = {"min_distinct_rows": 10, "max_duplicate_share": 0.9}

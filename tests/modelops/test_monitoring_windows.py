@@ -279,7 +279,9 @@ def test_rows_the_score_guard_withheld_keep_the_models_scores_in_the_drift_figur
     spec = fresh_windows
     scenarios.write_window(spec, "w-000", "stable", ROWS, seed=36)
     # the opt-in guard (score_guard psi) with a limit any PSI trips
-    guarded = dataclasses.replace(settings, scoring={**settings.scoring, "score_guard": "psi", "score_psi_limit": 1e-9})
+    guarded = dataclasses.replace(
+        settings, scoring=settings.scoring.model_copy(update={"score_guard": "psi", "score_psi_limit": 1e-9})
+    )
     scoring.score_snapshot(spec, guarded, snapshot="w-000")
     served = windows.load_scored_window(spec, "w-000").predictions
     assert (served["source"] == "fallback").all() and (served["reason"] == "score_distribution").all()
@@ -313,7 +315,7 @@ def test_canary_and_champion_outcomes_are_each_judged_on_their_own_rows(workspac
     champion = str(registry.version_by_alias(spec.model_name, registry.CHAMPION).version)
     other = "1" if champion == "2" else "2"
     registry.set_alias(spec.model_name, registry.CHALLENGER, other, "tests", "canary under test", None)
-    canary = dataclasses.replace(settings, scoring={**settings.scoring, "canary_share": 0.3})
+    canary = dataclasses.replace(settings, scoring=settings.scoring.model_copy(update={"canary_share": 0.3}))
     for i, window in enumerate(("w-000", "w-001")):
         scenarios.write_window(spec, window, "stable", ROWS, seed=40 + i, with_labels=i == 0)
         scoring.score_snapshot(spec, canary, snapshot=window)

@@ -102,11 +102,11 @@ def _raw_config() -> dict:
 
 def test_config_declares_the_new_keys_and_refuses_bad_ones():
     settings = load_settings()
-    assert settings.monitoring["max_champion_age_days"] is None
-    assert settings.monitoring["domain_classifier"]["max_rows"] == 4000
+    assert settings.monitoring.max_champion_age_days is None
+    assert settings.monitoring.domain_classifier.max_rows == 4000
     raw = _raw_config()
     raw["monitoring"]["domain_classifier"] = {"folds": 3}  # partial: the rest from the defaults
-    assert parse_settings(raw).monitoring["domain_classifier"] == {
+    assert parse_settings(raw).monitoring.domain_classifier == {
         "enabled": True,
         "max_rows": 4000,
         "folds": 3,
@@ -130,7 +130,7 @@ def test_config_declares_the_new_keys_and_refuses_bad_ones():
         parse_settings(raw)
     raw = _raw_config()
     raw["monitoring"]["retrain_on"] = ["performance", "multivariate_drift"]
-    assert parse_settings(raw).monitoring["retrain_on"] == ["performance", "multivariate_drift"]
+    assert parse_settings(raw).monitoring.retrain_on == ["performance", "multivariate_drift"]
 
 
 def test_a_dataset_sets_its_own_champion_age_and_runs_may_override():

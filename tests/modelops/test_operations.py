@@ -8,17 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import use_workspace
 
+from modelops.config.models import MonitoringSection
 from modelops.monitor import operations
 from modelops.store import history
 
-SETTINGS = {
-    "ops_history_runs": 10,
-    "ops_min_history": 3,
-    "ops_slower_factor": 2.0,
-    "ops_larger_factor": 2.0,
-    "ops_min_seconds": 60,
-    "ops_min_mb": 256,
-}
+SETTINGS = MonitoringSection(
+    ops_history_runs=10,
+    ops_min_history=3,
+    ops_slower_factor=2.0,
+    ops_larger_factor=2.0,
+    ops_min_seconds=60,
+    ops_min_mb=256,
+)
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 

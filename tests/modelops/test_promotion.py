@@ -25,7 +25,10 @@ def versions(workspace, settings):
 
     spec = settings.dataset("anes96_vote")
     frame = pd.read_csv(spec.resolve_path(spec.source["path"]))
-    training = {**settings.training, "search": {"n_configs": 1, "min_rows": 200, "max_rows": 400, "factor": 2}}
+    training = {
+        **settings.training.model_dump(),
+        "search": {"n_configs": 1, "min_rows": 200, "max_rows": 400, "factor": 2},
+    }
     model = train_candidate(
         "logistic_regression", spec, frame.iloc[:600], frame.iloc[600:800], training, {}, "roc_auc", threshold=0.5
     )

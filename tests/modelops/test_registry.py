@@ -20,7 +20,10 @@ pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too
 def trained(settings):
     spec = settings.dataset("anes96_vote")
     frame = pd.read_csv(spec.resolve_path(spec.source["path"]))
-    training = {**settings.training, "search": {"n_configs": 2, "min_rows": 200, "max_rows": 400, "factor": 2}}
+    training = {
+        **settings.training.model_dump(),
+        "search": {"n_configs": 2, "min_rows": 200, "max_rows": 400, "factor": 2},
+    }
     model = train_candidate(
         "logistic_regression",
         spec,

@@ -51,7 +51,9 @@ def env(store, monkeypatch):
 
 def _settings(settings, **scoring_options):
     # the inputs here are each test's own tmp_path files; where inputs may lie is test_scoring_inputs.py's
-    return dataclasses.replace(settings, scoring={**settings.scoring, "input_roots": ["/"], **scoring_options})
+    return dataclasses.replace(
+        settings, scoring=settings.scoring.model_copy(update={"input_roots": ["/"], **scoring_options})
+    )
 
 
 def _frame(spec, rows: int, seed: int) -> pd.DataFrame:
@@ -118,7 +120,7 @@ def test_unseen_categories_fall_back_beyond_the_tolerated_share(env, settings, t
         spec,
         validation={
             **spec.validation,
-            "categories": {**spec.validation["categories"], "party": [*spec.validation["categories"]["party"], "NEW"]},
+            "categories": {**spec.validation.categories, "party": [*spec.validation.categories["party"], "NEW"]},
         },
     )
     frame.loc[frame.index[:30], "party"] = "NEW"

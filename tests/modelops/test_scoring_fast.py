@@ -49,7 +49,7 @@ def env(models, monkeypatch):
 
 def _options(settings, **extra):
     # the inputs are each test's tmp_path files (where inputs may lie: test_scoring_inputs.py)
-    options = {**settings.scoring, "shadow": False, "canary_share": 0.0, "input_roots": ["/"], **extra}
+    options = {**settings.scoring.model_dump(), "shadow": False, "canary_share": 0.0, "input_roots": ["/"], **extra}
     return dataclasses.replace(settings, scoring=options)
 
 

@@ -47,7 +47,9 @@ def env(store, monkeypatch):
 
 
 def _settings(settings, **scoring_options):
-    return dataclasses.replace(settings, scoring={**settings.scoring, "shadow": False, **scoring_options})
+    return dataclasses.replace(
+        settings, scoring=settings.scoring.model_copy(update={"shadow": False, **scoring_options})
+    )
 
 
 def _frame(spec, rows: int = 200, seed: int = 3) -> pd.DataFrame:

@@ -68,13 +68,21 @@ class TrainingSection(Section):
 
     seed: int = _d("Seed of every random choice (splits, search, fit): same data + config = same model.")
     candidates: list[str] = _d("Model families trained and compared (each needs a search space).")
-    holdout_fraction: Number = _d("Share of rows held out (stable hash of id or content) when there is no time column.", 0.25)
-    latest_period_train_fraction: Number = _d("With a time column: share of the latest period that trains; the rest is the holdout.", 0.0)
+    holdout_fraction: Number = _d(
+        "Share of rows held out (stable hash of id or content) when there is no time column.", 0.25
+    )
+    latest_period_train_fraction: Number = _d(
+        "With a time column: share of the latest period that trains; the rest is the holdout.", 0.0
+    )
     calibration_fraction: Number = _d("Share of the non-holdout rows that fits calibration and ranks candidates.", 0.15)
-    max_fit_rows: int = _d("The final fit uses at most this many rows (stratified sample); the holdout is scored whole.", 250000)
+    max_fit_rows: int = _d(
+        "The final fit uses at most this many rows (stratified sample); the holdout is scored whole.", 250000
+    )
     calibration_method: str = _d("Probability calibration: sigmoid (keeps the ranking) or isotonic.", "sigmoid")
     missing_indicators: bool = _d("Numeric imputation adds a was-missing feature per column with gaps.", True)
-    search: SearchOptions = _d("The search budget (the `training.search` section below).", default_factory=SearchOptions)
+    search: SearchOptions = _d(
+        "The search budget (the `training.search` section below).", default_factory=SearchOptions
+    )
 
 
 class EvaluationSection(Section):
@@ -114,9 +122,13 @@ class MonitoringSection(Section):
     )
     alpha: Number = _d("False-discovery rate of the per-feature drift tests (Benjamini-Hochberg).", 0.05)
     numeric_min_effect: Number = _d("A numeric feature drifts only with Wasserstein/std at least this.", 0.1)
-    categorical_min_effect: Number = _d("A categorical feature drifts only with Jensen-Shannon distance at least this.", 0.1)
+    categorical_min_effect: Number = _d(
+        "A categorical feature drifts only with Jensen-Shannon distance at least this.", 0.1
+    )
     dataset_drift_share: Number = _d("Share of (weighted) features drifting that makes the window drift.", 0.25)
-    feature_weights: dict[str, Number] = _mapping("Weights of features in the drift share (column -> weight; default 1).")
+    feature_weights: dict[str, Number] = _mapping(
+        "Weights of features in the drift share (column -> weight; default 1)."
+    )
     prediction_psi: Number = _d("PSI of the served scores against the reference above which predictions drift.", 0.1)
     max_relative_drop: Number = _d("Largest relative drop of a labelled metric against the version's holdout.", 0.05)
     estimated_accuracy_drop: Number = _d("Largest drop of the label-free estimated accuracy (CBPE).", 0.05)
@@ -146,7 +158,8 @@ class MonitoringSection(Section):
         None,
     )
     domain_classifier: DomainClassifierOptions = _d(
-        "The multivariate drift test (the `monitoring.domain_classifier` section below).", default_factory=DomainClassifierOptions
+        "The multivariate drift test (the `monitoring.domain_classifier` section below).",
+        default_factory=DomainClassifierOptions,
     )
     # operational figures: a finished run is flagged when its wall time (peak memory, bytes written) is
     # above factor x the median of the previous `ops_history_runs` runs AND by more than the floor
@@ -166,7 +179,9 @@ class ScoringSection(Section):
         "Decision = score >= threshold (model, canary and fallback rows alike); the same decision is gated (accuracy, precision, recall, F1, champion comparison, fairness), shown on the card and judged by monitoring.",
         0.5,
     )
-    unseen_category_share: Number = _d("Rows with a category unseen at training fall back beyond this share of a chunk.", 0.01)
+    unseen_category_share: Number = _d(
+        "Rows with a category unseen at training fall back beyond this share of a chunk.", 0.01
+    )
     score_guard: str = _d("none: a shifted score distribution alerts; psi: such a chunk also falls back whole.", "none")
     score_psi_limit: Number = _d("PSI of a chunk's scores against the reference that alerts (or swaps with psi).", 0.25)
     score_check_min_rows: int = _d("Chunks smaller than this are not judged by the score checks.", 2000)
@@ -216,7 +231,9 @@ class FairnessSection(Section):
 
     min_group_rows: int = _d("Smaller groups are reported, never gated.", 50)
     champion_tolerance: Number = _d("A gap may not exceed the champion's (same rows) by more than this.", 0.02)
-    limits: FairnessLimits = _d("The largest gaps allowed (the `fairness.limits` section below).", default_factory=FairnessLimits)
+    limits: FairnessLimits = _d(
+        "The largest gaps allowed (the `fairness.limits` section below).", default_factory=FairnessLimits
+    )
 
 
 class DatasetFairness(FairnessSection):
@@ -238,11 +255,16 @@ class _NullKept(Section):
     null_is_a_value: ClassVar[bool] = True
 
 
-def _overrides(name: str, section: type[Section], keys: tuple[str, ...], doc: str, nulls: bool = False, **own: Any) -> Any:
+def _overrides(
+    name: str, section: type[Section], keys: tuple[str, ...], doc: str, nulls: bool = False, **own: Any
+) -> Any:
     """A dataset's overrides of `section`'s `keys`: each typed as the section's, None when not set.
 
     `nulls`: a null the dataset gives is its value (kept, then checked as the section's key), not "unset"."""
-    fields = {k: (section.model_fields[k].annotation | None, Field(None, description=section.model_fields[k].description)) for k in keys}
+    fields = {
+        k: (section.model_fields[k].annotation | None, Field(None, description=section.model_fields[k].description))
+        for k in keys
+    }
     return create_model(name, __base__=_NullKept if nulls else Section, __doc__=doc, **fields, **own)
 
 
@@ -252,8 +274,14 @@ DatasetScoring = _overrides(
     tuple(ScoringSection.model_fields),
     "A dataset's scoring columns, and any key of the scoring section for that dataset.",
     nulls=True,
-    canary_key=(str | None, Field(None, description="The column whose stable hash picks canary rows (default: the id).")),
-    geography=(str | None, Field(None, description="The column scoring reports break down by (e.g. county); never a feature.")),
+    canary_key=(
+        str | None,
+        Field(None, description="The column whose stable hash picks canary rows (default: the id)."),
+    ),
+    geography=(
+        str | None,
+        Field(None, description="The column scoring reports break down by (e.g. county); never a feature."),
+    ),
 )
 DatasetMonitoring = _overrides(
     "DatasetMonitoring",
@@ -272,7 +300,10 @@ DatasetMonitoring = _overrides(
     "A dataset's overrides of the monitoring section.",
     window_null_fraction=(
         dict[str, Any] | None,
-        Field(None, description="Column -> the largest missing share a window may have (in place of reference share + margin)."),
+        Field(
+            None,
+            description="Column -> the largest missing share a window may have (in place of reference share + margin).",
+        ),
     ),
 )
 DATASET_MONITORING_KEYS = frozenset(DatasetMonitoring.model_fields)
@@ -287,7 +318,9 @@ class DatasetPromotion(Section):
 class ValidationRules(Section):
     """Data-quality rules of a training batch (`datasets.<name>.validation`)."""
 
-    row_count: list[Any] = _d("[min, max] rows of a training batch (max may be null).", default_factory=lambda: [1, None])
+    row_count: list[Any] = _d(
+        "[min, max] rows of a training batch (max may be null).", default_factory=lambda: [1, None]
+    )
     null_fraction: dict[str, Any] = _mapping(
         f"Largest share of missing values per column (`default` for the rest). Default {DEFAULT_NULL_FRACTION:.0%}"
         " for every column: the validation report warns for each column with gaps under that built-in limit."
@@ -295,3 +328,29 @@ class ValidationRules(Section):
     ranges: dict[str, Any] = _mapping("[low, high] per numeric column (either may be null).")
     categories: dict[str, Any] = _mapping("Allowed values per column.")
     max_unlabelled_share: Number = _d("Largest share of rows without an outcome.", 0.5)
+
+
+# A dataset's own keys (`datasets.<name>.<key>`) and what each means (docs/config-reference.md).
+DATASET_KEYS = {
+    "description": "One line on the data (model card).",
+    "intended_use": "What the model is for (model card).",
+    "limitations": "What the model must not be used for (model card).",
+    "owner": "Who answers for the model (model card).",
+    "source": "Where the batch comes from: `kind` file (`path`), sql (`conn_id`, `query`) or synthetic_voters; optional `filter` (a rule: the population).",
+    "joins": "Files joined on a key (`path`, `key`); coverage is validated.",
+    "id_column": "A row's id: labels join by it, shadow and canary hash it. Optional.",
+    "time_column": "A period column: the holdout is the latest period. Optional.",
+    "target": "The outcome column.",
+    "positive_class": "The positive outcome value (or use `labels`).",
+    "labels": "`positive: [...]`, `negative: [...]`: anything else (or blank) is unlabelled.",
+    "numeric": "Numeric features.",
+    "categorical": "Categorical features (missing is a level of its own).",
+    "protected": "Protected attributes: column -> bins (numeric) or null; sliced in evaluation and fairness.",
+    "pii": "Columns dropped at collection; never reach a feature, log or artifact.",
+    "baseline_rule": "The rule-based model (`all: [{column, op, value}]`): the baseline to beat and the per-row fallback.",
+    "validation": "Data-quality rules of a training batch (the keys below).",
+    "scoring": "`geography`, `canary_key`, and any key of the `scoring` section, for this dataset.",
+    "fairness": "Any key of the `fairness` section for this dataset, plus `report_only` (columns reported, never gated).",
+    "monitoring": f"Overrides of the `monitoring` section for this dataset: {', '.join(sorted(DATASET_MONITORING_KEYS))}.",
+    "promotion": "`approvers` for this dataset.",
+}

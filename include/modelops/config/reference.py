@@ -53,14 +53,20 @@ def _default(value: Any) -> str:
 
 
 def _type(annotation: Any) -> str:
-    members = [t for t in typing.get_args(annotation) if t is not type(None)] if isinstance(annotation, types.UnionType) else [annotation]
+    members = (
+        [t for t in typing.get_args(annotation) if t is not type(None)]
+        if isinstance(annotation, types.UnionType)
+        else [annotation]
+    )
     if set(members) == {int, float}:
         return "number"
     names = {int: "integer", float: "number", str: "text", bool: "true/false", list: "list", dict: "mapping"}
     words = []
     for member in members:
         origin = typing.get_origin(member) or member
-        words.append("mapping" if isinstance(origin, type) and issubclass(origin, m.Section) else names.get(origin, str(origin)))
+        words.append(
+            "mapping" if isinstance(origin, type) and issubclass(origin, m.Section) else names.get(origin, str(origin))
+        )
     return " or ".join(words)
 
 
@@ -83,14 +89,21 @@ def _about(model: type[m.Section]) -> str:
 
 def _table(model: type[m.Section]) -> list[str]:
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    rows += [f"| `{k}` | {_type(i.annotation)} | {_default(i)} | {i.description} |" for k, i in model.model_fields.items()]
+    rows += [
+        f"| `{k}` | {_type(i.annotation)} | {_default(i)} | {i.description} |" for k, i in model.model_fields.items()
+    ]
     return rows
 
 
 def missing_meanings() -> list[str]:
     """Keys without a meaning (a test keeps this empty)."""
-    missing = [f"{section}.{key}" for section, model in SECTIONS.items() for key, info in model.model_fields.items() if not info.description]
-    missing += [f"datasets.<name>.{k}" for k, text in sorted(c.DATASET_KEYS.items()) if not text]
+    missing = [
+        f"{section}.{key}"
+        for section, model in SECTIONS.items()
+        for key, info in model.model_fields.items()
+        if not info.description
+    ]
+    missing += [f"datasets.<name>.{k}" for k, text in sorted(m.DATASET_KEYS.items()) if not text]
     missing += [f"validation.{k}" for k, info in m.ValidationRules.model_fields.items() if not info.description]
     return missing
 
@@ -126,7 +139,7 @@ def reference_markdown() -> str:
         "",
         "| key | meaning |",
         "|---|---|",
-        *(f"| `{k}` | {text} |" for k, text in sorted(c.DATASET_KEYS.items())),
+        *(f"| `{k}` | {text} |" for k, text in sorted(m.DATASET_KEYS.items())),
         "",
         "### `datasets.<name>.validation`",
         "",

@@ -22,18 +22,17 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import ValidationError
 
-from modelops.core import catalog
 from modelops.config.models import (
-    RETRAIN_SIGNALS,
+    DATASET_KEYS,
     DATASET_MONITORING_KEYS,
     DEFAULT_NULL_FRACTION,
+    RETRAIN_SIGNALS,
     DatasetFairness,
     DatasetMonitoring,
     DatasetPromotion,
     DatasetScoring,
     DomainClassifierOptions,
     EvaluationSection,
-    FairnessLimits,
     FairnessOverrides,
     FairnessSection,
     MonitoringSection,
@@ -43,6 +42,7 @@ from modelops.config.models import (
     TrainingSection,
     ValidationRules,
 )
+from modelops.core import catalog
 from modelops.core.catalog import REPO_ROOT
 
 S = TypeVar("S", bound=Section)
@@ -122,30 +122,6 @@ FRACTIONS = {
     "evaluation": ("confidence",),
     "monitoring": ("alpha", "dataset_drift_share", "calibration_alpha", "fallback_share", "max_duplicate_share"),
     "scoring": ("threshold", "unseen_category_share", "canary_share", "max_id_problem_share"),
-}
-# A dataset's own keys (`datasets.<name>.<key>`) and what each means (docs/config-reference.md).
-DATASET_KEYS = {
-    "description": "One line on the data (model card).",
-    "intended_use": "What the model is for (model card).",
-    "limitations": "What the model must not be used for (model card).",
-    "owner": "Who answers for the model (model card).",
-    "source": "Where the batch comes from: `kind` file (`path`), sql (`conn_id`, `query`) or synthetic_voters; optional `filter` (a rule: the population).",
-    "joins": "Files joined on a key (`path`, `key`); coverage is validated.",
-    "id_column": "A row's id: labels join by it, shadow and canary hash it. Optional.",
-    "time_column": "A period column: the holdout is the latest period. Optional.",
-    "target": "The outcome column.",
-    "positive_class": "The positive outcome value (or use `labels`).",
-    "labels": "`positive: [...]`, `negative: [...]`: anything else (or blank) is unlabelled.",
-    "numeric": "Numeric features.",
-    "categorical": "Categorical features (missing is a level of its own).",
-    "protected": "Protected attributes: column -> bins (numeric) or null; sliced in evaluation and fairness.",
-    "pii": "Columns dropped at collection; never reach a feature, log or artifact.",
-    "baseline_rule": "The rule-based model (`all: [{column, op, value}]`): the baseline to beat and the per-row fallback.",
-    "validation": "Data-quality rules of a training batch (the keys below).",
-    "scoring": "`geography`, `canary_key`, and any key of the `scoring` section, for this dataset.",
-    "fairness": "Any key of the `fairness` section for this dataset, plus `report_only` (columns reported, never gated).",
-    "monitoring": f"Overrides of the `monitoring` section for this dataset: {', '.join(sorted(DATASET_MONITORING_KEYS))}.",
-    "promotion": "`approvers` for this dataset.",
 }
 SOURCE_KEYS = {
     "file": {"kind", "path", "filter"},

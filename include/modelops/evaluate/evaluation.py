@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelops.config.models import EvaluationSection
 from modelops.config.settings import METRICS, DatasetSpec
 from modelops.core.rules import rule_holds
 from modelops.evaluate.fairness import describe as describe_fairness
@@ -255,7 +256,7 @@ def decide_promotion(
     metrics: dict[str, float],
     baselines: dict[str, dict[str, float]],
     champion: dict[str, Any] | None,
-    evaluation: dict[str, Any],
+    evaluation: EvaluationSection,
     fairness: dict[str, Any] | None = None,
 ) -> Verdict:
     """Apply floors, baseline margins, the paired champion test, the slice tolerance and the fairness gate.
@@ -265,13 +266,13 @@ def decide_promotion(
     `fairness` is a `fairness.assess_fairness` report (with the champion's gaps when compared);
     None leaves the fairness check out.
     """
-    primary = evaluation["primary_metric"]
+    primary = evaluation.primary_metric
     checks: list[dict[str, Any]] = []
 
     def check(name: str, passed: bool, detail: str) -> None:
         checks.append({"check": name, "passed": bool(passed), "detail": detail})
 
-    for metric, floor in evaluation.get("floors", {}).items():
+    for metric, floor in evaluation.floors.items():
         value = metrics[metric]
         ok = value >= floor if higher_is_better(metric) else value <= floor
         check(f"floor_{metric}", ok, f"{metric} {value:.4f} {'meets' if ok else 'misses'} floor {floor}")
@@ -279,7 +280,7 @@ def decide_promotion(
     gain = improvement(primary, metrics[primary], majority)
     check("beats_majority", gain > 0, f"{primary} {metrics[primary]:.4f} vs majority-class baseline {majority:.4f}")
     rule = baselines["rule"][primary]
-    margin = float(evaluation.get("baseline_margin", 0.0))
+    margin = float(evaluation.baseline_margin)
     gain = improvement(primary, metrics[primary], rule)
     check(
         "beats_rule",
@@ -292,13 +293,13 @@ def decide_promotion(
         check("champion", False, f"champion v{champion['version']} could not be compared: {champion['error']}")
     else:
         boot = champion["bootstrap"]
-        needed = float(evaluation.get("champion_margin", 0.0))
+        needed = float(evaluation.champion_margin)
         ok = boot["ci_low"] > needed
         check(
             "champion",
             ok,
             f"{primary} change vs champion v{champion['version']}: {boot['improvement']:+.4f} "
-            f"({evaluation.get('confidence', 0.95):.0%} CI {boot['ci_low']:+.4f} .. {boot['ci_high']:+.4f}; "
+            f"({evaluation.confidence:.0%} CI {boot['ci_low']:+.4f} .. {boot['ci_high']:+.4f}; "
             f"promotion needs the lower bound > {needed:+.4f})",
         )
         worse = champion.get("worse_slices", [])

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelops.config.models import DatasetFairness
 from modelops.config.settings import DatasetSpec
 from modelops.stats.drift import slice_labels
 
@@ -225,7 +226,7 @@ def assess_fairness(
     y: np.ndarray,
     proba: np.ndarray,
     spec: DatasetSpec,
-    settings_fairness: dict[str, Any],
+    settings_fairness: DatasetFairness,
     threshold: float,
 ) -> dict[str, Any]:
     """Per protected column: group rates and the parity gaps of the decisions score >= `threshold` (the dataset's
@@ -240,9 +241,9 @@ def assess_fairness(
     absent = [c for c in spec.protected if c not in frame.columns]
     if absent:
         raise ValueError(f"protected columns {absent} are not in the evaluated rows (they must be kept columns)")
-    min_rows = int(settings_fairness["min_group_rows"])
-    report_only = set(settings_fairness.get("report_only") or ())
-    limits = {k: _limit(settings_fairness["limits"].get(k)) for k in GAPS}
+    min_rows = int(settings_fairness.min_group_rows)
+    report_only = set(settings_fairness.report_only)
+    limits = {k: _limit(getattr(settings_fairness.limits, k)) for k in GAPS}
     decisions = (proba >= float(threshold)).astype(int)
     columns, breaches = {}, []
     for column, bins in spec.protected.items():
@@ -256,7 +257,7 @@ def assess_fairness(
     return {
         "threshold": float(threshold),
         "min_group_rows": min_rows,
-        "limits": {**limits, "champion_tolerance": float(settings_fairness["champion_tolerance"])},
+        "limits": {**limits, "champion_tolerance": float(settings_fairness.champion_tolerance)},
         "columns": columns,
         "passed": not breaches,
         "breaches": breaches,
@@ -279,7 +280,7 @@ def paired_gaps(
     challenger_proba: np.ndarray,
     champion_proba: np.ndarray,
     spec: DatasetSpec,
-    settings_fairness: dict[str, Any],
+    settings_fairness: DatasetFairness,
     threshold: float,
 ) -> dict[str, Any]:
     """Both models' gaps on the same rows (the champion comparison rows): {rows, challenger, champion}."""

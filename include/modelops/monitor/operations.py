@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from modelops.config.models import MonitoringSection
 from modelops.core.handoffs import JUDGE_GROUP_ID
 from modelops.store import history
 
@@ -236,7 +237,7 @@ def _run_totals(dag_id: str, dataset: str | None) -> list[tuple[str, dict[str, A
 
 
 def compare_with_history(
-    totals: dict[str, Any], past: list[dict[str, Any]], settings: dict[str, Any]
+    totals: dict[str, Any], past: list[dict[str, Any]], settings: MonitoringSection
 ) -> list[dict[str, Any]]:
     """What is markedly above the median of `past` runs: wall time, peak memory, bytes written.
 
@@ -244,18 +245,18 @@ def compare_with_history(
     bytes) times the median AND by more than an absolute floor (`ops_min_seconds`, `ops_min_mb`), so
     small runs do not flap; fewer than `ops_min_history` past runs: nothing to compare with.
     """
-    if len(past) < int(settings["ops_min_history"]):
+    if len(past) < int(settings.ops_min_history):
         return []
     checks = (
-        ("wall_seconds", float(settings["ops_slower_factor"]), float(settings["ops_min_seconds"]), "s"),
-        ("peak_rss_mb", float(settings["ops_larger_factor"]), float(settings["ops_min_mb"]), "MiB"),
-        ("bytes_written", float(settings["ops_larger_factor"]), float(settings["ops_min_mb"]) * 2**20, "bytes"),
+        ("wall_seconds", float(settings.ops_slower_factor), float(settings.ops_min_seconds), "s"),
+        ("peak_rss_mb", float(settings.ops_larger_factor), float(settings.ops_min_mb), "MiB"),
+        ("bytes_written", float(settings.ops_larger_factor), float(settings.ops_min_mb) * 2**20, "bytes"),
     )
     findings = []
     for key, factor, floor, unit in checks:
         values = [p[key] for p in past if p.get(key) is not None]
         now = totals.get(key)
-        if now is None or len(values) < int(settings["ops_min_history"]):
+        if now is None or len(values) < int(settings.ops_min_history):
             continue
         median = statistics.median(values)
         if now > factor * median and now - median > floor:
@@ -273,14 +274,14 @@ def compare_with_history(
     return findings
 
 
-def unusual_runs(dataset: str | None, settings: dict[str, Any], remember: bool = True) -> list[dict[str, Any]]:
+def unusual_runs(dataset: str | None, settings: MonitoringSection, remember: bool = True) -> list[dict[str, Any]]:
     """Finished runs not yet checked whose figures are markedly above their recent history.
 
     Each finished run (its last task recorded) is judged once against the runs before it; with
     `remember` false (a dry run) nothing is marked as checked, so a later real check judges it again.
     """
     found = []
-    history_runs = int(settings["ops_history_runs"])
+    history_runs = int(settings.ops_history_runs)
     with history.get_engine().connect() as connection:
         done = {(r.dag_id, r.run_id, r.dataset) for r in connection.execute(sa.select(operations_checks))}
     for dag_id in MEASURED_DAGS:

@@ -167,7 +167,7 @@ def monitor_window(
 
 def dataset_schedule(settings: Settings, spec: DatasetSpec) -> str:
     """A dataset's monitoring schedule: its own `datasets.<name>.monitoring.schedule`, else the section's."""
-    return spec.monitoring.get("schedule") or settings.monitoring["schedule"]
+    return spec.monitoring.schedule or settings.monitoring.schedule
 
 
 def tick_interval(tick: str, start: datetime | None, end: datetime, timezone: str = "UTC") -> tuple[datetime, datetime]:
@@ -213,7 +213,7 @@ def datasets_due(
     for name in [dataset] if dataset is not None else sorted(settings.datasets):
         spec = settings.datasets[name]
         schedule = dataset_schedule(settings, spec)
-        on_the_tick = schedule == settings.monitoring["schedule"]  # due on every scheduled run
+        on_the_tick = schedule == settings.monitoring.schedule  # due on every scheduled run
         if dataset is None and interval is not None and not on_the_tick and not fires_within(schedule, interval):
             left_out.append(f"{name}: its schedule {schedule!r} does not fire in this run's interval")
         elif not has_champion(spec):
@@ -234,7 +234,7 @@ def judge_datasets(
     from modelops.store import registry
 
     settings = load_settings()
-    interval = tick_interval(settings.monitoring["schedule"], start, end, timezone) if scheduled else None
+    interval = tick_interval(settings.monitoring.schedule, start, end, timezone) if scheduled else None
     return datasets_due(
         settings,
         dataset or None,

@@ -150,8 +150,8 @@ def compile_checks(spec: DatasetSpec) -> dict[str, Any]:
         "categorical": list(spec.categorical),
         # the validation suite allows no missing value in these columns: a row lacking one falls back
         "required": [c for c in features if spec.null_limit(c)[0] == 0.0],
-        "ranges": {c: list(b) for c, b in (rules.get("ranges") or {}).items() if c in features},
-        "categories": {c: list(v) for c, v in (rules.get("categories") or {}).items() if c in features},
+        "ranges": {c: list(b) for c, b in (rules.ranges or {}).items() if c in features},
+        "categories": {c: list(v) for c, v in (rules.categories or {}).items() if c in features},
         "protected": {c: bins for c, bins in spec.protected.items()},
         "geography": spec.geography,
         "canary_key": spec.canary_key,
@@ -189,8 +189,10 @@ def plan_scoring(
     from modelops.store import alias_log, artifacts, registry
 
     # the dataset's own scoring options, and the share of fallback rows above which the run alerts
-    fallback_share = spec.monitoring.get("fallback_share", settings.monitoring["fallback_share"])  # as monitoring
-    options = {**settings.scoring_for(spec.name), "fallback_share": float(fallback_share)}
+    options = {
+        **settings.scoring_for(spec.name).model_dump(),
+        "fallback_share": float(settings.monitoring.fallback_share),
+    }
     # Every refusal of the input is decided here, before any model is looked up, and is deterministic.
     try:
         if query:

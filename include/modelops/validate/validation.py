@@ -164,7 +164,7 @@ def offered_checks(
         "schema: exactly the configured columns (no PII or unlisted column reaches the features)",
     )
     if window is None:
-        low, high = rules.get("row_count", [1, None])
+        low, high = rules.row_count
         add(gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high), "row count bounds")
     elif window.min_rows or window.max_rows is not None:
         add(
@@ -200,9 +200,9 @@ def offered_checks(
             add(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - allowed), why)
     for column in spec.numeric:
         add(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES), "numeric type")
-    for column, (low, high) in rules.get("ranges", {}).items():
+    for column, (low, high) in rules.ranges.items():
         add(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high), "value range")
-    for column, allowed in rules.get("categories", {}).items():
+    for column, allowed in rules.categories.items():
         if column not in columns:
             continue
         add(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(allowed)), "allowed categories")
@@ -461,7 +461,7 @@ def _frame_to_check(
                     "examples": [_safe_value(v) for v in dict.fromkeys(examples)][:5],
                 }
             )
-    for column, allowed in spec.validation.get("categories", {}).items():
+    for column, allowed in spec.validation.categories.items():
         numeric_codes = bool(allowed) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in allowed)
         if numeric_codes and column in checked.columns and not pd.api.types.is_numeric_dtype(checked[column]):
             checked[column] = _numbers_as_numbers(checked[column])
