@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from modelops.collect.sources import BatchRef, content_hash
+from modelops.config.models import ValidationRules
 from modelops.config.settings import DatasetSpec
 from modelops.validate.validation import PII_PATTERNS, validate_frame
 
@@ -38,7 +39,7 @@ SPEC = DatasetSpec(
     id_column="id",
     numeric=("x",),
     categorical=("comment",),
-    validation={"row_count": [1, None]},
+    validation=ValidationRules(row_count=[1, None]),
     positive_labels=(1,),
     negative_labels=(0,),
 )

@@ -154,7 +154,7 @@ def test_the_promotion_plan_body_keeps_the_override_visible_after_a_forging_reas
 
 PRINT_PROMOTION = (
     "from modelops.config.settings import load_settings; s = load_settings(); "
-    "print(s.promotion['require_approval'], s.approvers_for(s.default_dataset))"
+    "print(s.promotion.require_approval, s.approvers_for(s.default_dataset))"
 )
 
 

@@ -106,7 +106,7 @@ def test_config_declares_the_new_keys_and_refuses_bad_ones():
     assert settings.monitoring.domain_classifier.max_rows == 4000
     raw = _raw_config()
     raw["monitoring"]["domain_classifier"] = {"folds": 3}  # partial: the rest from the defaults
-    assert parse_settings(raw).monitoring.domain_classifier == {
+    assert parse_settings(raw).monitoring.domain_classifier.model_dump() == {
         "enabled": True,
         "max_rows": 4000,
         "folds": 3,

@@ -93,9 +93,9 @@ def test_settings_come_back_from_the_resolved_record(dataset):
 def _record(spec_body: dict) -> dict:
     base = load_settings()
     raw = {
-        "training": base.training,
+        "training": base.training.model_dump(),
         "search_spaces": base.search_spaces,
-        "evaluation": base.evaluation,
+        "evaluation": base.evaluation.model_dump(),
         "datasets": {"tiny": spec_body},
     }
     return parse_settings(raw, "d1", "p").resolved("tiny")

@@ -18,6 +18,7 @@ import pytest
 from conftest import run_training, train_and_promote, use_workspace
 
 from modelops.collect.scenarios import simulate_window
+from modelops.config.models import DatasetScoring
 from modelops.config.settings import ConfigError
 from modelops.core import catalog
 from modelops.score import scoring
@@ -118,10 +119,11 @@ def test_unseen_categories_fall_back_beyond_the_tolerated_share(env, settings, t
     # an allowed code the model never saw: pretend a new party level appears in 10% of rows
     allowed = dataclasses.replace(
         spec,
-        validation={
-            **spec.validation,
-            "categories": {**spec.validation.categories, "party": [*spec.validation.categories["party"], "NEW"]},
-        },
+        validation=spec.validation.model_copy(
+            update={
+                "categories": {**spec.validation.categories, "party": [*spec.validation.categories["party"], "NEW"]}
+            }
+        ),
     )
     frame.loc[frame.index[:30], "party"] = "NEW"
     path = tmp_path / "snap-unseen.parquet"
@@ -338,7 +340,7 @@ def test_sql_input_streams_a_query(env, settings, tmp_path):
 
 def test_dataset_without_id_numbers_rows(env, settings, tmp_path):
     spec = env["spec"]
-    no_id = dataclasses.replace(spec, id_column=None, scoring={"geography": "county_fips"})
+    no_id = dataclasses.replace(spec, id_column=None, scoring=DatasetScoring(geography="county_fips"))
     frame = _frame(spec, 200, 18).drop(columns=["voter_id"])
     path = tmp_path / "snap-noid.parquet"
     frame.to_parquet(path, index=False)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from modelops.collect.sources import BatchRef, collect_batch, content_hash, read_table, write_batch
+from modelops.config.models import ValidationRules
 from modelops.config.settings import DatasetSpec
 from modelops.validate.validation import (
     MAX_TEXT_LENGTH,
@@ -144,11 +145,9 @@ SURVEY = DatasetSpec(
     id_column="id",
     numeric=("age",),
     categorical=("comment", "code"),
-    validation={
-        "row_count": [1, None],
-        "ranges": {"age": [18, 110]},
-        "categories": {"code": [1, 2, 3, 4, 5, 6, 7], "voted": [0, 1]},
-    },
+    validation=ValidationRules(
+        row_count=[1, None], ranges={"age": [18, 110]}, categories={"code": [1, 2, 3, 4, 5, 6, 7], "voted": [0, 1]}
+    ),
     positive_labels=(1,),
     negative_labels=(0,),
 )

@@ -698,13 +698,13 @@ def _dataset_monitoring(where: str, body: Any) -> DatasetMonitoring:
     _champion_age(at, body.get("max_champion_age_days"))
     _degenerate_limits(at, body)
     _window_limits(at, body)
+    if body.get("schedule") is not None and body["schedule"] != SCHEDULE_OFF:
+        monitoring_cron(f"{at}.schedule", body["schedule"])
     monitoring = build(DatasetMonitoring, at, body)
     for key, least in (("cooldown_hours", 0), ("persistence", 1)):  # a dataset's own pace of retraining
         value = getattr(monitoring, key)
         if value is not None and value < least:
             raise ConfigError(f"{at}.{key}: must be >= {least}, got {value}")
-    if monitoring.schedule is not None and monitoring.schedule != SCHEDULE_OFF:
-        monitoring_cron(f"{at}.schedule", monitoring.schedule)
     return monitoring
 
 
