@@ -56,6 +56,6 @@ def test_a_config_error_reads_plainly_as_the_import_error(airflow_db, tmp_path, 
     for error in bag.import_errors.values():
         assert (
             error.strip().splitlines()[-1]
-            == f"modelops.config.settings.ConfigError: {user}: training.seed: expected int, got 'one'"
+            == f"modelops.config.checks.ConfigError: {user}: training.seed: expected int, got 'one'"
         )
         assert "parse_settings" not in error  # the checks' own frames stay out of it

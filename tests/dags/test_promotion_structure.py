@@ -89,7 +89,8 @@ def test_training_dag_with_the_switch_on_approves_before_promoting(airflow_db, t
     ],
 )
 def test_promotion_section_is_checked(body, message):
-    from modelops.config.settings import ConfigError, parse_settings
+    from modelops.config.checks import ConfigError
+    from modelops.config.settings import parse_settings
 
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     config["promotion"] = body

@@ -176,7 +176,8 @@ def test_the_production_shaped_profile_requires_approval_and_the_demo_does_not(p
 def test_dataset_approvers_override_the_section_and_the_env_switch_is_checked(tmp_path, monkeypatch):
     import yaml
 
-    from modelops.config.settings import DEFAULT_CONFIG_PATH, ConfigError, load_settings
+    from modelops.config.checks import ConfigError
+    from modelops.config.settings import DEFAULT_CONFIG_PATH, load_settings
 
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw["promotion"]["approvers"] = ["role:admin"]

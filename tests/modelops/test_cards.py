@@ -18,7 +18,8 @@ import pytest
 import yaml
 from conftest import run_training
 
-from modelops.config.settings import DEFAULT_CONFIG_PATH, METRICS, ConfigError, DatasetSpec, load_settings
+from modelops.config.checks import ConfigError
+from modelops.config.settings import DEFAULT_CONFIG_PATH, METRICS, DatasetSpec, load_settings
 from modelops.core import catalog
 from modelops.core.tags import Tag
 from modelops.evaluate.evaluation import bootstrap_metrics, weighted_metrics

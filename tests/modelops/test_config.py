@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelops.config.settings import (
-    DEFAULT_CONFIG_PATH,
-    REPO_ROOT,
-    ConfigError,
-    DatasetSpec,
-    config_path,
-    load_settings,
-)
+from modelops.config.checks import ConfigError
+from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT, DatasetSpec, config_path, load_settings
 from modelops.core import catalog
 
 MINIMAL = {
@@ -411,3 +405,41 @@ def test_hiding_the_bundled_default_dataset_moves_the_default(tmp_path, monkeypa
     monkeypatch.setenv("MODELOPS_CONFIG", str(_write(tmp_path, user, "mine.yaml")))
     with pytest.raises(ConfigError, match=r"mine\.yaml: default_dataset 'voter_turnout' is not configured"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda r: r["training"].update(holdout_fraction=True),
+            r"^training.holdout_fraction: expected int or float, got True$",
+        ),
+        (
+            lambda r: r["training"].update(search={"n_configs": "6"}),
+            r"^training.search.n_configs: expected int, got '6'$",
+        ),
+        (
+            lambda r: r["training"].update(search={"n_confgs": 6}),
+            r"training.search: unknown key 'n_confgs' \(did you mean",
+        ),
+        (lambda r: r["training"].pop("seed"), r"^training: missing required key 'seed'$"),
+        (
+            lambda r: r.update(monitoring={"domain_classifier": {"folds": 2.0}}),
+            r"domain_classifier.folds: expected int, got 2.0",
+        ),
+    ],
+)
+def test_sections_are_strict_and_name_the_key(mutate, message):
+    from modelops.config.settings import parse_settings
+
+    with pytest.raises(ConfigError, match=message):
+        parse_settings(_with(mutate))
+
+
+def test_sections_are_frozen_models(tmp_path):
+    from pydantic import ValidationError
+
+    settings = load_settings(_write(tmp_path, MINIMAL))
+    with pytest.raises(ValidationError):
+        settings.training.seed = 2
+    assert settings.resolved("alpha")["training"] == settings.training.model_dump(mode="json")

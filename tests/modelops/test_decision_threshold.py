@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from modelops.config.checks import ConfigError
 from modelops.config.settings import (
     CANDIDATE_FAMILIES,
     DEFAULT_CONFIG_PATH,
     METRICS,
     THRESHOLD_METRICS,
-    ConfigError,
     DatasetSpec,
     parse_settings,
 )

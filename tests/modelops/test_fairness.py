@@ -10,8 +10,9 @@ import pytest
 import yaml
 from sklearn.linear_model import LogisticRegression
 
+from modelops.config.checks import ConfigError
 from modelops.config.models import DatasetFairness, EvaluationSection, FairnessLimits
-from modelops.config.settings import DEFAULT_CONFIG_PATH, ConfigError, DatasetSpec, parse_settings
+from modelops.config.settings import DEFAULT_CONFIG_PATH, DatasetSpec, parse_settings
 from modelops.evaluate.evaluation import decide_promotion
 from modelops.evaluate.fairness import (
     MISSING_GROUP,

@@ -275,7 +275,7 @@ def test_approvals_say_why_when_airflow_cannot_be_asked():
 
 
 def test_an_unknown_dataset_is_refused_naming_the_configured_ones(state):
-    from modelops.config.settings import ConfigError
+    from modelops.config.checks import ConfigError
 
     with pytest.raises(ConfigError, match=r"unknown dataset 'nope'.*voter_turnout"):
         dataset_view.dataset_view("nope", state["settings"])

@@ -16,7 +16,8 @@ import test_monitoring_scenarios as scenario_tests
 import yaml
 
 from modelops.collect import scenarios
-from modelops.config.settings import DEFAULT_CONFIG_PATH, ConfigError, load_settings
+from modelops.config.checks import ConfigError
+from modelops.config.settings import DEFAULT_CONFIG_PATH, load_settings
 from modelops.core import catalog
 from modelops.monitor.decision import decide_action
 from modelops.monitor.evidence import degenerate_window

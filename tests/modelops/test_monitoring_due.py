@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelops.config.settings import DEFAULT_CONFIG_PATH, ConfigError, parse_settings, read_yaml
+from modelops.config.checks import ConfigError
+from modelops.config.settings import DEFAULT_CONFIG_PATH, parse_settings, read_yaml
 from modelops.pipelines.monitoring_flow import datasets_due, fires_within, tick_interval
 
 RAW = read_yaml(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))

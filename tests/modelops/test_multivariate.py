@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from modelops.collect.synthetic import couple_ranks
-from modelops.config.settings import ConfigError, load_settings, parse_settings, read_yaml
+from modelops.config.checks import ConfigError
+from modelops.config.settings import load_settings, parse_settings, read_yaml
 from modelops.stats import drift, multivariate
 
 OPTIONS = {"max_rows": 2000, "folds": 5, "auc_margin": 0.05, "confidence": 0.95, "top_features": 3}

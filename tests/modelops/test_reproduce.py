@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.config.settings import ConfigError, DatasetSpec, load_settings, parse_settings, settings_from_resolved
+from modelops.config.checks import ConfigError
+from modelops.config.settings import DatasetSpec, load_settings, parse_settings, settings_from_resolved
 from modelops.core import catalog
 from modelops.govern.reproduce import compare_metrics, compare_predictions
 

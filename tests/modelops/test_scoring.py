@@ -18,8 +18,8 @@ import pytest
 from conftest import run_training, train_and_promote, use_workspace
 
 from modelops.collect.scenarios import simulate_window
+from modelops.config.checks import ConfigError
 from modelops.config.models import DatasetScoring
-from modelops.config.settings import ConfigError
 from modelops.core import catalog
 from modelops.score import scoring
 from modelops.store import artifacts, registry, tracking

@@ -1,27 +1,47 @@
-"""Load the one parameters file into typed, checked, immutable specs.
+# Over 600 lines: DatasetSpec, Settings and the loader that builds them, which the code imports from here.
+"""Load the layered parameters files into typed, checked, immutable specs.
 
-Light on purpose (stdlib + PyYAML only): DAG files import it at parse time to build Params.
-Every section is checked at load against a schema (known keys, types, ranges), every column a
-dataset spec names is checked against the spec's declared columns, and YAML 1.1's surprise
-booleans (`yes`, `no`, `on`, `off`, `y`, `n`) are refused with a hint instead of becoming True/False.
+Light on purpose (PyYAML and pydantic, both in Airflow's own environment): DAG files import it at
+parse time to build Params. Every section is checked at load against its model (`config.models`:
+known keys, types) and the rules of `config.checks` (ranges, shapes), every column a dataset spec
+names is checked against the spec's declared columns, and YAML 1.1's surprise booleans (`yes`, `no`,
+`on`, `off`, `y`, `n`) are refused with a hint instead of becoming True/False.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
 import os
-import types
-import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
+from modelops.config.checks import (
+    NUMBER,
+    SCHEDULE_OFF,
+    ConfigError,
+    approver_list,
+    build,
+    check_champion_age,
+    check_degenerate_limits,
+    check_domain_classifier,
+    check_fractions,
+    check_rule,
+    check_scoring,
+    check_search_spaces,
+    check_validation,
+    check_window_limits,
+    columns_of_rule,
+    monitoring_cron,
+    no_fairness_threshold,
+    refuse_unknown,
+    same_label,
+    tuple_of_names,
+)
 from modelops.config.models import (
     DATASET_KEYS,
     DATASET_MONITORING_KEYS,
@@ -31,7 +51,6 @@ from modelops.config.models import (
     DatasetMonitoring,
     DatasetPromotion,
     DatasetScoring,
-    DomainClassifierOptions,
     EvaluationSection,
     FairnessOverrides,
     FairnessSection,
@@ -45,13 +64,7 @@ from modelops.config.models import (
 from modelops.core import catalog
 from modelops.core.catalog import REPO_ROOT
 
-S = TypeVar("S", bound=Section)
-
 DEFAULT_CONFIG_PATH = REPO_ROOT / "include" / "config" / "modelops.yaml"
-
-
-class ConfigError(ValueError):
-    """The configuration names something inconsistent or missing."""
 
 
 CONFIG_ENV = "MODELOPS_CONFIG"
@@ -102,18 +115,7 @@ def read_yaml(text: str) -> Any:
 
 # --- vocabularies and the keys that are no section model ------------------------------------
 
-NUMBER = (int, float)
-SCHEDULE_OFF = "off"
 # Airflow's cron presets as cron expressions (a dataset's schedule is matched against the DAG's ticks)
-CRON_PRESETS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@quarterly": "0 0 1 */3 *",
-    "@yearly": "0 0 1 1 *",
-}
-SCORE_GUARDS = ("none", "psi")
 # MODELOPS_REQUIRE_APPROVAL=true|false overrides promotion.require_approval (the production-shaped
 # profile sets it true: scripts/prod_env.sh, docker-compose.yaml)
 REQUIRE_APPROVAL_ENV = "MODELOPS_REQUIRE_APPROVAL"
@@ -149,89 +151,6 @@ THRESHOLD_METRICS = ("accuracy", "precision", "recall", "f1")
 METRICS = (*THRESHOLD_METRICS, "roc_auc", "log_loss", "brier")
 # Model families, declared here once (training.make_estimator builds each; a test keeps the two equal).
 CANDIDATE_FAMILIES = ("logistic_regression", "hist_gradient_boosting", "random_forest")
-OPEN_FRACTIONS = ("holdout_fraction", "calibration_fraction")  # 0 or 1 leaves a split empty
-
-
-def _unknown(where: str, keys: Any, known: Any) -> None:
-    """Refuse keys a section does not know, suggesting the closest known one."""
-    for key in keys:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {sorted(map(str, known))}"
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
-
-
-def _prepared(where: str, body: Any, model: type[Section]) -> dict[str, Any]:
-    """`body` ready for `model`: a mapping of known keys, a null dropped where it means the default."""
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(body).__name__}")
-    _unknown(where, body, model.model_fields)
-    out = {}
-    for key, value in body.items():
-        info = model.model_fields[key]
-        if value is None and not info.is_required() and not model.null_is_a_value:
-            continue  # `key:` with no value means the default
-        nested = _model_of(info.annotation)
-        out[key] = _prepared(f"{where}.{key}", value, nested) if nested and isinstance(value, dict) else value
-    return out
-
-
-def _model_of(annotation: Any) -> type[Section] | None:
-    return annotation if isinstance(annotation, type) and issubclass(annotation, Section) else None
-
-
-def _type_names(annotation: Any) -> str:
-    """The old schema's words for a field's type: int, int or float, str, bool, list, dict."""
-    members = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
-    names = []
-    for member in members:
-        if member is type(None):
-            continue
-        origin = typing.get_origin(member) or member
-        names.append("dict" if _model_of(origin) else getattr(origin, "__name__", str(origin)))
-    return " or ".join(names)
-
-
-def build(model: type[S], where: str, body: Any) -> S:
-    """`body` checked as `model`; a ConfigError naming the key (`<where>.<key>: expected int, got 'one'`)."""
-    data = _prepared(where, body, model)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_plain(where, exc.errors()[0], model, data)) from None
-
-
-def _plain(where: str, error: Any, model: type[Section], data: Any) -> str:
-    """One pydantic error as the loader's plain message, its path walked through the nested models."""
-    if error["type"] == "missing":
-        *parents, key = error["loc"]
-        return f"{'.'.join([where, *map(str, parents)])}: missing required key {key!r}"
-    path: list[str] = []
-    at: type[Section] | None = model
-    value, annotation = data, None
-    for part in error["loc"]:
-        if at is None or not isinstance(part, str) or part not in at.model_fields:
-            break  # a union member's tag or a key inside a mapping: the field is named
-        path.append(part)
-        annotation = at.model_fields[part].annotation
-        value = value.get(part) if isinstance(value, dict) else None
-        at = _model_of(annotation)
-    return f"{'.'.join([where, *path])}: expected {_type_names(annotation)}, got {value!r}"
-
-
-def _fractions(where: str, body: Section, keys: tuple[str, ...]) -> None:
-    for key in keys:
-        value = getattr(body, key, None)
-        if value is None:
-            continue
-        if key in OPEN_FRACTIONS and not 0 < float(value) < 1:
-            raise ConfigError(f"{where}.{key}: must be strictly between 0 and 1 (a split would be empty), got {value}")
-        if not 0 <= float(value) <= 1:
-            raise ConfigError(f"{where}.{key}: must be between 0 and 1, got {value}")
-
-
 # --- dataset specs ---------------------------------------------------------------------------
 
 
@@ -365,77 +284,6 @@ class DatasetSpec:
         return json.loads(json.dumps(body, default=str))
 
 
-def _same_label(a: Any, b: Any) -> bool:
-    """Two configured label values that a target column could not tell apart."""
-    if str(a).strip() == str(b).strip():
-        return True
-    try:
-        return not isinstance(a, bool) and not isinstance(b, bool) and float(a) == float(b)
-    except (TypeError, ValueError):
-        return False
-
-
-def _check_validation(where: str, rules: dict[str, Any]) -> None:
-    """The shapes of a spec's validation section: bounds are numbers, sets are lists."""
-    at = f"{where}.validation"
-    _unknown(at, rules, ValidationRules.model_fields)
-
-    def number(value: Any) -> bool:
-        return isinstance(value, NUMBER) and not isinstance(value, bool)
-
-    count = rules.get("row_count")
-    if count is not None and not (
-        isinstance(count, list) and len(count) == 2 and number(count[0]) and (count[1] is None or number(count[1]))
-    ):
-        raise ConfigError(f"{at}.row_count: expected [min, max] (max may be null), got {count!r}")
-    for column, value in (rules.get("null_fraction") or {}).items():
-        if not number(value) or not 0 <= value <= 1:
-            raise ConfigError(f"{at}.null_fraction.{column}: a fraction between 0 and 1, got {value!r}")
-    for column, bounds in (rules.get("ranges") or {}).items():
-        ok = isinstance(bounds, list) and len(bounds) == 2 and all(b is None or number(b) for b in bounds)
-        if not ok or (bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]):
-            raise ConfigError(
-                f"{at}.ranges.{column}: expected [low, high] numbers (either may be null), got {bounds!r}"
-            )
-    for column, allowed in (rules.get("categories") or {}).items():
-        if not isinstance(allowed, list) or not allowed:
-            raise ConfigError(f"{at}.categories.{column}: expected a non-empty list of allowed values, got {allowed!r}")
-    share = rules.get("max_unlabelled_share", 0.5)
-    if not number(share) or not 0 <= share <= 1:
-        raise ConfigError(f"{where}.validation.max_unlabelled_share: a fraction between 0 and 1, got {share!r}")
-
-
-def _columns_of_rule(rule: Any) -> list[str]:
-    from modelops.core.rules import conditions
-
-    return [str(c.get("column")) for c in conditions(rule)]
-
-
-def _check_rule(where: str, rule: Any) -> None:
-    from modelops.core.rules import LIST_OPS, NULL_OPS, OPS, conditions
-
-    if rule and not isinstance(rule, dict | list):
-        raise ConfigError(f"{where}: expected {{all: [conditions]}} or a list of conditions, got {rule!r}")
-    if isinstance(rule, dict):
-        if "column" in rule:
-            raise ConfigError(f"{where}: write a list of conditions ([{{column, op, value}}]) or {{all: [...]}}")
-        _unknown(where, rule, {"all"})
-    for i, cond in enumerate(conditions(rule)):
-        at = f"{where}[{i}]"
-        if not isinstance(cond, dict):
-            raise ConfigError(f"{at}: a condition is {{column, op, value}}, got {cond!r}")
-        _unknown(at, cond, {"column", "op", "value"})
-        if "column" not in cond:
-            raise ConfigError(f"{at}: condition without a column")
-        op = cond.get("op")
-        if op not in OPS:
-            raise ConfigError(f"{at}: unknown op {op!r}; known: {sorted(OPS)}")
-        if op in LIST_OPS and not isinstance(cond.get("value"), list):
-            raise ConfigError(f"{at}: op {op!r} needs a list value, got {cond.get('value')!r}")
-        if op not in NULL_OPS and "value" not in cond:
-            raise ConfigError(f"{at}: op {op!r} needs a value")
-
-
 def _check_dataset(spec: DatasetSpec) -> None:
     """Reject specs whose column roles contradict each other or name undeclared columns."""
     where = f"datasets.{spec.name}"
@@ -443,16 +291,16 @@ def _check_dataset(spec: DatasetSpec) -> None:
     kind = spec.source.get("kind")
     if kind not in SOURCE_KEYS:
         raise ConfigError(f"{where}: source needs a `kind` (one of {sorted(SOURCE_KEYS)}), got {kind!r}")
-    _unknown(f"{where}.source", spec.source, SOURCE_KEYS[kind])
+    refuse_unknown(f"{where}.source", spec.source, SOURCE_KEYS[kind])
     for key in {"file": ("path",), "sql": ("conn_id", "query"), "synthetic_voters": ("rows", "cycles")}[kind]:
         if key not in spec.source:
             raise ConfigError(f"{where}.source: a {kind} source needs {key!r}")
-    _check_rule(f"{where}.source.filter", spec.source.get("filter"))
-    _check_rule(f"{where}.baseline_rule", spec.baseline_rule)
+    check_rule(f"{where}.source.filter", spec.source.get("filter"))
+    check_rule(f"{where}.baseline_rule", spec.baseline_rule)
     for i, join in enumerate(spec.joins):
         if not isinstance(join, dict) or not {"path", "key"} <= set(join):
             raise ConfigError(f"{where}.joins[{i}]: a join is {{path, key}}, got {join!r}")
-        _unknown(f"{where}.joins[{i}]", join, {"path", "key"})
+        refuse_unknown(f"{where}.joins[{i}]", join, {"path", "key"})
     _check_labels(where, spec)
     _check_named_columns(where, spec)
 
@@ -484,7 +332,7 @@ def _check_labels(where: str, spec: DatasetSpec) -> None:
             raise ConfigError(
                 f"{where}.labels: {value!r} is a missing value, which can never be an outcome; leave it unlabelled"
             )
-    overlap = sorted(repr(p) for p in spec.positive_labels for n in spec.negative_labels or () if _same_label(p, n))
+    overlap = sorted(repr(p) for p in spec.positive_labels for n in spec.negative_labels or () if same_label(p, n))
     if overlap:
         raise ConfigError(f"{where}.labels: values both positive and negative (compared by value): {overlap}")
     named_roles = [c for c in (spec.target, spec.id_column, spec.time_column) if c]
@@ -498,7 +346,7 @@ def _check_named_columns(where: str, spec: DatasetSpec) -> None:
     rules = spec.validation
     named = [("validation.ranges", c) for c in rules.ranges] + [("validation.categories", c) for c in rules.categories]
     named += [("validation.null_fraction", c) for c in rules.null_fraction if c != "default"]
-    named += [("baseline_rule", c) for c in _columns_of_rule(spec.baseline_rule)]
+    named += [("baseline_rule", c) for c in columns_of_rule(spec.baseline_rule)]
     named += [("monitoring.window_null_fraction", c) for c in spec.monitoring.window_null_fraction or {}]
     for key, column in named:
         if column not in declared:
@@ -532,7 +380,7 @@ def _labels(name: str, body: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any
         return (positive,), None, positive
     if not isinstance(labels, dict):
         raise ConfigError(f"datasets.{name}.labels: expected {{positive: [...], negative: [...]}}, got {labels!r}")
-    _unknown(f"datasets.{name}.labels", labels, {"positive", "negative"})
+    refuse_unknown(f"datasets.{name}.labels", labels, {"positive", "negative"})
     if "positive_class" in body:
         raise ConfigError(f"datasets.{name}: give either `labels` or `positive_class`, not both")
 
@@ -548,19 +396,11 @@ def _labels(name: str, body: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any
     return positive, negative, positive[0]
 
 
-def _tuple_of_names(where: str, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: expected a list of column names, got {value!r}")
-    return tuple(value)
-
-
 def _dataset(name: str, body: Any) -> DatasetSpec:
     where = f"datasets.{name}"
     if not isinstance(body, dict):
         raise ConfigError(f"{where}: expected a mapping, got {body!r}")
-    _unknown(where, body, DATASET_KEYS)
+    refuse_unknown(where, body, DATASET_KEYS)
     for key in ("source", "target"):
         if body.get(key) is None:
             raise ConfigError(f"{where}: missing required key {key!r}")
@@ -581,7 +421,7 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         not isinstance(stated, list) or not all(isinstance(s, str) and s.strip() for s in stated)
     ):
         raise ConfigError(f"{where}.limitations: expected a list of sentences, got {stated!r}")
-    _check_validation(where, body.get("validation") or {})
+    check_validation(where, body.get("validation") or {})
     return DatasetSpec(
         name=name,
         description=str(body.get("description") or ""),
@@ -595,10 +435,10 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         negative_labels=negative,
         id_column=body.get("id_column"),
         time_column=body.get("time_column"),
-        numeric=_tuple_of_names(f"{where}.numeric", body.get("numeric")),
-        categorical=_tuple_of_names(f"{where}.categorical", body.get("categorical")),
+        numeric=tuple_of_names(f"{where}.numeric", body.get("numeric")),
+        categorical=tuple_of_names(f"{where}.categorical", body.get("categorical")),
         protected=dict(protected),
-        pii=_tuple_of_names(f"{where}.pii", body.get("pii")),
+        pii=tuple_of_names(f"{where}.pii", body.get("pii")),
         joins=tuple(body.get("joins") or ()),
         baseline_rule=dict(body.get("baseline_rule") or {}),
         validation=build(ValidationRules, f"{where}.validation", body.get("validation")),
@@ -616,20 +456,12 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
 _SCORING_SHAPE = "a mapping (canary_key, geography, scoring options)"
 
 
-def _approver_list(where: str, value: Any) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(a, str) and a.strip() for a in value):
-        raise ConfigError(f"{where}: expected a list of Airflow user names or role:<role>, got {value!r}")
-    return [a.strip() for a in value]
-
-
 def _dataset_promotion(where: str, body: Any) -> DatasetPromotion:
     """A dataset's overrides of the promotion section (its approvers)."""
     body = _overrides_of(f"{where}.promotion", body, DatasetPromotion)
     if "approvers" not in body:
         return DatasetPromotion()
-    return DatasetPromotion(approvers=_approver_list(f"{where}.promotion.approvers", body["approvers"]))
+    return DatasetPromotion(approvers=approver_list(f"{where}.promotion.approvers", body["approvers"]))
 
 
 def _overrides_of(where: str, body: Any, model: type[Section], shape: str = "a mapping") -> dict[str, Any]:
@@ -638,7 +470,7 @@ def _overrides_of(where: str, body: Any, model: type[Section], shape: str = "a m
         return {}
     if not isinstance(body, dict):
         raise ConfigError(f"{where}: expected {shape}, got {body!r}")
-    _unknown(where, body, model.model_fields)
+    refuse_unknown(where, body, model.model_fields)
     return dict(body)
 
 
@@ -648,9 +480,9 @@ def _dataset_fairness(where: str, body: Any, protected: dict[str, Any]) -> Fairn
         return FairnessOverrides()
     if not isinstance(body, dict):
         raise ConfigError(f"{where}.fairness: expected a mapping, got {body!r}")
-    _no_fairness_threshold(f"{where}.fairness", body, f"{where}.scoring.threshold")
-    _unknown(f"{where}.fairness", body, FairnessOverrides.model_fields)
-    report_only = _tuple_of_names(f"{where}.fairness.report_only", body.get("report_only"))
+    no_fairness_threshold(f"{where}.fairness", body, f"{where}.scoring.threshold")
+    refuse_unknown(f"{where}.fairness", body, FairnessOverrides.model_fields)
+    report_only = tuple_of_names(f"{where}.fairness.report_only", body.get("report_only"))
     stray = sorted(set(report_only) - set(protected))
     if stray:
         raise ConfigError(f"{where}.fairness.report_only: {stray} are not protected columns: {sorted(protected)}")
@@ -662,8 +494,8 @@ def _dataset_fairness(where: str, body: Any, protected: dict[str, Any]) -> Fairn
 def _check_dataset_scoring(where: str, spec: DatasetSpec, scoring: ScoringSection) -> None:
     """A dataset's scoring overrides, the resolved section checked whole as the global one is."""
     resolved = _scoring_with(where, scoring, spec.scoring)
-    _fractions(where, resolved, FRACTIONS["scoring"])
-    _check_scoring(where, resolved)
+    check_fractions(where, resolved, FRACTIONS["scoring"])
+    check_scoring(where, resolved)
 
 
 def _scoring_with(where: str, scoring: ScoringSection, own: Section) -> ScoringSection:
@@ -672,32 +504,13 @@ def _scoring_with(where: str, scoring: ScoringSection, own: Section) -> ScoringS
     return build(ScoringSection, where, {**scoring.model_dump(), **given})
 
 
-def _check_scoring(where: str, scoring: ScoringSection) -> None:
-    """The scoring section's rules beyond types and fractions (the global one, or a dataset's resolved one)."""
-    for key in ("chunk_rows", "partition_groups", "score_check_min_rows", "shadow_all_below"):
-        if getattr(scoring, key) < 1:
-            raise ConfigError(f"{where}.{key}: must be at least 1, got {getattr(scoring, key)}")
-    if scoring.score_psi_limit <= 0:
-        raise ConfigError(f"{where}.score_psi_limit: must be above 0, got {scoring.score_psi_limit}")
-    if scoring.score_guard not in SCORE_GUARDS:
-        raise ConfigError(f"{where}.score_guard: one of {list(SCORE_GUARDS)}, got {scoring.score_guard!r}")
-    sample = scoring.shadow_sample
-    if (isinstance(sample, int) and sample < 2) or (isinstance(sample, float) and not 0 < sample <= 1):
-        raise ConfigError(
-            f"{where}.shadow_sample: a share (0 < x <= 1, e.g. 0.1; 1.0 = every row) or a number of rows (2 or "
-            f"more), got {sample!r}"
-        )
-    if scoring.degenerate_score_span < 0:
-        raise ConfigError(f"{where}.degenerate_score_span: at least 0, got {scoring.degenerate_score_span}")
-
-
 def _dataset_monitoring(where: str, body: Any) -> DatasetMonitoring:
     """A dataset's overrides of the monitoring section: the limits' own messages first, then their types."""
     at = f"{where}.monitoring"
     body = _overrides_of(at, body, DatasetMonitoring, f"a mapping of {sorted(DATASET_MONITORING_KEYS)}")
-    _champion_age(at, body.get("max_champion_age_days"))
-    _degenerate_limits(at, body)
-    _window_limits(at, body)
+    check_champion_age(at, body.get("max_champion_age_days"))
+    check_degenerate_limits(at, body)
+    check_window_limits(at, body)
     if body.get("schedule") is not None and body["schedule"] != SCHEDULE_OFF:
         monitoring_cron(f"{at}.schedule", body["schedule"])
     monitoring = build(DatasetMonitoring, at, body)
@@ -706,71 +519,6 @@ def _dataset_monitoring(where: str, body: Any) -> DatasetMonitoring:
         if value is not None and value < least:
             raise ConfigError(f"{at}.{key}: must be >= {least}, got {value}")
     return monitoring
-
-
-def monitoring_cron(where: str, schedule: Any) -> str:
-    """The cron expression of a monitoring schedule (a cron line or an Airflow preset); else a ConfigError."""
-    from croniter import croniter
-
-    cron = CRON_PRESETS.get(schedule, schedule) if isinstance(schedule, str) else None
-    if cron is None or not croniter.is_valid(cron):
-        raise ConfigError(
-            f"{where}: a cron expression, one of {sorted(CRON_PRESETS)} or {SCHEDULE_OFF!r}, got {schedule!r}"
-        )
-    return cron
-
-
-def _degenerate_limits(where: str, body: dict[str, Any]) -> None:
-    """min_distinct_rows: a whole number >= 0; max_duplicate_share: a share (null keeps the default)."""
-    rows, share = body.get("min_distinct_rows"), body.get("max_duplicate_share")
-    if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
-        raise ConfigError(f"{where}.min_distinct_rows: a whole number of rows, at least 0, got {rows!r}")
-    if share is not None and (not isinstance(share, NUMBER) or isinstance(share, bool) or not 0 <= share <= 1):
-        raise ConfigError(f"{where}.max_duplicate_share: a share between 0 and 1, got {share!r}")
-
-
-def _window_limits(where: str, body: dict[str, Any]) -> None:
-    """window_min_rows / window_max_rows: whole numbers of rows (min <= max); window_null_margin and each
-    window_null_fraction value: a share (null keeps the default)."""
-
-    def share(value: Any) -> bool:
-        return isinstance(value, NUMBER) and not isinstance(value, bool) and 0 <= value <= 1
-
-    low, high = body.get("window_min_rows"), body.get("window_max_rows")
-    for key, value, least in (("window_min_rows", low, 0), ("window_max_rows", high, 1)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
-            raise ConfigError(f"{where}.{key}: a whole number of rows, at least {least}, got {value!r}")
-    if low is not None and high is not None and low > high:
-        raise ConfigError(f"{where}: window_min_rows {low} is above window_max_rows {high}")
-    margin = body.get("window_null_margin")
-    if margin is not None and not share(margin):
-        raise ConfigError(f"{where}.window_null_margin: a share between 0 and 1, got {margin!r}")
-    shares = body.get("window_null_fraction")
-    if shares is not None and not isinstance(shares, dict):
-        raise ConfigError(f"{where}.window_null_fraction: a mapping of column to share, got {shares!r}")
-    for column, value in (shares or {}).items():
-        if not share(value):
-            raise ConfigError(f"{where}.window_null_fraction.{column}: a share between 0 and 1, got {value!r}")
-
-
-def _champion_age(where: str, value: Any) -> None:
-    if value is not None and (not isinstance(value, NUMBER) or isinstance(value, bool) or value <= 0):
-        raise ConfigError(f"{where}.max_champion_age_days: a number of days above 0 (or null), got {value!r}")
-
-
-def _check_domain_classifier(body: DomainClassifierOptions) -> None:
-    where = "monitoring.domain_classifier"
-    if body.folds < 2:
-        raise ConfigError(f"{where}.folds: at least 2, got {body.folds}")
-    for key in ("max_rows", "reference_rows"):
-        if getattr(body, key) < 20 * body.folds:
-            raise ConfigError(f"{where}.{key}: at least 20 rows per fold ({20 * body.folds}), got {getattr(body, key)}")
-    if not 0 <= body.auc_margin < 0.5:
-        raise ConfigError(f"{where}.auc_margin: between 0 and 0.5, got {body.auc_margin}")
-    if not 0 < body.confidence < 1:
-        raise ConfigError(f"{where}.confidence: strictly between 0 and 1, got {body.confidence}")
-    if body.top_features < 1:
-        raise ConfigError(f"{where}.top_features: at least 1, got {body.top_features}")
 
 
 @dataclass(frozen=True)
@@ -854,38 +602,9 @@ class Settings:
         }
 
 
-def _check_search_spaces(spaces: Any) -> dict[str, dict[str, Any]]:
-    if not isinstance(spaces, dict):
-        raise ConfigError(f"search_spaces: expected a mapping, got {spaces!r}")
-    for name, space in spaces.items():
-        if not isinstance(space, dict):
-            raise ConfigError(f"search_spaces.{name}: expected a mapping of parameters")
-        for param, dist in space.items():
-            at = f"search_spaces.{name}.{param}"
-            if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in {"log_uniform", "choice"}:
-                raise ConfigError(f"{at}: expected {{log_uniform: [lo, hi]}} or {{choice: [...]}}, got {dist!r}")
-            if "log_uniform" in dist:
-                bounds = dist["log_uniform"]
-                numbers = isinstance(bounds, list) and all(isinstance(b, int | float) for b in bounds)
-                if not (numbers and len(bounds) == 2 and 0 < bounds[0] < bounds[1]):
-                    raise ConfigError(f"{at}: log_uniform needs [lo, hi] with 0 < lo < hi, got {bounds!r}")
-            elif not isinstance(dist["choice"], list) or not dist["choice"]:
-                raise ConfigError(f"{at}: choice needs a non-empty list, got {dist['choice']!r}")
-    return spaces
-
-
-def _no_fairness_threshold(where: str, body: Any, instead: str) -> None:
-    """Fairness judges the served decision: a threshold of its own would judge another one."""
-    if isinstance(body, dict) and "threshold" in body:
-        raise ConfigError(
-            f"{where}.threshold: fairness has no threshold of its own; it judges the served decision "
-            f"(score >= {instead}), as the promotion gate, the card and monitoring do: remove it (set {instead})"
-        )
-
-
 def _fairness(body: Any) -> FairnessSection:
     """The fairness section with defaults; a limit given as null stays None (that gap is report-only)."""
-    _no_fairness_threshold("fairness", body or {}, "scoring.threshold")
+    no_fairness_threshold("fairness", body or {}, "scoring.threshold")
     fairness = build(FairnessSection, "fairness", body)
     for key, value in fairness.limits.model_dump().items():
         if value is not None and not 0 <= float(value) <= 1:
@@ -900,12 +619,12 @@ def _fairness(body: Any) -> FairnessSection:
 def _monitoring(body: Any) -> MonitoringSection:
     """The monitoring section, its schedule, limits and multivariate test checked."""
     monitoring = build(MonitoringSection, "monitoring", body)
-    _check_domain_classifier(monitoring.domain_classifier)
+    check_domain_classifier(monitoring.domain_classifier)
     monitoring_cron("monitoring.schedule", monitoring.schedule)
-    _champion_age("monitoring", monitoring.max_champion_age_days)
-    _degenerate_limits("monitoring", monitoring.model_dump())
-    _window_limits("monitoring", monitoring.model_dump())
-    _unknown("monitoring.retrain_on", monitoring.retrain_on, RETRAIN_SIGNALS)
+    check_champion_age("monitoring", monitoring.max_champion_age_days)
+    check_degenerate_limits("monitoring", monitoring.model_dump())
+    check_window_limits("monitoring", monitoring.model_dump())
+    refuse_unknown("monitoring.retrain_on", monitoring.retrain_on, RETRAIN_SIGNALS)
     return monitoring
 
 
@@ -913,7 +632,7 @@ def _promotion(body: Any) -> PromotionSection:
     """The promotion section, with MODELOPS_REQUIRE_APPROVAL applied."""
     given = dict(body or {}) if isinstance(body, dict) else body
     if isinstance(given, dict) and given.get("approvers") is not None:
-        given["approvers"] = _approver_list("promotion.approvers", given["approvers"])
+        given["approvers"] = approver_list("promotion.approvers", given["approvers"])
     forced = os.environ.get(REQUIRE_APPROVAL_ENV, "").strip().lower()
     if forced:
         if forced not in ("true", "false"):
@@ -939,12 +658,12 @@ def _sections(raw: dict[str, Any]) -> dict[str, Any]:
         ("monitoring", monitoring),
         ("scoring", scoring),
     ):
-        _fractions(name, body, FRACTIONS[name])
-    _check_scoring("scoring", scoring)
+        check_fractions(name, body, FRACTIONS[name])
+    check_scoring("scoring", scoring)
     if evaluation.primary_metric not in METRICS:
         raise ConfigError(f"evaluation.primary_metric: unknown metric {evaluation.primary_metric!r}; {METRICS}")
-    _unknown("evaluation.floors", evaluation.floors, METRICS)
-    search_spaces = _check_search_spaces(raw.get("search_spaces") or {})
+    refuse_unknown("evaluation.floors", evaluation.floors, METRICS)
+    search_spaces = check_search_spaces(raw.get("search_spaces") or {})
     unknown = sorted(set(training.candidates) - set(search_spaces))
     if unknown:
         raise ConfigError(f"training candidates without a search space: {unknown}")
@@ -966,7 +685,7 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     """Check a parsed parameters file section by section and build the Settings."""
     if not isinstance(raw, dict):
         raise ConfigError(f"the parameters file must be a mapping of sections, got {type(raw).__name__}")
-    _unknown("parameters file", raw, TOP_LEVEL_KEYS)
+    refuse_unknown("parameters file", raw, TOP_LEVEL_KEYS)
     sections = _sections(raw)
     datasets_raw = raw.get("datasets") or {}
     if not isinstance(datasets_raw, dict) or not datasets_raw:
@@ -1041,7 +760,7 @@ def _read_layer(path: Path) -> dict[str, Any]:
             return {}
         if not isinstance(raw, dict):
             raise ConfigError(f"a parameters file is a mapping of sections, got {type(raw).__name__}")
-        _unknown("parameters file", raw, TOP_LEVEL_KEYS)
+        refuse_unknown("parameters file", raw, TOP_LEVEL_KEYS)
     except (ConfigError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return raw

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelops.config.settings import SCHEDULE_OFF, DatasetSpec, Settings, monitoring_cron, settings_and_spec
+from modelops.config.checks import SCHEDULE_OFF, monitoring_cron
+from modelops.config.settings import DatasetSpec, Settings, settings_and_spec
 from modelops.core import catalog
 from modelops.core.jsonsafe import json_safe
 from modelops.core.records import XComRecord
