@@ -189,10 +189,8 @@ def plan_scoring(
     from modelops.store import alias_log, artifacts, registry
 
     # the dataset's own scoring options, and the share of fallback rows above which the run alerts
-    options = {
-        **settings.scoring_for(spec.name).model_dump(),
-        "fallback_share": float(settings.monitoring.fallback_share),
-    }
+    fallback_share = settings.monitoring.fallback_share  # as monitoring
+    options = {**settings.scoring_for(spec.name).model_dump(), "fallback_share": float(fallback_share)}
     # Every refusal of the input is decided here, before any model is looked up, and is deterministic.
     try:
         if query:
