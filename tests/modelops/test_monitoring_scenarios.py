@@ -306,7 +306,7 @@ def test_stable_windows_keep_the_multivariate_test_quiet(champion, settings, see
     assert not set(sample.columns) & {*champion.pii, champion.id_column, champion.target}
     window = scenarios.simulate_window(champion, "stable", ROWS, seed=seed)
     numeric, categorical = list(champion.numeric), list(champion.categorical)
-    result = multivariate.domain_classifier(sample, window, numeric, categorical, options, seed=seed)
+    result = multivariate.domain_classifier(sample, window, numeric, categorical, options.model_dump(), seed=seed)
     assert result["judged"] and not result["drifted"], result
     assert result["low"] < 0.5 + options["auc_margin"] / 2
 

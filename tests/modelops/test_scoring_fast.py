@@ -49,8 +49,8 @@ def env(models, monkeypatch):
 
 def _options(settings, **extra):
     # the inputs are each test's tmp_path files (where inputs may lie: test_scoring_inputs.py)
-    options = {**settings.scoring.model_dump(), "shadow": False, "canary_share": 0.0, "input_roots": ["/"], **extra}
-    return dataclasses.replace(settings, scoring=options)
+    options = {"shadow": False, "canary_share": 0.0, "input_roots": ["/"], **extra}
+    return dataclasses.replace(settings, scoring=settings.scoring.model_copy(update=options))
 
 
 def _messy(spec, rows: int = 600, seed: int = 31) -> pd.DataFrame:

@@ -154,6 +154,16 @@ CANDIDATE_FAMILIES = ("logistic_regression", "hist_gradient_boosting", "random_f
 # --- dataset specs ---------------------------------------------------------------------------
 
 
+# A spec's per-dataset sections and their models (a logged spec is read back through them).
+SPEC_SECTION_MODELS: dict[str, type[Section]] = {
+    "validation": ValidationRules,
+    "scoring": DatasetScoring,
+    "fairness": FairnessOverrides,
+    "monitoring": DatasetMonitoring,
+    "promotion": DatasetPromotion,
+}
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """Everything the pipeline needs to know about one tabular dataset.
