@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 Number = int | float
 
-# Signals monitoring may retrain on (see monitor.monitoring); input drift alone only watches.
+# Signals monitoring may retrain on (a subset of monitor.signals.names()); input drift alone only watches.
 RETRAIN_SIGNALS = (
     "performance",
     "calibration",
