@@ -141,7 +141,8 @@ def _requests(token: str, dataset: str) -> dict[str, RunRequest]:
 
 
 def _dataset_view(dataset: str, token: str) -> DatasetView:
-    from modelops.config.settings import ConfigError, load_settings
+    from modelops.config.checks import ConfigError
+    from modelops.config.settings import load_settings
     from modelops.ui import dataset_view
 
     settings = load_settings()

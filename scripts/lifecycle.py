@@ -207,7 +207,7 @@ def main() -> int:
         parser.error("--partitions must be 0 (one file) or a positive number of partitions")
     settings = load_settings()
     spec = settings.dataset(settings.default_dataset)
-    persistence = int(settings.monitoring["persistence"])
+    persistence = int(settings.monitoring.persistence)
     airflow = Airflow()
     started = time.monotonic()
     say(f"Workspace {catalog.root()} (Airflow DB, MLflow store, batches, scored snapshots, reports)")

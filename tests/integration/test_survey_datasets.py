@@ -16,7 +16,8 @@ import pytest
 import yaml
 from conftest import run_training
 
-from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, load_settings
+from modelops.config.checks import ConfigError
+from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT, load_settings
 from modelops.store import artifacts, registry, tracking
 from modelops.train.splits import row_keys
 from modelops.validate.validation import DataValidationError

@@ -11,7 +11,7 @@ import pytest
 
 from modelops.collect import csv_files, inputs, parquet_files, safe_sql
 from modelops.collect.refusals import BadFileError, InputRefused
-from modelops.config.settings import ConfigError
+from modelops.config.checks import ConfigError
 from modelops.core import catalog
 
 DATASET = "voter_turnout"

@@ -90,7 +90,7 @@ def test_stable_windows_rarely_raise_a_false_alarm(fresh_windows, settings):
 @pytest.mark.parametrize("scenario", ["covariate_shift", "prediction_drift", "realignment"])
 def test_without_labels_a_persisting_prediction_drift_retrains(fresh_windows, settings, scenario):
     # No labelled evidence either way: prediction drift is in retrain_on, so it retrains once it persists.
-    persistence = int(settings.monitoring["persistence"])
+    persistence = int(settings.monitoring.persistence)
     outcomes = run_windows(fresh_windows, settings, scenario, persistence, label_delay=None, seed=2)
     assert [o["action"] for o in outcomes] == ["watch"] * (persistence - 1) + ["retrain"]
     first = outcomes[0]["report"]
@@ -164,7 +164,7 @@ def test_realignment_with_labels_retrains_on_labelled_evidence(fresh_windows, se
 
 
 def test_concept_drift_is_caught_by_the_performance_path_while_inputs_look_the_same(fresh_windows, settings):
-    persistence = int(settings.monitoring["persistence"])
+    persistence = int(settings.monitoring.persistence)
     outcomes = run_windows(fresh_windows, settings, "concept_drift", persistence + 1, label_delay=1, seed=3)
     for o in outcomes:  # input and score distributions are untouched
         assert not o["report"]["data_drift"]["dataset_drift"] and not o["report"]["data_drift"]["drifted"]
@@ -207,7 +207,7 @@ def test_threshold_overrides_are_checked(settings):
     assert thresholds_for(settings, {"alpha": 0.01})["alpha"] == 0.01
     configured = thresholds_for(settings)
     assert configured["retrain_on"] == ["performance", "calibration", "prediction_drift", "estimated_accuracy"]
-    assert configured["calibration_alpha"] == settings.monitoring["calibration_alpha"]
+    assert configured["calibration_alpha"] == settings.monitoring.calibration_alpha
     assert thresholds_for(settings, {"retrain_on": ["performance"]})["retrain_on"] == ["performance"]
     for bad in (["performance", "vibes"], "performance"):
         with pytest.raises(ValueError, match="retrain_on must be a list"):
@@ -218,7 +218,9 @@ def test_labelled_metrics_below_the_floors_are_a_breach(fresh_windows, settings)
     import dataclasses
 
     # No model reaches this floor, so every judged window breaches.
-    strict = dataclasses.replace(settings, evaluation={**settings.evaluation, "floors": {"roc_auc": 0.99}})
+    strict = dataclasses.replace(
+        settings, evaluation=settings.evaluation.model_copy(update={"floors": {"roc_auc": 0.99}})
+    )
     outcomes = run_windows(fresh_windows, strict, "stable", 2, label_delay=1, seed=6)
     labelled = outcomes[1]["report"]["labelled"]
     assert labelled["below_floors"]["roc_auc"]["floor"] == 0.99
@@ -287,7 +289,7 @@ def test_a_correlation_shift_is_caught_only_by_the_multivariate_test(fresh_windo
 
 
 def test_a_correlation_shift_retrains_when_retrain_on_lists_multivariate_drift(fresh_windows, settings):
-    overrides = {"retrain_on": [*settings.monitoring["retrain_on"], "multivariate_drift"]}
+    overrides = {"retrain_on": [*settings.monitoring.retrain_on, "multivariate_drift"]}
     outcomes = run_windows(
         fresh_windows, settings, "correlation_shift", 2, label_delay=None, seed=10, overrides=overrides
     )
@@ -301,14 +303,14 @@ def test_stable_windows_keep_the_multivariate_test_quiet(champion, settings, see
     """The champion's stored reference sample against stable windows of other seeds: no false alarm."""
     version = registry.version_by_alias(champion.model_name, registry.CHAMPION)
     sample = artifacts.load_reference_sample(version.run_id)
-    options = settings.monitoring["domain_classifier"]
-    assert list(sample.columns) == champion.features and len(sample) <= options["reference_rows"]
+    options = settings.monitoring.domain_classifier
+    assert list(sample.columns) == champion.features and len(sample) <= options.reference_rows
     assert not set(sample.columns) & {*champion.pii, champion.id_column, champion.target}
     window = scenarios.simulate_window(champion, "stable", ROWS, seed=seed)
     numeric, categorical = list(champion.numeric), list(champion.categorical)
     result = multivariate.domain_classifier(sample, window, numeric, categorical, options.model_dump(), seed=seed)
     assert result["judged"] and not result["drifted"], result
-    assert result["low"] < 0.5 + options["auc_margin"] / 2
+    assert result["low"] < 0.5 + options.auc_margin / 2
 
 
 def test_champion_tenure_reads_the_alias_history_then_falls_back(fresh_windows):

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from modelops.collect import windows
-from modelops.config.settings import RETRAIN_SIGNALS, load_settings
+from modelops.config.models import RETRAIN_SIGNALS
+from modelops.config.settings import load_settings
 from modelops.core.jsonsafe import json_safe
 from modelops.monitor import signals
 from modelops.monitor.assess import measure_signals

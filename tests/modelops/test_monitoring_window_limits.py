@@ -20,7 +20,8 @@ import yaml
 
 from modelops.collect import scenarios
 from modelops.collect.sources import BatchRef, content_hash
-from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, load_settings
+from modelops.config.checks import ConfigError
+from modelops.config.settings import DEFAULT_CONFIG_PATH, REPO_ROOT, load_settings
 from modelops.monitor.assess import assess_window
 from modelops.monitor.decision import decide_action
 from modelops.monitor.evidence import measurable_frame
@@ -87,7 +88,9 @@ def test_limits_come_from_the_reference_share_plus_the_margin(anes):
     # the id is structural: no missing id unless the spec names a limit for it, and no margin
     assert limits.max_null["respondent_id"] == 0.0
     assert limits.null_basis["respondent_id"] == "training null_fraction 0.0% (id column: no margin)"
-    pinned = dataclasses.replace(spec, validation={**spec.validation, "null_fraction": {"respondent_id": 0.01}})
+    pinned = dataclasses.replace(
+        spec, validation=spec.validation.model_copy(update={"null_fraction": {"respondent_id": 0.01}})
+    )
     assert window_limits(pinned, _profile(spec, reference), {}).max_null["respondent_id"] == 0.01
     named = window_limits(
         spec,
@@ -118,7 +121,9 @@ def test_missing_values_within_the_margin_pass_and_beyond_it_fail_naming_the_lim
     spec, frame = anes
     limits = window_limits(spec, _profile(spec, frame), {})  # income: reference 0% + 10%
     within = _window(frame, 200, {"income": 16})  # 8%: more than a strict training null_fraction (0) allows
-    strict = dataclasses.replace(spec, validation={**spec.validation, "null_fraction": {"default": 0.0}})
+    strict = dataclasses.replace(
+        spec, validation=spec.validation.model_copy(update={"null_fraction": {"default": 0.0}})
+    )
     training_form, _ = validate_frame(within.assign(vote=frame["vote"].iloc[:200]), strict, _ref(spec, within))
     assert ("expect_column_values_to_not_be_null", "income") in _failed(training_form)
     report, _ = validate_frame(within, spec, _ref(spec, within), window=limits)
@@ -148,7 +153,7 @@ def test_a_numeric_column_holding_text_is_left_out_of_the_drift_tests_and_said(a
 
 def test_the_limits_are_configured_and_set_per_dataset(tmp_path):
     settings = load_settings()
-    assert settings.monitoring["window_min_rows"] == 1 and settings.monitoring["window_null_margin"] == 0.1
+    assert settings.monitoring.window_min_rows == 1 and settings.monitoring.window_null_margin == 0.1
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     own = copy.deepcopy(raw)
     own["datasets"]["anes96_vote"]["monitoring"] = {
@@ -252,7 +257,7 @@ def _measured(report: dict) -> None:
 
 def test_a_window_below_the_training_row_minimum_is_measured_and_no_quality_break(fresh_windows, settings):
     spec = fresh_windows
-    minimum = spec.validation["row_count"][0]
+    minimum = spec.validation.row_count[0]
     _serve(spec, "w-000", minimum // 2, seed=71)  # 250 rows: a county's window, half training's minimum
     report = _assess(spec, settings, "w-000")
     assert report["rows"] == minimum // 2
@@ -264,7 +269,7 @@ def test_a_window_below_the_training_row_minimum_is_measured_and_no_quality_brea
 
 def test_missing_values_within_the_window_margin_pass_and_beyond_it_alert_with_drift_measured(fresh_windows, settings):
     spec = fresh_windows
-    trained = spec.validation["null_fraction"]["income_bracket"]  # 5% in training batches
+    trained = spec.validation.null_fraction["income_bracket"]  # 5% in training batches
     _serve(spec, "w-000", 3000, seed=72, missing={"income_bracket": trained + 0.04})  # + the ~2% it always has
     report = _assess(spec, settings, "w-000")
     assert report["quality"]["ok"], report["quality"]["failed"]

@@ -21,7 +21,7 @@ from modelops.collect.csv_files import csv_has_rows, csv_header, read_csv_file
 from modelops.collect.file_formats import file_format, unsupported_format
 from modelops.collect.parquet_files import parquet_columns, parquet_rows, read_parquet_file
 from modelops.collect.refusals import BadFileError, InputMissing, InputRefused, SourceError
-from modelops.config.settings import ConfigError
+from modelops.config.checks import ConfigError
 from modelops.core import catalog
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelops.config.settings import DatasetSpec, Settings
+from modelops.config.settings import SPEC_SECTION_MODELS, DatasetSpec, Settings
 from modelops.core import catalog
 from modelops.core.tags import Tag
 from modelops.store import artifacts, registry
@@ -81,6 +81,9 @@ def spec_from_resolved(body: dict[str, Any]) -> DatasetSpec:
         kwargs["source"] = {k: v for k, v in kwargs["source"].items() if k != "resolved_path"}
     if kwargs.get("negative_labels") is not None:
         kwargs["negative_labels"] = tuple(kwargs["negative_labels"])
+    for key, model in SPEC_SECTION_MODELS.items():
+        if key in kwargs:
+            kwargs[key] = model.model_validate(kwargs[key] or {})
     return DatasetSpec(**kwargs)
 
 
@@ -178,7 +181,7 @@ def gather(model_name: str, version: str, settings: Settings) -> CardInputs:
         spec=spec,
         statements=_statements(spec, current),
         report=report,
-        evaluation={**settings.evaluation, **(resolved.get("evaluation") or {})},
+        evaluation={**settings.evaluation.model_dump(), **(resolved.get("evaluation") or {})},
         training=training,
         holdout=holdout,
         holdout_source=source,

@@ -135,7 +135,8 @@ def _recorded_options(parent: str, recorded_hash: str) -> dict[str, Any]:
 def _recorded_settings(tags: dict[str, str], parent: str) -> tuple[Any, Any]:
     """The settings and dataset spec the version was trained with, rebuilt from its run's resolved configuration
     and checked against the version's identity."""
-    from modelops.config.settings import ConfigError, settings_from_resolved
+    from modelops.config.checks import ConfigError
+    from modelops.config.settings import settings_from_resolved
     from modelops.train.lineage import SPLIT_SCHEME
 
     if tags.get(Tag.SPLIT_SCHEME) != SPLIT_SCHEME:
@@ -220,7 +221,7 @@ def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
     out["splits"] = {"train": len(train), "calibration": len(calibration), "holdout": len(holdout)}
 
     options = _search_as_recorded(options, run["params"], out["notes"])
-    primary = settings.evaluation["primary_metric"]
+    primary = settings.evaluation.primary_metric
     threshold = settings.decision_threshold(spec.name)  # the recorded one: the holdout metrics were logged at it
     trained = train_candidate(
         candidate, spec, train, calibration, options, settings.search_spaces[candidate], primary, threshold=threshold

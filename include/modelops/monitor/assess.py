@@ -164,7 +164,7 @@ def _labels(
         ctx.thresholds,
         evaluated,
         bool(ctx.quality["ok"]),
-        settings.evaluation.get("floors") or {},
-        settings.evaluation["primary_metric"],
+        settings.evaluation.floors or {},
+        settings.evaluation.primary_metric,
         ctx.decision_threshold,
     )

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelops.collect import windows
-from modelops.config.settings import DEFAULT_RETRAIN_ON, DatasetSpec
+from modelops.config.models import DEFAULT_RETRAIN_ON
+from modelops.config.settings import DatasetSpec
 from modelops.core import catalog
 from modelops.core.tags import alias_tag
 from modelops.monitor.signals import DEGENERATE, drift_signals

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from modelops.collect import windows
-from modelops.config.settings import MONITORING_SCHEMA, DatasetSpec
+from modelops.config.models import MonitoringSection
+from modelops.config.settings import DatasetSpec
 from modelops.core import catalog
 from modelops.stats import drift
 from modelops.store import artifacts, registry
@@ -118,8 +119,8 @@ def degenerate_of(spec: DatasetSpec, window: windows.ScoredWindow, t: dict[str, 
     return degenerate_window(
         features,
         scores,
-        int(t.get("min_distinct_rows", MONITORING_SCHEMA["min_distinct_rows"][1])),
-        float(t.get("max_duplicate_share", MONITORING_SCHEMA["max_duplicate_share"][1])),
+        int(t.get("min_distinct_rows", MonitoringSection.model_fields["min_distinct_rows"].default)),
+        float(t.get("max_duplicate_share", MonitoringSection.model_fields["max_duplicate_share"].default)),
     )
 
 

@@ -206,7 +206,7 @@ class MultivariateDrift(Signal):
     drift = True
 
     def measure(self, ctx: WindowContext) -> SignalResult:
-        seed = int(ctx.settings.training["seed"])
+        seed = int(ctx.settings.training.seed)
         result = domain_classifier_test(ctx.spec, ctx.window.served_version, ctx.frame, ctx.thresholds, seed)
         reasons = (_multivariate_reason(result),) if result["drifted"] else ()
         return SignalResult(bool(result["drifted"]), reasons, result["auc"] if result["judged"] else None, result)

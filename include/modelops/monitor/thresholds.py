@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from modelops.config.settings import MONITORING_SCHEMA, RETRAIN_SIGNALS, DatasetSpec, Settings
+from modelops.config.models import RETRAIN_SIGNALS, MonitoringSection
+from modelops.config.settings import DatasetSpec, Settings
 from modelops.stats import drift
 
 if TYPE_CHECKING:
@@ -52,10 +53,10 @@ def thresholds_for(
         retrain_on = overrides["retrain_on"]
         if not isinstance(retrain_on, list) or set(map(str, retrain_on)) - set(RETRAIN_SIGNALS):
             raise ValueError(f"retrain_on must be a list of {list(RETRAIN_SIGNALS)}, got {retrain_on!r}")
-    configured = {k: settings.monitoring[k] for k in THRESHOLD_KEYS if k in settings.monitoring}
+    configured = {k: v for k, v in settings.monitoring.model_dump().items() if k in THRESHOLD_KEYS}
     if spec is not None:
         # the dataset's schedule says when it is judged (monitoring_flow.datasets_due), not how
-        configured.update({k: v for k, v in spec.monitoring.items() if v is not None and k != "schedule"})
+        configured.update({k: v for k, v in spec.monitoring.model_dump().items() if v is not None and k != "schedule"})
     if "domain_classifier" in overrides:  # a partial override of the test's options
         base = dict(configured.get("domain_classifier") or {})
         given = overrides["domain_classifier"]
@@ -80,7 +81,7 @@ def window_limits(spec: DatasetSpec, profile: dict[str, Any], t: dict[str, Any])
     its row-count bounds and each kept column's largest missing share, with where it came from."""
     from modelops.validate.validation import WindowLimits
 
-    margin = float(t.get("window_null_margin", MONITORING_SCHEMA["window_null_margin"][1]))
+    margin = float(t.get("window_null_margin", MonitoringSection.model_fields["window_null_margin"].default))
     named = t.get("window_null_fraction") or {}
     max_null, basis = {}, {}
     for column in spec.kept_columns:
@@ -100,5 +101,5 @@ def window_limits(spec: DatasetSpec, profile: dict[str, Any], t: dict[str, Any])
             share, source = spec.null_limit(column)[0], "training null_fraction"
         max_null[column] = min(1.0, share + margin)
         basis[column] = f"{source} {share:.1%} + window_null_margin {margin:.1%}"
-    low = t.get("window_min_rows", MONITORING_SCHEMA["window_min_rows"][1])
+    low = t.get("window_min_rows", MonitoringSection.model_fields["window_min_rows"].default)
     return WindowLimits(int(low or 0), t.get("window_max_rows"), max_null, basis)

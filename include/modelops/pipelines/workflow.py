@@ -47,7 +47,7 @@ from modelops.validate.validation import ValidationReport
 
 def training_options(settings: Settings, candidates: list[str] | None, max_fit_rows: int | None) -> dict[str, Any]:
     """The training section with run-time overrides applied (and checked)."""
-    training = json.loads(json.dumps(settings.training))
+    training = settings.training.model_dump(mode="json")
     if candidates:
         unknown = sorted(set(candidates) - set(settings.search_spaces))
         if unknown:
@@ -97,7 +97,7 @@ def _lineage(
         Tag.VALIDATION_REPORT: validation.report_dir,
         Tag.CONFIG_HASH: settings.digest_for(spec.name),
         Tag.GIT_COMMIT: git_commit(),
-        Tag.PRIMARY_METRIC: settings.evaluation["primary_metric"],
+        Tag.PRIMARY_METRIC: settings.evaluation.primary_metric,
         Tag.AIRFLOW_DAG_ID: airflow_ids["dag_id"],
         Tag.AIRFLOW_RUN_ID: airflow_ids["run_id"],
         Tag.TRIGGER_REASON: (airflow_ids.get("reason") or "manual")[:4000],
@@ -165,7 +165,7 @@ def run_candidate(plan: dict[str, Any], candidate: str, spec: DatasetSpec, setti
     train = pd.read_parquet(steps.splits["train"])
     calibration = pd.read_parquet(steps.splits["calibration"])
     holdout = pd.read_parquet(steps.splits["holdout"])
-    primary = settings.evaluation["primary_metric"]
+    primary = settings.evaluation.primary_metric
     threshold = settings.decision_threshold(spec.name)
     trained = train_candidate(
         candidate,
@@ -215,17 +215,17 @@ def _paired_figures(
 ) -> dict[str, Any]:
     """Both models on the same rows: metrics, the paired bootstrap, slices and fairness gaps."""
     evaluation = settings.evaluation
-    primary = evaluation["primary_metric"]
+    primary = evaluation.primary_metric
     threshold = settings.decision_threshold(spec.name)
     bootstrap = paired_bootstrap(
         y,
         proba,
         champion_proba,
         primary,
-        int(evaluation["bootstrap_resamples"]),
-        float(evaluation["confidence"]),
-        int(evaluation["bootstrap_max_rows"]),
-        int(settings.training["seed"]),
+        int(evaluation.bootstrap_resamples),
+        float(evaluation.confidence),
+        int(evaluation.bootstrap_max_rows),
+        int(settings.training.seed),
         threshold,
     )
     challenger_slices = slice_metrics(rows, y, proba, spec, primary, threshold)
@@ -234,8 +234,8 @@ def _paired_figures(
         challenger_slices,
         champion_slices,
         primary,
-        float(evaluation["slice_tolerance"]),
-        int(evaluation["min_slice_rows"]),
+        float(evaluation.slice_tolerance),
+        int(evaluation.min_slice_rows),
     )
     return {
         "metrics": compute_metrics(y, champion_proba, threshold),
@@ -271,7 +271,7 @@ def _champion_comparison(
         return {**out, "error": fresh}
     out["comparison_rows"] = int(fresh.sum())
     out["excluded_rows"] = int((~fresh).sum())
-    needed = int(settings.evaluation.get("min_comparison_rows", 100))
+    needed = int(settings.evaluation.min_comparison_rows)
     if fresh.sum() < needed or len(np.unique(y[fresh])) < 2:
         out["error"] = (
             f"only {int(fresh.sum())} holdout rows are new to both models (need {needed} with both classes); "
@@ -318,7 +318,7 @@ def _log_reference(
         scores,
         metrics,
         y=y_all,
-        quantiles=int(settings.monitoring.get("calibration_quantiles", 5)),
+        quantiles=int(settings.monitoring.calibration_quantiles),
         slices=json_safe(slices),
         labelled=np.arange(len(reference)) < len(holdout),
         threshold=threshold,
@@ -329,8 +329,8 @@ def _log_reference(
     artifacts.log_holdout_predictions(best.run_id, row_keys(holdout, spec), proba)
     # A bounded sample of the same reference rows (features only: no id, no PII) for the multivariate
     # drift test, which needs rows, not a summary.
-    options = settings.monitoring["domain_classifier"]
-    sample = reference_sample(reference, spec.features, int(options["reference_rows"]), int(settings.training["seed"]))
+    options = settings.monitoring.domain_classifier
+    sample = reference_sample(reference, spec.features, int(options.reference_rows), int(settings.training.seed))
     folder = Path(plan.splits["holdout"]).parent
     artifacts.log_reference_sample(
         best.run_id, str(catalog.write_parquet(sample, folder / artifacts.REFERENCE_SAMPLE_ARTIFACT))
@@ -350,7 +350,7 @@ def evaluate_candidates(
 ) -> dict[str, Any]:
     """Pick the best candidate, score it against baselines and the champion, and decide."""
     steps = TrainingPlan.from_xcom(plan)
-    primary = settings.evaluation["primary_metric"]
+    primary = settings.evaluation.primary_metric
     ranked = _ranked(results, primary)
     best = ranked[0]
     train = pd.read_parquet(steps.splits["train"])

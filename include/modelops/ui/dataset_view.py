@@ -78,7 +78,7 @@ def dataset_view(
     served = served_snapshots(spec)
     rows = recorded_windows(spec.name)
     thresholds = thresholds_for(settings, None, spec)
-    primary = str(settings.evaluation["primary_metric"])
+    primary = str(settings.evaluation.primary_metric)
     return DatasetView(
         dataset=spec.name,
         model_name=spec.model_name,
@@ -89,7 +89,7 @@ def dataset_view(
         alias_history=alias_changes(spec.model_name),
         served=served,
         recent_fallback_share=recent_fallback_share(served),
-        trends=trends(rows, thresholds, primary, (settings.evaluation.get("floors") or {}).get(primary)),
+        trends=trends(rows, thresholds, primary, (settings.evaluation.floors or {}).get(primary)),
         verdicts=verdicts(spec, rows),
         mlflow_ui=mlflow_ui(),
         decisions=decisions(spec.model_name, requests),
