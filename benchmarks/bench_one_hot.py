@@ -4,8 +4,8 @@
 
 Uses bench_scoring.py's 10M-row voter file and its HGB model (run that first). The file was written in
 parts, so each 250k-row chunk lists its text values in its own order. Times, in CPU seconds per row:
-`_Compiled._one_hot` on chunks 2..N after the first (the levels are known by then), and
-`_Compiled._learn` on each chunk's distinct values with nothing remembered, i.e. the encoder run per
+`CompiledPipeline._one_hot` on chunks 2..N after the first (the levels are known by then), and
+`CompiledPipeline._learn` on each chunk's distinct values with nothing remembered, i.e. the encoder run per
 chunk, which the compiled path did before it remembered values one by one.
 """
 
@@ -30,7 +30,10 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from modelops.score import scoring
+    from modelops.score.checks import Reasons, check_chunk
+    from modelops.score.models import load_model
+    from modelops.score.plan import plan_scoring
+    from modelops.score.readers import iter_chunks
     from modelops.store import registry
 
     settings = bench.bench_settings()
@@ -38,13 +41,13 @@ def main() -> None:
     version = json.loads(bench.models_record(args.spaces).read_text())["hist_gradient_boosting"]
     registry.set_alias(spec.model_name, "bench_one_hot", version, "bench", "bench", None)
     path = bench.HOME / "data" / f"voters_{10_000_000}.parquet"
-    plan = scoring.plan_scoring(spec, settings, str(path), snapshot="one-hot", alias="bench_one_hot")
-    model = scoring._load_model(plan, plan.version, plan.run_id)
+    plan = plan_scoring(spec, settings, str(path), snapshot="one-hot", alias="bench_one_hot")
+    model = load_model(plan, plan.version, plan.run_id)
     compiled = model.compiled
     chunks = []
-    for frame in scoring.iter_chunks(plan, 0):
+    for frame in iter_chunks(plan, 0):
         factors: dict = {}
-        X, _, _ = scoring.check_chunk(frame, plan, model, scoring._Reasons(), factors)
+        X, _, _ = check_chunk(frame, plan, model, Reasons(), factors)
         chunks.append((X, factors))
         if len(chunks) == args.chunks:
             break

@@ -30,7 +30,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from modelops.config.settings import CANDIDATE_FAMILIES
-    from modelops.score import scoring
+    from modelops.score.checks import Reasons, check_chunk
+    from modelops.score.fastpath import predict_rows
+    from modelops.score.models import load_model
+    from modelops.score.plan import plan_scoring
+    from modelops.score.readers import iter_chunks
     from modelops.store import registry
 
     settings = bench.bench_settings()
@@ -42,12 +46,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for family in CANDIDATE_FAMILIES:
         registry.set_alias(spec.model_name, f"bench_{family}", versions[family], "bench", "bench", None)
-        plan = scoring.plan_scoring(spec, settings, str(path), snapshot="predict-only", alias=f"bench_{family}")
+        plan = plan_scoring(spec, settings, str(path), snapshot="predict-only", alias=f"bench_{family}")
         assert plan.version == versions[family]
-        model = scoring._load_model(plan, plan.version, plan.run_id)
+        model = load_model(plan, plan.version, plan.run_id)
         factors: dict = {}
-        frame = next(scoring.iter_chunks(plan, 0))
-        X, _, _ = scoring.check_chunk(frame, plan, model, scoring._Reasons(), factors)
+        frame = next(iter_chunks(plan, 0))
+        X, _, _ = check_chunk(frame, plan, model, Reasons(), factors)
         Z = model.compiled.matrix(X, factors)
         estimator = model.compiled.estimator
         timings = {}
@@ -57,7 +61,7 @@ def main() -> None:
                 runs = []
                 for _ in range(3):
                     started = time.perf_counter()
-                    scoring._predict_rows(estimator, Z)
+                    predict_rows(estimator, Z)
                     runs.append(time.perf_counter() - started)
                 timings[threads] = statistics.median(runs)
         one, split = timings["1"], timings[str(os.cpu_count() or 1)]

@@ -17,7 +17,7 @@ from conftest import admin_token, free_port, http_json, run_training, stack, tra
 
 from modelops.collect import scenarios
 from modelops.core.handoffs import PROMOTION_DAG_ID
-from modelops.score import scoring
+from modelops.score.snapshot import score_snapshot
 from modelops.store import history, registry
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def live(airflow_db, tmp_path_factory, settings):
     spec = train_and_promote(settings, 3000, "plugin-v1")
     run_training(settings, "voter_turnout", "plugin-v2", rows=3500)
     scenarios.write_window(spec, "s-000", "stable", 800, seed=5)
-    scoring.score_snapshot(spec, settings, snapshot="s-000")
+    score_snapshot(spec, settings, snapshot="s-000")
     champion = str(registry.version_by_alias(spec.model_name, registry.CHAMPION).version)
     api_port, mlflow_port = free_port(), free_port()
     env = {

@@ -17,7 +17,7 @@ from modelops.collect import scenarios
 from modelops.config.settings import CONFIG_ENV, DEFAULT_CONFIG_PATH, load_settings
 from modelops.core.handoffs import JUDGE_GROUP_ID, MONITORING_DAG_ID, TRAINING_DAG_ID
 from modelops.pipelines import workflow
-from modelops.score import scoring
+from modelops.score.snapshot import score_snapshot
 from modelops.store import history, registry
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,7 @@ def live(airflow_db, tmp_path_factory):
     for seed, name in enumerate(WATCHED):
         spec = _champion(settings, name, f"watch-{name}")
         scenarios.write_window(spec, WINDOW, "stable", 800, seed=70 + seed)
-        scoring.score_snapshot(spec, settings, snapshot=WINDOW)
+        score_snapshot(spec, settings, snapshot=WINDOW)
     api_port = free_port()
     env = {
         **os.environ,
@@ -140,7 +140,7 @@ def test_one_scheduled_run_judges_every_dataset_with_a_champion_once(live):
     # one dataset failing leaves the others alone: a later window, delivered and scored for one of them only
     east = live["settings"].dataset(WATCHED[1])
     scenarios.write_window(east, LATER, "stable", 800, seed=80)
-    scoring.score_snapshot(east, live["settings"], snapshot=LATER)
+    score_snapshot(east, live["settings"], snapshot=LATER)
     conf = {"logical_date": None, "conf": {"window": LATER}}
     run_id = http_json(f"{api}/dags/{MONITORING_DAG_ID}/dagRuns", token, "POST", conf)
     third = _finished(live, run_id["dag_run_id"], expected="failed")
@@ -158,7 +158,7 @@ def test_one_scheduled_run_judges_every_dataset_with_a_champion_once(live):
     for name, scenario, seed in ((WATCHED[0], "stable", 81), (WATCHED[1], "prediction_drift", 82)):
         spec = live["settings"].dataset(name)
         scenarios.write_window(spec, SHIFTED, scenario, 800, seed=seed)
-        scoring.score_snapshot(spec, live["settings"], snapshot=SHIFTED)
+        score_snapshot(spec, live["settings"], snapshot=SHIFTED)
     training_runs = f"{api}/dags/{TRAINING_DAG_ID}/dagRuns?limit=100"
     before = {r["dag_run_id"] for r in http_json(training_runs, token)["dag_runs"]}
     run_id = http_json(f"{api}/dags/{MONITORING_DAG_ID}/dagRuns", token, "POST", {"logical_date": None, "conf": {}})

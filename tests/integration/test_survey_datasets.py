@@ -372,11 +372,11 @@ def _monitor(settings, dataset: str, window_id: str) -> dict:
     from pathlib import Path
 
     from modelops.pipelines import monitoring_flow
-    from modelops.score import scoring
+    from modelops.score.snapshot import score_snapshot
     from modelops.store import history
 
     spec = settings.dataset(dataset)
-    scoring.score_snapshot(spec, settings, snapshot=window_id)
+    score_snapshot(spec, settings, snapshot=window_id)
     rows = history.read_monitoring_history(spec.name)
     outcome = monitoring_flow.monitor_window(spec, settings, window_id, None, False, datetime.now(UTC), "tests", rows)
     verdict = monitoring_flow.record_verdict(outcome, "tests")
@@ -456,7 +456,7 @@ def test_unlabelled_respondents_who_skipped_a_block_are_served_by_the_model(work
     """A third of the outcomes blank, and most of those respondents skipped a block of questions: the model
     (its imputation and was-missing indicators) serves them; the rule serves no one for a shifted crowd."""
     from modelops.core import catalog
-    from modelops.score import scoring
+    from modelops.score.snapshot import score_snapshot
 
     n = 6000
     rng = np.random.default_rng(21)
@@ -489,7 +489,7 @@ def test_unlabelled_respondents_who_skipped_a_block_are_served_by_the_model(work
     production.mkdir(parents=True, exist_ok=True)
     wanted = frame.loc[unlabelled].drop(columns="vote").reset_index(drop=True)
     wanted.to_parquet(production / "unlabelled.parquet", index=False)
-    result = scoring.score_snapshot(
+    result = score_snapshot(
         settings.dataset("block_survey"), settings, str(production / "unlabelled.parquet"), snapshot="unlabelled"
     )
     rows = len(wanted)

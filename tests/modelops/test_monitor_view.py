@@ -15,7 +15,7 @@ from conftest import free_port, run_training, train_and_promote, use_workspace
 from modelops.collect import scenarios
 from modelops.core import catalog
 from modelops.pipelines import monitoring_flow
-from modelops.score import scoring
+from modelops.score.snapshot import score_snapshot
 from modelops.store import history
 from modelops.ui import (
     approvals_view,
@@ -46,7 +46,7 @@ def state(tmp_path_factory, settings):
     outcomes = []
     for i, (window, scenario) in enumerate((("s-000", "stable"), ("s-001", "realignment"))):
         scenarios.write_window(spec, window, scenario, ROWS, seed=40 + i)
-        scoring.score_snapshot(spec, settings, snapshot=window)
+        score_snapshot(spec, settings, snapshot=window)
         outcome = monitoring_flow.judge_window(spec.name, window, {}, False, END + timedelta(days=i), f"manual__{i}")
         monitoring_flow.record_verdict(outcome, f"manual__{i}")
         outcomes.append(outcome)

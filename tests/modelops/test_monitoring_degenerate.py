@@ -23,7 +23,7 @@ from modelops.monitor.decision import decide_action
 from modelops.monitor.evidence import degenerate_window
 from modelops.monitor.thresholds import thresholds_for
 from modelops.pipelines import monitoring_flow
-from modelops.score import scoring
+from modelops.score.snapshot import score_snapshot
 from modelops.store import history
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
@@ -201,7 +201,7 @@ def _one_voters_copy(spec, window_id: str, seed: int) -> None:
     copied = inputs.iloc[np.zeros(len(inputs), dtype=int)].reset_index(drop=True)
     copied[spec.id_column] = inputs[spec.id_column].to_numpy()  # a fan-out of one record, not a repeated id
     copied.to_parquet(path, index=False)
-    scoring.score_snapshot(spec, load_settings(), snapshot=window_id)
+    score_snapshot(spec, load_settings(), snapshot=window_id)
 
 
 def test_two_identical_row_windows_alert_as_data_quality_and_never_retrain(fresh_windows):

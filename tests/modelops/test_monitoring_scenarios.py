@@ -1,7 +1,7 @@
 """Election-cycle scenarios with known answers, run window by window: score -> assess -> decide -> record.
 
 One champion (trained through the workflow functions on a real MLflow store) serves sequences of
-production snapshots drawn by the voter-file generator (scoring.score_snapshot, as the scoring DAG
+production snapshots drawn by the voter-file generator (score_snapshot, as the scoring DAG
 does); monitoring judges what was served.
 """
 
@@ -19,7 +19,7 @@ from modelops.monitor.evidence import domain_classifier_test
 from modelops.monitor.record import history_row
 from modelops.monitor.thresholds import thresholds_for
 from modelops.pipelines import monitoring_flow
-from modelops.score import scoring
+from modelops.score.snapshot import score_snapshot
 from modelops.stats import multivariate
 from modelops.store import alias_log, artifacts, history, registry, tracking
 
@@ -60,7 +60,7 @@ def run_windows(
         window_id = f"{scenario}-{seed:04d}-{i:03d}"
         ids.append(window_id)
         scenarios.write_window(spec, window_id, scenario, ROWS, seed=seed * 1000 + i)
-        scoring.score_snapshot(spec, settings, snapshot=window_id)  # the champion serves the snapshot
+        score_snapshot(spec, settings, snapshot=window_id)  # the champion serves the snapshot
         if label_delay is not None and i >= label_delay:
             scenarios.release_labels(spec, ids[i - label_delay])
         rows = history.read_monitoring_history(spec.name)
@@ -341,7 +341,7 @@ def test_an_overdue_champion_is_retrained_through_the_workflow_step_and_said_eve
 
     spec = fresh_windows
     scenarios.write_window(spec, "w-000", "stable", ROWS, seed=31)
-    scoring.score_snapshot(spec, settings, snapshot="w-000")
+    score_snapshot(spec, settings, snapshot="w-000")
     end = datetime.now(UTC) + timedelta(days=400)
     outcome = monitoring_flow.monitor_window(
         spec, settings, "w-000", {"max_champion_age_days": 365}, False, end, "m1", []

@@ -194,7 +194,7 @@ def test_a_rendered_report_has_no_scientific_notation_or_unrounded_share(tmp_pat
 
 
 def test_the_scoring_report_keeps_its_manifest_collapsed(tmp_path):
-    from modelops.score.scoring import render_scoring_report
+    from modelops.score.report import render_scoring_report
 
     manifest = {
         "dataset": "voter_turnout",

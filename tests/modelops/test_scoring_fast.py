@@ -19,7 +19,14 @@ from conftest import run_training, use_workspace
 
 from modelops.collect.scenarios import simulate_window
 from modelops.config.settings import CANDIDATE_FAMILIES
-from modelops.score import scoring
+from modelops.score import agreement, fastpath, run
+from modelops.score.checks import Reasons, check_chunk
+from modelops.score.fastpath import compile_pipeline, predict_rows
+from modelops.score.models import FAST_TOLERANCE, load_model
+from modelops.score.plan import compile_checks, plan_scoring
+from modelops.score.readers import iter_chunks
+from modelops.score.snapshot import score_snapshot
+from modelops.score.values import plain_frame
 from modelops.store import registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
@@ -68,18 +75,18 @@ def _messy(spec, rows: int = 600, seed: int = 31) -> pd.DataFrame:
 
 def _compare(plan, frame_chunks) -> tuple[float, int]:
     """Largest |compiled - pipeline| over the rows the checks pass, and how many rows that was."""
-    model = scoring._load_model(plan, plan.version, plan.run_id)
+    model = load_model(plan, plan.version, plan.run_id)
     assert model.compiled is not None, "our pipeline shape compiles"
-    reasons = scoring._Reasons()
+    reasons = Reasons()
     worst, rows = 0.0, 0
     for frame in frame_chunks:
         factors: dict = {}
-        X, codes, _ = scoring.check_chunk(frame, plan, model, reasons, factors)
+        X, codes, _ = check_chunk(frame, plan, model, reasons, factors)
         ok = codes == 0
         X_ok = X.loc[ok]
         factors_ok = {c: (row_codes[ok], uniques) for c, (row_codes, uniques) in factors.items()}
         fast = model.compiled.predict(X_ok, factors_ok)
-        plain = model.pipeline.predict_proba(scoring._plain_frame(X_ok))[:, 1]
+        plain = model.pipeline.predict_proba(plain_frame(X_ok))[:, 1]
         assert fast.shape == plain.shape and np.isfinite(fast).all()
         worst = max(worst, float(np.max(np.abs(fast - plain))))
         rows += int(ok.sum())
@@ -92,17 +99,17 @@ def test_compiled_path_equals_the_pipeline_on_parquet(env, settings, tmp_path, f
     frame = _messy(spec)
     path = tmp_path / f"fast-{family}.parquet"
     frame.to_parquet(path, index=False)
-    plan = scoring.plan_scoring(spec, _options(settings, chunk_rows=256), str(path), alias=f"fast_{family}")
-    chunks = list(scoring.iter_chunks(plan, 0))
+    plan = plan_scoring(spec, _options(settings, chunk_rows=256), str(path), alias=f"fast_{family}")
+    chunks = list(iter_chunks(plan, 0))
     assert isinstance(chunks[0]["party"].dtype, pd.CategoricalDtype)  # text read as Arrow dictionaries
     worst, rows = _compare(plan, chunks)
     assert rows >= len(frame) - 10
-    assert worst <= scoring.FAST_TOLERANCE
+    assert worst <= FAST_TOLERANCE
     # end to end: the run used the compiled path and says so
-    result = scoring.score_snapshot(spec, _options(settings, chunk_rows=256), str(path), alias=f"fast_{family}")
+    result = score_snapshot(spec, _options(settings, chunk_rows=256), str(path), alias=f"fast_{family}")
     manifest = json.loads(Path(result["manifest"]).read_text())
     assert manifest["fast_path"]["served"]["fast"] is True
-    assert manifest["fast_path"]["served"]["max_diff"] <= scoring.FAST_TOLERANCE
+    assert manifest["fast_path"]["served"]["max_diff"] <= FAST_TOLERANCE
     out = pd.read_parquet(Path(result["folder"]) / "predictions").set_index("row")
     assert out.loc[0, "reason"] == "missing:age" and out.loc[1, "reason"] == "non_finite:unemployment_rate"
     assert out.loc[2, "reason"] == "not_allowed:party" and out.loc[3, "reason"] == "missing:party"
@@ -118,10 +125,10 @@ def test_compiled_path_equals_the_pipeline_on_csv_text(env, settings, tmp_path, 
     frame.loc[31, "contact_attempts"] = " 3 "  # a number written as text: read by value
     path = tmp_path / f"fast-{family}.csv"
     frame.to_csv(path, index=False)
-    plan = scoring.plan_scoring(spec, _options(settings, chunk_rows=150), str(path), alias=f"fast_{family}")
-    worst, rows = _compare(plan, scoring.iter_chunks(plan, 0))
+    plan = plan_scoring(spec, _options(settings, chunk_rows=150), str(path), alias=f"fast_{family}")
+    worst, rows = _compare(plan, iter_chunks(plan, 0))
     assert rows >= len(frame) - 12
-    assert worst <= scoring.FAST_TOLERANCE
+    assert worst <= FAST_TOLERANCE
 
 
 @pytest.mark.parametrize("family", CANDIDATE_FAMILIES)
@@ -146,23 +153,23 @@ def test_each_distinct_value_is_encoded_once_whatever_order_a_row_group_lists_it
     with pq.ParquetWriter(path, schema) as writer:
         for part in parts:
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
-    plan = scoring.plan_scoring(spec, _options(settings, chunk_rows=300), str(path), alias=f"fast_{family}")
-    model = scoring._load_model(plan, plan.version, plan.run_id)
+    plan = plan_scoring(spec, _options(settings, chunk_rows=300), str(path), alias=f"fast_{family}")
+    model = load_model(plan, plan.version, plan.run_id)
     compiled = model.compiled
     calls = []
     transform = compiled.encoder.transform
     compiled.encoder.transform = lambda small: calls.append(len(small)) or transform(small)
-    reasons, met, orders = scoring._Reasons(), {}, []
-    for frame_chunk in scoring.iter_chunks(plan, 0):
+    reasons, met, orders = Reasons(), {}, []
+    for frame_chunk in iter_chunks(plan, 0):
         factors: dict = {}
-        X, codes, _ = scoring.check_chunk(frame_chunk, plan, model, reasons, factors)
+        X, codes, _ = check_chunk(frame_chunk, plan, model, reasons, factors)
         ok = codes == 0
         factors_ok = {c: (row_codes[ok], uniques) for c, (row_codes, uniques) in factors.items()}
         before = len(calls)
         fast = compiled.predict(X.loc[ok], factors_ok)
         encoded = len(calls) - before  # (the pipeline below runs the same encoder on every row)
-        plain = model.pipeline.predict_proba(scoring._plain_frame(X.loc[ok]))[:, 1]
-        assert np.max(np.abs(fast - plain)) <= scoring.FAST_TOLERANCE
+        plain = model.pipeline.predict_proba(plain_frame(X.loc[ok]))[:, 1]
+        assert np.max(np.abs(fast - plain)) <= FAST_TOLERANCE
         new = {c for c, (_, uniques) in factors.items() if set(uniques) - met.setdefault(c, set())}
         for c, (_, uniques) in factors.items():
             met[c] |= set(uniques)
@@ -180,25 +187,25 @@ def test_a_compiled_path_that_disagrees_is_not_used(env, settings, tmp_path, mon
     frame = _messy(spec, 300, 33)
     path = tmp_path / "fast-broken.parquet"
     frame.to_parquet(path, index=False)
-    real_compile = scoring._compile
+    real_compile = compile_pipeline
 
     def shifted(pipeline, checks):
         compiled = real_compile(pipeline, checks)
         return dataclasses.replace(compiled, mean=compiled.mean + 0.5)
 
-    monkeypatch.setattr(scoring, "_compile", shifted)
+    monkeypatch.setattr(fastpath, "compile_pipeline", shifted)
     options = _options(settings)
-    result = scoring.score_snapshot(spec, options, str(path), snapshot="fast-broken", alias=f"fast_{family}")
+    result = score_snapshot(spec, options, str(path), snapshot="fast-broken", alias=f"fast_{family}")
     manifest = json.loads(Path(result["manifest"]).read_text())
     assert manifest["fast_path"]["served"]["fast"] is False
-    assert manifest["fast_path"]["served"]["max_diff"] > scoring.FAST_TOLERANCE
+    assert manifest["fast_path"]["served"]["max_diff"] > FAST_TOLERANCE
     assert any("plain sklearn path" in n for n in manifest["notes"])
     # the scores are the pipeline's own
-    monkeypatch.setattr(scoring, "_compile", real_compile)
-    plan = scoring.plan_scoring(spec, options, str(path), alias=f"fast_{family}")
-    model = scoring._load_model(plan, plan.version, plan.run_id)
-    X, codes, _ = scoring.check_chunk(next(scoring.iter_chunks(plan, 0)), plan, model, scoring._Reasons())
-    expected = model.pipeline.predict_proba(scoring._plain_frame(X.loc[codes == 0]))[:, 1]
+    monkeypatch.setattr(fastpath, "compile_pipeline", real_compile)
+    plan = plan_scoring(spec, options, str(path), alias=f"fast_{family}")
+    model = load_model(plan, plan.version, plan.run_id)
+    X, codes, _ = check_chunk(next(iter_chunks(plan, 0)), plan, model, Reasons())
+    expected = model.pipeline.predict_proba(plain_frame(X.loc[codes == 0]))[:, 1]
     out = pd.read_parquet(Path(result["folder"]) / "predictions").set_index("row").sort_index()
     assert np.allclose(out.loc[codes == 0, "champion_score"].to_numpy(), expected, rtol=0, atol=1e-12)
 
@@ -211,11 +218,11 @@ def test_prefetch_hands_on_the_reader_error_and_keeps_order():
 
     seen = []
     with pytest.raises(ValueError, match="broken file"):
-        for item in scoring._prefetch(chunks()):
+        for item in run._prefetch(chunks()):
             seen.append(item)
     assert seen == [1, 2]
     # a consumer that stops early does not leave the reader hanging
-    stream = scoring._prefetch(iter(range(100)))
+    stream = run._prefetch(iter(range(100)))
     assert next(stream) == 0
     stream.close()
 
@@ -227,7 +234,7 @@ def test_a_chunk_whose_allowed_missing_column_is_all_none_scores_as_missing(env,
     spec = env["spec"]
     frame = _messy(spec, 300, 34).iloc[30:].reset_index(drop=True)  # the rows that pass every check
     frame.to_parquet(tmp_path / "input.parquet", index=False)
-    plan = scoring.plan_scoring(spec, _options(settings), str(tmp_path / "input.parquet"), alias=f"fast_{family}")
+    plan = plan_scoring(spec, _options(settings), str(tmp_path / "input.parquet"), alias=f"fast_{family}")
     as_sql = frame.copy()
     for column in spec.categorical:  # text as a cursor hands it over: object values, None for NULL
         as_sql[column] = frame[column].astype(object).where(frame[column].notna(), None)
@@ -235,13 +242,13 @@ def test_a_chunk_whose_allowed_missing_column_is_all_none_scores_as_missing(env,
     as_nan = frame.copy()  # missing text as pandas reads it from a file
     as_nan["income_bracket"] = pd.Series([np.nan] * len(frame), dtype=object)
     worst, rows = _compare(plan, [as_sql])
-    assert rows == len(frame) and worst <= scoring.FAST_TOLERANCE
-    model = scoring._load_model(plan, plan.version, plan.run_id)
+    assert rows == len(frame) and worst <= FAST_TOLERANCE
+    model = load_model(plan, plan.version, plan.run_id)
     scored = []
     for chunk in (as_sql, as_nan):
-        X, codes, _ = scoring.check_chunk(chunk, plan, model, scoring._Reasons(), {})
+        X, codes, _ = check_chunk(chunk, plan, model, Reasons(), {})
         assert (codes == 0).all() and X["income_bracket"].isna().all()
-        scored.append(model.pipeline.predict_proba(scoring._plain_frame(X))[:, 1])
+        scored.append(model.pipeline.predict_proba(plain_frame(X))[:, 1])
     np.testing.assert_array_equal(scored[0], scored[1])
 
 
@@ -251,16 +258,16 @@ def test_predict_split_over_threads_equals_one_call(env, settings, tmp_path, mon
     path = tmp_path / "fast-split.parquet"
     frame.to_parquet(path, index=False)
     family = CANDIDATE_FAMILIES[-1]
-    plan = scoring.plan_scoring(spec, _options(settings), str(path), alias=f"fast_{family}")
-    model = scoring._load_model(plan, plan.version, plan.run_id)
+    plan = plan_scoring(spec, _options(settings), str(path), alias=f"fast_{family}")
+    model = load_model(plan, plan.version, plan.run_id)
     factors: dict = {}
-    X, _, _ = scoring.check_chunk(next(scoring.iter_chunks(plan, 0)), plan, model, scoring._Reasons(), factors)
+    X, _, _ = check_chunk(next(iter_chunks(plan, 0)), plan, model, Reasons(), factors)
     Z = model.compiled.matrix(X, factors)
     monkeypatch.setenv("MODELOPS_SCORING_THREADS", "1")
-    one = scoring._predict_rows(model.compiled.estimator, Z)
+    one = predict_rows(model.compiled.estimator, Z)
     monkeypatch.setenv("MODELOPS_SCORING_THREADS", "3")
-    split = scoring._predict_rows(model.compiled.estimator, Z)
-    assert len(one) == len(split) == len(X) >= scoring._SPLIT_MIN_ROWS
+    split = predict_rows(model.compiled.estimator, Z)
+    assert len(one) == len(split) == len(X) >= fastpath._SPLIT_MIN_ROWS
     assert np.max(np.abs(one - split)) <= 1e-12
 
 
@@ -289,7 +296,7 @@ def test_columns_no_tree_reads_stay_zero_and_change_no_score(settings, family, c
     model = CalibratedClassifierCV(model, cv=2) if calibrated else model
     pipeline = Pipeline([("features", build_preprocessor(spec)), ("model", model)])
     pipeline.fit(frame[spec.features], target_vector(frame, spec))
-    compiled = scoring._compile(pipeline, scoring.compile_checks(spec))
+    compiled = compile_pipeline(pipeline, compile_checks(spec))
     assert compiled is not None
     X = frame[spec.features]
     Z = compiled.matrix(X)
@@ -300,11 +307,11 @@ def test_columns_no_tree_reads_stay_zero_and_change_no_score(settings, family, c
         assert not Z[:, ~compiled.used].any()  # skipped: left zero
         assert np.isfinite(Z[:, compiled.used]).all()
     plain = pipeline.predict_proba(X)[:, 1]
-    assert np.max(np.abs(compiled.predict(X) - plain)) <= scoring.FAST_TOLERANCE
+    assert np.max(np.abs(compiled.predict(X) - plain)) <= FAST_TOLERANCE
     # chunks of one size refill one matrix: each is scored from its own rows, never the previous chunk's
     halves = [(X.iloc[:1500], plain[:1500]), (X.iloc[1500:], plain[1500:])]
     for part, expected in [*halves, halves[0]]:
-        assert np.max(np.abs(compiled.predict(part) - expected)) <= scoring.FAST_TOLERANCE
+        assert np.max(np.abs(compiled.predict(part) - expected)) <= FAST_TOLERANCE
     assert compiled.buffer is not None and compiled.buffer.shape[0] == 1500
 
 
@@ -341,7 +348,7 @@ def test_slice_codes_give_every_row_the_label_slice_labels_gives(case):
 
     make, bins = _SLICE_CASES[case]
     values = make(np.random.default_rng(7), 3000)
-    codes, labels = scoring._slice_codes(values, bins)
+    codes, labels = agreement._slice_codes(values, bins)
     assert codes.min() >= 0 and codes.max() < len(labels)
     expected = slice_labels(pd.DataFrame({"c": values}), "c", bins).to_numpy()
     assert (np.array(labels, dtype=object)[codes] == expected).all()
@@ -357,4 +364,4 @@ def test_trees_numbering_their_own_column_subsets_build_every_column():
     y = (X[:, 0] + X[:, 5] > 0).astype(int)
     bagged = BaggingClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=4, max_features=0.5, random_state=0)
     bagged.fit(X, y)
-    assert scoring._features_used(bagged, 12) is None
+    assert fastpath._features_used(bagged, 12) is None

@@ -1,0 +1,276 @@
+"""Committing a snapshot: every part and the manifest in one folder swap, the MLflow run, the COPY into PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from modelops.core import catalog
+from modelops.core.tags import Tag
+from modelops.score.agreement import agreement_report
+from modelops.score.output import FALLBACK, OUTPUT_COLUMNS, SOURCES
+from modelops.score.plan import InputRefused, RowCountError, ScoringError, ScoringPlan
+from modelops.score.report import render_scoring_report
+from modelops.score.run import dedupe
+
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def _manifest_parts(plan: ScoringPlan, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_group = {}
+    for part in parts:
+        if part["group"] in by_group:
+            raise RowCountError(f"group {part['group']} was handed to the commit twice")
+        by_group[part["group"]] = part
+    missing = sorted(set(range(len(plan.groups))) - set(by_group))
+    if missing:
+        raise ScoringError(f"groups {missing} have no scored part: score them before committing")
+    return [by_group[i] for i in range(len(plan.groups))]
+
+
+def commit_scoring(
+    plan: ScoringPlan | dict[str, Any], parts: list[dict[str, Any]], output_url: str | None = None
+) -> dict[str, Any]:
+    """Publish the snapshot's predictions + manifest in one folder swap; rows in == rows out or nothing."""
+    import pyarrow.parquet as pq
+
+    from modelops.store import registry
+
+    plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_dict(plan)
+    ordered = _manifest_parts(plan, parts)
+    rows_in = sum(p["rows_in"] for p in ordered)
+    files = []
+    rows_out = 0
+    for part in ordered:
+        path = Path(part["part"])
+        if not path.exists():
+            raise ScoringError(f"group {part['group']}: its part file {path} is gone; score the group again")
+        written = pq.ParquetFile(path).metadata.num_rows
+        if written != part["rows_in"]:
+            raise RowCountError(f"group {part['group']}: {part['rows_in']} rows read, {written} in {path.name}")
+        rows_out += written
+        files.append(path)
+    if rows_out != rows_in:
+        raise RowCountError(f"snapshot {plan.snapshot}: {rows_in} rows in, {rows_out} rows out")
+    sources = {s: sum(p["sources"][s] for p in ordered) for s in SOURCES}
+    reasons: dict[str, int] = {}
+    for part in ordered:
+        for reason, count in part["reasons"].items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    id_problems = {k: reasons.get(k, 0) for k in ("missing_id", "duplicate_id")}
+    limit = float(plan.options["max_id_problem_share"])
+    if rows_in and sum(id_problems.values()) > limit * rows_in:
+        raise InputRefused(
+            f"snapshot {plan.snapshot}: {id_problems['missing_id']} rows without an id and "
+            f"{id_problems['duplicate_id']} rows repeating an earlier row's id, "
+            f"{sum(id_problems.values()) / rows_in:.2%} of {rows_in} rows, above scoring.max_id_problem_share "
+            f"{limit:.2%}: predictions could not be joined back to one voter each; nothing was published. "
+            "Fix the ids of the delivery and score it again"
+        )
+    if rows_in == 0:
+        raise InputRefused(f"snapshot {plan.snapshot}: the input holds no rows; nothing was published")
+    alerts = dedupe([a for p in ordered for a in p["alerts"]], limit=50)
+    if plan.alias_drift:
+        alerts.insert(0, plan.alias_drift)
+    fallback_share = sources[FALLBACK] / rows_in
+    if fallback_share > float(plan.options.get("fallback_share", 1.0)):
+        alerts.insert(0, fallback_alert(sources[FALLBACK], rows_in, float(plan.options["fallback_share"]), reasons))
+    if sum(id_problems.values()):
+        alerts.append(
+            f"{id_problems['missing_id']} rows without an id and {id_problems['duplicate_id']} rows repeating an "
+            "earlier row's id were served by the rule-based fallback (reasons missing_id, duplicate_id)"
+        )
+    score_shift = _merge_shift([p.get("score_shift") or {} for p in ordered])
+    shadow = any(p["shadow"] for p in ordered)
+    agreement = agreement_report([catalog.read_json(p["stats"]) for p in ordered if p["shadow"]]) if shadow else None
+    final = catalog.scoring_dir(plan.dataset, plan.snapshot)
+    manifest = {
+        "dataset": plan.dataset,
+        "snapshot": plan.snapshot,
+        "input": plan.input if plan.input_kind != "sql" else "sql query",
+        "input_kind": plan.input_kind,
+        # the files in the order their rows were scored (row = position): monitoring reads them back
+        "input_files": [f for group in plan.groups for f in group] if plan.input_kind != "sql" else [],
+        "model_name": plan.model_name,
+        "alias": plan.alias,
+        "model_version": plan.version,
+        "model_run_id": plan.run_id,
+        "challenger_version": plan.challenger_version,
+        "shadow": shadow,
+        "canary_share": plan.canary_share,
+        "threshold": float(plan.options["threshold"]),
+        "scored_at": plan.scored_at,
+        "config_digest": plan.config_digest,
+        "rows_in": rows_in,
+        "rows_out": rows_out,
+        "sources": sources,
+        "fallback_reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "fallback_share": fallback_share,
+        "failed_checks": _sum_counts([p.get("failed_checks") or {} for p in ordered]),
+        "id_problems": id_problems,
+        "score_guard": plan.options["score_guard"],
+        "score_shift": score_shift,
+        "alerts": alerts,
+        "alias_drift": plan.alias_drift,
+        "notes": list(plan.notes) + dedupe([n for p in ordered for n in p.get("notes", [])]),
+        "fast_path": _fast_summary(ordered),
+        "groups": len(ordered),
+        "parts": [
+            {"file": f"{catalog.PREDICTIONS}/{f.name}", "rows": p["rows_in"]}
+            for f, p in zip(files, ordered, strict=True)
+        ],
+        "agreement": agreement,
+    }
+    # one answer to "which model served on date D" (the alias history, see registry.served_on), with the rows truth
+    manifest["serving"] = registry.describe_serving(
+        plan.model_name, datetime.fromisoformat(plan.scored_at), plan.alias, served=manifest
+    )
+    with catalog.atomic_dir(final) as staging:
+        (staging / catalog.PREDICTIONS).mkdir()
+        for path in files:
+            os.link(path, staging / catalog.PREDICTIONS / path.name)  # a link: a failed commit keeps the parts
+        html_path = render_scoring_report(manifest, staging / catalog.REPORT_HTML)
+        catalog.write_json(staging / catalog.MANIFEST, manifest)
+    html_final = final / html_path.name
+    metrics = {"rows": rows_in, **{f"rows_{s}": c for s, c in sources.items()}}
+    metrics.update({f"fallback_{_metric_name(r)}": c for r, c in reasons.items()})
+    if agreement and agreement.get("rows"):
+        for key in ("score_correlation", "decision_agreement", "top_decile_overlap", "same_decile_share"):
+            metrics[f"shadow_{key}"] = agreement[key]
+    tags = {
+        Tag.MODEL_NAME: plan.model_name,
+        Tag.ALIAS: plan.alias,
+        Tag.MODEL_VERSION: plan.version,
+        Tag.CHALLENGER_VERSION: plan.challenger_version or "none",
+        Tag.INPUT: manifest["input"] or "",
+        Tag.ALERTS: str(len(alerts)),
+    }
+    run_id = registry.log_scoring(plan.dataset, plan.snapshot, metrics, manifest, str(html_final), tags)
+    loaded = None
+    table = plan.options.get("output_table")
+    if table:
+        if not output_url:
+            raise ScoringError(f"scoring.output_table is {table!r} but no database URL was given to load it into")
+        loaded = load_postgres(output_url, table, plan, [final / catalog.PREDICTIONS / f.name for f in files])
+    import shutil
+
+    shutil.rmtree(catalog.scoring_staging(plan.dataset, plan.snapshot), ignore_errors=True)
+    return {
+        "dataset": plan.dataset,
+        "snapshot": plan.snapshot,
+        "folder": str(final),
+        "manifest": str(final / catalog.MANIFEST),
+        "report": str(html_final),
+        "mlflow_run_id": run_id,
+        "rows": rows_in,
+        "rows_fallback": int(sources.get("fallback", 0)),
+        "sources": sources,
+        "fallback_reasons": manifest["fallback_reasons"],
+        "alerts": alerts,
+        "alias_drift": plan.alias_drift,
+        "model_name": plan.model_name,
+        "model_version": plan.version,
+        "serving": manifest["serving"],
+        "challenger_version": plan.challenger_version,
+        "agreement": {k: v for k, v in (agreement or {}).items() if k not in ("slices", "decile_transition")},
+        "output_table": table,
+        "table_rows": loaded,
+    }
+
+
+def fallback_alert(fallback: int, rows: int, limit: float, reasons: dict[str, int]) -> str:
+    """The alert line for a fallback share above the limit, whatever the cause (columns, values, ids, model)."""
+    top = ", ".join(f"{r} {c}" for r, c in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
+    return (
+        f"{fallback} of {rows} rows ({fallback / rows:.1%}) were served by the rule-based fallback, above "
+        f"fallback_share {limit:.1%}; reasons: {top}"
+    )
+
+
+def _sum_counts(parts: list[dict[str, int]]) -> dict[str, int]:
+    """Counts per key summed over the groups, most first."""
+    total: dict[str, int] = {}
+    for part in parts:
+        for key, count in part.items():
+            total[key] = total.get(key, 0) + int(count)
+    return dict(sorted(total.items(), key=lambda kv: -kv[1]))
+
+
+def _merge_shift(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The groups' score-shift counts: chunks judged, chunks at or above the PSI limit, the largest PSI."""
+    psis = [p["max_psi"] for p in parts if p.get("max_psi") is not None]
+    return {
+        "chunks_judged": sum(int(p.get("judged", 0)) for p in parts),
+        "chunks_shifted": sum(int(p.get("chunks", 0)) for p in parts),
+        "max_psi": max(psis) if psis else None,
+    }
+
+
+def _fast_summary(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per model, whether every group scored through the compiled path, and its largest first-chunk difference."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for who, entry in part.get("fast_path", {}).items():
+            into = out.setdefault(who, {"version": entry["version"], "fast": True, "max_diff": 0.0})
+            into["fast"] = into["fast"] and entry["fast"]
+            if entry["max_diff"] is not None:
+                into["max_diff"] = max(into["max_diff"], entry["max_diff"])
+    return out
+
+
+def _metric_name(reason: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-/ ]", "_", reason.replace(":", "."))
+
+
+def load_postgres(url: str, table: str, plan: ScoringPlan, files: list[Path]) -> int:
+    """COPY the predictions into `table`, replacing the snapshot's rows of this served version, in one transaction."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+    import sqlalchemy as sa
+
+    if not _TABLE_NAME.match(table):
+        raise ScoringError(f"scoring.output_table {table!r}: expected [schema.]table made of letters, digits, _")
+    columns = ", ".join(f'"{c}" {t}' for c, t in OUTPUT_COLUMNS.items())
+    names = ", ".join(f'"{c}"' for c in OUTPUT_COLUMNS)
+    engine = sa.create_engine(url)
+    loaded = 0
+    try:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(f"create table if not exists {table} ({columns})")
+            cursor.execute(
+                f"create index if not exists {table.split('.')[-1]}_snapshot_idx "
+                f"on {table} (snapshot_id, served_version)"
+            )
+            cursor.execute(
+                f"delete from {table} where snapshot_id = %s and served_version = %s", (plan.snapshot, plan.version)
+            )
+            options = pcsv.WriteOptions(include_header=False)
+            for path in files:
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=200_000):
+                    arrays = [
+                        batch.column(c).cast(pa.string()) if c == "scored_at" else batch.column(c)
+                        for c in OUTPUT_COLUMNS
+                    ]
+                    plain = [a.dictionary_decode() if pa.types.is_dictionary(a.type) else a for a in arrays]
+                    buffer = io.BytesIO()
+                    pcsv.write_csv(pa.RecordBatch.from_arrays(plain, names=list(OUTPUT_COLUMNS)), buffer, options)
+                    buffer.seek(0)
+                    cursor.copy_expert(f"copy {table} ({names}) from stdin with (format csv)", buffer)
+                    loaded += batch.num_rows
+            raw.commit()
+        except Exception:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+    return loaded

@@ -1,0 +1,265 @@
+"""The scoring plan: everything one run needs, resolved once, and the errors a run raises."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modelops.collect import inputs
+from modelops.config.settings import DatasetSpec, Settings
+from modelops.core import catalog
+
+
+class ScoringError(RuntimeError):
+    """A scoring run cannot go on (bad input, missing model version, broken invariant)."""
+
+
+class InputRefused(ScoringError, inputs.InputRefused):
+    """The input is refused for what it is (bad SQL, path, file, ids, no rows): deterministic, retrying cannot help."""
+
+
+class RowCountError(ScoringError):
+    """Rows in != rows out: something was lost or duplicated; nothing is committed."""
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """Everything one scoring run needs, resolved once (JSON-able for XCom via to_dict/from_dict)."""
+
+    dataset: str
+    snapshot: str
+    alias: str
+    model_name: str
+    version: str
+    run_id: str
+    input_kind: str  # parquet | csv | parquet_folder | sql
+    input: str | None
+    groups: tuple[tuple[str, ...], ...]
+    group_rows: tuple[int | None, ...]
+    baseline: dict[str, Any]
+    checks: dict[str, Any]
+    options: dict[str, Any]
+    scored_at: str
+    config_digest: str = ""
+    challenger_version: str | None = None
+    challenger_run_id: str | None = None
+    query: str | None = None
+    sql_url: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    alias_drift: str | None = None  # the champion moved outside the DAGs (registry.AliasDrift.line): alerts
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (tuples as lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoringPlan:
+        """Rebuild a plan from `to_dict` output."""
+        body = dict(data)
+        body["groups"] = tuple(tuple(g) for g in body["groups"])
+        body["group_rows"] = tuple(body["group_rows"])
+        body["notes"] = tuple(body.get("notes") or ())
+        return cls(**body)
+
+    def offset(self, group_index: int) -> int:
+        """Position in the snapshot of the group's first row (groups of unknown size are alone)."""
+        return int(sum(r or 0 for r in self.group_rows[:group_index]))
+
+    @property
+    def shadow(self) -> bool:
+        """Whether the challenger scores the rows beside the served model."""
+        return self.challenger_version is not None and bool(self.options.get("shadow"))
+
+    @property
+    def canary_share(self) -> float:
+        """Share of rows the challenger decides (0 without a challenger)."""
+        return float(self.options.get("canary_share") or 0.0) if self.challenger_version is not None else 0.0
+
+
+def compile_checks(spec: DatasetSpec) -> dict[str, Any]:
+    """The per-row input checks of a spec: required features, ranges, allowed codes (plain data)."""
+    rules = spec.validation
+    features = spec.features
+    return {
+        "id_column": spec.id_column,
+        "numeric": list(spec.numeric),
+        "categorical": list(spec.categorical),
+        # the validation suite allows no missing value in these columns: a row lacking one falls back
+        "required": [c for c in features if spec.null_limit(c)[0] == 0.0],
+        "ranges": {c: list(b) for c, b in (rules.get("ranges") or {}).items() if c in features},
+        "categories": {c: list(v) for c, v in (rules.get("categories") or {}).items() if c in features},
+        "protected": {c: bins for c, bins in spec.protected.items()},
+        "geography": spec.geography,
+        "canary_key": spec.canary_key,
+    }
+
+
+def _split_groups(files: list[Path], rows: list[int], groups: int) -> list[list[int]]:
+    """Contiguous groups of file indices with about the same number of rows each (none empty)."""
+    groups = max(1, min(groups, len(files)))
+    total = sum(rows)
+    out: list[list[int]] = [[] for _ in range(groups)]
+    done = 0
+    for i, n in enumerate(rows):
+        target = min(groups - 1, int(done * groups / total)) if total else i * groups // len(files)
+        out[target].append(i)
+        done += n
+    return [g for g in out if g]
+
+
+def plan_scoring(
+    spec: DatasetSpec,
+    settings: Settings,
+    input: str | None = None,
+    snapshot: str | None = None,
+    alias: str = "champion",
+    sql_url: str | None = None,
+    query: str | None = None,
+    groups: int | None = None,
+) -> ScoringPlan:
+    """Resolve input, snapshot id, model versions, baseline and partition groups for one run.
+
+    An input that cannot be scored (a path outside the roots, SQL other than one SELECT/WITH, an
+    unreadable or empty file, no id column, a bad snapshot id) is refused with InputRefused.
+    """
+    from modelops.store import registry
+
+    # the dataset's own scoring options, and the share of fallback rows above which the run alerts
+    fallback_share = spec.monitoring.get("fallback_share", settings.monitoring["fallback_share"])  # as monitoring
+    options = {**settings.scoring_for(spec.name), "fallback_share": float(fallback_share)}
+    # Every refusal of the input is decided here, before any model is looked up, and is deterministic.
+    try:
+        if query:
+            inputs.check_query(query)
+            if not sql_url:
+                raise InputRefused("a SQL query needs a connection (sql_url)")
+            inputs.check_sql_url(sql_url)
+            kind, where, files = "sql", None, [[]]
+            snapshot = snapshot or f"sql-{hashlib.sha256(query.encode()).hexdigest()[:12]}"
+            rows: list[int | None] = [None]
+        else:
+            if input is None and snapshot is None:
+                raise InputRefused("give an input (file or folder) or a snapshot id to score")
+            roots = inputs.input_roots(spec.name, options)
+            given = input or str(catalog.snapshot_inputs(spec.name, str(snapshot)))
+            path = inputs.resolve_input(given, roots)  # absolute, symlinks followed, under a root
+            kind, found = inputs.locate(path, roots)
+            sizes = inputs.file_rows(kind, found, path)  # unreadable files and 0 rows refused here
+            if kind == "parquet_folder":
+                split = _split_groups(found, [int(n or 0) for n in sizes], groups or int(options["partition_groups"]))
+                files = [[str(found[i]) for i in g] for g in split]
+                rows = [sum(int(sizes[i] or 0) for i in g) for g in split]
+            else:
+                files, rows = [[str(path)]], sizes
+            where = str(path)
+            snapshot = snapshot or inputs.input_stem(path)
+            _check_columns(spec, inputs.columns_of(kind, found[0]), where)
+        snapshot = catalog.safe_id(str(snapshot), "snapshot id")
+    except InputRefused:
+        raise
+    except (inputs.InputRefused, ValueError) as exc:  # a bad file, path, query or snapshot id
+        raise InputRefused(str(exc)) from None
+    served = registry.version_by_alias(spec.model_name, alias)
+    # "which model served on date D" has one answer, the alias history: a champion moved behind its back
+    # (MLflow UI, REST, a client) is never served; the recorded (approved) version serves and the run alerts
+    drift = registry.alias_drift(spec.model_name) if alias == registry.CHAMPION else None
+    if drift is not None:
+        recorded = None
+        if drift.recorded_version is not None:
+            recorded = registry.model_version(spec.model_name, drift.recorded_version)
+        if recorded is None:
+            raise ScoringError(f"{drift.line()}; no recorded version to serve instead, nothing was scored")
+        served = recorded
+    if served is None:
+        raise ScoringError(f"no version of {spec.model_name} holds the alias {alias!r}: nothing to score with")
+    version = str(served.version)
+    scored_at = datetime.now(UTC)
+    baseline = registry.load_baseline(spec.model_name, version, served.run_id)
+    notes: list[str] = []
+    challenger_version = challenger_run = None
+    wants_challenger = bool(options["shadow"]) or float(options["canary_share"]) > 0
+    if wants_challenger and alias != registry.CHALLENGER:
+        challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
+        if challenger is not None and str(challenger.version) != version:
+            challenger_version, challenger_run = str(challenger.version), challenger.run_id
+        else:
+            notes.append("no challenger distinct from the served version: no shadow, no canary")
+    if float(options["canary_share"]) > 0 and not spec.canary_key:
+        raise ScoringError(f"dataset {spec.name!r}: canary_share is set but no scoring.canary_key (and no id column)")
+    if challenger_version is not None and options["shadow"] and _sample_is_rows(options):
+        # "about N rows" needs the input's size: a Parquet footer knows it; a CSV's lines and a query's count
+        # are counted now (the query under the same read-only guard)
+        known = None if any(r is None for r in rows) else sum(int(r) for r in rows)
+        options["input_rows"] = known if known is not None else _count_rows(kind, files, query, sql_url, options)
+    return ScoringPlan(
+        dataset=spec.name,
+        snapshot=snapshot,
+        alias=alias,
+        model_name=spec.model_name,
+        version=version,
+        run_id=served.run_id,
+        input_kind=kind,
+        input=where,
+        groups=tuple(tuple(g) for g in files),
+        group_rows=tuple(rows),
+        baseline=baseline,
+        checks=compile_checks(spec),
+        options=options,
+        scored_at=scored_at.isoformat(timespec="microseconds"),
+        config_digest=settings.digest_for(spec.name),
+        challenger_version=challenger_version,
+        challenger_run_id=challenger_run,
+        query=query,
+        sql_url=sql_url,
+        notes=tuple(notes),
+        alias_drift=None if drift is None else f"{drift.line()}; this run served the recorded v{version}",
+    )
+
+
+def _check_columns(spec: DatasetSpec, columns: list[str], where: str) -> None:
+    """Refuse an input without the id column (predictions could not go back) or without any of the model's columns."""
+    if spec.id_column and spec.id_column not in columns:
+        raise InputRefused(
+            f"input {where} has no id column {spec.id_column!r}: predictions could not be joined back; "
+            + inputs.header_hint(columns, [spec.id_column, *spec.features])
+        )
+    features = [*spec.numeric, *spec.categorical]
+    if features and not set(features) & set(columns):
+        shown = ", ".join(features[:10]) + (", ..." if len(features) > 10 else "")
+        hint = inputs.header_hint(columns, [*filter(None, [spec.id_column]), *features])
+        raise InputRefused(f"input {where} holds none of the model's columns ({shown}); {hint}")
+
+
+def _sample_is_rows(options: dict[str, Any]) -> bool:
+    """Whether `shadow_sample` is a number of rows (a whole number >= 2) rather than a share (0 < x <= 1)."""
+    value = options["shadow_sample"]
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _count_rows(kind: str, files: list[list[str]], query: str | None, sql_url: str | None, options: dict) -> int:
+    """The rows of a CSV (its line breaks, less the header: a quoted line break counts once more) or of a query."""
+    if kind == "sql":
+        counted = f"SELECT count(*) AS n FROM ({inputs.check_query(query or '')}) AS modelops_rows"
+        (_, rows), *_ = inputs.query_rows(str(sql_url), counted, 1, options.get("sql_role"))
+        return int(rows[0][0])
+    return sum(inputs.csv_line_rows(Path(name)) for group in files for name in group)
+
+
+def shadow_share(plan: ScoringPlan) -> float | None:
+    """The share of rows shadowed: 1 when the input is known to hold at most `shadow_all_below` rows, else
+    `shadow_sample` (a share, or N rows / the input's rows); None when a share-configured input's size is
+    unknown until read (CSV, SQL: decided as rows arrive)."""
+    rows = plan.options.get("input_rows")
+    if rows is None and not any(r is None for r in plan.group_rows):
+        rows = sum(int(r) for r in plan.group_rows)
+    if rows is None:
+        return None
+    if rows <= int(plan.options["shadow_all_below"]):
+        return 1.0
+    if _sample_is_rows(plan.options):
+        return min(1.0, int(plan.options["shadow_sample"]) / rows)
+    return float(plan.options["shadow_sample"])
