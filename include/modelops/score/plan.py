@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -111,6 +112,17 @@ def _split_groups(files: list[Path], rows: list[int], groups: int) -> list[list[
     return [g for g in out if g]
 
 
+@dataclass(frozen=True)
+class _Input:
+    """The input as resolved: its kind, where it is, its files per partition group, their rows, the snapshot id."""
+
+    kind: str
+    where: str | None
+    files: list[list[str]]
+    rows: list[int | None]
+    snapshot: str
+
+
 def plan_scoring(
     spec: DatasetSpec,
     settings: Settings,
@@ -133,36 +145,88 @@ def plan_scoring(
     options = {**settings.scoring_for(spec.name), "fallback_share": float(fallback_share)}
     # Every refusal of the input is decided here, before any model is looked up, and is deterministic.
     try:
-        if query:
-            inputs.check_query(query)
-            if not sql_url:
-                raise InputRefused("a SQL query needs a connection (sql_url)")
-            inputs.check_sql_url(sql_url)
-            kind, where, files = "sql", None, [[]]
-            snapshot = snapshot or f"sql-{hashlib.sha256(query.encode()).hexdigest()[:12]}"
-            rows: list[int | None] = [None]
-        else:
-            if input is None and snapshot is None:
-                raise InputRefused("give an input (file or folder) or a snapshot id to score")
-            roots = inputs.input_roots(spec.name, options)
-            given = input or str(catalog.snapshot_inputs(spec.name, str(snapshot)))
-            path = inputs.resolve_input(given, roots)  # absolute, symlinks followed, under a root
-            kind, found = inputs.locate(path, roots)
-            sizes = inputs.file_rows(kind, found, path)  # unreadable files and 0 rows refused here
-            if kind == "parquet_folder":
-                split = _split_groups(found, [int(n or 0) for n in sizes], groups or int(options["partition_groups"]))
-                files = [[str(found[i]) for i in g] for g in split]
-                rows = [sum(int(sizes[i] or 0) for i in g) for g in split]
-            else:
-                files, rows = [[str(path)]], sizes
-            where = str(path)
-            snapshot = snapshot or inputs.input_stem(path)
-            _check_columns(spec, inputs.columns_of(kind, found[0]), where)
-        snapshot = catalog.safe_id(str(snapshot), "snapshot id")
+        found = _sql_input(query, sql_url, snapshot) if query else _file_input(spec, options, input, snapshot, groups)
+        found = dataclasses.replace(found, snapshot=catalog.safe_id(found.snapshot, "snapshot id"))
     except InputRefused:
         raise
     except (inputs.InputRefused, ValueError) as exc:  # a bad file, path, query or snapshot id
         raise InputRefused(str(exc)) from None
+    served, drift = _served_version(spec, alias)
+    version = str(served.version)
+    scored_at = datetime.now(UTC)
+    baseline = registry.load_baseline(spec.model_name, version, served.run_id)
+    challenger_version, challenger_run, notes = _challenger(spec, options, alias, version)
+    if float(options["canary_share"]) > 0 and not spec.canary_key:
+        raise ScoringError(f"dataset {spec.name!r}: canary_share is set but no scoring.canary_key (and no id column)")
+    if challenger_version is not None and options["shadow"] and _sample_is_rows(options):
+        # "about N rows" needs the input's size: a Parquet footer knows it; a CSV's lines and a query's count
+        # are counted now (the query under the same read-only guard)
+        rows = found.rows
+        known = None if any(r is None for r in rows) else sum(int(r) for r in rows)
+        options["input_rows"] = known if known is not None else _count_rows(found, query, sql_url, options)
+    return ScoringPlan(
+        dataset=spec.name,
+        snapshot=found.snapshot,
+        alias=alias,
+        model_name=spec.model_name,
+        version=version,
+        run_id=served.run_id,
+        input_kind=found.kind,
+        input=found.where,
+        groups=tuple(tuple(g) for g in found.files),
+        group_rows=tuple(found.rows),
+        baseline=baseline,
+        checks=compile_checks(spec),
+        options=options,
+        scored_at=scored_at.isoformat(timespec="microseconds"),
+        config_digest=settings.digest_for(spec.name),
+        challenger_version=challenger_version,
+        challenger_run_id=challenger_run,
+        query=query,
+        sql_url=sql_url,
+        notes=tuple(notes),
+        alias_drift=None if drift is None else f"{drift.line()}; this run served the recorded v{version}",
+    )
+
+
+def _sql_input(query: str, sql_url: str | None, snapshot: str | None) -> _Input:
+    """A query's input: one group of unknown size, the snapshot named after the query's hash unless given."""
+    inputs.check_query(query)
+    if not sql_url:
+        raise InputRefused("a SQL query needs a connection (sql_url)")
+    inputs.check_sql_url(sql_url)
+    snapshot = snapshot or f"sql-{hashlib.sha256(query.encode()).hexdigest()[:12]}"
+    return _Input(kind="sql", where=None, files=[[]], rows=[None], snapshot=str(snapshot))
+
+
+def _file_input(
+    spec: DatasetSpec, options: dict[str, Any], input: str | None, snapshot: str | None, groups: int | None
+) -> _Input:
+    """A file or folder under the input roots (or a registered snapshot's), its partitions split into groups."""
+    if input is None and snapshot is None:
+        raise InputRefused("give an input (file or folder) or a snapshot id to score")
+    roots = inputs.input_roots(spec.name, options)
+    given = input or str(catalog.snapshot_inputs(spec.name, str(snapshot)))
+    path = inputs.resolve_input(given, roots)  # absolute, symlinks followed, under a root
+    kind, found = inputs.locate(path, roots)
+    sizes = inputs.file_rows(kind, found, path)  # unreadable files and 0 rows refused here
+    rows: list[int | None]
+    if kind == "parquet_folder":
+        split = _split_groups(found, [int(n or 0) for n in sizes], groups or int(options["partition_groups"]))
+        files = [[str(found[i]) for i in g] for g in split]
+        rows = [sum(int(sizes[i] or 0) for i in g) for g in split]
+    else:
+        files, rows = [[str(path)]], sizes
+    where = str(path)
+    snapshot = snapshot or inputs.input_stem(path)
+    _check_columns(spec, inputs.columns_of(kind, found[0]), where)
+    return _Input(kind=kind, where=where, files=files, rows=rows, snapshot=str(snapshot))
+
+
+def _served_version(spec: DatasetSpec, alias: str) -> tuple[Any, Any]:
+    """(the model version to serve, the champion's alias drift or None); no version to serve is a ScoringError."""
+    from modelops.store import registry
+
     served = registry.version_by_alias(spec.model_name, alias)
     # "which model served on date D" has one answer, the alias history: a champion moved behind its back
     # (MLflow UI, REST, a client) is never served; the recorded (approved) version serves and the run alerts
@@ -176,48 +240,22 @@ def plan_scoring(
         served = recorded
     if served is None:
         raise ScoringError(f"no version of {spec.model_name} holds the alias {alias!r}: nothing to score with")
-    version = str(served.version)
-    scored_at = datetime.now(UTC)
-    baseline = registry.load_baseline(spec.model_name, version, served.run_id)
-    notes: list[str] = []
-    challenger_version = challenger_run = None
+    return served, drift
+
+
+def _challenger(
+    spec: DatasetSpec, options: dict[str, Any], alias: str, version: str
+) -> tuple[str | None, str | None, list[str]]:
+    """(the challenger's version, its run id, notes): only when shadow or canary wants one other than the served."""
+    from modelops.store import registry
+
     wants_challenger = bool(options["shadow"]) or float(options["canary_share"]) > 0
-    if wants_challenger and alias != registry.CHALLENGER:
-        challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
-        if challenger is not None and str(challenger.version) != version:
-            challenger_version, challenger_run = str(challenger.version), challenger.run_id
-        else:
-            notes.append("no challenger distinct from the served version: no shadow, no canary")
-    if float(options["canary_share"]) > 0 and not spec.canary_key:
-        raise ScoringError(f"dataset {spec.name!r}: canary_share is set but no scoring.canary_key (and no id column)")
-    if challenger_version is not None and options["shadow"] and _sample_is_rows(options):
-        # "about N rows" needs the input's size: a Parquet footer knows it; a CSV's lines and a query's count
-        # are counted now (the query under the same read-only guard)
-        known = None if any(r is None for r in rows) else sum(int(r) for r in rows)
-        options["input_rows"] = known if known is not None else _count_rows(kind, files, query, sql_url, options)
-    return ScoringPlan(
-        dataset=spec.name,
-        snapshot=snapshot,
-        alias=alias,
-        model_name=spec.model_name,
-        version=version,
-        run_id=served.run_id,
-        input_kind=kind,
-        input=where,
-        groups=tuple(tuple(g) for g in files),
-        group_rows=tuple(rows),
-        baseline=baseline,
-        checks=compile_checks(spec),
-        options=options,
-        scored_at=scored_at.isoformat(timespec="microseconds"),
-        config_digest=settings.digest_for(spec.name),
-        challenger_version=challenger_version,
-        challenger_run_id=challenger_run,
-        query=query,
-        sql_url=sql_url,
-        notes=tuple(notes),
-        alias_drift=None if drift is None else f"{drift.line()}; this run served the recorded v{version}",
-    )
+    if not wants_challenger or alias == registry.CHALLENGER:
+        return None, None, []
+    challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
+    if challenger is not None and str(challenger.version) != version:
+        return str(challenger.version), challenger.run_id, []
+    return None, None, ["no challenger distinct from the served version: no shadow, no canary"]
 
 
 def _check_columns(spec: DatasetSpec, columns: list[str], where: str) -> None:
@@ -240,13 +278,13 @@ def _sample_is_rows(options: dict[str, Any]) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _count_rows(kind: str, files: list[list[str]], query: str | None, sql_url: str | None, options: dict) -> int:
+def _count_rows(found: _Input, query: str | None, sql_url: str | None, options: dict) -> int:
     """The rows of a CSV (its line breaks, less the header: a quoted line break counts once more) or of a query."""
-    if kind == "sql":
+    if found.kind == "sql":
         counted = f"SELECT count(*) AS n FROM ({inputs.check_query(query or '')}) AS modelops_rows"
         (_, rows), *_ = inputs.query_rows(str(sql_url), counted, 1, options.get("sql_role"))
         return int(rows[0][0])
-    return sum(inputs.csv_line_rows(Path(name)) for group in files for name in group)
+    return sum(inputs.csv_line_rows(Path(name)) for group in found.files for name in group)
 
 
 def shadow_share(plan: ScoringPlan) -> float | None:
