@@ -28,6 +28,7 @@ class Reasons:
         self.lock = threading.Lock()  # the checks run on the reader thread, the score guard on the main one
 
     def code(self, reason: str) -> int:
+        """The small integer standing for `reason` in this group."""
         with self.lock:
             if reason not in self.codes:
                 self.codes[reason] = len(self.names)
@@ -79,58 +80,98 @@ def check_chunk(
         alerts.append(f"input lacks feature columns {absent}: those rows fell back")
     required = set(checks["required"])
     for column in checks["numeric"]:
-        if column in absent:
-            continue
-        values, not_number = as_numbers(frame[column])
-        x = values.to_numpy(dtype="float64", na_value=np.nan)
-        if column in required:
-            reasons.mark(codes, np.isnan(x) & ~not_number, f"missing:{column}")
-        reasons.mark(codes, not_number, f"not_a_number:{column}")
-        reasons.mark(codes, np.isinf(x), f"non_finite:{column}")
-        if column in checks["ranges"]:
-            low, high = checks["ranges"][column]
-            with np.errstate(invalid="ignore"):
-                outside = np.zeros(n, dtype=bool)
-                if low is not None:
-                    outside |= x < low
-                if high is not None:
-                    outside |= x > high
-            reasons.mark(codes, outside & np.isfinite(x), f"out_of_range:{column}")
-        X[column] = values
+        if column not in absent:
+            X[column] = _check_numeric(frame[column], column, checks["ranges"], column in required, reasons, codes)
     share = float(plan.options["unseen_category_share"])
     for column in checks["categorical"]:
         if column in absent:
             continue
-        series = frame[column]
-        blank = blank_rows(series)
-        if model is not None and column in model.numeric_codes and not pd.api.types.is_numeric_dtype(series):
-            series, not_number = as_numbers(series)  # CSV text of a code the model learned as a number
-            reasons.mark(codes, not_number, f"not_allowed:{column}")
-        elif blank.any():
-            # blank text is a missing value, as validation reads it; and every missing value is NaN (a SQL
-            # chunk's None is another category to the encoder: all zeros where NaN is the learned missing)
-            series = series.where(~blank)
-        if column in required:
-            reasons.mark(codes, blank, f"missing:{column}")
-        row_codes, labels, uniques = labels_of_uniques(series)
+        series, row_codes, labels, uniques = _check_categorical(
+            frame[column], column, checks, column in required, model, reasons, codes
+        )
         if factors is not None:
             factors[column] = (row_codes, uniques)
-        if column in checks["categories"]:
-            allowed = label_set(checks["categories"][column])
-            bad = np.array([label not in allowed for label in labels] + [False], dtype=bool)
-            reasons.mark(codes, bad[row_codes], f"not_allowed:{column}")
         if model is not None and column in model.known:
-            unseen_u = np.array([label not in model.known[column] for label in labels] + [False], dtype=bool)
-            unseen = unseen_u[row_codes] & (codes == 0)
-            if unseen.any() and unseen.mean() > share:
-                reasons.mark(codes, unseen, f"unseen_category:{column}")
-                alerts.append(
-                    f"{int(unseen.sum())} rows ({unseen.mean():.1%}) with categories of {column!r} the model never "
-                    f"saw, above the tolerated {share:.1%}: they fell back"
-                )
+            alert = _unseen_categories(column, labels, row_codes, model.known[column], share, reasons, codes)
+            alerts += [alert] if alert else []
         X[column] = series
     X_frame = pd.DataFrame(X, index=frame.index, copy=False)  # no consolidating copy of the columns
     return (X_frame, alerts) if given else (X_frame, codes, alerts)
+
+
+def _check_numeric(
+    series: pd.Series, column: str, ranges: dict[str, Any], required: bool, reasons: Reasons, codes: np.ndarray
+) -> pd.Series:
+    """Mark missing required values, text that is no number, infinities, values out of range; the column as numbers."""
+    values, not_number = as_numbers(series)
+    x = values.to_numpy(dtype="float64", na_value=np.nan)
+    if required:
+        reasons.mark(codes, np.isnan(x) & ~not_number, f"missing:{column}")
+    reasons.mark(codes, not_number, f"not_a_number:{column}")
+    reasons.mark(codes, np.isinf(x), f"non_finite:{column}")
+    if column in ranges:
+        low, high = ranges[column]
+        with np.errstate(invalid="ignore"):
+            outside = np.zeros(len(x), dtype=bool)
+            if low is not None:
+                outside |= x < low
+            if high is not None:
+                outside |= x > high
+        reasons.mark(codes, outside & np.isfinite(x), f"out_of_range:{column}")
+    return values
+
+
+def _check_categorical(
+    series: pd.Series,
+    column: str,
+    checks: dict[str, Any],
+    required: bool,
+    model: LoadedModel | None,
+    reasons: Reasons,
+    codes: np.ndarray,
+) -> tuple[pd.Series, np.ndarray, np.ndarray, Any]:
+    """Mark missing required values and codes not allowed.
+
+    Returns the column as the model reads it, its codes per row (-1 = missing), the label of each
+    distinct value, and the distinct values.
+    """
+    blank = blank_rows(series)
+    if model is not None and column in model.numeric_codes and not pd.api.types.is_numeric_dtype(series):
+        series, not_number = as_numbers(series)  # CSV text of a code the model learned as a number
+        reasons.mark(codes, not_number, f"not_allowed:{column}")
+    elif blank.any():
+        # blank text is a missing value, as validation reads it; and every missing value is NaN (a SQL
+        # chunk's None is another category to the encoder: all zeros where NaN is the learned missing)
+        series = series.where(~blank)
+    if required:
+        reasons.mark(codes, blank, f"missing:{column}")
+    row_codes, labels, uniques = labels_of_uniques(series)
+    if column in checks["categories"]:
+        allowed = label_set(checks["categories"][column])
+        bad = np.array([label not in allowed for label in labels] + [False], dtype=bool)
+        reasons.mark(codes, bad[row_codes], f"not_allowed:{column}")
+    return series, row_codes, labels, uniques
+
+
+def _unseen_categories(
+    column: str,
+    labels: np.ndarray,
+    row_codes: np.ndarray,
+    known: set[str],
+    share: float,
+    reasons: Reasons,
+    codes: np.ndarray,
+) -> str | None:
+    """Mark the passing rows whose category the model never saw, when they exceed `share`; the alert then."""
+    unseen_u = np.array([label not in known for label in labels] + [False], dtype=bool)
+    unseen = unseen_u[row_codes] & (codes == 0)
+    if not (unseen.any() and unseen.mean() > share):
+        return None
+    reasons.mark(codes, unseen, f"unseen_category:{column}")
+    return (
+        f"{int(unseen.sum())} rows ({unseen.mean():.1%}) with categories of {column!r} the model never "
+        f"saw, above the tolerated {share:.1%}: they fell back"
+    )
 
 
 def baseline_scores(frame: pd.DataFrame, baseline: dict[str, Any]) -> np.ndarray:
