@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -35,8 +37,8 @@ def score_group(
     (`score_snapshot`); each group still checks the compiled path on its own first chunk. `seen`,
     when given, holds the ids of the groups scored before in this process (else they are read back).
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
+    from threadpoolctl import threadpool_limits
 
     plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_dict(plan)
     if not 0 <= group_index < len(plan.groups):
@@ -50,114 +52,180 @@ def score_group(
         seen = SeenIds()
         seen.add(earlier_ids(plan, group_index))
     shadow = Shadow(plan, challenger, champion)
-    reasons = Reasons()
-    reason_counts: dict[str, int] = {}
-    source_counts = dict.fromkeys(SOURCES, 0)
-    rows_in = rows_out = 0
-    score_shift = {"chunks": 0, "judged": 0, "max_psi": None}
-    offset = plan.offset(group_index)
+    group = _Group(plan, group_index, plan.offset(group_index), champion, challenger, shadow, alerts)
     folder = catalog.scoring_staging(plan.dataset, plan.snapshot) / f"group-{group_index:05d}"
-    scored_at = pd.Timestamp(plan.scored_at)
-    schema = output_schema()
-    chunk_alerts: list[str] = []
-    from threadpoolctl import threadpool_limits
-
     with catalog.atomic_dir(folder) as staging, threadpool_limits(1):  # one native thread per predict thread
         part = staging / f"part-{group_index:05d}.parquet"
-        with (
-            pq.ParquetWriter(part, schema, compression="zstd", use_dictionary=DICTIONARY_COLUMNS) as writer,
-            _Background(writer) as background,
-        ):
-            # the reader thread also runs the checks, so they overlap the previous chunk's predict
-            chunks = _checked_chunks(plan, group_index, champion, reasons, seen)
-            for frame, X, codes, found, factors, hashes in _prefetch(chunks):
-                n = len(frame)
-                first = offset + rows_in
-                chunk_alerts += found
-                if champion is None:
-                    reasons.mark(codes, np.ones(n, dtype=bool), "model_unavailable")
-                ok = codes == 0
-                champ = np.full(n, np.nan)
-                chall = np.full(n, np.nan)
-                canary = np.zeros(n, dtype=bool)
-                if plan.canary_share > 0 and challenger is not None:
-                    canary = ok & canary_mask(frame[plan.checks["canary_key"]], plan.canary_share)
-                wanted = shadow.rows(ok, hashes, first, rows_in + n) | canary  # rows the challenger scores
-                withheld = np.zeros(n, dtype=bool)  # scored by the model, held back by the opt-in PSI guard
-                if ok.any():
-                    champ[ok] = predict(champion, *_subset(X, factors, ok))
-                    # a row's own score must be a probability, or that row falls back
-                    with np.errstate(invalid="ignore"):
-                        usable = np.isfinite(champ) & (champ >= 0.0) & (champ <= 1.0)
-                    reasons.mark(codes, ok & ~usable, "invalid_score")
-                    scored = codes == 0
-                    vary = functools.partial(inputs_vary, X, factors, scored)  # asked only when scores are flat
-                    profile = champion.score_profile if champion else None
-                    withheld, reason, found = chunk_guards(
-                        plan.options, profile, champ, scored, vary, f"rows {first}..{first + n - 1}", score_shift
-                    )
-                    chunk_alerts += found
-                    if reason:
-                        reasons.mark(codes, withheld, reason)
-                    if challenger is not None and (ok & wanted).any():
-                        take = ok & wanted
-                        chall[take] = predict(challenger, *_subset(X, factors, take))
-                model_rows = codes == 0
-                with np.errstate(invalid="ignore"):  # the challenger decides only with a usable probability
-                    canary &= model_rows & np.isfinite(chall) & (chall >= 0.0) & (chall <= 1.0)
-                fallback = ~model_rows
-                score = np.where(canary, chall, champ)
-                if fallback.any():
-                    rows_back = frame.loc[fallback].copy()
-                    for column in X.columns:  # the rule reads values as the checks did ("1" is 1)
-                        rows_back[column] = X.loc[fallback, column]
-                    rows_back = plain_frame(rows_back)
-                    score[fallback] = baseline_scores(rows_back, plan.baseline)
-                source = np.where(fallback, 2, np.where(canary, 1, 0)).astype(np.int8)  # model, canary, fallback
-                # Both models scored these rows; a chunk the opt-in guard withheld still tells how far apart
-                # they are (the drifted world a challenger is trained for is where it matters most).
-                shadow.add(champ, chall, model_rows | withheld, frame, X)
-                table = chunk_table(plan, frame, first, score, source, codes, reasons, champ, chall)
-                table = table.append_column("scored_at", pa.array(np.full(n, scored_at.value // 1000), pa.int64()))
-                background.write(table.cast(schema))
-                rows_in += n
-                rows_out += table.num_rows
-                for name, count in zip(*np.unique(codes[codes > 0], return_counts=True), strict=True):
-                    reason = reasons.names[int(name)]
-                    reason_counts[reason] = reason_counts.get(reason, 0) + int(count)
-                counts = np.bincount(source, minlength=3)
-                source_counts[MODEL] += int(counts[0])
-                source_counts[CANARY] += int(counts[1])
-                source_counts[FALLBACK] += int(counts[2])
-        written = pq.ParquetFile(part).metadata.num_rows
-        if written != rows_in or rows_out != rows_in:
-            raise RowCountError(f"group {group_index}: {rows_in} rows read, {rows_out} scored, {written} written")
-        expected = plan.group_rows[group_index]
-        if expected is not None and expected != rows_in:
-            raise RowCountError(f"group {group_index}: the plan counted {expected} rows, {rows_in} were read")
-        result = {
-            "group": group_index,
-            "rows_in": rows_in,
-            "rows_out": rows_out,
-            "first_row": offset,
-            "sources": source_counts,
-            "reasons": dict(sorted(reason_counts.items())),
-            "failed_checks": dict(sorted(reasons.failed.items())),
-            "alerts": alerts + dedupe(chunk_alerts),
-            "score_shift": score_shift,
-            "shadow": plan.shadow and challenger is not None,
+        _write_part(group, seen, part)
+        _check_rows(group, pq.ParquetFile(part).metadata.num_rows)
+        result = group.result(str(folder / part.name), str(folder / "agreement.json"))
+        catalog.write_json(staging / "agreement.json", shadow.stats(group.rows_in))
+        catalog.write_json(staging / "result.json", result)
+    return result
+
+
+@dataclass
+class _Chunk:
+    """One checked chunk: its rows, the model's input, reason codes so far, alerts, factorized columns, id hashes."""
+
+    frame: pd.DataFrame
+    X: pd.DataFrame
+    codes: np.ndarray
+    alerts: list[str]
+    factors: dict[str, tuple[np.ndarray, Any]]
+    hashes: np.ndarray | None
+
+
+@dataclass
+class _Group:
+    """One partition group being scored: its models, the challenger's rows, and the running counts."""
+
+    plan: ScoringPlan
+    index: int
+    offset: int  # position in the snapshot of the group's first row
+    champion: LoadedModel | None
+    challenger: LoadedModel | None
+    shadow: Shadow
+    alerts: list[str]  # the models' loading
+    reasons: Reasons = field(default_factory=Reasons)
+    chunk_alerts: list[str] = field(default_factory=list)
+    reason_counts: dict[str, int] = field(default_factory=dict)
+    source_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
+    score_shift: dict[str, Any] = field(default_factory=lambda: {"chunks": 0, "judged": 0, "max_psi": None})
+    rows_in: int = 0
+    rows_out: int = 0
+
+    def score(self, chunk: _Chunk) -> Any:
+        """The chunk's output table: each row scored by the served model, the challenger (canary) or the fallback."""
+        import pyarrow as pa
+
+        plan, codes, n = self.plan, chunk.codes, len(chunk.frame)
+        first = self.offset + self.rows_in
+        self.chunk_alerts += chunk.alerts
+        if self.champion is None:
+            self.reasons.mark(codes, np.ones(n, dtype=bool), "model_unavailable")
+        ok = codes == 0
+        canary = np.zeros(n, dtype=bool)
+        if plan.canary_share > 0 and self.challenger is not None:
+            canary = ok & canary_mask(chunk.frame[plan.checks["canary_key"]], plan.canary_share)
+        wanted = self.shadow.rows(ok, chunk.hashes, first, self.rows_in + n) | canary  # rows the challenger scores
+        champ, chall, withheld = self._model_scores(chunk, ok, wanted, first)
+        model_rows = codes == 0
+        with np.errstate(invalid="ignore"):  # the challenger decides only with a usable probability
+            canary &= model_rows & np.isfinite(chall) & (chall >= 0.0) & (chall <= 1.0)
+        fallback = ~model_rows
+        score = np.where(canary, chall, champ)
+        if fallback.any():
+            score[fallback] = _fallback_scores(chunk, fallback, plan.baseline)
+        source = np.where(fallback, 2, np.where(canary, 1, 0)).astype(np.int8)  # model, canary, fallback
+        # Both models scored these rows; a chunk the opt-in guard withheld still tells how far apart
+        # they are (the drifted world a challenger is trained for is where it matters most).
+        self.shadow.add(champ, chall, model_rows | withheld, chunk.frame, chunk.X)
+        table = chunk_table(plan, chunk.frame, first, score, source, codes, self.reasons, champ, chall)
+        scored_at = pd.Timestamp(plan.scored_at).value // 1000
+        table = table.append_column("scored_at", pa.array(np.full(n, scored_at), pa.int64()))
+        self._tally(codes, source, n, table.num_rows)
+        return table
+
+    def _model_scores(
+        self, chunk: _Chunk, ok: np.ndarray, wanted: np.ndarray, first: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the served model's scores, the challenger's, the rows the whole-chunk guards withheld); NaN: not scored.
+
+        A row whose own score is no probability, and the rows the guards withhold, get their reason in `chunk.codes`.
+        """
+        n = len(ok)
+        champ = np.full(n, np.nan)
+        chall = np.full(n, np.nan)
+        withheld = np.zeros(n, dtype=bool)  # scored by the model, held back by the opt-in PSI guard
+        if not ok.any():
+            return champ, chall, withheld
+        codes, X, factors = chunk.codes, chunk.X, chunk.factors
+        champ[ok] = predict(self.champion, *_subset(X, factors, ok))
+        # a row's own score must be a probability, or that row falls back
+        with np.errstate(invalid="ignore"):
+            usable = np.isfinite(champ) & (champ >= 0.0) & (champ <= 1.0)
+        self.reasons.mark(codes, ok & ~usable, "invalid_score")
+        scored = codes == 0
+        vary = functools.partial(inputs_vary, X, factors, scored)  # asked only when scores are flat
+        profile = self.champion.score_profile if self.champion else None
+        rows = f"rows {first}..{first + n - 1}"
+        withheld, reason, found = chunk_guards(self.plan.options, profile, champ, scored, vary, rows, self.score_shift)
+        self.chunk_alerts += found
+        if reason:
+            self.reasons.mark(codes, withheld, reason)
+        if self.challenger is not None and (ok & wanted).any():
+            take = ok & wanted
+            chall[take] = predict(self.challenger, *_subset(X, factors, take))
+        return champ, chall, withheld
+
+    def _tally(self, codes: np.ndarray, source: np.ndarray, rows_in: int, rows_out: int) -> None:
+        """Count the chunk's rows, its reasons and its sources."""
+        self.rows_in += rows_in
+        self.rows_out += rows_out
+        for name, count in zip(*np.unique(codes[codes > 0], return_counts=True), strict=True):
+            reason = self.reasons.names[int(name)]
+            self.reason_counts[reason] = self.reason_counts.get(reason, 0) + int(count)
+        counts = np.bincount(source, minlength=3)
+        self.source_counts[MODEL] += int(counts[0])
+        self.source_counts[CANARY] += int(counts[1])
+        self.source_counts[FALLBACK] += int(counts[2])
+
+    def result(self, part: str, stats: str) -> dict[str, Any]:
+        """The group's counts, alerts and notes, as `commit_scoring` reads them."""
+        champion, challenger = self.champion, self.challenger
+        return {
+            "group": self.index,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "first_row": self.offset,
+            "sources": self.source_counts,
+            "reasons": dict(sorted(self.reason_counts.items())),
+            "failed_checks": dict(sorted(self.reasons.failed.items())),
+            "alerts": self.alerts + dedupe(self.chunk_alerts),
+            "score_shift": self.score_shift,
+            "shadow": self.plan.shadow and challenger is not None,
             "fast_path": {
                 who: {"version": m.version, "fast": bool(m.fast), "max_diff": m.max_diff}
                 for who, m in (("served", champion), ("challenger", challenger))
                 if m is not None and m.fast is not None
             },
             "notes": [m.note for m in (champion, challenger) if m is not None and m.note],
-            "part": str(folder / part.name),
-            "stats": str(folder / "agreement.json"),
+            "part": part,
+            "stats": stats,
         }
-        catalog.write_json(staging / "agreement.json", shadow.stats(rows_in))
-        catalog.write_json(staging / "result.json", result)
-    return result
+
+
+def _write_part(group: _Group, seen: SeenIds, part: Path) -> None:
+    """Score the group's chunks into its part file: read and checked one ahead on a thread, written on another."""
+    import pyarrow.parquet as pq
+
+    schema = output_schema()
+    with (
+        pq.ParquetWriter(part, schema, compression="zstd", use_dictionary=DICTIONARY_COLUMNS) as writer,
+        _Background(writer) as background,
+    ):
+        # the reader thread also runs the checks, so they overlap the previous chunk's predict
+        for chunk in _prefetch(_checked_chunks(group.plan, group.index, group.champion, group.reasons, seen)):
+            background.write(group.score(chunk).cast(schema))
+
+
+def _check_rows(group: _Group, written: int) -> None:
+    """Rows read == rows scored == rows written == rows the plan counted, or RowCountError."""
+    rows_in, index = group.rows_in, group.index
+    if written != rows_in or group.rows_out != rows_in:
+        raise RowCountError(f"group {index}: {rows_in} rows read, {group.rows_out} scored, {written} written")
+    expected = group.plan.group_rows[index]
+    if expected is not None and expected != rows_in:
+        raise RowCountError(f"group {index}: the plan counted {expected} rows, {rows_in} were read")
+
+
+def _fallback_scores(chunk: _Chunk, fallback: np.ndarray, baseline: dict[str, Any]) -> np.ndarray:
+    """The rule-based baseline's scores of the fallback rows."""
+    rows_back = chunk.frame.loc[fallback].copy()
+    for column in chunk.X.columns:  # the rule reads values as the checks did ("1" is 1)
+        rows_back[column] = chunk.X.loc[fallback, column]
+    return baseline_scores(plain_frame(rows_back), baseline)
 
 
 def _subset(
@@ -171,8 +239,8 @@ def _subset(
 
 def _checked_chunks(
     plan: ScoringPlan, group_index: int, model: LoadedModel | None, reasons: Reasons, seen: SeenIds
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, np.ndarray, list[str], dict[str, Any], np.ndarray | None]]:
-    """The group's non-empty chunks with their checks: (frame, model input, reason codes, alerts, factors, id hashes).
+) -> Iterator[_Chunk]:
+    """The group's non-empty chunks with their checks.
 
     The id checks come first: a row without an id, or repeating an earlier row's id, cannot be joined
     back to one voter, whatever its values.
@@ -185,7 +253,7 @@ def _checked_chunks(
             hashes = id_checks(frame, plan.checks["id_column"], seen, codes, reasons)
             factors: dict[str, tuple[np.ndarray, Any]] = {}
             X, found = check_chunk(frame, plan, model, reasons, factors, codes)
-            yield frame, X, codes, found, factors, hashes
+            yield _Chunk(frame, X, codes, found, factors, hashes)
 
 
 class _Failed:
@@ -266,5 +334,6 @@ class _Background:
 
 
 def dedupe(items: list[str], limit: int = 20) -> list[str]:
+    """The distinct items in order, at most `limit` of them and a line saying how many more."""
     unique = list(dict.fromkeys(items))
     return unique[:limit] + ([f"... and {len(unique) - limit} more"] if len(unique) > limit else [])
