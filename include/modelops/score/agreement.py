@@ -13,11 +13,7 @@ from modelops.score.plan import ScoringPlan, shadow_share
 from modelops.score.values import as_numbers, factorize
 
 DECILES = 10
-
-
 _CANARY_SALT = 0x5851F42D4C957F2D
-
-
 _SHADOW_SALT = 0x2545F4914F6CDD1D
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,16 +32,73 @@ def _manifest_parts(plan: ScoringPlan, parts: list[dict[str, Any]]) -> list[dict
     return [by_group[i] for i in range(len(plan.groups))]
 
 
+@dataclass(frozen=True)
+class _Totals:
+    """The snapshot's counts over its groups, checked: rows in == rows out, ids within the limit."""
+
+    rows_in: int
+    rows_out: int
+    files: list[Path]  # the part files, in group order
+    sources: dict[str, int]
+    reasons: dict[str, int]  # rows per fallback reason, most first
+    id_problems: dict[str, int]
+
+
 def commit_scoring(
     plan: ScoringPlan | dict[str, Any], parts: list[dict[str, Any]], output_url: str | None = None
 ) -> dict[str, Any]:
     """Publish the snapshot's predictions + manifest in one folder swap; rows in == rows out or nothing."""
-    import pyarrow.parquet as pq
-
-    from modelops.store import registry
-
     plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_dict(plan)
     ordered = _manifest_parts(plan, parts)
+    totals = _totals(plan, ordered)
+    alerts = _alerts(plan, ordered, totals)
+    final = catalog.scoring_dir(plan.dataset, plan.snapshot)
+    manifest = _manifest(plan, ordered, totals, alerts)
+    with catalog.atomic_dir(final) as staging:
+        (staging / catalog.PREDICTIONS).mkdir()
+        for path in totals.files:
+            os.link(path, staging / catalog.PREDICTIONS / path.name)  # a link: a failed commit keeps the parts
+        html_path = render_scoring_report(manifest, staging / catalog.REPORT_HTML)
+        catalog.write_json(staging / catalog.MANIFEST, manifest)
+    html_final = final / html_path.name
+    run_id = _log_run(plan, manifest, totals, html_final)
+    loaded = None
+    table = plan.options.get("output_table")
+    if table:
+        if not output_url:
+            raise ScoringError(f"scoring.output_table is {table!r} but no database URL was given to load it into")
+        loaded = load_postgres(output_url, table, plan, [final / catalog.PREDICTIONS / f.name for f in totals.files])
+    import shutil
+
+    shutil.rmtree(catalog.scoring_staging(plan.dataset, plan.snapshot), ignore_errors=True)
+    agreement = manifest["agreement"]
+    return {
+        "dataset": plan.dataset,
+        "snapshot": plan.snapshot,
+        "folder": str(final),
+        "manifest": str(final / catalog.MANIFEST),
+        "report": str(html_final),
+        "mlflow_run_id": run_id,
+        "rows": totals.rows_in,
+        "rows_fallback": int(totals.sources.get("fallback", 0)),
+        "sources": totals.sources,
+        "fallback_reasons": manifest["fallback_reasons"],
+        "alerts": alerts,
+        "alias_drift": plan.alias_drift,
+        "model_name": plan.model_name,
+        "model_version": plan.version,
+        "serving": manifest["serving"],
+        "challenger_version": plan.challenger_version,
+        "agreement": {k: v for k, v in (agreement or {}).items() if k not in ("slices", "decile_transition")},
+        "output_table": table,
+        "table_rows": loaded,
+    }
+
+
+def _totals(plan: ScoringPlan, ordered: list[dict[str, Any]]) -> _Totals:
+    """Every part file there with the rows its group read, rows in == rows out, and ids within the limit."""
+    import pyarrow.parquet as pq
+
     rows_in = sum(p["rows_in"] for p in ordered)
     files = []
     rows_out = 0
@@ -56,10 +114,7 @@ def commit_scoring(
     if rows_out != rows_in:
         raise RowCountError(f"snapshot {plan.snapshot}: {rows_in} rows in, {rows_out} rows out")
     sources = {s: sum(p["sources"][s] for p in ordered) for s in SOURCES}
-    reasons: dict[str, int] = {}
-    for part in ordered:
-        for reason, count in part["reasons"].items():
-            reasons[reason] = reasons.get(reason, 0) + count
+    reasons = _sum_counts([part["reasons"] for part in ordered])
     id_problems = {k: reasons.get(k, 0) for k in ("missing_id", "duplicate_id")}
     limit = float(plan.options["max_id_problem_share"])
     if rows_in and sum(id_problems.values()) > limit * rows_in:
@@ -72,21 +127,32 @@ def commit_scoring(
         )
     if rows_in == 0:
         raise InputRefused(f"snapshot {plan.snapshot}: the input holds no rows; nothing was published")
+    return _Totals(rows_in, rows_out, files, sources, reasons, id_problems)
+
+
+def _alerts(plan: ScoringPlan, ordered: list[dict[str, Any]], totals: _Totals) -> list[str]:
+    """The groups' alerts, with the alias drift and a fallback share above the limit first, id problems last."""
     alerts = dedupe([a for p in ordered for a in p["alerts"]], limit=50)
     if plan.alias_drift:
         alerts.insert(0, plan.alias_drift)
-    fallback_share = sources[FALLBACK] / rows_in
-    if fallback_share > float(plan.options.get("fallback_share", 1.0)):
-        alerts.insert(0, fallback_alert(sources[FALLBACK], rows_in, float(plan.options["fallback_share"]), reasons))
+    fallback, rows_in = totals.sources[FALLBACK], totals.rows_in
+    if fallback / rows_in > float(plan.options.get("fallback_share", 1.0)):
+        alerts.insert(0, fallback_alert(fallback, rows_in, float(plan.options["fallback_share"]), totals.reasons))
+    id_problems = totals.id_problems
     if sum(id_problems.values()):
         alerts.append(
             f"{id_problems['missing_id']} rows without an id and {id_problems['duplicate_id']} rows repeating an "
             "earlier row's id were served by the rule-based fallback (reasons missing_id, duplicate_id)"
         )
-    score_shift = _merge_shift([p.get("score_shift") or {} for p in ordered])
+    return alerts
+
+
+def _manifest(plan: ScoringPlan, ordered: list[dict[str, Any]], totals: _Totals, alerts: list[str]) -> dict[str, Any]:
+    """The snapshot's manifest: what was scored, by which model, the counts, alerts and the shadow agreement."""
+    from modelops.store import registry
+
     shadow = any(p["shadow"] for p in ordered)
     agreement = agreement_report([catalog.read_json(p["stats"]) for p in ordered if p["shadow"]]) if shadow else None
-    final = catalog.scoring_dir(plan.dataset, plan.snapshot)
     manifest = {
         "dataset": plan.dataset,
         "snapshot": plan.snapshot,
@@ -104,15 +170,15 @@ def commit_scoring(
         "threshold": float(plan.options["threshold"]),
         "scored_at": plan.scored_at,
         "config_digest": plan.config_digest,
-        "rows_in": rows_in,
-        "rows_out": rows_out,
-        "sources": sources,
-        "fallback_reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
-        "fallback_share": fallback_share,
+        "rows_in": totals.rows_in,
+        "rows_out": totals.rows_out,
+        "sources": totals.sources,
+        "fallback_reasons": dict(sorted(totals.reasons.items(), key=lambda kv: -kv[1])),
+        "fallback_share": totals.sources[FALLBACK] / totals.rows_in,
         "failed_checks": _sum_counts([p.get("failed_checks") or {} for p in ordered]),
-        "id_problems": id_problems,
+        "id_problems": totals.id_problems,
         "score_guard": plan.options["score_guard"],
-        "score_shift": score_shift,
+        "score_shift": _merge_shift([p.get("score_shift") or {} for p in ordered]),
         "alerts": alerts,
         "alias_drift": plan.alias_drift,
         "notes": list(plan.notes) + dedupe([n for p in ordered for n in p.get("notes", [])]),
@@ -120,7 +186,7 @@ def commit_scoring(
         "groups": len(ordered),
         "parts": [
             {"file": f"{catalog.PREDICTIONS}/{f.name}", "rows": p["rows_in"]}
-            for f, p in zip(files, ordered, strict=True)
+            for f, p in zip(totals.files, ordered, strict=True)
         ],
         "agreement": agreement,
     }
@@ -128,15 +194,16 @@ def commit_scoring(
     manifest["serving"] = registry.describe_serving(
         plan.model_name, datetime.fromisoformat(plan.scored_at), plan.alias, served=manifest
     )
-    with catalog.atomic_dir(final) as staging:
-        (staging / catalog.PREDICTIONS).mkdir()
-        for path in files:
-            os.link(path, staging / catalog.PREDICTIONS / path.name)  # a link: a failed commit keeps the parts
-        html_path = render_scoring_report(manifest, staging / catalog.REPORT_HTML)
-        catalog.write_json(staging / catalog.MANIFEST, manifest)
-    html_final = final / html_path.name
-    metrics = {"rows": rows_in, **{f"rows_{s}": c for s, c in sources.items()}}
-    metrics.update({f"fallback_{_metric_name(r)}": c for r, c in reasons.items()})
+    return manifest
+
+
+def _log_run(plan: ScoringPlan, manifest: dict[str, Any], totals: _Totals, html: Path) -> str:
+    """The MLflow run of the commit: rows per source and reason, the shadow figures, the report; its run id."""
+    from modelops.store import registry
+
+    metrics = {"rows": totals.rows_in, **{f"rows_{s}": c for s, c in totals.sources.items()}}
+    metrics.update({f"fallback_{_metric_name(r)}": c for r, c in totals.reasons.items()})
+    agreement = manifest["agreement"]
     if agreement and agreement.get("rows"):
         for key in ("score_correlation", "decision_agreement", "top_decile_overlap", "same_decile_share"):
             metrics[f"shadow_{key}"] = agreement[key]
@@ -146,39 +213,9 @@ def commit_scoring(
         Tag.MODEL_VERSION: plan.version,
         Tag.CHALLENGER_VERSION: plan.challenger_version or "none",
         Tag.INPUT: manifest["input"] or "",
-        Tag.ALERTS: str(len(alerts)),
+        Tag.ALERTS: str(len(manifest["alerts"])),
     }
-    run_id = registry.log_scoring(plan.dataset, plan.snapshot, metrics, manifest, str(html_final), tags)
-    loaded = None
-    table = plan.options.get("output_table")
-    if table:
-        if not output_url:
-            raise ScoringError(f"scoring.output_table is {table!r} but no database URL was given to load it into")
-        loaded = load_postgres(output_url, table, plan, [final / catalog.PREDICTIONS / f.name for f in files])
-    import shutil
-
-    shutil.rmtree(catalog.scoring_staging(plan.dataset, plan.snapshot), ignore_errors=True)
-    return {
-        "dataset": plan.dataset,
-        "snapshot": plan.snapshot,
-        "folder": str(final),
-        "manifest": str(final / catalog.MANIFEST),
-        "report": str(html_final),
-        "mlflow_run_id": run_id,
-        "rows": rows_in,
-        "rows_fallback": int(sources.get("fallback", 0)),
-        "sources": sources,
-        "fallback_reasons": manifest["fallback_reasons"],
-        "alerts": alerts,
-        "alias_drift": plan.alias_drift,
-        "model_name": plan.model_name,
-        "model_version": plan.version,
-        "serving": manifest["serving"],
-        "challenger_version": plan.challenger_version,
-        "agreement": {k: v for k, v in (agreement or {}).items() if k not in ("slices", "decile_transition")},
-        "output_table": table,
-        "table_rows": loaded,
-    }
+    return registry.log_scoring(plan.dataset, plan.snapshot, metrics, manifest, str(html), tags)
 
 
 def fallback_alert(fallback: int, rows: int, limit: float, reasons: dict[str, int]) -> str:

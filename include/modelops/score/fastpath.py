@@ -13,8 +13,6 @@ import pandas as pd
 from modelops.score.values import factorize
 
 _MISSING_LEVEL = "\0missing"  # the missing value's key among a column's levels (no repr starts with NUL)
-
-
 _MAX_LEVELS = 100_000  # distinct values remembered per categorical column
 
 
@@ -25,7 +23,7 @@ class CompiledPipeline:
     Numbers: the imputer's fill values, its was-missing indicators and the scaler's mean and scale
     (the same float64 operations sklearn applies). Categories: the encoder itself run on each
     column's distinct values, gathered per row by code. Only trusted once it matches the
-    pipeline's own predict_proba on the first chunk (`_verify_fast`).
+    pipeline's own predict_proba on the first chunk.
     """
 
     numeric: list[str]
@@ -155,6 +153,7 @@ class CompiledPipeline:
         ]
 
     def predict(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:
+        """Positive-class probabilities from the compiled matrix."""
         return predict_rows(self.estimator, self.matrix(X, factors, reuse=True))  # consumed before the next
 
 

@@ -9,6 +9,8 @@ from modelops.score.checks import Reasons
 from modelops.score.plan import ScoringPlan
 
 _NUMBER_TEXT = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"  # text read as a number for the id hash ("7" is 7)
+_WHOLE_TEXT = r"-?(?:0|[1-9][0-9]{0,17})"  # a whole number int64 holds exactly as text
+_EXACT_FLOAT = float(1 << 53)
 
 
 def id_hashes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -44,12 +46,6 @@ def id_hashes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         hashed_number[long_whole] = hashed[number][long_whole]  # 19+ digits: its text, exact
         hashed[number] = hashed_number
     return hashed, missing
-
-
-_WHOLE_TEXT = r"-?(?:0|[1-9][0-9]{0,17})"  # a whole number int64 holds exactly as text
-
-
-_EXACT_FLOAT = float(1 << 53)
 
 
 def _integer_hash(values: np.ndarray) -> np.ndarray:

@@ -14,6 +14,9 @@ from modelops.score.fastpath import CompiledPipeline, predict_rows
 from modelops.score.plan import ScoringPlan
 from modelops.score.values import label_set, missing_scalar, plain_frame
 
+FAST_TOLERANCE = 1e-9  # largest |fast - pipeline| probability accepted on the first chunk
+_VERIFY_ROWS = 20_000  # rows of the first chunk scored both ways
+
 
 @dataclass
 class LoadedModel:
@@ -31,6 +34,7 @@ class LoadedModel:
 
 
 def load_model(plan: ScoringPlan, version: str, run_id: str) -> LoadedModel:
+    """One model version with the categories it learned, its score profile and its compiled path."""
     from modelops.store import registry
 
     pipeline = registry.load_model(f"models:/{plan.model_name}/{version}")
@@ -92,12 +96,6 @@ def try_load(
     except Exception as exc:
         alerts.append(f"{who} {plan.model_name} v{version} could not be loaded ({type(exc).__name__}: {exc})")
         return None
-
-
-FAST_TOLERANCE = 1e-9  # largest |fast - pipeline| probability accepted on the first chunk
-
-
-_VERIFY_ROWS = 20_000  # rows of the first chunk scored both ways
 
 
 def _verify_fast(model: LoadedModel, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]]) -> None:

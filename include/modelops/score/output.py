@@ -49,6 +49,7 @@ DICTIONARY_COLUMNS = [  # output columns worth Parquet dictionary pages (the oth
 
 
 def output_schema():
+    """The Arrow schema of the part files (the columns of OUTPUT_COLUMNS, repeated text as dictionaries)."""
     import pyarrow as pa
 
     dictionary = pa.dictionary(pa.int8(), pa.string())
@@ -92,6 +93,7 @@ def chunk_table(
     champ: np.ndarray,
     chall: np.ndarray,
 ):
+    """One chunk's output rows as an Arrow table (every column but scored_at, which the caller appends)."""
     import pyarrow as pa
 
     n = len(frame)

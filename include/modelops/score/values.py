@@ -44,6 +44,7 @@ def as_numbers(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 
 def label_set(values: list[Any]) -> set[str]:
+    """The values' category labels (1, 1.0 and "1" share one)."""
     from modelops.stats.drift import category_label
 
     return {category_label(v) for v in values}
@@ -59,6 +60,7 @@ def labels_of_uniques(series: pd.Series) -> tuple[np.ndarray, np.ndarray, Any]:
 
 
 def missing_scalar(value: Any) -> bool:
+    """Whether one value is missing (None, NaN, NaT); a value pandas cannot judge is not."""
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
