@@ -206,12 +206,14 @@ def load_average() -> float:
 
 def score_groups(plan: dict, indices: list[int]) -> tuple[list[dict], float, float]:
     """(worker process) Score some groups of a plan: (their results, seconds to load the model, peak RSS)."""
-    from modelops.score import scoring
+    from modelops.score.models import load_models
+    from modelops.score.plan import ScoringPlan
+    from modelops.score.run import score_group
 
     started = time.perf_counter()
-    models = scoring.load_models(scoring.ScoringPlan.from_dict(plan))  # imports + load, timed apart
+    models = load_models(ScoringPlan.from_dict(plan))  # imports + load, timed apart
     loaded = time.perf_counter() - started
-    return [scoring.score_group(plan, i, models) for i in indices], loaded, peak_rss_mb()
+    return [score_group(plan, i, models) for i in indices], loaded, peak_rss_mb()
 
 
 def measure(
@@ -223,7 +225,10 @@ def measure(
     figure is given with and without it; the parent also times the whole child process.
     """
     started = time.perf_counter()
-    from modelops.score import scoring
+    from modelops.score.commit import commit_scoring
+    from modelops.score.models import load_models
+    from modelops.score.plan import plan_scoring
+    from modelops.score.run import score_group
     from modelops.store import registry, tracking
 
     versions = json.loads(models_record(spaces).read_text())
@@ -238,13 +243,13 @@ def measure(
         if current is not None:
             tracking.client().delete_registered_model_alias(spec.model_name, registry.CHALLENGER)
     imported = time.perf_counter()
-    plan = scoring.plan_scoring(spec, settings, path, snapshot="bench", alias=alias, groups=groups)
-    models = scoring.load_models(plan) if workers == 1 else {}  # the one-off import + load, timed apart
+    plan = plan_scoring(spec, settings, path, snapshot="bench", alias=alias, groups=groups)
+    models = load_models(plan) if workers == 1 else {}  # the one-off import + load, timed apart
     loaded = time.perf_counter()
     worker_load = 0.0
     worker_rss: list[float] = []
     if workers == 1:
-        parts = [scoring.score_group(plan, i, models) for i in range(len(plan.groups))]
+        parts = [score_group(plan, i, models) for i in range(len(plan.groups))]
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -259,7 +264,7 @@ def measure(
         worker_load = max(w for _, w, _ in done)
         worker_rss = [r for _, _, r in done]
     scored = time.perf_counter()
-    result = scoring.commit_scoring(plan, parts)
+    result = commit_scoring(plan, parts)
     done_at = time.perf_counter()
     return {
         "rows": result["rows"],

@@ -91,7 +91,7 @@ def _plan(data: dict):
     """The plan from XCom, with the SQL source's URL resolved again from its connection."""
     from dataclasses import replace
 
-    from modelops.score.scoring import ScoringPlan
+    from modelops.score.plan import ScoringPlan
 
     conn_id = data.get("conn_id")
     plan = ScoringPlan.from_dict({k: v for k, v in data.items() if k != "conn_id"})
@@ -123,7 +123,7 @@ def modelops_scoring():
         """Resolve the input, the snapshot id, the exact model version(s) and the partition groups."""
         from modelops.collect.refusals import InputRefused
         from modelops.config.settings import settings_and_spec
-        from modelops.score.scoring import plan_scoring
+        from modelops.score.plan import plan_scoring
 
         request = _request()
         settings, spec = settings_and_spec(request["dataset"])
@@ -152,7 +152,7 @@ def modelops_scoring():
     def score_group(plan: dict, group_index: int) -> dict:
         """Score one group of partitions chunk by chunk; its part waits in staging for the commit."""
         from modelops.collect.refusals import InputRefused
-        from modelops.score.scoring import score_group
+        from modelops.score.run import score_group
 
         try:
             return score_group(_plan(plan), group_index)
@@ -165,7 +165,7 @@ def modelops_scoring():
         from modelops_figures import log_figures
 
         from modelops.collect.refusals import InputRefused
-        from modelops.score.scoring import commit_scoring
+        from modelops.score.commit import commit_scoring
 
         options = plan["options"]  # the dataset's own scoring options, resolved at plan
         output_url = _uri(options["output_conn_id"]) if options.get("output_table") else None

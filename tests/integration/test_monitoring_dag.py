@@ -25,7 +25,7 @@ from modelops.core.handoffs import (
     TRAINING_DAG_ID,
 )
 from modelops.monitor import operations
-from modelops.score import scoring
+from modelops.score.snapshot import score_snapshot
 from modelops.store import artifacts, history, tracking
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     dag = DagBag(dag_folder=str(REPO_ROOT / "dags")).get_dag(MONITORING_DAG_ID)
     for i in range(2):  # delivered, then served by the champion (the scoring DAG's domain call)
         scenarios.write_window(spec, f"2028-10-0{i + 1}", "covariate_shift", 3000, seed=50 + i)
-        scoring.score_snapshot(spec, settings, snapshot=f"2028-10-0{i + 1}")
+        score_snapshot(spec, settings, snapshot=f"2028-10-0{i + 1}")
     first = dag.test(run_conf={"window": "2028-10-01"})
     assert first.state == "success", _states(first)
     figures = operations.run_figures(MONITORING_DAG_ID, first.run_id)

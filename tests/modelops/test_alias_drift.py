@@ -14,7 +14,7 @@ from modelops.collect import scenarios
 from modelops.config.settings import load_settings
 from modelops.core import alerts, catalog
 from modelops.pipelines import monitoring_flow
-from modelops.score import scoring
+from modelops.score.snapshot import score_snapshot
 from modelops.store import alias_log, registry, tracking
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
@@ -86,7 +86,7 @@ def test_an_out_of_band_move_is_detected(env):
 def test_scoring_serves_the_recorded_version_and_alerts(env):
     spec = env["spec"]
     scenarios.write_window(spec, "drift-s1", "stable", 400, seed=5)
-    out = scoring.score_snapshot(spec, load_settings(), snapshot="drift-s1")
+    out = score_snapshot(spec, load_settings(), snapshot="drift-s1")
     assert out["model_version"] == env["v1"]  # never the version nobody approved
     assert out["alerts"][0] == out["alias_drift"] and f"MLflow names v{env['v2']}" in out["alias_drift"]
     assert f"served the recorded v{env['v1']}" in out["alias_drift"]
@@ -103,7 +103,7 @@ def test_scoring_serves_the_recorded_version_and_alerts(env):
 def test_the_next_monitoring_run_alerts(env):
     spec = env["spec"]
     scenarios.write_window(spec, "drift-w1", "stable", 400, seed=6)
-    scoring.score_snapshot(spec, load_settings(), snapshot="drift-w1")
+    score_snapshot(spec, load_settings(), snapshot="drift-w1")
     end = datetime(2028, 11, 10, tzinfo=UTC)
     outcome = monitoring_flow.judge_window(spec.name, "drift-w1", {}, False, end, "scheduled__drift")
     verdict = monitoring_flow.record_verdict(outcome, "scheduled__drift")

@@ -19,7 +19,10 @@ from conftest import module_store, train_and_promote, use_workspace
 
 from modelops.collect.scenarios import simulate_window
 from modelops.core import catalog
-from modelops.score import scoring
+from modelops.score import run
+from modelops.score.commit import commit_scoring
+from modelops.score.plan import RowCountError, ScoringPlan, plan_scoring
+from modelops.score.run import score_group
 from modelops.store import tracking
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
@@ -46,7 +49,7 @@ def env(store, monkeypatch):
     return store
 
 
-def _plan(spec, settings, snapshot: str, rows: int = 300) -> scoring.ScoringPlan:
+def _plan(spec, settings, snapshot: str, rows: int = 300) -> ScoringPlan:
     """A snapshot of `rows` voters in GROUPS Parquet partitions (in the production folder), planned as GROUPS groups."""
     frame = simulate_window(spec, "stable", rows, 17).drop(columns=[spec.target])
     folder = catalog.production_dir(DATASET) / "inputs" / snapshot
@@ -56,7 +59,7 @@ def _plan(spec, settings, snapshot: str, rows: int = 300) -> scoring.ScoringPlan
     options = dataclasses.replace(
         settings, scoring=settings.scoring.model_copy(update={"shadow": False, "chunk_rows": 10_000})
     )  # a group is one chunk
-    plan = scoring.plan_scoring(spec, options, str(folder), snapshot=snapshot, groups=GROUPS)
+    plan = plan_scoring(spec, options, str(folder), snapshot=snapshot, groups=GROUPS)
     assert len(plan.groups) == GROUPS
     return plan
 
@@ -106,22 +109,22 @@ def _damage_count_one_fewer(part: dict) -> dict:
 )
 def test_commit_refuses_a_part_whose_rows_disagree_and_publishes_nothing(env, settings, damage, snapshot):
     plan = _plan(env["spec"], settings, snapshot)
-    parts = [scoring.score_group(plan, i) for i in range(GROUPS)]
+    parts = [score_group(plan, i) for i in range(GROUPS)]
     read = parts[1]["rows_in"]
     parts[1] = damage(parts[1])
     written = pq.ParquetFile(parts[1]["part"]).metadata.num_rows
     assert written != parts[1]["rows_in"]  # the damage is a disagreement between the count and the file
     # the per-part check names the group and its file (counts only, no row values)
     with pytest.raises(
-        scoring.RowCountError, match=rf"^group 1: {parts[1]['rows_in']} rows read, {written} in part-00001\.parquet$"
+        RowCountError, match=rf"^group 1: {parts[1]['rows_in']} rows read, {written} in part-00001\.parquet$"
     ):
-        scoring.commit_scoring(plan, parts)
+        commit_scoring(plan, parts)
     _nothing_published(snapshot)
     assert all(Path(p["part"]).exists() for p in parts)  # nothing lost: the parts wait for a rescore
 
-    parts[1] = scoring.score_group(plan, 1)  # the damaged group scored again: the commit goes through whole
+    parts[1] = score_group(plan, 1)  # the damaged group scored again: the commit goes through whole
     assert parts[1]["rows_in"] == read
-    result = scoring.commit_scoring(plan, parts)
+    result = commit_scoring(plan, parts)
     assert result["rows"] == 300
     out = pq.read_table(Path(result["folder"]) / "predictions")
     assert sorted(out.column("row").to_pylist()) == list(range(300))
@@ -131,21 +134,21 @@ def test_a_group_whose_writer_loses_a_row_raises_and_leaves_no_part(env, setting
     """A part file short of what was read (a writer that dropped a row) fails the group, not just the commit."""
     snapshot = "guard-writer-lost"
     plan = _plan(env["spec"], settings, snapshot)
-    real_write = scoring._Background.write
+    real_write = run._Background.write
 
     def lossy(self, table):  # fault injection: the real writer, handed each chunk's table less its last row
         real_write(self, table.slice(0, table.num_rows - 1))
 
-    monkeypatch.setattr(scoring._Background, "write", lossy)
+    monkeypatch.setattr(run._Background, "write", lossy)
     rows = plan.group_rows[0]
-    with pytest.raises(scoring.RowCountError, match=rf"^group 0: {rows} rows read, {rows} scored, {rows - 1} written$"):
-        scoring.score_group(plan, 0)
+    with pytest.raises(RowCountError, match=rf"^group 0: {rows} rows read, {rows} scored, {rows - 1} written$"):
+        score_group(plan, 0)
     group = catalog.scoring_staging(DATASET, snapshot) / "group-00000"
     assert not group.exists()  # the group's folder was never published: commit cannot pick up a short part
     _nothing_published(snapshot)
 
-    monkeypatch.setattr(scoring._Background, "write", real_write)
-    assert scoring.score_group(plan, 0)["rows_in"] == rows  # with a sound writer the same group scores
+    monkeypatch.setattr(run._Background, "write", real_write)
+    assert score_group(plan, 0)["rows_in"] == rows  # with a sound writer the same group scores
 
 
 def test_a_partition_changed_after_planning_is_refused(env, settings):
@@ -156,9 +159,9 @@ def test_a_partition_changed_after_planning_is_refused(env, settings):
     table = pq.read_table(source)
     _rewrite(source, table.slice(0, table.num_rows - 1))
     with pytest.raises(
-        scoring.RowCountError,
+        RowCountError,
         match=rf"^group 2: the plan counted {plan.group_rows[2]} rows, {table.num_rows - 1} were read$",
     ):
-        scoring.score_group(plan, 2)
+        score_group(plan, 2)
     assert not (catalog.scoring_staging(DATASET, snapshot) / "group-00002").exists()
     _nothing_published(snapshot)

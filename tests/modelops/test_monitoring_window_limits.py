@@ -27,7 +27,7 @@ from modelops.monitor.decision import decide_action
 from modelops.monitor.evidence import measurable_frame
 from modelops.monitor.record import summary_metrics
 from modelops.monitor.thresholds import thresholds_for, window_limits
-from modelops.score import scoring
+from modelops.score.snapshot import score_snapshot
 from modelops.stats import drift
 from modelops.validate.validation import WindowLimits, validate_frame
 
@@ -235,7 +235,7 @@ def _serve(spec, window_id: str, rows: int, seed: int, missing: dict[str, float]
     for column, share in (missing or {}).items():
         inputs.loc[inputs.sample(frac=share, random_state=seed).index, column] = None
     inputs.to_parquet(path, index=False)
-    scoring.score_snapshot(spec, load_settings(), snapshot=window_id)
+    score_snapshot(spec, load_settings(), snapshot=window_id)
 
 
 def _assess(spec, settings, window_id: str) -> dict:
@@ -295,7 +295,7 @@ def test_a_drifted_number_held_as_text_is_measured_and_drawn(fresh_windows, sett
 
     spec = fresh_windows
     path = scenarios.write_window(spec, "w-000", "stable", 600, seed=73)
-    scoring.score_snapshot(spec, load_settings(), snapshot="w-000")
+    score_snapshot(spec, load_settings(), snapshot="w-000")
     inputs = pd.read_parquet(path)
     aged = (inputs["age"] + 30).astype("Int64").astype(str).astype(object)
     aged.iloc[4] = " "

@@ -22,7 +22,7 @@ from modelops.monitor.decision import choose_window, decide_action
 from modelops.monitor.record import history_row, summary_metrics
 from modelops.monitor.thresholds import thresholds_for
 from modelops.pipelines import monitoring_flow
-from modelops.score import scoring
+from modelops.score.snapshot import score_snapshot
 from modelops.store import artifacts, history, registry, tracking
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
@@ -40,9 +40,9 @@ def no_id(fresh_windows):
 
 
 def _deliver(spec, window_id, scenario, rows, seed, with_labels=False, settings=None):
-    """A snapshot delivered and served by the champion (scoring.score_snapshot, as the scoring DAG does)."""
+    """A snapshot delivered and served by the champion (score_snapshot, as the scoring DAG does)."""
     path = scenarios.write_window(spec, window_id, scenario, rows, seed=seed, with_labels=with_labels)
-    scoring.score_snapshot(spec, settings or load_settings(), snapshot=window_id)
+    score_snapshot(spec, settings or load_settings(), snapshot=window_id)
     return path
 
 
@@ -170,8 +170,8 @@ def test_monitor_window_reports_logs_the_config_records_once(fresh_windows, sett
         "Signals that breached: performance, calibration",
     ):
         assert section in page, section
-    artifacts = {a.path for a in tracking.client().list_artifacts(verdict.mlflow_run_id)}
-    assert artifacts.RESOLVED_CONFIG_ARTIFACT in artifacts
+    logged = {a.path for a in tracking.client().list_artifacts(verdict.mlflow_run_id)}
+    assert artifacts.RESOLVED_CONFIG_ARTIFACT in logged
     run = tracking.client().get_run(verdict.mlflow_run_id)
     assert run.data.tags["modelops.signals"] == "performance,calibration"
     # labels joined on the id were materialised beside the inputs: the retraining DAG is told of them
@@ -256,7 +256,7 @@ def test_the_fallback_share_is_measured_even_when_the_inputs_fail_quality(fresh_
     inputs = pd.read_parquet(path)
     inputs.loc[inputs.index[:300], "party"] = "dem"  # a vendor sends 10% of the rows with a code the spec refuses
     inputs.to_parquet(path, index=False)
-    scoring.score_snapshot(spec, settings, snapshot="w-000")
+    score_snapshot(spec, settings, snapshot="w-000")
 
     report, _ = _assess(spec, settings, "w-000")
     served = report["served"]
@@ -282,7 +282,7 @@ def test_rows_the_score_guard_withheld_keep_the_models_scores_in_the_drift_figur
     guarded = dataclasses.replace(
         settings, scoring=settings.scoring.model_copy(update={"score_guard": "psi", "score_psi_limit": 1e-9})
     )
-    scoring.score_snapshot(spec, guarded, snapshot="w-000")
+    score_snapshot(spec, guarded, snapshot="w-000")
     served = windows.load_scored_window(spec, "w-000").predictions
     assert (served["source"] == "fallback").all() and (served["reason"] == "score_distribution").all()
 
@@ -318,7 +318,7 @@ def test_canary_and_champion_outcomes_are_each_judged_on_their_own_rows(workspac
     canary = dataclasses.replace(settings, scoring=settings.scoring.model_copy(update={"canary_share": 0.3}))
     for i, window in enumerate(("w-000", "w-001")):
         scenarios.write_window(spec, window, "stable", ROWS, seed=40 + i, with_labels=i == 0)
-        scoring.score_snapshot(spec, canary, snapshot=window)
+        score_snapshot(spec, canary, snapshot=window)
     served = windows.load_scored_window(spec, "w-000").predictions
     canary_rows = int((served["source"] == "canary").sum())
     assert 0.2 * ROWS < canary_rows < 0.4 * ROWS

@@ -21,7 +21,13 @@ from modelops.collect.scenarios import simulate_window
 from modelops.config.checks import ConfigError
 from modelops.config.models import DatasetScoring
 from modelops.core import catalog
-from modelops.score import scoring
+from modelops.score.checks import chunk_guards
+from modelops.score.commit import commit_scoring
+from modelops.score.ids import SeenIds, id_hashes
+from modelops.score.models import load_model, load_models
+from modelops.score.plan import InputRefused, RowCountError, ScoringError, ScoringPlan, plan_scoring
+from modelops.score.run import score_group
+from modelops.score.snapshot import score_snapshot
 from modelops.store import artifacts, registry, tracking
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
@@ -83,7 +89,7 @@ def test_every_row_once_with_fallback_reasons(env, settings, tmp_path):
     frame = _messy(spec)
     path = tmp_path / "snap-messy.parquet"
     frame.to_parquet(path, index=False)
-    result = scoring.score_snapshot(spec, _settings(settings, shadow=False), str(path))
+    result = score_snapshot(spec, _settings(settings, shadow=False), str(path))
     out = _predictions(result)
     assert len(out) == len(frame)
     assert sorted(out["id"]) == sorted(frame["voter_id"])
@@ -128,11 +134,11 @@ def test_unseen_categories_fall_back_beyond_the_tolerated_share(env, settings, t
     frame.loc[frame.index[:30], "party"] = "NEW"
     path = tmp_path / "snap-unseen.parquet"
     frame.to_parquet(path, index=False)
-    strict = scoring.score_snapshot(allowed, _settings(settings, shadow=False, unseen_category_share=0.05), str(path))
+    strict = score_snapshot(allowed, _settings(settings, shadow=False, unseen_category_share=0.05), str(path))
     out = _predictions(strict)
     assert (out.set_index("row").loc[range(30), "reason"] == "unseen_category:party").all()
     assert any("never saw" in a for a in strict["alerts"])
-    tolerant = scoring.score_snapshot(
+    tolerant = score_snapshot(
         allowed, _settings(settings, shadow=False, unseen_category_share=0.2), str(path), snapshot="snap-unseen-ok"
     )
     assert tolerant["sources"]["fallback"] == 0
@@ -148,7 +154,7 @@ def test_a_shifted_score_distribution_is_served_and_alerted_unless_the_dataset_o
         frame[column] = 1
     path = tmp_path / "snap-shifted.parquet"
     frame.to_parquet(path, index=False)
-    result = scoring.score_snapshot(
+    result = score_snapshot(
         spec, _settings(settings, shadow=False, score_check_min_rows=500, score_psi_limit=0.25), str(path)
     )
     assert result["sources"] == {"model": 3000, "fallback": 0, "canary": 0}
@@ -158,7 +164,7 @@ def test_a_shifted_score_distribution_is_served_and_alerted_unless_the_dataset_o
     assert manifest["score_guard"] == "none"
     assert manifest["score_shift"]["chunks_shifted"] >= 1 and manifest["score_shift"]["max_psi"] >= 0.25
     # the swap is an explicit opt-in: with score_guard psi the chunk falls back whole and says why
-    guarded = scoring.score_snapshot(
+    guarded = score_snapshot(
         spec,
         _settings(settings, shadow=False, score_check_min_rows=500, score_psi_limit=0.25, score_guard="psi"),
         str(path),
@@ -167,7 +173,7 @@ def test_a_shifted_score_distribution_is_served_and_alerted_unless_the_dataset_o
     assert guarded["sources"] == {"model": 0, "fallback": 3000, "canary": 0}
     assert guarded["fallback_reasons"] == {"score_distribution": 3000}
     # with a challenger in shadow, the withheld chunk is still compared: both models scored it
-    shadowed = scoring.score_snapshot(
+    shadowed = score_snapshot(
         spec,
         _settings(settings, shadow=True, score_check_min_rows=500, score_psi_limit=0.25, score_guard="psi"),
         str(path),
@@ -184,7 +190,7 @@ def test_shadow_and_canary(env, settings, tmp_path):
     path = tmp_path / "snap-shadow.parquet"
     frame.to_parquet(path, index=False)
     options = _settings(settings, shadow=True, canary_share=0.2)
-    result = scoring.score_snapshot(spec, options, str(path))
+    result = score_snapshot(spec, options, str(path))
     out = _predictions(result)
     challenger = registry.version_by_alias(spec.model_name, registry.CHALLENGER)
     assert result["challenger_version"] == str(challenger.version)
@@ -199,7 +205,7 @@ def test_shadow_and_canary(env, settings, tmp_path):
     # shadow: the challenger scored every model row but decided none of them
     assert model["challenger_score"].notna().all()
     # the same keys are canary on a rerun (stable hash), and the choice follows the key
-    again = _predictions(scoring.score_snapshot(spec, options, str(path), snapshot="snap-shadow-2"))
+    again = _predictions(score_snapshot(spec, options, str(path), snapshot="snap-shadow-2"))
     assert set(again.loc[again["source"] == "canary", "id"]) == set(canary["id"])
     agreement = json.loads(Path(result["manifest"]).read_text())["agreement"]
     assert agreement["rows"] == len(model) + len(canary)
@@ -222,8 +228,8 @@ def test_rerun_replaces_the_snapshot(env, settings, tmp_path):
     path = tmp_path / "snap-rerun.parquet"
     frame.to_parquet(path, index=False)
     options = _settings(settings, shadow=False)
-    first = scoring.score_snapshot(spec, options, str(path))
-    second = scoring.score_snapshot(spec, options, str(path))
+    first = score_snapshot(spec, options, str(path))
+    second = score_snapshot(spec, options, str(path))
     assert first["folder"] == second["folder"]
     out = _predictions(second)
     assert len(out) == 500 and out["id"].is_unique
@@ -245,19 +251,19 @@ def test_folder_of_partitions_in_groups(env, settings, tmp_path):
     frame = _messy(spec, 1000, 15)
     folder = _partitions(frame, tmp_path / "snap-parts", 8)
     options = _settings(settings, shadow=False, chunk_rows=50)
-    plan = scoring.plan_scoring(spec, options, str(folder), groups=3)
+    plan = plan_scoring(spec, options, str(folder), groups=3)
     assert len(plan.groups) == 3 and sum(len(g) for g in plan.groups) == 8
-    plan = scoring.ScoringPlan.from_dict(json.loads(json.dumps(plan.to_dict())))  # through XCom
-    parts = [scoring.score_group(plan, i) for i in reversed(range(3))]  # any order
-    with pytest.raises(scoring.ScoringError, match="no scored part"):
-        scoring.commit_scoring(plan, parts[:2])
-    result = scoring.commit_scoring(plan, parts)
+    plan = ScoringPlan.from_dict(json.loads(json.dumps(plan.to_dict())))  # through XCom
+    parts = [score_group(plan, i) for i in reversed(range(3))]  # any order
+    with pytest.raises(ScoringError, match="no scored part"):
+        commit_scoring(plan, parts[:2])
+    result = commit_scoring(plan, parts)
     out = _predictions(result)
     assert out["row"].sort_values().tolist() == list(range(1000))
     assert sorted(out["id"]) == sorted(frame["voter_id"])
     assert result["fallback_reasons"]["missing:age"] == 1
-    with pytest.raises(scoring.RowCountError, match="twice"):
-        scoring.commit_scoring(plan, [*parts, parts[0]])
+    with pytest.raises(RowCountError, match="twice"):
+        commit_scoring(plan, [*parts, parts[0]])
 
 
 def test_groups_scored_in_one_process_load_each_model_once(env, settings, tmp_path, monkeypatch):
@@ -265,20 +271,20 @@ def test_groups_scored_in_one_process_load_each_model_once(env, settings, tmp_pa
     frame = _messy(spec, 600, 21)
     folder = _partitions(frame, tmp_path / "snap-once", 4)
     loads = []
-    real = scoring._load_model
+    real = load_model
 
     def counted(plan, version, run_id):
         loads.append(version)
         return real(plan, version, run_id)
 
-    monkeypatch.setattr(scoring, "_load_model", counted)
-    plan = scoring.plan_scoring(spec, _settings(settings, shadow=True), str(folder), snapshot="snap-once", groups=4)
-    models = scoring.load_models(plan)  # as score_snapshot does
-    parts = [scoring.score_group(plan, i, models) for i in range(4)]
+    monkeypatch.setattr("modelops.score.models.load_model", counted)
+    plan = plan_scoring(spec, _settings(settings, shadow=True), str(folder), snapshot="snap-once", groups=4)
+    models = load_models(plan)  # as score_snapshot does
+    parts = [score_group(plan, i, models) for i in range(4)]
     assert sorted(loads) == sorted(v for v in (plan.version, plan.challenger_version) if v is not None)  # once each
     for part in parts:  # every group checked the compiled path on its own first chunk
         assert part["fast_path"]["served"]["fast"] is True
-    out = _predictions(scoring.commit_scoring(plan, parts))
+    out = _predictions(commit_scoring(plan, parts))
     assert out["row"].sort_values().tolist() == list(range(600))
 
 
@@ -294,13 +300,13 @@ def test_csv_input_reads_text_by_value(env, settings, tmp_path):
     clean["contact_attempts"] = clean["contact_attempts"].astype("int64")
     clean.to_parquet(parquet, index=False)
     options = _settings(settings, shadow=False)
-    out = _predictions(scoring.score_snapshot(spec, options, str(path))).set_index("id")
+    out = _predictions(score_snapshot(spec, options, str(path))).set_index("id")
     assert len(out) == 300
     assert out.loc[frame.loc[6, "voter_id"], "reason"] == "not_a_number:contact_attempts"
     assert out.loc[frame.loc[0, "voter_id"], "reason"] == "missing:age"
     assert out.loc[frame.loc[5, "voter_id"], "reason"] == "missing:party"
     # the model sees the CSV's numbers as the Parquet's: same scores
-    ref = _predictions(scoring.score_snapshot(spec, options, str(parquet))).set_index("id")
+    ref = _predictions(score_snapshot(spec, options, str(parquet))).set_index("id")
     common = ref.index[ref["source"] == "model"]
     assert np.allclose(out.loc[common, "score"], ref.loc[common, "score"])
 
@@ -311,7 +317,7 @@ def test_csv_input_in_shadow_bins_text_ages_by_value(env, settings, tmp_path):
     frame = _frame(spec, 400, 22)
     path = tmp_path / "snap-csv-shadow.csv"
     frame.to_csv(path, index=False)
-    result = scoring.score_snapshot(spec, _settings(settings, shadow=True), str(path), snapshot="snap-csv-shadow")
+    result = score_snapshot(spec, _settings(settings, shadow=True), str(path), snapshot="snap-csv-shadow")
     assert result["challenger_version"] is not None
     agreement = json.loads(Path(result["manifest"]).read_text())["agreement"]
     ages = agreement["slices"]["age"]
@@ -329,7 +335,7 @@ def test_sql_input_streams_a_query(env, settings, tmp_path):
     frame.replace({np.inf: 1e308}).to_sql("voters", engine, index=False)  # SQLite stores no inf
     engine.dispose()
     options = _settings(settings, shadow=False, chunk_rows=64)
-    result = scoring.score_snapshot(
+    result = score_snapshot(
         spec, options, sql_url=url, query="select * from voters order by voter_id", snapshot="snap-sql"
     )
     out = _predictions(result)
@@ -344,11 +350,11 @@ def test_dataset_without_id_numbers_rows(env, settings, tmp_path):
     frame = _frame(spec, 200, 18).drop(columns=["voter_id"])
     path = tmp_path / "snap-noid.parquet"
     frame.to_parquet(path, index=False)
-    out = _predictions(scoring.score_snapshot(no_id, _settings(settings, shadow=False), str(path)))
+    out = _predictions(score_snapshot(no_id, _settings(settings, shadow=False), str(path)))
     assert out["row"].tolist() == list(range(200)) and out["id"].isna().all()
     # a dataset with ids refuses an input without them
-    with pytest.raises(scoring.ScoringError, match="no id column 'voter_id'"):
-        scoring.plan_scoring(spec, _settings(settings), str(path))
+    with pytest.raises(ScoringError, match="no id column 'voter_id'"):
+        plan_scoring(spec, _settings(settings), str(path))
 
 
 def test_unloadable_model_falls_back_whole(env, settings, tmp_path):
@@ -356,19 +362,19 @@ def test_unloadable_model_falls_back_whole(env, settings, tmp_path):
     frame = _frame(spec, 100, 19)
     path = tmp_path / "snap-broken.parquet"
     frame.to_parquet(path, index=False)
-    plan = scoring.plan_scoring(spec, _settings(settings, shadow=False), str(path))
+    plan = plan_scoring(spec, _settings(settings, shadow=False), str(path))
     broken = dataclasses.replace(plan, model_name="no_such_model")  # the registry cannot serve it
-    result = scoring.commit_scoring(broken, [scoring.score_group(broken, 0)])
+    result = commit_scoring(broken, [score_group(broken, 0)])
     assert result["fallback_reasons"] == {"model_unavailable": 100}
     assert any("could not be loaded" in a for a in result["alerts"])
 
 
 def test_plan_errors_are_plain(env, settings, tmp_path):
     spec = env["spec"]
-    with pytest.raises(scoring.ScoringError, match="does not exist"):
-        scoring.plan_scoring(spec, _settings(settings), str(tmp_path / "nothing.parquet"))
-    with pytest.raises(scoring.ScoringError, match="alias 'gold'"):
-        scoring.plan_scoring(spec, _settings(settings), snapshot="x", alias="gold", input=str(_write(spec, tmp_path)))
+    with pytest.raises(ScoringError, match="does not exist"):
+        plan_scoring(spec, _settings(settings), str(tmp_path / "nothing.parquet"))
+    with pytest.raises(ScoringError, match="alias 'gold'"):
+        plan_scoring(spec, _settings(settings), snapshot="x", alias="gold", input=str(_write(spec, tmp_path)))
     other = dataclasses.replace(spec, name="voter_turnout", source=spec.source)
     run = registry.version_by_alias(spec.model_name, registry.CHAMPION)
     with pytest.raises(artifacts.MissingArtifactError, match=f"v{run.version}"):
@@ -390,12 +396,12 @@ def test_postgres_copy_is_idempotent(env, settings, tmp_path, pg_url):
     frame.to_parquet(path, index=False)
     table = f"scoring_test_{abs(hash(str(tmp_path))) % 10**8}"
     options = _settings(settings, shadow=False, output_table=table)
-    with pytest.raises(scoring.ScoringError, match="no database URL"):
-        scoring.score_snapshot(spec, options, str(path))
+    with pytest.raises(ScoringError, match="no database URL"):
+        score_snapshot(spec, options, str(path))
     engine = sa.create_engine(pg_url)
     try:
         for _ in range(2):
-            result = scoring.score_snapshot(spec, options, str(path), output_url=pg_url)
+            result = score_snapshot(spec, options, str(path), output_url=pg_url)
             assert result["table_rows"] == 300
         with engine.connect() as connection:
             rows = connection.execute(
@@ -427,7 +433,7 @@ def test_missing_and_repeated_ids_fall_back_row_by_row_and_are_counted(env, sett
     frame.iloc[:500].to_parquet(folder / "part-0.parquet", index=False)
     frame.iloc[500:].to_parquet(folder / "part-1.parquet", index=False)
     options = _settings(settings, shadow=False, max_id_problem_share=0.01)
-    result = scoring.score_snapshot(spec, options, str(folder), groups=2)
+    result = score_snapshot(spec, options, str(folder), groups=2)
     by_row = _predictions(result).set_index("row")
     assert (by_row.loc[[3, 400, 7], "reason"] == "missing_id").all()
     assert (by_row.loc[[10, 20, 900], "reason"] == "duplicate_id").all()
@@ -438,8 +444,8 @@ def test_missing_and_repeated_ids_fall_back_row_by_row_and_are_counted(env, sett
     assert any("without an id" in a for a in manifest["alerts"])
     # above the configured share the run is refused and nothing is published
     strict = _settings(settings, shadow=False, max_id_problem_share=0.002)
-    with pytest.raises(scoring.InputRefused, match="max_id_problem_share"):
-        scoring.score_snapshot(spec, strict, str(folder), snapshot="snap-ids-refused", groups=2)
+    with pytest.raises(InputRefused, match="max_id_problem_share"):
+        score_snapshot(spec, strict, str(folder), snapshot="snap-ids-refused", groups=2)
     assert not catalog.scoring_dir(spec.name, "snap-ids-refused").exists()
     assert not catalog.scoring_staging(spec.name, "snap-ids-refused").exists()  # no staged parts left
 
@@ -450,7 +456,7 @@ def test_a_fallback_share_above_the_limit_alerts_whatever_the_cause(env, setting
     frame["age"] = "unknown"  # every age is text, no number: values, not a missing column
     path = tmp_path / "snap-text-age.parquet"
     frame.to_parquet(path, index=False)
-    result = scoring.score_snapshot(spec, _settings(settings, shadow=False), str(path))
+    result = score_snapshot(spec, _settings(settings, shadow=False), str(path))
     assert result["sources"]["fallback"] == 400
     assert result["alerts"][0].startswith("400 of 400 rows (100.0%) were served by the rule-based fallback")
     assert "not_a_number:age 400" in result["alerts"][0]
@@ -465,7 +471,7 @@ def test_shadow_scores_a_stable_sample_and_states_its_size_and_intervals(env, se
     path = tmp_path / "snap-sample.parquet"
     frame.to_parquet(path, index=False)
     options = _settings(settings, shadow=True, shadow_sample=0.25, shadow_all_below=1000)
-    result = scoring.score_snapshot(spec, options, str(path))
+    result = score_snapshot(spec, options, str(path))
     out = _predictions(result)
     sampled = out["challenger_score"].notna()
     assert 0.2 < sampled.mean() < 0.3
@@ -481,12 +487,12 @@ def test_shadow_scores_a_stable_sample_and_states_its_size_and_intervals(env, se
     shuffled = frame.sample(frac=1.0, random_state=1)
     later = tmp_path / "snap-sample-later.parquet"
     shuffled.to_parquet(later, index=False)
-    again = _predictions(scoring.score_snapshot(spec, options, str(later)))
+    again = _predictions(score_snapshot(spec, options, str(later)))
     assert set(again.loc[again["challenger_score"].notna(), "id"]) == set(out.loc[sampled, "id"])
     # a small input is shadowed on every row, and its figures are exact (no interval)
     small = tmp_path / "snap-sample-small.csv"
     frame.iloc[:800].to_csv(small, index=False)
-    exact = scoring.score_snapshot(spec, options, str(small))
+    exact = score_snapshot(spec, options, str(small))
     exact_agreement = json.loads(Path(exact["manifest"]).read_text())["agreement"]
     assert exact_agreement["rows"] == 800 and exact_agreement["sample"]["every_row"]
     assert exact_agreement["intervals"] is None
@@ -502,34 +508,34 @@ def test_the_whole_chunk_falls_back_only_for_a_broken_model():
     flat = np.full(500, 0.37)
     every = np.ones(500, dtype=bool)
     shift = {"chunks": 0, "judged": 0, "max_psi": None}
-    withheld, reason, alerts = scoring._chunk_guards(options, None, flat, every, lambda: True, "rows 0..499", shift)
+    withheld, reason, alerts = chunk_guards(options, None, flat, every, lambda: True, "rows 0..499", shift)
     assert reason == "degenerate_scores" and withheld.all() and "looks broken" in alerts[0]
     # identical rows rightly get identical scores: not a broken model (monitoring judges such a window)
-    withheld, reason, _ = scoring._chunk_guards(options, None, flat, every, lambda: False, "rows 0..499", shift)
+    withheld, reason, _ = chunk_guards(options, None, flat, every, lambda: False, "rows 0..499", shift)
     assert reason is None and not withheld.any()
     # too few rows to judge
     small = {**options, "score_check_min_rows": 1000}
-    assert scoring._chunk_guards(small, None, flat, every, lambda: True, "rows 0..499", shift)[1] is None
+    assert chunk_guards(small, None, flat, every, lambda: True, "rows 0..499", shift)[1] is None
 
 
 def test_id_hashes_agree_across_dtypes_and_seen_ids_keep_the_first_occurrence():
     as_text = pd.Series(["7", " 8 ", "x1", None, ""], dtype=object)
     as_numbers = pd.Series([7.0, 8.0, np.nan, np.nan, np.nan])
-    text_hashes, text_missing = scoring.id_hashes(as_text)
-    number_hashes, _ = scoring.id_hashes(as_numbers)
+    text_hashes, text_missing = id_hashes(as_text)
+    number_hashes, _ = id_hashes(as_numbers)
     assert text_missing.tolist() == [False, False, False, True, True]
     assert (text_hashes[:2] == number_hashes[:2]).all()
-    seen = scoring.SeenIds()
-    first = scoring.id_hashes(pd.Series(["a", "b", "a", "c"]))[0]
+    seen = SeenIds()
+    first = id_hashes(pd.Series(["a", "b", "a", "c"]))[0]
     assert seen.repeats(first).tolist() == [False, False, True, False]
     for i in range(40):  # many chunks: the runs merge, nothing is forgotten
-        assert not seen.repeats(scoring.id_hashes(pd.Series([f"n{i}-{j}" for j in range(50)]))[0]).any()
-    assert seen.repeats(scoring.id_hashes(pd.Series(["c", "n3-7", "new"]))[0]).tolist() == [True, True, False]
+        assert not seen.repeats(id_hashes(pd.Series([f"n{i}-{j}" for j in range(50)]))[0]).any()
+    assert seen.repeats(id_hashes(pd.Series(["c", "n3-7", "new"]))[0]).tolist() == [True, True, False]
     assert len(seen.runs) < 10
 
 
 def test_a_chunk_of_only_repeated_ids_and_long_numeric_ids():
-    seen = scoring.SeenIds()
+    seen = SeenIds()
     same = np.array([5, 5, 5], dtype=np.uint64)
     assert seen.repeats(same).tolist() == [False, True, True]
     for _ in range(3):  # every id met before: nothing new to remember, and no crash on the next chunk
@@ -537,12 +543,12 @@ def test_a_chunk_of_only_repeated_ids_and_long_numeric_ids():
     assert not seen.repeats(np.array([6], dtype=np.uint64)).any()
     # distinct ids beyond float64's exact integers stay distinct, as numbers and as CSV text alike
     big = pd.Series(np.arange(1234567890123456789, 1234567890123456789 + 5, dtype=np.int64))
-    hashes, missing = scoring.id_hashes(big)
+    hashes, missing = id_hashes(big)
     assert len(set(hashes.tolist())) == 5 and not missing.any()
-    text = scoring.id_hashes(pd.Series(["1234567890123456789", "1234567890123456790", "99999999999999999999"]))[0]
+    text = id_hashes(pd.Series(["1234567890123456789", "1234567890123456790", "99999999999999999999"]))[0]
     assert len(set(text.tolist())) == 3
-    assert (scoring.id_hashes(big.astype(str))[0] == hashes).all()  # the same id as text or number
-    assert scoring.id_hashes(pd.Series([7.0, 7.5]))[0][0] == scoring.id_hashes(pd.Series(["7"]))[0][0]
+    assert (id_hashes(big.astype(str))[0] == hashes).all()  # the same id as text or number
+    assert id_hashes(pd.Series([7.0, 7.5]))[0][0] == id_hashes(pd.Series(["7"]))[0][0]
 
 
 def test_shadow_sample_as_a_number_of_rows(env, settings, tmp_path):
@@ -552,7 +558,7 @@ def test_shadow_sample_as_a_number_of_rows(env, settings, tmp_path):
     for name, write in (("snap-rows.parquet", frame.to_parquet), ("snap-rows.csv", frame.to_csv)):
         path = tmp_path / name
         write(path, index=False)
-        result = scoring.score_snapshot(spec, options, str(path))
+        result = score_snapshot(spec, options, str(path))
         sample = json.loads(Path(result["manifest"]).read_text())["agreement"]["sample"]
         assert sample["share"] == 0.25 and not sample["every_row"], name  # 1500 of 6000 rows (a CSV's counted)
         assert 1300 < sample["rows"] < 1700, name

@@ -20,7 +20,9 @@ from modelops.collect import csv_files, refusals, safe_sql
 from modelops.collect.scenarios import simulate_window
 from modelops.collect.snapshots import describe
 from modelops.core import catalog
-from modelops.score import scoring
+from modelops.score.plan import InputRefused, ScoringError, plan_scoring
+from modelops.score.run import score_group
+from modelops.score.snapshot import score_snapshot
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
@@ -75,10 +77,10 @@ def test_the_plan_and_the_manifest_record_the_resolved_absolute_path(env, settin
     _frame(spec).to_parquet(path, index=False)
     monkeypatch.chdir(tmp_path)  # the worker's working directory plays no part
     given = f"production/{spec.name}/deliveries/../deliveries/snap-rel.parquet"
-    result = scoring.score_snapshot(spec, _settings(settings), given)
+    result = score_snapshot(spec, _settings(settings), given)
     manifest = catalog.read_json(result["manifest"])
     assert manifest["input"] == str(path.resolve())
-    assert scoring.plan_scoring(spec, _settings(settings), given).input == str(path.resolve())
+    assert plan_scoring(spec, _settings(settings), given).input == str(path.resolve())
 
 
 def test_traversal_and_absolute_paths_outside_the_roots_are_refused(env, settings, tmp_path):
@@ -87,11 +89,11 @@ def test_traversal_and_absolute_paths_outside_the_roots_are_refused(env, setting
     _frame(spec).to_parquet(outside, index=False)
     climbing = "../" * (len(env["root"].resolve().parts) + 1) + str(outside).lstrip("/")
     for given in (climbing, str(outside)):
-        with pytest.raises(scoring.InputRefused) as caught:
-            scoring.plan_scoring(spec, _settings(settings), given)
+        with pytest.raises(InputRefused) as caught:
+            plan_scoring(spec, _settings(settings), given)
         assert repr(given) in str(caught.value) and "outside the folders scoring reads from" in str(caught.value)
-        assert isinstance(caught.value, refusals.InputRefused) and isinstance(caught.value, scoring.ScoringError)
-    allowed = scoring.plan_scoring(spec, _settings(settings, input_roots=[str(tmp_path)]), str(outside))
+        assert isinstance(caught.value, refusals.InputRefused) and isinstance(caught.value, ScoringError)
+    allowed = plan_scoring(spec, _settings(settings, input_roots=[str(tmp_path)]), str(outside))
     assert allowed.input == str(outside.resolve()) and allowed.group_rows == (200,)
 
 
@@ -105,8 +107,8 @@ def test_a_ragged_row_never_shows_a_value_of_a_column_scoring_does_not_read(env,
     lines[151] += ",stray"  # line 152 of the file: the row with the marker, one field too many
     path.write_text("\n".join(lines) + "\n")
     caplog.set_level(logging.DEBUG)
-    with pytest.raises(scoring.InputRefused) as caught:
-        scoring.score_snapshot(spec, _settings(settings, chunk_rows=64), str(path))
+    with pytest.raises(InputRefused) as caught:
+        score_snapshot(spec, _settings(settings, chunk_rows=64), str(path))
     message = str(caught.value)
     assert f"cannot use {path.resolve()}: row 152 has {len(frame.columns) + 1} fields" in message
     assert MARKER not in _texts(caught.value)
@@ -121,19 +123,19 @@ def test_unreadable_files_are_told_at_plan_as_training_tells_them(env, settings)
     spec = env["spec"]
     utf16 = _production(spec, "snap-utf16.csv")
     utf16.write_bytes(_frame(spec, 20).to_csv(index=False).encode("utf-16"))
-    with pytest.raises(scoring.InputRefused, match=r"byte 0xff at offset 0.*UTF-16 byte-order mark"):
-        scoring.plan_scoring(spec, _settings(settings), str(utf16))
+    with pytest.raises(InputRefused, match=r"byte 0xff at offset 0.*UTF-16 byte-order mark"):
+        plan_scoring(spec, _settings(settings), str(utf16))
     semicolons = _production(spec, "snap-semi.csv")
     _frame(spec, 20).to_csv(semicolons, index=False, sep=";")
-    with pytest.raises(scoring.InputRefused) as caught:
-        scoring.plan_scoring(spec, _settings(settings), str(semicolons))
+    with pytest.raises(InputRefused) as caught:
+        plan_scoring(spec, _settings(settings), str(semicolons))
     assert "no id column 'voter_id'" in str(caught.value)
     assert "the delimiter may be wrong: the header is separated by semicolons" in str(caught.value)
     cut = _production(spec, "snap-cut.parquet")
     _frame(spec, 500).to_parquet(cut, index=False)
     cut.write_bytes(cut.read_bytes()[:400])
-    with pytest.raises(scoring.InputRefused, match="truncated or corrupt Parquet"):
-        scoring.plan_scoring(spec, _settings(settings), str(cut))
+    with pytest.raises(InputRefused, match="truncated or corrupt Parquet"):
+        plan_scoring(spec, _settings(settings), str(cut))
 
 
 def _compressed(path, data: bytes):
@@ -153,9 +155,9 @@ def test_a_compressed_csv_is_registered_and_scored_as_its_plain_csv(env, setting
     packed = _compressed(_production(spec, f"snap-packed{suffix}"), text)
     assert describe(spec.name, str(packed), None)["snapshot"] == "snap-packed"
     assert csv_files.csv_line_rows(packed) == csv_files.csv_line_rows(plain) == 150
-    scored = scoring.score_snapshot(spec, _settings(settings, chunk_rows=64), str(packed))
+    scored = score_snapshot(spec, _settings(settings, chunk_rows=64), str(packed))
     assert scored["rows"] == 150 and scored["snapshot"] == "snap-packed"
-    base = scoring.score_snapshot(spec, _settings(settings, chunk_rows=64), str(plain))
+    base = score_snapshot(spec, _settings(settings, chunk_rows=64), str(plain))
     served = [
         pd.read_parquet(catalog.scoring_manifest(spec.name, s).parent / "predictions")[["row", "id", "score", "source"]]
         for s in ("snap-packed", "snap-plain")
@@ -168,8 +170,8 @@ def test_a_truncated_compressed_csv_is_told_as_training_tells_it(env, settings):
     spec = env["spec"]
     cut = _compressed(_production(spec, "snap-cut.csv.gz"), _frame(spec, 400).to_csv(index=False).encode())
     cut.write_bytes(cut.read_bytes()[:-60])  # the header and first rows still decompress
-    with pytest.raises(scoring.InputRefused) as caught:
-        scoring.score_snapshot(spec, _settings(settings, chunk_rows=64), str(cut))
+    with pytest.raises(InputRefused) as caught:
+        score_snapshot(spec, _settings(settings, chunk_rows=64), str(cut))
     assert f"cannot use {cut.resolve()}: truncated or corrupt gzip data" in str(caught.value)
     assert not catalog.scoring_manifest(spec.name, "snap-cut").exists()
 
@@ -181,18 +183,18 @@ def test_an_input_without_rows_is_refused_at_plan_and_at_registration(env, setti
     empty = _production(spec, "snap-empty.parquet")
     _frame(spec, 5).head(0).to_parquet(empty, index=False)
     for path in (header_only, empty):
-        with pytest.raises(scoring.InputRefused, match=r"no rows|0 rows"):
-            scoring.plan_scoring(spec, _settings(settings), str(path))
+        with pytest.raises(InputRefused, match=r"no rows|0 rows"):
+            plan_scoring(spec, _settings(settings), str(path))
         with pytest.raises(refusals.InputRefused, match=r"no rows|0 rows"):
             describe(spec.name, str(path), None)
 
 
 def test_a_bad_snapshot_id_and_a_missing_input_are_refusals(env, settings):
     spec = env["spec"]
-    with pytest.raises(scoring.InputRefused, match="cannot name a folder"):
-        scoring.plan_scoring(spec, _settings(settings), snapshot="../x")
-    with pytest.raises(scoring.InputRefused, match="does not exist"):
-        scoring.plan_scoring(spec, _settings(settings), snapshot="never-delivered")
+    with pytest.raises(InputRefused, match="cannot name a folder"):
+        plan_scoring(spec, _settings(settings), snapshot="../x")
+    with pytest.raises(InputRefused, match="does not exist"):
+        plan_scoring(spec, _settings(settings), snapshot="never-delivered")
 
 
 # --- SQL on a scratch PostgreSQL database ---------------------------------------------------------
@@ -240,8 +242,8 @@ def test_more_than_one_statement_is_refused_at_plan_and_changes_nothing(env, set
     spec = env["spec"]
     messages = set()
     for _ in range(2):  # deterministic: the same words every time
-        with pytest.raises(scoring.InputRefused) as caught:
-            scoring.score_snapshot(spec, _settings(settings), sql_url=scratch_pg, query=query, snapshot="snap-sql")
+        with pytest.raises(InputRefused) as caught:
+            score_snapshot(spec, _settings(settings), sql_url=scratch_pg, query=query, snapshot="snap-sql")
         messages.add(str(caught.value))
     assert messages == {
         "the query holds more than one statement (a ';' before its end): scoring runs one SELECT or WITH "
@@ -254,10 +256,10 @@ def test_more_than_one_statement_is_refused_at_plan_and_changes_nothing(env, set
 def test_a_data_modifying_with_runs_read_only_and_changes_nothing(env, settings, scratch_pg):
     spec = env["spec"]
     query = "WITH d AS (DELETE FROM x RETURNING *) SELECT v.* FROM voters v, d"
-    plan = scoring.plan_scoring(spec, _settings(settings), sql_url=scratch_pg, query=query, snapshot="snap-cte")
+    plan = plan_scoring(spec, _settings(settings), sql_url=scratch_pg, query=query, snapshot="snap-cte")
     for _ in range(2):
-        with pytest.raises(scoring.InputRefused, match="nothing changed"):
-            scoring.score_group(plan, 0)
+        with pytest.raises(InputRefused, match="nothing changed"):
+            score_group(plan, 0)
     assert _rows_of_x(scratch_pg) == 5
     # the read-only transaction holds on its own too (a statement the check would pass to it)
     with pytest.raises(refusals.InputRefused, match="read-only transaction refused it"):
@@ -268,7 +270,7 @@ def test_a_data_modifying_with_runs_read_only_and_changes_nothing(env, settings,
 @pytest.mark.postgres
 def test_a_plain_select_still_scores_every_row(env, settings, scratch_pg):
     spec = env["spec"]
-    result = scoring.score_snapshot(
+    result = score_snapshot(
         spec, _settings(settings, chunk_rows=64), sql_url=scratch_pg, query="select * from voters;", snapshot="s-pg"
     )
     assert result["rows"] == 150
@@ -298,7 +300,7 @@ def test_a_query_runs_as_the_configured_read_only_role(env, settings, scratch_pg
         with pytest.raises(refusals.InputRefused, match="role name"):
             list(safe_sql.query_rows(scratch_pg, "SELECT 1", 10, role='x"; DROP TABLE x; --'))
         options = _settings(settings, sql_role=role)
-        result = scoring.score_snapshot(
+        result = score_snapshot(
             env["spec"], options, sql_url=scratch_pg, query="select * from voters", snapshot="s-pg-role"
         )
         assert result["rows"] == 150 and _rows_of_x(scratch_pg) == 5

@@ -44,7 +44,7 @@ class TrainingPlan(XComRecord):
 
 @dataclass(frozen=True)
 class CandidateResult(XComRecord):
-    """Task `train_candidate`: one logged candidate run (`registry.log_candidate`)."""
+    """Task `train_candidate`: one logged candidate run (`runs.log_candidate`)."""
 
     candidate: str
     run_id: str

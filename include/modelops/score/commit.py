@@ -149,7 +149,7 @@ def _alerts(plan: ScoringPlan, ordered: list[dict[str, Any]], totals: _Totals) -
 
 def _manifest(plan: ScoringPlan, ordered: list[dict[str, Any]], totals: _Totals, alerts: list[str]) -> dict[str, Any]:
     """The snapshot's manifest: what was scored, by which model, the counts, alerts and the shadow agreement."""
-    from modelops.store import registry
+    from modelops.store import alias_log
 
     shadow = any(p["shadow"] for p in ordered)
     agreement = agreement_report([catalog.read_json(p["stats"]) for p in ordered if p["shadow"]]) if shadow else None
@@ -190,8 +190,8 @@ def _manifest(plan: ScoringPlan, ordered: list[dict[str, Any]], totals: _Totals,
         ],
         "agreement": agreement,
     }
-    # one answer to "which model served on date D" (the alias history, see registry.served_on), with the rows truth
-    manifest["serving"] = registry.describe_serving(
+    # one answer to "which model served on date D" (the alias history, see alias_log.served_on), with the rows truth
+    manifest["serving"] = alias_log.describe_serving(
         plan.model_name, datetime.fromisoformat(plan.scored_at), plan.alias, served=manifest
     )
     return manifest
@@ -199,7 +199,7 @@ def _manifest(plan: ScoringPlan, ordered: list[dict[str, Any]], totals: _Totals,
 
 def _log_run(plan: ScoringPlan, manifest: dict[str, Any], totals: _Totals, html: Path) -> str:
     """The MLflow run of the commit: rows per source and reason, the shadow figures, the report; its run id."""
-    from modelops.store import registry
+    from modelops.store import runs
 
     metrics = {"rows": totals.rows_in, **{f"rows_{s}": c for s, c in totals.sources.items()}}
     metrics.update({f"fallback_{_metric_name(r)}": c for r, c in totals.reasons.items()})
@@ -215,7 +215,7 @@ def _log_run(plan: ScoringPlan, manifest: dict[str, Any], totals: _Totals, html:
         Tag.INPUT: manifest["input"] or "",
         Tag.ALERTS: str(len(manifest["alerts"])),
     }
-    return registry.log_scoring(plan.dataset, plan.snapshot, metrics, manifest, str(html), tags)
+    return runs.log_scoring(plan.dataset, plan.snapshot, metrics, manifest, str(html), tags)
 
 
 def fallback_alert(fallback: int, rows: int, limit: float, reasons: dict[str, int]) -> str:

@@ -35,9 +35,9 @@ class LoadedModel:
 
 def load_model(plan: ScoringPlan, version: str, run_id: str) -> LoadedModel:
     """One model version with the categories it learned, its score profile and its compiled path."""
-    from modelops.store import registry
+    from modelops.store import artifacts
 
-    pipeline = registry.load_model(f"models:/{plan.model_name}/{version}")
+    pipeline = artifacts.load_model(f"models:/{plan.model_name}/{version}")
     known: dict[str, set[str]] = {}
     numeric_codes: set[str] = set()
     try:
@@ -49,7 +49,7 @@ def load_model(plan: ScoringPlan, version: str, run_id: str) -> LoadedModel:
     except (AttributeError, KeyError, ValueError):  # another pipeline shape: no unseen-category check
         known = {}
     try:
-        profile = registry.load_profile(run_id)["score"]
+        profile = artifacts.load_profile(run_id)["score"]
     except Exception:
         profile = None
     return LoadedModel(

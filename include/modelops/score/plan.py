@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelops.collect import inputs
+from modelops.collect import csv_files, file_formats, inputs, refusals, safe_sql
 from modelops.config.settings import DatasetSpec, Settings
 from modelops.core import catalog
 
@@ -19,7 +19,7 @@ class ScoringError(RuntimeError):
     """A scoring run cannot go on (bad input, missing model version, broken invariant)."""
 
 
-class InputRefused(ScoringError, inputs.InputRefused):
+class InputRefused(ScoringError, refusals.InputRefused):
     """The input is refused for what it is (bad SQL, path, file, ids, no rows): deterministic, retrying cannot help."""
 
 
@@ -51,7 +51,7 @@ class ScoringPlan:
     query: str | None = None
     sql_url: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
-    alias_drift: str | None = None  # the champion moved outside the DAGs (registry.AliasDrift.line): alerts
+    alias_drift: str | None = None  # the champion moved outside the DAGs (alias_log.AliasDrift.line): alerts
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (tuples as lists)."""
@@ -91,8 +91,8 @@ def compile_checks(spec: DatasetSpec) -> dict[str, Any]:
         "categorical": list(spec.categorical),
         # the validation suite allows no missing value in these columns: a row lacking one falls back
         "required": [c for c in features if spec.null_limit(c)[0] == 0.0],
-        "ranges": {c: list(b) for c, b in (rules.get("ranges") or {}).items() if c in features},
-        "categories": {c: list(v) for c, v in (rules.get("categories") or {}).items() if c in features},
+        "ranges": {c: list(b) for c, b in (rules.ranges or {}).items() if c in features},
+        "categories": {c: list(v) for c, v in (rules.categories or {}).items() if c in features},
         "protected": {c: bins for c, bins in spec.protected.items()},
         "geography": spec.geography,
         "canary_key": spec.canary_key,
@@ -138,23 +138,23 @@ def plan_scoring(
     An input that cannot be scored (a path outside the roots, SQL other than one SELECT/WITH, an
     unreadable or empty file, no id column, a bad snapshot id) is refused with InputRefused.
     """
-    from modelops.store import registry
+    from modelops.store import artifacts
 
     # the dataset's own scoring options, and the share of fallback rows above which the run alerts
-    fallback_share = spec.monitoring.get("fallback_share", settings.monitoring["fallback_share"])  # as monitoring
-    options = {**settings.scoring_for(spec.name), "fallback_share": float(fallback_share)}
+    fallback_share = settings.monitoring.fallback_share  # as monitoring
+    options = {**settings.scoring_for(spec.name).model_dump(), "fallback_share": float(fallback_share)}
     # Every refusal of the input is decided here, before any model is looked up, and is deterministic.
     try:
         found = _sql_input(query, sql_url, snapshot) if query else _file_input(spec, options, input, snapshot, groups)
         found = dataclasses.replace(found, snapshot=catalog.safe_id(found.snapshot, "snapshot id"))
     except InputRefused:
         raise
-    except (inputs.InputRefused, ValueError) as exc:  # a bad file, path, query or snapshot id
+    except (refusals.InputRefused, ValueError) as exc:  # a bad file, path, query or snapshot id
         raise InputRefused(str(exc)) from None
     served, drift = _served_version(spec, alias)
     version = str(served.version)
     scored_at = datetime.now(UTC)
-    baseline = registry.load_baseline(spec.model_name, version, served.run_id)
+    baseline = artifacts.load_baseline(spec.model_name, version, served.run_id)
     challenger_version, challenger_run, notes = _challenger(spec, options, alias, version)
     if float(options["canary_share"]) > 0 and not spec.canary_key:
         raise ScoringError(f"dataset {spec.name!r}: canary_share is set but no scoring.canary_key (and no id column)")
@@ -191,10 +191,10 @@ def plan_scoring(
 
 def _sql_input(query: str, sql_url: str | None, snapshot: str | None) -> _Input:
     """A query's input: one group of unknown size, the snapshot named after the query's hash unless given."""
-    inputs.check_query(query)
+    safe_sql.check_query(query)
     if not sql_url:
         raise InputRefused("a SQL query needs a connection (sql_url)")
-    inputs.check_sql_url(sql_url)
+    safe_sql.check_sql_url(sql_url)
     snapshot = snapshot or f"sql-{hashlib.sha256(query.encode()).hexdigest()[:12]}"
     return _Input(kind="sql", where=None, files=[[]], rows=[None], snapshot=str(snapshot))
 
@@ -218,19 +218,19 @@ def _file_input(
     else:
         files, rows = [[str(path)]], sizes
     where = str(path)
-    snapshot = snapshot or inputs.input_stem(path)
+    snapshot = snapshot or file_formats.input_stem(path)
     _check_columns(spec, inputs.columns_of(kind, found[0]), where)
     return _Input(kind=kind, where=where, files=files, rows=rows, snapshot=str(snapshot))
 
 
 def _served_version(spec: DatasetSpec, alias: str) -> tuple[Any, Any]:
     """(the model version to serve, the champion's alias drift or None); no version to serve is a ScoringError."""
-    from modelops.store import registry
+    from modelops.store import alias_log, registry
 
     served = registry.version_by_alias(spec.model_name, alias)
     # "which model served on date D" has one answer, the alias history: a champion moved behind its back
     # (MLflow UI, REST, a client) is never served; the recorded (approved) version serves and the run alerts
-    drift = registry.alias_drift(spec.model_name) if alias == registry.CHAMPION else None
+    drift = alias_log.alias_drift(spec.model_name) if alias == registry.CHAMPION else None
     if drift is not None:
         recorded = None
         if drift.recorded_version is not None:
@@ -263,12 +263,12 @@ def _check_columns(spec: DatasetSpec, columns: list[str], where: str) -> None:
     if spec.id_column and spec.id_column not in columns:
         raise InputRefused(
             f"input {where} has no id column {spec.id_column!r}: predictions could not be joined back; "
-            + inputs.header_hint(columns, [spec.id_column, *spec.features])
+            + csv_files.header_hint(columns, [spec.id_column, *spec.features])
         )
     features = [*spec.numeric, *spec.categorical]
     if features and not set(features) & set(columns):
         shown = ", ".join(features[:10]) + (", ..." if len(features) > 10 else "")
-        hint = inputs.header_hint(columns, [*filter(None, [spec.id_column]), *features])
+        hint = csv_files.header_hint(columns, [*filter(None, [spec.id_column]), *features])
         raise InputRefused(f"input {where} holds none of the model's columns ({shown}); {hint}")
 
 
@@ -281,10 +281,10 @@ def _sample_is_rows(options: dict[str, Any]) -> bool:
 def _count_rows(found: _Input, query: str | None, sql_url: str | None, options: dict) -> int:
     """The rows of a CSV (its line breaks, less the header: a quoted line break counts once more) or of a query."""
     if found.kind == "sql":
-        counted = f"SELECT count(*) AS n FROM ({inputs.check_query(query or '')}) AS modelops_rows"
-        (_, rows), *_ = inputs.query_rows(str(sql_url), counted, 1, options.get("sql_role"))
+        counted = f"SELECT count(*) AS n FROM ({safe_sql.check_query(query or '')}) AS modelops_rows"
+        (_, rows), *_ = safe_sql.query_rows(str(sql_url), counted, 1, options.get("sql_role"))
         return int(rows[0][0])
-    return sum(inputs.csv_line_rows(Path(name)) for group in found.files for name in group)
+    return sum(csv_files.csv_line_rows(Path(name)) for group in found.files for name in group)
 
 
 def shadow_share(plan: ScoringPlan) -> float | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from modelops.collect import inputs
+from modelops.collect import csv_files, parquet_files, refusals, safe_sql
 from modelops.score.plan import InputRefused, ScoringError, ScoringPlan
 
 
@@ -39,14 +39,14 @@ def iter_chunks(plan: ScoringPlan, group_index: int) -> Iterator[pd.DataFrame]:
             if plan.input_kind == "csv":
                 yield from _csv_chunks(path, chunk_rows, wanted, plan.checks)
                 continue
-            schema = inputs.parquet_file(path).schema_arrow
+            schema = parquet_files.parquet_file(path).schema_arrow
             present = [c for c in wanted if c in schema.names]
             coded = _dictionary_columns(plan.checks, schema, present)
-            for batch in inputs.parquet_batches(path, present, chunk_rows, coded):
+            for batch in parquet_files.parquet_batches(path, present, chunk_rows, coded):
                 yield _batch_frame(batch, coded)
     except InputRefused:
         raise
-    except inputs.InputRefused as exc:  # a file refused as it was read: a scoring refusal, never retried
+    except refusals.InputRefused as exc:  # a file refused as it was read: a scoring refusal, never retried
         raise InputRefused(str(exc)) from None
 
 
@@ -84,14 +84,14 @@ def _batch_frame(batch: Any, coded: list[str]) -> pd.DataFrame:
 
 def _csv_chunks(path: Path, chunk_rows: int, wanted: list[str], checks: dict[str, Any]) -> Iterator[pd.DataFrame]:
     """CSV blocks read as text, so a stray value never breaks type inference of a later block."""
-    header = inputs.csv_header(path)
+    header = csv_files.csv_header(path)
     present = [c for c in wanted if c in header]
     if checks["id_column"] and checks["id_column"] not in header:
         raise InputRefused(f"input {path} has no id column {checks['id_column']!r}")
     block_size = max(1 << 20, min(chunk_rows * 160, 1 << 30))
     rows = 0
     # Arrow reads every column when none is named: read the first one and keep none of it
-    for batch in inputs.csv_batches(path, present or header[:1], block_size):
+    for batch in csv_files.csv_batches(path, present or header[:1], block_size):
         frame = batch.to_pandas()[present]
         rows += len(frame)
         for start in range(0, len(frame), chunk_rows):
@@ -107,12 +107,12 @@ def _sql_chunks(plan: ScoringPlan, chunk_rows: int, wanted: list[str]) -> Iterat
     id_column = plan.checks["id_column"]
     rows = 0
     try:
-        for keys, records in inputs.query_rows(plan.sql_url, plan.query, chunk_rows, plan.options.get("sql_role")):
+        for keys, records in safe_sql.query_rows(plan.sql_url, plan.query, chunk_rows, plan.options.get("sql_role")):
             if id_column and id_column not in keys:
                 raise InputRefused(f"the query's rows have no id column {id_column!r}; its columns: {keys}")
             rows += len(records)
             yield pd.DataFrame.from_records(records, columns=keys)[[c for c in wanted if c in keys]]
-    except inputs.QueryFailed as exc:  # the connection, not the query: worth a retry
+    except refusals.QueryFailed as exc:  # the connection, not the query: worth a retry
         raise ScoringError(str(exc)) from None
     if rows == 0:
         raise InputRefused("the query returned no rows: nothing to score")
