@@ -4,7 +4,8 @@
 Make (or remake) the model card of any registered version, also after its split files were cleaned
 up (the holdout is then rebuilt from the recorded batch).
 
-**Trigger with parameters**: `model_name` (e.g. `voter_turnout_model`) and `version` (a number, or an
+**Trigger with parameters**: `model_name` (e.g. `voter_turnout_model`; empty: the default dataset's model)
+and `version` (a number, or an
 alias: `champion`, `challenger`).
 
 **Outputs**: `card.md` and a self-contained `card.html` under `cards/<dataset>/<model>/<version>/` in the
@@ -19,11 +20,9 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from modelops.config.settings import load_settings
 from modelops.core.handoffs import CARD_TASK_ID, MODEL_CARD_DAG_ID
 from modelops_airflow.defaults import make_default_args, model_name_param
-
-_SETTINGS = load_settings()  # one small YAML read: the configured model names for the form
+from modelops_airflow.runtime import model_name_or_default, read_settings
 
 default_args = make_default_args(execution_timeout=timedelta(minutes=20))
 
@@ -38,11 +37,7 @@ default_args = make_default_args(execution_timeout=timedelta(minutes=20))
     tags=["modelops", "governance"],
     default_args=default_args,
     params={
-        "model_name": model_name_param(
-            _SETTINGS,
-            "Registered model name.",
-            examples=sorted(spec.model_name for spec in _SETTINGS.datasets.values()),
-        ),
+        "model_name": model_name_param("Registered model name."),
         "version": Param(type="string", minLength=1, description="Version number, or an alias (champion, challenger)."),
     },
 )
@@ -55,9 +50,10 @@ def modelops_model_card():
         from modelops.govern.cards import CardError, build_card, resolve_version
 
         params = get_current_context()["params"]
+        settings, model_name = read_settings(), model_name_or_default(params["model_name"])
         try:
-            version = resolve_version(params["model_name"], params["version"])
-            return build_card(params["model_name"], version, load_settings())
+            version = resolve_version(model_name, params["version"])
+            return build_card(model_name, version, settings)
         except CardError as exc:  # no such version, or its record is gone: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
 

@@ -1,8 +1,8 @@
 """
 ### ModelOps manual promotion, rollback and retirement (with a human approval)
 
-**Trigger with parameters**: `dataset`, `action` (`promote` | `rollback` | `retire`), `version`
-(empty for a rollback: the previous champion is found in the alias history), `reason` (required),
+**Trigger with parameters**: `dataset` (empty = `default_dataset`), `action` (`promote` | `rollback` |
+`retire`), `version` (empty for a rollback: the previous champion is found in the alias history), `reason` (required),
 `override` + `override_reason` (promote a version whose gates failed, saying why).
 
 1. `check` plans the request and refuses what may not happen (a failed-gates version without an
@@ -28,15 +28,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
-from modelops_approval import ANSWER_KEY, approval_task
 
-from modelops.config.settings import load_settings
 from modelops.core.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, PROMOTION_DAG_ID
+from modelops_airflow.approval import ANSWER_KEY, approval_task
 from modelops_airflow.defaults import dataset_param, make_default_args
+from modelops_airflow.runtime import settings_and_spec
 
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
-_SETTINGS = load_settings()  # one small YAML read: datasets for the dropdown, approval settings
-_PROMOTION = _SETTINGS.promotion
+APPROVAL_SUBJECT = (
+    "{{ ti.xcom_pull(task_ids='check')['action'] | capitalize }} "
+    "{{ ti.xcom_pull(task_ids='check')['model_name'] }} v{{ ti.xcom_pull(task_ids='check')['version'] }}?"
+)
 
 
 def _plan_of(context):
@@ -48,10 +50,72 @@ def _plan_of(context):
 
 def _approvers_of(context) -> list[str]:
     """The dataset's configured approvers (the requester is removed by the approval task)."""
-    return _SETTINGS.approvers_for(context["params"]["dataset"])
+    settings, spec = settings_and_spec(context["params"]["dataset"])
+    return settings.approvers_for(spec.name)
 
 
 default_args = make_default_args(execution_timeout=timedelta(minutes=10))
+
+
+@task(retries=0)
+def check() -> dict:
+    """Plan the request: what changes, the gate evidence; refuse what may not happen."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from modelops.govern.promotion import PromotionError, plan_promotion
+
+    context = get_current_context()
+    params = context["params"]
+    _, spec = settings_and_spec(params["dataset"])
+    try:
+        plan = plan_promotion(
+            spec.model_name,
+            params["action"],
+            params["version"],
+            params["reason"],
+            bool(params["override"]),
+            params["override_reason"],
+            requester=getattr(context["dag_run"], "triggering_user_name", None),
+        )
+    except PromotionError as exc:  # a refused request: retrying cannot help
+        raise AirflowFailException(str(exc)) from exc
+    print(plan.describe())
+    return plan.to_xcom()
+
+
+@task(outlets=[CHAMPION_PROMOTED])
+def apply(plan: dict) -> dict:
+    """Approved: move `champion` (or retire) with who approved, when and why on record."""
+    from modelops.govern.promotion import PromotionPlan, apply_promotion, read_approval
+
+    context = get_current_context()
+    answer = read_approval(context["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
+    outcome = apply_promotion(PromotionPlan.from_xcom(plan), answer, context["run_id"])
+    if outcome["alias_changed"]:
+        context["outlet_events"][CHAMPION_PROMOTED].extra = {
+            "model_name": outcome["model_name"],
+            "version": outcome["version"],
+        }
+    return outcome
+
+
+@task(trigger_rule="none_failed")
+def finish(plan: dict) -> str:
+    """Record a refusal (apply was skipped) and print which version serves now."""
+    from modelops.govern.promotion import PromotionPlan, read_approval, record_refusal, render_outcome
+    from modelops.ui.free_text import plain_text
+
+    context = get_current_context()
+    ti = context["ti"]
+    outcome = ti.xcom_pull(task_ids="apply")
+    if outcome is None:
+        answer = read_approval(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
+        outcome = record_refusal(PromotionPlan.from_xcom(plan), answer, context["run_id"])
+    text = render_outcome(outcome)
+    comment = read_approval(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY)).comment
+    text += f"\n  comment   {plain_text(comment) or 'none'}"  # one line, escaped and cut: cannot forge a log line
+    print(text)
+    return text
 
 
 @dag(
@@ -64,7 +128,7 @@ default_args = make_default_args(execution_timeout=timedelta(minutes=10))
     tags=["modelops", "promotion"],
     default_args=default_args,
     params={
-        "dataset": dataset_param(_SETTINGS, "Dataset whose model is promoted, rolled back or retired."),
+        "dataset": dataset_param("Dataset whose model is promoted, rolled back or retired."),
         "action": Param("promote", type="string", enum=["promote", "rollback", "retire"], description="What to do."),
         "version": Param(
             None,
@@ -84,74 +148,8 @@ default_args = make_default_args(execution_timeout=timedelta(minutes=10))
     },
 )
 def modelops_promotion():
-    @task(retries=0)
-    def check() -> dict:
-        """Plan the request: what changes, the gate evidence; refuse what may not happen."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from modelops.govern.promotion import PromotionError, plan_promotion
-
-        context = get_current_context()
-        params = context["params"]
-        spec = _SETTINGS.dataset(params["dataset"])
-        try:
-            plan = plan_promotion(
-                spec.model_name,
-                params["action"],
-                params["version"],
-                params["reason"],
-                bool(params["override"]),
-                params["override_reason"],
-                requester=getattr(context["dag_run"], "triggering_user_name", None),
-            )
-        except PromotionError as exc:  # a refused request: retrying cannot help
-            raise AirflowFailException(str(exc)) from exc
-        print(plan.describe())
-        return plan.to_xcom()
-
-    approval = approval_task(
-        APPROVAL_TASK_ID,
-        "{{ ti.xcom_pull(task_ids='check')['action'] | capitalize }} "
-        "{{ ti.xcom_pull(task_ids='check')['model_name'] }} v{{ ti.xcom_pull(task_ids='check')['version'] }}?",
-        _PROMOTION,
-        plan_of=_plan_of,
-        approvers_of=_approvers_of,
-    )
-
-    @task(outlets=[CHAMPION_PROMOTED])
-    def apply(plan: dict) -> dict:
-        """Approved: move `champion` (or retire) with who approved, when and why on record."""
-        from modelops.govern.promotion import PromotionPlan, apply_promotion, read_approval
-
-        context = get_current_context()
-        answer = read_approval(context["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
-        outcome = apply_promotion(PromotionPlan.from_xcom(plan), answer, context["run_id"])
-        if outcome["alias_changed"]:
-            context["outlet_events"][CHAMPION_PROMOTED].extra = {
-                "model_name": outcome["model_name"],
-                "version": outcome["version"],
-            }
-        return outcome
-
-    @task(trigger_rule="none_failed")
-    def finish(plan: dict) -> str:
-        """Record a refusal (apply was skipped) and print which version serves now."""
-        from modelops.govern.promotion import PromotionPlan, read_approval, record_refusal, render_outcome
-        from modelops.ui.free_text import plain_text
-
-        context = get_current_context()
-        ti = context["ti"]
-        outcome = ti.xcom_pull(task_ids="apply")
-        if outcome is None:
-            answer = read_approval(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
-            outcome = record_refusal(PromotionPlan.from_xcom(plan), answer, context["run_id"])
-        text = render_outcome(outcome)
-        comment = read_approval(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY)).comment
-        text += f"\n  comment   {plain_text(comment) or 'none'}"  # one line, escaped and cut: cannot forge a log line
-        print(text)
-        return text
-
     plan = check()
+    approval = approval_task(APPROVAL_TASK_ID, APPROVAL_SUBJECT, plan_of=_plan_of, approvers_of=_approvers_of)
     plan >> approval >> apply(plan) >> finish(plan)
 
 

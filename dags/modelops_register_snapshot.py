@@ -3,10 +3,10 @@
 
 Checks that the snapshot's input exists where scoring may read it (a Parquet/CSV file or a folder of
 Parquet partitions under `production/<dataset>/` or `scoring.input_roots`; empty `input` = the
-snapshot's file under `production/<dataset>/inputs/`), is readable and holds rows (an input scoring
-would refuse fails here, without retry, and announces nothing) and emits the asset
-`x-modelops://production/snapshots` with `{dataset, snapshot, input}` in the event's extra. The
-`modelops_scoring` DAG is scheduled on that asset, so registering a snapshot scores it with the
+snapshot's file under `production/<dataset>/inputs/`; empty `dataset` = `default_dataset`), is
+readable and holds rows (an input scoring would refuse fails here, without retry, and announces
+nothing) and emits the asset `x-modelops://production/snapshots` with `{dataset, snapshot, input}` in
+the event's extra. The `modelops_scoring` DAG is scheduled on that asset, so registering a snapshot scores it with the
 champion. Another system can do the same through the REST API
 (`POST /api/v2/assets/events` with the same extra).
 """
@@ -17,12 +17,11 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, get_current_context, task
 
-from modelops.config.settings import load_settings
 from modelops.core.handoffs import SNAPSHOT_ASSET_URI, SNAPSHOT_DAG_ID
 from modelops_airflow.defaults import dataset_param, input_param, make_default_args, snapshot_param
+from modelops_airflow.runtime import settings_and_spec
 
 SNAPSHOT_REGISTERED = Asset(SNAPSHOT_ASSET_URI)
-_SETTINGS = load_settings()
 
 
 @dag(
@@ -35,7 +34,7 @@ _SETTINGS = load_settings()
     tags=["modelops", "scoring"],
     default_args=make_default_args(execution_timeout=timedelta(minutes=5), retries=0),
     params={
-        "dataset": dataset_param(_SETTINGS),
+        "dataset": dataset_param(),
         "input": input_param(),
         "snapshot": snapshot_param(),
     },
@@ -48,12 +47,12 @@ def modelops_register_snapshot():
 
         from modelops.collect.refusals import InputRefused
         from modelops.collect.snapshots import describe
-        from modelops.config.settings import load_settings
 
         params = get_current_context()["params"]
-        roots = load_settings().scoring_for(params["dataset"]).input_roots  # the dataset's own, if set
+        settings, spec = settings_and_spec(params["dataset"])
+        roots = settings.scoring_for(spec.name).input_roots  # the dataset's own, if set
         try:
-            extra = describe(params["dataset"], params["input"], params["snapshot"], roots)
+            extra = describe(spec.name, params["input"], params["snapshot"], roots)
         except InputRefused as exc:  # the same input is refused again: no retry, no event
             raise AirflowFailException(str(exc)) from exc
         outlet_events[SNAPSHOT_REGISTERED].extra = extra

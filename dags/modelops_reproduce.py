@@ -7,7 +7,7 @@ the candidate family and its seed; then scores the holdout and compares every pr
 recorded ones (equal within 1e-9) and the metrics. The git commit trained at is compared with the
 current one and reported; the predictions decide.
 
-**Trigger with parameters**: `model_name` (default: the default dataset's model) and `version`.
+**Trigger with parameters**: `model_name` (empty: the default dataset's model) and `version`.
 
 **Outputs**: tags `modelops.reproduced` (true/false), `modelops.reproduced_at`,
 `modelops.reproduce_detail` and `modelops.reproduce_run_id` on the version, and a run with
@@ -21,11 +21,9 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from modelops.config.settings import load_settings
 from modelops.core.handoffs import REPRODUCE_DAG_ID
 from modelops_airflow.defaults import make_default_args, model_name_param
-
-_SETTINGS = load_settings()  # one small YAML read: the default model name for the form
+from modelops_airflow.runtime import model_name_or_default
 
 default_args = make_default_args(execution_timeout=timedelta(minutes=10))
 
@@ -40,7 +38,7 @@ default_args = make_default_args(execution_timeout=timedelta(minutes=10))
     tags=["modelops", "governance"],
     default_args=default_args,
     params={
-        "model_name": model_name_param(_SETTINGS, "Registered model to check.", minLength=1),
+        "model_name": model_name_param("Registered model to check.", minLength=1),
         "version": Param(
             type=["integer", "string"],
             minLength=1,
@@ -57,7 +55,9 @@ def modelops_reproduce():
 
         context = get_current_context()
         params = context["params"]
-        return reproduce_version(params["model_name"], params["version"], run_key=context["run_id"])
+        return reproduce_version(
+            model_name_or_default(params["model_name"]), params["version"], run_key=context["run_id"]
+        )
 
     @task(retries=0)
     def report(verdict: dict) -> dict:

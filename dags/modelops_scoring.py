@@ -24,9 +24,9 @@ report; a configured canary share gets the challenger's decisions (`source = can
 **Started** manually (Params below) or by the asset `x-modelops://production/snapshots`, which the
 `modelops_register_snapshot` DAG emits with `{dataset, snapshot, input}` in the event's extra.
 
-**Params**: `dataset`; `input` (a Parquet/CSV file or a folder of Parquet partitions; empty = the
-snapshot's file in the workspace); `conn_id` + `query` (a SQL source through an Airflow connection,
-instead of `input`); `snapshot` (id of this delivery; default from the input's name); `alias`;
+**Params**: `dataset` (empty = `default_dataset`); `input` (a Parquet/CSV file or a folder of Parquet
+partitions; empty = the snapshot's file in the workspace); `conn_id` + `query` (a SQL source through an
+Airflow connection, instead of `input`); `snapshot` (id of this delivery; default from the input's name); `alias`;
 `groups` (partition groups to fan out; empty = configured).
 
 **Inputs that cannot hurt.** A file is read only under `production/<dataset>/` or a folder listed in
@@ -44,26 +44,29 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task, teardown
-from modelops_notifiers import FailureNotifier, ScoringNotifier
 
-from modelops.config.settings import load_settings
 from modelops.core.alerts import AlertKind
 from modelops.core.handoffs import SCORING_DAG_ID, SNAPSHOT_ASSET_URI
 from modelops_airflow.defaults import dataset_param, input_param, make_default_args, snapshot_param
+from modelops_airflow.notifiers import FailureNotifier, ScoringNotifier
+from modelops_airflow.runtime import settings_and_spec
 
 SNAPSHOT_REGISTERED = Asset(SNAPSHOT_ASSET_URI)
-_SETTINGS = load_settings()
 
 default_args = make_default_args(execution_timeout=timedelta(minutes=60))
 
 
 def _request() -> dict:
-    """What this run scores: the Params, or the triggering snapshot event's extra."""
+    """What this run scores: the Params (an empty dataset is the configured default), or the triggering
+    snapshot event's extra."""
     from modelops.collect.snapshots import request_from
 
     context = get_current_context()
+    params = dict(context["params"])
     events = [e.extra for evs in (context.get("triggering_asset_events") or {}).values() for e in evs]
-    return request_from(dict(context["params"]), events)
+    if not params.get("dataset") and not events:
+        params["dataset"] = settings_and_spec(None)[1].name
+    return request_from(params, events)
 
 
 def _uri(conn_id: str | None) -> str | None:
@@ -98,6 +101,76 @@ def _plan(data: dict):
     return replace(plan, sql_url=_uri(conn_id)) if conn_id else plan
 
 
+@task(on_failure_callback=FailureNotifier(kind=AlertKind.SCORING_FAILURE))
+def plan() -> dict:
+    """Resolve the input, the snapshot id, the exact model version(s) and the partition groups."""
+    from modelops.collect.refusals import InputRefused
+    from modelops.score.plan import plan_scoring
+
+    request = _request()
+    settings, spec = settings_and_spec(request["dataset"])
+    try:
+        planned = plan_scoring(
+            spec,
+            settings,
+            request.get("input"),
+            request.get("snapshot"),
+            alias=request.get("alias") or "champion",
+            sql_url=_uri(request.get("conn_id")),
+            query=request.get("query"),
+            groups=request.get("groups"),
+        ).to_dict()
+    except InputRefused as exc:
+        raise _refused(exc) from exc
+    # The database URL (credentials included) never goes to XCom: each task resolves the connection.
+    return {**planned, "sql_url": None, "conn_id": request.get("conn_id")}
+
+
+@task
+def group_indices(plan: dict) -> list[int]:
+    """One mapped task per partition group."""
+    return list(range(len(plan["groups"])))
+
+
+@task(max_active_tis_per_dagrun=4, on_failure_callback=_ON_FAILURE)
+def score_group(plan: dict, group_index: int) -> dict:
+    """Score one group of partitions chunk by chunk; its part waits in staging for the commit."""
+    from modelops.collect.refusals import InputRefused
+    from modelops.score.run import score_group
+
+    try:
+        return score_group(_plan(plan), group_index)
+    except InputRefused as exc:  # e.g. a ragged row found while reading: the same file fails again
+        raise _refused(exc) from exc
+
+
+@task(on_success_callback=ScoringNotifier(), on_failure_callback=_ON_FAILURE)
+def commit(plan: dict, parts: list[dict]) -> dict:
+    """Combine the groups' parts atomically (rows in = rows out), load the table, log the run."""
+    from modelops.collect.refusals import InputRefused
+    from modelops.score.commit import commit_scoring
+    from modelops_airflow.figures import log_figures
+
+    options = plan["options"]  # the dataset's own scoring options, resolved at plan
+    output_url = _uri(options["output_conn_id"]) if options.get("output_table") else None
+    try:
+        result = commit_scoring(_plan(plan), list(parts), output_url)
+    except InputRefused as exc:
+        raise _refused(exc) from exc
+    return {**result, "operations": log_figures(result.get("mlflow_run_id"))}
+
+
+@teardown
+def discard_staging() -> None:
+    """Whatever happened, no staged part stays behind: it runs once every group and the commit are done
+    (a failed group's siblings may still be writing when it fails; the commit links what it publishes)."""
+    from modelops.collect.snapshots import discard_staging
+
+    planned = get_current_context()["ti"].xcom_pull(task_ids="plan")
+    if planned:  # a refused plan staged nothing
+        discard_staging(planned["dataset"], planned["snapshot"])
+
+
 @dag(
     dag_id=SCORING_DAG_ID,
     doc_md=__doc__,
@@ -108,7 +181,7 @@ def _plan(data: dict):
     tags=["modelops", "scoring"],
     default_args=default_args,
     params={
-        "dataset": dataset_param(_SETTINGS),
+        "dataset": dataset_param(),
         "input": input_param(),
         "conn_id": Param(None, type=["null", "string"], description="Airflow connection of a SQL source."),
         "query": Param(None, type=["null", "string"], description="SQL query returning the rows to score."),
@@ -118,73 +191,6 @@ def _plan(data: dict):
     },
 )
 def modelops_scoring():
-    @task(on_failure_callback=FailureNotifier(kind=AlertKind.SCORING_FAILURE))
-    def plan() -> dict:
-        """Resolve the input, the snapshot id, the exact model version(s) and the partition groups."""
-        from modelops.collect.refusals import InputRefused
-        from modelops.config.settings import settings_and_spec
-        from modelops.score.plan import plan_scoring
-
-        request = _request()
-        settings, spec = settings_and_spec(request["dataset"])
-        try:
-            planned = plan_scoring(
-                spec,
-                settings,
-                request.get("input"),
-                request.get("snapshot"),
-                alias=request.get("alias") or "champion",
-                sql_url=_uri(request.get("conn_id")),
-                query=request.get("query"),
-                groups=request.get("groups"),
-            ).to_dict()
-        except InputRefused as exc:
-            raise _refused(exc) from exc
-        # The database URL (credentials included) never goes to XCom: each task resolves the connection.
-        return {**planned, "sql_url": None, "conn_id": request.get("conn_id")}
-
-    @task
-    def group_indices(plan: dict) -> list[int]:
-        """One mapped task per partition group."""
-        return list(range(len(plan["groups"])))
-
-    @task(max_active_tis_per_dagrun=4, on_failure_callback=_ON_FAILURE)
-    def score_group(plan: dict, group_index: int) -> dict:
-        """Score one group of partitions chunk by chunk; its part waits in staging for the commit."""
-        from modelops.collect.refusals import InputRefused
-        from modelops.score.run import score_group
-
-        try:
-            return score_group(_plan(plan), group_index)
-        except InputRefused as exc:  # e.g. a ragged row found while reading: the same file fails again
-            raise _refused(exc) from exc
-
-    @task(on_success_callback=ScoringNotifier(), on_failure_callback=_ON_FAILURE)
-    def commit(plan: dict, parts: list[dict]) -> dict:
-        """Combine the groups' parts atomically (rows in = rows out), load the table, log the run."""
-        from modelops_figures import log_figures
-
-        from modelops.collect.refusals import InputRefused
-        from modelops.score.commit import commit_scoring
-
-        options = plan["options"]  # the dataset's own scoring options, resolved at plan
-        output_url = _uri(options["output_conn_id"]) if options.get("output_table") else None
-        try:
-            result = commit_scoring(_plan(plan), list(parts), output_url)
-        except InputRefused as exc:
-            raise _refused(exc) from exc
-        return {**result, "operations": log_figures(result.get("mlflow_run_id"))}
-
-    @teardown
-    def discard_staging() -> None:
-        """Whatever happened, no staged part stays behind: it runs once every group and the commit are done
-        (a failed group's siblings may still be writing when it fails; the commit links what it publishes)."""
-        from modelops.collect.snapshots import discard_staging
-
-        planned = get_current_context()["ti"].xcom_pull(task_ids="plan")
-        if planned:  # a refused plan staged nothing
-            discard_staging(planned["dataset"], planned["snapshot"])
-
     planned = plan()
     scored = score_group.partial(plan=planned).expand(group_index=group_indices(planned))
     commit(planned, scored) >> discard_staging()

@@ -1,6 +1,7 @@
 """What every DAG file shares: the default_args base and the Params repeated across DAGs.
 
-Light at parse: Airflow's SDK and the typed settings only. A DAG states only its difference from the base.
+Light at parse: Airflow's SDK only, and nothing read from the parameters files (the tasks read them at run
+time, `runtime`). A DAG states only its difference from the base.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Param
-
-from modelops.config.settings import Settings
 
 BASE_DEFAULT_ARGS: dict[str, Any] = {
     "owner": "modelops",
@@ -24,20 +23,24 @@ def make_default_args(execution_timeout: timedelta, **difference: Any) -> dict[s
     return {**BASE_DEFAULT_ARGS, "execution_timeout": execution_timeout, **difference}
 
 
-def dataset_param(settings: Settings, description: str | None = None) -> Param:
-    """One configured dataset, the default one preselected."""
-    return Param(settings.default_dataset, type="string", enum=sorted(settings.datasets), description=description)
+def dataset_param(description: str | None = None) -> Param:
+    """A configured dataset's name; empty = the configured `default_dataset`, checked when the run starts."""
+    what = f"{description} " if description else ""
+    return Param(None, type=["null", "string"], description=f"{what}Empty = the configured default dataset.")
 
 
-def optional_dataset_param(settings: Settings, description: str) -> Param:
-    """One configured dataset, or empty (None) for the DAG's own choice, which `description` names."""
-    return Param(None, type=["null", "string"], enum=[None, *sorted(settings.datasets)], description=description)
+def optional_dataset_param(description: str) -> Param:
+    """A configured dataset's name, or empty (None) for the DAG's own choice, which `description` names."""
+    return Param(None, type=["null", "string"], description=description)
 
 
-def model_name_param(settings: Settings, description: str, **schema: Any) -> Param:
-    """A registered model name, the default dataset's preselected; `schema` adds JSON-schema keywords."""
+def model_name_param(description: str, **schema: Any) -> Param:
+    """A registered model name; empty = the configured default dataset's; `schema` adds JSON-schema keywords."""
     return Param(
-        settings.dataset(settings.default_dataset).model_name, type="string", description=description, **schema
+        None,
+        type=["null", "string"],
+        description=f"{description} Empty = the configured default dataset's model.",
+        **schema,
     )
 
 

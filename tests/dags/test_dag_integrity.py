@@ -44,18 +44,33 @@ def test_dag_files_import_nothing_heavy(dag_file):
     assert out.stdout.strip().splitlines()[-1:] in ([""], []), f"heavy modules imported at parse: {out.stdout}"
 
 
-def test_a_config_error_reads_plainly_as_the_import_error(airflow_db, tmp_path, monkeypatch):
-    """A user file with a bad key: each DAG's import error ends in one line naming the file and the key."""
+def test_a_config_error_hides_no_dag_and_fails_the_step_that_reads_the_config(airflow_db, tmp_path, monkeypatch):
+    """A user file with a bad key: every DAG still loads (none reads the YAML at parse), and the step that
+    reads the files fails at once with one plain line naming the file and the key."""
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from modelops_airflow.runtime import read_settings, settings_and_spec
 
     user = tmp_path / "ours.yaml"
     user.write_text("training:\n  seed: one\n", encoding="utf-8")
     monkeypatch.setenv("MODELOPS_CONFIG", str(user))
     bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert len(bag.import_errors) == len(list((REPO / "dags").glob("modelops_*.py"))) and not bag.dag_ids
-    for error in bag.import_errors.values():
-        assert (
-            error.strip().splitlines()[-1]
-            == f"modelops.config.checks.ConfigError: {user}: training.seed: expected int, got 'one'"
-        )
-        assert "parse_settings" not in error  # the checks' own frames stay out of it
+    assert bag.import_errors == {}
+    assert len(bag.dag_ids) == len(list((REPO / "dags").glob("modelops_*.py"))) == 7
+    for read in (read_settings, lambda: settings_and_spec("voter_turnout")):
+        with pytest.raises(AirflowFailException) as failed:
+            read()
+        assert str(failed.value) == f"{user}: training.seed: expected int, got 'one'"
+        assert failed.value.__cause__ is None and failed.value.__suppress_context__  # no ConfigError traceback
+
+
+def test_an_unknown_dataset_fails_the_step_naming_it_and_the_known_ones():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from modelops_airflow.runtime import settings_and_spec
+
+    with pytest.raises(AirflowFailException) as failed:
+        settings_and_spec("no_such_dataset")
+    assert str(failed.value) == "unknown dataset 'no_such_dataset'; configured datasets: anes96_vote, voter_turnout"
+    assert settings_and_spec(None)[1].name == "voter_turnout"  # empty: the configured default_dataset

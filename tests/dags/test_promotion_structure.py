@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelops.config.settings import DEFAULT_CONFIG_PATH
+from modelops.config.settings import DEFAULT_CONFIG_PATH, load_settings
 from modelops.core.handoffs import (
     APPROVAL_TASK_ID,
     CHAMPION_ASSET_URI,
@@ -16,6 +16,7 @@ from modelops.core.handoffs import (
     PROMOTION_DAG_ID,
     TRAINING_DAG_ID,
 )
+from modelops_airflow.approval import response_timeout
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +40,9 @@ def test_promotion_dag_waits_for_an_approval_before_apply(airflow_db):
     approval = dag.get_task(APPROVAL_TASK_ID)
     assert isinstance(approval, ApprovalOperator)
     assert approval.defaults == ["Reject"]  # a timeout refuses, never approves
-    assert approval.response_timeout.total_seconds() == 72 * 3600
+    assert approval.optional is False  # always asks
+    # read from the promotion section when the task runs (the schema's default until then)
+    assert response_timeout(load_settings().promotion).total_seconds() == 72 * 3600
     assert approval.retries == 1  # a platform failure (not an answer) asks the approver again
     assert approval.retry_delay.total_seconds() == 120
     assert set(approval.params) == {"comment"}
@@ -50,13 +53,17 @@ def test_promotion_dag_waits_for_an_approval_before_apply(airflow_db):
     assert dag.params.get_param("action").schema["enum"] == ["promote", "rollback", "retire"]
 
 
-def test_training_dag_has_no_approval_by_default(airflow_db):
+def test_training_dags_approval_passes_without_asking_by_default(airflow_db):
     dag = _bag().get_dag(TRAINING_DAG_ID)
-    assert APPROVAL_TASK_ID not in dag.task_ids
-    assert dag.get_task("choose_alias").downstream_task_ids == {PROMOTE_TASK_ID, KEEP_TASK_ID}
+    approval = dag.get_task(APPROVAL_TASK_ID)
+    assert approval.optional is True
+    assert load_settings().promotion.require_approval is False
+    assert approval.execute({}) is None  # asks nobody, parks nothing: the promotion follows at once
+    assert dag.get_task("choose_alias").downstream_task_ids == {APPROVAL_TASK_ID, KEEP_TASK_ID}
 
 
 def test_training_dag_with_the_switch_on_approves_before_promoting(airflow_db, tmp_path, monkeypatch):
+    """The same shape with the switch on (the DAG file reads no YAML); the approval asks at run time."""
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
@@ -69,7 +76,7 @@ def test_training_dag_with_the_switch_on_approves_before_promoting(airflow_db, t
     assert dag.get_task("choose_alias").downstream_task_ids == {APPROVAL_TASK_ID, KEEP_TASK_ID}
     assert approval.downstream_task_ids == {PROMOTE_TASK_ID}
     assert dag.get_task(PROMOTE_TASK_ID).downstream_task_ids == {"summarize"}
-    assert approval.response_timeout.total_seconds() == 4 * 3600
+    assert response_timeout(load_settings().promotion).total_seconds() == 4 * 3600
     # the approvers are resolved at run time (minus the requester): only the configured list is known now
     assert approval.assigned_users is None
     assert approval.approvers_of({"params": {"dataset": config["default_dataset"]}}) == ["alice"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelops.core.handoffs import (
+    APPROVAL_TASK_ID,
     CARD_TASK_ID,
     CHAMPION_ASSET_URI,
     KEEP_TASK_ID,
@@ -35,7 +36,9 @@ def test_chain(dag):
         "evaluate": {"register", "summarize"},
         "register": {CARD_TASK_ID, "choose_alias", PROMOTE_TASK_ID, KEEP_TASK_ID},
         CARD_TASK_ID: {"choose_alias"},  # every registered version gets its card before any alias moves
-        "choose_alias": {PROMOTE_TASK_ID, KEEP_TASK_ID},
+        # the approval is always in the chain: it asks only with promotion.require_approval on
+        "choose_alias": {APPROVAL_TASK_ID, KEEP_TASK_ID},
+        APPROVAL_TASK_ID: {PROMOTE_TASK_ID},
         PROMOTE_TASK_ID: {"summarize"},
         KEEP_TASK_ID: {"summarize"},
         "summarize": set(),
@@ -66,8 +69,9 @@ def test_promotion_emits_the_champion_asset_and_params_are_exposed(dag):
         "extra_batches",
         "reason",
     }
-    assert params["dataset"] == "voter_turnout"
-    assert dag.params.get_param("dataset").schema["enum"] == ["anes96_vote", "voter_turnout"]
+    # the form does not depend on the YAML: empty = the configured default, names checked when the run starts
+    assert params["dataset"] is None and "enum" not in dag.params.get_param("dataset").schema
+    assert params["candidates"] == []  # empty = the configured training.candidates
 
 
 def test_on_demand_card_dag_makes_the_card_of_a_named_version(airflow_db):
@@ -77,6 +81,5 @@ def test_on_demand_card_dag_makes_the_card_of_a_named_version(airflow_db):
     assert dag.task_ids == [CARD_TASK_ID] and type(dag.timetable).__name__ == "NullTimetable"  # on demand only
     params = dag.params.dump()
     assert set(params) == {"model_name", "version"}
-    assert params["model_name"] == "voter_turnout_model"
-    assert dag.params.get_param("model_name").schema["examples"] == ["anes96_vote_model", "voter_turnout_model"]
+    assert params["model_name"] is None  # empty: the configured default dataset's model, found at run time
     assert dag.params.get_param("version").schema["minLength"] == 1  # no default: the form asks for one

@@ -52,7 +52,7 @@ def test_a_dataset_switched_off_is_left_to_manual_runs():
         ("@weekly", (MONDAY - timedelta(days=2), MONDAY - timedelta(days=1)), True),  # Saturday -> Sunday 00:00
         ("0 6 * * 0", DAY, True),  # Sunday 06:00 lies inside the day before MONDAY
         ("0 6 * * 1", DAY, False),  # Monday 06:00: the next day's run
-        ("30 * * * *", DAY, True),
+        ("30 12 * * *", DAY, True),
         ("@daily", DAY, True),
         ("0 0 * * *", (MONDAY, MONDAY + timedelta(hours=12)), False),  # the start is not inside
     ],
@@ -118,3 +118,16 @@ def test_the_sections_schedule_is_checked_as_cron_at_load():
     raw["monitoring"]["schedule"] = "@once"
     with pytest.raises(ConfigError, match=r"monitoring\.schedule: a cron expression"):
         parse_settings(raw)
+
+
+@pytest.mark.parametrize("schedule", ["@hourly", "30 * * * *", "0 0,12 * * *", "0 0,12 1 * *"])
+def test_a_schedule_finer_than_the_dags_tick_is_a_config_error(schedule):
+    with pytest.raises(
+        ConfigError, match=r"anes96_vote\.monitoring\.schedule: .* fires more often than the monitoring"
+    ):
+        _settings(anes96_vote=schedule)
+
+
+@pytest.mark.parametrize("schedule", ["@daily", "0 6 * * *", "@weekly", "0 0 1,2 * *", "@monthly", "off"])
+def test_a_schedule_at_most_once_a_tick_is_accepted(schedule):
+    assert _settings(anes96_vote=schedule).dataset("anes96_vote").monitoring.schedule == schedule

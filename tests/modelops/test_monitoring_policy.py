@@ -212,13 +212,12 @@ class _TI:
 
 @pytest.fixture
 def notifiers(monkeypatch):
-    """The plugins' notifiers, with delivery captured instead of logged and posted."""
-    import airflow  # noqa: F401  (puts the configured plugins folder on sys.path, as the scheduler does)
-    import modelops_notifiers
+    """The DAGs' notifiers, with delivery captured instead of logged and posted."""
+    from modelops_airflow import notifiers
 
     sent: list[dict] = []
-    monkeypatch.setattr(modelops_notifiers._AlertNotifier, "deliver", lambda self, alert: sent.append(alert))
-    return modelops_notifiers, sent
+    monkeypatch.setattr(notifiers.AlertNotifier, "deliver", lambda self, alert: sent.append(alert))
+    return notifiers, sent
 
 
 def test_breach_notifier_skips_dry_runs(notifiers):

@@ -9,11 +9,13 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from modelops.config.models import DomainClassifierOptions, ScoringSection, Section, ValidationRules
+from modelops.core.handoffs import MONITORING_TICK
 
 
 class ConfigError(ValueError):
@@ -231,7 +233,27 @@ def monitoring_cron(where: str, schedule: Any) -> str:
         raise ConfigError(
             f"{where}: a cron expression, one of {sorted(CRON_PRESETS)} or {SCHEDULE_OFF!r}, got {schedule!r}"
         )
+    if _shortest_gap(cron) < _shortest_gap(CRON_PRESETS.get(MONITORING_TICK, MONITORING_TICK)):
+        raise ConfigError(
+            f"{where}: {schedule!r} fires more often than the monitoring DAG's tick ({MONITORING_TICK}), "
+            "which judges a dataset at most once per tick; give a schedule that fires at most once a tick"
+        )
     return cron
+
+
+def _shortest_gap(cron: str, fires: int = 400) -> timedelta:
+    """The shortest time between two consecutive fire times of `cron` over its next `fires` fires."""
+    from croniter import croniter
+
+    times = croniter(cron, datetime(2026, 1, 1, tzinfo=UTC))
+    previous, shortest = times.get_next(datetime), timedelta.max
+    for _ in range(fires):
+        current = times.get_next(datetime)
+        shortest = min(shortest, current - previous)
+        if shortest < timedelta(minutes=1, seconds=1):
+            break
+        previous = current
+    return shortest
 
 
 def check_degenerate_limits(where: str, body: dict[str, Any]) -> None:

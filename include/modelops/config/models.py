@@ -116,8 +116,9 @@ class MonitoringSection(Section):
     """How a scored window is judged, and when monitoring retrains."""
 
     schedule: str = _d(
-        "The monitoring DAG's schedule (cron or preset): its tick, and every dataset's schedule unless "
-        "`datasets.<name>.monitoring.schedule` sets its own (or `off`: manual runs only).",
+        "Every dataset's monitoring schedule (cron or preset) unless `datasets.<name>.monitoring.schedule` "
+        "sets its own (or `off`: manual runs only). The monitoring DAG ticks daily and judges the datasets "
+        "whose schedule fired since the tick before; a schedule that fires more than once a day is refused.",
         "@daily",
     )
     alpha: Number = _d("False-discovery rate of the per-feature drift tests (Benjamini-Hochberg).", 0.05)

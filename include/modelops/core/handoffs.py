@@ -2,6 +2,8 @@
 
 TRAINING_DAG_ID = "modelops_training"
 MONITORING_DAG_ID = "modelops_monitoring"
+# The monitoring DAG's fixed tick; each dataset's schedule (config) says which ticks judge it.
+MONITORING_TICK = "@daily"
 PROMOTION_DAG_ID = "modelops_promotion"
 MODEL_CARD_DAG_ID = "modelops_model_card"  # on demand: the card of any registered version
 

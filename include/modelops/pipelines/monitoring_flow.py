@@ -214,8 +214,7 @@ def datasets_due(
     for name in [dataset] if dataset is not None else sorted(settings.datasets):
         spec = settings.datasets[name]
         schedule = dataset_schedule(settings, spec)
-        on_the_tick = schedule == settings.monitoring.schedule  # due on every scheduled run
-        if dataset is None and interval is not None and not on_the_tick and not fires_within(schedule, interval):
+        if dataset is None and interval is not None and not fires_within(schedule, interval):
             left_out.append(f"{name}: its schedule {schedule!r} does not fire in this run's interval")
         elif not has_champion(spec):
             left_out.append(f"{name}: no champion of {spec.model_name}, nothing served to judge")
@@ -228,14 +227,17 @@ def datasets_due(
 
 
 def judge_datasets(
-    dataset: str | None, scheduled: bool, start: datetime | None, end: datetime, timezone: str = "UTC"
+    dataset: str | None, scheduled: bool, start: datetime | None, end: datetime, timezone: str = "UTC", *, tick: str
 ) -> tuple[list[str], list[str]]:
-    """Task `datasets_to_judge`: the datasets due (`datasets_due`) with the champion looked up in the registry."""
+    """Task `datasets_to_judge`: the datasets due (`datasets_due`) with the champion looked up in the registry.
+
+    `tick` is the DAG's own schedule: a scheduled run covers the time since the tick before it.
+    """
     from modelops.config.settings import load_settings
     from modelops.store import registry
 
     settings = load_settings()
-    interval = tick_interval(settings.monitoring.schedule, start, end, timezone) if scheduled else None
+    interval = tick_interval(tick, start, end, timezone) if scheduled else None
     return datasets_due(
         settings,
         dataset or None,

@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import BaseNotifier
 
 from modelops.core.alerts import AlertKind
+from modelops_airflow.runtime import dataset_or_default
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def _webhook_url(conn_id: str) -> str | None:
     return f"{conn.conn_type or 'http'}://{conn.host}{port}{path}"
 
 
-class _AlertNotifier(BaseNotifier):
+class AlertNotifier(BaseNotifier):
     """Logs an alert and posts it to the `conn_id` webhook when one is defined."""
 
     template_fields = ("conn_id",)
@@ -58,7 +59,7 @@ class _AlertNotifier(BaseNotifier):
             log.error("alert delivery to %s failed: %s", url, exc)
 
 
-class BreachNotifier(_AlertNotifier):
+class BreachNotifier(AlertNotifier):
     """Alerts when the task it is attached to returned an outcome with a breach or a retrain (`alerts.should_alert`;
     never for a dry run)."""
 
@@ -71,7 +72,7 @@ class BreachNotifier(_AlertNotifier):
             self.deliver(build_alert(outcome))
 
 
-class FailureNotifier(_AlertNotifier):
+class FailureNotifier(AlertNotifier):
     """Alerts when the task it is attached to failed (as its on_failure_callback), as alert `kind`."""
 
     def __init__(self, conn_id: str = "modelops_alerts", kind: str = AlertKind.MONITORING_FAILURE):
@@ -87,6 +88,8 @@ class FailureNotifier(_AlertNotifier):
         params = dict(context.get("params") or {})
         if ti.map_index >= 0 and not params.get("dataset"):  # a mapped instance: its label is its dataset
             params["dataset"] = getattr(ti, "rendered_map_index", None)
+        elif not params.get("dataset"):  # an empty `dataset` Param ran the configured default
+            params["dataset"] = dataset_or_default(params)
         self.deliver(
             build_failure_alert(
                 ti.dag_id,
@@ -99,7 +102,7 @@ class FailureNotifier(_AlertNotifier):
         )
 
 
-class ScoringNotifier(_AlertNotifier):
+class ScoringNotifier(AlertNotifier):
     """Alerts when a committed scoring output fell back beyond single rows (a chunk, or the whole model)."""
 
     def notify(self, context) -> None:
@@ -111,7 +114,7 @@ class ScoringNotifier(_AlertNotifier):
             self.deliver(alert)
 
 
-class OperationsNotifier(_AlertNotifier):
+class OperationsNotifier(AlertNotifier):
     """Alerts on the runs the task found markedly slower or larger than their recent history (not in a dry run)."""
 
     def notify(self, context) -> None:

@@ -1,8 +1,10 @@
 """The human approval both promotion paths use: Airflow's ApprovalOperator, four eyes, answer kept in XCom.
 
-At run time the operator builds its body from the recorded evidence (`PromotionPlan.describe`) and
-names the users who may answer (`modelops.govern.approvals.resolve_approvers`: the dataset's approvers, or
-every user who can answer, always minus the requester). Airflow stores them as the Required
+At run time the operator reads the `promotion` section (its timeout; for the training DAG also
+whether an approval is required at all: when not, it passes without asking), builds its body from
+the recorded evidence (`PromotionPlan.describe`) and names the users who may answer
+(`modelops.govern.approvals.resolve_approvers`: the dataset's approvers, or every user who can
+answer, always minus the requester). Airflow stores them as the Required
 Action's `assigned_users`; its HITL endpoint then refuses anyone else with 403 ("... is not a
 respondent for the task"), admins included (only `[core] simple_auth_manager_all_admins`, where every
 visitor is an anonymous admin, skips that check, so it is refused here). Nobody left to ask fails
@@ -19,13 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param
 
-if TYPE_CHECKING:
-    from modelops.config.models import PromotionSection
+from modelops.config.models import PromotionSection
 
 ANSWER_KEY = "answer"
 SELF_APPROVAL = "refused: the requester may not answer their own request (four eyes)"
@@ -52,18 +53,39 @@ def auth_manager_users() -> dict[str, str] | None:
     return parse_users(conf.get("core", "simple_auth_manager_users", fallback=""))
 
 
-class RecordedApproval(ApprovalOperator):
-    """ApprovalOperator with a run-time body and approvers (never the requester) that records every answer."""
+def response_timeout(promotion: PromotionSection) -> timedelta:
+    """How long an approval waits before the timeout refuses it (`promotion.approval_timeout_hours`)."""
+    return timedelta(hours=float(promotion.approval_timeout_hours))
 
-    def __init__(self, *, plan_of: Callable[[Any], Any], approvers_of: Callable[[Any], list[str]], **kwargs: Any):
+
+class RecordedApproval(ApprovalOperator):
+    """ApprovalOperator with a run-time body and approvers (never the requester) that records every answer.
+
+    `optional`: ask only when `promotion.require_approval` is on; otherwise succeed at once without asking.
+    """
+
+    def __init__(
+        self,
+        *,
+        plan_of: Callable[[Any], Any],
+        approvers_of: Callable[[Any], list[str]],
+        optional: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
-        self.plan_of, self.approvers_of = plan_of, approvers_of
+        self.plan_of, self.approvers_of, self.optional = plan_of, approvers_of, optional
 
     def execute(self, context: Any) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
         from modelops.govern.approvals import ApprovalError, resolve_approvers
+        from modelops_airflow.runtime import read_settings
 
+        promotion = read_settings().promotion
+        if self.optional and not promotion.require_approval:
+            self.log.info("promotion.require_approval is false: no human approval is asked")
+            return None
+        self.response_timeout = response_timeout(promotion)
         requester = requester_of(context)
         try:
             users = resolve_approvers(self.approvers_of(context), auth_manager_users(), requester)
@@ -99,23 +121,27 @@ class RecordedApproval(ApprovalOperator):
 def approval_task(
     task_id: str,
     subject: str,
-    promotion: PromotionSection,
     plan_of: Callable[[Any], Any],
     approvers_of: Callable[[Any], list[str]],
+    optional: bool = False,
 ) -> RecordedApproval:
     """The approval as configured in the `promotion` section: timeout refuses, never the requester answers.
 
     `plan_of(context)` gives the `PromotionPlan` whose recorded evidence the body shows;
     `approvers_of(context)` the configured approvers (users or `role:<role>`; empty = every user who can answer).
+    The timeout (and, when `optional`, whether to ask at all) is read from the section when the task runs.
     """
     return RecordedApproval(
         task_id=task_id,
         subject=subject,
         plan_of=plan_of,
         approvers_of=approvers_of,
+        optional=optional,
         defaults=ApprovalOperator.REJECT,  # no answer by the timeout = refused, never approved
         params={"comment": Param("", type="string", description="Why you approve or refuse (recorded).")},
-        response_timeout=timedelta(hours=float(promotion.approval_timeout_hours)),
+        # the schema's default until the task reads the configured one; given, so that Airflow does not
+        # turn the DAG's execution_timeout into the response timeout
+        response_timeout=timedelta(hours=PromotionSection.model_fields["approval_timeout_hours"].default),
         # Approve, Reject and the timeout end the task in success (a refusal skips downstream), so a
         # failure is the platform's (e.g. Airflow 3.3.2's race: an answer that lands before the
         # scheduler read the worker's exit after the park is failed by that exit's "success" event)
