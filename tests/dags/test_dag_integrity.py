@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,56 @@ def test_an_unknown_dataset_fails_the_step_naming_it_and_the_known_ones():
         settings_and_spec("no_such_dataset")
     assert str(failed.value) == "unknown dataset 'no_such_dataset'; configured datasets: anes96_vote, voter_turnout"
     assert settings_and_spec(None)[1].name == "voter_turnout"  # empty: the configured default_dataset
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Top names of every module a file imports (in functions too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_plugins_only_register_and_dags_never_import_them():
+    plugins = sorted((REPO / "plugins").glob("*.py"))
+    assert plugins
+    for path in plugins:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        defined = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+        assert [n.name for n in defined if not isinstance(n, ast.ClassDef)] == [], path.name  # logic lives elsewhere
+        for node in defined:
+            assert [getattr(b, "id", None) for b in node.bases] == ["AirflowPlugin"], (path.name, node.name)
+        assert _imported_modules(path) - {"__future__", "typing", "airflow", "modelops_airflow"} == set(), path.name
+    names = {p.stem for p in plugins}
+    for dag_file in sorted((REPO / "dags").glob("*.py")):
+        assert _imported_modules(dag_file) & names == set(), dag_file.name
+
+
+def _shapes(bag) -> dict[str, tuple]:
+    """Per DAG what a YAML edit must not change: task ids and their edges, Params, schedule."""
+    return {
+        dag_id: (
+            sorted((t.task_id, tuple(sorted(t.downstream_task_ids))) for t in dag.tasks),
+            sorted((k, repr(v)) for k, v in dag.params.dump().items()),
+            repr(dag.schedule),
+        )
+        for dag_id, dag in bag.dags.items()
+    }
+
+
+def test_the_dags_shape_does_not_depend_on_the_yaml(airflow_db, tmp_path, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bundled = _shapes(DagBag(dag_folder=str(REPO / "dags")))
+    user = tmp_path / "ours.yaml"
+    user.write_text(
+        "default_dataset: anes96_vote\ndatasets:\n  voter_turnout: null\n"
+        "promotion:\n  require_approval: true\n  approval_timeout_hours: 2\n"
+        "monitoring:\n  schedule: '@weekly'\ntraining:\n  candidates: [logistic_regression]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("MODELOPS_CONFIG", str(user))
+    assert _shapes(DagBag(dag_folder=str(REPO / "dags"))) == bundled
