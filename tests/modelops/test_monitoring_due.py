@@ -131,3 +131,13 @@ def test_a_schedule_finer_than_the_dags_tick_is_a_config_error(schedule):
 @pytest.mark.parametrize("schedule", ["@daily", "0 6 * * *", "@weekly", "0 0 1,2 * *", "@monthly", "off"])
 def test_a_schedule_at_most_once_a_tick_is_accepted(schedule):
     assert _settings(anes96_vote=schedule).dataset("anes96_vote").monitoring.schedule == schedule
+
+
+def test_the_section_schedule_is_each_datasets_own_not_the_dags_tick():
+    """The DAG ticks daily whatever the file says: a weekly section schedule is due once a week, not daily."""
+    raw = copy.deepcopy(RAW)
+    raw["monitoring"]["schedule"] = "@weekly"
+    settings = parse_settings(raw)
+    assert datasets_due(settings, None, DAY, _everyone)[0] == []
+    saturday_to_sunday = (MONDAY - timedelta(days=2), MONDAY - timedelta(days=1))
+    assert datasets_due(settings, None, saturday_to_sunday, _everyone)[0] == sorted(settings.datasets)
