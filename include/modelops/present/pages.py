@@ -15,9 +15,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from modelops.present.reports import REPORT_CSS, TEMPLATES, direction, format_value, plain_number, plain_value, share
+from modelops.present.reports import TEMPLATES, direction, format_value, plain_number, plain_value, share
 
-STYLE = Markup(REPORT_CSS)  # the one stylesheet, inlined once by base.html.j2
+STYLE = Markup((TEMPLATES / "style.css").read_text(encoding="utf-8"))  # the one stylesheet, inlined by base.html.j2
 
 
 def versions(numbers: Any) -> str:

@@ -2,16 +2,13 @@
 
 `format_value`, `plain_number`, `plain_value`, `share` and `direction` (words from the sign) are the
 templates' filters (`present.pages`). The module imports nothing heavy at its top: the monitor page
-(an Airflow plugin) formats its numbers with it. `html_table`, `json_details` and `REPORT_CSS` serve
-the pages still written in Python (the scoring report).
+(an Airflow plugin) formats its numbers with it.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,9 +22,7 @@ OTHER_LEVELS = "other"
 FEW_VALUES = 10  # a numeric feature with at most this many distinct values is drawn as bars, not a CDF
 TINY = 1e-4  # below this magnitude (p-values) a number is no ordinary magnitude: scientific notation
 
-# The templates (package files) and the one stylesheet every page inlines.
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-REPORT_CSS = (TEMPLATES / "style.css").read_text(encoding="utf-8")
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # the pages' templates and stylesheet (package files)
 
 
 def plain_number(value: float, sign: bool = False) -> str:
@@ -206,20 +201,3 @@ def format_value(value: Any, spec: str = "", missing: str = "") -> str:
     if spec in ("", "+"):
         return plain_number(value, sign=spec == "+")
     return format(value, spec)
-
-
-def html_table(header: list[str], rows: list[list[str]], marks: list[bool] | None = None) -> str:
-    """An HTML table of cells already escaped/formatted; a marked row gets the `drift` highlight."""
-    marks = marks or [False] * len(rows)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        f"<tr{' class=drift' if mark else ''}>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
-        for row, mark in zip(rows, marks, strict=True)
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def json_details(value: Any, summary: str) -> str:
-    """Raw JSON for whoever wants every figure: a collapsed <details> block, never open text on the page."""
-    body = html.escape(json.dumps(value, indent=1, default=str))
-    return f"<details><summary>{html.escape(summary)}</summary><pre>{body}</pre></details>"
