@@ -211,7 +211,7 @@ def score_groups(plan: dict, indices: list[int]) -> tuple[list[dict], float, flo
     from modelops.score.run import score_group
 
     started = time.perf_counter()
-    models = load_models(ScoringPlan.from_dict(plan))  # imports + load, timed apart
+    models = load_models(ScoringPlan.from_xcom(plan))  # imports + load, timed apart
     loaded = time.perf_counter() - started
     return [score_group(plan, i, models) for i in indices], loaded, peak_rss_mb()
 
@@ -259,7 +259,7 @@ def measure(
         share = [list(range(len(plan.groups)))[w::workers] for w in range(workers)]
         context = multiprocessing.get_context("spawn")  # each worker pays its own imports, as an Airflow task does
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            done = list(pool.map(score_groups, [plan.to_dict()] * workers, share))
+            done = list(pool.map(score_groups, [plan.to_xcom()] * workers, share))
         parts = [p for results, _, _ in done for p in results]
         worker_load = max(w for _, w, _ in done)
         worker_rss = [r for _, _, r in done]

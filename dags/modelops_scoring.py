@@ -97,7 +97,7 @@ def _plan(data: dict):
     from modelops.score.plan import ScoringPlan
 
     conn_id = data.get("conn_id")
-    plan = ScoringPlan.from_dict({k: v for k, v in data.items() if k != "conn_id"})
+    plan = ScoringPlan.from_xcom({k: v for k, v in data.items() if k != "conn_id"})
     return replace(plan, sql_url=_uri(conn_id)) if conn_id else plan
 
 
@@ -119,7 +119,7 @@ def plan() -> dict:
             sql_url=_uri(request.get("conn_id")),
             query=request.get("query"),
             groups=request.get("groups"),
-        ).to_dict()
+        ).to_xcom()
     except InputRefused as exc:
         raise _refused(exc) from exc
     # The database URL (credentials included) never goes to XCom: each task resolves the connection.

@@ -253,7 +253,7 @@ def test_folder_of_partitions_in_groups(env, settings, tmp_path):
     options = _settings(settings, shadow=False, chunk_rows=50)
     plan = plan_scoring(spec, options, str(folder), groups=3)
     assert len(plan.groups) == 3 and sum(len(g) for g in plan.groups) == 8
-    plan = ScoringPlan.from_dict(json.loads(json.dumps(plan.to_dict())))  # through XCom
+    plan = ScoringPlan.from_xcom(json.loads(json.dumps(plan.to_xcom())))  # through XCom
     parts = [score_group(plan, i) for i in reversed(range(3))]  # any order
     with pytest.raises(ScoringError, match="no scored part"):
         commit_scoring(plan, parts[:2])

@@ -48,7 +48,7 @@ def commit_scoring(
     plan: ScoringPlan | dict[str, Any], parts: list[dict[str, Any]], output_url: str | None = None
 ) -> dict[str, Any]:
     """Publish the snapshot's predictions + manifest in one folder swap; rows in == rows out or nothing."""
-    plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_dict(plan)
+    plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_xcom(plan)
     ordered = _manifest_parts(plan, parts)
     totals = _totals(plan, ordered)
     alerts = _alerts(plan, ordered, totals)

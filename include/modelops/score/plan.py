@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from modelops.collect import csv_files, file_formats, inputs, refusals, safe_sql
 from modelops.config.settings import DatasetSpec, Settings
 from modelops.core import catalog
+from modelops.core.records import XComRecord
 
 
 class ScoringError(RuntimeError):
@@ -28,8 +28,8 @@ class RowCountError(ScoringError):
 
 
 @dataclass(frozen=True)
-class ScoringPlan:
-    """Everything one scoring run needs, resolved once (JSON-able for XCom via to_dict/from_dict)."""
+class ScoringPlan(XComRecord):
+    """Everything one scoring run needs, resolved once; it crosses XCom as `to_xcom()`."""
 
     dataset: str
     snapshot: str
@@ -52,19 +52,6 @@ class ScoringPlan:
     sql_url: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     alias_drift: str | None = None  # the champion moved outside the DAGs (alias_log.AliasDrift.line): alerts
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data (tuples as lists)."""
-        return json.loads(json.dumps(asdict(self)))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ScoringPlan:
-        """Rebuild a plan from `to_dict` output."""
-        body = dict(data)
-        body["groups"] = tuple(tuple(g) for g in body["groups"])
-        body["group_rows"] = tuple(body["group_rows"])
-        body["notes"] = tuple(body.get("notes") or ())
-        return cls(**body)
 
     def offset(self, group_index: int) -> int:
         """Position in the snapshot of the group's first row (groups of unknown size are alone)."""

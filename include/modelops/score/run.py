@@ -40,7 +40,7 @@ def score_group(
     import pyarrow.parquet as pq
     from threadpoolctl import threadpool_limits
 
-    plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_dict(plan)
+    plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_xcom(plan)
     if not 0 <= group_index < len(plan.groups):
         raise ScoringError(f"group {group_index} does not exist: the plan has {len(plan.groups)} groups")
     alerts: list[str] = []
