@@ -30,20 +30,22 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from modelops.core.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, PROMOTION_DAG_ID
+from modelops.govern.promotion_plan import ACTIONS, PLAN_ACTION, PLAN_MODEL_NAME, PLAN_VERSION
 from modelops_airflow.approval import ANSWER_KEY, approval_task
 from modelops_airflow.defaults import dataset_param, make_default_args
 from modelops_airflow.runtime import settings_and_spec
 
 CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
 APPROVAL_SUBJECT = (
-    "{{ ti.xcom_pull(task_ids='check')['action'] | capitalize }} "
-    "{{ ti.xcom_pull(task_ids='check')['model_name'] }} v{{ ti.xcom_pull(task_ids='check')['version'] }}?"
+    f"{{{{ ti.xcom_pull(task_ids='check')['{PLAN_ACTION}'] | capitalize }}}} "
+    f"{{{{ ti.xcom_pull(task_ids='check')['{PLAN_MODEL_NAME}'] }}}} "
+    f"v{{{{ ti.xcom_pull(task_ids='check')['{PLAN_VERSION}'] }}}}?"
 )
 
 
 def _plan_of(context):
     """The checked plan whose recorded evidence the approver is shown."""
-    from modelops.govern.promotion import PromotionPlan
+    from modelops.govern.promotion_plan import PromotionPlan
 
     return PromotionPlan.from_xcom(context["ti"].xcom_pull(task_ids="check"))
 
@@ -86,7 +88,8 @@ def check() -> dict:
 @task(outlets=[CHAMPION_PROMOTED])
 def apply(plan: dict) -> dict:
     """Approved: move `champion` (or retire) with who approved, when and why on record."""
-    from modelops.govern.promotion import PromotionPlan, apply_promotion, read_approval
+    from modelops.govern.promotion import apply_promotion, read_approval
+    from modelops.govern.promotion_plan import PromotionPlan
 
     context = get_current_context()
     answer = read_approval(context["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
@@ -102,7 +105,8 @@ def apply(plan: dict) -> dict:
 @task(trigger_rule="none_failed")
 def finish(plan: dict) -> str:
     """Record a refusal (apply was skipped) and print which version serves now."""
-    from modelops.govern.promotion import PromotionPlan, read_approval, record_refusal, render_outcome
+    from modelops.govern.promotion import read_approval, record_refusal, render_outcome
+    from modelops.govern.promotion_plan import PromotionPlan
     from modelops.ui.free_text import plain_text
 
     context = get_current_context()
@@ -129,7 +133,7 @@ def finish(plan: dict) -> str:
     default_args=default_args,
     params={
         "dataset": dataset_param("Dataset whose model is promoted, rolled back or retired."),
-        "action": Param("promote", type="string", enum=["promote", "rollback", "retire"], description="What to do."),
+        "action": Param("promote", type="string", enum=list(ACTIONS), description="What to do."),
         "version": Param(
             None,
             type=["null", "string"],

@@ -132,7 +132,7 @@ def test_is_requester():
 
 
 def test_the_promotion_plan_body_keeps_the_override_visible_after_a_forging_reason():
-    from modelops.govern.promotion import PromotionPlan
+    from modelops.govern.promotion_plan import PromotionPlan
 
     plan = PromotionPlan(
         model_name="anes96_vote",

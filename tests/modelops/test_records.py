@@ -91,9 +91,37 @@ def test_a_record_refuses_missing_and_unknown_keys_unless_told_to_ignore_unknown
 
 
 def test_template_keys_are_fields_of_their_records():
+    from modelops.govern.promotion_plan import PLAN_ACTION, PLAN_MODEL_NAME, PLAN_VERSION, PromotionPlan
     from modelops.pipelines.monitoring_flow import RETRAIN_CONF_KEY, WindowOutcome
     from modelops.pipelines.training_records import REGISTRATION_MODEL_NAME, REGISTRATION_VERSION, Registration
 
     fields = {f.name for f in dataclasses.fields(Registration)}
     assert {REGISTRATION_MODEL_NAME, REGISTRATION_VERSION} <= fields
     assert RETRAIN_CONF_KEY in {f.name for f in dataclasses.fields(WindowOutcome)}
+    assert {PLAN_ACTION, PLAN_MODEL_NAME, PLAN_VERSION} <= {f.name for f in dataclasses.fields(PromotionPlan)}
+
+
+def test_a_scoring_plan_goes_through_xcom_json_and_comes_back_equal():
+    from modelops.score.plan import ScoringPlan
+
+    plan = ScoringPlan(
+        dataset="voter_turnout",
+        snapshot="s-001",
+        alias="champion",
+        model_name="voter_turnout_model",
+        version="3",
+        run_id="abc",
+        input_kind="parquet_folder",
+        input="/ws/production/voter_turnout/s-001",
+        groups=(("part-0.parquet", "part-1.parquet"), ("part-2.parquet",)),
+        group_rows=(200, None),
+        baseline={"kind": "rule", "rate": 0.4},
+        checks={"required": ["age"], "ranges": {"age": [18, 120]}},
+        options={"shadow": True, "canary_share": 0.0},
+        scored_at="2028-10-01T12:00:00+00:00",
+        challenger_version="4",
+        notes=("a note",),
+    )
+    data = json.loads(json.dumps(plan.to_xcom(), allow_nan=False))  # what XCom stores
+    assert data["groups"] == [["part-0.parquet", "part-1.parquet"], ["part-2.parquet"]]
+    assert ScoringPlan.from_xcom(data) == plan

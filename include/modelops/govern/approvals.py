@@ -58,7 +58,7 @@ def quote(text: Any, limit: int | None = REASON_LIMIT) -> str:
 def build_body(evidence: Mapping[str, Any], requester: str | None) -> str:
     """The approval body (Markdown) from a plan's recorded evidence; the requester's words last, quoted.
 
-    `evidence` is a `PromotionPlan.to_dict()`: action, model_name, version, current_champion,
+    `evidence` is a `PromotionPlan.to_xcom()`: action, model_name, version, current_champion,
     verdict, gates (recorded tags as lines), checks (`{check, passed, detail}` from the training
     run's evaluation), card (a link or an artifact URI), reason, override, override_reason.
     """
