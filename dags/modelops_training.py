@@ -82,7 +82,7 @@ def _settings_and_spec():
 
 
 def _require_approval() -> bool:
-    return bool(read_settings().promotion["require_approval"])
+    return bool(read_settings().promotion.require_approval)
 
 
 @task(retries=2, execution_timeout=timedelta(minutes=20))
