@@ -1,0 +1,241 @@
+"""Streaming aggregation of voter-level scores by geography: expected ballots and votes, with every scenario.
+
+Input: an iterable of chunks (DataFrames) holding a geography column, a turnout score t_i (probability of
+voting) and a support score s_i (probability of a Democratic vote given a vote); the three names come
+from config (`ScoreColumns`). Per geography and per turnout scenario (`scenarios.TurnoutScenarios`, each
+voter's turnout shifted on the log-odds scale) the pass sums
+
+    ballots  B = sum t_i            dem votes D = sum t_i s_i          rep votes = B - D
+    var_B      = sum t_i (1 - t_i)                                     (voting is Bernoulli(t_i))
+    var_D      = sum t_i s_i (1 - t_i s_i)                             (a Dem vote is Bernoulli(t_i s_i))
+    cov_DB     = sum t_i s_i (1 - t_i)
+
+so turnout = B / scored rows and dem_share = D / B (two-party share: every ballot is D or R here), with
+Bernoulli sds sqrt(var_B) / rows and, by the delta method on D - p B, sqrt(var_D - 2 p cov_DB + p^2 var_B) / B.
+These sds are the sampling noise only: `intervals` widens them with model error.
+
+Memory is flat: each chunk is reduced to one row of sums per geography (a groupby-sum) and added to the
+running sums; no voter row is kept. Missing scores are never imputed: with `MissingPolicy.EXCLUDE` a row
+missing either score leaves the sums and is counted per geography (`excluded_missing`, and per score
+column `missing_turnout`, `missing_support`); with `MissingPolicy.REFUSE` it is an error. Counts and
+votes then cover the scored rows; `registered` counts every row. A row without a geography is counted
+in `Aggregation.rows_missing_geography` (or refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelops.core.jsonsafe import json_safe
+from modelops.forecast.logodds import shift_probability
+from modelops.forecast.scenarios import Scenario, TurnoutScenarios
+
+# Columns of the per-geography table, declared once (certified results use the same count names).
+REGISTERED = "registered"  # every row of the geography
+SCORED = "scored"  # rows in the sums
+EXCLUDED = "excluded_missing"  # rows left out because a score was missing
+MISSING_TURNOUT = "missing_turnout"
+MISSING_SUPPORT = "missing_support"
+BALLOTS = "ballots_cast"
+DEM_VOTES = "dem_votes"
+REP_VOTES = "rep_votes"
+TURNOUT = "turnout"
+DEM_SHARE = "dem_share"
+BALLOTS_SD = "ballots_sd"
+TURNOUT_SD = "turnout_sd"
+DEM_SHARE_SD = "dem_share_sd"
+LOWER, UPPER = "lower", "upper"  # an interval's bounds: `turnout_lower`, `dem_share_upper`
+QUANTITIES = (TURNOUT, DEM_SHARE)  # the two rates a forecast is judged on
+COUNTS = (REGISTERED, SCORED, EXCLUDED, MISSING_TURNOUT, MISSING_SUPPORT)
+_SUMS = ("b", "d", "var_b", "var_d", "cov_db")  # per scenario, see the module docstring
+
+
+class MissingPolicy(StrEnum):
+    """What a missing score does: leave the row out and count it, or stop."""
+
+    EXCLUDE = "exclude"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class ScoreColumns:
+    """Names of the score frame's columns (from config)."""
+
+    geography: str
+    turnout: str
+    support: str
+
+
+def bound_column(quantity: str, bound: str) -> str:
+    """The column of an interval's bound of a quantity (`turnout_lower`)."""
+    return f"{quantity}_{bound}"
+
+
+def scenario_column(quantity: str, scenario: Scenario) -> str:
+    """A quantity's column under a scenario: the bare name for the expected one, `turnout_low` for the others."""
+    return quantity if scenario == Scenario.EXPECTED else f"{quantity}_{scenario.value}"
+
+
+@dataclass(frozen=True, eq=False)
+class Aggregation:
+    """The forecast per geography (`table`, indexed by the geography) and what the pass saw."""
+
+    table: pd.DataFrame
+    columns: ScoreColumns
+    scenario_delta: float
+    missing_policy: MissingPolicy
+    rows: int
+    rows_excluded: int
+    rows_missing_geography: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (the table as column lists, the geography first; NaN as null)."""
+        return {
+            "table": json_safe(self.table.reset_index().to_dict(orient="list")),
+            "columns": vars(self.columns).copy(),
+            "scenario_delta": self.scenario_delta,
+            "missing_policy": self.missing_policy.value,
+            "rows": self.rows,
+            "rows_excluded": self.rows_excluded,
+            "rows_missing_geography": self.rows_missing_geography,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Aggregation:
+        """The record `to_dict` gave `data`."""
+        columns = ScoreColumns(**data["columns"])
+        table = pd.DataFrame(data["table"]).set_index(columns.geography)
+        for name in COUNTS:
+            table[name] = table[name].astype("int64")
+        numbers = [c for c in table.columns if c not in COUNTS]
+        table[numbers] = table[numbers].astype(float)
+        return cls(
+            table=table,
+            columns=columns,
+            scenario_delta=float(data["scenario_delta"]),
+            missing_policy=MissingPolicy(data["missing_policy"]),
+            rows=int(data["rows"]),
+            rows_excluded=int(data["rows_excluded"]),
+            rows_missing_geography=int(data["rows_missing_geography"]),
+        )
+
+
+class GeographyAccumulator:
+    """Running per-geography sums over chunks of scores; `result()` turns them into an `Aggregation`."""
+
+    def __init__(
+        self,
+        columns: ScoreColumns,
+        scenarios: TurnoutScenarios | None = None,
+        missing: MissingPolicy = MissingPolicy.EXCLUDE,
+    ) -> None:
+        self.columns = columns
+        self.scenarios = scenarios or TurnoutScenarios()
+        self.missing = MissingPolicy(missing)
+        self._sums: pd.DataFrame | None = None
+        self._rows = 0
+        self._missing_geography = 0
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        """Add one chunk's per-geography sums (see the module docstring for the missing-score policy)."""
+        cols = self.columns
+        absent = [c for c in (cols.geography, cols.turnout, cols.support) if c not in chunk.columns]
+        if absent:
+            raise ValueError(f"score chunk lacks column(s) {absent}")
+        t = _scores(chunk, cols.turnout)
+        s = _scores(chunk, cols.support)
+        no_geo = chunk[cols.geography].isna().to_numpy()
+        miss_t, miss_s = np.isnan(t), np.isnan(s)
+        if self.missing == MissingPolicy.REFUSE:
+            _refuse_missing({cols.geography: no_geo, cols.turnout: miss_t, cols.support: miss_s})
+        self._rows += len(chunk)
+        self._missing_geography += int(no_geo.sum())
+        keep = ~(miss_t | miss_s)
+        parts = {REGISTERED: np.ones(len(t), dtype=np.int64), SCORED: keep.astype(np.int64)}
+        parts |= {EXCLUDED: (~keep).astype(np.int64), MISSING_TURNOUT: miss_t.astype(np.int64)}
+        parts[MISSING_SUPPORT] = miss_s.astype(np.int64)
+        t0, s0 = np.where(keep, t, 0.0), np.where(keep, s, 0.0)
+        for scenario, delta in self.scenarios.shifts().items():
+            ts = t0 if delta == 0 else np.where(keep, shift_probability(t0, delta), 0.0)
+            parts |= {f"{name}_{scenario.value}": v for name, v in zip(_SUMS, _voter_terms(ts, s0), strict=True)}
+        frame = pd.DataFrame(parts)[~no_geo]
+        grouped = frame.groupby(chunk[cols.geography].to_numpy()[~no_geo], sort=True).sum()
+        self._sums = grouped if self._sums is None else self._sums.add(grouped, fill_value=0)
+
+    def result(self) -> Aggregation:
+        """The per-geography forecast of every chunk added so far."""
+        if self._sums is None:
+            raise ValueError("no score chunk was aggregated (the input was empty)")
+        sums = self._sums.sort_index()
+        table = sums[list(COUNTS)].astype("int64")
+        for scenario in (Scenario.EXPECTED, Scenario.LOW, Scenario.HIGH):
+            table = table.join(_rates(sums, table[SCORED].to_numpy(), scenario))
+        table.index.name = self.columns.geography
+        return Aggregation(
+            table=table,
+            columns=self.columns,
+            scenario_delta=self.scenarios.delta,
+            missing_policy=self.missing,
+            rows=self._rows,
+            rows_excluded=int(table[EXCLUDED].sum()),
+            rows_missing_geography=self._missing_geography,
+        )
+
+
+def aggregate_scores(
+    chunks: Iterable[pd.DataFrame],
+    columns: ScoreColumns,
+    scenarios: TurnoutScenarios | None = None,
+    missing: MissingPolicy = MissingPolicy.EXCLUDE,
+) -> Aggregation:
+    """One streaming pass over `chunks`: the per-geography forecast under every turnout scenario."""
+    accumulator = GeographyAccumulator(columns, scenarios, missing)
+    for chunk in chunks:
+        accumulator.add(chunk)
+    return accumulator.result()
+
+
+def _scores(chunk: pd.DataFrame, column: str) -> np.ndarray:
+    values = pd.to_numeric(chunk[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if chunk[column].notna().to_numpy().sum() != np.count_nonzero(~np.isnan(values)):
+        raise ValueError(f"column {column!r} holds values that are not numbers")
+    valid = values[~np.isnan(values)]
+    if valid.size and (valid.min() < 0.0 or valid.max() > 1.0):
+        raise ValueError(f"column {column!r} holds scores outside [0, 1]")
+    return values
+
+
+def _refuse_missing(missing: dict[str, np.ndarray]) -> None:
+    counts = {name: int(mask.sum()) for name, mask in missing.items() if mask.any()}
+    if counts:
+        raise ValueError(f"missing values in score chunk (rows per column: {counts}) and the policy is 'refuse'")
+
+
+def _voter_terms(t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, ...]:
+    ts = t * s
+    return t, ts, t * (1.0 - t), ts * (1.0 - ts), ts * (1.0 - t)
+
+
+def _rates(sums: pd.DataFrame, scored: np.ndarray, scenario: Scenario) -> pd.DataFrame:
+    b, d, var_b, var_d, cov = (sums[f"{name}_{scenario.value}"].to_numpy(dtype=float) for name in _SUMS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        turnout = np.where(scored > 0, b / scored, np.nan)
+        share = np.where(b > 0, d / b, np.nan)
+        share_var = np.clip(var_d - 2.0 * share * cov + share**2 * var_b, 0.0, None)
+        values = {
+            BALLOTS: b,
+            DEM_VOTES: d,
+            REP_VOTES: b - d,
+            TURNOUT: turnout,
+            DEM_SHARE: share,
+            BALLOTS_SD: np.sqrt(np.clip(var_b, 0.0, None)),
+            TURNOUT_SD: np.where(scored > 0, np.sqrt(np.clip(var_b, 0.0, None)) / scored, np.nan),
+            DEM_SHARE_SD: np.where(b > 0, np.sqrt(share_var) / b, np.nan),
+        }
+    return pd.DataFrame({scenario_column(k, scenario): v for k, v in values.items()}, index=sums.index)
