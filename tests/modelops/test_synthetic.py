@@ -14,9 +14,9 @@ from modelops.collect.synthetic import (
     PARTIES,
     CycleScenario,
     generate_counties,
-    generate_voter_file,
     turnout_logit,
 )
+from modelops.collect.world import generate_voter_file
 
 PII = ["first_name", "last_name", "street_address", "date_of_birth", "phone"]
 SCENARIOS = [CycleScenario(2020), CycleScenario(2022), CycleScenario(2024)]
@@ -121,7 +121,7 @@ def test_voter_file_is_reproducible_for_a_seed(tmp_path):
 
 def test_voter_file_columns_rows_and_cycles(tmp_path):
     paths = generate_voter_file(tmp_path / "raw", rows=301, seed=1, scenarios=SCENARIOS, n_counties=6)
-    assert set(paths) == {"voters", "county_economics", "county_results"}
+    assert set(paths) == {"voters", "county_economics", "county_results", "truth", "certified_results", "polls"}
     voters = _voters(paths)
     assert len(voters) == 301
     expected = [*PII, "voter_id", "cycle", "age", "party", "voted", "county_fips", "gender", "race_ethnicity"]

@@ -112,22 +112,13 @@ def _read_primary(spec: DatasetSpec, sample_rows: int | None, sql_url: str | Non
                 f"dataset {spec.name!r}: a sql source needs a connection URL (conn_id {source.get('conn_id')!r})"
             )
         return read_sql(sql_url, source["query"])
-    if kind == "synthetic_voters":
-        from modelops.collect.synthetic import CycleScenario, generate_voter_file
+    if kind in ("synthetic_voters", "synthetic_poll"):  # the same world; the poll's size is its own key
+        from modelops.collect.world import generate_source
 
-        scenarios = [
-            CycleScenario(**s) if isinstance(s, dict) else CycleScenario(year=int(s)) for s in source["cycles"]
-        ]
-        paths = generate_voter_file(
-            spec.raw_dir(),
-            rows=int(sample_rows or source["rows"]),
-            seed=int(source.get("seed", 0)),
-            scenarios=scenarios,
-            n_counties=int(source.get("counties", 40)),
-            pii_marker=source.get("pii_marker"),
-        )
-        return pd.read_parquet(paths["voters"])
-    raise SourceError(f"dataset {spec.name!r}: unknown source kind {kind!r} (file, sql, synthetic_voters)")
+        voters = kind == "synthetic_voters"
+        paths = generate_source(source, spec.raw_dir(), rows=sample_rows if voters else None)
+        return pd.read_parquet(paths["voters" if voters else "polls"])
+    raise SourceError(f"dataset {spec.name!r}: unknown source kind {kind!r} (file, sql, synthetic_voters, synthetic_poll)")
 
 
 def apply_filter(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, dict[str, Any] | None]:

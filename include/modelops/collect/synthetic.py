@@ -1,21 +1,18 @@
-"""Synthetic voter file with a known turnout model, plus county economics and past results.
+"""Synthetic voters with a known turnout model, plus county economics and past results.
 
-Seeded and reproducible; any size is written in chunks to Parquet so memory stays bounded by
-the chunk, not the file. A `CycleScenario` carries the knobs later drift scenarios turn
-(young-registrant waves, a changed age-turnout relation, a turnout shift).
+Seeded and reproducible, a chunk at a time (`modelops.collect.world` writes the files). A
+`CycleScenario` carries the knobs later drift scenarios turn (young-registrant waves, a changed
+age-turnout relation, a turnout shift, a swing in two-party support).
 """
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from modelops.core import catalog
 
 PARTIES = ["DEM", "REP", "IND", "LIB", "GRN", "UNA"]
 EDUCATION = ["less_than_hs", "high_school", "some_college", "bachelors", "graduate"]
@@ -86,6 +83,9 @@ class CycleScenario:
     # Rank correlation forced between age and contact attempts (a campaign now contacts older voters):
     # each column keeps its distribution, only how the two move together changes.
     contact_age_coupling: float = 0.0
+    # Two-party support (`modelops.collect.electorate`); the neutral values leave the support model as written.
+    support_shift: float = 0.0  # added to every voter's DEM-support log-odds (a national swing)
+    economy_support_effect: float = 1.0  # multiplier on the county-economy term of the support log-odds
 
     @property
     def presidential(self) -> bool:
@@ -265,74 +265,20 @@ def couple_ranks(x: np.ndarray, y: np.ndarray, rho: float, rng: np.random.Genera
     return out
 
 
-def draw_outcome(
-    voters: pd.DataFrame, county_table: pd.DataFrame, scenario: CycleScenario, rng: np.random.Generator
-) -> np.ndarray:
-    """Draw turnout from the known model; county_table holds the county columns it uses."""
+def turnout_probability(voters: pd.DataFrame, county_table: pd.DataFrame, scenario: CycleScenario) -> np.ndarray:
+    """Each voter's true probability of voting; county_table holds the county columns the model uses."""
     needed = voters.merge(county_table, on="county_fips", how="left")
-    logit = turnout_logit(needed, scenario)
-    return (rng.random(len(voters)) < _sigmoid(logit)).astype(int)
+    return _sigmoid(turnout_logit(needed, scenario))
 
 
-def generate_voter_file(
-    out_dir: Path,
-    rows: int,
-    seed: int,
-    scenarios: list[CycleScenario],
-    n_counties: int = 40,
-    chunk_rows: int = 200_000,
-    pii_marker: str | None = None,
-) -> dict[str, str]:
-    """Write voters.parquet (chunked) plus the two county tables; return their paths.
-
-    Rows are split evenly across the scenarios' cycles. Rerunning with the same arguments
-    reuses the files already written (a manifest records the arguments).
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "voters": str(out_dir / "voters.parquet"),
-        "county_economics": str(out_dir / "county_economics.parquet"),
-        "county_results": str(out_dir / "county_results.parquet"),
-    }
-    manifest = {
-        "rows": rows,
-        "seed": seed,
-        "scenarios": [asdict(s) for s in scenarios],
-        "n_counties": n_counties,
-        "chunk_rows": chunk_rows,
-        "generator_version": 1,
-        **({"pii_marker": pii_marker} if pii_marker else {}),
-    }
-    manifest_path = out_dir / catalog.MANIFEST
-    unchanged = manifest_path.exists() and json.loads(manifest_path.read_text()) == manifest
-    if unchanged and all(Path(p).exists() for p in paths.values()):
-        return paths
-
-    manifest_path.unlink(missing_ok=True)  # files half-replaced by a crash are never vouched for
-    economics, results = generate_counties(n_counties, seed)
-    catalog.write_parquet(economics, paths["county_economics"])
-    catalog.write_parquet(results, paths["county_results"])
-    county_lookup = economics[["county_fips", "urban_class"]]
-    county_table = results.merge(economics[["county_fips", "unemployment_rate"]], on="county_fips")
-    per_cycle = np.diff(np.linspace(0, rows, len(scenarios) + 1).astype(int))
-    with catalog.atomic_file(paths["voters"]) as tmp_path:
-        writer = None
-        try:
-            for cycle_index, (scenario, cycle_rows) in enumerate(zip(scenarios, per_cycle, strict=True)):
-                rng = np.random.default_rng([seed, 2, cycle_index])
-                for start in range(0, cycle_rows, chunk_rows):
-                    n = min(chunk_rows, cycle_rows - start)
-                    chunk = voter_chunk(rng, n, start, scenario, county_lookup, pii_marker)
-                    chunk["voted"] = draw_outcome(chunk, county_table, scenario, rng)
-                    table = pa.Table.from_pandas(chunk, preserve_index=False)
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp_path, table.schema)
-                    writer.write_table(table.cast(writer.schema))
-        finally:
-            if writer is not None:
-                writer.close()
-    catalog.write_json(manifest_path, manifest)  # last: a manifest vouches for the files beside it
-    return paths
+def draw_outcome(
+    voters: pd.DataFrame,
+    county_table: pd.DataFrame,
+    scenario: CycleScenario,
+    rng: np.random.Generator,
+    p_turnout: np.ndarray | None = None,
+) -> np.ndarray:
+    """Draw turnout from the known model (`p_turnout` when already computed by `turnout_probability`)."""
+    if p_turnout is None:
+        p_turnout = turnout_probability(voters, county_table, scenario)
+    return (rng.random(len(voters)) < p_turnout).astype(int)

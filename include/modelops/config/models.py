@@ -337,7 +337,7 @@ DATASET_KEYS = {
     "intended_use": "What the model is for (model card).",
     "limitations": "What the model must not be used for (model card).",
     "owner": "Who answers for the model (model card).",
-    "source": "Where the batch comes from: `kind` file (`path`), sql (`conn_id`, `query`) or synthetic_voters; optional `filter` (a rule: the population).",
+    "source": "Where the batch comes from: `kind` file (`path`), sql (`conn_id`, `query`), synthetic_voters (`rows`, `cycles`, `seed`, `counties`: the voter file) or synthetic_poll (the same world's polls, `poll_rows` respondents per cycle); optional `filter` (a rule: the population).",
     "joins": "Files joined on a key (`path`, `key`); coverage is validated.",
     "id_column": "A row's id: labels join by it, shadow and canary hash it. Optional.",
     "time_column": "A period column: the holdout is the latest period. Optional.",

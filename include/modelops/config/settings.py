@@ -130,6 +130,15 @@ SOURCE_KEYS = {
     "sql": {"kind", "conn_id", "query", "filter"},
     # pii_marker: every generated PII value starts with it (a honeytoken for leak scans)
     "synthetic_voters": {"kind", "rows", "seed", "cycles", "counties", "filter", "pii_marker"},
+    # the same world (same rows, seed, cycles, counties: same voters), its polls as the batch
+    "synthetic_poll": {"kind", "rows", "seed", "cycles", "counties", "filter", "poll_rows"},
+}
+# The keys a source of each kind cannot do without.
+SOURCE_REQUIRED = {
+    "file": ("path",),
+    "sql": ("conn_id", "query"),
+    "synthetic_voters": ("rows", "cycles"),
+    "synthetic_poll": ("rows", "cycles"),
 }
 # A dataset's keys that never change its model: prose for the card, and options of how the model is
 # validated, scored, monitored, judged for fairness and promoted. They stay out of `Settings.digest_for`.
@@ -302,9 +311,12 @@ def _check_dataset(spec: DatasetSpec) -> None:
     if kind not in SOURCE_KEYS:
         raise ConfigError(f"{where}: source needs a `kind` (one of {sorted(SOURCE_KEYS)}), got {kind!r}")
     refuse_unknown(f"{where}.source", spec.source, SOURCE_KEYS[kind])
-    for key in {"file": ("path",), "sql": ("conn_id", "query"), "synthetic_voters": ("rows", "cycles")}[kind]:
+    for key in SOURCE_REQUIRED[kind]:
         if key not in spec.source:
             raise ConfigError(f"{where}.source: a {kind} source needs {key!r}")
+    poll_rows = spec.source.get("poll_rows", 1)
+    if isinstance(poll_rows, bool) or not isinstance(poll_rows, int) or poll_rows < 1:
+        raise ConfigError(f"{where}.source.poll_rows: respondents per cycle, a whole number >= 1, got {poll_rows!r}")
     check_rule(f"{where}.source.filter", spec.source.get("filter"))
     check_rule(f"{where}.baseline_rule", spec.baseline_rule)
     for i, join in enumerate(spec.joins):

@@ -9,7 +9,8 @@ same folder as the final one, then one rename publishes it.
 
 Layout under `$MODELOPS_HOME` (default `<repo>/.local`):
 
-    raw/<dataset>/                                 generated raw sources (the synthetic voter file)
+    raw/<dataset>/                                 generated raw sources (the synthetic voter file, its truth,
+                                                   certified results and polls)
     batches/<dataset>/<hash16>/                    batch.parquet + manifest.json (immutable)
     splits/<dataset>/<key>/                        train/valid/holdout Parquet of one split
     validations/<dataset>/<validation_id>/         GX report (HTML, JSON) of a batch that passed
@@ -57,6 +58,13 @@ CARD_MD = "card.md"
 CARD_HTML = "card.html"  # self-contained, figures embedded
 CARD_JSON = "card.json"
 AUDIT_DB = "modelops.db"
+# The generated raw sources of a synthetic dataset (in its `raw_dir`), declared once.
+VOTER_FILE = "voters.parquet"  # the voter file: one row per registered voter and cycle
+COUNTY_ECONOMICS_FILE = "county_economics.parquet"
+COUNTY_RESULTS_FILE = "county_results.parquet"  # past county results (features of the voter file)
+TRUTH_FILE = "truth.parquet"  # per voter and cycle: the true turnout and support probabilities and outcomes
+CERTIFIED_RESULTS_FILE = "certified_results.parquet"  # per county and cycle: the count of the simulated votes
+POLL_FILE = "polls.parquet"  # the simulated poll of every cycle, with survey weights
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}$")
 
