@@ -6,7 +6,8 @@ and civic engagement (`response_logit`). That is the known bias: an unweighted p
 educated and too engaged. Each respondent's `survey_weight` is the inverse of their response probability,
 normalised so the weights of a cycle's poll sum to that cycle's registered voters: weighted, the poll
 estimates the voter file's shares without that bias (a contact sample and a subsample both select
-with equal probability, so they cancel in the normalisation).
+with equal probability, so they cancel in the normalisation). Since older voters lean REP in the support
+model (`modelops.collect.electorate`), the unweighted poll understates DEM support by about a point.
 
 A respondent states `vote_dem`: 1 (DEM) or 0 (REP), the true `supports_dem` except for a share
 MISREPORT_RATE who state the other one, and blank ("don't know", never a 0) for a share DONT_KNOW_RATE.

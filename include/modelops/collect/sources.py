@@ -118,7 +118,9 @@ def _read_primary(spec: DatasetSpec, sample_rows: int | None, sql_url: str | Non
         voters = kind == "synthetic_voters"
         paths = generate_source(source, spec.raw_dir(), rows=sample_rows if voters else None)
         return pd.read_parquet(paths["voters" if voters else "polls"])
-    raise SourceError(f"dataset {spec.name!r}: unknown source kind {kind!r} (file, sql, synthetic_voters, synthetic_poll)")
+    raise SourceError(
+        f"dataset {spec.name!r}: unknown source kind {kind!r} (file, sql, synthetic_voters, synthetic_poll)"
+    )
 
 
 def apply_filter(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, dict[str, Any] | None]:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-
 PARTIES = ["DEM", "REP", "IND", "LIB", "GRN", "UNA"]
 EDUCATION = ["less_than_hs", "high_school", "some_college", "bachelors", "graduate"]
 INCOME = ["under_25k", "25k_50k", "50k_75k", "75k_100k", "100k_150k", "over_150k"]

@@ -89,7 +89,9 @@ def generate_voter_file(
     economics, results = generate_counties(n_counties, seed)
     catalog.write_parquet(economics, paths["county_economics"])
     catalog.write_parquet(results, paths["county_results"])
-    tallies, cycle_polls = _write_voters_and_truth(paths, rows, seed, scenarios, economics, results, chunk_rows, pii_marker, poll_rows)
+    tallies, cycle_polls = _write_voters_and_truth(
+        paths, rows, seed, scenarios, economics, results, chunk_rows, pii_marker, poll_rows
+    )
     years = [s.year for s in scenarios]
     certified = electorate.certify_results(tallies, economics["county_fips"], years)
     catalog.write_parquet(certified, paths["certified_results"])
