@@ -8,8 +8,8 @@ from modelops.forecast.backtest import (
     Backtest,
     CertifiedColumns,
     GeographyMismatch,
-    ResidualSource,
     Residuals,
+    ResidualSource,
     backtest_table,
     residuals_from,
     summarize_backtest,
@@ -66,7 +66,7 @@ def test_different_geographies_are_refused_with_counts_on_each_side():
     certified = _certified()
     certified.loc[0, "fips"] = 9  # 3 -> 9: one only in the forecast, one only in the certified results
     certified = pd.concat([certified, certified.iloc[[0]].assign(fips=10)])
-    with pytest.raises(GeographyMismatch, match="1 only in the forecast .*, 2 only in the certified results"):
+    with pytest.raises(GeographyMismatch, match=r"1 only in the forecast .*, 2 only in the certified results"):
         backtest_table(_forecast(), certified, COLUMNS)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from modelops.core.jsonsafe import json_safe
-from modelops.forecast.logodds import shift_probability
+from modelops.forecast.logodds import logit, sigmoid
 from modelops.forecast.scenarios import Scenario, TurnoutScenarios
 
 # Columns of the per-geography table, declared once (certified results use the same count names).
@@ -53,7 +53,7 @@ DEM_SHARE_SD = "dem_share_sd"
 LOWER, UPPER = "lower", "upper"  # an interval's bounds: `turnout_lower`, `dem_share_upper`
 QUANTITIES = (TURNOUT, DEM_SHARE)  # the two rates a forecast is judged on
 COUNTS = (REGISTERED, SCORED, EXCLUDED, MISSING_TURNOUT, MISSING_SUPPORT)
-_SUMS = ("b", "d", "var_b", "var_d", "cov_db")  # per scenario, see the module docstring
+_SUMS = ("b", "d", "var_b", "var_d", "cov_db")  # see the module docstring; the other scenarios keep b and d
 
 
 class MissingPolicy(StrEnum):
@@ -157,15 +157,23 @@ class GeographyAccumulator:
         self._rows += len(chunk)
         self._missing_geography += int(no_geo.sum())
         keep = ~(miss_t | miss_s)
-        parts = {REGISTERED: np.ones(len(t), dtype=np.int64), SCORED: keep.astype(np.int64)}
-        parts |= {EXCLUDED: (~keep).astype(np.int64), MISSING_TURNOUT: miss_t.astype(np.int64)}
-        parts[MISSING_SUPPORT] = miss_s.astype(np.int64)
-        t0, s0 = np.where(keep, t, 0.0), np.where(keep, s, 0.0)
+        codes, geographies = pd.factorize(chunk[cols.geography], sort=True)  # a missing geography is code -1
+        has_geo = codes >= 0
+        codes, keep = codes[has_geo], keep[has_geo]
+        t0, s0 = np.where(keep, t[has_geo], 0.0), np.where(keep, s[has_geo], 0.0)
+        parts = {REGISTERED: None, SCORED: keep, MISSING_TURNOUT: miss_t[has_geo], MISSING_SUPPORT: miss_s[has_geo]}
+        parts |= {f"{name}_{Scenario.EXPECTED.value}": v for name, v in zip(_SUMS, _voter_terms(t0, s0), strict=True)}
+        log_odds = logit(t0)
         for scenario, delta in self.scenarios.shifts().items():
-            ts = t0 if delta == 0 else np.where(keep, shift_probability(t0, delta), 0.0)
-            parts |= {f"{name}_{scenario.value}": v for name, v in zip(_SUMS, _voter_terms(ts, s0), strict=True)}
-        frame = pd.DataFrame(parts)[~no_geo]
-        grouped = frame.groupby(chunk[cols.geography].to_numpy()[~no_geo], sort=True).sum()
+            if scenario != Scenario.EXPECTED:  # a scenario needs its ballots and votes; its sds go unused
+                ts = np.where(keep, sigmoid(log_odds + delta), 0.0)
+                parts |= {f"b_{scenario.value}": ts, f"d_{scenario.value}": ts * s0}
+        size = len(geographies)
+        sums = {
+            n: np.bincount(codes, weights=v, minlength=size) if v is None or v.any() else np.zeros(size)
+            for n, v in parts.items()
+        }
+        grouped = pd.DataFrame(sums, index=pd.Index(geographies))
         self._sums = grouped if self._sums is None else self._sums.add(grouped, fill_value=0)
 
     def result(self) -> Aggregation:
@@ -173,6 +181,7 @@ class GeographyAccumulator:
         if self._sums is None:
             raise ValueError("no score chunk was aggregated (the input was empty)")
         sums = self._sums.sort_index()
+        sums[EXCLUDED] = sums[REGISTERED] - sums[SCORED]
         table = sums[list(COUNTS)].astype("int64")
         for scenario in (Scenario.EXPECTED, Scenario.LOW, Scenario.HIGH):
             table = table.join(_rates(sums, table[SCORED].to_numpy(), scenario))
@@ -202,9 +211,10 @@ def aggregate_scores(
 
 
 def _scores(chunk: pd.DataFrame, column: str) -> np.ndarray:
-    values = pd.to_numeric(chunk[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    if chunk[column].notna().to_numpy().sum() != np.count_nonzero(~np.isnan(values)):
+    series = chunk[column]
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         raise ValueError(f"column {column!r} holds values that are not numbers")
+    values = series.to_numpy(dtype=float, na_value=np.nan)
     valid = values[~np.isnan(values)]
     if valid.size and (valid.min() < 0.0 or valid.max() > 1.0):
         raise ValueError(f"column {column!r} holds scores outside [0, 1]")
@@ -223,19 +233,22 @@ def _voter_terms(t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def _rates(sums: pd.DataFrame, scored: np.ndarray, scenario: Scenario) -> pd.DataFrame:
-    b, d, var_b, var_d, cov = (sums[f"{name}_{scenario.value}"].to_numpy(dtype=float) for name in _SUMS)
+    b, d = (sums[f"{name}_{scenario.value}"].to_numpy(dtype=float) for name in _SUMS[:2])
     with np.errstate(invalid="ignore", divide="ignore"):
-        turnout = np.where(scored > 0, b / scored, np.nan)
         share = np.where(b > 0, d / b, np.nan)
-        share_var = np.clip(var_d - 2.0 * share * cov + share**2 * var_b, 0.0, None)
         values = {
             BALLOTS: b,
             DEM_VOTES: d,
             REP_VOTES: b - d,
-            TURNOUT: turnout,
+            TURNOUT: np.where(scored > 0, b / scored, np.nan),
             DEM_SHARE: share,
-            BALLOTS_SD: np.sqrt(np.clip(var_b, 0.0, None)),
-            TURNOUT_SD: np.where(scored > 0, np.sqrt(np.clip(var_b, 0.0, None)) / scored, np.nan),
-            DEM_SHARE_SD: np.where(b > 0, np.sqrt(share_var) / b, np.nan),
         }
+        if scenario == Scenario.EXPECTED:
+            var_b, var_d, cov = (
+                np.clip(sums[f"{name}_{scenario.value}"].to_numpy(dtype=float), 0.0, None) for name in _SUMS[2:]
+            )
+            share_var = np.clip(var_d - 2.0 * share * cov + share**2 * var_b, 0.0, None)
+            values[BALLOTS_SD] = np.sqrt(var_b)
+            values[TURNOUT_SD] = np.where(scored > 0, np.sqrt(var_b) / scored, np.nan)
+            values[DEM_SHARE_SD] = np.where(b > 0, np.sqrt(share_var) / b, np.nan)
     return pd.DataFrame({scenario_column(k, scenario): v for k, v in values.items()}, index=sums.index)
