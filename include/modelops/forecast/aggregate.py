@@ -12,14 +12,17 @@ voter's turnout shifted on the log-odds scale) the pass sums
 
 so turnout = B / scored rows and dem_share = D / B (two-party share: every ballot is D or R here), with
 Bernoulli sds sqrt(var_B) / rows and, by the delta method on D - p B, sqrt(var_D - 2 p cov_DB + p^2 var_B) / B.
-These sds are the sampling noise only: `intervals` widens them with model error.
+These sds are the sampling noise only: `intervals` widens them with model error. The low and high
+scenarios keep B and D only (their sds are not used).
 
-Memory is flat: each chunk is reduced to one row of sums per geography (a groupby-sum) and added to the
-running sums; no voter row is kept. Missing scores are never imputed: with `MissingPolicy.EXCLUDE` a row
-missing either score leaves the sums and is counted per geography (`excluded_missing`, and per score
-column `missing_turnout`, `missing_support`); with `MissingPolicy.REFUSE` it is an error. Counts and
-votes then cover the scored rows; `registered` counts every row. A row without a geography is counted
-in `Aggregation.rows_missing_geography` (or refused).
+Memory is flat: each chunk is reduced to one row of sums per geography (`np.bincount` over the chunk's
+geography codes) and added to the running sums; no voter row is kept.
+
+Missing scores are never imputed: with `MissingPolicy.EXCLUDE` a row missing either score leaves the
+sums and is counted per geography (`excluded_missing`, and per score column `missing_turnout`,
+`missing_support`); with `MissingPolicy.REFUSE` it is an error. Counts and votes then cover the scored
+rows; `registered` counts every row. A row without a geography is counted in
+`Aggregation.rows_missing_geography` (or refused).
 """
 
 from __future__ import annotations
