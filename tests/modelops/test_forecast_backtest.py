@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelops.forecast.aggregate import ScoreColumns
 from modelops.forecast.backtest import (
     Backtest,
     CertifiedColumns,
@@ -11,6 +12,7 @@ from modelops.forecast.backtest import (
     Residuals,
     ResidualSource,
     backtest_table,
+    holdout_residuals,
     residuals_from,
     summarize_backtest,
 )
@@ -89,3 +91,20 @@ def test_residuals_keep_the_signed_errors_and_their_source():
     assert Residuals.from_xcom(residuals.to_xcom()) == residuals
     with pytest.raises(ValueError, match="is not a valid ResidualSource"):
         Residuals(source="guess", cycle=None, turnout=(), dem_share=())
+
+
+def test_holdout_residuals_compare_scores_with_their_own_outcomes_per_geography():
+    holdout = pd.DataFrame(
+        {"fips": [1, 1, 2], "t": [0.5, 0.7, 0.4], "s": [0.6, 0.2, 0.5], "voted": [1, 0, 1], "dem": [1, 0, 0]}
+    )
+    scores = ScoreColumns(geography="fips", turnout="t", support="s")
+    chunks = [holdout.iloc[:1], holdout.iloc[1:]]
+    residuals = holdout_residuals(chunks, scores, voted="voted", dem_vote="dem")
+    assert residuals.source == "holdout"
+    # 1: turnout (0.5 + 0.7 - 1) / 2 = 0.1, share 0.44 / 1.2 - 1 / 1; 2: 0.4 - 1, share 0.5 - 0 / 1
+    np.testing.assert_allclose(residuals.of("turnout"), [0.1, -0.6], atol=1e-12)
+    np.testing.assert_allclose(residuals.of("dem_share"), [0.44 / 1.2 - 1.0, 0.5], atol=1e-12)
+    turnout_only = holdout_residuals(chunks, scores, voted="voted")
+    assert np.isnan(turnout_only.of("dem_share")).all()
+    with pytest.raises(ValueError, match=r"missing values \(rows per column: \{'voted': 1\}\)"):
+        holdout_residuals([holdout.assign(voted=[1, None, 0])], scores, voted="voted")

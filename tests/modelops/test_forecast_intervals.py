@@ -56,3 +56,9 @@ def test_intervals_round_trip_through_json():
     back = ForecastIntervals.from_dict(jsonsafe.json_safe(result.to_dict()))
     pd.testing.assert_frame_equal(back.table, result.table, check_names=False)
     assert back.method == result.method
+
+
+def test_a_rate_without_usable_residuals_is_refused_by_name():
+    residuals = Residuals(source="holdout", cycle=None, turnout=(0.03,) * 9, dem_share=(np.nan,) * 9)
+    with pytest.raises(ValueError, match=r"0 usable dem_share residuals \(holdout\) are too few for a 90% interval"):
+        forecast_intervals(_aggregation(), residuals)

@@ -3,13 +3,15 @@
 `backtest_table` lines the forecast's turnout and two-party share up with the certified ones (errors are
 forecast - certified, as proportions; with intervals, whether each covers the certified value);
 `summarize_backtest` gives MAE and signed bias in points (x 100), interval coverage and the worst
-geographies; `residuals_from` keeps the errors for the next cycle's intervals. A forecast and certified
+geographies; `residuals_from` keeps the errors for the next cycle's intervals, and `holdout_residuals`
+gives the fallback ones from the training holdout when there is no backtest yet. A forecast and certified
 results that cover different geographies are refused (`GeographyMismatch`, naming how many are missing on
 each side), never silently inner-joined.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from modelops.core.records import XComRecord
-from modelops.forecast.aggregate import LOWER, QUANTITIES, UPPER, Aggregation, bound_column
+from modelops.forecast.aggregate import LOWER, QUANTITIES, UPPER, Aggregation, ScoreColumns, bound_column
 
 POINTS = 100.0  # a proportion in percentage points
 DEFAULT_WORST = 5  # geographies listed per quantity in a backtest summary
@@ -161,6 +163,42 @@ def residuals_from(table: pd.DataFrame, source: ResidualSource, cycle: int | Non
         cycle=cycle,
         turnout=tuple(float(v) for v in table[f"{QUANTITIES[0]}_error"]),
         dem_share=tuple(float(v) for v in table[f"{QUANTITIES[1]}_error"]),
+    )
+
+
+def holdout_residuals(
+    chunks: Iterable[pd.DataFrame], scores: ScoreColumns, voted: str, dem_vote: str | None = None
+) -> Residuals:
+    """The fallback residuals: the training holdout's scores against its own outcomes, per geography.
+
+    `voted` is 1 when the voter voted, `dem_vote` 1 when they voted Democratic (0 otherwise, non-voters
+    included); without `dem_vote` the two-party share has no residuals (NaN, which `intervals` refuses by
+    name). A missing outcome or score is refused: the holdout is labelled by construction.
+    """
+    sums: pd.DataFrame | None = None
+    for chunk in chunks:
+        needed = [scores.geography, scores.turnout, scores.support, voted, *([dem_vote] if dem_vote else [])]
+        absent = [c for c in needed if c not in chunk.columns]
+        if absent:
+            raise ValueError(f"holdout chunk lacks column(s) {absent}")
+        missing = {c: int(chunk[c].isna().sum()) for c in needed if chunk[c].isna().any()}
+        if missing:
+            raise ValueError(f"holdout chunk has missing values (rows per column: {missing})")
+        t, s = chunk[scores.turnout].to_numpy(dtype=float), chunk[scores.support].to_numpy(dtype=float)
+        dem = chunk[dem_vote].to_numpy(dtype=float) if dem_vote else np.full(len(chunk), np.nan)
+        part = pd.DataFrame({"n": 1.0, "t": t, "ts": t * s, "v": chunk[voted].to_numpy(dtype=float), "d": dem})
+        part = part.groupby(chunk[scores.geography].to_numpy()).sum(min_count=1)
+        sums = part if sums is None else sums.add(part, fill_value=0.0)
+    if sums is None:
+        raise ValueError("no holdout chunk was read (the input was empty)")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        turnout = (sums["t"] - sums["v"]) / sums["n"]
+        share = sums["ts"] / sums["t"] - sums["d"] / sums["v"]
+    return Residuals(
+        source=ResidualSource.HOLDOUT.value,
+        cycle=None,
+        turnout=tuple(float(v) for v in turnout),
+        dem_share=tuple(float(v) for v in share),
     )
 
 

@@ -90,16 +90,14 @@ def minimum_residuals(level: float) -> int:
     return math.ceil(level / (1.0 - level) - 1e-9)
 
 
-def conformal_half_width(residuals: np.ndarray, level: float = DEFAULT_LEVEL) -> float:
+def conformal_half_width(residuals: np.ndarray, level: float = DEFAULT_LEVEL, what: str = "residuals") -> float:
     """The ceil((n + 1) level)-th smallest absolute residual (split conformal); too few residuals are refused."""
     if not 0.0 < level < 1.0:
         raise ValueError("interval level must lie strictly between 0 and 1")
     values = np.sort(np.abs(np.asarray(residuals, dtype=float)))
     n, rank = len(values), math.ceil((len(values) + 1) * level - 1e-9)
     if rank > n:
-        raise ValueError(
-            f"{n} residuals are too few for a {level:.0%} interval: need at least {minimum_residuals(level)}"
-        )
+        raise ValueError(f"{n} {what} are too few for a {level:.0%} interval: need at least {minimum_residuals(level)}")
     return float(values[rank - 1])
 
 
@@ -110,7 +108,7 @@ def forecast_intervals(
     table = aggregation.table
     usable = {q: residuals.of(q)[np.isfinite(residuals.of(q))] for q in QUANTITIES}
     unusable = max(len(residuals.of(q)) - len(usable[q]) for q in QUANTITIES)
-    half = {q: conformal_half_width(usable[q], level) for q in QUANTITIES}
+    half = {q: conformal_half_width(usable[q], level, f"usable {q} residuals ({residuals.source})") for q in QUANTITIES}
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     out = pd.DataFrame(index=table.index)
     for quantity in QUANTITIES:
