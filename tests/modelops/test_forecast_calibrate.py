@@ -77,3 +77,11 @@ def test_apply_shift_moves_known_geographies_and_counts_the_others():
     assert shifted.frame.loc[2:, "t"].tolist() == pytest.approx([0.5, 0.2, 0.7])  # c: unknown, no shift
     assert (shifted.unmatched_rows, shifted.unmatched_geographies) == (3, frozenset({"c"}))
     assert frame.loc[0, "t"] == 0.5  # the input chunk is left alone
+
+
+def test_a_second_read_that_differs_from_the_first_is_refused():
+    first = pd.DataFrame({"county": ["a"], "t": [0.5], "s": [0.5]})
+    reads = iter([[first], [first.assign(county="b")]])
+    certified = pd.DataFrame({"county": ["a"], "ballots": [0.5], "dem": [0.25]})
+    with pytest.raises(ValueError, match="read_chunks must repeat"):
+        fit_logit_shift(lambda: next(reads), certified, SCORES, CERTIFIED)

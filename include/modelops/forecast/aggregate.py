@@ -151,8 +151,8 @@ class GeographyAccumulator:
         absent = [c for c in (cols.geography, cols.turnout, cols.support) if c not in chunk.columns]
         if absent:
             raise ValueError(f"score chunk lacks column(s) {absent}")
-        t = _scores(chunk, cols.turnout)
-        s = _scores(chunk, cols.support)
+        t = score_values(chunk, cols.turnout)
+        s = score_values(chunk, cols.support)
         no_geo = chunk[cols.geography].isna().to_numpy()
         miss_t, miss_s = np.isnan(t), np.isnan(s)
         if self.missing == MissingPolicy.REFUSE:
@@ -213,7 +213,8 @@ def aggregate_scores(
     return accumulator.result()
 
 
-def _scores(chunk: pd.DataFrame, column: str) -> np.ndarray:
+def score_values(chunk: pd.DataFrame, column: str) -> np.ndarray:
+    """A score column as floats (NaN where missing); text, booleans or values outside [0, 1] are refused by name."""
     series = chunk[column]
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         raise ValueError(f"column {column!r} holds values that are not numbers")

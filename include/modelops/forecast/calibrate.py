@@ -25,7 +25,7 @@ not know get no shift and are counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import optimize
 
 from modelops.core.records import XComRecord
-from modelops.forecast.aggregate import ScoreColumns
+from modelops.forecast.aggregate import ScoreColumns, score_values
 from modelops.forecast.backtest import CertifiedColumns, GeographyMismatch
 from modelops.forecast.logodds import EPSILON, logit, shift_probability, sigmoid
 
@@ -110,7 +110,7 @@ class _BinnedLogits:
         self._w.ravel()[:] += np.bincount(flat, weights=weight, minlength=self._w.size)
         self._wx.ravel()[:] += np.bincount(flat, weights=weight * x, minlength=self._w.size)
 
-    def per_geography(self) -> dict:
+    def per_geography(self) -> dict[object, tuple[np.ndarray, np.ndarray]]:
         """geography -> (bin mean log-odds, bin weight) over the occupied bins."""
         out = {}
         for geography, row in self._rows.items():
@@ -161,6 +161,10 @@ def fit_logit_shift(
     for geography, t, s, keep in _score_rows(read_chunks(), scores):
         g = geography[keep]
         weight = shift_probability(t[keep], d.reindex(g).to_numpy())
+        if np.isnan(weight).any():
+            raise ValueError(
+                "the second read of the scores holds geographies the first did not: read_chunks must repeat"
+            )
         support_bins.add(g, logit(s[keep]), weight)
     binned = support_bins.per_geography()
     gamma = {g: solve_shift(*binned[g], dem[g]) for g in delta}
@@ -207,7 +211,9 @@ class _Counter:
         return 0 if self._counts is None or key not in self._counts.index else int(self._counts[key])
 
 
-def _score_rows(chunks: Iterable[pd.DataFrame], scores: ScoreColumns):
+def _score_rows(
+    chunks: Iterable[pd.DataFrame], scores: ScoreColumns
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     for chunk in chunks:
         absent = [c for c in (scores.geography, scores.turnout, scores.support) if c not in chunk.columns]
         if absent:
@@ -215,8 +221,7 @@ def _score_rows(chunks: Iterable[pd.DataFrame], scores: ScoreColumns):
         geography = chunk[scores.geography]
         if geography.isna().any():
             raise ValueError(f"score chunk has rows without a geography in {scores.geography!r}")
-        t = chunk[scores.turnout].to_numpy(dtype=float, na_value=np.nan)
-        s = chunk[scores.support].to_numpy(dtype=float, na_value=np.nan)
+        t, s = score_values(chunk, scores.turnout), score_values(chunk, scores.support)
         yield geography.to_numpy(), t, s, ~(np.isnan(t) | np.isnan(s))
 
 
