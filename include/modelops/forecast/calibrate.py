@@ -57,6 +57,12 @@ class GeographyShift(XComRecord):
     dem_votes_residual: float
     turnout_status: str
     support_status: str
+    # Fisher information of each shift (sum of w p(1-p) at the fit): 1 / information is the shift's sampling
+    # variance from the certified outcomes' Bernoulli noise, what `pooling` weighs it by.
+    turnout_information: float = 0.0
+    support_information: float = 0.0
+    turnout_fitted: float | None = None  # set by `pooling.pool`: the fit before pooling (the shift is pooled)
+    support_fitted: float | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class LogitShift(XComRecord):
     shrink: float
     bin_width: float
     shifts: tuple[GeographyShift, ...]
+    pooling: str = "none"  # "none": each geography's own fit; "empirical_bayes": `pooling.pool` applied
 
     def table(self) -> pd.DataFrame:
         """The shifts as a frame indexed by geography."""
@@ -135,6 +142,12 @@ def solve_shift(x: np.ndarray, weight: np.ndarray, target: float) -> tuple[float
     return d, gap(d), FIT
 
 
+def information(x: np.ndarray, weight: np.ndarray, shift: float) -> float:
+    """Fisher information of a logit shift at `shift`: sum weight * p (1 - p), p = sigmoid(x + shift)."""
+    p = sigmoid(x + shift)
+    return float(np.dot(weight, p * (1.0 - p)))
+
+
 def fit_logit_shift(
     read_chunks: Callable[[], Iterable[pd.DataFrame]],
     certified: pd.DataFrame,
@@ -154,6 +167,7 @@ def fit_logit_shift(
         excluded.add(geography[~keep])
         turnout_bins.add(geography[keep], logit(t[keep]), np.ones(int(keep.sum())))
     binned = turnout_bins.per_geography()
+    turnout_binned = binned
     _require_match(set(binned), set(targets.index), columns.geography)
     ballots, dem = targets["ballots"].to_dict(), targets["dem"].to_dict()
     delta = {g: solve_shift(*binned[g], ballots[g]) for g in binned}
@@ -179,6 +193,8 @@ def fit_logit_shift(
             dem_votes_residual=gamma[g][1],
             turnout_status=delta[g][2],
             support_status=gamma[g][2],
+            turnout_information=information(*turnout_binned[g], delta[g][0]),
+            support_information=information(*binned[g], gamma[g][0]),
         )
         for g in sorted(delta)
     )
