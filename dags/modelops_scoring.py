@@ -27,7 +27,10 @@ report; a configured canary share gets the challenger's decisions (`source = can
 **Params**: `dataset` (empty = `default_dataset`); `input` (a Parquet/CSV file or a folder of Parquet
 partitions; empty = the snapshot's file in the workspace); `conn_id` + `query` (a SQL source through an
 Airflow connection, instead of `input`); `snapshot` (id of this delivery; default from the input's name); `alias`;
-`groups` (partition groups to fan out; empty = configured).
+`groups` (partition groups to fan out; empty = configured); `use` (the permitted use the scores serve, one
+of the dataset's `permitted_uses`; empty = its first): a use the dataset does not permit is refused before
+any work, without retry, and the use is carried on the manifest, the Parquet metadata, the table's
+`permitted_use` column and the MLflow run.
 
 **Inputs that cannot hurt.** A file is read only under `production/<dataset>/` or a folder listed in
 `scoring.input_roots`, by its resolved absolute path (a relative `input` is taken from the workspace
@@ -105,6 +108,7 @@ def _plan(data: dict):
 def plan() -> dict:
     """Resolve the input, the snapshot id, the exact model version(s) and the partition groups."""
     from modelops.collect.refusals import InputRefused
+    from modelops.config.uses import UseRefused
     from modelops.score.plan import plan_scoring
 
     request = _request()
@@ -119,8 +123,9 @@ def plan() -> dict:
             sql_url=_uri(request.get("conn_id")),
             query=request.get("query"),
             groups=request.get("groups"),
+            use=request.get("use"),
         ).to_xcom()
-    except InputRefused as exc:
+    except (InputRefused, UseRefused) as exc:  # deterministic: the same request is refused again
         raise _refused(exc) from exc
     # The database URL (credentials included) never goes to XCom: each task resolves the connection.
     return {**planned, "sql_url": None, "conn_id": request.get("conn_id")}
@@ -188,6 +193,11 @@ def discard_staging() -> None:
         "snapshot": snapshot_param(),
         "alias": Param("champion", type="string", description="Registered-model alias to score with."),
         "groups": Param(None, type=["null", "integer"], minimum=1, description="Partition groups (mapped tasks)."),
+        "use": Param(
+            None,
+            type=["null", "string"],
+            description="Permitted use served (the dataset's permitted_uses); empty = its first.",
+        ),
     },
 )
 def modelops_scoring():

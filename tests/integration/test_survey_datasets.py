@@ -54,6 +54,7 @@ def _spec(path, **overrides) -> dict:
         "numeric": ["age", "ideology"],
         "categorical": ["region", "educ"],
         "protected": {"age": [18, 30, 45, 65, 120]},
+        "permitted_uses": ["research"],
         "baseline_rule": {"all": [{"column": "ideology", "op": ">=", "value": 5}]},
         "validation": {
             "row_count": [100, 1_000_000],

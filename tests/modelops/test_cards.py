@@ -86,6 +86,7 @@ def _config(tmp_path: Path, csv: Path) -> Path:
             "categorical": ["region", "gender"],
             "protected": {"gender": None, "age": [18, 30, 45, 65, 120]},
             "pii": ["full_name"],
+            "permitted_uses": ["research"],
             "baseline_rule": {"all": [{"column": "signal", "op": ">", "value": 0}]},
             "validation": {"row_count": [100, 1_000_000], "null_fraction": {"default": 0.0, "age": 0.1}},
         }

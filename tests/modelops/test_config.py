@@ -30,12 +30,14 @@ MINIMAL = {
             "categorical": ["region"],
             "protected": {"age": [18, 65, 120], "gender": None},
             "pii": ["name"],
+            "permitted_uses": ["research"],
             "baseline_rule": {"all": [{"column": "income", "op": ">", "value": 10}]},
         },
         "beta": {
             "source": {"kind": "sql", "conn_id": "warehouse", "query": "select 1"},
             "target": "y",
             "numeric": ["x"],
+            "permitted_uses": ["research"],
         },
     },
 }

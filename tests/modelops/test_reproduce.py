@@ -110,6 +110,7 @@ def test_a_record_with_labels_given_by_positive_class_and_text_labels_round_trip
         "numeric": ["a"],
         "categorical": ["b"],
         "protected": {"a": [0, 10, 20]},
+        "permitted_uses": ["research"],
     }
     record = _record(body)
     assert "resolved_path" in record["dataset"]["source"]  # dropped again: paths are recomputed

@@ -16,7 +16,7 @@ from modelops.collect import file_formats, inputs
 from modelops.collect.refusals import InputMissing, InputRefused
 from modelops.core import catalog
 
-REQUEST_KEYS = ("dataset", "input", "conn_id", "query", "snapshot", "alias", "groups")
+REQUEST_KEYS = ("dataset", "input", "conn_id", "query", "snapshot", "alias", "groups", "use")
 
 
 def default_snapshot_id(input_path: str | None) -> str | None:

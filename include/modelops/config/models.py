@@ -206,6 +206,37 @@ class ScoringSection(Section):
     )
 
 
+NEW_REGISTRANT_POLICIES = ("model", "fallback", "fixed")
+
+
+class ScoringPopulation(Section):
+    """The dataset whose snapshots this dataset's model scores (`datasets.<name>.scoring.population`)."""
+
+    dataset: str = _d(
+        "The other dataset whose snapshots are scored (its production folder and snapshot ids), e.g. a survey model scoring the voter file; its id column is the output's id."
+    )
+    columns: dict[str, str] = _mapping(
+        "Model column -> the population's column of the same meaning (renamed before the per-row checks); a column not listed keeps its name."
+    )
+
+
+class NewRegistrants(Section):
+    """How rows of new registrants are scored (`datasets.<name>.scoring.new_registrants`); absent: like every row."""
+
+    column: str = _d("The column telling a new registrant (e.g. years_registered, or a flag column).")
+    max_value: Number | None = _d(
+        "Rows whose column, read as a number, is at most this are new registrants (give this or `value`); a missing or non-numeric value is not one.",
+        None,
+    )
+    value: str | int | float | bool | None = _d(
+        'Or: rows whose column equals this value (a flag; 1, 1.0 and "1" are one) are new registrants.', None
+    )
+    policy: str = _d(
+        "model: the model scores them (reason new_registrant recorded); fallback: the rule-based baseline does (source fallback); fixed: every one gets `score` (source fallback)."
+    )
+    score: Number | None = _d("The score every new registrant gets under policy fixed (0-1; only then).", None)
+
+
 class PromotionSection(Section):
     """Who decides when `champion` moves."""
 
@@ -283,7 +314,17 @@ DatasetScoring = _overrides(
         str | None,
         Field(None, description="The column scoring reports break down by (e.g. county); never a feature."),
     ),
+    population=(
+        ScoringPopulation | None,
+        Field(None, description="Score another dataset's snapshots, its columns renamed to the model's (below)."),
+    ),
+    new_registrants=(
+        NewRegistrants | None,
+        Field(None, description="How rows of new registrants are scored (below); absent: like every row."),
+    ),
 )
+# a dataset's own scoring keys that are no key of the scoring section
+DATASET_SCORING_OWN = ("canary_key", "geography", "population", "new_registrants")
 DatasetMonitoring = _overrides(
     "DatasetMonitoring",
     MonitoringSection,
@@ -348,9 +389,10 @@ DATASET_KEYS = {
     "categorical": "Categorical features (missing is a level of its own).",
     "protected": "Protected attributes: column -> bins (numeric) or null; sliced in evaluation and fairness.",
     "pii": "Columns dropped at collection; never reach a feature, log or artifact.",
+    "permitted_uses": "Required: the uses its scores (and forecasts) may serve, identifiers, e.g. `[turnout_contact, research]`; a run asks for one (default the first) and any other is refused.",
     "baseline_rule": "The rule-based model (`all: [{column, op, value}]`): the baseline to beat and the per-row fallback.",
     "validation": "Data-quality rules of a training batch (the keys below).",
-    "scoring": "`geography`, `canary_key`, and any key of the `scoring` section, for this dataset.",
+    "scoring": "`geography`, `canary_key`, `population`, `new_registrants`, and any key of the `scoring` section, for this dataset.",
     "fairness": "Any key of the `fairness` section for this dataset, plus `report_only` (columns reported, never gated).",
     "monitoring": f"Overrides of the `monitoring` section for this dataset: {', '.join(sorted(DATASET_MONITORING_KEYS))}.",
     "promotion": "`approvers` for this dataset.",

@@ -28,6 +28,12 @@ SECTIONS: dict[str, type[m.Section]] = {
     "fairness.limits": m.FairnessLimits,
 }
 
+# a dataset's own scoring subsections (`datasets.<name>.scoring.<key>`)
+DATASET_SCORING: dict[str, type[m.Section]] = {
+    "population": m.ScoringPopulation,
+    "new_registrants": m.NewRegistrants,
+}
+
 ENVIRONMENT: dict[str, str] = {
     c.CONFIG_ENV: "Your parameters file(s), layered over the bundled one (several: separated by `:`).",
     "MODELOPS_HOME": "The workspace root for everything generated (default `<repo>/.local`).",
@@ -105,6 +111,12 @@ def missing_meanings() -> list[str]:
     ]
     missing += [f"datasets.<name>.{k}" for k, text in sorted(m.DATASET_KEYS.items()) if not text]
     missing += [f"validation.{k}" for k, info in m.ValidationRules.model_fields.items() if not info.description]
+    missing += [
+        f"scoring.{name}.{k}"
+        for name, model in DATASET_SCORING.items()
+        for k, info in model.model_fields.items()
+        if not info.description
+    ]
     return missing
 
 
@@ -144,8 +156,10 @@ def reference_markdown() -> str:
         "### `datasets.<name>.validation`",
         "",
         *_table(m.ValidationRules),
-        "",
     ]
+    for name, model in DATASET_SCORING.items():
+        out += ["", f"### `datasets.<name>.scoring.{name}`", "", _about(model), "", *_table(model)]
+    out.append("")
     return "\n".join(out)
 
 

@@ -45,6 +45,7 @@ from modelops.config.checks import (
 from modelops.config.models import (
     DATASET_KEYS,
     DATASET_MONITORING_KEYS,
+    DATASET_SCORING_OWN,
     DEFAULT_NULL_FRACTION,
     RETRAIN_SIGNALS,
     DatasetFairness,
@@ -61,6 +62,8 @@ from modelops.config.models import (
     TrainingSection,
     ValidationRules,
 )
+from modelops.config.population import check_new_registrants, check_population
+from modelops.config.uses import permitted_use_list
 from modelops.core import catalog
 from modelops.core.catalog import REPO_ROOT
 
@@ -148,6 +151,7 @@ SPEC_OUTSIDE_IDENTITY = {
     "owner",
     "stated_limitations",
     "limitations",
+    "permitted_uses",
     "validation",
     "scoring",
     "fairness",
@@ -193,6 +197,8 @@ class DatasetSpec:
     categorical: tuple[str, ...] = ()
     protected: dict[str, list[float] | None] = field(default_factory=dict)
     pii: tuple[str, ...] = ()
+    # the uses its scores may serve (`modelops.config.uses.check_use`); required in a parameters file
+    permitted_uses: tuple[str, ...] = ()
     joins: tuple[dict[str, Any], ...] = ()
     baseline_rule: dict[str, Any] = field(default_factory=dict)
     validation: ValidationRules = field(default_factory=ValidationRules)
@@ -461,6 +467,7 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         categorical=tuple_of_names(f"{where}.categorical", body.get("categorical")),
         protected=dict(protected),
         pii=tuple_of_names(f"{where}.pii", body.get("pii")),
+        permitted_uses=permitted_use_list(where, body.get("permitted_uses")),
         joins=tuple(body.get("joins") or ()),
         baseline_rule=dict(body.get("baseline_rule") or {}),
         validation=build(ValidationRules, f"{where}.validation", body.get("validation")),
@@ -475,7 +482,7 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
     )
 
 
-_SCORING_SHAPE = "a mapping (canary_key, geography, scoring options)"
+_SCORING_SHAPE = "a mapping (canary_key, geography, population, new_registrants, scoring options)"
 
 
 def _dataset_promotion(where: str, body: Any) -> DatasetPromotion:
@@ -522,7 +529,7 @@ def _check_dataset_scoring(where: str, spec: DatasetSpec, scoring: ScoringSectio
 
 def _scoring_with(where: str, scoring: ScoringSection, own: Section) -> ScoringSection:
     """The scoring section with a dataset's own values of its keys (the ones its file set)."""
-    given = own.model_dump(exclude_unset=True, exclude={"canary_key", "geography"})
+    given = own.model_dump(exclude_unset=True, exclude=set(DATASET_SCORING_OWN))
     return build(ScoringSection, where, {**scoring.model_dump(), **given})
 
 
@@ -718,6 +725,9 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
         _check_dataset(spec)
         _check_dataset_scoring(f"datasets.{name}.scoring", spec, sections["scoring"])
         datasets[str(name)] = spec
+    for spec in datasets.values():  # a population is another dataset: checked once all are known
+        check_new_registrants(spec)
+        check_population(spec, datasets)
     all_features = {f for s in datasets.values() for f in s.features}
     stray = sorted(set(sections["monitoring"].feature_weights) - all_features)
     if stray:

@@ -64,6 +64,8 @@ class Tag(StrEnum):
     SIGNALS = "modelops.signals"
     DRY_RUN = "modelops.dry_run"
     ALIAS_DRIFT = "modelops.alias_drift"
+    PERMITTED_USE = "modelops.permitted_use"  # the use a scoring (or forecast) run served
+    POPULATION = "modelops.population"  # the dataset whose snapshot a scoring run scored
     # reproduction runs and the verdict on the version
     REPRODUCE_KEY = "modelops.reproduce_key"
     REPRODUCED = "modelops.reproduced"

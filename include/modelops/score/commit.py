@@ -14,6 +14,7 @@ from modelops.core.tags import Tag
 from modelops.score.agreement import agreement_report
 from modelops.score.output import FALLBACK, OUTPUT_COLUMNS, SOURCES
 from modelops.score.plan import InputRefused, RowCountError, ScoringError, ScoringPlan
+from modelops.score.registrants import MODEL_POLICY, NEW_REGISTRANT
 from modelops.score.report import render_scoring_report
 from modelops.score.run import dedupe
 
@@ -81,6 +82,8 @@ def commit_scoring(
         "mlflow_run_id": run_id,
         "rows": totals.rows_in,
         "rows_fallback": int(totals.sources.get("fallback", 0)),
+        "permitted_use": plan.use,
+        "new_registrants": manifest["new_registrants"],
         "sources": totals.sources,
         "fallback_reasons": manifest["fallback_reasons"],
         "alerts": alerts,
@@ -136,6 +139,9 @@ def _alerts(plan: ScoringPlan, ordered: list[dict[str, Any]], totals: _Totals) -
     if plan.alias_drift:
         alerts.insert(0, plan.alias_drift)
     fallback, rows_in = totals.sources[FALLBACK], totals.rows_in
+    rule = plan.checks.get("new_registrants")
+    if rule and rule["policy"] != MODEL_POLICY:  # rows the dataset's policy hands to the fallback are no failure
+        fallback -= totals.reasons.get(NEW_REGISTRANT, 0)
     if fallback / rows_in > float(plan.options.get("fallback_share", 1.0)):
         alerts.insert(0, fallback_alert(fallback, rows_in, float(plan.options["fallback_share"]), totals.reasons))
     id_problems = totals.id_problems
@@ -170,6 +176,8 @@ def _manifest(plan: ScoringPlan, ordered: list[dict[str, Any]], totals: _Totals,
         "threshold": float(plan.options["threshold"]),
         "scored_at": plan.scored_at,
         "config_digest": plan.config_digest,
+        "permitted_use": plan.use,
+        "population": plan.population,
         "rows_in": totals.rows_in,
         "rows_out": totals.rows_out,
         "sources": totals.sources,
@@ -177,6 +185,7 @@ def _manifest(plan: ScoringPlan, ordered: list[dict[str, Any]], totals: _Totals,
         "fallback_share": totals.sources[FALLBACK] / totals.rows_in,
         "failed_checks": _sum_counts([p.get("failed_checks") or {} for p in ordered]),
         "id_problems": totals.id_problems,
+        "new_registrants": _new_registrants(plan, ordered),
         "score_guard": plan.options["score_guard"],
         "score_shift": _merge_shift([p.get("score_shift") or {} for p in ordered]),
         "alerts": alerts,
@@ -214,6 +223,8 @@ def _log_run(plan: ScoringPlan, manifest: dict[str, Any], totals: _Totals, html:
         Tag.CHALLENGER_VERSION: plan.challenger_version or "none",
         Tag.INPUT: manifest["input"] or "",
         Tag.ALERTS: str(len(manifest["alerts"])),
+        Tag.PERMITTED_USE: plan.use,
+        Tag.POPULATION: plan.population or plan.dataset,
     }
     return runs.log_scoring(plan.dataset, plan.snapshot, metrics, manifest, str(html), tags)
 
@@ -225,6 +236,15 @@ def fallback_alert(fallback: int, rows: int, limit: float, reasons: dict[str, in
         f"{fallback} of {rows} rows ({fallback / rows:.1%}) were served by the rule-based fallback, above "
         f"fallback_share {limit:.1%}; reasons: {top}"
     )
+
+
+def _new_registrants(plan: ScoringPlan, ordered: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The new registrants' policy and rows per source (None when the dataset names no new registrants)."""
+    rule = plan.checks.get("new_registrants")
+    if not rule:
+        return None
+    sources = {s: sum(int((p.get("new_registrants") or {}).get(s, 0)) for p in ordered) for s in SOURCES}
+    return {"policy": rule["policy"], "column": rule["column"], "rows": sum(sources.values()), "sources": sources}
 
 
 def _sum_counts(parts: list[dict[str, int]]) -> dict[str, int]:

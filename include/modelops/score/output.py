@@ -30,8 +30,11 @@ OUTPUT_COLUMNS = {
     "champion_score": "double precision",
     "challenger_score": "double precision",
     "challenger_version": "text",
+    "permitted_use": "text",
     "scored_at": "timestamptz",
 }
+# the part files' schema metadata key holding the run's permitted use (bytes, as Parquet keeps it)
+USE_METADATA_KEY = b"modelops.permitted_use"
 
 
 DICTIONARY_COLUMNS = [  # output columns worth Parquet dictionary pages (the others are mostly unique)
@@ -44,15 +47,18 @@ DICTIONARY_COLUMNS = [  # output columns worth Parquet dictionary pages (the oth
     "alias",
     "served_version",
     "challenger_version",
+    "permitted_use",
     "scored_at",
 ]
 
 
-def output_schema():
-    """The Arrow schema of the part files (the columns of OUTPUT_COLUMNS, repeated text as dictionaries)."""
+def output_schema(use: str | None = None):
+    """The Arrow schema of the part files (the columns of OUTPUT_COLUMNS, repeated text as dictionaries);
+    with `use`, its metadata holds the run's permitted use (USE_METADATA_KEY)."""
     import pyarrow as pa
 
     dictionary = pa.dictionary(pa.int8(), pa.string())
+    metadata = {USE_METADATA_KEY: use.encode()} if use else None
     return pa.schema(
         [
             ("snapshot_id", dictionary),
@@ -69,8 +75,10 @@ def output_schema():
             ("champion_score", pa.float64()),
             ("challenger_score", pa.float64()),
             ("challenger_version", dictionary),
+            ("permitted_use", dictionary),
             ("scored_at", pa.timestamp("us", tz="UTC")),
-        ]
+        ],
+        metadata=metadata,
     )
 
 
@@ -123,5 +131,6 @@ def chunk_table(
             "champion_score": pa.array(champ, mask=np.isnan(champ)),
             "challenger_score": pa.array(chall, mask=np.isnan(chall)),
             "challenger_version": _const(plan.challenger_version, n),
+            "permitted_use": _const(plan.use or None, n),
         }
     )

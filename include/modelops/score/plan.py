@@ -11,6 +11,7 @@ from typing import Any
 
 from modelops.collect import csv_files, file_formats, inputs, refusals, safe_sql
 from modelops.config.settings import DatasetSpec, Settings
+from modelops.config.uses import check_use
 from modelops.core import catalog
 from modelops.core.records import XComRecord
 
@@ -52,6 +53,8 @@ class ScoringPlan(XComRecord):
     sql_url: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     alias_drift: str | None = None  # the champion moved outside the DAGs (alias_log.AliasDrift.line): alerts
+    use: str = ""  # the permitted use this run serves (config.uses.check_use), carried on every output
+    population: str | None = None  # the dataset whose snapshot is scored (scoring.population), when another
 
     def offset(self, group_index: int) -> int:
         """Position in the snapshot of the group's first row (groups of unknown size are alone)."""
@@ -68,12 +71,22 @@ class ScoringPlan(XComRecord):
         return float(self.options.get("canary_share") or 0.0) if self.challenger_version is not None else 0.0
 
 
-def compile_checks(spec: DatasetSpec) -> dict[str, Any]:
-    """The per-row input checks of a spec: required features, ranges, allowed codes (plain data)."""
+def compile_checks(spec: DatasetSpec, population: DatasetSpec | None = None) -> dict[str, Any]:
+    """The per-row input checks of a spec: required features, ranges, allowed codes (plain data).
+
+    With a `population` (another dataset whose snapshots are scored), its id column is the rows' id and
+    `columns` renames its columns to the model's (model column -> population column) as they are read.
+    """
+    from modelops.config.population import scorer_columns
+
     rules = spec.validation
     features = spec.features
+    mapped = spec.scoring.population.columns if population is not None and spec.scoring.population else {}
+    new = spec.scoring.new_registrants
     return {
-        "id_column": spec.id_column,
+        "id_column": population.id_column if population is not None else spec.id_column,
+        "columns": {c: mapped[c] for c in scorer_columns(spec) if c in mapped and mapped[c] != c},
+        "new_registrants": new.model_dump() if new is not None else None,
         "numeric": list(spec.numeric),
         "categorical": list(spec.categorical),
         # the validation suite allows no missing value in these columns: a row lacking one falls back
@@ -82,7 +95,7 @@ def compile_checks(spec: DatasetSpec) -> dict[str, Any]:
         "categories": {c: list(v) for c, v in (rules.categories or {}).items() if c in features},
         "protected": {c: bins for c, bins in spec.protected.items()},
         "geography": spec.geography,
-        "canary_key": spec.canary_key,
+        "canary_key": (spec.scoring.canary_key or population.id_column) if population is not None else spec.canary_key,
     }
 
 
@@ -119,31 +132,30 @@ def plan_scoring(
     sql_url: str | None = None,
     query: str | None = None,
     groups: int | None = None,
+    use: str | None = None,
 ) -> ScoringPlan:
     """Resolve input, snapshot id, model versions, baseline and partition groups for one run.
 
-    An input that cannot be scored (a path outside the roots, SQL other than one SELECT/WITH, an
-    unreadable or empty file, no id column, a bad snapshot id) is refused with InputRefused.
+    A use the dataset does not permit is refused first, with `UseRefused` (config.uses). An input that
+    cannot be scored (a path outside the roots, SQL other than one SELECT/WITH, an unreadable or empty
+    file, no id column, a bad snapshot id) is refused with InputRefused. With `scoring.population`, the
+    input is the other dataset's (its production folder, its snapshot ids), renamed as it is read.
     """
     from modelops.store import artifacts
 
+    served_use = check_use(spec, use)  # before any work: a use not permitted is never scored
+    population = settings.dataset(spec.scoring.population.dataset) if spec.scoring.population else None
     # the dataset's own scoring options, and the share of fallback rows above which the run alerts
     fallback_share = settings.monitoring.fallback_share  # as monitoring
     options = {**settings.scoring_for(spec.name).model_dump(), "fallback_share": float(fallback_share)}
-    # Every refusal of the input is decided here, before any model is looked up, and is deterministic.
-    try:
-        found = _sql_input(query, sql_url, snapshot) if query else _file_input(spec, options, input, snapshot, groups)
-        found = dataclasses.replace(found, snapshot=catalog.safe_id(found.snapshot, "snapshot id"))
-    except InputRefused:
-        raise
-    except (refusals.InputRefused, ValueError) as exc:  # a bad file, path, query or snapshot id
-        raise InputRefused(str(exc)) from None
+    checks = compile_checks(spec, population)
+    found = _input(spec, population or spec, checks, options, _Wanted(input, snapshot, groups, query, sql_url))
     served, drift = _served_version(spec, alias)
     version = str(served.version)
     scored_at = datetime.now(UTC)
     baseline = artifacts.load_baseline(spec.model_name, version, served.run_id)
     challenger_version, challenger_run, notes = _challenger(spec, options, alias, version)
-    if float(options["canary_share"]) > 0 and not spec.canary_key:
+    if float(options["canary_share"]) > 0 and not checks["canary_key"]:
         raise ScoringError(f"dataset {spec.name!r}: canary_share is set but no scoring.canary_key (and no id column)")
     if challenger_version is not None and options["shadow"] and _sample_is_rows(options):
         # "about N rows" needs the input's size: a Parquet footer knows it; a CSV's lines and a query's count
@@ -163,7 +175,7 @@ def plan_scoring(
         groups=tuple(tuple(g) for g in found.files),
         group_rows=tuple(found.rows),
         baseline=baseline,
-        checks=compile_checks(spec),
+        checks=checks,
         options=options,
         scored_at=scored_at.isoformat(timespec="microseconds"),
         config_digest=settings.digest_for(spec.name),
@@ -173,6 +185,8 @@ def plan_scoring(
         sql_url=sql_url,
         notes=tuple(notes),
         alias_drift=None if drift is None else f"{drift.line()}; this run served the recorded v{version}",
+        use=served_use,
+        population=population.name if population is not None else None,
     )
 
 
@@ -186,14 +200,46 @@ def _sql_input(query: str, sql_url: str | None, snapshot: str | None) -> _Input:
     return _Input(kind="sql", where=None, files=[[]], rows=[None], snapshot=str(snapshot))
 
 
-def _file_input(
-    spec: DatasetSpec, options: dict[str, Any], input: str | None, snapshot: str | None, groups: int | None
+@dataclass(frozen=True)
+class _Wanted:
+    """What the request named: an input path, a snapshot id, partition groups."""
+
+    input: str | None
+    snapshot: str | None
+    groups: int | None
+    query: str | None = None
+    sql_url: str | None = None
+
+
+def _input(
+    spec: DatasetSpec, source: DatasetSpec, checks: dict[str, Any], options: dict[str, Any], wanted: _Wanted
 ) -> _Input:
-    """A file or folder under the input roots (or a registered snapshot's), its partitions split into groups."""
+    """The input resolved, or InputRefused: every refusal of the input is decided here, before any model is
+    looked up, and is deterministic."""
+    try:
+        if wanted.query:
+            found = _sql_input(wanted.query, wanted.sql_url, wanted.snapshot)
+        else:
+            found = _file_input(spec, source, checks, options, wanted)
+        return dataclasses.replace(found, snapshot=catalog.safe_id(found.snapshot, "snapshot id"))
+    except InputRefused:
+        raise
+    except (refusals.InputRefused, ValueError) as exc:  # a bad file, path, query or snapshot id
+        raise InputRefused(str(exc)) from None
+
+
+def _file_input(
+    spec: DatasetSpec, source: DatasetSpec, checks: dict[str, Any], options: dict[str, Any], wanted: _Wanted
+) -> _Input:
+    """A file or folder under the input roots (or a registered snapshot's), its partitions split into groups.
+
+    `source` is the dataset whose production folder and snapshots hold the rows (`spec` itself, or its
+    population)."""
+    input, snapshot, groups = wanted.input, wanted.snapshot, wanted.groups
     if input is None and snapshot is None:
         raise InputRefused("give an input (file or folder) or a snapshot id to score")
-    roots = inputs.input_roots(spec.name, options)
-    given = input or str(catalog.snapshot_inputs(spec.name, str(snapshot)))
+    roots = inputs.input_roots(source.name, options)
+    given = input or str(catalog.snapshot_inputs(source.name, str(snapshot)))
     path = inputs.resolve_input(given, roots)  # absolute, symlinks followed, under a root
     kind, found = inputs.locate(path, roots)
     sizes = inputs.file_rows(kind, found, path)  # unreadable files and 0 rows refused here
@@ -206,7 +252,7 @@ def _file_input(
         files, rows = [[str(path)]], sizes
     where = str(path)
     snapshot = snapshot or file_formats.input_stem(path)
-    _check_columns(spec, inputs.columns_of(kind, found[0]), where)
+    _check_columns(spec, checks, inputs.columns_of(kind, found[0]), where)
     return _Input(kind=kind, where=where, files=files, rows=rows, snapshot=str(snapshot))
 
 
@@ -245,17 +291,21 @@ def _challenger(
     return None, None, ["no challenger distinct from the served version: no shadow, no canary"]
 
 
-def _check_columns(spec: DatasetSpec, columns: list[str], where: str) -> None:
-    """Refuse an input without the id column (predictions could not go back) or without any of the model's columns."""
-    if spec.id_column and spec.id_column not in columns:
+def _check_columns(spec: DatasetSpec, checks: dict[str, Any], columns: list[str], where: str) -> None:
+    """Refuse an input without the id column (predictions could not go back) or without any of the model's columns.
+
+    The input's names are the population's when scoring another dataset (`checks["columns"]` maps them)."""
+    id_column = checks["id_column"]
+    renamed = checks["columns"]
+    if id_column and id_column not in columns:
         raise InputRefused(
-            f"input {where} has no id column {spec.id_column!r}: predictions could not be joined back; "
-            + csv_files.header_hint(columns, [spec.id_column, *spec.features])
+            f"input {where} has no id column {id_column!r}: predictions could not be joined back; "
+            + csv_files.header_hint(columns, [id_column, *(renamed.get(f, f) for f in spec.features)])
         )
-    features = [*spec.numeric, *spec.categorical]
+    features = [renamed.get(f, f) for f in (*spec.numeric, *spec.categorical)]
     if features and not set(features) & set(columns):
         shown = ", ".join(features[:10]) + (", ..." if len(features) > 10 else "")
-        hint = csv_files.header_hint(columns, [*filter(None, [spec.id_column]), *features])
+        hint = csv_files.header_hint(columns, [*filter(None, [id_column]), *features])
         raise InputRefused(f"input {where} holds none of the model's columns ({shown}); {hint}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,21 +14,33 @@ from modelops.score.plan import InputRefused, ScoringError, ScoringPlan
 
 
 def _wanted_columns(plan: ScoringPlan) -> list[str]:
+    """The input's columns scoring reads, by the input's own names (a population's, renamed as read)."""
     from modelops.core.rules import conditions
 
     checks = plan.checks
-    extra = [checks["id_column"], checks["geography"], checks["canary_key"], *checks["protected"]]
+    new = checks.get("new_registrants") or {}
+    extra = [checks["id_column"], checks["geography"], checks["canary_key"], *checks["protected"], new.get("column")]
     rule_columns = [c["column"] for c in conditions(plan.baseline["rule"])]
     wanted = [*checks["numeric"], *checks["categorical"], *rule_columns, *extra]
-    return list(dict.fromkeys(c for c in wanted if c))
+    renamed = checks.get("columns") or {}
+    return list(dict.fromkeys(renamed.get(c, c) for c in wanted if c))
 
 
 def iter_chunks(plan: ScoringPlan, group_index: int) -> Iterator[pd.DataFrame]:
-    """The group's rows as DataFrames of at most `chunk_rows` rows (only the columns scoring uses).
+    """The group's rows as DataFrames of at most `chunk_rows` rows (only the columns scoring uses), their
+    columns by the model's names (a population's columns renamed per `scoring.population.columns`).
 
     An unreadable file (a ragged row, a byte that is not UTF-8, a damaged Parquet page) is refused
     with the file's name and the line, never a row's text.
     """
+    back = {source: column for column, source in (plan.checks.get("columns") or {}).items()}
+    with contextlib.closing(_source_chunks(plan, group_index)) as chunks:  # a SQL cursor closes with it
+        for frame in chunks:
+            yield frame.rename(columns=back) if back else frame
+
+
+def _source_chunks(plan: ScoringPlan, group_index: int) -> Iterator[pd.DataFrame]:
+    """The group's rows by the input's own column names."""
     chunk_rows = int(plan.options["chunk_rows"])
     wanted = _wanted_columns(plan)
     try:
@@ -54,7 +67,8 @@ def _dictionary_columns(checks: dict[str, Any], schema: Any, present: list[str])
     """Text columns read as Arrow dictionaries: the categorical features and the slice columns (few values)."""
     import pyarrow as pa
 
-    few_values = [*checks["categorical"], *checks["protected"], checks.get("geography")]
+    renamed = checks.get("columns") or {}
+    few_values = [renamed.get(c, c) for c in (*checks["categorical"], *checks["protected"], checks.get("geography"))]
     keys = {checks["id_column"], checks.get("canary_key")}
     return [
         c

@@ -20,6 +20,13 @@ from modelops.score.models import LoadedModel, predict, try_load
 from modelops.score.output import CANARY, DICTIONARY_COLUMNS, FALLBACK, MODEL, SOURCES, chunk_table, output_schema
 from modelops.score.plan import RowCountError, ScoringError, ScoringPlan
 from modelops.score.readers import iter_chunks
+from modelops.score.registrants import (
+    fixed_scores,
+    mark_policy_rows,
+    missing_column_alert,
+    new_registrant_rows,
+    output_codes,
+)
 from modelops.score.values import plain_frame
 
 _T = TypeVar("_T")
@@ -66,7 +73,8 @@ def score_group(
 
 @dataclass
 class _Chunk:
-    """One checked chunk: its rows, the model's input, reason codes so far, alerts, factorized columns, id hashes."""
+    """One checked chunk: its rows, the model's input, reason codes so far, alerts, factorized columns, id hashes,
+    and which rows are new registrants (`scoring.new_registrants`)."""
 
     frame: pd.DataFrame
     X: pd.DataFrame
@@ -74,6 +82,7 @@ class _Chunk:
     alerts: list[str]
     factors: dict[str, tuple[np.ndarray, Any]]
     hashes: np.ndarray | None
+    new: np.ndarray
 
 
 @dataclass
@@ -91,6 +100,7 @@ class _Group:
     chunk_alerts: list[str] = field(default_factory=list)
     reason_counts: dict[str, int] = field(default_factory=dict)
     source_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
+    new_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))  # new registrants
     score_shift: dict[str, Any] = field(default_factory=lambda: {"chunks": 0, "judged": 0, "max_psi": None})
     rows_in: int = 0
     rows_out: int = 0
@@ -117,14 +127,20 @@ class _Group:
         score = np.where(canary, chall, champ)
         if fallback.any():
             score[fallback] = _fallback_scores(chunk, fallback, plan.baseline)
+        rule = plan.checks.get("new_registrants")
+        fixed_scores(rule, codes, self.reasons, score)
         source = np.where(fallback, 2, np.where(canary, 1, 0)).astype(np.int8)  # model, canary, fallback
         # Both models scored these rows; a chunk the opt-in guard withheld still tells how far apart
         # they are (the drifted world a challenger is trained for is where it matters most).
         self.shadow.add(champ, chall, model_rows | withheld, chunk.frame, chunk.X)
-        table = chunk_table(plan, chunk.frame, first, score, source, codes, self.reasons, champ, chall)
+        written = output_codes(rule, chunk.new, codes, self.reasons)
+        table = chunk_table(plan, chunk.frame, first, score, source, written, self.reasons, champ, chall)
         scored_at = pd.Timestamp(plan.scored_at).value // 1000
         table = table.append_column("scored_at", pa.array(np.full(n, scored_at), pa.int64()))
         self._tally(codes, source, n, table.num_rows)
+        new_by_source = np.bincount(source[chunk.new], minlength=3)
+        for name, count in zip((MODEL, CANARY, FALLBACK), new_by_source, strict=True):
+            self.new_counts[name] += int(count)
         return table
 
     def _model_scores(
@@ -180,6 +196,7 @@ class _Group:
             "rows_out": self.rows_out,
             "first_row": self.offset,
             "sources": self.source_counts,
+            "new_registrants": self.new_counts,
             "reasons": dict(sorted(self.reason_counts.items())),
             "failed_checks": dict(sorted(self.reasons.failed.items())),
             "alerts": self.alerts + dedupe(self.chunk_alerts),
@@ -200,7 +217,7 @@ def _write_part(group: _Group, seen: SeenIds, part: Path) -> None:
     """Score the group's chunks into its part file: read and checked one ahead on a thread, written on another."""
     import pyarrow.parquet as pq
 
-    schema = output_schema()
+    schema = output_schema(group.plan.use)
     with (
         pq.ParquetWriter(part, schema, compression="zstd", use_dictionary=DICTIONARY_COLUMNS) as writer,
         _Background(writer) as background,
@@ -252,8 +269,11 @@ def _checked_chunks(
             codes = np.zeros(len(frame), dtype=np.int16)
             hashes = id_checks(frame, plan.checks["id_column"], seen, codes, reasons)
             factors: dict[str, tuple[np.ndarray, Any]] = {}
+            rule = plan.checks.get("new_registrants")
+            new = new_registrant_rows(frame, rule)
+            mark_policy_rows(rule, new, codes, reasons)  # the policy decides before the input checks
             X, found = check_chunk(frame, plan, model, reasons, factors, codes)
-            yield _Chunk(frame, X, codes, found, factors, hashes)
+            yield _Chunk(frame, X, codes, found + missing_column_alert(frame, rule), factors, hashes, new)
 
 
 class _Failed:

@@ -23,9 +23,11 @@ def score_snapshot(
     query: str | None = None,
     groups: int | None = None,
     output_url: str | None = None,
+    use: str | None = None,
 ) -> dict[str, Any]:
-    """Plan, score every group one after another, and commit (tests, scripts, small files)."""
-    plan = plan_scoring(spec, settings, input, snapshot, alias, sql_url, query, groups)
+    """Plan, score every group one after another, and commit (tests, scripts, small files); `use` is the
+    permitted use served (empty: the dataset's first), a use not permitted refused before any work."""
+    plan = plan_scoring(spec, settings, input, snapshot, alias, sql_url, query, groups, use=use)
     models = load_models(plan)  # one load per model for all the groups
     seen = SeenIds()  # the ids of the groups scored so far, kept rather than read back
     try:
