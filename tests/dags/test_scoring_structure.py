@@ -27,7 +27,7 @@ def test_plan_fans_out_to_groups_then_commits(dagbag):
     assert cleanup.is_teardown and dag.get_task("commit").downstream_task_ids == {"discard_staging"}
     assert dag.get_task("score_group").max_active_tis_per_dagrun == 4
     assert [a.uri for a in dag.timetable.asset_condition.objects] == [SNAPSHOT_ASSET_URI]
-    assert set(dag.params) == {"dataset", "input", "conn_id", "query", "snapshot", "alias", "groups"}
+    assert set(dag.params) == {"dataset", "input", "conn_id", "query", "snapshot", "alias", "groups", "use"}
     assert dag.params["alias"] == "champion"
 
 

@@ -84,6 +84,24 @@ def test_refused_inputs_fail_the_plan_once(airflow_db, workspace, tmp_path, scra
     assert not catalog.scoring_dir("voter_turnout").exists() or not any(catalog.scoring_dir("voter_turnout").iterdir())
 
 
+def test_a_use_the_dataset_does_not_permit_fails_the_plan_once_naming_the_rule(
+    airflow_db, workspace, settings, capfd, caplog
+):
+    frame = simulate_window(settings.dataset("voter_turnout"), "stable", 50, seed=3).drop(columns=["voted"])
+    path = catalog.snapshot_inputs("voter_turnout", "2028-12-03")
+    path.parent.mkdir(parents=True)
+    frame.to_parquet(path, index=False)  # a readable snapshot: only the use is wrong
+    run = _dag().test(run_conf={"snapshot": "2028-12-03", "use": "persuasion"})
+    tries = _tries(run)
+    assert run.state == "failed"
+    assert tries["plan"] == [("failed", 1)], tries  # no retry: the same request is refused again
+    assert {state for state, _ in tries.get("commit", [])} <= {"upstream_failed"}
+    seen = capfd.readouterr()
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records) + seen.out + seen.err
+    assert "permits uses [turnout_contact, research, forecast]; 'persuasion' was asked" in logged
+    assert not catalog.scoring_dir("voter_turnout").exists()
+
+
 def test_a_ragged_row_fails_its_group_once_and_leaves_no_staging(airflow_db, workspace, settings, capfd, caplog):
     spec = train_and_promote(settings, 3000, "refusals-v1")
     frame = simulate_window(spec, "stable", 400, seed=8).drop(columns=[spec.target])
