@@ -131,7 +131,11 @@ def test_new_registrants_config_is_checked():
 
 def test_new_registrant_rows_by_value_or_flag_and_missing_is_none():
     frame = pd.DataFrame(
-        {"years": [0, 3, None, -1, 0.0, 7], "text": ["0", "2", "", "x", " 0 ", None], "flag": ["Y", "N", None, "Y", "y", 1]}
+        {
+            "years": [0, 3, None, -1, 0.0, 7],
+            "text": ["0", "2", "", "x", " 0 ", None],
+            "flag": ["Y", "N", None, "Y", "y", 1],
+        }
     )
     by_value = new_registrant_rows(frame, {"column": "years", "max_value": 0})
     assert by_value.tolist() == [True, False, False, True, True, False]

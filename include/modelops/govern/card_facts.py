@@ -74,7 +74,7 @@ def spec_from_resolved(body: dict[str, Any]) -> DatasetSpec:
     """The DatasetSpec a run logged in resolved_config.json (its columns and labels as they were then)."""
     known = {f.name for f in fields(DatasetSpec)}
     kwargs = {k: v for k, v in body.items() if k in known}
-    for key in ("numeric", "categorical", "pii", "joins", "positive_labels", "stated_limitations"):
+    for key in ("numeric", "categorical", "pii", "permitted_uses", "joins", "positive_labels", "stated_limitations"):
         if key in kwargs:
             kwargs[key] = tuple(kwargs[key] or ())
     if "source" in kwargs:  # the expanded path was added for the record; the spec holds the template

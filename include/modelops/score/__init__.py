@@ -16,4 +16,8 @@ Every input row leaves with exactly one prediction (`row` is its position in the
   categories unseen at training, the chunk's scores look unlike the reference, the model could
   not be loaded or returned no score);
 - `source = canary`: a stable-hash share of rows decided by the challenger.
+
+A run serves one permitted use of the dataset (`config.uses.check_use`, refused before any work otherwise),
+carried on every output; with `scoring.population` it scores another dataset's snapshot through a column
+map (`readers`); `scoring.new_registrants` scores new registrants by a policy (`registrants`).
 """
