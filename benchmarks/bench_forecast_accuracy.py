@@ -173,7 +173,10 @@ def report(frame: pd.DataFrame) -> None:
     by["turnout_gain_%"] = (1 - by["turnout_mae_cal"] / by["turnout_mae"]) * 100
     by["share_gain_%"] = (1 - by["share_mae_cal"] / by["share_mae"]) * 100
     by["mae_gain_%"] = (1 - (by["turnout_mae_cal"] + by["share_mae_cal"]) / (by["turnout_mae"] + by["share_mae"])) * 100
-    print("\ncycles t+1 and t+2, mean over seeds (MAE in points; gain = MAE reduction by the previous cycle's calibration):")
+    print(
+        "\ncycles t+1 and t+2, mean over seeds (MAE in points;"
+        " gain = MAE reduction by the previous cycle's calibration):"
+    )
     print(by.round(3).to_string())
     before = frame.groupby("scenario", sort=False)[["turnout_mae", "share_mae"]].mean()
     print("\nbefore calibration, all three forecast cycles (bars: turnout <= 2, two-party share <= 3):")

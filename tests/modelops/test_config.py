@@ -124,7 +124,11 @@ def test_several_user_files_layer_in_order_and_null_removes_a_dataset(tmp_path, 
     first = _write(
         tmp_path, {"datasets": {"alpha": MINIMAL["datasets"]["alpha"]}, "default_dataset": "alpha"}, "1.yaml"
     )
-    second = _write(tmp_path, {"datasets": {"voter_turnout": None}, "monitoring": {"persistence": 5}}, "2.yaml")
+    second = _write(
+        tmp_path,
+        {"datasets": {"voter_turnout": None, "voter_support": None}, "monitoring": {"persistence": 5}},
+        "2.yaml",
+    )
     monkeypatch.setenv("MODELOPS_CONFIG", f"{first}:{second}")
     settings = load_settings()
     assert "voter_turnout" not in settings.datasets and "alpha" in settings.datasets
@@ -400,7 +404,7 @@ def test_a_user_file_may_give_a_bundled_dataset_another_kind_of_source_and_label
 
 
 def test_hiding_the_bundled_default_dataset_moves_the_default(tmp_path, monkeypatch):
-    user = {"datasets": {"voter_turnout": None}}
+    user = {"datasets": {"voter_turnout": None, "voter_support": None}}
     monkeypatch.setenv("MODELOPS_CONFIG", str(_write(tmp_path, user)))
     assert load_settings().default_dataset == "anes96_vote"
     user["default_dataset"] = "voter_turnout"  # the user's own choice is checked, and blamed on their file
