@@ -35,17 +35,35 @@ SCENARIOS: dict[str, dict] = {
 }
 
 
+def drifted_world(scenario: str, year: int, fraction: float = 1.0) -> CycleScenario:
+    """The world of `year` with `scenario`'s knobs moved `fraction` of the way from the reference world's."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; known: {sorted(SCENARIOS)}")
+    base = CycleScenario(year=year)
+    knobs = {k: getattr(base, k) + fraction * (v - getattr(base, k)) for k, v in SCENARIOS[scenario].items()}
+    return replace(base, **knobs)
+
+
 def simulate_window(
     spec: DatasetSpec, scenario: str, rows: int, seed: int, year: int | None = None, with_pii: bool = False
 ) -> pd.DataFrame:
     """A joined, labelled window of voters drawn from `scenario` (with the spec's PII columns when `with_pii`)."""
-    if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; known: {sorted(SCENARIOS)}")
-    source = spec.source
-    cycles = [c["year"] if isinstance(c, dict) else int(c) for c in source["cycles"]]
+    cycles = [c["year"] if isinstance(c, dict) else int(c) for c in spec.source["cycles"]]
     # Production comes after training: by default the next presidential cycle (same kind of
     # election as the newest reference cycle, so "stable" really is stable).
-    world = replace(CycleScenario(year=year or max(cycles) + 4), **SCENARIOS[scenario])
+    world = drifted_world(scenario, year or max(cycles) + 4)
+    frame = simulate_cycle(spec, world, rows, seed, with_pii)
+    if scenario == "quality_break":  # a new vendor extract: lower-case party codes, ages missing
+        frame["party"] = frame["party"].str.lower()
+        frame.loc[frame.sample(frac=0.2, random_state=seed).index, "age"] = np.nan
+    return frame
+
+
+def simulate_cycle(
+    spec: DatasetSpec, world: CycleScenario, rows: int, seed: int, with_pii: bool = False
+) -> pd.DataFrame:
+    """A joined, labelled frame of `rows` voters drawn from `world` (the spec's kept columns, PII when asked)."""
+    source = spec.source
     economics, results = generate_counties(int(source.get("counties", 40)), int(source.get("seed", 0)))
     rng = np.random.default_rng([seed, 7])
     voters = voter_chunk(rng, rows, 0, world, economics[["county_fips", "urban_class"]], source.get("pii_marker"))
@@ -54,11 +72,7 @@ def simulate_window(
     voters["voted"] = draw_outcome(voters, county, world, rng)
     joined = voters.merge(economics, on="county_fips").merge(results, on="county_fips")
     pii = [c for c in spec.pii if c in joined.columns and c not in spec.kept_columns] if with_pii else []
-    frame = joined[[*spec.kept_columns, *pii]].copy()
-    if scenario == "quality_break":  # a new vendor extract: lower-case party codes, ages missing
-        frame["party"] = frame["party"].str.lower()
-        frame.loc[frame.sample(frac=0.2, random_state=seed).index, "age"] = np.nan
-    return frame
+    return joined[[*spec.kept_columns, *pii]].copy()
 
 
 def write_window(
