@@ -220,18 +220,35 @@ def backtest_decay(
     """Train on `train_period`'s rows of the spec's time column, score its holdout and every later period."""
     if not spec.time_column or spec.time_column not in frame.columns:
         raise ValueError(f"dataset {spec.name!r}: a decay backtest needs the time column in the frame")
-    period_values = frame[spec.time_column]
-    model, holdout = fit_best(spec, frame.loc[period_values == train_period], plan, options)
-    after = frame.loc[(period_values > train_period) & (label_values(frame, spec) != UNLABELLED)]
-    if after.empty:
+    model, holdout = fit_best(spec, frame.loc[frame[spec.time_column] == train_period], plan, options)
+    after = frame.loc[frame[spec.time_column] > train_period]
+    return score_decay(
+        spec, model, holdout, after, train_period, options, date_column=date_column, cycle_date=cycle_date
+    )
+
+
+def score_decay(
+    spec: DatasetSpec,
+    model: Any,
+    holdout: pd.DataFrame,
+    later: pd.DataFrame,
+    train_period: Any,
+    options: DecayOptions,
+    *,
+    date_column: str | None = None,
+    cycle_date: Callable[[Any], date] = election_date,
+) -> DecayReport:
+    """The decay report of a fitted model: its training holdout (age 0) and the labelled rows of `later`."""
+    later = later.loc[label_values(later, spec) != UNLABELLED]
+    if later.empty:
         raise ValueError(f"no labelled rows after period {train_period!r} of column {spec.time_column!r}")
-    later = period_rows(after, spec.time_column, date_column, cycle_date)
-    later["label"] = target_vector(after, spec)
-    later["score"] = model.predict_proba(after[spec.features])[:, 1]
+    rows = period_rows(later, str(spec.time_column), date_column, cycle_date)
+    rows["label"] = target_vector(later, spec)
+    rows["score"] = model.predict_proba(later[spec.features])[:, 1]
     return measure_decay(
         target_vector(holdout, spec),
         model.predict_proba(holdout[spec.features])[:, 1],
-        later,
+        rows,
         trained_on=str(train_period),
         reference_date=cycle_date(train_period),
         options=options,
