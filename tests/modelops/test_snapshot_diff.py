@@ -97,9 +97,11 @@ def test_config_names_the_rule_and_refuses_unknown_columns():
 
     raw = read_yaml(config_path().read_text())
     raw["datasets"]["voter_turnout"]["scoring"]["new_registrants"] = {
-        "all": [{"column": "registered_on", "op": "<=", "value": 0}]
+        "column": "registered_on",
+        "max_value": 0,
+        "policy": "model",
     }
-    with pytest.raises(ConfigError, match=r"scoring\.new_registrants: column 'registered_on'"):
+    with pytest.raises(ConfigError, match=r"scoring\.new_registrants\.column: column 'registered_on' is not one of"):
         parse_settings(raw)
 
 
@@ -112,7 +114,7 @@ def _spec() -> DatasetSpec:
         positive_class=1,
         id_column="voter_id",
         numeric=("years_registered",),
-        scoring=DatasetScoring(new_registrants=RULE),
+        scoring=DatasetScoring(new_registrants={"column": "years_registered", "max_value": 0, "policy": "model"}),
     )
 
 

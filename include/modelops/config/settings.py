@@ -375,7 +375,6 @@ def _check_named_columns(where: str, spec: DatasetSpec) -> None:
     named = [("validation.ranges", c) for c in rules.ranges] + [("validation.categories", c) for c in rules.categories]
     named += [("validation.null_fraction", c) for c in rules.null_fraction if c != "default"]
     named += [("baseline_rule", c) for c in columns_of_rule(spec.baseline_rule)]
-    named += [("scoring.new_registrants", c) for c in columns_of_rule(spec.scoring.new_registrants)]
     named += [("monitoring.window_null_fraction", c) for c in spec.monitoring.window_null_fraction or {}]
     for key, column in named:
         if column not in declared:

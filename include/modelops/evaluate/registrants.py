@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from modelops.collect.labels import UNLABELLED, label_values
-from modelops.collect.snapshot_diff import id_keys
+from modelops.collect.snapshot_diff import id_keys, registrant_rule
 from modelops.config.settings import DatasetSpec
 from modelops.core.records import XComRecord
 from modelops.core.rules import conditions, describe, rule_holds
@@ -102,7 +102,7 @@ def registrant_scores(
     `predictions`: the scoring output's id, score and source (`fallback_source` names the fallback's);
     `labels`: the id and the target, when outcomes are known (otherwise the error figures are None).
     """
-    rule = spec.scoring.new_registrants
+    rule = registrant_rule(spec.scoring.new_registrants)
     if not spec.id_column or not conditions(rule):
         raise ValueError(f"dataset {spec.name!r} needs an id_column and a scoring.new_registrants rule")
     absent = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
