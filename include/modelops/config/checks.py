@@ -14,7 +14,14 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from modelops.config.models import DomainClassifierOptions, ScoringSection, Section, ValidationRules
+from modelops.config.models import (
+    WEIGHT_USES,
+    DatasetWeights,
+    DomainClassifierOptions,
+    ScoringSection,
+    Section,
+    ValidationRules,
+)
 from modelops.core.handoffs import MONITORING_TICK
 
 
@@ -105,6 +112,43 @@ def _plain(where: str, error: Any, model: type[Section], data: Any) -> str:
         value = value.get(part) if isinstance(value, dict) else None
         at = _model_of(annotation)
     return f"{'.'.join([where, *path])}: expected {_type_names(annotation)}, got {value!r}"
+
+
+def dataset_weights(where: str, body: Any) -> DatasetWeights | None:
+    """A dataset's `weights` section (None when not given): a column and an explicit `use`, never a default."""
+    if body is None:
+        return None
+    at = f"{where}.weights"
+    if not isinstance(body, dict):
+        raise ConfigError(f"{at}: expected a mapping {{column, use}}, got {body!r}")
+    refuse_unknown(at, body, DatasetWeights.model_fields)
+    if not isinstance(body.get("column"), str) or not body["column"].strip():
+        raise ConfigError(f"{at}: missing required key 'column' (the weight column's name)")
+    if body.get("use") not in WEIGHT_USES:
+        given = "missing" if body.get("use") is None else f"got {body['use']!r}"
+        raise ConfigError(
+            f"{at}.use: required, one of {list(WEIGHT_USES)} ({given}); a weight column is never used or ignored "
+            "by default: `survey` weights training and the gate, `unweighted` states they are ignored"
+        )
+    return build(DatasetWeights, at, body)
+
+
+def check_weight_column(
+    where: str, weights: DatasetWeights | None, roles: dict[str, Any], null_fraction: dict[str, Any]
+) -> None:
+    """The weight column is no feature, target, id, time, protected, PII or reporting column (`roles`: role ->
+    column names), and its validation allows no missing value (a missing weight is never taken as 1)."""
+    if weights is None:
+        return
+    for role, columns in roles.items():
+        if weights.column in columns:
+            raise ConfigError(f"{where}.weights.column: {weights.column!r} is also the spec's {role}; a weight is none")
+    allowed = null_fraction.get(weights.column)
+    if allowed is not None and float(allowed) != 0:
+        raise ConfigError(
+            f"{where}.validation.null_fraction.{weights.column}: the weight column allows no missing value (got "
+            f"{allowed}); drop the key, or drop the rows without a weight at the source"
+        )
 
 
 def check_fractions(where: str, body: Section, keys: tuple[str, ...]) -> None:

@@ -8,7 +8,7 @@ ConfigError text; `modelops.config.reference` renders these fields as docs/confi
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -357,6 +357,30 @@ class DatasetPromotion(Section):
     approvers: list[str] | None = _d("Who may answer this dataset's promotions (null: the section's approvers).", None)
 
 
+# How a dataset's weight column is used: `survey` weights training and the gate; `unweighted` trains and gates as
+# if there were none (the weighted metrics are still reported beside). No default: the choice is the owner's.
+WEIGHT_USES = ("survey", "unweighted")
+
+
+class DatasetWeights(Section):
+    """A dataset's row weights (`datasets.<name>.weights`): the column and how it is used."""
+
+    column: str = _d(
+        "The column holding each row's weight (e.g. a survey's post-stratification weight): kept, never a feature; "
+        "every value of a training batch finite and > 0 (a missing or non-positive weight fails validation)."
+    )
+    use: Literal["survey", "unweighted"] = _d(
+        "survey: the weights are the fit's sample_weight (search, final fit, calibration) and the gate judges the "
+        "weighted primary metric; unweighted: trained and gated as without weights. Weighted metrics are reported "
+        "beside the unweighted ones either way. Required: there is no default."
+    )
+
+    @property
+    def survey(self) -> bool:
+        """Whether training and the gate use the weights."""
+        return self.use == "survey"
+
+
 class ValidationRules(Section):
     """Data-quality rules of a training batch (`datasets.<name>.validation`)."""
 
@@ -396,4 +420,5 @@ DATASET_KEYS = {
     "fairness": "Any key of the `fairness` section for this dataset, plus `report_only` (columns reported, never gated).",
     "monitoring": f"Overrides of the `monitoring` section for this dataset: {', '.join(sorted(DATASET_MONITORING_KEYS))}.",
     "promotion": "`approvers` for this dataset.",
+    "weights": "Row weights: `column` and `use` (survey or unweighted, required); see below.",
 }

@@ -69,6 +69,9 @@ def _type(annotation: Any) -> str:
     names = {int: "integer", float: "number", str: "text", bool: "true/false", list: "list", dict: "mapping"}
     words = []
     for member in members:
+        if typing.get_origin(member) is typing.Literal:
+            words.append(" or ".join(f"`{v}`" for v in typing.get_args(member)))
+            continue
         origin = typing.get_origin(member) or member
         words.append(
             "mapping" if isinstance(origin, type) and issubclass(origin, m.Section) else names.get(origin, str(origin))
@@ -117,6 +120,7 @@ def missing_meanings() -> list[str]:
         for k, info in model.model_fields.items()
         if not info.description
     ]
+    missing += [f"weights.{k}" for k, info in m.DatasetWeights.model_fields.items() if not info.description]
     return missing
 
 
@@ -156,6 +160,17 @@ def reference_markdown() -> str:
         "### `datasets.<name>.validation`",
         "",
         *_table(m.ValidationRules),
+        "",
+        "### `datasets.<name>.weights`",
+        "",
+        _about(m.DatasetWeights),
+        "",
+        *_table(m.DatasetWeights),
+        "",
+        "The holdout metrics are reported unweighted (`metrics`) and weighted (`weighted_metrics`, naming the weight",
+        "column) side by side; with `use: survey` the gate judges the weighted ones. A dataset without survey weights",
+        "(a voter file) may weight its metrics by another model's turnout scores (`stats.weights.electorate_weights`).",
+        "",
     ]
     for name, model in DATASET_SCORING.items():
         out += ["", f"### `datasets.<name>.scoring.{name}`", "", _about(model), "", *_table(model)]

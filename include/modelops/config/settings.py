@@ -34,8 +34,10 @@ from modelops.config.checks import (
     check_scoring,
     check_search_spaces,
     check_validation,
+    check_weight_column,
     check_window_limits,
     columns_of_rule,
+    dataset_weights,
     monitoring_cron,
     no_fairness_threshold,
     refuse_unknown,
@@ -52,6 +54,7 @@ from modelops.config.models import (
     DatasetMonitoring,
     DatasetPromotion,
     DatasetScoring,
+    DatasetWeights,
     EvaluationSection,
     FairnessOverrides,
     FairnessSection,
@@ -213,6 +216,7 @@ class DatasetSpec:
     intended_use: str = ""
     owner: str = ""
     stated_limitations: tuple[str, ...] = ()
+    weights: DatasetWeights | None = None  # `weights: {column, use}`: kept, never a feature
 
     def __post_init__(self) -> None:
         if not self.positive_labels:  # specs built in code may give only positive_class
@@ -225,8 +229,16 @@ class DatasetSpec:
 
     @property
     def kept_columns(self) -> list[str]:
-        """Columns a collected batch keeps: id, time, target, features, protected attributes, geography."""
-        wanted = [self.id_column, self.time_column, self.target, *self.features, *self.protected, self.geography]
+        """Columns a collected batch keeps: id, time, target, features, protected attributes, geography, weight."""
+        wanted = [
+            self.id_column,
+            self.time_column,
+            self.target,
+            *self.features,
+            *self.protected,
+            self.geography,
+            self.weight_column,
+        ]
         seen: dict[str, None] = {}
         for column in wanted:
             if column and column not in seen:
@@ -237,6 +249,16 @@ class DatasetSpec:
     def geography(self) -> str | None:
         """The column scoring reports break down by (e.g. county), kept but never a feature; None if unset."""
         return self.scoring.geography
+
+    @property
+    def weight_column(self) -> str | None:
+        """The column of each row's weight (`weights.column`), None without one."""
+        return self.weights.column if self.weights else None
+
+    @property
+    def survey_weighted(self) -> bool:
+        """Whether training and the gate use the weights (`weights.use: survey`)."""
+        return bool(self.weights and self.weights.survey)
 
     @property
     def canary_key(self) -> str | None:
@@ -260,11 +282,11 @@ class DatasetSpec:
         built-in `DEFAULT_NULL_FRACTION` (the spec sets neither `null_fraction.<column>` nor its `default`).
 
         The id and time columns allow none unless named: a row without them cannot be joined to its label
-        or placed in its period."""
+        or placed in its period. The weight column allows none (a missing weight is never taken as 1)."""
         rules = self.validation.null_fraction
         if column in rules:
             return float(rules[column]), False
-        if column in (self.id_column, self.time_column):
+        if column in (self.id_column, self.time_column, self.weight_column):
             return 0.0, False
         if "default" in rules:
             return float(rules["default"]), False
@@ -393,6 +415,15 @@ def _check_named_columns(where: str, spec: DatasetSpec) -> None:
         raise ConfigError(f"{where}: PII columns also listed in a kept role: {overlap}")
     if spec.geography and spec.geography in spec.features:
         raise ConfigError(f"{where}.scoring.geography: {spec.geography!r} is a feature; name a reporting column")
+    roles = {
+        "features": spec.features,
+        "target/id/time": [spec.target, spec.id_column, spec.time_column],
+        "protected": list(spec.protected),
+        "pii": spec.pii,
+        "scoring.geography": [spec.geography],
+        "scoring.canary_key": [spec.scoring.canary_key],
+    }
+    check_weight_column(where, spec.weights, roles, dict(rules.null_fraction))
     if spec.scoring.canary_key and spec.scoring.canary_key not in declared:
         raise ConfigError(
             f"{where}.scoring.canary_key: column {spec.scoring.canary_key!r} is not one of the spec's columns: "
@@ -479,6 +510,7 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         fairness=_dataset_fairness(where, body.get("fairness"), protected),
         monitoring=_dataset_monitoring(where, body.get("monitoring")),
         promotion=_dataset_promotion(where, body.get("promotion")),
+        weights=dataset_weights(where, body.get("weights")),
     )
 
 
@@ -605,6 +637,8 @@ class Settings:
         """
         spec = {k: v for k, v in self.dataset(dataset).resolved().items() if k not in SPEC_OUTSIDE_IDENTITY}
         spec["source"] = {k: v for k, v in spec["source"].items() if k != "resolved_path"}
+        if spec.get("weights") is None:  # no weights: no key (the same digest as a spec that never had one)
+            spec.pop("weights", None)
         body = {
             "dataset": spec,
             "training": self.training.model_dump(mode="json"),

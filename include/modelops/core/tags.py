@@ -34,6 +34,7 @@ class Tag(StrEnum):
     SPLIT_KEY = "modelops.split_key"
     ROW_KEY_COLUMNS = "modelops.row_key_columns"
     TRAINING_HASH = "modelops.training_hash"
+    WEIGHTS = "modelops.weights"  # how rows are weighted: survey:<column>, unweighted:<column> or none
     ROLE = "modelops.role"
     RUN_CANDIDATE = "candidate"  # a candidate run's model family
     MODEL_URI = "model_uri"  # a candidate run's logged model

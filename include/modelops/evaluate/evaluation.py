@@ -20,8 +20,13 @@ from modelops.core.rules import rule_holds
 from modelops.evaluate.fairness import describe as describe_fairness
 from modelops.stats.drift import slice_labels
 from modelops.stats.metrics import EPS, compute_metrics, decide, higher_is_better, improvement, score
+from modelops.stats.weights import effective_rows, weighted_mean
 
 # --- baselines -------------------------------------------------------------------------------
+
+
+def _rows(weights: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
+    return None if weights is None else weights[idx]
 
 
 @dataclass(frozen=True)
@@ -37,13 +42,21 @@ class RuleBaseline:
         return np.where(rule_holds(frame, self.rule), self.rate_if_true, self.rate_if_false)
 
 
-def fit_rule_baseline(frame: pd.DataFrame, y: np.ndarray, rule: dict[str, Any]) -> RuleBaseline:
-    """Estimate the rule's two rates on training rows (falling back to the base rate if empty)."""
+def fit_rule_baseline(
+    frame: pd.DataFrame, y: np.ndarray, rule: dict[str, Any], sample_weight: np.ndarray | None = None
+) -> RuleBaseline:
+    """Estimate the rule's two rates on training rows, weighted when given (falling back to the base rate if empty)."""
     holds = rule_holds(frame, rule)
-    base = float(y.mean()) if len(y) else 0.5
-    rate_true = float(y[holds].mean()) if holds.any() else base
-    rate_false = float(y[~holds].mean()) if (~holds).any() else base
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    base = base_rate(y, w) if len(y) else 0.5
+    rate_true = base_rate(y[holds], _rows(w, holds)) if holds.any() else base
+    rate_false = base_rate(y[~holds], _rows(w, ~holds)) if (~holds).any() else base
     return RuleBaseline(rule=rule, rate_if_true=rate_true, rate_if_false=rate_false)
+
+
+def base_rate(y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """The (weighted) share of positive outcomes: the majority baseline's score for every row."""
+    return float(np.average(np.asarray(y, dtype=float), weights=sample_weight))
 
 
 # --- slices ----------------------------------------------------------------------------------
@@ -120,19 +133,22 @@ def paired_bootstrap(
     max_rows: int,
     seed: int,
     threshold: float | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> dict[str, float]:
     """CI of the improvement (new over old) in `metric` (a decision one at `threshold`), resampling the same rows
-    for both models."""
+    for both models; each row counted by its `sample_weight` when given (a resample keeps its rows' weights)."""
     rng = np.random.default_rng(seed)
     y, proba_new, proba_old = np.asarray(y), np.asarray(proba_new), np.asarray(proba_old)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     if len(y) > max_rows:  # a fixed random subset keeps the cost bounded on large holdouts
         keep = rng.choice(len(y), size=max_rows, replace=False)
-        y, proba_new, proba_old = y[keep], proba_new[keep], proba_old[keep]
-    point = improvement(metric, score(metric, y, proba_new, threshold), score(metric, y, proba_old, threshold))
+        y, proba_new, proba_old, w = y[keep], proba_new[keep], proba_old[keep], _rows(w, keep)
+    point = improvement(metric, score(metric, y, proba_new, threshold, w), score(metric, y, proba_old, threshold, w))
     diffs = np.empty(resamples)
     for i in range(resamples):
         idx = rng.integers(0, len(y), len(y))
-        new, old = score(metric, y[idx], proba_new[idx], threshold), score(metric, y[idx], proba_old[idx], threshold)
+        new = score(metric, y[idx], proba_new[idx], threshold, _rows(w, idx))
+        old = score(metric, y[idx], proba_old[idx], threshold, _rows(w, idx))
         diffs[i] = improvement(metric, new, old)
     diffs = diffs[~np.isnan(diffs)]
     alpha = (1 - confidence) / 2
@@ -197,24 +213,27 @@ def bootstrap_metrics(
     chunk: int = 50,
     *,
     threshold: float,
+    sample_weight: np.ndarray | None = None,
 ) -> dict[str, dict[str, float]]:
     """Per metric: the value on every row and a seeded percentile-bootstrap interval {value, ci_low, ci_high}.
 
     The interval resamples at most `max_rows` rows (a fixed seeded subset; then `rows` says so), so the
-    cost is bounded on large holdouts; an empty input gives NaNs.
+    cost is bounded on large holdouts; an empty input gives NaNs. With `sample_weight`, the value and every
+    resample are weighted (a resample's row counts times the rows' weights): no extra cost.
     """
     y, proba = np.asarray(y), np.asarray(proba, dtype=float)
-    point = compute_metrics(y, proba, threshold)
+    point = compute_metrics(y, proba, threshold, sample_weight)
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     rng = np.random.default_rng(seed)
     if len(y) > max_rows:
         keep = rng.choice(len(y), size=max_rows, replace=False)
-        y, proba = y[keep], proba[keep]
+        y, proba, w = y[keep], proba[keep], w[keep]
     n = len(y)
     draws: dict[str, list[np.ndarray]] = {name: [] for name in METRICS}
     for start in range(0, resamples if n else 0, chunk):
         size = min(chunk, resamples - start)
         counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)])
-        for name, values in weighted_metrics(y, proba, counts, threshold).items():
+        for name, values in weighted_metrics(y, proba, counts * w, threshold).items():
             draws[name].append(values)
     alpha = (1 - confidence) / 2
     out = {}
@@ -229,6 +248,40 @@ def bootstrap_metrics(
             "resamples": len(values),
         }
     return out
+
+
+def weighted_figures(
+    y: np.ndarray,
+    proba: np.ndarray,
+    sample_weight: np.ndarray,
+    baselines: dict[str, np.ndarray],
+    evaluation: EvaluationSection,
+    seed: int,
+    *,
+    threshold: float,
+) -> dict[str, Any]:
+    """The holdout judged with every row counted by its weight (survey weights, or turnout scores as electorate
+    weights): every metric with its bootstrap interval, the baselines' (`baselines`: name -> their scores), the
+    weighted outcome rate and mean score with their intervals, and the rows the weights are worth (Kish)."""
+    confidence = float(evaluation.confidence)
+    intervals = bootstrap_metrics(
+        y,
+        proba,
+        int(evaluation.bootstrap_resamples),
+        confidence,
+        int(evaluation.bootstrap_max_rows),
+        seed,
+        threshold=threshold,
+        sample_weight=sample_weight,
+    )
+    return {
+        "metrics": {name: values["value"] for name, values in intervals.items()},
+        "intervals": intervals,
+        "baselines": {name: compute_metrics(y, p, threshold, sample_weight) for name, p in baselines.items()},
+        "positive_rate": asdict(weighted_mean(y, sample_weight, confidence)),
+        "mean_score": asdict(weighted_mean(proba, sample_weight, confidence)),
+        "effective_rows": effective_rows(sample_weight),
+    }
 
 
 # --- the gate --------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelops.config.models import DatasetWeights
 from modelops.config.settings import SPEC_SECTION_MODELS, DatasetSpec, Settings
 from modelops.core import catalog
 from modelops.core.tags import Tag
@@ -84,6 +85,8 @@ def spec_from_resolved(body: dict[str, Any]) -> DatasetSpec:
     for key, model in SPEC_SECTION_MODELS.items():
         if key in kwargs:
             kwargs[key] = model.model_validate(kwargs[key] or {})
+    if kwargs.get("weights") is not None:
+        kwargs["weights"] = DatasetWeights.model_validate(kwargs["weights"])
     return DatasetSpec(**kwargs)
 
 

@@ -18,6 +18,7 @@ from modelops.evaluate.evaluation import slice_metrics
 from modelops.monitor.evidence import CANARY, FALLBACK, MODEL, reference_of
 from modelops.stats import drift
 from modelops.stats.metrics import compute_metrics, higher_is_better
+from modelops.stats.weights import WeightError, effective_rows, survey_weights
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ def performance(
         "withheld_rows": int((labelled["served_source"].astype(str) == FALLBACK).sum()),
         "primary": primary,
         "metrics": metrics,
+        "weighted_metrics": weighted_window_metrics(spec, labelled, y, p, threshold),
         "reference": reference,
         "reference_metrics": dict(profile["metrics"]),
         "relative_drop": float(drop),
@@ -198,6 +200,23 @@ def performance(
         "by_source": by_source,
         "canary": _canary_comparison(window, by_source, primary),
     }
+
+
+def weighted_window_metrics(
+    spec: DatasetSpec, labelled: pd.DataFrame, y: np.ndarray, p: np.ndarray, threshold: float
+) -> dict[str, Any] | None:
+    """The window's labelled metrics weighted by its rows' survey weights, beside the unweighted ones (reported,
+    never a signal); None when the spec has no weight column or the window does not carry it. Rows without a
+    usable weight leave the weighted metrics out, with why (the column and the count, never a weight)."""
+    column = spec.weight_column
+    if not column or column not in labelled.columns or not len(y):
+        return None
+    source = {"source": f"survey weights (column {column!r})", "column": column}
+    try:
+        weights = survey_weights(labelled, column)
+    except WeightError as exc:
+        return {**source, "error": str(exc)}
+    return {**source, "metrics": compute_metrics(y, p, threshold, weights), "effective_rows": effective_rows(weights)}
 
 
 def _relative_drop(reference: float, value: float, metric: str) -> float:

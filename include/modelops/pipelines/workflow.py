@@ -21,11 +21,13 @@ from modelops.core.jsonsafe import json_safe
 from modelops.core.rules import describe
 from modelops.core.tags import Tag, holdout_tag
 from modelops.evaluate.evaluation import (
+    base_rate,
     compare_slices,
     decide_promotion,
     fit_rule_baseline,
     paired_bootstrap,
     slice_metrics,
+    weighted_figures,
 )
 from modelops.evaluate.fairness import assess_fairness, compare_to_champion, paired_gaps
 from modelops.pipelines.training_records import (
@@ -39,8 +41,9 @@ from modelops.pipelines.training_records import (
 from modelops.stats.drift import build_profile
 from modelops.stats.metrics import compute_metrics
 from modelops.stats.multivariate import reference_sample
+from modelops.stats.weights import survey_weights
 from modelops.store import artifacts, registry, runs
-from modelops.train.lineage import SPLIT_SCHEME, git_commit, split_key, training_hash
+from modelops.train.lineage import SPLIT_SCHEME, git_commit, split_key, training_hash, weighting
 from modelops.train.splits import key_columns, row_keys, split_indices, unlabelled_holdout_side
 from modelops.validate.validation import ValidationReport
 
@@ -111,6 +114,7 @@ def _lineage(
         Tag.ROW_KEY_COLUMNS: json.dumps(key_columns(spec, frame))[:5000],
         # run-time overrides (candidates, max_fit_rows) shape the model as much as the file does
         Tag.TRAINING_HASH: training_hash(training),
+        Tag.WEIGHTS: weighting(spec),
     }
 
 
@@ -212,8 +216,10 @@ def _paired_figures(
     y: np.ndarray,
     proba: np.ndarray,
     champion_proba: np.ndarray,
+    gate_weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Both models on the same rows: metrics, the paired bootstrap, slices and fairness gaps."""
+    """Both models on the same rows: metrics, the paired bootstrap (weighted by `gate_weights`, the survey weights
+    when the gate judges weighted metrics), slices and fairness gaps."""
     evaluation = settings.evaluation
     primary = evaluation.primary_metric
     threshold = settings.decision_threshold(spec.name)
@@ -227,6 +233,7 @@ def _paired_figures(
         int(evaluation.bootstrap_max_rows),
         int(settings.training.seed),
         threshold,
+        gate_weights,
     )
     challenger_slices = slice_metrics(rows, y, proba, spec, primary, threshold)
     champion_slices = slice_metrics(rows, y, champion_proba, spec, primary, threshold)
@@ -237,7 +244,16 @@ def _paired_figures(
         float(evaluation.slice_tolerance),
         int(evaluation.min_slice_rows),
     )
+    weighted = (
+        {}
+        if gate_weights is None
+        else {
+            "weighted_metrics": compute_metrics(y, champion_proba, threshold, gate_weights),
+            "weighted_challenger_metrics": compute_metrics(y, proba, threshold, gate_weights),
+        }
+    )
     return {
+        **weighted,
         "metrics": compute_metrics(y, champion_proba, threshold),
         "challenger_metrics": compute_metrics(y, proba, threshold),
         "bootstrap": bootstrap,
@@ -254,6 +270,7 @@ def _champion_comparison(
     holdout: pd.DataFrame,
     y: np.ndarray,
     proba: np.ndarray,
+    gate_weights: np.ndarray | None = None,
 ) -> dict[str, Any] | None:
     """Score the champion and compare it pairwise with the challenger on rows neither model trained on.
 
@@ -279,13 +296,14 @@ def _champion_comparison(
         )
         return out
     rows, y, proba = holdout.loc[fresh], y[fresh], proba[fresh]
+    gate_weights = None if gate_weights is None else gate_weights[fresh]
     try:
         model = artifacts.load_model(f"models:/{spec.model_name}/{champion.version}")
         champion_proba = model.predict_proba(rows[spec.features])[:, 1]
     except (KeyError, ValueError) as exc:  # e.g. the champion needs columns this batch lacks
         out["error"] = f"{type(exc).__name__}: {exc}"
         return out
-    return {**out, **_paired_figures(spec, settings, rows, y, proba, champion_proba)}
+    return {**out, **_paired_figures(spec, settings, rows, y, proba, champion_proba, gate_weights)}
 
 
 def _log_reference(
@@ -337,6 +355,32 @@ def _log_reference(
     )
 
 
+def _weighted_view(
+    spec: DatasetSpec,
+    settings: Settings,
+    holdout: pd.DataFrame,
+    y: np.ndarray,
+    proba: np.ndarray,
+    baseline_scores: dict[str, np.ndarray],
+) -> dict[str, Any] | None:
+    """The holdout judged with its rows' weights, when the spec declares a weight column (None without one):
+    `evaluation.weighted_figures` with the weight source named and whether the gate judges these (use: survey)."""
+    if not spec.weights:
+        return None
+    weights = survey_weights(holdout, spec.weights.column)
+    figures = weighted_figures(
+        y,
+        proba,
+        weights,
+        baseline_scores,
+        settings.evaluation,
+        int(settings.training.seed),
+        threshold=settings.decision_threshold(spec.name),
+    )
+    source = {"column": spec.weights.column, "use": spec.weights.use, "gated": spec.survey_weighted}
+    return {"source": f"survey weights (column {spec.weights.column!r})", **source, **figures}
+
+
 def _ranked(results: list[dict[str, Any]], primary: str) -> list[CandidateResult]:
     """The candidates, best selection score first."""
     from modelops.stats.metrics import higher_is_better
@@ -360,18 +404,31 @@ def evaluate_candidates(
     proba = model.predict_proba(holdout[spec.features])[:, 1]
     threshold = settings.decision_threshold(spec.name)
     metrics = compute_metrics(y, proba, threshold)
-    rule = fit_rule_baseline(train, y_train, spec.baseline_rule)
-    baselines = {
-        "majority": compute_metrics(y, np.full(len(y), y_train.mean()), threshold),
-        "rule": compute_metrics(y, rule.predict_proba(holdout), threshold),
-    }
+    fitted_with = survey_weights(train, spec.weight_column) if spec.survey_weighted else None
+    rule = fit_rule_baseline(train, y_train, spec.baseline_rule, fitted_with)
+    majority = np.full(len(y), base_rate(y_train, fitted_with))
+    baseline_scores = {"majority": majority, "rule": rule.predict_proba(holdout)}
+    baselines = {name: compute_metrics(y, scores, threshold) for name, scores in baseline_scores.items()}
+    weighted = _weighted_view(spec, settings, holdout, y, proba, baseline_scores)
     slices = slice_metrics(holdout, y, proba, spec, primary, threshold)
     _log_reference(steps, best, spec, settings, model, holdout, y, proba, metrics, slices)
-    champion = _champion_comparison(spec, settings, holdout, y, proba)
+    gate_weights = survey_weights(holdout, spec.weight_column) if spec.survey_weighted else None
+    champion = _champion_comparison(spec, settings, holdout, y, proba, gate_weights)
     fairness = assess_fairness(holdout, y, proba, spec, settings.fairness_for(spec.name), threshold)
     if champion and champion.get("fairness"):
         fairness = compare_to_champion(fairness, champion["fairness"], champion["version"])
-    verdict = decide_promotion(metrics, baselines, champion, settings.evaluation, fairness)
+    # with survey weights the gate judges the weighted metrics (the unweighted ones are reported beside)
+    judged = (weighted["metrics"], weighted["baselines"]) if weighted and weighted["gated"] else (metrics, baselines)
+    verdict = decide_promotion(*judged, champion, settings.evaluation, fairness)
+    if weighted and weighted["gated"]:
+        verdict.checks.append(
+            {
+                "check": "weights",
+                "passed": True,
+                "detail": f"the gate judged metrics weighted by {weighted['source']}: {primary} "
+                f"{weighted['metrics'][primary]:.4f} weighted, {metrics[primary]:.4f} unweighted",
+            }
+        )
     report = EvaluationReport(
         dataset=spec.name,
         primary_metric=primary,
@@ -392,6 +449,7 @@ def evaluate_candidates(
         champion=champion,
         fairness=fairness,
         verdict=verdict.to_dict(),
+        weighted_metrics=weighted,
     )
     out = report.to_xcom()  # a one-class slice has no AUC: NaN becomes null, not an XCom error
     runs.log_evaluation(steps.parent_run_id, out)

@@ -34,6 +34,7 @@ def start_parent_run(spec: DatasetSpec, lineage: dict[str, str]) -> str:
         return existing.info.run_id
     with mlflow.start_run(experiment_id=experiment, run_name=f"train {spec.name}", tags={**lineage, **key}) as run:
         mlflow.log_params({"dataset": spec.name, "target": spec.target, "features": ",".join(spec.features)})
+        mlflow.log_param("weights", lineage.get(Tag.WEIGHTS, "none"))
     return run.info.run_id
 
 
@@ -137,6 +138,8 @@ def log_evaluation(parent_run_id: str, report: dict[str, Any]) -> None:
         mlflow.log_metrics({f"best_holdout_{k}": v for k, v in report["metrics"].items()})
         for name, metrics in report["baselines"].items():
             mlflow.log_metrics({f"baseline_{name}_{k}": v for k, v in metrics.items()})
+        weighted = report.get("weighted_metrics") or {}
+        mlflow.log_metrics({f"best_holdout_weighted_{k}": v for k, v in (weighted.get("metrics") or {}).items()})
         mlflow.set_tag(Tag.VERDICT, "promote" if report["verdict"]["promote"] else "keep_champion")
 
 

@@ -37,6 +37,12 @@ def git_commit() -> str:
         return "unknown"
 
 
+def weighting(spec: DatasetSpec) -> str:
+    """How the run weights its rows (the `modelops.weights` tag): `survey:<column>`, `unweighted:<column>` (a weight
+    column declared and not used) or `none`. The choice is also in the configuration's identity (`digest_for`)."""
+    return f"{spec.weights.use}:{spec.weights.column}" if spec.weights else "none"
+
+
 def training_hash(training: dict[str, Any]) -> str:
     """Short digest of the training options (the version's `modelops.training_hash` tag)."""
     return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:16]

@@ -41,11 +41,12 @@ def float_hash(values: np.ndarray) -> np.ndarray:
 
 
 def key_columns(spec: DatasetSpec, frame: pd.DataFrame | None = None) -> list[str]:
-    """The columns that identify a row: id and time (a voter recurs every cycle), or all but the target."""
+    """The columns that identify a row: id and time (a voter recurs every cycle), or all but the target and the
+    weight (a reweighted survey holds the same respondents, and a window may come without weights)."""
     if spec.id_column:
         columns = [spec.id_column, *([spec.time_column] if spec.time_column else [])]
     else:
-        columns = [c for c in spec.kept_columns if c != spec.target]
+        columns = [c for c in spec.kept_columns if c not in (spec.target, spec.weight_column)]
     return [c for c in columns if frame is None or c in frame]
 
 
@@ -120,12 +121,22 @@ def unlabelled_holdout_side(frame: pd.DataFrame, spec: DatasetSpec, training: di
     return np.sort(positions[_holdout_side(frame, spec, training, positions, latest)])
 
 
+def stratified_positions(y: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Sorted positions of at most `max_rows` rows, keeping the class balance (all rows when fewer).
+
+    Rows are drawn uniformly within each class: whoever carries a row's weight keeps it unchanged, so a
+    weighted fit on the sample sees each class's weighted make-up as the whole has it, in expectation."""
+    if len(y) <= max_rows:
+        return np.arange(len(y))
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(np.arange(len(y)), train_size=max_rows, stratify=y, random_state=seed)
+    return np.sort(keep)
+
+
 def stratified_cap(frame: pd.DataFrame, y: np.ndarray, max_rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     """At most `max_rows` rows, keeping the class balance."""
     if len(frame) <= max_rows:
         return frame, y
-    from sklearn.model_selection import train_test_split
-
-    keep, _ = train_test_split(np.arange(len(frame)), train_size=max_rows, stratify=y, random_state=seed)
-    keep = np.sort(keep)
+    keep = stratified_positions(y, max_rows, seed)
     return frame.iloc[keep], y[keep]

@@ -1,12 +1,17 @@
 """Candidate training: a seeded, time-boxed successive-halving search, a final fit and calibration.
 
-Each candidate is one scikit-learn Pipeline (preprocessor + calibrated estimator).
+Each candidate is one scikit-learn Pipeline (preprocessor + calibrated estimator). A spec with
+`weights.use: survey` fits with its weights as `sample_weight` everywhere a row counts: every search
+round's fits and validation scores, the final fit, the calibration and the calibration metrics that rank
+the candidates. Every family of `config.CANDIDATE_FAMILIES` takes `sample_weight` in its `fit`. Row caps
+(`search.max_rows`, `max_fit_rows`) sample rows stratified by class and keep each kept row's own weight.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +21,12 @@ import pandas as pd
 
 from modelops.config.settings import CANDIDATE_FAMILIES, DatasetSpec
 from modelops.stats.metrics import higher_is_better, score
+from modelops.stats.weights import survey_weights
 from modelops.train.features import build_preprocessor
-from modelops.train.splits import stratified_cap
+from modelops.train.splits import stratified_positions
+
+Weights = np.ndarray | None
+MODEL_STEP = "model"  # the estimator's step in every candidate's Pipeline (its fit takes the sample weights)
 
 
 def estimator_builders() -> dict[str, Callable[[dict[str, Any], int], Any]]:
@@ -72,8 +81,25 @@ def build_pipeline(spec: DatasetSpec, name: str, params: dict[str, Any], seed: i
     from sklearn.pipeline import Pipeline
 
     return Pipeline(
-        [("features", build_preprocessor(spec, missing_indicators)), ("model", make_estimator(name, params, seed))]
+        [("features", build_preprocessor(spec, missing_indicators)), (MODEL_STEP, make_estimator(name, params, seed))]
     )
+
+
+def fit_weights(spec: DatasetSpec, frame: pd.DataFrame) -> Weights:
+    """The rows' survey weights when the spec trains with them (`weights.use: survey`), else None (a WeightError
+    names the column and the count of rows without a usable weight)."""
+    return survey_weights(frame, spec.weight_column) if spec.survey_weighted and spec.weight_column else None
+
+
+def fit_pipeline(pipeline: Any, X: pd.DataFrame, y: np.ndarray, sample_weight: Weights) -> Any:
+    """`pipeline` fitted on X, y, its estimator step weighted by `sample_weight` when given."""
+    if sample_weight is None:
+        return pipeline.fit(X, y)
+    return pipeline.fit(X, y, **{f"{MODEL_STEP}__sample_weight": sample_weight})
+
+
+def _part(w: Weights, positions: np.ndarray) -> Weights:
+    return None if w is None else w[positions]
 
 
 @dataclass
@@ -99,6 +125,7 @@ def successive_halving(
     seed: int,
     missing_indicators: bool = True,
     threshold: float | None = None,
+    sample_weight: Weights = None,
 ) -> SearchResult:
     """Race configurations on growing row budgets, keeping the best 1/factor each round (a decision metric at
     `threshold`, the dataset's decision threshold).
@@ -107,15 +134,17 @@ def successive_halving(
     `n_configs` configurations over at most `max_rounds` rounds, so a rerun gives the same model.
     `safety_stop_seconds` is only a guard against a runaway search: a round that would start after
     it is not run, and the result says so (`stopped_by_budget`), since that run is not reproducible.
+    `sample_weight` (one per row of X): every fit and validation score weighted by it.
     """
     from sklearn.model_selection import train_test_split
 
     configs = sample_configs(space, int(search["n_configs"]), seed)
     factor = int(search.get("factor", 3))
-    X_cap, y_cap = stratified_cap(X, y, int(search["max_rows"]), seed)
+    cap = stratified_positions(y, int(search["max_rows"]), seed)
+    X_cap, y_cap, w_cap = X.iloc[cap], y[cap], _part(sample_weight, cap)
     fit_idx, val_idx = train_test_split(np.arange(len(X_cap)), test_size=0.25, stratify=y_cap, random_state=seed)
-    X_val, y_val = X_cap.iloc[val_idx], y_cap[val_idx]
-    pool_X, pool_y = X_cap.iloc[fit_idx], y_cap[fit_idx]
+    X_val, y_val, w_val = X_cap.iloc[val_idx], y_cap[val_idx], _part(w_cap, val_idx)
+    pool_X, pool_y, pool_w = X_cap.iloc[fit_idx], y_cap[fit_idx], _part(w_cap, fit_idx)
     rows = min(int(search["min_rows"]), len(pool_X))
     stop = search.get("safety_stop_seconds")
     budget = math.inf if stop is None else float(stop)
@@ -130,11 +159,13 @@ def successive_halving(
         if rounds > 0 and time.monotonic() - started > budget:
             stopped = True
             break
-        X_round, y_round = stratified_cap(pool_X, pool_y, rows, seed + rounds)
+        drawn = stratified_positions(pool_y, rows, seed + rounds)
+        X_round, y_round, w_round = pool_X.iloc[drawn], pool_y[drawn], _part(pool_w, drawn)
         scored = []
         for config, _ in survivors:
-            model = build_pipeline(spec, name, config, seed, missing_indicators).fit(X_round, y_round)
-            value = score(metric, y_val, model.predict_proba(X_val)[:, 1], threshold)
+            candidate = build_pipeline(spec, name, config, seed, missing_indicators)
+            model = fit_pipeline(candidate, X_round, y_round, w_round)
+            value = score(metric, y_val, model.predict_proba(X_val)[:, 1], threshold, w_val)
             scored.append((config, value))
             trace.append({"round": rounds, "rows": len(X_round), "params": config, metric: value})
         rounds += 1
@@ -180,7 +211,8 @@ def train_candidate(
     threshold: float,
 ) -> TrainedCandidate:
     """Search, refit on (at most max_fit_rows of) train, calibrate on the calibration split; decisions (the
-    search's metric if it judges them, the calibration metrics) at `threshold`, the dataset's decision threshold."""
+    search's metric if it judges them, the calibration metrics) at `threshold`, the dataset's decision threshold.
+    With `weights.use: survey`, each step weighted by the rows' survey weights (module docstring)."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
     from sklearn.pipeline import Pipeline
@@ -192,15 +224,24 @@ def train_candidate(
     X, y = train[spec.features], target_vector(train, spec)
     started = time.monotonic()
     indicators = bool(training.get("missing_indicators", True))
-    search = successive_halving(spec, name, X, y, space, training["search"], metric, seed, indicators, threshold)
-    X_fit, y_fit = stratified_cap(X, y, int(training["max_fit_rows"]), seed)
-    fitted = build_pipeline(spec, name, search.best_params, seed, indicators).fit(X_fit, y_fit)
+    w, w_cal = fit_weights(spec, train), fit_weights(spec, calibration)
+    search = successive_halving(
+        spec, name, X, y, space, training["search"], metric, seed, indicators, threshold, sample_weight=w
+    )
+    keep = stratified_positions(y, int(training["max_fit_rows"]), seed)
+    X_fit, y_fit = X.iloc[keep], y[keep]
+    unfitted = build_pipeline(spec, name, search.best_params, seed, indicators)
+    fitted = fit_pipeline(unfitted, X_fit, y_fit, _part(w, keep))
     X_cal, y_cal = calibration[spec.features], target_vector(calibration, spec)
     features = fitted.named_steps["features"]
-    calibrated = CalibratedClassifierCV(
-        FrozenEstimator(fitted.named_steps["model"]), method=training.get("calibration_method", "sigmoid")
-    ).fit(features.transform(X_cal), y_cal)
-    pipeline = Pipeline([("features", features), ("model", calibrated)])
+    calibrator = CalibratedClassifierCV(
+        FrozenEstimator(fitted.named_steps[MODEL_STEP]), method=training.get("calibration_method", "sigmoid")
+    )
+    with warnings.catch_warnings():
+        # the frozen model is fitted already: the weights are meant for the calibration alone, as sklearn warns
+        warnings.filterwarnings("ignore", "Since FrozenEstimator does not appear to accept sample_weight")
+        calibrated = calibrator.fit(features.transform(X_cal), y_cal, sample_weight=w_cal)
+    pipeline = Pipeline([("features", features), (MODEL_STEP, calibrated)])
     return TrainedCandidate(
         name=name,
         pipeline=pipeline,
@@ -208,5 +249,5 @@ def train_candidate(
         search=search,
         fit_rows=len(X_fit),
         fit_seconds=time.monotonic() - started,
-        calibration_metrics=compute_metrics(y_cal, pipeline.predict_proba(X_cal)[:, 1], threshold),
+        calibration_metrics=compute_metrics(y_cal, pipeline.predict_proba(X_cal)[:, 1], threshold, w_cal),
     )

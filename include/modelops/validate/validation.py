@@ -78,6 +78,8 @@ class WindowLimits:
     max_rows: int | None = None
     max_null: dict[str, float] = field(default_factory=dict)  # column -> largest missing share
     null_basis: dict[str, str] = field(default_factory=dict)  # column -> where its limit came from, in words
+    # the weight column when the window does not carry it (production inputs may come without survey weights)
+    absent: tuple[str, ...] = ()
 
 
 class DataValidationError(RuntimeError):
@@ -154,11 +156,11 @@ def offered_checks(
     offered: list[Any] = []
 
     def add(expectation, why: str) -> None:
-        expectation.meta = {"why": why}
+        expectation.meta = {"why": why, **({"values": "hidden"} if why == WEIGHT_WHY else {})}
         offered.append(expectation)
 
     production = window is not None
-    columns = [c for c in spec.kept_columns if not (production and c == spec.target)]
+    columns = [c for c in spec.kept_columns if not (production and c in (spec.target, *window.absent))]
     add(
         gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
         "schema: exactly the configured columns (no PII or unlisted column reaches the features)",
@@ -202,6 +204,9 @@ def offered_checks(
         add(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES), "numeric type")
     for column, (low, high) in rules.ranges.items():
         add(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high), "value range")
+    if spec.weight_column in columns:
+        for expectation in weight_checks(spec.weight_column):
+            add(expectation, WEIGHT_WHY)
     for column, allowed in rules.categories.items():
         if column not in columns:
             continue
@@ -212,6 +217,23 @@ def offered_checks(
             "no PII-shaped content (e-mail, SSN, phone)",
         )
     return offered
+
+
+WEIGHT_WHY = "weights: every row a finite number > 0 (a missing weight is never taken as 1)"
+
+
+def weight_checks(column: str) -> list:
+    """The weight column's checks beyond its missing values (`null_limit` allows none): a number, finite and > 0.
+
+    The largest finite float bounds it from above, so an infinite weight fails too; the checks are marked
+    `values: hidden`, so a failure names the column and the count, never a weight."""
+    _, gxe = _gx()
+    return [
+        gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=column, min_value=0, max_value=float(np.finfo(float).max), strict_min=True
+        ),
+    ]
 
 
 def _numbers_alike(value: Any) -> Any:
@@ -342,7 +364,9 @@ def _describe_failure(result) -> dict[str, Any]:
     if found.get("partial_unexpected_index_list"):
         rows = found["partial_unexpected_index_list"][:5]
         details["rows"] = [int(i) if isinstance(i, int | np.integer) else i for i in rows]
-    shows_values = config.type not in {PII_EXPECTATION, "expect_column_values_to_not_be_null"}
+    shows_values = config.type not in {PII_EXPECTATION, "expect_column_values_to_not_be_null"} and (
+        (config.meta or {}).get("values") != "hidden"
+    )
     if found.get("partial_unexpected_list") and shows_values:  # PII: rows only, never values
         details["examples"] = list(dict.fromkeys(str(v) for v in found["partial_unexpected_list"]))[:5]
     if "details" in found:
@@ -481,6 +505,8 @@ def validate_frame(
         .add_dataframe_asset(name="batch")
         .add_batch_definition_whole_dataframe("whole")
     )
+    if window is not None and spec.weight_column and spec.weight_column not in frame.columns:
+        window = replace(window, absent=(spec.weight_column,))
     text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     checked, text_failures = _frame_to_check(frame, spec, text_columns)
     suite = context.suites.add(build_suite(spec, batch, text_columns, window))
