@@ -7,8 +7,6 @@ over-represents B (40% A, 60% B), weighted by population share / sample share (A
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -269,24 +267,14 @@ def test_a_missing_weight_stops_survey_training_naming_the_column():
 
 
 def test_the_weighting_is_part_of_the_identity_and_the_lineage_tag():
-    raw = {
-        "training": {"seed": 1, "candidates": ["logistic_regression"]},
-        "search_spaces": {"logistic_regression": {"C": {"log_uniform": [0.1, 1.0]}}},
-        "evaluation": {"primary_metric": "roc_auc"},
-        "datasets": {"poll": {"source": {"kind": "file", "path": "p.csv"}, "target": "y", "numeric": ["x"]}},
-    }
     digests = {}
     for use in (None, "survey", "unweighted"):
-        body = copy.deepcopy(raw)
-        if use:
-            body["datasets"]["poll"]["weights"] = {"column": "w", "use": use}
-        settings = parse_settings(body)
+        settings = _settings_with({"column": "w", "use": use} if use else None)
         digests[use] = settings.digest_for("poll")
         assert weighting(settings.dataset("poll")) == (f"{use}:w" if use else "none")
     assert len(set(digests.values())) == 3
-    spec = parse_settings(
-        {**raw, "datasets": {"poll": {**raw["datasets"]["poll"], "weights": {"column": "w", "use": "survey"}}}}
-    ).dataset("poll")
+    assert digests[None] == parse_settings(_settings_raw()).digest_for("poll")  # no key, no change
+    spec = _settings_with({"column": "w", "use": "survey"}).dataset("poll")
     assert "w" in spec.kept_columns and "w" not in spec.features
     assert spec.null_limit("w") == (0.0, False)
     assert key_columns(spec) == ["x"]  # no id: a row's content, weight aside
@@ -295,23 +283,19 @@ def test_the_weighting_is_part_of_the_identity_and_the_lineage_tag():
 # --- (d) refusals: config and validation --------------------------------------------------------------
 
 
+def _settings_raw() -> dict:
+    return {
+        "training": {"seed": 1, "candidates": ["logistic_regression"]},
+        "search_spaces": {"logistic_regression": {"C": {"log_uniform": [0.1, 1.0]}}},
+        "evaluation": {"primary_metric": "roc_auc"},
+        "datasets": {"poll": {"source": {"kind": "file", "path": "p.csv"}, "target": "y", "numeric": ["x"]}},
+    }
+
+
 def _settings_with(weights, **dataset):
-    return parse_settings(
-        {
-            "training": {"seed": 1, "candidates": ["logistic_regression"]},
-            "search_spaces": {"logistic_regression": {"C": {"log_uniform": [0.1, 1.0]}}},
-            "evaluation": {"primary_metric": "roc_auc"},
-            "datasets": {
-                "poll": {
-                    "source": {"kind": "file", "path": "p.csv"},
-                    "target": "y",
-                    "numeric": ["x"],
-                    "weights": weights,
-                    **dataset,
-                }
-            },
-        }
-    )
+    raw = _settings_raw()
+    raw["datasets"]["poll"].update(weights=weights, **dataset)
+    return parse_settings(raw)
 
 
 @pytest.mark.parametrize(
@@ -381,3 +365,105 @@ def test_a_labelled_window_reports_weighted_metrics_when_it_carries_the_weights(
     window.loc[1, "w"] = np.nan
     broken = weighted_window_metrics(spec, window, Y6, P6, 0.5)
     assert "metrics" not in broken and "1 of 6 rows have no usable weight (1 missing)" in broken["error"]
+
+
+def _window_report(weighted: dict | None) -> dict:
+    labelled = {
+        "primary": "roc_auc",
+        "metrics": {"roc_auc": 0.75, "accuracy": 0.70},
+        "weighted_metrics": weighted,
+        "reference": 0.76,
+        "reference_metrics": {"roc_auc": 0.76, "accuracy": 0.70},
+        "floors": {},
+        "below_floors": {},
+        "relative_drop": 0.01,
+        "performance_breach": False,
+        "judged": True,
+        "delivered_rows": 900,
+        "unlabelled_rows": 0,
+        "nonfinite_scores": 0,
+        "slices": {},
+        "by_source": {},
+    }
+    return {
+        "dataset": "poll",
+        "window_id": "s-001",
+        "rows": 900,
+        "model_name": "poll_model",
+        "model_version": "1",
+        "thresholds": {"max_relative_drop": 0.05},
+        "served": None,
+        "labelled": labelled,
+        "labelled_status": "window s-001",
+        "estimate": None,
+        "data_drift": None,
+        "signals": [],
+        "reasons": [],
+    }
+
+
+def test_the_window_page_shows_the_weighted_metrics_beside_the_unweighted(tmp_path):
+    from modelops.present import window_page
+
+    plot = {"profile": {"numeric": {}, "categorical": {}}, "frame": pd.DataFrame({"a": [1.0]}), "scores": None}
+    decision = {"action": "none", "why": "no breach"}
+    weighted = {"source": "survey weights (column 'w')", "metrics": {"roc_auc": 0.71, "accuracy": 0.66}}
+    page = window_page.render_window_report(
+        _window_report({**weighted, "effective_rows": 512.4}), decision, plot, tmp_path / "a"
+    ).read_text()
+    assert "Weighted by survey weights (column &#39;w&#39;)" in page
+    assert "roc_auc 0.710 (unweighted 0.750); accuracy 0.660 (unweighted 0.700)" in page
+    assert "worth 512 equally weighted rows" in page
+    refused = {
+        "source": "survey weights (column 'w')",
+        "error": "weight column 'w': 3 of 900 rows have no usable weight",
+    }
+    page = window_page.render_window_report(_window_report(refused), decision, plot, tmp_path / "b").read_text()
+    assert "not computed: weight column" in page
+    plain = window_page.render_window_report(_window_report(None), decision, plot, tmp_path / "c").read_text()
+    assert "Weighted by" not in plain
+
+
+def test_a_monitoring_window_may_come_without_the_weight_column_but_never_with_bad_weights():
+    from modelops.validate.validation import WindowLimits
+
+    spec = DatasetSpec(
+        name="poll",
+        description="",
+        source={"kind": "file", "path": "unused.csv"},
+        target="y",
+        positive_class=1,
+        numeric=("x",),
+        weights=DatasetWeights(column="w", use="survey"),
+    )
+    limits = WindowLimits(min_rows=1, max_null={"x": 0.0, "w": 0.0})
+    window = pd.DataFrame({"x": np.arange(10.0)})
+
+    def checked(frame):
+        ref = BatchRef(
+            dataset="poll", path="", content_hash=content_hash(frame), rows=len(frame), columns=list(frame), source={}
+        )
+        return validate_frame(frame, spec, ref, limits)[0]
+
+    assert checked(window).success
+    carried = window.assign(w=[1.0] * 9 + [0.0])
+    report = checked(carried)
+    assert not report.success
+    (failure,) = [f for f in report.failed if f.get("column") == "w"]
+    assert failure["expectation"] == "expect_column_values_to_be_between" and failure["unexpected_count"] == 1
+    assert checked(window.assign(w=2.0)).success
+
+
+def test_a_logged_spec_with_weights_reads_back_with_the_same_identity():
+    from modelops.config.settings import settings_from_resolved
+    from modelops.govern.card_facts import spec_from_resolved
+
+    settings = _settings_with({"column": "w", "use": "survey"})
+    resolved = settings.resolved("poll")
+    assert resolved["dataset"]["weights"] == {"column": "w", "use": "survey"}
+    again = settings_from_resolved(resolved)
+    assert again.dataset("poll").weights == settings.dataset("poll").weights
+    assert again.digest_for("poll") == settings.digest_for("poll")
+    assert spec_from_resolved(resolved["dataset"]).survey_weighted
+    plain = parse_settings(_settings_raw())
+    assert spec_from_resolved(plain.resolved("poll")["dataset"]).weights is None
