@@ -14,6 +14,7 @@ import yaml
 from conftest import run_training
 
 from modelops.config.settings import DEFAULT_CONFIG_PATH, load_settings
+from modelops.pipelines.training_summary import render_summary
 from modelops.store import tracking
 from modelops.validate.validation import DataValidationError
 
@@ -81,6 +82,13 @@ def test_survey_weights_give_a_weighted_report_and_gate(workspace, tmp_path):
     parent = tracking.client().get_run(done["plan"]["parent_run_id"])
     assert parent.data.params["weights"] == "survey:w"
     assert "best_holdout_weighted_roc_auc" in parent.data.metrics
+    summary = render_summary(
+        done["batch"].to_xcom(), done["validation"].to_xcom(), done["plan"], report, done["outcome"]
+    )
+    assert (
+        f"weighted by survey weights (column 'w') (the gate judges these, worth {weighted['effective_rows']:.0f}"
+        in (summary)
+    )
 
 
 def test_unweighted_use_reports_the_weighted_view_but_gates_unweighted(workspace, tmp_path):

@@ -72,6 +72,15 @@ def _candidate_lines(report: EvaluationReport, min_slice_rows: int) -> list[str]
         "  baselines on the holdout: "
         + ", ".join(f"{name} {primary}={m[primary]:.4f}" for name, m in report.baselines.items())
     )
+    weighted = report.weighted_metrics
+    if weighted:
+        judged = "the gate judges these" if weighted["gated"] else "reported beside; the gate judges unweighted"
+        lines.append(
+            f"  weighted by {weighted['source']} ({judged}, worth {weighted['effective_rows']:.0f} rows): "
+            + " ".join(f"{m}={weighted['metrics'][m]:.4f}" for m in ("roc_auc", "accuracy", "f1", "log_loss", "brier"))
+            + "; baselines "
+            + ", ".join(f"{name} {primary}={m[primary]:.4f}" for name, m in weighted["baselines"].items())
+        )
     if report.slices:
         lines.append("  slices of the best candidate on the holdout:")
         lines += _slice_lines(report.slices, primary, min_slice_rows)
