@@ -45,6 +45,7 @@ from modelops.stats.weights import survey_weights
 from modelops.store import artifacts, registry, runs
 from modelops.train.lineage import SPLIT_SCHEME, git_commit, split_key, training_hash, weighting
 from modelops.train.splits import key_columns, row_keys, split_indices, unlabelled_holdout_side
+from modelops.train.training import fit_weights
 from modelops.validate.validation import ValidationReport
 
 
@@ -404,7 +405,7 @@ def evaluate_candidates(
     proba = model.predict_proba(holdout[spec.features])[:, 1]
     threshold = settings.decision_threshold(spec.name)
     metrics = compute_metrics(y, proba, threshold)
-    fitted_with = survey_weights(train, spec.weight_column) if spec.survey_weighted else None
+    fitted_with = fit_weights(spec, train)  # the survey weights when the spec trains with them
     rule = fit_rule_baseline(train, y_train, spec.baseline_rule, fitted_with)
     majority = np.full(len(y), base_rate(y_train, fitted_with))
     baseline_scores = {"majority": majority, "rule": rule.predict_proba(holdout)}
@@ -412,7 +413,7 @@ def evaluate_candidates(
     weighted = _weighted_view(spec, settings, holdout, y, proba, baseline_scores)
     slices = slice_metrics(holdout, y, proba, spec, primary, threshold)
     _log_reference(steps, best, spec, settings, model, holdout, y, proba, metrics, slices)
-    gate_weights = survey_weights(holdout, spec.weight_column) if spec.survey_weighted else None
+    gate_weights = fit_weights(spec, holdout)
     champion = _champion_comparison(spec, settings, holdout, y, proba, gate_weights)
     fairness = assess_fairness(holdout, y, proba, spec, settings.fairness_for(spec.name), threshold)
     if champion and champion.get("fairness"):
