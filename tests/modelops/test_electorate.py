@@ -267,7 +267,8 @@ def test_the_voter_support_dataset_collects_the_poll_of_the_voter_turnout_world(
     support = replace(support, source={**support.source, **small})
     batch = collect_batch(support)
     frame = load_batch(batch)
-    assert list(frame.columns) == support.kept_columns and "survey_weight" not in frame.columns
+    assert list(frame.columns) == support.kept_columns and "survey_weight" in frame.columns  # weights reach the batch
+    assert (frame["survey_weight"] > 0).all()
     assert sorted(frame["cycle"].unique()) == [2020, 2022, 2024]
     assert frame["vote_dem"].isna().any() and set(frame["vote_dem"].dropna()) == {0, 1}
     assert frame[["unemployment_rate", "county_dem_share_prev"]].notna().all().all()  # the county joins matched

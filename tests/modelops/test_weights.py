@@ -288,7 +288,14 @@ def _settings_raw() -> dict:
         "training": {"seed": 1, "candidates": ["logistic_regression"]},
         "search_spaces": {"logistic_regression": {"C": {"log_uniform": [0.1, 1.0]}}},
         "evaluation": {"primary_metric": "roc_auc"},
-        "datasets": {"poll": {"source": {"kind": "file", "path": "p.csv"}, "target": "y", "numeric": ["x"]}},
+        "datasets": {
+            "poll": {
+                "source": {"kind": "file", "path": "p.csv"},
+                "target": "y",
+                "numeric": ["x"],
+                "permitted_uses": ["research"],
+            }
+        },
     }
 
 
