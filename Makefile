@@ -69,6 +69,12 @@ test-fast: $(STAMP)  ## the fast tier for every change: no Airflow DB, PostgreSQ
 bench-test-fast: $(STAMP)  ## the fast tier's wall time against its 3-minute bar
 	@$(PY) benchmarks/bench_test_fast.py
 
+bench-forecast: $(STAMP)  ## county forecast MAE, the calibration's gain and 90% interval coverage (issue 21's bars)
+	@$(PY) benchmarks/bench_forecast_accuracy.py
+
+bench-decay: $(STAMP)  ## score decay over cycles and the champion-age default it gives
+	@$(PY) benchmarks/bench_score_decay.py
+
 bench-house: $(STAMP)  ## the house's figures (module sizes, long functions, circles, dict[str, Any]) before and after issue 20
 	@$(PY) benchmarks/bench_house.py
 
@@ -96,4 +102,4 @@ bench-tree-size: $(STAMP)  ## tree sizes per family: holdout AUC/log loss vs one
 bench-stack: $(STAMP)  ## embedded vs production-shaped stack: idle PSS, time to up, training fan-out, scoring 1 vs 2 workers
 	@$(PY) benchmarks/bench_stack.py  # its own workspaces under .local/bench_stack and databases modelops_bench_*
 
-.PHONY: bench-stack bench-house help setup run train score monitor up down up-prod down-prod run-prod drop-prod test test-fast lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean
+.PHONY: bench-stack bench-forecast bench-decay bench-house help setup run train score monitor up down up-prod down-prod run-prod drop-prod test test-fast lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean
