@@ -396,6 +396,44 @@ class ValidationRules(Section):
     max_unlabelled_share: Number = _d("Largest share of rows without an outcome.", 0.5)
 
 
+FORECAST_PLACEHOLDERS = ("repo", "raw")  # what a forecast's certified path may hold: `{repo}`, `{raw}`
+
+
+class CertifiedResults(Section):
+    """The certified results a forecast is backtested against (`forecasts.<name>.certified`): one file, every cycle."""
+
+    path: str = _d(
+        "Parquet or CSV file of certified results per geography and cycle; `{raw}` is the turnout dataset's raw folder, `{repo}` the repository."
+    )
+    cycle_column: str = _d("The column holding the election cycle (a row per geography and cycle).", "cycle")
+    geography: str | None = _d("The geography column (null: the forecast's geography).", None)
+    ballots: str = _d("Certified ballots cast per geography.", "ballots_cast")
+    dem_votes: str = _d("Certified Democratic votes per geography.", "dem_votes")
+    turnout: str = _d("Certified turnout (ballots / registered, 0-1).", "turnout")
+    dem_share: str = _d("Certified two-party Democratic share (0-1).", "dem_share")
+
+
+class ForecastSpec(Section):
+    """An election forecast from two datasets' scores (`forecasts.<name>`): turnout x support, by geography."""
+
+    turnout: str = _d("The dataset whose scores are each voter's probability of voting.")
+    support: str = _d(
+        "The dataset whose scores are each voter's probability of a Democratic vote; it scores the same snapshots (its `scoring.population` is the turnout dataset, or both share one)."
+    )
+    geography: str | None = _d(
+        "The column the forecast is aggregated by (null: the turnout dataset's `scoring.geography`).", None
+    )
+    certified: CertifiedResults | None = _d("Certified results for backtests (null: never backtested).", None)
+    interval_level: Number = _d(
+        "Nominal coverage of the model intervals (split conformal on the previous backtest's residuals).", 0.9
+    )
+    scenario_delta: Number = _d("Low/high turnout scenarios: every voter's turnout log-odds moved by -/+ this.", 0.2)
+    apply_calibration: bool = _d(
+        "Also forecast with the previous backtested cycle's pooled logit shift applied (both are reported).", False
+    )
+    use: str = _d("The permitted use the forecast serves: both datasets must list it in `permitted_uses`.", "forecast")
+
+
 # A dataset's own keys (`datasets.<name>.<key>`) and what each means (docs/config-reference.md).
 DATASET_KEYS = {
     "description": "One line on the data (model card).",

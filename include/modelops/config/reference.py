@@ -34,6 +34,12 @@ DATASET_SCORING: dict[str, type[m.Section]] = {
     "new_registrants": m.NewRegistrants,
 }
 
+# the named forecasts (`forecasts.<name>`) and their certified results
+FORECAST: dict[str, type[m.Section]] = {
+    "forecasts.<name>": m.ForecastSpec,
+    "forecasts.<name>.certified": m.CertifiedResults,
+}
+
 ENVIRONMENT: dict[str, str] = {
     c.CONFIG_ENV: "Your parameters file(s), layered over the bundled one (several: separated by `:`).",
     "MODELOPS_HOME": "The workspace root for everything generated (default `<repo>/.local`).",
@@ -121,6 +127,9 @@ def missing_meanings() -> list[str]:
         if not info.description
     ]
     missing += [f"weights.{k}" for k, info in m.DatasetWeights.model_fields.items() if not info.description]
+    missing += [
+        f"{name}.{k}" for name, model in FORECAST.items() for k, i in model.model_fields.items() if not i.description
+    ]
     return missing
 
 
@@ -174,6 +183,8 @@ def reference_markdown() -> str:
     ]
     for name, model in DATASET_SCORING.items():
         out += ["", f"### `datasets.<name>.scoring.{name}`", "", _about(model), "", *_table(model)]
+    for name, model in FORECAST.items():
+        out += ["", f"## `{name}`", "", _about(model), "", *_table(model)]
     out.append("")
     return "\n".join(out)
 

@@ -44,6 +44,7 @@ from modelops.config.checks import (
     same_label,
     tuple_of_names,
 )
+from modelops.config.forecasts import parse_forecasts
 from modelops.config.models import (
     DATASET_KEYS,
     DATASET_MONITORING_KEYS,
@@ -58,6 +59,7 @@ from modelops.config.models import (
     EvaluationSection,
     FairnessOverrides,
     FairnessSection,
+    ForecastSpec,
     MonitoringSection,
     PromotionSection,
     ScoringSection,
@@ -597,6 +599,7 @@ class Settings:
     scoring: ScoringSection = field(default_factory=ScoringSection)
     promotion: PromotionSection = field(default_factory=PromotionSection)
     fairness: FairnessSection = field(default_factory=FairnessSection)
+    forecasts: dict[str, ForecastSpec] = field(default_factory=dict)
 
     def dataset(self, name: str) -> DatasetSpec:
         """The spec called `name`, or a ConfigError listing the known ones."""
@@ -605,6 +608,15 @@ class Settings:
         except KeyError:
             known = ", ".join(sorted(self.datasets))
             raise ConfigError(f"unknown dataset {name!r}; configured datasets: {known}") from None
+
+    def forecast(self, name: str | None) -> tuple[str, ForecastSpec]:
+        """The forecast called `name` (empty: the first configured), or a ConfigError listing the known ones."""
+        if not self.forecasts:
+            raise ConfigError("no forecast is configured: add one under `forecasts:` in the parameters file")
+        chosen = name or next(iter(self.forecasts))
+        if chosen not in self.forecasts:
+            raise ConfigError(f"unknown forecast {chosen!r}; configured forecasts: {sorted(self.forecasts)}")
+        return chosen, self.forecasts[chosen]
 
     def fairness_for(self, dataset: str) -> DatasetFairness:
         """The fairness section with the dataset's overrides applied (limits key by key), plus its report_only."""
@@ -769,7 +781,10 @@ def parse_settings(raw: Any, digest: str = "", path: str = "") -> Settings:
     default = raw.get("default_dataset") or next(iter(datasets))
     if default not in datasets:
         raise ConfigError(f"default_dataset {default!r} is not configured; datasets: {sorted(datasets)}")
-    return Settings(default_dataset=default, datasets=datasets, digest=digest, path=path, **sections)
+    forecasts = parse_forecasts(raw.get("forecasts"), datasets)
+    return Settings(
+        default_dataset=default, datasets=datasets, digest=digest, path=path, forecasts=forecasts, **sections
+    )
 
 
 TOP_LEVEL_KEYS = (
@@ -782,13 +797,15 @@ TOP_LEVEL_KEYS = (
     "promotion",
     "fairness",
     "datasets",
+    "forecasts",
 )
 
 
 def merge_layers(base: dict[str, Any], layer: dict[str, Any], at: tuple[str, ...] = ()) -> dict[str, Any]:
     """`layer` over `base`: mappings merge key by key, any other value (a list, a number) replaces.
 
-    Under `datasets`, a name given `null` removes that dataset (a user file hiding a demo dataset). In a
+    Under `datasets`, a name given `null` removes that dataset (a user file hiding a demo dataset), and with
+    it the earlier layers' forecasts built on it; under `forecasts`, a name given `null` removes it. In a
     dataset's spec, a `source` of another `kind` replaces the old one whole (its keys are another set),
     and `labels` and `positive_class` (two ways to say the outcome) replace each other.
     """
@@ -799,7 +816,7 @@ def merge_layers(base: dict[str, Any], layer: dict[str, Any], at: tuple[str, ...
                 out.pop(other, None)
     for key, value in layer.items():
         old = out.get(key)
-        if at == ("datasets",) and value is None:
+        if at in (("datasets",), ("forecasts",)) and value is None:
             out.pop(key, None)
         elif (
             key == "source"
@@ -812,7 +829,23 @@ def merge_layers(base: dict[str, Any], layer: dict[str, Any], at: tuple[str, ...
             out[key] = merge_layers(old, value, (*at, str(key)))
         else:
             out[key] = value
+    if not at:
+        _drop_orphan_forecasts(out, layer)
     return out
+
+
+def _drop_orphan_forecasts(merged: dict[str, Any], layer: dict[str, Any]) -> None:
+    """Earlier layers' forecasts naming a dataset this layer hides go with it (the layer's own are checked)."""
+    hidden = {k for k, v in (layer.get("datasets") or {}).items() if v is None}
+    forecasts = merged.get("forecasts")
+    if not hidden or not isinstance(forecasts, dict):
+        return
+    own = set(layer.get("forecasts") or {})
+    merged["forecasts"] = {
+        name: body
+        for name, body in forecasts.items()
+        if name in own or not (isinstance(body, dict) and {body.get("turnout"), body.get("support")} & hidden)
+    }
 
 
 def _read_layer(path: Path) -> dict[str, Any]:
