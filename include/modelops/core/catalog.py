@@ -23,6 +23,8 @@ Layout under `$MODELOPS_HOME` (default `<repo>/.local`):
     reports/<dataset>/<window>/                    monitoring report (dry runs under dry_run/)
     cards/<dataset>/<model>/<version>/             model cards
     runs/<dataset>/                                run summaries (text; latest.txt is the newest)
+    forecasts/<forecast>/<snapshot>/               forecast.parquet (per geography), forecast.json (every figure,
+                                                   the backtest's residuals), logit_shift.json, report.html
     mlflow/                                        default MLflow store (mlflow.db, artifacts/)
     modelops.db                                    default audit database (alias and monitoring history)
 
@@ -65,6 +67,10 @@ COUNTY_RESULTS_FILE = "county_results.parquet"  # past county results (features 
 TRUTH_FILE = "truth.parquet"  # per voter and cycle: the true turnout and support probabilities and outcomes
 CERTIFIED_RESULTS_FILE = "certified_results.parquet"  # per county and cycle: the count of the simulated votes
 POLL_FILE = "polls.parquet"  # the simulated poll of every cycle, with survey weights
+# A forecast's files (in its `forecast_dir`), declared once.
+FORECAST_TABLE = "forecast.parquet"  # the table per geography
+FORECAST_JSON = "forecast.json"  # every figure of the run (and its backtest's residuals)
+LOGIT_SHIFT_FILE = "logit_shift.json"  # the pooled per-geography logit shift fitted to certified results
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}$")
 
@@ -225,6 +231,22 @@ def latest_summary(dataset: str) -> Path:
     return runs_dir(dataset) / "latest.txt"
 
 
+def forecasts_dir(forecast: str) -> Path:
+    """Every run of a named forecast, one folder per snapshot."""
+    return root() / "forecasts" / safe_id(forecast, "forecast name")
+
+
+def forecast_dir(forecast: str, snapshot: str) -> Path:
+    """One forecast of one snapshot: table, figures, logit shift and page (published whole, `atomic_dir`)."""
+    return forecasts_dir(forecast) / safe_id(snapshot, "snapshot id")
+
+
+def list_forecasts(forecast: str) -> list[str]:
+    """Snapshots with a published forecast of `forecast`, oldest first."""
+    folder = forecasts_dir(forecast)
+    return sorted(p.parent.name for p in folder.glob(f"*/{FORECAST_JSON}") if not p.parent.name.startswith("."))
+
+
 @contextlib.contextmanager
 def scratch_dir(purpose: str) -> Iterator[Path]:
     """A fresh, private folder under `scratch/<purpose>/` for files a step only passes on (removed after)."""
@@ -329,18 +351,18 @@ def read_json(path: Path | str) -> Any:
 
 # --- workspace files the Model monitor serves (the run note links them too) ----------------
 
-SERVED_FOLDERS = ("reports", "cards", "scoring")  # the only top folders of the workspace ever served
+SERVED_FOLDERS = ("reports", "cards", "scoring", "forecasts")  # the only top folders of the workspace ever served
 SERVED_SUFFIXES = (".html", ".json")
 
 
 class RefusedFile(FileNotFoundError):
-    """A file name that is not served (outside the reports, cards and scoring folders, or missing)."""
+    """A file name that is not served (outside the reports, cards, scoring and forecasts folders, or missing)."""
 
 
 def resolve_served(name: str) -> Path:
     """The workspace file a served name points to; `RefusedFile` for anything else.
 
-    Served: `.html` and `.json` files under `reports/`, `cards/` and `scoring/` of the workspace. Every
+    Served: `.html` and `.json` files under `reports/`, `cards/`, `scoring/` and `forecasts/` of the workspace. Every
     part of the name must be a plain file or folder name (no `..`, no absolute path, no hidden part),
     and the resolved file (symlinks followed) must still lie in that folder.
     """

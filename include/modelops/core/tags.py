@@ -67,6 +67,11 @@ class Tag(StrEnum):
     ALIAS_DRIFT = "modelops.alias_drift"
     PERMITTED_USE = "modelops.permitted_use"  # the use a scoring (or forecast) run served
     POPULATION = "modelops.population"  # the dataset whose snapshot a scoring run scored
+    # forecast runs
+    FORECAST = "modelops.forecast"  # the named forecast (`forecasts.<name>`)
+    CYCLE = "modelops.cycle"  # the election cycle a forecast is for
+    TURNOUT_VERSION = "modelops.turnout_version"  # the turnout model version whose scores a forecast summed
+    SUPPORT_VERSION = "modelops.support_version"
     # reproduction runs and the verdict on the version
     REPRODUCE_KEY = "modelops.reproduce_key"
     REPRODUCED = "modelops.reproduced"

@@ -101,6 +101,25 @@ def conformal_half_width(residuals: np.ndarray, level: float = DEFAULT_LEVEL, wh
     return float(values[rank - 1])
 
 
+def scenario_band(aggregation: Aggregation) -> pd.DataFrame:
+    """The table `forecast_intervals` gives, without a model interval: each rate, NaN bounds, its scenario band.
+
+    What a forecast without earlier residuals reports (no backtest yet): only the turnout-scenario band,
+    and bounds that say "unknown" rather than a Bernoulli interval that would pretend to be one.
+    """
+    table = aggregation.table
+    out = pd.DataFrame(index=table.index)
+    for quantity in QUANTITIES:
+        low = table[scenario_column(quantity, Scenario.LOW)].to_numpy(dtype=float)
+        high = table[scenario_column(quantity, Scenario.HIGH)].to_numpy(dtype=float)
+        out[quantity] = table[quantity].to_numpy(dtype=float)
+        for column in (bound_column(quantity, LOWER), bound_column(quantity, UPPER), f"{quantity}_half_width"):
+            out[column] = np.nan
+        out[f"{quantity}_{SCENARIO_LOW}"] = np.fmin(low, high)
+        out[f"{quantity}_{SCENARIO_HIGH}"] = np.fmax(low, high)
+    return out
+
+
 def forecast_intervals(
     aggregation: Aggregation, residuals: Residuals, level: float = DEFAULT_LEVEL
 ) -> ForecastIntervals:

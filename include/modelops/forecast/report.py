@@ -14,7 +14,7 @@ import pandas as pd
 from modelops.core import jsonsafe
 from modelops.forecast.aggregate import LOWER, QUANTITIES, REGISTERED, UPPER, Aggregation, bound_column
 from modelops.forecast.backtest import Backtest
-from modelops.forecast.intervals import SCENARIO_HIGH, SCENARIO_LOW, ForecastIntervals
+from modelops.forecast.intervals import SCENARIO_HIGH, SCENARIO_LOW, ForecastIntervals, scenario_band
 from modelops.present import pages
 from modelops.present.reports import format_value, png_base64
 
@@ -23,10 +23,13 @@ TEMPLATE = "forecast_report.html.j2"
 
 
 def forecast_table(
-    aggregation: Aggregation, intervals: ForecastIntervals, rank_by: str = QUANTITIES[1]
+    aggregation: Aggregation, intervals: ForecastIntervals | None, rank_by: str = QUANTITIES[1]
 ) -> pd.DataFrame:
-    """Per geography, ranked by `rank_by` (highest first): registered, each rate, its interval and scenario band."""
-    table = intervals.table
+    """Per geography, ranked by `rank_by` (highest first): registered, each rate, its interval and scenario band.
+
+    Without `intervals` (no earlier backtest) the bounds are empty and only the scenario band is given.
+    """
+    table = intervals.table if intervals is not None else scenario_band(aggregation)
     out = pd.DataFrame({REGISTERED: aggregation.table[REGISTERED]}, index=table.index)
     for quantity in QUANTITIES:
         out[quantity] = table[quantity]
@@ -61,9 +64,13 @@ def ranked_chart(table: pd.DataFrame, quantity: str, title: str, rows: int = CHA
 
 
 def forecast_page(
-    aggregation: Aggregation, intervals: ForecastIntervals, title: str, backtest: Backtest | None = None
+    aggregation: Aggregation,
+    intervals: ForecastIntervals | None,
+    title: str,
+    backtest: Backtest | None = None,
+    notes: tuple[str, ...] = (),
 ) -> str:
-    """The forecast's HTML page: method, the ranked charts, the table, and the last backtest if given."""
+    """The forecast's HTML page: method (or why no interval), the ranked charts, the table, the backtest, `notes`."""
     table = forecast_table(aggregation, intervals)
     header = [table.index.name or "geography", *table.columns]
     rows = [[str(g), *(format_value(v, "" if c == REGISTERED else "%") for c, v in row.items())]
@@ -72,11 +79,14 @@ def forecast_page(
     return pages.render(
         TEMPLATE,
         title=title,
-        method=intervals.method,
+        method=intervals.method if intervals is not None else None,
         aggregation=aggregation,
+        notes=notes,
         charts=charts,
         header=header,
         rows=rows,
         backtest=backtest,
-        record_json=jsonsafe.dumps({"method": intervals.method, "backtest": backtest}, indent=2),
+        record_json=jsonsafe.dumps(
+            {"method": intervals.method if intervals is not None else None, "backtest": backtest}, indent=2
+        ),
     )
