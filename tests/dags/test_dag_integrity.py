@@ -58,7 +58,7 @@ def test_a_config_error_hides_no_dag_and_fails_the_step_that_reads_the_config(ai
     monkeypatch.setenv("MODELOPS_CONFIG", str(user))
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}
-    assert len(bag.dag_ids) == len(list((REPO / "dags").glob("modelops_*.py"))) == 7
+    assert len(bag.dag_ids) == len(list((REPO / "dags").glob("modelops_*.py"))) == 8
     for read in (read_settings, lambda: settings_and_spec("voter_turnout")):
         with pytest.raises(AirflowFailException) as failed:
             read()

@@ -42,3 +42,6 @@ SNAPSHOT_ASSET_URI = "x-modelops://production/snapshots"
 
 # Rebuilds a registered version from its record and checks its holdout predictions (reproduce.py).
 REPRODUCE_DAG_ID = "modelops_reproduce"
+
+# Sums two datasets' scores of a snapshot into a forecast by geography, backtested against certified results.
+FORECAST_DAG_ID = "modelops_forecast"

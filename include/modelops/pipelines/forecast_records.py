@@ -56,6 +56,20 @@ class ForecastPlan(XComRecord):
         """Whether certified results of the cycle exist, so the run backtests and fits a shift."""
         return self.certified_rows > 0
 
+    def brief(self) -> dict[str, object]:
+        """What the plan decided, small enough for XCom (the residuals and shifts stay in the workspace)."""
+        return {
+            "forecast": self.forecast,
+            "snapshot": self.snapshot,
+            "cycle": self.cycle,
+            "use": self.use,
+            "turnout_model": f"{self.turnout.model_name}/{self.turnout.model_version}",
+            "support_model": f"{self.support.model_name}/{self.support.model_version}",
+            "backtests": self.backtests,
+            "intervals_from": self.prior.snapshot if self.prior is not None else None,
+            "apply_calibration": self.apply_calibration,
+        }
+
 
 @dataclass(frozen=True)
 class Calibration(XComRecord):
