@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops.core.handoffs import FORECAST_DAG_ID
-from modelops_airflow.defaults import make_default_args
+from modelops_airflow.defaults import make_default_args, scored_snapshot_param
 from modelops_airflow.runtime import plain_config_errors, read_settings
 
 default_args = make_default_args(execution_timeout=timedelta(minutes=60))
@@ -109,7 +109,7 @@ def summary(outcome: dict) -> list[str]:
     default_args=default_args,
     params={
         "forecast": Param(None, type=["null", "string"], description="A `forecasts` name; empty = the first."),
-        "snapshot": Param(type="string", minLength=1, description="The snapshot both datasets scored."),
+        "snapshot": scored_snapshot_param("The snapshot both datasets scored."),
         "cycle": Param(None, type=["null", "integer"], description="Election cycle (year): backtested when certified."),
         "apply_calibration": Param(
             None,

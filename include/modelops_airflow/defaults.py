@@ -52,3 +52,8 @@ def input_param() -> Param:
 def snapshot_param() -> Param:
     """The snapshot id the rows are recorded under."""
     return Param(None, type=["null", "string"], description="Snapshot id; empty = from the input name.")
+
+
+def scored_snapshot_param(description: str) -> Param:
+    """A snapshot that must already be scored (no default: the run names it)."""
+    return Param(type="string", minLength=1, description=description)
