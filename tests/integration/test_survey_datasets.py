@@ -68,6 +68,7 @@ def _spec(path, **overrides) -> dict:
 
 def _settings(tmp_path, datasets: dict):
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config.pop("forecasts", None)  # the bundled forecast is built on the bundled datasets replaced here
     config["datasets"] = datasets
     config["default_dataset"] = next(iter(datasets))
     path = tmp_path / "surveys.yaml"

@@ -41,6 +41,7 @@ def _poll(n: int = N, seed: int = 3) -> pd.DataFrame:
 def _settings(tmp_path, frame: pd.DataFrame, use: str):
     frame.to_csv(tmp_path / "poll.csv", index=False)
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config.pop("forecasts", None)  # the bundled forecast is built on the bundled datasets replaced here
     config["datasets"] = {
         "poll": {
             "source": {"kind": "file", "path": str(tmp_path / "poll.csv")},

@@ -73,6 +73,7 @@ def _survey(n: int, seed: int) -> pd.DataFrame:
 
 def _config(tmp_path: Path, csv: Path) -> Path:
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config.pop("forecasts", None)  # the bundled forecast is built on the bundled datasets replaced here
     config["datasets"] = {
         "survey_card": {
             "description": "A survey built in the test.",

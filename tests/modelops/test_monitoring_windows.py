@@ -28,6 +28,9 @@ from modelops.store import artifacts, history, registry, tracking
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 
 END = datetime(2028, 11, 10, tzinfo=UTC)
+# Windows end in 2028, years after the champion was registered (today): the bundled champion-age bound would
+# retrain in every one. These tests judge the window's evidence; the age bound has its own tests.
+NO_AGE_BOUND = {"max_champion_age_days": None}
 ROWS = scenario_tests.ROWS
 champion = scenario_tests.champion  # the same fixtures: a champion for this module, fresh windows per test
 fresh_windows = scenario_tests.fresh_windows
@@ -142,7 +145,7 @@ def test_nan_and_inf_scores_are_a_breach_never_dropped_silently(fresh_windows, s
     assert report["prediction"]["rows"] == ROWS - 10 and report["estimate"]["rows"] == ROWS - 10
     assert np.isfinite(report["estimate"]["expected_accuracy"]) and np.isfinite(plot["scores"]).all()
     np.testing.assert_array_equal(plot["scores"], served.loc[served["source"] == "model", "score"].to_numpy())
-    decision = decide_action(report, [], thresholds_for(settings), END)
+    decision = decide_action(report, [], thresholds_for(settings, NO_AGE_BOUND), END)
     assert decision["action"] == "alert"
 
 
@@ -151,7 +154,7 @@ def test_monitor_window_reports_logs_the_config_records_once(fresh_windows, sett
     _deliver(spec, "w-000", "concept_drift", ROWS, seed=18, with_labels=True)
     _deliver(spec, "w-001", "concept_drift", ROWS, seed=19)
 
-    outcome = monitoring_flow.monitor_window(spec, settings, "w-001", {}, False, END, "manual__1", [])
+    outcome = monitoring_flow.monitor_window(spec, settings, "w-001", NO_AGE_BOUND, False, END, "manual__1", [])
     verdict = outcome.verdict
     assert verdict.action == "watch" and verdict.signals == ("performance", "calibration")
     assert not outcome.retrains
@@ -187,7 +190,7 @@ def test_monitor_window_reports_logs_the_config_records_once(fresh_windows, sett
     assert window is None and "window w-001 of voter_turnout was already judged" in why
 
     # a dry run measures and reports, but records nothing and never alerts
-    dry = monitoring_flow.monitor_window(spec, settings, "w-001", {}, True, END, "manual__2", rows)
+    dry = monitoring_flow.monitor_window(spec, settings, "w-001", NO_AGE_BOUND, True, END, "manual__2", rows)
     assert dry.verdict.dry_run and dry.verdict.breach is False  # w-000's labels were judged once, by the real run
     assert Path(dry.verdict.report_path).parent == catalog.report_dir(spec.name, "w-001", dry_run=True)
     assert (catalog.report_dir(spec.name, "w-001", dry_run=True) / "validation" / "report.html").exists()
@@ -268,7 +271,7 @@ def test_the_fallback_share_is_measured_even_when_the_inputs_fail_quality(fresh_
     )
     metrics = summary_metrics(report)
     assert metrics["fallback_share"] == pytest.approx(0.1) and metrics["rows_fallback"] == 300
-    decision = decide_action(report, [], thresholds_for(settings), END)
+    decision = decide_action(report, [], thresholds_for(settings, NO_AGE_BOUND), END)
     assert decision["action"] == "alert"
     history.record_window(history_row(report, decision, END, "manual__1", False, None))
     (stored,) = history.read_monitoring_history(spec.name)
@@ -292,10 +295,10 @@ def test_rows_the_score_guard_withheld_keep_the_models_scores_in_the_drift_figur
     assert served["score"].nunique() <= 2 and len(np.unique(plot["scores"])) > 100
     assert report["prediction"]["rows"] == ROWS and not report["prediction"]["drifted"]
     assert report["served"]["withheld_rows"] == ROWS and report["signals"] == ["fallback"]
-    thresholds = thresholds_for(settings)
+    thresholds = thresholds_for(settings, NO_AGE_BOUND)
     decision = decide_action(report, [], thresholds, END)
     assert decision["action"] == "watch" and decision["retrain_signals"] == []  # alerts, never retrains by default
-    listed = thresholds_for(settings, {"retrain_on": ["fallback"], "persistence": 1})
+    listed = thresholds_for(settings, {"retrain_on": ["fallback"], "persistence": 1, **NO_AGE_BOUND})
     assert decide_action(report, [], listed, END)["action"] == "retrain"  # unless retrain_on lists it
 
 
@@ -323,7 +326,7 @@ def test_canary_and_champion_outcomes_are_each_judged_on_their_own_rows(workspac
     canary_rows = int((served["source"] == "canary").sum())
     assert 0.2 * ROWS < canary_rows < 0.4 * ROWS
 
-    outcome = monitoring_flow.monitor_window(spec, settings, "w-001", {}, False, END, "manual__1", [])
+    outcome = monitoring_flow.monitor_window(spec, settings, "w-001", NO_AGE_BOUND, False, END, "manual__1", [])
     report = catalog.read_json(catalog.report_dir(spec.name, "w-001") / "report.json")
     assert report["model_version"] == champion and report["canary"]["version"] == other
     lab = report["labelled"]

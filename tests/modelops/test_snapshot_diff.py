@@ -89,7 +89,7 @@ def test_id_keys_match_across_types():
     assert id_keys(pd.Series([" 7", "", "7.0", "V-1"], dtype=object)).tolist() == ["7", None, "7", "V-1"]
 
 
-def test_config_names_the_rule_and_refuses_unknown_columns():
+def test_config_names_the_rule_and_a_column_outside_the_features_is_allowed():
     spec = load_settings().datasets["voter_turnout"]
     columns = diff_columns(spec)
     assert columns.read == ["voter_id", "county_fips", "years_registered"]
@@ -97,11 +97,13 @@ def test_config_names_the_rule_and_refuses_unknown_columns():
 
     raw = read_yaml(config_path().read_text())
     raw["datasets"]["voter_turnout"]["scoring"]["new_registrants"] = {
-        "column": "registered_on",
+        "column": "registered_on",  # a column of the snapshots that is no feature: read for the rule only
         "max_value": 0,
         "policy": "model",
     }
-    with pytest.raises(ConfigError, match=r"scoring\.new_registrants\.column: column 'registered_on' is not one of"):
+    assert diff_columns(parse_settings(raw).datasets["voter_turnout"]).read[-1] == "registered_on"
+    raw["datasets"]["voter_turnout"]["scoring"]["new_registrants"]["column"] = "voted"
+    with pytest.raises(ConfigError, match=r"scoring\.new_registrants\.column: 'voted' is the target"):
         parse_settings(raw)
 
 

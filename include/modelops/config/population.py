@@ -85,8 +85,6 @@ def check_new_registrants(spec: Any) -> None:
         raise ConfigError(f"{where}.column: expected a column name (letters, digits, _), got {new.column!r}")
     if new.column in (spec.target, spec.id_column) or new.column in spec.pii:
         raise ConfigError(f"{where}.column: {new.column!r} is the target, the id or a PII column")
-    if new.column not in declared_columns(spec):
-        raise ConfigError(f"{where}.column: column {new.column!r} is not one of the dataset's declared columns")
     if (new.max_value is None) == (new.value is None):
         raise ConfigError(f"{where}: give either max_value (column <= it) or value (column == it), not both or none")
     if new.policy not in NEW_REGISTRANT_POLICIES:
