@@ -33,6 +33,7 @@ BUILT_IN = (
     "estimated_accuracy",
     "performance",
     "calibration",
+    "forecast_backtest",
     "fallback",
 )
 

@@ -66,6 +66,7 @@ def _forecast(name: str, body: Any, datasets: dict[str, Any]) -> ForecastSpec:
         raise ConfigError(f"{where}.scenario_delta: a log-odds shift >= 0, got {spec.scenario_delta!r}")
     if not is_identifier(spec.use):
         raise ConfigError(f"{where}.use: expected a use identifier (letters, digits, _), got {spec.use!r}")
+    _check_limits(where, spec)
     if spec.certified is not None:
         fields = [f for _, f, _, _ in string.Formatter().parse(spec.certified.path) if f is not None]
         foreign = sorted(set(fields) - set(FORECAST_PLACEHOLDERS))
@@ -74,6 +75,21 @@ def _forecast(name: str, body: Any, datasets: dict[str, Any]) -> ForecastSpec:
                 f"{where}.certified.path: unknown placeholder(s) {foreign}; known: {list(FORECAST_PLACEHOLDERS)}"
             )
     return spec.model_copy(update={"geography": geography})
+
+
+def _check_limits(where: str, spec: ForecastSpec) -> None:
+    """Backtest limits: MAEs finite and >= 0, coverage within [0, 1]; limits without certified results are refused."""
+    limits = spec.backtest_limits
+    if limits is None:
+        return
+    if spec.certified is None:
+        raise ConfigError(f"{where}.backtest_limits: set, but the forecast has no certified results to backtest on")
+    for key in ("turnout_mae_points", "share_mae_points"):
+        value = getattr(limits, key)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{where}.backtest_limits.{key}: an MAE in points >= 0, got {value!r}")
+    if limits.min_coverage is not None and not 0.0 <= limits.min_coverage <= 1.0:
+        raise ConfigError(f"{where}.backtest_limits.min_coverage: a share within [0, 1], got {limits.min_coverage!r}")
 
 
 def certified_path(forecast: ForecastSpec, turnout_spec: Any) -> Path | None:

@@ -23,6 +23,7 @@ RETRAIN_SIGNALS = (
     "data_drift",
     "multivariate_drift",
     "fallback",
+    "forecast_backtest",
 )
 DEFAULT_RETRAIN_ON = ("performance", "calibration", "prediction_drift", "estimated_accuracy")
 # A column's missing values: a real survey always has some unanswered questions, so a spec without
@@ -413,6 +414,23 @@ class CertifiedResults(Section):
     dem_share: str = _d("Certified two-party Democratic share (0-1).", "dem_share")
 
 
+class BacktestLimits(Section):
+    """What a forecast's backtest must keep (`forecasts.<name>.backtest_limits`): the monitoring signal
+    `forecast_backtest` of its datasets. The turnout dataset is judged on the turnout rate, the support
+    dataset on the two-party share; a limit given null is not judged."""
+
+    turnout_mae_points: Number | None = _d(
+        "Largest turnout MAE over the geographies, in points (judges the turnout dataset's version).", None
+    )
+    share_mae_points: Number | None = _d(
+        "Largest two-party share MAE over the geographies, in points (judges the support dataset's version).", None
+    )
+    min_coverage: Number | None = _d(
+        "Smallest share of geographies whose model interval covers the certified rate (0-1; a backtest without intervals: not judged).",
+        None,
+    )
+
+
 class ForecastSpec(Section):
     """An election forecast from two datasets' scores (`forecasts.<name>`): turnout x support, by geography."""
 
@@ -432,6 +450,11 @@ class ForecastSpec(Section):
         "Also forecast with the previous backtested cycle's pooled logit shift applied (both are reported).", False
     )
     use: str = _d("The permitted use the forecast serves: both datasets must list it in `permitted_uses`.", "forecast")
+    backtest_limits: BacktestLimits | None = _d(
+        "Limits of the latest backtest by the version being monitored: exceeded, the signal `forecast_backtest` "
+        "alerts (it retrains only where `monitoring.retrain_on` lists it); null: the backtest is reported, not judged.",
+        None,
+    )
 
 
 # A dataset's own keys (`datasets.<name>.<key>`) and what each means (docs/config-reference.md).

@@ -38,6 +38,7 @@ DATASET_SCORING: dict[str, type[m.Section]] = {
 FORECAST: dict[str, type[m.Section]] = {
     "forecasts.<name>": m.ForecastSpec,
     "forecasts.<name>.certified": m.CertifiedResults,
+    "forecasts.<name>.backtest_limits": m.BacktestLimits,
 }
 
 ENVIRONMENT: dict[str, str] = {

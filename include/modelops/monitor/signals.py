@@ -22,6 +22,7 @@ import pandas as pd
 from modelops.collect import windows
 from modelops.config.settings import DatasetSpec, Settings
 from modelops.monitor.evidence import FALLBACK, domain_classifier_test
+from modelops.monitor.forecast_backtest import backtest_checks, backtest_section
 from modelops.stats import drift
 
 DEGENERATE = "degenerate_window"
@@ -350,6 +351,31 @@ class Calibration(Signal):
         return SignalResult(True, (reason,), float(gap))
 
 
+class ForecastBacktest(Signal):
+    """The latest backtest of a forecast the served version took part in broke the forecast's `backtest_limits`
+    (alerts; retrains only where `retrain_on` lists it). No backtest by that version yet: not measured."""
+
+    name = "forecast_backtest"
+    section = "forecast_backtest"
+
+    def measure(self, ctx: WindowContext) -> SignalResult:
+        checks = backtest_checks(ctx.settings, ctx.spec, str(ctx.window.served_version))
+        reasons = tuple(f"forecast backtest: v{c.model_version} {c.status}" for c in checks if c.breach)
+        judged = [c for c in checks if c.judged]
+        value = max((c.mae_points for c in judged), default=None)  # the worst judged MAE (points)
+        return SignalResult(bool(reasons), reasons, value, backtest_section(checks, ctx.spec.name))
+
+    def metrics(self, report: dict[str, Any]) -> dict[str, float]:
+        section = report.get("forecast_backtest") or {}
+        out = {}
+        for check in section.get("forecasts") or []:
+            if check["measured"]:
+                out[f"forecast_{check['forecast']}_{check['rate']}_mae_points"] = float(check["mae_points"])
+                if check["coverage"] is not None:
+                    out[f"forecast_{check['forecast']}_{check['rate']}_coverage"] = float(check["coverage"])
+        return out
+
+
 class Fallback(Signal):
     """More rows than `fallback_share` were served by the rule-based baseline (said last)."""
 
@@ -388,6 +414,7 @@ for _signal in (
     LabelledInvalidScores(),
     Performance(),
     Calibration(),
+    ForecastBacktest(),
     Fallback(),
 ):
     register(_signal)
