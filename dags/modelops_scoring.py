@@ -158,8 +158,12 @@ def commit(plan: dict, parts: list[dict]) -> dict:
 
     options = plan["options"]  # the dataset's own scoring options, resolved at plan
     output_url = _uri(options["output_conn_id"]) if options.get("output_table") else None
+    try:  # the snapshot diff's new-registrant coverage reads the spec; without it the diff says so
+        spec = settings_and_spec(plan["dataset"])[1]
+    except Exception:
+        spec = None
     try:
-        result = commit_scoring(_plan(plan), list(parts), output_url)
+        result = commit_scoring(_plan(plan), list(parts), output_url, spec)
     except InputRefused as exc:
         raise _refused(exc) from exc
     return {**result, "operations": log_figures(result.get("mlflow_run_id"))}

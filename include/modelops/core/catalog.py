@@ -18,7 +18,7 @@ Layout under `$MODELOPS_HOME` (default `<repo>/.local`):
     production/<dataset>/inputs/<snapshot>.parquet a snapshot to score (a voter-file delivery)
     production/<dataset>/labels/<snapshot>.parquet outcomes that arrived later (id + target)
     production/<dataset>/labeled/<snapshot>.parquet outcomes beside inputs (datasets without an id)
-    scoring/<dataset>/<snapshot>/                  predictions/part-*.parquet + manifest.json
+    scoring/<dataset>/<snapshot>/                  predictions/part-*.parquet + manifest.json (+ snapshot_diff.json)
     scoring/<dataset>/.parts/<snapshot>/group-*/   a scoring run's parts until the commit
     reports/<dataset>/<window>/                    monitoring report (dry runs under dry_run/)
     cards/<dataset>/<model>/<version>/             model cards
@@ -55,6 +55,7 @@ SPLIT_PARTS = ("train", "calibration", "holdout")  # the Parquet files of one sp
 HOLDOUT_UNLABELLED = "holdout_unlabelled.parquet"  # a split's rows without a label (never trained on)
 PREDICTIONS = "predictions"  # a scoring output's folder of Parquet parts
 REPORT_HTML = "report.html"  # the page of a monitoring, validation or scoring report
+SNAPSHOT_DIFF_FILE = "snapshot_diff.json"  # beside a scoring manifest: the diff from the previous scored snapshot
 REPORT_JSON = "report.json"  # every figure of a monitoring report
 CARD_MD = "card.md"
 CARD_HTML = "card.html"  # self-contained, figures embedded

@@ -96,21 +96,24 @@ def registrant_scores(
     *,
     fallback_source: str,
     labels: pd.DataFrame | None = None,
+    id_column: str | None = None,
 ) -> RegistrantScores:
     """Score coverage and model error of new registrants (the spec's rule) against the rest of a snapshot.
 
     `predictions`: the scoring output's id, score and source (`fallback_source` names the fallback's);
-    `labels`: the id and the target, when outcomes are known (otherwise the error figures are None).
+    `labels`: the id and the target, when outcomes are known (otherwise the error figures are None);
+    `id_column`: the snapshot's id column when it is not the spec's (a `scoring.population`'s snapshot).
     """
     rule = registrant_rule(spec.scoring.new_registrants)
-    if not spec.id_column or not conditions(rule):
+    id_column = id_column or spec.id_column
+    if not id_column or not conditions(rule):
         raise ValueError(f"dataset {spec.name!r} needs an id_column and a scoring.new_registrants rule")
     absent = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
     if absent:
         raise ValueError(f"predictions: missing column(s) {absent}")
     if labels is not None and not {spec.id_column, spec.target} <= set(labels.columns):
         raise ValueError(f"labels: need columns {[spec.id_column, spec.target]}")
-    rows = _first_by_key(snapshot, spec.id_column)
+    rows = _first_by_key(snapshot, id_column)
     rows = rows.assign(new_registrant=rule_holds(rows, rule))
     served = _first_by_key(predictions, "id")[["score", "source"]]
     rows = rows.join(served, how="left")
@@ -123,7 +126,7 @@ def registrant_scores(
     is_new = rows["new_registrant"].to_numpy()
     return RegistrantScores(
         rule=describe(rule),
-        missing_ids=int(id_keys(snapshot[spec.id_column]).isna().sum()),
+        missing_ids=int(id_keys(snapshot[id_column]).isna().sum()),
         new=_group(rows.loc[is_new], fallback_source),
         rest=_group(rows.loc[~is_new], fallback_source),
     )

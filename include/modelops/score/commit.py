@@ -7,16 +7,20 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelops.core import catalog
 from modelops.core.tags import Tag
 from modelops.score.agreement import agreement_report
+from modelops.score.changes import snapshot_changes
 from modelops.score.output import FALLBACK, OUTPUT_COLUMNS, SOURCES
 from modelops.score.plan import InputRefused, RowCountError, ScoringError, ScoringPlan
 from modelops.score.registrants import MODEL_POLICY, NEW_REGISTRANT
 from modelops.score.report import render_scoring_report
 from modelops.score.run import dedupe
+
+if TYPE_CHECKING:
+    from modelops.config.settings import DatasetSpec
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -33,6 +37,9 @@ def _manifest_parts(plan: ScoringPlan, parts: list[dict[str, Any]]) -> list[dict
     return [by_group[i] for i in range(len(plan.groups))]
 
 
+_DIFF_BRIEF = ("computed", "previous", "reason", "adds", "drops", "moves", "new_registrant_share")
+
+
 @dataclass(frozen=True)
 class _Totals:
     """The snapshot's counts over its groups, checked: rows in == rows out, ids within the limit."""
@@ -46,19 +53,33 @@ class _Totals:
 
 
 def commit_scoring(
-    plan: ScoringPlan | dict[str, Any], parts: list[dict[str, Any]], output_url: str | None = None
+    plan: ScoringPlan | dict[str, Any],
+    parts: list[dict[str, Any]],
+    output_url: str | None = None,
+    spec: DatasetSpec | None = None,
 ) -> dict[str, Any]:
-    """Publish the snapshot's predictions + manifest in one folder swap; rows in == rows out or nothing."""
+    """Publish the snapshot's predictions + manifest in one folder swap; rows in == rows out or nothing.
+
+    The manifest's `snapshot_diff` compares the snapshot with the one scored before it (`score.changes`; never
+    fails the commit); `spec`, the dataset's, adds the new registrants' coverage to it.
+    """
     plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_xcom(plan)
     ordered = _manifest_parts(plan, parts)
     totals = _totals(plan, ordered)
     alerts = _alerts(plan, ordered, totals)
     final = catalog.scoring_dir(plan.dataset, plan.snapshot)
     manifest = _manifest(plan, ordered, totals, alerts)
+    changes = snapshot_changes(plan, totals.files, spec)
+    manifest["snapshot_diff"] = {
+        **changes.entry,
+        "file": catalog.SNAPSHOT_DIFF_FILE if changes.geographies is not None else None,
+    }
     with catalog.atomic_dir(final) as staging:
         (staging / catalog.PREDICTIONS).mkdir()
         for path in totals.files:
             os.link(path, staging / catalog.PREDICTIONS / path.name)  # a link: a failed commit keeps the parts
+        if changes.geographies is not None:
+            catalog.write_json(staging / catalog.SNAPSHOT_DIFF_FILE, {"geographies": changes.geographies})
         html_path = render_scoring_report(manifest, staging / catalog.REPORT_HTML)
         catalog.write_json(staging / catalog.MANIFEST, manifest)
     html_final = final / html_path.name
@@ -84,6 +105,7 @@ def commit_scoring(
         "rows_fallback": int(totals.sources.get("fallback", 0)),
         "permitted_use": plan.use,
         "new_registrants": manifest["new_registrants"],
+        "snapshot_diff": {k: v for k, v in manifest["snapshot_diff"].items() if k in _DIFF_BRIEF},
         "sources": totals.sources,
         "fallback_reasons": manifest["fallback_reasons"],
         "alerts": alerts,

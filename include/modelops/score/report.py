@@ -44,12 +44,58 @@ class Shadow:
     slices: list[SliceTable]
 
 
+@dataclass(frozen=True)
+class Changes:
+    """The snapshot diff as the page shows it: a line, the totals, and the new registrants' coverage."""
+
+    line: str
+    totals: list[list[str]]
+    coverage: list[list[str]]
+
+
+def changes_of(diff: dict[str, Any] | None) -> Changes | None:
+    """The page's view of the manifest's `snapshot_diff` (None: the manifest has none)."""
+    if not diff:
+        return None
+    if not diff.get("computed"):
+        return Changes(f"not computed: {diff.get('reason')}", [], [])
+    new = diff.get("new_registrant_share")
+    line = f"against snapshot {diff['previous']} (the one scored before)" + (
+        f"; per geography ({diff['geographies']}): {diff['file']} beside this page" if diff.get("file") else ""
+    )
+    totals = [
+        [label, str(diff[count]), format_value(diff[share], "%")]
+        for label, count, share in (("added", "adds", "add_share"), ("dropped", "drops", "drop_share"))
+    ]
+    totals.append(["moved (other geography)", str(diff["moves"]), format_value(diff["move_share"], "%")])
+    if diff.get("new_registrants") is not None:
+        totals.append(["new registrants", str(diff["new_registrants"]), format_value(new, "%")])
+    coverage = []
+    found = diff.get("registrants") or {}
+    if found.get("computed"):
+        for label, group in (("new registrants", found["new"]), ("every other row", found["rest"])):
+            coverage.append(
+                [
+                    label,
+                    str(group["rows"]),
+                    str(group["model_rows"]),
+                    str(group["fallback_rows"]),
+                    format_value(group["model_share"], "%"),
+                ]
+            )
+    elif found:
+        line += f"; new registrants' coverage not computed: {found.get('reason')}"
+    return Changes(line, totals, coverage)
+
+
 def render_scoring_report(manifest: dict[str, Any], path: Path) -> Path:
-    """The snapshot's HTML report: counts per source and reason, alerts, and the shadow agreement."""
+    """The snapshot's HTML report: counts per source and reason, alerts, changes since the snapshot scored
+    before, and the shadow agreement."""
     agreement = manifest.get("agreement")
     shown = bool(agreement and agreement.get("rows"))
     page = pages.render(
         "scoring_report.html.j2",
+        changes=changes_of(manifest.get("snapshot_diff")),
         title=f"{manifest['dataset']}: scoring {manifest['snapshot']}",
         manifest=manifest,
         served_line=served_by(manifest).line(),

@@ -32,7 +32,7 @@ def score_snapshot(
     seen = SeenIds()  # the ids of the groups scored so far, kept rather than read back
     try:
         parts = [score_group(plan, i, models, seen) for i in range(len(plan.groups))]
-        return commit_scoring(plan, parts, output_url)
+        return commit_scoring(plan, parts, output_url, spec)
     except BaseException:
         import shutil
 
