@@ -15,6 +15,7 @@ from modelops.collect.labels import label_summary, labelled_mask, target_vector
 from modelops.config.settings import DatasetSpec
 from modelops.core import catalog
 from modelops.evaluate.evaluation import slice_metrics
+from modelops.evaluate.registrants import ERROR_METRICS, registrant_scores
 from modelops.monitor.evidence import CANARY, FALLBACK, MODEL, reference_of
 from modelops.stats import drift
 from modelops.stats.metrics import compute_metrics, higher_is_better
@@ -199,6 +200,37 @@ def performance(
         "judged": enough,
         "by_source": by_source,
         "canary": _canary_comparison(window, by_source, primary),
+        "new_registrants": new_registrant_errors(spec, frame),
+    }
+
+
+def new_registrant_errors(spec: DatasetSpec, frame: pd.DataFrame) -> dict[str, Any] | None:
+    """The served model's error on the window's new registrants (`scoring.new_registrants`) against the rest, on
+    the labelled rows it scored (reported, never a signal); None without a rule, with why when not computed.
+
+    `frame`: the window's inputs beside its served predictions (`served_*`) and the target, as `attach_labels`
+    gives it; rows are matched by the served id."""
+    if spec.scoring.new_registrants is None:
+        return None
+    if not spec.id_column:
+        return {"computed": False, "reason": f"dataset {spec.name!r} has no id_column"}
+    try:
+        ids = frame["served_id"]
+        predictions = pd.DataFrame(
+            {"id": ids, "score": frame["served_champion_score"], "source": frame["served_source"].astype(object)}
+        )
+        labels = pd.DataFrame({spec.id_column: ids, spec.target: frame[spec.target]})
+        found = registrant_scores(
+            frame, predictions, spec, fallback_source=FALLBACK, labels=labels, id_column="served_id"
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        return {"computed": False, "reason": f"{type(exc).__name__}: {exc}"}
+    return {
+        "computed": True,
+        "rule": found.rule,
+        "new": found.new.to_xcom(),
+        "rest": found.rest.to_xcom(),
+        "gaps": {metric: found.gap(metric) for metric in ERROR_METRICS},
     }
 
 
