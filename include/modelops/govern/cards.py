@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import base64
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,9 +24,10 @@ import numpy as np
 from modelops.config.settings import DatasetSpec, Settings
 from modelops.core import catalog
 from modelops.core.tags import Tag
+from modelops.govern.card_doc import Doc, fmt
 from modelops.govern.card_facts import PD_FEATURES, CardError, CardInputs, compute_figures, gather
-from modelops.present import pages
-from modelops.present.reports import format_value, png_base64
+from modelops.govern.card_forecast import CardHistory, gather_history, history_plots, served_sections
+from modelops.present.reports import png_base64
 from modelops.store import artifacts, registry
 
 # --- plots --------------------------------------------------------------------------------------
@@ -84,59 +84,8 @@ def _plots(figures: dict[str, Any], primary: str) -> dict[str, str]:
 # --- the document -------------------------------------------------------------------------------
 
 
-def _f(value: Any, spec: str = "") -> str:
-    """The one number formatter for the card's sentences: None is "n/a", a text stays as it is."""
-    return format_value(value, spec, missing="n/a")
-
-
-@dataclass(frozen=True)
-class Block:
-    """One piece of a card: a heading (`level`, `text`), a paragraph (`text`), a list (`items`), a table
-    (`header`, `rows` of raw values the templates format) or a figure (`name` of its PNG, `text` its caption)."""
-
-    kind: str
-    text: str = ""
-    level: int = 0
-    items: list[str] = field(default_factory=list)
-    header: list[str] = field(default_factory=list)
-    rows: list[list[Any]] = field(default_factory=list)
-    name: str = ""
-
-
-class Doc:
-    """A card as a list of blocks, rendered to Markdown and to HTML from the same content."""
-
-    def __init__(self) -> None:
-        self.blocks: list[Block] = []
-
-    def h(self, level: int, text: str) -> None:
-        """A heading."""
-        self.blocks.append(Block("h", text, level=level))
-
-    def p(self, text: str) -> None:
-        """A paragraph."""
-        self.blocks.append(Block("p", text))
-
-    def items(self, items: list[str]) -> None:
-        """A bullet list."""
-        if items:
-            self.blocks.append(Block("list", items=list(items)))
-
-    def table(self, header: list[str], rows: list[list[Any]]) -> None:
-        """A table (text as it is, numbers through the one formatter)."""
-        self.blocks.append(Block("table", header=list(header), rows=[list(r) for r in rows]))
-
-    def image(self, name: str, caption: str) -> None:
-        """A figure (a PNG of the card's folder)."""
-        self.blocks.append(Block("img", caption, name=name))
-
-    def markdown(self) -> str:
-        """The card as Markdown (figures as PNG files beside it)."""
-        return pages.render("card.md.j2", blocks=self.blocks)
-
-    def html(self, title: str, images: dict[str, str]) -> str:
-        """The card as one self-contained HTML page (figures embedded)."""
-        return pages.render("card.html.j2", title=title, blocks=self.blocks, images=images)
+_f = fmt  # the one number formatter (card_doc)
+__all__ = ["Doc", "build_card", "render", "resolve_version"]  # Doc: where the card's sections build
 
 
 def _labels_text(spec: DatasetSpec) -> str:
@@ -502,8 +451,9 @@ def _primary(inputs: CardInputs) -> str:
     return inputs.report.get("primary_metric") or inputs.evaluation["primary_metric"]
 
 
-def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str) -> Doc:
-    """The card's content: at a glance first (a two-minute read), then the evidence section by section."""
+def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str, served: CardHistory | None = None) -> Doc:
+    """The card's content: at a glance first (a two-minute read), then the evidence section by section, then
+    what the version did in service (`served`: its forecasts and score decay; None: not gathered)."""
     spec, report, tags = inputs.spec, inputs.report, inputs.tags
     doc = Doc()
     doc.h(1, f"Model card: {inputs.model_name} v{inputs.version}")
@@ -517,8 +467,11 @@ def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str) -> Do
     for section in (_use_and_limits, _data, _metrics, _champion):
         section(doc, inputs, figures)
     _slices(doc, inputs, figures, fairness)
-    for section in (_calibration, _explanations, _errors, _candidates_and_lineage):
+    for section in (_calibration, _explanations, _errors):
         section(doc, inputs, figures)
+    if served is not None:
+        served_sections(doc, served)
+    _candidates_and_lineage(doc, inputs, figures)
     return doc
 
 
@@ -537,8 +490,9 @@ def build_card(model_name: str, version: str, settings: Settings) -> dict[str, A
     model = artifacts.load_model(f"models:/{model_name}/{inputs.version}")
     figures = compute_figures(inputs, model)
     generated_at = datetime.now(UTC).isoformat(timespec="seconds")
-    doc = render(inputs, figures, generated_at)
-    images = _plots(figures, figures["primary_metric"])
+    served = gather_history(inputs, settings, figures)
+    doc = render(inputs, figures, generated_at, served)
+    images = _plots(figures, figures["primary_metric"]) | history_plots(served)
     title = f"Model card: {model_name} v{inputs.version}"
     final = catalog.card_dir(inputs.spec.name, model_name, inputs.version)
     with catalog.atomic_dir(final, replace=True) as staging:
@@ -546,7 +500,10 @@ def build_card(model_name: str, version: str, settings: Settings) -> dict[str, A
         catalog.write_text(staging / catalog.CARD_HTML, doc.html(title, images))
         catalog.write_json(
             staging / catalog.CARD_JSON,
-            json_safe({"model_name": model_name, "version": inputs.version, "generated_at": generated_at, **figures}),
+            json_safe(
+                {"model_name": model_name, "version": inputs.version, "generated_at": generated_at, **figures}
+                | {"served": served.to_json()}
+            ),
         )
         for name, png in images.items():
             with catalog.atomic_file(staging / _file_name(name)) as tmp:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from modelops.config.settings import DatasetSpec, Settings, load_settings
 from modelops.ui.approvals_view import RunRequest
+from modelops.ui.forecasts_view import DecayView, ForecastsView, card_holdout, decay_view, forecasts_view
 from modelops.ui.links import mlflow_ui
 from modelops.ui.serving_view import RECENT_SNAPSHOTS, ServedSnapshot, recent_fallback_share, served_snapshots
 from modelops.ui.trends_view import Trend, WindowVerdict, recorded_windows, trends, verdicts
@@ -55,6 +56,12 @@ class DatasetView(BaseModel):
         description="set when MLflow's champion alias disagrees with the alias history: it moved outside the "
         "training and promotion DAGs (scoring serves the recorded version and alerts)",
     )
+    forecasts: ForecastsView | None = Field(
+        default=None, description="published runs of the forecasts built on this dataset's scores"
+    )
+    decay: DecayView | None = Field(
+        default=None, description="the champion's primary metric by age: holdout (0) and labelled windows"
+    )
 
 
 def _spec(settings: Settings, dataset: str) -> DatasetSpec:
@@ -68,6 +75,7 @@ def dataset_view(
 
     `requests` (see `approvals_view.run_requests`) say who asked for each decided promotion; without them it is unknown.
     """
+    from modelops.monitor.served_decay import load_served_decay
     from modelops.monitor.thresholds import thresholds_for
     from modelops.store import alias_log, registry
 
@@ -79,12 +87,18 @@ def dataset_view(
     rows = recorded_windows(spec.name)
     thresholds = thresholds_for(settings, None, spec)
     primary = str(settings.evaluation.primary_metric)
+    info = version_info(spec, champion) if champion is not None else None
+    decay = None
+    if info is not None:
+        metric = info.primary_metric or primary  # the version's own: its holdout value is of that metric
+        holdout = card_holdout(spec.name, spec.model_name, info.version, metric, info.holdout_value)
+        decay = decay_view(load_served_decay(spec.name, spec.model_name, info.version, metric, holdout, thresholds))
     return DatasetView(
         dataset=spec.name,
         model_name=spec.model_name,
         generated_at=datetime.now(UTC),
         serving_now=alias_log.describe_serving(spec.model_name),
-        champion=version_info(spec, champion) if champion is not None else None,
+        champion=info,
         challenger=version_info(spec, challenger) if challenger is not None else None,
         alias_history=alias_changes(spec.model_name),
         served=served,
@@ -94,4 +108,6 @@ def dataset_view(
         mlflow_ui=mlflow_ui(),
         decisions=decisions(spec.model_name, requests),
         alias_drift=alias_drift_line(spec.model_name),
+        forecasts=forecasts_view(settings, spec.name),
+        decay=decay,
     )

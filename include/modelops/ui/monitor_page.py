@@ -42,6 +42,8 @@ HOOKS = (
     "#required-actions-link",
     "#decisions tr[data-decision][data-override][data-run-id]",
     "#overview tr[data-dataset][data-champion][data-action][data-pending]",
+    "#forecasts tr[data-forecast][data-snapshot][data-cycle][data-backtested]",
+    "#decay tr[data-label][data-age][data-value]",
 )
 
 # Inside the Airflow UI the page is an iframe sandboxed without popups or top navigation. Links into
