@@ -283,8 +283,8 @@ def test_the_card_says_plainly_when_there_is_nothing_yet():
     text, blocks = _card(CardHistory(TURNOUT_MODEL, "3", (), (), (), decay))
     assert "forecasts: none is configured" in text
     assert (
-        "No labelled monitoring window of this version yet: only the holdout is known (roc_auc 0.800, CI 0.780 to 0.820)"
-        in text
+        "No labelled monitoring window of this version yet: only the holdout is known "
+        "(roc_auc 0.800, CI 0.780 to 0.820)" in text
     )
     assert "Champion age bound (monitoring.max_champion_age_days): 487 days" in text
     assert (
@@ -305,7 +305,7 @@ def test_the_card_draws_the_decay_by_age_with_the_bound():
     )
     history = CardHistory(TURNOUT_MODEL, "1", (), (), (), decay)
     text, blocks = _card(history)
-    table = [b for b in blocks if b.kind == "table"][0]
+    table = next(b for b in blocks if b.kind == "table")
     assert table.rows == [
         ["holdout", "0", 0.80, 0.78, 0.82, "+0.0%"],
         ["w1", "30", 0.78, None, None, "+2.5%"],
