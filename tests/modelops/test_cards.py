@@ -177,6 +177,17 @@ def test_card_has_every_section_and_the_numbers_of_the_version(trained):
         assert f"]({name})" in md and (Path(summary["card_md"]).parent / name).stat().st_size > 1000
 
 
+def test_a_new_version_says_it_has_no_forecast_and_only_its_holdout_by_age(trained):
+    md, page, data = _texts(trained["summary"])
+    auc = data["metrics"]["roc_auc"]
+    assert "## Forecast and backtest" in md and "No published forecast used this version's scores yet" in md
+    assert "<h2>Score decay</h2>" in page and "No labelled monitoring window of this version yet" in md
+    assert f"only the holdout is known (roc_auc {auc['value']:.3f}, CI {auc['ci_low']:.3f} to" in md
+    decay = data["served"]["decay"]
+    assert decay["holdout"]["value"] == auc["value"] and decay["windows"] == [] and data["served"]["forecasts"] == []
+    assert "decay.png" not in md  # no chart of a single point
+
+
 def test_no_pii_value_reaches_the_card_or_its_logged_copies(trained):
     md, page, data = _texts(trained["summary"])
     for text in (md, page, json.dumps(data)):

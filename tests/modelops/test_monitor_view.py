@@ -154,6 +154,17 @@ class _Hooks(HTMLParser):
         ]
 
 
+def test_the_dataset_page_carries_the_champions_decay_and_the_forecasts_on_its_scores(state, view):
+    decay = view.decay
+    assert decay.version == view.champion.version and decay.metric == view.champion.primary_metric
+    assert decay.points[0].label == "holdout" and decay.points[0].value == view.champion.holdout_value
+    assert decay.start is not None and decay.start_source == "alias history"
+    assert decay.max_age_days == state["settings"].monitoring.max_champion_age_days
+    assert view.forecasts.forecasts == ["voter_forecast"] and view.forecasts.runs == []  # none published here
+    html = monitor_page.render(view, datasets_overview.dataset_list(state["settings"]), _empty_approvals(), "/")
+    assert '<tr data-label="holdout" data-age="0.00"' in html and "No run of voter_forecast was published yet." in html
+
+
 def test_the_page_carries_the_stable_hooks(state, view):
     approvals = approvals_view.ApprovalList(
         approvals=approvals_view.parse_approvals(_hitl_payload()), required_actions_path="required_actions"

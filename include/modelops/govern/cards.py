@@ -1,6 +1,7 @@
 """Model cards: one per registered version, in Markdown and HTML, logged with the version and linked from its tags.
 
-`card_facts` gathers the version's record and computes the figures on its holdout; this module puts
+`card_facts` gathers the version's record and computes the figures on its holdout, `card_forecast` its record
+of service (forecasts that used its scores, score decay by age); this module puts
 them into words (`render`: a `Doc` of headings, paragraphs, lists, tables and figures) and writes
 them through the templates `card.md.j2` and `card.html.j2`: card.md (PNG figures beside it),
 card.html (self-contained, figures embedded) and card.json (every figure) under `catalog.card_dir`.

@@ -7,7 +7,8 @@ captions and header scopes, and one SVG line chart per trend (templates/trend.sv
 Element ids and data attributes named in `HOOKS` are what browser tests and people's scripts read:
 keep them stable. The approvals waiting come first (what each would change, who asked, since when),
 then the dataset's champion and challenger, its alias history, the decided promotion requests (who
-asked, who answered, their comment), serving, trends and verdicts. Every text is HTML-escaped; the
+asked, who answered, their comment), serving, trends, verdicts, the champion's score decay by age and the
+forecasts built on the dataset's scores. Every text is HTML-escaped; the
 page's only style (the stylesheet) and script (below) are inline, allowed by hash in `PAGE_CSP`.
 """
 
