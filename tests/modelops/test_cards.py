@@ -44,6 +44,8 @@ SECTIONS = (
     "## Calibration",
     "## Explanations",
     "## Where the model errs most",
+    "## Forecast and backtest",
+    "## Score decay",
     "## Candidates",
     "## Lineage",
 )
@@ -93,6 +95,7 @@ def _config(tmp_path: Path, csv: Path) -> Path:
         }
     }
     config["default_dataset"] = "survey_card"
+    config.pop("forecasts", None)  # the bundled forecasts name the bundled datasets, replaced above
     path = tmp_path / "cards.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
