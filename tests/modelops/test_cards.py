@@ -95,7 +95,6 @@ def _config(tmp_path: Path, csv: Path) -> Path:
         }
     }
     config["default_dataset"] = "survey_card"
-    config.pop("forecasts", None)  # the bundled forecasts name the bundled datasets, replaced above
     path = tmp_path / "cards.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
