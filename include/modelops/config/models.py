@@ -482,4 +482,5 @@ DATASET_KEYS = {
     "monitoring": f"Overrides of the `monitoring` section for this dataset: {', '.join(sorted(DATASET_MONITORING_KEYS))}.",
     "promotion": "`approvers` for this dataset.",
     "weights": "Row weights: `column` and `use` (survey or unweighted, required); see below.",
+    "electorate_weights": "`own_scores`: every holdout and labelled-window metric is also reported weighted by the model's own scores, for a turnout model the expected electorate (each voter counted by their probability of voting), so a model good on frequent voters only is seen; reported beside, never gated. Absent: not computed.",
 }

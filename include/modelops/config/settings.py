@@ -157,6 +157,7 @@ SPEC_OUTSIDE_IDENTITY = {
     "stated_limitations",
     "limitations",
     "permitted_uses",
+    "electorate_weights",  # what is reported beside, not what is trained
     "validation",
     "scoring",
     "fairness",
@@ -219,6 +220,7 @@ class DatasetSpec:
     owner: str = ""
     stated_limitations: tuple[str, ...] = ()
     weights: DatasetWeights | None = None  # `weights: {column, use}`: kept, never a feature
+    electorate_weights: str | None = None  # `own_scores`: metrics also weighted by the model's own (turnout) scores
 
     def __post_init__(self) -> None:
         if not self.positive_labels:  # specs built in code may give only positive_class
@@ -513,7 +515,18 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         monitoring=_dataset_monitoring(where, body.get("monitoring")),
         promotion=_dataset_promotion(where, body.get("promotion")),
         weights=dataset_weights(where, body.get("weights")),
+        electorate_weights=_electorate_weights(where, body.get("electorate_weights")),
     )
+
+
+ELECTORATE_WEIGHTS = ("own_scores",)
+
+
+def _electorate_weights(where: str, value: Any) -> str | None:
+    """`datasets.<name>.electorate_weights`: absent, or one of ELECTORATE_WEIGHTS."""
+    if value is None or value in ELECTORATE_WEIGHTS:
+        return value
+    raise ConfigError(f"{where}.electorate_weights: one of {list(ELECTORATE_WEIGHTS)} or absent, got {value!r}")
 
 
 _SCORING_SHAPE = "a mapping (canary_key, geography, population, new_registrants, scoring options)"

@@ -19,7 +19,7 @@ from modelops.evaluate.registrants import ERROR_METRICS, registrant_scores
 from modelops.monitor.evidence import CANARY, FALLBACK, MODEL, reference_of
 from modelops.stats import drift
 from modelops.stats.metrics import compute_metrics, higher_is_better
-from modelops.stats.weights import WeightError, effective_rows, survey_weights
+from modelops.stats.weights import WeightError, effective_rows, electorate_weights, survey_weights
 
 
 @dataclass(frozen=True)
@@ -187,6 +187,7 @@ def performance(
         "primary": primary,
         "metrics": metrics,
         "weighted_metrics": weighted_window_metrics(spec, labelled, y, p, threshold),
+        "electorate_metrics": electorate_window_metrics(spec, y, p, threshold),
         "reference": reference,
         "reference_metrics": dict(profile["metrics"]),
         "relative_drop": float(drop),
@@ -246,6 +247,21 @@ def weighted_window_metrics(
     source = {"source": f"survey weights (column {column!r})", "column": column}
     try:
         weights = survey_weights(labelled, column)
+    except WeightError as exc:
+        return {**source, "error": str(exc)}
+    return {**source, "metrics": compute_metrics(y, p, threshold, weights), "effective_rows": effective_rows(weights)}
+
+
+def electorate_window_metrics(
+    spec: DatasetSpec, y: np.ndarray, p: np.ndarray, threshold: float
+) -> dict[str, Any] | None:
+    """The window's labelled metrics with every row counted by the served score, its probability of voting (the
+    expected electorate; `electorate_weights: own_scores`), beside the unweighted ones; None when not asked for."""
+    if spec.electorate_weights != "own_scores" or not len(y):
+        return None
+    source = {"source": "the served scores (the expected electorate)"}
+    try:
+        weights = electorate_weights(p)
     except WeightError as exc:
         return {**source, "error": str(exc)}
     return {**source, "metrics": compute_metrics(y, p, threshold, weights), "effective_rows": effective_rows(weights)}

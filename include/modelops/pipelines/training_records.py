@@ -89,6 +89,7 @@ class EvaluationReport(XComRecord):
     # the holdout judged with the rows' weights (workflow._weighted_view: source, column, use, gated, metrics,
     # intervals, baselines, positive_rate, mean_score, effective_rows); None without a weight column
     weighted_metrics: dict[str, Any] | None = None
+    electorate_metrics: dict[str, Any] | None = None  # weighted by the model's own scores (electorate_weights)
 
     @property
     def promote(self) -> bool:

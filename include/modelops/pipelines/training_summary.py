@@ -72,8 +72,9 @@ def _candidate_lines(report: EvaluationReport, min_slice_rows: int) -> list[str]
         "  baselines on the holdout: "
         + ", ".join(f"{name} {primary}={m[primary]:.4f}" for name, m in report.baselines.items())
     )
-    weighted = report.weighted_metrics
-    if weighted:
+    for weighted in (report.weighted_metrics, report.electorate_metrics):
+        if not weighted:
+            continue
         judged = "the gate judges these" if weighted["gated"] else "reported beside; the gate judges unweighted"
         lines.append(
             f"  weighted by {weighted['source']} ({judged}, worth {weighted['effective_rows']:.0f} rows): "

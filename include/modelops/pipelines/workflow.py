@@ -41,7 +41,7 @@ from modelops.pipelines.training_records import (
 from modelops.stats.drift import build_profile
 from modelops.stats.metrics import compute_metrics
 from modelops.stats.multivariate import reference_sample
-from modelops.stats.weights import survey_weights
+from modelops.stats.weights import electorate_weights, survey_weights
 from modelops.store import artifacts, registry, runs
 from modelops.train.lineage import SPLIT_SCHEME, git_commit, split_key, training_hash, weighting
 from modelops.train.splits import key_columns, row_keys, split_indices, unlabelled_holdout_side
@@ -382,6 +382,29 @@ def _weighted_view(
     return {"source": f"survey weights (column {spec.weights.column!r})", **source, **figures}
 
 
+def _electorate_view(
+    spec: DatasetSpec,
+    settings: Settings,
+    y: np.ndarray,
+    proba: np.ndarray,
+    baseline_scores: dict[str, np.ndarray],
+) -> dict[str, Any] | None:
+    """The holdout judged on the expected electorate (`electorate_weights: own_scores`): every row counted by the
+    model's own score, its probability of voting. Reported beside the unweighted metrics, never gated."""
+    if spec.electorate_weights != "own_scores":
+        return None
+    figures = weighted_figures(
+        y,
+        proba,
+        electorate_weights(proba),
+        baseline_scores,
+        settings.evaluation,
+        int(settings.training.seed),
+        threshold=settings.decision_threshold(spec.name),
+    )
+    return {"source": "the model's own scores (the expected electorate)", "gated": False, **figures}
+
+
 def _ranked(results: list[dict[str, Any]], primary: str) -> list[CandidateResult]:
     """The candidates, best selection score first."""
     from modelops.stats.metrics import higher_is_better
@@ -451,6 +474,7 @@ def evaluate_candidates(
         fairness=fairness,
         verdict=verdict.to_dict(),
         weighted_metrics=weighted,
+        electorate_metrics=_electorate_view(spec, settings, y, proba, baseline_scores),
     )
     out = report.to_xcom()  # a one-class slice has no AUC: NaN becomes null, not an XCom error
     runs.log_evaluation(steps.parent_run_id, out)
