@@ -88,6 +88,22 @@ def forecast(planned: dict) -> dict:
 
 
 @task
+def refresh_cards(outcome: dict) -> list[str]:
+    """Remake both model versions' cards, so each shows this forecast and its backtest beside its other figures."""
+    from modelops.govern.cards import CardError, build_card
+    from modelops.pipelines.forecast_records import ForecastOutcome
+
+    done, settings = ForecastOutcome.from_xcom(outcome), read_settings()
+    cards = []
+    for scored in (done.turnout, done.support):
+        try:
+            cards.append(build_card(scored.model_name, str(scored.model_version), settings)["card_html"])
+        except CardError as exc:  # the version's record is gone: remaking again cannot help
+            raise _refused(exc) from exc
+    return cards
+
+
+@task
 def summary(outcome: dict) -> list[str]:
     """The forecast in a few lines: rows, geographies, intervals, backtest and calibration."""
     from modelops.pipelines.forecast_records import ForecastOutcome
@@ -120,7 +136,9 @@ def summary(outcome: dict) -> list[str]:
 )
 def modelops_forecast():
     planned = plan()
-    summary(forecast(planned))
+    outcome = forecast(planned)
+    outcome >> refresh_cards(outcome)
+    summary(outcome)
 
 
 modelops_forecast()

@@ -1,4 +1,4 @@
-"""The forecast DAG's shape: plan, forecast, summary; its four Params; refusals fail without retry."""
+"""The forecast DAG's shape: plan, forecast, both cards remade and the summary; four Params; no retry of refusals."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ def dag(airflow_db):
 
 
 def test_chain(dag):
-    assert set(dag.task_ids) == {"plan", "forecast", "summary"}
+    assert set(dag.task_ids) == {"plan", "forecast", "refresh_cards", "summary"}
     assert dag.get_task("plan").downstream_task_ids == {"forecast"}
-    assert dag.get_task("forecast").downstream_task_ids == {"summary"}
+    assert dag.get_task("forecast").downstream_task_ids == {"refresh_cards", "summary"}
+    assert dag.get_task("refresh_cards").downstream_task_ids == set()
     assert dag.get_task("summary").downstream_task_ids == set()
     assert dag.timetable.can_be_scheduled is False  # on demand only
     assert "forecast" in dag.tags
