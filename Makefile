@@ -32,6 +32,13 @@ run: $(STAMP)  ## the whole lifecycle through the real scheduler, in a fresh wor
 	    { tail -20 "$$AIRFLOW_HOME/db-migrate.log"; exit 1; }; } && \
 	  $(PY) scripts/lifecycle.py $(ARGS)
 
+forecast: $(STAMP)  ## the election forecast through the DAGs (train both, score two cycles, backtest, calibrate) in .local/forecast/<time>
+	@ts=$$(date -u +%Y%m%dT%H%M%S); export MODELOPS_HOME="$(CURDIR)/.local/forecast/$$ts"; \
+	  $(ENV) mkdir -p "$$AIRFLOW_HOME" && ln -sfn "$$ts" .local/forecast/latest && \
+	  { $(VENV)/bin/airflow db migrate > "$$AIRFLOW_HOME/db-migrate.log" 2>&1 || \
+	    { tail -20 "$$AIRFLOW_HOME/db-migrate.log"; exit 1; }; } && \
+	  $(PY) scripts/forecast_demo.py $(ARGS)
+
 train: setup  ## one training DAG run via `airflow dags test` in .local (CONF='{"dataset": "anes96_vote"}')
 	@$(ENV) scripts/run_dag.sh modelops_training '$(CONF)'
 
@@ -102,4 +109,4 @@ bench-tree-size: $(STAMP)  ## tree sizes per family: holdout AUC/log loss vs one
 bench-stack: $(STAMP)  ## embedded vs production-shaped stack: idle PSS, time to up, training fan-out, scoring 1 vs 2 workers
 	@$(PY) benchmarks/bench_stack.py  # its own workspaces under .local/bench_stack and databases modelops_bench_*
 
-.PHONY: bench-stack bench-forecast bench-decay bench-house help setup run train score monitor up down up-prod down-prod run-prod drop-prod test test-fast lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean
+.PHONY: bench-stack bench-forecast bench-decay bench-house help setup run forecast train score monitor up down up-prod down-prod run-prod drop-prod test test-fast lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean
