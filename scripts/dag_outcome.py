@@ -1,5 +1,5 @@
 """What a DAG run left, for scripts/run_dag.sh: the training run's summary, the newest scoring output or
-monitoring report of the dataset. Usage: dag_outcome.py DAG_ID CONF_JSON"""
+monitoring report of the dataset, or the forecast of the snapshot. Usage: dag_outcome.py DAG_ID CONF_JSON"""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 
 from modelops.config.settings import load_settings
 from modelops.core import catalog
+from modelops.core.handoffs import FORECAST_DAG_ID
+from modelops.pipelines.forecast_records import ForecastOutcome
 
 
 def newest(folders: list[Path]) -> Path | None:
@@ -35,6 +37,16 @@ def describe_outcome(dag_id: str, dataset: str) -> str:
     return f"Monitoring report: {report}" if report else f"no monitoring report of {dataset} yet"
 
 
+def describe_forecast(forecast: str | None, snapshot: str) -> str:
+    """The published forecast of `snapshot` (`forecast` empty: the first configured): its summary and report page."""
+    name, _ = load_settings().forecast(forecast)
+    outcome = ForecastOutcome.published(name, snapshot)
+    return "\n".join([*outcome.summary_lines(), f"Report: {outcome.report_path}"])
+
+
 if __name__ == "__main__":
     conf = json.loads(sys.argv[2] if len(sys.argv) > 2 else "{}")
-    print(describe_outcome(sys.argv[1], conf.get("dataset") or load_settings().default_dataset))
+    if sys.argv[1] == FORECAST_DAG_ID:
+        print(describe_forecast(conf.get("forecast"), conf["snapshot"]))
+    else:
+        print(describe_outcome(sys.argv[1], conf.get("dataset") or load_settings().default_dataset))

@@ -44,6 +44,8 @@ from modelops.config.settings import DatasetSpec, Settings, load_settings
 from modelops.core import catalog
 from modelops.core.handoffs import FORECAST_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
 from modelops.core.tags import Tag
+from modelops.forecast.backtest import Backtest
+from modelops.pipelines.forecast_records import ForecastOutcome
 from modelops.store import registry, tracking
 from modelops.store.forecast_runs import forecast_experiment_name
 
@@ -120,17 +122,13 @@ def default_cycles(certified: Path, cycle_column: str) -> list[int]:
     return sorted(set(read_table(certified)[cycle_column].astype(int)))[-2:]
 
 
-def forecast_record(name: str, snapshot: str) -> dict:
-    return catalog.read_json(catalog.forecast_dir(name, snapshot) / catalog.FORECAST_JSON)
-
-
-def errors_line(backtest: dict | None) -> str:
-    if not backtest:
+def errors_line(backtest: Backtest | None) -> str:
+    if backtest is None:
         return "not backtested"
     parts = []
-    for e in backtest["errors"]:
-        cover = "no interval" if e["coverage"] is None else f"coverage {e['coverage']:.0%}"
-        parts.append(f"{e['quantity']} MAE {e['mae_points']:.2f} pts, bias {e['bias_points']:+.2f}, {cover}")
+    for e in backtest.errors:
+        cover = "no interval" if e.coverage is None else f"coverage {e.coverage:.0%}"
+        parts.append(f"{e.quantity} MAE {e.mae_points:.2f} pts, bias {e.bias_points:+.2f}, {cover}")
     return "; ".join(parts)
 
 
@@ -143,7 +141,7 @@ def print_counties(name: str, snapshot: str, geography: str, counties: int) -> N
     shown = pd.concat([table.head(counties), table.tail(counties)]) if len(table) > 2 * counties else table
     for i, (_, row) in enumerate(shown.iterrows()):
         if i == counties and len(table) > 2 * counties:
-            say(f"    {'...':<12}")
+            say("    ...")
         t_band = f"{row['turnout_lower']:.1%}..{row['turnout_upper']:.1%}" if has_interval else "none"
         s_band = f"{row['dem_share_lower']:.1%}..{row['dem_share_upper']:.1%}" if has_interval else "none"
         say(
@@ -152,44 +150,49 @@ def print_counties(name: str, snapshot: str, geography: str, counties: int) -> N
         )
 
 
+def print_calibration(outcome: ForecastOutcome) -> None:
+    """The calibrated forecast's backtest beside the plain one's."""
+    calibration, plain, calibrated = outcome.calibration, outcome.backtest, outcome.calibrated_backtest
+    if calibration is None or plain is None or calibrated is None:
+        say("    none applied")
+        return
+    say(f"    shift of cycle {calibration.from_cycle} (snapshot {calibration.from_snapshot})")
+    for e in plain.errors:
+        c = calibrated.of(e.quantity)
+        say(
+            f"    {e.quantity:<10} MAE uncalibrated {e.mae_points:.2f} pts, calibrated {c.mae_points:.2f} "
+            f"({c.mae_points - e.mae_points:+.2f}); bias {e.bias_points:+.2f} -> {c.bias_points:+.2f}"
+        )
+    if calibration.unmatched_rows:
+        say(f"    {calibration.unmatched_rows} rows in counties the shift did not know (left unshifted)")
+
+
 def report(name: str, spec: ForecastSpec, snapshots: list[Snapshot], counties: int) -> None:
     """Step 5: the county forecast, both backtests, the calibration's effect, the report pages."""
-    first, second = (forecast_record(name, s.id) for s in snapshots)
-    say(f"  County forecast of snapshot {snapshots[1].id} (cycle {snapshots[1].cycle}), by two-party share:")
-    method = second.get("intervals")
-    if method:
+    outcomes = [ForecastOutcome.published(name, s.id) for s in snapshots]
+    last, second = outcomes[-1], snapshots[-1]
+    say(f"  County forecast of snapshot {second.id} (cycle {second.cycle}), by two-party share:")
+    method = last.intervals
+    if method is not None:
         say(
-            f"    {method['level']:.0%} split-conformal intervals from {method['residuals_used']} county residuals "
-            f"of cycle {method['residual_cycle']} (the first snapshot's backtest)"
+            f"    {method.level:.0%} split-conformal intervals from {method.residuals_used} county residuals "
+            f"of cycle {method.residual_cycle} (the first snapshot's backtest)"
         )
     else:
-        say(f"    {second['interval_note']}")
-    print_counties(name, snapshots[1].id, str(spec.geography), counties)
+        say(f"    {last.interval_note}")
+    print_counties(name, second.id, str(spec.geography), counties)
     say("  Backtest against the certified results (forecast - certified, in points):")
-    for snap, record in zip(snapshots, (first, second), strict=True):
-        say(f"    cycle {snap.cycle} ({snap.id}): {errors_line(record.get('backtest'))}")
-    calibration = second.get("calibration")
+    for snap, outcome in zip(snapshots, outcomes, strict=True):
+        say(f"    cycle {snap.cycle} ({snap.id}): {errors_line(outcome.backtest)}")
     say("  Calibration (the earlier cycle's pooled per-county logit shift applied):")
-    if not calibration or not calibration.get("backtest"):
-        say("    none applied")
-    else:
-        say(f"    shift of cycle {calibration['from_cycle']} (snapshot {calibration['from_snapshot']})")
-        plain, calibrated = second["backtest"], calibration["backtest"]
-        for e in plain["errors"]:
-            c = next(x for x in calibrated["errors"] if x["quantity"] == e["quantity"])
-            say(
-                f"    {e['quantity']:<10} MAE uncalibrated {e['mae_points']:.2f} pts, calibrated {c['mae_points']:.2f} "
-                f"({c['mae_points'] - e['mae_points']:+.2f}); bias {e['bias_points']:+.2f} -> {c['bias_points']:+.2f}"
-            )
-        if calibration.get("unmatched_rows"):
-            say(f"    {calibration['unmatched_rows']} rows in counties the shift did not know (left unshifted)")
+    print_calibration(last)
     say(f"  {CAVEAT}")
     say("  Report pages (and each forecast's MLflow run):")
     experiment = forecast_experiment_name(name)
     runs = tracking.runs_by_tag(experiment, Tag.SNAPSHOT)
-    for snap, record in zip(snapshots, (first, second), strict=True):
+    for snap, outcome in zip(snapshots, outcomes, strict=True):
         run = runs.get((snap.id, None))
-        say(f"    {record['report_path']}")
+        say(f"    {outcome.report_path}")
         say(f"      MLflow {experiment} run {run[1] if run else '(none found)'}")
 
 

@@ -11,11 +11,15 @@ Certified (cycle 2020): turnout .6 and .5, two-party share .5 and .4 (ballots 1.
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from modelops.config.settings import REPO_ROOT
 from modelops.config.uses import UseRefused
 from modelops.core import catalog
 from modelops.forecast.calibrate import LogitShift
@@ -103,8 +107,9 @@ def test_forecast_table_is_the_hand_computed_sums_and_says_it_has_no_interval(wo
     )
     page = (catalog.forecast_dir(FORECAST, "s1") / catalog.REPORT_HTML).read_text()
     assert "No model interval" in page
-    record = catalog.read_json(catalog.forecast_dir(FORECAST, "s1") / catalog.FORECAST_JSON)
-    assert ForecastOutcome.from_xcom({k: record[k] for k in outcome.to_xcom()}) == outcome
+    assert ForecastOutcome.published(FORECAST, "s1") == outcome  # forecast.json gives the outcome back
+    with pytest.raises(FileNotFoundError, match="no published forecast voter_forecast of snapshot 's9'"):
+        ForecastOutcome.published(FORECAST, "s9")
 
 
 def test_backtest_on_known_numbers_and_the_stored_shift_round_trips(workspace, settings):
@@ -127,6 +132,28 @@ def test_backtest_on_known_numbers_and_the_stored_shift_round_trips(workspace, s
         fitted = next(s for s in shift.shifts if s.geography == county).turnout_fitted
         t = np.array([v for v, c in zip(TURNOUT, COUNTY, strict=True) if c == county])
         assert sigmoid(logit(t) + fitted).sum() == pytest.approx(ballots, abs=1e-3)
+
+
+def test_run_dag_sh_tells_what_a_forecast_run_published(workspace, settings):
+    """scripts/dag_outcome.py (run_dag.sh's last word) describes the forecast of the conf's snapshot."""
+    _snapshot("s1")
+    _certified()
+    run_forecast(_settings(settings), FORECAST, "s1", 2020, track=False)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "include")}
+    conf = '{"snapshot": "s1", "cycle": 2020}'
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "dag_outcome.py"), "modelops_forecast", conf],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("forecast voter_forecast of snapshot s1 (cycle 2020, use forecast): 6 voter rows")
+    assert lines[2] == NO_INTERVAL_NOTE
+    assert lines[3].startswith("backtest: turnout MAE 10.00 points, bias +0.00; dem_share MAE ")
+    assert lines[-1] == f"Report: {catalog.forecast_dir(FORECAST, 's1') / catalog.REPORT_HTML}"
 
 
 def test_next_cycle_takes_intervals_from_the_last_backtest_and_reports_calibrated_and_not(workspace, settings):

@@ -107,6 +107,14 @@ class ForecastOutcome(XComRecord):
     report_path: str
     mlflow_run_id: str | None
 
+    @classmethod
+    def published(cls, forecast: str, snapshot: str) -> ForecastOutcome:
+        """The outcome a run published in `forecasts/<forecast>/<snapshot>/forecast.json` (its other keys ignored)."""
+        path = catalog.forecast_dir(forecast, snapshot) / catalog.FORECAST_JSON
+        if not path.exists():
+            raise FileNotFoundError(f"no published forecast {forecast} of snapshot {snapshot!r} at {path.parent}")
+        return cls.from_xcom(catalog.read_json(path), ignore_unknown=True)
+
     @property
     def calibrated_backtest(self) -> Backtest | None:
         """The backtest of the calibrated forecast (None without a calibration or certified results)."""
