@@ -34,9 +34,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from modelops.collect import scenarios
 from modelops.collect.inputs import read_table
 from modelops.collect.snapshots import describe
-from modelops.collect.sources import join_sources
 from modelops.config.forecasts import certified_path
 from modelops.config.models import ForecastSpec
 from modelops.config.settings import REPO_ROOT as REPO
@@ -89,22 +89,14 @@ def train(spec: DatasetSpec) -> str:
 
 
 def deliver(spec: DatasetSpec, cycle: int, snapshot: str, settings: Settings) -> int:
-    """The voter file's rows of `cycle`, joined like a training batch, target dropped, delivered as `snapshot`."""
-    voters = Path(spec.raw_dir()) / catalog.VOTER_FILE
-    if not voters.exists():
-        raise DemoFailed(f"no voter file at {voters}: the training run of {spec.name} writes it")
-    frame = read_table(voters)
-    time_column = spec.time_column
-    if time_column is None or time_column not in frame.columns:
-        raise DemoFailed(f"{spec.name}'s voter file has no cycle column {time_column!r} to cut a snapshot by")
-    rows = frame[frame[time_column] == cycle].reset_index(drop=True)
-    if rows.empty:
-        raise DemoFailed(f"{spec.name}'s voter file holds no rows of cycle {cycle}")
-    joined, _ = join_sources(rows, spec)
-    path = catalog.write_parquet(joined.drop(columns=[spec.target]), catalog.snapshot_inputs(spec.name, snapshot))
-    # the checks (and words) of the snapshot-registration DAG: where scoring may read, readable, not empty
-    describe(spec.name, str(path), snapshot, settings.scoring_for(spec.name).input_roots)
-    return len(joined)
+    """One cycle of the voter file delivered as `snapshot`, checked as the registration DAG checks it; its rows."""
+    try:
+        path = scenarios.deliver_cycle(spec, cycle, snapshot)
+        # the checks (and words) of the snapshot-registration DAG: where scoring may read, readable, not empty
+        describe(spec.name, str(path), snapshot, settings.scoring_for(spec.name).input_roots)
+    except (OSError, ValueError) as exc:  # InputRefused is a ValueError
+        raise DemoFailed(f"delivering cycle {cycle} of {spec.name} as snapshot {snapshot}: {exc}") from exc
+    return len(pd.read_parquet(path, columns=[spec.id_column]))
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ It simulates frames and delivers them through the catalog like any real feed wou
 inputs (the collected columns, without the target) to `catalog.snapshot_inputs`, its outcomes held
 back at `catalog.pending_labels` until the election is over, then released to
 `catalog.snapshot_labels` (id + target) or, for a dataset without an id column (late labels cannot
-be joined), to `catalog.snapshot_labeled` (the inputs with the target beside them). Nothing reads
-the layout from here: monitoring asks the catalog.
+be joined), to `catalog.snapshot_labeled` (the inputs with the target beside them). `deliver_cycle`
+delivers one cycle of the generated voter file itself (a forecast's backtest needs the very voters the
+certified results counted). Nothing reads the layout from here: monitoring asks the catalog.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from modelops.collect.inputs import read_table
+from modelops.collect.sources import join_sources
 from modelops.collect.synthetic import CycleScenario, draw_outcome, generate_counties, voter_chunk
 from modelops.config.settings import DatasetSpec
 from modelops.core import catalog
@@ -89,6 +92,31 @@ def write_window(
     if with_labels:
         release_labels(spec, window_id)
     return inputs
+
+
+def deliver_cycle(spec: DatasetSpec, cycle: int, window_id: str) -> Path:
+    """Deliver one election `cycle` of the dataset's generated voter file as snapshot `window_id`; the inputs' path.
+
+    The rows of the cycle in `catalog.VOTER_FILE` (the world a training run of a `synthetic_voters` source
+    wrote), joined like the dataset's batches, the target dropped, names and addresses kept (a delivery is
+    the whole voter file). The world's certified results of the same cycle are what a forecast of it is
+    backtested against.
+    """
+    path = spec.raw_dir() / catalog.VOTER_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no voter file of {spec.name} at {path}: collect the dataset first (training does)")
+    column = spec.time_column
+    if not column:
+        raise ValueError(f"dataset {spec.name!r} has no time_column: its voter file cannot be cut by cycle")
+    frame = read_table(path)
+    if column not in frame.columns:
+        raise ValueError(f"{spec.name}'s voter file {path.name} lacks the time column {column!r}")
+    rows = frame[frame[column] == cycle].reset_index(drop=True)
+    if rows.empty:
+        raise ValueError(f"{spec.name}'s voter file {path.name} holds no rows of {column} {cycle}")
+    joined, _ = join_sources(rows, spec)
+    inputs = joined.drop(columns=[c for c in (spec.target,) if c in joined.columns])
+    return catalog.write_parquet(inputs, catalog.snapshot_inputs(spec.name, window_id))
 
 
 def release_labels(spec: DatasetSpec, window_id: str) -> Path:
