@@ -84,6 +84,7 @@ def train(spec: DatasetSpec) -> str:
     if champion is None:
         summary = catalog.latest_summary(spec.name).read_text()
         verdict = summary[summary.find("  decision") :] if "  decision" in summary else summary
+        verdict = verdict.split("\n  serving")[0]  # the decision and its checks
         raise DemoFailed(f"{spec.model_name} has no champion after training; the gate said:\n{verdict.rstrip()}")
     return str(champion.version)
 
