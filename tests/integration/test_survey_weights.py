@@ -52,6 +52,7 @@ def _settings(tmp_path, frame: pd.DataFrame, use: str):
             "baseline_rule": {"all": [{"column": "ideology", "op": ">=", "value": 5}]},
             "validation": {"row_count": [100, 1_000_000]},
             "weights": {"column": "w", "use": use},
+            "permitted_uses": ["research"],
         }
     }
     config["default_dataset"] = "poll"
