@@ -300,7 +300,8 @@ def report(args, scored, full, tenth, plain_tenth, plain, cycled) -> None:
         print("full-size scoring cached: no ratio (delete the scoring outputs under --home to measure it)")
         return
     total = sum(r["step_s"] for r in scoring)
-    print(f"scoring {DATASETS[0]} {scoring[0]['step_s']:.1f} s + {DATASETS[1]} {scoring[1]['step_s']:.1f} s = {total:.1f} s")
+    turnout, support = (r["step_s"] for r in scoring)
+    print(f"scoring {DATASETS[0]} {turnout:.1f} s + {DATASETS[1]} {support:.1f} s = {total:.1f} s")
     for label, r in (("forecast", plain), (f"forecast with cycle {CYCLE}", cycled)):
         print(f"{label}: {r['step_s']:.1f} s = {r['step_s'] / total:.1%} of scoring (bar: <= 10%)")
     print(

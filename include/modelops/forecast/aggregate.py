@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from modelops.core.jsonsafe import json_safe
-from modelops.forecast.logodds import logit, sigmoid
+from modelops.forecast.logodds import clip_probability, odds_shift
 from modelops.forecast.scenarios import Scenario, TurnoutScenarios
 
 # Columns of the per-geography table, declared once (certified results use the same count names).
@@ -160,16 +160,18 @@ class GeographyAccumulator:
         self._rows += len(chunk)
         self._missing_geography += int(no_geo.sum())
         keep = ~(miss_t | miss_s)
-        codes, geographies = pd.factorize(chunk[cols.geography], sort=True)  # a missing geography is code -1
+        codes, geographies = geography_codes(chunk[cols.geography])  # a missing geography is code -1
         has_geo = codes >= 0
-        codes, keep = codes[has_geo], keep[has_geo]
-        t0, s0 = np.where(keep, t[has_geo], 0.0), np.where(keep, s[has_geo], 0.0)
-        parts = {REGISTERED: None, SCORED: keep, MISSING_TURNOUT: miss_t[has_geo], MISSING_SUPPORT: miss_s[has_geo]}
+        if not has_geo.all():
+            codes, keep, t, s = codes[has_geo], keep[has_geo], t[has_geo], s[has_geo]
+            miss_t, miss_s = miss_t[has_geo], miss_s[has_geo]
+        t0, s0 = np.where(keep, t, 0.0), np.where(keep, s, 0.0)
+        parts = {REGISTERED: None, SCORED: keep, MISSING_TURNOUT: miss_t, MISSING_SUPPORT: miss_s}
         parts |= {f"{name}_{Scenario.EXPECTED.value}": v for name, v in zip(_SUMS, _voter_terms(t0, s0), strict=True)}
-        log_odds = logit(t0)
+        clipped = clip_probability(t0)
         for scenario, delta in self.scenarios.shifts().items():
             if scenario != Scenario.EXPECTED:  # a scenario needs its ballots and votes; its sds go unused
-                ts = np.where(keep, sigmoid(log_odds + delta), 0.0)
+                ts = np.where(keep, odds_shift(clipped, delta), 0.0)
                 parts |= {f"b_{scenario.value}": ts, f"d_{scenario.value}": ts * s0}
         size = len(geographies)
         sums = {
@@ -219,10 +221,27 @@ def score_values(chunk: pd.DataFrame, column: str) -> np.ndarray:
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         raise ValueError(f"column {column!r} holds values that are not numbers")
     values = series.to_numpy(dtype=float, na_value=np.nan)
-    valid = values[~np.isnan(values)]
-    if valid.size and (valid.min() < 0.0 or valid.max() > 1.0):
+    if ((values < 0.0) | (values > 1.0)).any():  # NaN compares false: a missing score is not out of range
         raise ValueError(f"column {column!r} holds scores outside [0, 1]")
     return values
+
+
+def geography_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each row's position in the geographies that occur (-1: missing), and those geographies, once each.
+
+    A categorical column (what `scored.paired_chunks` yields) is read from its codes, without hashing a
+    value per row; categories no row holds are left out.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        categories = values.cat.categories
+        present = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
+        if present.all():
+            return codes, pd.Index(categories)
+        remap = np.cumsum(present) - 1
+        return np.where(codes >= 0, remap[codes], -1), pd.Index(categories[present])
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.int64), pd.Index(uniques)
 
 
 def _refuse_missing(missing: dict[str, np.ndarray]) -> None:

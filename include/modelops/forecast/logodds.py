@@ -30,3 +30,10 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def shift_probability(p: np.ndarray, delta: float | np.ndarray) -> np.ndarray:
     """Every probability moved by `delta` on the log-odds scale (a delta of 0 returns the clipped scores)."""
     return sigmoid(logit(p) + delta)
+
+
+def odds_shift(p: np.ndarray, delta: float) -> np.ndarray:
+    """sigmoid(logit(p) + delta) for probabilities already clipped (`clip_probability`), without a log or an
+    exp per value: the odds times e^delta, p e^delta / (1 + p (e^delta - 1))."""
+    factor = float(np.exp(delta))
+    return p * factor / (1.0 + p * (factor - 1.0))

@@ -3,7 +3,8 @@
 A forecast multiplies each voter's turnout score by their support score, so the two outputs must be the
 same rows in the same order: `ScoredOutput.of` reads a committed manifest (`catalog.scoring_manifest`),
 and `paired_chunks` streams both outputs' prediction parts (`row`, `id`, `score` only) and the geography
-column of the scored input files, re-cut to chunks of the same rows. Every chunk is checked: row numbers
+column of the scored input files, re-cut to chunks of the same rows (as Arrow tables: no Python object per
+row). Every chunk is checked: row numbers
 are the same consecutive positions in both, ids agree (a missing id only where the other is missing too),
 and the input files give as many rows. A mismatch is refused (`ScoresMismatch`) with counts, never an id or
 a value. Memory is one chunk per stream.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from modelops.core import catalog
 from modelops.core.records import XComRecord
@@ -96,7 +98,11 @@ def paired_chunks(
     names: tuple[str, str] = ("turnout_score", "support_score"),
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Iterator[pd.DataFrame]:
-    """Chunks of (geography, turnout score, support score) by row, checked to be the same voters in both outputs."""
+    """Chunks of (geography, turnout score, support score) by row, checked to be the same voters in both outputs.
+
+    The geography column is categorical (each chunk's values dictionary-encoded by Arrow), so a consumer
+    groups by its codes without hashing a value per row (`aggregate.geography_codes`).
+    """
     check_pair(turnout, support)
     streams = (
         _recut(_prediction_batches(turnout.parts, chunk_rows), chunk_rows),
@@ -108,12 +114,12 @@ def paired_chunks(
         _check_chunk(left, right, inputs, done, turnout, support)
         yield pd.DataFrame(
             {
-                geography: inputs[geography].to_numpy(),
-                names[0]: left["score"].to_numpy(dtype=float, na_value=np.nan),
-                names[1]: right["score"].to_numpy(dtype=float, na_value=np.nan),
+                geography: _categorical(inputs.column(geography)),
+                names[0]: _floats(left.column("score")),
+                names[1]: _floats(right.column("score")),
             }
         )
-        done += len(left)
+        done += left.num_rows
     if done != turnout.rows:
         raise ScoresMismatch(
             f"the scoring outputs' parts hold {done} rows but their manifests count {turnout.rows}: "
@@ -121,9 +127,21 @@ def paired_chunks(
         )
 
 
+def _categorical(values: pa.ChunkedArray) -> pd.Series:
+    """A geography column as a pandas categorical (Arrow's dictionary encoding of the chunk; nulls stay missing)."""
+    import pyarrow.compute as pc
+
+    return pc.dictionary_encode(values.combine_chunks()).to_pandas()
+
+
+def _floats(values: pa.ChunkedArray) -> np.ndarray:
+    """Scores as float64, a null as NaN."""
+    return values.combine_chunks().to_numpy(zero_copy_only=False).astype(float, copy=False)
+
+
 def _zip_streams(
-    *streams: Iterator[pd.DataFrame], turnout: ScoredOutput, support: ScoredOutput
-) -> Iterator[tuple[pd.DataFrame, ...]]:
+    *streams: Iterator[pa.Table], turnout: ScoredOutput, support: ScoredOutput
+) -> Iterator[tuple[pa.Table, ...]]:
     labels = (f"{turnout.dataset}'s predictions", f"{support.dataset}'s predictions", "the scored input files")
     sentinel = None
     while True:
@@ -137,29 +155,33 @@ def _zip_streams(
 
 
 def _check_chunk(
-    left: pd.DataFrame,
-    right: pd.DataFrame,
-    inputs: pd.DataFrame,
+    left: pa.Table,
+    right: pa.Table,
+    inputs: pa.Table,
     done: int,
     turnout: ScoredOutput,
     support: ScoredOutput,
 ) -> None:
-    n = len(left)
-    if len(right) != n or len(inputs) != n:  # only the last chunk of a stream can be short
+    import pyarrow.compute as pc
+
+    n = left.num_rows
+    if right.num_rows != n or inputs.num_rows != n:  # only the last chunk of a stream can be short
         raise ScoresMismatch(
             f"after {done} rows, {turnout.dataset}'s predictions, {support.dataset}'s and the input files end at "
             "different rows: the outputs are not the same rows"
         )
     expected = np.arange(done, done + n)
     for output, frame in ((turnout, left), (support, right)):
-        if not np.array_equal(frame["row"].to_numpy(), expected):
+        rows = frame.column("row")
+        if rows.null_count or not np.array_equal(rows.combine_chunks().to_numpy(), expected):
             raise ScoresMismatch(
                 f"{output.dataset}'s predictions do not number their rows 0..n-1 in order "
                 f"(within rows {done}-{done + n - 1}): the output is not whole; score the snapshot again"
             )
-    a = left["id"].astype(object).where(left["id"].notna(), None).to_numpy()
-    b = right["id"].astype(object).where(right["id"].notna(), None).to_numpy()
-    differ = int(sum(x != y for x, y in zip(a, b, strict=True)))
+    a, b = left.column("id"), right.column("id")
+    # the same id, or missing in both: Arrow compares the strings without a Python object per row
+    same = pc.or_(pc.fill_null(pc.equal(a, b), False), pc.and_(pc.is_null(a), pc.is_null(b)))
+    differ = n - int(pc.sum(same).as_py() or 0)
     if differ:
         raise ScoresMismatch(
             f"{differ} of {n} rows (within rows {done}-{done + n - 1}) carry different ids in {turnout.dataset}'s "
@@ -167,18 +189,17 @@ def _check_chunk(
         )
 
 
-def _prediction_batches(parts: tuple[str, ...], batch_rows: int) -> Iterator[pd.DataFrame]:
+def _prediction_batches(parts: tuple[str, ...], batch_rows: int) -> Iterator[pa.Table]:
     import pyarrow.parquet as pq
 
+    schema = pa.schema([("row", pa.int64()), ("id", pa.large_string()), ("score", pa.float64())])
     for part in parts:
         with pq.ParquetFile(part) as handle:
             for batch in handle.iter_batches(batch_size=batch_rows, columns=PREDICTION_COLUMNS):
-                frame = batch.to_pandas()
-                frame["id"] = frame["id"].astype(object)
-                yield frame
+                yield pa.Table.from_batches([batch]).select(PREDICTION_COLUMNS).cast(schema)
 
 
-def _input_batches(files: tuple[str, ...], geography: str, batch_rows: int) -> Iterator[pd.DataFrame]:
+def _input_batches(files: tuple[str, ...], geography: str, batch_rows: int) -> Iterator[pa.Table]:
     import pyarrow.parquet as pq
 
     from modelops.collect.inputs import read_table
@@ -188,26 +209,34 @@ def _input_batches(files: tuple[str, ...], geography: str, batch_rows: int) -> I
         if not path.exists():
             raise ScoresMismatch(f"the scored input file {path} is gone: the forecast reads its geography column")
         if path.suffix != ".parquet":  # a CSV delivery: read whole, one column
-            yield read_table(path, columns=[geography])
+            yield pa.Table.from_pandas(read_table(path, columns=[geography]), preserve_index=False)
             continue
         with pq.ParquetFile(path) as handle:
             if geography not in handle.schema_arrow.names:
                 raise ScoresMismatch(f"the scored input file {path.name} lacks the geography column {geography!r}")
             for batch in handle.iter_batches(batch_size=batch_rows, columns=[geography]):
-                yield batch.to_pandas()
+                yield pa.Table.from_batches([batch])
 
 
-def _recut(frames: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
-    """The same rows as chunks of exactly `rows` (the last may be shorter), whatever the incoming sizes."""
-    held: list[pd.DataFrame] = []
+def _recut(tables: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The same rows as tables of exactly `rows` (the last may be shorter), whatever the incoming sizes.
+
+    Arrow slices and concatenations share the buffers: re-cutting copies no value.
+    """
+    held: list[pa.Table] = []
     count = 0
-    for frame in frames:
-        held.append(frame)
-        count += len(frame)
+    for table in tables:
+        held.append(table)
+        count += table.num_rows
         while count >= rows:
-            whole = pd.concat(held, ignore_index=True) if len(held) > 1 else held[0].reset_index(drop=True)
-            yield whole.iloc[:rows].reset_index(drop=True)
-            rest = whole.iloc[rows:]
-            held, count = ([rest] if len(rest) else []), len(rest)
+            whole = _concat(held)
+            yield whole.slice(0, rows)
+            rest = whole.slice(rows)
+            held, count = ([rest] if rest.num_rows else []), rest.num_rows
     if count:
-        yield pd.concat(held, ignore_index=True) if len(held) > 1 else held[0].reset_index(drop=True)
+        yield _concat(held)
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """Tables of the same columns as one (types promoted where files differ: string and large string, say)."""
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
