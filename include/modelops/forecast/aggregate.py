@@ -141,7 +141,9 @@ class GeographyAccumulator:
         self.columns = columns
         self.scenarios = scenarios or TurnoutScenarios()
         self.missing = MissingPolicy(missing)
-        self._sums: pd.DataFrame | None = None
+        self._slots: dict = {}  # geography -> column of the running sums
+        self._names: list[str] = []  # the sums' names, in their row order (set by the first chunk)
+        self._sums = np.zeros((0, 0))  # one row per sum, one column per geography met so far
         self._rows = 0
         self._missing_geography = 0
 
@@ -178,14 +180,26 @@ class GeographyAccumulator:
             n: np.bincount(codes, weights=v, minlength=size) if v is None or v.any() else np.zeros(size)
             for n, v in parts.items()
         }
-        grouped = pd.DataFrame(sums, index=pd.Index(geographies))
-        self._sums = grouped if self._sums is None else self._sums.add(grouped, fill_value=0)
+        self._accumulate(geographies, sums)
+
+    def _accumulate(self, geographies: pd.Index, sums: dict[str, np.ndarray]) -> None:
+        """Add one chunk's sums per geography to the running ones (plain arrays: no index alignment per chunk)."""
+        if not self._names:
+            self._names = list(sums)
+            self._sums = np.zeros((len(self._names), 0))
+        slots = np.array([self._slots.setdefault(g, len(self._slots)) for g in geographies.tolist()], dtype=np.int64)
+        if len(self._slots) > self._sums.shape[1]:
+            grown = np.zeros((len(self._names), max(len(self._slots), 2 * self._sums.shape[1])))
+            grown[:, : self._sums.shape[1]] = self._sums
+            self._sums = grown
+        self._sums[:, slots] += np.vstack([sums[n] for n in self._names])
 
     def result(self) -> Aggregation:
         """The per-geography forecast of every chunk added so far."""
-        if self._sums is None:
+        if not self._names:
             raise ValueError("no score chunk was aggregated (the input was empty)")
-        sums = self._sums.sort_index()
+        index = pd.Index(list(self._slots))
+        sums = pd.DataFrame(self._sums[:, : len(index)].T, index=index, columns=self._names).sort_index()
         sums[EXCLUDED] = sums[REGISTERED] - sums[SCORED]
         table = sums[list(COUNTS)].astype("int64")
         for scenario in (Scenario.EXPECTED, Scenario.LOW, Scenario.HIGH):
