@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import optimize
 
 from modelops.core.records import XComRecord
-from modelops.forecast.aggregate import ScoreColumns, score_values
+from modelops.forecast.aggregate import ScoreColumns, geography_codes, score_values
 from modelops.forecast.backtest import CertifiedColumns, GeographyMismatch
 from modelops.forecast.logodds import EPSILON, logit, shift_probability, sigmoid
 
@@ -106,9 +106,9 @@ class _BinnedLogits:
         self._w = np.zeros((0, self.bins))
         self._wx = np.zeros((0, self.bins))
 
-    def add(self, geography: np.ndarray, x: np.ndarray, weight: np.ndarray) -> None:
-        codes, uniques = pd.factorize(geography)
-        rows = np.array([self._rows.setdefault(g, len(self._rows)) for g in uniques], dtype=np.int64)
+    def add(self, codes: np.ndarray, geographies: pd.Index, x: np.ndarray, weight: np.ndarray) -> None:
+        """Add rows of log-odds `x` with `weight`, each in the geography `geographies[code]`."""
+        rows = np.array([self._rows.setdefault(g, len(self._rows)) for g in geographies.tolist()], dtype=np.int64)
         if len(self._rows) > len(self._w):
             extra = np.zeros((max(len(self._rows), 2 * len(self._w)) - len(self._w), self.bins))
             self._w, self._wx = np.vstack([self._w, extra]), np.vstack([self._wx, extra])
@@ -162,24 +162,24 @@ def fit_logit_shift(
         raise ValueError("forecast calibration needs bin_width > 0 and 0 <= shrink <= 1")
     targets = _targets(certified, columns)
     turnout_bins, voters, excluded = _BinnedLogits(bin_width), _Counter(), _Counter()
-    for geography, t, _s, keep in _score_rows(read_chunks(), scores):
-        voters.add(geography[keep])
-        excluded.add(geography[~keep])
-        turnout_bins.add(geography[keep], logit(t[keep]), np.ones(int(keep.sum())))
+    for codes, geographies, t, _s, keep in _score_rows(read_chunks(), scores):
+        voters.add(codes[keep], geographies)
+        excluded.add(codes[~keep], geographies)
+        turnout_bins.add(codes[keep], geographies, logit(t[keep]), np.ones(int(keep.sum())))
     binned = turnout_bins.per_geography()
     turnout_binned = binned
     _require_match(set(binned), set(targets.index), columns.geography)
     ballots, dem = targets["ballots"].to_dict(), targets["dem"].to_dict()
     delta = {g: solve_shift(*binned[g], ballots[g]) for g in binned}
     support_bins, d = _BinnedLogits(bin_width), pd.Series({k: v[0] for k, v in delta.items()})
-    for geography, t, s, keep in _score_rows(read_chunks(), scores):
-        g = geography[keep]
-        weight = shift_probability(t[keep], d.reindex(g).to_numpy())
+    for codes, geographies, t, s, keep in _score_rows(read_chunks(), scores):
+        kept = codes[keep]
+        weight = shift_probability(t[keep], d.reindex(geographies).to_numpy()[kept])
         if np.isnan(weight).any():
             raise ValueError(
                 "the second read of the scores holds geographies the first did not: read_chunks must repeat"
             )
-        support_bins.add(g, logit(s[keep]), weight)
+        support_bins.add(kept, geographies, logit(s[keep]), weight)
     binned = support_bins.per_geography()
     gamma = {g: solve_shift(*binned[g], dem[g]) for g in delta}
     shifts = tuple(
@@ -216,29 +216,34 @@ def apply_shift(chunk: pd.DataFrame, shift: LogitShift, scores: ScoreColumns) ->
 
 
 class _Counter:
-    def __init__(self) -> None:
-        self._counts: pd.Series | None = None
+    """Rows per geography, added a chunk at a time from the chunk's geography codes."""
 
-    def add(self, values: np.ndarray) -> None:
-        counts = pd.Series(values).value_counts()
-        self._counts = counts if self._counts is None else self._counts.add(counts, fill_value=0)
+    def __init__(self) -> None:
+        self._counts: dict = {}
+
+    def add(self, codes: np.ndarray, geographies: pd.Index) -> None:
+        counts = np.bincount(codes, minlength=len(geographies))
+        for geography, count in zip(geographies.tolist(), counts.tolist(), strict=True):
+            if count:
+                self._counts[geography] = self._counts.get(geography, 0) + count
 
     def get(self, key: object) -> int:
-        return 0 if self._counts is None or key not in self._counts.index else int(self._counts[key])
+        return int(self._counts.get(key, 0))
 
 
 def _score_rows(
     chunks: Iterable[pd.DataFrame], scores: ScoreColumns
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per chunk: each row's geography code, the geographies the codes index, both scores, rows with both."""
     for chunk in chunks:
         absent = [c for c in (scores.geography, scores.turnout, scores.support) if c not in chunk.columns]
         if absent:
             raise ValueError(f"score chunk lacks column(s) {absent}")
-        geography = chunk[scores.geography]
-        if geography.isna().any():
+        codes, geographies = geography_codes(chunk[scores.geography])
+        if (codes < 0).any():
             raise ValueError(f"score chunk has rows without a geography in {scores.geography!r}")
         t, s = score_values(chunk, scores.turnout), score_values(chunk, scores.support)
-        yield geography.to_numpy(), t, s, ~(np.isnan(t) | np.isnan(s))
+        yield codes, geographies, t, s, ~(np.isnan(t) | np.isnan(s))
 
 
 def _targets(certified: pd.DataFrame, columns: CertifiedColumns) -> pd.DataFrame:
