@@ -14,7 +14,9 @@ from modelops.forecast.aggregate import (
     MissingPolicy,
     ScoreColumns,
     aggregate_scores,
+    geography_codes,
 )
+from modelops.forecast.logodds import clip_probability, odds_shift, shift_probability
 from modelops.forecast.scenarios import TurnoutScenarios, delta_for_points
 
 COLS = ScoreColumns(geography="county", turnout="p_vote", support="p_dem")
@@ -97,6 +99,30 @@ def test_refuse_policy_names_the_columns_and_counts_never_values():
 def test_bad_chunks_are_refused_by_name(frame, message):
     with pytest.raises(ValueError, match=message):
         aggregate_scores([frame], COLS)
+
+
+def test_geography_codes_of_a_categorical_leave_out_unused_categories_and_keep_missing_rows_missing():
+    values = pd.Series(pd.Categorical(["b", None, "d", "b"], categories=["a", "b", "c", "d"]))
+    codes, geographies = geography_codes(values)
+    assert geographies.tolist() == ["b", "d"] and codes.tolist() == [0, -1, 1, 0]
+    plain_codes, plain = geography_codes(pd.Series(["b", None, "d", "b"]))
+    assert plain.tolist() == ["b", "d"] and plain_codes.tolist() == [0, -1, 1, 0]
+
+
+def test_a_categorical_geography_aggregates_as_the_plain_one():
+    geo = ["b", "a", None, "b", "a"]
+    t, s = [0.5, 0.25, 0.9, 1.0, 0.0], [0.5, 1.0, 0.3, 0.0, 0.2]
+    plain = aggregate_scores([_frame(geo, t, s)], COLS)
+    categorical = _frame(pd.Categorical(geo, categories=["z", "b", "a"]), t, s)  # "z": no row
+    coded = aggregate_scores([categorical.iloc[:2], categorical.iloc[2:]], COLS)
+    pd.testing.assert_frame_equal(coded.table, plain.table, check_index_type=False)
+    assert coded.table.index.tolist() == ["a", "b"] and coded.rows_missing_geography == 1
+
+
+def test_odds_shift_is_the_log_odds_shift():
+    p = clip_probability(np.array([0.0, 1e-7, 0.1, 0.5, 0.9, 1.0]))
+    for delta in (-0.2, 0.0, 0.2, 3.0):
+        np.testing.assert_allclose(odds_shift(p, delta), shift_probability(p, delta), rtol=1e-12, atol=0)
 
 
 def test_no_chunk_is_an_error():

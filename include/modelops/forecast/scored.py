@@ -135,7 +135,10 @@ def _categorical(values: pa.ChunkedArray) -> pd.Series:
     """A geography column as a pandas categorical (Arrow's dictionary encoding of the chunk; nulls stay missing)."""
     import pyarrow.compute as pc
 
-    return pc.dictionary_encode(values.combine_chunks()).to_pandas()
+    combined = values.combine_chunks()  # dictionaries of several pieces are unified
+    if not pa.types.is_dictionary(combined.type):
+        combined = pc.dictionary_encode(combined)
+    return combined.to_pandas()
 
 
 def _floats(values: pa.ChunkedArray) -> np.ndarray:
@@ -213,9 +216,11 @@ def _input_batches(files: tuple[str, ...], geography: str, batch_rows: int) -> I
         if not path.exists():
             raise ScoresMismatch(f"the scored input file {path} is gone: the forecast reads its geography column")
         if path.suffix != ".parquet":  # a CSV delivery: read whole, one column
-            yield pa.Table.from_pandas(read_table(path, columns=[geography]), preserve_index=False)
+            table = pa.Table.from_pandas(read_table(path, columns=[geography]), preserve_index=False)
+            yield table.set_column(0, geography, table.column(0).dictionary_encode())
             continue
-        with pq.ParquetFile(path) as handle:
+        # read as Arrow dictionaries: the Parquet dictionary pages give the codes, no string per row is built
+        with pq.ParquetFile(path, read_dictionary=[geography]) as handle:
             if geography not in handle.schema_arrow.names:
                 raise ScoresMismatch(f"the scored input file {path.name} lacks the geography column {geography!r}")
             for batch in _row_group_batches(handle, [geography], batch_rows):
