@@ -73,8 +73,10 @@ def forecast_page(
     """The forecast's HTML page: method (or why no interval), the ranked charts, the table, the backtest, `notes`."""
     table = forecast_table(aggregation, intervals)
     header = [table.index.name or "geography", *table.columns]
-    rows = [[str(g), *(format_value(v, "" if c == REGISTERED else "%") for c, v in row.items())]
-            for g, row in table.iterrows()]  # fmt: skip
+    formats = ["" if c == REGISTERED else "%" for c in table.columns]
+    # every column as floats, as a row of the table reads (thousands of geographies: no Series per row)
+    rows = [[str(g), *(format_value(v, f) for f, v in zip(formats, values, strict=True))]
+            for g, values in zip(table.index, table.to_numpy(dtype=float).tolist(), strict=True)]  # fmt: skip
     charts = {q: ranked_chart(forecast_table(aggregation, intervals, q), q, f"{q} by geography") for q in QUANTITIES}
     return pages.render(
         TEMPLATE,
