@@ -7,7 +7,7 @@ from scipy.special import expit, logit
 
 from modelops.forecast.aggregate import ScoreColumns
 from modelops.forecast.backtest import CertifiedColumns, GeographyMismatch
-from modelops.forecast.calibrate import LogitShift, apply_shift, fit_logit_shift, solve_shift
+from modelops.forecast.calibrate import LogitShift, TurnoutPass, apply_shift, fit_logit_shift, solve_shift
 
 SCORES = ScoreColumns(geography="county", turnout="t", support="s")
 CERTIFIED = CertifiedColumns(geography="county", ballots="ballots", dem_votes="dem", turnout="to", dem_share="ds")
@@ -45,6 +45,21 @@ def test_fit_recovers_exact_shifts_per_county_from_streamed_chunks():
     np.testing.assert_allclose(table["support_shift"], [-0.2, 0.5], atol=1e-6)
     assert table["voters"].tolist() == [3, 3] and table["excluded_missing"].tolist() == [0, 1]
     assert LogitShift.from_xcom(shift.to_xcom()) == shift
+    # the first pass fed by a caller (categorical geography, as the forecast streams it): the same fit, one read
+    coded = frame.assign(county=pd.Categorical(county, categories=["b", "z", "a"]))
+    first = TurnoutPass(SCORES, bin_width=1e-4)
+    for chunk in _chunks(coded)():
+        first.add(chunk)
+    reads = []
+
+    def second_read():
+        reads.append(1)
+        return _chunks(coded)()
+
+    again = fit_logit_shift(second_read, certified, SCORES, CERTIFIED, cycle=2022, bin_width=1e-4, first_pass=first)
+    assert again == shift and len(reads) == 1
+    with pytest.raises(ValueError, match="another bin width"):
+        fit_logit_shift(_chunks(frame), certified, SCORES, CERTIFIED, first_pass=first)
 
 
 def test_binning_error_stays_below_its_documented_bound():

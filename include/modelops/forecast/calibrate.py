@@ -127,6 +127,21 @@ class _BinnedLogits:
         return out
 
 
+class TurnoutPass:
+    """The fit's first pass, a chunk at a time: voters and rows left out per geography, binned turnout log-odds."""
+
+    def __init__(self, scores: ScoreColumns, bin_width: float = DEFAULT_BIN_WIDTH) -> None:
+        self.scores = scores
+        self.bins, self.voters, self.excluded = _BinnedLogits(bin_width), _Counter(), _Counter()
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        """Add one chunk of scores (the chunks `fit_logit_shift` reads next, in the same order)."""
+        for codes, geographies, t, _s, keep in _score_rows([chunk], self.scores):
+            self.voters.add(codes[keep], geographies)
+            self.excluded.add(codes[~keep], geographies)
+            self.bins.add(codes[keep], geographies, logit(t[keep]), np.ones(int(keep.sum())))
+
+
 def solve_shift(x: np.ndarray, weight: np.ndarray, target: float) -> tuple[float, float, str]:
     """The shift d with sum weight * sigmoid(x + d) = target: (d, fitted - target, status)."""
 
@@ -156,17 +171,24 @@ def fit_logit_shift(
     cycle: int | None = None,
     bin_width: float = DEFAULT_BIN_WIDTH,
     shrink: float = DEFAULT_SHRINK,
+    first_pass: TurnoutPass | None = None,
 ) -> LogitShift:
-    """Fit each geography's turnout and support shift to certified totals in two streaming passes over the scores."""
+    """Fit each geography's turnout and support shift to certified totals in two streaming passes over the scores.
+
+    Given a `first_pass` already fed every chunk (by a caller streaming the scores anyway), the scores are
+    read once more, not twice.
+    """
     if not bin_width > 0 or not 0.0 <= shrink <= 1.0:
         raise ValueError("forecast calibration needs bin_width > 0 and 0 <= shrink <= 1")
     targets = _targets(certified, columns)
-    turnout_bins, voters, excluded = _BinnedLogits(bin_width), _Counter(), _Counter()
-    for codes, geographies, t, _s, keep in _score_rows(read_chunks(), scores):
-        voters.add(codes[keep], geographies)
-        excluded.add(codes[~keep], geographies)
-        turnout_bins.add(codes[keep], geographies, logit(t[keep]), np.ones(int(keep.sum())))
-    binned = turnout_bins.per_geography()
+    if first_pass is None:
+        first_pass = TurnoutPass(scores, bin_width)
+        for chunk in read_chunks():
+            first_pass.add(chunk)
+    elif first_pass.scores != scores or first_pass.bins.width != bin_width:
+        raise ValueError("the first pass given was fed other score columns or another bin width than the fit's")
+    voters, excluded = first_pass.voters, first_pass.excluded
+    binned = first_pass.bins.per_geography()
     turnout_binned = binned
     _require_match(set(binned), set(targets.index), columns.geography)
     ballots, dem = targets["ballots"].to_dict(), targets["dem"].to_dict()

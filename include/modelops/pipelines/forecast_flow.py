@@ -8,7 +8,8 @@ the snapshot's geography (`forecast.scored.paired_chunks`), sums them by geograp
 scenarios, builds split-conformal intervals from the earlier backtest's county residuals (without one: no
 model interval, and the record says so), and, with certified results of the cycle, backtests the forecast
 and fits the per-geography logit shift, pooled (empirical Bayes: unpooled shifts make a stable world's
-forecast worse). With `apply_calibration` the earlier cycle's pooled shift is applied too and both
+forecast worse; the fit's first pass rides on the aggregation's, so a backtest reads the scores twice, not
+three times). With `apply_calibration` the earlier cycle's pooled shift is applied too and both
 forecasts are reported. Everything is published at once in `forecasts/<name>/<snapshot>/` and logged as
 an MLflow run tagged with the use; the shift also goes to both model versions' runs.
 """
@@ -36,7 +37,7 @@ from modelops.forecast.backtest import (
     residuals_from,
     summarize_backtest,
 )
-from modelops.forecast.calibrate import LogitShift, apply_shift, fit_logit_shift
+from modelops.forecast.calibrate import LogitShift, TurnoutPass, apply_shift, fit_logit_shift
 from modelops.forecast.intervals import ForecastIntervals, forecast_intervals
 from modelops.forecast.pooling import PooledQuantity, pool
 from modelops.forecast.report import forecast_page
@@ -147,9 +148,12 @@ def _sum_and_backtest(plan: ForecastPlan, spec: ForecastSpec, chunk_rows: int) -
             "backtest of this forecast stored one: run the forecast of an earlier cycle with certified results first"
         )
     shifted = GeographyAccumulator(columns, scenarios, MissingPolicy.EXCLUDE) if prior_shift else None
+    first_pass = TurnoutPass(columns) if plan.backtests else None  # the fit's first pass rides on this one
     unmatched = 0
     for chunk in read_chunks():
         plain.add(chunk)
+        if first_pass is not None:
+            first_pass.add(chunk)
         if shifted is not None:
             moved = apply_shift(chunk, prior_shift, columns)
             unmatched += moved.unmatched_rows
@@ -170,7 +174,7 @@ def _sum_and_backtest(plan: ForecastPlan, spec: ForecastSpec, chunk_rows: int) -
     calibrated_backtest = None
     if calibrated is not None:
         calibrated_backtest = summarize_backtest(backtest_table(calibrated, certified, cols), plan.cycle)
-    fitted = fit_logit_shift(read_chunks, certified, columns, cols, cycle=plan.cycle)
+    fitted = fit_logit_shift(read_chunks, certified, columns, cols, cycle=plan.cycle, first_pass=first_pass)
     shift, pooling = pool(fitted)
     residuals = residuals_from(table, ResidualSource.BACKTEST, plan.cycle)
     return _Sums(
