@@ -16,7 +16,7 @@ Everything runs in a throwaway workspace under --home (MODELOPS_HOME and a local
    scores voter_turnout's snapshot through `scoring.population`);
 4. `pipelines.forecast_flow.run_forecast(track=False)` on each snapshot without a cycle (the streaming pass
    only) and, on the full one, with the world's cycle (certified results: backtest and the logit-shift fit,
-   two more passes over the scores).
+   one more pass over the scores: the fit's first pass rides on the aggregation's).
 
 Every step runs in its own child process (`--step`), which reports its wall time without the imports and its
 RSS before the step and at peak (VmHWM), so peak RSS is per step; the parent times the whole child too. The
@@ -266,7 +266,7 @@ def main() -> None:
     parser.add_argument("--family", default="logistic_regression")
     parser.add_argument("--home", default=str(DEFAULT_HOME))
     parser.add_argument("--profile", action="store_true", help="the full-size forecasts under cProfile")
-    parser.add_argument("--rescore", action="store_true", help="score both snapshots again (same load as the forecasts)")
+    parser.add_argument("--rescore", action="store_true", help="score both snapshots again")
     parser.add_argument("--step", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     use_home(Path(args.home))
