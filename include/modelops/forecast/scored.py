@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from modelops.core.records import XComRecord
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
+T = TypeVar("T")
 PREDICTION_COLUMNS = ["row", "id", "score"]  # what a forecast reads of a scoring output's parts
 DEFAULT_CHUNK_ROWS = 250_000
 
@@ -105,9 +106,16 @@ def paired_chunks(
     """Chunks of (geography, turnout score, support score) by row, checked to be the same voters in both outputs.
 
     The geography column is categorical (each chunk's values dictionary-encoded by Arrow), so a consumer
-    groups by its codes without hashing a value per row (`aggregate.geography_codes`).
+    groups by its codes without hashing a value per row (`aggregate.geography_codes`). The next chunk is
+    read and checked in a thread while the caller works on this one (`prefetched`).
     """
     check_pair(turnout, support)
+    return prefetched(_checked_chunks(turnout, support, geography, names, chunk_rows))
+
+
+def _checked_chunks(
+    turnout: ScoredOutput, support: ScoredOutput, geography: str, names: tuple[str, str], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
     streams = (
         _recut(_prediction_batches(turnout.parts, chunk_rows), chunk_rows),
         _recut(_prediction_batches(support.parts, chunk_rows), chunk_rows),
@@ -129,6 +137,26 @@ def paired_chunks(
             f"the scoring outputs' parts hold {done} rows but their manifests count {turnout.rows}: "
             "the outputs are not whole; score the snapshot again"
         )
+
+
+def prefetched(items: Iterator[T]) -> Iterator[T]:
+    """The items of `items` in order, the next one produced in a worker thread while the caller uses this one.
+
+    Reading and decoding Parquet (Arrow) release the GIL, so the read of chunk k+1 overlaps the caller's
+    sums over chunk k; one item is held ahead, no more. An error of `items` is raised to the caller at the
+    item it stopped at; a caller that stops early waits for the one read under way, then the thread ends.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    end = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecast-read") as pool:
+        pending = pool.submit(next, items, end)
+        while True:
+            item = pending.result()
+            if item is end:
+                return
+            pending = pool.submit(next, items, end)
+            yield item
 
 
 def _categorical(values: pa.ChunkedArray) -> pd.Series:
