@@ -167,17 +167,19 @@ class GeographyAccumulator:
         if not has_geo.all():
             codes, keep, t, s = codes[has_geo], keep[has_geo], t[has_geo], s[has_geo]
             miss_t, miss_s = miss_t[has_geo], miss_s[has_geo]
-        t0, s0 = np.where(keep, t, 0.0), np.where(keep, s, 0.0)
-        parts = {REGISTERED: None, SCORED: keep, MISSING_TURNOUT: miss_t, MISSING_SUPPORT: miss_s}
+        whole = bool(keep.all())  # the usual chunk: no score missing, nothing to mask
+        t0, s0 = (t, s) if whole else (np.where(keep, t, 0.0), np.where(keep, s, 0.0))
+        parts = {REGISTERED: None, SCORED: None if whole else keep, MISSING_TURNOUT: miss_t, MISSING_SUPPORT: miss_s}
         parts |= {f"{name}_{Scenario.EXPECTED.value}": v for name, v in zip(_SUMS, _voter_terms(t0, s0), strict=True)}
         clipped = clip_probability(t0)
         for scenario, delta in self.scenarios.shifts().items():
             if scenario != Scenario.EXPECTED:  # a scenario needs its ballots and votes; its sds go unused
-                ts = np.where(keep, odds_shift(clipped, delta), 0.0)
+                ts = odds_shift(clipped, delta) if whole else np.where(keep, odds_shift(clipped, delta), 0.0)
                 parts |= {f"b_{scenario.value}": ts, f"d_{scenario.value}": ts * s0}
         size = len(geographies)
+        counts = np.bincount(codes, minlength=size).astype(float)  # every row of the chunk with a geography
         sums = {
-            n: np.bincount(codes, weights=v, minlength=size) if v is None or v.any() else np.zeros(size)
+            n: counts if v is None else np.bincount(codes, weights=v, minlength=size) if v.any() else np.zeros(size)
             for n, v in parts.items()
         }
         self._accumulate(geographies, sums)

@@ -36,4 +36,8 @@ def odds_shift(p: np.ndarray, delta: float) -> np.ndarray:
     """sigmoid(logit(p) + delta) for probabilities already clipped (`clip_probability`), without a log or an
     exp per value: the odds times e^delta, p e^delta / (1 + p (e^delta - 1))."""
     factor = float(np.exp(delta))
-    return p * factor / (1.0 + p * (factor - 1.0))
+    out = p * (factor - 1.0)
+    out += 1.0
+    np.divide(p, out, out=out)
+    out *= factor
+    return out
