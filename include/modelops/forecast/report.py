@@ -41,15 +41,17 @@ def forecast_table(
 
 
 def ranked_chart(table: pd.DataFrame, quantity: str, title: str, rows: int = CHART_ROWS) -> str:
-    """The first `rows` geographies of a `forecast_table`: dot, interval bar, scenario band; base64 PNG."""
-    import matplotlib
+    """The first `rows` geographies of a `forecast_table`: dot, interval bar, scenario band; base64 PNG.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a bare `Figure` laid out once (no pyplot import, no second draw to find a tight bounding box):
+    the page's charts are a fixed cost of every forecast run, whatever the number of voters."""
+    from matplotlib.figure import Figure
 
     part = table.head(rows).iloc[::-1]
     y = range(len(part))
-    fig, ax = plt.subplots(figsize=(6.5, max(2.0, 0.22 * len(part) + 1.0)))
+    fig = Figure(figsize=(6.5, max(2.0, 0.22 * len(part) + 1.0)))
+    fig.subplots_adjust(left=0.16, right=0.97, top=0.93, bottom=0.12)
+    ax = fig.add_subplot()
     ax.hlines(y, part[f"{quantity}_{SCENARIO_LOW}"], part[f"{quantity}_{SCENARIO_HIGH}"], color="#999999", lw=1)
     low, high = part[bound_column(quantity, LOWER)], part[bound_column(quantity, UPPER)]
     ax.hlines(y, low, high, color="#4c72b0", lw=4, alpha=0.45, label="interval")
@@ -58,9 +60,7 @@ def ranked_chart(table: pd.DataFrame, quantity: str, title: str, rows: int = CHA
     ax.set_xlabel(quantity)
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=7)
-    png = png_base64(fig)
-    plt.close(fig)
-    return png
+    return png_base64(fig, tight=False)
 
 
 def forecast_page(

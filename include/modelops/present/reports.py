@@ -65,10 +65,11 @@ def direction(change: float, up: str = "above", down: str = "below") -> str:
     return up if change > 0 else down if change < 0 else "unchanged"
 
 
-def png_base64(fig) -> str:
-    """A matplotlib figure as base64 PNG text, ready for a data: URI."""
+def png_base64(fig, tight: bool = True) -> str:
+    """A matplotlib figure as base64 PNG text, ready for a data: URI (`tight`: cropped to its drawn box, which
+    draws the figure twice; a figure laid out by its own layout engine passes False)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=90, **({"bbox_inches": "tight"} if tight else {}))
     return base64.b64encode(buffer.getvalue()).decode()
 
 
