@@ -61,13 +61,13 @@ def plan() -> dict:
     """Check the use on both datasets, the two scoring outputs and the certified results; nothing is written."""
     from modelops.config.uses import UseRefused
     from modelops.forecast.scored import ScoresMismatch
-    from modelops.pipelines.forecast_flow import plan_forecast
+    from modelops.pipelines.forecast_flow import ForecastRefused, plan_forecast
 
     settings = read_settings()
     try:
         with plain_config_errors():
             return plan_forecast(settings, **_params()).brief()
-    except (UseRefused, ScoresMismatch, FileNotFoundError) as exc:
+    except (UseRefused, ScoresMismatch, ForecastRefused, FileNotFoundError) as exc:
         raise _refused(exc) from exc
 
 
@@ -77,13 +77,13 @@ def forecast(planned: dict) -> dict:
     from modelops.config.uses import UseRefused
     from modelops.forecast.backtest import GeographyMismatch
     from modelops.forecast.scored import ScoresMismatch
-    from modelops.pipelines.forecast_flow import run_forecast
+    from modelops.pipelines.forecast_flow import ForecastRefused, run_forecast
 
     settings = read_settings()
     try:
         with plain_config_errors():
             return run_forecast(settings, **_params()).to_xcom()
-    except (UseRefused, ScoresMismatch, GeographyMismatch, FileNotFoundError) as exc:
+    except (UseRefused, ScoresMismatch, GeographyMismatch, ForecastRefused, FileNotFoundError) as exc:
         raise _refused(exc) from exc
 
 

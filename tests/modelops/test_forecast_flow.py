@@ -25,7 +25,7 @@ from modelops.core import catalog
 from modelops.forecast.calibrate import LogitShift
 from modelops.forecast.logodds import logit, sigmoid
 from modelops.forecast.scored import ScoresMismatch
-from modelops.pipelines.forecast_flow import run_forecast
+from modelops.pipelines.forecast_flow import ForecastRefused, run_forecast
 from modelops.pipelines.forecast_records import NO_INTERVAL_NOTE, ForecastOutcome
 
 FORECAST = "voter_forecast"
@@ -184,7 +184,7 @@ def test_next_cycle_takes_intervals_from_the_last_backtest_and_reports_calibrate
 
 def test_calibration_without_an_earlier_shift_is_refused(workspace, settings):
     _snapshot("s1")
-    with pytest.raises(ValueError, match="no earlier backtest of this forecast stored one"):
+    with pytest.raises(ForecastRefused, match="no earlier backtest of this forecast stored one"):
         run_forecast(_settings(settings, apply_calibration=True), FORECAST, "s1", 2020, track=False)
 
 

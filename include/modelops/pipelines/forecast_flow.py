@@ -83,6 +83,11 @@ def plan_forecast(
     )
 
 
+class ForecastRefused(ValueError):
+    """A request the same inputs would refuse again (no earlier shift to apply, a certified file without its
+    cycle column): the DAG fails it at once, without a retry."""
+
+
 def _certified(spec: ForecastSpec, path: Path, cycle: int) -> pd.DataFrame:
     """The certified results of `cycle` (empty when the file or the cycle is absent), the cycle column dropped."""
     from modelops.collect.inputs import read_table
@@ -92,7 +97,7 @@ def _certified(spec: ForecastSpec, path: Path, cycle: int) -> pd.DataFrame:
     frame = read_table(path)
     column = spec.certified.cycle_column
     if column not in frame.columns:
-        raise ValueError(f"certified results {path.name} lack the cycle column {column!r}")
+        raise ForecastRefused(f"certified results {path.name} lack the cycle column {column!r}")
     return frame[frame[column] == cycle].drop(columns=[column]).reset_index(drop=True)
 
 
@@ -143,7 +148,7 @@ def _sum_and_backtest(plan: ForecastPlan, spec: ForecastSpec, chunk_rows: int) -
     plain = GeographyAccumulator(columns, scenarios, MissingPolicy.EXCLUDE)
     prior_shift = plan.prior.shift if plan.apply_calibration and plan.prior is not None else None
     if plan.apply_calibration and prior_shift is None:
-        raise ValueError(
+        raise ForecastRefused(
             f"forecast {plan.forecast}: apply_calibration asks for an earlier cycle's logit shift, and no earlier "
             "backtest of this forecast stored one: run the forecast of an earlier cycle with certified results first"
         )
