@@ -56,7 +56,7 @@ def _served(dataset: str, model: str, version: str) -> dict[str, Any]:
 
 
 def _publish(snapshot: str, turnout_version: str, support_version: str, backtest: dict | None) -> None:
-    """A forecast.json as forecast_flow writes it (the fields the signal reads)."""
+    """A forecast.json as forecast_flow writes it (the keys every reader of a published run requires)."""
     settings = load_settings()
     t, s = settings.dataset("voter_turnout"), settings.dataset("voter_support")
     record = {
@@ -65,6 +65,11 @@ def _publish(snapshot: str, turnout_version: str, support_version: str, backtest
         "cycle": backtest["cycle"] if backtest else None,
         "turnout": _served(t.name, t.model_name, turnout_version),
         "support": _served(s.name, s.model_name, support_version),
+        "use": "forecast",
+        "rows": 1200,
+        "geographies": 12,
+        "intervals": None,
+        "interval_note": "no model interval",
         "backtest": backtest,
     }
     catalog.write_json(catalog.forecast_dir(FORECAST, snapshot) / catalog.FORECAST_JSON, record)
@@ -198,7 +203,7 @@ def test_an_unreadable_forecast_json_is_passed_over_and_named(workspace):
     report, _ = _measure(_settings(LIMITS), "voter_turnout", "3")
     (check,) = report["forecast_backtest"]["forecasts"]
     assert check["snapshot"] == "2024-06" and report["signals"] == ["forecast_backtest"]
-    assert check["notes"] == ["forecast voter_forecast of snapshot 2024-09: forecast.json unreadable (JSONDecodeError)"]
+    assert check["notes"] == ["forecast voter_forecast of snapshot 2024-09: forecast.json unreadable (PublishedForecastError)"]
 
 
 def test_it_retrains_only_when_retrain_on_lists_it(workspace):

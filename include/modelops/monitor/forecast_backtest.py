@@ -20,6 +20,7 @@ from modelops.core import catalog
 from modelops.core.records import XComRecord
 from modelops.forecast.aggregate import DEM_SHARE, TURNOUT
 from modelops.forecast.backtest import Backtest
+from modelops.forecast.published import PublishedForecastError, read_published
 
 ROLES = ("turnout", "support")
 RATE_OF_ROLE = {"turnout": TURNOUT, "support": DEM_SHARE}  # the rate each role's model predicts
@@ -116,22 +117,22 @@ def _latest_backtest(
     name: str, role: str, spec: DatasetSpec, version: str
 ) -> tuple[tuple[str, Backtest] | None, list[str]]:
     """(snapshot, backtest) of the newest published run of `name` backtested with `version` in `role`, and notes
-    on the runs that could not be read."""
+    on the runs that could not be read (read by `forecast.published`, the one reader of a published run)."""
     notes = []
     for snapshot in reversed(catalog.list_forecasts(name)):
-        path = catalog.forecast_dir(name, snapshot) / catalog.FORECAST_JSON
         try:
-            record = catalog.read_json(path)
-            served = record[role]
-            if served["dataset"] != spec.name or served["model_name"] != spec.model_name:
-                continue
-            if str(served["model_version"]) != version or record.get("backtest") is None:
-                continue
-            return (snapshot, Backtest.from_xcom(record["backtest"])), notes
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            run = read_published(name, snapshot)
+        except (OSError, PublishedForecastError) as exc:
             notes.append(
                 f"forecast {name} of snapshot {snapshot}: {catalog.FORECAST_JSON} unreadable ({type(exc).__name__})"
             )
+            continue
+        served = run.turnout if role == "turnout" else run.support
+        if served.dataset != spec.name or served.model_name != spec.model_name:
+            continue
+        if str(served.model_version) != version or run.backtest is None:
+            continue
+        return (snapshot, run.backtest), notes
     return None, notes
 
 
