@@ -12,7 +12,7 @@ from modelops.config.checks import ConfigError
 from modelops.config.settings import load_settings, parse_settings
 from modelops.monitor.labelled import electorate_window_metrics
 from modelops.pipelines.training_records import EvaluationReport
-from modelops.pipelines.workflow import _electorate_view
+from modelops.pipelines.workflow import electorate_view
 
 RAW = {
     "training": {"seed": 1, "candidates": ["logistic_regression"]},
@@ -47,7 +47,7 @@ def test_own_scores_weigh_the_window_by_the_expected_electorate():
 def test_the_holdout_view_is_reported_beside_and_never_gated():
     settings = parse_settings(RAW)
     spec = settings.dataset("voters")
-    view = _electorate_view(spec, settings, Y, P, {"majority": np.full(4, 0.75)})
+    view = electorate_view(spec, settings, Y, P, {"majority": np.full(4, 0.75)})
     assert view["gated"] is False and view["metrics"]["accuracy"] == pytest.approx(1.8 / 2.1)
     # the weighted outcome rate: (0.9 + 0.8 + 0.3) / 2.1 of the expected electorate voted
     assert view["positive_rate"]["value"] == pytest.approx(2.0 / 2.1)

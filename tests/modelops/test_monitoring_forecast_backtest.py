@@ -203,7 +203,9 @@ def test_an_unreadable_forecast_json_is_passed_over_and_named(workspace):
     report, _ = _measure(_settings(LIMITS), "voter_turnout", "3")
     (check,) = report["forecast_backtest"]["forecasts"]
     assert check["snapshot"] == "2024-06" and report["signals"] == ["forecast_backtest"]
-    assert check["notes"] == ["forecast voter_forecast of snapshot 2024-09: forecast.json unreadable (PublishedForecastError)"]
+    assert check["notes"] == [
+        "forecast voter_forecast of snapshot 2024-09: forecast.json unreadable (PublishedForecastError)"
+    ]
 
 
 def test_it_retrains_only_when_retrain_on_lists_it(workspace):

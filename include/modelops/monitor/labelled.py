@@ -4,6 +4,7 @@ its own scored rows against the floors and its holdout, per slice, the calibrati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,11 +246,7 @@ def weighted_window_metrics(
     if not column or column not in labelled.columns or not len(y):
         return None
     source = {"source": f"survey weights (column {column!r})", "column": column}
-    try:
-        weights = survey_weights(labelled, column)
-    except WeightError as exc:
-        return {**source, "error": str(exc)}
-    return {**source, "metrics": compute_metrics(y, p, threshold, weights), "effective_rows": effective_rows(weights)}
+    return _metrics_weighted_by(lambda: survey_weights(labelled, column), source, y, p, threshold)
 
 
 def electorate_window_metrics(
@@ -260,8 +257,15 @@ def electorate_window_metrics(
     if spec.electorate_weights != "own_scores" or not len(y):
         return None
     source = {"source": "the served scores (the expected electorate)"}
+    return _metrics_weighted_by(lambda: electorate_weights(p), source, y, p, threshold)
+
+
+def _metrics_weighted_by(
+    weigh: Callable[[], np.ndarray], source: dict[str, Any], y: np.ndarray, p: np.ndarray, threshold: float
+) -> dict[str, Any]:
+    """The window's metrics with the rows weighted by `weigh()`, or why not (its WeightError: counts, never values)."""
     try:
-        weights = electorate_weights(p)
+        weights = weigh()
     except WeightError as exc:
         return {**source, "error": str(exc)}
     return {**source, "metrics": compute_metrics(y, p, threshold, weights), "effective_rows": effective_rows(weights)}

@@ -368,21 +368,14 @@ def _weighted_view(
     `evaluation.weighted_figures` with the weight source named and whether the gate judges these (use: survey)."""
     if not spec.weights:
         return None
-    weights = survey_weights(holdout, spec.weights.column)
-    figures = weighted_figures(
-        y,
-        proba,
-        weights,
-        baseline_scores,
-        settings.evaluation,
-        int(settings.training.seed),
-        threshold=settings.decision_threshold(spec.name),
-    )
     source = {"column": spec.weights.column, "use": spec.weights.use, "gated": spec.survey_weighted}
+    figures = _figures_weighted_by(
+        survey_weights(holdout, spec.weights.column), spec, settings, y, proba, baseline_scores
+    )
     return {"source": f"survey weights (column {spec.weights.column!r})", **source, **figures}
 
 
-def _electorate_view(
+def electorate_view(
     spec: DatasetSpec,
     settings: Settings,
     y: np.ndarray,
@@ -393,16 +386,28 @@ def _electorate_view(
     model's own score, its probability of voting. Reported beside the unweighted metrics, never gated."""
     if spec.electorate_weights != "own_scores":
         return None
-    figures = weighted_figures(
+    figures = _figures_weighted_by(electorate_weights(proba), spec, settings, y, proba, baseline_scores)
+    return {"source": "the model's own scores (the expected electorate)", "gated": False, **figures}
+
+
+def _figures_weighted_by(
+    weights: np.ndarray,
+    spec: DatasetSpec,
+    settings: Settings,
+    y: np.ndarray,
+    proba: np.ndarray,
+    baseline_scores: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """`evaluation.weighted_figures` of the holdout with the run's evaluation settings, seed and threshold."""
+    return weighted_figures(
         y,
         proba,
-        electorate_weights(proba),
+        weights,
         baseline_scores,
         settings.evaluation,
         int(settings.training.seed),
         threshold=settings.decision_threshold(spec.name),
     )
-    return {"source": "the model's own scores (the expected electorate)", "gated": False, **figures}
 
 
 def _ranked(results: list[dict[str, Any]], primary: str) -> list[CandidateResult]:
@@ -474,7 +479,7 @@ def evaluate_candidates(
         fairness=fairness,
         verdict=verdict.to_dict(),
         weighted_metrics=weighted,
-        electorate_metrics=_electorate_view(spec, settings, y, proba, baseline_scores),
+        electorate_metrics=electorate_view(spec, settings, y, proba, baseline_scores),
     )
     out = report.to_xcom()  # a one-class slice has no AUC: NaN becomes null, not an XCom error
     runs.log_evaluation(steps.parent_run_id, out)
