@@ -18,6 +18,7 @@ import pytest
 from conftest import run_training, use_workspace
 
 from modelops.collect.scenarios import simulate_window
+from modelops.collect.values import plain_frame
 from modelops.config.settings import CANDIDATE_FAMILIES
 from modelops.score import agreement, fastpath, run
 from modelops.score.checks import Reasons, check_chunk
@@ -26,7 +27,6 @@ from modelops.score.models import FAST_TOLERANCE, load_model
 from modelops.score.plan import compile_checks, plan_scoring
 from modelops.score.readers import iter_chunks
 from modelops.score.snapshot import score_snapshot
-from modelops.score.values import plain_frame
 from modelops.store import registry
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`

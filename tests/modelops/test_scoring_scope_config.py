@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from modelops.collect.values import new_registrant_rows
 from modelops.config.checks import ConfigError
 from modelops.config.settings import DEFAULT_CONFIG_PATH, parse_settings
 from modelops.config.uses import UseRefused, check_use
 from modelops.score.checks import Reasons
-from modelops.score.registrants import NEW_REGISTRANT, fixed_scores, mark_policy_rows, new_registrant_rows
+from modelops.score.registrants import NEW_REGISTRANT, fixed_scores, mark_policy_rows
 
 BUNDLED = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
 SURVEY = "anes96_vote"

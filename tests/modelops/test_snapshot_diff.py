@@ -13,7 +13,7 @@ from modelops.config.models import DatasetScoring
 from modelops.config.settings import ConfigError, DatasetSpec, load_settings, parse_settings, read_yaml
 from modelops.evaluate.registrants import RegistrantScores, registrant_scores
 
-RULE = {"all": [{"column": "years_registered", "op": "<=", "value": 0}]}
+RULE = {"column": "years_registered", "max_value": 0}
 COLUMNS = DiffColumns("voter_id", "county", RULE)
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelops.collect.values import new_registrant_rows, require_registrant_column
 from modelops.config.settings import DatasetSpec
 from modelops.core.records import XComRecord
-from modelops.core.rules import conditions, rule_holds
 
 _WHOLE = r"-?[0-9]+"
 
@@ -29,12 +29,12 @@ class DiffColumns:
 
     id_column: str
     geography: str | None = None
-    new_registrants: dict[str, Any] | None = None
+    new_registrants: dict[str, Any] | None = None  # `scoring.new_registrants` (column, max_value | value)
 
     @property
     def read(self) -> list[str]:
         """Every column the diff needs, in a stable order."""
-        rule_columns = [str(c["column"]) for c in conditions(self.new_registrants)]
+        rule_columns = [str(self.new_registrants["column"])] if self.new_registrants else []
         wanted = [self.id_column, *([self.geography] if self.geography else []), *rule_columns]
         return list(dict.fromkeys(wanted))
 
@@ -43,17 +43,14 @@ def diff_columns(spec: DatasetSpec) -> DiffColumns:
     """The diff's columns of a dataset; a spec without an id column cannot be diffed."""
     if not spec.id_column:
         raise ValueError(f"dataset {spec.name!r} has no id_column: snapshots cannot be matched row to row")
-    return DiffColumns(spec.id_column, spec.geography, registrant_rule(spec.scoring.new_registrants))
+    return DiffColumns(spec.id_column, spec.geography, registrant_config(spec.scoring.new_registrants))
 
 
-def registrant_rule(config: Any) -> dict[str, Any] | None:
-    """The dataset's `scoring.new_registrants` (column + max_value or value) as a rule (`all: [...]`)."""
+def registrant_config(config: Any) -> dict[str, Any] | None:
+    """The dataset's `scoring.new_registrants` (a typed section or its dict) as the dict `new_registrant_rows` reads."""
     if config is None:
         return None
-    given = config if isinstance(config, dict) else config.model_dump()
-    if given.get("max_value") is not None:
-        return {"all": [{"column": given["column"], "op": "<=", "value": given["max_value"]}]}
-    return {"all": [{"column": given["column"], "op": "==", "value": given["value"]}]}
+    return dict(config) if isinstance(config, dict) else config.model_dump()
 
 
 def read_snapshot(source: pd.DataFrame | Path | str, columns: DiffColumns) -> pd.DataFrame:
@@ -143,6 +140,7 @@ def _share(part: int, whole: int) -> float | None:
 
 def _side(frame: pd.DataFrame, columns: DiffColumns) -> tuple[pd.DataFrame, SideCounts]:
     """Distinct ids of one snapshot (first row per id) with geography and the rule's verdict, and its counts."""
+    require_registrant_column(frame, columns.new_registrants, "snapshot")
     keys = id_keys(frame[columns.id_column])
     has_id = keys.notna().to_numpy()
     repeated = keys.duplicated(keep="first").to_numpy() & has_id
@@ -153,7 +151,7 @@ def _side(frame: pd.DataFrame, columns: DiffColumns) -> tuple[pd.DataFrame, Side
         {
             "key": keys[keep].to_numpy(),
             "geo": geo_text[keep].to_numpy(),
-            "new_registrant": rule_holds(frame, columns.new_registrants)[keep],
+            "new_registrant": new_registrant_rows(frame, columns.new_registrants)[keep],
         }
     )
     counts = SideCounts(rows=len(frame), missing_ids=int((~has_id).sum()), duplicate_ids=int(repeated.sum()))
@@ -173,7 +171,7 @@ def diff_snapshots(
     added, dropped = in_new & ~in_old, in_old & ~in_new
     moved = in_old & in_new & ~same_geo.to_numpy()
     registrant = both["new_registrant_new"].fillna(False).astype(bool).to_numpy() & in_new
-    has_rule = columns.new_registrants is not None and bool(conditions(columns.new_registrants))
+    has_rule = columns.new_registrants is not None
     return SnapshotDiff(
         old=old_counts,
         new=new_counts,

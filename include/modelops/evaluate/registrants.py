@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from modelops.collect.labels import UNLABELLED, label_values
-from modelops.collect.snapshot_diff import id_keys, registrant_rule
+from modelops.collect.snapshot_diff import id_keys, registrant_config
+from modelops.collect.values import new_registrant_rows, require_registrant_column
 from modelops.config.settings import DatasetSpec
 from modelops.core.records import XComRecord
-from modelops.core.rules import conditions, describe, rule_holds
+from modelops.core.rules import describe
 from modelops.stats.metrics import score
 
 ERROR_METRICS = ("log_loss", "brier", "roc_auc")
@@ -104,9 +106,9 @@ def registrant_scores(
     `labels`: the id and the target, when outcomes are known (otherwise the error figures are None);
     `id_column`: the snapshot's id column when it is not the spec's (a `scoring.population`'s snapshot).
     """
-    rule = registrant_rule(spec.scoring.new_registrants)
+    rule = registrant_config(spec.scoring.new_registrants)
     id_column = id_column or spec.id_column
-    if not id_column or not conditions(rule):
+    if not id_column or rule is None:
         raise ValueError(f"dataset {spec.name!r} needs an id_column and a scoring.new_registrants rule")
     absent = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
     if absent:
@@ -114,7 +116,8 @@ def registrant_scores(
     if labels is not None and not {spec.id_column, spec.target} <= set(labels.columns):
         raise ValueError(f"labels: need columns {[spec.id_column, spec.target]}")
     rows = _first_by_key(snapshot, id_column)
-    rows = rows.assign(new_registrant=rule_holds(rows, rule))
+    require_registrant_column(rows, rule, "snapshot")
+    rows = rows.assign(new_registrant=new_registrant_rows(rows, rule))
     served = _first_by_key(predictions, "id")[["score", "source"]]
     rows = rows.join(served, how="left")
     if labels is not None:
@@ -125,8 +128,15 @@ def registrant_scores(
         rows["label"] = UNLABELLED
     is_new = rows["new_registrant"].to_numpy()
     return RegistrantScores(
-        rule=describe(rule),
+        rule=_in_words(rule),
         missing_ids=int(id_keys(snapshot[id_column]).isna().sum()),
         new=_group(rows.loc[is_new], fallback_source),
         rest=_group(rows.loc[~is_new], fallback_source),
     )
+
+
+def _in_words(config: dict[str, Any]) -> str:
+    """`scoring.new_registrants` as one line, e.g. `years_registered <= 0`."""
+    by_number = config.get("max_value") is not None
+    value = config["max_value"] if by_number else config.get("value")
+    return describe([{"column": config["column"], "op": "<=" if by_number else "==", "value": value}])

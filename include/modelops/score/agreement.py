@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelops.collect.values import as_numbers, factorize
 from modelops.score.ids import unit_interval
 from modelops.score.models import LoadedModel
 from modelops.score.plan import ScoringPlan, shadow_share
-from modelops.score.values import as_numbers, factorize
 
 DECILES = 10
 _CANARY_SALT = 0x5851F42D4C957F2D

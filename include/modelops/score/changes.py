@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from modelops.collect.snapshot_diff import DiffColumns, SnapshotDiff, diff_snapshots, registrant_rule
+from modelops.collect.snapshot_diff import DiffColumns, SnapshotDiff, diff_snapshots, registrant_config
 from modelops.config.settings import DatasetSpec
 from modelops.core import catalog
 from modelops.evaluate.registrants import registrant_scores
@@ -59,7 +59,7 @@ def file_columns(plan: ScoringPlan) -> DiffColumns | None:
         rule = {**rule, "column": renamed.get(rule["column"], rule["column"])}
     geography = checks.get("geography")
     return DiffColumns(
-        checks["id_column"], renamed.get(geography, geography) if geography else None, registrant_rule(rule)
+        checks["id_column"], renamed.get(geography, geography) if geography else None, registrant_config(rule)
     )
 
 

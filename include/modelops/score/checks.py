@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelops.collect.values import as_numbers, blank_rows, label_set, labels_of_uniques
 from modelops.score.models import LoadedModel
 from modelops.score.plan import ScoringPlan
-from modelops.score.values import as_numbers, blank_rows, label_set, labels_of_uniques
 
 
 class Reasons:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelops.score.values import factorize
+from modelops.collect.values import factorize
 
 _MISSING_LEVEL = "\0missing"  # the missing value's key among a column's levels (no repr starts with NUL)
 _MAX_LEVELS = 100_000  # distinct values remembered per categorical column

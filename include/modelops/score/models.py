@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelops.collect.values import label_set, missing_scalar, plain_frame
 from modelops.score import fastpath
 from modelops.score.fastpath import CompiledPipeline, predict_rows
 from modelops.score.plan import ScoringPlan
-from modelops.score.values import label_set, missing_scalar, plain_frame
 
 FAST_TOLERANCE = 1e-9  # largest |fast - pipeline| probability accepted on the first chunk
 _VERIFY_ROWS = 20_000  # rows of the first chunk scored both ways

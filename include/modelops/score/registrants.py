@@ -17,26 +17,9 @@ import numpy as np
 import pandas as pd
 
 from modelops.score.checks import Reasons
-from modelops.score.values import as_numbers, label_set, labels_of_uniques
 
 NEW_REGISTRANT = "new_registrant"
 MODEL_POLICY, FALLBACK_POLICY, FIXED_POLICY = "model", "fallback", "fixed"
-
-
-def new_registrant_rows(frame: pd.DataFrame, rule: dict[str, Any] | None) -> np.ndarray:
-    """Per row: is it a new registrant under `rule` (all False without a rule or without its column)."""
-    n = len(frame)
-    if not rule or rule["column"] not in frame:
-        return np.zeros(n, dtype=bool)
-    series = frame[rule["column"]]
-    if rule.get("max_value") is not None:
-        values = as_numbers(series)[0].to_numpy(dtype="float64", na_value=np.nan)
-        with np.errstate(invalid="ignore"):
-            return np.isfinite(values) & (values <= float(rule["max_value"]))
-    codes, labels, _ = labels_of_uniques(series)
-    wanted = label_set([rule["value"]])
-    hit = np.array([label in wanted for label in labels] + [False], dtype=bool)
-    return hit[codes]
 
 
 def mark_policy_rows(rule: dict[str, Any] | None, new: np.ndarray, codes: np.ndarray, reasons: Reasons) -> None:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from modelops.collect.values import new_registrant_rows, plain_frame
 from modelops.core import catalog
 from modelops.score.agreement import Shadow, canary_mask
 from modelops.score.checks import Reasons, baseline_scores, check_chunk, chunk_guards, inputs_vary
@@ -24,10 +25,8 @@ from modelops.score.registrants import (
     fixed_scores,
     mark_policy_rows,
     missing_column_alert,
-    new_registrant_rows,
     output_codes,
 )
-from modelops.score.values import plain_frame
 
 _T = TypeVar("_T")
 

@@ -71,3 +71,29 @@ def plain_frame(X: pd.DataFrame) -> pd.DataFrame:
     """The frame as the pipeline was fitted on it (categorical dtypes as plain values)."""
     cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
     return X.astype(dict.fromkeys(cats, object)) if cats else X
+
+
+def require_registrant_column(frame: pd.DataFrame, rule: dict[str, Any] | None, what: str) -> None:
+    """Refuse `frame` (named `what`) when the new-registrant rule's column is absent: a reader that must tell new
+    registrants apart never takes a missing column for "nobody is new"."""
+    if rule and rule["column"] not in frame.columns:
+        raise ValueError(f"{what}: no column {rule['column']!r} (scoring.new_registrants) to tell new registrants")
+
+
+def new_registrant_rows(frame: pd.DataFrame, rule: dict[str, Any] | None) -> np.ndarray:
+    """Per row: is it a new registrant under `rule` (`scoring.new_registrants`: its column read as a number at most
+    `max_value`, or equal to `value`, 1, 1.0 and "1" being one); all False without a rule or without its column.
+    A missing or non-numeric value is no new registrant. The one test of it: scoring, snapshot diffs and the
+    registrants' error all call this."""
+    n = len(frame)
+    if not rule or rule["column"] not in frame:
+        return np.zeros(n, dtype=bool)
+    series = frame[rule["column"]]
+    if rule.get("max_value") is not None:
+        values = as_numbers(series)[0].to_numpy(dtype="float64", na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(values) & (values <= float(rule["max_value"]))
+    codes, labels, _ = labels_of_uniques(series)
+    wanted = label_set([rule["value"]])
+    hit = np.array([label in wanted for label in labels] + [False], dtype=bool)
+    return hit[codes]
