@@ -48,6 +48,9 @@ _modelops_read_secret() { sed -n "s/^$1=//p" "$MODELOPS_MLFLOW_SECRETS" | tail -
 export MLFLOW_TRACKING_PASSWORD="${MLFLOW_TRACKING_PASSWORD:-$(_modelops_read_secret MLFLOW_TRACKING_PASSWORD)}"
 # production-shaped: the training DAG's own promotion waits for a human too (promotion.require_approval),
 # and a second user exists to answer it: the requester (whoever triggered the run) never may
+# the local production-shaped stack rehearses the infrastructure under the demo profile's rules (so a
+# working tree with changes can run it); MODELOPS_PROFILE=production applies the production rules here too
+export MODELOPS_PROFILE="${MODELOPS_PROFILE:-demo}"
 export MODELOPS_REQUIRE_APPROVAL="${MODELOPS_REQUIRE_APPROVAL:-true}"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin,reviewer:user}"
 source "$_root/scripts/env.sh"
