@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 PROD := source scripts/prod_env.sh &&
 CONF ?= {}
+# test processes of `make test` (pytest-xdist, a file per worker at a time): the end-to-end tests mostly wait on
+# a scheduler, so two keep this 2-core machine busy; TEST_WORKERS=1 runs the suite in one process
+TEST_WORKERS ?= 2
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -68,7 +71,7 @@ drop-prod:  ## stops the production-shaped stack, drops its PostgreSQL databases
 
 test: $(STAMP)  ## the whole test suite (installs Debian's Chromium for the browser tests when missing)
 	scripts/ensure_browser.sh
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(VENV)/bin/pytest -q
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)  ## the fast tier for every change: no Airflow DB, PostgreSQL, server or browser (tests not marked slow)
 	MODELOPS_FAST_TIER=1 $(VENV)/bin/pytest -q -m "not slow"
