@@ -68,7 +68,7 @@ def check() -> dict:
 
     context = get_current_context()
     params = context["params"]
-    _, spec = settings_and_spec(params["dataset"])
+    settings, spec = settings_and_spec(params["dataset"])
     try:
         plan = plan_promotion(
             spec.model_name,
@@ -78,8 +78,10 @@ def check() -> dict:
             bool(params["override"]),
             params["override_reason"],
             requester=getattr(context["dag_run"], "triggering_user_name", None),
+            settings=settings,
+            run_id=context["run_id"],
         )
-    except PromotionError as exc:  # a refused request: retrying cannot help
+    except PromotionError as exc:  # refused (a failed canary too, its evidence recorded): retrying cannot help
         raise AirflowFailException(str(exc)) from exc
     print(plan.describe())
     return plan.to_xcom()

@@ -224,10 +224,14 @@ def promote_champion(registration: dict) -> dict:
 
         raise AirflowFailException(f"promotion needs an approval; none on record ({approval})")
     extra = {} if approval is None else {"approver": approval.approver, "approved_at": approval.decided_at}
-    outcome = apply_alias(registration, CHAMPION, actor, run_id, **extra, comment=approval and approval.comment)
+    settings, _ = _settings_and_spec()  # the canary's limits (production profile: champion waits for its judgement)
+    outcome = apply_alias(
+        registration, CHAMPION, actor, run_id, **extra, comment=approval and approval.comment, settings=settings
+    )
     get_current_context()["outlet_events"][CHAMPION_PROMOTED].extra = {
         "model_name": outcome["model_name"],
         "version": outcome["version"],
+        "alias": outcome["alias"],  # `canary` in the production profile: champion stays until it is judged
     }
     return outcome
 

@@ -238,6 +238,35 @@ class NewRegistrants(Section):
     score: Number | None = _d("The score every new registrant gets under policy fixed (0-1; only then).", None)
 
 
+class CanaryOptions(Section):
+    """The production profile's canary (MODELOPS_PROFILE=production): a promoted version first decides a share of the rows; the demo profile promotes directly and says so."""
+
+    null_is_a_value: ClassVar[bool] = True
+    share: Number = _d(
+        "Share of rows the canary decides (source = canary; a stable hash of scoring.canary_key, the same rows every snapshot).",
+        0.1,
+    )
+    snapshots: int = _d("Scored snapshots the canary serves before it is judged (champion moves only after).", 2)
+    min_rows: int = _d(
+        "Rows the canary must have decided over those snapshots (fewer: refused, nothing judged on noise).", 200
+    )
+    min_agreement: Number | None = _d(
+        "Least share of canary rows where its decision (score >= scoring.threshold) equals the champion's on the same rows; null: not judged.",
+        0.9,
+    )
+    max_fallback_share: Number | None = _d(
+        "Largest share of the canary's rows (its hash share) served by the rule-based fallback or without a usable canary score; null: not judged.",
+        0.05,
+    )
+    max_score_psi: Number | None = _d(
+        "Largest PSI of the canary's scores against the champion's on the same rows (ten 0.1-wide bins); null: not judged.",
+        0.2,
+    )
+    max_mean_shift: Number | None = _d(
+        "Largest |mean canary score - mean champion score| on the same rows; null: not judged.", 0.05
+    )
+
+
 class PromotionSection(Section):
     """Who decides when `champion` moves."""
 
@@ -248,6 +277,9 @@ class PromotionSection(Section):
     approval_timeout_hours: Number = _d("No answer by then = refused (the alias stays).", 72)
     approvers: list[str] = _listed(
         "Airflow users or `role:<role>` who may answer (empty: every user who can); the requester never can."
+    )
+    canary: CanaryOptions = _d(
+        "The canary of the production profile (the `promotion.canary` section below).", default_factory=CanaryOptions
     )
 
 

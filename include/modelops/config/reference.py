@@ -24,6 +24,7 @@ SECTIONS: dict[str, type[m.Section]] = {
     "monitoring.domain_classifier": m.DomainClassifierOptions,
     "scoring": m.ScoringSection,
     "promotion": m.PromotionSection,
+    "promotion.canary": m.CanaryOptions,
     "fairness": m.FairnessSection,
     "fairness.limits": m.FairnessLimits,
 }

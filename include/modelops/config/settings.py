@@ -729,7 +729,27 @@ def _promotion(body: Any) -> PromotionSection:
     promotion = build(PromotionSection, "promotion", given)
     if float(promotion.approval_timeout_hours) <= 0:
         raise ConfigError(f"promotion.approval_timeout_hours: must be > 0, got {promotion.approval_timeout_hours!r}")
+    _check_canary(promotion.canary)
     return promotion
+
+
+def _check_canary(canary: Any) -> None:
+    """The canary's share in (0, 1], at least one snapshot, shares in [0, 1], distances >= 0."""
+    where = "promotion.canary"
+    if not 0 < float(canary.share) <= 1:
+        raise ConfigError(f"{where}.share: must be in (0, 1], got {canary.share!r}")
+    if int(canary.snapshots) < 1 or int(canary.min_rows) < 0:
+        raise ConfigError(
+            f"{where}: snapshots must be >= 1 and min_rows >= 0, got {canary.snapshots!r}, {canary.min_rows!r}"
+        )
+    for key in ("min_agreement", "max_fallback_share"):
+        value = getattr(canary, key)
+        if value is not None and not 0 <= float(value) <= 1:
+            raise ConfigError(f"{where}.{key}: must be in [0, 1] or null, got {value!r}")
+    for key in ("max_score_psi", "max_mean_shift"):
+        value = getattr(canary, key)
+        if value is not None and float(value) < 0:
+            raise ConfigError(f"{where}.{key}: must be >= 0 or null, got {value!r}")
 
 
 def _sections(raw: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,9 @@ class Tag(StrEnum):
     RETIRED_REASON = "retired_reason"
     RETIRED_APPROVED_BY = "retired_approved_by"
     RETIRED_APPROVED_AT = "retired_approved_at"
+    # the production profile's canary of a version: running, passed or failed, and the evidence judged
+    CANARY_STATE = "modelops.canary.state"
+    CANARY_EVIDENCE = "modelops.canary.evidence"
     # scoring and monitoring runs
     MODEL_NAME = "modelops.model_name"
     MODEL_VERSION = "modelops.model_version"

@@ -73,11 +73,22 @@ def build_body(evidence: Mapping[str, Any], requester: str | None) -> str:
             "",
         ]
     now = f"v{escape_markdown(e['current_champion'])}" if e.get("current_champion") else "none"
+    canary = e.get("canary") or {}
     if action == "retire":
         change = f"**What changes**: {model} v{version} is retired (its aliases removed); `champion` stays {now}."
+    elif canary.get("stage") == "start":
+        change = (
+            f"**What changes**: {model} v{version} becomes the `canary`: it decides a share of the rows of the next "
+            f"scored snapshots; `champion` stays {now} until the canary's evidence is judged."
+        )
     else:
         change = f"**What changes**: `champion` of {model} moves from {now} to v{version} ({escape_markdown(action)})."
     lines += [change, "", f"**Requested by**: {escape_markdown(requester or 'unknown')}", ""]
+    if canary.get("lines"):
+        lines.append("**Canary** (production profile), as scoring recorded it:")
+        lines.append("")
+        lines += [f"- {escape_markdown(plain_line(line))}" for line in canary["lines"]]
+        lines.append("")
     verdict = e.get("verdict")
     lines.append(f"**Gate verdict recorded at training**: {escape_markdown(verdict) if verdict else 'none on record'}")
     lines.append("")

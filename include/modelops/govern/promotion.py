@@ -11,6 +11,9 @@ Rules:
   back from, retired ones and the one serving now; an error when there is none.
 - retire: tags the version retired and removes its aliases; the serving champion is never retired
   (promote or roll back to another version first), so `champion` is never left empty.
+- canary (production profile, govern.canary): a promote first makes the version the canary; promoting
+  it again after its snapshots judges the evidence: a pass goes to the approver, a fail is refused and
+  recorded. The demo profile promotes directly and records "demo profile: no canary".
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from modelops.config.settings import Settings
 from modelops.core import catalog
 from modelops.core.handoffs import PROMOTION_DAG_ID
 from modelops.core.tags import HOLDOUT_PREFIX, PREFIX, Tag
-from modelops.govern import approvals
+from modelops.govern import approvals, canary
 from modelops.govern.promotion_plan import ACTIONS, PromotionPlan
 from modelops.store import alias_log, artifacts, history, registry, tracking
 
@@ -214,8 +218,15 @@ def plan_promotion(
     override: bool = False,
     override_reason: str | None = None,
     requester: str | None = None,
+    *,
+    settings: Settings | None = None,
+    run_id: str | None = None,
 ) -> PromotionPlan:
-    """Check a request against the registry and return what it would change, or raise PromotionError."""
+    """Check a request against the registry and return what it would change, or raise PromotionError.
+
+    A move of `champion` passes through the canary (`_canary_stage`): `settings` gives its limits (None: the
+    bundled parameters file); a failed canary is refused and recorded under `run_id`.
+    """
     reason, override_reason = _checked_request(action, reason, override, override_reason)
     champion = registry.version_by_alias(model_name, registry.CHAMPION)
     current = str(champion.version) if champion is not None else None
@@ -229,6 +240,9 @@ def plan_promotion(
         raise PromotionError(f"{model_name} has no version {version!r}")
     tags = dict(found.tags or {})
     override, override_reason = _gate_override(model_name, action, version, current, tags, override, override_reason)
+    stage = None
+    if action in ("promote", "rollback"):
+        stage = _canary_stage(model_name, action, version, current, tags, reason, settings, run_id)
     return PromotionPlan(
         model_name=model_name,
         action=action,
@@ -242,7 +256,61 @@ def plan_promotion(
         checks=recorded_checks(tags),
         card=card_link(tags),
         requester=requester or None,
+        canary=stage,
     )
+
+
+def _canary_stage(
+    model_name: str,
+    action: str,
+    version: str,
+    current: str | None,
+    tags: dict[str, str],
+    reason: str,
+    settings: Settings | None,
+    run_id: str | None,
+) -> dict[str, Any]:
+    """The canary of a move of `champion`: skipped (why), started, or judged; PromotionError when it refuses.
+
+    Judging the running canary: too few snapshots refuses and changes nothing; failed limits record the
+    evidence, remove the canary and refuse; a pass is the plan the approver sees.
+    """
+    if settings is None:
+        from modelops.config.settings import load_settings
+
+        settings = load_settings()
+    limits = settings.promotion.canary
+    try:
+        stage = canary.plan_stage(model_name, action, version, current, limits)
+    except canary.CanaryError as exc:
+        raise PromotionError(str(exc)) from None
+    if stage is None:  # the version is the running canary: judge it
+        verdict = canary.evidence(_dataset_of(settings, model_name, tags), model_name, version, limits)
+        if not verdict.ready:
+            raise PromotionError(
+                f"canary v{version} of {model_name} decided in {len(verdict.snapshots)} of the {verdict.needed} "
+                f"scored snapshots it serves before it is judged; champion stays v{current}. Promote it again "
+                "after the next scoring"
+            )
+        if not verdict.passed:
+            canary.refuse(model_name, verdict, current, reason, run_id)
+            raise PromotionError(
+                f"refusing to promote {model_name} v{version}: {verdict.summary()}; the canary is removed and "
+                f"champion stays v{current}"
+            )
+        stage = {"stage": canary.JUDGED, "verdict": verdict.to_xcom()}
+    return canary.with_lines(stage)
+
+
+def _dataset_of(settings: Settings, model_name: str, tags: dict[str, str]) -> str:
+    """The dataset whose scored snapshots hold the canary's evidence: the version's lineage, else the model's spec."""
+    named = tags.get(Tag.DATASET)
+    if named in settings.datasets:
+        return str(named)
+    for name, spec in settings.datasets.items():
+        if spec.model_name == model_name:
+            return name
+    raise PromotionError(f"no configured dataset scores {model_name}: its canary's evidence cannot be read")
 
 
 def _tags(model_name: str, version: str) -> dict[str, str]:
@@ -257,7 +325,19 @@ def apply_promotion(plan: PromotionPlan, approval: Approval, run_id: str | None)
     actor = registry.dag_actor(PROMOTION_DAG_ID, approval.approver)
     reason = plan.full_reason(approval.comment)
     outcome: dict[str, Any] = {**plan.to_xcom(), "approver": approval.approver, "decision": "approved"}
-    if plan.moves_champion:
+    judged = bool(plan.canary) and plan.canary.get("stage") == canary.JUDGED
+    if plan.starts_canary:  # production: champion stays until the canary's evidence is judged
+        outcome["canary_started"] = canary.start(
+            plan.model_name,
+            plan.version,
+            actor,
+            reason,
+            run_id,
+            approver=approval.approver,
+            approved_at=approval.decided_at,
+        )
+        outcome["alias_changed"] = False
+    elif plan.moves_champion:
         changed = registry.set_alias(
             plan.model_name,
             registry.CHAMPION,
@@ -267,8 +347,10 @@ def apply_promotion(plan: PromotionPlan, approval: Approval, run_id: str | None)
             run_id,
             approver=approval.approver,
             approved_at=approval.decided_at,
-            action=plan.action,
+            action="promote (canary passed)" if judged else plan.action,
         )
+        if judged and plan.canary:
+            canary.passed(plan.model_name, canary.CanaryVerdict.from_xcom(plan.canary["verdict"]))
         if plan.override:
             tracking.client().set_model_version_tag(
                 plan.model_name, plan.version, Tag.GATES_OVERRIDDEN, plan.override_reason or ""
@@ -319,5 +401,6 @@ def render_outcome(outcome: dict[str, Any], when: datetime | None = None) -> str
     if plan.override:
         lines.append(f"  override  failed gates overridden: {plan.override_reason}")
     lines += [f"  gate      {gate}" for gate in plan.gates]
+    lines += [f"  canary    {line}" for line in (plan.canary or {}).get("lines", [])]
     lines.append(f"  serving   {alias_log.describe_serving(plan.model_name, when)}")
     return "\n".join(lines)

@@ -36,16 +36,29 @@ class PromotionPlan(XComRecord):
     checks: list[dict[str, Any]] = field(default_factory=list)
     card: str | None = None
     requester: str | None = None  # who asked (the run's triggering user): never its approver
+    # the production profile's canary (govern.canary): {stage: skipped|start|judged, lines, ...}; None: retire
+    canary: dict[str, Any] | None = None
+
+    @property
+    def starts_canary(self) -> bool:
+        """The production profile's first step of a promotion: the version becomes the canary, `champion` stays."""
+        return bool(self.canary) and self.canary.get("stage") == "start"
 
     @property
     def moves_champion(self) -> bool:
-        """Promote and rollback move `champion`; retire never does."""
-        return self.action in ("promote", "rollback")
+        """Promote and rollback move `champion` (unless a canary starts first); retire never does."""
+        return self.action in ("promote", "rollback") and not self.starts_canary
 
     def headline(self) -> str:
         """One line: what changes if approved."""
         if self.action == "retire":
             return f"Retire {self.model_name} v{self.version}"
+        if self.starts_canary:
+            share = float(self.canary["share"]) if self.canary else 0.0
+            return (
+                f"Canary {self.model_name}: v{self.version} decides {share:.0%} of the rows; "
+                f"champion stays v{self.current_champion}"
+            )
         now = f"v{self.current_champion}" if self.current_champion else "none"
         return f"{self.action.capitalize()} {self.model_name}: champion {now} -> v{self.version}"
 
@@ -59,6 +72,8 @@ class PromotionPlan(XComRecord):
         parts = [f"{asked}: {self.reason}"]
         if self.override:
             parts.append(f"gates overridden: {self.override_reason}")
+        if self.canary and self.canary.get("lines"):
+            parts.append(self.canary["lines"][0])  # the canary skipped and why, started, or its verdict
         if comment:
             parts.append(f"approver: {comment}")
         return "; ".join(parts)

@@ -524,11 +524,13 @@ def apply_alias(
     approver: str | None = None,
     approved_at: Any = None,
     comment: str | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Set `alias` on the registered version and return what happened (nothing for a duplicate).
 
     `approver`/`approved_at`/`comment`: the human approval asked before a promotion, when the
-    configuration requires one (promotion.require_approval).
+    configuration requires one (promotion.require_approval). A move of `champion` passes through the
+    canary (`_through_canary`): in the production profile the version becomes the `canary` instead.
     """
     # an outcome is a registration with its alias: moving another alias onto it reads the registration's keys
     registered = Registration.from_xcom(registration, ignore_unknown=True)
@@ -537,6 +539,15 @@ def apply_alias(
     reason = "; ".join(registered.reasons)
     if comment:
         reason += f"; approver: {comment}"
+    if alias == registry.CHAMPION:
+        alias, reason = _through_canary(registered, reason, settings)
+    if alias == registry.CANARY:
+        from modelops.govern import canary
+
+        changed = canary.start(
+            registered.model_name, registered.version, actor, reason, run_id, approver=approver, approved_at=approved_at
+        )
+        return Outcome.of(registered, alias=alias, alias_changed=changed, approver=approver).to_xcom()
     changed = registry.set_alias(
         registered.model_name,
         alias,
@@ -549,6 +560,30 @@ def apply_alias(
         action="training" if approver is None else "training (approved)",
     )
     return Outcome.of(registered, alias=alias, alias_changed=changed, approver=approver).to_xcom()
+
+
+def _through_canary(registered: Registration, reason: str, settings: Settings | None) -> tuple[str, str]:
+    """(the alias a promotion of the training DAG sets, its reason): `canary` in the production profile when a
+    champion serves; `champion` with why there is no canary otherwise; `challenger` while another canary runs."""
+    from modelops.govern import canary
+
+    current = registry.version_by_alias(registered.model_name, registry.CHAMPION)
+    now = str(current.version) if current is not None else None
+    if now == str(registered.version):
+        return registry.CHAMPION, reason  # already serving: nothing moves, nothing to try
+    if settings is None:
+        from modelops.config.settings import load_settings
+
+        settings = load_settings()
+    limits = settings.promotion.canary
+    try:
+        stage = canary.plan_stage(registered.model_name, "promote", registered.version, now, limits)
+    except canary.CanaryError as exc:
+        return registry.CHALLENGER, f"{reason}; not the canary: {exc}"
+    if stage is None:  # already the canary: judged by the promotion DAG, never here
+        return registry.CANARY, reason
+    line = canary.stage_lines(stage)[0]
+    return (registry.CANARY if stage["stage"] == canary.START else registry.CHAMPION), f"{reason}; {line}"
 
 
 def refused_outcome(registration: dict[str, Any], approver: str | None) -> dict[str, Any]:

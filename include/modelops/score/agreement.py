@@ -27,6 +27,65 @@ def canary_mask(values: pd.Series, share: float) -> np.ndarray:
     return (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53) < share
 
 
+CANARY_BINS = 10  # the canary's and the champion's scores on the same rows, in 0.1-wide bins (mergeable)
+_CANARY_COUNTS = ("slice_rows", "rows", "fallback", "unusable", "agree", "champion_sum", "canary_sum")
+
+
+class CanaryStats:
+    """Mergeable counts of the canary's rows: its hash share, what it decided, how far from the champion."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(_CANARY_COUNTS, 0.0)
+        self.hist = {"champion": np.zeros(CANARY_BINS, dtype=np.int64), "canary": np.zeros(CANARY_BINS, dtype=np.int64)}
+
+    def add(
+        self,
+        in_slice: np.ndarray,
+        canary: np.ndarray,
+        fallback: np.ndarray,
+        champ: np.ndarray,
+        chall: np.ndarray,
+        threshold: float,
+    ) -> None:
+        """One chunk: `in_slice` the rows the hash gives the canary, `canary` those it decided, `fallback` the
+        rows the rule-based baseline served; both models' scores of the canary's rows are compared."""
+        x, y = champ[canary], chall[canary]
+        c = self.counts
+        c["slice_rows"] += int(in_slice.sum())
+        c["rows"] += int(canary.sum())
+        c["fallback"] += int((in_slice & fallback).sum())
+        c["unusable"] += int((in_slice & ~fallback & ~canary).sum())  # the champion scored it, the canary could not
+        c["agree"] += int(((x >= threshold) == (y >= threshold)).sum())
+        c["champion_sum"] += float(x.sum())
+        c["canary_sum"] += float(y.sum())
+        for name, values in (("champion", x), ("canary", y)):
+            bins = np.minimum((np.clip(values, 0.0, 1.0) * CANARY_BINS).astype(int), CANARY_BINS - 1)
+            self.hist[name] += np.bincount(bins, minlength=CANARY_BINS)
+
+    def to_dict(self) -> dict[str, Any]:
+        hist = {f"{name}_hist": counts.tolist() for name, counts in self.hist.items()}
+        return {**self.counts, **hist}
+
+
+def canary_figures(stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """The canary's counts summed over groups (or snapshots) and its figures: decision agreement with the champion
+    on the same rows, the share of its hash share it did not decide, the PSI and mean shift of its scores."""
+    from modelops.stats.drift import psi
+
+    counts: dict[str, Any] = {k: sum(float(s.get(k, 0)) for s in stats) for k in _CANARY_COUNTS}
+    for key in ("champion_hist", "canary_hist"):
+        counts[key] = np.sum([np.asarray(s[key], dtype=np.int64) for s in stats], axis=0).tolist() if stats else []
+    rows, slice_rows = counts["rows"], counts["slice_rows"]
+    counts.update({k: int(counts[k]) for k in ("slice_rows", "rows", "fallback", "unusable", "agree")})
+    return {
+        **counts,
+        "decision_agreement": counts["agree"] / rows if rows else None,
+        "fallback_share": (counts["fallback"] + counts["unusable"]) / slice_rows if slice_rows else None,
+        "score_psi": psi(counts["champion_hist"], counts["canary_hist"]) if rows else None,
+        "mean_shift": (counts["canary_sum"] - counts["champion_sum"]) / rows if rows else None,
+    }
+
+
 def _decile_edges(profile: dict[str, Any] | None) -> np.ndarray | None:
     """The reference score's nine decile edges, read off the profile's quantile grid."""
     if not profile or not profile.get("edges"):

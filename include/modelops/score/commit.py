@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelops.core import catalog
 from modelops.core.tags import Tag
-from modelops.score.agreement import agreement_report
+from modelops.score.agreement import agreement_report, canary_figures
 from modelops.score.changes import snapshot_changes
 from modelops.score.output import FALLBACK, OUTPUT_COLUMNS, SOURCES
 from modelops.score.plan import InputRefused, RowCountError, ScoringError, ScoringPlan
@@ -220,12 +220,27 @@ def _manifest(plan: ScoringPlan, ordered: list[dict[str, Any]], totals: _Totals,
             for f, p in zip(totals.files, ordered, strict=True)
         ],
         "agreement": agreement,
+        "canary": _canary(plan, ordered),
     }
     # one answer to "which model served on date D" (the alias history, see alias_log.served_on), with the rows truth
     manifest["serving"] = alias_log.describe_serving(
         plan.model_name, datetime.fromisoformat(plan.scored_at), plan.alias, served=manifest
     )
     return manifest
+
+
+def _canary(plan: ScoringPlan, ordered: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The canary's evidence of this snapshot (its counts and figures beside the champion), None without a canary."""
+    stats = [p["canary"] for p in ordered if p.get("canary")]
+    if not stats:
+        return None
+    return {
+        "version": plan.challenger_version,
+        "alias": plan.challenger_alias,
+        "share": plan.canary_share,
+        "threshold": float(plan.options["threshold"]),
+        **canary_figures(stats),
+    }
 
 
 def _log_run(plan: ScoringPlan, manifest: dict[str, Any], totals: _Totals, html: Path) -> str:
@@ -238,6 +253,10 @@ def _log_run(plan: ScoringPlan, manifest: dict[str, Any], totals: _Totals, html:
     if agreement and agreement.get("rows"):
         for key in ("score_correlation", "decision_agreement", "top_decile_overlap", "same_decile_share"):
             metrics[f"shadow_{key}"] = agreement[key]
+    canary = manifest["canary"] or {}
+    for key in ("decision_agreement", "fallback_share", "score_psi", "mean_shift"):
+        if canary.get(key) is not None:
+            metrics[f"canary_{key}"] = canary[key]
     tags = {
         Tag.MODEL_NAME: plan.model_name,
         Tag.ALIAS: plan.alias,

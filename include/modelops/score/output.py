@@ -113,7 +113,7 @@ def chunk_table(
         pa.array(codes.astype(np.int16), mask=codes == 0), pa.array([r or "" for r in reasons.names], pa.string())
     )
     versions = pa.array([plan.version, plan.challenger_version or plan.version], pa.string())
-    aliases = pa.array([plan.alias, "challenger"], pa.string())
+    aliases = pa.array([plan.alias, plan.challenger_alias], pa.string())
     which = pa.array(canary.astype(np.int8))
     return pa.table(
         {

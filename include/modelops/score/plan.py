@@ -55,6 +55,7 @@ class ScoringPlan(XComRecord):
     alias_drift: str | None = None  # the champion moved outside the DAGs (alias_log.AliasDrift.line): alerts
     use: str = ""  # the permitted use this run serves (config.uses.check_use), carried on every output
     population: str | None = None  # the dataset whose snapshot is scored (scoring.population), when another
+    challenger_alias: str = "challenger"  # or `canary`: the production profile's promoted version on trial
 
     def offset(self, group_index: int) -> int:
         """Position in the snapshot of the group's first row (groups of unknown size are alone)."""
@@ -154,7 +155,12 @@ def plan_scoring(
     version = str(served.version)
     scored_at = datetime.now(UTC)
     baseline = artifacts.load_baseline(spec.model_name, version, served.run_id)
-    challenger_version, challenger_run, notes = _challenger(spec, options, alias, version)
+    trial = _canary(spec, alias, version)  # a version on trial decides its share whatever scoring.canary_share says
+    if trial is not None:
+        options["canary_share"] = float(settings.promotion.canary.share)
+        challenger_version, challenger_run, notes = str(trial.version), trial.run_id, []
+    else:
+        challenger_version, challenger_run, notes = _challenger(spec, options, alias, version)
     if float(options["canary_share"]) > 0 and not checks["canary_key"]:
         raise ScoringError(f"dataset {spec.name!r}: canary_share is set but no scoring.canary_key (and no id column)")
     if challenger_version is not None and options["shadow"] and _sample_is_rows(options):
@@ -187,6 +193,7 @@ def plan_scoring(
         alias_drift=None if drift is None else f"{drift.line()}; this run served the recorded v{version}",
         use=served_use,
         population=population.name if population is not None else None,
+        challenger_alias="canary" if trial is not None else "challenger",
     )
 
 
@@ -274,6 +281,16 @@ def _served_version(spec: DatasetSpec, alias: str) -> tuple[Any, Any]:
     if served is None:
         raise ScoringError(f"no version of {spec.model_name} holds the alias {alias!r}: nothing to score with")
     return served, drift
+
+
+def _canary(spec: DatasetSpec, alias: str, version: str) -> Any | None:
+    """The version holding the `canary` alias when the champion is served and it is another version, else None."""
+    from modelops.store import registry
+
+    if alias != registry.CHAMPION:
+        return None
+    trial = registry.version_by_alias(spec.model_name, registry.CANARY)
+    return trial if trial is not None and str(trial.version) != version else None
 
 
 def _challenger(

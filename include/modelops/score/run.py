@@ -14,7 +14,7 @@ import pandas as pd
 
 from modelops.collect.values import new_registrant_rows, plain_frame
 from modelops.core import catalog
-from modelops.score.agreement import Shadow, canary_mask
+from modelops.score.agreement import CanaryStats, Shadow, canary_mask
 from modelops.score.checks import Reasons, baseline_scores, check_chunk, chunk_guards, inputs_vary
 from modelops.score.ids import SeenIds, earlier_ids, id_checks
 from modelops.score.models import LoadedModel, predict, try_load
@@ -103,6 +103,7 @@ class _Group:
     score_shift: dict[str, Any] = field(default_factory=lambda: {"chunks": 0, "judged": 0, "max_psi": None})
     rows_in: int = 0
     rows_out: int = 0
+    canary_stats: CanaryStats = field(default_factory=CanaryStats)
 
     def score(self, chunk: _Chunk) -> Any:
         """The chunk's output table: each row scored by the served model, the challenger (canary) or the fallback."""
@@ -114,9 +115,10 @@ class _Group:
         if self.champion is None:
             self.reasons.mark(codes, np.ones(n, dtype=bool), "model_unavailable")
         ok = codes == 0
-        canary = np.zeros(n, dtype=bool)
+        in_slice = np.zeros(n, dtype=bool)
         if plan.canary_share > 0 and self.challenger is not None:
-            canary = ok & canary_mask(chunk.frame[plan.checks["canary_key"]], plan.canary_share)
+            in_slice = canary_mask(chunk.frame[plan.checks["canary_key"]], plan.canary_share)
+        canary = ok & in_slice
         wanted = self.shadow.rows(ok, chunk.hashes, first, self.rows_in + n) | canary  # rows the challenger scores
         champ, chall, withheld = self._model_scores(chunk, ok, wanted, first)
         model_rows = codes == 0
@@ -129,6 +131,7 @@ class _Group:
         rule = plan.checks.get("new_registrants")
         fixed_scores(rule, codes, self.reasons, score)
         source = np.where(fallback, 2, np.where(canary, 1, 0)).astype(np.int8)  # model, canary, fallback
+        self.canary_stats.add(in_slice, canary, fallback, champ, chall, float(plan.options["threshold"]))
         # Both models scored these rows; a chunk the opt-in guard withheld still tells how far apart
         # they are (the drifted world a challenger is trained for is where it matters most).
         self.shadow.add(champ, chall, model_rows | withheld, chunk.frame, chunk.X)
@@ -201,6 +204,7 @@ class _Group:
             "alerts": self.alerts + dedupe(self.chunk_alerts),
             "score_shift": self.score_shift,
             "shadow": self.plan.shadow and challenger is not None,
+            "canary": self.canary_stats.to_dict() if self.plan.canary_share > 0 and challenger is not None else None,
             "fast_path": {
                 who: {"version": m.version, "fast": bool(m.fast), "max_diff": m.max_diff}
                 for who, m in (("served", champion), ("challenger", challenger))

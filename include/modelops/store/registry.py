@@ -1,7 +1,8 @@
 """Registered versions and their aliases: register, look up, tag, retire, and move an alias with its audit row.
 
-Aliases (`champion`, `challenger`) are the promotion mechanism; stages are never used. Every alias
-change is written to the audit table in the same transaction that allows it.
+Aliases (`champion`, `challenger`, and `canary`: the production profile's version on trial) are the
+promotion mechanism; stages are never used. Every alias change is written to the audit table in the
+same transaction that allows it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from modelops.store.tracking import client, connect, short_tag
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+CANARY = "canary"  # the production profile's promoted version deciding its share of rows before `champion` moves
 
 
 def version_by_alias(model_name: str, alias: str) -> Any | None:
@@ -164,10 +166,22 @@ def set_alias(
     if alias == CHAMPION:
         if previous is not None:
             mlflow_client.set_model_version_tag(model_name, previous, alias_tag(CHAMPION, "until"), now)
-        challenger = version_by_alias(model_name, CHALLENGER)
-        if challenger is not None and str(challenger.version) == str(version):
-            mlflow_client.delete_registered_model_alias(model_name, CHALLENGER)
+        for other in (CHALLENGER, CANARY):  # the new champion is no longer on trial
+            held = version_by_alias(model_name, other)
+            if held is not None and str(held.version) == str(version):
+                mlflow_client.delete_registered_model_alias(model_name, other)
     return True
+
+
+def remove_alias(model_name: str, alias: str) -> str | None:
+    """Delete `alias` (never `champion`: it is only ever moved); returns the version it named, or None."""
+    if alias == CHAMPION:
+        raise AliasGuardError(f"the {CHAMPION!r} alias is never removed: promote or roll back to another version")
+    held = version_by_alias(model_name, alias)
+    if held is None:
+        return None
+    client().delete_registered_model_alias(model_name, alias)
+    return str(held.version)
 
 
 def _now() -> str:
