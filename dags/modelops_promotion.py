@@ -20,6 +20,12 @@
 4. `finish` records the decision (approved, refused or timed out) in `promotion_decisions` and
    prints which version serves now.
 
+Production profile (`MODELOPS_PROFILE=production`): a promote makes the version the `canary` (it decides
+`promotion.canary.share` of each scored snapshot's rows; `champion` stays); promoting it again after
+`promotion.canary.snapshots` snapshots judges its evidence in `check`: a pass is shown to the approver and
+moves `champion` when approved, a fail is refused with the evidence recorded and the canary removed.
+The demo profile promotes directly and records "demo profile: no canary" (docs/governance.md).
+
 Only this DAG and the training DAG may move `champion` (the registry module refuses other actors).
 """
 
