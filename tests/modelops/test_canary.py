@@ -173,6 +173,7 @@ def test_the_canary_decides_its_share_on_the_same_ids(env, settings, tmp_path):
         block = pd.read_json(result["manifest"], typ="series")["canary"]
         assert block["version"] == env["v2"] and block["rows"] == len(rows) and block["alias"] == "canary"
         assert 0 <= block["decision_agreement"] <= 1 and block["score_psi"] >= 0
+        assert any(f"v{env['v2']} is the canary" in n for n in pd.read_json(result["manifest"], typ="series")["notes"])
         served.append(set(rows["id"]))
     assert served[0] == served[1]  # a stable hash: the same voters each snapshot
 

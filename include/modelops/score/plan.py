@@ -158,7 +158,11 @@ def plan_scoring(
     trial = _canary(spec, alias, version)  # a version on trial decides its share whatever scoring.canary_share says
     if trial is not None:
         options["canary_share"] = float(settings.promotion.canary.share)
-        challenger_version, challenger_run, notes = str(trial.version), trial.run_id, []
+        challenger_version, challenger_run = str(trial.version), trial.run_id
+        notes = [
+            f"v{trial.version} is the canary (production profile): it decides {options['canary_share']:.0%} of the "
+            f"rows; the promotion DAG judges it after {int(settings.promotion.canary.snapshots)} scored snapshots"
+        ]
     else:
         challenger_version, challenger_run, notes = _challenger(spec, options, alias, version)
     if float(options["canary_share"]) > 0 and not checks["canary_key"]:
