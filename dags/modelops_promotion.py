@@ -33,15 +33,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
-from modelops.core.handoffs import APPROVAL_TASK_ID, CHAMPION_ASSET_URI, PROMOTION_DAG_ID
+from modelops.core.handoffs import APPROVAL_TASK_ID, PROMOTION_DAG_ID
 from modelops.govern.promotion_plan import ACTIONS, PLAN_ACTION, PLAN_MODEL_NAME, PLAN_VERSION
 from modelops_airflow.approval import ANSWER_KEY, approval_task
+from modelops_airflow.champion_event import CHAMPION_MOVES, announce_champion
 from modelops_airflow.defaults import dataset_param, make_default_args
 from modelops_airflow.runtime import settings_and_spec
 
-CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
 APPROVAL_SUBJECT = (
     f"{{{{ ti.xcom_pull(task_ids='check')['{PLAN_ACTION}'] | capitalize }}}} "
     f"{{{{ ti.xcom_pull(task_ids='check')['{PLAN_MODEL_NAME}'] }}}} "
@@ -93,7 +93,7 @@ def check() -> dict:
     return plan.to_xcom()
 
 
-@task(outlets=[CHAMPION_PROMOTED])
+@task(outlets=[CHAMPION_MOVES])
 def apply(plan: dict) -> dict:
     """Approved: move `champion` (or retire) with who approved, when and why on record."""
     from modelops.govern.promotion import apply_promotion, read_approval
@@ -102,11 +102,7 @@ def apply(plan: dict) -> dict:
     context = get_current_context()
     answer = read_approval(context["ti"].xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_KEY))
     outcome = apply_promotion(PromotionPlan.from_xcom(plan), answer, context["run_id"])
-    if outcome["alias_changed"]:
-        context["outlet_events"][CHAMPION_PROMOTED].extra = {
-            "model_name": outcome["model_name"],
-            "version": outcome["version"],
-        }
+    announce_champion(context, bool(outcome["alias_changed"]), outcome["model_name"], outcome["version"])
     return outcome
 
 

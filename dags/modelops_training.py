@@ -33,12 +33,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops.core.handoffs import (
     APPROVAL_TASK_ID,
     CARD_TASK_ID,
-    CHAMPION_ASSET_URI,
     KEEP_TASK_ID,
     PROMOTE_TASK_ID,
     RUN_NOTE_XCOM_KEY,
@@ -47,10 +46,10 @@ from modelops.core.handoffs import (
 )
 from modelops.pipelines.training_records import REGISTRATION_MODEL_NAME, REGISTRATION_VERSION
 from modelops_airflow.approval import ANSWER_KEY, approval_task
+from modelops_airflow.champion_event import CHAMPION_MOVES, announce_champion
 from modelops_airflow.defaults import dataset_param, make_default_args
 from modelops_airflow.runtime import read_settings, settings_and_spec
 
-CHAMPION_PROMOTED = Asset(CHAMPION_ASSET_URI)
 UNAPPROVED = "promoted without human approval (promotion.require_approval is false: the embedded demo)"
 APPROVAL_SUBJECT = (
     f"Promote {{{{ ti.xcom_pull(task_ids='register')['{REGISTRATION_MODEL_NAME}'] }}}} "
@@ -210,7 +209,7 @@ def _approval(required: bool):
     return read_approval(response) if response else None
 
 
-@task(task_id=PROMOTE_TASK_ID, outlets=[CHAMPION_PROMOTED])
+@task(task_id=PROMOTE_TASK_ID, outlets=[CHAMPION_MOVES])
 def promote_champion(registration: dict) -> dict:
     """Point the `champion` alias at the new version and announce it as an asset event."""
     from modelops.pipelines.workflow import apply_alias
@@ -228,11 +227,9 @@ def promote_champion(registration: dict) -> dict:
     outcome = apply_alias(
         registration, CHAMPION, actor, run_id, **extra, comment=approval and approval.comment, settings=settings
     )
-    get_current_context()["outlet_events"][CHAMPION_PROMOTED].extra = {
-        "model_name": outcome["model_name"],
-        "version": outcome["version"],
-        "alias": outcome["alias"],  # `canary` in the production profile: champion stays until it is judged
-    }
+    # the production profile's first step is the canary: champion (and its event) waits for the judgement
+    moved = outcome.get("alias") == CHAMPION and bool(outcome.get("alias_changed"))
+    announce_champion(get_current_context(), moved, outcome["model_name"], outcome["version"])
     return outcome
 
 

@@ -10,13 +10,13 @@ import yaml
 from modelops.config.settings import DEFAULT_CONFIG_PATH, load_settings
 from modelops.core.handoffs import (
     APPROVAL_TASK_ID,
-    CHAMPION_ASSET_URI,
     KEEP_TASK_ID,
     PROMOTE_TASK_ID,
     PROMOTION_DAG_ID,
     TRAINING_DAG_ID,
 )
 from modelops_airflow.approval import response_timeout
+from modelops_airflow.champion_event import CHAMPION_MOVES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def test_promotion_dag_waits_for_an_approval_before_apply(airflow_db):
     assert approval.retry_delay.total_seconds() == 120
     assert set(approval.params) == {"comment"}
     assert dag.get_task("finish").trigger_rule == "none_failed"  # runs after a refusal skipped apply
-    assert [a.uri for a in dag.get_task("apply").outlets] == [CHAMPION_ASSET_URI]
+    assert dag.get_task("apply").outlets == [CHAMPION_MOVES]  # the champion event only when champion moved
     params = dag.params.dump()
     assert set(params) == {"dataset", "action", "version", "reason", "override", "override_reason"}
     assert dag.params.get_param("action").schema["enum"] == ["promote", "rollback", "retire"]

@@ -9,12 +9,12 @@ import pytest
 from modelops.core.handoffs import (
     APPROVAL_TASK_ID,
     CARD_TASK_ID,
-    CHAMPION_ASSET_URI,
     KEEP_TASK_ID,
     MODEL_CARD_DAG_ID,
     PROMOTE_TASK_ID,
     TRAINING_DAG_ID,
 )
+from modelops_airflow.champion_event import CHAMPION_MOVES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,7 @@ def test_candidates_are_mapped_and_join_tolerates_the_skipped_branch(dag):
 
 
 def test_promotion_emits_the_champion_asset_and_params_are_exposed(dag):
-    assert [a.uri for a in dag.get_task(PROMOTE_TASK_ID).outlets] == [CHAMPION_ASSET_URI]
+    assert dag.get_task(PROMOTE_TASK_ID).outlets == [CHAMPION_MOVES]  # the champion event only when it moved
     assert dag.get_task(KEEP_TASK_ID).outlets == []
     params = dag.params.dump()
     assert set(params) == {
