@@ -99,6 +99,18 @@ class EvaluationSection(Section):
     slice_tolerance: Number = _d("No protected slice may lose more than this against the champion.", 0.03)
     min_slice_rows: int = _d("Smaller slices are reported, never gated.", 100)
     min_comparison_rows: int = _d("Fewer rows unseen by both models: the champion comparison is not judged.", 100)
+    max_useless_features: int | None = _d(
+        "Most features the drop-one check may find useless (removing one does not lower the primary metric "
+        "beyond noise) for a version to be promoted (null: reported only).",
+        None,
+        ge=0,
+    )
+    drop_one_max_rows: int = _d(
+        "Rows the drop-one check refits each pipeline on, and judges on, at most (seeded samples of the train "
+        "split and the holdout): it bounds the check's cost, one refit per feature.",
+        5000,
+        gt=0,
+    )
 
 
 class DomainClassifierOptions(Section):

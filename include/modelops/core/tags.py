@@ -43,6 +43,7 @@ class Tag(StrEnum):
     PARENT_RUN_ID = "modelops.parent_run_id"
     VERDICT = "modelops.verdict"
     COMPARED_TO = "modelops.compared_to"
+    USELESS_FEATURES = "modelops.useless_features"  # the drop-one check's useless features (comma-separated; none)
     GATES_OVERRIDDEN = "modelops.gates_overridden"
     CARD = "modelops.card"  # the card's HTML as an artifact URI (runs:/<run>/model_card/card.html)
     CARD_PATH = "modelops.card_path"  # the card's HTML in the workspace

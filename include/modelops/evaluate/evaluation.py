@@ -311,13 +311,15 @@ def decide_promotion(
     champion: dict[str, Any] | None,
     evaluation: EvaluationSection,
     fairness: dict[str, Any] | None = None,
+    feature_value: dict[str, Any] | None = None,
 ) -> Verdict:
     """Apply floors, baseline margins, the paired champion test, the slice tolerance and the fairness gate.
 
     `champion` is None when there is no champion yet; otherwise it holds `version`, and either
     `bootstrap` + `worse_slices`, or `error` when the champion could not score this holdout.
     `fairness` is a `fairness.assess_fairness` report (with the champion's gaps when compared);
-    None leaves the fairness check out.
+    None leaves the fairness check out. `feature_value` is a `feature_value.drop_one` result: with
+    `evaluation.max_useless_features` set, more useless features than that refuse the version.
     """
     primary = evaluation.primary_metric
     checks: list[dict[str, Any]] = []
@@ -365,4 +367,14 @@ def decide_promotion(
         check("slices", not worse, detail)
     if fairness is not None:
         check("fairness", fairness["passed"], describe_fairness(fairness))
+    limit = evaluation.max_useless_features
+    if limit is not None and feature_value is not None:
+        useless = list(feature_value.get("useless") or [])
+        named = f": {', '.join(useless)}" if useless else ""
+        check(
+            "useless_features",
+            len(useless) <= limit,
+            f"{len(useless)} features whose removal does not lower {feature_value['metric']} beyond noise "
+            f"(drop-one check), at most {limit} allowed{named}",
+        )
     return Verdict(promote=all(c["passed"] for c in checks), checks=checks)

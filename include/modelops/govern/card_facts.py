@@ -10,7 +10,9 @@ and checked against the report). `compute_figures` adds what the report does not
   feature columns, on at most `IMPORTANCE_MAX_ROWS` rows) and partial dependence of the top features;
 - the segments where the model errs most (each categorical level, numeric quantile bucket or
   protected bin, ranked by log loss, at least a minimum of rows);
-- a calibration plot's bins (observed outcome rate against the mean score, by score decile).
+- a calibration plot's bins (observed outcome rate against the mean score, by score decile);
+- what each feature earns and costs: the drop-one gain recorded at training (`evaluate.feature_value`)
+  beside its share of the compiled scoring path's time and memory (`score.feature_cost`).
 
 A card reads only the spec's feature and protected columns; PII never reaches a batch (collection
 drops it), and `gather` drops any PII column from the holdout all the same.
@@ -43,6 +45,8 @@ SEGMENT_TOP = 8  # segments shown, worst first
 SEGMENT_MIN_SHARE = 0.05  # a segment needs this share of the holdout (and at most min_slice_rows rows)
 SEGMENT_FLOOR = 30
 CALIBRATION_BINS = 10
+COST_MAX_ROWS = 20000  # feature costs: the compiled path timed on a seeded sample of the holdout
+COST_REPEATS = 5
 
 
 class CardError(LookupError):
@@ -369,6 +373,39 @@ def calibration_bins(y: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_B
     }
 
 
+def feature_value_and_cost(inputs: CardInputs, model: Any, seed: int) -> dict[str, Any]:
+    """Per feature: the drop-one gain recorded at training (gain, interval, useless) and its share of the compiled
+    scoring path's time and memory on the holdout; `cost_error` says why costs are missing."""
+    from modelops.score.fastpath import compile_pipeline
+    from modelops.score.feature_cost import feature_costs
+
+    spec = inputs.spec
+    value = inputs.report.get("feature_value") or {}
+    gains = {r["feature"]: r for r in value.get("features") or []}
+    compiled = compile_pipeline(model, {"numeric": list(spec.numeric), "categorical": list(spec.categorical)})
+    X = inputs.holdout[spec.features]
+    X = X.sample(n=COST_MAX_ROWS, random_state=seed) if len(X) > COST_MAX_ROWS else X
+    costs = feature_costs(compiled, X, COST_REPEATS) if compiled is not None and len(X) else None
+    spent = {r["feature"]: r for r in (costs or {}).get("features") or []}
+    empty = {"gain": None, "ci_low": None, "ci_high": None, "useless": None}
+    return {
+        "metric": value.get("metric"),
+        "recorded": bool(gains),
+        "drop_one": {k: v for k, v in value.items() if k != "features"},
+        "cost_error": None if costs else "the pipeline has no compiled scoring path (or the holdout is empty)",
+        "costs": {k: v for k, v in (costs or {}).items() if k != "features"},
+        "features": [
+            {
+                "feature": f,
+                **{k: gains.get(f, empty)[k] for k in empty},
+                "time_share": spent.get(f, {}).get("time_share"),
+                "memory_share": spent.get(f, {}).get("memory_share"),
+            }
+            for f in spec.features
+        ],
+    }
+
+
 def compute_figures(inputs: CardInputs, model: Any) -> dict[str, Any]:
     """Everything the card computes on the holdout (metrics with CIs, explanations, segments, calibration)."""
     from modelops.collect.labels import target_vector
@@ -409,4 +446,5 @@ def compute_figures(inputs: CardInputs, model: Any) -> dict[str, Any]:
         "partial_dependence": partial_dependence_curves(model, X, top, set(spec.categorical), seed),
         "segments": error_segments(inputs.holdout, y, proba, spec, min_rows, float(threshold)),
         "calibration": calibration_bins(y, proba),
+        "feature_value": feature_value_and_cost(inputs, model, seed),
     }

@@ -27,6 +27,7 @@ from modelops.core import catalog
 from modelops.core.tags import Tag
 from modelops.govern.card_doc import Doc, fmt
 from modelops.govern.card_facts import PD_FEATURES, CardError, CardInputs, compute_figures, gather
+from modelops.govern.card_features import feature_value_section
 from modelops.govern.card_forecast import CardHistory, gather_history, history_plots, served_sections
 from modelops.present.reports import png_base64
 from modelops.store import artifacts, registry
@@ -468,7 +469,7 @@ def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str, serve
     for section in (_use_and_limits, _data, _metrics, _champion):
         section(doc, inputs, figures)
     _slices(doc, inputs, figures, fairness)
-    for section in (_calibration, _explanations, _errors):
+    for section in (_calibration, _explanations, feature_value_section, _errors):
         section(doc, inputs, figures)
     if served is not None:
         served_sections(doc, served)

@@ -90,6 +90,7 @@ class EvaluationReport(XComRecord):
     # intervals, baselines, positive_rate, mean_score, effective_rows); None without a weight column
     weighted_metrics: dict[str, Any] | None = None
     electorate_metrics: dict[str, Any] | None = None  # weighted by the model's own scores (electorate_weights)
+    feature_value: dict[str, Any] | None = None  # the drop-one check (evaluate.feature_value.drop_one)
 
     @property
     def promote(self) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from modelops.collect.sources import BatchRef
 from modelops.core import catalog
 from modelops.evaluate.fairness import summary_lines as fairness_lines
+from modelops.evaluate.feature_value import useless_summary
 from modelops.pipelines.training_records import EvaluationReport, Outcome, TrainingPlan
 from modelops.store import alias_log, tracking
 from modelops.validate.validation import ValidationReport
@@ -101,6 +102,12 @@ def _fairness_lines(fairness: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _feature_value_lines(report: EvaluationReport) -> list[str]:
+    """A warning naming the features the drop-one check found useless (nothing when every one earns its place)."""
+    found = useless_summary(report.feature_value)
+    return [f"  warning   {found}"] if found else []
+
+
 def _champion_line(report: EvaluationReport) -> str:
     """The champion comparison in one line: none yet, refused, or both models' metric on the fair rows."""
     primary, champion = report.primary_metric, report.champion
@@ -164,6 +171,7 @@ def render_summary(
         *_validation_lines(ValidationReport.from_xcom(validation)),
         *_candidate_lines(evaluated, min_slice_rows),
         *_fairness_lines(evaluated.fairness),
+        *_feature_value_lines(evaluated),
         _champion_line(evaluated),
         *_outcome_lines(evaluated, done),
         f"  serving   {alias_log.describe_serving(done.model_name)}",

@@ -30,6 +30,7 @@ from modelops.evaluate.evaluation import (
     weighted_figures,
 )
 from modelops.evaluate.fairness import assess_fairness, compare_to_champion, paired_gaps
+from modelops.evaluate.feature_value import drop_one
 from modelops.pipelines.training_records import (
     CandidateResult,
     EvaluationReport,
@@ -418,6 +419,23 @@ def _ranked(results: list[dict[str, Any]], primary: str) -> list[CandidateResult
     return sorted((CandidateResult.from_xcom(r) for r in results), key=lambda r: -sign * r.selection_score)
 
 
+def _feature_value(
+    steps: TrainingPlan, spec: DatasetSpec, settings: Settings, model: Any, parts: dict[str, tuple[pd.DataFrame, Any]]
+) -> dict[str, Any]:
+    """The drop-one check of the chosen pipeline (`feature_value.drop_one`), bounded and seeded."""
+    calibration = pd.read_parquet(steps.splits["calibration"])
+    options = {
+        "seed": int(steps.training["seed"]),
+        "max_rows": int(settings.evaluation.drop_one_max_rows),
+        "resamples": int(settings.evaluation.bootstrap_resamples),
+        "confidence": float(settings.evaluation.confidence),
+        "calibration_method": steps.training.get("calibration_method", "sigmoid"),
+    }
+    splits = {**parts, "calibration": (calibration, target_vector(calibration, spec))}
+    primary, threshold = settings.evaluation.primary_metric, settings.decision_threshold(spec.name)
+    return drop_one(model, spec, splits, primary, options, threshold=threshold)
+
+
 def evaluate_candidates(
     plan: dict[str, Any], results: list[dict[str, Any]], spec: DatasetSpec, settings: Settings
 ) -> dict[str, Any]:
@@ -448,7 +466,8 @@ def evaluate_candidates(
         fairness = compare_to_champion(fairness, champion["fairness"], champion["version"])
     # with survey weights the gate judges the weighted metrics (the unweighted ones are reported beside)
     judged = (weighted["metrics"], weighted["baselines"]) if weighted and weighted["gated"] else (metrics, baselines)
-    verdict = decide_promotion(*judged, champion, settings.evaluation, fairness)
+    feature_value = _feature_value(steps, spec, settings, model, {"train": (train, y_train), "holdout": (holdout, y)})
+    verdict = decide_promotion(*judged, champion, settings.evaluation, fairness, feature_value)
     if weighted and weighted["gated"]:
         verdict.checks.append(
             {
@@ -480,6 +499,7 @@ def evaluate_candidates(
         verdict=verdict.to_dict(),
         weighted_metrics=weighted,
         electorate_metrics=electorate_view(spec, settings, y, proba, baseline_scores),
+        feature_value=feature_value,
     )
     out = report.to_xcom()  # a one-class slice has no AUC: NaN becomes null, not an XCom error
     runs.log_evaluation(steps.parent_run_id, out)
@@ -498,6 +518,8 @@ def register_best(plan: dict[str, Any], report: dict[str, Any], spec: DatasetSpe
         Tag.COMPARED_TO: f"v{champion['version']}" if champion else "none",
         holdout_tag(primary): f"{evaluated.metrics[primary]:.4f}",
     }
+    if evaluated.feature_value and "skipped" not in evaluated.feature_value:
+        tags[Tag.USELESS_FEATURES] = runs.useless_tag(evaluated.feature_value)
     description = "\n".join([f"{best.candidate} trained on batch {steps.data_hash[:16]}", *evaluated.reasons])
     same = registry.find_identical_version(spec.model_name, steps.identity)
     if same is not None and same["run_id"] != best.run_id:

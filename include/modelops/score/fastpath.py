@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,25 @@ from modelops.collect.values import factorize
 
 _MISSING_LEVEL = "\0missing"  # the missing value's key among a column's levels (no repr starts with NUL)
 _MAX_LEVELS = 100_000  # distinct values remembered per categorical column
+
+
+@dataclass
+class ColumnMeter:
+    """Per input column: the seconds `CompiledPipeline.matrix` spends on its work, and the bytes of the arrays it
+    makes for it (its values, gaps, codes and slots, its table and its columns of the matrix).
+
+    Work shared by every categorical column (the encoder's one call on values no chunk held before) is
+    in `shared_seconds`: a chunk of known values (every chunk after the first, mostly) has none.
+    """
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    nbytes: dict[str, int] = field(default_factory=dict)
+    shared_seconds: float = 0.0
+
+    def add(self, column: str, started: float, *arrays: np.ndarray) -> None:
+        """Count the time since `started` (perf_counter) and the arrays' bytes to `column`."""
+        self.seconds[column] = self.seconds.get(column, 0.0) + perf_counter() - started
+        self.nbytes[column] = self.nbytes.get(column, 0) + sum(int(a.nbytes) for a in arrays)
 
 
 @dataclass
@@ -43,7 +63,11 @@ class CompiledPipeline:
     buffer: np.ndarray | None = None  # the last full-size matrix, refilled by the next chunk (`reuse`)
 
     def matrix(
-        self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None, reuse: bool = False
+        self,
+        X: pd.DataFrame,
+        factors: dict[str, tuple[np.ndarray, Any]] | None = None,
+        reuse: bool = False,
+        meter: ColumnMeter | None = None,
     ) -> np.ndarray:
         """The model's input matrix, column-major (each feature written contiguously).
 
@@ -51,6 +75,7 @@ class CompiledPipeline:
         cannot change a score, and skipping them saves most of the matrix's cost for small trees.
         With `reuse`, the matrix is written into the previous call's memory when the shape matches
         (no fresh pages to fault in per chunk): the caller must be done with the previous one.
+        With `meter`, each input column's work is timed and its arrays counted (what a feature costs).
         """
         n, k, m = len(X), len(self.numeric), len(self.indicate)
         width = k + m + sum(self.widths)
@@ -65,6 +90,7 @@ class CompiledPipeline:
                 self.buffer = Z
         indicator = {int(i): k + j for j, i in enumerate(self.indicate)}
         for i, column in enumerate(self.numeric):
+            started = perf_counter()
             flag = indicator.get(i)
             wanted_flag = flag is not None and used[flag]
             if not (used[i] or wanted_flag):
@@ -85,28 +111,42 @@ class CompiledPipeline:
                     target -= self.mean[at]
                 if self.scale is not None:
                     target /= self.scale[at]
+            if meter is not None:
+                meter.add(column, started, values, gaps, *(target for target, _ in targets))
         if self.categorical:
-            self._one_hot(X, factors or {}, Z, k + m, used)
+            self._one_hot(X, factors or {}, Z, k + m, used, meter)
         return Z
 
     def _one_hot(
-        self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]], Z: np.ndarray, start: int, used: np.ndarray
+        self,
+        X: pd.DataFrame,
+        factors: dict[str, tuple[np.ndarray, Any]],
+        Z: np.ndarray,
+        start: int,
+        used: np.ndarray,
+        meter: ColumnMeter | None = None,
     ) -> None:
         columns = []
         for c in self.categorical:
+            started = perf_counter()
             codes, uniques = factors[c] if c in factors else factorize(X[c])
             columns.append((codes, pd.Series(uniques)))
+            if meter is not None:
+                meter.add(c, started, np.asarray(codes))
         offset = 0
-        slots = self._learn([values for _, values in columns])
+        slots = self._learn([values for _, values in columns], meter)
         for i, ((codes, _), width) in enumerate(zip(columns, self.widths, strict=True)):
+            started = perf_counter()
             rows = slots[i][codes]  # code -1 (missing) takes the last slot: the missing value's row
             table = self.tables[i]
-            for j in range(width):
-                if used[start + offset + j]:
-                    np.take(table[:, j], rows, out=Z[:, start + offset + j])
+            written = [start + offset + j for j in range(width) if used[start + offset + j]]
+            for at in written:
+                np.take(table[:, at - start - offset], rows, out=Z[:, at])
+            if meter is not None:
+                meter.add(self.categorical[i], started, rows, slots[i], table, *(Z[:, at] for at in written))
             offset += width
 
-    def _learn(self, columns: list[pd.Series]) -> list[np.ndarray]:
+    def _learn(self, columns: list[pd.Series], meter: ColumnMeter | None = None) -> list[np.ndarray]:
         """Per column, the row of its table for each distinct value, then for the missing value; the encoder
         runs only on values no chunk held before (and on each column's missing value once).
 
@@ -116,9 +156,12 @@ class CompiledPipeline:
         if not self.levels:
             self.levels = [{} for _ in self.categorical]
             self.tables = [None for _ in self.categorical]
-        keys = [[repr(value) for value in values.tolist()] for values in columns]
+        keys: list[list[str]] = []
         fresh: list[dict[str, int]] = []  # per column: {key: position among the chunk's values}
-        for i, (values, column_keys) in enumerate(zip(columns, keys, strict=True)):
+        for i, values in enumerate(columns):
+            started = perf_counter()
+            column_keys = [repr(value) for value in values.tolist()]
+            keys.append(column_keys)
             if len(self.levels[i]) > _MAX_LEVELS:  # a column of ever new values: start its memory over
                 self.levels[i], self.tables[i] = {}, None
             seen = self.levels[i]
@@ -129,6 +172,9 @@ class CompiledPipeline:
             if _MISSING_LEVEL not in seen:
                 new[_MISSING_LEVEL] = len(values)  # past the end: reindex gives the column's missing value
             fresh.append(new)
+            if meter is not None:
+                meter.add(self.categorical[i], started)
+        started = perf_counter()
         height = max(len(new) for new in fresh)
         if height:
             small = {}
@@ -147,10 +193,16 @@ class CompiledPipeline:
                     self.tables[i] = rows.copy() if table is None else np.vstack([table, rows])
                     self.levels[i].update({key: before + r for r, key in enumerate(new)})
                 offset += width
-        return [
-            np.array([self.levels[i][k] for k in column_keys] + [self.levels[i][_MISSING_LEVEL]], dtype=np.intp)
-            for i, column_keys in enumerate(keys)
-        ]
+        if meter is not None:
+            meter.shared_seconds += perf_counter() - started
+        slots = []
+        for i, column_keys in enumerate(keys):
+            started = perf_counter()
+            levels = self.levels[i]
+            slots.append(np.array([levels[k] for k in column_keys] + [levels[_MISSING_LEVEL]], dtype=np.intp))
+            if meter is not None:
+                meter.add(self.categorical[i], started)
+        return slots
 
     def predict(self, X: pd.DataFrame, factors: dict[str, tuple[np.ndarray, Any]] | None = None) -> np.ndarray:
         """Positive-class probabilities from the compiled matrix."""

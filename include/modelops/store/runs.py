@@ -130,6 +130,11 @@ def log_candidate(
     }
 
 
+def useless_tag(feature_value: dict[str, Any]) -> str:
+    """The drop-one check's useless features as a tag value: their names, comma-separated, or `none`."""
+    return ",".join(feature_value["useless"]) or "none"
+
+
 def log_evaluation(parent_run_id: str, report: dict[str, Any]) -> None:
     """Attach the evaluation report to the umbrella run and log its headline numbers."""
     mlflow = connect()
@@ -141,6 +146,10 @@ def log_evaluation(parent_run_id: str, report: dict[str, Any]) -> None:
         weighted = report.get("weighted_metrics") or {}
         mlflow.log_metrics({f"best_holdout_weighted_{k}": v for k, v in (weighted.get("metrics") or {}).items()})
         mlflow.set_tag(Tag.VERDICT, "promote" if report["verdict"]["promote"] else "keep_champion")
+        feature_value = report.get("feature_value")
+        if feature_value and "skipped" not in feature_value:
+            mlflow.log_metric("useless_features", len(feature_value["useless"]))
+            mlflow.set_tag(Tag.USELESS_FEATURES, useless_tag(feature_value))
 
 
 def log_scoring(

@@ -1,0 +1,180 @@
+"""Does every feature earn its place? A drop-one check of the chosen candidate's pipeline.
+
+For each input column, the chosen pipeline is refitted twice on the same bounded, seeded sample of the
+train split: once with every column and once without that one (the same fitted hyperparameters, the
+same preprocessing recipe, calibrated the same way on the calibration split). Both are judged on the
+same seeded sample of the holdout, and a paired bootstrap over those rows (each resample's row counts
+weigh both models' scores: `evaluation.weighted_metrics`) gives the interval of the difference in the
+primary metric: the column's gain.
+
+Both sides are refits on the same rows, so the gain measures the column and not the row count (the
+shipped model saw more rows than the sample). A column whose gain has a lower bound at or below zero
+is useless: removing it does not lower the primary metric beyond the noise of the holdout.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelops.config.settings import DatasetSpec
+from modelops.evaluate.evaluation import weighted_metrics
+from modelops.stats.metrics import improvement, score
+from modelops.train.splits import stratified_positions
+from modelops.train.training import MODEL_STEP, fit_pipeline, fit_weights
+
+FEATURES_STEP = "features"
+
+
+def _part(w: np.ndarray | None, positions: np.ndarray) -> np.ndarray | None:
+    return None if w is None else w[positions]
+
+
+def _unfitted_estimator(pipeline: Any) -> Any:
+    """A fresh copy of the pipeline's model (its fitted hyperparameters), unwrapped from the calibration."""
+    from sklearn.base import clone
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    model = pipeline.named_steps[MODEL_STEP]
+    if isinstance(model, CalibratedClassifierCV):  # training's CalibratedClassifierCV(FrozenEstimator(model))
+        model = model.estimator
+    if isinstance(model, FrozenEstimator):  # clone would hand back the frozen, fitted model itself
+        model = model.estimator
+    return clone(model)
+
+
+def _without(pipeline: Any, drop: str | None) -> Any:
+    """The pipeline's recipe (its ColumnTransformer's steps and the model's hyperparameters), unfitted, without
+    the column `drop` (None: every column)."""
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
+
+    features = clone(pipeline.named_steps[FEATURES_STEP])
+    features.transformers = [
+        (name, step, [c for c in columns if c != drop]) for name, step, columns in features.transformers
+    ]
+    return Pipeline([(FEATURES_STEP, features), (MODEL_STEP, _unfitted_estimator(pipeline))])
+
+
+def _refit_scores(
+    recipe: Any,
+    fit: tuple[pd.DataFrame, np.ndarray, np.ndarray | None],
+    calibration: tuple[pd.DataFrame, np.ndarray, np.ndarray | None],
+    judged: pd.DataFrame,
+    method: str,
+) -> np.ndarray:
+    """Fit `recipe` on `fit`, calibrate it on `calibration` as training does, and score `judged`."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    fitted = fit_pipeline(recipe, *fit)
+    features = fitted.named_steps[FEATURES_STEP]
+    X_cal, y_cal, w_cal = calibration
+    calibrator = CalibratedClassifierCV(FrozenEstimator(fitted.named_steps[MODEL_STEP]), method=method)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Since FrozenEstimator does not appear to accept sample_weight")
+        calibrator.fit(features.transform(X_cal), y_cal, sample_weight=w_cal)
+    return np.asarray(calibrator.predict_proba(features.transform(judged))[:, 1], dtype="float64")
+
+
+def paired_gain(
+    y: np.ndarray,
+    full: np.ndarray,
+    reduced: np.ndarray,
+    metric: str,
+    resamples: int,
+    confidence: float,
+    seed: int,
+    *,
+    threshold: float,
+    chunk: int = 50,
+) -> dict[str, float]:
+    """How much better `full` scores than `reduced` in `metric`, with a seeded percentile interval from
+    resampling the same rows for both (paired)."""
+    y = np.asarray(y)
+    n = len(y)
+    point = improvement(metric, score(metric, y, full, threshold), score(metric, y, reduced, threshold))
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for start in range(0, resamples if n else 0, chunk):
+        size = min(chunk, resamples - start)
+        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)])
+        new = weighted_metrics(y, full, counts, threshold)[metric]
+        old = weighted_metrics(y, reduced, counts, threshold)[metric]
+        diffs.append(improvement(metric, new, old))
+    values = np.concatenate(diffs) if diffs else np.array([])
+    values = values[~np.isnan(values)]
+    alpha = (1 - confidence) / 2
+    nan = float("nan")
+    return {
+        "gain": float(point),
+        "ci_low": float(np.quantile(values, alpha)) if len(values) else nan,
+        "ci_high": float(np.quantile(values, 1 - alpha)) if len(values) else nan,
+    }
+
+
+def drop_one(
+    pipeline: Any,
+    spec: DatasetSpec,
+    splits: dict[str, tuple[pd.DataFrame, np.ndarray]],
+    metric: str,
+    options: dict[str, Any],
+    *,
+    threshold: float,
+) -> dict[str, Any]:
+    """Per feature: the gain in `metric` of keeping it (with minus without, positive when it helps) with its
+    paired-bootstrap interval, and whether it is useless (the interval's lower bound <= 0).
+
+    `splits`: "train", "calibration", "holdout" -> (frame, outcome). `options`: seed, max_rows (rows refitted
+    on and judged on at most), resamples, confidence and calibration_method. Weighted as training is when
+    the spec trains with survey weights; the holdout judged unweighted, as the gate's unweighted metrics.
+    """
+    seed, max_rows = int(options["seed"]), int(options["max_rows"])
+    train, y_train = splits["train"]
+    keep = stratified_positions(y_train, max_rows, seed)
+    fit = (train.iloc[keep][spec.features], y_train[keep], _part(fit_weights(spec, train), keep))
+    cal_frame, y_cal = splits["calibration"]
+    calibration = (cal_frame[spec.features], y_cal, fit_weights(spec, cal_frame))
+    holdout, y = splits["holdout"]
+    judged = stratified_positions(y, max_rows, seed)
+    X_judged, y_judged = holdout.iloc[judged][spec.features], y[judged]
+    method = str(options.get("calibration_method", "sigmoid"))
+    out: dict[str, Any] = {
+        "metric": metric,
+        "fit_rows": len(fit[1]),
+        "judged_rows": len(y_judged),
+        "resamples": int(options["resamples"]),
+        "confidence": float(options["confidence"]),
+        "features": [],
+        "useless": [],
+    }
+    if len(spec.features) < 2 or len(np.unique(fit[1])) < 2 or len(np.unique(y_judged)) < 2:
+        out["skipped"] = "fewer than two features, or one outcome class only: nothing to compare"
+        return out
+    full = _refit_scores(_without(pipeline, None), fit, calibration, X_judged, method)
+    for column in spec.features:
+        reduced = _refit_scores(_without(pipeline, column), fit, calibration, X_judged, method)
+        gain = paired_gain(
+            y_judged, full, reduced, metric, out["resamples"], out["confidence"], seed, threshold=threshold
+        )
+        useless = not gain["ci_low"] > 0  # a NaN bound (too few rows to resample) proves nothing either
+        out["features"].append({"feature": column, **gain, "useless": useless})
+        if useless:
+            out["useless"].append(column)
+    return out
+
+
+def useless_summary(result: dict[str, Any] | None) -> str:
+    """One line: which features earn no place, and how that was measured (empty when every one does)."""
+    if not result or not result.get("useless"):
+        return ""
+    return (
+        f"{len(result['useless'])} of {len(result['features'])} features earn no place: "
+        f"{', '.join(result['useless'])} (removing each does not lower {result['metric']} beyond noise: "
+        f"{result['confidence']:.0%} paired-bootstrap interval of the drop-one gain reaches 0; refitted on "
+        f"{result['fit_rows']} train rows, judged on {result['judged_rows']} holdout rows)"
+    )
