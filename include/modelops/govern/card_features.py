@@ -23,9 +23,9 @@ def feature_value_section(doc: Doc, inputs: CardInputs, figures: dict[str, Any])
     if table["recorded"]:
         doc.p(
             f"Metric gain: how much {table['metric']} loses when the pipeline is refitted without the feature "
-            f"(positive: the feature helps; {drop['fit_rows']} train rows, judged on {drop['judged_rows']} holdout rows, "
-            f"{drop['confidence']:.0%} paired-bootstrap interval). Useless: the interval reaches 0, so removing "
-            "it does not hurt beyond noise."
+            f"(positive: the feature helps; {drop['fit_rows']} train rows, judged on {drop['judged_rows']} "
+            f"holdout rows, {drop['confidence']:.0%} paired-bootstrap interval). Useless: the interval reaches 0, "
+            "so removing it does not hurt beyond noise."
         )
     else:
         doc.p(drop.get("skipped") or "The drop-one check was not recorded when this version was trained.")
