@@ -24,6 +24,7 @@ from modelops.core import catalog
 from modelops.core.tags import Tag
 from modelops.evaluate.evaluation import bootstrap_metrics, weighted_metrics
 from modelops.govern import card_facts, cards
+from modelops.pipelines.training_summary import render_summary
 from modelops.stats.metrics import compute_metrics
 from modelops.store import registry, tracking
 
@@ -43,6 +44,7 @@ SECTIONS = (
     "## Fairness",
     "## Calibration",
     "## Explanations",
+    "## What each feature earns and costs",
     "## Where the model errs most",
     "## Forecast and backtest",
     "## Score decay",
@@ -73,8 +75,9 @@ def _survey(n: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def _config(tmp_path: Path, csv: Path) -> Path:
+def _config(tmp_path: Path, csv: Path, max_useless_features: int | None = None) -> Path:
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config["evaluation"]["max_useless_features"] = max_useless_features
     config.pop("forecasts", None)  # the bundled forecast is built on the bundled datasets replaced here
     config["datasets"] = {
         "survey_card": {
@@ -177,6 +180,45 @@ def test_card_has_every_section_and_the_numbers_of_the_version(trained):
     assert "src='http" not in page and 'src="http' not in page
     for name in ("calibration.png", "importance.png", "pd_1.png"):
         assert f"]({name})" in md and (Path(summary["card_md"]).parent / name).stat().st_size > 1000
+
+
+def test_the_drop_one_check_flags_the_noise_in_the_record_the_summary_and_the_card(trained):
+    done, summary = trained["done"], trained["summary"]
+    checked = done["report"]["feature_value"]
+    by_feature = {r["feature"]: r for r in checked["features"]}
+    assert set(by_feature) == {"age", "signal", "noise", "contacts", "region", "gender"}
+    assert by_feature["noise"]["useless"] and not by_feature["signal"]["useless"]
+    assert by_feature["signal"]["ci_low"] > 0.1 and by_feature["noise"]["ci_low"] <= 0
+    assert "useless_features" not in {c["check"] for c in done["report"]["verdict"]["checks"]}  # null: report only
+    # recorded with the run and the version
+    parent = tracking.client().get_run(done["plan"]["parent_run_id"])
+    assert parent.data.metrics["useless_features"] == len(checked["useless"])
+    assert registry.model_version(MODEL, "1").tags[Tag.USELESS_FEATURES] == ",".join(checked["useless"])
+    # the training summary warns
+    text = render_summary(done["batch"].to_xcom(), done["validation"].to_xcom(), done["plan"], done["report"],
+                          done["outcome"])  # fmt: skip
+    warning = next(line for line in text.splitlines() if "earn no place" in line)
+    assert warning.startswith("  warning   ") and "noise" in warning and "signal" not in warning
+    # the card: one table beside the costs on the compiled path
+    md, page, data = _texts(summary)
+    table = data["feature_value"]
+    assert sum(r["time_share"] for r in table["features"]) == pytest.approx(1.0)
+    assert sum(r["memory_share"] for r in table["features"]) == pytest.approx(1.0)
+    assert "| feature | roc_auc gain | CI low | CI high | time share | memory share | useless |" in md
+    section = md.split("## What each feature earns and costs")[1].split("\n## ")[0].splitlines()
+    assert next(line for line in section if line.startswith("| noise | ")).endswith(" | yes |")
+    assert next(line for line in section if line.startswith("| signal | ")).endswith(" | no |")
+    assert "<h2>What each feature earns and costs</h2>" in page
+
+
+def test_a_limit_on_useless_features_refuses_the_version(workspace, tmp_path):
+    _survey(N, seed=1).to_csv(tmp_path / "survey.csv", index=False)
+    settings = load_settings(_config(tmp_path, tmp_path / "survey.csv", max_useless_features=0))
+    done = run_training(settings, "survey_card", "card-strict")
+    verdict = done["report"]["verdict"]
+    assert verdict["promote"] is False and done["outcome"]["alias"] == registry.CHALLENGER
+    refusal = next(r for r in verdict["reasons"] if "drop-one" in r)
+    assert refusal.startswith("FAIL ") and "at most 0 allowed: " in refusal and "noise" in refusal
 
 
 def test_a_new_version_says_it_has_no_forecast_and_only_its_holdout_by_age(trained):
