@@ -85,6 +85,9 @@ bench-forecast: $(STAMP)  ## county forecast MAE, the calibration's gain and 90%
 bench-decay: $(STAMP)  ## score decay over cycles and the champion-age default it gives
 	@$(PY) benchmarks/bench_score_decay.py
 
+bench-feature-cost: $(STAMP)  ## per feature of the voter model: drop-one gain in the primary metric vs its time and memory share of the compiled scoring path
+	@$(PY) benchmarks/bench_feature_cost.py
+
 bench-house: $(STAMP)  ## the house's figures (module sizes, long functions, circles, dict[str, Any]) before and after issue 20
 	@$(PY) benchmarks/bench_house.py
 
@@ -112,4 +115,4 @@ bench-tree-size: $(STAMP)  ## tree sizes per family: holdout AUC/log loss vs one
 bench-stack: $(STAMP)  ## embedded vs production-shaped stack: idle PSS, time to up, training fan-out, scoring 1 vs 2 workers
 	@$(PY) benchmarks/bench_stack.py  # its own workspaces under .local/bench_stack and databases modelops_bench_*
 
-.PHONY: bench-stack bench-forecast bench-decay bench-house help setup run forecast train score monitor up down up-prod down-prod run-prod drop-prod test test-fast lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean
+.PHONY: bench-stack bench-forecast bench-decay bench-house bench-feature-cost help setup run forecast train score monitor up down up-prod down-prod run-prod drop-prod test test-fast lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean

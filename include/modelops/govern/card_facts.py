@@ -373,26 +373,45 @@ def calibration_bins(y: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_B
     }
 
 
+def _compiled_path(model: Any, spec: DatasetSpec, X: pd.DataFrame) -> tuple[Any, str | None]:
+    """The compiled scoring path of `model`, or None and why it cannot be measured on `X`: as scoring does, it is
+    trusted only where it gives the pipeline's own scores."""
+    from modelops.score.fastpath import compile_pipeline, predict_rows
+    from modelops.score.models import FAST_TOLERANCE
+
+    if not len(X):
+        return None, "the holdout is empty"
+    compiled = compile_pipeline(model, {"numeric": list(spec.numeric), "categorical": list(spec.categorical)})
+    if compiled is None:
+        return None, "the pipeline has no compiled scoring path"
+    try:
+        fast = predict_rows(compiled.estimator, compiled.matrix(X))
+    except (TypeError, ValueError) as exc:
+        return None, f"the compiled path cannot read the holdout ({type(exc).__name__})"
+    if not np.allclose(fast, model.predict_proba(X)[:, 1], rtol=0, atol=FAST_TOLERANCE):
+        return None, "the compiled path does not give the pipeline's scores on the holdout"
+    return compiled, None
+
+
 def feature_value_and_cost(inputs: CardInputs, model: Any, seed: int) -> dict[str, Any]:
     """Per feature: the drop-one gain recorded at training (gain, interval, useless) and its share of the compiled
     scoring path's time and memory on the holdout; `cost_error` says why costs are missing."""
-    from modelops.score.fastpath import compile_pipeline
     from modelops.score.feature_cost import feature_costs
 
     spec = inputs.spec
     value = inputs.report.get("feature_value") or {}
     gains = {r["feature"]: r for r in value.get("features") or []}
-    compiled = compile_pipeline(model, {"numeric": list(spec.numeric), "categorical": list(spec.categorical)})
     X = inputs.holdout[spec.features]
     X = X.sample(n=COST_MAX_ROWS, random_state=seed) if len(X) > COST_MAX_ROWS else X
-    costs = feature_costs(compiled, X, COST_REPEATS) if compiled is not None and len(X) else None
+    compiled, why = _compiled_path(model, spec, X)
+    costs = feature_costs(compiled, X, COST_REPEATS) if compiled is not None else None
     spent = {r["feature"]: r for r in (costs or {}).get("features") or []}
     empty = {"gain": None, "ci_low": None, "ci_high": None, "useless": None}
     return {
         "metric": value.get("metric"),
         "recorded": bool(gains),
         "drop_one": {k: v for k, v in value.items() if k != "features"},
-        "cost_error": None if costs else "the pipeline has no compiled scoring path (or the holdout is empty)",
+        "cost_error": why,
         "costs": {k: v for k, v in (costs or {}).items() if k != "features"},
         "features": [
             {
