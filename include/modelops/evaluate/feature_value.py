@@ -82,12 +82,13 @@ def _refit_scores(
 
 
 def _refit(pipeline: Any, drop: str | None, *args: Any) -> np.ndarray:
-    """`_refit_scores` of the recipe without `drop`, on one OpenMP thread: a few thousand rows are too few for
-    OpenMP to pay, and on a busy machine its waiting threads made each gradient-boosting fit 10-20 times
-    slower (measured on 2 shared cores), as in `stats.multivariate`."""
+    """`_refit_scores` of the recipe without `drop`, every native pool (OpenMP, BLAS) on one thread: a few
+    thousand rows are too few for them to pay, and on a busy machine their waiting threads made each
+    gradient-boosting fit 10-20 times slower and the logistic regressions' solver twice as slow (measured on
+    2 shared cores; `stats.multivariate` holds OpenMP to one thread for the same reason)."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="openmp"):
+    with threadpool_limits(limits=1):
         return _refit_scores(_without(pipeline, drop), *args)
 
 
