@@ -5,14 +5,19 @@ FROM python:3.11-slim-bookworm
 
 ARG AIRFLOW_UID=50000
 # the commit the image was built from, recorded on every model version (there is no .git in the image):
-#   docker compose build --build-arg MODELOPS_GIT_COMMIT=$(git rev-parse HEAD)
+#   docker compose build --build-arg MODELOPS_GIT_COMMIT=$(git rev-parse HEAD) \
+#     --build-arg MODELOPS_GIT_DIRTY=$(test -z "$(git status --porcelain)" && echo false || echo true)
+# The production profile trains only from an image built from a known commit of a clean checkout
+# (MODELOPS_GIT_DIRTY=false; see docs/governance.md, "Specs reviewed and checked in").
 ARG MODELOPS_GIT_COMMIT=unknown
+ARG MODELOPS_GIT_DIRTY=unknown
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_NO_CACHE=1 \
     AIRFLOW_HOME=/opt/airflow \
-    MODELOPS_GIT_COMMIT=${MODELOPS_GIT_COMMIT}
+    MODELOPS_GIT_COMMIT=${MODELOPS_GIT_COMMIT} \
+    MODELOPS_GIT_DIRTY=${MODELOPS_GIT_DIRTY}
 
 # tini reaps the task processes and forwards SIGTERM (a Celery warm shutdown); the PostgreSQL client
 # library comes inside psycopg2-binary's wheel. uid 50000, group 0: the convention of Airflow's images.

@@ -84,13 +84,35 @@ def _require_approval() -> bool:
     return bool(read_settings().promotion.require_approval)
 
 
+SPEC_REVIEW_KEY = "spec_review"  # collect's XCom of the specs' review, carried onto the runs by prepare
+
+
+def _review_specs() -> dict:
+    """Specs reviewed and checked in, before any work: refused under the production profile (no retry),
+    a warning in the task log under the demo profile."""
+    from modelops.train.spec_review import SpecRefused, require_reviewed_specs
+
+    try:
+        review = require_reviewed_specs()
+    except SpecRefused as exc:  # the same tree is refused again: retrying cannot help
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
+    if not review.reviewed:
+        print(f"WARNING {review.message()} (demo profile: training anyway)")
+    return review.to_xcom()
+
+
 @task(retries=2, execution_timeout=timedelta(minutes=20))
 def collect() -> dict:
-    """Read and join the sources and freeze an immutable, content-hashed batch."""
+    """Check the specs are checked in, then read and join the sources and freeze an immutable batch."""
     from modelops.collect.sources import SourceError, collect_batch, sql_url_from_uri
 
+    review = _review_specs()
     settings, spec = _settings_and_spec()
-    params = get_current_context()["params"]
+    context = get_current_context()
+    context["ti"].xcom_push(key=SPEC_REVIEW_KEY, value=review)
+    params = context["params"]
     sql_url = None
     if spec.source["kind"] == "sql":
         from airflow.sdk import BaseHook
@@ -136,7 +158,8 @@ def prepare(batch: dict, validation: dict) -> dict:
     params = context["params"]
     training = training_options(settings, params["candidates"], params["max_fit_rows"])
     ids = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"], "reason": params["reason"]}
-    return prepare_training(batch, validation, spec, settings, training, ids)
+    review = context["ti"].xcom_pull(task_ids="collect", key=SPEC_REVIEW_KEY)
+    return prepare_training(batch, validation, spec, settings, training, ids, spec_review=review)
 
 
 @task

@@ -137,8 +137,10 @@ def run_training(
     path: str | None = None,
     extra: list[str] | None = None,
     training_overrides: dict | None = None,
+    spec_review: dict | None = None,
 ) -> dict:
-    """The training workflow's steps without Airflow (collect to alias), as the DAG chains them."""
+    """The training workflow's steps without Airflow (collect to alias), as the DAG chains them
+    (`spec_review`: what the DAG's first step found; None reviews the checkout at `prepare`)."""
     from modelops.collect.sources import collect_batch
     from modelops.core.handoffs import TRAINING_DAG_ID
     from modelops.pipelines import workflow
@@ -150,7 +152,13 @@ def run_training(
     validation = validate_batch(batch, spec)
     training = {**workflow.training_options(settings, list(candidates), None), **(training_overrides or {})}
     plan = workflow.prepare_training(
-        batch.to_xcom(), validation.to_xcom(), spec, settings, training, {"dag_id": "tests", "run_id": run_id}
+        batch.to_xcom(),
+        validation.to_xcom(),
+        spec,
+        settings,
+        training,
+        {"dag_id": "tests", "run_id": run_id},
+        spec_review=spec_review,
     )
     results = [workflow.run_candidate(plan, name, spec, settings) for name in candidates]
     report = workflow.evaluate_candidates(plan, results, spec, settings)

@@ -83,3 +83,24 @@ def test_on_demand_card_dag_makes_the_card_of_a_named_version(airflow_db):
     assert set(params) == {"model_name", "version"}
     assert params["model_name"] is None  # empty: the configured default dataset's model, found at run time
     assert dag.params.get_param("version").schema["minLength"] == 1  # no default: the form asks for one
+
+
+def test_first_step_refuses_unreviewed_specs_without_retry(tmp_path, monkeypatch):
+    """collect's first act: a parameters file outside git fails the task at once (no retry) in production,
+    naming the file; the demo profile lets it through with the review for prepare to record."""
+    import importlib.util
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    loaded = importlib.util.spec_from_file_location("training_dag_file", REPO / "dags" / "modelops_training.py")
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("{}\n")
+    monkeypatch.setenv("MODELOPS_CONFIG", str(mine))
+    monkeypatch.setenv("MODELOPS_PROFILE", "production")
+    with pytest.raises(AirflowFailException, match=f"parameters file {mine} is not in a git checkout"):
+        module._review_specs()
+    monkeypatch.setenv("MODELOPS_PROFILE", "demo")
+    review = module._review_specs()
+    assert review["reviewed"] is False and any(str(mine) in p for p in review["problems"])

@@ -35,6 +35,9 @@ class Tag(StrEnum):
     ROW_KEY_COLUMNS = "modelops.row_key_columns"
     TRAINING_HASH = "modelops.training_hash"
     WEIGHTS = "modelops.weights"  # how rows are weighted: survey:<column>, unweighted:<column> or none
+    # whether the code and parameters files were checked in and unchanged (train.spec_review): true / false
+    SPEC_REVIEWED = "modelops.spec_reviewed"
+    SPEC_REVIEW = "modelops.spec_review"  # what was not (paths only), or `clean`
     ROLE = "modelops.role"
     RUN_CANDIDATE = "candidate"  # a candidate run's model family
     MODEL_URI = "model_uri"  # a candidate run's logged model

@@ -6,6 +6,7 @@ from typing import Any
 
 from modelops.collect.sources import BatchRef
 from modelops.core import catalog
+from modelops.core.tags import Tag
 from modelops.evaluate.fairness import summary_lines as fairness_lines
 from modelops.evaluate.feature_value import useless_summary
 from modelops.pipelines.training_records import EvaluationReport, Outcome, TrainingPlan
@@ -46,6 +47,8 @@ def _data_lines(batch: BatchRef, plan: TrainingPlan) -> list[str]:
             f"{labels['other_values'] or 'none'}): never trained on or evaluated"
         )
     lines.append("  splits    " + ", ".join(f"{k} {v}" for k, v in plan.split_rows.items()))
+    if plan.lineage.get(Tag.SPEC_REVIEWED) == "false":
+        lines.append(f"  WARNING   spec not reviewed (tag {Tag.SPEC_REVIEWED}=false): {plan.lineage[Tag.SPEC_REVIEW]}")
     return lines
 
 

@@ -45,6 +45,7 @@ from modelops.stats.multivariate import reference_sample
 from modelops.stats.weights import electorate_weights, survey_weights
 from modelops.store import artifacts, registry, runs
 from modelops.train.lineage import SPLIT_SCHEME, git_commit, split_key, training_hash, weighting
+from modelops.train.spec_review import SpecReview, require_reviewed_specs
 from modelops.train.splits import key_columns, row_keys, split_indices, unlabelled_holdout_side
 from modelops.train.training import fit_weights
 from modelops.validate.validation import ValidationReport
@@ -127,8 +128,14 @@ def prepare_training(
     settings: Settings,
     training: dict[str, Any],
     airflow_ids: dict[str, str],
+    spec_review: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the deterministic splits of a validated batch (labelled rows only) and open the umbrella run."""
+    """Write the deterministic splits of a validated batch (labelled rows only) and open the umbrella run.
+
+    `spec_review` is what the run's first step found (`train.spec_review`); without it the specs are
+    reviewed now (refused under the production profile), and the run and its version carry the review.
+    """
+    review = SpecReview.from_xcom(spec_review) if spec_review is not None else require_reviewed_specs()
     ref = BatchRef.from_xcom(batch)
     frame = load_batch(ref)
     labels = label_summary(frame, spec)
@@ -141,6 +148,7 @@ def prepare_training(
         _write_splits(frame, spec, training, paths)
     checked = ValidationReport.from_xcom(validation)
     lineage = _lineage(ref, checked, frame, spec, settings, training, airflow_ids, labels, key)
+    lineage.update(review.lineage_tags())
     parent = runs.start_parent_run(spec, lineage)
     artifacts.log_resolved_config(parent, settings.resolved(spec.name))
     artifacts.log_training_options(parent, training)  # with the run's overrides: what a rebuild trains with

@@ -17,10 +17,11 @@ def git_commit() -> str:
     """HEAD of the project checkout, with `-dirty` when it has uncommitted changes.
 
     MODELOPS_GIT_COMMIT, when set, is the answer: an image has no .git (the Dockerfile records the commit
-    it was built from there).
+    it was built from there), with `-dirty` when the build said MODELOPS_GIT_DIRTY=true.
     """
     if pinned := os.environ.get("MODELOPS_GIT_COMMIT", "").strip():
-        return pinned
+        dirty = os.environ.get("MODELOPS_GIT_DIRTY", "").strip().lower() == "true"
+        return pinned + ("-dirty" if dirty else "")
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=10
