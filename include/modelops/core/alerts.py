@@ -18,6 +18,7 @@ class AlertKind(StrEnum):
     SCORING_FAILURE = "modelops.scoring.failure"
     OPERATIONS_UNUSUAL_RUN = "modelops.operations.unusual_run"
     ALIAS_DRIFT = "modelops.registry.alias_drift"
+    ENVIRONMENT_DRIFT = "modelops.environment.drift"
 
 
 def alias_drift_alert(line: str, source: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +46,9 @@ def build_alert(outcome: dict[str, Any]) -> dict[str, Any]:
     drift = outcome.get("alias_drift")
     if drift and not outcome.get("breach") and action != "retrain":
         return {**alias_drift_alert(drift, outcome), "window_id": outcome["window_id"]}
+    environment = outcome.get("environment_drift")
+    if environment and not outcome.get("breach") and action != "retrain":
+        return environment_alert(environment, outcome)
     return {
         "kind": AlertKind.MONITORING_BREACH,
         "severity": "critical" if drift or action in {"retrain", "alert"} else "warning",
@@ -53,7 +57,25 @@ def build_alert(outcome: dict[str, Any]) -> dict[str, Any]:
         "model": f"{outcome['model_name']} v{outcome['model_version']}",
         "action": action,
         "why": outcome["why"],
-        "reasons": ([drift] if drift else []) + list(outcome["reasons"]),
+        "reasons": ([drift] if drift else []) + list(outcome["reasons"]) + ([environment] if environment else []),
+        "report": outcome.get("report_path"),
+        "mlflow_run_id": outcome.get("mlflow_run_id"),
+        "airflow_run_id": outcome.get("run_id"),
+    }
+
+
+def environment_alert(line: str, outcome: dict[str, Any]) -> dict[str, Any]:
+    """The warning for a window whose served version was trained with other library versions than monitoring runs
+    (`core.environment.compare`'s line names each: trained -> serving)."""
+    return {
+        "kind": AlertKind.ENVIRONMENT_DRIFT,
+        "severity": "warning",
+        "dataset": outcome.get("dataset"),
+        "window_id": outcome.get("window_id"),
+        "model": f"{outcome.get('model_name')} v{outcome.get('model_version')}",
+        "action": "investigate",
+        "why": line,
+        "reasons": [line],
         "report": outcome.get("report_path"),
         "mlflow_run_id": outcome.get("mlflow_run_id"),
         "airflow_run_id": outcome.get("run_id"),
@@ -61,11 +83,13 @@ def build_alert(outcome: dict[str, Any]) -> dict[str, Any]:
 
 
 def should_alert(outcome: dict[str, Any] | None) -> bool:
-    """A recorded outcome alerts on a breach, on a retrain without one (the champion's age bound), or on a champion
-    moved outside the DAGs; a dry run never does (it measures, it does not act)."""
+    """A recorded outcome alerts on a breach, on a retrain without one (the champion's age bound), on a champion
+    moved outside the DAGs, or on other library versions than the served version's training; a dry run never does
+    (it measures, it does not act)."""
+    signal = ("breach", "alias_drift", "environment_drift")
     return bool(
         outcome
-        and (outcome.get("breach") or outcome.get("action") == "retrain" or outcome.get("alias_drift"))
+        and (any(outcome.get(k) for k in signal) or outcome.get("action") == "retrain")
         and not outcome.get("dry_run")
     )
 

@@ -35,6 +35,8 @@ class Tag(StrEnum):
     ROW_KEY_COLUMNS = "modelops.row_key_columns"
     TRAINING_HASH = "modelops.training_hash"
     WEIGHTS = "modelops.weights"  # how rows are weighted: survey:<column>, unweighted:<column> or none
+    # the versions of the libraries that shape predictions at training (JSON, core.environment)
+    ENVIRONMENT = "modelops.environment"
     # whether the code and parameters files were checked in and unchanged (train.spec_review): true / false
     SPEC_REVIEWED = "modelops.spec_reviewed"
     SPEC_REVIEW = "modelops.spec_review"  # what was not (paths only), or `clean`
@@ -72,6 +74,8 @@ class Tag(StrEnum):
     SIGNALS = "modelops.signals"
     DRY_RUN = "modelops.dry_run"
     ALIAS_DRIFT = "modelops.alias_drift"
+    # the serving process runs other library versions than the model was trained with (or `none`)
+    ENVIRONMENT_DRIFT = "modelops.environment_drift"
     PERMITTED_USE = "modelops.permitted_use"  # the use a scoring (or forecast) run served
     POPULATION = "modelops.population"  # the dataset whose snapshot a scoring run scored
     # forecast runs

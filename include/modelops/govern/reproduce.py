@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelops.core import environment
 from modelops.core.tags import Tag
 from modelops.store import artifacts, registry, runs, tracking
 
@@ -238,6 +239,25 @@ def _rebuild(tags: dict[str, str], run_id: str, out: dict[str, Any]) -> None:
     out["metrics"] = compare_metrics(recorded_metrics, compute_metrics(target_vector(holdout, spec), proba, threshold))
 
 
+def _environment(tags: dict[str, str], model_name: str, version: str) -> dict[str, Any]:
+    """The libraries the version was trained with against this process's: a rebuild elsewhere says what differs."""
+    found = environment.compare(tags.get(Tag.ENVIRONMENT), f"{model_name} v{version}")
+    found.pop("alert")
+    return found
+
+
+def _environment_note(verdict: dict[str, Any]) -> str:
+    """Which libraries differ (trained -> rebuilt), and whether the predictions still matched."""
+    if "predictions" not in verdict:
+        matched = "the predictions were not compared"
+    elif verdict["predictions"]["equal"]:
+        matched = "the holdout predictions still matched"
+    else:
+        matched = "the holdout predictions did not match"
+    differs = environment.describe(verdict["environment"]["differences"])
+    return f"environment differs (trained -> rebuilt): {differs}; {matched}"
+
+
 def _num(value: float | None) -> str:
     return "inf" if value is None else f"{value:.3g}"
 
@@ -248,9 +268,11 @@ def _detail(verdict: dict[str, Any]) -> str:
         return f"failed: {verdict['reason']}"
     p = verdict["predictions"]
     code = "same commit" if verdict["code"]["same"] else f"other commit (trained at {verdict['code']['recorded']})"
+    differs = (verdict.get("environment") or {}).get("differences")
+    libraries = f"; other libraries ({environment.describe(differs)})" if differs else ""
     return (
         f"reproduced: {p['rows']} holdout predictions, max |diff| {_num(p['max_abs_diff'])} <= {p['tolerance']:g} "
-        f"({p['bitwise_equal_rows']} bitwise equal), metrics equal; {code}"
+        f"({p['bitwise_equal_rows']} bitwise equal), metrics equal; {code}{libraries}"
     )
 
 
@@ -313,6 +335,7 @@ def reproduce_version(model_name: str, version: str | int, run_key: str | None =
         if recorded_commit == current_commit
         else [f"code differs: trained at {recorded_commit}, rebuilt at {current_commit}"],
     }
+    verdict["environment"] = _environment(tags, model_name, version)
     try:
         _rebuild(tags, found.run_id, verdict)
     except NotReproducible as exc:
@@ -320,6 +343,8 @@ def reproduce_version(model_name: str, version: str | int, run_key: str | None =
     else:
         verdict["reproduced"] = bool(verdict["predictions"]["equal"] and verdict["metrics"]["equal"])
         verdict["reason"] = _reason(verdict)
+    if verdict["environment"]["differences"]:
+        verdict["notes"].append(_environment_note(verdict))
     verdict["checked_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     verdict["detail"] = _detail(verdict)
     verdict = json_safe(verdict)  # an infinite difference (a score missing on one side) becomes null
@@ -353,6 +378,11 @@ def describe_verdict(verdict: dict[str, Any]) -> str:
     code = verdict.get("code") or {}
     if "current" in code:
         lines.append(f"  code      trained at {code['recorded']}, rebuilt at {code['current']}")
+    env = verdict.get("environment") or {}
+    if env.get("differences"):
+        lines.append(f"  libraries trained -> rebuilt: {environment.describe(env['differences'])}")
+    elif env.get("same"):
+        lines.append("  libraries the same versions as at training")
     if verdict.get("splits"):
         lines.append("  splits    " + ", ".join(f"{k} {v}" for k, v in verdict["splits"].items()))
     if verdict.get("predictions"):

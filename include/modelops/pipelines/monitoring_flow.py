@@ -53,6 +53,7 @@ class WindowVerdict(XComRecord):
     mlflow_run_id: str
     run_id: str | None = None  # the Airflow run that recorded the verdict (set by `record_verdict`)
     alias_drift: str | None = None  # the champion moved outside the DAGs (alias_log.AliasDrift.line): alerts
+    environment_drift: str | None = None  # other library versions than the served version's training: alerts
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,16 @@ def retrain_conf(spec: DatasetSpec, report: dict[str, Any], decision: dict[str, 
     }
 
 
+def served_environment(report: dict[str, Any]) -> dict[str, Any]:
+    """The served version's training libraries against this process's (`core.environment.compare`)."""
+    from modelops.core import environment
+    from modelops.store import registry
+
+    name, version = report["model_name"], str(report["model_version"])
+    found = registry.model_version(name, version)
+    return environment.compare((found.tags or {}).get(Tag.ENVIRONMENT) if found else None, f"{name} v{version}")
+
+
 def monitor_window(
     spec: DatasetSpec,
     settings: Settings,
@@ -119,6 +130,8 @@ def monitor_window(
     judged = {r["labeled_window"] for r in history_rows if r["labeled_window"] and not r["dry_run"]}
     report, plot = assess_window(spec, settings, window_id, thresholds, judged, dry_run)
     drift = alias_log.alias_drift(spec.model_name)  # a champion moved behind the alias history's back alerts
+    report["environment"] = served_environment(report)  # in report.json: the window's record
+    env_drift = report["environment"]["alert"]
     decision = decide_action(report, history_rows, thresholds, window_end)
     folder = catalog.report_dir(spec.name, window_id, dry_run)
     html = str(window_page.render_window_report(report, decision, plot, folder))
@@ -134,6 +147,7 @@ def monitor_window(
             Tag.DRY_RUN: str(bool(dry_run)).lower(),
             Tag.AIRFLOW_RUN_ID: airflow_run_id,
             Tag.ALIAS_DRIFT: "none" if drift is None else drift.line(),
+            Tag.ENVIRONMENT_DRIFT: (env_drift or "none")[:4000],
         },
     )
     artifacts.log_resolved_config(run_id, settings.resolved(spec.name))
@@ -155,6 +169,7 @@ def monitor_window(
         report_path=html,
         mlflow_run_id=run_id,
         alias_drift=None if drift is None else drift.line(),
+        environment_drift=env_drift,
     )
     return WindowOutcome(
         verdict,

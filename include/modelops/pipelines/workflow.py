@@ -16,7 +16,7 @@ import pandas as pd
 from modelops.collect.labels import label_summary, target_vector
 from modelops.collect.sources import BatchRef, load_batch
 from modelops.config.settings import DatasetSpec, Settings
-from modelops.core import catalog
+from modelops.core import catalog, environment
 from modelops.core.jsonsafe import json_safe
 from modelops.core.rules import describe
 from modelops.core.tags import Tag, holdout_tag
@@ -118,6 +118,8 @@ def _lineage(
         # run-time overrides (candidates, max_fit_rows) shape the model as much as the file does
         Tag.TRAINING_HASH: training_hash(training),
         Tag.WEIGHTS: weighting(spec),
+        # the libraries that shape the predictions: scoring, monitoring and reproduction compare theirs with it
+        Tag.ENVIRONMENT: environment.to_tag(environment.versions()),
     }
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.core import catalog
+from modelops.core import catalog, environment
 from modelops.core.tags import Tag
 from modelops.score.agreement import agreement_report, canary_figures
 from modelops.score.changes import snapshot_changes
@@ -66,9 +66,12 @@ def commit_scoring(
     plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan.from_xcom(plan)
     ordered = _manifest_parts(plan, parts)
     totals = _totals(plan, ordered)
-    alerts = _alerts(plan, ordered, totals)
+    # the model was unpickled and scored by this environment: other library versions than at training alert
+    env = environment.compare(plan.trained_environment, f"{plan.model_name} v{plan.version}")
+    alerts = _alerts(plan, ordered, totals) + ([env["alert"]] if env["alert"] else [])
     final = catalog.scoring_dir(plan.dataset, plan.snapshot)
     manifest = _manifest(plan, ordered, totals, alerts)
+    manifest["environment"] = env
     changes = snapshot_changes(plan, totals.files, spec)
     manifest["snapshot_diff"] = {
         **changes.entry,
@@ -110,6 +113,7 @@ def commit_scoring(
         "fallback_reasons": manifest["fallback_reasons"],
         "alerts": alerts,
         "alias_drift": plan.alias_drift,
+        "environment_drift": env["alert"],
         "model_name": plan.model_name,
         "model_version": plan.version,
         "serving": manifest["serving"],
@@ -266,6 +270,7 @@ def _log_run(plan: ScoringPlan, manifest: dict[str, Any], totals: _Totals, html:
         Tag.ALERTS: str(len(manifest["alerts"])),
         Tag.PERMITTED_USE: plan.use,
         Tag.POPULATION: plan.population or plan.dataset,
+        Tag.ENVIRONMENT_DRIFT: environment.describe(manifest["environment"]["differences"])[:4000] or "none",
     }
     return runs.log_scoring(plan.dataset, plan.snapshot, metrics, manifest, str(html), tags)
 

@@ -14,6 +14,7 @@ from modelops.config.settings import DatasetSpec, Settings
 from modelops.config.uses import check_use
 from modelops.core import catalog
 from modelops.core.records import XComRecord
+from modelops.core.tags import Tag
 
 
 class ScoringError(RuntimeError):
@@ -56,6 +57,7 @@ class ScoringPlan(XComRecord):
     use: str = ""  # the permitted use this run serves (config.uses.check_use), carried on every output
     population: str | None = None  # the dataset whose snapshot is scored (scoring.population), when another
     challenger_alias: str = "challenger"  # or `canary`: the production profile's promoted version on trial
+    trained_environment: str | None = None  # the served version's library versions (its modelops.environment tag)
 
     def offset(self, group_index: int) -> int:
         """Position in the snapshot of the group's first row (groups of unknown size are alone)."""
@@ -198,6 +200,7 @@ def plan_scoring(
         use=served_use,
         population=population.name if population is not None else None,
         challenger_alias="canary" if trial is not None else "challenger",
+        trained_environment=(served.tags or {}).get(Tag.ENVIRONMENT),
     )
 
 
