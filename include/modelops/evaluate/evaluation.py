@@ -8,6 +8,7 @@ serves): every function computing them takes that threshold, none assumes one.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,7 +20,15 @@ from modelops.config.settings import METRICS, DatasetSpec
 from modelops.core.rules import rule_holds
 from modelops.evaluate.fairness import describe as describe_fairness
 from modelops.stats.drift import slice_labels
-from modelops.stats.metrics import EPS, compute_metrics, decide, higher_is_better, improvement, score
+from modelops.stats.metrics import (
+    EPS,
+    compute_metrics,
+    decide,
+    higher_is_better,
+    improvement,
+    score,
+    score_faults,
+)
 from modelops.stats.weights import effective_rows, weighted_mean
 
 # --- baselines -------------------------------------------------------------------------------
@@ -284,6 +293,47 @@ def weighted_figures(
     }
 
 
+# --- numerical stability -----------------------------------------------------------------------
+
+NUMERIC_CHECK = "numerically_stable"
+
+
+def _faults_text(faults: dict[str, int]) -> str:
+    parts = [
+        f"{faults[key]} {label}"
+        for key, label in (("missing", "NaN"), ("infinite", "infinite"), ("outside_unit", "outside [0, 1]"))
+        if faults[key]
+    ]
+    return f"{', '.join(parts)} of {faults['rows']}"
+
+
+def numeric_check(
+    scores: dict[str, np.ndarray], metrics: dict[str, float | None], judged: Iterable[str]
+) -> dict[str, Any]:
+    """The gate check that a candidate is numerically stable (ML Test Score, Monitor 5).
+
+    `scores`: the candidate's probabilities per row set (e.g. holdout, calibration), each of which must
+    be finite and within [0, 1]; `judged`: the metrics the gate compares, each of which must be a number.
+    A failure refuses the candidate; the detail gives counts only, never a score.
+    """
+    faults = {name: score_faults(values) for name, values in scores.items()}
+    bad = [f"{name} scores: {_faults_text(f)}" for name, f in faults.items() if _bad_scores(f)]
+    undefined = sorted(m for m in judged if metrics.get(m) is None or not math.isfinite(float(metrics[m])))
+    if undefined:
+        bad.append("undefined (NaN) metric: " + ", ".join(undefined))
+    rows = ", ".join(f"{f['rows']} {name}" for name, f in faults.items())
+    detail = (
+        f"numerically unstable, refused: {'; '.join(bad)}"
+        if bad
+        else f"numerically stable: every score finite and within [0, 1] ({rows} rows), judged metrics defined"
+    )
+    return {"check": NUMERIC_CHECK, "passed": not bad, "detail": detail, "faults": faults}
+
+
+def _bad_scores(faults: dict[str, int]) -> int:
+    return faults["missing"] + faults["infinite"] + faults["outside_unit"]
+
+
 # --- the gate --------------------------------------------------------------------------------
 
 
@@ -312,17 +362,20 @@ def decide_promotion(
     evaluation: EvaluationSection,
     fairness: dict[str, Any] | None = None,
     feature_value: dict[str, Any] | None = None,
+    numeric: dict[str, Any] | None = None,
 ) -> Verdict:
-    """Apply floors, baseline margins, the paired champion test, the slice tolerance and the fairness gate.
+    """Apply the numerical check, floors, baseline margins, the paired champion test, the slice tolerance and the
+    fairness gate.
 
     `champion` is None when there is no champion yet; otherwise it holds `version`, and either
     `bootstrap` + `worse_slices`, or `error` when the champion could not score this holdout.
     `fairness` is a `fairness.assess_fairness` report (with the champion's gaps when compared);
     None leaves the fairness check out. `feature_value` is a `feature_value.drop_one` result: with
-    `evaluation.max_useless_features` set, more useless features than that refuse the version.
+    `evaluation.max_useless_features` set, more useless features than that refuse the version. `numeric` is a
+    `numeric_check` (None leaves it out).
     """
     primary = evaluation.primary_metric
-    checks: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = [] if numeric is None else [numeric]
 
     def check(name: str, passed: bool, detail: str) -> None:
         checks.append({"check": name, "passed": bool(passed), "detail": detail})

@@ -62,6 +62,11 @@ def _validation_lines(validation: ValidationReport) -> list[str]:
     ]
 
 
+def _figure(value: float | None) -> str:
+    """A metric to four places; undefined (a candidate with NaN scores, refused by the evaluation) as n/a."""
+    return "n/a" if value is None or value != value else f"{value:.4f}"
+
+
 def _candidate_lines(report: EvaluationReport, min_slice_rows: int) -> list[str]:
     """The ranked candidates, the baselines and the best candidate's slices."""
     primary = report.primary_metric
@@ -69,8 +74,8 @@ def _candidate_lines(report: EvaluationReport, min_slice_rows: int) -> list[str]
     for r in report.ranking:
         h = r.holdout
         lines.append(
-            f"    {r.candidate:<24} selection {r.selection_score:.4f}  holdout "
-            + " ".join(f"{m}={h[m]:.4f}" for m in ("roc_auc", "accuracy", "f1", "log_loss", "brier"))
+            f"    {r.candidate:<24} selection {_figure(r.selection_score)}  holdout "
+            + " ".join(f"{m}={_figure(h.get(m))}" for m in ("roc_auc", "accuracy", "f1", "log_loss", "brier"))
         )
     lines.append(
         "  baselines on the holdout: "

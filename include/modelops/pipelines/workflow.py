@@ -25,6 +25,7 @@ from modelops.evaluate.evaluation import (
     compare_slices,
     decide_promotion,
     fit_rule_baseline,
+    numeric_check,
     paired_bootstrap,
     slice_metrics,
     weighted_figures,
@@ -40,7 +41,7 @@ from modelops.pipelines.training_records import (
     TrainingPlan,
 )
 from modelops.stats.drift import build_profile
-from modelops.stats.metrics import compute_metrics
+from modelops.stats.metrics import compute_metrics, metrics_or_nan
 from modelops.stats.multivariate import reference_sample
 from modelops.stats.weights import electorate_weights, survey_weights
 from modelops.store import artifacts, registry, runs
@@ -194,7 +195,7 @@ def run_candidate(plan: dict[str, Any], candidate: str, spec: DatasetSpec, setti
         threshold=threshold,
     )
     proba = trained.pipeline.predict_proba(holdout[spec.features])[:, 1]
-    holdout_metrics = compute_metrics(target_vector(holdout, spec), proba, threshold)
+    holdout_metrics = metrics_or_nan(target_vector(holdout, spec), proba, threshold)  # NaN scores: refused later
     example = train[spec.features].head(5)
     logged = runs.log_candidate(trained, spec, steps.parent_run_id, holdout_metrics, example, steps.lineage)
     return CandidateResult.from_xcom(logged).to_xcom()
@@ -426,7 +427,30 @@ def _ranked(results: list[dict[str, Any]], primary: str) -> list[CandidateResult
     from modelops.stats.metrics import higher_is_better
 
     sign = 1 if higher_is_better(primary) else -1
-    return sorted((CandidateResult.from_xcom(r) for r in results), key=lambda r: -sign * r.selection_score)
+
+    def order(r: CandidateResult) -> tuple[bool, float]:  # an undefined score (NaN scores) ranks last
+        undefined = r.selection_score is None or not np.isfinite(r.selection_score)
+        return undefined, 0.0 if undefined else -sign * r.selection_score
+
+    return sorted((CandidateResult.from_xcom(r) for r in results), key=order)
+
+
+def best_candidate_scores(
+    model: Any, best: CandidateResult, steps: TrainingPlan, spec: DatasetSpec, holdout: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """The best candidate's scores on the holdout and the calibration rows (`evaluation.numeric_check` judges them).
+
+    With a NaN or an infinity no figure of the evaluation can be computed, so the candidate is refused here: the
+    task fails with the check's counts, and nothing is registered or promoted."""
+    calibration = pd.read_parquet(steps.splits["calibration"], columns=list(spec.features))
+    scores = {
+        "holdout": model.predict_proba(holdout[spec.features])[:, 1],
+        "calibration": model.predict_proba(calibration)[:, 1],
+    }
+    if not all(np.isfinite(np.asarray(s, dtype=float)).all() for s in scores.values()):
+        check = numeric_check(scores, {}, ())
+        raise ValueError(f"candidate {best.candidate} {check['detail']}; nothing is registered or promoted")
+    return scores
 
 
 def _feature_value(
@@ -458,7 +482,8 @@ def evaluate_candidates(
     holdout = pd.read_parquet(steps.splits["holdout"])
     y_train, y = target_vector(train, spec), target_vector(holdout, spec)
     model = artifacts.load_model(best.model_uri)
-    proba = model.predict_proba(holdout[spec.features])[:, 1]
+    scores = best_candidate_scores(model, best, steps, spec, holdout)
+    proba = scores["holdout"]
     threshold = settings.decision_threshold(spec.name)
     metrics = compute_metrics(y, proba, threshold)
     fitted_with = fit_weights(spec, train)  # the survey weights when the spec trains with them
@@ -477,7 +502,8 @@ def evaluate_candidates(
     # with survey weights the gate judges the weighted metrics (the unweighted ones are reported beside)
     judged = (weighted["metrics"], weighted["baselines"]) if weighted and weighted["gated"] else (metrics, baselines)
     feature_value = _feature_value(steps, spec, settings, model, {"train": (train, y_train), "holdout": (holdout, y)})
-    verdict = decide_promotion(*judged, champion, settings.evaluation, fairness, feature_value)
+    numeric = numeric_check(scores, judged[0], {primary, *settings.evaluation.floors})
+    verdict = decide_promotion(*judged, champion, settings.evaluation, fairness, feature_value, numeric)
     if weighted and weighted["gated"]:
         verdict.checks.append(
             {

@@ -119,6 +119,28 @@ def compute_metrics(
     return {name: score(name, y, proba, threshold, w) for name in METRICS}
 
 
+def score_faults(proba: np.ndarray) -> dict[str, int]:
+    """How many scores are not probabilities: missing (NaN), infinite, or finite but outside [0, 1]."""
+    p = np.asarray(proba, dtype=float)
+    finite = np.isfinite(p)
+    return {
+        "rows": int(p.size),
+        "missing": int(np.isnan(p).sum()),
+        "infinite": int(np.isinf(p).sum()),
+        "outside_unit": int((finite & ((p < 0) | (p > 1))).sum()),
+    }
+
+
+def metrics_or_nan(
+    y: np.ndarray, proba: np.ndarray, threshold: float, sample_weight: np.ndarray | None = None
+) -> dict[str, float]:
+    """`compute_metrics`, except that scores with a NaN or infinity give NaN for every metric (undefined) instead
+    of scikit-learn's bare error, so training reaches the evaluation's numerical check, which names the fault."""
+    if not np.isfinite(np.asarray(proba, dtype=float)).all():
+        return dict.fromkeys(METRICS, float("nan"))
+    return compute_metrics(y, proba, threshold, sample_weight)
+
+
 def improvement(metric: str, new: float, old: float) -> float:
     """How much better `new` is than `old`, positive when better whatever the direction."""
     return new - old if higher_is_better(metric) else old - new

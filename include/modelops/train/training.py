@@ -218,7 +218,7 @@ def train_candidate(
     from sklearn.pipeline import Pipeline
 
     from modelops.collect.labels import target_vector
-    from modelops.stats.metrics import compute_metrics
+    from modelops.stats.metrics import metrics_or_nan
 
     seed = int(training["seed"])
     X, y = train[spec.features], target_vector(train, spec)
@@ -249,5 +249,5 @@ def train_candidate(
         search=search,
         fit_rows=len(X_fit),
         fit_seconds=time.monotonic() - started,
-        calibration_metrics=compute_metrics(y_cal, pipeline.predict_proba(X_cal)[:, 1], threshold, w_cal),
+        calibration_metrics=metrics_or_nan(y_cal, pipeline.predict_proba(X_cal)[:, 1], threshold, w_cal),
     )
