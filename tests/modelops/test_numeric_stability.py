@@ -11,7 +11,7 @@ from modelops.config.models import EvaluationSection
 from modelops.config.settings import DatasetSpec
 from modelops.evaluate.evaluation import NUMERIC_CHECK, decide_promotion, numeric_check
 from modelops.pipelines.training_records import CandidateResult, TrainingPlan
-from modelops.pipelines.workflow import best_candidate_scores
+from modelops.pipelines.workflow import best_candidate_scores, ranked_candidates
 from modelops.stats.metrics import compute_metrics, metrics_or_nan, score_faults
 
 EVALUATION = EvaluationSection(primary_metric="roc_auc", floors={"roc_auc": 0.60}, baseline_margin=0.01)
@@ -112,3 +112,12 @@ def test_a_model_with_finite_scores_passes_its_scores_on(tmp_path):
     spec, plan, best = _candidate(tmp_path, pd.DataFrame({"x": [1.0, 2.0], "y": [0, 1]}))
     scores = best_candidate_scores(NanModel(), best, plan, spec, holdout)
     assert list(scores) == ["holdout", "calibration"] and np.allclose(scores["holdout"], 0.3)
+
+
+def test_a_candidate_with_an_undefined_selection_score_ranks_last():
+    def result(name, selection):
+        return CandidateResult(name, f"run-{name}", f"models:/{name}", selection, {}).to_xcom()
+
+    results = [result("nan_scores", float("nan")), result("weak", 0.6), result("lost", None), result("strong", 0.8)]
+    assert [r.candidate for r in ranked_candidates(results, "roc_auc")][:2] == ["strong", "weak"]
+    assert [r.candidate for r in ranked_candidates(results, "log_loss")][:2] == ["weak", "strong"]  # lower is better

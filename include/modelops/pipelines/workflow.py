@@ -422,7 +422,7 @@ def _figures_weighted_by(
     )
 
 
-def _ranked(results: list[dict[str, Any]], primary: str) -> list[CandidateResult]:
+def ranked_candidates(results: list[dict[str, Any]], primary: str) -> list[CandidateResult]:
     """The candidates, best selection score first."""
     from modelops.stats.metrics import higher_is_better
 
@@ -476,7 +476,7 @@ def evaluate_candidates(
     """Pick the best candidate, score it against baselines and the champion, and decide."""
     steps = TrainingPlan.from_xcom(plan)
     primary = settings.evaluation.primary_metric
-    ranked = _ranked(results, primary)
+    ranked = ranked_candidates(results, primary)
     best = ranked[0]
     train = pd.read_parquet(steps.splits["train"])
     holdout = pd.read_parquet(steps.splits["holdout"])
