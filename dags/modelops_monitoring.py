@@ -139,7 +139,7 @@ def record(outcome: dict | None) -> dict:
     if outcome is None:  # assess skipped: no window waited for this dataset
         raise AirflowSkipException("nothing was judged")
     verdict = record_verdict(WindowOutcome.from_xcom(outcome), get_current_context()["run_id"])
-    return {**verdict.to_xcom(), "operations": log_figures(verdict.mlflow_run_id)}
+    return {**verdict.to_xcom(), "operations": log_figures(verdict.mlflow_run_id, outcome["history_row"].get("rows"))}
 
 
 @task_group(group_id=JUDGE_GROUP_ID)

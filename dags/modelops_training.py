@@ -285,7 +285,8 @@ def summarize(batch: dict, validation: dict, plan: dict, report: dict) -> str:
     text = render_summary(batch, validation, plan, report, outcome, int(settings.evaluation.min_slice_rows), card=card)
     if not required and outcome and outcome.get("alias") == "champion" and outcome.get("alias_changed"):
         text += f"\n  approval  {UNAPPROVED}"
-    text += "\n" + "\n".join(f"  run       {line}" for line in log_figures(plan["parent_run_id"]))
+    labelled = sum(plan["split_rows"].values())  # the rows the run trained and judged on: its throughput
+    text += "\n" + "\n".join(f"  run       {line}" for line in log_figures(plan["parent_run_id"], labelled))
     print(text)
     ti.xcom_push(key=RUN_NOTE_XCOM_KEY, value=render_run_note(report, outcome, card))
     return write_summary(text, batch["dataset"], get_current_context()["run_id"], plan["parent_run_id"])

@@ -2,7 +2,8 @@
 
 Airflow calls the listener in the task's own process right after the task finished (success, or a
 failure/retry), so the process's peak memory and bytes written are the task's. The figures go to
-the audit table `task_figures` (`modelops.monitor.operations`); the DAGs' last tasks log them to MLflow.
+the audit table `task_figures` (`modelops.monitor.operations`); the DAGs' last tasks log them to MLflow
+with the data rows the run handled (for throughput).
 A state change made through the API (a person marking a task) carries no process figures and is
 ignored. A recording problem is logged by Airflow and never fails the task. The listener is registered
 by the plugin `plugins/modelops_figures.py`.
@@ -50,8 +51,9 @@ def _record(task_instance: Any, state: str) -> None:
     )
 
 
-def log_figures(mlflow_run_id: str | None) -> list[str]:
-    """From a DAG's last task: log the run's task figures to its MLflow run; returns summary lines."""
+def log_figures(mlflow_run_id: str | None, rows: int | None = None) -> list[str]:
+    """From a DAG's last task: record the data rows the run handled (None: unknown, throughput not judged) and
+    log the run's task figures to its MLflow run; returns summary lines."""
     from airflow.sdk import get_current_context
 
     from modelops.monitor.operations import describe, log_run_figures
@@ -67,6 +69,7 @@ def log_figures(mlflow_run_id: str | None) -> list[str]:
         _dataset_of(ti, context.get("params") or {}),
         map_index=ti.map_index,
         try_number=ti.try_number,
+        rows=rows,
     )
     return describe(figures)
 

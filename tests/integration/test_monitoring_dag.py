@@ -93,6 +93,7 @@ def test_persistent_drift_triggers_retraining_once_and_alerts(airflow_db, worksp
     assert {t["dataset"] for t in operations._rows(MONITORING_DAG_ID, first.run_id) if t["map_index"] >= 0} == {
         "voter_turnout"
     }  # a mapped task's figures name the dataset it judged
+    assert figures["totals"]["rows"] > 0  # the judged window's rows go with the figures: throughput
     judged = tracking.client().search_runs([tracking.monitoring_experiment(spec.name)])
     assert any(
         {"ops.judge.assess_0.wall_s", "ops.judge.decide_0.peak_rss_mb", "ops.run.task_s"} <= set(r.data.metrics)

@@ -94,6 +94,7 @@ def test_scoring_dag_fans_out_and_keeps_every_row_once(airflow_db, workspace, se
     assert manifest["rows_in"] == manifest["rows_out"] == len(frame)
     # operational figures: every task measured as it ended, the run's figures on its MLflow run
     figures = operations.run_figures(SCORING_DAG_ID, run.run_id)
+    assert figures["totals"]["rows"] == len(frame)  # the scored rows go with the figures: throughput
     assert {t["task"] for t in figures["tasks"]} == {
         "plan",
         "group_indices",

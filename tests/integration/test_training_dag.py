@@ -138,6 +138,8 @@ def test_first_run_promotes_a_champion_with_lineage(training_dag, module_workspa
     parent = tracking.client().get_run(tags["modelops.parent_run_id"])
     assert parent.data.metrics["ops.run.task_s"] > 0 and "ops.train_candidate_0.wall_s" in parent.data.metrics
     assert "  run       " in summary and "slowest:" in summary
+    # the run's labelled rows go with its figures: its throughput is judged against earlier runs'
+    assert figures["totals"]["rows"] > 0 and " ms per row" in summary and "ops.run.ms_per_row" in parent.data.metrics
 
 
 def test_worse_challenger_keeps_the_champion_and_says_why(training_dag, module_workspace):

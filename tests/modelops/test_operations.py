@@ -213,3 +213,82 @@ def test_a_run_judging_several_datasets_is_checked_per_dataset_against_its_own_h
     (found,) = operations.unusual_runs(None, SETTINGS)
     assert (found["run_id"], found["dataset"]) == ("m4", "large")
     assert operations.unusual_runs(None, SETTINGS) == []  # each (run, dataset) judged once
+
+
+def _counted(run_id: str, start: datetime, seconds: float, rows: int | None, dag: str = "modelops_scoring"):
+    """A finished run of one task taking `seconds`, with `rows` data rows recorded (None: no count)."""
+    operations.record_task(
+        dag,
+        run_id,
+        operations.MEASURED_DAGS[dag],
+        start,
+        "success",
+        dataset="d",
+        ended_at=start + timedelta(seconds=seconds),
+        figures={"peak_rss_mb": 500.0, "bytes_written": 1 << 20},
+    )
+    if rows is not None:
+        operations.record_rows(dag, run_id, "d", rows)
+
+
+def _usual_big_runs(audit_dag: str = "modelops_scoring") -> None:
+    """Three usual runs: 100,000 rows in 10 s each (0.1 ms per row)."""
+    for i in range(3):
+        _counted(f"big{i}", T0 + timedelta(hours=i), 10, 100_000, audit_dag)
+
+
+def test_a_smaller_batch_at_a_much_slower_throughput_is_flagged_where_wall_time_is_not(audit):
+    _usual_big_runs()
+    _counted("small_but_slow", T0 + timedelta(hours=4), 9, 10_000)  # 9 s < 10 s, but 0.9 ms per row: 9x
+    (found,) = operations.unusual_runs("d", SETTINGS)
+    (finding,) = found["findings"]  # the wall time (9 s against 10 s) alone says nothing
+    assert found["run_id"] == "small_but_slow" and finding["figure"] == "seconds_per_row"
+    assert finding["value"] == pytest.approx(9 / 10_000) and finding["median"] == pytest.approx(10 / 100_000)
+    assert "9.0x the median" in finding["detail"] and "10,000 rows in 9.0 s" in finding["detail"]
+    assert "these rows take 1.0 s" in finding["detail"]
+
+
+def test_the_same_throughput_on_a_smaller_batch_is_quiet(audit):
+    _usual_big_runs()
+    _counted("small_as_usual", T0 + timedelta(hours=4), 1, 10_000)  # 0.1 ms per row, as usual
+    assert operations.unusual_runs("d", SETTINGS) == []
+
+
+def test_a_slower_throughput_that_costs_a_usual_run_less_than_the_floor_is_quiet(audit):
+    _usual_big_runs()
+    # 3x the median per row, but at the usual 100,000 rows that is 20 s more, under the 60 s floor
+    _counted("a_little_slower", T0 + timedelta(hours=4), 3, 10_000)
+    assert operations.unusual_runs("d", SETTINGS) == []
+
+
+def test_without_row_counts_throughput_is_not_judged_and_the_figures_say_so(audit):
+    _usual_big_runs()
+    _counted("uncounted", T0 + timedelta(hours=4), 9, None)
+    assert operations.unusual_runs("d", SETTINGS) == []  # no row count: nothing guessed
+    lines = operations.describe(operations.run_figures("modelops_scoring", "uncounted"))
+    assert "no row count recorded: throughput not judged" in lines
+    for i in range(3):  # a history without row counts: the new run's count has nothing to compare with
+        _counted(f"old{i}", T0 + timedelta(days=1, hours=i), 10, None, "modelops_training")
+    _counted("counted", T0 + timedelta(days=1, hours=4), 9, 10, "modelops_training")
+    assert operations.unusual_runs("d", SETTINGS) == []
+
+
+def test_a_run_records_its_rows_once_and_shows_its_throughput(audit):
+    _counted("r", T0, 20, 1_000)
+    operations.record_rows("modelops_scoring", "r", "d", 2_000)  # recorded again: replaced
+    figures = operations.run_figures("modelops_scoring", "r")
+    assert figures["totals"]["rows"] == 2_000
+    assert "2,000 rows, 10 ms per row" in operations.describe(figures)
+    assert operations.mlflow_metrics(figures)["ops.run.ms_per_row"] == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="cannot be negative"):
+        operations.record_rows("modelops_scoring", "r", "d", -1)
+
+
+def test_a_run_over_several_datasets_totals_their_rows(audit):
+    """A monitoring run over every dataset (no dataset param) judges two windows: its figures total both."""
+    operations.record_task(
+        "modelops_monitoring", "m", "datasets_to_judge", T0, "success", ended_at=T0 + timedelta(seconds=5)
+    )
+    operations.record_rows("modelops_monitoring", "m", "small", 300)
+    operations.record_rows("modelops_monitoring", "m", "large", 5_000)
+    assert operations.run_figures("modelops_monitoring", "m")["totals"]["rows"] == 5_300

@@ -3,9 +3,11 @@
 Each task of the training, scoring and monitoring DAGs is measured in its own process when it
 ends (the `modelops_figures` listener plugin calls `record_task`): how long it ran, the process's
 peak resident memory (VmHWM) and the bytes it wrote to storage (`write_bytes` of /proc/self/io).
-The rows go to the audit table `task_figures`; `run_figures` adds them up per DAG run, and
-`unusual_runs` compares a run with the recent history of the same DAG and dataset, which the
-monitoring DAG turns into an alert when a run is markedly slower or larger than usual.
+The rows go to the audit table `task_figures`; a DAG's last task also records how many data rows the
+run handled (`run_rows`: the training batch's labelled rows, the snapshot's scored rows, the judged
+window's rows). `run_figures` adds them up per DAG run, and `unusual_runs` compares a run with the
+recent history of the same DAG and dataset, which the monitoring DAG turns into an alert when a run
+is markedly slower or larger than usual, or slower per row (throughput) than usual.
 """
 
 from __future__ import annotations
@@ -59,6 +61,46 @@ operations_checks = sa.Table(
     sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("findings", sa.JSON, nullable=False),
 )
+
+
+# How many data rows a run handled, recorded by its last task (a run without a row is judged without throughput).
+run_rows = sa.Table(
+    "run_rows",
+    history.metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dag_id", sa.String(250), nullable=False, index=True),
+    sa.Column("run_id", sa.String(250), nullable=False, index=True),
+    sa.Column("dataset", sa.String(200)),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+)
+
+
+def record_rows(dag_id: str, run_id: str, dataset: str | None, rows: int) -> None:
+    """Store how many data rows a run handled (for its dataset); recording again replaces the count."""
+    if int(rows) < 0:
+        raise ValueError(f"run {run_id} of {dag_id}: a row count cannot be negative ({int(rows)})")
+    r = run_rows.c
+    same = (r.dag_id == dag_id) & (r.run_id == run_id)
+    same &= r.dataset.is_(None) if dataset is None else r.dataset == dataset
+    with history.get_engine().begin() as connection:
+        connection.execute(run_rows.delete().where(same))
+        connection.execute(run_rows.insert().values(dag_id=dag_id, run_id=run_id, dataset=dataset, rows=int(rows)))
+
+
+def _row_counts(dag_id: str, dataset: str | None, run_id: str | None = None) -> dict[str, int]:
+    """run id -> data rows of the DAG's runs that recorded a count: for `dataset`, or (None) over every dataset a
+    run handled (a monitoring run judging several windows)."""
+    r = run_rows.c
+    query = sa.select(r.run_id, r.rows).where(r.dag_id == dag_id)
+    if dataset is not None:
+        query = query.where(r.dataset == dataset)
+    if run_id is not None:
+        query = query.where(r.run_id == run_id)
+    counts: dict[str, int] = {}
+    with history.get_engine().connect() as connection:
+        for row in connection.execute(query):
+            counts[row.run_id] = counts.get(row.run_id, 0) + int(row.rows)
+    return counts
 
 
 def _proc_value(path: str, key: str) -> int | None:
@@ -175,13 +217,9 @@ def run_figures(dag_id: str, run_id: str) -> dict[str, Any]:
         }
         for r in rows
     ]
-    return {
-        "dag_id": dag_id,
-        "run_id": run_id,
-        "dataset": rows[0]["dataset"],
-        "tasks": tasks,
-        "totals": _summarize(rows),
-    }
+    totals = _summarize(rows)
+    totals["rows"] = _row_counts(dag_id, rows[0]["dataset"], run_id).get(run_id)
+    return {"dag_id": dag_id, "run_id": run_id, "dataset": rows[0]["dataset"], "tasks": tasks, "totals": totals}
 
 
 def mlflow_metrics(figures: dict[str, Any]) -> dict[str, float]:
@@ -203,6 +241,9 @@ def mlflow_metrics(figures: dict[str, Any]) -> dict[str, float]:
             out["ops.run.peak_rss_mb"] = float(totals["peak_rss_mb"])
         if totals["bytes_written"] is not None:
             out["ops.run.mb_written"] = round(totals["bytes_written"] / 2**20, 3)
+        if totals.get("rows"):
+            out["ops.run.rows"] = float(totals["rows"])
+            out["ops.run.ms_per_row"] = 1000 * float(totals["wall_seconds"]) / totals["rows"]
     return out
 
 
@@ -219,6 +260,12 @@ def describe(figures: dict[str, Any]) -> list[str]:
     ]
     slowest = sorted(figures["tasks"], key=lambda t: -t["wall_seconds"])[:3]
     lines.append("slowest: " + ", ".join(f"{t['task']} {t['wall_seconds']:.1f} s" for t in slowest))
+    rows = totals.get("rows")
+    lines.append(
+        "no row count recorded: throughput not judged"
+        if not rows
+        else f"{rows:,} rows, {1000 * totals['wall_seconds'] / rows:.3g} ms per row"
+    )
     return lines
 
 
@@ -228,8 +275,9 @@ def _run_totals(dag_id: str, dataset: str | None) -> list[tuple[str, dict[str, A
     for row in _rows(dag_id, dataset=dataset):
         by_run.setdefault(row["run_id"], []).append(row)
     last = MEASURED_DAGS.get(dag_id)
+    counts = _row_counts(dag_id, dataset)
     runs = [
-        (run_id, _summarize(rows))
+        (run_id, {**_summarize(rows), "rows": counts.get(run_id)})
         for run_id, rows in by_run.items()
         if any(r["task_id"] == last and r["state"] != "running" for r in rows)
     ]
@@ -239,11 +287,12 @@ def _run_totals(dag_id: str, dataset: str | None) -> list[tuple[str, dict[str, A
 def compare_with_history(
     totals: dict[str, Any], past: list[dict[str, Any]], settings: MonitoringSection
 ) -> list[dict[str, Any]]:
-    """What is markedly above the median of `past` runs: wall time, peak memory, bytes written.
+    """What is markedly above the median of `past` runs: wall time, peak memory, bytes written, seconds per row.
 
     A figure is flagged when it exceeds `ops_slower_factor` (time) or `ops_larger_factor` (memory,
     bytes) times the median AND by more than an absolute floor (`ops_min_seconds`, `ops_min_mb`), so
-    small runs do not flap; fewer than `ops_min_history` past runs: nothing to compare with.
+    small runs do not flap; fewer than `ops_min_history` past runs: nothing to compare with. Throughput
+    (`_throughput_finding`) catches a slowdown that a smaller batch hides from the wall time.
     """
     if len(past) < int(settings.ops_min_history):
         return []
@@ -271,7 +320,41 @@ def compare_with_history(
                     f"{median:,.1f} {unit} of the previous {len(values)} runs (flagged above {factor:g}x)",
                 }
             )
-    return findings
+    slower = _throughput_finding(totals, past, settings)
+    return findings + ([slower] if slower else [])
+
+
+def _throughput_finding(
+    totals: dict[str, Any], past: list[dict[str, Any]], settings: MonitoringSection
+) -> dict[str, Any] | None:
+    """The run's seconds per row against the median of the past runs that recorded a row count.
+
+    Unusual when above `ops_slower_factor` x that median AND when the extra time per row, at the past
+    runs' median size, comes to more than `ops_min_seconds` (the floor of a usual-size run, scaled to
+    this run's rows). Without a row count (this run's, or of fewer than `ops_min_history` past runs)
+    throughput is not judged: no row count is ever guessed.
+    """
+    rows = totals.get("rows")
+    counted = [p for p in past if p.get("rows")]
+    if not rows or len(counted) < int(settings.ops_min_history):
+        return None
+    per_row = totals["wall_seconds"] / rows
+    median = statistics.median(p["wall_seconds"] / p["rows"] for p in counted)
+    usual_rows = statistics.median(p["rows"] for p in counted)
+    factor, floor = float(settings.ops_slower_factor), float(settings.ops_min_seconds)
+    if not (per_row > factor * median and (per_row - median) * usual_rows > floor):
+        return None
+    return {
+        "figure": "seconds_per_row",
+        "value": per_row,
+        "median": median,
+        "factor": factor,
+        "history_runs": len(counted),
+        "detail": f"throughput: {1000 * per_row:.3g} ms per row ({rows:,} rows in {totals['wall_seconds']:,.1f} s) "
+        f"is {per_row / median if median else float('inf'):.1f}x the median {1000 * median:.3g} ms per row of the "
+        f"previous {len(counted)} runs with a row count (flagged above {factor:g}x); at the usual throughput "
+        f"these rows take {median * rows:,.1f} s",
+    }
 
 
 def unusual_runs(dataset: str | None, settings: MonitoringSection, remember: bool = True) -> list[dict[str, Any]]:
@@ -326,12 +409,16 @@ def log_run_figures(
     dataset: str | None,
     map_index: int = -1,
     try_number: int = 1,
+    rows: int | None = None,
 ) -> dict[str, Any]:
-    """Called by a DAG's last task: record itself so far, then log the run's figures to its MLflow run.
+    """Called by a DAG's last task: record itself so far (and the data rows the run handled, when known), then
+    log the run's figures to its MLflow run.
 
     The last task's own row is marked `running` here and replaced by the listener when it ends, so
     the MLflow run holds every earlier task in full and the last one up to this point.
     """
+    if rows is not None:
+        record_rows(dag_id, run_id, dataset, rows)
     record_task(dag_id, run_id, task_id, started_at, "running", map_index, try_number, dataset)
     figures = run_figures(dag_id, run_id)
     if mlflow_run_id:
