@@ -166,7 +166,7 @@ def commit(plan: dict, parts: list[dict]) -> dict:
         result = commit_scoring(_plan(plan), list(parts), output_url, spec)
     except InputRefused as exc:
         raise _refused(exc) from exc
-    return {**result, "operations": log_figures(result.get("mlflow_run_id"), result.get("rows_in"))}
+    return {**result, "operations": log_figures(result.get("mlflow_run_id"), result.get("rows"))}
 
 
 @teardown
