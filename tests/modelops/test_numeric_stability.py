@@ -64,7 +64,8 @@ def test_the_gate_refuses_an_unstable_candidate_whatever_its_metrics():
     assert verdict.promote is False
     assert verdict.reasons[0].startswith("FAIL numerically unstable, refused: holdout scores: 1 outside [0, 1]")
     good = numeric_check({"holdout": SOUND}, GOOD, ["roc_auc"])
-    assert decide_promotion(GOOD, BASELINES, None, EVALUATION, numeric=good).promote is True
+    passed = decide_promotion(GOOD, BASELINES, None, EVALUATION, numeric=good)
+    assert passed.promote is True and passed.checks[-1]["check"] == NUMERIC_CHECK  # a pass closes the reasons
 
 
 def test_metrics_of_nan_scores_are_nan_not_an_error():

@@ -375,7 +375,8 @@ def decide_promotion(
     `numeric_check` (None leaves it out).
     """
     primary = evaluation.primary_metric
-    checks: list[dict[str, Any]] = [] if numeric is None else [numeric]
+    # an unstable candidate's refusal leads the reasons (its other figures mean little); a pass closes them
+    checks: list[dict[str, Any]] = [numeric] if numeric is not None and not numeric["passed"] else []
 
     def check(name: str, passed: bool, detail: str) -> None:
         checks.append({"check": name, "passed": bool(passed), "detail": detail})
@@ -430,4 +431,6 @@ def decide_promotion(
             f"{len(useless)} features whose removal does not lower {feature_value['metric']} beyond noise "
             f"(drop-one check), at most {limit} allowed{named}",
         )
+    if numeric is not None and numeric["passed"]:
+        checks.append(numeric)
     return Verdict(promote=all(c["passed"] for c in checks), checks=checks)
