@@ -180,10 +180,15 @@ def train_candidate(plan: dict, candidate: str) -> dict:
 @task
 def evaluate(plan: dict, results: list[dict]) -> dict:
     """Best candidate vs baselines and champion: metrics, slices, paired test, verdict."""
-    from modelops.pipelines.workflow import evaluate_candidates
+    from modelops.pipelines.workflow import UnstableScores, evaluate_candidates
 
     settings, spec = _settings_and_spec()
-    return evaluate_candidates(plan, list(results), spec, settings)
+    try:
+        return evaluate_candidates(plan, list(results), spec, settings)
+    except UnstableScores as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc  # the same model scores the same: no retry
 
 
 @task

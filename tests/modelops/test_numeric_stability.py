@@ -11,7 +11,7 @@ from modelops.config.models import EvaluationSection
 from modelops.config.settings import DatasetSpec
 from modelops.evaluate.evaluation import NUMERIC_CHECK, decide_promotion, numeric_check
 from modelops.pipelines.training_records import CandidateResult, TrainingPlan
-from modelops.pipelines.workflow import best_candidate_scores, ranked_candidates
+from modelops.pipelines.workflow import UnstableScores, best_candidate_scores, ranked_candidates
 from modelops.stats.metrics import compute_metrics, metrics_or_nan, score_faults
 
 EVALUATION = EvaluationSection(primary_metric="roc_auc", floors={"roc_auc": 0.60}, baseline_margin=0.01)
@@ -103,7 +103,7 @@ def _candidate(tmp_path, calibration: pd.DataFrame):
 def test_a_model_scoring_nan_on_calibration_rows_is_refused_before_any_figure(tmp_path):
     holdout = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
     spec, plan, best = _candidate(tmp_path, pd.DataFrame({"x": [1.0, -7.25, -8.5, 2.0], "y": [0, 1, 1, 0]}))
-    with pytest.raises(ValueError, match=r"candidate nan_model numerically unstable") as refused:
+    with pytest.raises(UnstableScores, match=r"candidate nan_model numerically unstable") as refused:
         best_candidate_scores(NanModel(), best, plan, spec, holdout)
     assert "calibration scores: 2 NaN of 4" in str(refused.value) and "7.25" not in str(refused.value)
 

@@ -435,6 +435,10 @@ def ranked_candidates(results: list[dict[str, Any]], primary: str) -> list[Candi
     return sorted((CandidateResult.from_xcom(r) for r in results), key=order)
 
 
+class UnstableScores(ValueError):
+    """The best candidate scores NaN or infinity: a deterministic refusal (the same model scores the same)."""
+
+
 def best_candidate_scores(
     model: Any, best: CandidateResult, steps: TrainingPlan, spec: DatasetSpec, holdout: pd.DataFrame
 ) -> dict[str, np.ndarray]:
@@ -449,7 +453,7 @@ def best_candidate_scores(
     }
     if not all(np.isfinite(np.asarray(s, dtype=float)).all() for s in scores.values()):
         check = numeric_check(scores, {}, ())
-        raise ValueError(f"candidate {best.candidate} {check['detail']}; nothing is registered or promoted")
+        raise UnstableScores(f"candidate {best.candidate} {check['detail']}; nothing is registered or promoted")
     return scores
 
 
