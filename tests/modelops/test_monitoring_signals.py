@@ -33,6 +33,7 @@ BUILT_IN = (
     "estimated_accuracy",
     "performance",
     "calibration",
+    "offline_online_gap",
     "forecast_backtest",
     "fallback",
 )

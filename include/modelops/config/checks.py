@@ -338,6 +338,22 @@ def check_champion_age(where: str, value: Any) -> None:
         raise ConfigError(f"{where}.max_champion_age_days: a number of days above 0 (or null), got {value!r}")
 
 
+def check_offline_online(where: str, body: dict[str, Any]) -> None:
+    """The offline/online gap's tolerance (>= 0), persistence (>= 1 or null), interval level (strictly between 0
+    and 1), resamples and rows (>= 1)."""
+    tolerance, persistence = body.get("offline_online_tolerance"), body.get("offline_online_persistence")
+    if tolerance is not None and not float(tolerance) >= 0:
+        raise ConfigError(f"{where}.offline_online_tolerance: must be >= 0, got {tolerance}")
+    if persistence is not None and persistence < 1:
+        raise ConfigError(f"{where}.offline_online_persistence: at least 1 window (or null), got {persistence}")
+    confidence = body.get("offline_online_confidence")
+    if confidence is not None and not 0 < float(confidence) < 1:
+        raise ConfigError(f"{where}.offline_online_confidence: strictly between 0 and 1, got {confidence}")
+    for key in ("offline_online_resamples", "offline_online_max_rows"):
+        if body.get(key) is not None and body[key] < 1:
+            raise ConfigError(f"{where}.{key}: at least 1, got {body[key]}")
+
+
 def check_domain_classifier(body: DomainClassifierOptions) -> None:
     where = "monitoring.domain_classifier"
     if body.folds < 2:

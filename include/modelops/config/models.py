@@ -24,6 +24,7 @@ RETRAIN_SIGNALS = (
     "multivariate_drift",
     "fallback",
     "forecast_backtest",
+    "offline_online_gap",
 )
 DEFAULT_RETRAIN_ON = ("performance", "calibration", "prediction_drift", "estimated_accuracy")
 # A column's missing values: a real survey always has some unanswered questions, so a spec without
@@ -155,6 +156,21 @@ class MonitoringSection(Section):
     cooldown_hours: Number = _d("No second retraining trigger within this many hours.", 24)
     retrain_on: list[str] = _listed("Signals that may retrain.", DEFAULT_RETRAIN_ON)
     fallback_share: Number = _d("Share of rows served by the rule-based fallback above which the window alerts.", 0.05)
+    # the offline/online agreement: a labelled window's primary metric (with its bootstrap interval) against the
+    # holdout figure of the version that served it (signal offline_online_gap; docs/monitoring.md)
+    offline_online_tolerance: Number = _d(
+        "A labelled window shows an offline/online gap when its primary metric's interval lies entirely worse than the serving version's holdout figure by more than this (in the metric's units).",
+        0.02,
+    )
+    offline_online_persistence: int | None = _d(
+        "Consecutive judged labelled windows of one version with a gap before `offline_online_gap` fires (null: `persistence`).",
+        None,
+    )
+    offline_online_confidence: Number = _d("Two-sided level of a labelled window's bootstrap interval.", 0.95)
+    offline_online_resamples: int = _d("Bootstrap resamples of a labelled window's interval.", 200)
+    offline_online_max_rows: int = _d(
+        "Labelled rows the window's bootstrap draws from at most (a seeded subset).", 20000
+    )
     # A degenerate window is a data-quality break, never retrain evidence (also: the model's scores all one value).
     min_distinct_rows: int = _d("Fewer distinct feature rows: the window is degenerate (0: off).", 50)
     max_duplicate_share: Number = _d("More exact copies than this share: the window is degenerate (1: off).", 0.5)

@@ -30,6 +30,7 @@ from modelops.config.checks import (
     check_degenerate_limits,
     check_domain_classifier,
     check_fractions,
+    check_offline_online,
     check_rule,
     check_scoring,
     check_search_spaces,
@@ -712,6 +713,7 @@ def _monitoring(body: Any) -> MonitoringSection:
     check_champion_age("monitoring", monitoring.max_champion_age_days)
     check_degenerate_limits("monitoring", monitoring.model_dump())
     check_window_limits("monitoring", monitoring.model_dump())
+    check_offline_online("monitoring", monitoring.model_dump())
     refuse_unknown("monitoring.retrain_on", monitoring.retrain_on, RETRAIN_SIGNALS)
     return monitoring
 

@@ -73,6 +73,7 @@ class CardInputs:
     holdout: pd.DataFrame
     holdout_source: str
     split_rows: dict[str, int] = field(default_factory=dict)
+    offline_online: Any = None  # `monitor.offline_online.Agreement` of the dataset's versions (None: not gathered)
 
 
 def spec_from_resolved(body: dict[str, Any]) -> DatasetSpec:
@@ -179,6 +180,7 @@ def gather(model_name: str, version: str, settings: Settings) -> CardInputs:
     holdout, source, sizes = _holdout(tags, spec, training, report)
     pii = {*spec.pii, *(current.pii if current else ())}
     holdout = holdout.drop(columns=[c for c in holdout.columns if c in pii])  # never there; never shown
+    evaluation = {**settings.evaluation.model_dump(), **(resolved.get("evaluation") or {})}
     return CardInputs(
         model_name=model_name,
         version=str(version),
@@ -188,12 +190,22 @@ def gather(model_name: str, version: str, settings: Settings) -> CardInputs:
         spec=spec,
         statements=_statements(spec, current),
         report=report,
-        evaluation={**settings.evaluation.model_dump(), **(resolved.get("evaluation") or {})},
+        evaluation=evaluation,
         training=training,
         holdout=holdout,
         holdout_source=source,
         split_rows=sizes,
+        offline_online=_offline_online(
+            spec, model_name, report.get("primary_metric") or evaluation["primary_metric"], settings
+        ),
     )
+
+
+def _offline_online(spec: DatasetSpec, model_name: str, metric: str, settings: Settings) -> Any:
+    """Holdout beside online figures of every version of the model, and their correlation (`card_online`)."""
+    from modelops.govern.card_online import gather_offline_online
+
+    return gather_offline_online(spec.name, model_name, metric, settings)
 
 
 # --- figures on the holdout ------------------------------------------------------------------------------------

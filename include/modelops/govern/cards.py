@@ -29,6 +29,7 @@ from modelops.govern.card_doc import Doc, fmt
 from modelops.govern.card_facts import PD_FEATURES, CardError, CardInputs, compute_figures, gather
 from modelops.govern.card_features import feature_value_section
 from modelops.govern.card_forecast import CardHistory, gather_history, history_plots, served_sections
+from modelops.govern.card_online import offline_online_section
 from modelops.present.reports import png_base64
 from modelops.store import artifacts, registry
 
@@ -473,6 +474,7 @@ def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str, serve
         section(doc, inputs, figures)
     if served is not None:
         served_sections(doc, served)
+    offline_online_section(doc, inputs.offline_online, inputs.version)
     _candidates_and_lineage(doc, inputs, figures)
     return doc
 
@@ -505,6 +507,7 @@ def build_card(model_name: str, version: str, settings: Settings) -> dict[str, A
             json_safe(
                 {"model_name": model_name, "version": inputs.version, "generated_at": generated_at, **figures}
                 | {"served": served.to_json()}
+                | {"offline_online": inputs.offline_online.to_json() if inputs.offline_online else None}
             ),
         )
         for name, png in images.items():

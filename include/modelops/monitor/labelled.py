@@ -4,6 +4,7 @@ its own scored rows against the floors and its holdout, per slice, the calibrati
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +16,10 @@ from modelops.collect import windows
 from modelops.collect.labels import label_summary, labelled_mask, target_vector
 from modelops.config.settings import DatasetSpec
 from modelops.core import catalog
-from modelops.evaluate.evaluation import slice_metrics
+from modelops.evaluate.evaluation import bootstrap_metrics, slice_metrics
 from modelops.evaluate.registrants import ERROR_METRICS, registrant_scores
 from modelops.monitor.evidence import CANARY, FALLBACK, MODEL, reference_of
+from modelops.monitor.offline_online import setting
 from modelops.stats import drift
 from modelops.stats.metrics import compute_metrics, higher_is_better
 from modelops.stats.weights import WeightError, effective_rows, electorate_weights, survey_weights
@@ -200,9 +202,38 @@ def performance(
         "calibration": tests,
         "calibration_breach": bool(enough and any(x["breach"] for x in tests.values())),
         "judged": enough,
+        "interval": primary_interval(y, p, primary, threshold, t, window.snapshot) if enough else None,
         "by_source": by_source,
         "canary": _canary_comparison(window, by_source, primary),
         "new_registrants": new_registrant_errors(spec, frame),
+    }
+
+
+def primary_interval(
+    y: np.ndarray, p: np.ndarray, primary: str, threshold: float, t: dict[str, Any], window_id: str
+) -> dict[str, Any]:
+    """The window's primary metric with a seeded percentile-bootstrap interval (`offline_online_confidence`,
+    `offline_online_resamples`, at most `offline_online_max_rows` rows): what the offline/online gap reads.
+    The seed is the window's id, so judging the same window again gives the same interval."""
+    confidence = float(setting(t, "offline_online_confidence"))
+    seed = zlib.crc32(str(window_id).encode())
+    found = bootstrap_metrics(
+        y,
+        p,
+        int(setting(t, "offline_online_resamples")),
+        confidence,
+        int(setting(t, "offline_online_max_rows")),
+        seed,
+        threshold=threshold,
+    )[primary]
+    return {
+        "metric": primary,
+        "value": float(found["value"]),
+        "low": float(found["ci_low"]),
+        "high": float(found["ci_high"]),
+        "confidence": confidence,
+        "rows": int(found["rows"]),
+        "resamples": int(found["resamples"]),
     }
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from modelops.monitor import signals
+from modelops.monitor.offline_online import recorded_interval
 
 
 def history_row(
@@ -37,6 +38,7 @@ def history_row(
         "fallback_share": (report.get("served") or {}).get("fallback_share"),
         "labeled_window": labelled.get("window_id"),
         "labeled_metrics": labelled.get("metrics"),
+        "labeled_interval": recorded_interval(report.get("labelled")),
         "breach": report["breach"],
         "signals": list(report.get("signals", [])),
         "reasons": report["reasons"],

@@ -23,7 +23,9 @@ from modelops.collect import windows
 from modelops.config.settings import DatasetSpec, Settings
 from modelops.monitor.evidence import FALLBACK, domain_classifier_test
 from modelops.monitor.forecast_backtest import backtest_checks, backtest_section
+from modelops.monitor.offline_online import gap_section, recorded_interval
 from modelops.stats import drift
+from modelops.store import history
 
 DEGENERATE = "degenerate_window"
 
@@ -351,6 +353,43 @@ class Calibration(Signal):
         return SignalResult(True, (reason,), float(gap))
 
 
+class OfflineOnlineGap(Signal):
+    """The served version's labelled metric stays worse than its holdout figure beyond the window's interval and
+    `offline_online_tolerance`, for `offline_online_persistence` consecutive judged labelled windows of that
+    version (alerts; retrains only where `retrain_on` lists it). Earlier windows' intervals come from the
+    monitoring history (`labeled_interval`); a window not judged (too few rows) is not measured."""
+
+    name = "offline_online_gap"
+    section = "offline_online"
+
+    def measure(self, ctx: WindowContext) -> SignalResult:
+        current = recorded_interval(ctx.labelled)
+        if current is None:
+            return SignalResult(False)
+        rows = history.read_monitoring_history(ctx.spec.name)
+        found = gap_section(current, rows, ctx.window.snapshot, ctx.thresholds)
+        reasons = ()
+        if found["breach"]:
+            c = found
+            reasons = (
+                f"offline/online gap: {c['metric']} of v{c['version']} on labelled window {c['window_id']} is "
+                f"{c['online']:.3f} ({c['confidence']:.0%} interval {c['low']:.3f}..{c['high']:.3f}), worse than "
+                f"its holdout {c['holdout']:.3f} by more than {c['tolerance']:g} beyond the interval, in "
+                f"{len(c['streak'])} consecutive labelled windows ({', '.join(reversed(c['streak']))}; "
+                f"persistence {c['persistence']})",
+            )
+        return SignalResult(found["breach"], reasons, found["difference"], found)
+
+    def metrics(self, report: dict[str, Any]) -> dict[str, float]:
+        found = report.get("offline_online")
+        if not found:
+            return {}
+        out = {"online_low": float(found["low"]), "online_high": float(found["high"])}
+        if found["difference"] is not None:
+            out["offline_online_difference"] = float(found["difference"])
+        return out | {"offline_online_streak": float(len(found["streak"]))}
+
+
 class ForecastBacktest(Signal):
     """The latest backtest of a forecast the served version took part in broke the forecast's `backtest_limits`
     (alerts; retrains only where `retrain_on` lists it). No backtest by that version yet: not measured."""
@@ -414,6 +453,7 @@ for _signal in (
     LabelledInvalidScores(),
     Performance(),
     Calibration(),
+    OfflineOnlineGap(),
     ForecastBacktest(),
     Fallback(),
 ):

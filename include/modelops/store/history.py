@@ -72,6 +72,9 @@ monitoring_history = sa.Table(
     sa.Column("fallback_share", sa.Float),  # rows served by the baseline / rows
     sa.Column("labeled_window", sa.String(200)),
     sa.Column("labeled_metrics", sa.JSON),
+    # the judged labelled window's primary metric with its interval, the version that served it and that
+    # version's holdout figure (monitor.offline_online.recorded_interval)
+    sa.Column("labeled_interval", sa.JSON),
     sa.Column("breach", sa.Boolean, nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),
     sa.Column("signals", sa.JSON),  # which signals breached (monitor.signals.names())

@@ -17,6 +17,7 @@ from modelops.config.settings import DatasetSpec, Settings, load_settings
 from modelops.ui.approvals_view import RunRequest
 from modelops.ui.forecasts_view import DecayView, ForecastsView, card_holdout, decay_view, forecasts_view
 from modelops.ui.links import mlflow_ui
+from modelops.ui.offline_online_view import OfflineOnlineView, offline_online_view
 from modelops.ui.serving_view import RECENT_SNAPSHOTS, ServedSnapshot, recent_fallback_share, served_snapshots
 from modelops.ui.trends_view import Trend, WindowVerdict, recorded_windows, trends, verdicts
 from modelops.ui.versions_view import (
@@ -61,6 +62,9 @@ class DatasetView(BaseModel):
     )
     decay: DecayView | None = Field(
         default=None, description="the champion's primary metric by age: holdout (0) and labelled windows"
+    )
+    offline_online: OfflineOnlineView | None = Field(
+        default=None, description="each version's holdout figure beside its labelled windows', and their correlation"
     )
 
 
@@ -110,4 +114,12 @@ def dataset_view(
         alias_drift=alias_drift_line(spec.model_name),
         forecasts=forecasts_view(settings, spec.name),
         decay=decay,
+        offline_online=_offline_online(spec, primary, thresholds),
     )
+
+
+def _offline_online(spec: DatasetSpec, primary: str, thresholds: dict) -> OfflineOnlineView:
+    """Holdout beside online figures of the dataset's model versions (`monitor.offline_online`)."""
+    from modelops.monitor.offline_online import load_agreement
+
+    return offline_online_view(load_agreement(spec.name, spec.model_name, primary, thresholds))

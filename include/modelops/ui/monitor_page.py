@@ -7,8 +7,8 @@ captions and header scopes, and one SVG line chart per trend (templates/trend.sv
 Element ids and data attributes named in `HOOKS` are what browser tests and people's scripts read:
 keep them stable. The approvals waiting come first (what each would change, who asked, since when),
 then the dataset's champion and challenger, its alias history, the decided promotion requests (who
-asked, who answered, their comment), serving, trends, verdicts, the champion's score decay by age and the
-forecasts built on the dataset's scores. Every text is HTML-escaped; the
+asked, who answered, their comment), serving, trends, verdicts, the champion's score decay by age, offline beside
+online metrics per version and the forecasts built on the dataset's scores. Every text is HTML-escaped; the
 page's only style (the stylesheet) and script (below) are inline, allowed by hash in `PAGE_CSP`.
 """
 
@@ -45,6 +45,8 @@ HOOKS = (
     "#overview tr[data-dataset][data-champion][data-action][data-pending]",
     "#forecasts tr[data-forecast][data-snapshot][data-cycle][data-backtested]",
     "#decay tr[data-label][data-age][data-value]",
+    "#offline-online tr[data-version][data-holdout][data-online][data-gap-windows]",
+    "#offline-online-correlation[data-versions][data-spearman]",
 )
 
 # Inside the Airflow UI the page is an iframe sandboxed without popups or top navigation. Links into
