@@ -48,6 +48,7 @@ SECTIONS = (
     "## Where the model errs most",
     "## Forecast and backtest",
     "## Score decay",
+    "## Offline and online metrics",
     "## Candidates",
     "## Lineage",
 )
@@ -230,6 +231,10 @@ def test_a_new_version_says_it_has_no_forecast_and_only_its_holdout_by_age(train
     decay = data["served"]["decay"]
     assert decay["holdout"]["value"] == auc["value"] and decay["windows"] == [] and data["served"]["forecasts"] == []
     assert "decay.png" not in md  # no chart of a single point
+    assert "## Offline and online metrics" in md and "<h2>Offline and online metrics</h2>" in page
+    assert "No labelled monitoring window of this version yet: its roc_auc is known on the holdout only." in md
+    assert "across versions: not enough versions: 0 with both figures, 3 needed." in md
+    assert data["offline_online"]["versions"] == [] and data["offline_online"]["metric"] == "roc_auc"
 
 
 def test_no_pii_value_reaches_the_card_or_its_logged_copies(trained):

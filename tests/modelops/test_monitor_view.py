@@ -163,6 +163,10 @@ def test_the_dataset_page_carries_the_champions_decay_and_the_forecasts_on_its_s
     assert view.forecasts.forecasts == ["voter_forecast"] and view.forecasts.runs == []  # none published here
     html = monitor_page.render(view, datasets_overview.dataset_list(state["settings"]), _empty_approvals(), "/")
     assert '<tr data-label="holdout" data-age="0.00"' in html and "No run of voter_forecast was published yet." in html
+    agreement = view.offline_online  # no labels arrived here: no version has an online figure yet
+    assert agreement.metric == view.champion.primary_metric and agreement.versions == []
+    assert agreement.note == "not enough versions: 0 with both figures, 3 needed"
+    assert "No labelled monitoring window recorded yet." in html and 'data-versions="0"' in html
 
 
 def test_the_page_carries_the_stable_hooks(state, view):

@@ -186,6 +186,11 @@ def test_monitor_window_reports_logs_the_config_records_once(fresh_windows, sett
     assert [(r["window_id"], r["signals"], r["labeled_window"]) for r in rows] == [
         ("w-001", ["performance", "calibration"], "w-000")
     ]
+    interval = rows[0]["labeled_interval"]  # what the offline/online gap reads on later windows
+    assert (interval["window_id"], interval["version"], interval["metric"]) == ("w-000", "1", "roc_auc")
+    assert interval["low"] <= rows[0]["labeled_metrics"]["roc_auc"] == interval["value"] <= interval["high"]
+    holdout = float(registry.model_version(spec.model_name, "1").tags["modelops.holdout_roc_auc"])
+    assert interval["holdout"] == pytest.approx(holdout, abs=5e-5)  # the tag keeps 4 decimals
     window, why = choose_window(spec, None, rows)
     assert window is None and "window w-001 of voter_turnout was already judged" in why
 
