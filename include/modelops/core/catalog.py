@@ -22,6 +22,7 @@ Layout under `$MODELOPS_HOME` (default `<repo>/.local`):
     scoring/<dataset>/.parts/<snapshot>/group-*/   a scoring run's parts until the commit
     reports/<dataset>/<window>/                    monitoring report (dry runs under dry_run/)
     cards/<dataset>/<model>/<version>/             model cards
+    debug/<dataset>/<request>/                     one row's debug record (row.json, row.html; no PII)
     runs/<dataset>/                                run summaries (text; latest.txt is the newest)
     forecasts/<forecast>/<snapshot>/               forecast.parquet (per geography), forecast.json (every figure,
                                                    the backtest's residuals), logit_shift.json, report.html
@@ -57,6 +58,8 @@ PREDICTIONS = "predictions"  # a scoring output's folder of Parquet parts
 REPORT_HTML = "report.html"  # the page of a monitoring, validation or scoring report
 SNAPSHOT_DIFF_FILE = "snapshot_diff.json"  # beside a scoring manifest: the diff from the previous scored snapshot
 REPORT_JSON = "report.json"  # every figure of a monitoring report
+DEBUG_ROW_JSON = "row.json"  # one row's debug record (score.debug_row)
+DEBUG_ROW_HTML = "row.html"  # the same record as a page
 CARD_MD = "card.md"
 CARD_HTML = "card.html"  # self-contained, figures embedded
 CARD_JSON = "card.json"
@@ -215,6 +218,11 @@ def card_dir(dataset: str, model_name: str, version: str) -> Path:
 def card_html(dataset: str, model_name: str, version: str) -> Path:
     """The self-contained HTML model card of one registered version."""
     return card_dir(dataset, model_name, version) / CARD_HTML
+
+
+def debug_row_dir(dataset: str, request: str) -> Path:
+    """One debugged row's record (row.json, row.html), a folder per request."""
+    return root() / "debug" / dataset / safe_id(request, "debug request")
 
 
 def runs_dir(dataset: str) -> Path:
