@@ -48,6 +48,10 @@ train: setup  ## one training DAG run via `airflow dags test` in .local (CONF='{
 score: setup  ## one scoring DAG run the same way (CONF='{"dataset": "voter_turnout", "snapshot": "2028-10-01"}')
 	@$(ENV) scripts/run_dag.sh modelops_scoring '$(CONF)'
 
+debug-row: $(STAMP)  ## one row's stages, checks, score and top effects (DATASET=voter_turnout ID=<id> or ROW='{"age": 40}'; VERSION, SNAPSHOT)
+	@$(ENV) $(PY) -m modelops.score.debug_row $(if $(DATASET),--dataset "$(DATASET)") $(if $(ID),--id "$(ID)") \
+	  $(if $(ROW),--row '$(ROW)') $(if $(VERSION),--version "$(VERSION)") $(if $(SNAPSHOT),--snapshot "$(SNAPSHOT)")
+
 monitor: setup  ## one monitoring DAG run the same way (CONF='{"dataset": "voter_turnout", "window": "2028-10-01"}')
 	@$(ENV) scripts/run_dag.sh modelops_monitoring '$(CONF)'
 

@@ -22,7 +22,7 @@ def dagbag(airflow_db):
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"modelops_training", "modelops_model_card"} <= set(dagbag.dag_ids)
+    assert {"modelops_training", "modelops_model_card", "modelops_debug_row"} <= set(dagbag.dag_ids)
 
 
 def test_house_rules(dagbag):
@@ -58,7 +58,7 @@ def test_a_config_error_hides_no_dag_and_fails_the_step_that_reads_the_config(ai
     monkeypatch.setenv("MODELOPS_CONFIG", str(user))
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}
-    assert len(bag.dag_ids) == len(list((REPO / "dags").glob("modelops_*.py"))) == 8
+    assert len(bag.dag_ids) == len(list((REPO / "dags").glob("modelops_*.py"))) == 9
     for read in (read_settings, lambda: settings_and_spec("voter_turnout")):
         with pytest.raises(AirflowFailException) as failed:
             read()

@@ -210,7 +210,7 @@ def test_the_command_prints_a_table_and_refuses_by_name(env, capsys):
     assert main(["--dataset", DATASET, "--id", voter, "--snapshot", SNAPSHOT]) == 0
     out = capsys.readouterr().out
     assert "reason out_of_range:age" in out and "out_of_range:age  FAIL" in out
-    assert "exact_linear: logit" in out and catalog.DEBUG_ROW_HTML in out
+    assert "exact_linear: model score" in out and catalog.DEBUG_ROW_HTML in out
     assert MARKER not in out
     assert main(["--dataset", DATASET, "--row", '{"shoe_size": "SECRET-VALUE-9"}']) == 2
     captured = capsys.readouterr()

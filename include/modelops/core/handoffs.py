@@ -43,5 +43,8 @@ SNAPSHOT_ASSET_URI = "x-modelops://production/snapshots"
 # Rebuilds a registered version from its record and checks its holdout predictions (reproduce.py).
 REPRODUCE_DAG_ID = "modelops_reproduce"
 
+# One row's debug record on demand: its stages, checks, score and what moved it (score/debug_row.py).
+DEBUG_ROW_DAG_ID = "modelops_debug_row"
+
 # Sums two datasets' scores of a snapshot into a forecast by geography, backtested against certified results.
 FORECAST_DAG_ID = "modelops_forecast"

@@ -29,7 +29,8 @@ def effect_rows(record: RowDebug, limit: int | None = None) -> list[list[str]]:
         return []
     rows = []
     for effect in record.explanation.effects[:limit]:
-        detail = ", ".join(f"{k} {format_value(v)}" for k, v in effect.parts.items()) or (
+        parts = {k: v for k, v in effect.parts.items() if v != 0.0}  # a category's other levels add nothing
+        detail = ", ".join(f"{k} {format_value(v)}" for k, v in parts.items()) or (
             f"reference {_cell(effect.reference)}"
         )
         rows.append([effect.column, format_value(effect.effect), detail])
@@ -57,7 +58,8 @@ def render_text(record: RowDebug, limit: int = 10) -> str:
     for stage, values in record.stages.items():
         parts += ["", _table([stage, "value"], [[k, _cell(v)] for k, v in values.items()])]
     if record.explanation is not None:
-        head = f"{record.explanation.method}: logit {format_value(record.explanation.logit)}"
+        head = f"{record.explanation.method}: model score {format_value(record.model_score)}, "
+        head += f"logit {format_value(record.explanation.logit)}"
         if record.explanation.intercept is not None:
             head += f" = intercept {format_value(record.explanation.intercept)} + the effects"
         parts += ["", head, _table(["column", "effect (log-odds)", "detail"], effect_rows(record, limit))]
