@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -173,8 +174,13 @@ def test_a_given_row_scores_as_a_one_row_batch(env, settings, tmp_path):
     record = debug_row(spec, _settings(settings), row=json.loads(json.dumps(row, default=str)))
     single = tmp_path / "one.parquet"
     pd.DataFrame([frame.loc[9]]).drop(columns=list(spec.pii)).to_parquet(single)
-    score_snapshot(spec, _settings(settings), input=str(single), snapshot="one-row")
-    batch = pd.read_parquet(catalog.scoring_dir(DATASET, "one-row") / catalog.PREDICTIONS)
+    score_snapshot(spec, _settings(settings), input=str(single), snapshot="0-one-row")
+    try:
+        batch = pd.read_parquet(catalog.scoring_dir(DATASET, "0-one-row") / catalog.PREDICTIONS)
+        # an id without a snapshot reads the snapshot scored last, whatever its name sorts as
+        assert debug_row(spec, _settings(settings), id=str(frame.loc[9, "voter_id"])).snapshot == "0-one-row"
+    finally:
+        shutil.rmtree(catalog.scoring_dir(DATASET, "0-one-row"))
     assert len(batch) == 1
     assert record.score == batch["score"].iloc[0] and record.origin == "given row"
 
@@ -215,3 +221,20 @@ def test_the_command_prints_a_table_and_refuses_by_name(env, capsys):
     assert main(["--dataset", DATASET, "--row", '{"shoe_size": "SECRET-VALUE-9"}']) == 2
     captured = capsys.readouterr()
     assert "shoe_size" in captured.err and "SECRET-VALUE-9" not in captured.err + captured.out
+
+
+def test_a_champion_moved_outside_the_dags_is_replayed_as_batch_scoring_serves_it(env, settings):
+    """The alias removed behind the product's back: batch scoring serves the recorded v1, and so does the debug."""
+    from modelops.store import alias_log, tracking
+
+    spec = env["spec"]
+    voter = str(env["frame"].loc[5, "voter_id"])
+    before = debug_row(spec, _settings(settings), id=voter)
+    tracking.client().delete_registered_model_alias(spec.model_name, "champion")
+    try:
+        assert alias_log.alias_drift(spec.model_name) is not None
+        record = debug_row(spec, _settings(settings), id=voter)
+    finally:
+        tracking.client().set_registered_model_alias(spec.model_name, "champion", before.version)
+    assert record.version == before.version and record.score == before.score
+    assert any("moved outside the training/promotion DAGs" in note for note in record.notes)

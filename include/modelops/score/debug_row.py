@@ -64,7 +64,7 @@ def debug_row(
         raise RowRefused("give exactly one of an id or a row (JSON)")
     plan, alias = row_plan(spec, settings, str(version or "champion"))
     model = load_model(plan, plan.version, plan.run_id)
-    notes: list[str] = []
+    notes: list[str] = [plan.alias_drift] if plan.alias_drift else []
     recorded = None
     position = None
     if id is not None:
@@ -109,11 +109,14 @@ def row_plan(spec: DatasetSpec, settings: Settings, version: str) -> tuple[Scori
     from modelops.store import artifacts, registry
 
     alias: str | None = None
+    drift = None
     if version.isdigit():
         found = registry.model_version(spec.model_name, version)
     else:
         alias = version
         found = registry.version_by_alias(spec.model_name, alias)
+        if alias == registry.CHAMPION:
+            found, drift = _recorded_champion(spec, found)
     if found is None:
         raise RowRefused(f"{spec.model_name} has no version {version!r} (an alias or a version number)")
     population = settings.dataset(spec.scoring.population.dataset) if spec.scoring.population else None
@@ -134,8 +137,22 @@ def row_plan(spec: DatasetSpec, settings: Settings, version: str) -> tuple[Scori
         checks=compile_checks(spec, population),
         options=options,
         scored_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        alias_drift=drift,
     )
     return plan, alias
+
+
+def _recorded_champion(spec: DatasetSpec, found: Any) -> tuple[Any, str | None]:
+    """As batch scoring: a champion moved outside the DAGs is never served; the recorded version is (with a note)."""
+    from modelops.store import alias_log, registry
+
+    drift = alias_log.alias_drift(spec.model_name)
+    if drift is None:
+        return found, None
+    if drift.recorded_version is None:
+        raise ScoringError(f"{drift.line()}; no recorded version to serve instead")
+    recorded = registry.model_version(spec.model_name, drift.recorded_version)
+    return recorded, f"{drift.line()}; batch scoring serves the recorded v{drift.recorded_version}, so does this debug"
 
 
 def _pii(spec: DatasetSpec, settings: Settings) -> set[str]:
@@ -199,10 +216,12 @@ def _dtype(column: str, value: Any, checks: dict[str, Any]) -> str:
 
 
 def _latest_scored(spec: DatasetSpec) -> str:
+    """The snapshot scored last (its manifest's scored_at; snapshot ids need not sort by time)."""
     scored = catalog.list_scored(spec.name)
     if not scored:
         raise RowRefused(f"dataset {spec.name!r} has no scored snapshot: give --snapshot or a row (JSON)")
-    return scored[-1]
+    when = {s: str(catalog.read_json(catalog.scoring_manifest(spec.name, s)).get("scored_at") or "") for s in scored}
+    return max(scored, key=lambda s: (when[s], scored.index(s)))
 
 
 def snapshot_row(
