@@ -12,7 +12,8 @@ object of column: value; only the dataset's columns, PII columns refused).
 
 **Outputs**: `row.json` and `row.html` under `debug/<dataset>/<request>/` in the workspace (no PII; the
 id only when its column is no PII). The task's log and XCom carry the summary line and the paths,
-never a row value. A refused request (unknown id or column, bad JSON) fails at once without retry.
+never a row value. A refused request (unknown id or column, bad JSON) fails at once without retry; a
+transient error (the MLflow store unreachable) retries as any task does.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ default_args = make_default_args(execution_timeout=timedelta(minutes=10))
     },
 )
 def modelops_debug_row():
-    @task(retries=0)
+    @task
     def debug() -> dict:
         """Debug the row and write its record; a refused request fails at once (the same request is refused again)."""
         from airflow.sdk.exceptions import AirflowFailException
@@ -54,13 +55,14 @@ def modelops_debug_row():
         from modelops.collect.refusals import InputRefused
         from modelops.score.debug_page import summary
         from modelops.score.debug_row import debug_row, write_debug
+        from modelops.score.plan import ScoringError
 
         params = get_current_context()["params"]
         settings, spec = settings_and_spec(params["dataset"])
         row_id = None if params["id"] in (None, "") else str(params["id"])
         try:
             record = debug_row(spec, settings, params["version"], row_id, params["row"] or None, params["snapshot"])
-        except InputRefused as exc:
+        except (InputRefused, ScoringError) as exc:  # deterministic: the same request is refused again
             raise AirflowFailException(str(exc)) from None
         paths = write_debug(record)
         line = summary(record)
