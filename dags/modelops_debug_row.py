@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops.core.handoffs import DEBUG_ROW_DAG_ID
-from modelops_airflow.defaults import dataset_param, make_default_args
+from modelops_airflow.defaults import dataset_param, latest_scored_snapshot_param, make_default_args
 from modelops_airflow.runtime import settings_and_spec
 
 default_args = make_default_args(execution_timeout=timedelta(minutes=10))
@@ -43,7 +43,7 @@ default_args = make_default_args(execution_timeout=timedelta(minutes=10))
         "version": Param("champion", type="string", minLength=1, description="An alias or a version number."),
         "id": Param(None, type=["null", "string", "integer"], description="The row's id in the scored snapshot."),
         "row": Param(None, type=["null", "object", "string"], description="Or a row: a JSON object of column: value."),
-        "snapshot": Param(None, type=["null", "string"], description="Scored snapshot of the id; empty = latest."),
+        "snapshot": latest_scored_snapshot_param("Scored snapshot the id is read from."),
     },
 )
 def modelops_debug_row():

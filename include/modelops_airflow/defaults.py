@@ -54,6 +54,11 @@ def snapshot_param() -> Param:
     return Param(None, type=["null", "string"], description="Snapshot id; empty = from the input name.")
 
 
+def latest_scored_snapshot_param(description: str) -> Param:
+    """A snapshot that is already scored, or empty for the one scored last (found at run time)."""
+    return Param(None, type=["null", "string"], description=f"{description} Empty = the snapshot scored last.")
+
+
 def scored_snapshot_param(description: str) -> Param:
     """A snapshot that must already be scored (no default: the run names it)."""
     return Param(type="string", minLength=1, description=description)
