@@ -20,4 +20,7 @@ Every input row leaves with exactly one prediction (`row` is its position in the
 A run serves one permitted use of the dataset (`config.uses.check_use`, refused before any work otherwise),
 carried on every output; with `scoring.population` it scores another dataset's snapshot through a column
 map (`readers`); `scoring.new_registrants` scores new registrants by a policy (`registrants`).
+
+`debug_row` replays one row (a scored snapshot's, by id, or one given as JSON) through the same per-row
+steps, with each preprocessing step's output and what moved its score (`explain`); `debug_page` renders it.
 """

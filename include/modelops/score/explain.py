@@ -210,9 +210,11 @@ def references(pipeline: Any, profile: dict[str, Any] | None, numeric: list[str]
             out[column] = float(value)
     except (AttributeError, KeyError, ValueError):
         pass
+    from modelops.stats.drift import MISSING, OTHER
+
     counts = (profile or {}).get("categorical", {})
     for column in categorical:
-        labels = [label for label in (counts.get(column) or {}).get("counts", {}) if label not in ("", "nan", None)]
+        labels = [label for label in (counts.get(column) or {}).get("counts", {}) if label not in (MISSING, OTHER)]
         if labels:
             out[column] = labels[0]
     return out
