@@ -49,7 +49,8 @@ def render_text(record: RowDebug, limit: int = 10) -> str:
     if record.id is not None:
         parts.append(f"id: {record.id}")
     if record.recorded:
-        parts.append(f"recorded: {', '.join(f'{k} {_cell(v)}' for k, v in record.recorded.items())}")
+        recorded = ", ".join(f"{k} {'none' if v is None else _cell(v)}" for k, v in record.recorded.items())
+        parts.append(f"recorded: {recorded}")
     failed = [[c.name, "FAIL", c.meaning] for c in record.checks if not c.passed]
     parts += ["", f"checks: {len(record.checks) - len(failed)} passed, {len(failed)} failed"]
     if failed:
