@@ -51,6 +51,7 @@ SECTIONS = (
     "## Offline and online metrics",
     "## Candidates",
     "## Lineage",
+    "## Hyperparameter search",
 )
 
 
@@ -220,6 +221,31 @@ def test_a_limit_on_useless_features_refuses_the_version(workspace, tmp_path):
     assert verdict["promote"] is False and done["outcome"]["alias"] == registry.CHALLENGER
     refusal = next(r for r in verdict["reasons"] if "drop-one" in r)
     assert refusal.startswith("FAIL ") and "at most 0 allowed: " in refusal and "noise" in refusal
+
+
+def test_card_reports_the_search_space_every_config_and_the_choices(trained):
+    md, _, data = _texts(trained["summary"])
+    settings = trained["settings"]
+    (fact,) = data["search"]  # one candidate family trained
+    search = fact["search"]
+    assert fact["candidate"] == "logistic_regression"
+    assert search["space"] == settings.search_spaces["logistic_regression"]
+    chosen = search["best_params"]
+    assert {"C", "prep__min_frequency", "prep__imputer_strategy"} <= set(chosen)
+    assert "### logistic_regression" in md
+    for name in settings.search_spaces["logistic_regression"]:
+        assert re.search(rf"\| {name} \| (log-uniform|choice of) [^|]+ \| {re.escape(str(chosen[name]))[:6]}", md), name
+    # every configuration tried, per round, with its validation score
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "prep__imputer_strategy=" in line]
+    assert len(rows) == len(search["trace"]) >= settings.training.search.n_configs - 1
+    assert {row["round"] for row in search["trace"]} == set(range(search["rounds"]))
+    calibration = search["calibration"]
+    assert calibration["method"] in {"sigmoid", "isotonic"} and set(calibration["log_loss"]) == {"sigmoid", "isotonic"}
+    assert f"calibration {calibration['method']}, chosen by the lower mean held-out log loss over 3" in md
+    model = registry.model_version(MODEL, "1")
+    params = tracking.client().get_run(model.run_id).data.params
+    assert params["calibration_method"] == calibration["method"]
+    assert params["param_prep__min_frequency"] == str(chosen["prep__min_frequency"])
 
 
 def test_a_new_version_says_it_has_no_forecast_and_only_its_holdout_by_age(trained):

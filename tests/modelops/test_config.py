@@ -449,3 +449,45 @@ def test_sections_are_frozen_models(tmp_path):
     with pytest.raises(ValidationError):
         settings.training.seed = 2
     assert settings.resolved("alpha")["training"] == settings.training.model_dump(mode="json")
+
+
+def _space(**entries):
+    return lambda r: r["search_spaces"]["logistic_regression"].update(entries)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            _space(prep__max_categories={"choice": [5]}),
+            r"search_spaces.logistic_regression.prep__max_categories: unknown preprocessing parameter "
+            r"'max_categories'; known: \['prep__min_frequency', 'prep__imputer_strategy'\]",
+        ),
+        (
+            _space(prep__imputer_strategy={"choice": ["median", "zero"]}),
+            r"prep__imputer_strategy: expected mean, median or most_frequent.*got \['zero'\]",
+        ),
+        (
+            _space(prep__min_frequency={"choice": [0, 5]}),
+            r"prep__min_frequency: expected whole numbers >= 1.*got \[0\]",
+        ),
+        (_space(prep__min_frequency={"log_uniform": [1, 50]}), r"prep__min_frequency: .* sampled by choice"),
+        (
+            lambda r: r["training"].update(calibration_method=["sigmoid", "platt"]),
+            r"training.calibration_method: one of \['sigmoid', 'isotonic'\].*got \['sigmoid', 'platt'\]",
+        ),
+        (lambda r: r["training"].update(search={"max_tree_levels": 0}), r"training.search.max_tree_levels: at least 1"),
+    ],
+)
+def test_search_keys_beyond_the_estimator_are_checked_at_load(tmp_path, mutate, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(_write(tmp_path, _with(mutate)))
+
+
+def test_preprocessing_keys_and_calibration_methods_load(tmp_path):
+    space = _space(prep__min_frequency={"choice": [1, 50]}, prep__imputer_strategy={"choice": ["mean"]})
+    settings = load_settings(
+        _write(tmp_path, _with(lambda r: (space(r), r["training"].update(calibration_method=["isotonic", "sigmoid"]))))
+    )
+    assert settings.search_spaces["logistic_regression"]["prep__min_frequency"] == {"choice": [1, 50]}
+    assert settings.training.calibration_method == ["isotonic", "sigmoid"]

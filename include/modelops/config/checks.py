@@ -41,6 +41,15 @@ CRON_PRESETS = {
 }
 SCORE_GUARDS = ("none", "psi")
 OPEN_FRACTIONS = ("holdout_fraction", "calibration_fraction")  # 0 or 1 leaves a split empty
+# A search-space key with this prefix configures the candidate's feature pipeline, not its estimator.
+PREP_PREFIX = "prep__"
+# The preprocessing parameters a search may sample (modelops.train.features builds them), and what each allows.
+PREP_PARAMETERS = {
+    "min_frequency": "whole numbers >= 1: rarer categories share one `infrequent` column",
+    "imputer_strategy": "mean, median or most_frequent: a numeric column's fill value",
+}
+IMPUTER_STRATEGIES = ("mean", "median", "most_frequent")
+CALIBRATION_METHODS = ("sigmoid", "isotonic")
 
 S = TypeVar("S", bound=Section)
 
@@ -386,7 +395,36 @@ def check_search_spaces(spaces: Any) -> dict[str, dict[str, Any]]:
                     raise ConfigError(f"{at}: log_uniform needs [lo, hi] with 0 < lo < hi, got {bounds!r}")
             elif not isinstance(dist["choice"], list) or not dist["choice"]:
                 raise ConfigError(f"{at}: choice needs a non-empty list, got {dist['choice']!r}")
+            if param.startswith(PREP_PREFIX):
+                _check_prep(at, param.removeprefix(PREP_PREFIX), dist)
     return spaces
+
+
+def _check_prep(at: str, key: str, dist: dict[str, Any]) -> None:
+    """A preprocessing key of a search space: a known parameter, sampled by `choice` among allowed values."""
+    if key not in PREP_PARAMETERS:
+        known = [PREP_PREFIX + k for k in PREP_PARAMETERS]
+        raise ConfigError(f"{at}: unknown preprocessing parameter {key!r}; known: {known}")
+    options = dist.get("choice")
+    if options is None:
+        raise ConfigError(f"{at}: a preprocessing parameter is sampled by choice: [...], got {dist!r}")
+    if key == "min_frequency":
+        bad = [o for o in options if isinstance(o, bool) or not isinstance(o, int) or o < 1]
+    else:
+        bad = [o for o in options if o not in IMPUTER_STRATEGIES]
+    if bad:
+        raise ConfigError(f"{at}: expected {PREP_PARAMETERS[key]}, got {bad!r}")
+
+
+def calibration_methods(value: str | list[str]) -> list[str]:
+    """training.calibration_method as a list: one method (fixed) or several (chosen per candidate)."""
+    methods = [value] if isinstance(value, str) else list(value)
+    unknown = [m for m in methods if m not in CALIBRATION_METHODS]
+    if not methods or unknown or len(set(methods)) != len(methods):
+        raise ConfigError(
+            f"training.calibration_method: one of {list(CALIBRATION_METHODS)} or a list of distinct ones, got {value!r}"
+        )
+    return methods
 
 
 def no_fairness_threshold(where: str, body: Any, instead: str) -> None:

@@ -63,6 +63,12 @@ class SearchOptions(Section):
     max_rows: int = _d("Rows of the last round at most.", 60000)
     factor: int = _d("Survivors per round = configurations / factor; rows grow by the factor.", 3)
     safety_stop_seconds: Number = _d("Wall-clock guard: a search stopped by it says so in the run.", 900)
+    max_tree_levels: int | None = _d(
+        "Scoring budget: a fitted configuration whose trees test a row more than this many times on average "
+        "(summed over its trees, weighted by the rows reaching each leaf) is excluded from the search; "
+        "null: no budget.",
+        260,
+    )
 
 
 class TrainingSection(Section):
@@ -80,7 +86,11 @@ class TrainingSection(Section):
     max_fit_rows: int = _d(
         "The final fit uses at most this many rows (stratified sample); the holdout is scored whole.", 250000
     )
-    calibration_method: str = _d("Probability calibration: sigmoid (keeps the ranking) or isotonic.", "sigmoid")
+    calibration_method: str | list[str] = _d(
+        "Probability calibration: sigmoid (keeps the ranking), isotonic, or a list of both: each candidate then "
+        "takes the one with the lower log loss in seeded cross-validation on the calibration rows.",
+        "sigmoid",
+    )
     missing_indicators: bool = _d("Numeric imputation adds a was-missing feature per column with gaps.", True)
     search: SearchOptions = _d(
         "The search budget (the `training.search` section below).", default_factory=SearchOptions

@@ -14,6 +14,7 @@ from typing import Any
 
 from modelops.config import models as m
 from modelops.config import settings as c
+from modelops.config.checks import PREP_PARAMETERS, PREP_PREFIX
 
 # section -> its model (the model's docstring is the section's one line)
 SECTIONS: dict[str, type[m.Section]] = {
@@ -160,7 +161,13 @@ def reference_markdown() -> str:
         "",
         "## `search_spaces`",
         "",
-        "Per candidate family, per hyperparameter: `log_uniform: [lo, hi]` or `choice: [...]`.",
+        "Per candidate family, per hyperparameter: `log_uniform: [lo, hi]` or `choice: [...]`. A key",
+        f"`{PREP_PREFIX}<name>` (sampled by `choice`) configures the candidate's feature pipeline instead of its",
+        "estimator; any other prefixed name is refused at load:",
+        "",
+        "| key | values |",
+        "|---|---|",
+        *(f"| `{PREP_PREFIX}{k}` | {text} |" for k, text in PREP_PARAMETERS.items()),
         "",
         "## `datasets.<name>`",
         "",

@@ -26,6 +26,7 @@ from modelops.config.checks import (
     ConfigError,
     approver_list,
     build,
+    calibration_methods,
     check_champion_age,
     check_degenerate_limits,
     check_domain_classifier,
@@ -757,6 +758,9 @@ def _check_canary(canary: Any) -> None:
 def _sections(raw: dict[str, Any]) -> dict[str, Any]:
     """The checked sections of a parameters file (everything but the datasets)."""
     training = build(TrainingSection, "training", raw.get("training"))
+    calibration_methods(training.calibration_method)
+    if training.search.max_tree_levels is not None and training.search.max_tree_levels < 1:
+        raise ConfigError(f"training.search.max_tree_levels: at least 1 or null, got {training.search.max_tree_levels}")
     evaluation = build(EvaluationSection, "evaluation", raw.get("evaluation"))
     monitoring = _monitoring(raw.get("monitoring"))
     promotion = _promotion(raw.get("promotion"))

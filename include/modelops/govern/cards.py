@@ -30,6 +30,7 @@ from modelops.govern.card_facts import PD_FEATURES, CardError, CardInputs, compu
 from modelops.govern.card_features import feature_value_section
 from modelops.govern.card_forecast import CardHistory, gather_history, history_plots, served_sections
 from modelops.govern.card_online import offline_online_section
+from modelops.govern.card_search import search_facts, search_section
 from modelops.present.reports import png_base64
 from modelops.store import artifacts, registry
 
@@ -476,6 +477,7 @@ def render(inputs: CardInputs, figures: dict[str, Any], generated_at: str, serve
         served_sections(doc, served)
     offline_online_section(doc, inputs.offline_online, inputs.version)
     _candidates_and_lineage(doc, inputs, figures)
+    search_section(doc, figures.get("search"), _primary(inputs))
     return doc
 
 
@@ -492,7 +494,7 @@ def build_card(model_name: str, version: str, settings: Settings) -> dict[str, A
 
     inputs = gather(model_name, str(version), settings)
     model = artifacts.load_model(f"models:/{model_name}/{inputs.version}")
-    figures = compute_figures(inputs, model)
+    figures = compute_figures(inputs, model) | {"search": search_facts(inputs.report)}
     generated_at = datetime.now(UTC).isoformat(timespec="seconds")
     served = gather_history(inputs, settings, figures)
     doc = render(inputs, figures, generated_at, served)

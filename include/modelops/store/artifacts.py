@@ -24,6 +24,7 @@ BASELINE_ARTIFACT = "baseline.json"
 TRAINING_OPTIONS_ARTIFACT = "training_options.json"
 HOLDOUT_PREDICTIONS_ARTIFACT = "holdout_predictions.parquet"
 REPRODUCTION_ARTIFACT = "reproduction.json"
+SEARCH_ARTIFACT = "search_trace.json"  # a candidate run's search: space, every config's score, the choices
 
 
 class MissingArtifactError(LookupError):

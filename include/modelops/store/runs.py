@@ -10,7 +10,7 @@ from typing import Any
 
 from modelops.config.settings import DatasetSpec
 from modelops.core.tags import Tag
-from modelops.store.artifacts import EVALUATION_ARTIFACT, REPRODUCTION_ARTIFACT, load_run_dict
+from modelops.store.artifacts import EVALUATION_ARTIFACT, REPRODUCTION_ARTIFACT, SEARCH_ARTIFACT, load_run_dict
 from modelops.store.tracking import (
     connect,
     find_finished_run,
@@ -98,13 +98,15 @@ def log_candidate(
                 "search_rounds": trained.search.rounds_completed,
                 "search_configs": trained.search.configs_evaluated,
                 "search_stopped_by_budget": trained.search.stopped_by_budget,
+                "calibration_method": trained.calibration_choice.get("method"),
             }
         )
         mlflow.log_metrics({f"calibration_{k}": v for k, v in trained.calibration_metrics.items()})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in holdout_metrics.items()})
         mlflow.log_metric("search_best_score", trained.search.best_score)
         mlflow.log_metric("fit_seconds", trained.fit_seconds)
-        mlflow.log_dict({"trace": trained.search.trace}, "search_trace.json")
+        mlflow.log_metric("tree_levels", trained.tree_levels)
+        mlflow.log_dict(trained.search_record(), SEARCH_ARTIFACT)
         selection = trained.calibration_metrics[lineage[Tag.PRIMARY_METRIC]]
         mlflow.log_metric("calibration_selection", selection)
         # Integers are declared as doubles so a missing value at scoring time is not a schema error.

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from modelops.config.checks import PREP_PARAMETERS, PREP_PREFIX
 from modelops.config.settings import DatasetSpec
 
+# What a search space that samples no preprocessing key gets (and what every model had before the search did).
+PREP_DEFAULTS: dict[str, Any] = {"min_frequency": 5, "imputer_strategy": "median"}
 
-def build_preprocessor(spec: DatasetSpec, missing_indicators: bool = True):
-    """ColumnTransformer: impute (+ was-missing indicators) and scale numeric columns, one-hot categorical ones."""
+
+def split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A sampled configuration's (preprocessing, estimator) parameters: `prep__<key>` entries go to the features."""
+    prep = {k.removeprefix(PREP_PREFIX): v for k, v in params.items() if k.startswith(PREP_PREFIX)}
+    unknown = sorted(set(prep) - set(PREP_PARAMETERS))
+    if unknown:
+        raise ValueError(f"unknown preprocessing parameters {unknown}; known: {sorted(PREP_PARAMETERS)}")
+    return prep, {k: v for k, v in params.items() if not k.startswith(PREP_PREFIX)}
+
+
+def build_preprocessor(
+    spec: DatasetSpec,
+    missing_indicators: bool = True,
+    min_frequency: int = PREP_DEFAULTS["min_frequency"],
+    imputer_strategy: str = PREP_DEFAULTS["imputer_strategy"],
+):
+    """ColumnTransformer: impute (+ was-missing indicators) and scale numeric columns, one-hot categorical ones.
+
+    `imputer_strategy` fills a numeric gap (the column's mean, median or most frequent value at fit);
+    categories seen fewer than `min_frequency` times at fit share one `infrequent` column.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -15,11 +39,16 @@ def build_preprocessor(spec: DatasetSpec, missing_indicators: bool = True):
     # The indicator keeps "this value was missing" as a feature: in surveys it often carries signal.
     # It is added only for columns that had gaps when fitted; its 0/1 is scaled like the rest.
     numeric = Pipeline(
-        [("impute", SimpleImputer(strategy="median", add_indicator=missing_indicators)), ("scale", StandardScaler())]
+        [
+            ("impute", SimpleImputer(strategy=imputer_strategy, add_indicator=missing_indicators)),
+            ("scale", StandardScaler()),
+        ]
     )
     # Only stock scikit-learn parts, so the model saves in skops format with a vetted type list;
     # OneHotEncoder treats a missing value as a category of its own.
-    categorical = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False)
+    categorical = OneHotEncoder(
+        handle_unknown="infrequent_if_exist", min_frequency=int(min_frequency), sparse_output=False
+    )
     return ColumnTransformer(
         [("numeric", numeric, list(spec.numeric)), ("categorical", categorical, list(spec.categorical))],
         verbose_feature_names_out=False,

@@ -1,6 +1,9 @@
 """Candidate training: a seeded, time-boxed successive-halving search, a final fit and calibration.
 
-Each candidate is one scikit-learn Pipeline (preprocessor + calibrated estimator). A spec with
+Each candidate is one scikit-learn Pipeline (preprocessor + calibrated estimator). A search space samples
+the estimator's parameters and, under `prep__<key>`, the preprocessor's (`features.PREP_DEFAULTS` otherwise);
+a configuration whose fitted trees exceed the scoring budget (`search.max_tree_levels`, `cost`) is excluded.
+The calibration method is chosen per candidate when several are configured (`calibration`). A spec with
 `weights.use: survey` fits with its weights as `sample_weight` everywhere a row counts: every search
 round's fits and validation scores, the final fit, the calibration and the calibration metrics that rank
 the candidates. Every family of `config.CANDIDATE_FAMILIES` takes `sample_weight` in its `fit`. Row caps
@@ -11,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelops.config.checks import calibration_methods
 from modelops.config.settings import CANDIDATE_FAMILIES, DatasetSpec
 from modelops.stats.metrics import higher_is_better, score
 from modelops.stats.weights import survey_weights
-from modelops.train.features import build_preprocessor
+from modelops.train.calibration import choose_calibration, fit_calibrator
+from modelops.train.cost import tree_levels_per_row
+from modelops.train.features import PREP_DEFAULTS, build_preprocessor, split_params
 from modelops.train.splits import stratified_positions
 
 Weights = np.ndarray | None
@@ -77,12 +82,13 @@ def sample_configs(space: dict[str, dict[str, Any]], n: int, seed: int) -> list[
 
 
 def build_pipeline(spec: DatasetSpec, name: str, params: dict[str, Any], seed: int, missing_indicators: bool = True):
-    """The unfitted Pipeline of one candidate: the spec's preprocessor, then the family's estimator."""
+    """The unfitted Pipeline of one candidate: the spec's preprocessor (its `prep__` params), then the family's
+    estimator (the others)."""
     from sklearn.pipeline import Pipeline
 
-    return Pipeline(
-        [("features", build_preprocessor(spec, missing_indicators)), (MODEL_STEP, make_estimator(name, params, seed))]
-    )
+    prep, model = split_params(params)
+    features = build_preprocessor(spec, missing_indicators, **{**PREP_DEFAULTS, **prep})
+    return Pipeline([("features", features), (MODEL_STEP, make_estimator(name, model, seed))])
 
 
 def fit_weights(spec: DatasetSpec, frame: pd.DataFrame) -> Weights:
@@ -112,6 +118,8 @@ class SearchResult:
     configs_evaluated: int
     stopped_by_budget: bool
     trace: list[dict[str, Any]] = field(default_factory=list)
+    space: dict[str, Any] = field(default_factory=dict)  # what was searched
+    max_tree_levels: float | None = None  # the scoring budget configurations were held to (None: none)
 
 
 def successive_halving(
@@ -135,6 +143,9 @@ def successive_halving(
     `safety_stop_seconds` is only a guard against a runaway search: a round that would start after
     it is not run, and the result says so (`stopped_by_budget`), since that run is not reproducible.
     `sample_weight` (one per row of X): every fit and validation score weighted by it.
+    `max_tree_levels` (in `search`): a fitted configuration over this scoring cost (`cost.tree_levels_per_row`)
+    is excluded from that round on (its trace row says so); a family whose every configuration is over it
+    is refused, naming the budget.
     """
     from sklearn.model_selection import train_test_split
 
@@ -149,6 +160,7 @@ def successive_halving(
     stop = search.get("safety_stop_seconds")
     budget = math.inf if stop is None else float(stop)
     max_rounds = int(search.get("max_rounds") or 1_000)
+    levels_cap = search.get("max_tree_levels")
     started = time.monotonic()
     survivors = [(c, float("nan")) for c in configs]
     trace: list[dict[str, Any]] = []
@@ -166,9 +178,20 @@ def successive_halving(
             candidate = build_pipeline(spec, name, config, seed, missing_indicators)
             model = fit_pipeline(candidate, X_round, y_round, w_round)
             value = score(metric, y_val, model.predict_proba(X_val)[:, 1], threshold, w_val)
-            scored.append((config, value))
-            trace.append({"round": rounds, "rows": len(X_round), "params": config, metric: value})
+            levels = tree_levels_per_row(model.named_steps[MODEL_STEP])
+            over = levels_cap is not None and levels > float(levels_cap)
+            if not over:
+                scored.append((config, value))
+            trace.append(
+                {"round": rounds, "rows": len(X_round), "params": config, metric: value, "tree_levels": levels}
+                | ({"excluded": "over the scoring budget"} if over else {})
+            )
         rounds += 1
+        if not scored:
+            raise ValueError(
+                f"{name}: every configuration of round {rounds} tests a row on more tree levels than "
+                f"training.search.max_tree_levels ({levels_cap}); narrow its search space or raise the budget"
+            )
         scored.sort(key=lambda item: -sign * item[1] if not math.isnan(item[1]) else math.inf)
         survivors = scored
         if len(survivors) == 1 or rows >= len(pool_X) or rounds >= max_rounds:
@@ -183,6 +206,8 @@ def successive_halving(
         configs_evaluated=len(configs),
         stopped_by_budget=stopped,
         trace=trace,
+        space=dict(space),
+        max_tree_levels=None if levels_cap is None else float(levels_cap),
     )
 
 
@@ -197,6 +222,24 @@ class TrainedCandidate:
     fit_rows: int
     fit_seconds: float
     calibration_metrics: dict[str, float]
+    # the calibration method used and, when several were configured, each one's held-out log loss
+    calibration_choice: dict[str, Any] = field(default_factory=dict)
+    tree_levels: float = 0.0  # the final model's scoring cost (`cost.tree_levels_per_row`)
+
+    def search_record(self) -> dict[str, Any]:
+        """How this candidate was tuned, as the run records it and the model card reads it back."""
+        return {
+            "space": self.search.space,
+            "trace": self.search.trace,
+            "best_params": self.params,
+            "best_score": self.search.best_score,
+            "rounds": self.search.rounds_completed,
+            "configs": self.search.configs_evaluated,
+            "stopped_by_budget": self.search.stopped_by_budget,
+            "max_tree_levels": self.search.max_tree_levels,
+            "tree_levels": self.tree_levels,
+            "calibration": self.calibration_choice,
+        }
 
 
 def train_candidate(
@@ -212,9 +255,8 @@ def train_candidate(
 ) -> TrainedCandidate:
     """Search, refit on (at most max_fit_rows of) train, calibrate on the calibration split; decisions (the
     search's metric if it judges them, the calibration metrics) at `threshold`, the dataset's decision threshold.
+    The calibration method: the configured one, or the best of the configured ones (`calibration`).
     With `weights.use: survey`, each step weighted by the rows' survey weights (module docstring)."""
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.frozen import FrozenEstimator
     from sklearn.pipeline import Pipeline
 
     from modelops.collect.labels import target_vector
@@ -233,14 +275,11 @@ def train_candidate(
     unfitted = build_pipeline(spec, name, search.best_params, seed, indicators)
     fitted = fit_pipeline(unfitted, X_fit, y_fit, _part(w, keep))
     X_cal, y_cal = calibration[spec.features], target_vector(calibration, spec)
-    features = fitted.named_steps["features"]
-    calibrator = CalibratedClassifierCV(
-        FrozenEstimator(fitted.named_steps[MODEL_STEP]), method=training.get("calibration_method", "sigmoid")
-    )
-    with warnings.catch_warnings():
-        # the frozen model is fitted already: the weights are meant for the calibration alone, as sklearn warns
-        warnings.filterwarnings("ignore", "Since FrozenEstimator does not appear to accept sample_weight")
-        calibrated = calibrator.fit(features.transform(X_cal), y_cal, sample_weight=w_cal)
+    features, model = fitted.named_steps["features"], fitted.named_steps[MODEL_STEP]
+    Xt_cal = features.transform(X_cal)
+    methods = calibration_methods(training.get("calibration_method", "sigmoid"))
+    choice = choose_calibration(model, Xt_cal, y_cal, w_cal, methods, seed)
+    calibrated = fit_calibrator(model, Xt_cal, y_cal, w_cal, choice["method"])
     pipeline = Pipeline([("features", features), (MODEL_STEP, calibrated)])
     return TrainedCandidate(
         name=name,
@@ -250,4 +289,6 @@ def train_candidate(
         fit_rows=len(X_fit),
         fit_seconds=time.monotonic() - started,
         calibration_metrics=metrics_or_nan(y_cal, pipeline.predict_proba(X_cal)[:, 1], threshold, w_cal),
+        calibration_choice=choice,
+        tree_levels=tree_levels_per_row(model),
     )
