@@ -222,3 +222,33 @@ def test_configurations_over_the_scoring_budget_are_excluded_and_said_so():
 def test_a_space_entirely_over_the_budget_is_refused_naming_the_budget():
     with pytest.raises(ValueError, match=r"hist_gradient_boosting: .*training.search.max_tree_levels \(1\)"):
         _boosting_search(max_tree_levels=1)
+
+
+def _forest(max_tree_levels):
+    """Two-tree forests: min_samples_leaf 3 wins the search, whose 225-row fits stay shallow (<= 10 levels);
+    its final fit on 2,500 rows grows to about 18 levels, min_samples_leaf 30's to about 12."""
+    frame = _frame(3000, seed=4)
+    space = {
+        "n_estimators": {"choice": [2]},
+        "min_samples_leaf": {"choice": [3, 30]},
+        "max_features": {"choice": [None]},
+    }
+    search = {"n_configs": 4, "min_rows": 100, "max_rows": 300, "factor": 2, "max_tree_levels": max_tree_levels}
+    training = {"seed": 5, "max_fit_rows": 10_000, "calibration_method": "sigmoid", "search": search}
+    return train_candidate(
+        "random_forest", SPEC, frame.iloc[:2500], frame.iloc[2500:], training, space, "roc_auc", threshold=0.5
+    )
+
+
+def test_a_final_fit_over_the_budget_gives_way_to_the_next_best_configuration():
+    unbounded = _forest(None)
+    assert unbounded.params["min_samples_leaf"] == 3 and unbounded.tree_levels > 16 and not unbounded.over_budget_fits
+    bounded = _forest(14)
+    assert bounded.search.best_params["min_samples_leaf"] == 3  # within the budget on the search's rows
+    assert all(row["tree_levels"] <= 14 for row in bounded.search.trace)
+    assert bounded.params["min_samples_leaf"] == 30 and bounded.tree_levels <= 14
+    (over,) = bounded.over_budget_fits
+    assert over["params"]["min_samples_leaf"] == 3 and over["tree_levels"] == pytest.approx(unbounded.tree_levels)
+    assert bounded.search_record()["best_params"] == bounded.params
+    with pytest.raises(ValueError, match=r"random_forest: the final fit of every configuration the search kept"):
+        _forest(5)

@@ -73,6 +73,12 @@ def _family(doc: Doc, candidate: str, search: dict[str, Any], primary: str) -> N
             else "the final model has no trees; "
         )
         + _calibration(search.get("calibration") or {})
+        + "".join(
+            f" The final fit of {_config(fit.get('params') or {})} tested a row on "
+            f"{_value(float(fit.get('tree_levels') or 0.0))} tree levels, over the budget: the search's next best "
+            "configuration was fitted instead."
+            for fit in search.get("over_budget_fits") or []
+        )
     )
     chosen = search.get("best_params") or {}
     doc.table(

@@ -119,6 +119,8 @@ class SearchResult:
     stopped_by_budget: bool
     trace: list[dict[str, Any]] = field(default_factory=list)
     space: dict[str, Any] = field(default_factory=dict)  # what was searched
+    # every configuration within the budget, best first: the furthest round reached, then the score there
+    ranking: list[dict[str, Any]] = field(default_factory=list)
     max_tree_levels: float | None = None  # the scoring budget configurations were held to (None: none)
 
 
@@ -207,8 +209,21 @@ def successive_halving(
         stopped_by_budget=stopped,
         trace=trace,
         space=dict(space),
+        ranking=_ranking(trace, metric, sign),
         max_tree_levels=None if levels_cap is None else float(levels_cap),
     )
+
+
+def _ranking(trace: list[dict[str, Any]], metric: str, sign: float) -> list[dict[str, Any]]:
+    furthest: dict[tuple, tuple[int, float, dict[str, Any]]] = {}
+    for row in trace:
+        if "excluded" not in row:  # rows come in round order: a later round replaces an earlier one
+            value = row[metric]
+            furthest[tuple(sorted(row["params"].items()))] = (row["round"], value, row["params"])
+    order = sorted(
+        furthest.values(), key=lambda item: (-item[0], -sign * item[1] if not math.isnan(item[1]) else math.inf)
+    )
+    return [params for _, _, params in order]
 
 
 @dataclass
@@ -225,6 +240,8 @@ class TrainedCandidate:
     # the calibration method used and, when several were configured, each one's held-out log loss
     calibration_choice: dict[str, Any] = field(default_factory=dict)
     tree_levels: float = 0.0  # the final model's scoring cost (`cost.tree_levels_per_row`)
+    # final fits over the scoring budget, in the order tried ({"params", "tree_levels"}): more rows grow trees
+    over_budget_fits: list[dict[str, Any]] = field(default_factory=list)
 
     def search_record(self) -> dict[str, Any]:
         """How this candidate was tuned, as the run records it and the model card reads it back."""
@@ -239,7 +256,27 @@ class TrainedCandidate:
             "max_tree_levels": self.search.max_tree_levels,
             "tree_levels": self.tree_levels,
             "calibration": self.calibration_choice,
+            "over_budget_fits": self.over_budget_fits,
         }
+
+
+def final_fit(
+    spec: DatasetSpec, name: str, search: SearchResult, X: pd.DataFrame, y: np.ndarray, w: Weights, seed: int, **kw: Any
+) -> tuple[dict[str, Any], Any, list[dict[str, Any]]]:
+    """(params, fitted pipeline, final fits over the budget): the best configuration of the search (`ranking`)
+    whose fit on the final rows stays within `search.max_tree_levels` (more rows than the search's grow deeper
+    trees and let early stopping run longer), trying the next one when it does not; none within: refused."""
+    over: list[dict[str, Any]] = []
+    for params in search.ranking or [search.best_params]:
+        fitted = fit_pipeline(build_pipeline(spec, name, params, seed, **kw), X, y, w)
+        levels = tree_levels_per_row(fitted.named_steps[MODEL_STEP])
+        if search.max_tree_levels is None or levels <= search.max_tree_levels:
+            return params, fitted, over
+        over.append({"params": params, "tree_levels": levels})
+    raise ValueError(
+        f"{name}: the final fit of every configuration the search kept tests a row on more tree levels "
+        f"than training.search.max_tree_levels ({search.max_tree_levels}); narrow its search space or raise the budget"
+    )
 
 
 def train_candidate(
@@ -272,8 +309,9 @@ def train_candidate(
     )
     keep = stratified_positions(y, int(training["max_fit_rows"]), seed)
     X_fit, y_fit = X.iloc[keep], y[keep]
-    unfitted = build_pipeline(spec, name, search.best_params, seed, indicators)
-    fitted = fit_pipeline(unfitted, X_fit, y_fit, _part(w, keep))
+    params, fitted, over = final_fit(
+        spec, name, search, X_fit, y_fit, _part(w, keep), seed, missing_indicators=indicators
+    )
     X_cal, y_cal = calibration[spec.features], target_vector(calibration, spec)
     features, model = fitted.named_steps["features"], fitted.named_steps[MODEL_STEP]
     Xt_cal = features.transform(X_cal)
@@ -284,11 +322,12 @@ def train_candidate(
     return TrainedCandidate(
         name=name,
         pipeline=pipeline,
-        params=search.best_params,
+        params=params,
         search=search,
         fit_rows=len(X_fit),
         fit_seconds=time.monotonic() - started,
         calibration_metrics=metrics_or_nan(y_cal, pipeline.predict_proba(X_cal)[:, 1], threshold, w_cal),
         calibration_choice=choice,
         tree_levels=tree_levels_per_row(model),
+        over_budget_fits=over,
     )
