@@ -75,7 +75,7 @@ drop-prod:  ## stops the production-shaped stack, drops its PostgreSQL databases
 
 test: $(STAMP)  ## the whole test suite (installs Debian's Chromium for the browser tests when missing)
 	scripts/ensure_browser.sh
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)  ## the fast tier for every change: no Airflow DB, PostgreSQL, server or browser (tests not marked slow)
 	MODELOPS_FAST_TIER=1 $(VENV)/bin/pytest -q -m "not slow"

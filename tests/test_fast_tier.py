@@ -35,3 +35,11 @@ def test_the_fast_selection_leaves_out_whole_dag_runs_and_the_airflow_db():
     assert "tests/dags/test_dag_integrity.py" in files, done.stdout[-3000:]  # its parse-hygiene subprocesses stay
     assert "tests/dags/test_training_structure.py" not in files  # every test of it needs the Airflow DB
     assert not [f for f in files if f.startswith("tests/integration/")]
+
+
+def test_the_longest_files_named_for_the_workers_exist():
+    """conftest.LONGEST_FILES orders `make test`'s files for its two workers: a renamed file must be renamed there."""
+    from conftest import LONGEST_FILES, REPO
+
+    assert len(set(LONGEST_FILES)) == len(LONGEST_FILES)
+    assert [name for name in LONGEST_FILES if not (REPO / name).is_file()] == []

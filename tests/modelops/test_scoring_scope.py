@@ -180,7 +180,9 @@ def test_each_new_registrant_policy_on_known_rows(env):
     assert (fixed.loc[new_ids, "score"] == 0.37).all() and not fixed.loc[new_ids, "decision"].any()
     assert set(fixed.loc[new_ids, "reason"].astype(str)) == {"new_registrant"}
     assert set(fixed.loc[new_ids, "source"].astype(str)) == {"fallback"}
-    assert fixed.loc[others, "score"].tolist() == today.loc[others, "score"].tolist()  # the rest as today
+    # the rest as today: the same model on the same rows (up to the last bit of a float: the batch the model
+    # sees is smaller, and a matrix product of another shape may round its last bit differently)
+    np.testing.assert_allclose(fixed.loc[others, "score"], today.loc[others, "score"], rtol=1e-12, atol=0)
     manifest = catalog.read_json(Path(fixed_result["manifest"]))
     assert manifest["new_registrants"] == {
         "policy": "fixed",
