@@ -75,3 +75,19 @@ def test_a_broken_link_and_a_missing_heading_are_caught(tmp_path):
         "[bad](#nope) [gone](x.md) [gone](x.md#a) [no heading](other.md#not-a-heading)\n"
     )
     assert broken_links(page) == ["#nope", "x.md", "x.md#a", "other.md#not-a-heading"]
+
+
+def test_the_ml_test_score_audit_names_only_tests_and_modules_that_exist():
+    """docs/ml-test-score.md is repeatable from the tests alone: every test and module it names exists."""
+    text = (REPO / "docs" / "ml-test-score.md").read_text()
+    tests = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
+    assert len(tests) >= 28  # at least one proving test per row
+    missing = [f"{path}::{name}" for path, name in tests if f"def {name}(" not in (REPO / path).read_text()]
+    modules = set(re.findall(r"`((?:[a-z_]+/)+[a-z_]+\.py)`", text)) - {path for path, _ in tests}
+    roots = (REPO, REPO / "include" / "modelops")
+    missing += [m for m in modules if not m.startswith("tests/") and not any((root / m).is_file() for root in roots)]
+    assert missing == []
+    rows = re.findall(r"^\| (D|M|I|Mon)(\d) \|.*\| ([\d.]+) \|[^|]*\|$", text, flags=re.M)
+    assert len(rows) == 28
+    sections = {s: sum(float(p) for k, _, p in rows if k == s) for s in ("D", "M", "I", "Mon")}
+    assert min(sections.values()) >= 6.5, sections
