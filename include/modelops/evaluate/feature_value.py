@@ -47,6 +47,14 @@ def _unfitted_estimator(pipeline: Any) -> Any:
     return clone(model)
 
 
+def _calibrated_with(pipeline: Any) -> str | None:
+    """The calibration method the fitted pipeline was calibrated with (the search may have chosen it), if any."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    model = pipeline.named_steps[MODEL_STEP]
+    return str(model.method) if isinstance(model, CalibratedClassifierCV) else None
+
+
 def _without(pipeline: Any, drop: str | None) -> Any:
     """The pipeline's recipe (its ColumnTransformer's steps and the model's hyperparameters), unfitted, without
     the column `drop` (None: every column)."""
@@ -141,7 +149,8 @@ def drop_one(
     paired-bootstrap interval, and whether it is useless (the interval's lower bound <= 0).
 
     `splits`: "train", "calibration", "holdout" -> (frame, outcome). `options`: seed, max_rows (rows refitted
-    on and judged on at most), resamples, confidence and calibration_method. Weighted as training is when
+    on and judged on at most), resamples, confidence and calibration_method (used only when the
+    pipeline does not say which method calibrated it). Weighted as training is when
     the spec trains with survey weights; the holdout judged unweighted, as the gate's unweighted metrics.
     """
     seed, max_rows = int(options["seed"]), int(options["max_rows"])
@@ -153,7 +162,7 @@ def drop_one(
     holdout, y = splits["holdout"]
     judged = stratified_positions(y, max_rows, seed)
     X_judged, y_judged = holdout.iloc[judged][spec.features], y[judged]
-    method = str(options.get("calibration_method", "sigmoid"))
+    method = _calibrated_with(pipeline) or str(options.get("calibration_method", "sigmoid"))
     out: dict[str, Any] = {
         "metric": metric,
         "fit_rows": len(fit[1]),

@@ -467,7 +467,6 @@ def _feature_value(
         "max_rows": int(settings.evaluation.drop_one_max_rows),
         "resamples": int(settings.evaluation.bootstrap_resamples),
         "confidence": float(settings.evaluation.confidence),
-        "calibration_method": steps.training.get("calibration_method", "sigmoid"),
     }
     splits = {**parts, "calibration": (calibration, target_vector(calibration, spec))}
     primary, threshold = settings.evaluation.primary_metric, settings.decision_threshold(spec.name)
