@@ -81,7 +81,10 @@ test-fast: $(STAMP)  ## the fast tier for every change: no Airflow DB, PostgreSQ
 	MODELOPS_FAST_TIER=1 $(VENV)/bin/pytest -q -m "not slow"
 
 bench-test-fast: $(STAMP)  ## the fast tier's wall time against its 3-minute bar
-	@$(PY) benchmarks/bench_test_fast.py
+	@$(PY) benchmarks/bench_test_tiers.py fast
+
+bench-test: $(STAMP)  ## the whole suite's wall time (make test, the CI command) against its 20-minute bar
+	@$(PY) benchmarks/bench_test_tiers.py full
 
 bench-forecast: $(STAMP)  ## county forecast MAE, the calibration's gain and 90% interval coverage (issue 21's bars)
 	@$(PY) benchmarks/bench_forecast_accuracy.py
@@ -119,4 +122,4 @@ bench-tree-size: $(STAMP)  ## tree sizes per family: holdout AUC/log loss vs one
 bench-stack: $(STAMP)  ## embedded vs production-shaped stack: idle PSS, time to up, training fan-out, scoring 1 vs 2 workers
 	@$(PY) benchmarks/bench_stack.py  # its own workspaces under .local/bench_stack and databases modelops_bench_*
 
-.PHONY: bench-stack bench-forecast bench-decay bench-house bench-feature-cost help setup run forecast train score monitor up down up-prod down-prod run-prod drop-prod test test-fast lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean
+.PHONY: bench-test bench-test-fast bench-stack bench-forecast bench-decay bench-house bench-feature-cost help setup run forecast train score monitor up down up-prod down-prod run-prod drop-prod test test-fast lint bench-parse bench-training bench-drift bench-scoring bench-tree-size clean
