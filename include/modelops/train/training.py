@@ -124,6 +124,39 @@ class SearchResult:
     max_tree_levels: float | None = None  # the scoring budget configurations were held to (None: none)
 
 
+def _race_round(
+    spec: DatasetSpec,
+    name: str,
+    configs: list[dict[str, Any]],
+    fit: tuple[pd.DataFrame, np.ndarray, Weights],
+    validation: tuple[pd.DataFrame, np.ndarray, Weights],
+    metric: str,
+    round_index: int,
+    trace: list[dict[str, Any]],
+    *,
+    seed: int,
+    missing_indicators: bool,
+    threshold: float | None,
+    levels_cap: Any,
+) -> list[tuple[dict[str, Any], float]]:
+    """One round of the race: each configuration fitted on `fit` and scored on `validation`; those within the
+    scoring budget returned as (config, value); every one appended to `trace`, an excluded one marked."""
+    X_val, y_val, w_val = validation
+    scored = []
+    for config in configs:
+        model = fit_pipeline(build_pipeline(spec, name, config, seed, missing_indicators), *fit)
+        value = score(metric, y_val, model.predict_proba(X_val)[:, 1], threshold, w_val)
+        levels = tree_levels_per_row(model.named_steps[MODEL_STEP])
+        over = levels_cap is not None and levels > float(levels_cap)
+        if not over:
+            scored.append((config, value))
+        trace.append(
+            {"round": round_index, "rows": len(fit[0]), "params": config, metric: value, "tree_levels": levels}
+            | ({"excluded": "over the scoring budget"} if over else {})
+        )
+    return scored
+
+
 def successive_halving(
     spec: DatasetSpec,
     name: str,
@@ -169,25 +202,16 @@ def successive_halving(
     rounds = 0
     stopped = False
     sign = 1.0 if higher_is_better(metric) else -1.0
+    kw = {"seed": seed, "missing_indicators": missing_indicators, "threshold": threshold, "levels_cap": levels_cap}
     while True:
         if rounds > 0 and time.monotonic() - started > budget:
             stopped = True
             break
         drawn = stratified_positions(pool_y, rows, seed + rounds)
         X_round, y_round, w_round = pool_X.iloc[drawn], pool_y[drawn], _part(pool_w, drawn)
-        scored = []
-        for config, _ in survivors:
-            candidate = build_pipeline(spec, name, config, seed, missing_indicators)
-            model = fit_pipeline(candidate, X_round, y_round, w_round)
-            value = score(metric, y_val, model.predict_proba(X_val)[:, 1], threshold, w_val)
-            levels = tree_levels_per_row(model.named_steps[MODEL_STEP])
-            over = levels_cap is not None and levels > float(levels_cap)
-            if not over:
-                scored.append((config, value))
-            trace.append(
-                {"round": rounds, "rows": len(X_round), "params": config, metric: value, "tree_levels": levels}
-                | ({"excluded": "over the scoring budget"} if over else {})
-            )
+        round_fit = (X_round, y_round, w_round)
+        configs_now = [config for config, _ in survivors]
+        scored = _race_round(spec, name, configs_now, round_fit, (X_val, y_val, w_val), metric, rounds, trace, **kw)
         rounds += 1
         if not scored:
             raise ValueError(
