@@ -27,7 +27,8 @@ LOGISTIC_SPACE = {"C": {"log_uniform": [0.001, 10.0]}}
 FOREST_SPACE = {"n_estimators": {"choice": [10, 20]}, "max_depth": {"choice": [2, 4]}}
 
 
-def _data(n=600, seed=0):
+def toy_frame(n=600, seed=0):
+    """The toy spec's rows: two numbers and a colour drive the outcome (test_tuning uses them too)."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame(
         {
@@ -47,7 +48,7 @@ def _search(**overrides):
 
 
 def _halve(frame=None, space=LOGISTIC_SPACE, metric="roc_auc", seed=11, **search):
-    frame = _data() if frame is None else frame
+    frame = toy_frame() if frame is None else frame
     return successive_halving(
         SPEC,
         "logistic_regression",
@@ -224,7 +225,7 @@ def _training(**overrides):
 
 
 def test_train_candidate_probabilities_are_valid_and_reproducible():
-    train, calibration, holdout = _data(600, seed=1), _data(200, seed=2), _data(200, seed=3)
+    train, calibration, holdout = toy_frame(600, seed=1), toy_frame(200, seed=2), toy_frame(200, seed=3)
     args = ("logistic_regression", SPEC, train, calibration, _training(), LOGISTIC_SPACE, "roc_auc")
     first, second = train_candidate(*args, threshold=0.5), train_candidate(*args, threshold=0.5)
     proba = first.pipeline.predict_proba(holdout[list(SPEC.features)])
@@ -241,13 +242,13 @@ def test_train_candidate_probabilities_are_valid_and_reproducible():
 
 
 def test_train_candidate_caps_fit_rows_and_ignores_extra_columns():
-    train = _data(600, seed=1)
+    train = toy_frame(600, seed=1)
     train["unrelated"] = "noise"
     result = train_candidate(
         "random_forest",
         SPEC,
         train,
-        _data(200, seed=2),
+        toy_frame(200, seed=2),
         _training(max_fit_rows=300),
         FOREST_SPACE,
         "roc_auc",
@@ -256,20 +257,20 @@ def test_train_candidate_caps_fit_rows_and_ignores_extra_columns():
     assert result.fit_rows == 300
     assert result.params["n_estimators"] in (10, 20)
     assert result.params["max_depth"] in (2, 4)
-    proba = result.pipeline.predict_proba(_data(50, seed=4))[:, 1]
+    proba = result.pipeline.predict_proba(toy_frame(50, seed=4))[:, 1]
     assert ((proba >= 0) & (proba <= 1)).all()
     assert set(result.calibration_metrics) >= {"roc_auc", "log_loss", "brier", "accuracy"}
 
 
 def test_train_candidate_changes_with_the_seed():
-    train, calibration = _data(600, seed=1), _data(200, seed=2)
+    train, calibration = toy_frame(600, seed=1), toy_frame(200, seed=2)
     a = train_candidate(
         "random_forest", SPEC, train, calibration, _training(seed=1), FOREST_SPACE, "roc_auc", threshold=0.5
     )
     b = train_candidate(
         "random_forest", SPEC, train, calibration, _training(seed=2), FOREST_SPACE, "roc_auc", threshold=0.5
     )
-    holdout = _data(100, seed=5)
+    holdout = toy_frame(100, seed=5)
     assert not np.array_equal(a.pipeline.predict_proba(holdout), b.pipeline.predict_proba(holdout))
 
 

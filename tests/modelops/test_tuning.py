@@ -8,21 +8,12 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from test_training import SPEC, toy_frame
 
-from modelops.config.settings import DatasetSpec
 from modelops.train.calibration import choose_calibration
 from modelops.train.cost import tree_levels_per_row
 from modelops.train.training import MODEL_STEP, build_pipeline, successive_halving, train_candidate
 
-SPEC = DatasetSpec(
-    name="toy",
-    description="",
-    source={"kind": "file", "path": "unused.csv"},
-    target="y",
-    positive_class=1,
-    numeric=("x1", "x2"),
-    categorical=("color",),
-)
 PREP_SPACE = {
     "C": {"log_uniform": [0.01, 10.0]},
     "prep__min_frequency": {"choice": [1, 1000]},
@@ -33,16 +24,7 @@ TRAINING = {"seed": 5, "max_fit_rows": 10_000, "search": SEARCH}
 
 
 def _frame(n=800, seed=0):
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "x1": rng.normal(size=n),
-            "x2": rng.normal(size=n),
-            "color": rng.choice(["red", "green", "blue"], n),
-        }
-    )
-    logit = 2.0 * frame["x1"] - frame["x2"] + (frame["color"] == "red") * 0.8
-    frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = toy_frame(n, seed)
     frame.loc[frame.index[::7], "x2"] = np.nan
     return frame
 
