@@ -7,6 +7,10 @@ same seeded sample of the holdout, and a paired bootstrap over those rows (each 
 weigh both models' scores: `evaluation.weighted_metrics`) gives the interval of the difference in the
 primary metric: the column's gain.
 
+The preprocessing is fitted once on that sample: every one of its steps works column by column, so a
+refit without a column is the model's refit on the model inputs that column does not own (what
+refitting the whole pipeline without it gives, number for number).
+
 Both sides are refits on the same rows, so the gain measures the column and not the row count (the
 shipped model saw more rows than the sample). A column whose gain has a lower bound at or below zero
 is useless: removing it does not lower the primary metric beyond the noise of the holdout.
@@ -15,6 +19,7 @@ is useless: removing it does not lower the primary metric beyond the noise of th
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,10 +28,12 @@ import pandas as pd
 from modelops.config.settings import DatasetSpec
 from modelops.evaluate.evaluation import weighted_metrics
 from modelops.stats.metrics import improvement, score
+from modelops.train.features import output_owners
 from modelops.train.splits import stratified_positions
-from modelops.train.training import MODEL_STEP, fit_pipeline, fit_weights
+from modelops.train.training import MODEL_STEP, fit_weights
 
 FEATURES_STEP = "features"
+Split = tuple[pd.DataFrame, np.ndarray, np.ndarray | None]  # rows, outcome, survey weights (None: unweighted)
 
 
 def _part(w: np.ndarray | None, positions: np.ndarray) -> np.ndarray | None:
@@ -55,49 +62,63 @@ def _calibrated_with(pipeline: Any) -> str | None:
     return str(model.method) if isinstance(model, CalibratedClassifierCV) else None
 
 
-def _without(pipeline: Any, drop: str | None) -> Any:
-    """The pipeline's recipe (its ColumnTransformer's steps and the model's hyperparameters), unfitted, without
-    the column `drop` (None: every column)."""
+@dataclass(frozen=True)
+class _Matrices:
+    """The sample preprocessed once by the chosen recipe's preprocessing, fitted on the fit rows: each split's
+    model inputs, and the input column every model input comes from."""
+
+    fit: tuple[np.ndarray, np.ndarray, np.ndarray | None]
+    calibration: tuple[np.ndarray, np.ndarray, np.ndarray | None]
+    judged: np.ndarray
+    owners: np.ndarray
+
+
+def _preprocessed(pipeline: Any, fit: Split, calibration: Split, judged: pd.DataFrame) -> _Matrices:
+    """The pipeline's preprocessing recipe, unfitted, fitted on `fit`'s rows (unweighted, as training fits it)
+    and applied to the three samples."""
     from sklearn.base import clone
-    from sklearn.pipeline import Pipeline
 
-    features = clone(pipeline.named_steps[FEATURES_STEP])
-    features.transformers = [
-        (name, step, [c for c in columns if c != drop]) for name, step, columns in features.transformers
-    ]
-    return Pipeline([(FEATURES_STEP, features), (MODEL_STEP, _unfitted_estimator(pipeline))])
+    features = clone(pipeline.named_steps[FEATURES_STEP]).fit(fit[0], fit[1])
+    owners = np.asarray(output_owners(features), dtype=object)
+    X_fit = np.asarray(features.transform(fit[0]), dtype="float64")
+    if X_fit.shape[1] != len(owners):
+        raise RuntimeError(
+            f"the preprocessing gives {X_fit.shape[1]} model inputs but {len(owners)} owned by an input column: "
+            "a step that does not work column by column cannot be checked drop-one"
+        )
+    X_cal = np.asarray(features.transform(calibration[0]), dtype="float64")
+    return _Matrices(
+        fit=(X_fit, fit[1], fit[2]),
+        calibration=(X_cal, calibration[1], calibration[2]),
+        judged=np.asarray(features.transform(judged), dtype="float64"),
+        owners=owners,
+    )
 
 
-def _refit_scores(
-    recipe: Any,
-    fit: tuple[pd.DataFrame, np.ndarray, np.ndarray | None],
-    calibration: tuple[pd.DataFrame, np.ndarray, np.ndarray | None],
-    judged: pd.DataFrame,
-    method: str,
-) -> np.ndarray:
-    """Fit `recipe` on `fit`, calibrate it on `calibration` as training does, and score `judged`."""
+def _refit_scores(model: Any, matrices: _Matrices, drop: str | None, method: str) -> np.ndarray:
+    """A fresh copy of `model` fitted on the model inputs without `drop`'s (None: all of them), calibrated on
+    the calibration split as training does, and its scores of the judged rows.
+
+    Every step of the preprocessing works column by column (`output_owners`), so removing a column's model
+    inputs equals refitting the whole pipeline without that column, at the cost of the model's fit alone.
+    """
+    from sklearn.base import clone
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
 
-    fitted = fit_pipeline(recipe, *fit)
-    features = fitted.named_steps[FEATURES_STEP]
-    X_cal, y_cal, w_cal = calibration
-    calibrator = CalibratedClassifierCV(FrozenEstimator(fitted.named_steps[MODEL_STEP]), method=method)
+    keep = matrices.owners != drop
+    X, y, w = matrices.fit
+    fitted = clone(model)
+    if w is None:
+        fitted.fit(X[:, keep], y)
+    else:
+        fitted.fit(X[:, keep], y, sample_weight=w)
+    X_cal, y_cal, w_cal = matrices.calibration
+    calibrator = CalibratedClassifierCV(FrozenEstimator(fitted), method=method)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Since FrozenEstimator does not appear to accept sample_weight")
-        calibrator.fit(features.transform(X_cal), y_cal, sample_weight=w_cal)
-    return np.asarray(calibrator.predict_proba(features.transform(judged))[:, 1], dtype="float64")
-
-
-def _refit(pipeline: Any, drop: str | None, *args: Any) -> np.ndarray:
-    """`_refit_scores` of the recipe without `drop`, every native pool (OpenMP, BLAS) on one thread: a few
-    thousand rows are too few for them to pay, and on a busy machine their waiting threads made each
-    gradient-boosting fit 10-20 times slower and the logistic regressions' solver twice as slow (measured on
-    2 shared cores; `stats.multivariate` holds OpenMP to one thread for the same reason)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        return _refit_scores(_without(pipeline, drop), *args)
+        calibrator.fit(X_cal[:, keep], y_cal, sample_weight=w_cal)
+    return np.asarray(calibrator.predict_proba(matrices.judged[:, keep])[:, 1], dtype="float64")
 
 
 def paired_gain(
@@ -153,6 +174,8 @@ def drop_one(
     pipeline does not say which method calibrated it). Weighted as training is when
     the spec trains with survey weights; the holdout judged unweighted, as the gate's unweighted metrics.
     """
+    from threadpoolctl import threadpool_limits
+
     seed, max_rows = int(options["seed"]), int(options["max_rows"])
     train, y_train = splits["train"]
     keep = stratified_positions(y_train, max_rows, seed)
@@ -175,11 +198,17 @@ def drop_one(
     if len(spec.features) < 2 or len(np.unique(fit[1])) < 2 or len(np.unique(y_judged)) < 2:
         out["skipped"] = "fewer than two features, or one outcome class only: nothing to compare"
         return out
-    full = _refit(pipeline, None, fit, calibration, X_judged, method)
+    # every native pool (OpenMP, BLAS) on one thread: a few thousand rows are too few for them to pay, and on a
+    # busy machine their waiting threads made each gradient-boosting fit 10-20 times slower and the logistic
+    # regressions' solver twice as slow (measured on 2 shared cores; `stats.multivariate` does the same)
+    with threadpool_limits(limits=1):
+        matrices = _preprocessed(pipeline, fit, calibration, X_judged)
+        model = _unfitted_estimator(pipeline)
+        full = _refit_scores(model, matrices, None, method)
+        reduced = {column: _refit_scores(model, matrices, column, method) for column in spec.features}
     for column in spec.features:
-        reduced = _refit(pipeline, column, fit, calibration, X_judged, method)
         gain = paired_gain(
-            y_judged, full, reduced, metric, out["resamples"], out["confidence"], seed, threshold=threshold
+            y_judged, full, reduced[column], metric, out["resamples"], out["confidence"], seed, threshold=threshold
         )
         useless = not gain["ci_low"] > 0  # a NaN bound (too few rows to resample) proves nothing either
         out["features"].append({"feature": column, **gain, "useless": useless})

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from modelops.collect.values import plain_frame
+from modelops.train.features import output_owners
 
 EXACT_LINEAR = "exact_linear"
 ONE_AT_A_TIME = "one_at_a_time_reference"
@@ -88,39 +89,6 @@ def plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def output_columns(pipeline: Any) -> list[str]:
-    """Per model input (the ColumnTransformer's output, in order): the original column it comes from."""
-    from sklearn.pipeline import Pipeline
-
-    features = pipeline.named_steps["features"]
-    sources: list[str] = []
-    for name, transformer, columns in features.transformers_:
-        if name == "remainder" or transformer in ("drop", "passthrough"):
-            continue
-        columns = list(columns)
-        steps = transformer.steps if isinstance(transformer, Pipeline) else [("encode", transformer)]
-        owners = list(columns)
-        for _, step in steps:
-            owners = _step_owners(step, owners)
-        sources += owners
-    return sources
-
-
-def _step_owners(step: Any, owners: list[str]) -> list[str]:
-    """The owning column of each of `step`'s outputs, given the owners of its inputs."""
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder
-
-    if isinstance(step, SimpleImputer):
-        indicated = step.indicator_.features_ if step.indicator_ is not None else []
-        return [*owners, *(owners[int(i)] for i in indicated)]
-    if isinstance(step, OneHotEncoder):
-        # the encoder's width per input column (what fastpath reads too); one per category otherwise
-        widths = getattr(step, "_n_features_outs", None) or [len(c) for c in step.categories_]
-        return [owner for owner, width in zip(owners, widths, strict=True) for _ in range(int(width))]
-    return owners  # one output per input (a scaler)
-
-
 def linear_terms(estimator: Any) -> tuple[np.ndarray, float] | None:
     """(coefficients, intercept) in the served score's log-odds, or None when the model is not such a model.
 
@@ -162,7 +130,7 @@ def _exact(pipeline: Any, X: pd.DataFrame, score: float, w: np.ndarray, intercep
     features = pipeline.named_steps["features"]
     z = np.asarray(features.transform(plain_frame(X)), dtype="float64")[0]
     names = [str(n) for n in features.get_feature_names_out()]
-    owners = output_columns(pipeline)
+    owners = output_owners(features)
     parts: dict[str, dict[str, float]] = {}
     for name, owner, term in zip(names, owners, w * z, strict=True):
         parts.setdefault(owner, {})[name] = float(term)

@@ -53,3 +53,44 @@ def build_preprocessor(
         [("numeric", numeric, list(spec.numeric)), ("categorical", categorical, list(spec.categorical))],
         verbose_feature_names_out=False,
     )
+
+
+def output_owners(features: Any) -> list[str]:
+    """Per output of a fitted preprocessor (the ColumnTransformer `build_preprocessor` makes, in order): the
+    input column it comes from. Every step works column by column, so a column's outputs are exactly the ones
+    it owns: removing them equals preprocessing without that column."""
+    from sklearn.pipeline import Pipeline
+
+    sources: list[str] = []
+    for name, transformer, columns in features.transformers_:
+        if name == "remainder" or transformer in ("drop", "passthrough") or not len(columns):
+            continue  # an empty selection is never fitted and gives no output
+        steps = transformer.steps if isinstance(transformer, Pipeline) else [("encode", transformer)]
+        owners = list(columns)
+        for _, step in steps:
+            owners = _step_owners(step, owners)
+        sources += owners
+    return sources
+
+
+def _step_owners(step: Any, owners: list[str]) -> list[str]:
+    """The owning column of each of `step`'s outputs, given the owners of its inputs."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
+    if isinstance(step, SimpleImputer):
+        indicated = step.indicator_.features_ if step.indicator_ is not None else []
+        # a column without one value at fit has no statistic and is dropped (keep_empty_features=False)
+        kept = owners
+        if not step.keep_empty_features:
+            kept = [owner for owner, stat in zip(owners, step.statistics_, strict=True) if not _is_nan(stat)]
+        return [*kept, *(owners[int(i)] for i in indicated)]
+    if isinstance(step, OneHotEncoder):
+        # the encoder's width per input column (what fastpath reads too); one per category otherwise
+        widths = getattr(step, "_n_features_outs", None) or [len(c) for c in step.categories_]
+        return [owner for owner, width in zip(owners, widths, strict=True) for _ in range(int(width))]
+    return owners  # one output per input (a scaler)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
