@@ -25,7 +25,8 @@ import pandas as pd
 from modelops.collect.sources import BatchRef, content_hash
 from modelops.config.models import ValidationRules
 from modelops.config.settings import DatasetSpec
-from modelops.validate.validation import PII_PATTERNS, validate_frame
+from modelops.validate.redaction import PII_PATTERNS
+from modelops.validate.validation import validate_frame
 
 OLD_EMAIL = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
 

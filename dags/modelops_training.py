@@ -180,7 +180,8 @@ def train_candidate(plan: dict, candidate: str) -> dict:
 @task
 def evaluate(plan: dict, results: list[dict]) -> dict:
     """Best candidate vs baselines and champion: metrics, slices, paired test, verdict."""
-    from modelops.pipelines.workflow import UnstableScores, evaluate_candidates
+    from modelops.pipelines.judging import UnstableScores
+    from modelops.pipelines.workflow import evaluate_candidates
 
     settings, spec = _settings_and_spec()
     try:

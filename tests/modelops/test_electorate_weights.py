@@ -11,8 +11,8 @@ import pytest
 from modelops.config.checks import ConfigError
 from modelops.config.settings import load_settings, parse_settings
 from modelops.monitor.labelled import electorate_window_metrics
+from modelops.pipelines.judging import electorate_view
 from modelops.pipelines.training_records import EvaluationReport
-from modelops.pipelines.workflow import electorate_view
 
 RAW = {
     "training": {"seed": 1, "candidates": ["logistic_regression"]},

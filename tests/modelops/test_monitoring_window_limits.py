@@ -29,7 +29,8 @@ from modelops.monitor.record import summary_metrics
 from modelops.monitor.thresholds import thresholds_for, window_limits
 from modelops.score.snapshot import score_snapshot
 from modelops.stats import drift
-from modelops.validate.validation import WindowLimits, validate_frame
+from modelops.validate.suite import WindowLimits
+from modelops.validate.validation import validate_frame
 
 pytestmark = pytest.mark.slow  # trains real models against an MLflow store: too slow for `make test-fast`
 

@@ -10,8 +10,8 @@ import pytest
 from modelops.config.models import EvaluationSection
 from modelops.config.settings import DatasetSpec
 from modelops.evaluate.evaluation import NUMERIC_CHECK, decide_promotion, numeric_check
+from modelops.pipelines.judging import UnstableScores, best_candidate_scores, ranked_candidates
 from modelops.pipelines.training_records import CandidateResult, TrainingPlan
-from modelops.pipelines.workflow import UnstableScores, best_candidate_scores, ranked_candidates
 from modelops.stats.metrics import compute_metrics, metrics_or_nan, score_faults
 
 EVALUATION = EvaluationSection(primary_metric="roc_auc", floors={"roc_auc": 0.60}, baseline_margin=0.01)

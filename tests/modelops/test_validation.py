@@ -12,19 +12,10 @@ import pytest
 from modelops.collect.sources import BatchRef, collect_batch, content_hash, read_table, write_batch
 from modelops.config.models import ValidationRules
 from modelops.config.settings import DatasetSpec
-from modelops.validate.validation import (
-    MAX_TEXT_LENGTH,
-    PII_EXPECTATION,
-    PII_PATTERNS,
-    REDACTED,
-    DataValidationError,
-    _gx,
-    build_suite,
-    format_failures,
-    offered_checks,
-    validate_batch,
-    validate_frame,
-)
+from modelops.validate.failures import format_failures
+from modelops.validate.redaction import MAX_TEXT_LENGTH, PII_EXPECTATION, PII_PATTERNS, REDACTED
+from modelops.validate.suite import build_suite, import_gx, offered_checks
+from modelops.validate.validation import DataValidationError, validate_batch, validate_frame
 
 
 @pytest.fixture
@@ -108,7 +99,7 @@ def test_the_suite_is_a_set_and_a_repeated_check_keeps_its_first_reason(workspac
     assert len(columns) == len(set(columns)) and joined <= set(columns)
     assert all(e.meta["why"].startswith("join coverage") for e in not_null if e.column in joined)
     # the same suite as GX's own add_expectation makes of every check offered, repeats included
-    gx, _ = _gx()
+    gx, _ = import_gx()
     gx.get_context(mode="ephemeral")  # (add_expectation asks for a context)
     offered = offered_checks(voter_spec, batch, text_columns=[])
     assert len(offered) > len(suite.expectations)  # repeats were offered

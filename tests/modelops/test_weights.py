@@ -432,7 +432,7 @@ def test_the_window_page_shows_the_weighted_metrics_beside_the_unweighted(tmp_pa
 
 
 def test_a_monitoring_window_may_come_without_the_weight_column_but_never_with_bad_weights():
-    from modelops.validate.validation import WindowLimits
+    from modelops.validate.suite import WindowLimits
 
     spec = DatasetSpec(
         name="poll",

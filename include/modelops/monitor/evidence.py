@@ -16,7 +16,7 @@ from modelops.stats import drift
 from modelops.store import artifacts, registry
 
 if TYPE_CHECKING:
-    from modelops.validate.validation import WindowLimits
+    from modelops.validate.suite import WindowLimits
 
 MODEL, CANARY, FALLBACK = "model", "canary", "fallback"  # scoring's sources
 SINGLE_SCORE_TOLERANCE = 1e-9  # scores this close together are one value: the model is not telling rows apart

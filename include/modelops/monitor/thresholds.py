@@ -10,7 +10,7 @@ from modelops.config.settings import DatasetSpec, Settings
 from modelops.stats import drift
 
 if TYPE_CHECKING:
-    from modelops.validate.validation import WindowLimits
+    from modelops.validate.suite import WindowLimits
 
 THRESHOLD_KEYS = (
     "alpha",
@@ -84,7 +84,7 @@ def reference_null_share(profile: dict[str, Any], column: str) -> float | None:
 def window_limits(spec: DatasetSpec, profile: dict[str, Any], t: dict[str, Any]) -> WindowLimits:
     """The production suite's limits for a window of `spec` served by the version of `profile` (docs/monitoring.md):
     its row-count bounds and each kept column's largest missing share, with where it came from."""
-    from modelops.validate.validation import WindowLimits
+    from modelops.validate.suite import WindowLimits
 
     margin = float(t.get("window_null_margin", MonitoringSection.model_fields["window_null_margin"].default))
     named = t.get("window_null_fraction") or {}

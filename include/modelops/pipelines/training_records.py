@@ -86,7 +86,7 @@ class EvaluationReport(XComRecord):
     champion: dict[str, Any] | None  # workflow's champion comparison; None without a champion
     fairness: dict[str, Any]
     verdict: dict[str, Any]  # evaluation.Verdict.to_dict(): promote, checks, reasons
-    # the holdout judged with the rows' weights (workflow._weighted_view: source, column, use, gated, metrics,
+    # the holdout judged with the rows' weights (judging.weighted_view: source, column, use, gated, metrics,
     # intervals, baselines, positive_rate, mean_score, effective_rows); None without a weight column
     weighted_metrics: dict[str, Any] | None = None
     electorate_metrics: dict[str, Any] | None = None  # weighted by the model's own scores (electorate_weights)

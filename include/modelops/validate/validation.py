@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import re
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,55 +29,12 @@ from modelops.config.settings import DatasetSpec
 from modelops.core import catalog
 from modelops.core.records import XComRecord
 from modelops.present.validation_page import FailedCheck, ValidationSummary, render_validation_page
+from modelops.validate.failures import describe_failure, failure_parts, format_failures
+from modelops.validate.redaction import MAX_TEXT_LENGTH, redact_texts, safe_value, scrub, scrub_result
+from modelops.validate.suite import WindowLimits, build_suite, import_gx
 
 log = logging.getLogger(__name__)
-NUMERIC_TYPES = [
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "Int8",
-    "Int16",
-    "Int32",
-    "Int64",
-    "float32",
-    "float64",
-    "Float32",
-    "Float64",
-]
-# Content that looks like personal data must not sit in any kept text column. Every repeat is
-# bounded, so a search costs at most ~64 steps per character (linear in the text, measured in
-# benchmarks/bench_validation.py); the former `[^@\s]+@` was quadratic on long runs without an "@".
-PII_PATTERNS = [
-    r"[^@\s]{1,64}@[^@\s.]{1,253}(?:\.[^@\s.]{1,63})*\.[A-Za-z]{2,24}",  # e-mail address
-    r"\b\d{3}-\d{2}-\d{4}\b",  # social security number
-    r"\(?\b\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b",  # phone number
-]
-# Longer text values fail validation by themselves and are never scanned (nor shown).
-MAX_TEXT_LENGTH = 1000
-PII_EXPECTATION = "expect_column_values_to_not_match_regex_list"
-REDACTED = "<redacted: PII-shaped value>"
-_PII = re.compile("|".join(f"(?:{p})" for p in PII_PATTERNS))
-
-
 GX_COUNTS = ("evaluated_expectations", "successful_expectations", "unsuccessful_expectations")
-
-
-@dataclass(frozen=True)
-class WindowLimits:
-    """The production form's own limits for a monitoring window, in place of the training batch's
-    `validation.row_count` and `null_fraction` (see `monitor.thresholds.window_limits`)."""
-
-    min_rows: int = 1
-    max_rows: int | None = None
-    max_null: dict[str, float] = field(default_factory=dict)  # column -> largest missing share
-    null_basis: dict[str, str] = field(default_factory=dict)  # column -> where its limit came from, in words
-    # the weight column when the window does not carry it (production inputs may come without survey weights)
-    absent: tuple[str, ...] = ()
 
 
 class DataValidationError(RuntimeError):
@@ -118,183 +73,6 @@ class ValidationReport(XComRecord):
         )
 
 
-def _gx():
-    """Import GX quietly: Airflow's logging setup would otherwise print its import chatter."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    import great_expectations as gx
-    import great_expectations.expectations as gxe
-
-    return gx, gxe
-
-
-def build_suite(spec: DatasetSpec, batch: BatchRef, text_columns: list[str], window: WindowLimits | None = None):
-    """The expectation suite for one batch of `spec`, each expectation tagged with its reason.
-
-    `window`: the production form for a monitoring window (no target column, no join checks, and the
-    window's own row-count and missing-value limits instead of the training batch's).
-
-    The suite is a set, as GX's own add_expectation keeps it: of two equal checks the first stays, with
-    its reason. It is keyed once per check here; add_expectation compares each new check with every one
-    before it, which cost a third of a second per batch at ~60 checks.
-    """
-    gx, _ = _gx()
-    unique: dict[str, Any] = {}
-    for expectation in offered_checks(spec, batch, text_columns, window):
-        checks = _numbers_alike(expectation.dict(exclude={"id", "rendered_content", "notes", "meta"}))
-        unique.setdefault(json.dumps([expectation.expectation_type, checks], sort_keys=True, default=str), expectation)
-    return gx.ExpectationSuite(name=f"{spec.name}_suite", expectations=list(unique.values()))
-
-
-def offered_checks(
-    spec: DatasetSpec, batch: BatchRef, text_columns: list[str], window: WindowLimits | None = None
-) -> list:
-    """Every check the spec asks of the batch, in order, each tagged with its reason; a check may come twice
-    (a joined column's coverage is also its missing-value rule): `build_suite` keeps the first."""
-    _, gxe = _gx()
-    rules = spec.validation
-    offered: list[Any] = []
-
-    def add(expectation, why: str) -> None:
-        expectation.meta = {"why": why, **({"values": "hidden"} if why == WEIGHT_WHY else {})}
-        offered.append(expectation)
-
-    production = window is not None
-    columns = [c for c in spec.kept_columns if not (production and c in (spec.target, *window.absent))]
-    add(
-        gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
-        "schema: exactly the configured columns (no PII or unlisted column reaches the features)",
-    )
-    if window is None:
-        low, high = rules.row_count
-        add(gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high), "row count bounds")
-    elif window.min_rows or window.max_rows is not None:
-        add(
-            gxe.ExpectTableRowCountToBeBetween(min_value=window.min_rows or None, max_value=window.max_rows),
-            "window row count bounds (monitoring.window_min_rows, window_max_rows)",
-        )
-    if spec.joins and not production:
-        source_rows = batch.join_report.get("source_rows", batch.rows)
-        add(gxe.ExpectTableRowCountToEqual(value=source_rows), "join coverage: the joins added no duplicated rows")
-        for join in batch.join_report.get("joins", []):
-            for column in join["columns"]:
-                if column in spec.kept_columns:
-                    add(
-                        gxe.ExpectColumnValuesToNotBeNull(column=column),
-                        f"join coverage: every row matched {Path(join['path']).name} on {join['key']}",
-                    )
-    if spec.id_column and spec.time_column:  # a panel: a voter recurs every cycle, once per cycle
-        add(
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=[spec.id_column, spec.time_column]),
-            "unique ids within each period",
-        )
-    elif spec.id_column:
-        add(gxe.ExpectColumnValuesToBeUnique(column=spec.id_column), "unique ids")
-    for column in columns:
-        if column == spec.target:  # a missing target marks an unlabelled row: bounded by check_labels
-            continue
-        allowed, _ = spec.null_limit(column)
-        why = f"at most {allowed:.0%} missing"
-        if window is not None and column in window.max_null:
-            allowed = float(window.max_null[column])
-            why = f"at most {allowed:.1%} missing ({window.null_basis.get(column, 'window limit')})"
-        if allowed < 1.0:
-            add(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - allowed), why)
-    for column in spec.numeric:
-        add(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES), "numeric type")
-    for column, (low, high) in rules.ranges.items():
-        add(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high), "value range")
-    if spec.weight_column in columns:
-        for expectation in weight_checks(spec.weight_column):
-            add(expectation, WEIGHT_WHY)
-    for column, allowed in rules.categories.items():
-        if column not in columns:
-            continue
-        add(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(allowed)), "allowed categories")
-    for column in text_columns:
-        add(
-            gxe.ExpectColumnValuesToNotMatchRegexList(column=column, regex_list=PII_PATTERNS),
-            "no PII-shaped content (e-mail, SSN, phone)",
-        )
-    return offered
-
-
-WEIGHT_WHY = "weights: every row a finite number > 0 (a missing weight is never taken as 1)"
-
-
-def weight_checks(column: str) -> list:
-    """The weight column's checks beyond its missing values (`null_limit` allows none): a number, finite and > 0.
-
-    The largest finite float bounds it from above, so an infinite weight fails too; the checks are marked
-    `values: hidden`, so a failure names the column and the count, never a weight."""
-    _, gxe = _gx()
-    return [
-        gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES),
-        gxe.ExpectColumnValuesToBeBetween(
-            column=column, min_value=0, max_value=float(np.finfo(float).max), strict_min=True
-        ),
-    ]
-
-
-def _numbers_alike(value: Any) -> Any:
-    """`value` with every number (not bool) as a float: mostly=1 and mostly=1.0 are one check, as GX has them."""
-    if isinstance(value, dict):
-        return {k: _numbers_alike(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_numbers_alike(v) for v in value]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def redact_pii(text: str) -> str:
-    """`text` with every PII-shaped part replaced by a marker (for sentences that quote data)."""
-    return _PII.sub("<redacted>", text)
-
-
-def _safe_value(value: Any) -> Any:
-    """A data value fit to be shown: PII-shaped or over-long text is replaced by a marker."""
-    if isinstance(value, str):
-        if len(value) > MAX_TEXT_LENGTH:
-            return f"<text of {len(value)} characters>"
-        if _PII.search(value):
-            return REDACTED
-    return value
-
-
-def _scrub(data: Any) -> Any:
-    """`data` (a GX result dict, value counts...) with every data value made safe, keys included."""
-    if isinstance(data, dict):
-        out: dict[Any, Any] = {}
-        for key, value in data.items():
-            key, value = _safe_value(key), _scrub(value)
-            if key in out and isinstance(out[key], int) and isinstance(value, int):
-                out[key] += value  # two redacted values: one count
-            else:
-                out.setdefault(key, value)
-        return out
-    if isinstance(data, list | tuple):
-        return [_scrub(v) for v in data]
-    return _safe_value(data)
-
-
-def _redact_texts(data: Any) -> Any:
-    """`data` with PII-shaped parts of every string masked (messages, tracebacks, our own sentences)."""
-    if isinstance(data, dict):
-        return {_redact_texts(k): _redact_texts(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_redact_texts(v) for v in data]
-    return redact_pii(data) if isinstance(data, str) else data
-
-
-def _scrub_result(result: Any) -> None:
-    """Remove data values that look like personal data from a GX result, in place (idempotent)."""
-    for r in result.results:
-        r.result = _scrub(r.result or {})
-        if r.exception_info:
-            r.exception_info = _redact_texts(r.exception_info)
-
-
 def check_labels(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Label counts of a batch, and failures: no target column, too many unlabelled rows, or a class missing."""
     from modelops.collect.labels import label_summary
@@ -312,7 +90,7 @@ def check_labels(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[dict[str, Any]
             }
         ]
     summary = label_summary(frame, spec)
-    summary["other_values"] = _scrub(summary["other_values"])  # target values are data: shown only if safe
+    summary["other_values"] = scrub(summary["other_values"])  # target values are data: shown only if safe
     failed = []
     limit = spec.max_unlabelled_share
     if summary["unlabelled_share"] > limit:
@@ -340,76 +118,6 @@ def check_labels(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[dict[str, Any]
                 }
             )
     return summary, failed
-
-
-def _exception_message(info: Any) -> str | None:
-    """The message of an expectation that could not be computed (GX nests it per metric)."""
-    if not isinstance(info, dict):
-        return None
-    if info.get("raised_exception"):
-        return str(info.get("exception_message") or "error")
-    for value in info.values():
-        if isinstance(value, dict) and value.get("raised_exception"):
-            return str(value.get("exception_message") or "error")
-    return None
-
-
-def _describe_failure(result) -> dict[str, Any]:
-    """One failed expectation as a small dict: what, where, how many rows, which, and (safe) examples."""
-    config = result.expectation_config
-    found = result.result or {}
-    details: dict[str, Any] = {
-        k: found[k] for k in ("unexpected_count", "unexpected_percent", "observed_value") if k in found
-    }
-    if found.get("partial_unexpected_index_list"):
-        rows = found["partial_unexpected_index_list"][:5]
-        details["rows"] = [int(i) if isinstance(i, int | np.integer) else i for i in rows]
-    shows_values = config.type not in {PII_EXPECTATION, "expect_column_values_to_not_be_null"} and (
-        (config.meta or {}).get("values") != "hidden"
-    )
-    if found.get("partial_unexpected_list") and shows_values:  # PII: rows only, never values
-        details["examples"] = list(dict.fromkeys(str(v) for v in found["partial_unexpected_list"]))[:5]
-    if "details" in found:
-        details["details"] = json.loads(json.dumps(found["details"], default=str))
-    error = _exception_message(result.exception_info)
-    if error:
-        details["error"] = error
-    return {
-        "expectation": config.type,
-        "column": config.kwargs.get("column") or "+".join(config.kwargs.get("column_list") or []) or None,
-        "why": (config.meta or {}).get("why", ""),
-        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in details.items()},
-    }
-
-
-def _failure_parts(f: dict[str, Any]) -> list[str]:
-    """The evidence of one failure in words: bad rows, where, examples, observed value, error."""
-    parts = []
-    count = f.get("unexpected_count")
-    if count is not None:
-        parts.append(f"{count} bad row{'' if count == 1 else 's'}")
-    if f.get("rows"):
-        more = ", ..." if (count or 0) > len(f["rows"]) else ""
-        at = f"at row position{'s' if len(f['rows']) > 1 else ''} {', '.join(map(str, f['rows']))}{more}"
-        parts[-1:] = [f"{parts[-1]} {at}"] if parts else [at]
-    if f.get("examples"):
-        parts.append(f"e.g. {f['examples']}")
-    if "observed_value" in f:
-        parts.append(f"observed {f['observed_value']}")
-    if f.get("details"):
-        parts.append(str(f["details"]))
-    if f.get("error"):
-        parts.append(f"could not be checked: {f['error']}")
-    return parts
-
-
-def format_failures(failed: list[dict[str, Any]]) -> str:
-    """Human-readable list of failed expectations for error messages and logs."""
-    lines = []
-    for f in failed:
-        where = f" on {f['column']!r}" if f.get("column") else ""
-        lines.append(f"  - {f['expectation']}{where} ({f['why']}): {'; '.join(_failure_parts(f))}")
-    return "\n".join(lines)
 
 
 def _text_lengths(series: pd.Series) -> np.ndarray:
@@ -482,7 +190,7 @@ def _frame_to_check(
                     "why": "numeric column: every value a number",
                     "unexpected_count": len(rows),
                     "rows": rows[:5].tolist(),
-                    "examples": [_safe_value(v) for v in dict.fromkeys(examples)][:5],
+                    "examples": [safe_value(v) for v in dict.fromkeys(examples)][:5],
                 }
             )
     for column, allowed in spec.validation.categories.items():
@@ -497,7 +205,7 @@ def validate_frame(
 ) -> tuple[ValidationReport, Any]:
     """Run the spec's suite (or, given a window's limits, its production form) on a frame; returns the report
     and the (scrubbed) GX result."""
-    gx, _ = _gx()
+    gx, _ = import_gx()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
     batch_definition = (
@@ -513,7 +221,7 @@ def validate_frame(
     result = batch_definition.get_batch(batch_parameters={"dataframe": checked}).validate(
         suite, result_format="SUMMARY"
     )
-    _scrub_result(result)
+    scrub_result(result)
     # GX gives every expectation a random id: hash only what the expectations check.
     checks = [{k: v for k, v in e.items() if k != "id"} for e in suite.to_json_dict()["expectations"]]
     suite_json = json.dumps(checks, sort_keys=True, default=str)
@@ -523,7 +231,7 @@ def validate_frame(
     validation_id = hashlib.sha256(
         f"{batch.content_hash}:{suite_json}:{label_rules}:text<={MAX_TEXT_LENGTH}".encode()
     ).hexdigest()[:16]
-    failed = [_describe_failure(r) for r in result.results if not r.success] + text_failures
+    failed = [describe_failure(r) for r in result.results if not r.success] + text_failures
     labels: dict[str, Any] = {}
     label_checks = 0
     if window is None:
@@ -541,7 +249,7 @@ def validate_frame(
         batch_hash=batch.content_hash,
         success=bool(result.success) and not failed,
         evaluated=len(result.results) + own_checks,
-        failed=_redact_texts(failed),
+        failed=redact_texts(failed),
         labels=labels,
         expectations={k: int(stats[k]) for k in GX_COUNTS},
         own_checks=own_checks,
@@ -569,7 +277,7 @@ def report_summary(report: ValidationReport) -> ValidationSummary:
     """What the report page states on top: the verdict, the count of checks, each failure's evidence in words."""
     failed = [
         FailedCheck(
-            f["expectation"], str(f["column"]) if f.get("column") else None, f["why"], "; ".join(_failure_parts(f))
+            f["expectation"], str(f["column"]) if f.get("column") else None, f["why"], "; ".join(failure_parts(f))
         )
         for f in report.failed
     ]
@@ -589,7 +297,7 @@ def write_report(report: ValidationReport, result: Any, folder: Path) -> None:
 
     The folder is published whole (an earlier report in it is replaced).
     """
-    _scrub_result(result)  # a result from elsewhere is scrubbed too (idempotent)
+    scrub_result(result)  # a result from elsewhere is scrubbed too (idempotent)
     page = render_validation_page(report_summary(report), result)
     with catalog.atomic_dir(folder) as staging:
         (staging / catalog.REPORT_HTML).write_text(page, encoding="utf-8")
