@@ -20,10 +20,13 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${AIRFLOW__API_
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin,reviewer:user}"
 export AIRFLOW__LOGGING__BASE_LOG_FOLDER="$AIRFLOW_HOME/logs"
 # The scheduler's LocalExecutor forks its workers from a forkserver that has imported pandas, scikit-learn,
-# MLflow, GX and the steps once (include/modelops_airflow/preload.py): each task process, forked from a worker,
-# starts with them instead of importing them again (make run's lifecycle: 291 -> 260 s, docs/benchmarks.md)
-export AIRFLOW__SCHEDULER__MP_START_METHOD="${AIRFLOW__SCHEDULER__MP_START_METHOD:-forkserver}"
-export AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD="${AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD:-modelops_airflow.preload}"
+# MLflow and GX once (include/modelops_airflow/preload.py): each task process, forked from a worker, starts with
+# them instead of importing them again (docs/benchmarks.md). Only for the LocalExecutor: a CeleryExecutor's
+# scheduler runs no task, and would only hold those libraries for nothing.
+if [ "$AIRFLOW__CORE__EXECUTOR" = LocalExecutor ]; then
+  export AIRFLOW__SCHEDULER__MP_START_METHOD="${AIRFLOW__SCHEDULER__MP_START_METHOD:-forkserver}"
+  export AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD="${AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD:-modelops_airflow.preload}"
+fi
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$MODELOPS_HOME/mlflow/mlflow.db}"
 # no PYTHONPYCACHEPREFIX: the venv's bytecode is compiled at install (`make setup`), and a prefix would make

@@ -37,9 +37,6 @@ os.environ.update(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_SESSION_DIR / 'airflow' / 'airflow.db'}",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
-        # as scripts/env.sh: task processes forked from a forkserver that imported the heavy libraries once
-        "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
-        "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "modelops_airflow.preload",
         "MLFLOW_TRACKING_URI": f"sqlite:///{_SESSION_DIR / 'workspace' / 'mlflow' / 'mlflow.db'}",
         "GX_ANALYTICS_ENABLED": "False",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",

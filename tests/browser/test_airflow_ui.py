@@ -139,6 +139,12 @@ class Stack:
         return run
 
 
+def executor_workers(scheduler_pid: int) -> list[psutil.Process]:
+    """The scheduler's LocalExecutor workers (their process title names the executor)."""
+    family = psutil.Process(scheduler_pid).children(recursive=True)
+    return [p for p in family if "LocalExecutor" in " ".join(p.cmdline())]
+
+
 def task_states(run: dict) -> list[tuple[str, int, str]]:
     return [(t["task_id"], t["map_index"], t["state"]) for t in run["task_instances"]]
 
@@ -319,6 +325,12 @@ def test_training_run_succeeds_in_the_ui(running, page):
     assert len(mapped) == 2
     assert mapped[1][0] < mapped[0][1], f"the two candidates should train at the same time: {mapped}"
     assert running.aliases() == {"champion": "1"}
+    # the tasks ran in workers forked from the forkserver that preloaded the libraries (scripts/env.sh)
+    workers = executor_workers(int((running.run_dir / "scheduler.pid").read_text()))
+    assert workers, "no LocalExecutor worker under the scheduler"
+    for worker in workers:
+        assert "modelops_airflow.preload" in " ".join(worker.parent().cmdline()), worker.parent().cmdline()
+        assert any("/sklearn/" in m.path for m in worker.memory_maps()), "scikit-learn is not loaded in the worker"
     running.done.add("trained")
 
 

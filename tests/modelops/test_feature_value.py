@@ -114,7 +114,8 @@ def _pipeline_without(pipeline, drop: str):
 def test_refitting_the_model_on_the_inputs_a_column_does_not_own_equals_refitting_the_pipeline_without_it(family):
     """The drop-one check fits the preprocessing once and drops a column's model inputs: a number with gaps
     (imputed value and was-missing indicator), a number with no value at all in the fit rows (dropped by the
-    imputer, indicator kept), a category with a rare level pooled as infrequent. Survey weights on the fit."""
+    imputer, indicator kept), categories with rare levels pooled as infrequent and a level only the judged rows
+    have. Survey weights on the fit and on the calibration."""
     import warnings
 
     from sklearn.calibration import CalibratedClassifierCV
@@ -126,21 +127,30 @@ def test_refitting_the_model_on_the_inputs_a_column_does_not_own_equals_refittin
     frame["blank"] = np.nan
     frame.loc[800:, "blank"] = rng.normal(size=100)  # values only outside the fit rows
     frame.loc[frame.index[:3], "town"] = "rare"
-    spec = _spec(("driver", "blank", "noise"), ("town",))
+    # a second category: two levels pooled as infrequent (one output for both), a level only the judged rows have
+    frame["county"] = np.where(frame["driver"].fillna(0) > 0, "north", "south")
+    frame.loc[frame.index[3:5], "county"] = "east"
+    frame.loc[frame.index[5:7], "county"] = "west"
+    frame.loc[frame.index[-5:], "county"] = "unseen"
+    spec = _spec(("driver", "blank", "noise"), ("town", "county"))
     params = {"max_iter": 20} if family == "hist_gradient_boosting" else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the imputer skipping the column without values
         model = _calibrated(spec, family, frame.iloc[:600], frame.iloc[600:750], params)
         fit = (frame.iloc[:600][spec.features], frame.iloc[:600]["y"].to_numpy(), rng.uniform(0.5, 2, 600))
-        cal = (frame.iloc[600:750][spec.features], frame.iloc[600:750]["y"].to_numpy(), None)
+        cal = (frame.iloc[600:750][spec.features], frame.iloc[600:750]["y"].to_numpy(), rng.uniform(0.5, 2, 150))
         judged = frame.iloc[750:][spec.features]
         matrices = _preprocessed(model, fit, cal, judged)
-        assert sorted(set(matrices.owners)) == ["blank", "driver", "noise", "town"]
+        # imputed numbers (blank has no statistic: dropped), the indicators of the numbers with gaps (blank has
+        # gaps everywhere, driver some), then town's a b c and the pooled level, county's north south and the pool
+        assert list(matrices.owners) == [
+            *("driver", "noise", "driver", "blank"), *["town"] * 4, *["county"] * 3
+        ]  # fmt: skip
         for column in spec.features:
             fast = _refit_scores(_unfitted_estimator(model), matrices, column, "sigmoid")
             slow = _pipeline_without(model, column).fit(*fit[:2], model__sample_weight=fit[2])
             calibrator = CalibratedClassifierCV(FrozenEstimator(slow.named_steps["model"]), method="sigmoid")
-            calibrator.fit(slow.named_steps["features"].transform(cal[0]), cal[1])
+            calibrator.fit(slow.named_steps["features"].transform(cal[0]), cal[1], sample_weight=cal[2])
             expected = calibrator.predict_proba(slow.named_steps["features"].transform(judged))[:, 1]
             # the same numbers in a differently laid-out matrix: equal up to the solver's last bit
             np.testing.assert_allclose(fast, expected, rtol=1e-12, atol=0)

@@ -9,7 +9,7 @@ primary metric: the column's gain.
 
 The preprocessing is fitted once on that sample: every one of its steps works column by column, so a
 refit without a column is the model's refit on the model inputs that column does not own (what
-refitting the whole pipeline without it gives, number for number).
+refitting the whole pipeline without it gives, equal up to floating-point rounding).
 
 Both sides are refits on the same rows, so the gain measures the column and not the row count (the
 shipped model saw more rows than the sample). A column whose gain has a lower bound at or below zero

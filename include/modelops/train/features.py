@@ -76,8 +76,10 @@ def output_owners(features: Any) -> list[str]:
 def _step_owners(step: Any, owners: list[str]) -> list[str]:
     """The owning column of each of `step`'s outputs, given the owners of its inputs."""
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    if isinstance(step, StandardScaler):
+        return owners  # one output per input
     if isinstance(step, SimpleImputer):
         indicated = step.indicator_.features_ if step.indicator_ is not None else []
         # a column without one value at fit has no statistic and is dropped (keep_empty_features=False)
@@ -89,7 +91,8 @@ def _step_owners(step: Any, owners: list[str]) -> list[str]:
         # the encoder's width per input column (what fastpath reads too); one per category otherwise
         widths = getattr(step, "_n_features_outs", None) or [len(c) for c in step.categories_]
         return [owner for owner, width in zip(owners, widths, strict=True) for _ in range(int(width))]
-    return owners  # one output per input (a scaler)
+    # a step that mixes columns (a KNN imputer, a projection) has outputs no single column owns
+    raise TypeError(f"{type(step).__name__} is not a step whose outputs each come from one input column")
 
 
 def _is_nan(value: Any) -> bool:

@@ -1,4 +1,4 @@
-"""Data-quality gate: a Great Expectations suite built from the dataset spec.
+"""Data-quality gate: a batch checked by the Great Expectations suite of its dataset spec (`validate.suite`).
 
 A failing batch is moved to quarantine with its report (GX data-docs HTML + JSON) and
 `DataValidationError` lists the failed expectations; a passing batch gets a recorded,

@@ -1,0 +1,38 @@
+"""The scheduler's forkserver preload (include/modelops_airflow/preload.py, scripts/env.sh): libraries only, never
+this project's code; a library that fails is logged, never raised; set for the LocalExecutor only."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+from modelops_airflow import preload
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_only_libraries_are_preloaded_so_tasks_run_the_code_checked_out_now():
+    assert preload.LIBRARIES and not [n for n in preload.LIBRARIES if n.split(".")[0].startswith("modelops")]
+
+
+def test_a_library_that_fails_is_logged_and_left_to_the_task(caplog):
+    with caplog.at_level(logging.WARNING, logger=preload.__name__):
+        assert preload.preload(("json", "no_such_library_anywhere")) == ["no_such_library_anywhere"]
+    assert "preload: no_such_library_anywhere not imported (ModuleNotFoundError)" in caplog.text
+
+
+def _scheduler_settings(executor: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__SCHEDULER__MP_")}
+    env["AIRFLOW__CORE__EXECUTOR"] = executor
+    names = "$AIRFLOW__SCHEDULER__MP_START_METHOD|$AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"
+    script = f'source scripts/env.sh && echo "{names}"'
+    return subprocess.run(
+        ["bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True, timeout=30
+    ).stdout.strip()
+
+
+def test_the_local_executor_preloads_and_celery_does_not():
+    assert _scheduler_settings("LocalExecutor") == "forkserver|modelops_airflow.preload"
+    assert _scheduler_settings("CeleryExecutor") == "|"
