@@ -139,10 +139,14 @@ class Stack:
         return run
 
 
-def executor_workers(scheduler_pid: int) -> list[psutil.Process]:
-    """The scheduler's LocalExecutor workers (their process title names the executor)."""
-    family = psutil.Process(scheduler_pid).children(recursive=True)
-    return [p for p in family if "LocalExecutor" in " ".join(p.cmdline())]
+def executor_workers(scheduler_pid: int) -> tuple[psutil.Process, list[psutil.Process]]:
+    """The scheduler's forkserver and the LocalExecutor workers forked from it (their process title names the
+    executor; the task processes a worker forks in turn are the worker's children, not the forkserver's)."""
+    servers = [
+        p for p in psutil.Process(scheduler_pid).children() if "multiprocessing.forkserver" in " ".join(p.cmdline())
+    ]
+    assert len(servers) == 1, [p.cmdline() for p in psutil.Process(scheduler_pid).children()]
+    return servers[0], [p for p in servers[0].children() if "LocalExecutor" in " ".join(p.cmdline())]
 
 
 def task_states(run: dict) -> list[tuple[str, int, str]]:
@@ -326,10 +330,10 @@ def test_training_run_succeeds_in_the_ui(running, page):
     assert mapped[1][0] < mapped[0][1], f"the two candidates should train at the same time: {mapped}"
     assert running.aliases() == {"champion": "1"}
     # the tasks ran in workers forked from the forkserver that preloaded the libraries (scripts/env.sh)
-    workers = executor_workers(int((running.run_dir / "scheduler.pid").read_text()))
-    assert workers, "no LocalExecutor worker under the scheduler"
+    forkserver, workers = executor_workers(int((running.run_dir / "scheduler.pid").read_text()))
+    assert "modelops_airflow.preload" in " ".join(forkserver.cmdline()), forkserver.cmdline()
+    assert workers, "no LocalExecutor worker under the scheduler's forkserver"
     for worker in workers:
-        assert "modelops_airflow.preload" in " ".join(worker.parent().cmdline()), worker.parent().cmdline()
         assert any("/sklearn/" in m.path for m in worker.memory_maps()), "scikit-learn is not loaded in the worker"
     running.done.add("trained")
 
