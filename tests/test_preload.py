@@ -1,5 +1,6 @@
-"""The scheduler's forkserver preload (include/modelops_airflow/preload.py, scripts/env.sh): libraries only, never
-this project's code; a library that fails is logged, never raised; set for the LocalExecutor only."""
+"""The scheduler's forkserver preload (include/modelops_airflow/preloading.py, which preload.py runs; scripts/env.sh):
+libraries only, never this project's code; a library that fails is logged, never raised; LocalExecutor only.
+The test imports `preloading`, not `preload`: importing that would load every library into the test process."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from modelops_airflow import preload
+from modelops_airflow import preloading as preload
 
 REPO = Path(__file__).resolve().parents[1]
 

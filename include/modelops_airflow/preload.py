@@ -14,37 +14,9 @@ fails to import is logged and left to the task, which reports it; the scheduler 
 
 from __future__ import annotations
 
-import importlib
 import logging
 
-LIBRARIES = (
-    "airflow.sdk.execution_time.task_runner",
-    "numpy",
-    "pandas",
-    "pyarrow.parquet",
-    "scipy.stats",
-    "sklearn.calibration",
-    "sklearn.compose",
-    "sklearn.ensemble",
-    "sklearn.linear_model",
-    "sklearn.pipeline",
-    "mlflow",
-    "mlflow.sklearn",
-    "great_expectations",
-)
-
-
-def preload(names: tuple[str, ...] = LIBRARIES) -> list[str]:
-    """Import each of `names`; the ones that failed, each logged with its error type (never raised)."""
-    failed = []
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:  # an optimisation only: the task imports it again and reports the error
-            logging.getLogger(__name__).warning("preload: %s not imported (%s)", name, type(exc).__name__)
-            failed.append(name)
-    return failed
-
+from modelops_airflow.preloading import preload
 
 logging.getLogger("great_expectations").setLevel(logging.WARNING)  # GX quietly (scripts/env.sh: no analytics)
 preload()

@@ -1,0 +1,35 @@
+"""The libraries the scheduler's forkserver imports once (`modelops_airflow.preload` runs `preload()` on import),
+and the import that logs a failure instead of raising it."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+LIBRARIES = (
+    "airflow.sdk.execution_time.task_runner",
+    "numpy",
+    "pandas",
+    "pyarrow.parquet",
+    "scipy.stats",
+    "sklearn.calibration",
+    "sklearn.compose",
+    "sklearn.ensemble",
+    "sklearn.linear_model",
+    "sklearn.pipeline",
+    "mlflow",
+    "mlflow.sklearn",
+    "great_expectations",
+)
+
+
+def preload(names: tuple[str, ...] = LIBRARIES) -> list[str]:
+    """Import each of `names`; the ones that failed, each logged with its error type (never raised)."""
+    failed = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # an optimisation only: the task imports it again and reports the error
+            logging.getLogger(__name__).warning("preload: %s not imported (%s)", name, type(exc).__name__)
+            failed.append(name)
+    return failed
