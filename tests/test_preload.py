@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-from pathlib import Path
+
+from conftest import shell
 
 from modelops_airflow import preloading as preload
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_only_libraries_are_preloaded_so_tasks_run_the_code_checked_out_now():
@@ -27,11 +25,9 @@ def test_a_library_that_fails_is_logged_and_left_to_the_task(caplog):
 def _scheduler_settings(executor: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__SCHEDULER__MP_")}
     env["AIRFLOW__CORE__EXECUTOR"] = executor
-    names = "$AIRFLOW__SCHEDULER__MP_START_METHOD|$AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"
-    script = f'source scripts/env.sh && echo "{names}"'
-    return subprocess.run(
-        ["bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True, timeout=30
-    ).stdout.strip()
+    result = shell('echo "$AIRFLOW__SCHEDULER__MP_START_METHOD|$AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"', env, 30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
 def test_the_local_executor_preloads_and_celery_does_not():

@@ -22,7 +22,7 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import free_port, http_json, listening_addresses, shell
+from conftest import free_port, http_json, listening_addresses, refuse_in_fast_tier, shell
 
 from modelops.config.settings import DEFAULT_CONFIG_PATH
 from modelops.core.handoffs import MONITORING_DAG_ID, SCORING_DAG_ID, TRAINING_DAG_ID
@@ -33,7 +33,8 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 
 
 def _shell(command: str, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
-    """A command with scripts/prod_env.sh sourced under `env`."""
+    """A command with scripts/prod_env.sh sourced under `env` (the production-shaped stack: PostgreSQL, Redis)."""
+    refuse_in_fast_tier("the production-shaped stack (scripts/prod_env.sh)")
     return shell(command, env, timeout, profile="scripts/prod_env.sh")
 
 

@@ -75,6 +75,7 @@ def output_owners(features: Any) -> list[str]:
 
 def _step_owners(step: Any, owners: list[str]) -> list[str]:
     """The owning column of each of `step`'s outputs, given the owners of its inputs."""
+    import pandas as pd
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -85,7 +86,7 @@ def _step_owners(step: Any, owners: list[str]) -> list[str]:
         # a column without one value at fit has no statistic and is dropped (keep_empty_features=False)
         kept = owners
         if not step.keep_empty_features:
-            kept = [owner for owner, stat in zip(owners, step.statistics_, strict=True) if not _is_nan(stat)]
+            kept = [owner for owner, stat in zip(owners, step.statistics_, strict=True) if not pd.isna(stat)]
         return [*kept, *(owners[int(i)] for i in indicated)]
     if isinstance(step, OneHotEncoder):
         # the encoder's width per input column (what fastpath reads too); one per category otherwise
@@ -93,7 +94,3 @@ def _step_owners(step: Any, owners: list[str]) -> list[str]:
         return [owner for owner, width in zip(owners, widths, strict=True) for _ in range(int(width))]
     # a step that mixes columns (a KNN imputer, a projection) has outputs no single column owns
     raise TypeError(f"{type(step).__name__} is not a step whose outputs each come from one input column")
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and value != value
