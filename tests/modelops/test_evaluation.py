@@ -331,6 +331,38 @@ def test_paired_bootstrap_wider_confidence_gives_wider_interval():
     assert wide["ci_low"] < narrow["ci_low"] <= narrow["ci_high"] < wide["ci_high"]
 
 
+@pytest.mark.parametrize("metric", ["roc_auc", "log_loss", "f1", "brier"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_paired_bootstrap_equals_scoring_every_drawn_resample(metric, weighted):
+    # The resamples are weighted sums over the rows (`weighted_metrics`), not a scikit-learn call per resample:
+    # the interval must be the one the drawn rows give when each resample is scored on its own, with ties in
+    # the scores (AUC) and rows drawn twice.
+    rng = np.random.default_rng(11)
+    y = _labels(400)
+    a = np.round(rng.random(400), 1)  # few distinct scores: many ties
+    b = np.clip(a + rng.normal(0, 0.2, 400), 0.01, 0.99)
+    w = rng.uniform(0.2, 3.0, 400) if weighted else None
+    got = paired_bootstrap(
+        y, a, b, metric, resamples=60, confidence=0.9, max_rows=300, seed=5, threshold=0.5, sample_weight=w
+    )
+
+    draw = np.random.default_rng(5)
+    keep = draw.choice(400, size=300, replace=False)
+    y, a, b, w = y[keep], a[keep], b[keep], None if w is None else w[keep]
+    diffs = []
+    for _ in range(60):
+        idx = draw.integers(0, 300, 300)
+        wi = None if w is None else w[idx]
+        diffs.append(
+            improvement(metric, score(metric, y[idx], a[idx], 0.5, wi), score(metric, y[idx], b[idx], 0.5, wi))
+        )
+    diffs = np.array(diffs)
+    assert got["resamples"] == 60
+    assert got["ci_low"] == pytest.approx(np.quantile(diffs, 0.05), rel=1e-12, abs=1e-12)
+    assert got["ci_high"] == pytest.approx(np.quantile(diffs, 0.95), rel=1e-12, abs=1e-12)
+    assert got["improvement"] == improvement(metric, score(metric, y, a, 0.5, w), score(metric, y, b, 0.5, w))
+
+
 # --- the gate --------------------------------------------------------------------------------
 
 EVALUATION = EvaluationSection(

@@ -8,7 +8,7 @@ serves): every function computing them takes that threshold, none assumes one.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -153,12 +153,13 @@ def paired_bootstrap(
         keep = rng.choice(len(y), size=max_rows, replace=False)
         y, proba_new, proba_old, w = y[keep], proba_new[keep], proba_old[keep], _rows(w, keep)
     point = improvement(metric, score(metric, y, proba_new, threshold, w), score(metric, y, proba_old, threshold, w))
-    diffs = np.empty(resamples)
-    for i in range(resamples):
-        idx = rng.integers(0, len(y), len(y))
-        new = score(metric, y[idx], proba_new[idx], threshold, _rows(w, idx))
-        old = score(metric, y[idx], proba_old[idx], threshold, _rows(w, idx))
-        diffs[i] = improvement(metric, new, old)
+    cut = 0.5 if threshold is None else threshold  # read only by the decision metrics, which `score` made ask for one
+    parts = []
+    for counts in resampled_counts(rng, len(y), resamples):
+        weights = counts if w is None else counts * w
+        new = weighted_metrics(y, proba_new, weights, cut)[metric]
+        parts.append(improvement(metric, new, weighted_metrics(y, proba_old, weights, cut)[metric]))
+    diffs = np.concatenate(parts) if parts else np.array([])
     diffs = diffs[~np.isnan(diffs)]
     alpha = (1 - confidence) / 2
     return {
@@ -168,6 +169,17 @@ def paired_bootstrap(
         "rows": len(y),
         "resamples": len(diffs),
     }
+
+
+def resampled_counts(rng: np.random.Generator, n: int, resamples: int, chunk: int = 50) -> Iterator[np.ndarray]:
+    """Seeded bootstrap resamples of `n` rows as row counts, `chunk` resamples (rows of the array) at a time.
+
+    A resample drawn as `rng.integers(0, n, n)` positions is the same rows as its counts: metrics weighted by
+    the counts (`weighted_metrics`) equal the metrics of the drawn rows.
+    """
+    for start in range(0, resamples if n else 0, chunk):
+        size = min(chunk, resamples - start)
+        yield np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)])
 
 
 def weighted_metrics(y: np.ndarray, proba: np.ndarray, weights: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
@@ -239,9 +251,7 @@ def bootstrap_metrics(
         y, proba, w = y[keep], proba[keep], w[keep]
     n = len(y)
     draws: dict[str, list[np.ndarray]] = {name: [] for name in METRICS}
-    for start in range(0, resamples if n else 0, chunk):
-        size = min(chunk, resamples - start)
-        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)])
+    for counts in resampled_counts(rng, n, resamples, chunk):
         for name, values in weighted_metrics(y, proba, counts * w, threshold).items():
             draws[name].append(values)
     alpha = (1 - confidence) / 2

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from modelops.config.settings import DatasetSpec
-from modelops.evaluate.evaluation import weighted_metrics
+from modelops.evaluate.evaluation import resampled_counts, weighted_metrics
 from modelops.stats.metrics import improvement, score
 from modelops.train.features import output_owners
 from modelops.train.splits import stratified_positions
@@ -121,10 +121,10 @@ def _refit_scores(model: Any, matrices: _Matrices, drop: str | None, method: str
     return np.asarray(calibrator.predict_proba(matrices.judged[:, keep])[:, 1], dtype="float64")
 
 
-def paired_gain(
+def paired_gains(
     y: np.ndarray,
     full: np.ndarray,
-    reduced: np.ndarray,
+    reduced: dict[str, np.ndarray],
     metric: str,
     resamples: int,
     confidence: float,
@@ -132,29 +132,31 @@ def paired_gain(
     *,
     threshold: float,
     chunk: int = 50,
-) -> dict[str, float]:
-    """How much better `full` scores than `reduced` in `metric`, with a seeded percentile interval from
-    resampling the same rows for both (paired)."""
+) -> dict[str, dict[str, float]]:
+    """Per name in `reduced`: how much better `full` scores than those scores in `metric`, with a seeded
+    percentile interval from resampling the same rows for both (paired). Every name is judged on the same
+    resamples, so `full`'s metric is computed once per resample."""
     y = np.asarray(y)
     n = len(y)
-    point = improvement(metric, score(metric, y, full, threshold), score(metric, y, reduced, threshold))
     rng = np.random.default_rng(seed)
-    diffs = []
-    for start in range(0, resamples if n else 0, chunk):
-        size = min(chunk, resamples - start)
-        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)])
+    diffs: dict[str, list[np.ndarray]] = {name: [] for name in reduced}
+    for counts in resampled_counts(rng, n, resamples, chunk):
         new = weighted_metrics(y, full, counts, threshold)[metric]
-        old = weighted_metrics(y, reduced, counts, threshold)[metric]
-        diffs.append(improvement(metric, new, old))
-    values = np.concatenate(diffs) if diffs else np.array([])
-    values = values[~np.isnan(values)]
+        for name, scores in reduced.items():
+            diffs[name].append(improvement(metric, new, weighted_metrics(y, scores, counts, threshold)[metric]))
     alpha = (1 - confidence) / 2
     nan = float("nan")
-    return {
-        "gain": float(point),
-        "ci_low": float(np.quantile(values, alpha)) if len(values) else nan,
-        "ci_high": float(np.quantile(values, 1 - alpha)) if len(values) else nan,
-    }
+    point = score(metric, y, full, threshold)
+    out = {}
+    for name, scores in reduced.items():
+        values = np.concatenate(diffs[name]) if diffs[name] else np.array([])
+        values = values[~np.isnan(values)]
+        out[name] = {
+            "gain": float(improvement(metric, point, score(metric, y, scores, threshold))),
+            "ci_low": float(np.quantile(values, alpha)) if len(values) else nan,
+            "ci_high": float(np.quantile(values, 1 - alpha)) if len(values) else nan,
+        }
+    return out
 
 
 def drop_one(
@@ -206,10 +208,11 @@ def drop_one(
         model = _unfitted_estimator(pipeline)
         full = _refit_scores(model, matrices, None, method)
         reduced = {column: _refit_scores(model, matrices, column, method) for column in spec.features}
+    gains = paired_gains(
+        y_judged, full, reduced, metric, out["resamples"], out["confidence"], seed, threshold=threshold
+    )
     for column in spec.features:
-        gain = paired_gain(
-            y_judged, full, reduced[column], metric, out["resamples"], out["confidence"], seed, threshold=threshold
-        )
+        gain = gains[column]
         useless = not gain["ci_low"] > 0  # a NaN bound (too few rows to resample) proves nothing either
         out["features"].append({"feature": column, **gain, "useless": useless})
         if useless:
