@@ -383,3 +383,27 @@ def test_condensed_rows_give_fairlearns_own_answer_on_every_row(train, holdout):
         assert body["demographic_parity_difference"] == pytest.approx(dpd, abs=1e-12)
         assert body["equalized_odds_difference"] == pytest.approx(eod, abs=1e-12)
     assert report["threshold"] == 0.4
+
+
+def test_the_gaps_are_fairlearns_over_the_gated_groups():
+    # the gaps come from the group rates of the one MetricFrame: they equal fairlearn's own functions run on the
+    # rows of the gated groups (four races, one too small to gate, one without a single positive outcome)
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    rng = np.random.default_rng(5)
+    race = rng.choice(["asian", "black", "hispanic", "white"], 3000, p=[0.15, 0.25, 0.2, 0.4])
+    race[:20] = "native"  # too small to gate
+    y = (rng.random(3000) < np.where(race == "black", 0.6, 0.45)).astype(int)
+    y[race == "asian"] = 0  # no positive outcome: out of the odds gap, still in the parity gap
+    proba = np.clip(0.5 * y + rng.normal(0.3, 0.2, 3000) + 0.15 * (race == "white"), 0, 1)
+    frame = pd.DataFrame({"race": race})
+    report = assess_fairness(frame, y, proba, _spec({"race": None}, numeric=("x",)), SETTINGS, 0.5)["columns"]["race"]
+    decisions = (proba >= 0.5).astype(int)
+    gated = np.isin(race, ["asian", "black", "hispanic", "white"])
+    both = np.isin(race, ["black", "hispanic", "white"])
+    dpd = demographic_parity_difference(y[gated], decisions[gated], sensitive_features=race[gated])
+    eod = equalized_odds_difference(y[both], decisions[both], sensitive_features=race[both])
+    assert report["demographic_parity_difference"] == pytest.approx(dpd, rel=1e-12)
+    assert report["equalized_odds_difference"] == pytest.approx(eod, rel=1e-12)
+    assert dpd > 0.05 and eod > 0.05  # gaps worth comparing
+    assert "native" in report["small_groups"] and "asian: one outcome class only" in report["note"]
