@@ -22,6 +22,9 @@ export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+$M
 export AIRFLOW__OPERATORS__DEFAULT_QUEUE="${AIRFLOW__OPERATORS__DEFAULT_QUEUE:-$MODELOPS_PG_PREFIX}"
 export MODELOPS_WORKERS="${MODELOPS_WORKERS:-2}"
 export MODELOPS_WORKER_CONCURRENCY="${MODELOPS_WORKER_CONCURRENCY:-2}"
+# Airflow's Celery defaults, and each worker imports pandas, scikit-learn, MLflow and GX once before its pool forks
+# (include/modelops_airflow/celery_config.py): a task starts with them imported, as under the LocalExecutor's preload
+export AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="${AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS:-modelops_airflow.celery_config.CELERY_CONFIG}"
 # task_instance.hostname names the worker (include/modelops/core/hosts.py reads MODELOPS_WORKER_NAME)
 export AIRFLOW__CORE__HOSTNAME_CALLABLE=modelops.core.hosts.task_hostname
 # a killed worker's task is noticed in ~30 s (default 300 s) and retried on another worker

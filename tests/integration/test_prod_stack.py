@@ -115,6 +115,13 @@ def test_lifecycle_runs_across_both_workers_and_lands_in_postgres(prod):
     assert len(pids) == 7  # api-server, scheduler, dag-processor, triggerer, mlflow, worker1, worker2
     listening = listening_addresses(pids)
     assert listening and listening <= {"127.0.0.1", "::1"}, listening
+    # each Celery worker imported the libraries before its pool forked (modelops_airflow.celery_config): the pool
+    # processes, which fork every task, hold scikit-learn without ever having run one themselves
+    for name in ("worker1", "worker2"):
+        pool = psutil.Process(int((prod["home"] / "run" / f"{name}.pid").read_text())).children()
+        assert pool, f"{name} has no pool process"
+        for process in pool:
+            assert any("/sklearn/" in m.path for m in process.memory_maps()), f"{name}: scikit-learn not preloaded"
 
     # Airflow's own records (its PostgreSQL DB): who ran what
     tis = _rows(
