@@ -14,9 +14,6 @@ fails to import is logged and left to the task, which reports it; the scheduler 
 
 from __future__ import annotations
 
-import logging
-
 from modelops_airflow.preloading import preload
 
-logging.getLogger("great_expectations").setLevel(logging.WARNING)  # GX quietly (scripts/env.sh: no analytics)
 preload()

@@ -24,7 +24,11 @@ LIBRARIES = (
 
 
 def preload(names: tuple[str, ...] = LIBRARIES) -> list[str]:
-    """Import each of `names`; the ones that failed, each logged with its error type (never raised)."""
+    """Import each of `names`; the ones that failed, each logged with its error type (never raised).
+
+    GX is imported quietly (its import logs a line per documented function otherwise; scripts/env.sh turns its
+    analytics off)."""
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     failed = []
     for name in names:
         try:
