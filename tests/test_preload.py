@@ -1,5 +1,7 @@
-"""The scheduler's forkserver preload (include/modelops_airflow/preloading.py, which preload.py runs; scripts/env.sh):
-libraries only, never this project's code; a library that fails is logged, never raised; LocalExecutor only.
+"""The preload of task libraries (include/modelops_airflow/preloading.py, which preload.py runs in the scheduler's
+forkserver and celery_config.py in each Celery worker): libraries only, never this project's code; a library that
+fails is logged, never raised; the forkserver settings for the LocalExecutor only (a Celery worker's preload is
+checked in tests/integration/test_prod_stack.py).
 The test imports `preloading`, not `preload`: importing that would load every library into the test process."""
 
 from __future__ import annotations

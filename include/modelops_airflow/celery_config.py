@@ -21,7 +21,9 @@ from celery.signals import worker_init
 
 from modelops_airflow.preloading import preload
 
-CELERY_CONFIG: dict[str, Any] = dict(DEFAULT_CELERY_CONFIG)
+# Airflow's own object, not a copy: its Celery app treats that object as "no settings of the user's" (a team's
+# broker settings then stay the team's)
+CELERY_CONFIG: dict[str, Any] = DEFAULT_CELERY_CONFIG
 
 
 @worker_init.connect

@@ -1,5 +1,6 @@
-"""The libraries the scheduler's forkserver imports once (`modelops_airflow.preload` runs `preload()` on import),
-and the import that logs a failure instead of raising it."""
+"""The libraries a task process would import, imported once before the processes that run tasks are forked: by the
+LocalExecutor's forkserver (`modelops_airflow.preload` runs `preload()` on import) and by each Celery worker
+(`modelops_airflow.celery_config`, on `worker_init`); and the import that logs a failure instead of raising it."""
 
 from __future__ import annotations
 

@@ -331,7 +331,24 @@ def test_paired_bootstrap_wider_confidence_gives_wider_interval():
     assert wide["ci_low"] < narrow["ci_low"] <= narrow["ci_high"] < wide["ci_high"]
 
 
-@pytest.mark.parametrize("metric", ["roc_auc", "log_loss", "f1", "brier"])
+def _drawn_diffs(y, a, b, metric, resamples, rows, seed, w=None):
+    """The old way, kept as the oracle: each drawn resample scored on its own by scikit-learn (NaN dropped)."""
+    draw = np.random.default_rng(seed)
+    if len(y) > rows:  # the capped subset, drawn first
+        keep = draw.choice(len(y), size=rows, replace=False)
+        y, a, b, w = y[keep], a[keep], b[keep], None if w is None else w[keep]
+    diffs = []
+    for _ in range(resamples):
+        idx = draw.integers(0, rows, rows)
+        wi = None if w is None else w[idx]
+        diffs.append(
+            improvement(metric, score(metric, y[idx], a[idx], 0.5, wi), score(metric, y[idx], b[idx], 0.5, wi))
+        )
+    diffs = np.array(diffs)
+    return diffs[~np.isnan(diffs)], improvement(metric, score(metric, y, a, 0.5, w), score(metric, y, b, 0.5, w))
+
+
+@pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_paired_bootstrap_equals_scoring_every_drawn_resample(metric, weighted):
     # The resamples are weighted sums over the rows (`weighted_metrics`), not a scikit-learn call per resample:
@@ -342,25 +359,28 @@ def test_paired_bootstrap_equals_scoring_every_drawn_resample(metric, weighted):
     a = np.round(rng.random(400), 1)  # few distinct scores: many ties
     b = np.clip(a + rng.normal(0, 0.2, 400), 0.01, 0.99)
     w = rng.uniform(0.2, 3.0, 400) if weighted else None
-    got = paired_bootstrap(
-        y, a, b, metric, resamples=60, confidence=0.9, max_rows=300, seed=5, threshold=0.5, sample_weight=w
-    )
-
-    draw = np.random.default_rng(5)
-    keep = draw.choice(400, size=300, replace=False)
-    y, a, b, w = y[keep], a[keep], b[keep], None if w is None else w[keep]
-    diffs = []
-    for _ in range(60):
-        idx = draw.integers(0, 300, 300)
-        wi = None if w is None else w[idx]
-        diffs.append(
-            improvement(metric, score(metric, y[idx], a[idx], 0.5, wi), score(metric, y[idx], b[idx], 0.5, wi))
-        )
-    diffs = np.array(diffs)
+    got = paired_bootstrap(y, a, b, metric, 60, 0.9, max_rows=300, seed=5, threshold=0.5, sample_weight=w)
+    diffs, point = _drawn_diffs(y, a, b, metric, 60, 300, 5, w)
     assert got["resamples"] == 60
     assert got["ci_low"] == pytest.approx(np.quantile(diffs, 0.05), rel=1e-12, abs=1e-12)
     assert got["ci_high"] == pytest.approx(np.quantile(diffs, 0.95), rel=1e-12, abs=1e-12)
-    assert got["improvement"] == improvement(metric, score(metric, y, a, 0.5, w), score(metric, y, b, 0.5, w))
+    assert got["improvement"] == point
+
+
+def test_paired_bootstrap_drops_the_resamples_a_metric_is_undefined_on():
+    # 8 rows, one positive: many resamples hold no positive, where ROC AUC is undefined; they are dropped, as
+    # scoring each resample drops them. Precision with no positive decision counts 0 (zero_division=0).
+    y = np.array([0, 0, 0, 1, 0, 0, 0, 0])
+    a = np.array([0.1, 0.2, 0.3, 0.9, 0.4, 0.2, 0.1, 0.3])
+    b = np.array([0.3, 0.1, 0.2, 0.4, 0.6, 0.2, 0.4, 0.1])
+    got = paired_bootstrap(y, a, b, "roc_auc", 200, 0.9, max_rows=8, seed=2)
+    diffs, _ = _drawn_diffs(y, a, b, "roc_auc", 200, 8, 2)
+    assert 0 < got["resamples"] == len(diffs) < 200
+    assert got["ci_low"] == pytest.approx(np.quantile(diffs, 0.05), abs=1e-12)
+    low = np.full(8, 0.2)  # never selected at 0.5 by one model
+    got = paired_bootstrap(y, a, low, "precision", 100, 0.9, max_rows=8, seed=2, threshold=0.5)
+    diffs, _ = _drawn_diffs(y, a, low, "precision", 100, 8, 2)
+    assert got["resamples"] == 100 and got["ci_high"] == pytest.approx(np.quantile(diffs, 0.95), abs=1e-12)
 
 
 # --- the gate --------------------------------------------------------------------------------
@@ -482,3 +502,12 @@ def test_verdict_to_dict_lists_failures_first():
     assert data["promote"] is False
     assert data["reasons"] == ["FAIL two", "PASS one"]
     assert len(data["checks"]) == 2
+
+
+def test_a_resample_whose_rows_all_weigh_nothing_measures_nothing():
+    from modelops.evaluate.evaluation import weighted_metrics
+
+    y, proba = np.array([0, 1, 1, 0]), np.array([0.2, 0.7, 0.4, 0.6])
+    values = weighted_metrics(y, proba, np.array([[0.0, 0, 0, 0], [1, 1, 1, 1]]), 0.5)
+    assert all(np.isnan(v[0]) for v in values.values())  # not 0: compute_metrics refuses all-zero weights
+    assert {k: v[1] for k, v in values.items()} == pytest.approx(compute_metrics(y, proba, 0.5))

@@ -213,7 +213,7 @@ def weighted_metrics(y: np.ndarray, proba: np.ndarray, weights: np.ndarray, thre
     pairs = pos.sum(axis=1) * neg.sum(axis=1)
     auc = np.full(len(w), np.nan)
     np.divide((pos * (below + 0.5 * neg)).sum(axis=1), pairs, out=auc, where=pairs > 0)
-    return {
+    values = {
         "accuracy": ratio(tp + tn, total),
         "precision": ratio(tp, tp + fp),
         "recall": ratio(tp, tp + fn),
@@ -222,6 +222,10 @@ def weighted_metrics(y: np.ndarray, proba: np.ndarray, weights: np.ndarray, thre
         "log_loss": ratio(w @ losses, total),
         "brier": ratio(w @ (proba - y) ** 2, total),
     }
+    empty = ~(total > 0)  # a resample whose rows all weigh 0 measures nothing (compute_metrics refuses it)
+    for metric in values.values():
+        metric[empty] = np.nan
+    return values
 
 
 def bootstrap_metrics(
