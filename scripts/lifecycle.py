@@ -125,7 +125,7 @@ class Airflow:
                     self.approve(dag_id, run_id)
             if state in {"success", "failed"}:
                 return state
-            time.sleep(3)
+            time.sleep(1)  # two small REST reads a second: a finished run or a parked approval is seen at once
         raise TimeoutError(f"{dag_id} run {run_id} did not finish within {seconds} s")
 
     def idle(self, dag_id: str, seconds: int = 180) -> None:

@@ -89,7 +89,7 @@ def _finished(live, run_id: str, seconds: int = 600, expected: str = "success") 
             tis = http_json(f"{api}/dags/{MONITORING_DAG_ID}/dagRuns/{run_id}/taskInstances?limit=100", token)
             assert state == expected, [(t["task_id"], t["map_index"], t["state"]) for t in tis["task_instances"]]
             return tis["task_instances"]
-        time.sleep(3)
+        time.sleep(1)
     raise TimeoutError(f"monitoring run {run_id} did not finish within {seconds} s")
 
 
