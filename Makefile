@@ -78,7 +78,7 @@ test: $(STAMP)  ## the whole test suite (installs Debian's Chromium for the brow
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)  ## the fast tier for every change: no Airflow DB, PostgreSQL, server or browser (tests not marked slow)
-	MODELOPS_FAST_TIER=1 $(VENV)/bin/pytest -q -m "not slow"
+	MODELOPS_FAST_TIER=1 $(VENV)/bin/pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench-test-fast: $(STAMP)  ## the fast tier's wall time against its 3-minute bar
 	@$(PY) benchmarks/bench_test_tiers.py fast
