@@ -13,13 +13,12 @@ import pytest
 
 from modelops.config.models import EvaluationSection
 from modelops.config.settings import DatasetSpec
-from modelops.evaluate.evaluation import decide_promotion
+from modelops.evaluate.evaluation import decide_promotion, paired_improvements
 from modelops.evaluate.feature_value import (
     _preprocessed,
     _refit_scores,
     _unfitted_estimator,
     drop_one,
-    paired_gains,
     useless_summary,
 )
 from modelops.govern.card_doc import Doc
@@ -103,14 +102,14 @@ def test_drop_one_judges_a_loss_by_its_direction():
 
 
 @pytest.mark.parametrize("metric", ["roc_auc", "log_loss"])
-def test_paired_gains_equal_scoring_every_drawn_resample(metric):
+def test_paired_improvements_over_several_equal_scoring_every_drawn_resample(metric):
     # one set of resamples for every dropped column (full's metric once per resample): each gain's interval is
     # the one scoring the drawn rows of both models, resample by resample, gives
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 300)
     full = np.round(np.clip(0.5 + (y - 0.5) * 0.4 + rng.normal(0, 0.2, 300), 0.01, 0.99), 2)  # ties
     reduced = {"a": np.clip(full + rng.normal(0, 0.1, 300), 0.01, 0.99), "b": np.full(300, 0.5)}
-    got = paired_gains(y, full, reduced, metric, 40, 0.9, 7, threshold=0.5, chunk=15)
+    got = paired_improvements(y, full, reduced, metric, 40, 0.9, np.random.default_rng(7), 0.5, chunk=15)
     for name, scores in reduced.items():
         draw = np.random.default_rng(7)
         diffs = []
@@ -119,7 +118,7 @@ def test_paired_gains_equal_scoring_every_drawn_resample(metric):
             diffs.append(improvement(metric, score(metric, y[idx], full[idx]), score(metric, y[idx], scores[idx])))
         assert got[name]["ci_low"] == pytest.approx(np.quantile(diffs, 0.05), rel=1e-12, abs=1e-12)
         assert got[name]["ci_high"] == pytest.approx(np.quantile(diffs, 0.95), rel=1e-12, abs=1e-12)
-        assert got[name]["gain"] == improvement(metric, score(metric, y, full), score(metric, y, scores))
+        assert got[name]["improvement"] == improvement(metric, score(metric, y, full), score(metric, y, scores))
 
 
 def _pipeline_without(pipeline, drop: str):

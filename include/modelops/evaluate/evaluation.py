@@ -152,23 +152,52 @@ def paired_bootstrap(
     if len(y) > max_rows:  # a fixed random subset keeps the cost bounded on large holdouts
         keep = rng.choice(len(y), size=max_rows, replace=False)
         y, proba_new, proba_old, w = y[keep], proba_new[keep], proba_old[keep], _rows(w, keep)
-    point = improvement(metric, score(metric, y, proba_new, threshold, w), score(metric, y, proba_old, threshold, w))
+    paired = paired_improvements(y, proba_new, {"old": proba_old}, metric, resamples, confidence, rng, threshold, w)
+    return {**paired["old"], "rows": len(y)}
+
+
+def paired_improvements(
+    y: np.ndarray,
+    new: np.ndarray,
+    olds: dict[str, np.ndarray],
+    metric: str,
+    resamples: int,
+    confidence: float,
+    rng: np.random.Generator,
+    threshold: float | None = None,
+    sample_weight: np.ndarray | None = None,
+    chunk: int = 50,
+) -> dict[str, dict[str, float]]:
+    """Per name in `olds`: the improvement of `new` over those scores in `metric` on every row, and its percentile
+    interval from resampling the same rows for both (paired): {improvement, ci_low, ci_high, resamples}.
+
+    Every name is judged on the same resamples (`new`'s metric computed once per resample); a resample the metric
+    is undefined on is left out (`resamples` counts the ones kept). A decision metric needs `threshold`."""
+    point = score(metric, y, new, threshold, sample_weight)
     cut = 0.5 if threshold is None else threshold  # read only by the decision metrics, which `score` made ask for one
-    parts = []
-    for counts in resampled_counts(rng, len(y), resamples):
-        weights = counts if w is None else counts * w
-        new = weighted_metrics(y, proba_new, weights, cut)[metric]
-        parts.append(improvement(metric, new, weighted_metrics(y, proba_old, weights, cut)[metric]))
-    diffs = np.concatenate(parts) if parts else np.array([])
-    diffs = diffs[~np.isnan(diffs)]
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in olds}
+    for counts in resampled_counts(rng, len(y), resamples, chunk):
+        weights = counts if sample_weight is None else counts * sample_weight
+        ours = weighted_metrics(y, new, weights, cut)[metric]
+        for name, scores in olds.items():
+            parts[name].append(improvement(metric, ours, weighted_metrics(y, scores, weights, cut)[metric]))
+    out = {}
+    for name, scores in olds.items():
+        diffs = np.concatenate(parts[name]) if parts[name] else np.array([])
+        low, high, kept = percentile_interval(diffs, confidence)
+        gain = improvement(metric, point, score(metric, y, scores, threshold, sample_weight))
+        out[name] = {"improvement": float(gain), "ci_low": low, "ci_high": high, "resamples": kept}
+    return out
+
+
+def percentile_interval(draws: np.ndarray, confidence: float) -> tuple[float, float, int]:
+    """The two-sided percentile interval of the bootstrap draws that are defined (NaN left out), and their count;
+    NaN bounds when none is."""
+    values = draws[~np.isnan(draws)]
+    if not len(values):
+        return float("nan"), float("nan"), 0
     alpha = (1 - confidence) / 2
-    return {
-        "improvement": float(point),
-        "ci_low": float(np.quantile(diffs, alpha)) if len(diffs) else float("nan"),
-        "ci_high": float(np.quantile(diffs, 1 - alpha)) if len(diffs) else float("nan"),
-        "rows": len(y),
-        "resamples": len(diffs),
-    }
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha)), len(values)
 
 
 def resampled_counts(rng: np.random.Generator, n: int, resamples: int, chunk: int = 50) -> Iterator[np.ndarray]:
@@ -258,18 +287,10 @@ def bootstrap_metrics(
     for counts in resampled_counts(rng, n, resamples, chunk):
         for name, values in weighted_metrics(y, proba, counts * w, threshold).items():
             draws[name].append(values)
-    alpha = (1 - confidence) / 2
     out = {}
     for name in METRICS:
-        values = np.concatenate(draws[name]) if draws[name] else np.array([])
-        values = values[~np.isnan(values)]
-        out[name] = {
-            "value": point[name],
-            "ci_low": float(np.quantile(values, alpha)) if len(values) else float("nan"),
-            "ci_high": float(np.quantile(values, 1 - alpha)) if len(values) else float("nan"),
-            "rows": n,
-            "resamples": len(values),
-        }
+        low, high, kept = percentile_interval(np.concatenate(draws[name]) if draws[name] else np.array([]), confidence)
+        out[name] = {"value": point[name], "ci_low": low, "ci_high": high, "rows": n, "resamples": kept}
     return out
 
 

@@ -4,7 +4,7 @@ For each input column, the chosen pipeline is refitted twice on the same bounded
 train split: once with every column and once without that one (the same fitted hyperparameters, the
 same preprocessing recipe, calibrated the same way on the calibration split). Both are judged on the
 same seeded sample of the holdout, and a paired bootstrap over those rows (each resample's row counts
-weigh both models' scores: `evaluation.weighted_metrics`) gives the interval of the difference in the
+weigh both models' scores: `evaluation.paired_improvements`) gives the interval of the difference in the
 primary metric: the column's gain.
 
 The preprocessing is fitted once on that sample: every one of its steps works column by column, so a
@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 
 from modelops.config.settings import DatasetSpec
-from modelops.evaluate.evaluation import resampled_counts, weighted_metrics
-from modelops.stats.metrics import improvement, score
+from modelops.evaluate.evaluation import paired_improvements
 from modelops.train.features import output_owners
 from modelops.train.splits import stratified_positions
 from modelops.train.training import MODEL_STEP, fit_weights
@@ -121,44 +120,6 @@ def _refit_scores(model: Any, matrices: _Matrices, drop: str | None, method: str
     return np.asarray(calibrator.predict_proba(matrices.judged[:, keep])[:, 1], dtype="float64")
 
 
-def paired_gains(
-    y: np.ndarray,
-    full: np.ndarray,
-    reduced: dict[str, np.ndarray],
-    metric: str,
-    resamples: int,
-    confidence: float,
-    seed: int,
-    *,
-    threshold: float,
-    chunk: int = 50,
-) -> dict[str, dict[str, float]]:
-    """Per name in `reduced`: how much better `full` scores than those scores in `metric`, with a seeded
-    percentile interval from resampling the same rows for both (paired). Every name is judged on the same
-    resamples, so `full`'s metric is computed once per resample."""
-    y = np.asarray(y)
-    n = len(y)
-    rng = np.random.default_rng(seed)
-    diffs: dict[str, list[np.ndarray]] = {name: [] for name in reduced}
-    for counts in resampled_counts(rng, n, resamples, chunk):
-        new = weighted_metrics(y, full, counts, threshold)[metric]
-        for name, scores in reduced.items():
-            diffs[name].append(improvement(metric, new, weighted_metrics(y, scores, counts, threshold)[metric]))
-    alpha = (1 - confidence) / 2
-    nan = float("nan")
-    point = score(metric, y, full, threshold)
-    out = {}
-    for name, scores in reduced.items():
-        values = np.concatenate(diffs[name]) if diffs[name] else np.array([])
-        values = values[~np.isnan(values)]
-        out[name] = {
-            "gain": float(improvement(metric, point, score(metric, y, scores, threshold))),
-            "ci_low": float(np.quantile(values, alpha)) if len(values) else nan,
-            "ci_high": float(np.quantile(values, 1 - alpha)) if len(values) else nan,
-        }
-    return out
-
-
 def drop_one(
     pipeline: Any,
     spec: DatasetSpec,
@@ -208,11 +169,12 @@ def drop_one(
         model = _unfitted_estimator(pipeline)
         full = _refit_scores(model, matrices, None, method)
         reduced = {column: _refit_scores(model, matrices, column, method) for column in spec.features}
-    gains = paired_gains(
-        y_judged, full, reduced, metric, out["resamples"], out["confidence"], seed, threshold=threshold
-    )
+    # every column judged on the same seeded resamples of the judged rows (paired with the full model)
+    rng = np.random.default_rng(seed)
+    gains = paired_improvements(y_judged, full, reduced, metric, out["resamples"], out["confidence"], rng, threshold)
     for column in spec.features:
-        gain = gains[column]
+        found = gains[column]
+        gain = {"gain": found["improvement"], "ci_low": found["ci_low"], "ci_high": found["ci_high"]}
         useless = not gain["ci_low"] > 0  # a NaN bound (too few rows to resample) proves nothing either
         out["features"].append({"feature": column, **gain, "useless": useless})
         if useless:
